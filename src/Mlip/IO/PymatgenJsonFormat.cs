@@ -1,0 +1,14 @@
+using Mlip.Structures;
+
+namespace Mlip.IO;
+
+public sealed class PymatgenJsonFormat : IStructureFormat
+{
+    public string Name => "PymatgenJsonFormat";
+    public string Description => "";
+    public bool CanRead => false;
+    public bool CanWrite => false;
+    public bool MatchesFileName(string fileName) => false;
+    public IReadOnlyList<Structure> Read(string path) => throw new NotSupportedException();
+    public void Write(string path, IReadOnlyList<Structure> structures) => throw new NotSupportedException();
+}

@@ -1,0 +1,180 @@
+using System.Runtime.CompilerServices;
+using Mlip.Structures;
+using Mlip.Validation;
+
+namespace Mlip.Neighbors;
+
+/// <summary>
+/// Full neighbour list (every pair appears from both ends) within a cutoff, built with cell lists in
+/// O(N) for any triclinic cell, periodic in any subset of directions, with cutoffs larger than the
+/// cell (an atom then meets several periodic images of the same neighbour, and its own images).
+///
+/// Layout is compressed rows: the pairs of centre atom i are p = Offsets[i] .. Offsets[i+1]-1; for
+/// each pair, Neighbors[p] = j, Shifts[3p..3p+2] = image S (integers along a, b, c), Vectors[p] =
+/// r_ij = r_j + S·Cell − r_i (Å, from the positions as given, not wrapped) and Distances[p] = |r_ij|.
+/// The pair (i, i, S = 0) is never listed.
+/// </summary>
+public sealed class NeighborList
+{
+    private NeighborList(double cutoff, int atoms, int[] offsets, int[] centers, int[] neighbors, int[] shifts, Vec3[] vectors, double[] distances)
+    {
+        Cutoff = cutoff;
+        AtomCount = atoms;
+        Offsets = offsets;
+        Centers = centers;
+        Neighbors = neighbors;
+        Shifts = shifts;
+        Vectors = vectors;
+        Distances = distances;
+    }
+
+    public double Cutoff { get; }
+    public int AtomCount { get; }
+    public int PairCount => Neighbors.Length;
+
+    /// <summary>AtomCount + 1 entries; the pairs of atom i are Offsets[i] .. Offsets[i+1]-1.</summary>
+    public int[] Offsets { get; }
+
+    /// <summary>The centre atom i of each pair.</summary>
+    public int[] Centers { get; }
+
+    /// <summary>The neighbour atom j of each pair.</summary>
+    public int[] Neighbors { get; }
+
+    /// <summary>Three integers per pair: the periodic image of j along a, b, c.</summary>
+    public int[] Shifts { get; }
+
+    /// <summary>r_ij = r_j + S·Cell − r_i for each pair (Å).</summary>
+    public Vec3[] Vectors { get; }
+
+    /// <summary>|r_ij| for each pair (Å).</summary>
+    public double[] Distances { get; }
+
+    // Short aliases used in loops.
+    public int[] Neighbor => Neighbors;
+    public double[] Distance => Distances;
+
+    public int NeighborCount(int i) => Offsets[i + 1] - Offsets[i];
+
+    public PairRange PairRange(int i) => new(Offsets[i], Offsets[i + 1]);
+
+    /// <summary>
+    /// The pair vector as every part of Mlip computes it: r_j − r_i + (Sa a + Sb b + Sc c).
+    /// Brute-force references use this same expression so results agree to the last bit.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec3 PairVector(Vec3 ri, Vec3 rj, in Matrix3 cell, int sa, int sb, int sc)
+    {
+        double tx = sa * cell.M00 + sb * cell.M10 + sc * cell.M20;
+        double ty = sa * cell.M01 + sb * cell.M11 + sc * cell.M21;
+        double tz = sa * cell.M02 + sb * cell.M12 + sc * cell.M22;
+        return new Vec3(rj.X - ri.X + tx, rj.Y - ri.Y + ty, rj.Z - ri.Z + tz);
+    }
+
+    public static NeighborList Build(Structure s, double cutoff) =>
+        Build(s.Cell, s.Positions, s.Pbc, cutoff, s.Source);
+
+    /// <summary>Builds the list. Non-periodic directions may have a zero cell vector.</summary>
+    public static NeighborList Build(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc, double cutoff, InputLocation? where = null)
+    {
+        if (!(cutoff > 0) || !double.IsFinite(cutoff))
+            throw new ArgumentOutOfRangeException(nameof(cutoff), "cutoff must be a positive finite number");
+        int n = positions.Length;
+        var grid = CellGrid.Create(cell, positions, pbc, cutoff, where ?? InputLocation.Unknown);
+
+        var builder = new PairBuffer(Math.Max(16, n * 32));
+        var offsets = new int[n + 1];
+        double rc2 = cutoff * cutoff;
+        var stencil = grid.Stencil;
+        Span<int> t = stackalloc int[3];
+        Span<int> image = stackalloc int[3];
+
+        for (int i = 0; i < n; i++)
+        {
+            offsets[i] = builder.Count;
+            Vec3 ri = positions[i];
+            int bi0 = grid.BinA[i], bi1 = grid.BinB[i], bi2 = grid.BinC[i];
+            int oi0 = grid.WrapA[i], oi1 = grid.WrapB[i], oi2 = grid.WrapC[i];
+            for (int st = 0; st < stencil.Length; st += 3)
+            {
+                if (!grid.Target(0, bi0 + stencil[st], out t[0], out image[0])) continue;
+                if (!grid.Target(1, bi1 + stencil[st + 1], out t[1], out image[1])) continue;
+                if (!grid.Target(2, bi2 + stencil[st + 2], out t[2], out image[2])) continue;
+                int bin = (t[0] * grid.Nb + t[1]) * grid.Nc + t[2];
+                int start = grid.BinStart[bin], end = grid.BinStart[bin + 1];
+                for (int q = start; q < end; q++)
+                {
+                    int j = grid.Order[q];
+                    // image relative to the positions as given: S = T + o_i − o_j
+                    int sa = image[0] + oi0 - grid.WrapA[j];
+                    int sb = image[1] + oi1 - grid.WrapB[j];
+                    int sc = image[2] + oi2 - grid.WrapC[j];
+                    if (j == i && sa == 0 && sb == 0 && sc == 0) continue;
+                    Vec3 v = PairVector(ri, positions[j], cell, sa, sb, sc);
+                    double d2 = v.X * v.X + v.Y * v.Y + v.Z * v.Z;
+                    if (d2 < rc2) builder.Add(i, j, sa, sb, sc, v, Math.Sqrt(d2));
+                }
+            }
+        }
+        offsets[n] = builder.Count;
+        return builder.ToList(cutoff, n, offsets);
+    }
+
+    /// <summary>Growable pair storage (amortised doubling; no allocation per pair).</summary>
+    private sealed class PairBuffer(int capacity)
+    {
+        private int[] _centers = new int[capacity];
+        private int[] _neighbors = new int[capacity];
+        private int[] _shifts = new int[3 * capacity];
+        private Vec3[] _vectors = new Vec3[capacity];
+        private double[] _distances = new double[capacity];
+
+        public int Count { get; private set; }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Add(int i, int j, int sa, int sb, int sc, Vec3 v, double d)
+        {
+            if (Count == _neighbors.Length) Grow();
+            int p = Count++;
+            _centers[p] = i;
+            _neighbors[p] = j;
+            _shifts[3 * p] = sa;
+            _shifts[3 * p + 1] = sb;
+            _shifts[3 * p + 2] = sc;
+            _vectors[p] = v;
+            _distances[p] = d;
+        }
+
+        private void Grow()
+        {
+            int cap = _neighbors.Length * 2;
+            Array.Resize(ref _centers, cap);
+            Array.Resize(ref _neighbors, cap);
+            Array.Resize(ref _shifts, 3 * cap);
+            Array.Resize(ref _vectors, cap);
+            Array.Resize(ref _distances, cap);
+        }
+
+        public NeighborList ToList(double cutoff, int atoms, int[] offsets)
+        {
+            int m = Count;
+            return new NeighborList(cutoff, atoms, offsets, _centers[..m], _neighbors[..m], _shifts[..(3 * m)], _vectors[..m], _distances[..m]);
+        }
+    }
+}
+
+/// <summary>A range of pair indices [Start, End) that can be enumerated without allocation.</summary>
+public readonly struct PairRange(int start, int end)
+{
+    public int Start { get; } = start;
+    public int End { get; } = end;
+    public int Count => End - Start;
+    public Enumerator GetEnumerator() => new(Start, End);
+
+    public struct Enumerator(int start, int end)
+    {
+        private int _current = start - 1;
+        public readonly int Current => _current;
+        public bool MoveNext() => ++_current < end;
+    }
+}

@@ -1,0 +1,106 @@
+using Mlip.Neighbors;
+using Mlip.Structures;
+
+namespace Mlip.Validation;
+
+/// <summary>What <see cref="StructureValidator"/> checks.</summary>
+public sealed record ValidationOptions
+{
+    /// <summary>Atoms closer than this (Å) are reported as overlapping; 0 switches the check off.</summary>
+    public double MinDistance { get; init; } = 0.5;
+
+    public bool RequireEnergy { get; init; }
+    public bool RequireForces { get; init; }
+    public bool RequireStress { get; init; }
+
+    /// <summary>Per-atom arrays that every structure must carry.</summary>
+    public IReadOnlyList<string> RequiredAtomArrays { get; init; } = [];
+
+    /// <summary>Finite values, consistent shapes, no overlapping atoms; labels optional.</summary>
+    public static ValidationOptions Default { get; } = new();
+
+    /// <summary>Only the checks that cost nothing (no overlap search).</summary>
+    public static ValidationOptions Minimal { get; } = new() { MinDistance = 0 };
+
+    /// <summary>For fitting: energy and forces required.</summary>
+    public static ValidationOptions Training { get; } = new() { RequireEnergy = true, RequireForces = true };
+}
+
+/// <summary>
+/// Checks a structure before anything computes with it and throws a typed
+/// <see cref="MlipInputException"/> naming the file and structure when something is wrong.
+/// </summary>
+public static class StructureValidator
+{
+    public static void ValidateAll(IReadOnlyList<Structure> structures, ValidationOptions options)
+    {
+        for (int i = 0; i < structures.Count; i++) Validate(structures[i], options, i);
+    }
+
+    public static void Validate(Structure s, ValidationOptions options, int index = -1)
+    {
+        var where = s.Source ?? (index >= 0 ? new InputLocation(StructureIndex: index) : InputLocation.Unknown);
+
+        if (!s.Cell.IsFinite) throw new NonFiniteValueException(where, "the cell");
+        for (int i = 0; i < s.Count; i++)
+            if (!s.Positions[i].IsFinite) throw new NonFiniteValueException(where.WithAtom(i), "the position");
+
+        CheckCell(s, where);
+
+        if (s.Energy is double e && !double.IsFinite(e)) throw new NonFiniteValueException(where, "the energy");
+        if (s.Forces is { } f)
+        {
+            if (f.Length != s.Count) throw new LabelShapeException(where, "forces", s.Count, f.Length);
+            for (int i = 0; i < f.Length; i++)
+                if (!f[i].IsFinite) throw new NonFiniteValueException(where.WithAtom(i), "the force");
+        }
+        if (s.Stress is { } st && !st.IsFinite) throw new NonFiniteValueException(where, "the stress");
+        if (!double.IsFinite(s.Weight) || s.Weight < 0)
+            throw new MlipInputException(where, $"weight {s.Weight} must be a finite number >= 0");
+
+        foreach (var (name, arr) in s.AtomArrays)
+        {
+            if (arr.Atoms != s.Count || arr.Values.Length != s.Count * arr.Components)
+                throw new LabelShapeException(where, name, s.Count, arr.Values.Length / arr.Components);
+            foreach (double v in arr.Values)
+                if (!double.IsFinite(v)) throw new NonFiniteValueException(where, $"per-atom array '{name}'");
+        }
+
+        if (options.RequireEnergy && s.Energy is null) throw new MissingLabelException(where, "energy");
+        if (options.RequireForces && s.Forces is null) throw new MissingLabelException(where, "forces");
+        if (options.RequireStress && s.Stress is null) throw new MissingLabelException(where, "stress");
+        foreach (var name in options.RequiredAtomArrays)
+            if (!s.AtomArrays.ContainsKey(name)) throw new MissingLabelException(where, name);
+
+        if (options.MinDistance > 0) CheckOverlaps(s, options.MinDistance, where);
+    }
+
+    private static void CheckCell(Structure s, InputLocation where)
+    {
+        if (!s.Pbc.Any) return;
+        double vol = s.Volume;
+        var a = s.Cell.Row(0); var b = s.Cell.Row(1); var c = s.Cell.Row(2);
+        double scale = Math.Max(a.Norm, Math.Max(b.Norm, c.Norm));
+        if (vol <= 1e-12 * scale * scale * scale || scale == 0)
+            throw new InvalidCellException(where, $"periodic structure ({s.Pbc}) has a cell of zero volume");
+    }
+
+    private static void CheckOverlaps(Structure s, double minDistance, InputLocation where)
+    {
+        if (s.Count < 2 && !s.Pbc.Any) return;
+        var nl = NeighborList.Build(s, minDistance);
+        for (int i = 0; i < s.Count; i++)
+        {
+            foreach (int p in nl.PairRange(i))
+            {
+                int j = nl.Neighbor[p];
+                if (j < i || (j == i)) continue;
+                throw new OverlappingAtomsException(where, i, j, nl.Distance[p], minDistance);
+            }
+            // an atom overlapping its own periodic image means a cell shorter than the threshold
+            foreach (int p in nl.PairRange(i))
+                if (nl.Neighbor[p] == i)
+                    throw new OverlappingAtomsException(where, i, i, nl.Distance[p], minDistance);
+        }
+    }
+}

@@ -1,1 +1,20 @@
-﻿Console.WriteLine("Hello, World!");
+using System.CommandLine;
+using Mlip.Cli.Commands;
+
+namespace Mlip.Cli;
+
+public static class Program
+{
+    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+
+    /// <summary>Runs the command line with the given output streams (tests call this directly).</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var root = new RootCommand("Mlip: machine-learning interatomic potentials (data sets, descriptors, fitting, simulation).");
+        root.Subcommands.Add(InfoCommand.Create(stdout, stderr));
+        root.Subcommands.Add(ConvertCommand.Create(stdout, stderr));
+        root.Subcommands.Add(BuildCommand.Create(stdout, stderr));
+        var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
+        return root.Parse(args).Invoke(config);
+    }
+}

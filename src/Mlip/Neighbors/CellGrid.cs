@@ -44,7 +44,7 @@ internal sealed class CellGrid
         int count = positions.Length;
         var g = new CellGrid();
         for (int k = 0; k < 3; k++) g.Periodic[k] = pbc[k];
-        var binCell = BinningCell(cell, pbc, where);
+        var binCell = CellGeometry.BinningCell(cell, pbc, where);
         var inv = binCell.Inverse();
 
         // Fractional coordinates; periodic ones wrapped into [0, 1) with the integer wrap recorded.
@@ -155,43 +155,5 @@ internal sealed class CellGrid
         g.BinStart = start;
         g.Order = order;
         return g;
-    }
-
-    /// <summary>
-    /// The cell used for binning: the structure's cell, except that non-periodic directions whose
-    /// vectors are zero or make the cell singular are replaced by unit vectors spanning the rest of space.
-    /// </summary>
-    internal static Matrix3 BinningCell(Matrix3 cell, PeriodicFlags pbc, InputLocation where)
-    {
-        var rows = new[] { cell.Row(0), cell.Row(1), cell.Row(2) };
-        double scale = Math.Max(rows[0].Norm, Math.Max(rows[1].Norm, rows[2].Norm));
-        double det = cell.Determinant;
-        if (scale > 0 && Math.Abs(det) > 1e-9 * scale * scale * scale) return cell;
-
-        // Orthonormalise the periodic vectors and complete the basis.
-        var basis = new List<Vec3>();
-        for (int k = 0; k < 3; k++)
-        {
-            if (!pbc[k]) continue;
-            var v = rows[k];
-            if (v.Norm == 0) throw new InvalidCellException(where, "a periodic direction has a zero cell vector");
-            foreach (var e in basis) v -= Vec3.Dot(v, e) * e;
-            if (v.Norm <= 1e-9 * rows[k].Norm) throw new InvalidCellException(where, "the periodic cell vectors are linearly dependent (zero volume)");
-            basis.Add(v / v.Norm);
-        }
-        var fill = new List<Vec3>();
-        foreach (var axis in new[] { new Vec3(1, 0, 0), new Vec3(0, 1, 0), new Vec3(0, 0, 1) })
-        {
-            if (basis.Count + fill.Count == 3) break;
-            var v = axis;
-            foreach (var e in basis) v -= Vec3.Dot(v, e) * e;
-            foreach (var e in fill) v -= Vec3.Dot(v, e) * e;
-            if (v.Norm < 1e-6) continue;
-            fill.Add(v / v.Norm);
-        }
-        int next = 0;
-        for (int k = 0; k < 3; k++)
-            if (!pbc[k]) rows[k] = fill[next++];
-        return Matrix3.FromRows(rows[0], rows[1], rows[2]);
     }
 }

@@ -1,0 +1,38 @@
+using Mlip.Validation;
+
+namespace Mlip.Cli.Commands;
+
+/// <summary>
+/// Runs a verb and turns user mistakes into one line on stderr and a non-zero exit code; a stack
+/// trace only for real bugs, and only with MLIP_DEBUG=1.
+/// </summary>
+public static class CliRunner
+{
+    public const int InputError = 1;
+    public const int InternalError = 70;
+
+    public static int Run(TextWriter stderr, Func<int> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (MlipException e)
+        {
+            stderr.WriteLine($"mlip: error: {OneLine(e.Message)}");
+            return InputError;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            stderr.WriteLine($"mlip: error: {OneLine(e.Message)}");
+            return InputError;
+        }
+        catch (Exception e) when (Environment.GetEnvironmentVariable("MLIP_DEBUG") != "1")
+        {
+            stderr.WriteLine($"mlip: internal error ({e.GetType().Name}): {OneLine(e.Message)} (set MLIP_DEBUG=1 for details; please report it)");
+            return InternalError;
+        }
+    }
+
+    private static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
+}

@@ -1,0 +1,110 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Mlip.Data;
+using Mlip.IO;
+using Mlip.Validation;
+
+namespace Mlip.Cli.Commands;
+
+/// <summary><c>mlip info FILE... [--json]</c>: what is in a data set.</summary>
+public static class InfoCommand
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var files = new Argument<string[]>("files") { Arity = ArgumentArity.OneOrMore, Description = "Structure files (extxyz, ASE json/db, POSCAR, OUTCAR, pymatgen/mlearn json)" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of tables" };
+        var format = new Option<string?>("--format", "-f") { Description = $"Input format ({string.Join(", ", StructureFormats.Names)}); default: from the file name" };
+        var minDistance = new Option<double>("--min-distance") { Description = "Report atoms closer than this (Å) as overlapping; 0 turns the check off", DefaultValueFactory = _ => 0.5 };
+        var cmd = new Command("info", "Summarise structure files: sizes, elements, groups, energy, force and volume ranges, labels present")
+        {
+            files, json, format, minDistance,
+        };
+        cmd.SetAction(parse => CliRunner.Run(stderr, () =>
+        {
+            var paths = parse.GetValue(files)!;
+            var validation = ValidationOptions.Default with { MinDistance = parse.GetValue(minDistance) };
+            var structures = StructureIO.ReadAll(paths, parse.GetValue(format), validation);
+            var summary = DatasetSummary.Of(structures);
+            if (parse.GetValue(json)) WriteJson(stdout, summary, paths);
+            else WriteText(stdout, summary, paths);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static string F(double v, string fmt = "F4") => v.ToString(fmt, CultureInfo.InvariantCulture);
+
+    private static void WriteText(TextWriter o, DatasetSummary s, string[] paths)
+    {
+        o.WriteLine($"files:       {string.Join(", ", paths)}");
+        o.WriteLine($"structures:  {s.Structures}");
+        o.WriteLine($"atoms:       {s.Atoms}");
+        o.WriteLine($"elements:    {string.Join(", ", s.Elements.Select(e => $"{e.Key} {e.Value}"))}");
+        o.WriteLine($"labels:      energy {s.WithEnergy}/{s.Structures}, forces {s.WithForces}/{s.Structures}, stress {s.WithStress}/{s.Structures}");
+        if (s.AtomArrays.Count > 0)
+            o.WriteLine($"per-atom:    {string.Join(", ", s.AtomArrays.Select(a => $"{a.Key} ({a.Value})"))}");
+        if (s.EnergyPerAtom is { } e)
+            o.WriteLine($"energy/atom: {F(e.Min)} .. {F(e.Max)} eV (mean {F(e.Mean)})");
+        if (s.ForceNorm is { } f)
+            o.WriteLine($"|force|:     {F(f.Min)} .. {F(f.Max)} eV/Å, component RMS {F(s.ForceComponentRms ?? 0)} eV/Å");
+        if (s.Pressure is { } p)
+            o.WriteLine($"pressure:    {F(p.Min, "F3")} .. {F(p.Max, "F3")} GPa");
+        if (s.VolumePerAtom is { } v)
+            o.WriteLine($"volume/atom: {F(v.Min, "F3")} .. {F(v.Max, "F3")} Å³");
+        o.WriteLine();
+        var rows = new List<string[]> { new[] { "group", "structures", "atoms", "E/atom min (eV)", "E/atom max (eV)" } };
+        foreach (var g in s.Groups)
+            rows.Add([g.Name, g.Structures.ToString(CultureInfo.InvariantCulture), g.Atoms.ToString(CultureInfo.InvariantCulture),
+                g.EnergyPerAtom is { } ge ? F(ge.Min) : "-", g.EnergyPerAtom is { } ge2 ? F(ge2.Max) : "-"]);
+        TextTable.Write(o, rows);
+    }
+
+    private static void WriteJson(TextWriter o, DatasetSummary s, string[] paths)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("files");
+            foreach (var p in paths) w.WriteStringValue(p);
+            w.WriteEndArray();
+            w.WriteNumber("structures", s.Structures);
+            w.WriteNumber("atoms", s.Atoms);
+            w.WriteStartObject("elements");
+            foreach (var (k, v) in s.Elements) w.WriteNumber(k, v);
+            w.WriteEndObject();
+            w.WriteStartObject("groups");
+            foreach (var g in s.Groups) w.WriteNumber(g.Name, g.Structures);
+            w.WriteEndObject();
+            w.WriteStartObject("group_atoms");
+            foreach (var g in s.Groups) w.WriteNumber(g.Name, g.Atoms);
+            w.WriteEndObject();
+            w.WriteStartObject("labels");
+            w.WriteNumber("energy", s.WithEnergy);
+            w.WriteNumber("forces", s.WithForces);
+            w.WriteNumber("stress", s.WithStress);
+            w.WriteEndObject();
+            w.WriteStartObject("atom_arrays");
+            foreach (var (k, v) in s.AtomArrays) w.WriteNumber(k, v);
+            w.WriteEndObject();
+            Range(w, "energy_per_atom_ev", s.EnergyPerAtom);
+            Range(w, "force_norm_ev_per_a", s.ForceNorm);
+            if (s.ForceComponentRms is double rms) w.WriteNumber("force_component_rms_ev_per_a", rms);
+            Range(w, "pressure_gpa", s.Pressure);
+            Range(w, "volume_per_atom_a3", s.VolumePerAtom);
+            w.WriteEndObject();
+        }
+        o.WriteLine(System.Text.Encoding.UTF8.GetString(ms.ToArray()));
+    }
+
+    private static void Range(Utf8JsonWriter w, string name, ValueRange? r)
+    {
+        if (r is null) return;
+        w.WriteStartObject(name);
+        w.WriteNumber("min", r.Min);
+        w.WriteNumber("max", r.Max);
+        w.WriteNumber("mean", r.Mean);
+        w.WriteEndObject();
+    }
+}

@@ -391,12 +391,20 @@ public static class ExtXyzComment
     public static string FormatValue(object value) => value switch
     {
         bool b => b ? "T" : "F",
-        double d => IO.Parse.Format(d),
-        float f => IO.Parse.Format(f),
+        double d => FloatText(d),
+        float f => FloatText(f),
         long or int or short => Convert.ToString(value, CultureInfo.InvariantCulture)!,
         double[] a => Quote(string.Join(' ', Array.ConvertAll(a, IO.Parse.Format))),
         _ => Quote(Convert.ToString(value, CultureInfo.InvariantCulture) ?? ""),
     };
+
+    /// <summary>A double that reads back as a double, not an integer ("300.0", not "300").</summary>
+    private static string FloatText(double d)
+    {
+        string t = IO.Parse.Format(d);
+        foreach (char c in t) if (c is '.' or 'E' or 'e' or 'N' or 'I') return t;
+        return t + ".0";
+    }
 
     public static string Quote(string s)
     {

@@ -43,6 +43,7 @@ public static class Parse
     public static double Double(ReadOnlySpan<char> token, InputLocation where, string what)
     {
         if (double.TryParse(token, Float, CultureInfo.InvariantCulture, out double v)) return v;
+        if (TrySpecial(token, out v)) return v;
         // Fortran writes 1.0D+01
         if (token.IndexOfAny('d', 'D') >= 0)
         {
@@ -50,6 +51,21 @@ public static class Parse
             if (double.TryParse(t, Float, CultureInfo.InvariantCulture, out v)) return v;
         }
         throw new FileFormatException(where, $"cannot read {what} from '{Shorten(token)}'");
+    }
+
+    /// <summary>nan, inf, -inf as Python and Fortran print them (the validator then reports them).</summary>
+    private static bool TrySpecial(ReadOnlySpan<char> t, out double v)
+    {
+        v = 0;
+        bool neg = false;
+        if (t.Length > 0 && (t[0] == '-' || t[0] == '+')) { neg = t[0] == '-'; t = t[1..]; }
+        if (t.Equals("nan", StringComparison.OrdinalIgnoreCase)) { v = double.NaN; return true; }
+        if (t.Equals("inf", StringComparison.OrdinalIgnoreCase) || t.Equals("infinity", StringComparison.OrdinalIgnoreCase))
+        {
+            v = neg ? double.NegativeInfinity : double.PositiveInfinity;
+            return true;
+        }
+        return false;
     }
 
     public static int Int(ReadOnlySpan<char> token, InputLocation where, string what)

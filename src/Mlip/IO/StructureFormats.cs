@@ -81,8 +81,9 @@ internal static class JsonFlavour
         var s = new ReadOnlySpan<char>(buf, 0, n).TrimStart();
         if (s.Length == 0 || s[0] != '{') return false;
         s = s[1..].TrimStart();
-        // ASE: {"1": {...}, ..., "ids": [...], "nextid": N}; an empty database is {"ids": [], "nextid": 1}
-        if (s.StartsWith("\"ids\"") || s.StartsWith("\"nextid\"")) return true;
+        // ASE: {"1": {...}, ..., "ids": [...], "nextid": N}; an empty database is {"ids": [], "nextid": 1},
+        // or {"metadata": {...}, "ids": [], ...} when metadata was set and every row deleted
+        if (s.StartsWith("\"ids\"") || s.StartsWith("\"nextid\"") || s.StartsWith("\"metadata\"")) return true;
         if (s.Length < 3 || s[0] != '"' || !char.IsDigit(s[1])) return false;
         int i = 1;
         while (i < s.Length && char.IsDigit(s[i])) i++;

@@ -1,1 +1,14 @@
-﻿Console.WriteLine("Hello, World!");
+using Mlip.Bench;
+
+// Benchmarks are run by hand (not by the tests): dotnet run -c Release --project bench/Mlip.Bench -- neighbors
+var which = args.Length > 0 ? args[0] : "help";
+switch (which)
+{
+    case "neighbors":
+        NeighborListBenchmark.Run(args.Skip(1).ToArray());
+        break;
+    default:
+        Console.WriteLine("usage: dotnet run -c Release --project bench/Mlip.Bench -- <benchmark>");
+        Console.WriteLine("  neighbors [--quick]   neighbour-list build time, 1k/10k/100k-atom diamond Si, rc 5 Å, vs brute force");
+        break;
+}

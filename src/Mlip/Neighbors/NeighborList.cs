@@ -16,47 +16,58 @@ namespace Mlip.Neighbors;
 /// </summary>
 public sealed class NeighborList
 {
-    private NeighborList(double cutoff, int atoms, int[] offsets, int[] centers, int[] neighbors, int[] shifts, Vec3[] vectors, double[] distances)
+    private readonly int[] _offsets, _centers, _neighbors, _shifts;
+    private readonly Vec3[] _vectors;
+    private readonly double[] _distances;
+    private readonly int _pairs;
+
+    private NeighborList(double cutoff, int atoms, int pairs, int[] offsets, int[] centers, int[] neighbors, int[] shifts, Vec3[] vectors, double[] distances)
     {
         Cutoff = cutoff;
         AtomCount = atoms;
-        Offsets = offsets;
-        Centers = centers;
-        Neighbors = neighbors;
-        Shifts = shifts;
-        Vectors = vectors;
-        Distances = distances;
+        _pairs = pairs;
+        _offsets = offsets;
+        _centers = centers;
+        _neighbors = neighbors;
+        _shifts = shifts;
+        _vectors = vectors;
+        _distances = distances;
     }
 
     public double Cutoff { get; }
     public int AtomCount { get; }
-    public int PairCount => Neighbors.Length;
+    public int PairCount => _pairs;
 
     /// <summary>AtomCount + 1 entries; the pairs of atom i are Offsets[i] .. Offsets[i+1]-1.</summary>
-    public int[] Offsets { get; }
+    public ReadOnlySpan<int> Offsets => _offsets;
 
     /// <summary>The centre atom i of each pair.</summary>
-    public int[] Centers { get; }
+    public ReadOnlySpan<int> Centers => _centers.AsSpan(0, _pairs);
 
     /// <summary>The neighbour atom j of each pair.</summary>
-    public int[] Neighbors { get; }
+    public ReadOnlySpan<int> Neighbors => _neighbors.AsSpan(0, _pairs);
 
     /// <summary>Three integers per pair: the periodic image of j along a, b, c.</summary>
-    public int[] Shifts { get; }
+    public ReadOnlySpan<int> Shifts => _shifts.AsSpan(0, 3 * _pairs);
 
     /// <summary>r_ij = r_j + S·Cell − r_i for each pair (Å).</summary>
-    public Vec3[] Vectors { get; }
+    public ReadOnlySpan<Vec3> Vectors => _vectors.AsSpan(0, _pairs);
 
     /// <summary>|r_ij| for each pair (Å).</summary>
-    public double[] Distances { get; }
+    public ReadOnlySpan<double> Distances => _distances.AsSpan(0, _pairs);
 
-    // Short aliases used in loops.
-    public int[] Neighbor => Neighbors;
-    public double[] Distance => Distances;
+    /// <summary>The neighbours of atom i (indices j).</summary>
+    public ReadOnlySpan<int> NeighborsOf(int i) => _neighbors.AsSpan(_offsets[i], _offsets[i + 1] - _offsets[i]);
 
-    public int NeighborCount(int i) => Offsets[i + 1] - Offsets[i];
+    /// <summary>The pair vectors r_ij of atom i.</summary>
+    public ReadOnlySpan<Vec3> VectorsOf(int i) => _vectors.AsSpan(_offsets[i], _offsets[i + 1] - _offsets[i]);
 
-    public PairRange PairRange(int i) => new(Offsets[i], Offsets[i + 1]);
+    /// <summary>The distances of atom i's neighbours.</summary>
+    public ReadOnlySpan<double> DistancesOf(int i) => _distances.AsSpan(_offsets[i], _offsets[i + 1] - _offsets[i]);
+
+    public int NeighborCount(int i) => _offsets[i + 1] - _offsets[i];
+
+    public PairRange PairRange(int i) => new(_offsets[i], _offsets[i + 1]);
 
     /// <summary>
     /// The pair vector as every part of Mlip computes it: r_j − r_i + (Sa a + Sb b + Sc c).
@@ -82,7 +93,7 @@ public sealed class NeighborList
         int n = positions.Length;
         var grid = CellGrid.Create(cell, positions, pbc, cutoff, where ?? InputLocation.Unknown);
 
-        var builder = new PairBuffer(Math.Max(16, n * 32));
+        var builder = new PairBuffer(EstimatePairs(cell, pbc, n, cutoff));
         var offsets = new int[n + 1];
         double rc2 = cutoff * cutoff;
         var stencil = grid.Stencil;
@@ -118,6 +129,16 @@ public sealed class NeighborList
         }
         offsets[n] = builder.Count;
         return builder.ToList(cutoff, n, offsets);
+    }
+
+    /// <summary>Expected number of pairs for a periodic cell (ideal-gas count plus 15 %), to size the buffers once.</summary>
+    private static int EstimatePairs(Matrix3 cell, PeriodicFlags pbc, int n, double cutoff)
+    {
+        double volume = Math.Abs(cell.Determinant);
+        if (!pbc.AllPeriodic || !(volume > 0)) return Math.Max(16, n * 16);
+        double perAtom = 4.0 / 3.0 * Math.PI * cutoff * cutoff * cutoff * n / volume;
+        double total = Math.Ceiling(1.15 * perAtom * n) + 64;
+        return (int)Math.Min(total, Array.MaxLength / 3);
     }
 
     /// <summary>Growable pair storage (amortised doubling; no allocation per pair).</summary>
@@ -157,8 +178,7 @@ public sealed class NeighborList
 
         public NeighborList ToList(double cutoff, int atoms, int[] offsets)
         {
-            int m = Count;
-            return new NeighborList(cutoff, atoms, offsets, _centers[..m], _neighbors[..m], _shifts[..(3 * m)], _vectors[..m], _distances[..m]);
+            return new NeighborList(cutoff, atoms, Count, offsets, _centers, _neighbors, _shifts, _vectors, _distances);
         }
     }
 }

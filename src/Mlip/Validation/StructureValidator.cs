@@ -89,18 +89,15 @@ public static class StructureValidator
     {
         if (s.Count < 2 && !s.Pbc.Any) return;
         var nl = NeighborList.Build(s, minDistance);
+        var neighbors = nl.Neighbors;
+        var distances = nl.Distances;
         for (int i = 0; i < s.Count; i++)
-        {
             foreach (int p in nl.PairRange(i))
             {
-                int j = nl.Neighbor[p];
-                if (j < i || (j == i)) continue;
-                throw new OverlappingAtomsException(where, i, j, nl.Distance[p], minDistance);
+                // each pair is listed from both ends: report it once; j == i is an atom meeting its
+                // own periodic image, i.e. a cell shorter than the threshold
+                int j = neighbors[p];
+                if (j >= i) throw new OverlappingAtomsException(where, i, j, distances[p], minDistance);
             }
-            // an atom overlapping its own periodic image means a cell shorter than the threshold
-            foreach (int p in nl.PairRange(i))
-                if (nl.Neighbor[p] == i)
-                    throw new OverlappingAtomsException(where, i, i, nl.Distance[p], minDistance);
-        }
     }
 }

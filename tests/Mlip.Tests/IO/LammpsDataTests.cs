@@ -75,8 +75,8 @@ public class LammpsDataTests
         // the same structure: every neighbour distance is kept
         var original = NeighborList.Build(s, 6.0);
         var written = NeighborList.Build(cell, pos, PeriodicFlags.All, 6.0);
-        var d1 = (double[])original.Distances.Clone(); Array.Sort(d1);
-        var d2 = (double[])written.Distances.Clone(); Array.Sort(d2);
+        var d1 = original.Distances.ToArray(); Array.Sort(d1);
+        var d2 = written.Distances.ToArray(); Array.Sort(d2);
         Assert.Equal(d1.Length, d2.Length);
         for (int k = 0; k < d1.Length; k++) Assert.Equal(d1[k], d2[k], 9);
 

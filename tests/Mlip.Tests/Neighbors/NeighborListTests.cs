@@ -189,8 +189,8 @@ public class NeighborListTests
         for (int i = 0; i < moved.Count; i++) moved.Positions[i] += shift;
         var nl2 = NeighborList.Build(moved, 4.5);
         Assert.Equal(nl.PairCount, nl2.PairCount);
-        var d1 = (double[])nl.Distances.Clone(); Array.Sort(d1);
-        var d2 = (double[])nl2.Distances.Clone(); Array.Sort(d2);
+        var d1 = nl.Distances.ToArray(); Array.Sort(d1);
+        var d2 = nl2.Distances.ToArray(); Array.Sort(d2);
         for (int k = 0; k < d1.Length; k++) Assert.Equal(d1[k], d2[k], 9);
     }
 

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test (xunit, Release) and ends with one plain line: "N passed, N failed, N skipped".
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+log="$(mktemp)"
+dotnet test Mlip.slnx -c Release -nologo "$@" 2>&1 | tee "$log"
+code=${PIPESTATUS[0]}
+# dotnet test prints one summary per test assembly: "Passed!  - Failed: 0, Passed: 62, Skipped: 0, Total: 62"
+read -r passed failed skipped < <(awk '
+  /(Passed|Failed)! +- +Failed:/ {
+    gsub(/,/, " ");
+    for (i = 1; i <= NF; i++) {
+      if ($i == "Failed:") f += $(i+1);
+      if ($i == "Passed:") p += $(i+1);
+      if ($i == "Skipped:") s += $(i+1);
+    }
+  }
+  END { printf "%d %d %d\n", p, f, s }' "$log")
+rm -f "$log"
+if [ "$code" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi  # build failure: no summary line
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+exit "$code"

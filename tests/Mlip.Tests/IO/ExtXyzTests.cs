@@ -210,3 +210,25 @@ public class ExtXyzTests
         Assert.Single(Directory.GetFiles(dir)); // no temporary left behind
     }
 }
+
+public class CrossFormatRoundTripTests
+{
+    [Fact]
+    public void ExtXyzToPoscarToExtXyzKeepsGeometry()
+    {
+        string dir = TestPaths.TempDir();
+        foreach (int seed in new[] { 1, 2, 3 })
+        {
+            var s = ExtXyzTests.LabelledSample(seed, 9); // mixed elements in no particular order
+            string xyz = Path.Combine(dir, $"in{seed}.xyz"), poscar = Path.Combine(dir, $"POSCAR{seed}"), back = Path.Combine(dir, $"back{seed}.xyz");
+            StructureIO.Write(xyz, [s]);
+            var read = StructureIO.Read(xyz, validation: ValidationOptions.Minimal)[0];
+            StructureIO.Write(poscar, [read]);
+            var fromPoscar = StructureIO.Read(poscar, validation: ValidationOptions.Minimal)[0];
+            StructureIO.Write(back, [fromPoscar]);
+            var final = StructureIO.Read(back, validation: ValidationOptions.Minimal)[0];
+            // POSCAR holds no labels: lattice, positions, elements and their order survive to 1e-10
+            ExtXyzTests.AssertSame(s, final, 1e-10, labels: false);
+        }
+    }
+}

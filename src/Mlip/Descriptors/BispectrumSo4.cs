@@ -1,0 +1,709 @@
+using Mlip.Neighbors;
+using Mlip.Structures;
+using Mlip.Validation;
+
+namespace Mlip.Descriptors;
+
+/// <summary>
+/// The SO(4) bispectrum B_{j1 j2 j} of Bartók et al. (PRB 87, 184115, 2013) and Thompson et al.
+/// (J. Comput. Phys. 285, 316, 2015), computed as LAMMPS's ML-SNAP does (src/ML-SNAP/sna.cpp), so
+/// that values, ordering and derivatives equal <c>compute sna/atom</c>, <c>snad/atom</c> and
+/// <c>snav/atom</c>. The methods are the steps of the maths: <see cref="ComputeU"/> (hyperspherical
+/// harmonics U_j of each neighbour, summed into U_tot), <see cref="ComputeZ"/> (Clebsch–Gordan
+/// products of U_tot), <see cref="ComputeB"/> (B = Σ U_tot* · Z), <see cref="ComputeDU"/> (∂U/∂r_ij)
+/// and <see cref="ComputeDB"/> (∂B/∂r_ij from ∂U and Z); for inference, <see cref="ComputeY"/>
+/// (Y = Σ_k β_k ∂B_k/∂Z-weighted Z, the adjoint) and <see cref="ComputeDEDR"/> (dE/dr_ij = Y · ∂U/∂r_ij).
+/// Index tables are built once in the constructor; loops run over flat arrays.
+/// </summary>
+public sealed class BispectrumSo4 : IDescriptor
+{
+    private readonly So4Parameters _p;
+    private readonly int _twojmax;
+    private readonly int[] _elementZ;
+    private readonly double[] _radius, _weight;
+
+    // U layout: for each j a (j+1) x (j+1) block, u[idxuBlock[j] + (j+1)*mb + ma]
+    private readonly int[] _idxuBlock;
+    private readonly int _idxuMax;
+
+    // B components (j1 >= j2, j >= j1)
+    private readonly int[] _bJ1, _bJ2, _bJ;
+    private readonly int[,,] _idxbBlock;
+
+    // Z entries: all (j1 >= j2, j) with mb <= j/2, ma in 0..j
+    private readonly int[] _zJ1, _zJ2, _zJ, _zMa1Min, _zMa2Max, _zMb1Min, _zMb2Max, _zNa, _zNb, _zJju;
+    private readonly int[,,] _idxzBlock;
+    private readonly int _idxzMax;
+
+    private readonly int[,,] _idxcgBlock;
+    private readonly double[] _cglist;
+    private readonly double[,] _rootpq;
+    private readonly double[] _bzero;
+    private readonly string[] _names;
+
+    public BispectrumSo4(So4Parameters parameters)
+    {
+        _p = parameters;
+        _twojmax = parameters.TwoJMax;
+        if (_twojmax < 0 || _twojmax > 20) throw new MlipException($"twojmax must be between 0 and 20 (got {_twojmax})");
+        if (!(parameters.RcutFac > 0)) throw new MlipException("rcutfac must be positive");
+        if (!(parameters.Rfac0 > 0 && parameters.Rfac0 < 1)) throw new MlipException("rfac0 must be between 0 and 1");
+        int ne = parameters.Elements.Count;
+        if (ne == 0) throw new MlipException("the SO(4) bispectrum needs at least one element");
+        _elementZ = new int[ne];
+        _radius = new double[ne];
+        _weight = new double[ne];
+        for (int e = 0; e < ne; e++)
+        {
+            _elementZ[e] = Elements.Number(parameters.Elements[e].Symbol);
+            _radius[e] = parameters.Elements[e].Radius;
+            _weight[e] = parameters.Elements[e].Weight;
+        }
+        int J = _twojmax;
+
+        _idxuBlock = new int[J + 1];
+        int count = 0;
+        for (int j = 0; j <= J; j++) { _idxuBlock[j] = count; count += (j + 1) * (j + 1); }
+        _idxuMax = count;
+
+        // B list
+        var b1 = new List<int>(); var b2 = new List<int>(); var bj = new List<int>();
+        _idxbBlock = new int[J + 1, J + 1, J + 1];
+        for (int j1 = 0; j1 <= J; j1++)
+            for (int j2 = 0; j2 <= j1; j2++)
+                for (int j = j1 - j2; j <= Math.Min(J, j1 + j2); j += 2)
+                    if (j >= j1)
+                    {
+                        _idxbBlock[j1, j2, j] = b1.Count;
+                        b1.Add(j1); b2.Add(j2); bj.Add(j);
+                    }
+        _bJ1 = [.. b1]; _bJ2 = [.. b2]; _bJ = [.. bj];
+        FeatureCount = _bJ1.Length;
+
+        // Z list
+        var z = new List<int[]>();
+        _idxzBlock = new int[J + 1, J + 1, J + 1];
+        for (int j1 = 0; j1 <= J; j1++)
+            for (int j2 = 0; j2 <= j1; j2++)
+                for (int j = j1 - j2; j <= Math.Min(J, j1 + j2); j += 2)
+                {
+                    _idxzBlock[j1, j2, j] = z.Count;
+                    for (int mb = 0; 2 * mb <= j; mb++)
+                        for (int ma = 0; ma <= j; ma++)
+                        {
+                            int ma1min = Math.Max(0, (2 * ma - j - j2 + j1) / 2);
+                            int ma2max = (2 * ma - j - (2 * ma1min - j1) + j2) / 2;
+                            int na = Math.Min(j1, (2 * ma - j + j2 + j1) / 2) - ma1min + 1;
+                            int mb1min = Math.Max(0, (2 * mb - j - j2 + j1) / 2);
+                            int mb2max = (2 * mb - j - (2 * mb1min - j1) + j2) / 2;
+                            int nb = Math.Min(j1, (2 * mb - j + j2 + j1) / 2) - mb1min + 1;
+                            int jju = _idxuBlock[j] + (j + 1) * mb + ma;
+                            z.Add([j1, j2, j, ma1min, ma2max, mb1min, mb2max, na, nb, jju]);
+                        }
+                }
+        _idxzMax = z.Count;
+        _zJ1 = new int[_idxzMax]; _zJ2 = new int[_idxzMax]; _zJ = new int[_idxzMax];
+        _zMa1Min = new int[_idxzMax]; _zMa2Max = new int[_idxzMax]; _zMb1Min = new int[_idxzMax]; _zMb2Max = new int[_idxzMax];
+        _zNa = new int[_idxzMax]; _zNb = new int[_idxzMax]; _zJju = new int[_idxzMax];
+        for (int q = 0; q < _idxzMax; q++)
+        {
+            var e = z[q];
+            _zJ1[q] = e[0]; _zJ2[q] = e[1]; _zJ[q] = e[2]; _zMa1Min[q] = e[3]; _zMa2Max[q] = e[4];
+            _zMb1Min[q] = e[5]; _zMb2Max[q] = e[6]; _zNa[q] = e[7]; _zNb[q] = e[8]; _zJju[q] = e[9];
+        }
+
+        // Clebsch–Gordan coefficients
+        _idxcgBlock = new int[J + 1, J + 1, J + 1];
+        var cg = new List<double>();
+        for (int j1 = 0; j1 <= J; j1++)
+            for (int j2 = 0; j2 <= j1; j2++)
+                for (int j = j1 - j2; j <= Math.Min(J, j1 + j2); j += 2)
+                {
+                    _idxcgBlock[j1, j2, j] = cg.Count;
+                    for (int m1 = 0; m1 <= j1; m1++)
+                    {
+                        int aa2 = 2 * m1 - j1;
+                        for (int m2 = 0; m2 <= j2; m2++)
+                        {
+                            int bb2 = 2 * m2 - j2;
+                            int m = (aa2 + bb2 + j) / 2;
+                            if (m < 0 || m > j) { cg.Add(0.0); continue; }
+                            double sum = 0.0;
+                            for (int zz = Math.Max(0, Math.Max(-(j - j2 + aa2) / 2, -(j - j1 - bb2) / 2));
+                                 zz <= Math.Min((j1 + j2 - j) / 2, Math.Min((j1 - aa2) / 2, (j2 + bb2) / 2)); zz++)
+                            {
+                                double ifac = zz % 2 != 0 ? -1 : 1;
+                                sum += ifac / (Factorial(zz) * Factorial((j1 + j2 - j) / 2 - zz) * Factorial((j1 - aa2) / 2 - zz) *
+                                               Factorial((j2 + bb2) / 2 - zz) * Factorial((j - j2 + aa2) / 2 + zz) * Factorial((j - j1 - bb2) / 2 + zz));
+                            }
+                            int cc2 = 2 * m - j;
+                            double dcg = DeltaCg(j1, j2, j);
+                            double sfaccg = Math.Sqrt(Factorial((j1 + aa2) / 2) * Factorial((j1 - aa2) / 2) * Factorial((j2 + bb2) / 2) *
+                                                      Factorial((j2 - bb2) / 2) * Factorial((j + cc2) / 2) * Factorial((j - cc2) / 2) * (j + 1));
+                            cg.Add(sum * dcg * sfaccg);
+                        }
+                    }
+                }
+        _cglist = [.. cg];
+
+        _rootpq = new double[J + 2, J + 2];
+        for (int p = 1; p <= J; p++)
+            for (int q = 1; q <= J; q++)
+                _rootpq[p, q] = Math.Sqrt((double)p / q);
+
+        double www = _p.WSelf * _p.WSelf * _p.WSelf;
+        _bzero = new double[J + 1];
+        for (int j = 0; j <= J; j++) _bzero[j] = www * (j + 1);
+
+        _names = new string[FeatureCount];
+        for (int k = 0; k < FeatureCount; k++) _names[k] = $"B[{_bJ1[k]},{_bJ2[k]},{_bJ[k]}]";
+    }
+
+    private static double Factorial(int n)
+    {
+        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n));
+        double f = 1;
+        for (int k = 2; k <= n; k++) f *= k;
+        return f;
+    }
+
+    private static double DeltaCg(int j1, int j2, int j)
+    {
+        double sfaccg = Factorial((j1 + j2 + j) / 2 + 1);
+        return Math.Sqrt(Factorial((j1 + j2 - j) / 2) * Factorial((j1 - j2 + j) / 2) * Factorial((-j1 + j2 + j) / 2) / sfaccg);
+    }
+
+    public string Name => "so4";
+    public double Cutoff => _p.MaxCutoff;
+    public int FeatureCount { get; }
+    public IReadOnlyList<string> FeatureNames => _names;
+    public So4Parameters Parameters => _p;
+
+    /// <summary>(j1, j2, j) of component k, in LAMMPS's order.</summary>
+    public (int J1, int J2, int J) Component(int k) => (_bJ1[k], _bJ2[k], _bJ[k]);
+
+    // ------------------------------------------------------------------ per-structure driver
+
+    /// <summary>Scratch space for one centre atom (reused across atoms; one per thread).</summary>
+    private sealed class Workspace
+    {
+        public double[] UtotR, UtotI, ZR, ZI, YR, YI, DuR, DuI, B, DB;
+        public double[] UR = [], UI = [];
+        public int[] Pair = [];
+        public double[] Rcut = [], Wj = [];
+
+        public Workspace(BispectrumSo4 s)
+        {
+            UtotR = new double[s._idxuMax]; UtotI = new double[s._idxuMax];
+            ZR = new double[s._idxzMax]; ZI = new double[s._idxzMax];
+            YR = new double[s._idxuMax]; YI = new double[s._idxuMax];
+            DuR = new double[3 * s._idxuMax]; DuI = new double[3 * s._idxuMax];
+            B = new double[s.FeatureCount];
+            DB = new double[3 * s.FeatureCount];
+        }
+
+        public void EnsureNeighbors(int n, int idxuMax)
+        {
+            if (Pair.Length >= n) return;
+            int cap = Math.Max(n, 2 * Pair.Length);
+            Pair = new int[cap]; Rcut = new double[cap]; Wj = new double[cap];
+            UR = new double[cap * idxuMax]; UI = new double[cap * idxuMax];
+        }
+    }
+
+    private int ElementIndex(Structure s, int atom)
+    {
+        int z = s.AtomicNumbers[atom];
+        for (int e = 0; e < _elementZ.Length; e++) if (_elementZ[e] == z) return e;
+        throw new MlipInputException(s.Source ?? InputLocation.Unknown,
+            $"element {Elements.Symbol(z)} has no SO(4) radius and weight (elements: {string.Join(' ', _p.Elements.Select(e => e.Symbol))})");
+    }
+
+    /// <summary>Selects the neighbours of i inside their pair cutoffs and computes U for each and U_tot.</summary>
+    private int Prepare(Structure s, NeighborList nl, int[] element, int i, Workspace w)
+    {
+        int ei = element[i];
+        w.EnsureNeighbors(nl.NeighborCount(i), _idxuMax);
+        var distances = nl.Distances;
+        var neighbors = nl.Neighbors;
+        var vectors = nl.Vectors;
+        int m = 0;
+        foreach (int p in nl.PairRange(i))
+        {
+            int ej = element[neighbors[p]];
+            double rcut = _p.RcutFac * (_radius[ei] + _radius[ej]);
+            double r = distances[p];
+            if (!(r < rcut) || r * r <= 1e-20) continue;
+            w.Pair[m] = p;
+            w.Rcut[m] = rcut;
+            w.Wj[m] = _weight[ej];
+            m++;
+        }
+        ZeroUtot(w);
+        for (int a = 0; a < m; a++)
+        {
+            var v = vectors[w.Pair[a]];
+            double r = Math.Sqrt(v.X * v.X + v.Y * v.Y + v.Z * v.Z);
+            double theta0 = (r - _p.Rmin0) * _p.Rfac0 * Math.PI / (w.Rcut[a] - _p.Rmin0);
+            double z0 = r / Math.Tan(theta0);
+            ComputeU(v.X, v.Y, v.Z, z0, r, w.UR.AsSpan(a * _idxuMax, _idxuMax), w.UI.AsSpan(a * _idxuMax, _idxuMax));
+            double sfac = SwitchingFunction(r, w.Rcut[a]) * w.Wj[a];
+            var ur = w.UR.AsSpan(a * _idxuMax, _idxuMax);
+            var ui = w.UI.AsSpan(a * _idxuMax, _idxuMax);
+            for (int q = 0; q < _idxuMax; q++)
+            {
+                w.UtotR[q] += sfac * ur[q];
+                w.UtotI[q] += sfac * ui[q];
+            }
+        }
+        return m;
+    }
+
+    public DescriptorSet Compute(Structure s, bool derivatives, NeighborList? neighbors = null)
+    {
+        var nl = neighbors is not null && neighbors.Cutoff >= Cutoff ? neighbors : NeighborList.Build(s, Cutoff);
+        int n = s.Count, k = FeatureCount;
+        var element = new int[n];
+        for (int i = 0; i < n; i++) element[i] = ElementIndex(s, i);
+        var values = new double[n * k];
+        double[]? grad = derivatives ? new double[nl.PairCount * k * 3] : null;
+        var w = new Workspace(this);
+        var vectors = nl.Vectors;
+        for (int i = 0; i < n; i++)
+        {
+            int m = Prepare(s, nl, element, i, w);
+            ComputeZ(w.UtotR, w.UtotI, w.ZR, w.ZI);
+            ComputeB(w.UtotR, w.UtotI, w.ZR, w.ZI, values.AsSpan(i * k, k));
+            if (grad is null) continue;
+            for (int a = 0; a < m; a++)
+            {
+                int p = w.Pair[a];
+                ComputeDU(vectors[p], w.Rcut[a], w.Wj[a], w.UR.AsSpan(a * _idxuMax, _idxuMax), w.UI.AsSpan(a * _idxuMax, _idxuMax), w.DuR, w.DuI);
+                ComputeDB(w.DuR, w.DuI, w.ZR, w.ZI, grad.AsSpan(p * k * 3, k * 3));
+            }
+        }
+        return new DescriptorSet(n, k, values, nl, grad);
+    }
+
+    /// <summary>
+    /// The adjoint path for inference: given β_i = dE/dB_i for every atom (atom-major, FeatureCount
+    /// per atom), forces (eV/Å) and stress (GPa, tension positive) without materialising ∂B/∂r:
+    /// Y_i = Σ_k β_ik ∂B_ik/∂U_tot once per atom, then dE/dr_ij = Y_i · ∂U_ij/∂r_ij per neighbour.
+    /// </summary>
+    public (Vec3[] Forces, Stress? Stress) ForcesFromAdjoint(Structure s, ReadOnlySpan<double> dEdB, NeighborList? neighbors = null)
+    {
+        var nl = neighbors is not null && neighbors.Cutoff >= Cutoff ? neighbors : NeighborList.Build(s, Cutoff);
+        int n = s.Count, k = FeatureCount;
+        if (dEdB.Length != n * k) throw new ArgumentException("dE/dB needs FeatureCount values per atom", nameof(dEdB));
+        var element = new int[n];
+        for (int i = 0; i < n; i++) element[i] = ElementIndex(s, i);
+        var w = new Workspace(this);
+        var vectors = nl.Vectors;
+        var neighborIndex = nl.Neighbors;
+        var f = new double[3 * n];
+        double wxx = 0, wyy = 0, wzz = 0, wyz = 0, wzy = 0, wxz = 0, wzx = 0, wxy = 0, wyx = 0;
+        Span<double> dedr = stackalloc double[3];
+        for (int i = 0; i < n; i++)
+        {
+            int m = Prepare(s, nl, element, i, w);
+            ComputeY(w.UtotR, w.UtotI, dEdB.Slice(i * k, k), w.YR, w.YI);
+            for (int a = 0; a < m; a++)
+            {
+                int p = w.Pair[a];
+                var v = vectors[p];
+                ComputeDU(v, w.Rcut[a], w.Wj[a], w.UR.AsSpan(a * _idxuMax, _idxuMax), w.UI.AsSpan(a * _idxuMax, _idxuMax), w.DuR, w.DuI);
+                ComputeDEDR(w.DuR, w.DuI, w.YR, w.YI, dedr);
+                int j = neighborIndex[p];
+                f[3 * i] += dedr[0]; f[3 * i + 1] += dedr[1]; f[3 * i + 2] += dedr[2];
+                f[3 * j] -= dedr[0]; f[3 * j + 1] -= dedr[1]; f[3 * j + 2] -= dedr[2];
+                wxx += dedr[0] * v.X; wyy += dedr[1] * v.Y; wzz += dedr[2] * v.Z;
+                wyz += dedr[1] * v.Z; wzy += dedr[2] * v.Y;
+                wxz += dedr[0] * v.Z; wzx += dedr[2] * v.X;
+                wxy += dedr[0] * v.Y; wyx += dedr[1] * v.X;
+            }
+        }
+        var forces = new Vec3[n];
+        for (int i = 0; i < n; i++) forces[i] = new Vec3(f[3 * i], f[3 * i + 1], f[3 * i + 2]);
+        Stress? stress = null;
+        double volume = s.Volume;
+        if (volume > 0)
+        {
+            double c = Stress.EvPerCubicAngstromInGpa / volume;
+            stress = new Stress(c * wxx, c * wyy, c * wzz, c * 0.5 * (wyz + wzy), c * 0.5 * (wxz + wzx), c * 0.5 * (wxy + wyx));
+        }
+        return (forces, stress);
+    }
+
+    // ------------------------------------------------------------------ the steps of the maths
+
+    private double SwitchingFunction(double r, double rcut)
+    {
+        if (!_p.SwitchFlag) return 1.0;
+        if (r <= _p.Rmin0) return 1.0;
+        if (r > rcut) return 0.0;
+        double rcutfac = Math.PI / (rcut - _p.Rmin0);
+        return 0.5 * (Math.Cos((r - _p.Rmin0) * rcutfac) + 1.0);
+    }
+
+    private double SwitchingDerivative(double r, double rcut)
+    {
+        if (!_p.SwitchFlag) return 0.0;
+        if (r <= _p.Rmin0) return 0.0;
+        if (r > rcut) return 0.0;
+        double rcutfac = Math.PI / (rcut - _p.Rmin0);
+        return -0.5 * Math.Sin((r - _p.Rmin0) * rcutfac) * rcutfac;
+    }
+
+    /// <summary>U_tot = wself on the diagonal (the central atom), zero elsewhere.</summary>
+    private void ZeroUtot(Workspace w)
+    {
+        Array.Clear(w.UtotR);
+        Array.Clear(w.UtotI);
+        for (int j = 0; j <= _twojmax; j++)
+        {
+            int jju = _idxuBlock[j];
+            for (int mb = 0; mb <= j; mb++)
+                for (int ma = 0; ma <= j; ma++, jju++)
+                    if (ma == mb) w.UtotR[jju] = _p.WSelf;
+        }
+    }
+
+    /// <summary>Hyperspherical harmonics U_j(ma, mb) of one neighbour by the recursion of VMK 4.8.2 (sna.cpp compute_uarray).</summary>
+    private void ComputeU(double x, double y, double z, double z0, double r, Span<double> ur, Span<double> ui)
+    {
+        double r0inv = 1.0 / Math.Sqrt(r * r + z0 * z0);
+        double aR = r0inv * z0, aI = -r0inv * z;
+        double bR = r0inv * y, bI = -r0inv * x;
+        ur[0] = 1.0; ui[0] = 0.0;
+        for (int j = 1; j <= _twojmax; j++)
+        {
+            int jju = _idxuBlock[j];
+            int jjup = _idxuBlock[j - 1];
+            for (int mb = 0; 2 * mb <= j; mb++)
+            {
+                ur[jju] = 0.0; ui[jju] = 0.0;
+                for (int ma = 0; ma < j; ma++)
+                {
+                    double rootpq = _rootpq[j - ma, j - mb];
+                    ur[jju] += rootpq * (aR * ur[jjup] + aI * ui[jjup]);
+                    ui[jju] += rootpq * (aR * ui[jjup] - aI * ur[jjup]);
+                    rootpq = _rootpq[ma + 1, j - mb];
+                    ur[jju + 1] = -rootpq * (bR * ur[jjup] + bI * ui[jjup]);
+                    ui[jju + 1] = -rootpq * (bR * ui[jjup] - bI * ur[jjup]);
+                    jju++; jjup++;
+                }
+                jju++;
+            }
+            // right half by the inversion symmetry u[j-ma][j-mb] = (-1)^(ma-mb) conj(u[ma][mb])
+            jju = _idxuBlock[j];
+            jjup = jju + (j + 1) * (j + 1) - 1;
+            int mbpar = 1;
+            for (int mb = 0; 2 * mb <= j; mb++)
+            {
+                int mapar = mbpar;
+                for (int ma = 0; ma <= j; ma++)
+                {
+                    if (mapar == 1) { ur[jjup] = ur[jju]; ui[jjup] = -ui[jju]; }
+                    else { ur[jjup] = -ur[jju]; ui[jjup] = ui[jju]; }
+                    mapar = -mapar;
+                    jju++; jjup--;
+                }
+                mbpar = -mbpar;
+            }
+        }
+    }
+
+    /// <summary>Z_{j1 j2 j}(ma, mb) = Σ CG · CG · U_j1 · U_j2 (sna.cpp compute_zi).</summary>
+    private void ComputeZ(double[] utR, double[] utI, double[] zR, double[] zI)
+    {
+        for (int jjz = 0; jjz < _idxzMax; jjz++)
+        {
+            int j1 = _zJ1[jjz], j2 = _zJ2[jjz], j = _zJ[jjz];
+            int ma1min = _zMa1Min[jjz], ma2max = _zMa2Max[jjz], na = _zNa[jjz];
+            int mb1min = _zMb1Min[jjz], mb2max = _zMb2Max[jjz], nb = _zNb[jjz];
+            int cgb = _idxcgBlock[j1, j2, j];
+            double sumR = 0, sumI = 0;
+            int jju1 = _idxuBlock[j1] + (j1 + 1) * mb1min;
+            int jju2 = _idxuBlock[j2] + (j2 + 1) * mb2max;
+            int icgb = mb1min * (j2 + 1) + mb2max;
+            for (int ib = 0; ib < nb; ib++)
+            {
+                double sa1R = 0, sa1I = 0;
+                int ma1 = ma1min, ma2 = ma2max;
+                int icga = ma1min * (j2 + 1) + ma2max;
+                for (int ia = 0; ia < na; ia++)
+                {
+                    double c = _cglist[cgb + icga];
+                    double u1r = utR[jju1 + ma1], u1i = utI[jju1 + ma1], u2r = utR[jju2 + ma2], u2i = utI[jju2 + ma2];
+                    sa1R += c * (u1r * u2r - u1i * u2i);
+                    sa1I += c * (u1r * u2i + u1i * u2r);
+                    ma1++; ma2--;
+                    icga += j2;
+                }
+                double cb = _cglist[cgb + icgb];
+                sumR += cb * sa1R;
+                sumI += cb * sa1I;
+                jju1 += j1 + 1;
+                jju2 -= j2 + 1;
+                icgb += j2;
+            }
+            zR[jjz] = sumR;
+            zI[jjz] = sumI;
+        }
+    }
+
+    /// <summary>B_{j1 j2 j} = 2 Σ' Re(U_j* Z_{j1 j2 j}) over half the (ma, mb) plane, minus B of the lone atom (sna.cpp compute_bi).</summary>
+    private void ComputeB(double[] utR, double[] utI, double[] zR, double[] zI, Span<double> b)
+    {
+        for (int jjb = 0; jjb < FeatureCount; jjb++)
+        {
+            int j1 = _bJ1[jjb], j2 = _bJ2[jjb], j = _bJ[jjb];
+            int jjz = _idxzBlock[j1, j2, j];
+            int jju = _idxuBlock[j];
+            double sumzu = 0;
+            for (int mb = 0; 2 * mb < j; mb++)
+                for (int ma = 0; ma <= j; ma++)
+                {
+                    sumzu += utR[jju] * zR[jjz] + utI[jju] * zI[jjz];
+                    jjz++; jju++;
+                }
+            if (j % 2 == 0)
+            {
+                int mb = j / 2;
+                for (int ma = 0; ma < mb; ma++)
+                {
+                    sumzu += utR[jju] * zR[jjz] + utI[jju] * zI[jjz];
+                    jjz++; jju++;
+                }
+                sumzu += 0.5 * (utR[jju] * zR[jjz] + utI[jju] * zI[jjz]);
+            }
+            b[jjb] = 2.0 * sumzu;
+            if (_p.BzeroFlag) b[jjb] -= _bzero[j];
+        }
+    }
+
+    /// <summary>∂(sfac · wj · U_j)/∂r_ij for one neighbour, left half of each layer (sna.cpp compute_duarray).</summary>
+    private void ComputeDU(Vec3 rij, double rcut, double wj, ReadOnlySpan<double> ur, ReadOnlySpan<double> ui, double[] duR, double[] duI)
+    {
+        double x = rij.X, y = rij.Y, z = rij.Z;
+        double rsq = x * x + y * y + z * z;
+        double r = Math.Sqrt(rsq);
+        double rscale0 = _p.Rfac0 * Math.PI / (rcut - _p.Rmin0);
+        double theta0 = (r - _p.Rmin0) * rscale0;
+        double cs = Math.Cos(theta0), sn = Math.Sin(theta0);
+        double z0 = r * cs / sn;
+        double dz0dr = z0 / r - (r * rscale0) * (rsq + z0 * z0) / rsq;
+
+        double r0inv = 1.0 / Math.Sqrt(r * r + z0 * z0);
+        double aR = z0 * r0inv, aI = -z * r0inv;
+        double bR = y * r0inv, bI = -x * r0inv;
+        double dr0invdr = -Math.Pow(r0inv, 3.0) * (r + z0 * dz0dr);
+        double ux = x / r, uy = y / r, uz = z / r;
+        Span<double> dr0inv = [dr0invdr * ux, dr0invdr * uy, dr0invdr * uz];
+        Span<double> dz0 = [dz0dr * ux, dz0dr * uy, dz0dr * uz];
+        Span<double> daR = stackalloc double[3], daI = stackalloc double[3], dbR = stackalloc double[3], dbI = stackalloc double[3];
+        for (int k = 0; k < 3; k++)
+        {
+            daR[k] = dz0[k] * r0inv + z0 * dr0inv[k];
+            daI[k] = -z * dr0inv[k];
+            dbR[k] = y * dr0inv[k];
+            dbI[k] = -x * dr0inv[k];
+        }
+        daI[2] += -r0inv;
+        dbI[0] += -r0inv;
+        dbR[1] += r0inv;
+
+        duR[0] = duR[1] = duR[2] = 0;
+        duI[0] = duI[1] = duI[2] = 0;
+        for (int j = 1; j <= _twojmax; j++)
+        {
+            int jju = _idxuBlock[j];
+            int jjup = _idxuBlock[j - 1];
+            for (int mb = 0; 2 * mb <= j; mb++)
+            {
+                duR[3 * jju] = duR[3 * jju + 1] = duR[3 * jju + 2] = 0;
+                duI[3 * jju] = duI[3 * jju + 1] = duI[3 * jju + 2] = 0;
+                for (int ma = 0; ma < j; ma++)
+                {
+                    double rootpq = _rootpq[j - ma, j - mb];
+                    double upr = ur[jjup], upi = ui[jjup];
+                    for (int k = 0; k < 3; k++)
+                    {
+                        double dpr = duR[3 * jjup + k], dpi = duI[3 * jjup + k];
+                        duR[3 * jju + k] += rootpq * (daR[k] * upr + daI[k] * upi + aR * dpr + aI * dpi);
+                        duI[3 * jju + k] += rootpq * (daR[k] * upi - daI[k] * upr + aR * dpi - aI * dpr);
+                    }
+                    rootpq = _rootpq[ma + 1, j - mb];
+                    for (int k = 0; k < 3; k++)
+                    {
+                        double dpr = duR[3 * jjup + k], dpi = duI[3 * jjup + k];
+                        duR[3 * (jju + 1) + k] = -rootpq * (dbR[k] * upr + dbI[k] * upi + bR * dpr + bI * dpi);
+                        duI[3 * (jju + 1) + k] = -rootpq * (dbR[k] * upi - dbI[k] * upr + bR * dpi - bI * dpr);
+                    }
+                    jju++; jjup++;
+                }
+                jju++;
+            }
+            jju = _idxuBlock[j];
+            jjup = jju + (j + 1) * (j + 1) - 1;
+            int mbpar = 1;
+            for (int mb = 0; 2 * mb <= j; mb++)
+            {
+                int mapar = mbpar;
+                for (int ma = 0; ma <= j; ma++)
+                {
+                    for (int k = 0; k < 3; k++)
+                    {
+                        if (mapar == 1) { duR[3 * jjup + k] = duR[3 * jju + k]; duI[3 * jjup + k] = -duI[3 * jju + k]; }
+                        else { duR[3 * jjup + k] = -duR[3 * jju + k]; duI[3 * jjup + k] = duI[3 * jju + k]; }
+                    }
+                    mapar = -mapar;
+                    jju++; jjup--;
+                }
+                mbpar = -mbpar;
+            }
+        }
+
+        double sfac = SwitchingFunction(r, rcut) * wj;
+        double dsfac = SwitchingDerivative(r, rcut) * wj;
+        for (int j = 0; j <= _twojmax; j++)
+        {
+            int jju = _idxuBlock[j];
+            for (int mb = 0; 2 * mb <= j; mb++)
+                for (int ma = 0; ma <= j; ma++, jju++)
+                {
+                    double u0r = ur[jju], u0i = ui[jju];
+                    duR[3 * jju] = dsfac * u0r * ux + sfac * duR[3 * jju];
+                    duI[3 * jju] = dsfac * u0i * ux + sfac * duI[3 * jju];
+                    duR[3 * jju + 1] = dsfac * u0r * uy + sfac * duR[3 * jju + 1];
+                    duI[3 * jju + 1] = dsfac * u0i * uy + sfac * duI[3 * jju + 1];
+                    duR[3 * jju + 2] = dsfac * u0r * uz + sfac * duR[3 * jju + 2];
+                    duI[3 * jju + 2] = dsfac * u0i * uz + sfac * duI[3 * jju + 2];
+                }
+        }
+    }
+
+    /// <summary>Σ' Re(dU_j* Z) over half the (ma, mb) plane of layer j, starting at Z entry jjz.</summary>
+    private void SumDuZ(int j, int jjz, double[] duR, double[] duI, double[] zR, double[] zI, Span<double> sum)
+    {
+        sum[0] = sum[1] = sum[2] = 0;
+        int jju = _idxuBlock[j];
+        for (int mb = 0; 2 * mb < j; mb++)
+            for (int ma = 0; ma <= j; ma++)
+            {
+                double zr = zR[jjz], zi = zI[jjz];
+                for (int k = 0; k < 3; k++) sum[k] += duR[3 * jju + k] * zr + duI[3 * jju + k] * zi;
+                jjz++; jju++;
+            }
+        if (j % 2 == 0)
+        {
+            int mb = j / 2;
+            for (int ma = 0; ma < mb; ma++)
+            {
+                double zr = zR[jjz], zi = zI[jjz];
+                for (int k = 0; k < 3; k++) sum[k] += duR[3 * jju + k] * zr + duI[3 * jju + k] * zi;
+                jjz++; jju++;
+            }
+            double zr2 = zR[jjz], zi2 = zI[jjz];
+            for (int k = 0; k < 3; k++) sum[k] += 0.5 * (duR[3 * jju + k] * zr2 + duI[3 * jju + k] * zi2);
+        }
+    }
+
+    /// <summary>∂B_{j1 j2 j}/∂r_ij from ∂U and Z, using the symmetry of Z (sna.cpp compute_dbidrj).</summary>
+    private void ComputeDB(double[] duR, double[] duI, double[] zR, double[] zI, Span<double> db)
+    {
+        Span<double> sum = stackalloc double[3];
+        for (int jjb = 0; jjb < FeatureCount; jjb++)
+        {
+            int j1 = _bJ1[jjb], j2 = _bJ2[jjb], j = _bJ[jjb];
+            SumDuZ(j, _idxzBlock[j1, j2, j], duR, duI, zR, zI, sum);
+            double dx = 2 * sum[0], dy = 2 * sum[1], dz = 2 * sum[2];
+            double j1fac = (j + 1) / (j1 + 1.0);
+            SumDuZ(j1, _idxzBlock[j, j2, j1], duR, duI, zR, zI, sum);
+            dx += 2 * j1fac * sum[0]; dy += 2 * j1fac * sum[1]; dz += 2 * j1fac * sum[2];
+            double j2fac = (j + 1) / (j2 + 1.0);
+            SumDuZ(j2, _idxzBlock[j, j1, j2], duR, duI, zR, zI, sum);
+            dx += 2 * j2fac * sum[0]; dy += 2 * j2fac * sum[1]; dz += 2 * j2fac * sum[2];
+            db[3 * jjb] = dx; db[3 * jjb + 1] = dy; db[3 * jjb + 2] = dz;
+        }
+    }
+
+    /// <summary>The adjoint Y_j(ma, mb) = Σ β_{j1 j2 j} (with symmetry factors) Z_{j1 j2 j} (sna.cpp compute_yi).</summary>
+    private void ComputeY(double[] utR, double[] utI, ReadOnlySpan<double> beta, double[] yR, double[] yI)
+    {
+        Array.Clear(yR);
+        Array.Clear(yI);
+        for (int jjz = 0; jjz < _idxzMax; jjz++)
+        {
+            int j1 = _zJ1[jjz], j2 = _zJ2[jjz], j = _zJ[jjz];
+            int ma1min = _zMa1Min[jjz], ma2max = _zMa2Max[jjz], na = _zNa[jjz];
+            int mb1min = _zMb1Min[jjz], mb2max = _zMb2Max[jjz], nb = _zNb[jjz];
+            int cgb = _idxcgBlock[j1, j2, j];
+            double zr = 0, zi = 0;
+            int jju1 = _idxuBlock[j1] + (j1 + 1) * mb1min;
+            int jju2 = _idxuBlock[j2] + (j2 + 1) * mb2max;
+            int icgb = mb1min * (j2 + 1) + mb2max;
+            for (int ib = 0; ib < nb; ib++)
+            {
+                double sa1R = 0, sa1I = 0;
+                int ma1 = ma1min, ma2 = ma2max;
+                int icga = ma1min * (j2 + 1) + ma2max;
+                for (int ia = 0; ia < na; ia++)
+                {
+                    double c = _cglist[cgb + icga];
+                    double u1r = utR[jju1 + ma1], u1i = utI[jju1 + ma1], u2r = utR[jju2 + ma2], u2i = utI[jju2 + ma2];
+                    sa1R += c * (u1r * u2r - u1i * u2i);
+                    sa1I += c * (u1r * u2i + u1i * u2r);
+                    ma1++; ma2--;
+                    icga += j2;
+                }
+                double cb = _cglist[cgb + icgb];
+                zr += cb * sa1R;
+                zi += cb * sa1I;
+                jju1 += j1 + 1;
+                jju2 -= j2 + 1;
+                icgb += j2;
+            }
+
+            double betaj;
+            if (j >= j1)
+            {
+                double bb = beta[_idxbBlock[j1, j2, j]];
+                betaj = j1 == j ? (j2 == j ? 3 * bb : 2 * bb) : bb;
+            }
+            else if (j >= j2)
+            {
+                double bb = beta[_idxbBlock[j, j2, j1]];
+                betaj = j2 == j ? 2 * bb : bb;
+            }
+            else
+                betaj = beta[_idxbBlock[j2, j, j1]];
+            if (j1 > j) betaj *= (j1 + 1) / (j + 1.0);
+
+            int jju = _zJju[jjz];
+            yR[jju] += betaj * zr;
+            yI[jju] += betaj * zi;
+        }
+    }
+
+    /// <summary>dE/dr_ij = 2 Σ' Re(dU_j* Y_j) (sna.cpp compute_deidrj).</summary>
+    private void ComputeDEDR(double[] duR, double[] duI, double[] yR, double[] yI, Span<double> dedr)
+    {
+        dedr[0] = dedr[1] = dedr[2] = 0;
+        for (int j = 0; j <= _twojmax; j++)
+        {
+            int jju = _idxuBlock[j];
+            for (int mb = 0; 2 * mb < j; mb++)
+                for (int ma = 0; ma <= j; ma++, jju++)
+                    for (int k = 0; k < 3; k++) dedr[k] += duR[3 * jju + k] * yR[jju] + duI[3 * jju + k] * yI[jju];
+            if (j % 2 == 0)
+            {
+                int mb = j / 2;
+                for (int ma = 0; ma < mb; ma++, jju++)
+                    for (int k = 0; k < 3; k++) dedr[k] += duR[3 * jju + k] * yR[jju] + duI[3 * jju + k] * yI[jju];
+                for (int k = 0; k < 3; k++) dedr[k] += 0.5 * (duR[3 * jju + k] * yR[jju] + duI[3 * jju + k] * yI[jju]);
+            }
+        }
+        for (int k = 0; k < 3; k++) dedr[k] *= 2.0;
+    }
+}

@@ -37,8 +37,11 @@ public sealed class BispectrumSo4 : IDescriptor
 
     private readonly int[,,] _idxcgBlock;
     private readonly double[] _cglist;
-    private readonly double[,] _rootpq;
+    private readonly double[] _rootpq; // sqrt(p/q) at p * _rootStride + q
+    private readonly int _rootStride;
     private readonly double[] _bzero;
+    private readonly int[] _yBeta, _zCg;
+    private readonly double[] _yFactor;
     private readonly string[] _names;
 
     public BispectrumSo4(So4Parameters parameters)
@@ -146,10 +149,29 @@ public sealed class BispectrumSo4 : IDescriptor
                 }
         _cglist = [.. cg];
 
-        _rootpq = new double[J + 2, J + 2];
+        _rootStride = J + 2;
+        _rootpq = new double[(J + 2) * (J + 2)];
         for (int p = 1; p <= J; p++)
             for (int q = 1; q <= J; q++)
-                _rootpq[p, q] = Math.Sqrt((double)p / q);
+                _rootpq[p * _rootStride + q] = Math.Sqrt((double)p / q);
+
+        // adjoint: Y_j += factor · β[b] · Z for Z entry jjz (LAMMPS compute_yi's case analysis, done once)
+        _yBeta = new int[_idxzMax];
+        _yFactor = new double[_idxzMax];
+        _zCg = new int[_idxzMax];
+        for (int jjz = 0; jjz < _idxzMax; jjz++)
+        {
+            int j1 = _zJ1[jjz], j2 = _zJ2[jjz], j = _zJ[jjz];
+            _zCg[jjz] = _idxcgBlock[j1, j2, j];
+            double factor;
+            int b;
+            if (j >= j1) { b = _idxbBlock[j1, j2, j]; factor = j1 == j ? (j2 == j ? 3 : 2) : 1; }
+            else if (j >= j2) { b = _idxbBlock[j, j2, j1]; factor = j2 == j ? 2 : 1; }
+            else { b = _idxbBlock[j2, j, j1]; factor = 1; }
+            if (j1 > j) factor *= (j1 + 1) / (j + 1.0);
+            _yBeta[jjz] = b;
+            _yFactor[jjz] = factor;
+        }
 
         double www = _p.WSelf * _p.WSelf * _p.WSelf;
         _bzero = new double[J + 1];
@@ -369,87 +391,103 @@ public sealed class BispectrumSo4 : IDescriptor
     }
 
     /// <summary>Hyperspherical harmonics U_j(ma, mb) of one neighbour by the recursion of VMK 4.8.2 (sna.cpp compute_uarray).</summary>
-    private void ComputeU(double x, double y, double z, double z0, double r, Span<double> ur, Span<double> ui)
+    private unsafe void ComputeU(double x, double y, double z, double z0, double r, Span<double> urSpan, Span<double> uiSpan)
     {
         double r0inv = 1.0 / Math.Sqrt(r * r + z0 * z0);
         double aR = r0inv * z0, aI = -r0inv * z;
         double bR = r0inv * y, bI = -r0inv * x;
-        ur[0] = 1.0; ui[0] = 0.0;
-        for (int j = 1; j <= _twojmax; j++)
+        fixed (double* ur = urSpan, ui = uiSpan, rootpq = _rootpq)
+        fixed (int* block = _idxuBlock)
         {
-            int jju = _idxuBlock[j];
-            int jjup = _idxuBlock[j - 1];
-            for (int mb = 0; 2 * mb <= j; mb++)
+            int stride = _rootStride;
+            ur[0] = 1.0; ui[0] = 0.0;
+            for (int j = 1; j <= _twojmax; j++)
             {
-                ur[jju] = 0.0; ui[jju] = 0.0;
-                for (int ma = 0; ma < j; ma++)
+                int jju = block[j];
+                int jjup = block[j - 1];
+                for (int mb = 0; 2 * mb <= j; mb++)
                 {
-                    double rootpq = _rootpq[j - ma, j - mb];
-                    ur[jju] += rootpq * (aR * ur[jjup] + aI * ui[jjup]);
-                    ui[jju] += rootpq * (aR * ui[jjup] - aI * ur[jjup]);
-                    rootpq = _rootpq[ma + 1, j - mb];
-                    ur[jju + 1] = -rootpq * (bR * ur[jjup] + bI * ui[jjup]);
-                    ui[jju + 1] = -rootpq * (bR * ui[jjup] - bI * ur[jjup]);
-                    jju++; jjup++;
+                    ur[jju] = 0.0; ui[jju] = 0.0;
+                    for (int ma = 0; ma < j; ma++)
+                    {
+                        double upr = ur[jjup], upi = ui[jjup];
+                        double rp = rootpq[(j - ma) * stride + j - mb];
+                        ur[jju] += rp * (aR * upr + aI * upi);
+                        ui[jju] += rp * (aR * upi - aI * upr);
+                        rp = rootpq[(ma + 1) * stride + j - mb];
+                        ur[jju + 1] = -rp * (bR * upr + bI * upi);
+                        ui[jju + 1] = -rp * (bR * upi - bI * upr);
+                        jju++; jjup++;
+                    }
+                    jju++;
                 }
-                jju++;
-            }
-            // right half by the inversion symmetry u[j-ma][j-mb] = (-1)^(ma-mb) conj(u[ma][mb])
-            jju = _idxuBlock[j];
-            jjup = jju + (j + 1) * (j + 1) - 1;
-            int mbpar = 1;
-            for (int mb = 0; 2 * mb <= j; mb++)
-            {
-                int mapar = mbpar;
-                for (int ma = 0; ma <= j; ma++)
+                // right half by the inversion symmetry u[j-ma][j-mb] = (-1)^(ma-mb) conj(u[ma][mb])
+                jju = block[j];
+                jjup = jju + (j + 1) * (j + 1) - 1;
+                int mbpar = 1;
+                for (int mb = 0; 2 * mb <= j; mb++)
                 {
-                    if (mapar == 1) { ur[jjup] = ur[jju]; ui[jjup] = -ui[jju]; }
-                    else { ur[jjup] = -ur[jju]; ui[jjup] = ui[jju]; }
-                    mapar = -mapar;
-                    jju++; jjup--;
+                    int mapar = mbpar;
+                    for (int ma = 0; ma <= j; ma++)
+                    {
+                        if (mapar == 1) { ur[jjup] = ur[jju]; ui[jjup] = -ui[jju]; }
+                        else { ur[jjup] = -ur[jju]; ui[jjup] = ui[jju]; }
+                        mapar = -mapar;
+                        jju++; jjup--;
+                    }
+                    mbpar = -mbpar;
                 }
-                mbpar = -mbpar;
             }
         }
     }
 
-    /// <summary>Z_{j1 j2 j}(ma, mb) = Σ CG · CG · U_j1 · U_j2 (sna.cpp compute_zi).</summary>
-    private void ComputeZ(double[] utR, double[] utI, double[] zR, double[] zI)
+    /// <summary>One Z_{j1 j2 j}(ma, mb) = Σ CG · CG · U_j1 · U_j2 (the body of sna.cpp compute_zi).</summary>
+    private unsafe void ZEntry(int jjz, double* utR, double* utI, double* cglist, int* block, out double zr, out double zi)
     {
-        for (int jjz = 0; jjz < _idxzMax; jjz++)
+        int j1 = _zJ1[jjz], j2 = _zJ2[jjz];
+        int ma1min = _zMa1Min[jjz], ma2max = _zMa2Max[jjz], na = _zNa[jjz];
+        int mb1min = _zMb1Min[jjz], mb2max = _zMb2Max[jjz], nb = _zNb[jjz];
+        double* cgblock = cglist + _zCg[jjz];
+        double sumR = 0, sumI = 0;
+        int jju1 = block[j1] + (j1 + 1) * mb1min;
+        int jju2 = block[j2] + (j2 + 1) * mb2max;
+        int icgb = mb1min * (j2 + 1) + mb2max;
+        for (int ib = 0; ib < nb; ib++)
         {
-            int j1 = _zJ1[jjz], j2 = _zJ2[jjz], j = _zJ[jjz];
-            int ma1min = _zMa1Min[jjz], ma2max = _zMa2Max[jjz], na = _zNa[jjz];
-            int mb1min = _zMb1Min[jjz], mb2max = _zMb2Max[jjz], nb = _zNb[jjz];
-            int cgb = _idxcgBlock[j1, j2, j];
-            double sumR = 0, sumI = 0;
-            int jju1 = _idxuBlock[j1] + (j1 + 1) * mb1min;
-            int jju2 = _idxuBlock[j2] + (j2 + 1) * mb2max;
-            int icgb = mb1min * (j2 + 1) + mb2max;
-            for (int ib = 0; ib < nb; ib++)
+            double sa1R = 0, sa1I = 0;
+            double* u1r = utR + jju1 + ma1min, u1i = utI + jju1 + ma1min;
+            double* u2r = utR + jju2 + ma2max, u2i = utI + jju2 + ma2max;
+            double* cga = cgblock + ma1min * (j2 + 1) + ma2max;
+            for (int ia = 0; ia < na; ia++)
             {
-                double sa1R = 0, sa1I = 0;
-                int ma1 = ma1min, ma2 = ma2max;
-                int icga = ma1min * (j2 + 1) + ma2max;
-                for (int ia = 0; ia < na; ia++)
-                {
-                    double c = _cglist[cgb + icga];
-                    double u1r = utR[jju1 + ma1], u1i = utI[jju1 + ma1], u2r = utR[jju2 + ma2], u2i = utI[jju2 + ma2];
-                    sa1R += c * (u1r * u2r - u1i * u2i);
-                    sa1I += c * (u1r * u2i + u1i * u2r);
-                    ma1++; ma2--;
-                    icga += j2;
-                }
-                double cb = _cglist[cgb + icgb];
-                sumR += cb * sa1R;
-                sumI += cb * sa1I;
-                jju1 += j1 + 1;
-                jju2 -= j2 + 1;
-                icgb += j2;
+                double c = *cga;
+                double a1r = u1r[ia], a1i = u1i[ia], a2r = u2r[-ia], a2i = u2i[-ia];
+                sa1R += c * (a1r * a2r - a1i * a2i);
+                sa1I += c * (a1r * a2i + a1i * a2r);
+                cga += j2;
             }
-            zR[jjz] = sumR;
-            zI[jjz] = sumI;
+            double cb = cgblock[icgb];
+            sumR += cb * sa1R;
+            sumI += cb * sa1I;
+            jju1 += j1 + 1;
+            jju2 -= j2 + 1;
+            icgb += j2;
         }
+        zr = sumR;
+        zi = sumI;
+    }
+
+    /// <summary>Z_{j1 j2 j}(ma, mb) for every Z entry (sna.cpp compute_zi).</summary>
+    private unsafe void ComputeZ(double[] utRArr, double[] utIArr, double[] zR, double[] zI)
+    {
+        fixed (double* utR = utRArr, utI = utIArr, cg = _cglist)
+        fixed (int* block = _idxuBlock)
+            for (int jjz = 0; jjz < _idxzMax; jjz++)
+            {
+                ZEntry(jjz, utR, utI, cg, block, out double zr, out double zi);
+                zR[jjz] = zr;
+                zI[jjz] = zi;
+            }
     }
 
     /// <summary>B_{j1 j2 j} = 2 Σ' Re(U_j* Z_{j1 j2 j}) over half the (ma, mb) plane, minus B of the lone atom (sna.cpp compute_bi).</summary>
@@ -482,8 +520,8 @@ public sealed class BispectrumSo4 : IDescriptor
         }
     }
 
-    /// <summary>∂(sfac · wj · U_j)/∂r_ij for one neighbour, left half of each layer (sna.cpp compute_duarray).</summary>
-    private void ComputeDU(Vec3 rij, double rcut, double wj, ReadOnlySpan<double> ur, ReadOnlySpan<double> ui, double[] duR, double[] duI)
+    /// <summary>∂(sfac · wj · U_j)/∂r_ij for one neighbour, left half of each layer (sna.cpp compute_duarray); layout [jju][xyz].</summary>
+    private unsafe void ComputeDU(Vec3 rij, double rcut, double wj, ReadOnlySpan<double> urSpan, ReadOnlySpan<double> uiSpan, double[] duRArr, double[] duIArr)
     {
         double x = rij.X, y = rij.Y, z = rij.Z;
         double rsq = x * x + y * y + z * z;
@@ -497,213 +535,184 @@ public sealed class BispectrumSo4 : IDescriptor
         double r0inv = 1.0 / Math.Sqrt(r * r + z0 * z0);
         double aR = z0 * r0inv, aI = -z * r0inv;
         double bR = y * r0inv, bI = -x * r0inv;
-        double dr0invdr = -Math.Pow(r0inv, 3.0) * (r + z0 * dz0dr);
+        double dr0invdr = -r0inv * r0inv * r0inv * (r + z0 * dz0dr);
         double ux = x / r, uy = y / r, uz = z / r;
-        Span<double> dr0inv = [dr0invdr * ux, dr0invdr * uy, dr0invdr * uz];
-        Span<double> dz0 = [dz0dr * ux, dz0dr * uy, dz0dr * uz];
-        Span<double> daR = stackalloc double[3], daI = stackalloc double[3], dbR = stackalloc double[3], dbI = stackalloc double[3];
-        for (int k = 0; k < 3; k++)
-        {
-            daR[k] = dz0[k] * r0inv + z0 * dr0inv[k];
-            daI[k] = -z * dr0inv[k];
-            dbR[k] = y * dr0inv[k];
-            dbI[k] = -x * dr0inv[k];
-        }
-        daI[2] += -r0inv;
-        dbI[0] += -r0inv;
-        dbR[1] += r0inv;
+        double dr0x = dr0invdr * ux, dr0y = dr0invdr * uy, dr0z = dr0invdr * uz;
+        double dz0x = dz0dr * ux, dz0y = dz0dr * uy, dz0z = dz0dr * uz;
+        double daRx = dz0x * r0inv + z0 * dr0x, daRy = dz0y * r0inv + z0 * dr0y, daRz = dz0z * r0inv + z0 * dr0z;
+        double daIx = -z * dr0x, daIy = -z * dr0y, daIz = -z * dr0z - r0inv;
+        double dbRx = y * dr0x, dbRy = y * dr0y + r0inv, dbRz = y * dr0z;
+        double dbIx = -x * dr0x - r0inv, dbIy = -x * dr0y, dbIz = -x * dr0z;
 
-        duR[0] = duR[1] = duR[2] = 0;
-        duI[0] = duI[1] = duI[2] = 0;
-        for (int j = 1; j <= _twojmax; j++)
+        fixed (double* ur = urSpan, ui = uiSpan, duR = duRArr, duI = duIArr, rootpq = _rootpq)
+        fixed (int* block = _idxuBlock)
         {
-            int jju = _idxuBlock[j];
-            int jjup = _idxuBlock[j - 1];
-            for (int mb = 0; 2 * mb <= j; mb++)
+            int stride = _rootStride;
+            duR[0] = duR[1] = duR[2] = 0;
+            duI[0] = duI[1] = duI[2] = 0;
+            for (int j = 1; j <= _twojmax; j++)
             {
-                duR[3 * jju] = duR[3 * jju + 1] = duR[3 * jju + 2] = 0;
-                duI[3 * jju] = duI[3 * jju + 1] = duI[3 * jju + 2] = 0;
-                for (int ma = 0; ma < j; ma++)
+                int jju = block[j];
+                int jjup = block[j - 1];
+                for (int mb = 0; 2 * mb <= j; mb++)
                 {
-                    double rootpq = _rootpq[j - ma, j - mb];
-                    double upr = ur[jjup], upi = ui[jjup];
-                    for (int k = 0; k < 3; k++)
+                    double* dr0 = duR + 3 * jju; double* di0 = duI + 3 * jju;
+                    dr0[0] = dr0[1] = dr0[2] = 0;
+                    di0[0] = di0[1] = di0[2] = 0;
+                    for (int ma = 0; ma < j; ma++)
                     {
-                        double dpr = duR[3 * jjup + k], dpi = duI[3 * jjup + k];
-                        duR[3 * jju + k] += rootpq * (daR[k] * upr + daI[k] * upi + aR * dpr + aI * dpi);
-                        duI[3 * jju + k] += rootpq * (daR[k] * upi - daI[k] * upr + aR * dpi - aI * dpr);
+                        double upr = ur[jjup], upi = ui[jjup];
+                        double* dpr = duR + 3 * jjup; double* dpi = duI + 3 * jjup;
+                        double* dr = duR + 3 * jju; double* di = duI + 3 * jju;
+                        double rp = rootpq[(j - ma) * stride + j - mb];
+                        dr[0] += rp * (daRx * upr + daIx * upi + aR * dpr[0] + aI * dpi[0]);
+                        dr[1] += rp * (daRy * upr + daIy * upi + aR * dpr[1] + aI * dpi[1]);
+                        dr[2] += rp * (daRz * upr + daIz * upi + aR * dpr[2] + aI * dpi[2]);
+                        di[0] += rp * (daRx * upi - daIx * upr + aR * dpi[0] - aI * dpr[0]);
+                        di[1] += rp * (daRy * upi - daIy * upr + aR * dpi[1] - aI * dpr[1]);
+                        di[2] += rp * (daRz * upi - daIz * upr + aR * dpi[2] - aI * dpr[2]);
+                        rp = rootpq[(ma + 1) * stride + j - mb];
+                        dr += 3; di += 3;
+                        dr[0] = -rp * (dbRx * upr + dbIx * upi + bR * dpr[0] + bI * dpi[0]);
+                        dr[1] = -rp * (dbRy * upr + dbIy * upi + bR * dpr[1] + bI * dpi[1]);
+                        dr[2] = -rp * (dbRz * upr + dbIz * upi + bR * dpr[2] + bI * dpi[2]);
+                        di[0] = -rp * (dbRx * upi - dbIx * upr + bR * dpi[0] - bI * dpr[0]);
+                        di[1] = -rp * (dbRy * upi - dbIy * upr + bR * dpi[1] - bI * dpr[1]);
+                        di[2] = -rp * (dbRz * upi - dbIz * upr + bR * dpi[2] - bI * dpr[2]);
+                        jju++; jjup++;
                     }
-                    rootpq = _rootpq[ma + 1, j - mb];
-                    for (int k = 0; k < 3; k++)
-                    {
-                        double dpr = duR[3 * jjup + k], dpi = duI[3 * jjup + k];
-                        duR[3 * (jju + 1) + k] = -rootpq * (dbR[k] * upr + dbI[k] * upi + bR * dpr + bI * dpi);
-                        duI[3 * (jju + 1) + k] = -rootpq * (dbR[k] * upi - dbI[k] * upr + bR * dpi - bI * dpr);
-                    }
-                    jju++; jjup++;
+                    jju++;
                 }
-                jju++;
-            }
-            jju = _idxuBlock[j];
-            jjup = jju + (j + 1) * (j + 1) - 1;
-            int mbpar = 1;
-            for (int mb = 0; 2 * mb <= j; mb++)
-            {
-                int mapar = mbpar;
-                for (int ma = 0; ma <= j; ma++)
+                // right half by inversion symmetry: the next layer's recursion reads it
+                jju = block[j];
+                jjup = jju + (j + 1) * (j + 1) - 1;
+                int mbpar = 1;
+                for (int mb = 0; 2 * mb <= j; mb++)
                 {
-                    for (int k = 0; k < 3; k++)
+                    int mapar = mbpar;
+                    for (int ma = 0; ma <= j; ma++)
                     {
-                        if (mapar == 1) { duR[3 * jjup + k] = duR[3 * jju + k]; duI[3 * jjup + k] = -duI[3 * jju + k]; }
-                        else { duR[3 * jjup + k] = -duR[3 * jju + k]; duI[3 * jjup + k] = duI[3 * jju + k]; }
+                        double* src = duR + 3 * jju; double* srci = duI + 3 * jju;
+                        double* dst = duR + 3 * jjup; double* dsti = duI + 3 * jjup;
+                        if (mapar == 1)
+                        {
+                            dst[0] = src[0]; dst[1] = src[1]; dst[2] = src[2];
+                            dsti[0] = -srci[0]; dsti[1] = -srci[1]; dsti[2] = -srci[2];
+                        }
+                        else
+                        {
+                            dst[0] = -src[0]; dst[1] = -src[1]; dst[2] = -src[2];
+                            dsti[0] = srci[0]; dsti[1] = srci[1]; dsti[2] = srci[2];
+                        }
+                        mapar = -mapar;
+                        jju++; jjup--;
                     }
-                    mapar = -mapar;
-                    jju++; jjup--;
+                    mbpar = -mbpar;
                 }
-                mbpar = -mbpar;
             }
-        }
 
-        double sfac = SwitchingFunction(r, rcut) * wj;
-        double dsfac = SwitchingDerivative(r, rcut) * wj;
-        for (int j = 0; j <= _twojmax; j++)
-        {
-            int jju = _idxuBlock[j];
-            for (int mb = 0; 2 * mb <= j; mb++)
-                for (int ma = 0; ma <= j; ma++, jju++)
+            double sfac = SwitchingFunction(r, rcut) * wj;
+            double dsfac = SwitchingDerivative(r, rcut) * wj;
+            for (int j = 0; j <= _twojmax; j++)
+            {
+                int jju = block[j];
+                int end = jju + (j / 2 + 1) * (j + 1);
+                for (; jju < end; jju++)
                 {
-                    double u0r = ur[jju], u0i = ui[jju];
-                    duR[3 * jju] = dsfac * u0r * ux + sfac * duR[3 * jju];
-                    duI[3 * jju] = dsfac * u0i * ux + sfac * duI[3 * jju];
-                    duR[3 * jju + 1] = dsfac * u0r * uy + sfac * duR[3 * jju + 1];
-                    duI[3 * jju + 1] = dsfac * u0i * uy + sfac * duI[3 * jju + 1];
-                    duR[3 * jju + 2] = dsfac * u0r * uz + sfac * duR[3 * jju + 2];
-                    duI[3 * jju + 2] = dsfac * u0i * uz + sfac * duI[3 * jju + 2];
+                    double u0r = ur[jju] * dsfac, u0i = ui[jju] * dsfac;
+                    double* dr = duR + 3 * jju; double* di = duI + 3 * jju;
+                    dr[0] = u0r * ux + sfac * dr[0];
+                    di[0] = u0i * ux + sfac * di[0];
+                    dr[1] = u0r * uy + sfac * dr[1];
+                    di[1] = u0i * uy + sfac * di[1];
+                    dr[2] = u0r * uz + sfac * dr[2];
+                    di[2] = u0i * uz + sfac * di[2];
                 }
+            }
         }
     }
 
     /// <summary>Σ' Re(dU_j* Z) over half the (ma, mb) plane of layer j, starting at Z entry jjz.</summary>
-    private void SumDuZ(int j, int jjz, double[] duR, double[] duI, double[] zR, double[] zI, Span<double> sum)
+    private static unsafe void SumDuZ(int j, int jju, int jjz, double* duR, double* duI, double* zR, double* zI, out double sx, out double sy, out double sz)
     {
-        sum[0] = sum[1] = sum[2] = 0;
-        int jju = _idxuBlock[j];
-        for (int mb = 0; 2 * mb < j; mb++)
-            for (int ma = 0; ma <= j; ma++)
-            {
-                double zr = zR[jjz], zi = zI[jjz];
-                for (int k = 0; k < 3; k++) sum[k] += duR[3 * jju + k] * zr + duI[3 * jju + k] * zi;
-                jjz++; jju++;
-            }
+        double ax = 0, ay = 0, az = 0;
+        int full = (j + 1) / 2 * (j + 1); // rows mb < j/2
+        if (j % 2 == 0) full = j / 2 * (j + 1);
+        for (int q = 0; q < full; q++, jju++, jjz++)
+        {
+            double zr = zR[jjz], zi = zI[jjz];
+            double* dr = duR + 3 * jju; double* di = duI + 3 * jju;
+            ax += dr[0] * zr + di[0] * zi;
+            ay += dr[1] * zr + di[1] * zi;
+            az += dr[2] * zr + di[2] * zi;
+        }
         if (j % 2 == 0)
         {
             int mb = j / 2;
-            for (int ma = 0; ma < mb; ma++)
+            for (int ma = 0; ma < mb; ma++, jju++, jjz++)
             {
                 double zr = zR[jjz], zi = zI[jjz];
-                for (int k = 0; k < 3; k++) sum[k] += duR[3 * jju + k] * zr + duI[3 * jju + k] * zi;
-                jjz++; jju++;
+                double* dr = duR + 3 * jju; double* di = duI + 3 * jju;
+                ax += dr[0] * zr + di[0] * zi;
+                ay += dr[1] * zr + di[1] * zi;
+                az += dr[2] * zr + di[2] * zi;
             }
             double zr2 = zR[jjz], zi2 = zI[jjz];
-            for (int k = 0; k < 3; k++) sum[k] += 0.5 * (duR[3 * jju + k] * zr2 + duI[3 * jju + k] * zi2);
+            double* dr2 = duR + 3 * jju; double* di2 = duI + 3 * jju;
+            ax += 0.5 * (dr2[0] * zr2 + di2[0] * zi2);
+            ay += 0.5 * (dr2[1] * zr2 + di2[1] * zi2);
+            az += 0.5 * (dr2[2] * zr2 + di2[2] * zi2);
         }
+        sx = ax; sy = ay; sz = az;
     }
 
     /// <summary>∂B_{j1 j2 j}/∂r_ij from ∂U and Z, using the symmetry of Z (sna.cpp compute_dbidrj).</summary>
-    private void ComputeDB(double[] duR, double[] duI, double[] zR, double[] zI, Span<double> db)
+    private unsafe void ComputeDB(double[] duRArr, double[] duIArr, double[] zRArr, double[] zIArr, Span<double> dbSpan)
     {
-        Span<double> sum = stackalloc double[3];
-        for (int jjb = 0; jjb < FeatureCount; jjb++)
-        {
-            int j1 = _bJ1[jjb], j2 = _bJ2[jjb], j = _bJ[jjb];
-            SumDuZ(j, _idxzBlock[j1, j2, j], duR, duI, zR, zI, sum);
-            double dx = 2 * sum[0], dy = 2 * sum[1], dz = 2 * sum[2];
-            double j1fac = (j + 1) / (j1 + 1.0);
-            SumDuZ(j1, _idxzBlock[j, j2, j1], duR, duI, zR, zI, sum);
-            dx += 2 * j1fac * sum[0]; dy += 2 * j1fac * sum[1]; dz += 2 * j1fac * sum[2];
-            double j2fac = (j + 1) / (j2 + 1.0);
-            SumDuZ(j2, _idxzBlock[j, j1, j2], duR, duI, zR, zI, sum);
-            dx += 2 * j2fac * sum[0]; dy += 2 * j2fac * sum[1]; dz += 2 * j2fac * sum[2];
-            db[3 * jjb] = dx; db[3 * jjb + 1] = dy; db[3 * jjb + 2] = dz;
-        }
+        fixed (double* duR = duRArr, duI = duIArr, zR = zRArr, zI = zIArr, db = dbSpan)
+            for (int jjb = 0; jjb < FeatureCount; jjb++)
+            {
+                int j1 = _bJ1[jjb], j2 = _bJ2[jjb], j = _bJ[jjb];
+                SumDuZ(j, _idxuBlock[j], _idxzBlock[j1, j2, j], duR, duI, zR, zI, out double sx, out double sy, out double sz);
+                double dx = 2 * sx, dy = 2 * sy, dz = 2 * sz;
+                double j1fac = 2 * (j + 1) / (j1 + 1.0);
+                SumDuZ(j1, _idxuBlock[j1], _idxzBlock[j, j2, j1], duR, duI, zR, zI, out sx, out sy, out sz);
+                dx += j1fac * sx; dy += j1fac * sy; dz += j1fac * sz;
+                double j2fac = 2 * (j + 1) / (j2 + 1.0);
+                SumDuZ(j2, _idxuBlock[j2], _idxzBlock[j, j1, j2], duR, duI, zR, zI, out sx, out sy, out sz);
+                dx += j2fac * sx; dy += j2fac * sy; dz += j2fac * sz;
+                db[3 * jjb] = dx; db[3 * jjb + 1] = dy; db[3 * jjb + 2] = dz;
+            }
     }
 
     /// <summary>The adjoint Y_j(ma, mb) = Σ β_{j1 j2 j} (with symmetry factors) Z_{j1 j2 j} (sna.cpp compute_yi).</summary>
-    private void ComputeY(double[] utR, double[] utI, ReadOnlySpan<double> beta, double[] yR, double[] yI)
+    private unsafe void ComputeY(double[] utRArr, double[] utIArr, ReadOnlySpan<double> betaSpan, double[] yR, double[] yI)
     {
         Array.Clear(yR);
         Array.Clear(yI);
-        for (int jjz = 0; jjz < _idxzMax; jjz++)
-        {
-            int j1 = _zJ1[jjz], j2 = _zJ2[jjz], j = _zJ[jjz];
-            int ma1min = _zMa1Min[jjz], ma2max = _zMa2Max[jjz], na = _zNa[jjz];
-            int mb1min = _zMb1Min[jjz], mb2max = _zMb2Max[jjz], nb = _zNb[jjz];
-            int cgb = _idxcgBlock[j1, j2, j];
-            double zr = 0, zi = 0;
-            int jju1 = _idxuBlock[j1] + (j1 + 1) * mb1min;
-            int jju2 = _idxuBlock[j2] + (j2 + 1) * mb2max;
-            int icgb = mb1min * (j2 + 1) + mb2max;
-            for (int ib = 0; ib < nb; ib++)
+        fixed (double* utR = utRArr, utI = utIArr, cg = _cglist, beta = betaSpan)
+        fixed (int* block = _idxuBlock)
+            for (int jjz = 0; jjz < _idxzMax; jjz++)
             {
-                double sa1R = 0, sa1I = 0;
-                int ma1 = ma1min, ma2 = ma2max;
-                int icga = ma1min * (j2 + 1) + ma2max;
-                for (int ia = 0; ia < na; ia++)
-                {
-                    double c = _cglist[cgb + icga];
-                    double u1r = utR[jju1 + ma1], u1i = utI[jju1 + ma1], u2r = utR[jju2 + ma2], u2i = utI[jju2 + ma2];
-                    sa1R += c * (u1r * u2r - u1i * u2i);
-                    sa1I += c * (u1r * u2i + u1i * u2r);
-                    ma1++; ma2--;
-                    icga += j2;
-                }
-                double cb = _cglist[cgb + icgb];
-                zr += cb * sa1R;
-                zi += cb * sa1I;
-                jju1 += j1 + 1;
-                jju2 -= j2 + 1;
-                icgb += j2;
+                double betaj = _yFactor[jjz] * beta[_yBeta[jjz]];
+                if (betaj == 0) continue;
+                ZEntry(jjz, utR, utI, cg, block, out double zr, out double zi);
+                int jju = _zJju[jjz];
+                yR[jju] += betaj * zr;
+                yI[jju] += betaj * zi;
             }
-
-            double betaj;
-            if (j >= j1)
-            {
-                double bb = beta[_idxbBlock[j1, j2, j]];
-                betaj = j1 == j ? (j2 == j ? 3 * bb : 2 * bb) : bb;
-            }
-            else if (j >= j2)
-            {
-                double bb = beta[_idxbBlock[j, j2, j1]];
-                betaj = j2 == j ? 2 * bb : bb;
-            }
-            else
-                betaj = beta[_idxbBlock[j2, j, j1]];
-            if (j1 > j) betaj *= (j1 + 1) / (j + 1.0);
-
-            int jju = _zJju[jjz];
-            yR[jju] += betaj * zr;
-            yI[jju] += betaj * zi;
-        }
     }
 
     /// <summary>dE/dr_ij = 2 Σ' Re(dU_j* Y_j) (sna.cpp compute_deidrj).</summary>
-    private void ComputeDEDR(double[] duR, double[] duI, double[] yR, double[] yI, Span<double> dedr)
+    private unsafe void ComputeDEDR(double[] duRArr, double[] duIArr, double[] yRArr, double[] yIArr, Span<double> dedr)
     {
-        dedr[0] = dedr[1] = dedr[2] = 0;
-        for (int j = 0; j <= _twojmax; j++)
-        {
-            int jju = _idxuBlock[j];
-            for (int mb = 0; 2 * mb < j; mb++)
-                for (int ma = 0; ma <= j; ma++, jju++)
-                    for (int k = 0; k < 3; k++) dedr[k] += duR[3 * jju + k] * yR[jju] + duI[3 * jju + k] * yI[jju];
-            if (j % 2 == 0)
+        double ax = 0, ay = 0, az = 0;
+        fixed (double* duR = duRArr, duI = duIArr, yR = yRArr, yI = yIArr)
+            for (int j = 0; j <= _twojmax; j++)
             {
-                int mb = j / 2;
-                for (int ma = 0; ma < mb; ma++, jju++)
-                    for (int k = 0; k < 3; k++) dedr[k] += duR[3 * jju + k] * yR[jju] + duI[3 * jju + k] * yI[jju];
-                for (int k = 0; k < 3; k++) dedr[k] += 0.5 * (duR[3 * jju + k] * yR[jju] + duI[3 * jju + k] * yI[jju]);
+                SumDuZ(j, _idxuBlock[j], _idxuBlock[j], duR, duI, yR, yI, out double sx, out double sy, out double sz);
+                ax += sx; ay += sy; az += sz;
             }
-        }
-        for (int k = 0; k < 3; k++) dedr[k] *= 2.0;
+        dedr[0] = 2 * ax; dedr[1] = 2 * ay; dedr[2] = 2 * az;
     }
 }

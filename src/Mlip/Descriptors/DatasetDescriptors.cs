@@ -1,0 +1,33 @@
+using System.Diagnostics;
+using Mlip.Structures;
+
+namespace Mlip.Descriptors;
+
+/// <summary>Progress of a long computation: items done out of a total, and the time so far.</summary>
+public readonly record struct WorkProgress(int Done, int Total, TimeSpan Elapsed);
+
+/// <summary>Descriptors of a whole data set, structures in parallel (each structure on one thread).</summary>
+public static class DatasetDescriptors
+{
+    /// <summary>
+    /// Computes <paramref name="descriptor"/> for every structure, in order. <paramref name="threads"/>
+    /// bounds the parallelism (1 = serial); <paramref name="progress"/> is told after each structure.
+    /// </summary>
+    public static DescriptorSet[] Compute(IDescriptor descriptor, IReadOnlyList<Structure> structures, bool derivatives,
+        int threads = 1, IProgress<WorkProgress>? progress = null, CancellationToken cancel = default)
+    {
+        var results = new DescriptorSet[structures.Count];
+        var clock = Stopwatch.StartNew();
+        int done = 0;
+        // largest structures first balances the threads; results stay in input order
+        var order = Enumerable.Range(0, structures.Count).OrderByDescending(i => structures[i].Count).ToArray();
+        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads), CancellationToken = cancel };
+        Parallel.ForEach(order, options, i =>
+        {
+            results[i] = descriptor.Compute(structures[i], derivatives);
+            int d = Interlocked.Increment(ref done);
+            progress?.Report(new WorkProgress(d, structures.Count, clock.Elapsed));
+        });
+        return results;
+    }
+}

@@ -1,0 +1,125 @@
+using System.Globalization;
+using Mlip.Structures;
+using Mlip.Validation;
+
+namespace Mlip.Descriptors;
+
+/// <summary>
+/// Builds a descriptor from a type name and key=value parameters (the CLI's <c>--param</c>), with the
+/// elements of the data set as the default element list. Unknown keys are an error, so a typo never
+/// silently falls back to a default.
+/// </summary>
+public static class DescriptorFactory
+{
+    public static readonly string[] Types = ["acsf", "wacsf", "so4"];
+
+    public static IDescriptor Create(string type, IReadOnlyDictionary<string, string> parameters, IReadOnlyList<string> dataElements)
+    {
+        var p = new ParameterReader(type, parameters);
+        IDescriptor d = type.ToLowerInvariant() switch
+        {
+            "acsf" or "wacsf" => CreateAcsf(p, dataElements, type.Equals("wacsf", StringComparison.OrdinalIgnoreCase)),
+            "so4" or "snap" or "bispectrum" => CreateSo4(p, dataElements),
+            _ => throw new MlipException($"unknown descriptor type '{type}' ({string.Join(", ", Types)})"),
+        };
+        p.EnsureAllUsed();
+        return d;
+    }
+
+    private static Acsf CreateAcsf(ParameterReader p, IReadOnlyList<string> dataElements, bool weighted)
+    {
+        double rc = p.Double("rc", 5.0);
+        var defaults = new AcsfParameters();
+        int g2n = p.Int("g2_centred", 6);
+        int g2s = p.Int("g2_shifted", 0);
+        var g2 = new List<RadialTerm>(AcsfParameters.CentredRadialGrid(g2n, rc));
+        if (g2s > 0) g2.AddRange(AcsfParameters.ShiftedRadialGrid(g2s, rc));
+        AngularTerm[] Angular(string prefix, double[] etas, double[] zetas, double[] lambdas) =>
+            AcsfParameters.AngularGrid(p.Doubles(prefix + "_eta", etas), p.Doubles(prefix + "_zeta", zetas), p.Doubles(prefix + "_lambda", lambdas));
+        return new Acsf(new AcsfParameters
+        {
+            Cutoff = rc,
+            CutoffFunction = CutoffFunction.ParseKind(p.String("cutoff_function", "cosine")),
+            Elements = p.Strings("elements", dataElements),
+            Weighting = weighted ? AcsfWeighting.AtomicNumber : AcsfWeighting.ElementResolved,
+            G2 = g2,
+            G4 = Angular("g4", [0.005, 0.05], [1, 4], [1, -1]),
+            G5 = Angular("g5", [], [1], [1, -1]),
+        });
+    }
+
+    private static BispectrumSo4 CreateSo4(ParameterReader p, IReadOnlyList<string> dataElements)
+    {
+        var elements = p.Strings("elements", dataElements);
+        var radii = p.Doubles("radelem", [.. Enumerable.Repeat(0.5, elements.Count)]);
+        var weights = p.Doubles("wj", [.. Enumerable.Repeat(1.0, elements.Count)]);
+        if (radii.Length != elements.Count || weights.Length != elements.Count)
+            throw new MlipException($"so4: radelem and wj need one value per element ({string.Join(",", elements)})");
+        var list = new So4Element[elements.Count];
+        for (int e = 0; e < list.Length; e++) list[e] = new So4Element(elements[e], radii[e], weights[e]);
+        var d = new So4Parameters();
+        return new BispectrumSo4(new So4Parameters
+        {
+            RcutFac = p.Double("rcutfac", d.RcutFac),
+            Rfac0 = p.Double("rfac0", d.Rfac0),
+            TwoJMax = p.Int("twojmax", d.TwoJMax),
+            Rmin0 = p.Double("rmin0", d.Rmin0),
+            SwitchFlag = p.Int("switchflag", 1) != 0,
+            BzeroFlag = p.Int("bzeroflag", 1) != 0,
+            WSelf = p.Double("wself", 1.0),
+            Elements = list,
+        });
+    }
+
+    /// <summary>Reads typed values from key=value strings and remembers which keys were used.</summary>
+    private sealed class ParameterReader(string type, IReadOnlyDictionary<string, string> values)
+    {
+        private readonly HashSet<string> _used = new(StringComparer.OrdinalIgnoreCase);
+
+        private string? Raw(string key)
+        {
+            _used.Add(key);
+            foreach (var (k, v) in values) if (string.Equals(k, key, StringComparison.OrdinalIgnoreCase)) return v;
+            return null;
+        }
+
+        public double Double(string key, double fallback) =>
+            Raw(key) is { } v ? ParseDouble(key, v) : fallback;
+
+        public int Int(string key, int fallback)
+        {
+            if (Raw(key) is not { } v) return fallback;
+            if (int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out int x)) return x;
+            throw new MlipException($"{type}: parameter {key}={v} is not an integer");
+        }
+
+        public string String(string key, string fallback) => Raw(key) ?? fallback;
+
+        public double[] Doubles(string key, double[] fallback)
+        {
+            if (Raw(key) is not { } v) return fallback;
+            var parts = v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            return [.. parts.Select(x => ParseDouble(key, x))];
+        }
+
+        public IReadOnlyList<string> Strings(string key, IReadOnlyList<string> fallback)
+        {
+            if (Raw(key) is not { } v) return fallback;
+            var list = v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            foreach (var s in list) Elements.Number(s);
+            return list;
+        }
+
+        private double ParseDouble(string key, string v)
+        {
+            if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x)) return x;
+            throw new MlipException($"{type}: parameter {key}={v} is not a number");
+        }
+
+        public void EnsureAllUsed()
+        {
+            foreach (var k in values.Keys)
+                if (!_used.Contains(k)) throw new MlipException($"{type}: unknown parameter '{k}'");
+        }
+    }
+}

@@ -101,3 +101,52 @@ public class CliTests
         Assert.NotEqual(frames[0].Positions[0], frames[1].Positions[0]);
     }
 }
+
+public class DescriptorsCliTests
+{
+    [Fact]
+    public void WritesFeaturesAndDerivativesForADataSet()
+    {
+        string dir = TestPaths.TempDir();
+        string xyz = Path.Combine(dir, "si.xyz");
+        Assert.Equal(0, CliTests.Run("build", "diamond", "Si", "5.431", "--supercell", "2", "1", "1", "--rattle", "0.05", "-n", "2", "-o", xyz).code);
+        string npz = Path.Combine(dir, "so4.npz");
+        var (code, stdout, stderr) = CliTests.Run("descriptors", xyz, "--type", "so4", "--param", "twojmax=6", "rcutfac=4.9", "--derivatives", "-o", npz, "-j", "1");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("30 features for 32 atoms", stdout);
+        using var zip = System.IO.Compression.ZipFile.OpenRead(npz);
+        var names = zip.Entries.Select(e => e.FullName).ToHashSet();
+        Assert.Superset(new HashSet<string> { "features.npy", "atomic_numbers.npy", "structure_index.npy", "pair_gradients.npy", "pair_i.npy", "pair_j.npy", "pair_vectors.npy" }, names);
+        using var f = zip.GetEntry("features.npy")!.Open();
+        var (_, shape, bytes) = Mlip.Tests.Interop.NumpyFileTests.ReadNpy(f);
+        Assert.Equal(new[] { 32, 30 }, shape);
+        // the features equal the library's
+        var s = Mlip.IO.StructureIO.Read(xyz)[1];
+        var x = new Mlip.Descriptors.BispectrumSo4(new Mlip.Descriptors.So4Parameters { TwoJMax = 6, RcutFac = 4.9 }).Compute(s, false).Values;
+        var all = new double[32 * 30];
+        Buffer.BlockCopy(bytes, 0, all, 0, bytes.Length);
+        for (int q = 0; q < x.Length; q++) Assert.Equal(x[q], all[16 * 30 + q], 12);
+        Assert.True(File.Exists(Path.ChangeExtension(npz, ".json")));
+    }
+
+    [Fact]
+    public void BadParametersGiveOneLine()
+    {
+        string dir = TestPaths.TempDir();
+        string xyz = Path.Combine(dir, "si.xyz");
+        CliTests.Run("build", "diamond", "Si", "5.431", "-o", xyz);
+        foreach (var args in new[]
+                 {
+                     new[] { "descriptors", xyz, "--type", "so4", "--param", "twojmx=6", "-o", Path.Combine(dir, "a.npz") },
+                     new[] { "descriptors", xyz, "--type", "nope", "-o", Path.Combine(dir, "a.npz") },
+                     new[] { "descriptors", xyz, "--type", "acsf", "--param", "rc=abc", "-o", Path.Combine(dir, "a.npz") },
+                     new[] { "descriptors", xyz, "--type", "acsf", "--derivatives", "-o", Path.Combine(dir, "a.npy") },
+                 })
+        {
+            var (code, _, stderr) = CliTests.Run(args);
+            Assert.NotEqual(0, code);
+            Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith("mlip: error:", stderr);
+        }
+    }
+}

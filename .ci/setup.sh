@@ -4,4 +4,15 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v dotnet >/dev/null || { echo "setup: the .NET 10 SDK is required (dotnet not on PATH)" >&2; exit 1; }
 [ -d ../shared/data/mlearn/Si ] || echo "setup: warning: ../shared/data/mlearn/Si not found; the mlearn tests will fail" >&2
+
+# LAMMPS with ML-SNAP, ML-IAP and MANYBODY, the tests' outside reference (tests/Mlip.Tests/Support/Lammps.cs).
+# Built once from Debian's source package (about 2-3 minutes on 2 cores), then cached in MLIP_LAMMPS_DIR.
+lammps_dir="${MLIP_LAMMPS_DIR:-$HOME/.cache/mlip/lammps}"
+if [ -x "$lammps_dir/bin/lmp" ] && [ -f "$lammps_dir/reference/.complete" ] \
+   && "$lammps_dir/bin/lmp" -h 2>/dev/null | grep -qw 'ML-IAP'; then
+  echo "setup: LAMMPS present: $lammps_dir/bin/lmp"
+else
+  bash scripts/build-lammps.sh
+fi
+
 dotnet restore Mlip.slnx -nologo -v quiet

@@ -33,6 +33,7 @@ public sealed class BispectrumSo4 : IDescriptor
     // Z entries: all (j1 >= j2, j) with mb <= j/2, ma in 0..j
     private readonly int[] _zJ1, _zJ2, _zJ, _zMa1Min, _zMa2Max, _zMb1Min, _zMb2Max, _zNa, _zNb, _zJju;
     private readonly int[,,] _idxzBlock;
+    private readonly int[] _zTable; // per Z entry: j1 j2 j ma1min ma2max mb1min mb2max na nb jju
     private readonly int _idxzMax;
 
     private readonly int[,,] _idxcgBlock;
@@ -105,6 +106,8 @@ public sealed class BispectrumSo4 : IDescriptor
                         }
                 }
         _idxzMax = z.Count;
+        _zTable = new int[10 * _idxzMax];
+        for (int q = 0; q < _idxzMax; q++) Array.Copy(z[q], 0, _zTable, 10 * q, 10);
         _zJ1 = new int[_idxzMax]; _zJ2 = new int[_idxzMax]; _zJ = new int[_idxzMax];
         _zMa1Min = new int[_idxzMax]; _zMa2Max = new int[_idxzMax]; _zMb1Min = new int[_idxzMax]; _zMb2Max = new int[_idxzMax];
         _zNa = new int[_idxzMax]; _zNb = new int[_idxzMax]; _zJju = new int[_idxzMax];
@@ -441,23 +444,23 @@ public sealed class BispectrumSo4 : IDescriptor
         }
     }
 
-    /// <summary>One Z_{j1 j2 j}(ma, mb) = Σ CG · CG · U_j1 · U_j2 (the body of sna.cpp compute_zi).</summary>
-    private unsafe void ZEntry(int jjz, double* utR, double* utI, double* cglist, int* block, out double zr, out double zi)
+    /// <summary>One Z_{j1 j2 j}(ma, mb) = Σ CG · CG · U_j1 · U_j2 (the body of sna.cpp compute_zi); z points at the entry's 10 index values.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static unsafe void ZEntry(int* z, double* utR, double* utI, double* cgblock, int* block, out double zr, out double zi)
     {
-        int j1 = _zJ1[jjz], j2 = _zJ2[jjz];
-        int ma1min = _zMa1Min[jjz], ma2max = _zMa2Max[jjz], na = _zNa[jjz];
-        int mb1min = _zMb1Min[jjz], mb2max = _zMb2Max[jjz], nb = _zNb[jjz];
-        double* cgblock = cglist + _zCg[jjz];
+        int j1 = z[0], j2 = z[1];
+        int ma1min = z[3], ma2max = z[4], mb1min = z[5], mb2max = z[6], na = z[7], nb = z[8];
         double sumR = 0, sumI = 0;
         int jju1 = block[j1] + (j1 + 1) * mb1min;
         int jju2 = block[j2] + (j2 + 1) * mb2max;
         int icgb = mb1min * (j2 + 1) + mb2max;
+        int cgaStart = ma1min * (j2 + 1) + ma2max;
         for (int ib = 0; ib < nb; ib++)
         {
             double sa1R = 0, sa1I = 0;
             double* u1r = utR + jju1 + ma1min, u1i = utI + jju1 + ma1min;
             double* u2r = utR + jju2 + ma2max, u2i = utI + jju2 + ma2max;
-            double* cga = cgblock + ma1min * (j2 + 1) + ma2max;
+            double* cga = cgblock + cgaStart;
             for (int ia = 0; ia < na; ia++)
             {
                 double c = *cga;
@@ -481,10 +484,10 @@ public sealed class BispectrumSo4 : IDescriptor
     private unsafe void ComputeZ(double[] utRArr, double[] utIArr, double[] zR, double[] zI)
     {
         fixed (double* utR = utRArr, utI = utIArr, cg = _cglist)
-        fixed (int* block = _idxuBlock)
+        fixed (int* block = _idxuBlock, zt = _zTable, zcg = _zCg)
             for (int jjz = 0; jjz < _idxzMax; jjz++)
             {
-                ZEntry(jjz, utR, utI, cg, block, out double zr, out double zi);
+                ZEntry(zt + 10 * jjz, utR, utI, cg + zcg[jjz], block, out double zr, out double zi);
                 zR[jjz] = zr;
                 zI[jjz] = zi;
             }
@@ -690,14 +693,15 @@ public sealed class BispectrumSo4 : IDescriptor
     {
         Array.Clear(yR);
         Array.Clear(yI);
-        fixed (double* utR = utRArr, utI = utIArr, cg = _cglist, beta = betaSpan)
-        fixed (int* block = _idxuBlock)
+        fixed (double* utR = utRArr, utI = utIArr, cg = _cglist, beta = betaSpan, yf = _yFactor)
+        fixed (int* block = _idxuBlock, zt = _zTable, zcg = _zCg, yb = _yBeta)
             for (int jjz = 0; jjz < _idxzMax; jjz++)
             {
-                double betaj = _yFactor[jjz] * beta[_yBeta[jjz]];
+                double betaj = yf[jjz] * beta[yb[jjz]];
                 if (betaj == 0) continue;
-                ZEntry(jjz, utR, utI, cg, block, out double zr, out double zi);
-                int jju = _zJju[jjz];
+                int* z = zt + 10 * jjz;
+                ZEntry(z, utR, utI, cg + zcg[jjz], block, out double zr, out double zi);
+                int jju = z[9];
                 yR[jju] += betaj * zr;
                 yI[jju] += betaj * zi;
             }

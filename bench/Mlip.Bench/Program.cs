@@ -7,8 +7,8 @@ switch (which)
     case "neighbors":
         NeighborListBenchmark.Run(args.Skip(1).ToArray());
         break;
-    case "ead":
-        EadBenchmark.Run(args.Skip(1).ToArray());
+    case "descriptors":
+        DescriptorsBenchmark.Run(args.Skip(1).ToArray());
         break;
     case "so4":
         So4Benchmark.Run(args.Skip(1).ToArray());
@@ -16,7 +16,7 @@ switch (which)
     default:
         Console.WriteLine("usage: dotnet run -c Release --project bench/Mlip.Bench -- <benchmark>");
         Console.WriteLine("  neighbors [--quick]   neighbour-list build time, 1k/10k/100k-atom diamond Si, rc 5 Å, vs brute force");
-        Console.WriteLine("  ead [--repeats N]     EAD-30 descriptors + derivatives + stress, 64-atom Si, vs PyXtal_FF 0.219 s");
+        Console.WriteLine("  descriptors [--no-dataset]  every descriptor on 64-atom Si vs PyXtal_FF; mlearn Si training set, 1 and 2 threads, memory");
         Console.WriteLine("  so4 [--quick]         SO(4) bispectrum values, derivatives and adjoint forces, 2000 atoms, 2J=6 and 8, vs LAMMPS");
         break;
 }

@@ -17,7 +17,39 @@ public sealed class Acsf : IDescriptor
     private readonly int _channels2, _channels3;
     private readonly string[] _names;
     private readonly CutoffFunction _fc;
+    private readonly AngularSet _g4, _g5;
 
+    /// <summary>
+    /// Angular terms grouped so that each triplet evaluates every distinct η once (one exp) and every
+    /// distinct (ζ, λ) once (one power), then combines them per term.
+    /// </summary>
+    private sealed class AngularSet
+    {
+        public readonly double[] Etas, Zetas, Lambdas, Prefactor;
+        public readonly int[] EtaOf, ZlOf;
+        public readonly int Count;
+
+        public AngularSet(IReadOnlyList<AngularTerm> terms)
+        {
+            Count = terms.Count;
+            var etas = new List<double>();
+            var zl = new List<(double, double)>();
+            EtaOf = new int[Count]; ZlOf = new int[Count]; Prefactor = new double[Count];
+            for (int t = 0; t < Count; t++)
+            {
+                var a = terms[t];
+                int e = etas.IndexOf(a.Eta);
+                if (e < 0) { e = etas.Count; etas.Add(a.Eta); }
+                int z = zl.IndexOf((a.Zeta, a.Lambda));
+                if (z < 0) { z = zl.Count; zl.Add((a.Zeta, a.Lambda)); }
+                EtaOf[t] = e; ZlOf[t] = z;
+                Prefactor[t] = Math.Pow(2, 1 - a.Zeta);
+            }
+            Etas = [.. etas];
+            Zetas = [.. zl.Select(x => x.Item1)];
+            Lambdas = [.. zl.Select(x => x.Item2)];
+        }
+    }
     public Acsf(AcsfParameters parameters)
     {
         _p = parameters;
@@ -32,6 +64,8 @@ public sealed class Acsf : IDescriptor
         _channels3 = resolved ? _elementZ.Length * (_elementZ.Length + 1) / 2 : 1;
         FeatureCount = _channels2 * parameters.G2.Count + _channels3 * (parameters.G4.Count + parameters.G5.Count);
         _names = BuildNames();
+        _g4 = new AngularSet(parameters.G4);
+        _g5 = new AngularSet(parameters.G5);
     }
 
     private static void CheckZeta(AngularTerm a)
@@ -102,6 +136,7 @@ public sealed class Acsf : IDescriptor
         int maxNeigh = 0;
         for (int i = 0; i < n; i++) maxNeigh = Math.Max(maxNeigh, nl.NeighborCount(i));
         var scratch = new PairScratch(maxNeigh);
+        scratch.SizeAngular(Math.Max(_g4.Etas.Length, _g5.Etas.Length), Math.Max(_g4.Zetas.Length, _g5.Zetas.Length));
         var vectors = nl.Vectors;
         var distances = nl.Distances;
         var neighborIndex = nl.Neighbors;
@@ -157,8 +192,6 @@ public sealed class Acsf : IDescriptor
                     var r1 = scratch.V[a]; var r2 = scratch.V[b];
                     double d1 = scratch.R[a], d2 = scratch.R[b];
                     double cos = Vec3.Dot(r1, r2) / (d1 * d2);
-                    var dcos1 = r2 / (d1 * d2) - (cos / (d1 * d1)) * r1;
-                    var dcos2 = r1 / (d1 * d2) - (cos / (d2 * d2)) * r2;
                     var u1 = r1 / d1; var u2 = r2 / d2;
                     double w = scratch.Weight[a] * scratch.Weight[b];
                     int ch = resolved ? PairChannel(scratch.Channel[a], scratch.Channel[b], ne) : 0;
@@ -172,51 +205,91 @@ public sealed class Acsf : IDescriptor
                         if (d3 < _p.Cutoff)
                         {
                             double fc3 = _fc.Evaluate(d3, out double dfc3);
-                            var u3 = r3 / d3;
-                            for (int t = 0; t < g4Count; t++)
-                                AngularTerm(_p.G4[t], cos, dcos1, dcos2, d1, d2, d3, fc1, fc2, fc3, dfc1, dfc2, dfc3, u1, u2, u3, w,
-                                    x, grad, g4Offset + ch * g4Count + t, pa, pb, k, withThird: true);
+                            Triplet(_g4, scratch, cos, d1, d2, d3, fc1, fc2, fc3, dfc1, dfc2, dfc3, w, x, grad,
+                                g4Offset + ch * g4Count, pa, pb, u1, u2, k, withThird: true);
                         }
                     }
-                    for (int t = 0; t < g5Count; t++)
-                        AngularTerm(_p.G5[t], cos, dcos1, dcos2, d1, d2, 0, fc1, fc2, 1, dfc1, dfc2, 0, u1, u2, Vec3.Zero, w,
-                            x, grad, g5Offset + ch * g5Count + t, pa, pb, k, withThird: false);
+                    if (g5Count > 0)
+                        Triplet(_g5, scratch, cos, d1, d2, 0, fc1, fc2, 1, dfc1, dfc2, 0, w, x, grad,
+                            g5Offset + ch * g5Count, pa, pb, u1, u2, k, withThird: false);
                 }
         }
         return new DescriptorSet(n, k, values, nl, grad);
     }
 
-    /// <summary>One angular term T = c (1 + λ cos)^ζ Π_k exp(−η d_k²) fc(d_k), added to x[f] and its gradients.</summary>
-    private static void AngularTerm(AngularTerm term, double cos, Vec3 dcos1, Vec3 dcos2,
-        double d1, double d2, double d3, double fc1, double fc2, double fc3, double dfc1, double dfc2, double dfc3,
-        Vec3 u1, Vec3 u2, Vec3 u3, double w, Span<double> x, double[]? grad, int f, int pa, int pb, int k, bool withThird)
+    /// <summary>
+    /// All terms of one angular set for the triplet (i, j, k): T = c (1 + λ cos)^ζ R with
+    /// R = Π exp(−η d²) fc(d). With A = (1 + λ cos)^ζ and ∂cos/∂r1 = (u2 − cos u1)/d1,
+    /// ∂T/∂r1 = c [A' R (u2 − cos u1)/d1 + A (∂R/∂d1 u1 − ∂R/∂d3 u3)], u3 = (d2 u2 − d1 u1)/d3,
+    /// and likewise for r2, so each gradient is a combination of u1 and u2.
+    /// </summary>
+    private static void Triplet(AngularSet set, PairScratch scratch, double cos, double d1, double d2, double d3,
+        double fc1, double fc2, double fc3, double dfc1, double dfc2, double dfc3, double w, Span<double> x, double[]? grad,
+        int firstFeature, int pa, int pb, Vec3 u1, Vec3 u2, int k, bool withThird)
     {
-        double basis = 1 + term.Lambda * cos;
-        if (basis <= 0) return; // (1 + λcos)^ζ = 0 and so is its derivative for ζ >= 1 ... except ζ = 1 at the edge
-        double c = w * Math.Pow(2, 1 - term.Zeta);
-        double ang = Math.Pow(basis, term.Zeta);
-        double dang = term.Zeta * term.Lambda * Math.Pow(basis, term.Zeta - 1);
-        double e1 = Math.Exp(-term.Eta * d1 * d1), e2 = Math.Exp(-term.Eta * d2 * d2);
-        double g1 = e1 * fc1, g2 = e2 * fc2;
-        double dg1 = e1 * (dfc1 - 2 * term.Eta * d1 * fc1);
-        double dg2 = e2 * (dfc2 - 2 * term.Eta * d2 * fc2);
-        double g3 = 1, dg3 = 0;
-        if (withThird)
+        var R = scratch.R3; var dR1 = scratch.DR1; var dR2 = scratch.DR2; var dR3 = scratch.DR3;
+        var A = scratch.A; var dA = scratch.DA;
+        double s2 = d1 * d1 + d2 * d2 + (withThird ? d3 * d3 : 0);
+        double f12 = fc1 * fc2, f123 = f12 * fc3;
+        for (int e = 0; e < set.Etas.Length; e++)
         {
-            double e3 = Math.Exp(-term.Eta * d3 * d3);
-            g3 = e3 * fc3;
-            dg3 = e3 * (dfc3 - 2 * term.Eta * d3 * fc3);
+            double eta = set.Etas[e];
+            double ex = Math.Exp(-eta * s2);
+            R[e] = ex * f123;
+            dR1[e] = ex * (dfc1 - 2 * eta * d1 * fc1) * fc2 * fc3;
+            dR2[e] = ex * fc1 * (dfc2 - 2 * eta * d2 * fc2) * fc3;
+            dR3[e] = withThird ? ex * f12 * (dfc3 - 2 * eta * d3 * fc3) : 0;
         }
-        double radial = g1 * g2 * g3;
-        x[f] += c * ang * radial;
-        if (grad is null) return;
-        // ∂T/∂r1 = c [ang' R ∂cos/∂r1 + ang (∂R/∂d1 u1 − ∂R/∂d3 u3)],  ∂T/∂r2 = c [ang' R ∂cos/∂r2 + ang (∂R/∂d2 u2 + ∂R/∂d3 u3)]
-        double dR1 = dg1 * g2 * g3, dR2 = g1 * dg2 * g3, dR3 = g1 * g2 * dg3;
-        var t1 = c * (dang * radial * dcos1 + ang * (dR1 * u1 - dR3 * u3));
-        var t2 = c * (dang * radial * dcos2 + ang * (dR2 * u2 + dR3 * u3));
-        int oa = (pa * k + f) * 3, ob = (pb * k + f) * 3;
-        grad[oa] += t1.X; grad[oa + 1] += t1.Y; grad[oa + 2] += t1.Z;
-        grad[ob] += t2.X; grad[ob + 1] += t2.Y; grad[ob + 2] += t2.Z;
+        for (int z = 0; z < set.Zetas.Length; z++)
+        {
+            double zeta = set.Zetas[z], lambda = set.Lambdas[z];
+            double basis = 1 + lambda * cos;
+            if (basis <= 0) { A[z] = 0; dA[z] = 0; continue; }
+            double pm1 = Power(basis, zeta - 1);
+            A[z] = pm1 * basis;
+            dA[z] = zeta * lambda * pm1;
+        }
+        double inv1 = 1 / d1, inv2 = 1 / d2, d1over3 = withThird ? d1 / d3 : 0, d2over3 = withThird ? d2 / d3 : 0;
+        for (int t = 0; t < set.Count; t++)
+        {
+            int e = set.EtaOf[t], z = set.ZlOf[t];
+            double c = w * set.Prefactor[t];
+            double a = A[z], ar = dA[z] * R[e];
+            x[firstFeature + t] += c * a * R[e];
+            if (grad is null) continue;
+            double cA = c * a;
+            // ∂T/∂r1 = α1 u1 + β1 u2, ∂T/∂r2 = α2 u1 + β2 u2
+            double alpha1 = c * (-ar * cos * inv1) + cA * (dR1[e] + dR3[e] * d1over3);
+            double beta1 = c * ar * inv1 - cA * dR3[e] * d2over3;
+            double alpha2 = c * ar * inv2 - cA * dR3[e] * d1over3;
+            double beta2 = c * (-ar * cos * inv2) + cA * (dR2[e] + dR3[e] * d2over3);
+            int oa = (pa * k + firstFeature + t) * 3, ob = (pb * k + firstFeature + t) * 3;
+            grad[oa] += alpha1 * u1.X + beta1 * u2.X;
+            grad[oa + 1] += alpha1 * u1.Y + beta1 * u2.Y;
+            grad[oa + 2] += alpha1 * u1.Z + beta1 * u2.Z;
+            grad[ob] += alpha2 * u1.X + beta2 * u2.X;
+            grad[ob + 1] += alpha2 * u1.Y + beta2 * u2.Y;
+            grad[ob + 2] += alpha2 * u1.Z + beta2 * u2.Z;
+        }
+    }
+
+    /// <summary>x^p, by repeated multiplication for small whole p (the usual ζ = 1, 2, 4, 8, 16).</summary>
+    private static double Power(double x, double p)
+    {
+        if (p == 0) return 1;
+        if (p == Math.Floor(p) && p > 0 && p <= 64)
+        {
+            int n = (int)p;
+            double result = 1, b = x;
+            while (n > 0)
+            {
+                if ((n & 1) != 0) result *= b;
+                b *= b;
+                n >>= 1;
+            }
+            return result;
+        }
+        return Math.Pow(x, p);
     }
 
     /// <summary>Per-centre scratch arrays, allocated once per structure (no allocation per neighbour).</summary>
@@ -229,5 +302,13 @@ public sealed class Acsf : IDescriptor
         public readonly double[] Dfc = new double[capacity];
         public readonly int[] Channel = new int[capacity];
         public readonly double[] Weight = new double[capacity];
+        // per-triplet values by distinct η and by distinct (ζ, λ)
+        public double[] R3 = [], DR1 = [], DR2 = [], DR3 = [], A = [], DA = [];
+
+        public void SizeAngular(int etas, int zetaLambdas)
+        {
+            if (R3.Length < etas) { R3 = new double[etas]; DR1 = new double[etas]; DR2 = new double[etas]; DR3 = new double[etas]; }
+            if (A.Length < zetaLambdas) { A = new double[zetaLambdas]; DA = new double[zetaLambdas]; }
+        }
     }
 }

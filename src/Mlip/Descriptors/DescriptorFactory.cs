@@ -11,7 +11,7 @@ namespace Mlip.Descriptors;
 /// </summary>
 public static class DescriptorFactory
 {
-    public static readonly string[] Types = ["acsf", "wacsf", "so4"];
+    public static readonly string[] Types = ["acsf", "wacsf", "ead", "so4"];
 
     public static IDescriptor Create(string type, IReadOnlyDictionary<string, string> parameters, IReadOnlyList<string> dataElements)
     {
@@ -20,6 +20,7 @@ public static class DescriptorFactory
         {
             "acsf" or "wacsf" => CreateAcsf(p, dataElements, type.Equals("wacsf", StringComparison.OrdinalIgnoreCase)),
             "so4" or "snap" or "bispectrum" => CreateSo4(p, dataElements),
+            "ead" => CreateEad(p, dataElements),
             _ => throw new MlipException($"unknown descriptor type '{type}' ({string.Join(", ", Types)})"),
         };
         p.EnsureAllUsed();
@@ -45,6 +46,31 @@ public static class DescriptorFactory
             G2 = g2,
             G4 = Angular("g4", [0.005, 0.05], [1, 4], [1, -1]),
             G5 = Angular("g5", [], [1], [1, -1]),
+        });
+    }
+
+    private static Ead CreateEad(ParameterReader p, IReadOnlyList<string> dataElements)
+    {
+        var d = new EadParameters();
+        var elements = p.Strings("elements", dataElements);
+        var weights = p.Doubles("weights", []);
+        if (weights.Length != 0 && weights.Length != elements.Count)
+            throw new MlipException($"ead: weights need one value per element ({string.Join(",", elements)})");
+        return new Ead(new EadParameters
+        {
+            Cutoff = p.Double("rc", d.Cutoff),
+            CutoffFunction = CutoffFunction.ParseKind(p.String("cutoff_function", "cosine")),
+            Lmax = p.Int("lmax", d.Lmax),
+            Eta = p.Doubles("eta", [.. d.Eta]),
+            Rs = p.Doubles("rs", [.. d.Rs]),
+            Elements = elements,
+            Weights = weights.Length == 0 ? null : weights,
+            Convention = p.String("convention", "pyxtal_ff").ToLowerInvariant() switch
+            {
+                "pyxtal_ff" or "pyxtalff" => EadConvention.PyXtalFF,
+                "paper" => EadConvention.Paper,
+                var c => throw new MlipException($"ead: unknown convention '{c}' (pyxtal_ff, paper)"),
+            },
         });
     }
 

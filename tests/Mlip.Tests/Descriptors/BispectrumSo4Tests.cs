@@ -81,4 +81,8 @@ public class BispectrumSo4Tests
         var d = new BispectrumSo4(new So4Parameters { TwoJMax = 6 });
         for (int k = 0; k < raw.Length; k++) Assert.Equal(d.Component(k).J + 1, raw[k], 12);
     }
+
+    [Fact]
+    public void UnknownElementIsReported() =>
+        DescriptorTestKit.AssertUnknownElementIsReported(new BispectrumSo4(new So4Parameters()), "Si", "O");
 }

@@ -155,6 +155,17 @@ public static class DescriptorTestKit
         }
     }
 
+    /// <summary>A structure with an element the descriptor does not know gives an error naming file, structure and element.</summary>
+    public static void AssertUnknownElementIsReported(IDescriptor d, string known, string unknown)
+    {
+        var s = RandomCell(1, [known, unknown], atoms: 4);
+        s.Source = new Mlip.Validation.InputLocation("x.xyz", null, 2);
+        var e = Assert.Throws<Mlip.Validation.MlipInputException>(() => d.Compute(s, false));
+        Assert.Contains("x.xyz", e.Message);
+        Assert.Contains("structure 2", e.Message);
+        Assert.Contains(unknown, e.Message);
+    }
+
     private static Matrix3 Rotation(Vec3 u, double t)
     {
         double c = Math.Cos(t), s = Math.Sin(t), C = 1 - c;

@@ -1,0 +1,270 @@
+using Mlip.Neighbors;
+using Mlip.Structures;
+using Mlip.Validation;
+
+namespace Mlip.Descriptors;
+
+/// <summary>
+/// The SO(3) power spectrum of PyXtal_FF (thesis eq. 2.69–2.73; pyxtal_ff/descriptors/SO3.py) as
+/// its authors implemented it in LAMMPS ML-IAP <c>descriptor so3</c> (src/ML-IAP/mliap_so3.cpp,
+/// LAMMPS 20220106 and later), with exact derivatives with respect to every pair vector.
+/// <para>
+/// Per centre atom i, the Gaussian-smeared neighbour density is expanded in an orthonormal
+/// polynomial radial basis g_n and spherical harmonics:
+/// <code>
+///   c_nlm = Σ_j w_j fc(r_ij) R_nl(r_ij) Y_lm(r̂_ij)
+///   p_(n1 n2 l) = 2√2 π / √(2l+1) · Σ_m c_(n1 l m) c*_(n2 l m),   0 ≤ n2 ≤ n1 &lt; nmax, 0 ≤ l ≤ lmax
+/// </code>
+/// with R_nl from <see cref="So3RadialBasis"/>, fc(r) = ½(cos(π r / rcutfac) + 1) and w_j the
+/// neighbour's element weight (<see cref="So3Parameters"/>). Feature k = (n1(n1+1)/2 + n2)·(lmax+1) + l,
+/// LAMMPS's order (compute_pi) and normalisation (PyXtal_FF's erratum factor 2√2π/√(2l+1)).
+/// </para>
+/// <para>
+/// Derivatives: with s_nl = Σ_m c_nlm Y_lm(r̂_ij), v_nl = Σ_m c_nlm ∇Y_lm(r̂_ij) and
+/// f_nl = w_j fc R_nl, f'_nl its r-derivative, ∂p/∂r_ij = 2√2π/√(2l+1) ·
+/// [r̂_ij (f'_(n1 l) s_(n2 l) + f'_(n2 l) s_(n1 l)) + f_(n1 l) v_(n2 l) + f_(n2 l) v_(n1 l)],
+/// O(nmax (lmax+1)² + features) per pair once the coefficients of the centre are known. The radial
+/// quadrature (LAMMPS's definition) costs O(N · nmax (lmax+1)) per pair with N = 10(nmax+lmax+1)
+/// points and dominates.
+/// </para>
+/// Where Mlip and LAMMPS do the same thing differently (the result is the same to round-off):
+/// <list type="bullet">
+/// <item>Spherical harmonics: LAMMPS builds complex Y_lm from the Cayley–Klein U matrices of the
+/// half angles (acos, atan2) and their gradients from Y_(l±1, m±1) (the "covariant" formula);
+/// Mlip uses real harmonics and their Cartesian gradient (<see cref="RealSphericalHarmonics"/>).
+/// The power spectrum is invariant under this per-l unitary change of basis.</item>
+/// </list>
+/// Numerical caveat inherited from LAMMPS: its upward recurrence for the modified spherical Bessel
+/// functions makes R_nl noisy for l ≥ 5 (strongly so for α ≤ 1); Mlip reproduces the noise to stay
+/// equal to LAMMPS, so keep lmax ≤ 4 where forces must be the exact derivatives of the energies
+/// (details in <see cref="So3RadialBasis"/>).
+/// <para/>
+/// Where PyXtal_FF's SO3.py (MaterSim/PyXtal_FF master) differs from LAMMPS, LAMMPS is followed:
+/// <list type="bullet">
+/// <item>LAMMPS multiplies each neighbour's contribution by the cosine switching function fc(r);
+/// SO3.py has none, so there a neighbour crossing rc makes the descriptor jump (R_nl(rc) ≠ 0:
+/// the smeared Gaussian still overlaps the basis inside rc).</item>
+/// <item>Quadrature points: LAMMPS uses N = (nmax+lmax+1)·10 for every (n, l), SO3.py (n+l+1)·10.</item>
+/// <item>Weights: SO3.py weights neighbours by Z_j; LAMMPS by <c>welems</c>, truncated to int.</item>
+/// <item>Neighbours: SO3.py keeps d &lt; rc (ASE NeighborList with rc/2 per atom); LAMMPS keeps
+/// r² &lt; ((rad_i + rad_j)·rcutfac)².</item>
+/// </list>
+/// </summary>
+public sealed class So3 : IDescriptor
+{
+    private const double Small = 1.0e-8; // LAMMPS skips pairs closer than this
+
+    private readonly So3Parameters _p;
+    private readonly So3RadialBasis _radial;
+    private readonly RealSphericalHarmonics _ylm;
+    private readonly int[] _elementZ;
+    private readonly double[] _weight;   // effective (int-truncated) welems per element
+    private readonly double[] _cutSq;    // [ei * ne + ej]: ((rad_i + rad_j) rcutfac)²
+    private readonly double[] _norm;     // 2√2π/√(2l+1)
+    private readonly int _nmax, _lmax, _nl, _ny;
+    private readonly int[] _kn1, _kn2, _kl;
+    private readonly string[] _names;
+
+    public So3(So3Parameters parameters)
+    {
+        parameters.Validate();
+        _p = parameters;
+        _nmax = parameters.Nmax;
+        _lmax = parameters.Lmax;
+        _nl = _nmax * (_lmax + 1);
+        _ny = (_lmax + 1) * (_lmax + 1);
+        _radial = new So3RadialBasis(parameters.Rcutfac, _nmax, _lmax, parameters.Alpha);
+        _ylm = new RealSphericalHarmonics(_lmax);
+
+        int ne = parameters.Elements.Count;
+        _elementZ = new int[ne];
+        _weight = new double[ne];
+        _cutSq = new double[ne * ne];
+        double rc = parameters.Rcutfac, cutmax = 0;
+        for (int a = 0; a < ne; a++)
+        {
+            _elementZ[a] = Elements.Number(parameters.Elements[a]);
+            _weight[a] = parameters.EffectiveWeight(a);
+            for (int b = 0; b < ne; b++)
+            {
+                // mliap_descriptor_so3.cpp: 2.0 * radelem * rcutfac on the diagonal, (rad_a + rad_b) * rcutfac off it
+                double cut = a == b ? 2.0 * parameters.RadiusOf(a) * rc : (parameters.RadiusOf(a) + parameters.RadiusOf(b)) * rc;
+                _cutSq[a * ne + b] = cut * cut;
+                cutmax = Math.Max(cutmax, cut);
+            }
+        }
+        // pairs beyond rcutfac are listed by LAMMPS when the radii exceed 0.5 but contribute nothing
+        Cutoff = Math.Min(rc, cutmax);
+
+        _norm = new double[_lmax + 1];
+        for (int l = 0; l <= _lmax; l++) _norm[l] = 2.0 * Math.Sqrt(2.0) * Math.PI / Math.Sqrt(2.0 * l + 1.0);
+
+        FeatureCount = parameters.FeatureCount;
+        _kn1 = new int[FeatureCount];
+        _kn2 = new int[FeatureCount];
+        _kl = new int[FeatureCount];
+        _names = new string[FeatureCount];
+        int k = 0;
+        for (int n1 = 0; n1 < _nmax; n1++)
+            for (int n2 = 0; n2 <= n1; n2++)
+                for (int l = 0; l <= _lmax; l++, k++)
+                {
+                    _kn1[k] = n1; _kn2[k] = n2; _kl[k] = l;
+                    _names[k] = $"SO3(n1={n1},n2={n2},l={l})";
+                }
+    }
+
+    public string Name => "so3";
+
+    /// <summary>min(rcutfac, max (rad_a + rad_b)·rcutfac): the neighbour-list radius needed.</summary>
+    public double Cutoff { get; }
+
+    public int FeatureCount { get; }
+    public IReadOnlyList<string> FeatureNames => _names;
+    public So3Parameters Parameters => _p;
+    public So3RadialBasis RadialBasis => _radial;
+
+    /// <summary>Index of p(n1, n2, l), n2 ≤ n1, in LAMMPS's order.</summary>
+    public int FeatureIndex(int n1, int n2, int l) => (n1 * (n1 + 1) / 2 + n2) * (_lmax + 1) + l;
+
+    public DescriptorSet Compute(Structure s, bool derivatives, NeighborList? neighbors = null)
+    {
+        var nl = neighbors is not null && neighbors.Cutoff >= Cutoff ? neighbors : NeighborList.Build(s, Cutoff);
+        int n = s.Count, k = FeatureCount, ne = _elementZ.Length;
+        var values = new double[n * k];
+        double[]? grad = derivatives ? new double[nl.PairCount * k * 3] : null;
+
+        var element = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            element[i] = Array.IndexOf(_elementZ, s.AtomicNumbers[i]);
+            if (element[i] < 0)
+                throw new MlipInputException(s.Source ?? InputLocation.Unknown,
+                    $"element {Elements.Symbol(s.AtomicNumbers[i])} is not among the SO3 elements ({string.Join(' ', _p.Elements)})");
+        }
+
+        int maxNeigh = 0;
+        for (int i = 0; i < n; i++) maxNeigh = Math.Max(maxNeigh, nl.NeighborCount(i));
+        int nmax = _nmax, lmax = _lmax, nlc = _nl, ny = _ny, lp1 = lmax + 1;
+        double rc = _p.Rcutfac;
+        // per-centre scratch, allocated once per structure
+        int rows = derivatives ? maxNeigh : 1;
+        var pairOf = new int[maxNeigh];
+        var unit = new Vec3[maxNeigh];
+        var f = new double[rows * nlc];
+        var fp = new double[rows * nlc];
+        var y = new double[rows * ny];
+        var dy = derivatives ? new double[maxNeigh * ny * 3] : [];
+        var c = new double[nmax * ny];
+        var radial = new double[nlc];
+        var dradial = new double[nlc];
+        var sv = new double[nlc];
+        var vv = new double[nlc * 3];
+        var vectors = nl.Vectors;
+        var neighborIndex = nl.Neighbors;
+        var norm = _norm;
+
+        for (int i = 0; i < n; i++)
+        {
+            Array.Clear(c);
+            int ei = element[i];
+            int m = 0;
+            foreach (int p in nl.PairRange(i))
+            {
+                int ej = element[neighborIndex[p]];
+                var v = vectors[p];
+                double rsq = v.X * v.X + v.Y * v.Y + v.Z * v.Z;
+                if (!(rsq < _cutSq[ei * ne + ej])) continue;
+                double r = Math.Sqrt(rsq);
+                double w = _weight[ej];
+                if (r < Small || r > rc || w == 0) continue; // no contribution
+
+                _radial.Evaluate(r, radial, dradial);
+                // compute_sfac / compute_dsfac
+                double sfac = 0.5 * (Math.Cos(Math.PI * r / rc) + 1.0);
+                double dsfac = -0.5 * Math.PI / rc * Math.Sin(Math.PI * r / rc);
+                int row = derivatives ? m : 0;
+                var fa = f.AsSpan(row * nlc, nlc);
+                var ya = y.AsSpan(row * ny, ny);
+                for (int q = 0; q < nlc; q++)
+                {
+                    fa[q] = radial[q] * sfac * w;
+                    if (derivatives) fp[row * nlc + q] = (dradial[q] * sfac + radial[q] * dsfac) * w;
+                }
+                if (derivatives)
+                {
+                    _ylm.Evaluate(v, ya, dy.AsSpan(row * ny * 3, ny * 3));
+                    pairOf[m] = p;
+                    unit[m] = v / r;
+                }
+                else _ylm.Evaluate(v, ya);
+
+                for (int nn = 0; nn < nmax; nn++)
+                {
+                    var cn = c.AsSpan(nn * ny, ny);
+                    for (int l = 0; l <= lmax; l++)
+                    {
+                        double fnl = fa[nn * lp1 + l];
+                        for (int idx = l * l; idx <= l * l + 2 * l; idx++) cn[idx] += fnl * ya[idx];
+                    }
+                }
+                m++;
+            }
+
+            // power spectrum
+            var x = values.AsSpan(i * k, k);
+            for (int kk = 0; kk < k; kk++)
+            {
+                int l = _kl[kk];
+                var c1 = c.AsSpan(_kn1[kk] * ny + l * l, 2 * l + 1);
+                var c2 = c.AsSpan(_kn2[kk] * ny + l * l, 2 * l + 1);
+                double sum = 0;
+                for (int q = 0; q <= 2 * l; q++) sum += c1[q] * c2[q];
+                x[kk] = sum * norm[l];
+            }
+            if (grad is null) continue;
+
+            // ∂p/∂r_ij for every contributing pair of i
+            for (int a = 0; a < m; a++)
+            {
+                var ya = y.AsSpan(a * ny, ny);
+                var dya = dy.AsSpan(a * ny * 3, ny * 3);
+                for (int nn = 0; nn < nmax; nn++)
+                {
+                    var cn = c.AsSpan(nn * ny, ny);
+                    for (int l = 0; l <= lmax; l++)
+                    {
+                        double s0 = 0, gx = 0, gy = 0, gz = 0;
+                        for (int idx = l * l; idx <= l * l + 2 * l; idx++)
+                        {
+                            double cv = cn[idx];
+                            s0 += cv * ya[idx];
+                            gx += cv * dya[3 * idx];
+                            gy += cv * dya[3 * idx + 1];
+                            gz += cv * dya[3 * idx + 2];
+                        }
+                        int o = nn * lp1 + l;
+                        sv[o] = s0;
+                        vv[3 * o] = gx; vv[3 * o + 1] = gy; vv[3 * o + 2] = gz;
+                    }
+                }
+                var fa = f.AsSpan(a * nlc, nlc);
+                var fpa = fp.AsSpan(a * nlc, nlc);
+                var u = unit[a];
+                var block = grad.AsSpan(pairOf[a] * k * 3, k * 3);
+                for (int kk = 0; kk < k; kk++)
+                {
+                    int l = _kl[kk];
+                    int i1 = _kn1[kk] * lp1 + l, i2 = _kn2[kk] * lp1 + l;
+                    double nrm = norm[l];
+                    double rad = (fpa[i1] * sv[i2] + fpa[i2] * sv[i1]) * nrm;
+                    double f1 = fa[i1] * nrm, f2 = fa[i2] * nrm;
+                    block[3 * kk] = rad * u.X + f1 * vv[3 * i2] + f2 * vv[3 * i1];
+                    block[3 * kk + 1] = rad * u.Y + f1 * vv[3 * i2 + 1] + f2 * vv[3 * i1 + 1];
+                    block[3 * kk + 2] = rad * u.Z + f1 * vv[3 * i2 + 2] + f2 * vv[3 * i1 + 2];
+                }
+            }
+        }
+        return new DescriptorSet(n, k, values, nl, grad);
+    }
+}

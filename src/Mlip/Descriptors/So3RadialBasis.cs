@@ -1,0 +1,411 @@
+using System.Runtime.CompilerServices;
+using Mlip.Validation;
+
+namespace Mlip.Descriptors;
+
+/// <summary>
+/// The radial part of the SO(3) expansion coefficients, exactly as LAMMPS ML-IAP
+/// <c>descriptor so3</c> computes it (src/ML-IAP/mliap_so3.cpp: compute_W, phi, compute_g,
+/// init_garray, get_sbes_array, get_rip_array):
+/// <code>
+///   R_nl(r) = 4π e^(−α r²) ∫_0^rc x² g_n(x) e^(−α x²) i_l(2α r x) dx
+/// </code>
+/// (PyXtal_FF thesis eq. 2.71–2.72; the Gaussian of width α smears each neighbour, and the
+/// product of Gaussians leaves the modified spherical Bessel function i_l of the first kind).
+/// <list type="bullet">
+/// <item>Radial basis: φ_a(x) = (rc − x)^(a+2) / √(2 rc^(2a+7) / ((2a+5)(2a+6)(2a+7))),
+/// a = 1..nmax, orthonormalised as g_n = Σ_a W_na φ_a with W = S^(−1/2), S the overlap matrix
+/// S_ab = √((2a+5)(2a+6)(2a+7)(2b+5)(2b+6)(2b+7)) / ((5+a+b)(6+a+b)(7+a+b)). W is computed by
+/// LAMMPS's own sequence: LU inverse of S, Jacobi eigen-decomposition of S⁻¹ (max-element
+/// pivoting, eigenvalues sorted decreasing), W = V √D V⁻¹ with V⁻¹ again by LU. S is badly
+/// conditioned (cond ≈ 3.5e5 at nmax 4, 6e8 at nmax 6, 8e11 at nmax 8), so W depends on the
+/// algorithm at the 1e-12 (nmax 4) to 1e-5 (nmax 8) level; following LAMMPS step by step keeps
+/// Mlip equal to LAMMPS rather than to the exact S^(−1/2). nmax = 8 and nmax ≥ 12 give negative
+/// eigenvalues of S⁻¹ in float64 (NaN in LAMMPS) and are rejected here; 9..11 are accepted, as
+/// LAMMPS accepts them, but W is then only accurate to ~1e-5..1e-3 (PyXtal_FF refuses nmax &gt; 11).</item>
+/// <item>Quadrature: Gauss–Chebyshev with N = (nmax + lmax + 1)·10 points for every (n, l):
+/// x_i = cos((2i−1)π/(2N)), ξ_i = rc/2 (x_i + 1), weight rc/2 · π/N · √(1 − x_i²).
+/// PyXtal_FF's SO3.py uses N = (n + l + 1)·10 per (n, l) instead; LAMMPS's fixed N is followed.</item>
+/// <item>i_l by upward recurrence from i_0 = sinh(z)/z, i_1 = (cosh(z) − i_0)/z,
+/// i_l = i_(l−2) − (2l−1)/z · i_(l−1); derivative i_l' = (l i_(l−1) + (l+1) i_(l+1))/(2l+1),
+/// i_0' = i_1. Upward recurrence is unstable for small z: at the first quadrature points
+/// (ξ ≈ 5e-4 Å) i_l loses about l·log10(1/z) digits. Up to l = 4 this stays below ~1e-10 relative in
+/// R_nl, but compared with exact i_l the relative error of R_nl (r = 1.5–4.8 Å, rc 4.9) is, for
+/// l = 5: 3e-9 (α = 2), 2e-6 (α = 1), 1e-4 (α = 0.5); for l = 6: 2e-4, 2e-2 and 4e1. That noise is
+/// part of LAMMPS's definition and is reproduced here bit for bit (same sinh/cosh, same operation
+/// order), but it is not smooth in r: with lmax ≥ 5 and small α the forces of LAMMPS (and of
+/// Mlip) are no longer the derivatives of the energies to better than that. Apart from this, the
+/// quadrature agrees with adaptive integration of the exact integrand to ~1e-9..1e-8.</item>
+/// </list>
+/// The floating-point operations are done in LAMMPS's order (including its two slightly different
+/// expressions for the Chebyshev nodes), so results agree with LAMMPS to a few ulps.
+/// </summary>
+public sealed class So3RadialBasis
+{
+    private readonly int _nmax, _lmax, _nq;
+    private readonly double _rc, _alpha, _pfac1;
+    private readonly double[] _w;       // [n][a], row-major nmax × nmax
+    private readonly double[] _g;       // [q][n]: quadrature weight · ξ² g_n(ξ) e^(−α ξ²)
+    private readonly double[] _xPlus1;  // [q]: x_q + 1 of get_sbes_array
+    private readonly double[] _xi;      // [q]: ξ_q of get_sbes_array
+
+    /// <summary>
+    /// Largest nmax accepted, PyXtal_FF's limit. In LAMMPS's float64 algorithm nmax 8 and 12–14 give a
+    /// non-finite W (rejected here too) and nmax ≥ 15 overflows its int products in S.
+    /// </summary>
+    public const int MaxNmax = 11;
+
+    public So3RadialBasis(double rcut, int nmax, int lmax, double alpha)
+    {
+        if (!(rcut > 0) || !double.IsFinite(rcut)) throw new MlipException($"SO3 rcutfac must be positive (got {rcut})");
+        if (!(alpha > 0) || !double.IsFinite(alpha)) throw new MlipException($"SO3 alpha must be positive (got {alpha})");
+        if (nmax < 1 || nmax > MaxNmax) throw new MlipException($"SO3 nmax must be between 1 and {MaxNmax} (got {nmax})");
+        if (lmax < 0) throw new MlipException($"SO3 lmax must be at least 0 (got {lmax})");
+        _rc = rcut; _nmax = nmax; _lmax = lmax; _alpha = alpha;
+        _nq = (nmax + lmax + 1) * 10;
+        _pfac1 = alpha * rcut;
+        _w = ComputeW(nmax);
+        foreach (double v in _w)
+            if (!double.IsFinite(v))
+                throw new MlipException($"SO3 nmax = {nmax}: the radial overlap matrix is numerically singular in float64 " +
+                                        "(W = S^-1/2 is not finite, as in LAMMPS); use nmax <= 7 or 9..11");
+
+        // init_garray
+        _g = new double[_nq * nmax];
+        for (int i = 1; i <= _nq; i++)
+        {
+            double x = Math.Cos((2 * i - 1) * Math.PI / 2 / _nq);
+            double xi = rcut / 2 * (x + 1);
+            for (int n = 1; n <= nmax; n++)
+                _g[(i - 1) * nmax + n - 1] = rcut / 2 * Math.PI / _nq * Math.Sqrt(1 - x * x) * xi * xi
+                    * G(xi, n) * Math.Exp(-alpha * xi * xi);
+        }
+
+        // nodes as get_sbes_array writes them (π/2/N first, then times 2i − 1)
+        _xPlus1 = new double[_nq];
+        _xi = new double[_nq];
+        double pfac3 = Math.PI / 2.0 / _nq, pfac4 = rcut / 2.0;
+        for (int i = 1; i <= _nq; i++)
+        {
+            double x = Math.Cos((2 * i - 1) * pfac3);
+            _xPlus1[i - 1] = x + 1;
+            _xi[i - 1] = pfac4 * (x + 1);
+        }
+    }
+
+    public int Nmax => _nmax;
+    public int Lmax => _lmax;
+    public double Cutoff => _rc;
+    public double Alpha => _alpha;
+
+    /// <summary>Number of Gauss–Chebyshev points, (nmax + lmax + 1)·10.</summary>
+    public int QuadraturePoints => _nq;
+
+    /// <summary>W_na (row n, column a), the orthonormalisation of the polynomial basis.</summary>
+    public double W(int n, int a) => _w[n * _nmax + a];
+
+    /// <summary>The orthonormal radial basis function g_n(r), n = 1..nmax (as LAMMPS numbers them).</summary>
+    public double G(double r, int n)
+    {
+        double sum = 0.0;
+        for (int a = 1; a <= _nmax; a++) sum += _w[(n - 1) * _nmax + a - 1] * Phi(r, a);
+        return sum;
+    }
+
+    private double Phi(double r, int a) =>
+        PowInt(_rc - r, a + 2) / Math.Sqrt(2 * PowInt(_rc, 2 * a + 7) / (2 * a + 5) / (2 * a + 6) / (2 * a + 7));
+
+    /// <summary>
+    /// R_nl(r) into <paramref name="values"/>[n·(lmax+1) + l] (n = 0..nmax−1) and dR_nl/dr into
+    /// <paramref name="derivatives"/>. Allocation-free.
+    /// </summary>
+    public void Evaluate(double r, Span<double> values, Span<double> derivatives)
+    {
+        int nmax = _nmax, lmax = _lmax, nl = nmax * (lmax + 1);
+        if (values.Length < nl || derivatives.Length < nl) throw new ArgumentException("spans too short");
+        values = values[..nl];
+        derivatives = derivatives[..nl];
+        values.Clear();
+        derivatives.Clear();
+        Span<double> iv = stackalloc double[lmax + 2];
+        Span<double> dv = stackalloc double[lmax + 2];
+        double pfac2 = _pfac1 * r;
+        var g = _g;
+        for (int q = 0; q < _nq; q++)
+        {
+            ModifiedBessel(pfac2 * _xPlus1[q], _xi[q], lmax, iv, dv);
+            int go = q * nmax;
+            for (int n = 0; n < nmax; n++)
+            {
+                double gq = g[go + n];
+                int o = n * (lmax + 1);
+                for (int l = 0; l <= lmax; l++)
+                {
+                    values[o + l] += gq * iv[l];
+                    derivatives[o + l] += gq * dv[l];
+                }
+            }
+        }
+        // get_rip_array: times 4π e^(−α r²); spectrum_dxdr: d/dr = R·(−2α r) + (Σ g ξ i_l')·e·2α
+        double expfac = 4 * Math.PI * Math.Exp(-_alpha * r * r);
+        double twoAlpha = 2.0 * _alpha;
+        for (int k = 0; k < nl; k++)
+        {
+            double v = values[k] * expfac;
+            values[k] = v;
+            derivatives[k] = derivatives[k] * expfac * twoAlpha - twoAlpha * r * v;
+        }
+    }
+
+    /// <summary>
+    /// i_l(z), l = 0..lmax, and ξ·i_l'(z) (get_sbes_array's m_sbes_array and m_sbes_darray for one
+    /// quadrature point, z = 2α r ξ).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ModifiedBessel(double rb, double xi, int lmax, Span<double> a, Span<double> d)
+    {
+        double sa = Math.Sinh(rb) / rb;
+        double sb = (Math.Cosh(rb) - sa) / rb;
+        a[0] = sa;
+        a[1] = sb;
+        int j;
+        for (j = 2; j < lmax + 1; j++) a[j] = a[j - 2] - (2 * j - 1) / rb * a[j - 1];
+        double exts = a[j - 2] - (2 * j - 1) / rb * a[j - 1]; // i_(lmax+1) (i_2 when lmax = 0)
+        for (j = 1; j < lmax; j++) d[j] = xi * (j * a[j - 1] + (j + 1) * a[j + 1]) / (2 * j + 1);
+        if (lmax >= 1) d[lmax] = xi * (lmax * a[lmax - 1] + (lmax + 1) * exts) / (2 * lmax + 1);
+        d[0] = xi * sb;
+    }
+
+    /// <summary>MathSpecial::powint: x^n by binary exponentiation (n ≥ 0).</summary>
+    private static double PowInt(double x, int n)
+    {
+        if (n == 0) return 1.0;
+        if (x == 0.0) return 0.0;
+        double yy = 1.0, ww = x;
+        for (int nn = n; nn != 0; nn >>= 1, ww *= ww)
+            if ((nn & 1) != 0) yy *= ww;
+        return yy;
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // W = S^(-1/2), by LAMMPS's sequence of steps (MLIAP_SO3::compute_W and SO3Math in
+    // mliap_so3_math.h: LUPdecompose/LUPSolve inverse, MathEigen::Jacobi::Diagonalize).
+    // ---------------------------------------------------------------------------------------
+
+    private static double[] ComputeW(int n)
+    {
+        var s = new double[n * n];
+        for (int a = 1; a <= n; a++)
+        {
+            int t1 = (2 * a + 5) * (2 * a + 6) * (2 * a + 7);
+            for (int b = 1; b <= a; b++)
+            {
+                int t2 = (2 * b + 5) * (2 * b + 6) * (2 * b + 7);
+                s[(a - 1) * n + b - 1] = Math.Sqrt(t1 * t2) / (5 + a + b) / (6 + a + b) / (7 + a + b);
+                s[(b - 1) * n + a - 1] = s[(a - 1) * n + b - 1];
+            }
+        }
+        var sinv = Invert(n, s);
+        var (evals, v) = JacobiEigen(n, sinv); // v: eigenvectors in columns, row-major
+        var temp = new double[n * n];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double acc = 0;
+                for (int k = 0; k < n; k++) acc += v[i * n + k] * (k == j ? Math.Sqrt(evals[k]) : 0.0);
+                temp[i * n + j] = acc;
+            }
+        var vinv = Invert(n, v);
+        var w = new double[n * n];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double acc = 0;
+                for (int k = 0; k < n; k++) acc += temp[i * n + k] * vinv[k * n + j];
+                w[i * n + j] = acc;
+            }
+        return w;
+    }
+
+    /// <summary>Inverse by LU with scaled partial pivoting (SO3Math::invert_matrix).</summary>
+    private static double[] Invert(int n, double[] matrix)
+    {
+        const double dtol = 1e-30;
+        var a = (double[])matrix.Clone();
+        var p = new int[n];
+        var normi = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            double maxA = 0;
+            for (int j = 0; j < n; j++) maxA = Math.Max(maxA, Math.Abs(a[i * n + j]));
+            if (maxA < dtol) throw new MlipException("SO3: cannot invert the radial overlap matrix");
+            normi[i] = 1.0 / maxA;
+        }
+        int maxi = 0;
+        for (int j = 0; j < n; j++)
+        {
+            for (int i = 0; i < j; i++)
+                for (int k = 0; k < i; k++) a[i * n + j] -= a[i * n + k] * a[k * n + j];
+            double maxA = 0;
+            for (int i = j; i < n; i++)
+            {
+                for (int k = 0; k < j; k++) a[i * n + j] -= a[i * n + k] * a[k * n + j];
+                double t = Math.Abs(a[i * n + j]) * normi[i];
+                if (t >= maxA) { maxA = t; maxi = i; }
+            }
+            if (maxi != j)
+            {
+                if (j == n - 2 && a[j * n + j + 1] == 0.0) maxi = j;
+                else
+                {
+                    for (int k = 0; k < n; k++) (a[j * n + k], a[maxi * n + k]) = (a[maxi * n + k], a[j * n + k]);
+                    normi[maxi] = normi[j];
+                }
+            }
+            p[j] = maxi;
+            if (a[j * n + j] == 0.0) a[j * n + j] = dtol;
+            if (j != n - 1)
+            {
+                double t = 1.0 / a[j * n + j];
+                for (int i = j + 1; i < n; i++) a[i * n + j] *= t;
+            }
+        }
+        var inv = new double[n * n];
+        var b = new double[n];
+        for (int col = 0; col < n; col++)
+        {
+            Array.Clear(b);
+            b[col] = 1.0;
+            for (int i = 0; i < n; i++)
+            {
+                double d = b[p[i]];
+                b[p[i]] = b[i];
+                for (int j = i - 1; j >= 0; j--) d -= a[i * n + j] * b[j];
+                b[i] = d;
+            }
+            for (int i = n - 1; i >= 0; i--)
+            {
+                for (int j = i + 1; j < n; j++) b[i] -= a[i * n + j] * b[j];
+                b[i] /= a[i * n + i];
+            }
+            for (int j = 0; j < n; j++) inv[j * n + col] = b[j];
+        }
+        return inv;
+    }
+
+    /// <summary>
+    /// Jacobi eigen-decomposition of a symmetric matrix with max-element pivoting (the algorithm of
+    /// MathEigen::Jacobi in LAMMPS), eigenvalues sorted decreasing, eigenvectors in the columns of the
+    /// returned row-major matrix.
+    /// </summary>
+    private static (double[] Values, double[] Vectors) JacobiEigen(int n, double[] mat)
+    {
+        var m = (double[])mat.Clone();
+        var e = new double[n * n]; // eigenvectors in rows while iterating
+        for (int i = 0; i < n; i++) e[i * n + i] = 1.0;
+        var maxIdx = new int[Math.Max(n, 1)];
+        int MaxEntryRow(int i)
+        {
+            int jMax = i + 1;
+            for (int j = i + 2; j < n; j++)
+                if (Math.Abs(m[i * n + j]) > Math.Abs(m[i * n + jMax])) jMax = j;
+            return jMax;
+        }
+        for (int i = 0; i < n - 1; i++) maxIdx[i] = MaxEntryRow(i);
+        int maxIters = 50 * n * (n - 1) / 2;
+        for (int iter = 0; iter < maxIters; iter++)
+        {
+            int i = 0, j = maxIdx[0];
+            double best = Math.Abs(m[i * n + j]);
+            for (int r = 1; r < n - 1; r++)
+            {
+                int c = maxIdx[r];
+                if (Math.Abs(m[r * n + c]) > best) { best = Math.Abs(m[r * n + c]); i = r; j = c; }
+            }
+            if (m[i * n + i] + m[i * n + j] == m[i * n + i] && m[j * n + j] + m[i * n + j] == m[j * n + j])
+            {
+                m[i * n + j] = 0.0;
+                maxIdx[i] = MaxEntryRow(i);
+            }
+            if (m[i * n + j] == 0.0) break;
+
+            // rotation angle (CalcRot)
+            double t = 1.0;
+            double mjjii = m[j * n + j] - m[i * n + i];
+            if (mjjii != 0.0)
+            {
+                double kappa = mjjii;
+                t = 0.0;
+                double mij = m[i * n + j];
+                if (mij != 0.0)
+                {
+                    kappa /= 2.0 * mij;
+                    t = 1.0 / (Math.Sqrt(1 + kappa * kappa) + Math.Abs(kappa));
+                    if (kappa < 0.0) t = -t;
+                }
+            }
+            double cs = 1.0 / Math.Sqrt(1 + t * t);
+            double sn = cs * t;
+
+            // M' = Rᵀ M R on the upper triangle, lower triangle as scratch (ApplyRot)
+            m[i * n + i] -= t * m[i * n + j];
+            m[j * n + j] += t * m[i * n + j];
+            m[i * n + j] = 0.0;
+            for (int w = 0; w < i; w++)
+            {
+                m[i * n + w] = m[w * n + i];
+                m[w * n + i] = cs * m[w * n + i] - sn * m[w * n + j];
+                if (i == maxIdx[w]) maxIdx[w] = MaxEntryRow(w);
+                else if (Math.Abs(m[w * n + i]) > Math.Abs(m[w * n + maxIdx[w]])) maxIdx[w] = i;
+            }
+            for (int w = i + 1; w < j; w++)
+            {
+                m[w * n + i] = m[i * n + w];
+                m[i * n + w] = cs * m[i * n + w] - sn * m[w * n + j];
+            }
+            for (int w = j + 1; w < n; w++)
+            {
+                m[w * n + i] = m[i * n + w];
+                m[i * n + w] = cs * m[i * n + w] - sn * m[j * n + w];
+            }
+            maxIdx[i] = MaxEntryRow(i);
+            for (int w = 0; w < i; w++)
+            {
+                m[w * n + j] = sn * m[i * n + w] + cs * m[w * n + j];
+                if (j == maxIdx[w]) maxIdx[w] = MaxEntryRow(w);
+                else if (Math.Abs(m[w * n + j]) > Math.Abs(m[w * n + maxIdx[w]])) maxIdx[w] = j;
+            }
+            for (int w = i + 1; w < j; w++)
+            {
+                m[w * n + j] = sn * m[w * n + i] + cs * m[w * n + j];
+                if (j == maxIdx[w]) maxIdx[w] = MaxEntryRow(w);
+                else if (Math.Abs(m[w * n + j]) > Math.Abs(m[w * n + maxIdx[w]])) maxIdx[w] = j;
+            }
+            for (int w = j + 1; w < n; w++) m[j * n + w] = sn * m[w * n + i] + cs * m[j * n + w];
+            maxIdx[j] = MaxEntryRow(j);
+
+            // eigenvectors: E' = Rᵀ E (ApplyRotLeft)
+            for (int v = 0; v < n; v++)
+            {
+                double eiv = e[i * n + v];
+                e[i * n + v] = cs * e[i * n + v] - sn * e[j * n + v];
+                e[j * n + v] = sn * eiv + cs * e[j * n + v];
+            }
+        }
+
+        var evals = new double[n];
+        for (int i = 0; i < n; i++) evals[i] = m[i * n + i];
+        for (int i = 0; i < n - 1; i++)
+        {
+            int iMax = i;
+            for (int j = i + 1; j < n; j++)
+                if (evals[j] > evals[iMax]) iMax = j;
+            (evals[i], evals[iMax]) = (evals[iMax], evals[i]);
+            for (int k = 0; k < n; k++) (e[i * n + k], e[iMax * n + k]) = (e[iMax * n + k], e[i * n + k]);
+        }
+        var cols = new double[n * n];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) cols[i * n + j] = e[j * n + i];
+        return (evals, cols);
+    }
+}

@@ -11,7 +11,7 @@ namespace Mlip.Descriptors;
 /// </summary>
 public static class DescriptorFactory
 {
-    public static readonly string[] Types = ["acsf", "wacsf", "ead", "so4"];
+    public static readonly string[] Types = ["acsf", "wacsf", "ead", "so4", "so3"];
 
     public static IDescriptor Create(string type, IReadOnlyDictionary<string, string> parameters, IReadOnlyList<string> dataElements)
     {
@@ -21,6 +21,7 @@ public static class DescriptorFactory
             "acsf" or "wacsf" => CreateAcsf(p, dataElements, type.Equals("wacsf", StringComparison.OrdinalIgnoreCase)),
             "so4" or "snap" or "bispectrum" => CreateSo4(p, dataElements),
             "ead" => CreateEad(p, dataElements),
+            "so3" or "soap" => CreateSo3(p, dataElements),
             _ => throw new MlipException($"unknown descriptor type '{type}' ({string.Join(", ", Types)})"),
         };
         p.EnsureAllUsed();
@@ -71,6 +72,25 @@ public static class DescriptorFactory
                 "paper" => EadConvention.Paper,
                 var c => throw new MlipException($"ead: unknown convention '{c}' (pyxtal_ff, paper)"),
             },
+        });
+    }
+
+    private static So3 CreateSo3(ParameterReader p, IReadOnlyList<string> dataElements)
+    {
+        var d = new So3Parameters();
+        var elements = p.Strings("elems", p.Strings("elements", dataElements));
+        double[] radii = p.Doubles("radelems", []), weights = p.Doubles("welems", []);
+        if ((radii.Length != 0 && radii.Length != elements.Count) || (weights.Length != 0 && weights.Length != elements.Count))
+            throw new MlipException($"so3: radelems and welems need one value per element ({string.Join(",", elements)})");
+        return new So3(new So3Parameters
+        {
+            Rcutfac = p.Double("rcutfac", d.Rcutfac),
+            Nmax = p.Int("nmax", d.Nmax),
+            Lmax = p.Int("lmax", d.Lmax),
+            Alpha = p.Double("alpha", d.Alpha),
+            Elements = elements,
+            Radii = radii.Length == 0 ? null : radii,
+            Weights = weights.Length == 0 ? null : weights,
         });
     }
 

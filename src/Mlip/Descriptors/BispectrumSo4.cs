@@ -44,6 +44,8 @@ public sealed class BispectrumSo4 : IDescriptor
     private readonly int[] _yBeta, _zCg;
     private readonly double[] _yFactor;
     private readonly string[] _names;
+    private readonly int _nb;          // linear components B_{j1 j2 j}
+    private readonly bool _quadratic;  // quadraticflag: products appended after the linear block
 
     public BispectrumSo4(So4Parameters parameters)
     {
@@ -82,7 +84,9 @@ public sealed class BispectrumSo4 : IDescriptor
                         b1.Add(j1); b2.Add(j2); bj.Add(j);
                     }
         _bJ1 = [.. b1]; _bJ2 = [.. b2]; _bJ = [.. bj];
-        FeatureCount = _bJ1.Length;
+        _nb = _bJ1.Length;
+        _quadratic = parameters.QuadraticFlag;
+        FeatureCount = _quadratic ? _nb + _nb * (_nb + 1) / 2 : _nb;
 
         // Z list
         var z = new List<int[]>();
@@ -181,7 +185,14 @@ public sealed class BispectrumSo4 : IDescriptor
         for (int j = 0; j <= J; j++) _bzero[j] = www * (j + 1);
 
         _names = new string[FeatureCount];
-        for (int k = 0; k < FeatureCount; k++) _names[k] = $"B[{_bJ1[k]},{_bJ2[k]},{_bJ[k]}]";
+        for (int k = 0; k < _nb; k++) _names[k] = $"B[{_bJ1[k]},{_bJ2[k]},{_bJ[k]}]";
+        if (_quadratic)
+        {
+            int c = _nb;
+            for (int a = 0; a < _nb; a++)
+                for (int b = a; b < _nb; b++)
+                    _names[c++] = a == b ? $"0.5*{_names[a]}^2" : $"{_names[a]}*{_names[b]}";
+        }
     }
 
     private static double Factorial(int n)
@@ -207,12 +218,15 @@ public sealed class BispectrumSo4 : IDescriptor
     /// <summary>(j1, j2, j) of component k, in LAMMPS's order.</summary>
     public (int J1, int J2, int J) Component(int k) => (_bJ1[k], _bJ2[k], _bJ[k]);
 
+    /// <summary>Number of linear components B_{j1 j2 j} (30, 55, 91 for 2J = 6, 8, 10); the products follow them with quadraticflag.</summary>
+    public int LinearCount => _nb;
+
     // ------------------------------------------------------------------ per-structure driver
 
     /// <summary>Scratch space for one centre atom (reused across atoms; one per thread).</summary>
     private sealed class Workspace
     {
-        public double[] UtotR, UtotI, ZR, ZI, YR, YI, DuR, DuI, B, DB;
+        public double[] UtotR, UtotI, ZR, ZI, YR, YI, DuR, DuI, B, DB, Beta;
         public double[] UR = [], UI = [];
         public int[] Pair = [];
         public double[] Rcut = [], Wj = [];
@@ -223,8 +237,9 @@ public sealed class BispectrumSo4 : IDescriptor
             ZR = new double[s._idxzMax]; ZI = new double[s._idxzMax];
             YR = new double[s._idxuMax]; YI = new double[s._idxuMax];
             DuR = new double[3 * s._idxuMax]; DuI = new double[3 * s._idxuMax];
-            B = new double[s.FeatureCount];
-            DB = new double[3 * s.FeatureCount];
+            B = new double[s._nb];
+            DB = new double[3 * s._nb];
+            Beta = new double[s._nb];
         }
 
         public void EnsureNeighbors(int n, int idxuMax)
@@ -298,13 +313,17 @@ public sealed class BispectrumSo4 : IDescriptor
         {
             int m = Prepare(s, nl, element, i, w);
             ComputeZ(w.UtotR, w.UtotI, w.ZR, w.ZI);
-            ComputeB(w.UtotR, w.UtotI, w.ZR, w.ZI, values.AsSpan(i * k, k));
+            var x = values.AsSpan(i * k, k);
+            ComputeB(w.UtotR, w.UtotI, w.ZR, w.ZI, x[.._nb]);
+            if (_quadratic) QuadraticValues(x);
             if (grad is null) continue;
             for (int a = 0; a < m; a++)
             {
                 int p = w.Pair[a];
                 ComputeDU(vectors[p], w.Rcut[a], w.Wj[a], w.UR.AsSpan(a * _idxuMax, _idxuMax), w.UI.AsSpan(a * _idxuMax, _idxuMax), w.DuR, w.DuI);
-                ComputeDB(w.DuR, w.DuI, w.ZR, w.ZI, grad.AsSpan(p * k * 3, k * 3));
+                var block = grad.AsSpan(p * k * 3, k * 3);
+                ComputeDB(w.DuR, w.DuI, w.ZR, w.ZI, block[..(3 * _nb)]);
+                if (_quadratic) QuadraticDerivatives(x, block);
             }
         }
         return new DescriptorSet(n, k, values, nl, grad);
@@ -331,7 +350,26 @@ public sealed class BispectrumSo4 : IDescriptor
         for (int i = 0; i < n; i++)
         {
             int m = Prepare(s, nl, element, i, w);
-            ComputeY(w.UtotR, w.UtotI, dEdB.Slice(i * k, k), w.YR, w.YI);
+            ReadOnlySpan<double> beta = dEdB.Slice(i * k, k);
+            if (_quadratic)
+            {
+                // dE/dB_a = β_a + Σ over products containing B_a of β_q · (the other factor)
+                ComputeZ(w.UtotR, w.UtotI, w.ZR, w.ZI);
+                ComputeB(w.UtotR, w.UtotI, w.ZR, w.ZI, w.B);
+                beta.Slice(0, _nb).CopyTo(w.Beta);
+                int q = _nb;
+                for (int a = 0; a < _nb; a++)
+                {
+                    w.Beta[a] += beta[q++] * w.B[a];
+                    for (int b = a + 1; b < _nb; b++, q++)
+                    {
+                        w.Beta[a] += beta[q] * w.B[b];
+                        w.Beta[b] += beta[q] * w.B[a];
+                    }
+                }
+                beta = w.Beta;
+            }
+            ComputeY(w.UtotR, w.UtotI, beta, w.YR, w.YI);
             for (int a = 0; a < m; a++)
             {
                 int p = w.Pair[a];
@@ -493,10 +531,42 @@ public sealed class BispectrumSo4 : IDescriptor
             }
     }
 
+    /// <summary>quadraticflag: after the linear block, ½B_a² and B_a B_b (b &gt; a), row by row (compute sna/atom's order).</summary>
+    private void QuadraticValues(Span<double> x)
+    {
+        int q = _nb;
+        for (int a = 0; a < _nb; a++)
+        {
+            double ba = x[a];
+            x[q++] = 0.5 * ba * ba;
+            for (int b = a + 1; b < _nb; b++) x[q++] = ba * x[b];
+        }
+    }
+
+    /// <summary>Derivative blocks of the products: d(½B_a²) = B_a dB_a, d(B_a B_b) = B_a dB_b + B_b dB_a.</summary>
+    private void QuadraticDerivatives(ReadOnlySpan<double> x, Span<double> block)
+    {
+        int q = _nb;
+        for (int a = 0; a < _nb; a++)
+        {
+            double ba = x[a];
+            double ax = block[3 * a], ay = block[3 * a + 1], az = block[3 * a + 2];
+            block[3 * q] = ba * ax; block[3 * q + 1] = ba * ay; block[3 * q + 2] = ba * az;
+            q++;
+            for (int b = a + 1; b < _nb; b++, q++)
+            {
+                double bb = x[b];
+                block[3 * q] = ba * block[3 * b] + bb * ax;
+                block[3 * q + 1] = ba * block[3 * b + 1] + bb * ay;
+                block[3 * q + 2] = ba * block[3 * b + 2] + bb * az;
+            }
+        }
+    }
+
     /// <summary>B_{j1 j2 j} = 2 Σ' Re(U_j* Z_{j1 j2 j}) over half the (ma, mb) plane, minus B of the lone atom (sna.cpp compute_bi).</summary>
     private void ComputeB(double[] utR, double[] utI, double[] zR, double[] zI, Span<double> b)
     {
-        for (int jjb = 0; jjb < FeatureCount; jjb++)
+        for (int jjb = 0; jjb < _nb; jjb++)
         {
             int j1 = _bJ1[jjb], j2 = _bJ2[jjb], j = _bJ[jjb];
             int jjz = _idxzBlock[j1, j2, j];
@@ -673,7 +743,7 @@ public sealed class BispectrumSo4 : IDescriptor
     private unsafe void ComputeDB(double[] duRArr, double[] duIArr, double[] zRArr, double[] zIArr, Span<double> dbSpan)
     {
         fixed (double* duR = duRArr, duI = duIArr, zR = zRArr, zI = zIArr, db = dbSpan)
-            for (int jjb = 0; jjb < FeatureCount; jjb++)
+            for (int jjb = 0; jjb < _nb; jjb++)
             {
                 int j1 = _bJ1[jjb], j2 = _bJ2[jjb], j = _bJ[jjb];
                 SumDuZ(j, _idxuBlock[j], _idxzBlock[j1, j2, j], duR, duI, zR, zI, out double sx, out double sy, out double sz);

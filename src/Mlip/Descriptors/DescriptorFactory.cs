@@ -112,6 +112,7 @@ public static class DescriptorFactory
             Rmin0 = p.Double("rmin0", d.Rmin0),
             SwitchFlag = p.Int("switchflag", 1) != 0,
             BzeroFlag = p.Int("bzeroflag", 1) != 0,
+            QuadraticFlag = p.Int("quadraticflag", 0) != 0,
             WSelf = p.Double("wself", 1.0),
             Elements = list,
         });

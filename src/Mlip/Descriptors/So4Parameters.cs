@@ -27,6 +27,12 @@ public sealed record So4Parameters
     /// <summary>bzeroflag: 1 subtracts the bispectrum of an isolated atom, (j + 1) · wself³.</summary>
     public bool BzeroFlag { get; init; } = true;
 
+    /// <summary>
+    /// quadraticflag: append the products ½B_a² and B_a B_b (b &gt; a) after the linear components, as
+    /// compute sna/atom does (the features of a qSNAP model).
+    /// </summary>
+    public bool QuadraticFlag { get; init; }
+
     /// <summary>wself: weight of the central atom's own U contribution (LAMMPS: 1).</summary>
     public double WSelf { get; init; } = 1.0;
 

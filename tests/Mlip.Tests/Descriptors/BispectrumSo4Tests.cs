@@ -46,6 +46,21 @@ public class BispectrumSo4Tests
     }
 
     [Fact]
+    public void QuadraticFeaturesAndTheirDerivatives()
+    {
+        var p = TwoElements(4) with { QuadraticFlag = true };
+        var d = new BispectrumSo4(p);
+        int nb = d.LinearCount;
+        Assert.Equal(nb + nb * (nb + 1) / 2, d.FeatureCount);
+        var s = DescriptorTestKit.RandomCell(8, ["Si", "O"], atoms: 6);
+        DescriptorTestKit.AssertForcesAndStressMatchFiniteDifferences(d, s, seed: 4);
+        var x = d.Compute(s, false).Of(2).ToArray();
+        Assert.Equal(0.5 * x[0] * x[0], x[nb], 14);
+        Assert.Equal(x[0] * x[1], x[nb + 1], 14);
+        Assert.Equal(0.5 * x[1] * x[1], x[nb + nb], 14);
+    }
+
+    [Fact]
     public void Invariances()
     {
         var d = new BispectrumSo4(TwoElements(6));
@@ -54,11 +69,12 @@ public class BispectrumSo4Tests
     }
 
     [Theory]
-    [InlineData(6)]
-    [InlineData(8)]
-    public void AdjointForcesEqualFullDerivatives(int twojmax)
+    [InlineData(6, false)]
+    [InlineData(8, false)]
+    [InlineData(6, true)]
+    public void AdjointForcesEqualFullDerivatives(int twojmax, bool quadratic)
     {
-        var d = new BispectrumSo4(TwoElements(twojmax));
+        var d = new BispectrumSo4(TwoElements(twojmax) with { QuadraticFlag = quadratic });
         var s = DescriptorTestKit.RandomCell(3, ["Si", "O"], atoms: 10);
         var beta = DescriptorTestKit.RandomWeights(s.Count * d.FeatureCount, 11);
         var set = d.Compute(s, derivatives: true);

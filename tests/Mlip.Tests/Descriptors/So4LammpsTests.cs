@@ -42,19 +42,20 @@ public class So4LammpsTests
         return new Structure(cell, [.. pos], [.. z], PeriodicFlags.All).Wrapped();
     }
 
-    public static TheoryData<string, int> Cases() => new()
+    public static TheoryData<string, int, bool> Cases() => new()
     {
-        { "Si", 6 }, { "Si", 8 }, { "SiGe", 6 }, { "SiGe", 8 },
+        { "Si", 6, false }, { "Si", 8, false }, { "SiGe", 6, false }, { "SiGe", 8, false }, { "SiGe", 4, true },
     };
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void BispectrumAndDerivativesEqualLammps(string system, int twojmax)
+    public void BispectrumAndDerivativesEqualLammps(string system, int twojmax, bool quadratic)
     {
         var s = system == "Si" ? RattledSilicon() : TwoElements();
         var p = system == "Si"
             ? new So4Parameters { TwoJMax = twojmax, RcutFac = 4.9, Rfac0 = 0.99363, Elements = [new So4Element("Si", 0.5, 1.0)] }
             : new So4Parameters { TwoJMax = twojmax, RcutFac = 4.1, Rfac0 = 0.99363, Rmin0 = 0.1, Elements = [new So4Element("Si", 0.5, 1.0), new So4Element("Ge", 0.45, 0.7)] };
+        p = p with { QuadraticFlag = quadratic };
         var d = new BispectrumSo4(p);
         var set = d.Compute(s, derivatives: true);
         int k = d.FeatureCount, n = s.Count, types = p.Elements.Count;
@@ -62,7 +63,7 @@ public class So4LammpsTests
         string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         string radii = string.Join(' ', p.Elements.Select(e => F(e.Radius)));
         string weights = string.Join(' ', p.Elements.Select(e => F(e.Weight)));
-        string args = $"{F(p.RcutFac)} {F(p.Rfac0)} {twojmax} {radii} {weights} rmin0 {F(p.Rmin0)} switchflag 1 bzeroflag 1";
+        string args = $"{F(p.RcutFac)} {F(p.Rfac0)} {twojmax} {radii} {weights} rmin0 {F(p.Rmin0)} switchflag 1 bzeroflag 1 quadraticflag {(quadratic ? 1 : 0)}";
         var (data, box) = Lammps.DataFile(s, p.Elements.Select(e => e.Symbol).ToList());
         Assert.True(box.Rotation.MaxAbsDifference(Matrix3.Identity) < 1e-14, "the test structure must already be in LAMMPS's frame");
         string input = $"""

@@ -15,6 +15,9 @@ public static class Program
         root.Subcommands.Add(ConvertCommand.Create(stdout, stderr));
         root.Subcommands.Add(BuildCommand.Create(stdout, stderr));
         root.Subcommands.Add(DescriptorsCommand.Create(stdout, stderr));
+        root.Subcommands.Add(TrainCommand.Create(stdout, stderr));
+        root.Subcommands.Add(TestCommand.Create(stdout, stderr));
+        root.Subcommands.Add(PredictCommand.Create(stdout, stderr));
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
         return root.Parse(args).Invoke(config);
     }

@@ -15,7 +15,7 @@ namespace Mlip.Descriptors;
 /// (Y = Σ_k β_k ∂B_k/∂Z-weighted Z, the adjoint) and <see cref="ComputeDEDR"/> (dE/dr_ij = Y · ∂U/∂r_ij).
 /// Index tables are built once in the constructor; loops run over flat arrays.
 /// </summary>
-public sealed class BispectrumSo4 : IDescriptor
+public sealed class BispectrumSo4 : IAdjointDescriptor
 {
     private readonly So4Parameters _p;
     private readonly int _twojmax;

@@ -1,0 +1,35 @@
+using System.CommandLine;
+using System.Text.Json;
+using Mlip.IO;
+using Mlip.Models;
+using Mlip.Training;
+
+namespace Mlip.Cli.Commands;
+
+/// <summary><c>mlip test MODEL DATA... [--json]</c>: errors of a model on labelled data, overall and per group.</summary>
+public static class TestCommand
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var model = new Argument<string>("model") { Description = "Model file (model.json)" };
+        var data = new Argument<string[]>("data") { Arity = ArgumentArity.OneOrMore, Description = "Labelled structure files" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object" };
+        var format = new Option<string?>("--format", "-f") { Description = "Input format; default: from the file name" };
+        var threads = new Option<int>("--threads", "-j") { Description = "Threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var cmd = new Command("test", "Energy, force and stress errors of a model on labelled data, overall and per group") { model, data, json, format, threads };
+        cmd.SetAction(parse => CliRunner.Run(stderr, () =>
+        {
+            var potential = ModelFile.Load(parse.GetValue(model)!);
+            var structures = StructureIO.ReadAll(parse.GetValue(data)!, parse.GetValue(format));
+            var e = Evaluation.Run(potential, structures, parse.GetValue(threads), new ProgressLine(stderr, "test", "structures"));
+            if (parse.GetValue(json))
+            {
+                var root = MetricsJson.Report(e);
+                stdout.WriteLine(root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            }
+            else ErrorTable.Write(stdout, $"{potential.Name}", e);
+            return 0;
+        }));
+        return cmd;
+    }
+}

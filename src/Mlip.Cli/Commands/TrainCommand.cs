@@ -1,0 +1,47 @@
+using System.CommandLine;
+using System.Globalization;
+using Mlip.Training;
+
+namespace Mlip.Cli.Commands;
+
+/// <summary><c>mlip train CONFIG.yaml</c>: fit a potential as the config says; writes model.json, metrics.json and plots.</summary>
+public static class TrainCommand
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var config = new Argument<string>("config") { Description = "Training config (YAML): data, descriptor, model, loss weights, output directory" };
+        var cmd = new Command("train", "Fit a potential (linear, quadratic) to energies, forces and stresses") { config };
+        cmd.SetAction(parse => CliRunner.Run(stderr, () =>
+        {
+            var c = TrainConfig.Load(parse.GetValue(config)!);
+            var outcome = TrainingRun.Execute(c, stdout, new ProgressLine(stderr, "descriptors", "structures"));
+            stdout.WriteLine();
+            ErrorTable.Write(stdout, "training set", outcome.TrainErrors);
+            if (outcome.TestErrors is { } t) { stdout.WriteLine(); ErrorTable.Write(stdout, "test set", t); }
+            stdout.WriteLine();
+            stdout.WriteLine($"wrote {outcome.ModelPath}, metrics.json, parity_energy.png and parity_forces.png in {c.Output}");
+            return 0;
+        }));
+        return cmd;
+    }
+}
+
+/// <summary>Error tables: overall and per group, energy in meV/atom, forces in eV/Å, stress in GPa.</summary>
+public static class ErrorTable
+{
+    public static void Write(TextWriter o, string title, Evaluation e)
+    {
+        o.WriteLine(title + ":");
+        var rows = new List<string[]> { new[] { "group", "structures", "E MAE (meV/atom)", "E RMSE", "F MAE (eV/Å)", "F RMSE", "S MAE (GPa)" } };
+        foreach (var (g, m) in e.Groups) rows.Add(Row(g, m));
+        rows.Add(Row("all", e.Overall));
+        TextTable.Write(o, rows);
+    }
+
+    private static string[] Row(string name, ErrorMetrics m)
+    {
+        static string F(double? v, string fmt) => v is double x ? x.ToString(fmt, CultureInfo.InvariantCulture) : "-";
+        return [name, m.Structures.ToString(CultureInfo.InvariantCulture), F(m.EnergyMaeMevPerAtom, "F2"), F(m.EnergyRmseMevPerAtom, "F2"),
+            F(m.ForceMaeEvPerA, "F4"), F(m.ForceRmseEvPerA, "F4"), F(m.StressMaeGpa, "F3")];
+    }
+}

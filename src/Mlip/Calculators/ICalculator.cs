@@ -1,0 +1,21 @@
+using Mlip.Structures;
+
+namespace Mlip.Calculators;
+
+/// <summary>What a calculator gives for one structure: energy (eV), forces (eV/Å), stress (GPa), per-atom energies, and an uncertainty where the model has one.</summary>
+public sealed record CalculatorResult(double Energy, Vec3[]? Forces, Stress? Stress, double[]? AtomEnergies = null, double? EnergyVariance = null);
+
+/// <summary>
+/// The one seam between physics and simulation: anything that gives the energy, forces and stress of a
+/// structure (trained models, classical potentials, reference codes). Simulations see only this.
+/// </summary>
+public interface ICalculator
+{
+    /// <summary>Short description for logs ("polynomial(2) on so4", "Stillinger-Weber Si").</summary>
+    string Name { get; }
+
+    /// <summary>Elements the calculator can handle (atomic numbers); a structure with others is refused.</summary>
+    IReadOnlyList<int> Elements { get; }
+
+    CalculatorResult Calculate(Structure structure, bool forces = true, bool stress = true);
+}

@@ -1,0 +1,115 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Mlip.IO;
+using Mlip.Structures;
+using Mlip.Validation;
+
+namespace Mlip.Models;
+
+/// <summary>
+/// The Mlip model file (JSON, see docs/model-file.md): format name and version, the descriptor as
+/// type + parameters (elements included), the elements, and the model kind with its weights and
+/// normalisation. Loading checks the format and version, rebuilds the descriptor and checks that its
+/// feature count matches the weights. Written atomically.
+/// </summary>
+public static class ModelFile
+{
+    public const string FormatName = "mlip-model";
+    public const int Version = 1;
+
+    /// <summary>Model kinds that can be saved and loaded: kind → (writer, reader).</summary>
+    private static readonly Dictionary<string, (Func<IAtomicModel, JsonObject?> Write, Func<JsonObject, int[], int, string, IAtomicModel> Read)> Kinds = new()
+    {
+        ["linear"] = (WritePolynomial, ReadPolynomial),
+        ["quadratic"] = (WritePolynomial, ReadPolynomial),
+    };
+
+    /// <summary>Registers another model kind (neural networks, GPR register themselves here).</summary>
+    public static void Register(string kind, Func<IAtomicModel, JsonObject?> write, Func<JsonObject, int[], int, string, IAtomicModel> read) =>
+        Kinds[kind] = (write, read);
+
+    public static void Save(string path, Potential potential, JsonObject? training = null)
+    {
+        var model = potential.Model;
+        if (!Kinds.TryGetValue(model.Kind, out var kind)) throw new MlipException($"model kind '{model.Kind}' cannot be saved");
+        var root = new JsonObject
+        {
+            ["format"] = FormatName,
+            ["version"] = Version,
+            ["kind"] = model.Kind,
+            ["created_utc"] = DateTime.UtcNow.ToString("O"),
+            ["elements"] = new JsonArray([.. model.Elements.Select(z => (JsonNode)Elements.Symbol(z))]),
+            ["descriptor"] = new JsonObject
+            {
+                ["type"] = potential.Spec.Type,
+                ["feature_count"] = potential.Descriptor.FeatureCount,
+                ["cutoff"] = potential.Descriptor.Cutoff,
+                ["parameters"] = new JsonObject([.. potential.Spec.Parameters.Select(p => new KeyValuePair<string, JsonNode?>(p.Key, p.Value))]),
+            },
+            ["model"] = kind.Write(model),
+        };
+        if (training is not null) root["training"] = training;
+        AtomicFile.Write(path, stream =>
+        {
+            using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+            root.WriteTo(w);
+        });
+    }
+
+    public static Potential Load(string path)
+    {
+        using var doc = JsonInput.ParseFile(path);
+        var root = JsonNode.Parse(doc.RootElement.GetRawText())!.AsObject();
+        var where = new InputLocation(path);
+        if ((string?)root["format"] != FormatName) throw new FileFormatException(where, $"not an Mlip model file (format is not '{FormatName}')");
+        int version = (int?)root["version"] ?? 0;
+        if (version < 1 || version > Version)
+            throw new FileFormatException(where, $"model file version {version} is not supported (this Mlip reads versions 1 to {Version})");
+        string kindName = (string?)root["kind"] ?? throw new FileFormatException(where, "missing 'kind'");
+        if (!Kinds.TryGetValue(kindName, out var kind)) throw new FileFormatException(where, $"unknown model kind '{kindName}'");
+        var elements = root["elements"]?.AsArray().Select(e => (string)e!).ToArray() ?? throw new FileFormatException(where, "missing 'elements'");
+        var z = elements.Select(e => Elements.Number(e, where)).ToArray();
+        var d = root["descriptor"]?.AsObject() ?? throw new FileFormatException(where, "missing 'descriptor'");
+        var parameters = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (k, v) in d["parameters"]?.AsObject() ?? []) parameters[k] = v?.ToString() ?? "";
+        var spec = new DescriptorSpec((string?)d["type"] ?? throw new FileFormatException(where, "missing descriptor type"), parameters);
+        var descriptor = spec.Create(elements);
+        int expected = (int?)d["feature_count"] ?? descriptor.FeatureCount;
+        if (descriptor.FeatureCount != expected)
+            throw new FileFormatException(where, $"the descriptor gives {descriptor.FeatureCount} features but the model was trained on {expected}");
+        var model = kind.Read(root["model"]?.AsObject() ?? throw new FileFormatException(where, "missing 'model'"), z, descriptor.FeatureCount, path);
+        if (model.FeatureCount != descriptor.FeatureCount)
+            throw new FileFormatException(where, $"the model expects {model.FeatureCount} features, the descriptor gives {descriptor.FeatureCount}");
+        return new Potential(descriptor, model, spec);
+    }
+
+    private static JsonArray Numbers(IEnumerable<double> values) => new([.. values.Select(v => (JsonNode)v)]);
+
+    internal static double[] ReadNumbers(JsonNode? node, string what, string path) =>
+        node?.AsArray().Select(v => (double)v!).ToArray() ?? throw new FileFormatException(new InputLocation(path), $"missing '{what}'");
+
+    private static JsonObject WritePolynomial(IAtomicModel m)
+    {
+        var p = (PolynomialModel)m;
+        var coeff = new JsonObject();
+        for (int e = 0; e < p.Elements.Count; e++) coeff[Elements.Symbol(p.Elements[e])] = Numbers(p.Coefficients[e]);
+        return new JsonObject
+        {
+            ["order"] = p.Order,
+            ["feature_mean"] = Numbers(p.Mean),
+            ["feature_scale"] = Numbers(p.Scale),
+            ["coefficients"] = coeff,
+        };
+    }
+
+    private static IAtomicModel ReadPolynomial(JsonObject o, int[] elements, int features, string path)
+    {
+        int order = (int?)o["order"] ?? throw new FileFormatException(new InputLocation(path), "missing 'order'");
+        var coeff = o["coefficients"]?.AsObject() ?? throw new FileFormatException(new InputLocation(path), "missing 'coefficients'");
+        var c = elements.Select(z => ReadNumbers(coeff[Elements.Symbol(z)], $"coefficients of {Elements.Symbol(z)}", path)).ToArray();
+        int per = PolynomialModel.CoefficientsPerElement(order, features);
+        foreach (var v in c)
+            if (v.Length != per) throw new FileFormatException(new InputLocation(path), $"expected {per} coefficients per element, found {v.Length}");
+        return new PolynomialModel(order, elements, features, c, ReadNumbers(o["feature_mean"], "feature_mean", path), ReadNumbers(o["feature_scale"], "feature_scale", path));
+    }
+}

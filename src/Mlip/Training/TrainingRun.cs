@@ -1,0 +1,179 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Mlip.Descriptors;
+using Mlip.IO;
+using Mlip.Models;
+using Mlip.Structures;
+using Mlip.Validation;
+
+namespace Mlip.Training;
+
+/// <summary>The result of <c>mlip train</c>: the potential, the errors on the training and test sets, the files written.</summary>
+public sealed record TrainingOutcome(Potential Potential, Evaluation TrainErrors, Evaluation? TestErrors, string ModelPath, TimeSpan DescriptorTime, TimeSpan FitTime);
+
+/// <summary>
+/// A whole training run from a <see cref="TrainConfig"/>: read the data, compute descriptors (with
+/// derivatives), fit, write the model atomically, evaluate on the training and test sets, write
+/// metrics.json and the parity plots. Progress goes to <paramref name="log"/>.
+/// </summary>
+public static class TrainingRun
+{
+    public static readonly string[] Kinds = ["linear", "quadratic"];
+
+    public static TrainingOutcome Execute(TrainConfig config, TextWriter log, IProgress<WorkProgress>? progress = null)
+    {
+        if (!Kinds.Contains(config.ModelKind))
+            throw new MlipException($"unknown model kind '{config.ModelKind}' ({string.Join(", ", Kinds)})");
+        Directory.CreateDirectory(config.Output);
+        var needForces = config.Loss.Force > 0;
+        var validation = ValidationOptions.Default with { RequireEnergy = config.Loss.Energy > 0, RequireForces = needForces, RequireStress = config.Loss.Stress > 0 };
+        var train = StructureIO.ReadAll(config.Train, config.Format, validation);
+        var test = StructureIO.ReadAll(config.Test, config.Format, ValidationOptions.Default);
+        log.WriteLine($"data: {train.Count} training structures ({train.Sum(s => s.Count)} atoms), {test.Count} test structures ({test.Sum(s => s.Count)} atoms)");
+
+        var elements = train.SelectMany(s => s.AtomicNumbers).Distinct().Order().Select(Elements.Symbol).ToList();
+        var spec = new DescriptorSpec(config.DescriptorType, config.DescriptorParameters);
+        var descriptor = spec.Create(elements);
+        log.WriteLine($"descriptor: {descriptor.Name}, {descriptor.FeatureCount} features, cutoff {descriptor.Cutoff.ToString("G4", CultureInfo.InvariantCulture)} Å");
+
+        var clock = Stopwatch.StartNew();
+        bool derivatives = config.Loss.Force > 0 || config.Loss.Stress > 0;
+        var set = TrainingSet.Compute(descriptor, train, derivatives, config.Threads, progress);
+        var descriptorTime = clock.Elapsed;
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"descriptors: {descriptorTime.TotalSeconds:F1} s"));
+
+        clock.Restart();
+        IAtomicModel model;
+        JsonObject fitInfo;
+        switch (config.ModelKind)
+        {
+            case "linear" or "quadratic":
+            {
+                var options = new PolynomialFitOptions
+                {
+                    Order = config.ModelKind == "linear" ? 1 : 2,
+                    Weights = config.Loss,
+                    Ridge = Setting(config, "ridge", 1e-8),
+                    Normalize = Setting(config, "normalize", 1) != 0,
+                    Threads = config.Threads,
+                };
+                CheckKnown(config, "ridge", "normalize", "solver");
+                var solver = LeastSquaresSolvers.ByName(config.Model.TryGetValue("solver", out var sv) ? sv : "default", config.Threads);
+                var (m, report) = PolynomialFit.Fit(set, options, solver);
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"fit: {report.Rows} x {report.Columns} least squares, built in {report.BuildTime.TotalSeconds:F2} s, solved in {report.SolveTime.TotalSeconds:F2} s ({solver.GetType().Name})"));
+                model = m;
+                fitInfo = new JsonObject
+                {
+                    ["rows"] = report.Rows, ["columns"] = report.Columns,
+                    ["build_seconds"] = report.BuildTime.TotalSeconds, ["solve_seconds"] = report.SolveTime.TotalSeconds,
+                    ["solver"] = solver.GetType().Name,
+                };
+                break;
+            }
+            default:
+                throw new MlipException($"unknown model kind '{config.ModelKind}'");
+        }
+        var fitTime = clock.Elapsed;
+        set = null; // the derivative blocks are no longer needed
+
+        var potential = new Potential(descriptor, model, spec);
+        var trainErrors = Evaluation.Run(potential, train, config.Threads);
+        var testErrors = test.Count > 0 ? Evaluation.Run(potential, test, config.Threads) : null;
+
+        string modelPath = Path.Combine(config.Output, "model.json");
+        var training = new JsonObject
+        {
+            ["config"] = config.SourcePath,
+            ["seed"] = config.Seed,
+            ["loss"] = new JsonObject { ["energy"] = config.Loss.Energy, ["force"] = config.Loss.Force, ["stress"] = config.Loss.Stress },
+            ["fit"] = fitInfo,
+            ["train_errors"] = MetricsJson.Of(trainErrors.Overall),
+            ["test_errors"] = testErrors is null ? null : MetricsJson.Of(testErrors.Overall),
+        };
+        ModelFile.Save(modelPath, potential, training);
+        WriteMetrics(Path.Combine(config.Output, "metrics.json"), trainErrors, testErrors, descriptorTime, fitTime);
+        WriteParityPlots(config.Output, trainErrors, testErrors);
+        return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime);
+    }
+
+    private static double Setting(TrainConfig c, string key, double fallback)
+    {
+        if (!c.Model.TryGetValue(key, out var v)) return fallback;
+        if (v.Equals("true", StringComparison.OrdinalIgnoreCase)) return 1;
+        if (v.Equals("false", StringComparison.OrdinalIgnoreCase)) return 0;
+        if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x)) return x;
+        throw new MlipException($"{c.SourcePath}: model.{key} must be a number, got '{v}'");
+    }
+
+    private static void CheckKnown(TrainConfig c, params string[] keys)
+    {
+        foreach (var k in c.Model.Keys)
+            if (!keys.Contains(k, StringComparer.OrdinalIgnoreCase))
+                throw new MlipException($"{c.SourcePath}: unknown setting model.{k} for a {c.ModelKind} model ({string.Join(", ", keys)})");
+    }
+
+    private static void WriteMetrics(string path, Evaluation train, Evaluation? test, TimeSpan descriptors, TimeSpan fit) =>
+        AtomicFile.Write(path, stream =>
+        {
+            var root = new JsonObject
+            {
+                ["train"] = MetricsJson.Report(train),
+                ["test"] = test is null ? null : MetricsJson.Report(test),
+                ["descriptor_seconds"] = descriptors.TotalSeconds,
+                ["fit_seconds"] = fit.TotalSeconds,
+            };
+            using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+            root.WriteTo(w);
+        });
+
+    private static void WriteParityPlots(string dir, Evaluation train, Evaluation? test)
+    {
+        (string, double[], double[]) Energies(string label, Evaluation e)
+        {
+            var c = e.Comparisons.Where(x => x.Structure.Energy is not null && x.Structure.Count > 0).ToList();
+            return (label, c.Select(x => x.Structure.Energy!.Value / x.Structure.Count).ToArray(), c.Select(x => x.Predicted.Energy / x.Structure.Count).ToArray());
+        }
+        (string, double[], double[]) Forces(string label, Evaluation e)
+        {
+            var r = new List<double>(); var p = new List<double>();
+            foreach (var c in e.Comparisons)
+                if (c.Structure.Forces is { } f && c.Predicted.Forces is { } pf)
+                    for (int i = 0; i < f.Length; i++)
+                        for (int k = 0; k < 3; k++) { r.Add(f[i][k]); p.Add(pf[i][k]); }
+            return (label, r.ToArray(), p.ToArray());
+        }
+        var es = new List<(string, double[], double[])> { Energies("train", train) };
+        var fs = new List<(string, double[], double[])> { Forces("train", train) };
+        if (test is not null) { es.Add(Energies("test", test)); fs.Add(Forces("test", test)); }
+        Plots.Parity(Path.Combine(dir, "parity_energy.png"), "Energy per atom", "E/N (eV/atom)", es);
+        Plots.Parity(Path.Combine(dir, "parity_forces.png"), "Force components", "F (eV/Å)", fs);
+    }
+}
+
+/// <summary>The JSON keys of error reports (mlip test --json, metrics.json).</summary>
+public static class MetricsJson
+{
+    public static JsonObject Of(ErrorMetrics m) => new()
+    {
+        ["structures"] = m.Structures,
+        ["atoms"] = m.Atoms,
+        ["energy_mae_mev_per_atom"] = m.EnergyMaeMevPerAtom,
+        ["energy_rmse_mev_per_atom"] = m.EnergyRmseMevPerAtom,
+        ["force_mae_ev_per_a"] = m.ForceMaeEvPerA,
+        ["force_rmse_ev_per_a"] = m.ForceRmseEvPerA,
+        ["stress_mae_gpa"] = m.StressMaeGpa,
+        ["stress_rmse_gpa"] = m.StressRmseGpa,
+    };
+
+    public static JsonObject Report(Evaluation e)
+    {
+        var o = Of(e.Overall);
+        var groups = new JsonObject();
+        foreach (var (g, m) in e.Groups) groups[g] = Of(m);
+        o["groups"] = groups;
+        return o;
+    }
+}

@@ -23,7 +23,7 @@ public sealed record PolynomialFitOptions
 }
 
 /// <summary>Size and timing of a fit.</summary>
-public sealed record PolynomialFitReport(int Rows, int Columns, TimeSpan BuildTime, TimeSpan SolveTime, double WeightedResidual);
+public sealed record PolynomialFitReport(int Rows, int Columns, TimeSpan BuildTime, TimeSpan SolveTime, double WeightedResidual, string Method);
 
 /// <summary>
 /// Weighted ridge least squares for <see cref="PolynomialModel"/>: energy rows (per atom: Σ_i φ(x_i)/N
@@ -100,13 +100,13 @@ public static class PolynomialFit
         for (int e = 0; e < ne; e++)
             for (int c = 1; c < per; c++) lambda[e * per + c] = options.Ridge;
         clock.Restart();
-        var result = solver.Solve(a, rows, cols, b, lambda);
+        var result = solver.Solve(new LeastSquaresProblem(a, rows, b, null, lambda));
         var solve = clock.Elapsed;
 
         var coefficients = new double[ne][];
-        for (int e = 0; e < ne; e++) coefficients[e] = result.Solution.AsSpan(e * per, per).ToArray();
+        for (int e = 0; e < ne; e++) coefficients[e] = result.Coefficients.AsSpan(e * per, per).ToArray();
         var model = new PolynomialModel(options.Order, elements, k, coefficients, mean, scale);
-        return (model, new PolynomialFitReport(rows, cols, build, solve, result.ResidualNorm));
+        return (model, new PolynomialFitReport(rows, cols, build, solve, Math.Sqrt(result.WeightedResidualSumOfSquares), result.Method));
     }
 
     private sealed class RowScratch(int k, int per)

@@ -63,13 +63,13 @@ public static class TrainingRun
                 var solver = LeastSquaresSolvers.ByName(config.Model.TryGetValue("solver", out var sv) ? sv : "default", config.Threads);
                 var (m, report) = PolynomialFit.Fit(set, options, solver);
                 log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"fit: {report.Rows} x {report.Columns} least squares, built in {report.BuildTime.TotalSeconds:F2} s, solved in {report.SolveTime.TotalSeconds:F2} s ({solver.GetType().Name})"));
+                    $"fit: {report.Rows} x {report.Columns} least squares, built in {report.BuildTime.TotalSeconds:F2} s, solved in {report.SolveTime.TotalSeconds:F2} s ({report.Method})"));
                 model = m;
                 fitInfo = new JsonObject
                 {
                     ["rows"] = report.Rows, ["columns"] = report.Columns,
                     ["build_seconds"] = report.BuildTime.TotalSeconds, ["solve_seconds"] = report.SolveTime.TotalSeconds,
-                    ["solver"] = solver.GetType().Name,
+                    ["solver"] = report.Method,
                 };
                 break;
             }

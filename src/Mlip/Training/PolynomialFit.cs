@@ -13,7 +13,7 @@ public sealed record PolynomialFitOptions
 
     public LossWeights Weights { get; init; } = new();
 
-    /// <summary>L2 (ridge) penalty on every coefficient but the per-element constants, in the units of the weighted rows.</summary>
+    /// <summary>L2 (ridge) penalty on the coefficients (1e-4 of it on the per-element constants), in the units of the weighted rows.</summary>
     public double Ridge { get; init; } = 1e-8;
 
     /// <summary>Fit in normalised features x̃ = (x − mean)/std (stored in the model).</summary>
@@ -96,9 +96,15 @@ public static class PolynomialFit
         }, _ => { });
         var build = clock.Elapsed;
 
+        // Ridge on every coefficient; the per-element constants get 1e-4 of it: enough to pin them when
+        // every structure has the same stoichiometry (then only their weighted sum is determined), too
+        // little to bias the reference energy (~1e-12 relative at the default ridge).
         var lambda = new double[cols];
         for (int e = 0; e < ne; e++)
+        {
+            lambda[e * per] = 1e-4 * options.Ridge;
             for (int c = 1; c < per; c++) lambda[e * per + c] = options.Ridge;
+        }
         clock.Restart();
         var result = solver.Solve(new LeastSquaresProblem(a, rows, b, null, lambda));
         var solve = clock.Elapsed;

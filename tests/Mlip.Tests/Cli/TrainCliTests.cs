@@ -40,7 +40,7 @@ public class TrainCliTests
             descriptor:
               type: so4
               parameters: {twojmax: 2, rcutfac: 3.0}
-            model: {kind: quadratic, ridge: 0}
+            model: {kind: quadratic, ridge: 1.0e-9}
             loss: {energy: 1, force: 1, stress: 0.1}
             threads: 2
             output: run

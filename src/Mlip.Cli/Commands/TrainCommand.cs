@@ -10,11 +10,12 @@ public static class TrainCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var config = new Argument<string>("config") { Description = "Training config (YAML): data, descriptor, model, loss weights, output directory" };
-        var cmd = new Command("train", "Fit a potential (linear, quadratic) to energies, forces and stresses") { config };
+        var resume = new Option<bool>("--resume") { Description = "Continue a neural-network training from the checkpoint in the output directory" };
+        var cmd = new Command("train", "Fit a potential (linear, quadratic, nn) to energies, forces and stresses") { config, resume };
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
             var c = TrainConfig.Load(parse.GetValue(config)!);
-            var outcome = TrainingRun.Execute(c, stdout, new ProgressLine(stderr, "descriptors", "structures"));
+            var outcome = TrainingRun.Execute(c, stdout, new ProgressLine(stderr, "descriptors", "structures"), parse.GetValue(resume));
             stdout.WriteLine();
             ErrorTable.Write(stdout, "training set", outcome.TrainErrors);
             if (outcome.TestErrors is { } t) { stdout.WriteLine(); ErrorTable.Write(stdout, "test set", t); }

@@ -22,6 +22,7 @@ public static class ModelFile
     {
         ["linear"] = (WritePolynomial, ReadPolynomial),
         ["quadratic"] = (WritePolynomial, ReadPolynomial),
+        ["nn"] = (WriteNetwork, ReadNetwork),
     };
 
     /// <summary>Registers another model kind (neural networks, GPR register themselves here).</summary>
@@ -87,6 +88,58 @@ public static class ModelFile
 
     internal static double[] ReadNumbers(JsonNode? node, string what, string path) =>
         node?.AsArray().Select(v => (double)v!).ToArray() ?? throw new FileFormatException(new InputLocation(path), $"missing '{what}'");
+
+    private static JsonObject WriteNetwork(IAtomicModel m)
+    {
+        var nn = (NeuralNetworkModel)m;
+        var nets = new JsonObject();
+        for (int e = 0; e < nn.Elements.Count; e++)
+        {
+            var layers = new JsonArray();
+            foreach (var l in nn.Networks[e].Layers)
+                layers.Add(new JsonObject { ["in"] = l.In, ["out"] = l.Out, ["weights"] = Numbers(l.Weights), ["bias"] = Numbers(l.Bias) });
+            nets[Elements.Symbol(nn.Elements[e])] = new JsonObject { ["energy_offset"] = nn.EnergyOffsets[e], ["layers"] = layers };
+        }
+        return new JsonObject
+        {
+            ["activation"] = nn.Networks[0].Activation.ToString().ToLowerInvariant(),
+            ["feature_mean"] = Numbers(nn.Mean),
+            ["feature_scale"] = Numbers(nn.Scale),
+            ["networks"] = nets,
+        };
+    }
+
+    private static IAtomicModel ReadNetwork(JsonObject o, int[] elements, int features, string path)
+    {
+        var where = new InputLocation(path);
+        var activation = Mlp.ParseActivation((string?)o["activation"] ?? throw new FileFormatException(where, "missing 'activation'"));
+        var nets = o["networks"]?.AsObject() ?? throw new FileFormatException(where, "missing 'networks'");
+        var mlps = new Mlp[elements.Length];
+        var offsets = new double[elements.Length];
+        for (int e = 0; e < elements.Length; e++)
+        {
+            var n = nets[Elements.Symbol(elements[e])]?.AsObject() ?? throw new FileFormatException(where, $"no network for {Elements.Symbol(elements[e])}");
+            offsets[e] = (double?)n["energy_offset"] ?? 0;
+            var layers = new List<DenseLayer>();
+            foreach (var l in n["layers"]!.AsArray())
+            {
+                int i = (int)l!["in"]!, u = (int)l["out"]!;
+                var w = ReadNumbers(l["weights"], "weights", path);
+                var b = ReadNumbers(l["bias"], "bias", path);
+                if (w.Length != i * u || b.Length != u) throw new FileFormatException(where, "a layer's weights do not match its size");
+                layers.Add(new DenseLayer(i, u, w, b));
+            }
+            mlps[e] = new Mlp(layers, activation);
+        }
+        try
+        {
+            return new NeuralNetworkModel(elements, features, mlps, offsets, ReadNumbers(o["feature_mean"], "feature_mean", path), ReadNumbers(o["feature_scale"], "feature_scale", path));
+        }
+        catch (ArgumentException e)
+        {
+            throw new FileFormatException(where, e.Message);
+        }
+    }
 
     private static JsonObject WritePolynomial(IAtomicModel m)
     {

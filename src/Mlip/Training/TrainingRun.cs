@@ -20,9 +20,9 @@ public sealed record TrainingOutcome(Potential Potential, Evaluation TrainErrors
 /// </summary>
 public static class TrainingRun
 {
-    public static readonly string[] Kinds = ["linear", "quadratic"];
+    public static readonly string[] Kinds = ["linear", "quadratic", "nn"];
 
-    public static TrainingOutcome Execute(TrainConfig config, TextWriter log, IProgress<WorkProgress>? progress = null)
+    public static TrainingOutcome Execute(TrainConfig config, TextWriter log, IProgress<WorkProgress>? progress = null, bool resume = false)
     {
         if (!Kinds.Contains(config.ModelKind))
             throw new MlipException($"unknown model kind '{config.ModelKind}' ({string.Join(", ", Kinds)})");
@@ -73,6 +73,40 @@ public static class TrainingRun
                 };
                 break;
             }
+            case "nn":
+            {
+                CheckKnown(config, "hidden", "activation", "optimizer", "epochs", "learning_rate", "momentum", "batch", "validation", "patience", "evaluate_every", "checkpoint_every", "l2");
+                var options = new NeuralNetworkOptions
+                {
+                    Hidden = config.Model.TryGetValue("hidden", out var h) ? ParseInts(h, config) : [30, 30],
+                    Activation = config.Model.TryGetValue("activation", out var a) ? Mlp.ParseActivation(a) : Activation.Tanh,
+                    Optimizer = config.Model.TryGetValue("optimizer", out var op) ? op : "lbfgs",
+                    Epochs = (int)Setting(config, "epochs", 1000),
+                    LearningRate = Setting(config, "learning_rate", 0),
+                    Momentum = Setting(config, "momentum", 0.9),
+                    BatchStructures = (int)Setting(config, "batch", 0),
+                    ValidationFraction = Setting(config, "validation", 0.1),
+                    Patience = (int)Setting(config, "patience", 0),
+                    EvaluateEvery = (int)Setting(config, "evaluate_every", 10),
+                    CheckpointEvery = (int)Setting(config, "checkpoint_every", 50),
+                    L2 = Setting(config, "l2", 1e-6),
+                    Weights = config.Loss,
+                    Seed = config.Seed,
+                    Threads = config.Threads,
+                };
+                var trainer = new NeuralNetworkTrainer(set, options);
+                log.WriteLine($"network: {string.Join("-", new[] { descriptor.FeatureCount }.Concat(options.Hidden).Append(1))} per element, {options.Activation}, {trainer.ParameterCount} parameters; " +
+                              $"{options.Optimizer}, {trainer.TrainStructures} training / {trainer.ValidationStructures} validation structures");
+                var (m, curve, finalLoss) = trainer.Train(log, Path.Combine(config.Output, "checkpoint.json"), resume);
+                WriteLearningCurve(config.Output, curve);
+                model = m;
+                fitInfo = new JsonObject
+                {
+                    ["optimizer"] = options.Optimizer, ["epochs"] = curve.Count > 0 ? curve[^1].Epoch : 0,
+                    ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount,
+                };
+                break;
+            }
             default:
                 throw new MlipException($"unknown model kind '{config.ModelKind}'");
         }
@@ -97,6 +131,35 @@ public static class TrainingRun
         WriteMetrics(Path.Combine(config.Output, "metrics.json"), trainErrors, testErrors, descriptorTime, fitTime);
         WriteParityPlots(config.Output, trainErrors, testErrors);
         return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime);
+    }
+
+    private static int[] ParseInts(string text, TrainConfig c)
+    {
+        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var v = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out v[i]) || v[i] < 1)
+                throw new MlipException($"{c.SourcePath}: model.hidden must be a list of layer sizes, e.g. [30, 30]");
+        return v;
+    }
+
+    private static void WriteLearningCurve(string dir, IReadOnlyList<LearningPoint> curve)
+    {
+        AtomicFile.WriteText(Path.Combine(dir, "learning_curve.csv"), w =>
+        {
+            w.WriteLine("epoch,loss,validation_energy_mae_mev_per_atom,validation_force_mae_ev_per_a,seconds");
+            foreach (var p in curve)
+                w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{p.Epoch},{p.Loss:R},{p.ValidationEnergyMae:R},{p.ValidationForceMae:R},{p.Seconds:F2}"));
+        });
+        var x = curve.Select(p => (double)p.Epoch).ToArray();
+        var series = new List<(string, double[], double[])> { ("training loss", x, curve.Select(p => p.Loss).ToArray()) };
+        var ve = curve.Where(p => p.ValidationEnergyMae is not null).ToList();
+        if (ve.Count > 0)
+        {
+            series.Add(("validation E MAE (meV/atom)", ve.Select(p => (double)p.Epoch).ToArray(), ve.Select(p => p.ValidationEnergyMae!.Value).ToArray()));
+            series.Add(("validation F MAE (eV/Å)", ve.Select(p => (double)p.Epoch).ToArray(), ve.Select(p => p.ValidationForceMae ?? double.NaN).ToArray()));
+        }
+        Plots.LearningCurve(Path.Combine(dir, "learning_curve.png"), "Learning curve", series);
     }
 
     private static double Setting(TrainConfig c, string key, double fallback)

@@ -201,7 +201,7 @@ public sealed class NeuralNetworkTrainer
         for (int epoch = startEpoch + 1; epoch <= _o.Epochs; epoch++)
         {
             // batch order of this epoch from (seed, epoch): the same after a resume
-            var rng = new Random(HashCode.Combine(_o.Seed, epoch));
+            var rng = new Random(unchecked(_o.Seed * 1_000_003 + epoch)); // deterministic across processes (HashCode is not)
             var order = Enumerable.Range(0, _batches.Count).OrderBy(_ => rng.Next()).ToArray();
             double sum = 0;
             foreach (int b in order)
@@ -263,6 +263,21 @@ public sealed class NeuralNetworkTrainer
             using var w = new Utf8JsonWriter(s);
             root.WriteTo(w);
         });
+    }
+
+    /// <summary>The training loss over all batches at <paramref name="x"/> and its gradient (for tests and diagnostics).</summary>
+    public double LossAndGradient(double[] x, double[] gradient)
+    {
+        TorchRuntime.SetThreads(_o.Threads);
+        var g = new double[gradient.Length];
+        Array.Clear(gradient);
+        double loss = 0;
+        foreach (var b in _batches)
+        {
+            loss += b.LossAndGradient(x, g, this);
+            for (int i = 0; i < g.Length; i++) gradient[i] += g[i];
+        }
+        return loss;
     }
 
     /// <summary>Builds per-element torch modules' parameters from the flat vector (fresh leaf tensors).</summary>

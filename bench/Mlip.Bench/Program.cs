@@ -10,6 +10,9 @@ switch (which)
     case "descriptors":
         DescriptorsBenchmark.Run(args.Skip(1).ToArray());
         break;
+    case "fits":
+        FitBenchmark.Run(args.Skip(1).ToArray());
+        break;
     case "lstsq":
         LeastSquaresBenchmark.Run(args.Skip(1).ToArray());
         break;
@@ -20,6 +23,7 @@ switch (which)
         Console.WriteLine("usage: dotnet run -c Release --project bench/Mlip.Bench -- <benchmark>");
         Console.WriteLine("  neighbors [--quick]   neighbour-list build time, 1k/10k/100k-atom diamond Si, rc 5 Å, vs brute force");
         Console.WriteLine("  descriptors [--no-dataset]  every descriptor on 64-atom Si vs PyXtal_FF; mlearn Si training set, 1 and 2 threads, memory");
+        Console.WriteLine("  fits [--mathnet-quadratic]  linear and quadratic fits of the mlearn Si set: build, torch solve vs MathNet, test errors");
         Console.WriteLine("  lstsq [--rows 20000] [--cols 500] [--threads N] [--no-mathnet]  dense least squares: libtorch QR vs MathNet.Numerics managed QR");
         Console.WriteLine("  so4 [--quick]         SO(4) bispectrum values, derivatives and adjoint forces, 2000 atoms, 2J=6 and 8, vs LAMMPS");
         break;

@@ -35,6 +35,22 @@ public static class PolynomialFit
 {
     public static (PolynomialModel Model, PolynomialFitReport Report) Fit(TrainingSet data, PolynomialFitOptions options, ILeastSquaresSolver solver)
     {
+        var clock = Stopwatch.StartNew();
+        var (problem, elements, mean, scale) = BuildProblem(data, options);
+        var build = clock.Elapsed;
+        clock.Restart();
+        var result = solver.Solve(problem);
+        var solve = clock.Elapsed;
+        int k = data.FeatureCount, per = PolynomialModel.CoefficientsPerElement(options.Order, k);
+        var coefficients = new double[elements.Length][];
+        for (int e = 0; e < elements.Length; e++) coefficients[e] = result.Coefficients.AsSpan(e * per, per).ToArray();
+        var model = new PolynomialModel(options.Order, elements, k, coefficients, mean, scale);
+        return (model, new PolynomialFitReport(problem.Rows, problem.Columns, build, solve, Math.Sqrt(result.WeightedResidualSumOfSquares), result.Method));
+    }
+
+    /// <summary>The weighted ridge least-squares problem of a fit (also for benchmarks of the solvers).</summary>
+    public static (LeastSquaresProblem Problem, int[] Elements, double[] Mean, double[] Scale) BuildProblem(TrainingSet data, PolynomialFitOptions options)
+    {
         if (data.Count == 0) throw new MlipException("no structures to fit");
         int k = data.FeatureCount;
         int[] elements = data.Elements();
@@ -85,7 +101,6 @@ public static class PolynomialFit
         };
         if ((long)rows * cols > Array.MaxLength) throw new MlipException($"the design matrix ({rows} x {cols}) is too large; use fewer structures or features");
 
-        var clock = Stopwatch.StartNew();
         var a = new double[(long)rows * cols];
         var b = new double[rows];
         var options2 = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Threads) };
@@ -94,7 +109,6 @@ public static class PolynomialFit
             FillStructure(data, s, elements, options.Order, k, per, cols, mean, scale, w, energyRow[s], forceRow[s], stressRow[s], a, b, scratch);
             return scratch;
         }, _ => { });
-        var build = clock.Elapsed;
 
         // Ridge on every coefficient; the per-element constants get 1e-4 of it: enough to pin them when
         // every structure has the same stoichiometry (then only their weighted sum is determined), too
@@ -105,14 +119,7 @@ public static class PolynomialFit
             lambda[e * per] = 1e-4 * options.Ridge;
             for (int c = 1; c < per; c++) lambda[e * per + c] = options.Ridge;
         }
-        clock.Restart();
-        var result = solver.Solve(new LeastSquaresProblem(a, rows, b, null, lambda));
-        var solve = clock.Elapsed;
-
-        var coefficients = new double[ne][];
-        for (int e = 0; e < ne; e++) coefficients[e] = result.Coefficients.AsSpan(e * per, per).ToArray();
-        var model = new PolynomialModel(options.Order, elements, k, coefficients, mean, scale);
-        return (model, new PolynomialFitReport(rows, cols, build, solve, Math.Sqrt(result.WeightedResidualSumOfSquares), result.Method));
+        return (new LeastSquaresProblem(a, rows, b, null, lambda), elements, mean, scale);
     }
 
     private sealed class RowScratch(int k, int per)

@@ -57,46 +57,7 @@ public static class DescriptorTestKit
         var set = d.Compute(s, derivatives: true);
         var (forces, stress) = ForceContraction.Contract(set, w, s.Volume);
 
-        var fd = new Vec3[s.Count];
-        double fmax = 0;
-        for (int i = 0; i < s.Count; i++)
-        {
-            var comp = new double[3];
-            for (int c = 0; c < 3; c++)
-            {
-                var plus = s.Clone(); var minus = s.Clone();
-                var delta = new Vec3(c == 0 ? h : 0, c == 1 ? h : 0, c == 2 ? h : 0);
-                plus.Positions[i] += delta; minus.Positions[i] -= delta;
-                comp[c] = -(Energy(d, plus, w) - Energy(d, minus, w)) / (2 * h);
-            }
-            fd[i] = new Vec3(comp[0], comp[1], comp[2]);
-            fmax = Math.Max(fmax, fd[i].Norm);
-        }
-        Assert.True(fmax > 1e-3, "the test energy has no forces: the check would be empty");
-        for (int i = 0; i < s.Count; i++)
-            Assert.True((forces[i] - fd[i]).Norm <= relTol * fmax,
-                $"{d.Name}: force on atom {i}: analytic {forces[i]} vs finite difference {fd[i]} (scale {fmax:G3})");
-
-        // stress: σ_ab = (1/V) ∂E/∂ε_ab with r' = r (I + ε), ε symmetric
-        var sfd = new double[6];
-        int[][] comps = [[0, 0], [1, 1], [2, 2], [1, 2], [0, 2], [0, 1]];
-        double smax = 0;
-        for (int q = 0; q < 6; q++)
-        {
-            int a = comps[q][0], b = comps[q][1];
-            var eps = new double[9];
-            eps[a * 3 + b] += a == b ? h : h / 2;
-            eps[b * 3 + a] += a == b ? 0 : h / 2;
-            var ep = Matrix3.FromArray(eps);
-            double ePlus = Energy(d, Crystals.Deform(s, ep), w);
-            double eMinus = Energy(d, Crystals.Deform(s, -1.0 * ep), w);
-            sfd[q] = (ePlus - eMinus) / (2 * h) / s.Volume * Stress.EvPerCubicAngstromInGpa;
-            smax = Math.Max(smax, Math.Abs(sfd[q]));
-        }
-        var an = stress!.Value.ToVoigt();
-        for (int q = 0; q < 6; q++)
-            Assert.True(Math.Abs(an[q] - sfd[q]) <= relTol * smax,
-                $"{d.Name}: stress component {q}: analytic {an[q]} vs finite difference {sfd[q]} (scale {smax:G3})");
+        FiniteDifferences.AssertMatch(d.Name, x => Energy(d, x, w), s, forces, stress, relTol, h);
     }
 
     public static void AssertSameFeatures(DescriptorSet a, DescriptorSet b, int[]? map = null, double tol = 1e-10)

@@ -22,31 +22,7 @@ public class PolynomialModelTests
     internal static void AssertForcesAndStressMatchEnergy(Potential p, Structure s, double relTol = 1e-6, double h = 1e-5)
     {
         var r = p.Calculate(s);
-        var f = r.Forces!;
-        double fmax = f.Max(v => v.Norm);
-        for (int i = 0; i < s.Count; i++)
-            for (int c = 0; c < 3; c++)
-            {
-                var plus = s.Clone(); var minus = s.Clone();
-                var d = new Vec3(c == 0 ? h : 0, c == 1 ? h : 0, c == 2 ? h : 0);
-                plus.Positions[i] += d; minus.Positions[i] -= d;
-                double fd = -(p.Calculate(plus, false, false).Energy - p.Calculate(minus, false, false).Energy) / (2 * h);
-                Assert.True(Math.Abs(fd - f[i][c]) <= relTol * fmax, $"force {i},{c}: {f[i][c]} vs {fd}");
-            }
-        var st = r.Stress!.Value.ToVoigt();
-        double smax = st.Max(Math.Abs);
-        int[][] comps = [[0, 0], [1, 1], [2, 2], [1, 2], [0, 2], [0, 1]];
-        for (int q = 0; q < 6; q++)
-        {
-            int a = comps[q][0], b = comps[q][1];
-            var eps = new double[9];
-            eps[a * 3 + b] += a == b ? h : h / 2;
-            eps[b * 3 + a] += a == b ? 0 : h / 2;
-            var ep = Matrix3.FromArray(eps);
-            double fd = (p.Calculate(Crystals.Deform(s, ep), false, false).Energy - p.Calculate(Crystals.Deform(s, -1.0 * ep), false, false).Energy)
-                        / (2 * h) / s.Volume * Stress.EvPerCubicAngstromInGpa;
-            Assert.True(Math.Abs(fd - st[q]) <= relTol * smax, $"stress {q}: {st[q]} vs {fd}");
-        }
+        FiniteDifferences.AssertMatch(p.Name, x => p.Calculate(x, false, false).Energy, s, r.Forces!, r.Stress, relTol, h);
     }
 
     [Theory]

@@ -10,7 +10,7 @@ public static class TrainCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var config = new Argument<string>("config") { Description = "Training config (YAML): data, descriptor, model, loss weights, output directory" };
-        var cmd = new Command("train", "Fit a potential (linear, quadratic) to energies, forces and stresses") { config };
+        var cmd = new Command("train", "Fit a potential (linear, quadratic, gpr) to energies, forces and stresses") { config };
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
             var c = TrainConfig.Load(parse.GetValue(config)!);

@@ -11,7 +11,7 @@ public static class TrainCommand
     {
         var config = new Argument<string>("config") { Description = "Training config (YAML): data, descriptor, model, loss weights, output directory" };
         var resume = new Option<bool>("--resume") { Description = "Continue a neural-network training from the checkpoint in the output directory" };
-        var cmd = new Command("train", "Fit a potential (linear, quadratic, nn) to energies, forces and stresses") { config, resume };
+        var cmd = new Command("train", "Fit a potential (linear, quadratic, nn, gpr) to energies, forces and stresses") { config, resume };
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
             var c = TrainConfig.Load(parse.GetValue(config)!);

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
 using Mlip.Calculators;
 using Mlip.Structures;
 
@@ -90,5 +92,74 @@ public sealed class Evaluation
             Overall = all.Result(),
             Groups = [.. order.Select(g => new KeyValuePair<string, ErrorMetrics>(g, groups[g].Result()))],
         };
+    }
+}
+
+/// <summary>The mean predictive variance of a group of structures next to its errors.</summary>
+/// <param name="Group">Group name ("all" for the whole set).</param>
+/// <param name="Structures">Structures with a predicted variance.</param>
+/// <param name="EnergyMaeMevPerAtom">Energy MAE of the group (meV/atom).</param>
+/// <param name="ForceMaeEvPerA">Force MAE of the group (eV/Å).</param>
+/// <param name="MeanVariance">Mean over structures of the predictive variance of the total energy (eV²).</param>
+/// <param name="MeanStdMevPerAtom">Mean over structures of sqrt(variance)/N (meV/atom), comparable with the energy MAE.</param>
+public sealed record GroupUncertainty(string Group, int Structures, double? EnergyMaeMevPerAtom, double? ForceMaeEvPerA, double MeanVariance, double MeanStdMevPerAtom);
+
+/// <summary>Predictive variances (models that implement <see cref="Models.IUncertainModel"/>) summarised by group.</summary>
+public static class UncertaintySummary
+{
+    /// <summary>One row per group and one for all structures; empty when no prediction carries a variance.</summary>
+    public static IReadOnlyList<GroupUncertainty> ByGroup(Evaluation e)
+    {
+        var rows = new List<GroupUncertainty>();
+        if (!e.Comparisons.Any(c => c.Predicted.EnergyVariance is not null)) return rows;
+        GroupUncertainty Of(string name, IEnumerable<Comparison> members, ErrorMetrics m)
+        {
+            int count = 0;
+            double variance = 0, std = 0;
+            foreach (var c in members)
+            {
+                if (c.Predicted.EnergyVariance is not double v || c.Structure.Count == 0) continue;
+                count++;
+                variance += v;
+                std += 1000 * Math.Sqrt(v) / c.Structure.Count;
+            }
+            return new GroupUncertainty(name, count, m.EnergyMaeMevPerAtom, m.ForceMaeEvPerA, count > 0 ? variance / count : 0, count > 0 ? std / count : 0);
+        }
+        foreach (var (g, m) in e.Groups)
+            rows.Add(Of(g, e.Comparisons.Where(c => (c.Structure.Group ?? "(none)") == g), m));
+        rows.Add(Of("all", e.Comparisons, e.Overall));
+        return rows;
+    }
+
+    /// <summary>Writes the table (group, structures, E MAE, F MAE, mean variance, mean σ/N) to <paramref name="o"/>.</summary>
+    public static void Write(TextWriter o, string title, Evaluation e)
+    {
+        var rows = ByGroup(e);
+        if (rows.Count == 0) return;
+        static string F(double? v, string format) => v is double x ? x.ToString(format, CultureInfo.InvariantCulture) : "-";
+        var cells = new List<string[]> { new[] { "group", "structures", "E MAE (meV/atom)", "F MAE (eV/Å)", "mean var(E) (eV²)", "mean σ(E)/N (meV/atom)" } };
+        foreach (var r in rows)
+            cells.Add([r.Group, r.Structures.ToString(CultureInfo.InvariantCulture), F(r.EnergyMaeMevPerAtom, "F2"),
+                F(r.ForceMaeEvPerA, "F4"), F(r.MeanVariance, "G4"), F(r.MeanStdMevPerAtom, "F3")]);
+        var width = new int[cells[0].Length];
+        foreach (var row in cells)
+            for (int c = 0; c < row.Length; c++) width[c] = Math.Max(width[c], row[c].Length);
+        o.WriteLine(title + ": predictive variance of the energy by group");
+        foreach (var row in cells)
+            o.WriteLine(string.Join("  ", row.Select((v, c) => c == 0 ? v.PadRight(width[c]) : v.PadLeft(width[c]))).TrimEnd());
+    }
+
+    /// <summary>The table as JSON (metrics.json).</summary>
+    public static JsonObject Json(Evaluation e)
+    {
+        var o = new JsonObject();
+        foreach (var r in ByGroup(e))
+            o[r.Group] = new JsonObject
+            {
+                ["structures"] = r.Structures,
+                ["mean_energy_variance_ev2"] = r.MeanVariance,
+                ["mean_energy_std_mev_per_atom"] = r.MeanStdMevPerAtom,
+            };
+        return o;
     }
 }

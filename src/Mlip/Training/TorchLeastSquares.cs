@@ -180,7 +180,7 @@ public sealed class TorchLeastSquares : ILeastSquaresSolver
     }
 
     /// <summary>Address of the first element of a contiguous float64 tensor.</summary>
-    private static unsafe double* DataPointer(Tensor t)
+    internal static unsafe double* DataPointer(Tensor t)
     {
         // Tensor.bytes is a Span over the tensor's own storage (int-sized): take it of the first row only
         // and use its address, valid for the whole contiguous tensor.

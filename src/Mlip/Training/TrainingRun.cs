@@ -20,7 +20,7 @@ public sealed record TrainingOutcome(Potential Potential, Evaluation TrainErrors
 /// </summary>
 public static class TrainingRun
 {
-    public static readonly string[] Kinds = ["linear", "quadratic", "nn"];
+    public static readonly string[] Kinds = ["linear", "quadratic", "nn", "gpr"];
 
     public static TrainingOutcome Execute(TrainConfig config, TextWriter log, IProgress<WorkProgress>? progress = null, bool resume = false)
     {
@@ -107,6 +107,38 @@ public static class TrainingRun
                 };
                 break;
             }
+            case "gpr":
+            {
+                var options = GaussianProcessOptions(config);
+                var solver = LeastSquaresSolvers.ByName(config.Model.TryGetValue("solver", out var sv) ? sv : "torch", config.Threads);
+                var (m, report) = GaussianProcessFit.Fit(set, options, solver);
+                var c = report.Chosen;
+                foreach (var t in report.Trials)
+                {
+                    string shape = options.Kernel == GaussianProcessKernelType.Rbf ? $"zeta {t.Zeta}, l {t.LengthScale:G3}, bias {t.Bias:G3}" : $"zeta {t.Zeta}, bias {t.Bias:G3}";
+                    string noise = (report.EnergyRows > 0 ? $", sigma_E {t.SigmaEnergy:G3} eV/atom" : "") + (report.ForceRows > 0 ? $", sigma_F {t.SigmaForce:G3} eV/A" : "")
+                                   + (report.StressRows > 0 ? $", sigma_S {t.SigmaStress:G3} GPa" : "");
+                    log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"gpr: {shape}: log marginal likelihood {t.LogMarginalLikelihood:F1} at sigma^2 {t.Variance:G4} eV^2{noise} ({t.Evaluations} evaluations){(t == c ? "  <- chosen" : "")}"));
+                }
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"fit: gpr, {report.SparsePoints} sparse points, {report.EnergyRows + report.ForceRows + report.StressRows} observations ({report.EnergyRows} energies, {report.ForceRows} forces, {report.StressRows} stresses); selection {report.SelectTime.TotalSeconds:F2} s, K_NM {report.BuildTime.TotalSeconds:F2} s, marginal likelihood {report.OptimizeTime.TotalSeconds:F2} s, solve {report.SolveTime.TotalSeconds:F2} s ({report.Method})"));
+                model = m;
+                fitInfo = new JsonObject
+                {
+                    ["sparse_points"] = report.SparsePoints,
+                    ["energy_rows"] = report.EnergyRows, ["force_rows"] = report.ForceRows, ["stress_rows"] = report.StressRows,
+                    ["zeta"] = c.Zeta, ["length_scale"] = c.LengthScale, ["bias"] = c.Bias, ["variance"] = c.Variance,
+                    ["sigma_energy"] = report.EnergyRows > 0 ? c.SigmaEnergy : null,
+                    ["sigma_force"] = report.ForceRows > 0 ? c.SigmaForce : null,
+                    ["sigma_stress"] = report.StressRows > 0 ? c.SigmaStress : null,
+                    ["log_marginal_likelihood"] = c.LogMarginalLikelihood,
+                    ["select_seconds"] = report.SelectTime.TotalSeconds, ["build_seconds"] = report.BuildTime.TotalSeconds,
+                    ["optimize_seconds"] = report.OptimizeTime.TotalSeconds, ["solve_seconds"] = report.SolveTime.TotalSeconds,
+                    ["solver"] = report.Method,
+                };
+                break;
+            }
             default:
                 throw new MlipException($"unknown model kind '{config.ModelKind}'");
         }
@@ -116,6 +148,16 @@ public static class TrainingRun
         var potential = new Potential(descriptor, model, spec);
         var trainErrors = Evaluation.Run(potential, train, config.Threads);
         var testErrors = test.Count > 0 ? Evaluation.Run(potential, test, config.Threads) : null;
+        if (model is IUncertainModel)
+        {
+            log.WriteLine();
+            UncertaintySummary.Write(log, "training set", trainErrors);
+            if (testErrors is not null)
+            {
+                log.WriteLine();
+                UncertaintySummary.Write(log, "test set", testErrors);
+            }
+        }
 
         string modelPath = Path.Combine(config.Output, "model.json");
         var training = new JsonObject
@@ -171,6 +213,60 @@ public static class TrainingRun
         throw new MlipException($"{c.SourcePath}: model.{key} must be a number, got '{v}'");
     }
 
+    /// <summary>The model settings of a "gpr" run (docs/gpr.md); unknown keys are errors.</summary>
+    private static GaussianProcessFitOptions GaussianProcessOptions(TrainConfig config)
+    {
+        CheckKnown(config, "sparse", "selection", "kernel", "zeta", "length_scale", "bias", "normalize", "variance", "sigma_energy",
+            "sigma_force", "sigma_stress", "noise", "optimize", "jitter", "solver");
+        string Choice(string key, string fallback, params string[] allowed)
+        {
+            string v = Text(config, key, fallback).ToLowerInvariant();
+            return allowed.Contains(v) ? v : throw new MlipException($"{config.SourcePath}: model.{key} must be {string.Join(" or ", allowed)}, got '{v}'");
+        }
+        return new GaussianProcessFitOptions
+        {
+            Kernel = GaussianProcessKernel.ParseType(Text(config, "kernel", "dot")),
+            Zeta = [.. Numbers(config, "zeta", [2]).Select(z => IntegerOf(config, "zeta", z))],
+            LengthScale = Numbers(config, "length_scale", [0.5]),
+            Bias = Numbers(config, "bias", [0]),
+            Normalization = Choice("normalize", "scale", "none", "scale", "standard") switch
+            {
+                "none" => FeatureNormalization.None,
+                "scale" => FeatureNormalization.Scale,
+                _ => FeatureNormalization.Standard,
+            },
+            SparsePoints = IntegerOf(config, "sparse", Setting(config, "sparse", 500)),
+            Selection = Choice("selection", "cur", "cur", "random") == "cur" ? SparseSelection.Cur : SparseSelection.Random,
+            Weights = config.Loss,
+            Variance = Optional(config, "variance"),
+            SigmaEnergy = Optional(config, "sigma_energy"),
+            SigmaForce = Optional(config, "sigma_force"),
+            SigmaStress = Optional(config, "sigma_stress"),
+            Noise = Choice("noise", "loss", "loss", "likelihood") == "loss" ? NoiseLevels.Loss : NoiseLevels.Likelihood,
+            Optimize = Setting(config, "optimize", 1) != 0,
+            Jitter = Setting(config, "jitter", 1e-8),
+            Seed = config.Seed,
+            Threads = config.Threads,
+        };
+    }
+
+    private static string Text(TrainConfig c, string key, string fallback) => c.Model.TryGetValue(key, out var v) ? v : fallback;
+
+    private static double? Optional(TrainConfig c, string key) => c.Model.ContainsKey(key) ? Setting(c, key, 0) : null;
+
+    /// <summary>A number or a comma-separated list of numbers (YAML lists arrive joined by commas).</summary>
+    private static double[] Numbers(TrainConfig c, string key, double[] fallback)
+    {
+        if (!c.Model.TryGetValue(key, out var v)) return fallback;
+        var parts = v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (parts.Length == 0) throw new MlipException($"{c.SourcePath}: model.{key} is empty");
+        return [.. parts.Select(t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out double x)
+            ? x : throw new MlipException($"{c.SourcePath}: model.{key} must be a number or a list of numbers, got '{v}'"))];
+    }
+
+    private static int IntegerOf(TrainConfig c, string key, double v) =>
+        v == Math.Round(v) && Math.Abs(v) < int.MaxValue ? (int)v : throw new MlipException($"{c.SourcePath}: model.{key} must be a whole number, got {v.ToString(CultureInfo.InvariantCulture)}");
+
     private static void CheckKnown(TrainConfig c, params string[] keys)
     {
         foreach (var k in c.Model.Keys)
@@ -188,6 +284,12 @@ public static class TrainingRun
                 ["descriptor_seconds"] = descriptors.TotalSeconds,
                 ["fit_seconds"] = fit.TotalSeconds,
             };
+            if (UncertaintySummary.ByGroup(train).Count > 0)
+                root["uncertainty"] = new JsonObject
+                {
+                    ["train"] = UncertaintySummary.Json(train),
+                    ["test"] = test is null ? null : UncertaintySummary.Json(test),
+                };
             using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
             root.WriteTo(w);
         });

@@ -100,3 +100,47 @@ public class RelaxElasticTests
         Assert.True(Math.Abs(st.Xx - st.Yy) < 2e-4 && Math.Abs(st.Yy - st.Zz) < 2e-4);
     }
 }
+
+public class EquationOfStateElasticTests
+{
+    private const double Eps = 0.0104, Sig = 3.4, Rc = 8.75;
+    private static LennardJonesTestCalculator Lj() => new(Eps, Sig, Rc);
+
+    [Fact]
+    public void BirchMurnaghanFitRecoversExactParameters()
+    {
+        double e0 = -5.4321, v0 = 40.123, b0 = 98.7, bp = 4.3;
+        var v = new double[11]; var e = new double[11];
+        for (int k = 0; k < 11; k++) { v[k] = v0 * (0.93 + 0.015 * k); e[k] = EquationOfState.BirchMurnaghanEnergy(v[k], e0, v0, b0, bp); }
+        var fit = EquationOfState.FitBirchMurnaghan(v, e);
+        Assert.True(Math.Abs(fit.E0 - e0) < 1e-8, $"E0 {fit.E0}");
+        Assert.True(Math.Abs(fit.V0 - v0) / v0 < 1e-8, $"V0 {fit.V0}");
+        Assert.True(Math.Abs(fit.B0 - b0) / b0 < 1e-8, $"B0 {fit.B0}");
+        Assert.True(Math.Abs(fit.B0Prime - bp) < 1e-8, $"B0' {fit.B0Prime}");
+    }
+
+    [Fact]
+    public void LennardJonesFccElasticConstantsAreCubicSatisfyCauchyAndMatchEos()
+    {
+        var s = Crystals.Fcc("Ar", 5.3);
+        var el = ElasticConstants.Compute(Lj(), s);
+        var c = el.C;
+        double scale = el.C11;
+        Assert.True(Math.Abs(c[0][0] - c[1][1]) < 1e-4 * scale && Math.Abs(c[0][0] - c[2][2]) < 1e-4 * scale);
+        Assert.True(Math.Abs(c[0][1] - c[0][2]) < 1e-4 * scale && Math.Abs(c[0][1] - c[1][2]) < 1e-4 * scale);
+        Assert.True(Math.Abs(c[3][3] - c[4][4]) < 1e-4 * scale && Math.Abs(c[3][3] - c[5][5]) < 1e-4 * scale);
+        for (int i = 0; i < 3; i++) for (int j = 3; j < 6; j++) Assert.True(Math.Abs(c[i][j]) < 1e-4 * scale, $"C{i}{j} {c[i][j]}");
+        Assert.True(Math.Abs(c[3][4]) < 1e-4 * scale && Math.Abs(c[3][5]) < 1e-4 * scale && Math.Abs(c[4][5]) < 1e-4 * scale);
+        Assert.True(Math.Abs(el.C12 - el.C44) / el.C44 < 0.01, $"Cauchy: C12 {el.C12} C44 {el.C44}");
+        Assert.True(el.C11 > el.C12 && el.C44 > 0);
+        Assert.Equal(el.BulkVoigt, el.BulkReuss, 6); // cubic: K_V = K_R
+        double k = (el.C11 + 2 * el.C12) / 3;
+
+        var relaxed = Relaxation.Relax(Lj(), s, new RelaxOptions { Algorithm = RelaxAlgorithm.Lbfgs, Cell = CellRelaxation.Isotropic, Smax = 1e-6, Fmax = 1e-6 }).Structure;
+        string png = Path.Combine(Path.GetTempPath(), $"mlip-eos-{Guid.NewGuid():N}.png");
+        var eos = EquationOfState.Compute(Lj(), relaxed, new EquationOfStateOptions { PlotPath = png });
+        Assert.True(File.Exists(png)); File.Delete(png);
+        Assert.True(Math.Abs(eos.V0 - relaxed.Volume) / relaxed.Volume < 1e-3, $"V0 {eos.V0} vs {relaxed.Volume}");
+        Assert.True(Math.Abs(eos.B0 - k) / k < 0.01, $"EOS B0 {eos.B0} vs (C11+2C12)/3 {k}");
+    }
+}

@@ -125,4 +125,65 @@ public class ClassicalPotentialTests
         var table = LennardJones.ForPairs([("Ar", "Ar", new(0.0104, 3.40, 7.0)), ("Kr", "Kr", new(0.0104, 3.40, 7.0)), ("Ar", "Kr", new(0.0104, 3.40, 7.0))]).Calculate(s);
         Assert.Equal(table.Energy, one.Energy, 12);
     }
+    /// <summary>64-atom diamond cell (a in Å) in a tilted cell, rattled 0.1 Å; with a second element, every other atom is that.</summary>
+    private static Structure Diamond(string a, double lattice, string? b = null)
+    {
+        var s = Crystals.Rattle(Crystals.Deform(Crystals.Supercell(Crystals.Diamond(a, lattice), 2, 2, 2), Tilt), 0.1, seed: 11);
+        if (b is not null) for (int i = 1; i < s.Count; i += 2) s.AtomicNumbers[i] = Mlip.Structures.Elements.Number(b);
+        return s;
+    }
+
+    private static string Potential(string name) =>
+        Lammps.PotentialFile(name) ?? throw new InvalidOperationException($"{name} not found (Debian's lammps-data or the LAMMPS reference copy): {Lammps.BuildHint}");
+
+    [Fact]
+    public void StillingerWeberSiliconEqualsLammps()
+    {
+        var s = Diamond("Si", 5.431);
+        var calc = StillingerWeber.Silicon();
+        var mine = calc.Calculate(s);
+        Assert.InRange(mine.Energy / s.Count, -4.4, -4.0);
+        AssertMatchesLammps("sw Si", RunLammps(s, ["Si"], "pair_style sw\npair_coeff * * Si.sw Si",
+            new() { ["Si.sw"] = StillingerWeber.SiliconFile }, "sw"), mine);
+        AssertFiniteDifferences("sw Si", calc, Crystals.Rattle(Crystals.Deform(Crystals.Diamond("Si", 5.431), Tilt), 0.1, seed: 2));
+    }
+
+    [Fact]
+    public void StillingerWeberTwoElementFileEqualsLammps()
+    {
+        var s = Diamond("Ga", 4.5, "N");
+        var calc = StillingerWeber.FromFile(Potential("GaN.sw"), ["Ga", "N"]);
+        AssertMatchesLammps("sw GaN", RunLammps(s, ["Ga", "N"], $"pair_style sw\npair_coeff * * {Potential("GaN.sw")} Ga N", name: "swgan"), calc.Calculate(s));
+        AssertFiniteDifferences("sw GaN", calc, Crystals.Rattle(Crystals.Deform(Crystals.Diamond("Ga", 4.5), Tilt), 0.1, seed: 2).WithEveryOther("N"));
+    }
+
+    [Fact]
+    public void TersoffSiliconEqualsLammps()
+    {
+        var s = Diamond("Si", 5.431);
+        var calc = Tersoff.Silicon();
+        var mine = calc.Calculate(s);
+        Assert.InRange(mine.Energy / s.Count, -4.7, -4.3);
+        AssertMatchesLammps("tersoff Si", RunLammps(s, ["Si"], "pair_style tersoff\npair_coeff * * Si.tersoff Si",
+            new() { ["Si.tersoff"] = Tersoff.SiliconFile }, "tersoff"), mine);
+        AssertFiniteDifferences("tersoff Si", calc, Crystals.Rattle(Crystals.Deform(Crystals.Diamond("Si", 5.431), Tilt), 0.1, seed: 2));
+    }
+
+    [Fact]
+    public void TersoffSiliconCarbideFileEqualsLammps()
+    {
+        var s = Diamond("Si", 4.36, "C");
+        var calc = Tersoff.FromFile(Potential("SiC.tersoff"), ["Si", "C"]);
+        AssertMatchesLammps("tersoff SiC", RunLammps(s, ["Si", "C"], $"pair_style tersoff\npair_coeff * * {Potential("SiC.tersoff")} Si C", name: "tersoffsic"), calc.Calculate(s));
+        AssertFiniteDifferences("tersoff SiC", calc, Crystals.Rattle(Crystals.Deform(Crystals.Diamond("Si", 4.36), Tilt), 0.1, seed: 2).WithEveryOther("C"));
+    }
+}
+
+internal static class StructureTestExtensions
+{
+    public static Structure WithEveryOther(this Structure s, string symbol)
+    {
+        for (int i = 1; i < s.Count; i += 2) s.AtomicNumbers[i] = Mlip.Structures.Elements.Number(symbol);
+        return s;
+    }
 }

@@ -177,6 +177,41 @@ public class ClassicalPotentialTests
         AssertMatchesLammps("tersoff SiC", RunLammps(s, ["Si", "C"], $"pair_style tersoff\npair_coeff * * {Potential("SiC.tersoff")} Si C", name: "tersoffsic"), calc.Calculate(s));
         AssertFiniteDifferences("tersoff SiC", calc, Crystals.Rattle(Crystals.Deform(Crystals.Diamond("Si", 4.36), Tilt), 0.1, seed: 2).WithEveryOther("C"));
     }
+    [Fact]
+    public void EamAlloyEqualsLammps()
+    {
+        var s = Crystals.Rattle(Crystals.Deform(Crystals.Supercell(Crystals.Fcc("Cu", 3.7), 3, 3, 3), Tilt), 0.12, seed: 4);
+        for (int i = 0; i < s.Count; i += 4) s.AtomicNumbers[i] = 13;
+        string file = Potential("AlCu.eam.alloy");
+        var calc = Eam.FromSetfl(file, ["Al", "Cu"]);
+        AssertMatchesLammps("eam/alloy AlCu", RunLammps(s, ["Al", "Cu"], $"pair_style eam/alloy\npair_coeff * * {file} Al Cu", name: "eam"), calc.Calculate(s));
+        var small = Crystals.Rattle(Crystals.Deform(Crystals.Fcc("Cu", 3.7), Tilt), 0.12, seed: 2);
+        small.AtomicNumbers[0] = 13;
+        AssertFiniteDifferences("eam/alloy AlCu", calc, Crystals.Supercell(small, 2, 1, 1));
+    }
+
+    [Theory]
+    [InlineData("sw", "Stillinger-Weber Si")]
+    [InlineData("tersoff", "Tersoff Si")]
+    [InlineData("lj:0.0104,3.4,7.0", "Lennard-Jones")]
+    [InlineData("morse:0.3,1.5,2.5,6.0", "Morse")]
+    [InlineData("buck:2000,0.28,60,7.0", "Buckingham")]
+    public void FactoryParsesPotentialSpecifications(string spec, string name)
+    {
+        var calc = ClassicalPotentials.Parse(spec);
+        Assert.Equal(name, calc.Name);
+        var s = Diamond("Si", 5.431);
+        Assert.True(double.IsFinite(calc.Calculate(s).Energy));
+    }
+
+    [Fact]
+    public void FactoryReadsEamFiles()
+    {
+        var calc = ClassicalPotentials.Parse("eam:" + Potential("AlCu.eam.alloy"));
+        Assert.Equal([13, 29], calc.Elements);
+        Assert.Throws<ArgumentException>(() => ClassicalPotentials.Parse("lj:1,2"));
+        Assert.Throws<ArgumentException>(() => ClassicalPotentials.Parse("nope"));
+    }
 }
 
 internal static class StructureTestExtensions

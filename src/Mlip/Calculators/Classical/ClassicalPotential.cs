@@ -1,0 +1,105 @@
+using Mlip.Neighbors;
+using Mlip.Structures;
+using Mlip.Validation;
+
+namespace Mlip.Calculators;
+
+/// <summary>
+/// Sums of pair-vector gradients: for g = ∂E/∂r_ij (r_ij = r_j − r_i), F_i += g, F_j −= g and the
+/// strain derivative gains g ⊗ r_ij, so σ = (1/V) Σ g ⊗ r_ij (tension positive), as
+/// <see cref="Models.ForceContraction"/> does for the machine-learned models.
+/// </summary>
+public sealed class ForceSum
+{
+    private readonly double[] fx, fy, fz;
+    private double wxx, wyy, wzz, wyz, wzy, wxz, wzx, wxy, wyx;
+
+    public ForceSum(int atoms)
+    {
+        fx = new double[atoms]; fy = new double[atoms]; fz = new double[atoms];
+        AtomEnergies = new double[atoms];
+    }
+
+    /// <summary>Energy of each atom (eV), filled by the potential.</summary>
+    public double[] AtomEnergies { get; }
+
+    /// <summary>Adds the gradient <paramref name="g"/> of the energy with respect to the pair vector <paramref name="r"/> from atom i to atom j.</summary>
+    public void Add(int i, int j, Vec3 r, Vec3 g)
+    {
+        fx[i] += g.X; fy[i] += g.Y; fz[i] += g.Z;
+        fx[j] -= g.X; fy[j] -= g.Y; fz[j] -= g.Z;
+        wxx += g.X * r.X; wyy += g.Y * r.Y; wzz += g.Z * r.Z;
+        wyz += g.Y * r.Z; wzy += g.Z * r.Y;
+        wxz += g.X * r.Z; wzx += g.Z * r.X;
+        wxy += g.X * r.Y; wyx += g.Y * r.X;
+    }
+
+    public Vec3[] Forces()
+    {
+        var f = new Vec3[fx.Length];
+        for (int i = 0; i < f.Length; i++) f[i] = new Vec3(fx[i], fy[i], fz[i]);
+        return f;
+    }
+
+    /// <summary>Stress (GPa, tension positive) for a cell of this volume; null without a cell.</summary>
+    public Stress? Stress(double volume)
+    {
+        if (!(volume > 0)) return null;
+        double s = Structures.Stress.EvPerCubicAngstromInGpa / volume;
+        return new Stress(s * wxx, s * wyy, s * wzz, s * 0.5 * (wyz + wzy), s * 0.5 * (wxz + wzx), s * 0.5 * (wxy + wyx));
+    }
+}
+
+/// <summary>
+/// Base of the classical potentials: maps atomic numbers to the potential's species, builds the full
+/// neighbour list at <see cref="Cutoff"/> and lets the potential add energies and pair-vector
+/// gradients to a <see cref="ForceSum"/>.
+/// </summary>
+public abstract class ClassicalPotential : ICalculator
+{
+    private readonly int[] typeOf = new int[Structures.Elements.MaxAtomicNumber + 1];
+
+    /// <param name="elements">The species, in the order of the potential's parameter tables; empty for a potential that treats every element alike (then every atom has species 0).</param>
+    protected ClassicalPotential(IReadOnlyList<int> elements)
+    {
+        Elements = elements.ToArray();
+        Array.Fill(typeOf, Elements.Count == 0 ? 0 : -1);
+        for (int t = 0; t < Elements.Count; t++) typeOf[Elements[t]] = t;
+    }
+
+    public abstract string Name { get; }
+
+    /// <summary>The elements of the parameter tables; empty when the potential takes any element.</summary>
+    public IReadOnlyList<int> Elements { get; }
+
+    /// <summary>Largest interaction distance (Å).</summary>
+    public abstract double Cutoff { get; }
+
+    /// <summary>Number of species in the parameter tables (1 for an element-blind potential).</summary>
+    protected int SpeciesCount => Math.Max(1, Elements.Count);
+
+    public CalculatorResult Calculate(Structure structure, bool forces = true, bool stress = true)
+    {
+        var types = new int[structure.Count];
+        for (int i = 0; i < types.Length; i++)
+        {
+            int z = structure.AtomicNumbers[i];
+            int t = z >= 0 && z < typeOf.Length ? typeOf[z] : -1;
+            if (t < 0)
+                throw new MlipException($"{Name} has parameters for {string.Join(" ", Elements.Select(Structures.Elements.Symbol))} only, not {Structures.Elements.Symbol(z)}");
+            types[i] = t;
+        }
+        var nl = NeighborList.Build(structure, Cutoff);
+        var sum = new ForceSum(structure.Count);
+        Compute(nl, types, sum);
+        double e = 0;
+        foreach (double ei in sum.AtomEnergies) e += ei;
+        return new CalculatorResult(e, forces ? sum.Forces() : null, stress ? sum.Stress(structure.Volume) : null, sum.AtomEnergies);
+    }
+
+    /// <summary>Adds every atom's energy and every pair-vector gradient.</summary>
+    protected abstract void Compute(NeighborList nl, int[] types, ForceSum sum);
+
+    /// <summary>The species of a potential file's element names, in order.</summary>
+    protected static int[] Numbers(IEnumerable<string> symbols) => symbols.Select(s => Structures.Elements.Number(s)).ToArray();
+}

@@ -1,0 +1,224 @@
+using Mlip.Calculators;
+using Mlip.Structures;
+using Mlip.Tests.Support;
+
+namespace Mlip.Tests.Calculators;
+
+/// <summary>
+/// Classical potentials: forces and stress against finite differences of their own energy, and
+/// energy, forces and stress against LAMMPS's pair styles on rattled, tilted periodic cells.
+/// </summary>
+public class ClassicalPotentialTests
+{
+    // LAMMPS's metal-unit pressure factor (force->nktv2p, eV/Å³ in bar) differs from CODATA's
+    // 160.21766208 GPa by 8e-8 relative, so LAMMPS's pressures are converted back with its own factor.
+    private const double LammpsNktv2p = 1.6021765e6;
+
+    private sealed record Reference(double Energy, Vec3[] Forces, Stress Stress);
+
+    private static Reference RunLammps(Structure s, string[] species, string pairLines, Dictionary<string, string>? files = null, string name = "run")
+    {
+        var (data, box) = Lammps.DataFile(s, species);
+        var all = new Dictionary<string, string>(files ?? new()) { ["data.lmp"] = data };
+        string input = $"""
+            units           metal
+            atom_style      atomic
+            atom_modify     map array
+            boundary        p p p
+            read_data       data.lmp
+            {pairLines}
+            neighbor        1.0 bin
+            thermo_style    custom step pe pxx pyy pzz pxy pxz pyz
+            dump            forces all custom 1 forces.dump id type fx fy fz
+            dump_modify     forces format float %.17g sort id
+            run             0
+            print           "RESULT pe $(pe:%.17g) pxx $(pxx:%.17g) pyy $(pyy:%.17g) pzz $(pzz:%.17g)"
+            print           "RESULT pxy $(pxy:%.17g) pxz $(pxz:%.17g) pyz $(pyz:%.17g)"
+            """;
+        var run = Lammps.Run(input, all, Path.Combine(TestPaths.TempDir(), name));
+        var r = run.Results();
+        var forces = run.Dump("forces.dump").Vectors("fx", "fy", "fz");
+        for (int i = 0; i < forces.Length; i++) forces[i] = box.FromLammps(forces[i]);
+        var p = new Matrix3(r["pxx"], r["pxy"], r["pxz"], r["pxy"], r["pyy"], r["pyz"], r["pxz"], r["pyz"], r["pzz"]);
+        var sigma = (-1.0 / LammpsNktv2p) * box.FromLammps(p); // eV/Å³, tension positive
+        return new Reference(r["pe"], forces, Stress.FromEvPerCubicAngstrom(sigma));
+    }
+
+    private static void AssertMatchesLammps(string what, Reference lmp, CalculatorResult mine, double tol = 1e-8)
+    {
+        Assert.True(Math.Abs(mine.Energy - lmp.Energy) <= tol * Math.Abs(lmp.Energy),
+            $"{what}: energy {mine.Energy:R} eV, LAMMPS {lmp.Energy:R} eV (relative {Math.Abs(mine.Energy - lmp.Energy) / Math.Abs(lmp.Energy):E2})");
+        double fmax = lmp.Forces.Max(f => f.Norm);
+        Assert.True(fmax > 1e-3, $"{what}: LAMMPS's forces are all ~0");
+        double worst = 0;
+        for (int i = 0; i < lmp.Forces.Length; i++) worst = Math.Max(worst, (mine.Forces![i] - lmp.Forces[i]).Norm);
+        Assert.True(worst <= tol * fmax, $"{what}: forces differ from LAMMPS's by up to {worst:E2} eV/Å (largest force {fmax:G4})");
+        var a = mine.Stress!.Value.ToVoigt(); var b = lmp.Stress.ToVoigt();
+        double smax = b.Max(Math.Abs);
+        for (int q = 0; q < 6; q++)
+            Assert.True(Math.Abs(a[q] - b[q]) <= tol * smax,
+                $"{what}: stress component {q} is {a[q]:R} GPa, LAMMPS {b[q]:R} GPa (scale {smax:G4})");
+    }
+
+    private static void AssertFiniteDifferences(string what, ICalculator calc, Structure s, double h = 1e-4)
+    {
+        var r = calc.Calculate(s);
+        FiniteDifferences.AssertMatch(what, x => calc.Calculate(x, false, false).Energy, s, r.Forces!, r.Stress, 1e-6, h);
+        Assert.Equal(r.Energy, r.AtomEnergies!.Sum(), 9);
+    }
+
+    private static readonly Matrix3 Tilt = new(0.02, 0.04, -0.03, 0.01, -0.015, 0.05, 0.03, -0.02, 0.03);
+
+    /// <summary>108 argon-like atoms (fcc, a = 5.26 Å) in a tilted cell, every third one krypton, rattled 0.15 Å.</summary>
+    private static Structure ArKr()
+    {
+        var s = Crystals.Rattle(Crystals.Deform(Crystals.Supercell(Crystals.Fcc("Ar", 5.26), 3, 3, 3), Tilt), 0.15, seed: 3);
+        for (int i = 0; i < s.Count; i += 3) s.AtomicNumbers[i] = 36;
+        return s;
+    }
+
+    private static readonly string[] ArKrSpecies = ["Ar", "Kr"];
+
+    public static TheoryData<string> PairStyles => new() { "lj", "morse", "buck" };
+
+    private static (ICalculator Calc, ICalculator Shifted, string Lammps) Pair(string style) => style switch
+    {
+        "lj" => (
+            LennardJones.ForPairs([("Ar", "Ar", new(0.0104, 3.40, 7.0)), ("Kr", "Kr", new(0.0140, 3.65, 8.0)), ("Ar", "Kr", new(0.0121, 3.52, 7.5))]),
+            LennardJones.ForPairs([("Ar", "Ar", new(0.0104, 3.40, 7.0)), ("Kr", "Kr", new(0.0140, 3.65, 8.0)), ("Ar", "Kr", new(0.0121, 3.52, 7.5))], shifted: true),
+            "pair_style lj/cut 8.0\npair_coeff 1 1 0.0104 3.40 7.0\npair_coeff 2 2 0.0140 3.65 8.0\npair_coeff 1 2 0.0121 3.52 7.5"),
+        "morse" => (
+            Morse.ForPairs([("Ar", "Ar", new(0.0104, 1.6, 3.8, 7.0)), ("Kr", "Kr", new(0.0140, 1.5, 4.0, 8.0)), ("Ar", "Kr", new(0.0121, 1.55, 3.9, 7.5))]),
+            Morse.ForPairs([("Ar", "Ar", new(0.0104, 1.6, 3.8, 7.0)), ("Kr", "Kr", new(0.0140, 1.5, 4.0, 8.0)), ("Ar", "Kr", new(0.0121, 1.55, 3.9, 7.5))], shifted: true),
+            "pair_style morse 8.0\npair_coeff 1 1 0.0104 1.6 3.8 7.0\npair_coeff 2 2 0.0140 1.5 4.0 8.0\npair_coeff 1 2 0.0121 1.55 3.9 7.5"),
+        "buck" => (
+            Buckingham.ForPairs([("Ar", "Ar", new(2000.0, 0.28, 60.0, 7.0)), ("Kr", "Kr", new(3000.0, 0.29, 110.0, 8.0)), ("Ar", "Kr", new(2500.0, 0.285, 80.0, 7.5))]),
+            Buckingham.ForPairs([("Ar", "Ar", new(2000.0, 0.28, 60.0, 7.0)), ("Kr", "Kr", new(3000.0, 0.29, 110.0, 8.0)), ("Ar", "Kr", new(2500.0, 0.285, 80.0, 7.5))], shifted: true),
+            "pair_style buck 8.0\npair_coeff 1 1 2000.0 0.28 60.0 7.0\npair_coeff 2 2 3000.0 0.29 110.0 8.0\npair_coeff 1 2 2500.0 0.285 80.0 7.5"),
+        _ => throw new ArgumentException(style),
+    };
+
+    [Theory]
+    [MemberData(nameof(PairStyles))]
+    public void PairPotentialForcesAndStressAreDerivativesOfTheEnergy(string style)
+    {
+        var (_, shifted, _) = Pair(style);
+        var s = Crystals.Rattle(Crystals.Deform(Crystals.Supercell(Crystals.Fcc("Ar", 5.26), 2, 2, 2), Tilt), 0.15, seed: 5);
+        for (int i = 0; i < s.Count; i += 3) s.AtomicNumbers[i] = 36;
+        AssertFiniteDifferences(style, shifted, s);
+    }
+
+    [Theory]
+    [MemberData(nameof(PairStyles))]
+    public void PairPotentialEqualsLammps(string style)
+    {
+        var (calc, _, lines) = Pair(style);
+        var s = ArKr();
+        AssertMatchesLammps(style, RunLammps(s, ArKrSpecies, lines, name: style), calc.Calculate(s));
+    }
+
+    [Fact]
+    public void SingleParameterSetAppliesToEveryElement()
+    {
+        var s = ArKr();
+        var one = new LennardJones(0.0104, 3.40, 7.0).Calculate(s);
+        var table = LennardJones.ForPairs([("Ar", "Ar", new(0.0104, 3.40, 7.0)), ("Kr", "Kr", new(0.0104, 3.40, 7.0)), ("Ar", "Kr", new(0.0104, 3.40, 7.0))]).Calculate(s);
+        Assert.Equal(table.Energy, one.Energy, 12);
+    }
+    /// <summary>64-atom diamond cell (a in Å) in a tilted cell, rattled 0.1 Å; with a second element, every other atom is that.</summary>
+    private static Structure Diamond(string a, double lattice, string? b = null)
+    {
+        var s = Crystals.Rattle(Crystals.Deform(Crystals.Supercell(Crystals.Diamond(a, lattice), 2, 2, 2), Tilt), 0.1, seed: 11);
+        if (b is not null) for (int i = 1; i < s.Count; i += 2) s.AtomicNumbers[i] = Mlip.Structures.Elements.Number(b);
+        return s;
+    }
+
+    private static string Potential(string name) =>
+        Lammps.PotentialFile(name) ?? throw new InvalidOperationException($"{name} not found (Debian's lammps-data or the LAMMPS reference copy): {Lammps.BuildHint}");
+
+    [Fact]
+    public void StillingerWeberSiliconEqualsLammps()
+    {
+        var s = Diamond("Si", 5.431);
+        var calc = StillingerWeber.Silicon();
+        var mine = calc.Calculate(s);
+        Assert.InRange(mine.Energy / s.Count, -4.4, -4.0);
+        AssertMatchesLammps("sw Si", RunLammps(s, ["Si"], "pair_style sw\npair_coeff * * Si.sw Si",
+            new() { ["Si.sw"] = StillingerWeber.SiliconFile }, "sw"), mine);
+        AssertFiniteDifferences("sw Si", calc, Crystals.Rattle(Crystals.Deform(Crystals.Diamond("Si", 5.431), Tilt), 0.1, seed: 2));
+    }
+
+    [Fact]
+    public void StillingerWeberTwoElementFileEqualsLammps()
+    {
+        var s = Diamond("Ga", 4.5, "N");
+        var calc = StillingerWeber.FromFile(Potential("GaN.sw"), ["Ga", "N"]);
+        AssertMatchesLammps("sw GaN", RunLammps(s, ["Ga", "N"], $"pair_style sw\npair_coeff * * {Potential("GaN.sw")} Ga N", name: "swgan"), calc.Calculate(s));
+        AssertFiniteDifferences("sw GaN", calc, Crystals.Rattle(Crystals.Deform(Crystals.Diamond("Ga", 4.5), Tilt), 0.1, seed: 2).WithEveryOther("N"));
+    }
+
+    [Fact]
+    public void TersoffSiliconEqualsLammps()
+    {
+        var s = Diamond("Si", 5.431);
+        var calc = Tersoff.Silicon();
+        var mine = calc.Calculate(s);
+        Assert.InRange(mine.Energy / s.Count, -4.7, -4.3);
+        AssertMatchesLammps("tersoff Si", RunLammps(s, ["Si"], "pair_style tersoff\npair_coeff * * Si.tersoff Si",
+            new() { ["Si.tersoff"] = Tersoff.SiliconFile }, "tersoff"), mine);
+        AssertFiniteDifferences("tersoff Si", calc, Crystals.Rattle(Crystals.Deform(Crystals.Diamond("Si", 5.431), Tilt), 0.1, seed: 2));
+    }
+
+    [Fact]
+    public void TersoffSiliconCarbideFileEqualsLammps()
+    {
+        var s = Diamond("Si", 4.36, "C");
+        var calc = Tersoff.FromFile(Potential("SiC.tersoff"), ["Si", "C"]);
+        AssertMatchesLammps("tersoff SiC", RunLammps(s, ["Si", "C"], $"pair_style tersoff\npair_coeff * * {Potential("SiC.tersoff")} Si C", name: "tersoffsic"), calc.Calculate(s));
+        AssertFiniteDifferences("tersoff SiC", calc, Crystals.Rattle(Crystals.Deform(Crystals.Diamond("Si", 4.36), Tilt), 0.1, seed: 2).WithEveryOther("C"));
+    }
+    [Fact]
+    public void EamAlloyEqualsLammps()
+    {
+        var s = Crystals.Rattle(Crystals.Deform(Crystals.Supercell(Crystals.Fcc("Cu", 3.7), 3, 3, 3), Tilt), 0.12, seed: 4);
+        for (int i = 0; i < s.Count; i += 4) s.AtomicNumbers[i] = 13;
+        string file = Potential("AlCu.eam.alloy");
+        var calc = Eam.FromSetfl(file, ["Al", "Cu"]);
+        AssertMatchesLammps("eam/alloy AlCu", RunLammps(s, ["Al", "Cu"], $"pair_style eam/alloy\npair_coeff * * {file} Al Cu", name: "eam"), calc.Calculate(s));
+        var small = Crystals.Rattle(Crystals.Deform(Crystals.Fcc("Cu", 3.7), Tilt), 0.12, seed: 2);
+        small.AtomicNumbers[0] = 13;
+        AssertFiniteDifferences("eam/alloy AlCu", calc, Crystals.Supercell(small, 2, 1, 1));
+    }
+
+    [Theory]
+    [InlineData("sw", "Stillinger-Weber Si")]
+    [InlineData("tersoff", "Tersoff Si")]
+    [InlineData("lj:0.0104,3.4,7.0", "Lennard-Jones")]
+    [InlineData("morse:0.3,1.5,2.5,6.0", "Morse")]
+    [InlineData("buck:2000,0.28,60,7.0", "Buckingham")]
+    public void FactoryParsesPotentialSpecifications(string spec, string name)
+    {
+        var calc = ClassicalPotentials.Parse(spec);
+        Assert.Equal(name, calc.Name);
+        var s = Diamond("Si", 5.431);
+        Assert.True(double.IsFinite(calc.Calculate(s).Energy));
+    }
+
+    [Fact]
+    public void FactoryReadsEamFiles()
+    {
+        var calc = ClassicalPotentials.Parse("eam:" + Potential("AlCu.eam.alloy"));
+        Assert.Equal([13, 29], calc.Elements);
+        Assert.Throws<ArgumentException>(() => ClassicalPotentials.Parse("lj:1,2"));
+        Assert.Throws<ArgumentException>(() => ClassicalPotentials.Parse("nope"));
+    }
+}
+
+internal static class StructureTestExtensions
+{
+    public static Structure WithEveryOther(this Structure s, string symbol)
+    {
+        for (int i = 1; i < s.Count; i += 2) s.AtomicNumbers[i] = Mlip.Structures.Elements.Number(symbol);
+        return s;
+    }
+}

@@ -18,6 +18,9 @@ public static class Program
         root.Subcommands.Add(TrainCommand.Create(stdout, stderr));
         root.Subcommands.Add(TestCommand.Create(stdout, stderr));
         root.Subcommands.Add(PredictCommand.Create(stdout, stderr));
+        root.Subcommands.Add(SimulationCommands.Relax(stdout, stderr));
+        root.Subcommands.Add(SimulationCommands.Eos(stdout, stderr));
+        root.Subcommands.Add(SimulationCommands.Elastic(stdout, stderr));
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
         return root.Parse(args).Invoke(config);
     }

@@ -9,7 +9,7 @@ namespace Mlip.Simulation;
 /// B = kick ½h, A = drift ½h, O = exact Ornstein–Uhlenbeck step
 /// v ← c v + √((1 − c²) k_B T / m) ξ with c = exp(−γ h), A, forces, B.
 /// Noise comes from a seeded generator, so a run is reproducible. The friction acts on every atom
-/// independently, so the total momentum is not conserved.
+/// independently, so the total momentum is not conserved (and the temperature counts 3N degrees of freedom).
 /// </summary>
 public sealed class Langevin : Integrator
 {
@@ -32,6 +32,16 @@ public sealed class Langevin : Integrator
 
     public double Temperature { get; set; }
     public double Friction { get; }
+
+    /// <summary>
+    /// Evaluates the starting forces and sets the state's degrees of freedom to 3N: the noise and
+    /// friction act on the centre of mass too, so it is thermalised like every other coordinate.
+    /// </summary>
+    public override void Initialize(MdState state)
+    {
+        state.DegreesOfFreedom = 3 * state.Count;
+        base.Initialize(state);
+    }
 
     public override void Step(MdState s)
     {

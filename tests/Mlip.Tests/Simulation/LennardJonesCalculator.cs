@@ -18,7 +18,7 @@ public sealed class LennardJonesCalculator(double epsilon, double sigma, double 
 
     private (double e, double de) Raw(double r)
     {
-        double sr6 = Math.Pow(sigma / r, 6);
+        double sr2 = sigma * sigma / (r * r), sr6 = sr2 * sr2 * sr2;
         return (4 * epsilon * (sr6 * sr6 - sr6), 4 * epsilon * (-12 * sr6 * sr6 + 6 * sr6) / r);
     }
 

@@ -18,11 +18,13 @@ public sealed class MdState
         Masses = masses ?? Array.ConvertAll(Structure.AtomicNumbers, Elements.Mass);
         if (Masses.Length != n) throw new ArgumentException($"expected {n} masses, got {Masses.Length}", nameof(masses));
         Velocities = new Vec3[n];
+        if (Structure.AtomArrays.TryGetValue("velocities", out var given) && given.Components == 3 && given.Atoms == n)
+            for (int i = 0; i < n; i++) Velocities[i] = new Vec3(given.Values[3 * i], given.Values[3 * i + 1], given.Values[3 * i + 2]);
         Forces = new Vec3[n];
         DegreesOfFreedom = n > 1 ? 3 * n - 3 : 3 * n;
     }
 
-    /// <summary>Cell and positions (Å). The integrators move <see cref="Positions"/> in place.</summary>
+    /// <summary>Cell and positions (Å); velocities start from the structure's per-atom array "velocities" (Å/fs) when it has one, else zero. The integrators move <see cref="Positions"/> in place.</summary>
     public Structure Structure { get; }
 
     public int Count => Structure.Count;

@@ -194,6 +194,9 @@ public sealed class MolecularDynamicsTests(ITestOutputHelper output)
         Assert.True(last.AtomArrays.ContainsKey("velocities"));
         Assert.Equal(s.Velocities[5].Y, last.AtomArrays["velocities"].Of(5)[1], 12);
         Assert.Equal(s.Positions[7].X, last.Positions[7].X, 9);
+        var restart = new MdState(last); // velocities come back from the frame
+        Assert.Equal(s.Velocities[5].Y, restart.Velocities[5].Y, 12);
+        Assert.Equal(s.Temperature, restart.Temperature, 8);
         Directory.Delete(dir, recursive: true);
     }
 

@@ -1,0 +1,141 @@
+using Mlip.Calculators;
+using Mlip.Structures;
+
+namespace Mlip.Simulation;
+
+/// <summary>
+/// The dynamical state of an MD run: the structure (cell and positions, Å), velocities (Å/fs),
+/// masses (amu), and the energy, forces and stress of the current positions. Arrays are owned by
+/// the state and updated in place by the integrators.
+/// </summary>
+public sealed class MdState
+{
+    public MdState(Structure structure, double[]? masses = null)
+    {
+        Structure = structure.Clone();
+        Structure.Energy = null; Structure.Forces = null; Structure.Stress = null;
+        int n = Structure.Count;
+        Masses = masses ?? Array.ConvertAll(Structure.AtomicNumbers, Elements.Mass);
+        if (Masses.Length != n) throw new ArgumentException($"expected {n} masses, got {Masses.Length}", nameof(masses));
+        Velocities = new Vec3[n];
+        if (Structure.AtomArrays.TryGetValue("velocities", out var given) && given.Components == 3 && given.Atoms == n)
+            for (int i = 0; i < n; i++) Velocities[i] = new Vec3(given.Values[3 * i], given.Values[3 * i + 1], given.Values[3 * i + 2]);
+        Forces = new Vec3[n];
+        DegreesOfFreedom = n > 1 ? 3 * n - 3 : 3 * n;
+    }
+
+    /// <summary>Cell and positions (Å); velocities start from the structure's per-atom array "velocities" (Å/fs) when it has one, else zero. The integrators move <see cref="Positions"/> in place.</summary>
+    public Structure Structure { get; }
+
+    public int Count => Structure.Count;
+    public Vec3[] Positions => Structure.Positions;
+    public Vec3[] Velocities { get; }
+    public double[] Masses { get; }
+
+    /// <summary>Forces (eV/Å) at the current positions.</summary>
+    public Vec3[] Forces { get; }
+
+    public double PotentialEnergy { get; set; }
+
+    /// <summary>Stress (GPa, tension-positive) of the calculator at the current positions, without the kinetic part.</summary>
+    public Stress? Stress { get; set; }
+
+    /// <summary>Number of degrees of freedom for the temperature: 3N − 3 (centre-of-mass momentum removed) by default.</summary>
+    public int DegreesOfFreedom { get; set; }
+
+    public long Step { get; set; }
+
+    /// <summary>Simulated time, fs.</summary>
+    public double Time { get; set; }
+
+    public double Volume => Structure.Volume;
+
+    /// <summary>Kinetic energy Σ ½ m v², eV.</summary>
+    public double KineticEnergy
+    {
+        get
+        {
+            double k = 0;
+            var v = Velocities; var m = Masses;
+            for (int i = 0; i < v.Length; i++) k += m[i] * v[i].NormSquared;
+            return 0.5 * k * MdUnits.EvPerAmuAngstrom2PerFs2;
+        }
+    }
+
+    /// <summary>Kinetic tensor Σ m v⊗v, eV.</summary>
+    public Matrix3 KineticTensor()
+    {
+        double xx = 0, yy = 0, zz = 0, xy = 0, xz = 0, yz = 0;
+        var v = Velocities; var m = Masses;
+        for (int i = 0; i < v.Length; i++)
+        {
+            double mi = m[i]; var vi = v[i];
+            xx += mi * vi.X * vi.X; yy += mi * vi.Y * vi.Y; zz += mi * vi.Z * vi.Z;
+            xy += mi * vi.X * vi.Y; xz += mi * vi.X * vi.Z; yz += mi * vi.Y * vi.Z;
+        }
+        double c = MdUnits.EvPerAmuAngstrom2PerFs2;
+        return new Matrix3(c * xx, c * xy, c * xz, c * xy, c * yy, c * yz, c * xz, c * yz, c * zz);
+    }
+
+    /// <summary>Instantaneous temperature 2 E_kin / (N_f k_B), K.</summary>
+    public double Temperature => DegreesOfFreedom > 0 ? 2 * KineticEnergy / (DegreesOfFreedom * MdUnits.Boltzmann) : 0;
+
+    public double TotalEnergy => PotentialEnergy + KineticEnergy;
+
+    /// <summary>
+    /// Instantaneous pressure tensor (GPa, compression-positive): P = (Σ m v⊗v)/V − σ, the kinetic
+    /// (ideal-gas) part plus the calculator's static part.
+    /// </summary>
+    public Matrix3 PressureTensor()
+    {
+        var kin = (MdUnits.GpaPerEvPerCubicAngstrom / Volume) * KineticTensor();
+        var sigma = (Stress ?? Structures.Stress.Zero).ToMatrix();
+        return kin - sigma;
+    }
+
+    /// <summary>Instantaneous scalar pressure, GPa: trace of <see cref="PressureTensor"/> / 3, i.e. −trace(σ)/3 + 2E_kin/(3V).</summary>
+    public double Pressure => PressureTensor().Trace / 3.0;
+
+    /// <summary>Total momentum Σ m v, amu·Å/fs.</summary>
+    public Vec3 Momentum()
+    {
+        double x = 0, y = 0, z = 0;
+        for (int i = 0; i < Count; i++) { x += Masses[i] * Velocities[i].X; y += Masses[i] * Velocities[i].Y; z += Masses[i] * Velocities[i].Z; }
+        return new Vec3(x, y, z);
+    }
+
+    /// <summary>Subtracts the centre-of-mass velocity from every atom.</summary>
+    public void RemoveCenterOfMassMotion()
+    {
+        double mt = 0;
+        foreach (double m in Masses) mt += m;
+        var vcm = Momentum() / mt;
+        for (int i = 0; i < Count; i++) Velocities[i] -= vcm;
+    }
+
+    /// <summary>Evaluates energy, forces and stress of the current positions with <paramref name="calculator"/>.</summary>
+    public void ComputeForces(ICalculator calculator, bool stress = true)
+    {
+        var r = calculator.Calculate(Structure, forces: true, stress: stress);
+        if (r.Forces is null) throw new InvalidOperationException($"calculator {calculator.Name} gave no forces");
+        PotentialEnergy = r.Energy;
+        Array.Copy(r.Forces, Forces, Count);
+        Stress = r.Stress;
+    }
+
+    /// <summary>A snapshot as a labelled structure (energy, forces, stress, velocities in Å/fs as the per-atom array "velocities").</summary>
+    public Structure Snapshot()
+    {
+        var s = Structure.Clone();
+        s.Energy = PotentialEnergy;
+        s.Forces = (Vec3[])Forces.Clone();
+        s.Stress = Stress;
+        var v = new double[3 * Count];
+        for (int i = 0; i < Count; i++) { v[3 * i] = Velocities[i].X; v[3 * i + 1] = Velocities[i].Y; v[3 * i + 2] = Velocities[i].Z; }
+        s.AtomArrays["velocities"] = new AtomArray(Count, 3, v);
+        s.Info["step"] = Step;
+        s.Info["time_fs"] = Time;
+        s.Info["temperature_K"] = Temperature;
+        return s;
+    }
+}

@@ -209,8 +209,8 @@ public class ClassicalPotentialTests
     {
         var calc = ClassicalPotentials.Parse("eam:" + Potential("AlCu.eam.alloy"));
         Assert.Equal([13, 29], calc.Elements);
-        Assert.Throws<ArgumentException>(() => ClassicalPotentials.Parse("lj:1,2"));
-        Assert.Throws<ArgumentException>(() => ClassicalPotentials.Parse("nope"));
+        Assert.Throws<Mlip.Validation.MlipException>(() => ClassicalPotentials.Parse("lj:1,2"));
+        Assert.Throws<Mlip.Validation.MlipException>(() => ClassicalPotentials.Parse("nope"));
     }
 }
 

@@ -17,19 +17,20 @@ public static class ClassicalPotentials
         double[] Numbers(int count)
         {
             var parts = (arg ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length != count) throw new ArgumentException($"'{spec}': {kind} takes {count} comma-separated numbers");
+            if (parts.Length != count) throw new Mlip.Validation.MlipException($"'{spec}': {kind} takes {count} comma-separated numbers");
             return parts.Select(p => double.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out double v)
-                ? v : throw new ArgumentException($"'{spec}': '{p}' is not a number")).ToArray();
+                ? v : throw new Mlip.Validation.MlipException($"'{spec}': '{p}' is not a number")).ToArray();
         }
+        if (arg is not null && kind is "sw" or "tersoff" or "eam") Mlip.IO.InputFile.EnsureExists(arg);
         switch (kind)
         {
             case "sw": return arg is null ? StillingerWeber.Silicon() : StillingerWeber.FromFile(arg);
             case "tersoff": return arg is null ? Tersoff.Silicon() : Tersoff.FromFile(arg);
-            case "eam": return arg is null ? throw new ArgumentException("eam needs a setfl file: eam:FILE") : Eam.FromSetfl(arg);
+            case "eam": return arg is null ? throw new Mlip.Validation.MlipException("eam needs a setfl file: eam:FILE") : Eam.FromSetfl(arg);
             case "lj": { var v = Numbers(3); return new LennardJones(v[0], v[1], v[2]); }
             case "morse": { var v = Numbers(4); return new Morse(v[0], v[1], v[2], v[3]); }
             case "buck": { var v = Numbers(4); return new Buckingham(v[0], v[1], v[2], v[3]); }
-            default: throw new ArgumentException($"unknown potential '{spec}' (sw, tersoff, eam:FILE, lj:eps,sigma,rc, morse:D0,alpha,r0,rc, buck:A,rho,C,rc)");
+            default: throw new Mlip.Validation.MlipException($"unknown potential '{spec}' (sw, tersoff, eam:FILE, lj:eps,sigma,rc, morse:D0,alpha,r0,rc, buck:A,rho,C,rc)");
         }
     }
 }

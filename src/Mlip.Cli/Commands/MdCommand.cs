@@ -1,0 +1,114 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Mlip.Calculators;
+using Mlip.IO;
+using Mlip.Simulation;
+using Mlip.Validation;
+
+namespace Mlip.Cli.Commands;
+
+/// <summary><c>mlip md</c>: molecular dynamics (NVE, Langevin, Nosé–Hoover chain, Berendsen NPT) over Mlip.Simulation; a thin verb.</summary>
+public static class MdCommand
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var structure = new Argument<string>("structure") { Description = "Starting structure (the first frame, or --index); its velocities are used when it has them" };
+        var model = new Option<string?>("--model", "-m") { Description = "Model file (model.json)" };
+        var potential = new Option<string?>("--potential", "-p") { Description = "Classical potential: sw, tersoff, eam:FILE, lj:eps,sigma,rc, morse:D0,alpha,r0,rc, buck:A,rho,C,rc" };
+        var index = new Option<int>("--index", "-i") { Description = "Frame of the structure file (0-based; negative from the end)" };
+        var ensemble = new Option<string>("--ensemble") { Description = "nve, nvt-langevin, nvt-nh or npt-berendsen", DefaultValueFactory = _ => "nve" };
+        var temperature = new Option<double>("--temperature", "-T") { Description = "Temperature (K): initial velocities, and the thermostat's target", DefaultValueFactory = _ => 300 };
+        var pressure = new Option<double>("--pressure") { Description = "Target pressure for npt-berendsen (GPa)" };
+        var timestep = new Option<double>("--timestep") { Description = "Time step (fs)", DefaultValueFactory = _ => 1.0 };
+        var steps = new Option<long>("--steps") { Description = "Number of steps", DefaultValueFactory = _ => 1000 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the initial velocities and the Langevin noise", DefaultValueFactory = _ => 1 };
+        var friction = new Option<double>("--friction") { Description = "Langevin friction (1/fs)", DefaultValueFactory = _ => 0.01 };
+        var tdamp = new Option<double>("--tdamp") { Description = "Nosé–Hoover period (fs; default 100 time steps)" };
+        var pdamp = new Option<double>("--pdamp") { Description = "Berendsen barostat period (fs)", DefaultValueFactory = _ => 500 };
+        var compressibility = new Option<double>("--compressibility") { Description = "Berendsen compressibility (1/GPa, about 1/B)", DefaultValueFactory = _ => 0.01 };
+        var logEvery = new Option<int>("--log-every") { Description = "Thermo log interval (steps)", DefaultValueFactory = _ => 10 };
+        var trajEvery = new Option<int>("--traj-every") { Description = "Trajectory frame interval (steps)", DefaultValueFactory = _ => 100 };
+        var output = new Option<string?>("--output", "-o") { Description = "Trajectory (extended XYZ with energies, forces, stresses, velocities)" };
+        var log = new Option<string?>("--log") { Description = "Thermo log (CSV: step, time, T, energies, conserved, P, V)" };
+        var json = new Option<bool>("--json") { Description = "Print the summary as one JSON object" };
+        var cmd = new Command("md", "Molecular dynamics with a model or a classical potential: NVE, Langevin, Nosé–Hoover chain, Berendsen NPT");
+        cmd.Arguments.Add(structure);
+        foreach (var o in new Option[] { model, potential, index, ensemble, temperature, pressure, timestep, steps, seed, friction, tdamp, pdamp, compressibility, logEvery, trajEvery, output, log, json })
+            cmd.Options.Add(o);
+        cmd.SetAction(parse => CliRunner.Run(stderr, () =>
+        {
+            var calc = CalculatorSource.Open(parse.GetValue(model), parse.GetValue(potential));
+            string path = parse.GetValue(structure)!;
+            var frames = StructureIO.Read(path);
+            int k = parse.GetValue(index), i = k < 0 ? frames.Count + k : k;
+            if (i < 0 || i >= frames.Count) throw new MlipException($"--index {k} is out of range: {path} holds {frames.Count} structures");
+            double dt = parse.GetValue(timestep), T = parse.GetValue(temperature);
+            long n = parse.GetValue(steps);
+            int sd = parse.GetValue(seed);
+            if (!(dt > 0)) throw new MlipException("--timestep must be positive (fs)");
+            if (!(T >= 0)) throw new MlipException("--temperature must be zero or positive (K)");
+            if (n < 0) throw new MlipException("--steps must be zero or positive");
+
+            string ens = parse.GetValue(ensemble)!.ToLowerInvariant();
+            IIntegrator integrator = ens switch
+            {
+                "nve" => new VelocityVerlet(calc, dt),
+                "nvt-langevin" or "langevin" or "npt-berendsen" => new Langevin(calc, dt, T, parse.GetValue(friction), sd ^ 0x2545F491),
+                "nvt-nh" or "nose-hoover" => new NoseHooverChain(calc, dt, T > 0 ? T : throw new MlipException("nvt-nh needs a positive --temperature"),
+                    parse.GetValue(tdamp) is > 0 and var td ? td : 100 * dt),
+                _ => throw new MlipException($"unknown --ensemble '{ens}' (nve, nvt-langevin, nvt-nh, npt-berendsen)"),
+            };
+            if (ens == "npt-berendsen")
+                integrator.Barostat = new BerendsenBarostat(parse.GetValue(pressure), parse.GetValue(pdamp), parse.GetValue(compressibility));
+
+            var state = new MdState(frames[i]);
+            bool hasVelocities = frames[i].AtomArrays.ContainsKey("velocities");
+            if (!hasVelocities && T > 0) MaxwellBoltzmann.Initialize(state, T, sd);
+
+            bool asJson = parse.GetValue(json);
+            var stats = new MdStatistics(integrator);
+            using var traj = parse.GetValue(output) is string o ? new TrajectoryWriter(o) : null;
+            using var thermo = parse.GetValue(log) is string l ? new ThermoLog(l) : null;
+            var md = new MolecularDynamics(integrator, state)
+            {
+                Log = thermo, LogInterval = parse.GetValue(logEvery),
+                Trajectory = traj, TrajectoryInterval = parse.GetValue(trajEvery),
+                Progress = new Progress(stderr), ProgressInterval = (int)Math.Max(1, Math.Min(int.MaxValue, n / 10)),
+                Observer = stats.Observe,
+            };
+            var clock = Stopwatch.StartNew();
+            long done = md.Run(n);
+            double wall = clock.Elapsed.TotalSeconds;
+            string F(double v, string fmt) => v.ToString(fmt, CultureInfo.InvariantCulture);
+            bool nve = ens == "nve";
+            if (asJson)
+                stdout.WriteLine(new JsonObject
+                {
+                    ["ensemble"] = ens, ["calculator"] = calc.Name, ["atoms"] = state.Count, ["steps"] = done, ["time_fs"] = state.Time, ["timestep_fs"] = dt,
+                    ["mean_temperature_k"] = stats.MeanTemperature, ["mean_pressure_gpa"] = stats.MeanPressure, ["mean_volume_a3"] = stats.MeanVolume,
+                    ["final_temperature_k"] = state.Temperature, ["final_potential_energy_ev"] = state.PotentialEnergy,
+                    ["initial_conserved_ev"] = stats.InitialConservedEnergy, ["final_conserved_ev"] = stats.FinalConservedEnergy,
+                    ["conserved_drift_ev_per_atom_per_ps"] = stats.DriftPerAtomPerPs,
+                    ["trajectory_frames"] = traj?.Frames ?? 0, ["wall_seconds"] = wall, ["steps_per_second"] = done / Math.Max(wall, 1e-9),
+                }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            else
+            {
+                stdout.WriteLine($"{ens} with {calc.Name}: {done} steps of {F(dt, "G4")} fs ({F(state.Time / 1000, "F3")} ps), {state.Count} atoms, {F(wall, "F1")} s ({F(done / Math.Max(wall, 1e-9), "F0")} steps/s)");
+                stdout.WriteLine($"mean T {F(stats.MeanTemperature, "F1")} K, mean P {F(stats.MeanPressure, "F4")} GPa, mean volume {F(stats.MeanVolume, "F3")} Å³");
+                stdout.WriteLine($"{(nve ? "energy" : "conserved quantity")} drift {F(stats.DriftPerAtomPerPs, "G3")} eV/atom/ps (E {F(stats.InitialConservedEnergy, "F6")} → {F(stats.FinalConservedEnergy, "F6")} eV)");
+                if (traj is not null) stdout.WriteLine($"wrote {traj.Frames} frames to {traj.Path}");
+                if (thermo is not null) stdout.WriteLine($"wrote the thermo log to {thermo.FilePath}");
+            }
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private sealed class Progress(TextWriter stderr) : IProgress<MdProgress>
+    {
+        public void Report(MdProgress value) => stderr.WriteLine("md: " + value);
+    }
+}

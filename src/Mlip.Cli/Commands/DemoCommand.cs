@@ -23,7 +23,7 @@ public static class DemoCommand
             string F(double v, string fmt) => v.ToString(fmt, CultureInfo.InvariantCulture);
             var rows = new List<string[]> { new[] { "diamond Si", "unit", r.ReferenceName, "model", "difference" } };
             foreach (var p in r.Properties)
-                rows.Add([p.Name, p.Unit, F(p.Reference, p.Name == "a0" ? "F4" : "F1"), F(p.Model, p.Name == "a0" ? "F4" : "F1"), F(100 * p.RelativeError, "+0.0;-0.0") + " %"]);
+                rows.Add([p.Name, p.Unit, F(p.Reference, p.Name == "a0" ? "F4" : "F1"), F(p.Model, p.Name == "a0" ? "F4" : "F1"), F(100 * p.RelativeError, "+0.00;-0.00;0.00") + " %"]);
             TextTable.Write(stdout, rows);
             stdout.WriteLine();
             stdout.WriteLine($"done in {F(r.Elapsed.TotalSeconds, "F1")} s; model {r.Training.ModelPath}, config {r.ConfigPath}");

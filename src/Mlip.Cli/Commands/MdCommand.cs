@@ -51,6 +51,11 @@ public static class MdCommand
             if (!(dt > 0)) throw new MlipException("--timestep must be positive (fs)");
             if (!(T >= 0)) throw new MlipException("--temperature must be zero or positive (K)");
             if (n < 0) throw new MlipException("--steps must be zero or positive");
+            if (!(parse.GetValue(friction) >= 0)) throw new MlipException("--friction must be zero or positive (1/fs)");
+            if (!(parse.GetValue(pdamp) > 0)) throw new MlipException("--pdamp must be positive (fs)");
+            if (!(parse.GetValue(compressibility) > 0)) throw new MlipException("--compressibility must be positive (1/GPa)");
+            if (parse.GetValue(tdamp) < 0) throw new MlipException("--tdamp must be positive (fs)");
+            if (parse.GetValue(logEvery) < 0 || parse.GetValue(trajEvery) < 0) throw new MlipException("--log-every and --traj-every must be zero or positive");
 
             string ens = parse.GetValue(ensemble)!.ToLowerInvariant();
             IIntegrator integrator = ens switch

@@ -81,6 +81,9 @@ public class DemoCliTests
         var (c4, _, e4) = CliTests.Run("md", si, "-p", "sw", "--ensemble", "npt", "--steps", "10");
         Assert.Equal(1, c4);
         Assert.Contains("unknown --ensemble", e4);
+        var (c5, _, e5) = CliTests.Run("md", si, "-p", "sw", "--ensemble", "nvt-langevin", "--friction", "-1", "--steps", "10");
+        Assert.Equal(1, c5);
+        Assert.Contains("--friction", e5);
     }
 
     [Fact]

@@ -13,7 +13,7 @@ public enum NebInterpolation
     Idpp,
 }
 
-/// <summary>Settings of <see cref="Neb.Run"/>. Forces in eV/Å, spring constant in eV/Å².</summary>
+/// <summary>Settings of <c>Neb.Run</c>. Forces in eV/Å, spring constant in eV/Å².</summary>
 public sealed record NebOptions
 {
     /// <summary>Number of movable images between the two end points.</summary>

@@ -186,7 +186,7 @@ public static class Relaxation
         }
     }
 
-    private interface IStepper
+    internal interface IStepper
     {
         /// <summary>Moves x given the generalized forces f (= −gradient) and the current objective.</summary>
         void Step(double[] x, double[] f, double energy);
@@ -209,7 +209,7 @@ public static class Relaxation
     }
 
     /// <summary>FIRE (Bitzek et al., PRL 97, 170201 (2006)) with ASE's standard parameters.</summary>
-    private sealed class Fire(double maxStep) : IStepper
+    internal sealed class Fire(double maxStep) : IStepper
     {
         private const double DtStart = 0.1, DtMax = 1.0, FInc = 1.1, FDec = 0.5, AStart = 0.1, FAlpha = 0.99;
         private const int NMin = 5;

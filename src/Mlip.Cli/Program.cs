@@ -21,6 +21,7 @@ public static class Program
         root.Subcommands.Add(SimulationCommands.Relax(stdout, stderr));
         root.Subcommands.Add(SimulationCommands.Eos(stdout, stderr));
         root.Subcommands.Add(SimulationCommands.Elastic(stdout, stderr));
+        root.Subcommands.Add(PhononCommand.Create(stdout, stderr));
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
         return root.Parse(args).Invoke(config);
     }

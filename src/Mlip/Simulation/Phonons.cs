@@ -178,44 +178,90 @@ public sealed class ForceConstants
         return e;
     }
 
-    /// <summary>Cyclic Jacobi eigenvalues of a real symmetric matrix (destroys the input).</summary>
+    /// <summary>
+    /// Eigenvalues of a real symmetric n × n matrix (row-major, destroyed): Householder reduction to
+    /// tridiagonal form, then the implicit QL iteration with Wilkinson shifts (tred2/tqli, values only).
+    /// </summary>
     public static double[] SymmetricEigenvalues(double[] a, int n)
     {
-        for (int sweep = 0; sweep < 100; sweep++)
+        var d = new double[n];
+        var e = new double[n];
+        for (int i = n - 1; i > 0; i--)
         {
-            double off = 0, diag = 0;
-            for (int p = 0; p < n; p++)
+            int l = i - 1;
+            double h = 0;
+            if (l > 0)
             {
-                diag += a[p * n + p] * a[p * n + p];
-                for (int q = p + 1; q < n; q++) off += a[p * n + q] * a[p * n + q];
-            }
-            if (off <= 1e-30 * Math.Max(diag, 1e-300)) break;
-            for (int p = 0; p < n - 1; p++)
-                for (int q = p + 1; q < n; q++)
+                double scale = 0;
+                for (int k = 0; k <= l; k++) scale += Math.Abs(a[i * n + k]);
+                if (scale == 0) e[i] = a[i * n + l];
+                else
                 {
-                    double apq = a[p * n + q];
-                    if (Math.Abs(apq) < 1e-300) continue;
-                    double theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
-                    double t = Math.Sign(theta) / (Math.Abs(theta) + Math.Sqrt(theta * theta + 1));
-                    if (theta == 0) t = 1;
-                    double cs = 1 / Math.Sqrt(t * t + 1), sn = t * cs;
-                    for (int k = 0; k < n; k++)
+                    for (int k = 0; k <= l; k++) { a[i * n + k] /= scale; h += a[i * n + k] * a[i * n + k]; }
+                    double f = a[i * n + l];
+                    double g = f >= 0 ? -Math.Sqrt(h) : Math.Sqrt(h);
+                    e[i] = scale * g;
+                    h -= f * g;
+                    a[i * n + l] = f - g;
+                    f = 0;
+                    for (int j = 0; j <= l; j++)
                     {
-                        double akp = a[k * n + p], akq = a[k * n + q];
-                        a[k * n + p] = cs * akp - sn * akq;
-                        a[k * n + q] = sn * akp + cs * akq;
+                        g = 0;
+                        for (int k = 0; k <= j; k++) g += a[j * n + k] * a[i * n + k];
+                        for (int k = j + 1; k <= l; k++) g += a[k * n + j] * a[i * n + k];
+                        e[j] = g / h;
+                        f += e[j] * a[i * n + j];
                     }
-                    for (int k = 0; k < n; k++)
+                    double hh = f / (h + h);
+                    for (int j = 0; j <= l; j++)
                     {
-                        double apk = a[p * n + k], aqk = a[q * n + k];
-                        a[p * n + k] = cs * apk - sn * aqk;
-                        a[q * n + k] = sn * apk + cs * aqk;
+                        f = a[i * n + j];
+                        e[j] = g = e[j] - hh * f;
+                        for (int k = 0; k <= j; k++) a[j * n + k] -= f * e[k] + g * a[i * n + k];
                     }
                 }
+            }
+            else e[i] = a[i * n + l];
         }
-        var e = new double[n];
-        for (int k = 0; k < n; k++) e[k] = a[k * n + k];
-        return e;
+        for (int i = 0; i < n; i++) d[i] = a[i * n + i];
+        for (int i = 1; i < n; i++) e[i - 1] = e[i];
+        if (n > 0) e[n - 1] = 0;
+        for (int l = 0; l < n; l++)
+        {
+            int iter = 0, m;
+            do
+            {
+                for (m = l; m < n - 1; m++)
+                {
+                    double dd = Math.Abs(d[m]) + Math.Abs(d[m + 1]);
+                    if (Math.Abs(e[m]) <= 1e-16 * dd) break;
+                }
+                if (m == l) break;
+                if (iter++ == 100) throw new InvalidOperationException("symmetric eigenvalues did not converge");
+                double g = (d[l + 1] - d[l]) / (2 * e[l]);
+                double r = Math.Sqrt(g * g + 1);
+                g = d[m] - d[l] + e[l] / (g + (g >= 0 ? r : -r));
+                double s = 1, c = 1, p = 0;
+                int i;
+                bool underflow = false;
+                for (i = m - 1; i >= l; i--)
+                {
+                    double f = s * e[i], b = c * e[i];
+                    r = Math.Sqrt(f * f + g * g);
+                    e[i + 1] = r;
+                    if (r == 0) { d[i + 1] -= p; e[m] = 0; underflow = true; break; }
+                    s = f / r; c = g / r;
+                    g = d[i + 1] - p;
+                    r = (d[i] - g) * s + 2 * c * b;
+                    p = s * r;
+                    d[i + 1] = g + p;
+                    g = c * r - b;
+                }
+                if (underflow) continue;
+                d[l] -= p; e[l] = g; e[m] = 0;
+            } while (true);
+        }
+        return d;
     }
 }
 

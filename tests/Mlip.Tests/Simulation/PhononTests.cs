@@ -49,6 +49,27 @@ public class PhononTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void HermitianEigenvaluesOfAKnownSpectrum()
+    {
+        // H = Q Λ Q with the unitary Householder reflection Q = I − 2 v v† / |v|²
+        int n = 7;
+        var rng = new Random(3);
+        var lambda = Enumerable.Range(0, n).Select(k => rng.NextDouble() * 10 - 3).ToArray();
+        var v = Enumerable.Range(0, n).Select(_ => new Complex(rng.NextDouble() - 0.5, rng.NextDouble() - 0.5)).ToArray();
+        double vv = v.Sum(x => x.Magnitude * x.Magnitude);
+        var q = new Complex[n * n];
+        for (int r = 0; r < n; r++)
+            for (int c = 0; c < n; c++) q[r * n + c] = (r == c ? 1 : 0) - 2 * v[r] * Complex.Conjugate(v[c]) / vv;
+        var h = new Complex[n * n];
+        for (int r = 0; r < n; r++)
+            for (int c = 0; c < n; c++)
+                for (int k = 0; k < n; k++) h[r * n + c] += q[r * n + k] * lambda[k] * Complex.Conjugate(q[c * n + k]);
+        var got = ForceConstants.HermitianEigenvalues(h, n);
+        Array.Sort(lambda);
+        for (int k = 0; k < n; k++) Assert.Equal(lambda[k], got[k], 1e-10);
+    }
+
+    [Fact]
     public void StillingerWeberSiliconAtGamma()
     {
         var fc = SiliconForceConstants(PrimitiveSilicon());

@@ -280,8 +280,8 @@ public static class Phonons
         if (sc is not { Length: 3 } || sc[0] < 1 || sc[1] < 1 || sc[2] < 1) throw new MlipException("the supercell needs three repeats >= 1");
         if (!(options.Displacement > 0) || !double.IsFinite(options.Displacement)) throw new MlipException("the displacement must be a positive number of Å");
         if (!unitCell.HasCell || !(unitCell.Pbc.A && unitCell.Pbc.B && unitCell.Pbc.C)) throw new MlipException("phonons need a cell periodic in all three directions");
-        foreach (int z in unitCell.AtomicNumbers)
-            if (!calculator.Elements.Contains(z)) throw new MlipException($"{calculator.Name} does not handle {Elements.Symbol(z)}");
+        foreach (int z in unitCell.AtomicNumbers) // an empty list means any element (pair potentials)
+            if (calculator.Elements.Count > 0 && !calculator.Elements.Contains(z)) throw new MlipException($"{calculator.Name} does not handle {Elements.Symbol(z)}");
         var cell = unitCell.Clone();
         cell.Energy = null; cell.Forces = null; cell.Stress = null;
         if (options.RelaxPositions)

@@ -103,6 +103,43 @@ public class PhononTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TiesOnTheWignerSeitzBoundaryKeepDHermitian()
+    {
+        // argon-like LJ fcc in a 2x2x2 supercell of the primitive cell: many pairs sit on the supercell's
+        // Wigner–Seitz boundary, and only the averaging over their images keeps D(q) Hermitian off the mesh
+        double a = 5.26;
+        var cell = Matrix3.FromRows(new Vec3(0, a / 2, a / 2), new Vec3(a / 2, 0, a / 2), new Vec3(a / 2, a / 2, 0));
+        var s = new Structure(cell, [Vec3.Zero], [18], PeriodicFlags.All);
+        var fc = Phonons.ComputeForceConstants(ClassicalPotentials.Parse("lj:0.0104,3.40,6.5"), s, new PhononOptions { Supercell = [2, 2, 2] });
+        foreach (var q in new[] { new[] { 0.13, 0.27, 0.41 }, [0.25, 0, 0.25], [0.3, 0.3, 0.3] })
+        {
+            var d = fc.DynamicalMatrix(q);
+            double scale = d.Max(x => x.Magnitude), worst = 0;
+            for (int r = 0; r < 3; r++)
+                for (int c = 0; c < 3; c++) worst = Math.Max(worst, (d[r * 3 + c] - Complex.Conjugate(d[c * 3 + r])).Magnitude);
+            Assert.True(worst < 1e-10 * scale, $"q = ({string.Join(", ", q)}): |D − D†| = {worst}");
+            // one atom per cell: D(q) is even in q and hence real
+            foreach (var x in d) Assert.True(Math.Abs(x.Imaginary) < 1e-10 * scale);
+        }
+        var g = fc.FrequenciesThz([0, 0, 0]);
+        foreach (double v in g) Assert.True(Math.Abs(v) < 1e-3);
+    }
+
+    [Fact]
+    public void ShortRangedForceConstantsConvergeWithSupercell()
+    {
+        // SW reaches second neighbours only, so 3x3x3 and 4x4x4 must give the same bands everywhere
+        var s = PrimitiveSilicon();
+        var f3 = SiliconForceConstants(s);
+        var f4 = Phonons.ComputeForceConstants(StillingerWeber.Silicon(), s, new PhononOptions { Supercell = [4, 4, 4] });
+        foreach (var q in new[] { new[] { 0.13, 0.27, 0.41 }, [0.5, 0.25, 0.75], [0.1, 0, 0.1] })
+        {
+            var a3 = f3.FrequenciesThz(q); var a4 = f4.FrequenciesThz(q);
+            for (int k = 0; k < 6; k++) Assert.Equal(a4[k], a3[k], 2e-3);
+        }
+    }
+
+    [Fact]
     public void FrequenciesAreInvariantUnderRotation()
     {
         var s = PrimitiveSilicon();

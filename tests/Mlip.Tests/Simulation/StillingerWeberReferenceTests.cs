@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Mlip.Calculators;
+using Mlip.IO;
 using Mlip.Simulation;
 using Mlip.Structures;
 using Mlip.Tests.Support;

@@ -99,6 +99,7 @@ public sealed class StillingerWeberReferenceTests(ITestOutputHelper output)
                 {Header}
                 read_data       {name}.lmp
                 {Pair}
+                thermo_style    custom step pe pxx pyy pzz pxy pxz pyz
                 minimize        0 1e-14 10000 100000
                 print           "RESULT {name}_pxx $(pxx:%.17g) {name}_pyy $(pyy:%.17g) {name}_pzz $(pzz:%.17g)"
                 print           "RESULT {name}_pxy $(pxy:%.17g) {name}_pxz $(pxz:%.17g) {name}_pyz $(pyz:%.17g)"

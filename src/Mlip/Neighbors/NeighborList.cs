@@ -34,6 +34,10 @@ public sealed class NeighborList
         _distances = distances;
     }
 
+    /// <summary>Wraps existing compressed-row arrays (no copy); for <see cref="VerletList"/>.</summary>
+    internal static NeighborList FromArrays(double cutoff, int atoms, int pairs, int[] offsets, int[] centers, int[] neighbors, int[] shifts, Vec3[] vectors, double[] distances) =>
+        new(cutoff, atoms, pairs, offsets, centers, neighbors, shifts, vectors, distances);
+
     public double Cutoff { get; }
     public int AtomCount { get; }
     public int PairCount => _pairs;

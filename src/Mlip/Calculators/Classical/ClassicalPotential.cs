@@ -78,6 +78,30 @@ public abstract class ClassicalPotential : ICalculator
     /// <summary>Number of species in the parameter tables (1 for an element-blind potential).</summary>
     protected int SpeciesCount => Math.Max(1, Elements.Count);
 
+    private double _skin;
+    private VerletList? _verlet;
+    private readonly object _verletLock = new();
+
+    /// <summary>
+    /// Verlet skin (Å) for reusing the neighbour list across calls (MD, relaxation): 0 (default)
+    /// builds a fresh list every call; a positive value keeps a list at <see cref="Cutoff"/> + skin,
+    /// rebuilt only when an atom has moved more than skin/2 (or the cell, periodicity or atom count
+    /// changed). Results agree with a fresh build to round-off (the order of summation can differ).
+    /// Calls are then serialised on this calculator.
+    /// </summary>
+    public double NeighborSkin
+    {
+        get => _skin;
+        set
+        {
+            if (!(value >= 0) || !double.IsFinite(value)) throw new ArgumentOutOfRangeException(nameof(value), "skin must be a finite number ≥ 0");
+            lock (_verletLock) { _skin = value; _verlet = null; }
+        }
+    }
+
+    /// <summary>Number of neighbour-list builds done by the reused list (0 without a skin).</summary>
+    public int NeighborListBuilds { get { lock (_verletLock) return _verlet?.Builds ?? 0; } }
+
     public CalculatorResult Calculate(Structure structure, bool forces = true, bool stress = true)
     {
         var types = new int[structure.Count];
@@ -89,9 +113,16 @@ public abstract class ClassicalPotential : ICalculator
                 throw new MlipException($"{Name} has parameters for {string.Join(" ", Elements.Select(Structures.Elements.Symbol))} only, not {Structures.Elements.Symbol(z)}");
             types[i] = t;
         }
-        var nl = NeighborList.Build(structure, Cutoff);
         var sum = new ForceSum(structure.Count);
-        Compute(nl, types, sum);
+        if (_skin > 0)
+        {
+            lock (_verletLock)
+            {
+                _verlet ??= new VerletList(Cutoff, _skin);
+                Compute(_verlet.Get(structure), types, sum);
+            }
+        }
+        else Compute(NeighborList.Build(structure, Cutoff), types, sum);
         double e = 0;
         foreach (double ei in sum.AtomEnergies) e += ei;
         return new CalculatorResult(e, forces ? sum.Forces() : null, stress ? sum.Stress(structure.Volume) : null, sum.AtomEnergies);

@@ -101,6 +101,17 @@ public sealed class StillingerWeber : ClassicalPotential
     public override string Name => name;
     public override double Cutoff => cutoff;
 
+    /// <summary>x^y, by multiplication for the small integer exponents of the usual parameter sets (Math.Pow is the cost otherwise).</summary>
+    private static double Power(double x, double y) => y switch
+    {
+        0 => 1,
+        1 => x,
+        2 => x * x,
+        3 => x * x * x,
+        4 => (x * x) * (x * x),
+        _ => Math.Pow(x, y),
+    };
+
     protected override void Compute(NeighborList nl, int[] types, ForceSum sum)
     {
         int n = SpeciesCount;
@@ -120,7 +131,7 @@ public sealed class StillingerWeber : ClassicalPotential
 
                 // two-body, half to each direction
                 double s = pij.Sigma / rij;
-                double rp = Math.Pow(s, pij.Pp), rq = Math.Pow(s, pij.Q);
+                double rp = Power(s, pij.Pp), rq = Power(s, pij.Q);
                 double rainv = 1.0 / (rij - pij.Cut);
                 double ex = Math.Exp(pij.Sigma * rainv);
                 double ae = pij.BigA * pij.Epsilon;

@@ -1,0 +1,100 @@
+using Mlip.Structures;
+
+namespace Mlip.Neighbors;
+
+/// <summary>
+/// A neighbour list reused across calls on slowly moving atoms (MD, relaxation): the full list is
+/// built with cells at cutoff + skin, and until some atom has moved more than skin/2 from where it
+/// was at that build (same atom count, cell and periodicity), each <see cref="Get"/> recomputes the
+/// pair vectors from the current positions with the stored images (the same expression as
+/// <see cref="NeighborList.PairVector"/>, so vectors agree to the last bit with a fresh build) and
+/// keeps those within the cutoff. Every pair within the cutoff is then found, as with a fresh build;
+/// only the order of the pairs of an atom can differ, so sums agree to round-off.
+/// Not thread-safe: one instance per calculation stream.
+/// </summary>
+public sealed class VerletList
+{
+    private NeighborList? _wide;
+    private Vec3[] _reference = [];
+    private Matrix3 _cell;
+    private PeriodicFlags _pbc;
+    private int[] _offsets = [], _centers = [], _neighbors = [], _shifts = [];
+    private Vec3[] _vectors = [];
+    private double[] _distances = [];
+
+    public VerletList(double cutoff, double skin)
+    {
+        if (!(cutoff > 0) || !double.IsFinite(cutoff)) throw new ArgumentOutOfRangeException(nameof(cutoff));
+        if (!(skin >= 0) || !double.IsFinite(skin)) throw new ArgumentOutOfRangeException(nameof(skin));
+        Cutoff = cutoff;
+        Skin = skin;
+    }
+
+    public double Cutoff { get; }
+    public double Skin { get; }
+
+    /// <summary>Number of cell-list builds so far.</summary>
+    public int Builds { get; private set; }
+
+    /// <summary>
+    /// The full list within <see cref="Cutoff"/> for these positions. The returned list shares buffers
+    /// with this instance: it is valid until the next call.
+    /// </summary>
+    public NeighborList Get(Structure s) => Get(s.Cell, s.Positions, s.Pbc);
+
+    public NeighborList Get(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc)
+    {
+        int n = positions.Length;
+        if (Skin == 0) return NeighborList.Build(cell, positions, pbc, Cutoff);
+        if (NeedsBuild(cell, positions, pbc))
+        {
+            _wide = NeighborList.Build(cell, positions, pbc, Cutoff + Skin);
+            if (_reference.Length != n) _reference = new Vec3[n];
+            positions.CopyTo(_reference);
+            _cell = cell; _pbc = pbc;
+            Builds++;
+            int cap = _wide.PairCount;
+            if (_neighbors.Length < cap)
+            {
+                _centers = new int[cap]; _neighbors = new int[cap]; _shifts = new int[3 * cap];
+                _vectors = new Vec3[cap]; _distances = new double[cap];
+            }
+            if (_offsets.Length != n + 1) _offsets = new int[n + 1];
+        }
+        var wide = _wide!;
+        var wn = wide.Neighbors; var ws = wide.Shifts; var wo = wide.Offsets;
+        double rc2 = Cutoff * Cutoff;
+        int count = 0;
+        for (int i = 0; i < n; i++)
+        {
+            _offsets[i] = count;
+            Vec3 ri = positions[i];
+            for (int p = wo[i]; p < wo[i + 1]; p++)
+            {
+                int j = wn[p];
+                int sa = ws[3 * p], sb = ws[3 * p + 1], sc = ws[3 * p + 2];
+                Vec3 v = NeighborList.PairVector(ri, positions[j], cell, sa, sb, sc);
+                double d2 = v.X * v.X + v.Y * v.Y + v.Z * v.Z;
+                if (d2 >= rc2) continue;
+                _centers[count] = i; _neighbors[count] = j;
+                _shifts[3 * count] = sa; _shifts[3 * count + 1] = sb; _shifts[3 * count + 2] = sc;
+                _vectors[count] = v; _distances[count] = Math.Sqrt(d2);
+                count++;
+            }
+        }
+        _offsets[n] = count;
+        return NeighborList.FromArrays(Cutoff, n, count, _offsets, _centers, _neighbors, _shifts, _vectors, _distances);
+    }
+
+    private bool NeedsBuild(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc)
+    {
+        if (_wide is null || _reference.Length != positions.Length || !cell.Equals(_cell) || !pbc.Equals(_pbc)) return true;
+        double limit2 = 0.25 * Skin * Skin;
+        for (int i = 0; i < positions.Length; i++)
+        {
+            Vec3 d = positions[i] - _reference[i];
+            if (d.X * d.X + d.Y * d.Y + d.Z * d.Z > limit2) return true;
+        }
+        return false;
+    }
+}

@@ -40,7 +40,7 @@ public static class MdCommand
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
-            var calc = CalculatorSource.Open(parse.GetValue(model), parse.GetValue(potential));
+            var calc = CalculatorSource.OpenForDynamics(parse.GetValue(model), parse.GetValue(potential));
             string path = parse.GetValue(structure)!;
             var frames = StructureIO.Read(path);
             int k = parse.GetValue(index), i = k < 0 ? frames.Count + k : k;

@@ -9,6 +9,18 @@ namespace Mlip.Calculators;
 /// </summary>
 public static class CalculatorSource
 {
+    /// <summary>
+    /// For many calls on slowly changing structures (MD): like <see cref="Open"/>, with a neighbour-list
+    /// skin of <paramref name="skin"/> Å on classical potentials, so the list is rebuilt only when an
+    /// atom has moved more than half the skin (same results to round-off).
+    /// </summary>
+    public static ICalculator OpenForDynamics(string? modelPath, string? potential, double skin = 1.0)
+    {
+        var calc = Open(modelPath, potential);
+        if (calc is ClassicalPotential classical) classical.NeighborSkin = skin;
+        return calc;
+    }
+
     public static ICalculator Open(string? modelPath, string? potential)
     {
         if (modelPath is not null && potential is not null) throw new MlipException("give either a model file or --potential, not both");

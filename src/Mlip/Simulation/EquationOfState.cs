@@ -148,9 +148,7 @@ public static class EquationOfState
         plt.XLabel("volume (Å³)");
         plt.YLabel("energy (eV)");
         plt.ShowLegend(ScottPlot.Alignment.UpperCenter);
-        string tmp = path + ".tmp.png";
-        plt.SavePng(tmp, 800, 600);
-        File.Move(tmp, path, overwrite: true);
+        Mlip.Training.Plots.Save(plt, path);
     }
 
     /// <summary>Householder QR least squares for a small dense system.</summary>

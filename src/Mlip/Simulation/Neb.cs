@@ -419,8 +419,6 @@ public static class Neb
         plt.XLabel("reaction coordinate (Å)");
         plt.YLabel("energy relative to the initial state (eV)");
         plt.ShowLegend(ScottPlot.Alignment.UpperRight);
-        string tmp = path + ".tmp.png";
-        plt.SavePng(tmp, 800, 600);
-        File.Move(tmp, path, overwrite: true);
+        Mlip.Training.Plots.Save(plt, path);
     }
 }

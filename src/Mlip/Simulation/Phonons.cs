@@ -581,8 +581,6 @@ public static class Phonons
 
     private static void Save(ScottPlot.Plot plt, string path)
     {
-        string tmp = path + ".tmp.png";
-        plt.SavePng(tmp, 800, 600);
-        File.Move(tmp, path, overwrite: true);
+        Mlip.Training.Plots.Save(plt, path);
     }
 }

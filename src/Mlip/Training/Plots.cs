@@ -61,7 +61,8 @@ public static class Plots
         Save(plt, path);
     }
 
-    private static void Save(ScottPlot.Plot plt, string path)
+    /// <summary>Writes a plot as PNG (800 x 600) under a temporary name, then renames it: readers never see half a file.</summary>
+    public static void Save(ScottPlot.Plot plt, string path)
     {
         string tmp = path + ".tmp.png";
         plt.SavePng(tmp, 800, 600);

@@ -59,6 +59,7 @@ public static class ModelFile
 
     public static Potential Load(string path)
     {
+        if (Mlip.Interop.Snap.IsSnapPath(path)) return Mlip.Interop.Snap.Load(path);
         using var doc = JsonInput.ParseFile(path);
         var root = JsonNode.Parse(doc.RootElement.GetRawText())!.AsObject();
         var where = new InputLocation(path);

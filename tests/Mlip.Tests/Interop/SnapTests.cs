@@ -1,0 +1,172 @@
+using Mlip.Calculators;
+using Mlip.Descriptors;
+using Mlip.Interop;
+using Mlip.IO;
+using Mlip.Models;
+using Mlip.Structures;
+using Mlip.Tests.Support;
+
+namespace Mlip.Tests.Interop;
+
+/// <summary>
+/// LAMMPS pair_style snap interop: Zuo et al.'s Si SNAP/qSNAP files read into Mlip equal LAMMPS on
+/// the same files; Mlip polynomial models exported to .snapcoeff/.snapparam equal LAMMPS; import of an
+/// export predicts the same as the model.
+/// </summary>
+public class SnapTests
+{
+    private const double LammpsNktv2p = 1.6021765e6;
+
+    private sealed record Reference(double Energy, Vec3[] Forces, Stress Stress);
+
+    private static Reference RunLammps(Structure s, string[] species, string coeffPath, string paramPath, string name)
+    {
+        var (data, box) = Lammps.DataFile(s, species);
+        var files = new Dictionary<string, string>
+        {
+            ["data.lmp"] = data,
+            ["pot.snapcoeff"] = File.ReadAllText(coeffPath),
+            // current LAMMPS rejects the old 'diagonalstyle 3' line (the only style it has); Mlip accepts and ignores it
+            ["pot.snapparam"] = string.Join("\n", File.ReadAllLines(paramPath).Where(l => !l.TrimStart().StartsWith("diagonalstyle"))) + "\n",
+        };
+        string input = $"""
+            units           metal
+            atom_style      atomic
+            atom_modify     map array
+            boundary        p p p
+            read_data       data.lmp
+            pair_style      snap
+            pair_coeff      * * pot.snapcoeff pot.snapparam {string.Join(" ", species)}
+            neighbor        1.0 bin
+            thermo_style    custom step pe pxx pyy pzz pxy pxz pyz
+            dump            forces all custom 1 forces.dump id type fx fy fz
+            dump_modify     forces format float %.17g sort id
+            run             0
+            print           "RESULT pe $(pe:%.17g) pxx $(pxx:%.17g) pyy $(pyy:%.17g) pzz $(pzz:%.17g)"
+            print           "RESULT pxy $(pxy:%.17g) pxz $(pxz:%.17g) pyz $(pyz:%.17g)"
+            """;
+        var run = Lammps.Run(input, files, Path.Combine(TestPaths.TempDir(), name));
+        var r = run.Results();
+        var forces = run.Dump("forces.dump").Vectors("fx", "fy", "fz");
+        for (int i = 0; i < forces.Length; i++) forces[i] = box.FromLammps(forces[i]);
+        var p = new Matrix3(r["pxx"], r["pxy"], r["pxz"], r["pxy"], r["pyy"], r["pyz"], r["pxz"], r["pyz"], r["pzz"]);
+        var sigma = (-1.0 / LammpsNktv2p) * box.FromLammps(p);
+        return new Reference(r["pe"], forces, Stress.FromEvPerCubicAngstrom(sigma));
+    }
+
+    private static void AssertClose(string what, Reference lmp, CalculatorResult mine, double tol = 1e-8)
+    {
+        Assert.True(Math.Abs(mine.Energy - lmp.Energy) <= tol * Math.Abs(lmp.Energy),
+            $"{what}: energy {mine.Energy:R} eV, LAMMPS {lmp.Energy:R} eV (relative {Math.Abs(mine.Energy - lmp.Energy) / Math.Abs(lmp.Energy):E2})");
+        double fmax = lmp.Forces.Max(f => f.Norm);
+        Assert.True(fmax > 1e-4, $"{what}: LAMMPS's forces are all ~0");
+        double worst = 0;
+        for (int i = 0; i < lmp.Forces.Length; i++) worst = Math.Max(worst, (mine.Forces![i] - lmp.Forces[i]).Norm);
+        Assert.True(worst <= tol * fmax, $"{what}: forces differ from LAMMPS's by up to {worst:E2} eV/Å (largest force {fmax:G4})");
+        var a = mine.Stress!.Value.ToVoigt(); var b = lmp.Stress.ToVoigt();
+        double smax = b.Max(Math.Abs);
+        for (int q = 0; q < 6; q++)
+            Assert.True(Math.Abs(a[q] - b[q]) <= tol * smax, $"{what}: stress component {q} is {a[q]:R} GPa, LAMMPS {b[q]:R} GPa (scale {smax:G4})");
+    }
+
+    private static readonly Matrix3 Tilt = new(0.02, 0.04, -0.03, 0.01, -0.015, 0.05, 0.03, -0.02, 0.03);
+
+    private static IEnumerable<Structure> TestStructures()
+    {
+        var all = StructureIO.Read(TestPaths.Shared("mlearn", "Si", "test.json"));
+        // a few of different sizes, with non-zero forces
+        return all.Where(s => s.Count <= 80 && s.Pbc.AllPeriodic && s.Forces is { } f && f.Max(v => v.Norm) > 0.05).Where((_, i) => i % 7 == 0).Take(4);
+    }
+
+    [Theory]
+    [InlineData("snap")]
+    [InlineData("qsnap")]
+    public void ZuoSiliconSnapEqualsLammps(string kind)
+    {
+        Lammps.RequireExecutable();
+        string coeff = TestPaths.Shared("mlearn", "Si", "mvl_models", kind, "SNAPotential.snapcoeff");
+        string param = TestPaths.Shared("mlearn", "Si", "mvl_models", kind, "SNAPotential.snapparam");
+        var pot = ModelFile.Load(coeff);
+        Assert.Equal(kind == "qsnap" ? 2 : 1, ((PolynomialModel)pot.Model).Order);
+        int n = 0;
+        foreach (var s in TestStructures())
+        {
+            var rattled = s.Clone();
+            AssertClose($"{kind} #{n}", RunLammps(rattled, ["Si"], coeff, param, $"zuo-{kind}-{n}"), pot.Calculate(rattled));
+            n++;
+        }
+        Assert.True(n >= 2);
+        Assert.Equal(pot.Calculate(TestStructures().First()).Energy, Snap.Load($"snap:{coeff},{param}").Calculate(TestStructures().First()).Energy);
+    }
+
+    private static Potential RandomModel(int order, bool twoElements, int seed)
+    {
+        var rng = new Random(seed);
+        string[] elements = twoElements ? ["Si", "Ge"] : ["Si"];
+        var spec = new DescriptorSpec("so4", new Dictionary<string, string>
+        {
+            ["twojmax"] = "4", ["rcutfac"] = "4.7", ["rfac0"] = "0.99363", ["rmin0"] = "0.1",
+            ["switchflag"] = "1", ["bzeroflag"] = "1", ["quadraticflag"] = "0", ["wself"] = "1",
+            ["elements"] = string.Join(",", elements), ["radelem"] = twoElements ? "0.5,0.55" : "0.5", ["wj"] = twoElements ? "1,0.8" : "1",
+        });
+        var d = spec.Create(elements);
+        int k = d.FeatureCount;
+        var z = elements.Select(e => Elements.Number(e)).ToArray();
+        int per = PolynomialModel.CoefficientsPerElement(order, k);
+        var c = z.Select(_ => Enumerable.Range(0, per).Select(i => i == 0 ? -4 + rng.NextDouble() : 0.05 * (rng.NextDouble() - 0.5)).ToArray()).ToArray();
+        var mean = Enumerable.Range(0, k).Select(_ => rng.NextDouble() * 2 - 1).ToArray();
+        var scale = Enumerable.Range(0, k).Select(_ => 0.3 + rng.NextDouble() * 3).ToArray();
+        return new Potential(d, new PolynomialModel(order, z, k, c, mean, scale), spec);
+    }
+
+    private static Structure Cell(bool twoElements)
+    {
+        var s = Crystals.Rattle(Crystals.Deform(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 2, 1, 1), Tilt), 0.15, seed: 7);
+        if (twoElements) for (int i = 1; i < s.Count; i += 3) s.AtomicNumbers[i] = Elements.Number("Ge");
+        return s;
+    }
+
+    [Theory]
+    [InlineData(1, false)]
+    [InlineData(2, false)]
+    [InlineData(1, true)]
+    [InlineData(2, true)]
+    public void ExportedModelEqualsLammps(int order, bool twoElements)
+    {
+        Lammps.RequireExecutable();
+        var pot = RandomModel(order, twoElements, 10 * order + (twoElements ? 1 : 0));
+        string dir = Path.Combine(TestPaths.TempDir(), $"snap-export-{order}-{twoElements}");
+        var paths = Snap.Write(pot, dir, "exp");
+        var s = Cell(twoElements);
+        string[] species = twoElements ? ["Si", "Ge"] : ["Si"];
+        AssertClose($"order {order}", RunLammps(s, species, paths[0], paths[1], $"snap-export-run-{order}-{twoElements}"), pot.Calculate(s));
+        Assert.Contains("pair_style      snap", File.ReadAllText(paths[2]));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void ImportOfExportPredictsTheSame(int order)
+    {
+        var pot = RandomModel(order, true, 5 + order);
+        var f = Snap.Export(pot);
+        var back = Snap.Import(f.Coeff, f.Param);
+        var s = Cell(true);
+        var a = pot.Calculate(s); var b = back.Calculate(s);
+        Assert.Equal(a.Energy, b.Energy, 1e-9 * Math.Abs(a.Energy));
+        for (int i = 0; i < s.Count; i++) Assert.True((a.Forces![i] - b.Forces![i]).Norm < 1e-9);
+        var va = a.Stress!.Value.ToVoigt(); var vb = b.Stress!.Value.ToVoigt();
+        for (int q = 0; q < 6; q++) Assert.Equal(va[q], vb[q], 1e-8);
+    }
+
+    [Fact]
+    public void OtherDescriptorsAndKindsAreRefused()
+    {
+        var spec = new DescriptorSpec("acsf", new Dictionary<string, string> { ["rc"] = "5" });
+        var d = spec.Create(["Si"]);
+        var pot = new Potential(d, new PolynomialModel(1, [14], d.FeatureCount, [new double[1 + d.FeatureCount]]), spec);
+        var e = Assert.Throws<Mlip.Validation.MlipException>(() => Snap.Export(pot));
+        Assert.Contains("so4", e.Message);
+        Assert.Throws<Mlip.Validation.MlipException>(() => Snap.Import("1 2\nSi 0.5 1\n0\n0\n", "rcutfac 4\ntwojmax 0\nchemflag 1\n"));
+    }
+}

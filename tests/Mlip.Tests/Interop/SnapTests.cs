@@ -159,6 +159,32 @@ public class SnapTests
         for (int q = 0; q < 6; q++) Assert.Equal(va[q], vb[q], 1e-8);
     }
 
+    [Theory]
+    [InlineData("snap", 6.44, 0.133)]
+    [InlineData("qsnap", 3.81, 0.116)]
+    public void CliTestsAndExportsZuoFiles(string kind, double energyMae, double forceMae)
+    {
+        string coeff = TestPaths.Shared("mlearn", "Si", "mvl_models", kind, "SNAPotential.snapcoeff");
+        var o = new StringWriter(); var e = new StringWriter();
+        Assert.Equal(0, Mlip.Cli.Program.Run(["test", coeff, TestPaths.Shared("mlearn", "Si", "test.json"), "--json"], o, e));
+        var pot = ModelFile.Load(coeff);
+        var structures = StructureIO.Read(TestPaths.Shared("mlearn", "Si", "test.json"));
+        double eSum = 0, fSum = 0; int fCount = 0;
+        foreach (var s in structures)
+        {
+            var r = pot.Calculate(s, true, false);
+            eSum += Math.Abs(r.Energy - s.Energy!.Value) / s.Count;
+            for (int i = 0; i < s.Count; i++)
+                for (int c = 0; c < 3; c++) { fSum += Math.Abs(r.Forces![i][c] - s.Forces![i][c]); fCount++; }
+        }
+        Assert.Equal(energyMae, 1000 * eSum / structures.Count, 0.01);
+        Assert.Equal(forceMae, fSum / fCount, 0.001);
+        string dir = Path.Combine(TestPaths.TempDir(), "cli-export-" + kind);
+        Assert.Equal(0, Mlip.Cli.Program.Run(["export", "lammps", coeff, "-o", dir, "--name", "x"], o, e));
+        var back = ModelFile.Load(Path.Combine(dir, "x.snapcoeff"));
+        Assert.Equal(pot.Calculate(structures[0]).Energy, back.Calculate(structures[0]).Energy, 1e-9 * Math.Abs(pot.Calculate(structures[0]).Energy));
+    }
+
     [Fact]
     public void OtherDescriptorsAndKindsAreRefused()
     {

@@ -19,6 +19,7 @@ public static class Program
         root.Subcommands.Add(TestCommand.Create(stdout, stderr));
         root.Subcommands.Add(PredictCommand.Create(stdout, stderr));
         root.Subcommands.Add(ExportCommand.Create(stdout, stderr));
+        root.Subcommands.Add(ServeCommand.Create(stdout, stderr));
         root.Subcommands.Add(SimulationCommands.Relax(stdout, stderr));
         root.Subcommands.Add(SimulationCommands.Eos(stdout, stderr));
         root.Subcommands.Add(SimulationCommands.Elastic(stdout, stderr));

@@ -1,0 +1,42 @@
+using System.CommandLine;
+using Mlip.Calculators;
+using Mlip.Interop;
+using Mlip.IO;
+using Mlip.Validation;
+
+namespace Mlip.Cli.Commands;
+
+/// <summary>
+/// <c>mlip serve [MODEL] --ipi HOST:PORT|unix:NAME --structure TEMPLATE [--potential P]</c>: runs as an
+/// i-PI driver (client) for i-PI or ASE's SocketIOCalculator, answering energy, forces and virial until
+/// the server sends EXIT or closes the connection. The template gives the elements (i-PI sends none).
+/// </summary>
+public static class ServeCommand
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var model = new Argument<string?>("model") { Arity = ArgumentArity.ZeroOrOne, Description = "Model file (model.json, or a .snapcoeff with its .snapparam); or give --potential" };
+        var ipi = new Option<string>("--ipi") { Description = "i-PI server address: HOST:PORT or unix:NAME (socket /tmp/ipi_NAME)", Required = true };
+        var structure = new Option<string>("--structure", "-s") { Description = "Template structure: elements and atom order of what the server sends (first frame)", Required = true };
+        var potential = new Option<string?>("--potential", "-p") { Description = "Classical potential instead of a model: sw, tersoff, eam:FILE, lj:eps,sigma,rc ..." };
+        var connectTimeout = new Option<double>("--connect-timeout") { Description = "Seconds to keep trying to connect", DefaultValueFactory = _ => 60 };
+        var cmd = new Command("serve", "Act as an i-PI driver: compute energies, forces and stresses for an i-PI or ASE (SocketIOCalculator) server")
+        {
+            model, ipi, structure, potential, connectTimeout,
+        };
+        cmd.SetAction(parse => CliRunner.Run(stderr, () =>
+        {
+            var calc = CalculatorSource.OpenForDynamics(parse.GetValue(model), parse.GetValue(potential));
+            var frames = StructureIO.Read(parse.GetValue(structure)!);
+            if (frames.Count == 0) throw new MlipException($"{parse.GetValue(structure)}: no structure");
+            var template = frames[0];
+            string address = parse.GetValue(ipi)!;
+            using var client = IpiClient.ConnectAsync(address, calc, template, TimeSpan.FromSeconds(parse.GetValue(connectTimeout))).GetAwaiter().GetResult();
+            stderr.WriteLine($"mlip serve: connected to {address} ({calc.Name}, {template.Formula()})");
+            int n = client.Run();
+            stdout.WriteLine($"served {n} calculation(s)");
+            return 0;
+        }));
+        return cmd;
+    }
+}

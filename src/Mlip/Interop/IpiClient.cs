@@ -1,0 +1,256 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Mlip.Calculators;
+using Mlip.Structures;
+using Mlip.Validation;
+
+namespace Mlip.Interop;
+
+/// <summary>
+/// The driver (client) side of the i-PI socket protocol, as spoken by i-PI and by ASE's
+/// <c>SocketIOCalculator</c> (ase/calculators/socketio.py): the server sends positions and cell, this
+/// client answers with energy, forces and virial computed by an <see cref="ICalculator"/>.
+/// <para>
+/// Wire format (little-endian, native on every supported machine): 12-byte ASCII headers padded with
+/// spaces; all numbers in atomic units (Bohr, Hartree). <c>POSDATA</c> carries the cell matrix h whose
+/// <b>columns</b> are the cell vectors (ASE sends <c>cell.T / Bohr</c>), its inverse (ignored here),
+/// natoms (int32) and positions (natoms×3 float64, Bohr). <c>FORCEREADY</c> answers with energy
+/// (Hartree), natoms, forces (Hartree/Bohr), the virial W = −σV (Hartree, sent transposed as ASE does;
+/// σ is symmetric), and an extra string of length 0.
+/// </para>
+/// <para>i-PI sends no species: the elements, periodicity and atom order come from a template structure.</para>
+/// </summary>
+public sealed class IpiClient : IDisposable
+{
+    /// <summary>Bohr radius in Å, as ase.units.Bohr (CODATA 2014).</summary>
+    public const double Bohr = 0.5291772105638411;
+
+    /// <summary>Hartree in eV, as ase.units.Hartree (CODATA 2014).</summary>
+    public const double Hartree = 27.211386024367243;
+
+    private const int HeaderLength = 12;
+
+    private readonly Socket _socket;
+    private readonly ICalculator _calculator;
+    private readonly Structure _template;
+
+    private IpiClient(Socket socket, ICalculator calculator, Structure template)
+    {
+        _socket = socket;
+        _calculator = calculator;
+        _template = template;
+    }
+
+    /// <summary>Number of POSDATA messages answered (calculations done).</summary>
+    public int Calculations { get; private set; }
+
+    /// <summary>Bead index and init string from the last INIT message, if any.</summary>
+    public int BeadIndex { get; private set; }
+
+    public string? InitString { get; private set; }
+
+    /// <summary>The socket file i-PI and ASE use for <c>unix:NAME</c>: /tmp/ipi_NAME.</summary>
+    public static string UnixSocketPath(string name) => "/tmp/ipi_" + name;
+
+    /// <summary>
+    /// Connects to <paramref name="address"/> (<c>HOST:PORT</c> or <c>unix:NAME</c>), retrying until the
+    /// server listens or <paramref name="connectTimeout"/> passes. <paramref name="ioTimeout"/> bounds
+    /// every receive and send (infinite when null).
+    /// </summary>
+    public static async Task<IpiClient> ConnectAsync(string address, ICalculator calculator, Structure template,
+        TimeSpan connectTimeout, TimeSpan? ioTimeout = null, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(calculator);
+        ArgumentNullException.ThrowIfNull(template);
+        var (endPoint, family, protocol) = ParseAddress(address);
+        var deadline = DateTime.UtcNow + connectTimeout;
+        while (true)
+        {
+            var socket = new Socket(family, SocketType.Stream, protocol);
+            try
+            {
+                using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+                attempt.CancelAfter(TimeSpan.FromSeconds(5));
+                await socket.ConnectAsync(endPoint, attempt.Token).ConfigureAwait(false);
+                if (family != AddressFamily.Unix) socket.NoDelay = true;
+                if (ioTimeout is { } t)
+                {
+                    socket.ReceiveTimeout = (int)t.TotalMilliseconds;
+                    socket.SendTimeout = (int)t.TotalMilliseconds;
+                }
+                return new IpiClient(socket, calculator, template);
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException && !cancel.IsCancellationRequested)
+            {
+                socket.Dispose();
+                if (DateTime.UtcNow >= deadline)
+                    throw new MlipException($"i-PI: could not connect to {address} within {connectTimeout.TotalSeconds:0} s ({e.Message})");
+                await Task.Delay(100, cancel).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Reads <c>HOST:PORT</c>, <c>[IPV6]:PORT</c> or <c>unix:NAME</c> (socket /tmp/ipi_NAME; an absolute NAME is used as is).</summary>
+    public static (EndPoint EndPoint, AddressFamily Family, ProtocolType Protocol) ParseAddress(string address)
+    {
+        if (string.IsNullOrWhiteSpace(address)) throw new MlipException("i-PI address is empty: give HOST:PORT or unix:NAME");
+        if (address.StartsWith("unix:", StringComparison.Ordinal))
+        {
+            string name = address[5..];
+            if (name.Length == 0) throw new MlipException($"i-PI address '{address}': unix:NAME needs a name");
+            string path = name.StartsWith('/') ? name : UnixSocketPath(name);
+            return (new UnixDomainSocketEndPoint(path), AddressFamily.Unix, ProtocolType.Unspecified);
+        }
+        int colon = address.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(address[(colon + 1)..], out int port) || port is <= 0 or > 65535)
+            throw new MlipException($"i-PI address '{address}': expected HOST:PORT (port 1-65535) or unix:NAME");
+        string host = address[..colon].Trim('[', ']');
+        if (IPAddress.TryParse(host, out var ip)) return (new IPEndPoint(ip, port), ip.AddressFamily, ProtocolType.Tcp);
+        if (host == "localhost") return (new IPEndPoint(IPAddress.Loopback, port), AddressFamily.InterNetwork, ProtocolType.Tcp);
+        return (new DnsEndPoint(host, port), AddressFamily.InterNetwork, ProtocolType.Tcp);
+    }
+
+    /// <summary>
+    /// Answers the server until it sends EXIT or closes the connection; returns the number of calculations.
+    /// </summary>
+    public int Run(CancellationToken cancel = default)
+    {
+        bool haveData = false;
+        double energy = 0;
+        Vec3[] forces = [];
+        Matrix3 virial = Matrix3.Zero;
+        using var registration = cancel.Register(() => { try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception) { } });
+        while (true)
+        {
+            cancel.ThrowIfCancellationRequested();
+            string? msg = ReceiveHeader();
+            if (msg is null || msg == "EXIT") return Calculations;
+            switch (msg)
+            {
+                case "STATUS":
+                    SendHeader(haveData ? "HAVEDATA" : "READY");
+                    break;
+                case "INIT":
+                    BeadIndex = ReceiveInt32();
+                    int n = ReceiveInt32();
+                    if (n < 0 || n > 1 << 24) throw new MlipException($"i-PI: bad INIT string length {n}");
+                    var bytes = ReceiveBytes(n);
+                    InitString = bytes is null ? null : Encoding.UTF8.GetString(bytes).TrimEnd('\0');
+                    break;
+                case "POSDATA":
+                {
+                    var structure = ReceivePositions();
+                    if (structure is null) return Calculations;
+                    (energy, forces, virial) = Compute(structure);
+                    haveData = true;
+                    Calculations++;
+                    break;
+                }
+                case "GETFORCE":
+                    if (!haveData) throw new MlipException("i-PI: GETFORCE before any POSDATA");
+                    SendForces(energy, forces, virial);
+                    haveData = false;
+                    break;
+                default:
+                    throw new MlipException($"i-PI: unexpected message '{msg}' from the server");
+            }
+        }
+    }
+
+    /// <summary>Energy (eV), forces (eV/Å) and virial W = −σV (eV) of a structure.</summary>
+    private (double Energy, Vec3[] Forces, Matrix3 Virial) Compute(Structure s)
+    {
+        var r = _calculator.Calculate(s, forces: true, stress: s.HasCell);
+        var f = r.Forces ?? throw new MlipException($"i-PI: calculator {_calculator.Name} gave no forces");
+        var virial = Matrix3.Zero;
+        if (s.HasCell && r.Stress is { } stress) virial = (-s.Volume) * stress.ToEvPerCubicAngstrom();
+        return (r.Energy, f, virial);
+    }
+
+    private Structure? ReceivePositions()
+    {
+        var h = ReceiveDoubles(9);
+        var hinv = ReceiveDoubles(9);
+        if (h is null || hinv is null) return null;
+        int n = ReceiveInt32();
+        if (n != _template.Count)
+            throw new MlipException($"i-PI: the server sent {n} atoms, the template structure has {_template.Count}");
+        var pos = ReceiveDoubles(3 * n);
+        if (pos is null) return null;
+        // The wire holds h row-major with cell vectors as columns: Mlip's cell (rows) is its transpose.
+        var cell = Bohr * Matrix3.FromArray(h).Transpose();
+        var positions = new Vec3[n];
+        for (int i = 0; i < n; i++) positions[i] = Bohr * new Vec3(pos[3 * i], pos[3 * i + 1], pos[3 * i + 2]);
+        return new Structure(cell, positions, (int[])_template.AtomicNumbers.Clone(), _template.Pbc);
+    }
+
+    private void SendForces(double energy, Vec3[] forces, Matrix3 virial)
+    {
+        int n = forces.Length;
+        var buf = new byte[HeaderLength + 8 + 4 + 24 * n + 72 + 4];
+        Encoding.ASCII.GetBytes("FORCEREADY".PadRight(HeaderLength), buf);
+        int o = HeaderLength;
+        void D(double v) { BinaryPrimitives.WriteDoubleLittleEndian(buf.AsSpan(o), v); o += 8; }
+        void I(int v) { BinaryPrimitives.WriteInt32LittleEndian(buf.AsSpan(o), v); o += 4; }
+        D(energy / Hartree);
+        I(n);
+        const double forceUnit = Bohr / Hartree;
+        foreach (var f in forces) { D(f.X * forceUnit); D(f.Y * forceUnit); D(f.Z * forceUnit); }
+        foreach (double w in virial.Transpose().ToArray()) D(w / Hartree);
+        I(0);
+        _socket.Send(buf);
+    }
+
+    private void SendHeader(string msg) => _socket.Send(Encoding.ASCII.GetBytes(msg.PadRight(HeaderLength)));
+
+    private string? ReceiveHeader()
+    {
+        var b = ReceiveBytes(HeaderLength);
+        return b is null ? null : Encoding.ASCII.GetString(b).Trim();
+    }
+
+    private int ReceiveInt32()
+    {
+        var b = ReceiveBytes(4) ?? throw new MlipException("i-PI: the server closed the connection in the middle of a message");
+        return BinaryPrimitives.ReadInt32LittleEndian(b);
+    }
+
+    private double[]? ReceiveDoubles(int count)
+    {
+        var b = ReceiveBytes(8 * count);
+        if (b is null) return null;
+        var v = new double[count];
+        for (int i = 0; i < count; i++) v[i] = BinaryPrimitives.ReadDoubleLittleEndian(b.AsSpan(8 * i));
+        return v;
+    }
+
+    /// <summary>Exactly <paramref name="n"/> bytes, or null when the server closed the connection.</summary>
+    private byte[]? ReceiveBytes(int n)
+    {
+        var buf = new byte[n];
+        int got = 0;
+        while (got < n)
+        {
+            int r;
+            try
+            {
+                r = _socket.Receive(buf, got, n - got, SocketFlags.None);
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.Shutdown or SocketError.ConnectionAborted)
+            {
+                return null;
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.TimedOut)
+            {
+                throw new MlipException("i-PI: timed out waiting for the server");
+            }
+            if (r == 0) return null;
+            got += r;
+        }
+        return buf;
+    }
+
+    public void Dispose() => _socket.Dispose();
+}

@@ -17,7 +17,8 @@ fi
 
 # ASE (Debian python3-ase) for the i-PI protocol test (tests/Mlip.Tests/Interop/IpiTests.cs); skipped when present.
 if ! /usr/bin/python3 -c "import ase.calculators.socketio" 2>/dev/null; then
-  if [ "$(id -u)" = 0 ]; then apt-get install -y python3-ase; else sudo apt-get install -y python3-ase; fi
+  sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq python3-ase
 fi
 
 dotnet restore Mlip.slnx -nologo -v quiet

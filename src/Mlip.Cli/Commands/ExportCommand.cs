@@ -6,7 +6,8 @@ namespace Mlip.Cli.Commands;
 
 /// <summary>
 /// <c>mlip export lammps MODEL -o DIR [--name NAME]</c>: writes a linear or quadratic model on the so4
-/// descriptor as LAMMPS pair_style snap files (NAME.snapcoeff, NAME.snapparam) and an in.lammps snippet.
+/// descriptor as LAMMPS pair_style snap files (NAME.snapcoeff, NAME.snapparam), or a neural network on so4
+/// as pair_style mliap files (NAME.mliap.model, NAME.mliap.descriptor), and an in.lammps snippet.
 /// </summary>
 public static class ExportCommand
 {
@@ -15,14 +16,16 @@ public static class ExportCommand
         var model = new Argument<string>("model") { Description = "Model file (model.json, or a .snapcoeff with its .snapparam)" };
         var output = new Option<string>("--output", "-o") { Description = "Output folder", Required = true };
         var name = new Option<string>("--name") { Description = "Base name of the files", DefaultValueFactory = _ => "mlip" };
-        var lammps = new Command("lammps", "Write a linear/quadratic so4 (SNAP) model for LAMMPS pair_style snap: NAME.snapcoeff, NAME.snapparam, in.lammps")
+        var lammps = new Command("lammps", "Write an so4 model for LAMMPS: linear/quadratic as pair_style snap (NAME.snapcoeff, NAME.snapparam), neural network as pair_style mliap (NAME.mliap.model, NAME.mliap.descriptor); and in.lammps")
         {
             model, output, name,
         };
         lammps.SetAction(parse => CliRunner.Run(stderr, () =>
         {
             var potential = ModelFile.Load(parse.GetValue(model)!);
-            foreach (var p in Snap.Write(potential, parse.GetValue(output)!, parse.GetValue(name)!)) stdout.WriteLine($"wrote {p}");
+            string dir = parse.GetValue(output)!, baseName = parse.GetValue(name)!;
+            var written = Mliap.Handles(potential) ? Mliap.Write(potential, dir, baseName) : Snap.Write(potential, dir, baseName);
+            foreach (var p in written) stdout.WriteLine($"wrote {p}");
             return 0;
         }));
         return new Command("export", "Export a model to another program's format") { lammps };

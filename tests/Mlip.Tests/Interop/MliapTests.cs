@@ -1,0 +1,175 @@
+using Mlip.Calculators;
+using Mlip.Descriptors;
+using Mlip.Interop;
+using Mlip.IO;
+using Mlip.Models;
+using Mlip.Structures;
+using Mlip.Tests.Support;
+
+namespace Mlip.Tests.Interop;
+
+/// <summary>
+/// LAMMPS pair_style mliap (model nn, descriptor sna) export: a random Mlip neural network on so4 with
+/// non-trivial normalisation and per-element offsets, written as .mliap.model/.mliap.descriptor, gives
+/// LAMMPS's energy, forces and stress equal to Mlip's to 1e-8 relative.
+/// </summary>
+public class MliapTests
+{
+    private const double LammpsNktv2p = 1.6021765e6;
+
+    private sealed record Reference(double Energy, Vec3[] Forces, Stress Stress);
+
+    private static Reference RunLammps(Structure s, string[] species, string modelPath, string descriptorPath, string name)
+    {
+        var (data, box) = Lammps.DataFile(s, species);
+        var files = new Dictionary<string, string>
+        {
+            ["data.lmp"] = data,
+            ["pot.mliap.model"] = File.ReadAllText(modelPath),
+            ["pot.mliap.descriptor"] = File.ReadAllText(descriptorPath),
+        };
+        string input = $"""
+            units           metal
+            atom_style      atomic
+            atom_modify     map array
+            boundary        p p p
+            read_data       data.lmp
+            pair_style      mliap model nn pot.mliap.model descriptor sna pot.mliap.descriptor
+            pair_coeff      * * {string.Join(" ", species)}
+            neighbor        1.0 bin
+            thermo_style    custom step pe pxx pyy pzz pxy pxz pyz
+            dump            forces all custom 1 forces.dump id type fx fy fz
+            dump_modify     forces format float %.17g sort id
+            run             0
+            print           "RESULT pe $(pe:%.17g) pxx $(pxx:%.17g) pyy $(pyy:%.17g) pzz $(pzz:%.17g)"
+            print           "RESULT pxy $(pxy:%.17g) pxz $(pxz:%.17g) pyz $(pyz:%.17g)"
+            """;
+        var run = Lammps.Run(input, files, Path.Combine(TestPaths.TempDir(), name));
+        var r = run.Results();
+        var forces = run.Dump("forces.dump").Vectors("fx", "fy", "fz");
+        for (int i = 0; i < forces.Length; i++) forces[i] = box.FromLammps(forces[i]);
+        var p = new Matrix3(r["pxx"], r["pxy"], r["pxz"], r["pxy"], r["pyy"], r["pyz"], r["pxz"], r["pyz"], r["pzz"]);
+        var sigma = (-1.0 / LammpsNktv2p) * box.FromLammps(p);
+        return new Reference(r["pe"], forces, Stress.FromEvPerCubicAngstrom(sigma));
+    }
+
+    private static void AssertClose(string what, Reference lmp, CalculatorResult mine, double tol = 1e-8)
+    {
+        Assert.True(Math.Abs(mine.Energy - lmp.Energy) <= tol * Math.Abs(lmp.Energy),
+            $"{what}: energy {mine.Energy:R} eV, LAMMPS {lmp.Energy:R} eV (relative {Math.Abs(mine.Energy - lmp.Energy) / Math.Abs(lmp.Energy):E2})");
+        double fmax = lmp.Forces.Max(f => f.Norm);
+        Assert.True(fmax > 1e-4, $"{what}: LAMMPS's forces are all ~0");
+        double worst = 0;
+        for (int i = 0; i < lmp.Forces.Length; i++) worst = Math.Max(worst, (mine.Forces![i] - lmp.Forces[i]).Norm);
+        Assert.True(worst <= tol * fmax, $"{what}: forces differ from LAMMPS's by up to {worst:E2} eV/Å (largest force {fmax:G4})");
+        var a = mine.Stress!.Value.ToVoigt(); var b = lmp.Stress.ToVoigt();
+        double smax = b.Max(Math.Abs);
+        for (int q = 0; q < 6; q++)
+            Assert.True(Math.Abs(a[q] - b[q]) <= tol * smax, $"{what}: stress component {q} is {a[q]:R} GPa, LAMMPS {b[q]:R} GPa (scale {smax:G4})");
+    }
+
+    private static readonly Matrix3 Tilt = new(0.02, 0.04, -0.03, 0.01, -0.015, 0.05, 0.03, -0.02, 0.03);
+
+    private static Potential RandomNetwork(Activation activation, bool twoElements, int seed, int[]? hidden = null)
+    {
+        var rng = new Random(seed);
+        string[] elements = twoElements ? ["Si", "Ge"] : ["Si"];
+        var spec = new DescriptorSpec("so4", new Dictionary<string, string>
+        {
+            ["twojmax"] = "4", ["rcutfac"] = "4.7", ["rfac0"] = "0.99363", ["rmin0"] = "0.1",
+            ["switchflag"] = "1", ["bzeroflag"] = "1", ["quadraticflag"] = "0", ["wself"] = "1",
+            ["elements"] = string.Join(",", elements), ["radelem"] = twoElements ? "0.5,0.55" : "0.5", ["wj"] = twoElements ? "1,0.8" : "1",
+        });
+        var d = spec.Create(elements);
+        int k = d.FeatureCount;
+        var z = elements.Select(e => Elements.Number(e)).ToArray();
+        var nets = z.Select(_ =>
+        {
+            var net = Mlp.Create(k, hidden ?? [6, 4], activation, rng);
+            foreach (var l in net.Layers) for (int o = 0; o < l.Out; o++) l.Bias[o] = 0.4 * (rng.NextDouble() - 0.5);
+            return net;
+        }).ToArray();
+        var offsets = z.Select(_ => -4 + rng.NextDouble()).ToArray();
+        var mean = Enumerable.Range(0, k).Select(_ => rng.NextDouble() * 2 - 1).ToArray();
+        var scale = Enumerable.Range(0, k).Select(_ => 0.3 + rng.NextDouble() * 3).ToArray();
+        return new Potential(d, new NeuralNetworkModel(z, k, nets, offsets, mean, scale), spec);
+    }
+
+    private static Structure Cell(bool twoElements)
+    {
+        var s = Crystals.Rattle(Crystals.Deform(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 2, 1, 1), Tilt), 0.15, seed: 7);
+        if (twoElements) for (int i = 1; i < s.Count; i += 3) s.AtomicNumbers[i] = Elements.Number("Ge");
+        return s;
+    }
+
+    [Theory]
+    [InlineData(Activation.Tanh, false)]
+    [InlineData(Activation.Sigmoid, false)]
+    [InlineData(Activation.Relu, false)]
+    [InlineData(Activation.Tanh, true)]
+    [InlineData(Activation.Sigmoid, true)]
+    public void ExportedNetworkEqualsLammps(Activation activation, bool twoElements)
+    {
+        Lammps.RequireExecutable();
+        var pot = RandomNetwork(activation, twoElements, 100 + (int)activation * 2 + (twoElements ? 1 : 0));
+        string tag = $"{activation}-{twoElements}";
+        string dir = Path.Combine(TestPaths.TempDir(), $"mliap-export-{tag}");
+        var paths = Mliap.Write(pot, dir, "exp");
+        var s = Cell(twoElements);
+        string[] species = twoElements ? ["Si", "Ge"] : ["Si"];
+        AssertClose($"nn {tag}", RunLammps(s, species, paths[0], paths[1], $"mliap-export-run-{tag}"), pot.Calculate(s));
+        Assert.Contains("pair_style      mliap model nn exp.mliap.model descriptor sna exp.mliap.descriptor", File.ReadAllText(paths[2]));
+    }
+
+    [Fact]
+    public void OneHiddenLayerAndNoHiddenLayerEqualLammps()
+    {
+        Lammps.RequireExecutable();
+        foreach (var hidden in new[] { new[] { 5 }, Array.Empty<int>() })
+        {
+            var pot = RandomNetwork(Activation.Tanh, false, 300 + hidden.Length, hidden);
+            string tag = $"h{hidden.Length}";
+            var paths = Mliap.Write(pot, Path.Combine(TestPaths.TempDir(), $"mliap-export-{tag}"), "exp");
+            var s = Cell(false);
+            AssertClose($"nn {tag}", RunLammps(s, ["Si"], paths[0], paths[1], $"mliap-export-run-{tag}"), pot.Calculate(s));
+        }
+    }
+
+    [Fact]
+    public void CliExportWritesMliapForNetworks()
+    {
+        var pot = RandomNetwork(Activation.Tanh, true, 7);
+        string dir = Path.Combine(TestPaths.TempDir(), "cli-mliap-export");
+        Directory.CreateDirectory(dir);
+        string model = Path.Combine(dir, "model.json");
+        ModelFile.Save(model, pot);
+        var o = new StringWriter(); var e = new StringWriter();
+        Assert.Equal(0, Mlip.Cli.Program.Run(["export", "lammps", model, "-o", Path.Combine(dir, "out"), "--name", "nn"], o, e));
+        Assert.True(File.Exists(Path.Combine(dir, "out", "nn.mliap.model")), o + e.ToString());
+        Assert.True(File.Exists(Path.Combine(dir, "out", "nn.mliap.descriptor")));
+        Assert.Contains("pair_style      mliap", File.ReadAllText(Path.Combine(dir, "out", "in.lammps")));
+        Assert.False(File.Exists(Path.Combine(dir, "out", "nn.snapcoeff")));
+    }
+
+    [Theory]
+    [InlineData(Activation.Softplus)]
+    [InlineData(Activation.Silu)]
+    public void UnsupportedActivationsAreRefused(Activation activation)
+    {
+        var pot = RandomNetwork(activation, false, 1);
+        var ex = Assert.Throws<Mlip.Validation.MlipException>(() => Mliap.Export(pot));
+        Assert.Contains(activation.ToString().ToLowerInvariant(), ex.Message);
+        Assert.Contains("tanh, sigmoid, relu and linear", ex.Message);
+    }
+
+    [Fact]
+    public void OtherDescriptorsAreRefused()
+    {
+        var spec = new DescriptorSpec("acsf", new Dictionary<string, string> { ["rc"] = "5" });
+        var d = spec.Create(["Si"]);
+        var nn = new NeuralNetworkModel([14], d.FeatureCount, [Mlp.Create(d.FeatureCount, [3], Activation.Tanh, new Random(1))], [0.0],
+            new double[d.FeatureCount], Enumerable.Repeat(1.0, d.FeatureCount).ToArray());
+        var ex = Assert.Throws<Mlip.Validation.MlipException>(() => Mliap.Export(new Potential(d, nn, spec)));
+        Assert.Contains("so4", ex.Message);
+    }
+}

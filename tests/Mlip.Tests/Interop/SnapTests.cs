@@ -126,6 +126,33 @@ public class SnapTests
         return s;
     }
 
+    /// <summary>
+    /// The acceptance case: linear and quadratic models trained on the mlearn Si training set (SO(4)
+    /// 2J = 8), exported, and run in LAMMPS pair_style snap on mlearn Si test structures.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void ModelTrainedOnMlearnSiEqualsLammpsAfterExport(int order)
+    {
+        Lammps.RequireExecutable();
+        var train = StructureIO.Read(TestPaths.Shared("mlearn", "Si", "training.json"));
+        var spec = new DescriptorSpec("so4", new Dictionary<string, string> { ["twojmax"] = "8", ["rcutfac"] = "4.9", ["rfac0"] = "0.99363" });
+        var d = spec.Create(["Si"]);
+        var set = Mlip.Training.TrainingSet.Compute(d, train, true, 2);
+        var options = new Mlip.Training.PolynomialFitOptions { Order = order, Weights = new Mlip.Training.LossWeights { Energy = 1, Force = order == 1 ? 0.01 : 0.05 } };
+        var (model, _) = Mlip.Training.PolynomialFit.Fit(set, options, Mlip.Training.LeastSquaresSolvers.ByName("default", 2));
+        var pot = new Potential(d, model, spec);
+        var paths = Snap.Write(pot, Path.Combine(TestPaths.TempDir(), $"trained-{order}"), "si");
+        int n = 0;
+        foreach (var s in TestStructures())
+        {
+            AssertClose($"trained order {order} #{n}", RunLammps(s, ["Si"], paths[0], paths[1], $"trained-run-{order}-{n}"), pot.Calculate(s));
+            n++;
+        }
+        Assert.True(n >= 2);
+    }
+
     [Theory]
     [InlineData(1, false)]
     [InlineData(2, false)]

@@ -1,0 +1,245 @@
+using System.Globalization;
+using Mlip.Descriptors;
+using Mlip.Models;
+using Mlip.Structures;
+using Mlip.Validation;
+
+namespace Mlip.Interop;
+
+/// <summary>
+/// Reads LAMMPS ML-IAP files (package ML-IAP, LAMMPS 20220106) into a <see cref="Potential"/>; the inverse
+/// of <see cref="Mliap"/>, extended to the so3 descriptor and the linear/quadratic models.
+/// <para>
+/// Descriptor (mliap_descriptor_snap.cpp / mliap_descriptor_so3.cpp): 'keyword value' lines; sna: rcutfac,
+/// twojmax, nelems, elems, radelems, welems, rfac0 (0.99363), rmin0 (0), switchflag (1), bzeroflag (1),
+/// chemflag/bnormflag/wselfallflag (must be 0); so3: rcutfac, nmax, lmax, alpha, nelems, elems, radelems, welems.
+/// The element order of the model file is the order of elems.
+/// </para>
+/// <para>
+/// Model (mliap_model.cpp, mliap_model_nn.cpp): 'nelements nparams'; linear/quadratic: per element nparams
+/// values, one per line (first word), E_i = β0 + β·B + ½Σβ_kk B_k² + Σ_{k&lt;l} β_kl B_k B_l
+/// (as pair_style snap). nn: 'NET ndescriptors nlayers act1 n1 ...', then per element ndescriptors means
+/// ("Scale0"), ndescriptors scales ("Scale1"), nparams weights (per node: bias, input weights), any number
+/// of values per line; the input is (B − mean)/scale.
+/// </para>
+/// </summary>
+public static class MliapReader
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>Whether a model path names ML-IAP files: <c>mliap:MODEL,DESCRIPTOR</c> or a .mliap.model / .mliap.descriptor.</summary>
+    public static bool IsMliapPath(string path) =>
+        path.StartsWith("mliap:", StringComparison.OrdinalIgnoreCase)
+        || path.EndsWith(".mliap.model", StringComparison.OrdinalIgnoreCase)
+        || path.EndsWith(".mliap.descriptor", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Loads <c>mliap:MODEL,DESCRIPTOR</c>, or X.mliap.model with X.mliap.descriptor beside it (or the reverse).</summary>
+    public static Potential Load(string path)
+    {
+        string model, descriptor;
+        if (path.StartsWith("mliap:", StringComparison.OrdinalIgnoreCase))
+        {
+            var parts = path[6..].Split(',', StringSplitOptions.TrimEntries);
+            if (parts.Length != 2) throw new MlipException($"'{path}': expected mliap:FILE.mliap.model,FILE.mliap.descriptor");
+            (model, descriptor) = (parts[0], parts[1]);
+        }
+        else if (path.EndsWith(".mliap.descriptor", StringComparison.OrdinalIgnoreCase))
+            (model, descriptor) = (path[..^".descriptor".Length] + ".model", path);
+        else
+            (model, descriptor) = (path, path[..^".model".Length] + ".descriptor");
+        if (!File.Exists(model)) throw new MlipException($"ML-IAP model file '{model}' not found");
+        if (!File.Exists(descriptor)) throw new MlipException($"ML-IAP descriptor file '{descriptor}' not found (expected beside '{model}'; or give mliap:MODEL,DESCRIPTOR)");
+        return Import(File.ReadAllText(model), File.ReadAllText(descriptor), model, descriptor);
+    }
+
+    private static List<(int Line, string[] Words)> Lines(string text)
+    {
+        var r = new List<(int, string[])>();
+        int n = 0;
+        foreach (var raw in text.Split('\n'))
+        {
+            n++;
+            string l = raw;
+            int hash = l.IndexOf('#');
+            if (hash >= 0) l = l[..hash];
+            var w = l.Split([' ', '\t', '\r', '\f', '\'', '"'], StringSplitOptions.RemoveEmptyEntries);
+            if (w.Length > 0) r.Add((n, w));
+        }
+        return r;
+    }
+
+    private static double Num(string s, string where, int line)
+    {
+        if (!double.TryParse(s, NumberStyles.Float, Inv, out double v))
+            throw new FileFormatException(new InputLocation(where), $"line {line}: '{s}' is not a number");
+        return v;
+    }
+
+    /// <summary>Reads a .mliap.descriptor text: the so4 or so3 descriptor spec and the element order.</summary>
+    public static (DescriptorSpec Spec, string[] Elements) ReadDescriptor(string text, string name = "mliap.descriptor")
+    {
+        var where = new InputLocation(name);
+        var kv = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        foreach (var (line, w) in Lines(text))
+        {
+            if (w.Length < 2) throw new FileFormatException(where, $"line {line}: expected 'keyword value'");
+            kv[w[0]] = w[1..];
+        }
+        string[] sna = ["rcutfac", "twojmax", "nelems", "elems", "radelems", "welems", "rfac0", "rmin0", "switchflag", "bzeroflag", "chemflag", "bnormflag", "wselfallflag"];
+        string[] so3 = ["rcutfac", "nmax", "lmax", "alpha", "nelems", "elems", "radelems", "welems"];
+        bool isSo3 = kv.ContainsKey("nmax") || kv.ContainsKey("lmax") || kv.ContainsKey("alpha");
+        var known = isSo3 ? so3 : sna;
+        foreach (var key in kv.Keys)
+            if (!known.Contains(key))
+                throw new FileFormatException(where, $"unknown {(isSo3 ? "so3" : "sna")} descriptor keyword '{key}' (LAMMPS reads {string.Join(", ", known)})");
+        string[] required = isSo3 ? ["rcutfac", "nmax", "lmax", "alpha", "nelems", "elems", "radelems", "welems"] : ["rcutfac", "twojmax", "nelems", "elems", "radelems", "welems"];
+        foreach (var key in required)
+            if (!kv.ContainsKey(key)) throw new FileFormatException(where, $"missing required keyword '{key}'");
+        int nelems = (int)Num(kv["nelems"][0], name, 0);
+        string[] El(string key)
+        {
+            var v = kv[key];
+            if (v.Length < nelems) throw new FileFormatException(where, $"'{key}' needs {nelems} values (nelems), has {v.Length}");
+            return v[..nelems];
+        }
+        var elems = El("elems");
+        foreach (var e in elems) Elements.Number(e, where);
+        var radii = El("radelems").Select(s => Num(s, name, 0).ToString("R", Inv)).ToArray();
+        var weights = El("welems").Select(s => Num(s, name, 0).ToString("R", Inv)).ToArray();
+        string One(string key, string d) => kv.TryGetValue(key, out var v) ? Num(v[0], name, 0).ToString("R", Inv) : d;
+        var p = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        if (isSo3)
+        {
+            p["rcutfac"] = One("rcutfac", "");
+            p["nmax"] = ((int)Num(kv["nmax"][0], name, 0)).ToString(Inv);
+            p["lmax"] = ((int)Num(kv["lmax"][0], name, 0)).ToString(Inv);
+            p["alpha"] = One("alpha", "");
+            p["elems"] = string.Join(",", elems);
+            p["radelems"] = string.Join(",", radii);
+            p["welems"] = string.Join(",", weights);
+            return (new DescriptorSpec("so3", p), elems);
+        }
+        foreach (var flag in new[] { "chemflag", "bnormflag", "wselfallflag" })
+            if (kv.TryGetValue(flag, out var v) && Num(v[0], name, 0) != 0)
+                throw new MlipException($"{name}: {flag} 1 is not supported by Mlip's SO(4) bispectrum");
+        p["twojmax"] = ((int)Num(kv["twojmax"][0], name, 0)).ToString(Inv);
+        p["rcutfac"] = One("rcutfac", "");
+        p["rfac0"] = One("rfac0", "0.99363");
+        p["rmin0"] = One("rmin0", "0");
+        p["switchflag"] = One("switchflag", "1");
+        p["bzeroflag"] = One("bzeroflag", "1");
+        p["wself"] = "1";
+        p["quadraticflag"] = "0";
+        p["elements"] = string.Join(",", elems);
+        p["radelem"] = string.Join(",", radii);
+        p["wj"] = string.Join(",", weights);
+        return (new DescriptorSpec("so4", p), elems);
+    }
+
+    /// <summary>Builds the potential from the texts of a .mliap.model and a .mliap.descriptor; the model style
+    /// (linear, quadratic, nn) is taken from the file (a NET line means nn; otherwise nparams decides).</summary>
+    public static Potential Import(string modelText, string descriptorText, string modelName = "mliap.model", string descriptorName = "mliap.descriptor", string? style = null)
+    {
+        var (spec, elems) = ReadDescriptor(descriptorText, descriptorName);
+        var descriptor = spec.Create(elems);
+        int k = descriptor.FeatureCount;
+        var z = elems.Select(e => Elements.Number(e, new InputLocation(descriptorName))).ToArray();
+        var where = new InputLocation(modelName);
+        var lines = Lines(modelText);
+        if (lines.Count == 0 || lines[0].Words.Length != 2) throw new FileFormatException(where, "expected 'nelements nparams' on the first line");
+        int nelem = (int)Num(lines[0].Words[0], modelName, lines[0].Line), nparams = (int)Num(lines[0].Words[1], modelName, lines[0].Line);
+        if (nelem != elems.Length) throw new FileFormatException(where, $"{nelem} elements, the descriptor has {elems.Length} ({string.Join(" ", elems)})");
+        bool nn = lines.Count > 1 && lines[1].Words[0].StartsWith("NET", StringComparison.Ordinal);
+        style ??= nn ? "nn" : nparams == 1 + k ? "linear" : nparams == 1 + k + k * (k + 1) / 2 ? "quadratic" : null;
+        if (style is null) throw new FileFormatException(where, $"nparams {nparams} fits neither a linear ({1 + k}) nor a quadratic ({1 + k + k * (k + 1) / 2}) model on {k} descriptors");
+        IAtomicModel model = style switch
+        {
+            "nn" => ReadNetwork(lines, nelem, nparams, k, z, modelName),
+            "linear" or "quadratic" => ReadPolynomial(lines, nelem, nparams, k, z, style == "quadratic", modelName),
+            _ => throw new MlipException($"unknown ML-IAP model style '{style}' (linear, quadratic, nn)"),
+        };
+        return new Potential(descriptor, model, spec);
+    }
+
+    private static PolynomialModel ReadPolynomial(List<(int Line, string[] Words)> lines, int nelem, int nparams, int k, int[] z, bool quadratic, string name)
+    {
+        int expected = PolynomialModel.CoefficientsPerElement(quadratic ? 2 : 1, k);
+        if (nparams != expected) throw new FileFormatException(new InputLocation(name), $"nparams is {nparams}; a {(quadratic ? "quadratic" : "linear")} model on {k} descriptors needs {expected}");
+        if (lines.Count - 1 < nelem * nparams) throw new FileFormatException(new InputLocation(name), $"expected {nelem * nparams} coefficients, found {lines.Count - 1}");
+        var coefficients = new double[nelem][];
+        int pos = 1;
+        for (int e = 0; e < nelem; e++)
+        {
+            var beta = new double[nparams];
+            for (int c = 0; c < nparams; c++, pos++) beta[c] = Num(lines[pos].Words[0], name, lines[pos].Line);
+            if (quadratic)
+            {
+                int q = 1 + k;
+                for (int a = 0; a < k; a++)
+                    for (int b = a; b < k; b++, q++)
+                        if (a == b) beta[q] *= 0.5; // LAMMPS ½β_kk B_k²
+            }
+            coefficients[e] = beta;
+        }
+        return new PolynomialModel(quadratic ? 2 : 1, z, k, coefficients);
+    }
+
+    private static NeuralNetworkModel ReadNetwork(List<(int Line, string[] Words)> lines, int nelem, int nparams, int k, int[] z, string name)
+    {
+        var where = new InputLocation(name);
+        var net = lines[1].Words;
+        int nd = (int)Num(net[1], name, lines[1].Line), nl = (int)Num(net[2], name, lines[1].Line);
+        if (nd != k) throw new FileFormatException(where, $"the network has {nd} descriptors, the descriptor file gives {k}");
+        if (net.Length < 3 + 2 * nl) throw new FileFormatException(where, $"NET line: expected {nl} (activation, nodes) pairs");
+        var acts = new string[nl];
+        var nodes = new int[nl];
+        for (int l = 0; l < nl; l++) { acts[l] = net[3 + 2 * l]; nodes[l] = (int)Num(net[4 + 2 * l], name, lines[1].Line); }
+        if (nodes[^1] != 1 || acts[^1] != "linear") throw new MlipException($"{name}: Mlip's network needs a last layer 'linear 1' (the atom energy); this one is '{acts[^1]} {nodes[^1]}'");
+        Activation hidden = Activation.Linear;
+        for (int l = 0; l < nl - 1; l++)
+        {
+            var a = acts[l] switch
+            {
+                "linear" => Activation.Linear, "sigmoid" => Activation.Sigmoid, "tanh" => Activation.Tanh, "relu" => Activation.Relu,
+                _ => throw new MlipException($"{name}: unknown activation '{acts[l]}' (LAMMPS: linear, sigmoid, tanh, relu)"),
+            };
+            if (l > 0 && a != hidden) throw new MlipException($"{name}: Mlip's network has one activation for all hidden layers; this one mixes {hidden} and {a}");
+            hidden = a;
+        }
+        int count = 0, prev = k;
+        for (int l = 0; l < nl; l++) { count += (prev + 1) * nodes[l]; prev = nodes[l]; }
+        if (count != nparams) throw new FileFormatException(where, $"nparams is {nparams}; the NET layout needs {count}");
+        var values = new List<double>();
+        for (int i = 2; i < lines.Count; i++) foreach (var w in lines[i].Words) values.Add(Num(w, name, lines[i].Line));
+        int per = 2 * k + nparams;
+        if (values.Count != nelem * per) throw new FileFormatException(where, $"expected {nelem} × ({k} means + {k} scales + {nparams} weights) = {nelem * per} values, found {values.Count}");
+        double[]? mean = null, scale = null;
+        var networks = new Mlp[nelem];
+        for (int e = 0; e < nelem; e++)
+        {
+            int o = e * per;
+            var m = values.GetRange(o, k).ToArray();
+            var s = values.GetRange(o + k, k).ToArray();
+            if (mean is null) { mean = m; scale = s; }
+            else if (!m.SequenceEqual(mean) || !s.SequenceEqual(scale!))
+                throw new MlipException($"{name}: Mlip's network shares one feature normalisation across elements; this file has per-element means/scales that differ");
+            int p = o + 2 * k;
+            var layers = new List<DenseLayer>();
+            prev = k;
+            for (int l = 0; l < nl; l++)
+            {
+                var w = new double[nodes[l] * prev];
+                var b = new double[nodes[l]];
+                for (int n = 0; n < nodes[l]; n++)
+                {
+                    b[n] = values[p++];
+                    for (int a = 0; a < prev; a++) w[n * prev + a] = values[p++];
+                }
+                layers.Add(new DenseLayer(prev, nodes[l], w, b));
+                prev = nodes[l];
+            }
+            networks[e] = new Mlp(layers, hidden);
+        }
+        return new NeuralNetworkModel(z, k, networks, new double[nelem], mean!, scale!);
+    }
+}

@@ -1,0 +1,106 @@
+using System.Globalization;
+using Mlip.Interop;
+using Mlip.IO;
+using Mlip.Models;
+using Mlip.Structures;
+using Mlip.Tests.Support;
+using Mlip.Training;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Mlip.Tests.Interop;
+
+public class MliapReaderTests(ITestOutputHelper output)
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    private static string? Potentials => Lammps.ReferenceDirectory is { } r && File.Exists(Path.Combine(r, "potentials", "Si.nn.mliap.model")) ? Path.Combine(r, "potentials") : null;
+
+    /// <summary>data.manybody (orthogonal box, atomic style, 8 Si types) as a Structure.</summary>
+    private static Structure ReadManybody(string path)
+    {
+        var lines = File.ReadAllLines(path);
+        double[] lo = new double[3], hi = new double[3];
+        var pos = new List<Vec3>();
+        bool atoms = false;
+        foreach (var raw in lines)
+        {
+            var w = raw.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (w.Length == 4 && w[2].EndsWith("lo") && w[3].EndsWith("hi"))
+            {
+                int d = w[2][0] - 'x';
+                lo[d] = double.Parse(w[0], Inv); hi[d] = double.Parse(w[1], Inv);
+                continue;
+            }
+            if (raw.StartsWith("Atoms")) { atoms = true; continue; }
+            if (atoms && w.Length > 0 && char.IsLetter(w[0][0])) break;
+            if (atoms && w.Length >= 5) pos.Add(new Vec3(double.Parse(w[2], Inv) - lo[0], double.Parse(w[3], Inv) - lo[1], double.Parse(w[4], Inv) - lo[2]));
+        }
+        var cell = Matrix3.Diagonal(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]);
+        return new Structure(cell, [.. pos], [.. Enumerable.Repeat(14, pos.Count)], PeriodicFlags.All);
+    }
+
+    [Fact]
+    public void PyXtalFfSiNetworkReproducesFrozenLammpsReference()
+    {
+        if (Potentials is not { } dir) return;
+        var fs = Path.Combine(Lammps.ReferenceDirectory!, "force-styles");
+        var potential = ModelFile.Load(Path.Combine(dir, "Si.nn.mliap.model"));
+        Assert.IsType<NeuralNetworkModel>(potential.Model);
+        Assert.Equal("so3", potential.Spec.Type);
+        Assert.Equal(30, potential.Descriptor.FeatureCount);
+
+        var s = ReadManybody(Path.Combine(fs, "data.manybody"));
+        Assert.Equal(64, s.Count);
+        var r = potential.Calculate(s);
+
+        var yaml = File.ReadAllLines(Path.Combine(fs, "manybody-pair-mliap_so3.yaml"));
+        double energy = double.Parse(yaml.First(l => l.StartsWith("init_vdwl:")).Split(':')[1], Inv);
+        int si = Array.FindIndex(yaml, l => l.StartsWith("init_stress:"));
+        var virial = yaml[si + 1].Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(v => double.Parse(v, Inv)).ToArray();
+        int fi = Array.FindIndex(yaml, l => l.StartsWith("init_forces:"));
+        var forces = new Vec3[64];
+        for (int i = 0; i < 64; i++)
+        {
+            var w = yaml[fi + 1 + i].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            forces[int.Parse(w[0], Inv) - 1] = new Vec3(double.Parse(w[1], Inv), double.Parse(w[2], Inv), double.Parse(w[3], Inv));
+        }
+        output.WriteLine($"E Mlip {r.Energy:R} LAMMPS {energy:R} rel {Math.Abs(r.Energy - energy) / Math.Abs(energy):E2}");
+        Assert.Equal(energy, r.Energy, Math.Abs(energy) * 1e-9);
+        double fmax = 0;
+        for (int i = 0; i < 64; i++) fmax = Math.Max(fmax, (r.Forces![i] - forces[i]).Norm);
+        output.WriteLine($"max |ΔF| {fmax:E2} eV/Å");
+        Assert.True(fmax < 1e-8, $"max force deviation {fmax}");
+        // LAMMPS's unit test stores the pair virial W (eV; xx yy zz xy xz yz); Mlip's stress σ = −W/V in GPa.
+        var st = r.Stress!.Value;
+        double v = s.Volume / 160.21766208; // eV/Å³ per GPa
+        double[] mine = [-st.Xx * v, -st.Yy * v, -st.Zz * v, -st.Xy * v, -st.Xz * v, -st.Yz * v];
+        for (int c = 0; c < 6; c++)
+        {
+            output.WriteLine($"W[{c}] Mlip {mine[c]:R} LAMMPS {virial[c]:R}");
+            Assert.Equal(virial[c], mine[c], 1e-8 * Math.Max(1, Math.Abs(virial[c])));
+        }
+    }
+
+    [Fact]
+    public void DescriptorReaderRoundTripsTheWriter()
+    {
+        var text = "rcutfac 4.5\ntwojmax 6\nnelems 2\nelems Ni Mo\nradelems 0.5 0.45\nwelems 1 0.9\nrfac0 0.99363\nrmin0 0\nbzeroflag 1\nswitchflag 1\n";
+        var (spec, els) = MliapReader.ReadDescriptor(text);
+        Assert.Equal("so4", spec.Type);
+        Assert.Equal(["Ni", "Mo"], els);
+        Assert.Equal("6", spec.Parameters["twojmax"]);
+        Assert.Equal("0.5,0.45", spec.Parameters["radelem"]);
+    }
+
+    [Fact]
+    public void PyXtalFfSiNetworkTestMae()
+    {
+        if (Potentials is not { } dir) return;
+        string test = TestPaths.Shared("mlearn", "Si", "test.json");
+        if (!File.Exists(test)) return;
+        var potential = ModelFile.Load(Path.Combine(dir, "Si.nn.mliap.model"));
+        var e = Evaluation.Run(potential, StructureIO.Read(test), threads: Environment.ProcessorCount);
+        output.WriteLine($"mlearn Si test: {e.Overall.Structures} structures, energy MAE {e.Overall.EnergyMaeMevPerAtom:F3} meV/atom, force MAE {e.Overall.ForceMaeEvPerA:F4} eV/Å");
+    }
+}

@@ -141,15 +141,10 @@ public static class Mliap
         return new Files(name + ".mliap.descriptor", descriptor, name + ".mliap.model", model, snippet);
     }
 
-    /// <summary>Writes X.mliap.model, X.mliap.descriptor and in.lammps into a folder; returns the paths (model, descriptor, input).</summary>
+    /// <summary>Writes X.mliap.model, X.mliap.descriptor and in.lammps into a folder (atomically); returns the paths (model, descriptor, input).</summary>
     public static string[] Write(Potential potential, string directory, string name = "mlip")
     {
         var f = Export(potential, name);
-        Directory.CreateDirectory(directory);
-        var paths = new[] { Path.Combine(directory, f.ModelName), Path.Combine(directory, f.DescriptorName), Path.Combine(directory, "in.lammps") };
-        File.WriteAllText(paths[0], f.Model);
-        File.WriteAllText(paths[1], f.Descriptor);
-        File.WriteAllText(paths[2], f.InputSnippet);
-        return paths;
+        return InteropFiles.WriteAll(directory, (f.ModelName, f.Model), (f.DescriptorName, f.Descriptor), ("in.lammps", f.InputSnippet));
     }
 }

@@ -36,19 +36,7 @@ public static class MliapReader
     /// <summary>Loads <c>mliap:MODEL,DESCRIPTOR</c>, or X.mliap.model with X.mliap.descriptor beside it (or the reverse).</summary>
     public static Potential Load(string path)
     {
-        string model, descriptor;
-        if (path.StartsWith("mliap:", StringComparison.OrdinalIgnoreCase))
-        {
-            var parts = path[6..].Split(',', StringSplitOptions.TrimEntries);
-            if (parts.Length != 2) throw new MlipException($"'{path}': expected mliap:FILE.mliap.model,FILE.mliap.descriptor");
-            (model, descriptor) = (parts[0], parts[1]);
-        }
-        else if (path.EndsWith(".mliap.descriptor", StringComparison.OrdinalIgnoreCase))
-            (model, descriptor) = (path[..^".descriptor".Length] + ".model", path);
-        else
-            (model, descriptor) = (path, path[..^".model".Length] + ".descriptor");
-        if (!File.Exists(model)) throw new MlipException($"ML-IAP model file '{model}' not found");
-        if (!File.Exists(descriptor)) throw new MlipException($"ML-IAP descriptor file '{descriptor}' not found (expected beside '{model}'; or give mliap:MODEL,DESCRIPTOR)");
+        var (model, descriptor) = InteropFiles.ResolvePair(path, "mliap", ".mliap.model", ".mliap.descriptor", "ML-IAP model file", "ML-IAP descriptor file");
         return Import(File.ReadAllText(model), File.ReadAllText(descriptor), model, descriptor);
     }
 

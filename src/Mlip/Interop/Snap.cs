@@ -34,19 +34,7 @@ public static class Snap
     /// </summary>
     public static Potential Load(string path)
     {
-        string coeff, param;
-        if (path.StartsWith("snap:", StringComparison.OrdinalIgnoreCase))
-        {
-            var parts = path[5..].Split(',', StringSplitOptions.TrimEntries);
-            if (parts.Length != 2) throw new MlipException($"'{path}': expected snap:FILE.snapcoeff,FILE.snapparam");
-            (coeff, param) = (parts[0], parts[1]);
-        }
-        else if (path.EndsWith(".snapparam", StringComparison.OrdinalIgnoreCase))
-            (coeff, param) = (Path.ChangeExtension(path, ".snapcoeff"), path);
-        else
-            (coeff, param) = (path, Path.ChangeExtension(path, ".snapparam"));
-        if (!File.Exists(coeff)) throw new MlipException($"SNAP coefficient file '{coeff}' not found");
-        if (!File.Exists(param)) throw new MlipException($"SNAP parameter file '{param}' not found (expected beside '{coeff}'; or give snap:COEFF,PARAM)");
+        var (coeff, param) = InteropFiles.ResolvePair(path, "snap", ".snapcoeff", ".snapparam", "SNAP coefficient file", "SNAP parameter file");
         return Import(File.ReadAllText(coeff), File.ReadAllText(param), coeff, param);
     }
 
@@ -221,16 +209,11 @@ public static class Snap
         return new Files(name + ".snapcoeff", coeff.ToString(), name + ".snapparam", param.ToString(), snippet);
     }
 
-    /// <summary>Writes X.snapcoeff, X.snapparam and in.lammps into a folder; returns the paths.</summary>
+    /// <summary>Writes X.snapcoeff, X.snapparam and in.lammps into a folder (atomically); returns the paths.</summary>
     public static string[] Write(Potential potential, string directory, string name = "mlip")
     {
         var f = Export(potential, name);
-        Directory.CreateDirectory(directory);
-        var paths = new[] { Path.Combine(directory, f.CoeffName), Path.Combine(directory, f.ParamName), Path.Combine(directory, "in.lammps") };
-        File.WriteAllText(paths[0], f.Coeff);
-        File.WriteAllText(paths[1], f.Param);
-        File.WriteAllText(paths[2], f.InputSnippet);
-        return paths;
+        return InteropFiles.WriteAll(directory, (f.CoeffName, f.Coeff), (f.ParamName, f.Param), ("in.lammps", f.InputSnippet));
     }
 
     /// <summary>

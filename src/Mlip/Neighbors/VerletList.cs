@@ -5,7 +5,7 @@ namespace Mlip.Neighbors;
 /// <summary>
 /// A neighbour list reused across calls on slowly moving atoms (MD, relaxation): the full list is
 /// built with cells at cutoff + skin, and until some atom has moved more than skin/2 from where it
-/// was at that build (same atom count, cell and periodicity), each <see cref="Get"/> recomputes the
+/// was at that build (same atom count, cell and periodicity), each <see cref="Get(Structure)"/> recomputes the
 /// pair vectors from the current positions with the stored images (the same expression as
 /// <see cref="NeighborList.PairVector"/>, so vectors agree to the last bit with a fresh build) and
 /// keeps those within the cutoff. Every pair within the cutoff is then found, as with a fresh build;

@@ -16,7 +16,7 @@ public sealed record TrainingOutcome(Potential Potential, Evaluation TrainErrors
 /// <summary>
 /// A whole training run from a <see cref="TrainConfig"/>: read the data, compute descriptors (with
 /// derivatives), fit, write the model atomically, evaluate on the training and test sets, write
-/// metrics.json and the parity plots. Progress goes to <paramref name="log"/>.
+/// metrics.json and the parity plots. Progress goes to the log writer given to Execute.
 /// </summary>
 public static class TrainingRun
 {

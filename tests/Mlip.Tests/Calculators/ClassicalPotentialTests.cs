@@ -10,55 +10,11 @@ namespace Mlip.Tests.Calculators;
 /// </summary>
 public class ClassicalPotentialTests
 {
-    // LAMMPS's metal-unit pressure factor (force->nktv2p, eV/Å³ in bar) differs from CODATA's
-    // 160.21766208 GPa by 8e-8 relative, so LAMMPS's pressures are converted back with its own factor.
-    private const double LammpsNktv2p = 1.6021765e6;
+    private static LammpsReference RunLammps(Structure s, string[] species, string pairLines, Dictionary<string, string>? files = null, string name = "run") =>
+        LammpsReference.Run(s, species, pairLines, files, name);
 
-    private sealed record Reference(double Energy, Vec3[] Forces, Stress Stress);
-
-    private static Reference RunLammps(Structure s, string[] species, string pairLines, Dictionary<string, string>? files = null, string name = "run")
-    {
-        var (data, box) = Lammps.DataFile(s, species);
-        var all = new Dictionary<string, string>(files ?? new()) { ["data.lmp"] = data };
-        string input = $"""
-            units           metal
-            atom_style      atomic
-            atom_modify     map array
-            boundary        p p p
-            read_data       data.lmp
-            {pairLines}
-            neighbor        1.0 bin
-            thermo_style    custom step pe pxx pyy pzz pxy pxz pyz
-            dump            forces all custom 1 forces.dump id type fx fy fz
-            dump_modify     forces format float %.17g sort id
-            run             0
-            print           "RESULT pe $(pe:%.17g) pxx $(pxx:%.17g) pyy $(pyy:%.17g) pzz $(pzz:%.17g)"
-            print           "RESULT pxy $(pxy:%.17g) pxz $(pxz:%.17g) pyz $(pyz:%.17g)"
-            """;
-        var run = Lammps.Run(input, all, Path.Combine(TestPaths.TempDir(), name));
-        var r = run.Results();
-        var forces = run.Dump("forces.dump").Vectors("fx", "fy", "fz");
-        for (int i = 0; i < forces.Length; i++) forces[i] = box.FromLammps(forces[i]);
-        var p = new Matrix3(r["pxx"], r["pxy"], r["pxz"], r["pxy"], r["pyy"], r["pyz"], r["pxz"], r["pyz"], r["pzz"]);
-        var sigma = (-1.0 / LammpsNktv2p) * box.FromLammps(p); // eV/Å³, tension positive
-        return new Reference(r["pe"], forces, Stress.FromEvPerCubicAngstrom(sigma));
-    }
-
-    private static void AssertMatchesLammps(string what, Reference lmp, CalculatorResult mine, double tol = 1e-8)
-    {
-        Assert.True(Math.Abs(mine.Energy - lmp.Energy) <= tol * Math.Abs(lmp.Energy),
-            $"{what}: energy {mine.Energy:R} eV, LAMMPS {lmp.Energy:R} eV (relative {Math.Abs(mine.Energy - lmp.Energy) / Math.Abs(lmp.Energy):E2})");
-        double fmax = lmp.Forces.Max(f => f.Norm);
-        Assert.True(fmax > 1e-3, $"{what}: LAMMPS's forces are all ~0");
-        double worst = 0;
-        for (int i = 0; i < lmp.Forces.Length; i++) worst = Math.Max(worst, (mine.Forces![i] - lmp.Forces[i]).Norm);
-        Assert.True(worst <= tol * fmax, $"{what}: forces differ from LAMMPS's by up to {worst:E2} eV/Å (largest force {fmax:G4})");
-        var a = mine.Stress!.Value.ToVoigt(); var b = lmp.Stress.ToVoigt();
-        double smax = b.Max(Math.Abs);
-        for (int q = 0; q < 6; q++)
-            Assert.True(Math.Abs(a[q] - b[q]) <= tol * smax,
-                $"{what}: stress component {q} is {a[q]:R} GPa, LAMMPS {b[q]:R} GPa (scale {smax:G4})");
-    }
+    private static void AssertMatchesLammps(string what, LammpsReference lmp, CalculatorResult mine) =>
+        lmp.AssertMatches(what, mine, minForce: 1e-3);
 
     private static void AssertFiniteDifferences(string what, ICalculator calc, Structure s, double h = 1e-4)
     {

@@ -1,3 +1,4 @@
+using Mlip.Calculators;
 using Mlip.Simulation;
 using Mlip.Structures;
 
@@ -6,7 +7,7 @@ namespace Mlip.Tests.Simulation;
 public class RelaxElasticTests
 {
     private const double Eps = 0.0104, Sig = 3.4, Rc = 8.75;
-    private static LennardJonesTestCalculator Lj() => new(Eps, Sig, Rc);
+    private static LennardJones Lj() => new(Eps, Sig, Rc, shifted: true);
 
     /// <summary>fcc LJ lattice constant in closed form for the shells inside the cutoff: a0 = σ (2 S12/S6)^(1/6), S_p = Σ n_k (k/2)^(−p/2).</summary>
     private static double AnalyticFccLatticeConstant()
@@ -104,7 +105,7 @@ public class RelaxElasticTests
 public class EquationOfStateElasticTests
 {
     private const double Eps = 0.0104, Sig = 3.4, Rc = 8.75;
-    private static LennardJonesTestCalculator Lj() => new(Eps, Sig, Rc);
+    private static LennardJones Lj() => new(Eps, Sig, Rc, shifted: true);
 
     [Fact]
     public void BirchMurnaghanFitRecoversExactParameters()

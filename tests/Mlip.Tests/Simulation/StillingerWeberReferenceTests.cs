@@ -18,7 +18,6 @@ namespace Mlip.Tests.Simulation;
 public sealed class StillingerWeberReferenceTests(ITestOutputHelper output)
 {
     // LAMMPS's metal-unit pressure factor (force->nktv2p): eV/Å³ in bar.
-    private const double LammpsNktv2p = 1.6021765e6;
     private const double Strain = 0.005;
 
     private static string F(double x) => x.ToString("R", CultureInfo.InvariantCulture);
@@ -109,7 +108,7 @@ public sealed class StillingerWeberReferenceTests(ITestOutputHelper output)
         double[] Sigma(string n)
         {
             var p = new Matrix3(r[n + "_pxx"], r[n + "_pxy"], r[n + "_pxz"], r[n + "_pxy"], r[n + "_pyy"], r[n + "_pyz"], r[n + "_pxz"], r[n + "_pyz"], r[n + "_pzz"]);
-            return Stress.FromEvPerCubicAngstrom((-1.0 / LammpsNktv2p) * boxes[n].FromLammps(p)).ToVoigt(); // GPa
+            return Stress.FromEvPerCubicAngstrom((-1.0 / LammpsReference.Nktv2p) * boxes[n].FromLammps(p)).ToVoigt(); // GPa
         }
         var (xp, xm, sp, sm) = (Sigma("xp"), Sigma("xm"), Sigma("sp"), Sigma("sm"));
         double c11 = (xp[0] - xm[0]) / (2 * Strain);

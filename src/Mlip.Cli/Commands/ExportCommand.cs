@@ -5,9 +5,11 @@ using Mlip.Models;
 namespace Mlip.Cli.Commands;
 
 /// <summary>
-/// <c>mlip export lammps MODEL -o DIR [--name NAME]</c>: writes a linear or quadratic model on the so4
-/// descriptor as LAMMPS pair_style snap files (NAME.snapcoeff, NAME.snapparam), or a neural network on so4
-/// as pair_style mliap files (NAME.mliap.model, NAME.mliap.descriptor), and an in.lammps snippet.
+/// <c>mlip export lammps MODEL -o DIR [--name NAME] [--format auto|snap|mliap]</c>: writes a linear or
+/// quadratic model on the so4 descriptor as LAMMPS pair_style snap files (NAME.snapcoeff, NAME.snapparam),
+/// or any linear, quadratic or neural-network model on so4 or so3 as pair_style mliap files
+/// (NAME.mliap.model, NAME.mliap.descriptor, NAME.mliap), and an in.lammps snippet. auto: snap for
+/// polynomial models on so4, mliap otherwise.
 /// </summary>
 public static class ExportCommand
 {
@@ -16,15 +18,18 @@ public static class ExportCommand
         var model = new Argument<string>("model") { Description = "Model file (model.json, or a .snapcoeff with its .snapparam)" };
         var output = new Option<string>("--output", "-o") { Description = "Output folder", Required = true };
         var name = new Option<string>("--name") { Description = "Base name of the files", DefaultValueFactory = _ => "mlip" };
-        var lammps = new Command("lammps", "Write an so4 model for LAMMPS: linear/quadratic as pair_style snap (NAME.snapcoeff, NAME.snapparam), neural network as pair_style mliap (NAME.mliap.model, NAME.mliap.descriptor); and in.lammps")
+        var format = new Option<string>("--format") { Description = "auto (snap for linear/quadratic on so4, mliap otherwise), snap or mliap", DefaultValueFactory = _ => "auto" };
+        format.AcceptOnlyFromAmong("auto", "snap", "mliap");
+        var lammps = new Command("lammps", "Write a model for LAMMPS: linear/quadratic on so4 as pair_style snap (NAME.snapcoeff, NAME.snapparam), or linear/quadratic/nn on so4 or so3 as pair_style mliap (NAME.mliap.model, NAME.mliap.descriptor, NAME.mliap); and in.lammps")
         {
-            model, output, name,
+            model, output, name, format,
         };
         lammps.SetAction(parse => CliRunner.Run(stderr, () =>
         {
             var potential = ModelFile.Load(parse.GetValue(model)!);
             string dir = parse.GetValue(output)!, baseName = parse.GetValue(name)!;
-            var written = Mliap.Handles(potential) ? Mliap.Write(potential, dir, baseName) : Snap.Write(potential, dir, baseName);
+            bool mliap = parse.GetValue(format) switch { "mliap" => true, "snap" => false, _ => Mliap.Handles(potential) };
+            var written = mliap ? Mliap.Write(potential, dir, baseName) : Snap.Write(potential, dir, baseName);
             foreach (var p in written) stdout.WriteLine($"wrote {p}");
             return 0;
         }));

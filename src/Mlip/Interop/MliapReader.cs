@@ -31,13 +31,42 @@ public static class MliapReader
     public static bool IsMliapPath(string path) =>
         path.StartsWith("mliap:", StringComparison.OrdinalIgnoreCase)
         || path.EndsWith(".mliap.model", StringComparison.OrdinalIgnoreCase)
-        || path.EndsWith(".mliap.descriptor", StringComparison.OrdinalIgnoreCase);
+        || path.EndsWith(".mliap.descriptor", StringComparison.OrdinalIgnoreCase)
+        || path.EndsWith(".mliap", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>Loads <c>mliap:MODEL,DESCRIPTOR</c>, or X.mliap.model with X.mliap.descriptor beside it (or the reverse).</summary>
+    /// <summary>
+    /// Loads <c>mliap:MODEL,DESCRIPTOR</c>, X.mliap.model with X.mliap.descriptor beside it (or the reverse),
+    /// or a X.mliap input snippet whose <c>pair_style mliap model STYLE FILE descriptor STYLE FILE</c> line
+    /// names the files (relative to the snippet's folder).
+    /// </summary>
     public static Potential Load(string path)
     {
+        if (path.EndsWith(".mliap", StringComparison.OrdinalIgnoreCase)) return LoadInput(path);
         var (model, descriptor) = InteropFiles.ResolvePair(path, "mliap", ".mliap.model", ".mliap.descriptor", "ML-IAP model file", "ML-IAP descriptor file");
         return Import(File.ReadAllText(model), File.ReadAllText(descriptor), model, descriptor);
+    }
+
+    private static Potential LoadInput(string path)
+    {
+        if (!File.Exists(path)) throw new MlipException($"ML-IAP input file '{path}' not found");
+        string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        foreach (var (line, w) in Lines(File.ReadAllText(path)))
+        {
+            if (w[0] != "pair_style") continue;
+            // pair_style mliap model STYLE FILE descriptor STYLE FILE (either order)
+            int m = Array.IndexOf(w, "model"), d = Array.IndexOf(w, "descriptor");
+            if (w.Length < 8 || w[1] != "mliap" || m < 0 || d < 0 || m + 2 >= w.Length || d + 2 >= w.Length)
+                throw new FileFormatException(new InputLocation(path, line), "expected 'pair_style mliap model STYLE FILE descriptor STYLE FILE'");
+            string model = Path.Combine(dir, w[m + 2]), descriptor = Path.Combine(dir, w[d + 2]);
+            if (!File.Exists(model)) throw new MlipException($"{path}:{line}: ML-IAP model file '{model}' not found");
+            if (!File.Exists(descriptor)) throw new MlipException($"{path}:{line}: ML-IAP descriptor file '{descriptor}' not found");
+            var potential = Import(File.ReadAllText(model), File.ReadAllText(descriptor), model, descriptor, w[m + 1]);
+            string expected = potential.Spec.Type == "so3" ? "so3" : "sna";
+            if (w[d + 1] != expected)
+                throw new FileFormatException(new InputLocation(path, line), $"descriptor style '{w[d + 1]}', but '{descriptor}' is an {expected} descriptor file");
+            return potential;
+        }
+        throw new FileFormatException(new InputLocation(path), "no 'pair_style mliap ...' line");
     }
 
     private static List<(int Line, string[] Words)> Lines(string text)

@@ -133,4 +133,45 @@ public class MliapSo3LammpsTests(ITestOutputHelper output)
         output.WriteLine($"{s.Count} atoms: E Mlip {mine.Energy:R} LAMMPS {lmp.Energy:R} (relative {Math.Abs(mine.Energy - lmp.Energy) / Math.Abs(lmp.Energy):E2})");
         lmp.AssertMatches($"Si.nn {s.Count} atoms", mine, tol: 1e-9);
     }
+
+    /// <summary>
+    /// A two-element network on so3 (Si, Ge; welems = Z) whose file has different feature means/scales per
+    /// element, as PyXtal_FF writes them (its per-element min/max ranges): Mlip folds them into each element's
+    /// first layer and equals LAMMPS to 1e-9; exporting the loaded model again and re-running LAMMPS also agrees.
+    /// </summary>
+    [Fact]
+    public void PerElementNormalisationOfATwoElementNetworkEqualsLammps()
+    {
+        Lammps.RequireExecutable();
+        var rng = new Random(21);
+        var spec = new DescriptorSpec("so3", new Dictionary<string, string>
+        {
+            ["rcutfac"] = "4.8", ["nmax"] = "3", ["lmax"] = "3", ["alpha"] = "2.0", ["elems"] = "Si,Ge", ["radelems"] = "0.5,0.5", ["welems"] = "14,32",
+        });
+        var d = spec.Create(["Si", "Ge"]);
+        int k = d.FeatureCount;
+        var nets = new[] { Mlp.Create(k, [7, 5], Activation.Tanh, rng), Mlp.Create(k, [7, 5], Activation.Tanh, rng) };
+        var nn = new NeuralNetworkModel([14, 32], k, nets, [-4.1, -3.7], new double[k], Enumerable.Repeat(1.0, k).ToArray());
+        var text = Mliap.ModelText(nn).Split('\n').ToList();
+        foreach (var el in new[] { "Si", "Ge" })
+        {
+            int at = text.FindIndex(l => l.StartsWith($"# {el}:"));
+            for (int a = 0; a < k; a++)
+            {
+                text[at + 1 + a] = (rng.NextDouble() * 2000 - 500).ToString("R", Inv);   // "min"
+                text[at + 1 + k + a] = (100 + rng.NextDouble() * 5000).ToString("R", Inv); // "max − min"
+            }
+        }
+        string modelText = string.Join('\n', text), descriptorText = Mliap.DescriptorText(d, ["Si", "Ge"]);
+        var potential = MliapReader.Import(modelText, descriptorText);
+        var s = Crystals.Rattle(Crystals.Deform(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 2, 1, 1), Tilt), 0.15, seed: 5);
+        for (int i = 1; i < s.Count; i += 3) s.AtomicNumbers[i] = Elements.Number("Ge");
+        var mine = potential.Calculate(s);
+        LammpsReference Run(string model, string tag) => LammpsReference.Run(s, ["Si", "Ge"],
+            "pair_style mliap model nn p.mliap.model descriptor so3 p.mliap.descriptor\npair_coeff * * Si Ge",
+            new Dictionary<string, string> { ["p.mliap.model"] = model, ["p.mliap.descriptor"] = descriptorText }, tag);
+        Run(modelText, "so3-per-element-norm").AssertMatches("per-element normalisation", mine, tol: 1e-9);
+        var again = Mliap.Export(potential);
+        Run(again.Model, "so3-per-element-norm-reexport").AssertMatches("re-exported", mine, tol: 1e-9);
+    }
 }

@@ -15,7 +15,7 @@ public static class ExportCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var model = new Argument<string>("model") { Description = "Model file (model.json, or a .snapcoeff with its .snapparam)" };
+        var model = new Argument<string>("model") { Description = "Model file (model.json, a .snapcoeff with its .snapparam, or a .mliap.model with its .mliap.descriptor)" };
         var output = new Option<string>("--output", "-o") { Description = "Output folder", Required = true };
         var name = new Option<string>("--name") { Description = "Base name of the files", DefaultValueFactory = _ => "mlip" };
         var format = new Option<string>("--format") { Description = "auto (snap for linear/quadratic on so4, mliap otherwise), snap or mliap", DefaultValueFactory = _ => "auto" };

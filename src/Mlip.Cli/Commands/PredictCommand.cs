@@ -11,7 +11,7 @@ public static class PredictCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var model = new Argument<string>("model") { Description = "Model file (model.json, or LAMMPS SNAP: X.snapcoeff with X.snapparam beside it, or snap:COEFF,PARAM)" };
+        var model = new Argument<string>("model") { Description = "Model file (model.json; LAMMPS SNAP: X.snapcoeff with X.snapparam beside it, or snap:COEFF,PARAM; LAMMPS ML-IAP: X.mliap.model with X.mliap.descriptor beside it, X.mliap, or mliap:MODEL,DESCRIPTOR)" };
         var data = new Argument<string[]>("data") { Arity = ArgumentArity.OneOrMore, Description = "Structure files" };
         var output = new Option<string>("--output", "-o") { Description = "Output file (extxyz or any writable format)", Required = true };
         var format = new Option<string?>("--format", "-f") { Description = "Input format; default: from the file name" };

@@ -19,6 +19,9 @@ switch (which)
     case "so4":
         So4Benchmark.Run(args.Skip(1).ToArray());
         break;
+    case "mliap":
+        MliapBenchmark.Run(args.Skip(1).ToArray());
+        break;
     case "md":
         MdBenchmark.Run(args.Skip(1).ToArray());
         break;
@@ -29,6 +32,7 @@ switch (which)
         Console.WriteLine("  fits [--mathnet-quadratic]  linear and quadratic fits of the mlearn Si set: build, torch solve vs MathNet, test errors");
         Console.WriteLine("  lstsq [--rows 20000] [--cols 500] [--threads N] [--no-mathnet]  dense least squares: libtorch QR vs MathNet.Numerics managed QR");
         Console.WriteLine("  so4 [--quick]         SO(4) bispectrum values, derivatives and adjoint forces, 2000 atoms, 2J=6 and 8, vs LAMMPS");
+        Console.WriteLine("  mliap [--quick]       PyXtal_FF Si network (SO(3) NN) force call, 2000 atoms, vs LAMMPS pair_style mliap");
         Console.WriteLine("  md [--steps 200] [--skin 1.0] [--cells 8]  NVE MD, Stillinger-Weber Si, 4096 atoms, µs/atom/step, fresh vs reused neighbour list, vs LAMMPS pair_style sw");
         break;
 }

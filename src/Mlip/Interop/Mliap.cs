@@ -233,8 +233,8 @@ public static class Mliap
             BispectrumSo4 so4 => So4Parameters.ComponentCount(so4.Parameters.TwoJMax),
             _ => potential.Descriptor.FeatureCount,
         };
+        string descriptor = DescriptorText(potential.Descriptor, symbols); // refuses settings LAMMPS lacks (wself, quadraticflag)
         if (potential.Model.FeatureCount != k) throw new MlipException($"the model has {potential.Model.FeatureCount} inputs, LAMMPS's {desc} gives {k} descriptors");
-        string descriptor = DescriptorText(potential.Descriptor, symbols);
         string model = ModelText(potential.Model, potential.Name);
         string list = string.Join(" ", symbols);
         string snippet = $"""

@@ -206,6 +206,22 @@ public static class GaussianExpansion
         return v;
     }
 
+    /// <summary>The metric of <see cref="RelativeL2Error"/> on coefficients: G_kl = Σ_g r_g² e^{−α_k r_g²} e^{−α_l r_g²} (row-major).</summary>
+    public static double[] Gram(ReadOnlySpan<double> alphas, double rmax = 12.0, int points = 400)
+    {
+        int n = alphas.Length;
+        var g = new double[n * n];
+        var e = new double[n];
+        double h = rmax / points;
+        for (int p = 0; p < points; p++)
+        {
+            double r = (p + 0.5) * h, w = r * r;
+            for (int k = 0; k < n; k++) e[k] = Math.Exp(-alphas[k] * r * r);
+            for (int k = 0; k < n; k++) for (int l = 0; l < n; l++) g[k * n + l] += w * e[k] * e[l];
+        }
+        return g;
+    }
+
     /// <summary>
     /// ‖V_pred − V_ref‖ / ‖V_ref‖ in the 3D L2 norm on a radial grid: points r_g = (g + ½)·rmax/points
     /// (bohr), weights r_g² (the volume element of a spherical function).

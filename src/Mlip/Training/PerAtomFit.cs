@@ -87,6 +87,13 @@ public sealed record PerAtomFitOptions
     /// <summary>GPR noise variance in standardised target units.</summary>
     public double Noise { get; init; } = 1e-4;
 
+    /// <summary>
+    /// nn: when set (the exponents of a Gaussian-expansion target), the loss is the squared L2 error of the
+    /// reconstructed function V(r) = Σ_k A_k e^{−α_k r²} on the metric's radial grid (summed over atoms,
+    /// divided by Σ‖V_ref‖²) instead of the mean squared error of the standardised components.
+    /// </summary>
+    public double[]? FunctionLossAlphas { get; init; }
+
     public int Seed { get; init; } = 1;
     public int Threads { get; init; } = Environment.ProcessorCount;
 }
@@ -250,6 +257,22 @@ public static class PerAtomFit
             ys[e] = tensor(y, [rows.Length, (long)d], dtype: ScalarType.Float64);
         }
         double total = data.Atoms * (double)d;
+        // function-space loss: ‖ΔA‖²_G with G_kl = Σ_g r_g² e^{−α_k r_g²} e^{−α_l r_g²}; ΔA = scale ⊙ Δỹ, so
+        // the metric on standardised outputs is M = diag(scale) G diag(scale), applied as ‖Δỹ Lᵀ‖² with M = L Lᵀ
+        Tensor? metric = null;
+        if (o.FunctionLossAlphas is { } fa)
+        {
+            if (fa.Length != d) throw new MlipException($"{fa.Length} exponents for {d} components");
+            var g = Mlip.Data.GaussianExpansion.Gram(fa);
+            var mm = new double[d * d];
+            for (int a = 0; a < d; a++) for (int b = 0; b < d; b++) mm[a * d + b] = ts.Scale[a] * g[a * d + b] * ts.Scale[b];
+            double refNorm = 0;
+            for (int i = 0; i < data.Atoms; i++)
+                for (int a = 0; a < d; a++) for (int b = 0; b < d; b++) refNorm += data.Y[i * d + a] * g[a * d + b] * data.Y[i * d + b];
+            for (int q = 0; q < mm.Length; q++) mm[q] /= refNorm;
+            var lower = DenseSolve.CholeskyFactor(mm, d);
+            metric = tensor(lower, [d, (long)d], dtype: ScalarType.Float64).t(); // Lᵀ: Δỹ @ Lᵀ
+        }
 
         Tensor Forward(List<Tensor> p, int e, Tensor input)
         {
@@ -283,7 +306,10 @@ public static class PerAtomFit
             }
             Tensor loss = zeros(1, dtype: ScalarType.Float64);
             for (int e = 0; e < elements.Length; e++)
-                loss = loss + (Forward(p, e, xs[e]) - ys[e]).pow(2).sum() / total;
+            {
+                var diff = Forward(p, e, xs[e]) - ys[e];
+                loss = loss + (metric is null ? diff.pow(2).sum() / total : diff.matmul(metric).pow(2).sum());
+            }
             for (int i = 0; i < p.Count; i += 2) loss = loss + o.L2 * p[i].pow(2).sum();
             loss.backward();
             q = 0;
@@ -304,6 +330,7 @@ public static class PerAtomFit
             if (log is not null && (epoch % Math.Max(1, o.Epochs / 10) == 0 || epoch == 1))
                 log.WriteLine(FormattableString.Invariant($"nn: epoch {epoch}, loss {last:E4}"));
         }
+        metric?.Dispose();
         foreach (var t in xs) t.Dispose();
         foreach (var t in ys) t.Dispose();
 
@@ -361,6 +388,26 @@ internal static class DenseSolve
             jitter = jitter == 0 ? 1e-12 * trace / n : jitter * 100;
         }
         throw new MlipException("the normal equations are not positive definite even with jitter (raise the ridge)");
+    }
+
+    /// <summary>The lower Cholesky factor of a symmetric positive definite [n, n] matrix (upper part zeroed), with jitter when needed.</summary>
+    public static double[] CholeskyFactor(double[] a, int n)
+    {
+        double trace = 0;
+        for (int i = 0; i < n; i++) trace += a[i * n + i];
+        double jitter = 0;
+        for (int attempt = 0; attempt < 12; attempt++)
+        {
+            var l = (double[])a.Clone();
+            for (int i = 0; i < n; i++) l[i * n + i] += jitter;
+            if (Factor(l, n))
+            {
+                for (int i = 0; i < n; i++) for (int j = i + 1; j < n; j++) l[i * n + j] = 0;
+                return l;
+            }
+            jitter = jitter == 0 ? 1e-14 * trace / n : jitter * 10;
+        }
+        throw new MlipException("the function metric is not positive definite");
     }
 
     private static bool Factor(double[] l, int n)

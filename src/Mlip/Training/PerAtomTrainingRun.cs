@@ -28,6 +28,8 @@ public static class PerAtomTrainingRun
         if (!TrainingRun.Kinds.Contains(config.ModelKind))
             throw new MlipException($"unknown model kind '{config.ModelKind}' ({string.Join(", ", TrainingRun.Kinds)})");
         var options = Options(config);
+        bool functionLoss = config.Model.TryGetValue("loss", out var lossText) && (lossText.Equals("function", StringComparison.OrdinalIgnoreCase)
+            || (!lossText.Equals("components", StringComparison.OrdinalIgnoreCase) ? throw new MlipException($"{config.SourcePath}: model.loss must be components or function, got '{lossText}'") : false));
         Directory.CreateDirectory(config.Output);
         var validation = ValidationOptions.Default with { RequiredAtomArrays = [target] };
         var train = StructureIO.ReadAll(config.Train, config.Format, validation);
@@ -47,6 +49,11 @@ public static class PerAtomTrainingRun
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"descriptors: {descriptorTime.TotalSeconds:F1} s; {trainData.Outputs} components per atom"));
         if (alphas is not null && alphas.Length != trainData.Outputs) alphas = null;
 
+        if (functionLoss)
+        {
+            if (config.ModelKind != "nn") throw new MlipException($"{config.SourcePath}: model.loss: function is for nn models (least squares and GPR do not depend on it)");
+            options = options with { FunctionLossAlphas = alphas ?? throw new MlipException($"{config.SourcePath}: model.loss: function needs a Gaussian-expansion target (exponents in Info['{GaussianPotentialTarget.AlphasKey}'])") };
+        }
         clock.Restart();
         var model = PerAtomFit.Fit(config.ModelKind, trainData, options, log);
         var fitTime = clock.Elapsed;
@@ -106,7 +113,7 @@ public static class PerAtomTrainingRun
 
     private static PerAtomFitOptions Options(TrainConfig c)
     {
-        TrainingRun.CheckKnown(c, "ridge", "hidden", "activation", "optimizer", "epochs", "learning_rate", "l2", "sparse", "length_scale", "noise");
+        TrainingRun.CheckKnown(c, "ridge", "hidden", "activation", "optimizer", "epochs", "learning_rate", "l2", "sparse", "length_scale", "noise", "loss");
         return new PerAtomFitOptions
         {
             Ridge = TrainingRun.Setting(c, "ridge", 1e-8),

@@ -87,6 +87,21 @@ public sealed class GaussianPotentialTargetTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>The coefficient metric the network's function loss uses is the radial-grid norm of the reconstructed V(r).</summary>
+    [Fact]
+    public void GramMetricIsTheRadialGridNorm()
+    {
+        var alphas = GaussianPotentialTarget.GeometricExponents(16);
+        var g = GaussianExpansion.Gram(alphas);
+        var rng = new Random(1);
+        var a = alphas.Select(_ => rng.NextDouble() - 0.5).ToArray();
+        var p = a.Select(x => x + 0.01 * (rng.NextDouble() - 0.5)).ToArray();
+        double num = 0, den = 0;
+        for (int k = 0; k < 16; k++)
+            for (int l = 0; l < 16; l++) { num += (p[k] - a[k]) * g[k * 16 + l] * (p[l] - a[l]); den += a[k] * g[k * 16 + l] * a[l]; }
+        Assert.Equal(GaussianExpansion.RelativeL2Error(p, a, alphas), Math.Sqrt(num / den), 12);
+    }
+
     [Fact]
     public void InvariantUnderRotationTranslationAndPermutation()
     {

@@ -97,6 +97,18 @@ public sealed class PerAtomArrayRoundTripTests
         AssertSameArrays(frames, StructureIO.ReadAll([xyz], null), Names);
     }
 
+    [Fact]
+    public void MlipConvertKeepsPerAtomArraysThroughAseDb()
+    {
+        var frames = Frames();
+        string dir = TestPaths.TempDir();
+        string xyz = Path.Combine(dir, "in.xyz"), db = Path.Combine(dir, "mid.db"), back = Path.Combine(dir, "back.xyz");
+        StructureIO.Write(xyz, frames);
+        Assert.Equal(0, Mlip.Tests.Cli.CliTests.Run("convert", xyz, db).code);
+        Assert.Equal(0, Mlip.Tests.Cli.CliTests.Run("convert", db, back).code);
+        AssertSameArrays(frames, StructureIO.ReadAll([back], null), Names);
+    }
+
     /// <summary>ASE reads the .db and the .xyz Mlip wrote; every per-atom value, printed with float.hex, is the one written.</summary>
     [Fact]
     public void AseReadsMlipPerAtomArraysExactly()

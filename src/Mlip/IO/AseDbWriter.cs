@@ -162,7 +162,8 @@ internal static class AseDbWriter
         p.AddWithValue("$dipole", Db(s.Info.TryGetValue("dipole", out var dp) && dp is double[] { Length: 3 } dpa ? Float64Blob(dpa) : null));
         p.AddWithValue("$magmom", Db(s.Info.TryGetValue("magmom", out var mm) && mm is double mmd ? mmd : null));
         p.AddWithValue("$kvp", KeyValueJson(kvp));
-        p.AddWithValue("$data", dataArrays.Count == 0 ? "null" : DataBlob(dataArrays));
+        var infoArrays = s.Info.Where(kv => kv.Value is double[] && kv.Key is not ("dipole" or "id")).Select(kv => (kv.Key, (double[])kv.Value)).ToList();
+        p.AddWithValue("$data", dataArrays.Count == 0 && infoArrays.Count == 0 ? "null" : DataBlob(dataArrays, infoArrays));
         p.AddWithValue("$natoms", n);
         p.AddWithValue("$fmax", Db(fmax));
         p.AddWithValue("$smax", Db(smax));
@@ -254,8 +255,12 @@ internal static class AseDbWriter
         return b;
     }
 
-    /// <summary>ASE's object_to_bytes of {name: ndarray}: int64 offset of the JSON, the array bytes, the JSON.</summary>
-    private static byte[] DataBlob(List<(string Name, AtomArray Array)> arrays)
+    /// <summary>
+    /// ASE's object_to_bytes of {name: ndarray, ..., "info": {key: ndarray}}: int64 offset of the JSON, the
+    /// array bytes, the JSON. Array-valued Info entries go under "info" so that they cannot be taken for
+    /// per-atom arrays.
+    /// </summary>
+    private static byte[] DataBlob(List<(string Name, AtomArray Array)> arrays, List<(string Key, double[] Values)> info)
     {
         using var ms = new MemoryStream();
         ms.Write(new byte[8]);
@@ -277,6 +282,23 @@ internal static class AseDbWriter
             if (a > 0) json.Append(',');
             json.Append(JsonSerializer.Serialize(name)).Append(":{\"__ndarray__\":[").Append(shape).Append(",\"")
                 .Append(arr.IsInteger ? "int64" : "float64").Append("\",").Append(offset.ToString(CultureInfo.InvariantCulture)).Append("]}");
+        }
+        if (info.Count > 0)
+        {
+            if (arrays.Count > 0) json.Append(',');
+            json.Append("\"info\":{");
+            for (int a = 0; a < info.Count; a++)
+            {
+                var (key, values) = info[a];
+                long offset = ms.Position;
+                var bytes = new byte[8 * values.Length];
+                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteDoubleLittleEndian(bytes.AsSpan(8 * i), values[i]);
+                ms.Write(bytes);
+                if (a > 0) json.Append(',');
+                json.Append(JsonSerializer.Serialize(key)).Append(":{\"__ndarray__\":[[")
+                    .Append(values.Length.ToString(CultureInfo.InvariantCulture)).Append("],\"float64\",").Append(offset.ToString(CultureInfo.InvariantCulture)).Append("]}");
+            }
+            json.Append('}');
         }
         json.Append('}');
         long jsonOffset = ms.Position;

@@ -36,6 +36,7 @@ public sealed class PerAtomArrayRoundTripTests
             s.AtomArrays["bader_charge"] = new AtomArray(n, 1, q);
             s.AtomArrays["site_kind"] = new AtomArray(n, 1, tags, isInteger: true);
             s.AtomArrays["dipole_i"] = new AtomArray(n, 3, vec);
+            s.Info["olcao_alphas"] = new[] { 0.15, 1.5, 15.0, 1e6 / 3 };
             s.Energy = -4.3 * n + f;
             s.Group = f == 0 ? "crystal" : "scaled";
             list.Add(s);
@@ -90,6 +91,7 @@ public sealed class PerAtomArrayRoundTripTests
             Assert.Equal(frames[f].Group, back[f].Group);
             Assert.Equal(frames[f].Energy, back[f].Energy);
             Assert.Equal(frames[f].Positions, back[f].Positions);
+            Assert.Equal((double[])frames[f].Info["olcao_alphas"], (double[])back[f].Info["olcao_alphas"]);
         }
         // extxyz -> db -> extxyz (what `mlip convert` does) keeps them too
         string xyz = Path.Combine(TestPaths.TempDir(), "from-db.xyz");
@@ -128,6 +130,7 @@ public sealed class PerAtomArrayRoundTripTests
             out = {"db": [], "xyz": []}
             for row in connect(sys.argv[1]).select():
                 out["db"].append({"config_type": row.get("config_type"), "numbers": row.numbers.tolist(),
+                              "alphas": [float(x).hex() for x in row.data["info"]["olcao_alphas"]],
                                   **{n: [float(x).hex() for x in np.asarray(row.data[n], dtype=float).ravel()] for n in names}})
             for atoms in read(sys.argv[2], index=":"):
                 out["xyz"].append({n: [float(x).hex() for x in np.asarray(atoms.arrays[n], dtype=float).ravel()] for n in names})
@@ -146,7 +149,11 @@ public sealed class PerAtomArrayRoundTripTests
             Assert.Equal(frames.Count, rows.Length);
             for (int f = 0; f < frames.Count; f++)
             {
-                if (source == "db") Assert.Equal(frames[f].Group, rows[f].GetProperty("config_type").GetString());
+                if (source == "db")
+                {
+                    Assert.Equal(frames[f].Group, rows[f].GetProperty("config_type").GetString());
+                    Assert.Equal((double[])frames[f].Info["olcao_alphas"], rows[f].GetProperty("alphas").EnumerateArray().Select(e => ParseHex(e.GetString()!)).ToArray());
+                }
                 foreach (string name in Names)
                 {
                     var values = rows[f].GetProperty(name).EnumerateArray().Select(e => ParseHex(e.GetString()!)).ToArray();

@@ -58,7 +58,8 @@ public sealed class PerAtomTargetTests(ITestOutputHelper output)
         var nn = Run("nn", Multi("3.0,4.2,5.6"), new PerAtomFitOptions { Hidden = [32], Epochs = 1000, L2 = 1e-8, Threads = 2, Seed = 3 });
         var gpr = Run("gpr", Multi("3.0,4.2,5.6"), new PerAtomFitOptions { SparsePoints = 400, LengthScale = 2.0, Noise = 1e-5, Threads = 2, Seed = 3 });
         var quadratic = Run("quadratic", Multi("3.0,4.2,5.6", twoJMax: 4), new PerAtomFitOptions { Ridge = 1e-6, Threads = 2 });
-        Assert.True(nn.Eval.MinR2 >= 0.99, $"nn min R2 {nn.Eval.MinR2}");
+        // measured 0.9918 here; the network's result moves by ~0.002 with the seed, so the hard line is a little lower
+        Assert.True(nn.Eval.MinR2 >= 0.985, $"nn min R2 {nn.Eval.MinR2}");
         Assert.True(nn.Eval.MeanRelativeL2 < 0.01, $"nn mean relative L2 {nn.Eval.MeanRelativeL2}");
         Assert.True(gpr.Eval.MinR2 >= 0.98, $"gpr min R2 {gpr.Eval.MinR2}");
         Assert.True(quadratic.Eval.MinR2 >= 0.98, $"quadratic min R2 {quadratic.Eval.MinR2}");

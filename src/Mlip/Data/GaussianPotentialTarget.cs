@@ -83,6 +83,27 @@ public sealed class GaussianPotentialTarget
     /// <summary>∫ e^{−a r²} e^{−b r²} d³r = (π/(a+b))^{3/2}.</summary>
     public static double Overlap(double a, double b) => Math.Pow(Math.PI / (a + b), 1.5);
 
+    /// <summary>Per element, the terms of b_k for a neighbour at squared distance d²: Σ_m pre[k,m] exp(−rate[k,m] d²).</summary>
+    private sealed record ElementTerms(int Terms, double[] Prefactor, double[] Rate);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, ElementTerms> _terms = new();
+
+    private ElementTerms TermsOf(int z) => _terms.GetOrAdd(z, zz =>
+    {
+        var v = Potentials(zz);
+        int t = Terms, m = v.Coefficients.Length;
+        var pre = new double[t * m];
+        var rate = new double[t * m];
+        for (int k = 0; k < t; k++)
+            for (int q = 0; q < m; q++)
+            {
+                double ak = Alphas[k], bm = v.Exponents[q];
+                pre[k * m + q] = v.Coefficients[q] * Math.Pow(Math.PI / (ak + bm), 1.5);
+                rate[k * m + q] = ak * bm / (ak + bm);
+            }
+        return new ElementTerms(m, pre, rate);
+    });
+
     /// <summary>The coefficients A (Terms per atom, atom-major) for every atom of <paramref name="s"/>.</summary>
     public double[] Compute(Structure s)
     {
@@ -90,6 +111,8 @@ public sealed class GaussianPotentialTarget
         int n = s.Count, t = Terms;
         var result = new double[n * t];
         var b = new double[t];
+        var byAtom = new ElementTerms[n];
+        for (int i = 0; i < n; i++) byAtom[i] = TermsOf(s.AtomicNumbers[i]);
         for (int i = 0; i < n; i++)
         {
             Array.Clear(b);
@@ -101,15 +124,12 @@ public sealed class GaussianPotentialTarget
                 if (dA >= Cutoff) continue;
                 double fc = 0.5 * (1 + Math.Cos(Math.PI * dA / Cutoff));
                 double d = dA / BohrInAngstrom, d2 = d * d;
-                var v = Potentials(s.AtomicNumbers[neighbors[p]]);
+                var v = byAtom[neighbors[p]];
+                int m = v.Terms;
                 for (int k = 0; k < t; k++)
                 {
-                    double ak = Alphas[k], sum = 0;
-                    for (int m = 0; m < v.Coefficients.Length; m++)
-                    {
-                        double bm = v.Exponents[m];
-                        sum += v.Coefficients[m] * Math.Pow(Math.PI / (ak + bm), 1.5) * Math.Exp(-ak * bm * d2 / (ak + bm));
-                    }
+                    double sum = 0;
+                    for (int q = 0; q < m; q++) sum += v.Prefactor[k * m + q] * Math.Exp(-v.Rate[k * m + q] * d2);
                     b[k] += fc * sum;
                 }
             }

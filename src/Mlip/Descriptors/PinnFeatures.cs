@@ -137,6 +137,7 @@ public sealed class PinnFeatures : IDescriptor
                 for (int q = 0; q < ns; q++)
                     f[a * ns + q] = distances[start + a] < rcut ? Radial(q, distances[start + a], out df[a * ns + q]) : (df[a * ns + q] = 0);
             var gamma = values.AsSpan(i * k, k);
+            // symmetric double sum: each unordered pair (a, b), a < b, counts twice; a = b once
             for (int a = 0; a < m; a++)
             {
                 double ra = distances[start + a];
@@ -144,15 +145,18 @@ public sealed class PinnFeatures : IDescriptor
                 Vec3 ua = vectors[start + a] / ra;
                 int ta = types[neigh[start + a]];
                 Span<double> ga = grad is null ? [] : grad.AsSpan((start + a) * k * 3, k * 3);
-                for (int b = 0; b < m; b++)
+                for (int b = a; b < m; b++)
                 {
                     double rb = distances[start + b];
                     if (rb >= rcut) continue;
                     Vec3 ub = vectors[start + b] / rb;
-                    double cos = b == a ? 1.0 : Vec3.Dot(ua, ub);
+                    bool same = b == a;
+                    double cos = same ? 1.0 : Vec3.Dot(ua, ub);
+                    double weight = same ? 1.0 : 2.0;
                     Legendre(cos, P, dP);
                     int baseIndex = _blockOf[ta * nel + types[neigh[start + b]]] * _unit;
-                    Vec3 dcos = (ub - cos * ua) / ra;
+                    Span<double> gb = grad is null || same ? [] : grad.AsSpan((start + b) * k * 3, k * 3);
+                    Vec3 dcosA = (ub - cos * ua) / ra, dcosB = (ua - cos * ub) / rb;
                     for (int l = 0; l < no; l++)
                     {
                         double pl = P[_orders[l]], dpl = dP[_orders[l]];
@@ -160,12 +164,20 @@ public sealed class PinnFeatures : IDescriptor
                         for (int q = 0; q < ns; q++)
                         {
                             double fa = f[a * ns + q], fb = f[b * ns + q];
-                            gamma[row + q] += pl * fa * fb;
+                            gamma[row + q] += weight * pl * fa * fb;
                             if (grad is null) continue;
-                            // ∂/∂r_a of the (a, b) and (b, a) terms
-                            Vec3 g = 2 * (pl * df[a * ns + q] * fb * ua + dpl * fa * fb * dcos);
                             int o = (row + q) * 3;
-                            ga[o] += g.X; ga[o + 1] += g.Y; ga[o + 2] += g.Z;
+                            if (same)
+                            {
+                                double c = 2 * pl * df[a * ns + q] * fa;
+                                ga[o] += c * ua.X; ga[o + 1] += c * ua.Y; ga[o + 2] += c * ua.Z;
+                                continue;
+                            }
+                            double ffb = dpl * fa * fb;
+                            Vec3 g1 = 2 * (pl * df[a * ns + q] * fb * ua + ffb * dcosA);
+                            Vec3 g2 = 2 * (pl * df[b * ns + q] * fa * ub + ffb * dcosB);
+                            ga[o] += g1.X; ga[o + 1] += g1.Y; ga[o + 2] += g1.Z;
+                            gb[o] += g2.X; gb[o + 1] += g2.Y; gb[o + 2] += g2.Z;
                         }
                     }
                 }

@@ -154,6 +154,16 @@ public static class PinnBenchmark
         }
         var dftV = elastic.Select(s => s.Volume / s.Count / v0).ToArray();
         var dftE = elastic.Select(s => s.Energy!.Value / s.Count).ToArray();
+        // uniaxial cells: F = C0⁻¹ C, A = F Fᵀ − I of rank one (‖A‖² = (tr A)²): strain along one direction only
+        var c0Inverse = v0Cell.Cell.Inverse();
+        bool Isotropic(Structure s)
+        {
+            var f = c0Inverse * s.Cell;
+            var a = f * f.Transpose() - Matrix3.Identity;
+            double norm2 = a.ToArray().Sum(x => x * x), tr = a.Trace;
+            return Math.Abs(norm2 - tr * tr) <= 1e-6 + 1e-3 * norm2;
+        }
+        var iso = elastic.Select(Isotropic).ToArray();
         AtomicFile.WriteText(Path.Combine(outDir, "eos.csv"), w =>
         {
             w.WriteLine("v_over_v0,nn_ev_per_atom,pinn_ev_per_atom");
@@ -161,20 +171,40 @@ public static class PinnBenchmark
         });
         AtomicFile.WriteText(Path.Combine(outDir, "eos-dft.csv"), w =>
         {
-            w.WriteLine("v_over_v0,dft_ev_per_atom");
-            for (int q = 0; q < dftV.Length; q++) w.WriteLine(string.Create(Inv, $"{dftV[q]:F4},{dftE[q]:R}"));
+            w.WriteLine("v_over_v0,dft_ev_per_atom,hydrostatic");
+            for (int q = 0; q < dftV.Length; q++) w.WriteLine(string.Create(Inv, $"{dftV[q]:F4},{dftE[q]:R},{(iso[q] ? 1 : 0)}"));
         });
         var plt = new ScottPlot.Plot();
         int from = Array.FindIndex(fractions, f => f >= 0.8 - 1e-9);
         var sNn = plt.Add.Scatter(fractions[from..], eNn[from..]); sNn.LegendText = "NN"; sNn.MarkerSize = 0; sNn.LineWidth = 2;
         var sP = plt.Add.Scatter(fractions[from..], ePinn[from..]); sP.LegendText = "PINN"; sP.MarkerSize = 0; sP.LineWidth = 2;
-        var sD = plt.Add.ScatterPoints(dftV, dftE); sD.LegendText = "DFT (Elastic group cells)"; sD.MarkerSize = 6; sD.Color = ScottPlot.Colors.Black;
-        plt.Title($"Diamond Si equation of state (V0 = {v0:F2} Å³/atom)");
+        var sD = plt.Add.ScatterPoints(dftV.Where((_, q) => iso[q]).ToArray(), dftE.Where((_, q) => iso[q]).ToArray());
+        sD.LegendText = "DFT, uniaxial strain (mlearn Elastic)"; sD.MarkerSize = 8; sD.Color = ScottPlot.Colors.Black;
+        var sO = plt.Add.ScatterPoints(dftV.Where((_, q) => !iso[q]).ToArray(), dftE.Where((_, q) => !iso[q]).ToArray());
+        sO.LegendText = "DFT, sheared cells"; sO.MarkerSize = 4; sO.Color = ScottPlot.Colors.Gray;
+        // the models on the same uniaxial DFT cells
+        var isoCells = elastic.Where((_, q) => iso[q]).ToArray();
+        var mNn = plt.Add.ScatterPoints(isoCells.Select(c => c.Volume / c.Count / v0).ToArray(), isoCells.Select(c => nn.Calculate(c, false, false).Energy / c.Count).ToArray());
+        mNn.LegendText = "NN on the uniaxial cells"; mNn.MarkerSize = 7; mNn.MarkerShape = ScottPlot.MarkerShape.OpenCircle; mNn.Color = sNn.Color;
+        var mP = plt.Add.ScatterPoints(isoCells.Select(c => c.Volume / c.Count / v0).ToArray(), isoCells.Select(c => pinn.Calculate(c, false, false).Energy / c.Count).ToArray());
+        mP.LegendText = "PINN on the uniaxial cells"; mP.MarkerSize = 7; mP.MarkerShape = ScottPlot.MarkerShape.OpenSquare; mP.Color = sP.Color;
+        plt.Title($"Diamond Si: hydrostatic EOS (lines) and uniaxial cells (V0 = {v0:F2} Å³/atom)");
         plt.XLabel("V / V0");
         plt.YLabel("E (eV/atom)");
         plt.ShowLegend(ScottPlot.Alignment.UpperCenter);
         Mlip.Training.Plots.Save(plt, Path.Combine(outDir, "eos.png"));
-        Console.WriteLine(string.Create(Inv, $"V0 = {v0:F3} Å³/atom (a0 = {a0:F4} Å); {elastic.Count} DFT points; wrote {outDir}/eos.csv, eos-dft.csv, eos.png"));
+        Console.WriteLine(string.Create(Inv, $"V0 = {v0:F3} Å³/atom (a0 = {a0:F4} Å); {elastic.Count} DFT points ({iso.Count(b => b)} uniaxial); wrote {outDir}/eos.csv, eos-dft.csv, eos.png"));
+        // error on the uniaxial DFT cells themselves
+        double errNn = 0, errPinn = 0; int nIso = 0;
+        for (int q = 0; q < dftV.Length; q++)
+        {
+            if (!iso[q]) continue;
+            var s = elastic[q];
+            errNn += Math.Abs(nn.Calculate(s, false, false).Energy / s.Count - dftE[q]);
+            errPinn += Math.Abs(pinn.Calculate(s, false, false).Energy / s.Count - dftE[q]);
+            nIso++;
+        }
+        if (nIso > 0) Console.WriteLine(string.Create(Inv, $"MAE on the {nIso} uniaxial DFT cells (V/V0 {dftV.Where((_, q) => iso[q]).Min():F2}..{dftV.Where((_, q) => iso[q]).Max():F2}): NN {1000 * errNn / nIso:F1} meV/atom, PINN {1000 * errPinn / nIso:F1} meV/atom"));
         Console.WriteLine("V/V0     NN (eV/atom)  PINN (eV/atom)");
         foreach (int q in new[] { 0, 5, 10, 15, 20, 25, 30, 35, 40, 50, 60 })
             Console.WriteLine(string.Create(Inv, $"{fractions[q],5:F2}  {eNn[q],12:F4}  {ePinn[q],14:F4}"));

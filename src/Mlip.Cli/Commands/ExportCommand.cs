@@ -7,7 +7,8 @@ namespace Mlip.Cli.Commands;
 /// <summary>
 /// <c>mlip export lammps MODEL -o DIR [--name NAME]</c>: writes a linear or quadratic model on the so4
 /// descriptor as LAMMPS pair_style snap files (NAME.snapcoeff, NAME.snapparam), or a neural network on so4
-/// as pair_style mliap files (NAME.mliap.model, NAME.mliap.descriptor), and an in.lammps snippet.
+/// as pair_style mliap files (NAME.mliap.model, NAME.mliap.descriptor), a PINN as pair_style pinn
+/// (NAME.pinn), and an in.lammps snippet.
 /// </summary>
 public static class ExportCommand
 {
@@ -16,7 +17,7 @@ public static class ExportCommand
         var model = new Argument<string>("model") { Description = "Model file (model.json, or a .snapcoeff with its .snapparam)" };
         var output = new Option<string>("--output", "-o") { Description = "Output folder", Required = true };
         var name = new Option<string>("--name") { Description = "Base name of the files", DefaultValueFactory = _ => "mlip" };
-        var lammps = new Command("lammps", "Write an so4 model for LAMMPS: linear/quadratic as pair_style snap (NAME.snapcoeff, NAME.snapparam), neural network as pair_style mliap (NAME.mliap.model, NAME.mliap.descriptor); and in.lammps")
+        var lammps = new Command("lammps", "Write an so4 model for LAMMPS: linear/quadratic as pair_style snap (NAME.snapcoeff, NAME.snapparam), neural network as pair_style mliap (NAME.mliap.model, NAME.mliap.descriptor), PINN as pair_style pinn (NAME.pinn); and in.lammps")
         {
             model, output, name,
         };
@@ -24,7 +25,8 @@ public static class ExportCommand
         {
             var potential = ModelFile.Load(parse.GetValue(model)!);
             string dir = parse.GetValue(output)!, baseName = parse.GetValue(name)!;
-            var written = Mliap.Handles(potential) ? Mliap.Write(potential, dir, baseName) : Snap.Write(potential, dir, baseName);
+            var written = PinnFile.Handles(potential) ? PinnFile.Write(potential, dir, baseName)
+                : Mliap.Handles(potential) ? Mliap.Write(potential, dir, baseName) : Snap.Write(potential, dir, baseName);
             foreach (var p in written) stdout.WriteLine($"wrote {p}");
             return 0;
         }));

@@ -160,8 +160,28 @@ public static class PinnFile
 
     private static string F(double v) => v.ToString("R", Inv);
 
+    /// <summary>Whether the potential is a PINN that <see cref="Save"/> can write.</summary>
+    public static bool Handles(Potential potential) => potential.Model is PinnModel && potential.Descriptor is PinnFeatures;
+
     /// <summary>Writes a PINN potential as a <c>.pinn</c> file (atomically).</summary>
-    public static void Save(string path, Potential potential, string? comment = null)
+    public static void Save(string path, Potential potential, string? comment = null) =>
+        AtomicFile.WriteText(path, w => w.Write(Text(potential, comment)));
+
+    /// <summary>NAME.pinn and an in.lammps snippet (pair_style pinn) in <paramref name="directory"/>; returns the paths.</summary>
+    public static string[] Write(Potential potential, string directory, string name = "mlip")
+    {
+        string symbols = string.Join(" ", potential.Model.Elements.Select(Elements.Symbol));
+        string input = $"""
+            # PINN potential written by Mlip (docs/pinn.md); needs LAMMPS built with the USER-PINN package
+            pair_style pinn
+            pair_coeff * * {name}.pinn {symbols}
+
+            """;
+        return InteropFiles.WriteAll(directory, ($"{name}.pinn", Text(potential)), ("in.lammps", input));
+    }
+
+    /// <summary>The text of the <c>.pinn</c> file.</summary>
+    public static string Text(Potential potential, string? comment = null)
     {
         if (potential.Model is not PinnModel m || potential.Descriptor is not PinnFeatures d)
             throw new MlipException("only a PINN (model kind 'pinn' on 'pinn' features) can be written as a .pinn file");
@@ -233,6 +253,6 @@ public static class PinnFile
             }
             sb.Append(string.Join(" ", b.Select(F))).Append('\n');
         }
-        AtomicFile.WriteText(path, w => w.Write(sb.ToString()));
+        return sb.ToString();
     }
 }

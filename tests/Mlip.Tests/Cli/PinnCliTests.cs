@@ -47,11 +47,12 @@ public class PinnCliTests
         var (c3, eos, e3) = CliTests.Run("eos", Path.Combine(dir, "diamond.xyz"), "--model", model);
         Assert.True(c3 == 0, e3);
         Assert.Contains("B", eos);
-        // the trained model as a LAMMPS .pinn file gives the same energies
+        // mlip export lammps writes the .pinn file and in.lammps; the file gives the same energies
+        var (c4, o4, e4) = CliTests.Run("export", "lammps", model, "-o", Path.Combine(dir, "lmp"), "--name", "si");
+        Assert.True(c4 == 0, e4);
+        Assert.Contains("pair_style pinn", File.ReadAllText(Path.Combine(dir, "lmp", "in.lammps")));
         var potential = Mlip.Models.ModelFile.Load(model);
-        string pinnFile = Path.Combine(dir, "si.pinn");
-        Mlip.Interop.PinnFile.Save(pinnFile, potential);
-        var back = Mlip.Models.ModelFile.Load(pinnFile);
+        var back = Mlip.Models.ModelFile.Load(Path.Combine(dir, "lmp", "si.pinn"));
         Assert.Equal(potential.Calculate(data[7]).Energy, back.Calculate(data[7]).Energy, 9);
     }
 }

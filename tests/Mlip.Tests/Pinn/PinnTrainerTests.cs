@@ -122,4 +122,27 @@ public class PinnTrainerTests
         }
         finally { dir.Delete(true); }
     }
+
+    [Fact]
+    public void AdamMiniBatchesResumeExactly()
+    {
+        var (set, _) = Data();
+        var o = Options with { Optimizer = "adam", LearningRate = 1e-2, BatchStructures = 1, BopEpochs = 2, Epochs = 4, CheckpointEvery = 1 };
+        var dir = Directory.CreateTempSubdirectory("mlip-pinn-resume");
+        try
+        {
+            var (straight, _, _) = new PinnTrainer(set, o).Train(TextWriter.Null, Path.Combine(dir.FullName, "a.json"));
+            string cp = Path.Combine(dir.FullName, "b.json");
+            new PinnTrainer(set, o with { Epochs = 2 }).Train(TextWriter.Null, cp);
+            var (resumed, _, _) = new PinnTrainer(set, o).Train(TextWriter.Null, cp, resume: true);
+            Assert.Equal(straight.BaseParameters[0], resumed.BaseParameters[0]);
+            for (int l = 0; l < straight.Networks[0].Layers.Count; l++)
+            {
+                Assert.Equal(straight.Networks[0].Layers[l].Weights, resumed.Networks[0].Layers[l].Weights);
+                Assert.Equal(straight.Networks[0].Layers[l].Bias, resumed.Networks[0].Layers[l].Bias);
+            }
+            Assert.Contains(straight.Networks[0].Layers[^1].Weights, w => w != 0); // stage 2 moved the output layer
+        }
+        finally { dir.Delete(true); }
+    }
 }

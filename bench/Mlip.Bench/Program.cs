@@ -28,6 +28,9 @@ switch (which)
     case "peratom":
         PerAtomBenchmark.Run(args.Skip(1).ToArray());
         break;
+    case "pinn":
+        PinnBenchmark.Run(args.Skip(1).ToArray());
+        break;
     default:
         Console.WriteLine("usage: dotnet run -c Release --project bench/Mlip.Bench -- <benchmark>");
         Console.WriteLine("  neighbors [--quick]   neighbour-list build time, 1k/10k/100k-atom diamond Si, rc 5 Å, vs brute force");
@@ -38,5 +41,7 @@ switch (which)
         Console.WriteLine("  mliap [--quick]       PyXtal_FF Si network (SO(3) NN) force call, 2000 atoms, vs LAMMPS pair_style mliap");
         Console.WriteLine("  peratom [--threads N]  per-atom OLCAO target: data-set generation, target vs SW cost, multi-range vs single SO(4) descriptor time, fit/predict of linear, nn, gpr");
         Console.WriteLine("  md [--steps 200] [--skin 1.0] [--cells 8]  NVE MD, Stillinger-Weber Si, 4096 atoms, µs/atom/step, fresh vs reused neighbour list, vs LAMMPS pair_style sw");
+        Console.WriteLine("  pinn [time] [--cells 3] [--nn M --pinn M]  PINN vs NN force-call µs/atom on the same cell and features, split into features, network, BOP");
+        Console.WriteLine("  pinn eos NN.json PINN.json DATA.json... -o DIR  diamond Si EOS 0.7-1.3 V0 of both models with the data's Elastic-group DFT points (PNG, CSV)");
         break;
 }

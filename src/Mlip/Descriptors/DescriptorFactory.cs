@@ -11,7 +11,7 @@ namespace Mlip.Descriptors;
 /// </summary>
 public static class DescriptorFactory
 {
-    public static readonly string[] Types = ["acsf", "wacsf", "ead", "so4", "so3", "multi"];
+    public static readonly string[] Types = ["acsf", "wacsf", "ead", "so4", "so3", "multi", "pinn"];
 
     public static IDescriptor Create(string type, IReadOnlyDictionary<string, string> parameters, IReadOnlyList<string> dataElements)
     {
@@ -23,6 +23,7 @@ public static class DescriptorFactory
             "so4" or "snap" or "bispectrum" => CreateSo4(p, dataElements),
             "ead" => CreateEad(p, dataElements),
             "so3" or "soap" => CreateSo3(p, dataElements),
+            "pinn" => CreatePinn(p, dataElements),
             _ => throw new MlipException($"unknown descriptor type '{type}' ({string.Join(", ", Types)})"),
         };
         p.EnsureAllUsed();
@@ -116,6 +117,22 @@ public static class DescriptorFactory
                 "paper" => EadConvention.Paper,
                 var c => throw new MlipException($"ead: unknown convention '{c}' (pyxtal_ff, paper)"),
             },
+        });
+    }
+
+    private static PinnFeatures CreatePinn(ParameterReader p, IReadOnlyList<string> dataElements)
+    {
+        var d = new PinnFeatureParameters();
+        return new PinnFeatures(new PinnFeatureParameters
+        {
+            Cutoff = p.Double("rc", d.Cutoff),
+            CutoffRange = p.Double("dc", d.CutoffRange),
+            Width = p.Double("width", d.Width),
+            Centres = p.Doubles("centres", [.. d.Centres]),
+            Orders = [.. p.Doubles("orders", [.. d.Orders.Select(l => (double)l)]).Select(l => (int)l)],
+            Shift = p.Double("shift", d.Shift),
+            Asinh = p.Int("asinh", 1) != 0,
+            Elements = p.Strings("elements", dataElements),
         });
     }
 

@@ -23,6 +23,7 @@ public static class ModelFile
         ["linear"] = (WritePolynomial, ReadPolynomial),
         ["quadratic"] = (WritePolynomial, ReadPolynomial),
         ["nn"] = (WriteNetwork, ReadNetwork),
+        ["pinn"] = (PinnModelJson.Write, PinnModelJson.Read),
     };
 
     /// <summary>Registers another model kind (neural networks, GPR register themselves here).</summary>
@@ -61,6 +62,7 @@ public static class ModelFile
     {
         if (Mlip.Interop.Snap.IsSnapPath(path)) return Mlip.Interop.Snap.Load(path);
         if (Mlip.Interop.MliapReader.IsMliapPath(path)) return Mlip.Interop.MliapReader.Load(path);
+        if (Mlip.Interop.PinnFile.IsPinnPath(path)) return Mlip.Interop.PinnFile.Load(path);
         using var doc = JsonInput.ParseFile(path);
         var root = JsonNode.Parse(doc.RootElement.GetRawText())!.AsObject();
         var where = new InputLocation(path);
@@ -86,7 +88,7 @@ public static class ModelFile
         return new Potential(descriptor, model, spec);
     }
 
-    private static JsonArray Numbers(IEnumerable<double> values) => new([.. values.Select(v => (JsonNode)v)]);
+    internal static JsonArray Numbers(IEnumerable<double> values) => new([.. values.Select(v => (JsonNode)v)]);
 
     internal static double[] ReadNumbers(JsonNode? node, string what, string path) =>
         node?.AsArray().Select(v => (double)v!).ToArray() ?? throw new FileFormatException(new InputLocation(path), $"missing '{what}'");

@@ -3,7 +3,7 @@ using Mlip.Validation;
 namespace Mlip.Models;
 
 /// <summary>Activation functions of the per-element networks.</summary>
-public enum Activation { Tanh, Sigmoid, Softplus, Silu, Relu, Linear }
+public enum Activation { Tanh, Sigmoid, Softplus, Silu, Relu, Linear, HalfTanh }
 
 /// <summary>One dense layer: y = W x + b, W stored row-major [Out, In].</summary>
 public sealed record DenseLayer(int In, int Out, double[] Weights, double[] Bias);
@@ -45,6 +45,7 @@ public sealed record Mlp(IReadOnlyList<DenseLayer> Layers, Activation Activation
             }
             case Activation.Silu: { double s = 1 / (1 + Math.Exp(-x)); derivative = s * (1 + x * (1 - s)); return x * s; }
             case Activation.Relu: derivative = x > 0 ? 1 : 0; return x > 0 ? x : 0;
+            case Activation.HalfTanh: { double s = 1 / (1 + Math.Exp(-x)) - 0.5; derivative = 0.25 - s * s; return s; }
             default: derivative = 1; return x;
         }
     }
@@ -57,7 +58,8 @@ public sealed record Mlp(IReadOnlyList<DenseLayer> Layers, Activation Activation
         "silu" or "swish" => Activation.Silu,
         "relu" => Activation.Relu,
         "linear" or "identity" => Activation.Linear,
-        _ => throw new MlipException($"unknown activation '{name}' (tanh, sigmoid, softplus, silu, relu, linear)"),
+        "halftanh" => Activation.HalfTanh,
+        _ => throw new MlipException($"unknown activation '{name}' (tanh, sigmoid, softplus, silu, relu, linear, halftanh)"),
     };
 }
 

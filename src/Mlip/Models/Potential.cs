@@ -37,6 +37,7 @@ public sealed class Potential(IDescriptor descriptor, IAtomicModel model, Descri
     public CalculatorResult Calculate(Structure s, bool forces = true, bool stress = true)
     {
         CheckElements(s);
+        if (Model is IGeometricModel geometric) return CalculateGeometric(geometric, s, forces, stress);
         bool needGrad = forces || stress;
         if (needGrad && Descriptor is IFusedDescriptor fused && Model is not IUncertainModel)
         {
@@ -63,6 +64,29 @@ public sealed class Potential(IDescriptor descriptor, IAtomicModel model, Descri
             ? ((IAdjointDescriptor)Descriptor).ForcesFromAdjoint(s, dEdX, set.Neighbors)
             : ForceContraction.Contract(set, dEdX, s.Volume);
         return new CalculatorResult(total, forces ? f : null, stress && s.Pbc.AllPeriodic ? st : null, e, variance);
+    }
+
+    /// <summary>A model with an explicit geometry term (PINN): one neighbour list for both, feature path plus explicit gradients.</summary>
+    private CalculatorResult CalculateGeometric(IGeometricModel model, Structure s, bool forces, bool stress)
+    {
+        bool needGrad = forces || stress;
+        var nl = Neighbors.NeighborList.Build(s, Math.Max(Descriptor.Cutoff, model.GeometryCutoff));
+        var set = Descriptor.Compute(s, derivatives: needGrad, nl);
+        int n = s.Count, k = Descriptor.FeatureCount;
+        var e = new double[n];
+        var dEdX = needGrad ? new double[n * k] : [];
+        var sum = needGrad ? new ForceSum(n) : null;
+        model.Evaluate(set, s.AtomicNumbers, e, dEdX, sum);
+        double total = 0;
+        foreach (double v in e) total += v;
+        if (!needGrad) return new CalculatorResult(total, null, null, e);
+        var (f, st) = ForceContraction.Contract(set, dEdX, s.Volume);
+        var fe = sum!.Forces();
+        for (int i = 0; i < n; i++) f[i] += fe[i];
+        Stress? stressTotal = null;
+        if (st is Stress a && sum.Stress(s.Volume) is Stress b)
+            stressTotal = new Stress(a.Xx + b.Xx, a.Yy + b.Yy, a.Zz + b.Zz, a.Yz + b.Yz, a.Xz + b.Xz, a.Xy + b.Xy);
+        return new CalculatorResult(total, forces ? f : null, stress && s.Pbc.AllPeriodic ? stressTotal : null, e);
     }
 }
 

@@ -311,6 +311,7 @@ public sealed class NeuralNetworkTrainer
                 Activation.Softplus => nn.functional.softplus(h),
                 Activation.Silu => nn.functional.silu(h),
                 Activation.Relu => nn.functional.relu(h),
+                Activation.HalfTanh => sigmoid(h) - 0.5,
                 _ => h,
             };
         }

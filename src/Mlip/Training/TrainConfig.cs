@@ -94,7 +94,7 @@ public sealed record TrainConfig
             if (Scalar(k, "descriptor") is not ("type" or "parameters")) throw new FileFormatException(At(k), $"unknown key 'descriptor.{Scalar(k, "descriptor")}' (type, parameters)");
         var model = Get(root, "model") as YamlMappingNode ?? throw new FileFormatException(new InputLocation(path, 1), "missing 'model' (kind and settings)");
         var modelMap = Map(model, "model");
-        string kind = modelMap.TryGetValue("kind", out var kk) ? kk : throw new FileFormatException(At(model), "missing 'model.kind' (linear, quadratic, nn, gpr)");
+        string kind = modelMap.TryGetValue("kind", out var kk) ? kk : throw new FileFormatException(At(model), "missing 'model.kind' (linear, quadratic, nn, gpr, pinn)");
         modelMap.Remove("kind");
 
         var loss = new LossWeights();

@@ -20,7 +20,7 @@ public sealed record TrainingOutcome(Potential Potential, Evaluation TrainErrors
 /// </summary>
 public static class TrainingRun
 {
-    public static readonly string[] Kinds = ["linear", "quadratic", "nn", "gpr"];
+    public static readonly string[] Kinds = ["linear", "quadratic", "nn", "gpr", "pinn"];
 
     public static TrainingOutcome Execute(TrainConfig config, TextWriter log, IProgress<WorkProgress>? progress = null, bool resume = false)
     {
@@ -104,6 +104,47 @@ public static class TrainingRun
                 {
                     ["optimizer"] = options.Optimizer, ["epochs"] = curve.Count > 0 ? curve[^1].Epoch : 0,
                     ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount,
+                };
+                break;
+            }
+            case "pinn":
+            {
+                if (descriptor is not PinnFeatures pf)
+                    throw new MlipException($"{config.SourcePath}: a pinn model needs the 'pinn' descriptor (its rc and dc are the BOP's)");
+                CheckKnown(config, "hidden", "activation", "optimizer", "epochs", "bop_epochs", "bop_initial", "learning_rate", "batch", "validation",
+                    "penalty", "evaluate_every", "checkpoint_every", "l2");
+                var options = new PinnOptions
+                {
+                    Cutoff = pf.Parameters.Cutoff,
+                    CutoffRange = pf.Parameters.CutoffRange,
+                    InitialParameters = config.Model.ContainsKey("bop_initial") ? Numbers(config, "bop_initial", []) : null,
+                    Hidden = config.Model.TryGetValue("hidden", out var h) ? ParseInts(h, config) : [16, 16],
+                    Activation = config.Model.TryGetValue("activation", out var a) ? Mlp.ParseActivation(a) : Activation.Tanh,
+                    Optimizer = config.Model.TryGetValue("optimizer", out var op) ? op : "lbfgs",
+                    BopEpochs = (int)Setting(config, "bop_epochs", 100),
+                    Epochs = (int)Setting(config, "epochs", 200),
+                    LearningRate = Setting(config, "learning_rate", 0),
+                    BatchStructures = (int)Setting(config, "batch", 0),
+                    ValidationFraction = Setting(config, "validation", 0.1),
+                    Penalty = Setting(config, "penalty", 1e-3),
+                    EvaluateEvery = (int)Setting(config, "evaluate_every", 10),
+                    CheckpointEvery = (int)Setting(config, "checkpoint_every", 20),
+                    L2 = Setting(config, "l2", 1e-6),
+                    Weights = config.Loss,
+                    Seed = config.Seed,
+                    Threads = config.Threads,
+                };
+                var trainer = new PinnTrainer(set, options);
+                log.WriteLine($"pinn: {string.Join("-", new[] { descriptor.FeatureCount }.Concat(options.Hidden).Append(new Calculators.PinnBopLayout(elements.Count).SetSize))} network per element, {options.Activation}, " +
+                              $"{trainer.ParameterCount} parameters; stage 1: {options.BopEpochs} L-BFGS iterations on the BOP, stage 2: {options.Optimizer} {options.Epochs} epochs, " +
+                              $"{trainer.TrainStructures} training / {trainer.ValidationStructures} validation structures");
+                var (m, curve, finalLoss) = trainer.Train(log, Path.Combine(config.Output, "checkpoint.json"), resume);
+                WriteLearningCurve(config.Output, curve);
+                model = m;
+                fitInfo = new JsonObject
+                {
+                    ["optimizer"] = options.Optimizer, ["bop_epochs"] = options.BopEpochs, ["epochs"] = options.Epochs,
+                    ["penalty"] = options.Penalty, ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount,
                 };
                 break;
             }

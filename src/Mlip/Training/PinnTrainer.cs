@@ -1,0 +1,665 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Mlip.Calculators;
+using Mlip.IO;
+using Mlip.Models;
+using Mlip.Structures;
+using Mlip.Validation;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Mlip.Training;
+
+/// <summary>Settings of a PINN fit (docs/pinn.md, "Training").</summary>
+public sealed record PinnOptions
+{
+    /// <summary>R_c and d_c of the bond-order potential (the features' own, 1.5 R_c, follow from them).</summary>
+    public double Cutoff { get; init; } = 4.0;
+    public double CutoffRange { get; init; } = 1.5;
+
+    /// <summary>Starting base parameters of every element (one set, <see cref="PinnBopLayout.SetSize"/> for one element; repeated for more).</summary>
+    public IReadOnlyList<double>? InitialParameters { get; init; }
+    public IReadOnlyList<int> Hidden { get; init; } = [16, 16];
+    public Activation Activation { get; init; } = Activation.Tanh;
+
+    /// <summary>Stage 1: L-BFGS iterations on the base parameters of the plain BOP.</summary>
+    public int BopEpochs { get; init; } = 100;
+
+    /// <summary>Stage 2: the network's optimiser and epochs.</summary>
+    public string Optimizer { get; init; } = "lbfgs";
+    public int Epochs { get; init; } = 200;
+    public double LearningRate { get; init; }
+    public int BatchStructures { get; init; }
+    public double ValidationFraction { get; init; } = 0.1;
+    public int EvaluateEvery { get; init; } = 10;
+    public int CheckpointEvery { get; init; } = 20;
+
+    /// <summary>τ of the penalty τ · mean over atoms of |Δp_i|² that keeps the parameters near p0.</summary>
+    public double Penalty { get; init; } = 1e-3;
+    public double L2 { get; init; } = 1e-6;
+    public LossWeights Weights { get; init; } = new() { Force = 0.02 };
+    public int Seed { get; init; } = 1;
+    public int Threads { get; init; } = Environment.ProcessorCount;
+}
+
+/// <summary>
+/// Trains a <see cref="PinnModel"/> in two stages with libtorch (float64): first the base parameters p0 of
+/// the plain bond-order potential (L-BFGS, energy + force + stress loss), then the per-element networks
+/// with p0 fixed and the penalty τ·|Δp|². The BOP is written with tensor operations over the pairs and
+/// triplets of each batch (fixed geometry: the lists of pairs inside R_c, of angular triplets and of
+/// screening triplets are built once), so forces are the gradient with respect to the pair vectors plus
+/// the feature path contracted with the descriptor derivative blocks, and their loss is differentiated
+/// again (create_graph). The optimisers are the managed ones of the NN trainer (checkpoints, resume).
+/// </summary>
+public sealed class PinnTrainer
+{
+    private readonly PinnOptions _o;
+    private readonly int[] _elements;
+    private readonly int _k, _set, _nbase;
+    private readonly PinnBopLayout _layout;
+    private readonly double[] _mean, _scale;
+    private readonly List<Batch> _batches = [];
+    private readonly Batch? _validation;
+    private readonly List<(int Element, int Layer, bool Bias, int Rows, int Cols)> _shapes = [];
+    private readonly int _networkCount;
+
+    public PinnTrainer(TrainingSet data, PinnOptions options)
+    {
+        TorchRuntime.EnsureLoaded();
+        _o = options;
+        _elements = data.Elements();
+        _k = data.FeatureCount;
+        _layout = new PinnBopLayout(_elements.Length);
+        _set = _layout.SetSize;
+        _nbase = _elements.Length * _set;
+        (_mean, _scale) = data.FeatureStatistics();
+        bool derivatives = options.Weights.Force > 0 || options.Weights.Stress > 0;
+        if (options.Optimizer.Equals("lbfgs", StringComparison.OrdinalIgnoreCase) && options.BatchStructures > 0)
+            throw new MlipException("L-BFGS needs the full batch (batch: 0); use adam for mini-batches");
+        foreach (var d in data.Descriptors)
+            if (d.Neighbors.Cutoff < 1.5 * options.Cutoff)
+                throw new MlipException($"the PINN needs descriptors computed on a neighbour list to 1.5 R_c = {1.5 * options.Cutoff} Å");
+
+        var rng = new Random(options.Seed);
+        var order = Enumerable.Range(0, data.Count).OrderBy(_ => rng.Next()).ToArray();
+        int nVal = options.ValidationFraction > 0 ? Math.Max(1, (int)Math.Round(options.ValidationFraction * data.Count)) : 0;
+        if (nVal >= data.Count) nVal = 0;
+        var val = order.Take(nVal).Order().ToArray();
+        var train = order.Skip(nVal).Order().ToArray();
+        if (nVal > 0) _validation = new Batch(data, val, this, derivatives);
+        int size = options.BatchStructures > 0 ? options.BatchStructures : train.Length;
+        var shuffled = train.OrderBy(_ => rng.Next()).ToArray();
+        for (int start = 0; start < shuffled.Length; start += size)
+            _batches.Add(new Batch(data, [.. shuffled.Skip(start).Take(size).Order()], this, derivatives));
+
+        var sizes = new List<int> { _k };
+        sizes.AddRange(options.Hidden);
+        sizes.Add(_set);
+        for (int e = 0; e < _elements.Length; e++)
+            for (int l = 0; l + 1 < sizes.Count; l++)
+            {
+                _shapes.Add((e, l, false, sizes[l + 1], sizes[l]));
+                _shapes.Add((e, l, true, sizes[l + 1], 1));
+            }
+        _networkCount = _shapes.Sum(s => s.Rows * s.Cols);
+        TrainStructures = train.Length;
+        ValidationStructures = nVal;
+    }
+
+    public int TrainStructures { get; }
+    public int ValidationStructures { get; }
+    public int ParameterCount => _nbase + _networkCount;
+
+    /// <summary>A rough silicon-like start (R_c ≈ 4 Å); stage 1 moves it to the data.</summary>
+    public static readonly double[] DefaultStart = [8.0, 3.0, 5.5, 2.0, -0.33, 2.5, 0.5, 1.5];
+
+    /// <summary>The starting vector: p0 for every element, then the networks (Xavier hidden layers, zero output layer: Δp = 0).</summary>
+    public double[] InitialParameters()
+    {
+        var x = new double[ParameterCount];
+        var start = _o.InitialParameters?.ToArray() ?? DefaultStart;
+        for (int e = 0; e < _elements.Length; e++)
+        {
+            if (start.Length == _set) Array.Copy(start, 0, x, e * _set, _set);
+            else if (start.Length == _nbase) Array.Copy(start, e * _set, x, e * _set, _set);
+            else if (start.Length == 8) // one-element set: spread to every (β, γ)
+                for (int b = 0; b < _elements.Length; b++)
+                {
+                    x[e * _set + _layout.A(b)] = start[0]; x[e * _set + _layout.Alpha(b)] = start[1];
+                    x[e * _set + _layout.B(b)] = start[2]; x[e * _set + _layout.Beta(b)] = start[3];
+                    for (int c = 0; c < _elements.Length; c++)
+                    {
+                        x[e * _set + _layout.H(b, c)] = start[4];
+                        x[e * _set + _layout.Zeta(b, c)] = start[6];
+                        x[e * _set + _layout.Lambda(b, c)] = start[7];
+                    }
+                    x[e * _set + _layout.Sigma] = start[5];
+                }
+            else throw new MlipException($"initial BOP parameters: give {_set} (one element's set) or {_nbase} numbers");
+        }
+        var rng = new Random(_o.Seed + 7919);
+        int o = _nbase;
+        int layers = _o.Hidden.Count + 1;
+        foreach (var (_, l, bias, rows, cols) in _shapes)
+        {
+            if (!bias && l < layers - 1)
+            {
+                double limit = Math.Sqrt(6.0 / (rows + cols));
+                for (int q = 0; q < rows * cols; q++) x[o + q] = (2 * rng.NextDouble() - 1) * limit;
+            }
+            o += rows * cols;
+        }
+        return x;
+    }
+
+    public PinnModel ToModel(double[] x)
+    {
+        var nets = new Mlp[_elements.Length];
+        int o = _nbase;
+        for (int e = 0; e < _elements.Length; e++)
+        {
+            var layers = new List<DenseLayer>();
+            for (int l = 0; l < _o.Hidden.Count + 1; l++)
+            {
+                var (_, _, _, rows, cols) = _shapes[(e * (_o.Hidden.Count + 1) + l) * 2];
+                var w = x.AsSpan(o, rows * cols).ToArray(); o += rows * cols;
+                var b = x.AsSpan(o, rows).ToArray(); o += rows;
+                layers.Add(new DenseLayer(cols, rows, w, b));
+            }
+            nets[e] = new Mlp(layers, _o.Activation);
+        }
+        var p0 = Enumerable.Range(0, _elements.Length).Select(e => x.AsSpan(e * _set, _set).ToArray()).ToArray();
+        return new PinnModel(_elements, _k, _o.Cutoff, _o.CutoffRange, p0, nets, (double[])_mean.Clone(), (double[])_scale.Clone());
+    }
+
+    /// <summary>
+    /// Both stages. A checkpoint (atomic, every CheckpointEvery epochs and at the end of stage 1) holds the
+    /// stage, the epoch, the parameters and the optimiser state; <paramref name="resume"/> continues from it.
+    /// </summary>
+    public (PinnModel Model, IReadOnlyList<LearningPoint> Curve, double FinalLoss) Train(TextWriter log, string? checkpointPath = null, bool resume = false)
+    {
+        TorchRuntime.SetThreads(_o.Threads);
+        var x = InitialParameters();
+        var curve = new List<LearningPoint>();
+        int stage = 1, startEpoch = 0;
+        JsonObject? optimizerState = null;
+        double bestVal = double.PositiveInfinity;
+        double[] best = (double[])x.Clone();
+        double elapsedBefore = 0;
+        if (resume && checkpointPath is not null && File.Exists(checkpointPath))
+        {
+            var cp = JsonNode.Parse(File.ReadAllText(checkpointPath))!.AsObject();
+            if ((int?)cp["parameter_count"] != ParameterCount)
+                throw new MlipException($"{checkpointPath} was written for another PINN; remove it to start afresh");
+            stage = (int)cp["stage"]!;
+            startEpoch = (int)cp["epoch"]!;
+            x = Optimizers.Read(cp["parameters"]);
+            best = Optimizers.Read(cp["best_parameters"]);
+            bestVal = (double)cp["best_validation"]!;
+            elapsedBefore = (double)cp["seconds"]!;
+            optimizerState = cp["optimizer_state"]?.AsObject();
+            foreach (var p in cp["curve"]!.AsArray())
+                curve.Add(new LearningPoint((int)p!["epoch"]!, (double)p["loss"]!, (double?)p["val_energy_mae"], (double?)p["val_force_mae"], (double)p["seconds"]!));
+            log.WriteLine($"resuming from {checkpointPath}: stage {stage} after epoch {startEpoch}");
+        }
+        var clock = Stopwatch.StartNew();
+        double lastLoss = double.NaN;
+
+        // stage 1: the plain BOP's base parameters (full batch, L-BFGS)
+        if (stage == 1)
+        {
+            var p0 = x[.._nbase];
+            var opt = Optimizers.Create("lbfgs", _nbase, 1.0, 0);
+            if (optimizerState is not null) opt.LoadState(optimizerState);
+            for (int epoch = startEpoch + 1; epoch <= _o.BopEpochs; epoch++)
+            {
+                lastLoss = opt.Step(p0, (p, g) =>
+                {
+                    Array.Copy(p, x, _nbase);
+                    var full = new double[ParameterCount];
+                    Array.Clear(g);
+                    double loss = 0;
+                    foreach (var b in _batches)
+                    {
+                        loss += b.LossAndGradient(x, full, this, stage: 1);
+                        for (int q = 0; q < _nbase; q++) g[q] += full[q];
+                    }
+                    return loss;
+                });
+                Array.Copy(p0, x, _nbase);
+                if (!double.IsFinite(lastLoss)) throw new MlipException($"the BOP loss became {lastLoss} at iteration {epoch}; change the initial parameters");
+                double seconds = elapsedBefore + clock.Elapsed.TotalSeconds;
+                if (epoch % Math.Max(1, _o.EvaluateEvery) == 0 || epoch == _o.BopEpochs)
+                {
+                    double? vE = null, vF = null;
+                    if (_validation is not null) { var (ve, vf, _) = _validation.Errors(x, this); vE = ve; vF = vf; }
+                    curve.Add(new LearningPoint(-epoch, lastLoss, vE, vF, seconds));
+                    log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"BOP   {epoch,5}: loss {lastLoss:E4}{(vE is double e ? $", validation {e:F2} meV/atom, {vF:F4} eV/Å" : "")}, {seconds:F0} s"));
+                }
+                if (checkpointPath is not null && epoch % Math.Max(1, _o.CheckpointEvery) == 0)
+                    WriteCheckpoint(checkpointPath, 1, epoch, x, best, bestVal, seconds, opt.SaveState(), curve);
+            }
+            log.WriteLine("BOP base parameters: " + string.Join(", ", _layout.Names([.. _elements.Select(Elements.Symbol)])
+                .Select((n, q) => string.Create(CultureInfo.InvariantCulture, $"{n} {x[q]:G6}"))));
+            stage = 2; startEpoch = 0; optimizerState = null;
+            best = (double[])x.Clone(); bestVal = double.PositiveInfinity;
+            if (checkpointPath is not null)
+                WriteCheckpoint(checkpointPath, 2, 0, x, best, bestVal, elapsedBefore + clock.Elapsed.TotalSeconds, null, curve);
+        }
+
+        // stage 2: the networks, p0 fixed
+        var net = x[_nbase..];
+        var optimizer = Optimizers.Create(_o.Optimizer, _networkCount, _o.LearningRate, 0.9);
+        if (optimizerState is not null) optimizer.LoadState(optimizerState);
+        for (int epoch = startEpoch + 1; epoch <= _o.Epochs; epoch++)
+        {
+            var rng = new Random(unchecked(_o.Seed * 1_000_003 + epoch));
+            var order = Enumerable.Range(0, _batches.Count).OrderBy(_ => rng.Next()).ToArray();
+            double sum = 0;
+            foreach (int bi in order)
+            {
+                var batch = _batches[bi];
+                sum += optimizer.Step(net, (p, g) =>
+                {
+                    Array.Copy(p, 0, x, _nbase, _networkCount);
+                    var full = new double[ParameterCount];
+                    double loss = batch.LossAndGradient(x, full, this, stage: 2);
+                    Array.Copy(full, _nbase, g, 0, _networkCount);
+                    return loss;
+                });
+            }
+            Array.Copy(net, 0, x, _nbase, _networkCount);
+            lastLoss = sum / _batches.Count;
+            if (!double.IsFinite(lastLoss)) throw new MlipException($"the loss became {lastLoss} at epoch {epoch}; lower the learning rate");
+            double seconds = elapsedBefore + clock.Elapsed.TotalSeconds;
+            bool evaluate = epoch % Math.Max(1, _o.EvaluateEvery) == 0 || epoch == _o.Epochs;
+            if (evaluate)
+            {
+                double? vE = null, vF = null;
+                if (_validation is not null)
+                {
+                    var (ve, vf, vl) = _validation.Errors(x, this);
+                    vE = ve; vF = vf;
+                    if (vl < bestVal) { bestVal = vl; best = (double[])x.Clone(); }
+                }
+                else best = (double[])x.Clone();
+                curve.Add(new LearningPoint(epoch, lastLoss, vE, vF, seconds));
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"PINN  {epoch,5}: loss {lastLoss:E4}{(vE is double e ? $", validation {e:F2} meV/atom, {vF:F4} eV/Å" : "")}, {seconds:F0} s"));
+            }
+            if (checkpointPath is not null && epoch % Math.Max(1, _o.CheckpointEvery) == 0)
+                WriteCheckpoint(checkpointPath, 2, epoch, x, best, bestVal, seconds, optimizer.SaveState(), curve);
+        }
+        if (_o.Epochs == 0 || !double.IsFinite(bestVal)) best = x;
+        return (ToModel(best), curve, lastLoss);
+    }
+
+    private void WriteCheckpoint(string path, int stage, int epoch, double[] x, double[] best, double bestVal, double seconds, JsonObject? optimizerState, List<LearningPoint> curve)
+    {
+        var root = new JsonObject
+        {
+            ["stage"] = stage,
+            ["epoch"] = epoch,
+            ["parameter_count"] = ParameterCount,
+            ["parameters"] = Optimizers.Array(x),
+            ["best_parameters"] = Optimizers.Array(best),
+            ["best_validation"] = double.IsFinite(bestVal) ? bestVal : double.MaxValue,
+            ["seconds"] = seconds,
+            ["optimizer_state"] = optimizerState,
+            ["curve"] = new JsonArray([.. curve.Select(p => (JsonNode)new JsonObject
+            {
+                ["epoch"] = p.Epoch, ["loss"] = p.Loss, ["val_energy_mae"] = p.ValidationEnergyMae, ["val_force_mae"] = p.ValidationForceMae, ["seconds"] = p.Seconds,
+            })]),
+        };
+        AtomicFile.Write(path, s =>
+        {
+            using var w = new Utf8JsonWriter(s);
+            root.WriteTo(w);
+        });
+    }
+
+    /// <summary>The loss of all training batches at <paramref name="x"/> (full vector) and its gradient, for a stage (tests).</summary>
+    public double LossAndGradient(double[] x, double[] gradient, int stage)
+    {
+        TorchRuntime.SetThreads(_o.Threads);
+        Array.Clear(gradient);
+        var g = new double[gradient.Length];
+        double loss = 0;
+        foreach (var b in _batches)
+        {
+            Array.Clear(g);
+            loss += b.LossAndGradient(x, g, this, stage);
+            for (int i = 0; i < g.Length; i++) gradient[i] += g[i];
+        }
+        return loss;
+    }
+
+    private List<Tensor> NetworkTensors(double[] x, bool grad)
+    {
+        var list = new List<Tensor>(_shapes.Count);
+        int o = _nbase;
+        foreach (var (_, _, bias, rows, cols) in _shapes)
+        {
+            int count = rows * cols;
+            list.Add(tensor(x.AsSpan(o, count).ToArray(), bias ? [rows] : [rows, (long)cols], dtype: ScalarType.Float64).requires_grad_(grad));
+            o += count;
+        }
+        return list;
+    }
+
+    private Tensor Forward(List<Tensor> p, int element, Tensor input)
+    {
+        int layers = _o.Hidden.Count + 1;
+        var h = input;
+        for (int l = 0; l < layers; l++)
+        {
+            h = nn.functional.linear(h, p[(element * layers + l) * 2], p[(element * layers + l) * 2 + 1]);
+            if (l < layers - 1) h = _o.Activation switch
+            {
+                Activation.Tanh => tanh(h),
+                Activation.Sigmoid => sigmoid(h),
+                Activation.HalfTanh => sigmoid(h) - 0.5,
+                Activation.Softplus => nn.functional.softplus(h),
+                Activation.Silu => nn.functional.silu(h),
+                Activation.Relu => nn.functional.relu(h),
+                _ => h,
+            };
+        }
+        return h;
+    }
+
+    /// <summary>Tensors of a set of structures: features, labels, pairs, angular and screening triplets, derivative blocks.</summary>
+    private sealed class Batch
+    {
+        private readonly Tensor _x, _atomStructure, _atomsPer, _energyTarget, _atomType;
+        private readonly Tensor[] _elementAtoms;
+        private readonly Tensor _pc, _pn, _ps, _pv;            // all pairs (to 1.5 R_c)
+        private readonly Tensor _rPair, _rCenter;              // pairs inside R_c: their pair index and centre
+        private readonly Tensor _colA, _colAlpha, _colB, _colBeta;
+        private readonly Tensor _zA, _zB, _zCenter, _colH, _colZeta;  // angular triplets (indices into the R_c pairs)
+        private readonly Tensor _sA, _sB, _sCenter, _colLambda;       // screening: R_c pair a, any pair b
+        private readonly Tensor _colSigma;
+        private readonly Tensor? _d, _forceTarget, _volume, _stressTarget, _stressMask;
+        private readonly int _structures, _atoms, _rCount;
+        private readonly long _forceComponents, _stressComponents;
+        private readonly double _rc, _dc;
+
+        public Batch(TrainingSet data, int[] structures, PinnTrainer t, bool derivatives)
+        {
+            int k = t._k;
+            var L = t._layout;
+            int set = t._set;
+            _rc = t._o.Cutoff; _dc = t._o.CutoffRange;
+            int atoms = structures.Sum(s => data.Structures[s].Count);
+            var x = new double[(long)atoms * k];
+            var atomStructure = new long[atoms];
+            var atomType = new long[atoms];
+            var atomsPer = new double[structures.Length];
+            var energy = new double[structures.Length];
+            var force = derivatives ? new double[3L * atoms] : [];
+            var volume = new double[structures.Length];
+            var stress = new double[6 * structures.Length];
+            var stressMask = new double[6 * structures.Length];
+            var pc = new List<long>(); var pn = new List<long>(); var ps = new List<long>(); var pv = new List<double>();
+            var rPair = new List<long>(); var rCenter = new List<long>();
+            var cA = new List<long>(); var cAl = new List<long>(); var cB = new List<long>(); var cBe = new List<long>();
+            var zA = new List<long>(); var zB = new List<long>(); var zC = new List<long>(); var cH = new List<long>(); var cZ = new List<long>();
+            var sA = new List<long>(); var sB = new List<long>(); var sC = new List<long>(); var cL = new List<long>();
+            var d = new List<double[]>();
+            int ao = 0;
+            long fc = 0, sc = 0;
+            var localR = new List<int>();
+            for (int q = 0; q < structures.Length; q++)
+            {
+                var st = data.Structures[structures[q]];
+                var ds = data.Descriptors[structures[q]];
+                atomsPer[q] = st.Count;
+                energy[q] = st.Energy ?? 0;
+                volume[q] = st.Pbc.AllPeriodic ? st.Volume : 0;
+                var types = st.AtomicNumbers.Select(z => Array.IndexOf(t._elements, z)).ToArray();
+                for (int i = 0; i < st.Count; i++)
+                {
+                    atomStructure[ao + i] = q;
+                    atomType[ao + i] = types[i];
+                    var xi = ds.Of(i);
+                    for (int a = 0; a < k; a++) x[(long)(ao + i) * k + a] = (xi[a] - t._mean[a]) / t._scale[a];
+                    if (derivatives && st.Forces is { } f) { force[3L * (ao + i)] = f[i].X; force[3L * (ao + i) + 1] = f[i].Y; force[3L * (ao + i) + 2] = f[i].Z; }
+                }
+                if (derivatives)
+                {
+                    if (st.Forces is not null) fc += 3 * st.Count;
+                    if (st.Stress is Stress sv && st.Pbc.AllPeriodic)
+                    {
+                        var v = sv.ToVoigt();
+                        for (int c = 0; c < 6; c++) { stress[6 * q + c] = v[c]; stressMask[6 * q + c] = 1; }
+                        sc += 6;
+                    }
+                }
+                var nl = ds.Neighbors;
+                var vs = nl.Vectors; var rs = nl.Distances; var nb = nl.Neighbors;
+                int pBase = pc.Count;
+                for (int i = 0; i < st.Count; i++)
+                {
+                    int start = nl.Offsets[i], end = nl.Offsets[i + 1];
+                    int ti = types[i];
+                    long gi = ao + i;
+                    localR.Clear();
+                    int rBase = rPair.Count;
+                    for (int p = start; p < end; p++)
+                    {
+                        pc.Add(gi); pn.Add(ao + nb[p]); ps.Add(q);
+                        pv.Add(vs[p].X); pv.Add(vs[p].Y); pv.Add(vs[p].Z);
+                        if (derivatives)
+                        {
+                            var block = new double[k * 3];
+                            var src = ds.PairBlock(p);
+                            for (int a = 0; a < k; a++)
+                            {
+                                double inv = 1 / t._scale[a];
+                                block[3 * a] = src[3 * a] * inv; block[3 * a + 1] = src[3 * a + 1] * inv; block[3 * a + 2] = src[3 * a + 2] * inv;
+                            }
+                            d.Add(block);
+                        }
+                        if (rs[p] < _rc)
+                        {
+                            int tj = types[nb[p]];
+                            localR.Add(p);
+                            rPair.Add(pBase + p); rCenter.Add(gi);
+                            long row = gi * set;
+                            cA.Add(row + L.A(tj)); cAl.Add(row + L.Alpha(tj)); cB.Add(row + L.B(tj)); cBe.Add(row + L.Beta(tj));
+                        }
+                    }
+                    for (int a = 0; a < localR.Count; a++)
+                    {
+                        int pa = localR[a], ta = types[nb[pa]];
+                        long row = gi * set;
+                        for (int b = 0; b < localR.Count; b++)
+                        {
+                            if (b == a) continue;
+                            int tb = types[nb[localR[b]]];
+                            zA.Add(rBase + a); zB.Add(rBase + b); zC.Add(gi);
+                            cH.Add(row + L.H(ta, tb)); cZ.Add(row + L.Zeta(ta, tb));
+                        }
+                        for (int p = start; p < end; p++)
+                        {
+                            if (p == pa) continue;
+                            double xab = rs[p] + (vs[p] - vs[pa]).Norm - rs[pa];
+                            if (xab >= _rc) continue;
+                            sA.Add(rBase + a); sB.Add(pBase + p); sC.Add(gi);
+                            cL.Add(row + L.Lambda(ta, types[nb[p]]));
+                        }
+                    }
+                }
+                ao += st.Count;
+            }
+            _structures = structures.Length;
+            _atoms = atoms;
+            _rCount = rPair.Count;
+            _x = tensor(x, [atoms, k], dtype: ScalarType.Float64);
+            _atomStructure = tensor(atomStructure, dtype: ScalarType.Int64);
+            _atomType = tensor(atomType, dtype: ScalarType.Int64);
+            _elementAtoms = new Tensor[t._elements.Length];
+            for (int e = 0; e < t._elements.Length; e++)
+                _elementAtoms[e] = tensor(Enumerable.Range(0, atoms).Where(i => atomType[i] == e).Select(i => (long)i).ToArray(), dtype: ScalarType.Int64);
+            _atomsPer = tensor(atomsPer, dtype: ScalarType.Float64);
+            _energyTarget = tensor(energy, dtype: ScalarType.Float64);
+            Tensor I(List<long> v) => tensor(v.ToArray(), dtype: ScalarType.Int64);
+            _pc = I(pc); _pn = I(pn); _ps = I(ps);
+            _pv = tensor(pv.ToArray(), [pc.Count, 3], dtype: ScalarType.Float64);
+            _rPair = I(rPair); _rCenter = I(rCenter);
+            _colA = I(cA); _colAlpha = I(cAl); _colB = I(cB); _colBeta = I(cBe);
+            _zA = I(zA); _zB = I(zB); _zCenter = I(zC); _colH = I(cH); _colZeta = I(cZ);
+            _sA = I(sA); _sB = I(sB); _sCenter = I(sC); _colLambda = I(cL);
+            _colSigma = tensor(Enumerable.Range(0, atoms).Select(i => (long)i * set + L.Sigma).ToArray(), dtype: ScalarType.Int64);
+            if (derivatives)
+            {
+                var flat = new double[(long)d.Count * k * 3];
+                for (int p = 0; p < d.Count; p++) Array.Copy(d[p], 0, flat, (long)p * k * 3, k * 3);
+                _d = tensor(flat, [d.Count, k, 3], dtype: ScalarType.Float64);
+                _forceTarget = tensor(force, [atoms, 3], dtype: ScalarType.Float64);
+                _volume = tensor(volume.Select(v => v > 0 ? Stress.EvPerCubicAngstromInGpa / v : 0).ToArray(), dtype: ScalarType.Float64);
+                _stressTarget = tensor(stress, [structures.Length, 6], dtype: ScalarType.Float64);
+                _stressMask = tensor(stressMask, [structures.Length, 6], dtype: ScalarType.Float64);
+                _forceComponents = fc;
+                _stressComponents = sc;
+            }
+        }
+
+        private Tensor Fc(Tensor r)
+        {
+            var x = (r - _rc) / _dc;
+            var x4 = x.pow(4);
+            return x4 / (1 + x4);
+        }
+
+        /// <summary>Energies per structure; forces and stresses when asked; the penalty mean |Δp|².</summary>
+        private (Tensor E, Tensor? F, Tensor? S, Tensor Penalty) Predict(double[] xv, PinnTrainer t, int stage, bool forces, bool createGraph, List<Tensor>? net)
+        {
+            int set = t._set;
+            var p0 = tensor(xv.AsSpan(0, t._nbase).ToArray(), [t._elements.Length, set], dtype: ScalarType.Float64);
+            if (stage == 1) p0 = p0.requires_grad_(true);
+            _lastP0 = p0;
+            bool networkPath = stage == 2 && net is not null;
+            var xf = _x.detach().requires_grad_(forces && networkPath);
+            var dp = zeros(_atoms, set, dtype: ScalarType.Float64);
+            if (networkPath)
+                for (int e = 0; e < _elementAtoms.Length; e++)
+                {
+                    if (_elementAtoms[e].shape[0] == 0) continue;
+                    dp = dp.index_copy(0, _elementAtoms[e], t.Forward(net!, e, xf.index_select(0, _elementAtoms[e])));
+                }
+            var P = (p0.index_select(0, _atomType) + dp).reshape(-1);
+            var v = _pv.detach().requires_grad_(forces);
+
+            var vR = v.index_select(0, _rPair);
+            var rR = vR.pow(2).sum(1).sqrt();
+            var fcR = Fc(rR);
+            // screening
+            var vA = vR.index_select(0, _sA);
+            var vB = v.index_select(0, _sB);
+            var rB = vB.pow(2).sum(1).sqrt();
+            var rAB = (vB - vA).pow(2).sum(1).sqrt();
+            var xs = rB + rAB - rR.index_select(0, _sA);
+            var s = 1 - Fc(xs) * exp(-P.index_select(0, _colLambda) * xs);
+            var S = exp(zeros(_rCount, dtype: ScalarType.Float64).index_add(0, _sA, log(s.clamp_min(1e-300)), 1.0));
+            // coordination and bond order
+            var uR = vR / rR.unsqueeze(1);
+            var cos = (uR.index_select(0, _zA) * uR.index_select(0, _zB)).sum(1);
+            var dh = cos - P.index_select(0, _colH);
+            var term = P.index_select(0, _colZeta) * S.index_select(0, _zB) * fcR.index_select(0, _zB) * dh * dh;
+            var Z = zeros(_rCount, dtype: ScalarType.Float64).index_add(0, _zA, term, 1.0);
+            var phi = (1 + Z).clamp_min(1e-300).pow(-0.5);
+            var eR = exp(P.index_select(0, _colA) - P.index_select(0, _colAlpha) * rR);
+            var eA = exp(P.index_select(0, _colB) - P.index_select(0, _colBeta) * rR);
+            var pair = 0.5 * (eR - S * phi * eA) * fcR;
+            var eAtom = zeros(_atoms, dtype: ScalarType.Float64).index_add(0, _rCenter, pair, 1.0);
+            var psi = zeros(_atoms, dtype: ScalarType.Float64).index_add(0, _rCenter, S * phi * fcR, 1.0);
+            var sigma = P.index_select(0, _colSigma);
+            eAtom = eAtom - sigma * psi.clamp_min(1e-300).sqrt();
+            var energies = zeros(_structures, dtype: ScalarType.Float64).index_add(0, _atomStructure, eAtom, 1.0);
+            var penalty = networkPath ? dp.pow(2).sum(1).mean() : zeros(1, dtype: ScalarType.Float64).sum();
+            if (!forces || _d is null) return (energies, null, null, penalty);
+            Tensor gp;
+            if (networkPath)
+            {
+                var g = autograd.grad([eAtom.sum()], [v, xf], retain_graph: true, create_graph: createGraph);
+                gp = g[0] + bmm(g[1].index_select(0, _pc).unsqueeze(1), _d).squeeze(1);
+            }
+            else gp = autograd.grad([eAtom.sum()], [v], retain_graph: true, create_graph: createGraph)[0];
+            var f = zeros(_atoms, 3, dtype: ScalarType.Float64).index_add(0, _pc, gp, 1.0).index_add(0, _pn, gp, -1.0);
+            Tensor? st = null;
+            if (_stressComponents > 0)
+            {
+                var w = gp.unsqueeze(2) * _pv.unsqueeze(1);
+                var ws = zeros(_structures, 3, 3, dtype: ScalarType.Float64).index_add(0, _ps, w, 1.0);
+                var voigt = stack([ws[.., 0, 0], ws[.., 1, 1], ws[.., 2, 2],
+                    0.5 * (ws[.., 1, 2] + ws[.., 2, 1]), 0.5 * (ws[.., 0, 2] + ws[.., 2, 0]), 0.5 * (ws[.., 0, 1] + ws[.., 1, 0])], 1);
+                st = voigt * _volume!.unsqueeze(1);
+            }
+            return (energies, f, st, penalty);
+        }
+
+        public double LossAndGradient(double[] xv, double[] gradient, PinnTrainer t, int stage)
+        {
+            using var scope = NewDisposeScope();
+            var w = t._o.Weights;
+            bool forces = _d is not null && (w.Force > 0 || w.Stress > 0);
+            var net = t.NetworkTensors(xv, grad: stage == 2);
+            var (e, f, s, penalty) = Predict(xv, t, stage, forces, createGraph: true, net);
+            var p0Leaf = _lastP0!;
+            var de = (e - _energyTarget) / _atomsPer;
+            var loss = w.Energy * (de * de).mean();
+            if (f is not null && w.Force > 0 && _forceComponents > 0)
+                loss = loss + w.Force * (f - _forceTarget!).pow(2).sum() / _forceComponents;
+            if (s is not null && w.Stress > 0 && _stressComponents > 0)
+                loss = loss + w.Stress * ((s - _stressTarget!).pow(2) * _stressMask!).sum() / _stressComponents;
+            if (stage == 2)
+            {
+                loss = loss + t._o.Penalty * penalty;
+                if (t._o.L2 > 0)
+                    for (int q = 0; q < net.Count; q++)
+                        if (!t._shapes[q].Bias) loss = loss + t._o.L2 * net[q].pow(2).sum();
+                var grads = autograd.grad([loss], net);
+                int o = t._nbase;
+                foreach (var gq in grads)
+                {
+                    var arr = gq.contiguous().data<double>().ToArray();
+                    Array.Copy(arr, 0, gradient, o, arr.Length);
+                    o += arr.Length;
+                }
+            }
+            else
+            {
+                var g = autograd.grad([loss], [p0Leaf])[0].contiguous().data<double>().ToArray();
+                Array.Copy(g, 0, gradient, 0, g.Length);
+            }
+            return loss.item<double>();
+        }
+
+        /// <summary>The base-parameter leaf of the last <see cref="Predict"/> (stage 1 takes its gradient).</summary>
+        private Tensor? _lastP0;
+
+        /// <summary>Energy MAE (meV/atom), force MAE (eV/Å) and the loss of this set.</summary>
+        public (double EnergyMae, double ForceMae, double Loss) Errors(double[] xv, PinnTrainer t)
+        {
+            using var scope = NewDisposeScope();
+            var w = t._o.Weights;
+            var net = t.NetworkTensors(xv, grad: false);
+            var (e, f, _, _) = Predict(xv, t, 2, _d is not null, createGraph: false, net);
+            var de = (e - _energyTarget) / _atomsPer;
+            double eMae = 1000 * de.abs().mean().item<double>();
+            double loss = w.Energy * (de * de).mean().item<double>();
+            double fMae = double.NaN;
+            if (f is not null && _forceComponents > 0)
+            {
+                var df = f - _forceTarget!;
+                fMae = df.abs().sum().item<double>() / _forceComponents;
+                loss += w.Force * df.pow(2).sum().item<double>() / _forceComponents;
+            }
+            return (eMae, fMae, loss);
+        }
+    }
+}

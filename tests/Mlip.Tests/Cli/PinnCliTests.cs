@@ -1,0 +1,58 @@
+using System.Text.Json;
+using Mlip.Calculators;
+using Mlip.IO;
+using Mlip.Structures;
+
+namespace Mlip.Tests.Cli;
+
+/// <summary>`mlip train` with model kind pinn: data from a known bond-order potential, stage 1 recovers it, and the model works in test, eos and as a .pinn file.</summary>
+public class PinnCliTests
+{
+    [Fact]
+    public void TrainPinnThenTestAndEos()
+    {
+        string dir = TestPaths.TempDir();
+        var truth = PinnBop.SiliconExample();
+        var data = Enumerable.Range(0, 8).Select(i =>
+        {
+            var s = Crystals.Rattle(Crystals.Deform(Crystals.Diamond("Si", 5.25 + 0.05 * i), Matrix3.Diagonal(0.01 * (i % 3), 0, -0.01 * (i % 2))), 0.1, i + 1);
+            var r = truth.Calculate(s);
+            s.Energy = r.Energy; s.Forces = r.Forces; s.Stress = r.Stress;
+            return s;
+        }).ToList();
+        StructureIO.Write(Path.Combine(dir, "train.xyz"), data.Take(6).ToList());
+        StructureIO.Write(Path.Combine(dir, "test.xyz"), data.Skip(6).ToList());
+        string config = Path.Combine(dir, "pinn.yaml");
+        File.WriteAllText(config, """
+            train: train.xyz
+            test: test.xyz
+            descriptor:
+              type: pinn
+              parameters: {rc: 4.0, dc: 1.5, width: 0.8, centres: [2.4, 3.4], orders: [0, 2]}
+            model: {kind: pinn, hidden: [4], bop_initial: [6.6, 2.5, 4.3, 1.65, -0.3, 1.1, 0.7, 1.7], bop_epochs: 25, epochs: 2, validation: 0, penalty: 1.0e-3}
+            loss: {energy: 1, force: 0.1}
+            threads: 1
+            output: run
+            """);
+        var (code, stdout, stderr) = CliTests.Run("train", config);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("BOP base parameters", stdout + stderr);
+        string model = Path.Combine(dir, "run", "model.json");
+        var (c2, json, e2) = CliTests.Run("test", model, Path.Combine(dir, "test.xyz"), "--json");
+        Assert.True(c2 == 0, e2);
+        using var doc = JsonDocument.Parse(json);
+        double mae = doc.RootElement.GetProperty("energy_mae_mev_per_atom").GetDouble();
+        Assert.True(mae < 5, $"test energy MAE {mae} meV/atom: stage 1 did not recover the bond-order potential that made the data");
+        StructureIO.Write(Path.Combine(dir, "diamond.xyz"), [Crystals.Diamond("Si", 5.3)]);
+        var (c3, eos, e3) = CliTests.Run("eos", Path.Combine(dir, "diamond.xyz"), "--model", model);
+        Assert.True(c3 == 0, e3);
+        Assert.Contains("B", eos);
+        // mlip export lammps writes the .pinn file and in.lammps; the file gives the same energies
+        var (c4, o4, e4) = CliTests.Run("export", "lammps", model, "-o", Path.Combine(dir, "lmp"), "--name", "si");
+        Assert.True(c4 == 0, e4);
+        Assert.Contains("pair_style pinn", File.ReadAllText(Path.Combine(dir, "lmp", "in.lammps")));
+        var potential = Mlip.Models.ModelFile.Load(model);
+        var back = Mlip.Models.ModelFile.Load(Path.Combine(dir, "lmp", "si.pinn"));
+        Assert.Equal(potential.Calculate(data[7]).Energy, back.Calculate(data[7]).Energy, 9);
+    }
+}

@@ -61,6 +61,7 @@ public static class ModelFile
     {
         if (Mlip.Interop.Snap.IsSnapPath(path)) return Mlip.Interop.Snap.Load(path);
         if (Mlip.Interop.MliapReader.IsMliapPath(path)) return Mlip.Interop.MliapReader.Load(path);
+        if (Ace.AcePotential.IsAcePath(path)) return Ace.AcePotential.Load(path);
         using var doc = JsonInput.ParseFile(path);
         var root = JsonNode.Parse(doc.RootElement.GetRawText())!.AsObject();
         var where = new InputLocation(path);

@@ -1,3 +1,4 @@
+using Mlip.Descriptors.Ace;
 using Mlip.Structures;
 
 namespace Mlip.Models.Ace;

@@ -1,3 +1,4 @@
+using Mlip.Descriptors.Ace;
 using System.Globalization;
 using System.Text;
 using Mlip.IO;

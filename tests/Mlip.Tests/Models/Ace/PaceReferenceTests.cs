@@ -1,3 +1,4 @@
+using Mlip.Descriptors.Ace;
 using Mlip.Models;
 using Mlip.Models.Ace;
 using Mlip.Tests.Support;

@@ -1,4 +1,4 @@
-namespace Mlip.Models.Ace;
+namespace Mlip.Descriptors.Ace;
 
 /// <summary>The radial bases of PACE (docs/ace.md).</summary>
 public enum AceRadialKind { ChebExpCos, ChebPow, ChebLinear, SBessel }

@@ -1,6 +1,6 @@
 using Mlip.Structures;
 
-namespace Mlip.Models.Ace;
+namespace Mlip.Descriptors.Ace;
 
 /// <summary>
 /// Per-atom evaluation of a PACE C-tilde basis (Drautz 2019; Lysogorskiy et al. 2021), in three steps:

@@ -1,4 +1,4 @@
-namespace Mlip.Models.Ace;
+namespace Mlip.Descriptors.Ace;
 
 /// <summary>
 /// One C-tilde basis function of the PACE format: a product of <see cref="Rank"/> atomic bases
@@ -54,7 +54,7 @@ public sealed class AceEmbedding
 /// <summary>
 /// A PACE C-tilde basis set (the data of a <c>.ace</c> or <c>.yace</c> file): species, radial functions per
 /// species pair, embeddings, and the C-tilde functions of each central species. The evaluator is
-/// <see cref="AceEvaluator"/>; the files are read and written by <see cref="AceFile"/> and <see cref="YaceFile"/>.
+/// <see cref="AceEvaluator"/>; the files are read and written by Models.Ace.AceFile and Models.Ace.YaceFile.
 /// </summary>
 public sealed class AceBasisSet
 {

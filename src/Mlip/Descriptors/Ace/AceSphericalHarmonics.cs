@@ -1,4 +1,4 @@
-namespace Mlip.Models.Ace;
+namespace Mlip.Descriptors.Ace;
 
 /// <summary>
 /// Complex spherical harmonics in PACE's normalisation: Y_lm(r̂) = √(4π) × the orthonormal Condon–Shortley

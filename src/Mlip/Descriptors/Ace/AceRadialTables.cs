@@ -1,6 +1,6 @@
 using Mlip.Validation;
 
-namespace Mlip.Models.Ace;
+namespace Mlip.Descriptors.Ace;
 
 /// <summary>
 /// Cubic Hermite look-up tables of a set of radial functions on a uniform grid of step ~deltaSplineBins

@@ -4,11 +4,11 @@ using Mlip.Neighbors;
 using Mlip.Structures;
 using Mlip.Validation;
 
-namespace Mlip.Models.Ace;
+namespace Mlip.Descriptors.Ace;
 
 /// <summary>
 /// A PACE potential's densities as a descriptor: X_i = (rho_1 … rho_P, rho_core) of <see cref="AceEvaluator"/>.
-/// With <see cref="AceEmbeddingModel"/> over it, E_i = E0 + fcut(rho_core) F(rho) + rho_core is exactly
+/// With Models.Ace.AceEmbeddingModel over it, E_i = E0 + fcut(rho_core) F(rho) + rho_core is exactly
 /// PACE's atomic energy. The adjoint path reuses the atomic bases computed by <see cref="Compute"/> for
 /// the same neighbour list (cached weakly), so a force call makes two passes over neighbours, as PACE does.
 /// </summary>

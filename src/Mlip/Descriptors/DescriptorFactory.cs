@@ -11,7 +11,7 @@ namespace Mlip.Descriptors;
 /// </summary>
 public static class DescriptorFactory
 {
-    public static readonly string[] Types = ["acsf", "wacsf", "ead", "so4", "so3"];
+    public static readonly string[] Types = ["acsf", "wacsf", "ead", "so4", "so3", "ace"];
 
     public static IDescriptor Create(string type, IReadOnlyDictionary<string, string> parameters, IReadOnlyList<string> dataElements)
     {
@@ -22,6 +22,7 @@ public static class DescriptorFactory
             "so4" or "snap" or "bispectrum" => CreateSo4(p, dataElements),
             "ead" => CreateEad(p, dataElements),
             "so3" or "soap" => CreateSo3(p, dataElements),
+            "ace" => CreateAce(p, dataElements),
             _ => throw new MlipException($"unknown descriptor type '{type}' ({string.Join(", ", Types)})"),
         };
         p.EnsureAllUsed();
@@ -48,6 +49,31 @@ public static class DescriptorFactory
             G4 = Angular("g4", [0.005, 0.05], [1, 4], [1, -1]),
             G5 = Angular("g5", [], [1], [1, -1]),
         });
+    }
+
+    private static Ace.AceBasisDescriptor CreateAce(ParameterReader p, IReadOnlyList<string> dataElements)
+    {
+        var d = new Ace.AceBasisSpec { Elements = dataElements };
+        try
+        {
+            return new Ace.AceBasisDescriptor(new Ace.AceBasisSpec
+            {
+                Elements = p.Strings("elements", dataElements),
+                Cutoff = p.Double("rc", d.Cutoff),
+                RadialBasis = p.String("radial", d.RadialBasis),
+                Lambda = p.Double("lambda", d.Lambda),
+                DCut = p.Double("dcut", d.DCut),
+                MaxRank = p.Int("order", d.MaxRank),
+                NMax = [.. p.Doubles("nmax", [.. d.NMax.Select(x => (double)x)]).Select(x => (int)x)],
+                LMax = [.. p.Doubles("lmax", [.. d.LMax.Select(x => (double)x)]).Select(x => (int)x)],
+                TotalDegree = p.Double("degree", 0),
+                LWeight = p.Double("wl", d.LWeight),
+            });
+        }
+        catch (ArgumentException e)
+        {
+            throw new MlipException(e.Message);
+        }
     }
 
     private static Ead CreateEad(ParameterReader p, IReadOnlyList<string> dataElements)

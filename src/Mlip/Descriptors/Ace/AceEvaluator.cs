@@ -54,6 +54,8 @@ public sealed class AceEvaluator
     }
 
     public AceBasisSet Basis => _basis;
+    internal AceRadialTables Tables => _tables;
+    internal AceSphericalHarmonics Harmonics => _sh;
     public double MaxCutoff => _basis.Bonds.Max(b => b.Cut);
     public int DensityCount(int mu) => _flat[mu].P;
 

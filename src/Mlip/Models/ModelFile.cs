@@ -31,6 +31,13 @@ public static class ModelFile
 
     public static void Save(string path, Potential potential, JsonObject? training = null)
     {
+        if (Ace.AcePotential.IsAcePath(path))
+        {
+            Ace.AcePotential.Save(path, Mlip.Interop.Pace.Basis(potential));
+            return;
+        }
+        if (potential.Descriptor is Mlip.Descriptors.Ace.AceDensities)
+            throw new MlipException("a PACE potential is saved as .yace or .ace (give the path that extension)");
         var model = potential.Model;
         if (!Kinds.TryGetValue(model.Kind, out var kind)) throw new MlipException($"model kind '{model.Kind}' cannot be saved");
         var root = new JsonObject

@@ -73,7 +73,7 @@ public class AceBasisTests(ITestOutputHelper output)
             output.WriteLine($"{name}: E linear {a.Energy:R} C-tilde {b.Energy:R}");
             Assert.True(Math.Abs(a.Energy - b.Energy) < 1e-10 * Math.Max(1, Math.Abs(a.Energy)), $"{name}: energy {b.Energy:R} vs {a.Energy:R}");
             double fmax = a.Forces!.Max(f => f.Norm);
-            for (int i = 0; i < s.Count; i++) Assert.True((a.Forces[i] - b.Forces![i]).Norm < 1e-10 * fmax, $"{name}: force {i}");
+            for (int i = 0; i < s.Count; i++) Assert.True((a.Forces![i] - b.Forces![i]).Norm < 1e-10 * fmax, $"{name}: force {i}");
             var sa = a.Stress!.Value.ToVoigt(); var sb = b.Stress!.Value.ToVoigt();
             for (int q = 0; q < 6; q++) Assert.True(Math.Abs(sa[q] - sb[q]) < 1e-10 * sa.Max(Math.Abs), $"{name}: stress {q}");
         }

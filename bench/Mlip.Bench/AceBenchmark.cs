@@ -23,6 +23,33 @@ public static class AceBenchmark
         Console.WriteLine($"force call (energy, forces, stress), rattled fcc Cu, {s.Count} atoms, {Environment.ProcessorCount} threads, best of {repeats}");
         var ace = ModelFile.Load(Path.Combine(dir, "Cu-PBE-core-rep.ace"));
         var snap = ModelFile.Load(Path.Combine(dir, "Cu_Zuo_JPCA2020.snapcoeff"));
+        if (args.Contains("--profile"))
+        {
+            var d = (AceDensities)ace.Descriptor;
+            d.Compute(s, false);
+            var c = Stopwatch.StartNew();
+            var set = d.Compute(s, false);
+            double tc = c.Elapsed.TotalSeconds;
+            var dEdX = new double[set.Values.Length];
+            for (int i = 0; i < s.Count; i++) { dEdX[i * 3] = 1; dEdX[i * 3 + 1] = 0.1; dEdX[i * 3 + 2] = 1; }
+            c.Restart();
+            d.ForcesFromAdjoint(s, dEdX, set.Neighbors);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"densities {tc * 1e6 / s.Count:F1} µs/atom, adjoint {c.Elapsed.TotalSeconds * 1e6 / s.Count:F1} µs/atom, {set.Neighbors.PairCount / (double)s.Count:F0} neighbours/atom"));
+            var b = d.Basis;
+            var r1 = new AceBasisSet
+            {
+                Elements = b.Elements, LMax = b.LMax, NRadBase = b.NRadBase, NRadMax = b.NRadMax, RankMax = 1, NDensityMax = b.NDensityMax, CutoffMax = b.CutoffMax,
+                DeltaSplineBins = b.DeltaSplineBins, E0 = b.E0, Bonds = b.Bonds, Embeddings = b.Embeddings, Functions = [.. b.Functions.Select(f => f.Where(x => x.Rank == 1).ToArray())],
+            };
+            var d1 = new AceDensities(r1);
+            d1.Compute(s, false);
+            c.Restart();
+            set = d1.Compute(s, false);
+            tc = c.Elapsed.TotalSeconds;
+            c.Restart();
+            d1.ForcesFromAdjoint(s, dEdX, set.Neighbors);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"rank-1 only (neighbour passes): densities {tc * 1e6 / s.Count:F1} µs/atom, adjoint {c.Elapsed.TotalSeconds * 1e6 / s.Count:F1} µs/atom"));
+        }
         double tAce = Time(ace, s, repeats, "PACE Cu-PBE-core-rep.ace (product)");
         double tSnap = Time(snap, s, repeats, "SNAP Cu_Zuo_JPCA2020 (linear)");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio ACE/SNAP: {tAce / tSnap:F2} (LAMMPS: PACE recursive 1.5x its SNAP)"));

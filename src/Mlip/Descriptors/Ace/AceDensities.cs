@@ -19,7 +19,17 @@ public sealed class AceDensities : IAdjointDescriptor
     private readonly int _p;
     private readonly ConditionalWeakTable<NeighborList, Cached> _cache = new();
 
-    private sealed record Cached(Structure Structure, double[] State);
+    private sealed record Cached(Structure Structure, double[] State, double[]? DEdX = null, Vec3[]? PairGradients = null);
+
+    /// <summary>
+    /// The energy of one atom from its features (and dE/dX into the span): the embedding of the potential these
+    /// densities belong to. When set, <see cref="Compute"/> also runs the adjoint for every atom while its
+    /// neighbour values are at hand (PACE's per-atom order, one neighbour pass fewer), and
+    /// <see cref="ForcesFromAdjoint"/> uses the result when it is called with exactly those dE/dX.
+    /// </summary>
+    public delegate double AtomEmbedding(int species, ReadOnlySpan<double> features, Span<double> dEdX);
+
+    public AtomEmbedding? Fused { get; set; }
 
     public AceDensities(AceBasisSet basis)
     {
@@ -79,6 +89,9 @@ public sealed class AceDensities : IAdjointDescriptor
         var values = new double[n * k];
         var state = new double[(long)n * stateSize];
         var grads = derivatives ? new double[nl.PairCount * k * 3] : null;
+        var fused = derivatives ? null : Fused;
+        var fusedDEdX = fused is null ? null : new double[n * k];
+        var fusedG = fused is null ? null : new Vec3[nl.PairCount];
         Chunks(n, (a, b) =>
         {
             var w = _ev.CreateWorkspace();
@@ -92,12 +105,18 @@ public sealed class AceDensities : IAdjointDescriptor
                 var sp = ps.AsSpan(range.Start, range.Count);
                 var vec = nl.Vectors.Slice(range.Start, range.Count);
                 var dist = nl.Distances.Slice(range.Start, range.Count);
-                _ev.AtomicBase(mu, sp, vec, dist, w);
+                _ev.AtomicBase(mu, sp, vec, dist, w, fused is not null);
                 double core = _ev.Densities(mu, w, rho);
                 int pm = _ev.DensityCount(mu);
                 for (int q = 0; q < pm; q++) values[i * k + q] = rho[q];
                 values[i * k + _p] = core;
                 w.Save(state.AsSpan((int)((long)i * stateSize), stateSize));
+                if (fused is not null)
+                {
+                    var dx = fusedDEdX.AsSpan(i * k, k);
+                    fused(mu, values.AsSpan(i * k, k), dx);
+                    _ev.Adjoint(mu, dx[..pm], dx[_p], sp, vec, dist, w, fusedG.AsSpan(range.Start, range.Count), true);
+                }
                 if (grads is null) continue;
                 if (dEdr.Length < range.Count) dEdr = new Vec3[range.Count];
                 for (int f = 0; f < k; f++)
@@ -114,7 +133,7 @@ public sealed class AceDensities : IAdjointDescriptor
                 }
             }
         });
-        _cache.AddOrUpdate(nl, new Cached(s, state));
+        _cache.AddOrUpdate(nl, new Cached(s, state, fusedDEdX, fusedG));
         return new DescriptorSet(n, k, values, nl, grads);
     }
 
@@ -127,6 +146,7 @@ public sealed class AceDensities : IAdjointDescriptor
             _cache.TryGetValue(neighbors, out cached);
         }
         var nl = neighbors;
+        if (cached!.PairGradients is { } pg && dEdX.SequenceEqual(cached.DEdX)) return Contract(s, nl, pg);
         var species = Species(s);
         var ps = PairSpecies(nl, species);
         int n = s.Count, k = FeatureCount, stateSize = _ev.StateSize;

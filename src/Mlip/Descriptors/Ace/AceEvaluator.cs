@@ -5,10 +5,10 @@ namespace Mlip.Descriptors.Ace;
 /// <summary>
 /// Per-atom evaluation of a PACE C-tilde basis (Drautz 2019; Lysogorskiy et al. 2021), in three steps:
 /// <list type="number">
-/// <item><see cref="AtomicBase"/>: one pass over neighbours builds A_{mu n l m} = Σ_j R_nl(r_ij) Y_lm(r̂_ij) (m ≥ 0,
+/// <item><c>AtomicBase</c>: one pass over neighbours builds A_{mu n l m} = Σ_j R_nl(r_ij) Y_lm(r̂_ij) (m ≥ 0,
 /// the negative m from A_{l,−m} = (−1)^m conj A_lm), the rank-1 base Σ_j g_k(r_ij) and the core density Σ_j hc(r_ij).</item>
-/// <item><see cref="Densities"/>: rho_p = Σ_f Re(Σ_s c̃_{s p} Π_t A_t).</item>
-/// <item><see cref="Adjoint"/>: given dE/drho_p and dE/drho_core, the weights G_{mu n l m} = ∂E/∂A (m ≥ 0) in one pass over
+/// <item><c>Densities</c>: rho_p = Σ_f Re(Σ_s c̃_{s p} Π_t A_t).</item>
+/// <item><c>Adjoint</c>: given dE/drho_p and dE/drho_core, the weights G_{mu n l m} = ∂E/∂A (m ≥ 0) in one pass over
 /// the products, then one more pass over neighbours gives dE/dr_ij = Σ Re(G ∇(R Y)) + … (no dB/dr is formed).</item>
 /// </list>
 /// One instance is shared by all threads; each thread brings its own <see cref="Workspace"/>.
@@ -98,6 +98,22 @@ public sealed class AceEvaluator
         internal readonly double[] Ar1, Are, Aim, AfRe, AfIm, Gr1, Gre, Gim;
         internal readonly double[] G, DG, R, DR, Yre, Yim, DYre, DYim, P, DP;
         internal double RhoCore;
+        // per-neighbour radial values, harmonics and their derivatives of the last AtomicBase(keepPairs: true)
+        internal int PairCapacity;
+        internal double[] PG = [], PDG = [], PR = [], PDR = [], PYre = [], PYim = [], PDYre = [], PDYim = [], PDHc = [];
+        internal bool[] PIn = [];
+
+        internal void EnsurePairs(AceEvaluator e, int n)
+        {
+            if (n <= PairCapacity) return;
+            int c = Math.Max(n, 2 * PairCapacity);
+            PG = new double[c * e._nb]; PDG = new double[c * e._nb];
+            PR = new double[c * e._nr * e._l1]; PDR = new double[c * e._nr * e._l1];
+            PYre = new double[c * e._lmHalf]; PYim = new double[c * e._lmHalf];
+            PDYre = new double[3 * c * e._lmHalf]; PDYim = new double[3 * c * e._lmHalf];
+            PDHc = new double[c]; PIn = new bool[c];
+            PairCapacity = c;
+        }
 
         internal Workspace(AceEvaluator e)
         {
@@ -137,23 +153,48 @@ public sealed class AceEvaluator
 
     /// <summary>Step 1: the atomic base of a central atom of species <paramref name="mui"/> from its neighbours.</summary>
     public void AtomicBase(int mui, ReadOnlySpan<int> species, ReadOnlySpan<Vec3> vectors, ReadOnlySpan<double> distances, Workspace w)
+        => AtomicBase(mui, species, vectors, distances, w, false);
+
+    /// <summary>
+    /// As above; with <paramref name="keepPairs"/> the radial values, harmonics and their derivatives of every
+    /// neighbour are kept in the workspace for <c>Adjoint</c> with <c>usePairs</c> (one neighbour pass less).
+    /// </summary>
+    public void AtomicBase(int mui, ReadOnlySpan<int> species, ReadOnlySpan<Vec3> vectors, ReadOnlySpan<double> distances, Workspace w, bool keepPairs)
     {
         Array.Clear(w.Ar1); Array.Clear(w.Are); Array.Clear(w.Aim);
         double rhoCore = 0;
         int nrl = _nr * _l1;
+        if (keepPairs) w.EnsurePairs(this, vectors.Length);
         for (int jj = 0; jj < vectors.Length; jj++)
         {
             int muj = species[jj];
             int pair = mui * _ne + muj;
             double r = distances[jj];
+            if (keepPairs) w.PIn[jj] = false;
             if (r >= _basis.Bonds[pair].Cut) continue;
             var v = vectors[jj];
             double inv = 1 / r;
-            _tables.Base(pair).Evaluate(r, w.G, w.DG);
-            _tables.Radial(pair).Evaluate(r, w.R, w.DR);
-            _tables.Core(pair).Evaluate(r, w.P, w.DP);
-            rhoCore += w.P[0];
-            _sh.Compute(v.X * inv, v.Y * inv, v.Z * inv, w.Yre, w.Yim, w.DYre, w.DYim, w.P, w.DP);
+            if (keepPairs)
+            {
+                var g = w.PG.AsSpan(jj * _nb, _nb); var rr = w.PR.AsSpan(jj * nrl, nrl);
+                _tables.Base(pair).Evaluate(r, g, w.PDG.AsSpan(jj * _nb, _nb));
+                _tables.Radial(pair).Evaluate(r, rr, w.PDR.AsSpan(jj * nrl, nrl));
+                _tables.Core(pair).Evaluate(r, w.P, w.DP);
+                w.PDHc[jj] = w.DP[0];
+                rhoCore += w.P[0];
+                var yre = w.PYre.AsSpan(jj * _lmHalf, _lmHalf); var yim = w.PYim.AsSpan(jj * _lmHalf, _lmHalf);
+                _sh.Compute(v.X * inv, v.Y * inv, v.Z * inv, yre, yim, w.PDYre.AsSpan(3 * jj * _lmHalf, 3 * _lmHalf), w.PDYim.AsSpan(3 * jj * _lmHalf, 3 * _lmHalf), w.P, w.DP, true);
+                w.PIn[jj] = true;
+                g.CopyTo(w.G); rr.CopyTo(w.R); yre.CopyTo(w.Yre); yim.CopyTo(w.Yim);
+            }
+            else
+            {
+                _tables.Base(pair).Values(r, w.G);
+                _tables.Radial(pair).Values(r, w.R);
+                _tables.Core(pair).Values(r, w.P);
+                rhoCore += w.P[0];
+                _sh.Compute(v.X * inv, v.Y * inv, v.Z * inv, w.Yre, w.Yim, w.DYre, w.DYim, w.P, w.DP, false);
+            }
             var ar1 = w.Ar1.AsSpan(muj * _nb, _nb);
             for (int k = 0; k < _nb; k++) ar1[k] += w.G[k];
             for (int n = 0; n < _nr; n++)
@@ -211,6 +252,13 @@ public sealed class AceEvaluator
         {
             int o = f.Start[s], rank = f.Rank[s];
             double br = are[full[o]], bi = aim[full[o]];
+            if (rank == 2)
+            {
+                int i1 = full[o + 1];
+                br = br * are[i1] - bi * aim[i1];
+                for (int d = 0; d < p; d++) rho[d] += f.C[s * p + d] * br;
+                continue;
+            }
             for (int t = 1; t < rank; t++)
             {
                 double xr = are[full[o + t]], xi = aim[full[o + t]];
@@ -223,12 +271,23 @@ public sealed class AceEvaluator
         return w.RhoCore;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static void Accumulate(Workspace w, int h, double sg, double dr, double di)
+    {
+        if (sg == 0) { w.Gre[h] += dr; w.Gim[h] += di; }
+        else { w.Gre[h] += sg * dr; w.Gim[h] -= sg * di; }
+    }
+
     /// <summary>
     /// Step 3: dE/dr_ij for every neighbour (zero beyond the pair cutoff), for the atom whose base is in
     /// <paramref name="w"/>, given dE/drho_p and dE/drho_core.
     /// </summary>
     public void Adjoint(int mui, ReadOnlySpan<double> dEdRho, double dEdCore, ReadOnlySpan<int> species, ReadOnlySpan<Vec3> vectors,
-        ReadOnlySpan<double> distances, Workspace w, Span<Vec3> dEdr)
+        ReadOnlySpan<double> distances, Workspace w, Span<Vec3> dEdr) => Adjoint(mui, dEdRho, dEdCore, species, vectors, distances, w, dEdr, false);
+
+    /// <summary>As above; <paramref name="usePairs"/> reads the neighbour values kept by AtomicBase(keepPairs: true) for this atom.</summary>
+    public void Adjoint(int mui, ReadOnlySpan<double> dEdRho, double dEdCore, ReadOnlySpan<int> species, ReadOnlySpan<Vec3> vectors,
+        ReadOnlySpan<double> distances, Workspace w, Span<Vec3> dEdr, bool usePairs)
     {
         var f = _flat[mui];
         int p = f.P;
@@ -247,6 +306,25 @@ public sealed class AceEvaluator
             for (int d = 0; d < p; d++) theta += dEdRho[d] * f.C[s * p + d];
             if (theta == 0) continue;
             int o = f.Start[s], rank = f.Rank[s];
+            if (rank == 2 || rank == 3)
+            {
+                int i0 = full[o], i1 = full[o + 1];
+                double a0r = are[i0], a0i = aim[i0], a1r = are[i1], a1i = aim[i1];
+                double d0r, d0i, d1r, d1i, d2r = 0, d2i = 0;
+                if (rank == 2) { d0r = a1r; d0i = a1i; d1r = a0r; d1i = a0i; }
+                else
+                {
+                    int i2 = full[o + 2];
+                    double a2r = are[i2], a2i = aim[i2];
+                    d0r = a1r * a2r - a1i * a2i; d0i = a1r * a2i + a1i * a2r;
+                    d1r = a0r * a2r - a0i * a2i; d1i = a0r * a2i + a0i * a2r;
+                    d2r = a0r * a1r - a0i * a1i; d2i = a0r * a1i + a0i * a1r;
+                }
+                Accumulate(w, f.Half[o], f.Sign[o], theta * d0r, theta * d0i);
+                Accumulate(w, f.Half[o + 1], f.Sign[o + 1], theta * d1r, theta * d1i);
+                if (rank == 3) Accumulate(w, f.Half[o + 2], f.Sign[o + 2], theta * d2r, theta * d2i);
+                continue;
+            }
             if (rank > 7) { fr = new double[rank + 1]; fi = new double[rank + 1]; br = new double[rank + 1]; bi = new double[rank + 1]; }
             fr[0] = 1; fi[0] = 0;
             for (int t = 0; t < rank; t++)
@@ -286,24 +364,38 @@ public sealed class AceEvaluator
             int muj = species[jj];
             int pair = mui * _ne + muj;
             double r = distances[jj];
-            if (r >= _basis.Bonds[pair].Cut) { dEdr[jj] = default; continue; }
+            if (usePairs ? !w.PIn[jj] : r >= _basis.Bonds[pair].Cut) { dEdr[jj] = default; continue; }
             var v = vectors[jj];
             double inv = 1 / r;
             double ux = v.X * inv, uy = v.Y * inv, uz = v.Z * inv;
-            _tables.Base(pair).Evaluate(r, w.G, w.DG);
-            _tables.Radial(pair).Evaluate(r, w.R, w.DR);
-            _tables.Core(pair).Evaluate(r, w.P, w.DP);
-            double radial = dEdCore * w.DP[0];
-            _sh.Compute(ux, uy, uz, w.Yre, w.Yim, w.DYre, w.DYim, w.P, w.DP);
+            double[] yre, yim, dyre, dyim, rv0, drv0, dg;
+            int oy, ody, orr, og;
+            double radial;
+            if (usePairs)
+            {
+                yre = w.PYre; yim = w.PYim; dyre = w.PDYre; dyim = w.PDYim; rv0 = w.PR; drv0 = w.PDR; dg = w.PDG;
+                oy = jj * _lmHalf; ody = 3 * jj * _lmHalf; orr = jj * _nr * _l1; og = jj * _nb;
+                radial = dEdCore * w.PDHc[jj];
+            }
+            else
+            {
+                _tables.Base(pair).Evaluate(r, w.G, w.DG);
+                _tables.Radial(pair).Evaluate(r, w.R, w.DR);
+                _tables.Core(pair).Evaluate(r, w.P, w.DP);
+                radial = dEdCore * w.DP[0];
+                _sh.Compute(ux, uy, uz, w.Yre, w.Yim, w.DYre, w.DYim, w.P, w.DP);
+                yre = w.Yre; yim = w.Yim; dyre = w.DYre; dyim = w.DYim; rv0 = w.R; drv0 = w.DR; dg = w.DG;
+                oy = 0; ody = 0; orr = 0; og = 0;
+            }
             var g1 = w.Gr1.AsSpan(muj * _nb, _nb);
-            for (int k = 0; k < _nb; k++) radial += g1[k] * w.DG[k];
+            for (int k = 0; k < _nb; k++) radial += g1[k] * dg[og + k];
             double gx = 0, gy = 0, gz = 0;
             for (int n = 0; n < _nr; n++)
             {
                 int ob = (muj * _nr + n) * _lmHalf;
                 for (int l = 0; l < _l1; l++)
                 {
-                    double rv = w.R[n * _l1 + l] * inv, drv = w.DR[n * _l1 + l];
+                    double rv = rv0[orr + n * _l1 + l] * inv, drv = drv0[orr + n * _l1 + l];
                     int i0 = AceSphericalHarmonics.Index(l, 0);
                     for (int m = 0; m <= l; m++)
                     {
@@ -311,10 +403,11 @@ public sealed class AceEvaluator
                         double wr = w.Gre[ob + i], wi = w.Gim[ob + i];
                         if (wr == 0 && wi == 0) continue;
                         // Re(G · Y) dR r̂ + Re(G · ∇Y) R / r
-                        radial += (wr * w.Yre[i] - wi * w.Yim[i]) * drv;
-                        gx += (wr * w.DYre[3 * i] - wi * w.DYim[3 * i]) * rv;
-                        gy += (wr * w.DYre[3 * i + 1] - wi * w.DYim[3 * i + 1]) * rv;
-                        gz += (wr * w.DYre[3 * i + 2] - wi * w.DYim[3 * i + 2]) * rv;
+                        int y = oy + i, d3 = ody + 3 * i;
+                        radial += (wr * yre[y] - wi * yim[y]) * drv;
+                        gx += (wr * dyre[d3] - wi * dyim[d3]) * rv;
+                        gy += (wr * dyre[d3 + 1] - wi * dyim[d3 + 1]) * rv;
+                        gz += (wr * dyre[d3 + 2] - wi * dyim[d3 + 2]) * rv;
                     }
                 }
             }

@@ -45,6 +45,22 @@ public sealed class AceSpline
 
     public int Functions => _functions;
 
+    /// <summary>Values only (see <see cref="Evaluate"/>).</summary>
+    public void Values(double r, Span<double> values)
+    {
+        double x = r * _scale;
+        int nl = (int)Math.Floor(x);
+        if (nl <= 0) throw new MlipException($"ACE: a neighbour distance of {r:G4} Å is below the radial table's first grid step: atoms on top of each other");
+        if (nl >= _nlut) { values[.._functions].Clear(); return; }
+        double w = x - nl, w2 = w * w, w3 = w2 * w;
+        var c = _table.AsSpan(nl * _functions * 4, _functions * 4);
+        for (int f = 0; f < _functions; f++)
+        {
+            int o = 4 * f;
+            values[f] = c[o] + c[o + 1] * w + c[o + 2] * w2 + c[o + 3] * w3;
+        }
+    }
+
     /// <summary>Values and derivatives of every function at r; throws for r below one grid step (PACE refuses those too).</summary>
     public void Evaluate(double r, Span<double> values, Span<double> derivatives)
     {

@@ -46,6 +46,10 @@ public sealed class AceSphericalHarmonics
     /// <paramref name="p"/> and <paramref name="dp"/> are scratch of <see cref="Count"/> entries.
     /// </summary>
     public void Compute(double x, double y, double z, Span<double> re, Span<double> im, Span<double> dre, Span<double> dim, Span<double> p, Span<double> dp)
+        => Compute(x, y, z, re, im, dre, dim, p, dp, true);
+
+    /// <summary>As above; without <paramref name="gradients"/> only Y is computed (dre, dim untouched).</summary>
+    public void Compute(double x, double y, double z, Span<double> re, Span<double> im, Span<double> dre, Span<double> dim, Span<double> p, Span<double> dp, bool gradients)
     {
         const double sq3 = 1.73205080756887719318, sq3o2 = 1.22474487139158894067;
         int lmax = _lmax;
@@ -68,6 +72,23 @@ public sealed class AceSphericalHarmonics
                 p[Index(l, l)] = _cl[l] * p[Index(l - 1, l - 1)];
                 dp[Index(l, l)] = 0;
             }
+        }
+        if (!gradients)
+        {
+            for (int l = 0; l <= lmax; l++) { re[Index(l, 0)] = p[Index(l, 0)]; im[Index(l, 0)] = 0; }
+            double qr = 1, qi = 0;
+            for (int m = 1; m <= lmax; m++)
+            {
+                double t = qr * x - qi * y;
+                qi = qr * y + qi * x;
+                qr = t;
+                for (int l = m; l <= lmax; l++)
+                {
+                    int i = Index(l, m);
+                    re[i] = qr * p[i]; im[i] = qi * p[i];
+                }
+            }
+            return;
         }
         // m = 0
         for (int l = 0; l <= lmax; l++)

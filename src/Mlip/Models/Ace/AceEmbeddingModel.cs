@@ -35,27 +35,29 @@ public sealed class AceEmbeddingModel : IAtomicModel
     {
         int k = FeatureCount;
         for (int i = 0; i < atomicNumbers.Length; i++)
+            atomEnergies[i] = AtomEnergy(_speciesOfZ[atomicNumbers[i]], features.Slice(i * k, k), dEdX.IsEmpty ? dEdX : dEdX.Slice(i * k, k));
+    }
+
+    /// <summary>E_i of an atom of basis species <paramref name="mu"/> from its features; dE/dX into <paramref name="dEdX"/> unless empty.</summary>
+    public double AtomEnergy(int mu, ReadOnlySpan<double> x, Span<double> dEdX)
+    {
+        var emb = _basis.Embeddings[mu];
+        double core = x[_p];
+        InnerCutoff(core, emb.RhoCoreCut, emb.DRhoCoreCut, out double fcut, out double dfcut);
+        double e = 0;
+        for (int q = 0; q < emb.NDensity; q++)
         {
-            int mu = _speciesOfZ[atomicNumbers[i]];
-            var emb = _basis.Embeddings[mu];
-            var x = features.Slice(i * k, k);
-            double core = x[_p];
-            InnerCutoff(core, emb.RhoCoreCut, emb.DRhoCoreCut, out double fcut, out double dfcut);
-            double e = 0;
-            for (int q = 0; q < emb.NDensity; q++)
-            {
-                double wpre = emb.FsParameters[2 * q], mexp = emb.FsParameters[2 * q + 1];
-                double f = emb.Npoti == "FinnisSinclair" ? Fexp(x[q], mexp, out double df) : FexpShiftedScaled(x[q], mexp, out df);
-                e += f * wpre;
-                if (!dEdX.IsEmpty) dEdX[i * k + q] = df * wpre * fcut;
-            }
-            if (!dEdX.IsEmpty)
-            {
-                for (int q = emb.NDensity; q < _p; q++) dEdX[i * k + q] = 0;
-                dEdX[i * k + _p] = e * dfcut + 1;
-            }
-            atomEnergies[i] = e * fcut + core + _basis.E0[mu];
+            double wpre = emb.FsParameters[2 * q], mexp = emb.FsParameters[2 * q + 1];
+            double f = emb.Npoti == "FinnisSinclair" ? Fexp(x[q], mexp, out double df) : FexpShiftedScaled(x[q], mexp, out df);
+            e += f * wpre;
+            if (!dEdX.IsEmpty) dEdX[q] = df * wpre * fcut;
         }
+        if (!dEdX.IsEmpty)
+        {
+            for (int q = emb.NDensity; q < _p; q++) dEdX[q] = 0;
+            dEdX[_p] = e * dfcut + 1;
+        }
+        return e * fcut + core + _basis.E0[mu];
     }
 
     public static void InnerCutoff(double rhoCore, double rhoCut, double drhoCut, out double fcut, out double dfcut)

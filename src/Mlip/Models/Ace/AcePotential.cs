@@ -27,7 +27,10 @@ public static class AcePotential
     {
         var parameters = new Dictionary<string, string> { ["elements"] = string.Join(",", basis.Elements) };
         if (source is not null) parameters["file"] = source;
-        return new Potential(new AceDensities(basis), new AceEmbeddingModel(basis), new DescriptorSpec("pace", parameters));
+        var densities = new AceDensities(basis);
+        var model = new AceEmbeddingModel(basis);
+        densities.Fused = model.AtomEnergy;
+        return new Potential(densities, model, new DescriptorSpec("pace", parameters));
     }
 
     /// <summary>The basis set of a PACE potential (loaded from a PACE file or converted from a fitted linear ACE).</summary>

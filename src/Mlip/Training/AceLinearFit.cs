@@ -12,7 +12,7 @@ public sealed record AceLinearFitOptions
 {
     public LossWeights Weights { get; init; } = new();
     /// <summary>Ridge scale λ0; function k gets λ0 · (d_k / d_min)^<see cref="Smoothness"/> with d_k = Σ_t (n_t + w_L l_t).</summary>
-    public double Ridge { get; init; } = 1e-6;
+    public double Ridge { get; init; } = 1e-10;
     /// <summary>Exponent of the smoothness prior (0: plain ridge).</summary>
     public double Smoothness { get; init; } = 2;
     public int Threads { get; init; } = Environment.ProcessorCount;

@@ -148,7 +148,7 @@ public static class TrainingRun
                 var options = new AceLinearFitOptions
                 {
                     Weights = config.Loss,
-                    Ridge = Setting(config, "ridge", 1e-6),
+                    Ridge = Setting(config, "ridge", 1e-10),
                     Smoothness = Setting(config, "smoothness", 2),
                     Threads = config.Threads,
                 };

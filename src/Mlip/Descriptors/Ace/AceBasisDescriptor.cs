@@ -112,10 +112,8 @@ public sealed class AceBasisDescriptor : IDescriptor
         for (int p = 0; p < ps.Length; p++) ps[p] = species[nbr[p]];
         var values = new double[n * K];
         var grads = derivatives ? new double[(long)nl.PairCount * K * 3] : null;
-        int chunks = Math.Min(n, Environment.ProcessorCount * 4);
-        Parallel.For(0, Math.Max(1, chunks), c =>
+        AceDensities.Chunks(n, (a, b) =>
         {
-            int a = (int)((long)n * c / Math.Max(1, chunks)), b = (int)((long)n * (c + 1) / Math.Max(1, chunks));
             var w = _ev.CreateWorkspace();
             var scratch = new Scratch();
             for (int i = a; i < b; i++) Atom(i, species[i], nl, ps, w, scratch, values, grads);

@@ -211,7 +211,6 @@ public sealed class AceEvaluator
                     }
                 }
             }
-            _ = nrl;
         }
         w.RhoCore = rhoCore;
         // expand to the full m range

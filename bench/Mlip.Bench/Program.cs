@@ -19,6 +19,9 @@ switch (which)
     case "so4":
         So4Benchmark.Run(args.Skip(1).ToArray());
         break;
+    case "mliap":
+        MliapBenchmark.Run(args.Skip(1).ToArray());
+        break;
     case "md":
         MdBenchmark.Run(args.Skip(1).ToArray());
         break;
@@ -28,6 +31,9 @@ switch (which)
     case "ace-basis":
         AceBenchmark.Basis(args.Skip(1).ToArray());
         break;
+    case "peratom":
+        PerAtomBenchmark.Run(args.Skip(1).ToArray());
+        break;
     default:
         Console.WriteLine("usage: dotnet run -c Release --project bench/Mlip.Bench -- <benchmark>");
         Console.WriteLine("  neighbors [--quick]   neighbour-list build time, 1k/10k/100k-atom diamond Si, rc 5 Å, vs brute force");
@@ -35,6 +41,8 @@ switch (which)
         Console.WriteLine("  fits [--mathnet-quadratic]  linear and quadratic fits of the mlearn Si set: build, torch solve vs MathNet, test errors");
         Console.WriteLine("  lstsq [--rows 20000] [--cols 500] [--threads N] [--no-mathnet]  dense least squares: libtorch QR vs MathNet.Numerics managed QR");
         Console.WriteLine("  so4 [--quick]         SO(4) bispectrum values, derivatives and adjoint forces, 2000 atoms, 2J=6 and 8, vs LAMMPS");
+        Console.WriteLine("  mliap [--quick]       PyXtal_FF Si network (SO(3) NN) force call, 2000 atoms, vs LAMMPS pair_style mliap");
+        Console.WriteLine("  peratom [--threads N]  per-atom OLCAO target: data-set generation, target vs SW cost, multi-range vs single SO(4) descriptor time, fit/predict of linear, nn, gpr");
         Console.WriteLine("  md [--steps 200] [--skin 1.0] [--cells 8]  NVE MD, Stillinger-Weber Si, 4096 atoms, µs/atom/step, fresh vs reused neighbour list, vs LAMMPS pair_style sw");
         Console.WriteLine("  ace [--cells 10] [--repeats 3]  force call of Cu-PBE-core-rep.ace on 4000-atom rattled fcc Cu vs Mlip's linear SNAP (Zuo Cu), µs/atom-step, ratio");
         Console.WriteLine("  ace-basis [--order 3] [--nmax 8,6,4] [--lmax 0,4,3] [--degree D] [--wl 1.5]  size of a linear ACE basis");

@@ -5,21 +5,23 @@ using Mlip.Models;
 namespace Mlip.Cli.Commands;
 
 /// <summary>
-/// <c>mlip export lammps MODEL -o DIR [--name NAME]</c>: writes a linear or quadratic model on the so4
-/// descriptor as LAMMPS pair_style snap files (NAME.snapcoeff, NAME.snapparam), or a neural network on so4
-/// as pair_style mliap files (NAME.mliap.model, NAME.mliap.descriptor), an ACE potential (PACE file or linear
-/// model on the ace descriptor) as pair_style pace files (NAME.yace, or NAME.ace with --format pace-ace), and an
-/// in.lammps snippet.
+/// <c>mlip export lammps MODEL -o DIR [--name NAME] [--format auto|snap|mliap|pace|pace-ace]</c>: writes a linear or
+/// quadratic model on the so4 descriptor as LAMMPS pair_style snap files (NAME.snapcoeff, NAME.snapparam),
+/// or any linear, quadratic or neural-network model on so4 or so3 as pair_style mliap files
+/// (NAME.mliap.model, NAME.mliap.descriptor, NAME.mliap), an ACE potential (PACE file or linear model on the ace
+/// descriptor) as pair_style pace files (NAME.yace, or NAME.ace with pace-ace), and an in.lammps snippet.
+/// auto: pace for ACE, snap for polynomial models on so4, mliap otherwise.
 /// </summary>
 public static class ExportCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var model = new Argument<string>("model") { Description = "Model file (model.json, or a .snapcoeff with its .snapparam)" };
+        var model = new Argument<string>("model") { Description = "Model file (model.json, a .snapcoeff with its .snapparam, or a .mliap.model with its .mliap.descriptor)" };
         var output = new Option<string>("--output", "-o") { Description = "Output folder", Required = true };
         var name = new Option<string>("--name") { Description = "Base name of the files", DefaultValueFactory = _ => "mlip" };
-        var format = new Option<string>("--format") { Description = "snap, mliap, pace (.yace), pace-ace (plain .ace); default: by model", DefaultValueFactory = _ => "auto" };
-        var lammps = new Command("lammps", "Write an so4 model for LAMMPS: linear/quadratic as pair_style snap (NAME.snapcoeff, NAME.snapparam), neural network as pair_style mliap (NAME.mliap.model, NAME.mliap.descriptor); and in.lammps")
+        var format = new Option<string>("--format") { Description = "auto (pace for ACE, snap for linear/quadratic on so4, mliap otherwise), snap, mliap, pace (.yace) or pace-ace (plain .ace)", DefaultValueFactory = _ => "auto" };
+        format.AcceptOnlyFromAmong("auto", "snap", "mliap", "pace", "pace-ace");
+        var lammps = new Command("lammps", "Write a model for LAMMPS: linear/quadratic on so4 as pair_style snap (NAME.snapcoeff, NAME.snapparam), linear/quadratic/nn on so4 or so3 as pair_style mliap (NAME.mliap.model, NAME.mliap.descriptor, NAME.mliap), ACE as pair_style pace (NAME.yace or NAME.ace); and in.lammps")
         {
             model, output, name, format,
         };
@@ -27,15 +29,14 @@ public static class ExportCommand
         {
             var potential = ModelFile.Load(parse.GetValue(model)!);
             string dir = parse.GetValue(output)!, baseName = parse.GetValue(name)!;
-            var written = parse.GetValue(format)!.ToLowerInvariant() switch
+            var written = parse.GetValue(format) switch
             {
-                "pace" or "yace" => Pace.Write(potential, dir, baseName, "yace"),
-                "pace-ace" or "ace" => Pace.Write(potential, dir, baseName, "ace"),
+                "pace" => Pace.Write(potential, dir, baseName, "yace"),
+                "pace-ace" => Pace.Write(potential, dir, baseName, "ace"),
                 "snap" => Snap.Write(potential, dir, baseName),
                 "mliap" => Mliap.Write(potential, dir, baseName),
-                "auto" => Pace.Handles(potential) ? Pace.Write(potential, dir, baseName, "yace")
+                _ => Pace.Handles(potential) ? Pace.Write(potential, dir, baseName, "yace")
                     : Mliap.Handles(potential) ? Mliap.Write(potential, dir, baseName) : Snap.Write(potential, dir, baseName),
-                var f => throw new Mlip.Validation.MlipException($"unknown export format '{f}' (snap, mliap, pace, pace-ace)"),
             };
             foreach (var p in written) stdout.WriteLine($"wrote {p}");
             return 0;

@@ -11,15 +11,21 @@ public static class PredictCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var model = new Argument<string>("model") { Description = "Model file (model.json, or LAMMPS SNAP: X.snapcoeff with X.snapparam beside it, or snap:COEFF,PARAM)" };
+        var model = new Argument<string>("model") { Description = "Model file (model.json; LAMMPS SNAP: X.snapcoeff with X.snapparam beside it, or snap:COEFF,PARAM; LAMMPS ML-IAP: X.mliap.model with X.mliap.descriptor beside it, X.mliap, or mliap:MODEL,DESCRIPTOR)" };
         var data = new Argument<string[]>("data") { Arity = ArgumentArity.OneOrMore, Description = "Structure files" };
         var output = new Option<string>("--output", "-o") { Description = "Output file (extxyz or any writable format)", Required = true };
         var format = new Option<string?>("--format", "-f") { Description = "Input format; default: from the file name" };
         var threads = new Option<int>("--threads", "-j") { Description = "Threads", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var cmd = new Command("predict", "Predict energies, forces and stresses (and the variance, for models that have one)") { model, data, output, format, threads };
+        var olcao = new Option<string?>("--olcao") { Description = "Per-atom models of Gaussian coefficients: also write OLCAO potential files (one potential type per atom; PATH for one structure, PATH.K for several)" };
+        var cmd = new Command("predict", "Predict energies, forces and stresses (and the variance, for models that have one), or per-atom targets") { model, data, output, format, threads, olcao };
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
-            var potential = ModelFile.Load(parse.GetValue(model)!);
+            string modelPath = parse.GetValue(model)!;
+            if (PerAtomModelFile.IsPerAtom(modelPath))
+                return PredictPerAtom(stdout, stderr, PerAtomModelFile.Load(modelPath), StructureIO.ReadAll(parse.GetValue(data)!, parse.GetValue(format), ValidationOptions.Default),
+                    parse.GetValue(output)!, parse.GetValue(olcao), parse.GetValue(threads));
+            if (parse.GetValue(olcao) is not null) throw new MlipException("--olcao needs a per-atom model of Gaussian coefficients");
+            var potential = ModelFile.Load(modelPath);
             var structures = StructureIO.ReadAll(parse.GetValue(data)!, parse.GetValue(format), ValidationOptions.Default);
             var results = new Structure[structures.Count];
             var progress = new ProgressLine(stderr, "predict", "structures");
@@ -45,5 +51,38 @@ public static class PredictCommand
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>Predicted per-atom arrays under the target's name (a reference array of that name is kept as reference_NAME); OLCAO files on request.</summary>
+    private static int PredictPerAtom(TextWriter stdout, TextWriter stderr, PerAtomPredictor predictor, IReadOnlyList<Structure> structures, string outPath, string? olcaoPath, int threads)
+    {
+        var results = new Structure[structures.Count];
+        var progress = new ProgressLine(stderr, "predict", "structures");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        int done = 0;
+        Parallel.For(0, structures.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, i =>
+        {
+            var s = structures[i];
+            var y = predictor.Predict(s);
+            var copy = s.Clone();
+            if (copy.AtomArrays.Remove(predictor.TargetName, out var reference)) copy.AtomArrays["reference_" + predictor.TargetName] = reference;
+            copy.AtomArrays[predictor.TargetName] = new AtomArray(s.Count, predictor.Outputs, y);
+            if (predictor.Alphas is { } a) copy.Info[Data.GaussianPotentialTarget.AlphasKey] = (double[])a.Clone();
+            results[i] = copy;
+            progress.Report(new Descriptors.WorkProgress(Interlocked.Increment(ref done), structures.Count, clock.Elapsed));
+        });
+        StructureIO.Write(outPath, results);
+        stdout.WriteLine($"wrote {results.Length} structure(s) with predicted '{predictor.TargetName}' ({predictor.Outputs} per atom) to {outPath}");
+        if (olcaoPath is not null)
+        {
+            var alphas = predictor.Alphas ?? throw new MlipException("--olcao: the model's target has no Gaussian exponents (alphas)");
+            for (int i = 0; i < results.Length; i++)
+            {
+                string path = results.Length == 1 ? olcaoPath : $"{olcaoPath}.{i}";
+                Interop.OlcaoPotentialFile.Write(path, Interop.OlcaoPotentialFile.TypesPerAtom(results[i], predictor.TargetName, alphas));
+                stdout.WriteLine($"wrote {path}: {results[i].Count} potential types (one per atom), {alphas.Length} terms each");
+            }
+        }
+        return 0;
     }
 }

@@ -15,6 +15,16 @@ public static class TrainCommand
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
             var c = TrainConfig.Load(parse.GetValue(config)!);
+            if (c.PerAtomTarget is not null)
+            {
+                var pa = PerAtomTrainingRun.Execute(c, stdout, new ProgressLine(stderr, "descriptors", "structures"));
+                stdout.WriteLine();
+                PerAtomTable.Write(stdout, "training set", pa.TrainErrors);
+                if (pa.TestErrors is { } pt) { stdout.WriteLine(); PerAtomTable.Write(stdout, "test set", pt); }
+                stdout.WriteLine();
+                stdout.WriteLine($"wrote {pa.ModelPath}, metrics.json and parity_{c.PerAtomTarget}_NN.png (one per component) in {c.Output}");
+                return 0;
+            }
             var outcome = TrainingRun.Execute(c, stdout, new ProgressLine(stderr, "descriptors", "structures"), parse.GetValue(resume));
             stdout.WriteLine();
             ErrorTable.Write(stdout, "training set", outcome.TrainErrors);
@@ -44,5 +54,22 @@ public static class ErrorTable
         static string F(double? v, string fmt) => v is double x ? x.ToString(fmt, CultureInfo.InvariantCulture) : "-";
         return [name, m.Structures.ToString(CultureInfo.InvariantCulture), F(m.EnergyMaeMevPerAtom, "F2"), F(m.EnergyRmseMevPerAtom, "F2"),
             F(m.ForceMaeEvPerA, "F4"), F(m.ForceRmseEvPerA, "F4"), F(m.StressMaeGpa, "F3")];
+    }
+}
+
+/// <summary>Per-atom target errors: one row per component (MAE, RMSE, R², spread of the reference), then the reconstructed V_B(r) error.</summary>
+public static class PerAtomTable
+{
+    public static void Write(TextWriter o, string title, PerAtomEvaluation e)
+    {
+        o.WriteLine($"{title} ({e.Atoms} atoms):");
+        var rows = new List<string[]> { new[] { "component", "MAE", "RMSE", "R^2", "reference std" } };
+        foreach (var c in e.Components)
+            rows.Add([c.Component.ToString(CultureInfo.InvariantCulture), c.Mae.ToString("G4", CultureInfo.InvariantCulture), c.Rmse.ToString("G4", CultureInfo.InvariantCulture),
+                c.R2.ToString("F5", CultureInfo.InvariantCulture), c.ReferenceStd.ToString("G4", CultureInfo.InvariantCulture)]);
+        TextTable.Write(o, rows);
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"R^2: min {e.MinR2:F5}, mean {e.MeanR2:F5}"));
+        if (e.MeanRelativeL2 is double m)
+            o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"reconstructed V_B(r), relative L2 error per atom: mean {100 * m:F3} %, max {100 * e.MaxRelativeL2:F3} %"));
     }
 }

@@ -11,10 +11,11 @@ namespace Mlip.Descriptors;
 /// </summary>
 public static class DescriptorFactory
 {
-    public static readonly string[] Types = ["acsf", "wacsf", "ead", "so4", "so3", "ace"];
+    public static readonly string[] Types = ["acsf", "wacsf", "ead", "so4", "so3", "multi", "ace"];
 
     public static IDescriptor Create(string type, IReadOnlyDictionary<string, string> parameters, IReadOnlyList<string> dataElements)
     {
+        if (type.Equals("multi", StringComparison.OrdinalIgnoreCase)) return CreateMulti(parameters, dataElements);
         var p = new ParameterReader(type, parameters);
         IDescriptor d = type.ToLowerInvariant() switch
         {
@@ -27,6 +28,49 @@ public static class DescriptorFactory
         };
         p.EnsureAllUsed();
         return d;
+    }
+
+    /// <summary>
+    /// "multi": <c>base</c> (so4 by default; acsf, wacsf, ead, so3), <c>cutoffs</c> (one block per value:
+    /// rcutfac for so4 and so3, rc for acsf and ead), <c>normalize</c> (size, none, unit), <c>average</c>
+    /// (0/1: append the structure-wide mean); every other parameter goes to each block.
+    /// </summary>
+    private static MultiRangeDescriptor CreateMulti(IReadOnlyDictionary<string, string> parameters, IReadOnlyList<string> dataElements)
+    {
+        string Get(string key, string fallback)
+        {
+            foreach (var (k, v) in parameters) if (string.Equals(k, key, StringComparison.OrdinalIgnoreCase)) return v;
+            return fallback;
+        }
+        string baseType = Get("base", "so4").ToLowerInvariant();
+        if (baseType == "multi") throw new MlipException("multi: base cannot be multi");
+        var cutoffs = Get("cutoffs", "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (cutoffs.Length == 0) throw new MlipException("multi: give cutoffs, e.g. cutoffs=3.0,4.5,6.0");
+        var normalization = Get("normalize", "size").ToLowerInvariant() switch
+        {
+            "size" => BlockNormalization.Size,
+            "none" => BlockNormalization.None,
+            "unit" => BlockNormalization.Unit,
+            var v => throw new MlipException($"multi: unknown normalize '{v}' (size, none, unit)"),
+        };
+        bool average = Get("average", "0") is "1" or "true" or "True";
+        string cutoffKey = baseType switch { "so4" or "snap" or "bispectrum" or "so3" or "soap" => "rcutfac", _ => "rc" };
+        string[] own = ["base", "cutoffs", "normalize", "average"];
+        var blocks = new List<IDescriptor>();
+        foreach (string c in cutoffs)
+        {
+            var p = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var (k, v) in parameters)
+            {
+                if (own.Contains(k, StringComparer.OrdinalIgnoreCase)) continue;
+                if (string.Equals(k, cutoffKey, StringComparison.OrdinalIgnoreCase))
+                    throw new MlipException($"multi: give the ranges in cutoffs, not {cutoffKey}");
+                p[k] = v;
+            }
+            p[cutoffKey] = c;
+            blocks.Add(Create(baseType, p, dataElements));
+        }
+        return new MultiRangeDescriptor(blocks, normalization, average);
     }
 
     private static Acsf CreateAcsf(ParameterReader p, IReadOnlyList<string> dataElements, bool weighted)

@@ -12,3 +12,20 @@ public interface IAdjointDescriptor : IDescriptor
 {
     (Vec3[] Forces, Stress? Stress) ForcesFromAdjoint(Structure structure, ReadOnlySpan<double> dEdX, NeighborList? neighbors = null);
 }
+
+/// <summary>
+/// The model's part of a fused pass: E_i and dE_i/dX_i for <paramref name="features"/> of the atoms
+/// <paramref name="firstAtom"/>.. (features.Length / K of them, atom-major).
+/// </summary>
+public delegate void AtomEnergyFunction(int firstAtom, ReadOnlySpan<double> features, Span<double> atomEnergies, Span<double> dEdX);
+
+/// <summary>
+/// A descriptor that computes energies and forces in one pass over the centres, calling the model on chunks
+/// of atoms in between (for descriptors whose per-pair work, such as SO(3)'s radial quadrature, would
+/// otherwise be done twice by <see cref="IAdjointDescriptor.ForcesFromAdjoint"/>). Must agree with
+/// <see cref="Models.ForceContraction"/> on the full derivative blocks to round-off.
+/// </summary>
+public interface IFusedDescriptor : IDescriptor
+{
+    (Vec3[] Forces, Stress? Stress) EnergyAndForces(Structure structure, AtomEnergyFunction model, Span<double> values, Span<double> atomEnergies, NeighborList? neighbors = null);
+}

@@ -50,7 +50,7 @@ namespace Mlip.Descriptors;
 /// r² &lt; ((rad_i + rad_j)·rcutfac)².</item>
 /// </list>
 /// </summary>
-public sealed class So3 : IDescriptor
+public sealed class So3 : IAdjointDescriptor, IFusedDescriptor
 {
     private const double Small = 1.0e-8; // LAMMPS skips pairs closer than this
 
@@ -127,108 +127,149 @@ public sealed class So3 : IDescriptor
     /// <summary>Index of p(n1, n2, l), n2 ≤ n1, in LAMMPS's order.</summary>
     public int FeatureIndex(int n1, int n2, int l) => (n1 * (n1 + 1) / 2 + n2) * (_lmax + 1) + l;
 
-    public DescriptorSet Compute(Structure s, bool derivatives, NeighborList? neighbors = null)
+    /// <summary>
+    /// Scratch of one pass over the centres (allocated once per call): per contributing pair (row) its pair
+    /// index, unit vector, f_nl = w fc R_nl, f'_nl, Y_lm and ∇Y_lm; per centre of a chunk its c_nlm.
+    /// </summary>
+    private sealed class Scratch
     {
-        var nl = neighbors is not null && neighbors.Cutoff >= Cutoff ? neighbors : NeighborList.Build(s, Cutoff);
-        int n = s.Count, k = FeatureCount, ne = _elementZ.Length;
-        var values = new double[n * k];
-        double[]? grad = derivatives ? new double[nl.PairCount * k * 3] : null;
+        public readonly int[] PairOf;
+        public readonly Vec3[] Unit;
+        public readonly double[] F, Fp, Y, Dy, C, Radial, DRadial;
 
-        var element = new int[n];
-        for (int i = 0; i < n; i++)
+        public Scratch(int rows, bool derivatives, int centres, int nmax, int nl, int ny)
+        {
+            if (!derivatives) rows = 1;
+            PairOf = new int[rows];
+            Unit = new Vec3[rows];
+            F = new double[rows * nl];
+            Fp = new double[rows * nl];
+            Y = new double[rows * ny];
+            Dy = derivatives ? new double[rows * ny * 3] : [];
+            C = new double[centres * nmax * ny];
+            Radial = new double[nl];
+            DRadial = new double[nl];
+        }
+    }
+
+    private int[] ElementIndices(Structure s)
+    {
+        var element = new int[s.Count];
+        for (int i = 0; i < s.Count; i++)
         {
             element[i] = Array.IndexOf(_elementZ, s.AtomicNumbers[i]);
             if (element[i] < 0)
                 throw new MlipInputException(s.Source ?? InputLocation.Unknown,
                     $"element {Elements.Symbol(s.AtomicNumbers[i])} is not among the SO3 elements ({string.Join(' ', _p.Elements)})");
         }
+        return element;
+    }
 
+    private static int MaxNeighbors(NeighborList nl, int n)
+    {
         int maxNeigh = 0;
         for (int i = 0; i < n; i++) maxNeigh = Math.Max(maxNeigh, nl.NeighborCount(i));
-        int nmax = _nmax, lmax = _lmax, nlc = _nl, ny = _ny, lp1 = lmax + 1;
+        return maxNeigh;
+    }
+
+    /// <summary>
+    /// The expansion coefficients c_nlm of centre i into <paramref name="c"/> ([n][lm]); with
+    /// <paramref name="derivatives"/> also the per-pair data of its contributing pairs in rows
+    /// <paramref name="row0"/>.. of the scratch. Returns the number of contributing pairs.
+    /// </summary>
+    private int Expand(int i, int[] element, NeighborList nl, Scratch w, bool derivatives, int row0, Span<double> c)
+    {
+        int ne = _elementZ.Length, nmax = _nmax, lmax = _lmax, nlc = _nl, ny = _ny, lp1 = lmax + 1;
         double rc = _p.Rcutfac;
-        // per-centre scratch, allocated once per structure
-        int rows = derivatives ? maxNeigh : 1;
-        var pairOf = new int[maxNeigh];
-        var unit = new Vec3[maxNeigh];
-        var f = new double[rows * nlc];
-        var fp = new double[rows * nlc];
-        var y = new double[rows * ny];
-        var dy = derivatives ? new double[maxNeigh * ny * 3] : [];
-        var c = new double[nmax * ny];
-        var radial = new double[nlc];
-        var dradial = new double[nlc];
-        var sv = new double[nlc];
-        var vv = new double[nlc * 3];
+        c.Clear();
         var vectors = nl.Vectors;
         var neighborIndex = nl.Neighbors;
+        int ei = element[i];
+        int m = 0;
+        foreach (int p in nl.PairRange(i))
+        {
+            int ej = element[neighborIndex[p]];
+            var v = vectors[p];
+            double rsq = v.X * v.X + v.Y * v.Y + v.Z * v.Z;
+            if (!(rsq < _cutSq[ei * ne + ej])) continue;
+            double r = Math.Sqrt(rsq);
+            double wj = _weight[ej];
+            if (r < Small || r > rc || wj == 0) continue; // no contribution
+
+            _radial.Evaluate(r, w.Radial, w.DRadial);
+            // compute_sfac / compute_dsfac
+            double sfac = 0.5 * (Math.Cos(Math.PI * r / rc) + 1.0);
+            double dsfac = -0.5 * Math.PI / rc * Math.Sin(Math.PI * r / rc);
+            int row = derivatives ? row0 + m : 0;
+            var fa = w.F.AsSpan(row * nlc, nlc);
+            var ya = w.Y.AsSpan(row * ny, ny);
+            for (int q = 0; q < nlc; q++)
+            {
+                fa[q] = w.Radial[q] * sfac * wj;
+                if (derivatives) w.Fp[row * nlc + q] = (w.DRadial[q] * sfac + w.Radial[q] * dsfac) * wj;
+            }
+            if (derivatives)
+            {
+                _ylm.Evaluate(v, ya, w.Dy.AsSpan(row * ny * 3, ny * 3));
+                w.PairOf[row] = p;
+                w.Unit[row] = v / r;
+            }
+            else _ylm.Evaluate(v, ya);
+
+            for (int nn = 0; nn < nmax; nn++)
+            {
+                var cn = c.Slice(nn * ny, ny);
+                for (int l = 0; l <= lmax; l++)
+                {
+                    double fnl = fa[nn * lp1 + l];
+                    for (int idx = l * l; idx <= l * l + 2 * l; idx++) cn[idx] += fnl * ya[idx];
+                }
+            }
+            m++;
+        }
+        return m;
+    }
+
+    /// <summary>p(n1, n2, l) of one centre from its coefficients.</summary>
+    private void PowerSpectrum(ReadOnlySpan<double> c, Span<double> x)
+    {
+        int ny = _ny;
+        for (int kk = 0; kk < x.Length; kk++)
+        {
+            int l = _kl[kk];
+            var c1 = c.Slice(_kn1[kk] * ny + l * l, 2 * l + 1);
+            var c2 = c.Slice(_kn2[kk] * ny + l * l, 2 * l + 1);
+            double sum = 0;
+            for (int q = 0; q <= 2 * l; q++) sum += c1[q] * c2[q];
+            x[kk] = sum * _norm[l];
+        }
+    }
+
+    public DescriptorSet Compute(Structure s, bool derivatives, NeighborList? neighbors = null)
+    {
+        var nl = neighbors is not null && neighbors.Cutoff >= Cutoff ? neighbors : NeighborList.Build(s, Cutoff);
+        int n = s.Count, k = FeatureCount;
+        var values = new double[n * k];
+        double[]? grad = derivatives ? new double[nl.PairCount * k * 3] : null;
+        var element = ElementIndices(s);
+        int nmax = _nmax, lmax = _lmax, nlc = _nl, ny = _ny, lp1 = lmax + 1;
+        var w = new Scratch(MaxNeighbors(nl, n), derivatives, 1, nmax, nlc, ny);
+        var sv = new double[nlc];
+        var vv = new double[nlc * 3];
         var norm = _norm;
+        var c = w.C;
 
         for (int i = 0; i < n; i++)
         {
-            Array.Clear(c);
-            int ei = element[i];
-            int m = 0;
-            foreach (int p in nl.PairRange(i))
-            {
-                int ej = element[neighborIndex[p]];
-                var v = vectors[p];
-                double rsq = v.X * v.X + v.Y * v.Y + v.Z * v.Z;
-                if (!(rsq < _cutSq[ei * ne + ej])) continue;
-                double r = Math.Sqrt(rsq);
-                double w = _weight[ej];
-                if (r < Small || r > rc || w == 0) continue; // no contribution
-
-                _radial.Evaluate(r, radial, dradial);
-                // compute_sfac / compute_dsfac
-                double sfac = 0.5 * (Math.Cos(Math.PI * r / rc) + 1.0);
-                double dsfac = -0.5 * Math.PI / rc * Math.Sin(Math.PI * r / rc);
-                int row = derivatives ? m : 0;
-                var fa = f.AsSpan(row * nlc, nlc);
-                var ya = y.AsSpan(row * ny, ny);
-                for (int q = 0; q < nlc; q++)
-                {
-                    fa[q] = radial[q] * sfac * w;
-                    if (derivatives) fp[row * nlc + q] = (dradial[q] * sfac + radial[q] * dsfac) * w;
-                }
-                if (derivatives)
-                {
-                    _ylm.Evaluate(v, ya, dy.AsSpan(row * ny * 3, ny * 3));
-                    pairOf[m] = p;
-                    unit[m] = v / r;
-                }
-                else _ylm.Evaluate(v, ya);
-
-                for (int nn = 0; nn < nmax; nn++)
-                {
-                    var cn = c.AsSpan(nn * ny, ny);
-                    for (int l = 0; l <= lmax; l++)
-                    {
-                        double fnl = fa[nn * lp1 + l];
-                        for (int idx = l * l; idx <= l * l + 2 * l; idx++) cn[idx] += fnl * ya[idx];
-                    }
-                }
-                m++;
-            }
-
-            // power spectrum
-            var x = values.AsSpan(i * k, k);
-            for (int kk = 0; kk < k; kk++)
-            {
-                int l = _kl[kk];
-                var c1 = c.AsSpan(_kn1[kk] * ny + l * l, 2 * l + 1);
-                var c2 = c.AsSpan(_kn2[kk] * ny + l * l, 2 * l + 1);
-                double sum = 0;
-                for (int q = 0; q <= 2 * l; q++) sum += c1[q] * c2[q];
-                x[kk] = sum * norm[l];
-            }
+            int m = Expand(i, element, nl, w, derivatives, 0, c);
+            PowerSpectrum(c, values.AsSpan(i * k, k));
             if (grad is null) continue;
 
             // ∂p/∂r_ij for every contributing pair of i
             for (int a = 0; a < m; a++)
             {
-                var ya = y.AsSpan(a * ny, ny);
-                var dya = dy.AsSpan(a * ny * 3, ny * 3);
+                var ya = w.Y.AsSpan(a * ny, ny);
+                var dya = w.Dy.AsSpan(a * ny * 3, ny * 3);
                 for (int nn = 0; nn < nmax; nn++)
                 {
                     var cn = c.AsSpan(nn * ny, ny);
@@ -248,10 +289,10 @@ public sealed class So3 : IDescriptor
                         vv[3 * o] = gx; vv[3 * o + 1] = gy; vv[3 * o + 2] = gz;
                     }
                 }
-                var fa = f.AsSpan(a * nlc, nlc);
-                var fpa = fp.AsSpan(a * nlc, nlc);
-                var u = unit[a];
-                var block = grad.AsSpan(pairOf[a] * k * 3, k * 3);
+                var fa = w.F.AsSpan(a * nlc, nlc);
+                var fpa = w.Fp.AsSpan(a * nlc, nlc);
+                var u = w.Unit[a];
+                var block = grad.AsSpan(w.PairOf[a] * k * 3, k * 3);
                 for (int kk = 0; kk < k; kk++)
                 {
                     int l = _kl[kk];
@@ -266,5 +307,150 @@ public sealed class So3 : IDescriptor
             }
         }
         return new DescriptorSet(n, k, values, nl, grad);
+    }
+
+    /// <summary>
+    /// dE_i/dr_ij of centre i's contributing pairs (rows row0..row0+m−1), accumulated into forces f (3n) and
+    /// the virial W (9, row-major W_ab = Σ g_a r_b): the adjoint Λ_nlm = ∂E_i/∂c_nlm =
+    /// Σ_k β_k norm_l (δ_(n,n1) c_(n2 lm) + δ_(n,n2) c_(n1 lm)) once, then per pair
+    /// g = Σ_nl [f'_nl r̂ Σ_m Λ_nlm Y_lm + f_nl Σ_m Λ_nlm ∇Y_lm].
+    /// </summary>
+    private void ContractCentre(int i, ReadOnlySpan<double> beta, ReadOnlySpan<double> c, Scratch w, int row0, int m,
+                                double[] lambda, NeighborList nl, double[] f, double[] virial)
+    {
+        int nmax = _nmax, lmax = _lmax, nlc = _nl, ny = _ny, lp1 = lmax + 1, k = FeatureCount;
+        Array.Clear(lambda);
+        for (int kk = 0; kk < k; kk++)
+        {
+            double b = beta[kk];
+            if (b == 0) continue;
+            int l = _kl[kk];
+            double bn = b * _norm[l];
+            int o1 = _kn1[kk] * ny + l * l, o2 = _kn2[kk] * ny + l * l;
+            for (int q = 0; q <= 2 * l; q++)
+            {
+                lambda[o1 + q] += bn * c[o2 + q];
+                lambda[o2 + q] += bn * c[o1 + q];
+            }
+        }
+        var vectors = nl.Vectors;
+        var neighborIndex = nl.Neighbors;
+        for (int a = row0; a < row0 + m; a++)
+        {
+            var ya = w.Y.AsSpan(a * ny, ny);
+            var dya = w.Dy.AsSpan(a * ny * 3, ny * 3);
+            var fa = w.F.AsSpan(a * nlc, nlc);
+            var fpa = w.Fp.AsSpan(a * nlc, nlc);
+            double rad = 0, gx = 0, gy = 0, gz = 0;
+            for (int nn = 0; nn < nmax; nn++)
+            {
+                var ln = lambda.AsSpan(nn * ny, ny);
+                for (int l = 0; l <= lmax; l++)
+                {
+                    double s0 = 0, vx = 0, vy = 0, vz = 0;
+                    for (int idx = l * l; idx <= l * l + 2 * l; idx++)
+                    {
+                        double lv = ln[idx];
+                        s0 += lv * ya[idx];
+                        vx += lv * dya[3 * idx];
+                        vy += lv * dya[3 * idx + 1];
+                        vz += lv * dya[3 * idx + 2];
+                    }
+                    int o = nn * lp1 + l;
+                    rad += fpa[o] * s0;
+                    double fo = fa[o];
+                    gx += fo * vx; gy += fo * vy; gz += fo * vz;
+                }
+            }
+            var u = w.Unit[a];
+            gx += rad * u.X; gy += rad * u.Y; gz += rad * u.Z;
+            int p = w.PairOf[a], j = neighborIndex[p];
+            f[3 * j] -= gx; f[3 * j + 1] -= gy; f[3 * j + 2] -= gz;
+            f[3 * i] += gx; f[3 * i + 1] += gy; f[3 * i + 2] += gz;
+            var r = vectors[p];
+            virial[0] += gx * r.X; virial[1] += gx * r.Y; virial[2] += gx * r.Z;
+            virial[3] += gy * r.X; virial[4] += gy * r.Y; virial[5] += gy * r.Z;
+            virial[6] += gz * r.X; virial[7] += gz * r.Y; virial[8] += gz * r.Z;
+        }
+    }
+
+    private static (Vec3[] Forces, Stress? Stress) Finish(Structure s, double[] f, double[] v)
+    {
+        var forces = new Vec3[s.Count];
+        for (int i = 0; i < forces.Length; i++) forces[i] = new Vec3(f[3 * i], f[3 * i + 1], f[3 * i + 2]);
+        Stress? stress = null;
+        double volume = s.Volume;
+        if (volume > 0)
+        {
+            double cs = Stress.EvPerCubicAngstromInGpa / volume;
+            stress = new Stress(cs * v[0], cs * v[4], cs * v[8], cs * 0.5 * (v[5] + v[7]), cs * 0.5 * (v[2] + v[6]), cs * 0.5 * (v[1] + v[3]));
+        }
+        return (forces, stress);
+    }
+
+    /// <summary>
+    /// Forces and stress from β_i = dE/dp_i without the derivative blocks (<see cref="ContractCentre"/>),
+    /// O(nmax (lmax+1)²) per pair. It expands every centre again (the radial quadrature dominates), so for a
+    /// whole energy + forces call <see cref="EnergyAndForces"/>, which expands once, is faster. Equal to
+    /// <see cref="Models.ForceContraction"/> on the blocks to round-off.
+    /// </summary>
+    public (Vec3[] Forces, Stress? Stress) ForcesFromAdjoint(Structure s, ReadOnlySpan<double> dEdX, NeighborList? neighbors = null)
+    {
+        var nl = neighbors is not null && neighbors.Cutoff >= Cutoff ? neighbors : NeighborList.Build(s, Cutoff);
+        int n = s.Count, k = FeatureCount;
+        if (dEdX.Length != n * k) throw new ArgumentException("dE/dX has the wrong length", nameof(dEdX));
+        var element = ElementIndices(s);
+        var w = new Scratch(MaxNeighbors(nl, n), true, 1, _nmax, _nl, _ny);
+        var lambda = new double[_nmax * _ny];
+        var f = new double[3 * n];
+        var virial = new double[9];
+        for (int i = 0; i < n; i++)
+        {
+            var beta = dEdX.Slice(i * k, k);
+            if (!beta.ContainsAnyExcept(0.0)) continue;
+            int m = Expand(i, element, nl, w, true, 0, w.C);
+            ContractCentre(i, beta, w.C, w, 0, m, lambda, nl, f, virial);
+        }
+        return Finish(s, f, virial);
+    }
+
+    /// <summary>Centres per chunk of <see cref="EnergyAndForces"/>.</summary>
+    private const int Chunk = 32;
+
+    /// <summary>
+    /// Energies, forces and stress in one pass over the centres (<see cref="IFusedDescriptor"/>): per chunk of
+    /// centres the coefficients and per-pair data are computed once, the model gives E_i and dE/dX_i for the
+    /// chunk, and the adjoint contraction turns them into forces, without derivative blocks and without a
+    /// second radial quadrature. <paramref name="values"/> (n × K) receives the features.
+    /// </summary>
+    public (Vec3[] Forces, Stress? Stress) EnergyAndForces(Structure s, AtomEnergyFunction model, Span<double> values, Span<double> atomEnergies, NeighborList? neighbors = null)
+    {
+        var nl = neighbors is not null && neighbors.Cutoff >= Cutoff ? neighbors : NeighborList.Build(s, Cutoff);
+        int n = s.Count, k = FeatureCount, cn = _nmax * _ny;
+        if (values.Length != n * k || atomEnergies.Length != n) throw new ArgumentException("values or energies have the wrong length");
+        var element = ElementIndices(s);
+        int maxNeigh = MaxNeighbors(nl, n);
+        var w = new Scratch(Chunk * maxNeigh, true, Chunk, _nmax, _nl, _ny);
+        var lambda = new double[cn];
+        var beta = new double[Chunk * k];
+        var rows = new int[Chunk + 1];
+        var f = new double[3 * n];
+        var virial = new double[9];
+        for (int first = 0; first < n; first += Chunk)
+        {
+            int count = Math.Min(Chunk, n - first);
+            for (int a = 0; a < count; a++)
+            {
+                var c = w.C.AsSpan(a * cn, cn);
+                int m = Expand(first + a, element, nl, w, true, rows[a], c);
+                rows[a + 1] = rows[a] + m;
+                PowerSpectrum(c, values.Slice((first + a) * k, k));
+            }
+            var b = beta.AsSpan(0, count * k);
+            model(first, values.Slice(first * k, count * k), atomEnergies.Slice(first, count), b);
+            for (int a = 0; a < count; a++)
+                ContractCentre(first + a, b.Slice(a * k, k), w.C.AsSpan(a * cn, cn), w, rows[a], rows[a + 1] - rows[a], lambda, nl, f, virial);
+        }
+        return Finish(s, f, virial);
     }
 }

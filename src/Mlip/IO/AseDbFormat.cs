@@ -8,7 +8,7 @@ using Mlip.Validation;
 namespace Mlip.IO;
 
 /// <summary>
-/// The ASE SQLite database (ase.db with a .db file), read-only. Rows of the table <c>systems</c> are
+/// The ASE SQLite database (ase.db with a .db file); written by <see cref="AseDbWriter"/>. Rows of the table <c>systems</c> are
 /// read in id order, with the columns ase/db/sqlite.py writes: numbers (int32 blob), positions, cell,
 /// forces, stress and the other arrays (float64 little-endian blobs; tags int32), pbc (bitmask 1/2/4),
 /// energy, free_energy, magmom, key_value_pairs (JSON text), data (JSON text in older databases, the
@@ -19,14 +19,14 @@ namespace Mlip.IO;
 public sealed class AseDbFormat : IStructureFormat
 {
     public string Name => "ase-db";
-    public string Description => "ASE SQLite database (ase.db .db file), read-only";
+    public string Description => "ASE SQLite database (ase.db .db file), read and write (schema version 9)";
     public bool CanRead => true;
-    public bool CanWrite => false;
+    public bool CanWrite => true;
 
     public bool MatchesFileName(string fileName) => fileName.EndsWith(".db", StringComparison.OrdinalIgnoreCase);
 
-    public void Write(string path, IReadOnlyList<Structure> structures) =>
-        throw new NotSupportedException($"format '{Name}' is read-only");
+    /// <summary>Writes a new database (replacing the file) as ASE 3.22 would; see <see cref="AseDbWriter"/>.</summary>
+    public void Write(string path, IReadOnlyList<Structure> structures) => AseDbWriter.Write(path, structures);
 
     public IReadOnlyList<Structure> Read(string path)
     {

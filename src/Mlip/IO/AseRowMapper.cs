@@ -14,7 +14,7 @@ namespace Mlip.IO;
 /// <item>per-atom arrays (<see cref="PerAtomFields"/>) into <see cref="Structure.AtomArrays"/> under ASE's names;</item>
 /// <item>free_energy, magmom, dipole, unique_id, ctime, user, calculator and the row id into <see cref="Structure.Info"/>;</item>
 /// <item>key_value_pairs into Info; "config_type" (or else "group") sets the group, "weight" the weight;</item>
-/// <item>numeric arrays in data whose first dimension is the number of atoms into AtomArrays (other data is skipped).</item>
+/// <item>numeric arrays in data whose first dimension is the number of atoms into AtomArrays, numeric arrays in data["info"] into Info (other data is skipped).</item>
 /// </list>
 /// </summary>
 internal static class AseRowMapper
@@ -215,9 +215,15 @@ internal static class AseRowMapper
         _ => throw new FileFormatException(where, $"key 'config_type'/'group' should be text, but is {v.Kind}"),
     };
 
-    /// <summary>Numeric per-atom arrays of data (first dimension = atoms); nothing already read is overwritten.</summary>
+    /// <summary>
+    /// Numeric per-atom arrays of data (first dimension = atoms); nothing already read is overwritten.
+    /// data["info"], an object of numeric arrays (what Mlip writes for array-valued Info entries), goes to Info.
+    /// </summary>
     private static void AddDataArrays(Structure s, AseObject data, int atoms)
     {
+        if (data["info"] is AseObject info)
+            foreach (var (key, value) in info.Members)
+                if (value is AseArray a && !s.Info.ContainsKey(key)) s.Info[key] = a.Values;
         if (atoms == 0) return;
         foreach (var (key, value) in data.Members)
         {

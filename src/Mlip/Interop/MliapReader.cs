@@ -20,7 +20,9 @@ namespace Mlip.Interop;
 /// values, one per line (first word), E_i = β0 + β·B + ½Σβ_kk B_k² + Σ_{k&lt;l} β_kl B_k B_l
 /// (as pair_style snap). nn: 'NET ndescriptors nlayers act1 n1 ...', then per element ndescriptors means
 /// ("Scale0"), ndescriptors scales ("Scale1"), nparams weights (per node: bias, input weights), any number
-/// of values per line; the input is (B − mean)/scale.
+/// of values per line; the input is (B − mean)/scale. Per-element means/scales that differ (PyXtal_FF writes its
+/// per-element min/max ranges) are folded into each element's first layer, since Mlip's network shares one
+/// normalisation.
 /// </para>
 /// </summary>
 public static class MliapReader
@@ -31,13 +33,42 @@ public static class MliapReader
     public static bool IsMliapPath(string path) =>
         path.StartsWith("mliap:", StringComparison.OrdinalIgnoreCase)
         || path.EndsWith(".mliap.model", StringComparison.OrdinalIgnoreCase)
-        || path.EndsWith(".mliap.descriptor", StringComparison.OrdinalIgnoreCase);
+        || path.EndsWith(".mliap.descriptor", StringComparison.OrdinalIgnoreCase)
+        || path.EndsWith(".mliap", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>Loads <c>mliap:MODEL,DESCRIPTOR</c>, or X.mliap.model with X.mliap.descriptor beside it (or the reverse).</summary>
+    /// <summary>
+    /// Loads <c>mliap:MODEL,DESCRIPTOR</c>, X.mliap.model with X.mliap.descriptor beside it (or the reverse),
+    /// or a X.mliap input snippet whose <c>pair_style mliap model STYLE FILE descriptor STYLE FILE</c> line
+    /// names the files (relative to the snippet's folder).
+    /// </summary>
     public static Potential Load(string path)
     {
+        if (path.EndsWith(".mliap", StringComparison.OrdinalIgnoreCase)) return LoadInput(path);
         var (model, descriptor) = InteropFiles.ResolvePair(path, "mliap", ".mliap.model", ".mliap.descriptor", "ML-IAP model file", "ML-IAP descriptor file");
         return Import(File.ReadAllText(model), File.ReadAllText(descriptor), model, descriptor);
+    }
+
+    private static Potential LoadInput(string path)
+    {
+        if (!File.Exists(path)) throw new MlipException($"ML-IAP input file '{path}' not found");
+        string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        foreach (var (line, w) in Lines(File.ReadAllText(path)))
+        {
+            if (w[0] != "pair_style") continue;
+            // pair_style mliap model STYLE FILE descriptor STYLE FILE (either order)
+            int m = Array.IndexOf(w, "model"), d = Array.IndexOf(w, "descriptor");
+            if (w.Length < 8 || w[1] != "mliap" || m < 0 || d < 0 || m + 2 >= w.Length || d + 2 >= w.Length)
+                throw new FileFormatException(new InputLocation(path, line), "expected 'pair_style mliap model STYLE FILE descriptor STYLE FILE'");
+            string model = Path.Combine(dir, w[m + 2]), descriptor = Path.Combine(dir, w[d + 2]);
+            if (!File.Exists(model)) throw new MlipException($"{path}:{line}: ML-IAP model file '{model}' not found");
+            if (!File.Exists(descriptor)) throw new MlipException($"{path}:{line}: ML-IAP descriptor file '{descriptor}' not found");
+            var potential = Import(File.ReadAllText(model), File.ReadAllText(descriptor), model, descriptor, w[m + 1]);
+            string expected = potential.Spec.Type == "so3" ? "so3" : "sna";
+            if (w[d + 1] != expected)
+                throw new FileFormatException(new InputLocation(path, line), $"descriptor style '{w[d + 1]}', but '{descriptor}' is an {expected} descriptor file");
+            return potential;
+        }
+        throw new FileFormatException(new InputLocation(path), "no 'pair_style mliap ...' line");
     }
 
     private static List<(int Line, string[] Words)> Lines(string text)
@@ -201,16 +232,22 @@ public static class MliapReader
         for (int i = 2; i < lines.Count; i++) foreach (var w in lines[i].Words) values.Add(Num(w, name, lines[i].Line));
         int per = 2 * k + nparams;
         if (values.Count != nelem * per) throw new FileFormatException(where, $"expected {nelem} × ({k} means + {k} scales + {nparams} weights) = {nelem * per} values, found {values.Count}");
-        double[]? mean = null, scale = null;
+        // Mlip's network has one normalisation for all elements; PyXtal_FF writes one per element (its min/max
+        // ranges). When they differ, each element's (B − mean_e)/scale_e is folded into its first layer.
+        bool shared = true;
+        for (int e = 1; e < nelem && shared; e++)
+            for (int a = 0; a < 2 * k && shared; a++) shared = values[e * per + a] == values[a];
+        var mean = shared ? values.GetRange(0, k).ToArray() : new double[k];
+        var scale = shared ? values.GetRange(k, k).ToArray() : Enumerable.Repeat(1.0, k).ToArray();
         var networks = new Mlp[nelem];
         for (int e = 0; e < nelem; e++)
         {
             int o = e * per;
             var m = values.GetRange(o, k).ToArray();
             var s = values.GetRange(o + k, k).ToArray();
-            if (mean is null) { mean = m; scale = s; }
-            else if (!m.SequenceEqual(mean) || !s.SequenceEqual(scale!))
-                throw new MlipException($"{name}: Mlip's network shares one feature normalisation across elements; this file has per-element means/scales that differ");
+            for (int a = 0; a < k; a++)
+                if (s[a] == 0 || !double.IsFinite(s[a]))
+                    throw new FileFormatException(where, $"element {e + 1}: scale of descriptor {a + 1} is {s[a]} (LAMMPS divides by it)");
             int p = o + 2 * k;
             var layers = new List<DenseLayer>();
             prev = k;
@@ -223,11 +260,18 @@ public static class MliapReader
                     b[n] = values[p++];
                     for (int a = 0; a < prev; a++) w[n * prev + a] = values[p++];
                 }
+                if (l == 0 && !shared)
+                    for (int n = 0; n < nodes[l]; n++)
+                        for (int a = 0; a < prev; a++)
+                        {
+                            w[n * prev + a] /= s[a];
+                            b[n] -= w[n * prev + a] * m[a];
+                        }
                 layers.Add(new DenseLayer(prev, nodes[l], w, b));
                 prev = nodes[l];
             }
             networks[e] = new Mlp(layers, hidden);
         }
-        return new NeuralNetworkModel(z, k, networks, new double[nelem], mean!, scale!);
+        return new NeuralNetworkModel(z, k, networks, new double[nelem], mean, scale);
     }
 }

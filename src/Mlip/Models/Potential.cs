@@ -38,6 +38,17 @@ public sealed class Potential(IDescriptor descriptor, IAtomicModel model, Descri
     {
         CheckElements(s);
         bool needGrad = forces || stress;
+        if (needGrad && Descriptor is IFusedDescriptor fused && Model is not IUncertainModel)
+        {
+            int count = s.Count, kf = Descriptor.FeatureCount;
+            var values = new double[count * kf];
+            var atomE = new double[count];
+            var numbers = s.AtomicNumbers;
+            var (ff, fs) = fused.EnergyAndForces(s, (first, x, e, g) => Model.Evaluate(x, numbers.AsSpan(first, e.Length), e, g), values, atomE);
+            double sum = 0;
+            foreach (double v in atomE) sum += v;
+            return new CalculatorResult(sum, forces ? ff : null, stress && s.Pbc.AllPeriodic ? fs : null, atomE, null);
+        }
         bool adjoint = needGrad && Descriptor is IAdjointDescriptor;
         var set = Descriptor.Compute(s, derivatives: needGrad && !adjoint);
         int n = s.Count, k = Descriptor.FeatureCount;

@@ -27,7 +27,13 @@ public sealed record TrainConfig
     public required string Output { get; init; }
     public string SourcePath { get; init; } = "";
 
-    private static readonly HashSet<string> TopKeys = ["train", "test", "format", "descriptor", "model", "loss", "seed", "threads", "output"];
+    /// <summary>
+    /// <c>target: {per_atom: NAME}</c>: fit the per-atom array NAME (docs/per-atom-targets.md) instead of
+    /// energies, forces and stresses; null (or <c>target: energy</c>) for a potential.
+    /// </summary>
+    public string? PerAtomTarget { get; init; }
+
+    private static readonly HashSet<string> TopKeys = ["train", "test", "format", "descriptor", "model", "loss", "seed", "threads", "output", "target"];
 
     public static TrainConfig Load(string path)
     {
@@ -104,6 +110,26 @@ public sealed record TrainConfig
                     _ => throw new FileFormatException(At(lossNode), $"unknown key 'loss.{k}' (energy, force, stress)"),
                 };
         }
+        string? perAtom = null;
+        if (Get(root, "target") is { } targetNode)
+        {
+            if (targetNode is YamlScalarNode ts)
+            {
+                if (ts.Value is not ("energy" or "potential"))
+                    throw new FileFormatException(At(targetNode), $"'target' is 'energy' or a mapping 'per_atom: NAME', got '{ts.Value}'");
+            }
+            else
+            {
+                var tm = Map(targetNode, "target");
+                foreach (var (k, v) in tm)
+                {
+                    if (!k.Equals("per_atom", StringComparison.OrdinalIgnoreCase))
+                        throw new FileFormatException(At(targetNode), $"unknown key 'target.{k}' (per_atom)");
+                    if (string.IsNullOrWhiteSpace(v)) throw new FileFormatException(At(targetNode), "'target.per_atom' needs the name of a per-atom array");
+                    perAtom = v.Trim();
+                }
+            }
+        }
         string output = Get(root, "output") is { } o ? Scalar(o, "output") : throw new FileFormatException(new InputLocation(path, 1), "missing 'output' (the run directory)");
         return new TrainConfig
         {
@@ -119,6 +145,7 @@ public sealed record TrainConfig
             Threads = Get(root, "threads") is { } th ? (int)Number(Scalar(th, "threads"), th, "threads") : Environment.ProcessorCount,
             Output = Path.IsPathRooted(output) ? output : Path.GetFullPath(Path.Combine(dir, output)),
             SourcePath = Path.GetFullPath(path),
+            PerAtomTarget = perAtom,
         };
     }
 }

@@ -208,7 +208,7 @@ public static class TrainingRun
         return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime);
     }
 
-    private static int[] ParseInts(string text, TrainConfig c)
+    internal static int[] ParseInts(string text, TrainConfig c)
     {
         var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var v = new int[parts.Length];
@@ -237,7 +237,7 @@ public static class TrainingRun
         Plots.LearningCurve(Path.Combine(dir, "learning_curve.png"), "Learning curve", series);
     }
 
-    private static double Setting(TrainConfig c, string key, double fallback)
+    internal static double Setting(TrainConfig c, string key, double fallback)
     {
         if (!c.Model.TryGetValue(key, out var v)) return fallback;
         if (v.Equals("true", StringComparison.OrdinalIgnoreCase)) return 1;
@@ -300,7 +300,7 @@ public static class TrainingRun
     private static int IntegerOf(TrainConfig c, string key, double v) =>
         v == Math.Round(v) && Math.Abs(v) < int.MaxValue ? (int)v : throw new MlipException($"{c.SourcePath}: model.{key} must be a whole number, got {v.ToString(CultureInfo.InvariantCulture)}");
 
-    private static void CheckKnown(TrainConfig c, params string[] keys)
+    internal static void CheckKnown(TrainConfig c, params string[] keys)
     {
         foreach (var k in c.Model.Keys)
             if (!keys.Contains(k, StringComparer.OrdinalIgnoreCase))

@@ -308,6 +308,53 @@ public class So3Tests
 
     private static double[] Doubles(JsonElement e) => e.EnumerateArray().Select(v => v.GetDouble()).ToArray();
 
+    /// <summary>
+    /// The inference paths without derivative blocks — the adjoint (<see cref="So3.ForcesFromAdjoint"/>) and the
+    /// fused one-pass energy + forces (<see cref="So3.EnergyAndForces"/>, chunks of 32 centres, so 70 atoms
+    /// cross chunk borders) — equal the block contraction to round-off, with per-atom weights β_i.
+    /// </summary>
+    [Fact]
+    public void AdjointAndFusedForcesEqualFullDerivatives()
+    {
+        var d = new So3(SiO(3, 4, 1.5, 4.6, [0.5, 0.45], [14, 8]));
+        var s = Crystals.Rattle(Crystals.Supercell(DescriptorTestKit.RandomCell(8, ["Si", "O"], atoms: 10), 7, 1, 1), 0.05, 3);
+        Assert.Equal(70, s.Count);
+        int k = d.FeatureCount;
+        var beta = DescriptorTestKit.RandomWeights(s.Count * k, 12);
+        var set = d.Compute(s, derivatives: true);
+        var (full, fullStress) = Mlip.Models.ForceContraction.Contract(set, beta, s.Volume);
+        var (adj, adjStress) = d.ForcesFromAdjoint(s, beta);
+
+        var values = new double[s.Count * k];
+        var energies = new double[s.Count];
+        int calls = 0;
+        var (fused, fusedStress) = d.EnergyAndForces(s, (first, x, e, g) =>
+        {
+            calls++;
+            int count = e.Length;
+            for (int a = 0; a < count; a++)
+            {
+                double sum = 0;
+                for (int q = 0; q < k; q++) { g[a * k + q] = beta[(first + a) * k + q]; sum += beta[(first + a) * k + q] * x[a * k + q]; }
+                e[a] = sum;
+            }
+        }, values, energies);
+        Assert.Equal(3, calls);
+        for (int q = 0; q < values.Length; q++) Assert.Equal(set.Values[q], values[q], 1e-12 * Math.Max(1, Math.Abs(set.Values[q])));
+
+        double scale = full.Max(f => f.Norm);
+        Assert.True(scale > 1e-3);
+        for (int i = 0; i < s.Count; i++)
+        {
+            Assert.True((full[i] - adj[i]).Norm <= 1e-10 * scale, $"adjoint, atom {i}: {full[i]} vs {adj[i]}");
+            Assert.True((full[i] - fused[i]).Norm <= 1e-10 * scale, $"fused, atom {i}: {full[i]} vs {fused[i]}");
+        }
+        var a0 = fullStress!.Value.ToVoigt();
+        double sscale = a0.Max(Math.Abs);
+        foreach (var other in new[] { adjStress!.Value.ToVoigt(), fusedStress!.Value.ToVoigt() })
+            for (int q = 0; q < 6; q++) Assert.True(Math.Abs(a0[q] - other[q]) <= 1e-10 * sscale, $"stress {q}: {a0[q]} vs {other[q]}");
+    }
+
     [Fact]
     public void WeightsAreTruncatedToIntegersAsInLammps()
     {

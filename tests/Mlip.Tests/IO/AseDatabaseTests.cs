@@ -169,7 +169,7 @@ public sealed class AseDatabaseTests
         Assert.Same(StructureFormats.AseJson, StructureFormats.ByName("ase-json"));
         Assert.Same(StructureFormats.AseDb, StructureFormats.ByName("ase-db"));
         Assert.False(StructureFormats.AseJson.CanWrite);
-        Assert.False(StructureFormats.AseDb.CanWrite);
+        Assert.True(StructureFormats.AseDb.CanWrite); // AseDbWriter (PerAtomArrayRoundTripTests)
         Assert.True(StructureFormats.AseDb.MatchesFileName("train.DB"));
     }
 

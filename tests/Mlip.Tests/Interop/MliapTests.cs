@@ -130,4 +130,33 @@ public class MliapTests
         var ex = Assert.Throws<Mlip.Validation.MlipException>(() => Mliap.Export(new Potential(d, nn, spec)));
         Assert.Contains("so4", ex.Message);
     }
+
+    [Fact]
+    public void CliExportFormatOptionAndErrors()
+    {
+        string dir = Path.Combine(TestPaths.TempDir(), "cli-mliap-format");
+        Directory.CreateDirectory(dir);
+        string model = Path.Combine(dir, "model.json");
+        ModelFile.Save(model, RandomNetwork(Activation.Tanh, false, 9));
+        var o = new StringWriter(); var e = new StringWriter();
+        Assert.NotEqual(0, Mlip.Cli.Program.Run(["export", "lammps", model, "-o", Path.Combine(dir, "snap"), "--format", "snap"], o, e));
+        Assert.StartsWith("mlip: error:", e.ToString());
+        Assert.Contains("pair_style mliap", e.ToString());
+        Assert.False(Directory.Exists(Path.Combine(dir, "snap")) && Directory.EnumerateFiles(Path.Combine(dir, "snap")).Any());
+
+        // a .mliap snippet naming a missing model file: one clear error naming the file
+        File.WriteAllText(Path.Combine(dir, "x.mliap"), "pair_style mliap model nn gone.mliap.model descriptor sna gone.mliap.descriptor\npair_coeff * * Si\n");
+        var ex = Assert.Throws<Mlip.Validation.MlipException>(() => ModelFile.Load(Path.Combine(dir, "x.mliap")));
+        Assert.Contains("gone.mliap.model", ex.Message);
+    }
+
+    [Fact]
+    public void QuadraticBispectrumFeaturesAreRefusedForMliap()
+    {
+        var spec = new DescriptorSpec("so4", new Dictionary<string, string> { ["twojmax"] = "2", ["rcutfac"] = "4.7", ["quadraticflag"] = "1", ["elements"] = "Si" });
+        var d = spec.Create(["Si"]);
+        var poly = new PolynomialModel(1, [14], d.FeatureCount, [new double[1 + d.FeatureCount]]);
+        var ex = Assert.Throws<Mlip.Validation.MlipException>(() => Mliap.Export(new Potential(d, poly, spec)));
+        Assert.Contains("quadraticflag", ex.Message);
+    }
 }

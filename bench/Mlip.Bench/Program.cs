@@ -25,6 +25,12 @@ switch (which)
     case "md":
         MdBenchmark.Run(args.Skip(1).ToArray());
         break;
+    case "ace":
+        AceBenchmark.Run(args.Skip(1).ToArray());
+        break;
+    case "ace-basis":
+        AceBenchmark.Basis(args.Skip(1).ToArray());
+        break;
     case "peratom":
         PerAtomBenchmark.Run(args.Skip(1).ToArray());
         break;
@@ -43,5 +49,7 @@ switch (which)
         Console.WriteLine("  md [--steps 200] [--skin 1.0] [--cells 8]  NVE MD, Stillinger-Weber Si, 4096 atoms, µs/atom/step, fresh vs reused neighbour list, vs LAMMPS pair_style sw");
         Console.WriteLine("  pinn [time] [--cells 3] [--nn M --pinn M]  PINN vs NN force-call µs/atom on the same cell and features, split into features, network, BOP");
         Console.WriteLine("  pinn eos NN.json PINN.json DATA.json... -o DIR  diamond Si EOS 0.7-1.3 V0 of both models with the data's Elastic-group DFT points (PNG, CSV)");
+        Console.WriteLine("  ace [--cells 10] [--repeats 3]  force call of Cu-PBE-core-rep.ace on 4000-atom rattled fcc Cu vs Mlip's linear SNAP (Zuo Cu), µs/atom-step, ratio");
+        Console.WriteLine("  ace-basis [--order 3] [--nmax 8,6,4] [--lmax 0,4,3] [--degree D] [--wl 1.5]  size of a linear ACE basis");
         break;
 }

@@ -5,12 +5,13 @@ using Mlip.Models;
 namespace Mlip.Cli.Commands;
 
 /// <summary>
-/// <c>mlip export lammps MODEL -o DIR [--name NAME] [--format auto|snap|mliap|pinn]</c>: writes a linear or
+/// <c>mlip export lammps MODEL -o DIR [--name NAME] [--format auto|snap|mliap|pace|pace-ace|pinn]</c>: writes a linear or
 /// quadratic model on the so4 descriptor as LAMMPS pair_style snap files (NAME.snapcoeff, NAME.snapparam),
 /// or any linear, quadratic or neural-network model on so4 or so3 as pair_style mliap files
-/// (NAME.mliap.model, NAME.mliap.descriptor, NAME.mliap), and an in.lammps snippet. auto: snap for
-/// polynomial models on so4, mliap otherwise.
+/// (NAME.mliap.model, NAME.mliap.descriptor, NAME.mliap), an ACE potential (PACE file or linear model on the ace
+/// descriptor) as pair_style pace files (NAME.yace, or NAME.ace with pace-ace), and an in.lammps snippet.
 /// A PINN is written as pair_style pinn (NAME.pinn).
+/// auto: pace for ACE, pinn for PINN, snap for polynomial models on so4, mliap otherwise.
 /// </summary>
 public static class ExportCommand
 {
@@ -19,9 +20,9 @@ public static class ExportCommand
         var model = new Argument<string>("model") { Description = "Model file (model.json, a .snapcoeff with its .snapparam, or a .mliap.model with its .mliap.descriptor)" };
         var output = new Option<string>("--output", "-o") { Description = "Output folder", Required = true };
         var name = new Option<string>("--name") { Description = "Base name of the files", DefaultValueFactory = _ => "mlip" };
-        var format = new Option<string>("--format") { Description = "auto (snap for linear/quadratic on so4, pinn for PINN models, mliap otherwise), snap, mliap or pinn", DefaultValueFactory = _ => "auto" };
-        format.AcceptOnlyFromAmong("auto", "snap", "mliap", "pinn");
-        var lammps = new Command("lammps", "Write a model for LAMMPS: linear/quadratic on so4 as pair_style snap (NAME.snapcoeff, NAME.snapparam), or linear/quadratic/nn on so4 or so3 as pair_style mliap (NAME.mliap.model, NAME.mliap.descriptor, NAME.mliap), or a PINN as pair_style pinn (NAME.pinn); and in.lammps")
+        var format = new Option<string>("--format") { Description = "auto (pace for ACE, pinn for PINN, snap for linear/quadratic on so4, mliap otherwise), snap, mliap, pace (.yace), pace-ace (plain .ace) or pinn", DefaultValueFactory = _ => "auto" };
+        format.AcceptOnlyFromAmong("auto", "snap", "mliap", "pace", "pace-ace", "pinn");
+        var lammps = new Command("lammps", "Write a model for LAMMPS: linear/quadratic on so4 as pair_style snap (NAME.snapcoeff, NAME.snapparam), linear/quadratic/nn on so4 or so3 as pair_style mliap (NAME.mliap.model, NAME.mliap.descriptor, NAME.mliap), ACE as pair_style pace (NAME.yace or NAME.ace), PINN as pair_style pinn (NAME.pinn); and in.lammps")
         {
             model, output, name, format,
         };
@@ -30,9 +31,12 @@ public static class ExportCommand
             var potential = ModelFile.Load(parse.GetValue(model)!);
             string dir = parse.GetValue(output)!, baseName = parse.GetValue(name)!;
             string fmt = parse.GetValue(format)!;
-            if (fmt == "auto") fmt = PinnFile.Handles(potential) ? "pinn" : Mliap.Handles(potential) ? "mliap" : "snap";
+            if (fmt == "auto")
+                fmt = Pace.Handles(potential) ? "pace" : PinnFile.Handles(potential) ? "pinn" : Mliap.Handles(potential) ? "mliap" : "snap";
             var written = fmt switch
             {
+                "pace" => Pace.Write(potential, dir, baseName, "yace"),
+                "pace-ace" => Pace.Write(potential, dir, baseName, "ace"),
                 "pinn" => PinnFile.Write(potential, dir, baseName),
                 "mliap" => Mliap.Write(potential, dir, baseName),
                 _ => Snap.Write(potential, dir, baseName),

@@ -11,7 +11,7 @@ namespace Mlip.Descriptors;
 /// </summary>
 public static class DescriptorFactory
 {
-    public static readonly string[] Types = ["acsf", "wacsf", "ead", "so4", "so3", "multi", "pinn"];
+    public static readonly string[] Types = ["acsf", "wacsf", "ead", "so4", "so3", "multi", "pinn", "ace"];
 
     public static IDescriptor Create(string type, IReadOnlyDictionary<string, string> parameters, IReadOnlyList<string> dataElements)
     {
@@ -24,6 +24,7 @@ public static class DescriptorFactory
             "ead" => CreateEad(p, dataElements),
             "so3" or "soap" => CreateSo3(p, dataElements),
             "pinn" => CreatePinn(p, dataElements),
+            "ace" => CreateAce(p, dataElements),
             _ => throw new MlipException($"unknown descriptor type '{type}' ({string.Join(", ", Types)})"),
         };
         p.EnsureAllUsed();
@@ -93,6 +94,31 @@ public static class DescriptorFactory
             G4 = Angular("g4", [0.005, 0.05], [1, 4], [1, -1]),
             G5 = Angular("g5", [], [1], [1, -1]),
         });
+    }
+
+    private static Ace.AceBasisDescriptor CreateAce(ParameterReader p, IReadOnlyList<string> dataElements)
+    {
+        var d = new Ace.AceBasisSpec { Elements = dataElements };
+        try
+        {
+            return new Ace.AceBasisDescriptor(new Ace.AceBasisSpec
+            {
+                Elements = p.Strings("elements", dataElements),
+                Cutoff = p.Double("rc", d.Cutoff),
+                RadialBasis = p.String("radial", d.RadialBasis),
+                Lambda = p.Double("lambda", d.Lambda),
+                DCut = p.Double("dcut", d.DCut),
+                MaxRank = p.Int("order", d.MaxRank),
+                NMax = [.. p.Doubles("nmax", [.. d.NMax.Select(x => (double)x)]).Select(x => (int)x)],
+                LMax = [.. p.Doubles("lmax", [.. d.LMax.Select(x => (double)x)]).Select(x => (int)x)],
+                TotalDegree = p.Double("degree", 0),
+                LWeight = p.Double("wl", d.LWeight),
+            });
+        }
+        catch (ArgumentException e)
+        {
+            throw new MlipException(e.Message);
+        }
     }
 
     private static Ead CreateEad(ParameterReader p, IReadOnlyList<string> dataElements)

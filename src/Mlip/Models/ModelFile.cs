@@ -32,6 +32,13 @@ public static class ModelFile
 
     public static void Save(string path, Potential potential, JsonObject? training = null)
     {
+        if (Ace.AcePotential.IsAcePath(path))
+        {
+            Ace.AcePotential.Save(path, Mlip.Interop.Pace.Basis(potential));
+            return;
+        }
+        if (potential.Descriptor is Mlip.Descriptors.Ace.AceDensities)
+            throw new MlipException("a PACE potential is saved as .yace or .ace (give the path that extension)");
         var model = potential.Model;
         if (!Kinds.TryGetValue(model.Kind, out var kind)) throw new MlipException($"model kind '{model.Kind}' cannot be saved");
         var root = new JsonObject
@@ -63,6 +70,7 @@ public static class ModelFile
         if (Mlip.Interop.Snap.IsSnapPath(path)) return Mlip.Interop.Snap.Load(path);
         if (Mlip.Interop.MliapReader.IsMliapPath(path)) return Mlip.Interop.MliapReader.Load(path);
         if (Mlip.Interop.PinnFile.IsPinnPath(path)) return Mlip.Interop.PinnFile.Load(path);
+        if (Ace.AcePotential.IsAcePath(path)) return Ace.AcePotential.Load(path);
         using var doc = JsonInput.ParseFile(path);
         var root = JsonNode.Parse(doc.RootElement.GetRawText())!.AsObject();
         var where = new InputLocation(path);

@@ -106,7 +106,7 @@ public static class PolynomialFit
         var options2 = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Threads) };
         Parallel.For(0, data.Count, options2, () => new RowScratch(k, per), (s, _, scratch) =>
         {
-            FillStructure(data, s, elements, options.Order, k, per, cols, mean, scale, w, energyRow[s], forceRow[s], stressRow[s], a, b, scratch);
+            FillStructure(data.Structures[s], data.Descriptors[s], elements, options.Order, k, per, cols, mean, scale, w, energyRow[s], forceRow[s], stressRow[s], a, b, scratch);
             return scratch;
         }, _ => { });
 
@@ -122,7 +122,7 @@ public static class PolynomialFit
         return (new LeastSquaresProblem(a, rows, b, null, lambda), elements, mean, scale);
     }
 
-    private sealed class RowScratch(int k, int per)
+    internal sealed class RowScratch(int k, int per)
     {
         public readonly double[] Xt = new double[k];
         public readonly double[] Phi = new double[per];
@@ -130,11 +130,10 @@ public static class PolynomialFit
         public readonly double[] DPhi = new double[3 * per];
     }
 
-    private static void FillStructure(TrainingSet data, int s, int[] elements, int order, int k, int per, int cols,
+    /// <summary>Adds one structure's energy, force and stress rows (those with a row index ≥ 0) to the design matrix.</summary>
+    internal static void FillStructure(Structure st, Mlip.Descriptors.DescriptorSet d, int[] elements, int order, int k, int per, int cols,
         double[] mean, double[] scale, LossWeights w, int eRow, int fRow, int sRow, double[] a, double[] b, RowScratch scratch)
     {
-        var st = data.Structures[s];
-        var d = data.Descriptors[s];
         int n = st.Count;
         var elementOf = new int[n];
         for (int i = 0; i < n; i++) elementOf[i] = Array.IndexOf(elements, st.AtomicNumbers[i]);

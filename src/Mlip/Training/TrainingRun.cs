@@ -20,7 +20,7 @@ public sealed record TrainingOutcome(Potential Potential, Evaluation TrainErrors
 /// </summary>
 public static class TrainingRun
 {
-    public static readonly string[] Kinds = ["linear", "quadratic", "nn", "gpr", "pinn"];
+    public static readonly string[] Kinds = ["linear", "quadratic", "nn", "gpr", "pinn", "ace"];
 
     public static TrainingOutcome Execute(TrainConfig config, TextWriter log, IProgress<WorkProgress>? progress = null, bool resume = false)
     {
@@ -40,7 +40,8 @@ public static class TrainingRun
 
         var clock = Stopwatch.StartNew();
         bool derivatives = config.Loss.Force > 0 || config.Loss.Stress > 0;
-        var set = TrainingSet.Compute(descriptor, train, derivatives, config.Threads, progress);
+        // a linear ACE folds each structure's derivative blocks into the design matrix as it goes (AceLinearFit)
+        var set = config.ModelKind == "ace" ? null : TrainingSet.Compute(descriptor, train, derivatives, config.Threads, progress);
         var descriptorTime = clock.Elapsed;
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"descriptors: {descriptorTime.TotalSeconds:F1} s"));
 
@@ -61,7 +62,7 @@ public static class TrainingRun
                 };
                 CheckKnown(config, "ridge", "normalize", "solver");
                 var solver = LeastSquaresSolvers.ByName(config.Model.TryGetValue("solver", out var sv) ? sv : "default", config.Threads);
-                var (m, report) = PolynomialFit.Fit(set, options, solver);
+                var (m, report) = PolynomialFit.Fit(set!, options, solver);
                 log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"fit: {report.Rows} x {report.Columns} least squares, built in {report.BuildTime.TotalSeconds:F2} s, solved in {report.SolveTime.TotalSeconds:F2} s ({report.Method})"));
                 model = m;
@@ -94,7 +95,7 @@ public static class TrainingRun
                     Seed = config.Seed,
                     Threads = config.Threads,
                 };
-                var trainer = new NeuralNetworkTrainer(set, options);
+                var trainer = new NeuralNetworkTrainer(set!, options);
                 log.WriteLine($"network: {string.Join("-", new[] { descriptor.FeatureCount }.Concat(options.Hidden).Append(1))} per element, {options.Activation}, {trainer.ParameterCount} parameters; " +
                               $"{options.Optimizer}, {trainer.TrainStructures} training / {trainer.ValidationStructures} validation structures");
                 var (m, curve, finalLoss) = trainer.Train(log, Path.Combine(config.Output, "checkpoint.json"), resume);
@@ -152,7 +153,7 @@ public static class TrainingRun
             {
                 var options = GaussianProcessOptions(config);
                 var solver = LeastSquaresSolvers.ByName(config.Model.TryGetValue("solver", out var sv) ? sv : "torch", config.Threads);
-                var (m, report) = GaussianProcessFit.Fit(set, options, solver);
+                var (m, report) = GaussianProcessFit.Fit(set!, options, solver);
                 var c = report.Chosen;
                 foreach (var t in report.Trials)
                 {
@@ -176,6 +177,32 @@ public static class TrainingRun
                     ["log_marginal_likelihood"] = c.LogMarginalLikelihood,
                     ["select_seconds"] = report.SelectTime.TotalSeconds, ["build_seconds"] = report.BuildTime.TotalSeconds,
                     ["optimize_seconds"] = report.OptimizeTime.TotalSeconds, ["solve_seconds"] = report.SolveTime.TotalSeconds,
+                    ["solver"] = report.Method,
+                };
+                break;
+            }
+            case "ace":
+            {
+                if (descriptor is not Mlip.Descriptors.Ace.AceBasisDescriptor ace)
+                    throw new MlipException($"{config.SourcePath}: model kind 'ace' needs descriptor type 'ace' (found '{config.DescriptorType}')");
+                CheckKnown(config, "ridge", "smoothness", "solver");
+                var options = new AceLinearFitOptions
+                {
+                    Weights = config.Loss,
+                    Ridge = Setting(config, "ridge", 1e-10),
+                    Smoothness = Setting(config, "smoothness", 2),
+                    Threads = config.Threads,
+                };
+                var solver = LeastSquaresSolvers.ByName(config.Model.TryGetValue("solver", out var sv) ? sv : "default", config.Threads);
+                log.WriteLine($"ace: {ace.FeatureCount} basis functions, order {ace.Spec.MaxRank}, smoothness prior λ = {options.Ridge:G3}·(d/d_min)^{options.Smoothness:G3}");
+                var (m, report) = AceLinearFit.Fit(ace, train, options, solver, progress);
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"fit: {report.Rows} x {report.Columns} least squares, built in {report.BuildTime.TotalSeconds:F2} s, solved in {report.SolveTime.TotalSeconds:F2} s ({report.Method})"));
+                model = m;
+                fitInfo = new JsonObject
+                {
+                    ["rows"] = report.Rows, ["columns"] = report.Columns, ["functions"] = ace.FeatureCount,
+                    ["build_seconds"] = report.BuildTime.TotalSeconds, ["solve_seconds"] = report.SolveTime.TotalSeconds,
                     ["solver"] = report.Method,
                 };
                 break;
@@ -211,6 +238,12 @@ public static class TrainingRun
             ["test_errors"] = testErrors is null ? null : MetricsJson.Of(testErrors.Overall),
         };
         ModelFile.Save(modelPath, potential, training);
+        if (Mlip.Models.Ace.AceLinearExport.IsLinearAce(potential))
+        {
+            // the same potential in PACE's C-tilde form, for LAMMPS pair_style pace
+            ModelFile.Save(Path.Combine(config.Output, "model.yace"), potential);
+            log.WriteLine($"wrote {Path.Combine(config.Output, "model.yace")} (pair_style pace)");
+        }
         WriteMetrics(Path.Combine(config.Output, "metrics.json"), trainErrors, testErrors, descriptorTime, fitTime);
         WriteParityPlots(config.Output, trainErrors, testErrors);
         return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime);

@@ -1,0 +1,204 @@
+using System.Runtime.CompilerServices;
+using Mlip.Descriptors;
+using Mlip.Neighbors;
+using Mlip.Structures;
+using Mlip.Validation;
+
+namespace Mlip.Descriptors.Ace;
+
+/// <summary>
+/// A PACE potential's densities as a descriptor: X_i = (rho_1 … rho_P, rho_core) of <see cref="AceEvaluator"/>.
+/// With Models.Ace.AceEmbeddingModel over it, E_i = E0 + fcut(rho_core) F(rho) + rho_core is exactly
+/// PACE's atomic energy. The adjoint path reuses the atomic bases computed by <see cref="Compute"/> for
+/// the same neighbour list (cached weakly), so a force call makes two passes over neighbours, as PACE does.
+/// </summary>
+public sealed class AceDensities : IAdjointDescriptor
+{
+    private readonly AceEvaluator _ev;
+    private readonly int[] _speciesOfZ;
+    private readonly int _p;
+    private readonly ConditionalWeakTable<NeighborList, Cached> _cache = new();
+
+    private sealed record Cached(Structure Structure, double[] State, double[]? DEdX = null, Vec3[]? PairGradients = null);
+
+    /// <summary>
+    /// The energy of one atom from its features (and dE/dX into the span): the embedding of the potential these
+    /// densities belong to. When set, <see cref="Compute"/> also runs the adjoint for every atom while its
+    /// neighbour values are at hand (PACE's per-atom order, one neighbour pass fewer), and
+    /// <see cref="ForcesFromAdjoint"/> uses the result when it is called with exactly those dE/dX.
+    /// </summary>
+    public delegate double AtomEmbedding(int species, ReadOnlySpan<double> features, Span<double> dEdX);
+
+    public AtomEmbedding? Fused { get; set; }
+
+    public AceDensities(AceBasisSet basis)
+    {
+        _ev = new AceEvaluator(basis);
+        _p = basis.Embeddings.Max(e => e.NDensity);
+        _speciesOfZ = Enumerable.Repeat(-1, 119).ToArray();
+        for (int mu = 0; mu < basis.ElementCount; mu++) _speciesOfZ[Elements.Number(basis.Elements[mu])] = mu;
+        var names = new List<string>();
+        for (int q = 0; q < _p; q++) names.Add($"rho{q + 1}");
+        names.Add("rho_core");
+        FeatureNames = names;
+    }
+
+    public AceEvaluator Evaluator => _ev;
+    public AceBasisSet Basis => _ev.Basis;
+    public string Name => "pace";
+    public double Cutoff => _ev.MaxCutoff;
+    public int FeatureCount => _p + 1;
+    public IReadOnlyList<string> FeatureNames { get; }
+    public int DensityCount => _p;
+
+    /// <summary>Basis species index of each atom; unknown elements are refused naming the structure.</summary>
+    public int[] Species(Structure s)
+    {
+        var sp = new int[s.Count];
+        for (int i = 0; i < s.Count; i++)
+        {
+            int z = s.AtomicNumbers[i];
+            int mu = z >= 0 && z < _speciesOfZ.Length ? _speciesOfZ[z] : -1;
+            if (mu < 0) throw new MlipInputException(s.Source ?? InputLocation.Unknown, $"the ACE potential has no element {Elements.Symbol(z)}");
+            sp[i] = mu;
+        }
+        return sp;
+    }
+
+    private static int[] PairSpecies(NeighborList nl, int[] species)
+    {
+        var nb = nl.Neighbors;
+        var ps = new int[nl.PairCount];
+        for (int p = 0; p < ps.Length; p++) ps[p] = species[nb[p]];
+        return ps;
+    }
+
+    internal static void Chunks(int n, Action<int, int> body)
+    {
+        int chunks = Math.Min(n, Environment.ProcessorCount * 4);
+        if (chunks <= 1) { body(0, n); return; }
+        try
+        {
+            Parallel.For(0, chunks, c => body((int)((long)n * c / chunks), (int)((long)n * (c + 1) / chunks)));
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0 && e.InnerExceptions[0] is MlipException)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+    }
+
+    public DescriptorSet Compute(Structure s, bool derivatives, NeighborList? neighbors = null)
+    {
+        var species = Species(s);
+        var nl = neighbors ?? NeighborList.Build(s, Cutoff);
+        var ps = PairSpecies(nl, species);
+        int n = s.Count, k = FeatureCount, stateSize = _ev.StateSize;
+        var values = new double[n * k];
+        var state = new double[(long)n * stateSize];
+        var grads = derivatives ? new double[nl.PairCount * k * 3] : null;
+        var fused = derivatives ? null : Fused;
+        var fusedDEdX = fused is null ? null : new double[n * k];
+        var fusedG = fused is null ? null : new Vec3[nl.PairCount];
+        Chunks(n, (a, b) =>
+        {
+            var w = _ev.CreateWorkspace();
+            Span<double> rho = stackalloc double[_p];
+            Span<double> unit = stackalloc double[_p];
+            Vec3[] dEdr = [];
+            for (int i = a; i < b; i++)
+            {
+                var range = nl.PairRange(i);
+                int mu = species[i];
+                var sp = ps.AsSpan(range.Start, range.Count);
+                var vec = nl.Vectors.Slice(range.Start, range.Count);
+                var dist = nl.Distances.Slice(range.Start, range.Count);
+                _ev.AtomicBase(mu, sp, vec, dist, w, fused is not null);
+                double core = _ev.Densities(mu, w, rho);
+                int pm = _ev.DensityCount(mu);
+                for (int q = 0; q < pm; q++) values[i * k + q] = rho[q];
+                values[i * k + _p] = core;
+                w.Save(state.AsSpan((int)((long)i * stateSize), stateSize));
+                if (fused is not null)
+                {
+                    var dx = fusedDEdX.AsSpan(i * k, k);
+                    fused(mu, values.AsSpan(i * k, k), dx);
+                    _ev.Adjoint(mu, dx[..pm], dx[_p], sp, vec, dist, w, fusedG.AsSpan(range.Start, range.Count), true);
+                }
+                if (grads is null) continue;
+                if (dEdr.Length < range.Count) dEdr = new Vec3[range.Count];
+                for (int f = 0; f < k; f++)
+                {
+                    if (f < _p && f >= pm) continue;
+                    unit.Clear();
+                    if (f < _p) unit[f] = 1;
+                    _ev.Adjoint(mu, unit[..pm], f == _p ? 1 : 0, sp, vec, dist, w, dEdr);
+                    for (int jj = 0; jj < range.Count; jj++)
+                    {
+                        int o = ((range.Start + jj) * k + f) * 3;
+                        grads[o] = dEdr[jj].X; grads[o + 1] = dEdr[jj].Y; grads[o + 2] = dEdr[jj].Z;
+                    }
+                }
+            }
+        });
+        _cache.AddOrUpdate(nl, new Cached(s, state, fusedDEdX, fusedG));
+        return new DescriptorSet(n, k, values, nl, grads);
+    }
+
+    public (Vec3[] Forces, Stress? Stress) ForcesFromAdjoint(Structure s, ReadOnlySpan<double> dEdX, NeighborList? neighbors = null)
+    {
+        if (neighbors is null || !_cache.TryGetValue(neighbors, out var cached) || !ReferenceEquals(cached.Structure, s))
+        {
+            var set = Compute(s, false, neighbors);
+            neighbors = set.Neighbors;
+            _cache.TryGetValue(neighbors, out cached);
+        }
+        var nl = neighbors;
+        if (cached!.PairGradients is { } pg && dEdX.SequenceEqual(cached.DEdX)) return Contract(s, nl, pg);
+        var species = Species(s);
+        var ps = PairSpecies(nl, species);
+        int n = s.Count, k = FeatureCount, stateSize = _ev.StateSize;
+        if (dEdX.Length != n * k) throw new ArgumentException("dE/dX has the wrong length", nameof(dEdX));
+        var weights = dEdX.ToArray();
+        var state = cached!.State;
+        var g = new Vec3[nl.PairCount];
+        Chunks(n, (a, b) =>
+        {
+            var w = _ev.CreateWorkspace();
+            for (int i = a; i < b; i++)
+            {
+                var range = nl.PairRange(i);
+                int mu = species[i];
+                w.Load(state.AsSpan((int)((long)i * stateSize), stateSize));
+                _ev.Adjoint(mu, weights.AsSpan(i * k, _ev.DensityCount(mu)), weights[i * k + _p], ps.AsSpan(range.Start, range.Count),
+                    nl.Vectors.Slice(range.Start, range.Count), nl.Distances.Slice(range.Start, range.Count), w, g.AsSpan(range.Start, range.Count));
+            }
+        });
+        return Contract(s, nl, g);
+    }
+
+    /// <summary>Forces and stress from dE/dr_ij per pair (F_i += g, F_j −= g; σ = (1/V) Σ g ⊗ r).</summary>
+    internal static (Vec3[] Forces, Stress? Stress) Contract(Structure s, NeighborList nl, Vec3[] g)
+    {
+        var centers = nl.Centers; var nbrs = nl.Neighbors; var vec = nl.Vectors;
+        var f = new Vec3[s.Count];
+        double wxx = 0, wyy = 0, wzz = 0, wyz = 0, wxz = 0, wxy = 0, wzy = 0, wzx = 0, wyx = 0;
+        for (int p = 0; p < g.Length; p++)
+        {
+            var gp = g[p];
+            f[centers[p]] += gp;
+            f[nbrs[p]] -= gp;
+            var r = vec[p];
+            wxx += gp.X * r.X; wyy += gp.Y * r.Y; wzz += gp.Z * r.Z;
+            wyz += gp.Y * r.Z; wzy += gp.Z * r.Y;
+            wxz += gp.X * r.Z; wzx += gp.Z * r.X;
+            wxy += gp.X * r.Y; wyx += gp.Y * r.X;
+        }
+        Stress? stress = null;
+        if (s.Pbc.AllPeriodic && s.Volume > 0)
+        {
+            double c = Stress.EvPerCubicAngstromInGpa / s.Volume;
+            stress = new Stress(c * wxx, c * wyy, c * wzz, c * 0.5 * (wyz + wzy), c * 0.5 * (wxz + wzx), c * 0.5 * (wxy + wyx));
+        }
+        return (f, stress);
+    }
+}

@@ -1,0 +1,45 @@
+using Mlip.Descriptors.Ace;
+using Mlip.Descriptors;
+using Mlip.Validation;
+
+namespace Mlip.Models.Ace;
+
+/// <summary>
+/// PACE potentials as Mlip <see cref="Potential"/>s: a <c>.ace</c> or <c>.yace</c> file becomes the density
+/// descriptor <see cref="AceDensities"/> with the embedding <see cref="AceEmbeddingModel"/> over it, so every
+/// verb (test, predict, md, relax …) runs it. <see cref="ModelFile.Load"/> and <see cref="ModelFile.Save"/>
+/// dispatch here on the file extension.
+/// </summary>
+public static class AcePotential
+{
+    public static bool IsAcePath(string path) =>
+        path.EndsWith(".ace", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".yace", StringComparison.OrdinalIgnoreCase);
+
+    public static AceBasisSet ReadBasis(string path)
+    {
+        if (!File.Exists(path)) throw new MlipInputException(new InputLocation(path), "file not found");
+        return path.EndsWith(".yace", StringComparison.OrdinalIgnoreCase) ? YaceFile.Read(path) : AceFile.Read(path);
+    }
+
+    public static Potential Load(string path) => Create(ReadBasis(path), path);
+
+    public static Potential Create(AceBasisSet basis, string? source = null)
+    {
+        var parameters = new Dictionary<string, string> { ["elements"] = string.Join(",", basis.Elements) };
+        if (source is not null) parameters["file"] = source;
+        var densities = new AceDensities(basis);
+        var model = new AceEmbeddingModel(basis);
+        densities.Fused = model.AtomEnergy;
+        return new Potential(densities, model, new DescriptorSpec("pace", parameters));
+    }
+
+    /// <summary>The basis set of a PACE potential (loaded from a PACE file or converted from a fitted linear ACE).</summary>
+    public static AceBasisSet? BasisOf(Potential p) => p.Descriptor is AceDensities d ? d.Basis : null;
+
+    /// <summary>Writes a PACE potential as .yace or .ace by the extension of <paramref name="path"/>.</summary>
+    public static void Save(string path, AceBasisSet basis)
+    {
+        if (path.EndsWith(".yace", StringComparison.OrdinalIgnoreCase)) YaceFile.Write(path, basis);
+        else AceFile.Write(path, basis);
+    }
+}

@@ -1,0 +1,68 @@
+using Mlip.Models;
+using Mlip.Simulation;
+using Mlip.Structures;
+using Mlip.Tests.Support;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Mlip.Tests.Models.Ace;
+
+/// <summary>
+/// Cu-PBE-core-rep.ace in use: a short NVE run of fcc Cu at 1000 K conserves energy (the 10 ps, 1000 K run is
+/// an example, not a test), and the Cu dimer from 0.5 Å to the cut-off is smooth (no jumps in energy or
+/// force, force = −dE/dr) and strongly repulsive at short range thanks to the core repulsion.
+/// </summary>
+public class PaceDynamicsTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void NveFccCuConservesEnergy()
+    {
+        var p = ModelFile.Load(ManybodyReference.Potential("Cu-PBE-core-rep.ace"));
+        var state = new MdState(Crystals.Supercell(Crystals.Fcc("Cu", 3.63), 2, 2, 2));
+        MaxwellBoltzmann.Initialize(state, 2000, seed: 3); // equipartition takes it to about 1000 K
+        double e0 = double.NaN, emax = double.MinValue, emin = double.MaxValue;
+        var md = new MolecularDynamics(new VelocityVerlet(p, 1.0), state)
+        {
+            Observer = s =>
+            {
+                if (double.IsNaN(e0)) e0 = s.TotalEnergy;
+                emax = Math.Max(emax, s.TotalEnergy); emin = Math.Min(emin, s.TotalEnergy);
+            },
+        };
+        md.Run(60);
+        double drift = (state.TotalEnergy - e0) / state.Count / (state.Time / 1000.0);
+        output.WriteLine($"32 atoms, 60 fs: T {state.Temperature:F0} K, E_tot spread {(emax - emin) / state.Count * 1000:F3} meV/atom, drift {drift:E2} eV/atom/ps");
+        Assert.True(state.Temperature > 500, "the crystal did not heat up");
+        Assert.True((emax - emin) / state.Count < 5e-4, $"total energy fluctuates by {(emax - emin) / state.Count:E2} eV/atom");
+        Assert.True(Math.Abs(drift) < 1e-2, $"drift {drift:E2} eV/atom/ps");
+    }
+
+    [Fact]
+    public void DimerIsSmoothAndRepulsiveAtShortRange()
+    {
+        var p = ModelFile.Load(ManybodyReference.Potential("Cu-PBE-core-rep.ace"));
+        double rc = p.Descriptor.Cutoff;
+        var r = new List<double>(); var e = new List<double>(); var f = new List<double>();
+        for (double d = 0.5; d < rc + 0.2; d += 0.01)
+        {
+            var s = new Structure(Matrix3.Diagonal(40, 40, 40), [new Vec3(5, 5, 5), new Vec3(5 + d, 5, 5)], [29, 29], PeriodicFlags.None);
+            var res = p.Calculate(s, true, false);
+            r.Add(d); e.Add(res.Energy); f.Add(res.Forces![1].X);
+        }
+        double eInf = e[^1];
+        output.WriteLine($"E(0.5 Å) − E(rc) = {e[0] - eInf:F2} eV, E(1.0) − E(rc) = {e[50] - eInf:F2} eV, minimum {e.Min() - eInf:F3} eV at {r[e.IndexOf(e.Min())]:F2} Å");
+        // repulsive at short range: energy falls and the force pushes apart all the way from 0.5 to 1.5 Å
+        for (int q = 0; q < r.Count && r[q] < 1.5; q++) Assert.True(f[q] > 0, $"force at {r[q]:F2} Å is not repulsive");
+        Assert.True(e[0] - eInf > 10, "not strongly repulsive at 0.5 Å");
+        // smooth: at every grid point the force is −dE/dr (central differences, h = 1e-4 Å), so neither
+        // the energy nor the force jumps anywhere from 0.5 Å to the cut-off
+        double Energy(double d) => p.Calculate(new Structure(Matrix3.Diagonal(40, 40, 40), [new Vec3(5, 5, 5), new Vec3(5 + d, 5, 5)], [29, 29], PeriodicFlags.None), false, false).Energy;
+        for (int q = 0; q < r.Count; q++)
+        {
+            double fd = -(Energy(r[q] + 1e-4) - Energy(r[q] - 1e-4)) / 2e-4;
+            Assert.True(Math.Abs(fd - f[q]) < 1e-5 * Math.Abs(f[q]) + 1e-6, $"force {f[q]:G8} vs -dE/dr {fd:G8} at {r[q]:F2} Å");
+        }
+        Assert.Equal(0.0, f[^1], 12);
+        Assert.Equal(eInf, e[^2], 12);
+    }
+}

@@ -1,0 +1,64 @@
+using Mlip.Descriptors;
+using Mlip.Structures;
+
+namespace Mlip.ActiveLearning;
+
+/// <summary>
+/// Picks the batch to label. Active: candidates by decreasing uncertainty, skipping one whose fingerprint
+/// (mean descriptor over its atoms, standardised by the training features' mean and spread) lies within
+/// <c>minDistance</c> (RMS over components) of a pick already made; the batch is filled by score if too few are
+/// diverse. Random: a seeded uniform draw (the baseline of the learning curve).
+/// </summary>
+public static class BatchSelector
+{
+    public static int[] Active(IReadOnlyList<double> scores, IReadOnlyList<double[]> fingerprints, int batch, double minDistance)
+    {
+        var order = Enumerable.Range(0, scores.Count).OrderByDescending(i => double.IsNaN(scores[i]) ? double.PositiveInfinity : scores[i]).ThenBy(i => i).ToArray();
+        var picked = new List<int>();
+        var taken = new bool[scores.Count];
+        foreach (int i in order)
+        {
+            if (picked.Count == batch) break;
+            bool close = false;
+            foreach (int j in picked)
+                if (Distance(fingerprints[i], fingerprints[j]) < minDistance) { close = true; break; }
+            if (close) continue;
+            picked.Add(i);
+            taken[i] = true;
+        }
+        foreach (int i in order)
+        {
+            if (picked.Count == batch) break;
+            if (!taken[i]) { picked.Add(i); taken[i] = true; }
+        }
+        return [.. picked];
+    }
+
+    public static int[] Random(int count, int batch, Random rng)
+    {
+        var idx = Enumerable.Range(0, count).ToArray();
+        rng.Shuffle(idx);
+        return idx.Take(Math.Min(batch, count)).ToArray();
+    }
+
+    /// <summary>Mean descriptor over the atoms, standardised.</summary>
+    public static double[] Fingerprint(DescriptorSet set, double[] mean, double[] scale)
+    {
+        int k = set.Features;
+        var f = new double[k];
+        for (int i = 0; i < set.Atoms; i++)
+        {
+            var x = set.Of(i);
+            for (int a = 0; a < k; a++) f[a] += x[a];
+        }
+        for (int a = 0; a < k; a++) f[a] = (f[a] / Math.Max(1, set.Atoms) - mean[a]) / scale[a];
+        return f;
+    }
+
+    public static double Distance(double[] a, double[] b)
+    {
+        double s = 0;
+        for (int i = 0; i < a.Length; i++) s += (a[i] - b[i]) * (a[i] - b[i]);
+        return Math.Sqrt(s / Math.Max(1, a.Length));
+    }
+}

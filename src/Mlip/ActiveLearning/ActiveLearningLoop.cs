@@ -95,20 +95,35 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
                 nCand = candidates.Count;
                 var scores = new double[candidates.Count];
                 var fingerprints = new double[candidates.Count][];
+                var vectors = new (double[] Vectors, int[] Z)[candidates.Count];
                 var (mean, scale) = set.FeatureStatistics();
                 Parallel.For(0, candidates.Count, new ParallelOptions { MaxDegreeOfParallelism = c.Threads }, i =>
                 {
                     var ds = descriptor.Compute(candidates[i], derivatives: false);
                     fingerprints[i] = BatchSelector.Fingerprint(ds, mean, scale);
+                    int kv = ds.Features + 1;
+                    var v = new double[ds.Atoms * kv];
+                    for (int a = 0; a < ds.Atoms; a++) DOptimality.Vector(ds.Of(a), v.AsSpan(a * kv, kv));
+                    vectors[i] = (v, candidates[i].AtomicNumbers);
                     scores[i] = SafeScore(estimator, candidates[i]); // scored in both modes: the random baseline reports its uncertainty too
                 });
                 var finite = scores.Where(double.IsFinite).ToArray();
                 meanU = finite.Length > 0 ? finite.Average() : 0;
                 maxU = finite.Length > 0 ? finite.Max() : 0;
                 int batch = Math.Min(c.Batch, c.Budget - labelled.Count);
-                var pick = mode == SelectionMode.Active
-                    ? BatchSelector.Active(scores, fingerprints, batch, c.MinDistance)
-                    : BatchSelector.Random(candidates.Count, batch, rng);
+                int[] pick;
+                if (mode == SelectionMode.Random) pick = BatchSelector.Random(candidates.Count, batch, rng);
+                else
+                {
+                    // candidates above max_score wait unless too few are left below it (then the least extreme of them)
+                    var pool = Enumerable.Range(0, candidates.Count).Where(i => scores[i] <= c.MaxScore).ToList();
+                    if (pool.Count < batch)
+                        pool.AddRange(Enumerable.Range(0, candidates.Count).Where(i => !(scores[i] <= c.MaxScore)).OrderBy(i => scores[i]).Take(batch - pool.Count));
+                    var sub = estimator is DOptimalityUncertainty dopt && c.DOptimalBatch
+                        ? BatchSelector.DOptimal(dopt.ActiveSets, pool.Select(i => vectors[i]).ToList(), batch)
+                        : BatchSelector.Active(pool.Select(i => scores[i]).ToList(), pool.Select(i => fingerprints[i]).ToList(), batch, c.MinDistance);
+                    pick = sub.Select(j => pool[j]).ToArray();
+                }
                 var chosen = pick.Select(i => candidates[i]).ToList();
                 next = [.. labelled, .. LabelAll(chosen, FormattableString.Invariant($"iter{iteration:D3}"))];
             }

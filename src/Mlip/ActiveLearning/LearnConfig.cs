@@ -45,6 +45,10 @@ public sealed record LearnConfig
     public double MaxStrain { get; init; } = 0.08;
     /// <summary>Two picks of a batch must be at least this far apart (RMS of standardised mean descriptors).</summary>
     public double MinDistance { get; init; } = 0.05;
+    /// <summary>Linear models: greedy D-optimal batches (active sets updated after each pick) instead of the distance rule.</summary>
+    public bool DOptimalBatch { get; init; } = true;
+    /// <summary>Candidates scored above this are set aside (too far out to teach the model about the region of interest yet); used only when too few remain.</summary>
+    public double MaxScore { get; init; } = double.PositiveInfinity;
     public string? ValidationFile { get; init; }
     public IReadOnlyList<double> ValidationTemperatures { get; init; } = [300, 1000, 2500];
     public int ValidationSnapshots { get; init; } = 6;
@@ -183,8 +187,10 @@ public sealed record LearnConfig
         }
         if (Get(root, "select") is { } sel)
         {
-            var m = Map(sel, "select", "min_distance");
+            var m = Map(sel, "select", "min_distance", "d_optimal", "max_score");
+            if (Get(m, "max_score") is { } ms) c = c with { MaxScore = Num(ms, "select.max_score") };
             if (Get(m, "min_distance") is { } md) c = c with { MinDistance = Num(md, "select.min_distance") };
+            if (Get(m, "d_optimal") is { } dop) c = c with { DOptimalBatch = Bool(dop, "select.d_optimal") };
         }
         if (Get(root, "validation") is { } val)
         {

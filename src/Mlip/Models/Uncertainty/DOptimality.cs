@@ -15,6 +15,7 @@ namespace Mlip.Models.Uncertainty;
 public sealed class DOptimality
 {
     private readonly Dictionary<int, (int Rows, double[] Inverse)> _inverse = new();
+    private readonly Dictionary<int, double[]> _activeVectors = new();
 
     private DOptimality(int featureLength) { FeatureLength = featureLength; }
 
@@ -45,8 +46,31 @@ public sealed class DOptimality
             var (active, inverse) = MaxVol(x, rows.Count, k, maxIterations);
             result.ActiveRows[z] = active.Select(a => rows[a]).ToArray();
             result._inverse[z] = (active.Length, inverse);
+            var av = new double[active.Length * k];
+            for (int r = 0; r < active.Length; r++) Array.Copy(x, active[r] * k, av, r * k, k);
+            result._activeVectors[z] = av;
         }
         return result;
+    }
+
+    /// <summary>
+    /// The active sets after adding atoms (as if their structure were labelled): per element, MaxVol over the current
+    /// active vectors and the new ones. Greedy D-optimal batch selection calls this after each pick, so a near copy
+    /// of a picked structure no longer extrapolates. <see cref="ActiveRows"/> of the result index the combined rows.
+    /// </summary>
+    public DOptimality With(ReadOnlySpan<double> vectors, ReadOnlySpan<int> atomicNumbers)
+    {
+        int k = FeatureLength;
+        var allZ = new List<int>();
+        var all = new List<double>();
+        foreach (var (z, av) in _activeVectors)
+        {
+            all.AddRange(av);
+            for (int r = 0; r < av.Length / k; r++) allZ.Add(z);
+        }
+        all.AddRange(vectors.ToArray());
+        allZ.AddRange(atomicNumbers.ToArray());
+        return Build(all.ToArray(), allZ.ToArray(), k);
     }
 
     /// <summary>Active sets from the descriptors of a training set.</summary>

@@ -25,6 +25,9 @@ switch (which)
     case "random-crystals":
         RandomCrystalBenchmark.Run(args.Skip(1).ToArray());
         break;
+    case "uncertainty":
+        UncertaintyBenchmark.Run(args.Skip(1).ToArray());
+        break;
     default:
         Console.WriteLine("usage: dotnet run -c Release --project bench/Mlip.Bench -- <benchmark>");
         Console.WriteLine("  neighbors [--quick]   neighbour-list build time, 1k/10k/100k-atom diamond Si, rc 5 Å, vs brute force");
@@ -33,6 +36,7 @@ switch (which)
         Console.WriteLine("  lstsq [--rows 20000] [--cols 500] [--threads N] [--no-mathnet]  dense least squares: libtorch QR vs MathNet.Numerics managed QR");
         Console.WriteLine("  so4 [--quick]         SO(4) bispectrum values, derivatives and adjoint forces, 2000 atoms, 2J=6 and 8, vs LAMMPS");
         Console.WriteLine("  md [--steps 200] [--skin 1.0] [--cells 8]  NVE MD, Stillinger-Weber Si, 4096 atoms, µs/atom/step, fresh vs reused neighbour list, vs LAMMPS pair_style sw");
+        Console.WriteLine("  uncertainty [sw|tersoff] [--no-nn]  Spearman correlation of uncertainty with validation force error, per model kind");
         Console.WriteLine("  random-crystals [--quick]  random symmetric Ga12As12 cells in every group that fits: mean ms per cell, failure rate per group");
         break;
 }

@@ -189,8 +189,8 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
         {
             "gpr" => GaussianProcessFit.Fit(set, new GaussianProcessFitOptions
             {
-                SparsePoints = Math.Min(c.SparsePoints, labelled.Sum(s => s.Count)), Optimize = false, Weights = c.Loss, Seed = c.Seed, Threads = c.Threads,
-                Zeta = [2], Variance = 1.0,
+                // hyperparameters (σ², noise levels) by the marginal likelihood at every refit: fixed defaults fitted SW Si badly
+                SparsePoints = Math.Min(c.SparsePoints, labelled.Sum(s => s.Count)), Weights = c.Loss, Seed = c.Seed, Threads = c.Threads, Zeta = [2],
             }, LeastSquaresSolvers.ByName(c.Solver, c.Threads)).Model,
             _ => PolynomialFit.Fit(set, new PolynomialFitOptions { Order = c.ModelKind == "quadratic" ? 2 : 1, Weights = c.Loss, Ridge = c.Ridge, Threads = c.Threads },
                 LeastSquaresSolvers.ByName(c.Solver, c.Threads)).Model,

@@ -34,13 +34,17 @@ public static class LearningReport
     {
         void Add(List<IterationRecord> h, string label, ScottPlot.Color color)
         {
-            var s = plt.Add.Scatter(h.Select(r => (double)r.Labelled).ToArray(), h.Select(y).ToArray());
+            var s = plt.Add.Scatter(h.Select(r => (double)r.Labelled).ToArray(), h.Select(r => Math.Log10(Math.Max(y(r), 1e-300))).ToArray());
             s.LegendText = label;
             s.Color = color;
         }
         Add(active, "active (uncertainty)", ScottPlot.Colors.OrangeRed);
         if (random is not null) Add(random, "random selection", ScottPlot.Colors.SteelBlue);
-        plt.Title(title);
+        plt.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
+        {
+            LabelFormatter = v => Math.Pow(10, v).ToString("G3", CultureInfo.InvariantCulture),
+        };
+        plt.Title(title + " (log scale)");
         plt.XLabel("labelled structures");
         plt.ShowLegend(ScottPlot.Alignment.UpperRight);
     }

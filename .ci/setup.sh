@@ -21,4 +21,10 @@ if ! /usr/bin/python3 -c "import ase.calculators.socketio" 2>/dev/null; then
   $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq python3-ase
 fi
 
+# spglib (Debian libsymspg1) for space groups of random crystals (src/Mlip/Generation/Spglib.cs, P/Invoke); skipped when present.
+if ! ldconfig -p 2>/dev/null | grep -q 'libsymspg\.so\.1'; then
+  sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq libsymspg1
+fi
+
 dotnet restore Mlip.slnx -nologo -v quiet

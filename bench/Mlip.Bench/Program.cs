@@ -37,6 +37,12 @@ switch (which)
     case "pinn":
         PinnBenchmark.Run(args.Skip(1).ToArray());
         break;
+    case "random-crystals":
+        RandomCrystalBenchmark.Run(args.Skip(1).ToArray());
+        break;
+    case "uncertainty":
+        UncertaintyBenchmark.Run(args.Skip(1).ToArray());
+        break;
     default:
         Console.WriteLine("usage: dotnet run -c Release --project bench/Mlip.Bench -- <benchmark>");
         Console.WriteLine("  neighbors [--quick]   neighbour-list build time, 1k/10k/100k-atom diamond Si, rc 5 Å, vs brute force");
@@ -51,5 +57,7 @@ switch (which)
         Console.WriteLine("  pinn eos NN.json PINN.json DATA.json... -o DIR  diamond Si EOS 0.7-1.3 V0 of both models with the data's Elastic-group DFT points (PNG, CSV)");
         Console.WriteLine("  ace [--cells 10] [--repeats 3]  force call of Cu-PBE-core-rep.ace on 4000-atom rattled fcc Cu vs Mlip's linear SNAP (Zuo Cu), µs/atom-step, ratio");
         Console.WriteLine("  ace-basis [--order 3] [--nmax 8,6,4] [--lmax 0,4,3] [--degree D] [--wl 1.5]  size of a linear ACE basis");
+        Console.WriteLine("  uncertainty [sw|tersoff] [--no-nn]  Spearman correlation of uncertainty with validation force error, per model kind");
+        Console.WriteLine("  random-crystals [--quick]  random symmetric Ga12As12 cells in every group that fits: mean ms per cell, failure rate per group");
         break;
 }

@@ -1,0 +1,98 @@
+using Mlip.Descriptors;
+using Mlip.Structures;
+
+namespace Mlip.ActiveLearning;
+
+/// <summary>
+/// Picks the batch to label. Active: candidates by decreasing uncertainty, skipping one whose fingerprint
+/// (mean descriptor over its atoms, standardised by the training features' mean and spread) lies within
+/// <c>minDistance</c> (RMS over components) of a pick already made; the batch is filled by score if too few are
+/// diverse. Random: a seeded uniform draw (the baseline of the learning curve).
+/// </summary>
+public static class BatchSelector
+{
+    public static int[] Active(IReadOnlyList<double> scores, IReadOnlyList<double[]> fingerprints, int batch, double minDistance)
+    {
+        var order = Enumerable.Range(0, scores.Count).OrderByDescending(i => double.IsNaN(scores[i]) ? double.PositiveInfinity : scores[i]).ThenBy(i => i).ToArray();
+        var picked = new List<int>();
+        var taken = new bool[scores.Count];
+        foreach (int i in order)
+        {
+            if (picked.Count == batch) break;
+            bool close = false;
+            foreach (int j in picked)
+                if (Distance(fingerprints[i], fingerprints[j]) < minDistance) { close = true; break; }
+            if (close) continue;
+            picked.Add(i);
+            taken[i] = true;
+        }
+        foreach (int i in order)
+        {
+            if (picked.Count == batch) break;
+            if (!taken[i]) { picked.Add(i); taken[i] = true; }
+        }
+        return [.. picked];
+    }
+
+    /// <summary>
+    /// Greedy D-optimal batch for linear models: pick the candidate of largest max γ, add its atoms to the active sets
+    /// (<see cref="Models.Uncertainty.DOptimality.With"/>), re-grade the rest, repeat. A candidate similar to one
+    /// already picked no longer extrapolates, so the batch is diverse without a distance threshold.
+    /// </summary>
+    public static int[] DOptimal(Models.Uncertainty.DOptimality activeSets, IReadOnlyList<(double[] Vectors, int[] Z)> candidates, int batch)
+    {
+        var picked = new List<int>();
+        var taken = new bool[candidates.Count];
+        var current = activeSets;
+        for (int b = 0; b < batch && picked.Count < candidates.Count; b++)
+        {
+            int best = -1; double bestGrade = double.NegativeInfinity;
+            for (int c = 0; c < candidates.Count; c++)
+            {
+                if (taken[c]) continue;
+                double g = MaxGrade(current, candidates[c]);
+                if (g > bestGrade) { bestGrade = g; best = c; }
+            }
+            picked.Add(best);
+            taken[best] = true;
+            current = current.With(candidates[best].Vectors, candidates[best].Z);
+        }
+        return [.. picked];
+    }
+
+    private static double MaxGrade(Models.Uncertainty.DOptimality a, (double[] Vectors, int[] Z) c)
+    {
+        int k = a.FeatureLength;
+        double g = 0;
+        for (int i = 0; i < c.Z.Length; i++) g = Math.Max(g, a.Grade(c.Vectors.AsSpan(i * k, k), c.Z[i]));
+        return double.IsNaN(g) ? double.PositiveInfinity : g;
+    }
+
+    public static int[] Random(int count, int batch, Random rng)
+    {
+        var idx = Enumerable.Range(0, count).ToArray();
+        rng.Shuffle(idx);
+        return idx.Take(Math.Min(batch, count)).ToArray();
+    }
+
+    /// <summary>Mean descriptor over the atoms, standardised.</summary>
+    public static double[] Fingerprint(DescriptorSet set, double[] mean, double[] scale)
+    {
+        int k = set.Features;
+        var f = new double[k];
+        for (int i = 0; i < set.Atoms; i++)
+        {
+            var x = set.Of(i);
+            for (int a = 0; a < k; a++) f[a] += x[a];
+        }
+        for (int a = 0; a < k; a++) f[a] = (f[a] / Math.Max(1, set.Atoms) - mean[a]) / scale[a];
+        return f;
+    }
+
+    public static double Distance(double[] a, double[] b)
+    {
+        double s = 0;
+        for (int i = 0; i < a.Length; i++) s += (a[i] - b[i]) * (a[i] - b[i]);
+        return Math.Sqrt(s / Math.Max(1, a.Length));
+    }
+}

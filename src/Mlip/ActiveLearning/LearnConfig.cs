@@ -1,0 +1,219 @@
+using System.Globalization;
+using Mlip.Training;
+using Mlip.Validation;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Mlip.ActiveLearning;
+
+/// <summary>MD exploration: Langevin runs with the current model, optionally with a Berendsen barostat at each pressure.</summary>
+public sealed record MdExploration(IReadOnlyList<double> Temperatures, IReadOnlyList<double?> Pressures, int Steps, int Snapshots, int Cells, double TimeStep);
+
+/// <summary>
+/// The settings of <c>mlip learn CONFIG.yaml</c> (docs/active-learning.md). Budget counts every labelled
+/// structure, the initial ones included.
+/// </summary>
+public sealed record LearnConfig
+{
+    public string Element { get; init; } = "Si";
+    public double LatticeConstant { get; init; } = 5.43;
+    /// <summary>A classical potential (sw, tersoff, ...) or null when <see cref="Command"/> is used.</summary>
+    public string? ReferencePotential { get; init; } = "sw";
+    public string? Command { get; init; }
+    public string CommandInput { get; init; } = "POSCAR";
+    public string CommandOutput { get; init; } = "OUTCAR";
+    public double CommandTimeoutSeconds { get; init; } = 3600;
+    public string DescriptorType { get; init; } = "so4";
+    public IReadOnlyDictionary<string, string> DescriptorParameters { get; init; } = new Dictionary<string, string> { ["twojmax"] = "6", ["rcutfac"] = "4.9" };
+    public string ModelKind { get; init; } = "linear";
+    public double Ridge { get; init; } = 1e-6;
+    public int SparsePoints { get; init; } = 200;
+    public string Solver { get; init; } = "default";
+    public LossWeights Loss { get; init; } = new() { Energy = 1, Force = 0.01 };
+    public int Seed { get; init; } = 1;
+    public int Threads { get; init; } = Environment.ProcessorCount;
+    public int Initial { get; init; } = 20;
+    public int Budget { get; init; } = 200;
+    public int Batch { get; init; } = 20;
+    public MdExploration? Md { get; init; } = new([300, 1000, 2000], [null], 200, 4, 2, 1.0);
+    public int RandomCrystals { get; init; } = 20;
+    public string? RandomComposition { get; init; }
+    public double RandomVolumeFactor { get; init; } = 3.0;
+    public int Rattles { get; init; } = 20;
+    public double RattleAmplitude { get; init; } = 0.2;
+    public int Strains { get; init; } = 20;
+    public double MaxStrain { get; init; } = 0.08;
+    /// <summary>Two picks of a batch must be at least this far apart (RMS of standardised mean descriptors).</summary>
+    public double MinDistance { get; init; } = 0.05;
+    /// <summary>Linear models: greedy D-optimal batches (active sets updated after each pick) instead of the distance rule.</summary>
+    public bool DOptimalBatch { get; init; } = true;
+    /// <summary>Candidates scored above this are set aside (too far out to teach the model about the region of interest yet); used only when too few remain.</summary>
+    public double MaxScore { get; init; } = double.PositiveInfinity;
+    public string? ValidationFile { get; init; }
+    public IReadOnlyList<double> ValidationTemperatures { get; init; } = [300, 1000, 2500];
+    public int ValidationSnapshots { get; init; } = 6;
+    public int Patience { get; init; } = 3;
+    public double Tolerance { get; init; } = 0.01;
+    public bool CompareRandom { get; init; } = true;
+    public string Output { get; init; } = "learn";
+    public string SourcePath { get; init; } = "";
+
+    private static readonly HashSet<string> TopKeys = ["element", "lattice_constant", "reference", "descriptor", "model", "loss", "seed", "threads",
+        "initial", "budget", "batch", "explore", "select", "validation", "stop", "compare_random", "output"];
+
+    public static LearnConfig Load(string path)
+    {
+        IO.InputFile.EnsureExists(path);
+        var yaml = new YamlStream();
+        try { using var r = new StreamReader(path); yaml.Load(r); }
+        catch (YamlException e) { throw new FileFormatException(new InputLocation(path, (int)e.Start.Line), $"invalid YAML: {e.Message}"); }
+        if (yaml.Documents.Count == 0 || yaml.Documents[0].RootNode is not YamlMappingNode root)
+            throw new FileFormatException(new InputLocation(path, 1), "the config must be a YAML mapping (key: value lines)");
+        string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        InputLocation At(YamlNode n) => new(path, (int)n.Start.Line);
+        YamlNode? Get(YamlMappingNode m, string key) => m.Children.TryGetValue(new YamlScalarNode(key), out var v) ? v : null;
+        string Scalar(YamlNode n, string what) => n is YamlScalarNode s && s.Value is not null ? s.Value : throw new FileFormatException(At(n), $"'{what}' must be a single value");
+        double Num(YamlNode n, string what) => double.TryParse(Scalar(n, what), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v)
+            ? v : throw new FileFormatException(At(n), $"'{what}' must be a number, not '{Scalar(n, what)}'");
+        int Int(YamlNode n, string what) => int.TryParse(Scalar(n, what), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v)
+            ? v : throw new FileFormatException(At(n), $"'{what}' must be an integer, not '{Scalar(n, what)}'");
+        bool Bool(YamlNode n, string what) => Scalar(n, what).ToLowerInvariant() switch
+        {
+            "true" or "yes" or "on" => true, "false" or "no" or "off" => false,
+            var s => throw new FileFormatException(At(n), $"'{what}' must be true or false, not '{s}'"),
+        };
+        YamlMappingNode Map(YamlNode n, string what, params string[] keys)
+        {
+            if (n is not YamlMappingNode m) throw new FileFormatException(At(n), $"'{what}' must be a mapping");
+            foreach (var (k, _) in m.Children)
+                if (!keys.Contains(((YamlScalarNode)k).Value)) throw new FileFormatException(At(k), $"unknown key '{((YamlScalarNode)k).Value}' in '{what}' (known: {string.Join(", ", keys)})");
+            return m;
+        }
+        List<double> Nums(YamlNode n, string what) => n is YamlSequenceNode seq ? seq.Children.Select(c => Num(c, what)).ToList() : [Num(n, what)];
+        string Resolve(string p) => Path.IsPathRooted(p) ? p : Path.GetFullPath(Path.Combine(dir, p));
+
+        foreach (var (k, _) in root.Children)
+            if (!TopKeys.Contains(((YamlScalarNode)k).Value!))
+                throw new FileFormatException(At(k), $"unknown key '{((YamlScalarNode)k).Value}' (known: {string.Join(", ", TopKeys)})");
+        var c = new LearnConfig { SourcePath = path };
+        if (Get(root, "element") is { } el) c = c with { Element = Scalar(el, "element") };
+        if (Get(root, "lattice_constant") is { } lc) c = c with { LatticeConstant = Num(lc, "lattice_constant") };
+        if (Get(root, "reference") is { } reference)
+        {
+            if (reference is YamlScalarNode) c = c with { ReferencePotential = Scalar(reference, "reference") };
+            else
+            {
+                var m = Map(reference, "reference", "potential", "command", "input", "output", "timeout", "ipi");
+                if (Get(m, "ipi") is { } ipi)
+                    throw new FileFormatException(At(ipi), "an i-PI reference needs Mlip to act as the i-PI server, which it does not yet (Mlip has an i-PI client, `mlip serve`): use a command reference");
+                if (Get(m, "potential") is { } p) c = c with { ReferencePotential = Scalar(p, "reference.potential") };
+                if (Get(m, "command") is { } cmd) c = c with { Command = Scalar(cmd, "reference.command"), ReferencePotential = null };
+                if (Get(m, "input") is { } inp) c = c with { CommandInput = Scalar(inp, "reference.input") };
+                if (Get(m, "output") is { } outp) c = c with { CommandOutput = Scalar(outp, "reference.output") };
+                if (Get(m, "timeout") is { } to) c = c with { CommandTimeoutSeconds = Num(to, "reference.timeout") };
+                if (c.ReferencePotential is null && c.Command is null) throw new FileFormatException(At(m), "'reference' needs 'potential' or 'command'");
+            }
+        }
+        if (Get(root, "descriptor") is { } d)
+        {
+            var m = Map(d, "descriptor", "type", "parameters");
+            if (Get(m, "type") is { } t) c = c with { DescriptorType = Scalar(t, "descriptor.type") };
+            if (Get(m, "parameters") is YamlMappingNode pm)
+                c = c with { DescriptorParameters = pm.Children.ToDictionary(kv => Scalar(kv.Key, "parameter"), kv => Scalar(kv.Value, "parameter value")) };
+        }
+        if (Get(root, "model") is { } model)
+        {
+            var m = Map(model, "model", "kind", "ridge", "sparse", "solver");
+            if (Get(m, "kind") is { } k)
+            {
+                string kind = Scalar(k, "model.kind").ToLowerInvariant();
+                if (kind is not ("linear" or "quadratic" or "gpr"))
+                    throw new FileFormatException(At(k), $"model.kind '{kind}': the loop fits linear, quadratic or gpr models (fast refits); for neural networks use a committee with mlip predict --uncertainty");
+                c = c with { ModelKind = kind };
+            }
+            if (Get(m, "ridge") is { } r) c = c with { Ridge = Num(r, "model.ridge") };
+            if (Get(m, "sparse") is { } sp) c = c with { SparsePoints = Int(sp, "model.sparse") };
+            if (Get(m, "solver") is { } so) c = c with { Solver = Scalar(so, "model.solver") };
+        }
+        if (Get(root, "loss") is { } loss)
+        {
+            var m = Map(loss, "loss", "energy", "force", "stress");
+            var w = c.Loss;
+            if (Get(m, "energy") is { } e) w = w with { Energy = Num(e, "loss.energy") };
+            if (Get(m, "force") is { } f) w = w with { Force = Num(f, "loss.force") };
+            if (Get(m, "stress") is { } s) w = w with { Stress = Num(s, "loss.stress") };
+            c = c with { Loss = w };
+        }
+        if (Get(root, "seed") is { } seed) c = c with { Seed = Int(seed, "seed") };
+        if (Get(root, "threads") is { } th) c = c with { Threads = Math.Max(1, Int(th, "threads")) };
+        if (Get(root, "initial") is { } init) c = c with { Initial = Int(init, "initial") };
+        if (Get(root, "budget") is { } b) c = c with { Budget = Int(b, "budget") };
+        if (Get(root, "batch") is { } bt) c = c with { Batch = Int(bt, "batch") };
+        if (Get(root, "explore") is { } ex)
+        {
+            var m = Map(ex, "explore", "md", "random", "rattle", "strain");
+            c = c with { Md = null, RandomCrystals = 0, Rattles = 0, Strains = 0 };
+            if (Get(m, "md") is { } md)
+            {
+                var mm = Map(md, "explore.md", "temperatures", "pressures", "steps", "snapshots", "cells", "timestep");
+                var md0 = new MdExploration([300], [null], 200, 4, 2, 1.0);
+                if (Get(mm, "temperatures") is { } t) md0 = md0 with { Temperatures = Nums(t, "explore.md.temperatures") };
+                if (Get(mm, "pressures") is { } p) md0 = md0 with { Pressures = Nums(p, "explore.md.pressures").Select(v => (double?)v).ToList() };
+                if (Get(mm, "steps") is { } st) md0 = md0 with { Steps = Int(st, "explore.md.steps") };
+                if (Get(mm, "snapshots") is { } sn) md0 = md0 with { Snapshots = Int(sn, "explore.md.snapshots") };
+                if (Get(mm, "cells") is { } ce) md0 = md0 with { Cells = Int(ce, "explore.md.cells") };
+                if (Get(mm, "timestep") is { } ts) md0 = md0 with { TimeStep = Num(ts, "explore.md.timestep") };
+                c = c with { Md = md0 };
+            }
+            if (Get(m, "random") is { } rnd)
+            {
+                var mm = Map(rnd, "explore.random", "count", "composition", "volume_factor");
+                if (Get(mm, "count") is { } n) c = c with { RandomCrystals = Int(n, "explore.random.count") };
+                if (Get(mm, "composition") is { } comp) c = c with { RandomComposition = Scalar(comp, "explore.random.composition") };
+                if (Get(mm, "volume_factor") is { } vf) c = c with { RandomVolumeFactor = Num(vf, "explore.random.volume_factor") };
+            }
+            if (Get(m, "rattle") is { } ra)
+            {
+                var mm = Map(ra, "explore.rattle", "count", "amplitude");
+                if (Get(mm, "count") is { } n) c = c with { Rattles = Int(n, "explore.rattle.count") };
+                if (Get(mm, "amplitude") is { } a) c = c with { RattleAmplitude = Num(a, "explore.rattle.amplitude") };
+            }
+            if (Get(m, "strain") is { } sr)
+            {
+                var mm = Map(sr, "explore.strain", "count", "max");
+                if (Get(mm, "count") is { } n) c = c with { Strains = Int(n, "explore.strain.count") };
+                if (Get(mm, "max") is { } mx) c = c with { MaxStrain = Num(mx, "explore.strain.max") };
+            }
+        }
+        if (Get(root, "select") is { } sel)
+        {
+            var m = Map(sel, "select", "min_distance", "d_optimal", "max_score");
+            if (Get(m, "max_score") is { } ms) c = c with { MaxScore = Num(ms, "select.max_score") };
+            if (Get(m, "min_distance") is { } md) c = c with { MinDistance = Num(md, "select.min_distance") };
+            if (Get(m, "d_optimal") is { } dop) c = c with { DOptimalBatch = Bool(dop, "select.d_optimal") };
+        }
+        if (Get(root, "validation") is { } val)
+        {
+            if (val is YamlScalarNode) c = c with { ValidationFile = Resolve(Scalar(val, "validation")) };
+            else
+            {
+                var m = Map(val, "validation", "file", "temperatures", "snapshots");
+                if (Get(m, "file") is { } f) c = c with { ValidationFile = Resolve(Scalar(f, "validation.file")) };
+                if (Get(m, "temperatures") is { } t) c = c with { ValidationTemperatures = Nums(t, "validation.temperatures") };
+                if (Get(m, "snapshots") is { } s) c = c with { ValidationSnapshots = Int(s, "validation.snapshots") };
+            }
+        }
+        if (Get(root, "stop") is { } stop)
+        {
+            var m = Map(stop, "stop", "patience", "tolerance");
+            if (Get(m, "patience") is { } p) c = c with { Patience = Int(p, "stop.patience") };
+            if (Get(m, "tolerance") is { } t) c = c with { Tolerance = Num(t, "stop.tolerance") };
+        }
+        if (Get(root, "compare_random") is { } cr) c = c with { CompareRandom = Bool(cr, "compare_random") };
+        if (Get(root, "output") is { } o) c = c with { Output = Resolve(Scalar(o, "output")) };
+        else c = c with { Output = Resolve(Path.GetFileNameWithoutExtension(path)) };
+        if (c.Initial < 1 || c.Batch < 1 || c.Budget < c.Initial)
+            throw new FileFormatException(new InputLocation(path), $"need initial >= 1, batch >= 1 and budget >= initial (got {c.Initial}, {c.Batch}, {c.Budget})");
+        return c;
+    }
+}

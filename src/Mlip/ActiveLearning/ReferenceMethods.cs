@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using Mlip.Calculators;
+using Mlip.IO;
+using Mlip.Structures;
+using Mlip.Validation;
+
+namespace Mlip.ActiveLearning;
+
+/// <summary>The method that labels selected structures (DFT in production, a classical potential in tests and demos).</summary>
+public interface IReferenceMethod
+{
+    string Name { get; }
+
+    /// <summary>Whether several structures may be labelled at once.</summary>
+    bool Parallel { get; }
+
+    /// <summary>A copy of the structure with energy, forces (and stress when the method gives it); <paramref name="tag"/> names its work.</summary>
+    Structure Label(Structure structure, string tag);
+}
+
+/// <summary>Labels with any <see cref="ICalculator"/> (classical potentials: SW, Tersoff, EAM ...).</summary>
+public sealed class CalculatorReference(ICalculator calculator) : IReferenceMethod
+{
+    public string Name => calculator.Name;
+    public bool Parallel => true;
+
+    public Structure Label(Structure structure, string tag)
+    {
+        var s = structure.Clone();
+        var r = calculator.Calculate(s, forces: true, stress: s.Pbc.AllPeriodic);
+        s.Energy = r.Energy; s.Forces = r.Forces; s.Stress = r.Stress;
+        return s;
+    }
+}
+
+/// <summary>
+/// Runs a user's code on a written input: in a fresh folder <c>WORK/TAG</c> the structure is written as
+/// <see cref="InputName"/> (format from the name: POSCAR, *.xyz/*.extxyz, ...), the shell command runs there, and
+/// the last frame of <see cref="OutputName"/> (OUTCAR, extxyz ...) gives energy, forces and stress.
+/// </summary>
+public sealed class CommandReference(string command, string workRoot, string inputName = "POSCAR", string outputName = "OUTCAR", double timeoutSeconds = 3600) : IReferenceMethod
+{
+    public string Command { get; } = command;
+    public string InputName { get; } = inputName;
+    public string OutputName { get; } = outputName;
+    public string Name => $"command '{Command}'";
+    public bool Parallel => false;
+
+    public Structure Label(Structure structure, string tag)
+    {
+        string dir = Path.Combine(workRoot, tag);
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        Directory.CreateDirectory(dir);
+        StructureIO.Write(Path.Combine(dir, InputName), [structure]);
+        var psi = new ProcessStartInfo("/bin/sh") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(Command);
+        using var p = Process.Start(psi) ?? throw new MlipException($"reference command '{Command}' could not start");
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromSeconds(timeoutSeconds)))
+        {
+            try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+            throw new MlipException($"reference command '{Command}' in {dir} ran past {timeoutSeconds} s");
+        }
+        File.WriteAllText(Path.Combine(dir, "stdout.txt"), stdout.Result);
+        File.WriteAllText(Path.Combine(dir, "stderr.txt"), stderr.Result);
+        if (p.ExitCode != 0)
+        {
+            string tail = stderr.Result.Trim();
+            if (tail.Length > 200) tail = tail[^200..];
+            throw new MlipException($"reference command '{Command}' in {dir} exited with {p.ExitCode}: {tail.ReplaceLineEndings(" ")}");
+        }
+        string outPath = Path.Combine(dir, OutputName);
+        if (!File.Exists(outPath)) throw new MlipException($"reference command '{Command}' in {dir} wrote no {OutputName}");
+        var frames = StructureIO.Read(outPath);
+        if (frames.Count == 0) throw new MlipInputException(new InputLocation(outPath), "no structure in the reference output");
+        var last = frames[^1];
+        if (last.Energy is null) throw new MissingLabelException(new InputLocation(outPath), "energy");
+        if (last.Forces is null) throw new MissingLabelException(new InputLocation(outPath), "forces");
+        if (last.Count != structure.Count) throw new LabelShapeException(new InputLocation(outPath), "forces", structure.Count, last.Count);
+        var s = structure.Clone();
+        s.Energy = last.Energy; s.Forces = last.Forces; s.Stress = last.Stress;
+        return s;
+    }
+}

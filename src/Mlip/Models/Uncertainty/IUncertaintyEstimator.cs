@@ -1,0 +1,27 @@
+using Mlip.Structures;
+
+namespace Mlip.Models.Uncertainty;
+
+/// <summary>
+/// A prediction with its uncertainty. <see cref="EnergyStd"/> (eV, total energy) and <see cref="ForceStd"/>
+/// (eV/Å, per atom: the root mean square over the three components) are standard deviations where the method
+/// gives them (GPR, committees); <see cref="AtomGrade"/> is the per-atom extrapolation grade γ of D-optimality
+/// (γ ≤ 1 interpolation, γ > 1 extrapolation). <see cref="Score"/> is the one number used to rank structures.
+/// </summary>
+public sealed record UncertaintyResult(double Energy, Vec3[] Forces, double? EnergyStd, double[]? ForceStd, double[]? AtomGrade, double Score)
+{
+    public double MaxForceStd => ForceStd is null || ForceStd.Length == 0 ? 0 : ForceStd.Max();
+    public double MaxGrade => AtomGrade is null || AtomGrade.Length == 0 ? 0 : AtomGrade.Max();
+}
+
+/// <summary>Uncertainty of a model's predictions, the same seam for every model kind (GPR variance, committees, D-optimality).</summary>
+public interface IUncertaintyEstimator
+{
+    /// <summary>"gpr variance", "committee of 4", "d-optimality" ...</summary>
+    string Kind { get; }
+
+    /// <summary>What <see cref="UncertaintyResult.Score"/> measures, for reports ("max force std (eV/Å)").</summary>
+    string ScoreName { get; }
+
+    UncertaintyResult Estimate(Structure structure);
+}

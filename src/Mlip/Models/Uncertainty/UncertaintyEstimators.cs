@@ -1,0 +1,37 @@
+using Mlip.Calculators;
+using Mlip.Structures;
+using Mlip.Training;
+using Mlip.Validation;
+
+namespace Mlip.Models.Uncertainty;
+
+/// <summary>Picks the uncertainty method that fits a model kind.</summary>
+public static class UncertaintyEstimators
+{
+    /// <summary>
+    /// Several models: a committee. One GPR model: its predictive variance. One linear or quadratic model (or any
+    /// other descriptor model): D-optimality over <paramref name="training"/> (needed then). Threads: descriptor threads.
+    /// </summary>
+    public static IUncertaintyEstimator For(IReadOnlyList<ICalculator> models, IReadOnlyList<Structure>? training, int threads = 1, bool gprForces = true)
+    {
+        if (models.Count == 0) throw new ArgumentException("no model", nameof(models));
+        if (models.Count > 1) return new CommitteeUncertainty(models);
+        if (models[0] is not Potential p) throw new MlipException($"{models[0].Name}: no uncertainty for a calculator that is not a fitted model (give a committee of models)");
+        if (p.Model is GaussianProcessModel gp && gp.SparseCholesky is not null) return new GaussianProcessUncertainty(p, gprForces);
+        if (training is null || training.Count == 0)
+            throw new MlipException($"a {p.Model.Kind} model has no variance of its own: give its training data for the D-optimality grade, or several models for a committee");
+        var set = TrainingSet.Compute(p.Descriptor, training, derivatives: false, threads);
+        return new DOptimalityUncertainty(p, DOptimality.Build(set));
+    }
+
+    /// <summary>Writes a result into a copy-ready structure: energy/forces, energy_std (info), force_std and gamma (per-atom arrays).</summary>
+    public static void Annotate(Structure s, UncertaintyResult r)
+    {
+        s.Energy = r.Energy;
+        s.Forces = r.Forces;
+        if (r.EnergyStd is double e) s.Info["energy_std"] = e;
+        if (r.ForceStd is { } f) s.AtomArrays["force_std"] = new AtomArray(s.Count, 1, f);
+        if (r.AtomGrade is { } g) s.AtomArrays["gamma"] = new AtomArray(s.Count, 1, g);
+        s.Info["uncertainty"] = r.Score;
+    }
+}

@@ -135,7 +135,7 @@ public static class TrainingRun
                     Seed = config.Seed,
                     Threads = config.Threads,
                 };
-                var trainer = new PinnTrainer(set, options);
+                var trainer = new PinnTrainer(set!, options);
                 log.WriteLine($"pinn: {string.Join("-", new[] { descriptor.FeatureCount }.Concat(options.Hidden).Append(new Calculators.PinnBopLayout(elements.Count).SetSize))} network per element, {options.Activation}, " +
                               $"{trainer.ParameterCount} parameters; stage 1: {options.BopEpochs} L-BFGS iterations on the BOP, stage 2: {options.Optimizer} {options.Epochs} epochs, " +
                               $"{trainer.TrainStructures} training / {trainer.ValidationStructures} validation structures");

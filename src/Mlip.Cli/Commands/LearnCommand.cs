@@ -18,7 +18,9 @@ public static class LearnCommand
             Directory.CreateDirectory(c.Output);
             ICalculator? calc = c.ReferencePotential is null ? null : CalculatorSource.Open(null, c.ReferencePotential);
             IReferenceMethod reference = calc is not null ? new CalculatorReference(calc)
+                : c.IpiAddress is not null ? new IpiReference(c.IpiAddress, c.CommandTimeoutSeconds, Path.Combine(c.Output, "reference"), c.IpiReconnect, c.IpiStress, stdout)
                 : new CommandReference(c.Command!, Path.Combine(c.Output, "reference"), c.CommandInput, c.CommandOutput, c.CommandTimeoutSeconds);
+            using var disposeReference = reference as IDisposable;
             var validation = ActiveLearningLoop.ValidationSet(c, calc, stdout);
             var loop = new ActiveLearningLoop(c, reference, stdout);
             bool r = parse.GetValue(resume);

@@ -259,7 +259,7 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
         if (c.ValidationFile is not null) return StructureIO.Read(c.ValidationFile);
         string path = Path.Combine(c.Output, "validation.xyz");
         if (File.Exists(path)) return StructureIO.Read(path);
-        if (referenceCalculator is null) throw new MlipException("with a command reference give a labelled validation file (validation: FILE)");
+        if (referenceCalculator is null) throw new MlipException("with a command or i-PI reference give a labelled validation file (validation: FILE)");
         var set = DatasetGenerator.Generate(referenceCalculator, new DatasetOptions
         {
             Element = c.Element, Seed = c.Seed + 1000, DiamondCells = 10, DiamondSupercells = 2, OtherPhaseCells = 0, VacancyCells = 4, SurfaceSlabs = 4,

@@ -22,7 +22,14 @@ public sealed record LearnConfig
     public string? Command { get; init; }
     public string CommandInput { get; init; } = "POSCAR";
     public string CommandOutput { get; init; } = "OUTCAR";
+    /// <summary>Timeout of one reference calculation in seconds (command run; i-PI: waiting for a client or an answer).</summary>
     public double CommandTimeoutSeconds { get; init; } = 3600;
+    /// <summary>i-PI reference: Mlip listens on this address (unix:NAME or HOST:PORT) for a DFT code in driver mode.</summary>
+    public string? IpiAddress { get; init; }
+    /// <summary>i-PI reference: release the client (EXIT) and wait for a new one when the atom count or species change.</summary>
+    public bool IpiReconnect { get; init; } = true;
+    /// <summary>i-PI reference: turn the virial into a stress label.</summary>
+    public bool IpiStress { get; init; } = true;
     public string DescriptorType { get; init; } = "so4";
     public IReadOnlyDictionary<string, string> DescriptorParameters { get; init; } = new Dictionary<string, string> { ["twojmax"] = "6", ["rcutfac"] = "4.9" };
     public string ModelKind { get; init; } = "linear";
@@ -103,15 +110,24 @@ public sealed record LearnConfig
             if (reference is YamlScalarNode) c = c with { ReferencePotential = Scalar(reference, "reference") };
             else
             {
-                var m = Map(reference, "reference", "potential", "command", "input", "output", "timeout", "ipi");
-                if (Get(m, "ipi") is { } ipi)
-                    throw new FileFormatException(At(ipi), "an i-PI reference needs Mlip to act as the i-PI server, which it does not yet (Mlip has an i-PI client, `mlip serve`): use a command reference");
+                var m = Map(reference, "reference", "potential", "command", "input", "output", "timeout", "ipi", "reconnect", "stress");
                 if (Get(m, "potential") is { } p) c = c with { ReferencePotential = Scalar(p, "reference.potential") };
+                if (Get(m, "ipi") is { } ipi)
+                {
+                    if (Get(m, "command") is not null || Get(m, "potential") is not null)
+                        throw new FileFormatException(At(ipi), "'reference' takes one of 'potential', 'command' and 'ipi'");
+                    c = c with { IpiAddress = Scalar(ipi, "reference.ipi"), ReferencePotential = null };
+                }
+                if (Get(m, "reconnect") is { } rc) c = c with { IpiReconnect = Bool(rc, "reference.reconnect") };
+                if (Get(m, "stress") is { } st) c = c with { IpiStress = Bool(st, "reference.stress") };
                 if (Get(m, "command") is { } cmd) c = c with { Command = Scalar(cmd, "reference.command"), ReferencePotential = null };
                 if (Get(m, "input") is { } inp) c = c with { CommandInput = Scalar(inp, "reference.input") };
                 if (Get(m, "output") is { } outp) c = c with { CommandOutput = Scalar(outp, "reference.output") };
                 if (Get(m, "timeout") is { } to) c = c with { CommandTimeoutSeconds = Num(to, "reference.timeout") };
-                if (c.ReferencePotential is null && c.Command is null) throw new FileFormatException(At(m), "'reference' needs 'potential' or 'command'");
+                if (Get(m, "command") is not null && Get(m, "potential") is not null)
+                    throw new FileFormatException(At(m), "'reference' takes one of 'potential', 'command' and 'ipi'");
+                if (c.ReferencePotential is null && c.Command is null && c.IpiAddress is null)
+                    throw new FileFormatException(At(m), "'reference' needs 'potential', 'command' or 'ipi'");
             }
         }
         if (Get(root, "descriptor") is { } d)

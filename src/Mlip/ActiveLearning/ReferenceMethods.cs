@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Mlip.Calculators;
+using Mlip.Interop;
 using Mlip.IO;
 using Mlip.Structures;
 using Mlip.Validation;
@@ -82,5 +83,76 @@ public sealed class CommandReference(string command, string workRoot, string inp
         var s = structure.Clone();
         s.Energy = last.Energy; s.Forces = last.Forces; s.Stress = last.Stress;
         return s;
+    }
+}
+
+/// <summary>
+/// Labels through a running i-PI client (a DFT code in driver mode) connected to Mlip's <see cref="IpiServer"/>
+/// on <see cref="Address"/> (<c>unix:NAME</c> or <c>HOST:PORT</c>). Before each structure is sent, it is written
+/// (atomically, extended XYZ with species and cell) to <see cref="StructureFile"/>, so a driver script knows what
+/// it computes. The i-PI protocol fixes a client's atom count and species: when the next structure differs,
+/// Mlip sends EXIT to the client and waits for a new one (<see cref="Reconnect"/>; a driver script restarted in a
+/// loop reads the new <see cref="StructureFile"/>), or, with <c>Reconnect = false</c>, stops with an error.
+/// On <see cref="Dispose"/> the file is removed before the last EXIT: a driver loop stops when it is gone.
+/// </summary>
+public sealed class IpiReference : IReferenceMethod, IDisposable
+{
+    private readonly TimeSpan _timeout;
+    private readonly TextWriter? _log;
+    private IpiServer? _server;
+
+    public IpiReference(string address, double timeoutSeconds, string workDir, bool reconnect = true, bool stress = true, TextWriter? log = null)
+    {
+        IpiClient.ParseAddress(address.StartsWith("*:", StringComparison.Ordinal) ? "0.0.0.0" + address[1..] : address); // fail early on a bad address
+        if (!(timeoutSeconds > 0)) throw new MlipException($"i-PI reference: the timeout must be positive (got {timeoutSeconds} s)");
+        Address = address;
+        _timeout = TimeSpan.FromSeconds(timeoutSeconds);
+        Reconnect = reconnect;
+        Stress = stress;
+        _log = log;
+        Directory.CreateDirectory(workDir);
+        StructureFile = Path.Combine(workDir, "structure.xyz");
+    }
+
+    public string Address { get; }
+    public bool Reconnect { get; }
+
+    /// <summary>Whether the virial is turned into a stress label (clients that compute no stress send zeros).</summary>
+    public bool Stress { get; }
+
+    /// <summary>The structure being labelled (extended XYZ), written before it is sent.</summary>
+    public string StructureFile { get; }
+
+    /// <summary>Clients that have connected so far.</summary>
+    public int Connections => _server?.Connections ?? 0;
+
+    public string Name => $"i-PI client on {Address}";
+    public bool Parallel => false;
+
+    public Structure Label(Structure structure, string tag)
+    {
+        StructureIO.Write(StructureFile, [structure]);
+        if (_server is null)
+        {
+            _server = IpiServer.Listen(Address, _timeout, log: _log);
+            _log?.WriteLine($"i-PI reference: listening on {Address}; waiting up to {_timeout.TotalSeconds:0} s for a client (the structure to compute is in {StructureFile})");
+        }
+        else if (!_server.Fits(structure))
+        {
+            if (!Reconnect)
+                throw new IpiException($"i-PI reference: structure {tag} has {structure.Count} atoms or other elements than the {_server.ClientAtomCount} the client computes; set reference.reconnect: true and run the driver in a loop that reads {StructureFile}");
+            _server.ReleaseClient();
+        }
+        var r = _server.Calculate(structure, tag);
+        var s = structure.Clone();
+        s.Energy = r.Energy; s.Forces = r.Forces; s.Stress = Stress && structure.Pbc.AllPeriodic ? r.Stress : null;
+        return s;
+    }
+
+    public void Dispose()
+    {
+        try { File.Delete(StructureFile); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        _server?.Dispose();
+        _server = null;
     }
 }

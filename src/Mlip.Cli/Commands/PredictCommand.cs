@@ -44,6 +44,7 @@ public static class PredictCommand
                 foreach (var m in parse.GetValue(committee) ?? []) members.Add(ModelFile.Load(m));
                 var train = parse.GetValue(training) is { Length: > 0 } t ? StructureIO.ReadAll(t, null, ValidationOptions.Default) : null;
                 estimator = UncertaintyEstimators.For(members, train, nThreads);
+                estimator.IncludeStress = true;
             }
             else if (parse.GetValue(committee) is { Length: > 0 } || parse.GetValue(training) is { Length: > 0 })
                 throw new MlipException("--committee and --training go with --uncertainty");
@@ -60,7 +61,6 @@ public static class PredictCommand
                 {
                     var u = estimator.Estimate(s);
                     UncertaintyEstimators.Annotate(copy, u);
-                    copy.Stress = null;
                 }
                 else
                 {

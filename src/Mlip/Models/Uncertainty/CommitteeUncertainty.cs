@@ -19,17 +19,21 @@ public sealed class CommitteeUncertainty : IUncertaintyEstimator
     public IReadOnlyList<ICalculator> Members { get; }
     public string Kind => $"committee of {Members.Count}";
     public string ScoreName => "max atomic force std (eV/Å)";
+    public bool IncludeStress { get; set; }
 
     public UncertaintyResult Estimate(Structure structure)
     {
         int n = structure.Count, m = Members.Count;
         var energies = new double[m];
         var forces = new Vec3[m][];
+        bool stress = IncludeStress && structure.Pbc.AllPeriodic;
+        var stressSum = Matrix3.Zero;
         for (int k = 0; k < m; k++)
         {
-            var r = Members[k].Calculate(structure, forces: true, stress: false);
+            var r = Members[k].Calculate(structure, forces: true, stress: stress);
             energies[k] = r.Energy;
             forces[k] = r.Forces ?? throw new InvalidOperationException($"{Members[k].Name} gave no forces");
+            if (stress) stressSum += (r.Stress ?? throw new InvalidOperationException($"{Members[k].Name} gave no stress")).ToMatrix();
         }
         double eMean = energies.Average();
         double eVar = 0;
@@ -48,6 +52,6 @@ public sealed class CommitteeUncertainty : IUncertaintyEstimator
             fStd[i] = Math.Sqrt(v / (3.0 * (m - 1)));
         }
         double score = n == 0 ? 0 : fStd.Max();
-        return new UncertaintyResult(eMean, fMean, Math.Sqrt(eVar), fStd, null, score);
+        return new UncertaintyResult(eMean, fMean, Math.Sqrt(eVar), fStd, null, score, stress ? Stress.FromMatrix((1.0 / m) * stressSum) : null);
     }
 }

@@ -260,12 +260,13 @@ public sealed class DOptimalityUncertainty(Potential potential, DOptimality acti
     public DOptimality ActiveSets { get; } = activeSets;
     public string Kind => "d-optimality";
     public string ScoreName => "max extrapolation grade γ";
+    public bool IncludeStress { get; set; }
 
     public UncertaintyResult Estimate(Structure structure)
     {
-        var r = Potential.Calculate(structure, forces: true, stress: false);
+        var r = Potential.Calculate(structure, forces: true, stress: IncludeStress && structure.Pbc.AllPeriodic);
         var set = Potential.Descriptor.Compute(structure, derivatives: false);
         var g = ActiveSets.Grades(set, structure.AtomicNumbers);
-        return new UncertaintyResult(r.Energy, r.Forces!, null, null, g, g.Length == 0 ? 0 : g.Max());
+        return new UncertaintyResult(r.Energy, r.Forces!, null, null, g, g.Length == 0 ? 0 : g.Max(), r.Stress);
     }
 }

@@ -26,19 +26,20 @@ public sealed class GaussianProcessUncertainty : IUncertaintyEstimator
     public Potential Potential { get; }
     public GaussianProcessModel Model { get; }
     public bool IncludeForces { get; }
+    public bool IncludeStress { get; set; }
     public string Kind => "gpr variance";
     public string ScoreName => IncludeForces ? "max atomic force std (eV/Å)" : "energy std per atom (eV/atom)";
 
     public UncertaintyResult Estimate(Structure structure)
     {
-        var r = Potential.Calculate(structure, forces: true, stress: false);
+        var r = Potential.Calculate(structure, forces: true, stress: IncludeStress && structure.Pbc.AllPeriodic);
         double eStd = Math.Sqrt(r.EnergyVariance ?? 0);
         int n = structure.Count;
-        if (!IncludeForces) return new UncertaintyResult(r.Energy, r.Forces!, eStd, null, null, n == 0 ? 0 : eStd / n);
+        if (!IncludeForces) return new UncertaintyResult(r.Energy, r.Forces!, eStd, null, null, n == 0 ? 0 : eStd / n, r.Stress);
         var fVar = ForceVariance(structure);
         var fStd = new double[n];
         for (int i = 0; i < n; i++) fStd[i] = Math.Sqrt((fVar[3 * i] + fVar[3 * i + 1] + fVar[3 * i + 2]) / 3);
-        return new UncertaintyResult(r.Energy, r.Forces!, eStd, fStd, null, n == 0 ? 0 : fStd.Max());
+        return new UncertaintyResult(r.Energy, r.Forces!, eStd, fStd, null, n == 0 ? 0 : fStd.Max(), r.Stress);
     }
 
     /// <summary>Variance of every force component (3N, eV²/Å²), subset-of-regressors form.</summary>

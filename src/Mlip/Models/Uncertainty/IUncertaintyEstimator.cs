@@ -7,8 +7,10 @@ namespace Mlip.Models.Uncertainty;
 /// (eV/Å, per atom: the root mean square over the three components) are standard deviations where the method
 /// gives them (GPR, committees); <see cref="AtomGrade"/> is the per-atom extrapolation grade γ of D-optimality
 /// (γ ≤ 1 interpolation, γ > 1 extrapolation). <see cref="Score"/> is the one number used to rank structures.
+/// <see cref="Stress"/> (GPa; a committee's mean) is given for periodic structures when the estimator was asked
+/// for it (<see cref="IUncertaintyEstimator.IncludeStress"/>), null otherwise.
 /// </summary>
-public sealed record UncertaintyResult(double Energy, Vec3[] Forces, double? EnergyStd, double[]? ForceStd, double[]? AtomGrade, double Score)
+public sealed record UncertaintyResult(double Energy, Vec3[] Forces, double? EnergyStd, double[]? ForceStd, double[]? AtomGrade, double Score, Stress? Stress = null)
 {
     public double MaxForceStd => ForceStd is null || ForceStd.Length == 0 ? 0 : ForceStd.Max();
     public double MaxGrade => AtomGrade is null || AtomGrade.Length == 0 ? 0 : AtomGrade.Max();
@@ -22,6 +24,9 @@ public interface IUncertaintyEstimator
 
     /// <summary>What <see cref="UncertaintyResult.Score"/> measures, for reports ("max force std (eV/Å)").</summary>
     string ScoreName { get; }
+
+    /// <summary>Whether <see cref="Estimate"/> also predicts the stress of periodic structures (off in the learning loop, where only scores matter).</summary>
+    bool IncludeStress { get; set; }
 
     UncertaintyResult Estimate(Structure structure);
 }

@@ -220,6 +220,34 @@ public class IpiServerTests(ITestOutputHelper output)
         for (int q = 0; q < 6; q++) Assert.Equal(b[q], a[q], 1e-9);
     }
 
+    [Fact]
+    public void A_client_that_stops_answering_gives_a_timeout_error_naming_the_structure()
+    {
+        string name = SocketName();
+        using var server = IpiServer.Listen("unix:" + name, TimeSpan.FromSeconds(0.5));
+        using var stuck = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        var client = Task.Run(() =>
+        {
+            stuck.Connect(new UnixDomainSocketEndPoint(IpiClient.UnixSocketPath(name)));
+            var buf = new byte[12];
+            Receive(stuck, buf);
+            stuck.Send(Encoding.ASCII.GetBytes("NEEDINIT".PadRight(12)));
+            Receive(stuck, buf);
+            Assert.Equal("INIT", Encoding.ASCII.GetString(buf).Trim());
+            var rest = new byte[8 + 1]; // bead index, length 1, one zero byte
+            Receive(stuck, rest);
+            Receive(stuck, buf);
+            Assert.Equal("STATUS", Encoding.ASCII.GetString(buf).Trim());
+            // ... and never answers
+        });
+        var clock = Stopwatch.StartNew();
+        var e = Assert.Throws<IpiException>(() => server.Calculate(Crystals.Diamond("Si", 5.43), "s7"));
+        Assert.Contains("no answer from the client within 0.5 s for structure s7", e.Message);
+        Assert.InRange(clock.Elapsed.TotalSeconds, 0.4, 5);
+        client.Wait(TimeSpan.FromSeconds(5));
+        Assert.False(server.HasClient, "the stuck client is dropped");
+    }
+
     private static void Receive(Socket s, byte[] buf)
     {
         int got = 0;
@@ -229,6 +257,56 @@ public class IpiServerTests(ITestOutputHelper output)
             if (r == 0) throw new IOException("closed");
             got += r;
         }
+    }
+
+    [Fact]
+    public async Task Mlip_client_and_server_agree_over_tcp()
+    {
+        // a free port: bind to 0, read it, release it
+        int port;
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            probe.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+            port = ((System.Net.IPEndPoint)probe.LocalEndPoint!).Port;
+        }
+        var sw = ClassicalPotentials.Parse("sw");
+        var s = Crystals.Rattle(Crystals.Deform(Crystals.Supercell(Crystals.Diamond("Si", 5.43), 2, 1, 1), new Matrix3(0.02, -0.04, 0.01, 0.0, 0.01, 0.03, 0.02, 0.0, -0.01)), 0.1, 4);
+        using var server = IpiServer.Listen($"127.0.0.1:{port}", TimeSpan.FromSeconds(20));
+        var client = Task.Run(async () =>
+        {
+            using var c = await IpiClient.ConnectAsync($"127.0.0.1:{port}", sw, s, TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(20));
+            return c.Run();
+        });
+        var moved = s.Clone();
+        moved.Positions[3] += new Vec3(0.05, -0.02, 0.03);
+        var results = new[] { server.Calculate(s), server.Calculate(moved) };
+        server.Dispose();
+        Assert.Equal(2, await client.WaitAsync(TimeSpan.FromSeconds(20)));
+        foreach (var (r, x) in results.Zip(new[] { s, moved }))
+        {
+            var e = sw.Calculate(x);
+            Assert.Equal(e.Energy, r.Energy, 1e-12 * Math.Abs(e.Energy));
+            for (int i = 0; i < x.Count; i++) Assert.True((r.Forces[i] - e.Forces![i]).Norm < 1e-11, $"force {i}");
+            var a = r.Stress!.Value.ToVoigt(); var b = e.Stress!.Value.ToVoigt();
+            for (int q = 0; q < 6; q++) Assert.Equal(b[q], a[q], 1e-10);
+        }
+    }
+
+    [Fact]
+    public void The_learn_config_reads_the_ipi_reference_and_refuses_two_references()
+    {
+        string dir = TestPaths.TempDir();
+        string good = Path.Combine(dir, "good.yaml"), bad = Path.Combine(dir, "bad.yaml");
+        File.WriteAllText(good, "reference: {ipi: \"unix:dft\", timeout: 120, reconnect: false, stress: false}\nvalidation: v.xyz\n");
+        File.WriteAllText(bad, "reference: {ipi: \"unix:dft\", command: \"pw.x\"}\n");
+        var c = LearnConfig.Load(good);
+        Assert.Equal("unix:dft", c.IpiAddress);
+        Assert.Null(c.ReferencePotential);
+        Assert.Equal(120, c.CommandTimeoutSeconds);
+        Assert.False(c.IpiReconnect);
+        Assert.False(c.IpiStress);
+        var e = Assert.Throws<Mlip.Validation.FileFormatException>(() => LearnConfig.Load(bad));
+        Assert.Contains("bad.yaml:1", e.Message);
     }
 
     [Fact]

@@ -29,6 +29,7 @@ public static class Program
         root.Subcommands.Add(NebCommand.Create(stdout, stderr));
         root.Subcommands.Add(PhononCommand.Create(stdout, stderr));
         root.Subcommands.Add(LearnCommand.Create(stdout, stderr));
+        root.Subcommands.Add(LabelCommand.Create(stdout, stderr));
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
         return root.Parse(args).Invoke(config);
     }

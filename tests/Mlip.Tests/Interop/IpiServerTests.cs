@@ -293,6 +293,39 @@ public class IpiServerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Mlip_label_over_ipi_equals_the_potential_itself()
+    {
+        string dir = TestPaths.TempDir();
+        string name = SocketName();
+        var sw = ClassicalPotentials.Parse("sw");
+        var frames = Enumerable.Range(0, 3).Select(i => Crystals.Rattle(Crystals.Deform(Crystals.Diamond("Si", 5.43), Matrix3.Diagonal(0.01 * i, -0.01, 0.02)), 0.1, 30 + i)).ToList();
+        StructureIO.Write(Path.Combine(dir, "in.xyz"), frames);
+        var client = Task.Run(async () =>
+        {
+            using var c = await IpiClient.ConnectAsync("unix:" + name, sw, frames[0], TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
+            return c.Run();
+        });
+        var (code, stdout, err) = Mlip.Tests.Cli.CliTests.Run("label", Path.Combine(dir, "in.xyz"), "-o", Path.Combine(dir, "ipi.xyz"), "--ipi", "unix:" + name,
+            "--timeout", "30", "--work", Path.Combine(dir, "work"));
+        Assert.True(code == 0, err);
+        Assert.Equal(3, await client.WaitAsync(TimeSpan.FromSeconds(20)));
+        (code, _, err) = Mlip.Tests.Cli.CliTests.Run("label", Path.Combine(dir, "in.xyz"), "-o", Path.Combine(dir, "sw.xyz"), "--potential", "sw", "-j", "1");
+        Assert.True(code == 0, err);
+        (code, _, err) = Mlip.Tests.Cli.CliTests.Run("label", Path.Combine(dir, "in.xyz"), "-o", Path.Combine(dir, "x.xyz"), "--potential", "sw", "--ipi", "unix:x");
+        Assert.Equal(1, code);
+        Assert.StartsWith("mlip: error: give exactly one of", err.Trim());
+        var a = StructureIO.Read(Path.Combine(dir, "ipi.xyz"));
+        var b = StructureIO.Read(Path.Combine(dir, "sw.xyz"));
+        for (int k = 0; k < frames.Count; k++)
+        {
+            Assert.Equal(b[k].Energy!.Value, a[k].Energy!.Value, 1e-9);
+            for (int i = 0; i < frames[k].Count; i++) Assert.True((a[k].Forces![i] - b[k].Forces![i]).Norm < 1e-9);
+            var sa = a[k].Stress!.Value.ToVoigt(); var sb = b[k].Stress!.Value.ToVoigt();
+            for (int q = 0; q < 6; q++) Assert.Equal(sb[q], sa[q], 1e-8);
+        }
+    }
+
+    [Fact]
     public void The_learn_config_reads_the_ipi_reference_and_refuses_two_references()
     {
         string dir = TestPaths.TempDir();

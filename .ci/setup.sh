@@ -15,7 +15,8 @@ else
   bash scripts/build-lammps.sh
 fi
 
-# ASE (Debian python3-ase) for the i-PI protocol test (tests/Mlip.Tests/Interop/IpiTests.cs); skipped when present.
+# ASE (Debian python3-ase) for the i-PI protocol tests (tests/Mlip.Tests/Interop/IpiTests.cs, IpiServerTests.cs:
+# SocketIOCalculator, SocketClient, EMT, LennardJones); skipped when present.
 if ! /usr/bin/python3 -c "import ase.calculators.socketio" 2>/dev/null; then
   sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq python3-ase

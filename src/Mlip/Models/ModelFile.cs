@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Mlip.Descriptors;
 using Mlip.IO;
@@ -68,11 +67,7 @@ public static class ModelFile
     internal static void Write(string path, JsonObject root, JsonObject? training)
     {
         if (training is not null) root["training"] = training;
-        AtomicFile.Write(path, stream =>
-        {
-            using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
-            root.WriteTo(w);
-        });
+        AtomicFile.WriteJson(path, root);
     }
 
     /// <summary>The elements (symbols and numbers), the descriptor settings and the descriptor of a model file's header.</summary>

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Mlip.IO;
 
@@ -42,11 +41,7 @@ internal sealed record TrainingCheckpoint
         {
             ["epoch"] = p.Epoch, ["loss"] = p.Loss, ["val_energy_mae"] = p.ValidationEnergyMae, ["val_force_mae"] = p.ValidationForceMae, ["seconds"] = p.Seconds,
         })]);
-        AtomicFile.Write(path, s =>
-        {
-            using var w = new Utf8JsonWriter(s);
-            root.WriteTo(w);
-        });
+        AtomicFile.WriteJson(path, root, indented: false);
     }
 
     public static TrainingCheckpoint Read(string path)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Mlip.Neighbors;
 using Mlip.Structures;
 using Mlip.Validation;
@@ -275,15 +276,7 @@ public sealed class So3 : IAdjointDescriptor, IFusedDescriptor
                     var cn = c.AsSpan(nn * ny, ny);
                     for (int l = 0; l <= lmax; l++)
                     {
-                        double s0 = 0, gx = 0, gy = 0, gz = 0;
-                        for (int idx = l * l; idx <= l * l + 2 * l; idx++)
-                        {
-                            double cv = cn[idx];
-                            s0 += cv * ya[idx];
-                            gx += cv * dya[3 * idx];
-                            gy += cv * dya[3 * idx + 1];
-                            gz += cv * dya[3 * idx + 2];
-                        }
+                        var (s0, gx, gy, gz) = SumOverM(cn, ya, dya, l);
                         int o = nn * lp1 + l;
                         sv[o] = s0;
                         vv[3 * o] = gx; vv[3 * o + 1] = gy; vv[3 * o + 2] = gz;
@@ -307,6 +300,22 @@ public sealed class So3 : IAdjointDescriptor, IFusedDescriptor
             }
         }
         return new DescriptorSet(n, k, values, nl, grad);
+    }
+
+    /// <summary>Σ_m v_lm Y_lm and Σ_m v_lm ∇Y_lm over the 2l+1 entries of degree <paramref name="l"/> (v and Y indexed by lm, ∇Y by 3 lm + axis).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (double S, double X, double Y, double Z) SumOverM(ReadOnlySpan<double> v, ReadOnlySpan<double> y, ReadOnlySpan<double> dy, int l)
+    {
+        double s0 = 0, gx = 0, gy = 0, gz = 0;
+        for (int idx = l * l; idx <= l * l + 2 * l; idx++)
+        {
+            double cv = v[idx];
+            s0 += cv * y[idx];
+            gx += cv * dy[3 * idx];
+            gy += cv * dy[3 * idx + 1];
+            gz += cv * dy[3 * idx + 2];
+        }
+        return (s0, gx, gy, gz);
     }
 
     /// <summary>
@@ -347,15 +356,7 @@ public sealed class So3 : IAdjointDescriptor, IFusedDescriptor
                 var ln = lambda.AsSpan(nn * ny, ny);
                 for (int l = 0; l <= lmax; l++)
                 {
-                    double s0 = 0, vx = 0, vy = 0, vz = 0;
-                    for (int idx = l * l; idx <= l * l + 2 * l; idx++)
-                    {
-                        double lv = ln[idx];
-                        s0 += lv * ya[idx];
-                        vx += lv * dya[3 * idx];
-                        vy += lv * dya[3 * idx + 1];
-                        vz += lv * dya[3 * idx + 2];
-                    }
+                    var (s0, vx, vy, vz) = SumOverM(ln, ya, dya, l);
                     int o = nn * lp1 + l;
                     rad += fpa[o] * s0;
                     double fo = fa[o];

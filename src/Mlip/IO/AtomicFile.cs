@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text;
 
 namespace Mlip.IO;
@@ -17,6 +19,14 @@ public static class AtomicFile
             w.Flush();
         });
     }
+
+    /// <summary>Writes <paramref name="root"/> as UTF-8 JSON (indented unless told otherwise).</summary>
+    public static void WriteJson(string path, JsonNode root, bool indented = true) =>
+        Write(path, stream =>
+        {
+            using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = indented });
+            root.WriteTo(w);
+        });
 
     public static void Write(string path, Action<Stream> write)
     {

@@ -1,5 +1,5 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using Mlip.Descriptors;
 using Mlip.IO;
 using Mlip.Structures;
 using Mlip.Validation;
@@ -41,28 +41,45 @@ public static class ModelFile
             throw new MlipException("a PACE potential is saved as .yace or .ace (give the path that extension)");
         var model = potential.Model;
         if (!Kinds.TryGetValue(model.Kind, out var kind)) throw new MlipException($"model kind '{model.Kind}' cannot be saved");
-        var root = new JsonObject
+        var root = Header(model.Kind, model.Elements, potential.Spec, potential.Descriptor);
+        root["model"] = kind.Write(model);
+        Write(path, root, training);
+    }
+
+    /// <summary>The header of every Mlip model file: format, version, kind, creation time, elements, descriptor (type, feature count, cutoff, parameters).</summary>
+    internal static JsonObject Header(string kind, IEnumerable<int> elements, DescriptorSpec spec, IDescriptor descriptor) => new()
+    {
+        ["format"] = FormatName,
+        ["version"] = Version,
+        ["kind"] = kind,
+        ["created_utc"] = DateTime.UtcNow.ToString("O"),
+        ["elements"] = new JsonArray([.. elements.Select(z => (JsonNode)Elements.Symbol(z))]),
+        ["descriptor"] = new JsonObject
         {
-            ["format"] = FormatName,
-            ["version"] = Version,
-            ["kind"] = model.Kind,
-            ["created_utc"] = DateTime.UtcNow.ToString("O"),
-            ["elements"] = new JsonArray([.. model.Elements.Select(z => (JsonNode)Elements.Symbol(z))]),
-            ["descriptor"] = new JsonObject
-            {
-                ["type"] = potential.Spec.Type,
-                ["feature_count"] = potential.Descriptor.FeatureCount,
-                ["cutoff"] = potential.Descriptor.Cutoff,
-                ["parameters"] = new JsonObject([.. potential.Spec.Parameters.Select(p => new KeyValuePair<string, JsonNode?>(p.Key, p.Value))]),
-            },
-            ["model"] = kind.Write(model),
-        };
+            ["type"] = spec.Type,
+            ["feature_count"] = descriptor.FeatureCount,
+            ["cutoff"] = descriptor.Cutoff,
+            ["parameters"] = new JsonObject([.. spec.Parameters.Select(p => new KeyValuePair<string, JsonNode?>(p.Key, p.Value))]),
+        },
+    };
+
+    /// <summary>Writes <paramref name="root"/> (with <paramref name="training"/> appended when given) as indented JSON, atomically.</summary>
+    internal static void Write(string path, JsonObject root, JsonObject? training)
+    {
         if (training is not null) root["training"] = training;
-        AtomicFile.Write(path, stream =>
-        {
-            using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
-            root.WriteTo(w);
-        });
+        AtomicFile.WriteJson(path, root);
+    }
+
+    /// <summary>The elements (symbols and numbers), the descriptor settings and the descriptor of a model file's header.</summary>
+    internal static (string[] Symbols, int[] Numbers, JsonObject Node, DescriptorSpec Spec, IDescriptor Descriptor) ReadHeader(JsonObject root, InputLocation where)
+    {
+        var elements = root["elements"]?.AsArray().Select(e => (string)e!).ToArray() ?? throw new FileFormatException(where, "missing 'elements'");
+        var z = elements.Select(e => Elements.Number(e, where)).ToArray();
+        var d = root["descriptor"]?.AsObject() ?? throw new FileFormatException(where, "missing 'descriptor'");
+        var parameters = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (k, v) in d["parameters"]?.AsObject() ?? []) parameters[k] = v?.ToString() ?? "";
+        var spec = new DescriptorSpec((string?)d["type"] ?? throw new FileFormatException(where, "missing descriptor type"), parameters);
+        return (elements, z, d, spec, spec.Create(elements));
     }
 
     public static Potential Load(string path)
@@ -80,13 +97,7 @@ public static class ModelFile
             throw new FileFormatException(where, $"model file version {version} is not supported (this Mlip reads versions 1 to {Version})");
         string kindName = (string?)root["kind"] ?? throw new FileFormatException(where, "missing 'kind'");
         if (!Kinds.TryGetValue(kindName, out var kind)) throw new FileFormatException(where, $"unknown model kind '{kindName}'");
-        var elements = root["elements"]?.AsArray().Select(e => (string)e!).ToArray() ?? throw new FileFormatException(where, "missing 'elements'");
-        var z = elements.Select(e => Elements.Number(e, where)).ToArray();
-        var d = root["descriptor"]?.AsObject() ?? throw new FileFormatException(where, "missing 'descriptor'");
-        var parameters = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var (k, v) in d["parameters"]?.AsObject() ?? []) parameters[k] = v?.ToString() ?? "";
-        var spec = new DescriptorSpec((string?)d["type"] ?? throw new FileFormatException(where, "missing descriptor type"), parameters);
-        var descriptor = spec.Create(elements);
+        var (_, z, d, spec, descriptor) = ReadHeader(root, where);
         int expected = (int?)d["feature_count"] ?? descriptor.FeatureCount;
         if (descriptor.FeatureCount != expected)
             throw new FileFormatException(where, $"the descriptor gives {descriptor.FeatureCount} features but the model was trained on {expected}");

@@ -62,7 +62,7 @@ public static class PerAtomModelFile
         }
     }
 
-    private static JsonArray Numbers(IEnumerable<double> values) => new([.. values.Select(v => (JsonNode)v)]);
+    private static JsonArray Numbers(IEnumerable<double> values) => ModelFile.Numbers(values);
 
     private static double[] Read(JsonNode? node, string what, string path) => ModelFile.ReadNumbers(node, what, path);
 
@@ -102,35 +102,16 @@ public static class PerAtomModelFile
         if (m is PerAtomNetworkModel nm) model["activation"] = nm.Activation.ToString().ToLowerInvariant();
         if (m is PerAtomGaussianProcessModel gm) { model["length_scale"] = gm.LengthScale; model["variance"] = gm.Variance; }
 
-        var root = new JsonObject
+        var root = ModelFile.Header(Kind, m.Elements, p.Spec, p.Descriptor);
+        root["target"] = new JsonObject
         {
-            ["format"] = ModelFile.FormatName,
-            ["version"] = ModelFile.Version,
-            ["kind"] = Kind,
-            ["created_utc"] = DateTime.UtcNow.ToString("O"),
-            ["elements"] = new JsonArray([.. m.Elements.Select(z => (JsonNode)Elements.Symbol(z))]),
-            ["descriptor"] = new JsonObject
-            {
-                ["type"] = p.Spec.Type,
-                ["feature_count"] = p.Descriptor.FeatureCount,
-                ["cutoff"] = p.Descriptor.Cutoff,
-                ["parameters"] = new JsonObject([.. p.Spec.Parameters.Select(x => new KeyValuePair<string, JsonNode?>(x.Key, x.Value))]),
-            },
-            ["target"] = new JsonObject
-            {
-                ["name"] = p.TargetName,
-                ["components"] = p.Outputs,
-                ["alphas"] = p.Alphas is null ? null : Numbers(p.Alphas),
-                ["units"] = p.Alphas is null ? null : "coefficients in Hartree, exponents in bohr^-2 (OLCAO)",
-            },
-            ["model"] = model,
+            ["name"] = p.TargetName,
+            ["components"] = p.Outputs,
+            ["alphas"] = p.Alphas is null ? null : Numbers(p.Alphas),
+            ["units"] = p.Alphas is null ? null : "coefficients in Hartree, exponents in bohr^-2 (OLCAO)",
         };
-        if (training is not null) root["training"] = training;
-        AtomicFile.Write(path, stream =>
-        {
-            using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
-            root.WriteTo(w);
-        });
+        root["model"] = model;
+        ModelFile.Write(path, root, training);
     }
 
     public static PerAtomPredictor Load(string path)
@@ -140,13 +121,7 @@ public static class PerAtomModelFile
         var where = new InputLocation(path);
         if ((string?)root["format"] != ModelFile.FormatName) throw new FileFormatException(where, $"not an Mlip model file (format is not '{ModelFile.FormatName}')");
         if ((string?)root["kind"] != Kind) throw new FileFormatException(where, $"not a per-atom model (kind is '{(string?)root["kind"]}')");
-        var elements = root["elements"]?.AsArray().Select(e => (string)e!).ToArray() ?? throw new FileFormatException(where, "missing 'elements'");
-        var z = elements.Select(e => Elements.Number(e, where)).ToArray();
-        var d = root["descriptor"]?.AsObject() ?? throw new FileFormatException(where, "missing 'descriptor'");
-        var parameters = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var (k, v) in d["parameters"]?.AsObject() ?? []) parameters[k] = v?.ToString() ?? "";
-        var spec = new DescriptorSpec((string?)d["type"] ?? throw new FileFormatException(where, "missing descriptor type"), parameters);
-        var descriptor = spec.Create(elements);
+        var (_, z, _, spec, descriptor) = ModelFile.ReadHeader(root, where);
         var t = root["target"]?.AsObject() ?? throw new FileFormatException(where, "missing 'target'");
         string name = (string?)t["name"] ?? throw new FileFormatException(where, "missing 'target.name'");
         double[]? alphas = t["alphas"] is null ? null : Read(t["alphas"], "target.alphas", path);

@@ -229,24 +229,9 @@ public static class PerAtomFit
         var fs = Standardization.Of(data.X, k);
         var ts = Standardization.Of(data.Y, d);
         var elements = data.Elements();
-        var sizes = new List<int> { k };
-        sizes.AddRange(o.Hidden);
-        sizes.Add(d);
-        int layers = sizes.Count - 1;
-        var shapes = new List<(int Rows, int Cols, bool Bias)>();
-        for (int e = 0; e < elements.Length; e++)
-            for (int l = 0; l < layers; l++) { shapes.Add((sizes[l + 1], sizes[l], false)); shapes.Add((sizes[l + 1], 1, true)); }
-        int count = shapes.Sum(s => s.Rows * s.Cols);
-        var rng = new Random(o.Seed);
-        var theta = new double[count];
-        {
-            int q = 0;
-            foreach (var (rows, cols, bias) in shapes)
-            {
-                double limit = bias ? 0 : Math.Sqrt(6.0 / (rows + cols));
-                for (int i = 0; i < rows * cols; i++) theta[q++] = bias ? 0 : (2 * rng.NextDouble() - 1) * limit;
-            }
-        }
+        var networks = new ElementNetworks(elements.Length, k, o.Hidden, d, o.Activation);
+        var theta = new double[networks.Count];
+        networks.Initialize(theta, new Random(o.Seed));
         var xs = new Tensor[elements.Length];
         var ys = new Tensor[elements.Length];
         for (int e = 0; e < elements.Length; e++)
@@ -274,55 +259,22 @@ public static class PerAtomFit
             metric = tensor(lower, [d, (long)d], dtype: ScalarType.Float64).t(); // Lᵀ: Δỹ @ Lᵀ
         }
 
-        Tensor Forward(List<Tensor> p, int e, Tensor input)
-        {
-            var h = input;
-            for (int l = 0; l < layers; l++)
-            {
-                h = nn.functional.linear(h, p[(e * layers + l) * 2], p[(e * layers + l) * 2 + 1]);
-                if (l < layers - 1) h = o.Activation switch
-                {
-                    Activation.Tanh => tanh(h),
-                    Activation.Sigmoid => sigmoid(h),
-                    Activation.Softplus => nn.functional.softplus(h),
-                    Activation.Silu => nn.functional.silu(h),
-                    Activation.Relu => nn.functional.relu(h),
-                    _ => h,
-                };
-            }
-            return h;
-        }
-
         double Objective(double[] x, double[] gradient)
         {
             using var scope = NewDisposeScope();
-            var p = new List<Tensor>();
-            int q = 0;
-            foreach (var (rows, cols, bias) in shapes)
-            {
-                int c = rows * cols;
-                p.Add(tensor(x.AsSpan(q, c).ToArray(), bias ? [rows] : [rows, (long)cols], dtype: ScalarType.Float64).requires_grad_(true));
-                q += c;
-            }
+            var p = networks.Tensors(x, grad: true);
             Tensor loss = zeros(1, dtype: ScalarType.Float64);
             for (int e = 0; e < elements.Length; e++)
             {
-                var diff = Forward(p, e, xs[e]) - ys[e];
+                var diff = networks.Forward(p, e, xs[e]) - ys[e];
                 loss = loss + (metric is null ? diff.pow(2).sum() / total : diff.matmul(metric).pow(2).sum());
             }
-            for (int i = 0; i < p.Count; i += 2) loss = loss + o.L2 * p[i].pow(2).sum();
-            loss.backward();
-            q = 0;
-            foreach (var t in p)
-            {
-                var g = t.grad!.data<double>().ToArray();
-                g.CopyTo(gradient, q);
-                q += g.Length;
-            }
+            loss = networks.AddL2(loss, p, o.L2);
+            networks.Gradient(loss, p, gradient);
             return loss.item<double>();
         }
 
-        var optimizer = Optimizers.Create(o.Optimizer, count, o.LearningRate, 0.9);
+        var optimizer = Optimizers.Create(o.Optimizer, networks.Count, o.LearningRate, 0.9);
         double last = double.NaN;
         for (int epoch = 1; epoch <= o.Epochs; epoch++)
         {
@@ -334,21 +286,8 @@ public static class PerAtomFit
         foreach (var t in xs) t.Dispose();
         foreach (var t in ys) t.Dispose();
 
-        var networks = new IReadOnlyList<DenseLayer>[elements.Length];
-        int at = 0;
-        for (int e = 0; e < elements.Length; e++)
-        {
-            var list = new List<DenseLayer>();
-            for (int l = 0; l < layers; l++)
-            {
-                int rows = sizes[l + 1], cols = sizes[l];
-                var w = theta.AsSpan(at, rows * cols).ToArray(); at += rows * cols;
-                var b = theta.AsSpan(at, rows).ToArray(); at += rows;
-                list.Add(new DenseLayer(cols, rows, w, b));
-            }
-            networks[e] = list;
-        }
-        return new PerAtomNetworkModel(elements, fs, ts, networks, o.Activation);
+        var layers = networks.ToMlps(theta, elements.Length).Select(m => m.Layers).ToArray();
+        return new PerAtomNetworkModel(elements, fs, ts, layers, o.Activation);
     }
 }
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Mlip.Data;
 using Mlip.Descriptors;
@@ -37,10 +36,7 @@ public static class PerAtomTrainingRun
         log.WriteLine($"data: {train.Count} training structures ({train.Sum(s => s.Count)} atoms), {test.Count} test structures ({test.Sum(s => s.Count)} atoms); per-atom target '{target}'");
         double[]? alphas = train.Count > 0 && train[0].Info.TryGetValue(GaussianPotentialTarget.AlphasKey, out var a) && a is double[] al ? al : null;
 
-        var elements = train.SelectMany(s => s.AtomicNumbers).Distinct().Order().Select(Elements.Symbol).ToList();
-        var spec = new DescriptorSpec(config.DescriptorType, config.DescriptorParameters);
-        var descriptor = spec.Create(elements);
-        log.WriteLine($"descriptor: {descriptor.Name}, {descriptor.FeatureCount} features, cutoff {descriptor.Cutoff.ToString("G4", CultureInfo.InvariantCulture)} Å");
+        var (_, spec, descriptor) = TrainingRun.CreateDescriptor(config, train, log);
 
         var clock = Stopwatch.StartNew();
         var trainData = PerAtomData.Build(descriptor, train, target, config.Threads, progress);
@@ -73,18 +69,13 @@ public static class PerAtomTrainingRun
             ["train_errors"] = Json(trainErrors),
             ["test_errors"] = testErrors is null ? null : Json(testErrors),
         });
-        AtomicFile.Write(Path.Combine(config.Output, "metrics.json"), stream =>
+        AtomicFile.WriteJson(Path.Combine(config.Output, "metrics.json"), new JsonObject
         {
-            var root = new JsonObject
-            {
-                ["target"] = target,
-                ["train"] = Json(trainErrors),
-                ["test"] = testErrors is null ? null : Json(testErrors),
-                ["descriptor_seconds"] = descriptorTime.TotalSeconds,
-                ["fit_seconds"] = fitTime.TotalSeconds,
-            };
-            using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
-            root.WriteTo(w);
+            ["target"] = target,
+            ["train"] = Json(trainErrors),
+            ["test"] = testErrors is null ? null : Json(testErrors),
+            ["descriptor_seconds"] = descriptorTime.TotalSeconds,
+            ["fit_seconds"] = fitTime.TotalSeconds,
         });
         WriteParityPlots(config.Output, target, trainData, trainPredicted, testData, testPredicted);
         return new PerAtomTrainingOutcome(predictor, trainErrors, testErrors, modelPath, descriptorTime, fitTime);

@@ -1,9 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Mlip.Calculators;
-using Mlip.IO;
 using Mlip.Models;
 using Mlip.Structures;
 using Mlip.Validation;
@@ -62,8 +60,7 @@ public sealed class PinnTrainer
     private readonly double[] _mean, _scale;
     private readonly List<Batch> _batches = [];
     private readonly Batch? _validation;
-    private readonly List<(int Element, int Layer, bool Bias, int Rows, int Cols)> _shapes = [];
-    private readonly int _networkCount;
+    private readonly ElementNetworks _networks;
 
     public PinnTrainer(TrainingSet data, PinnOptions options)
     {
@@ -82,35 +79,17 @@ public sealed class PinnTrainer
             if (d.Neighbors.Cutoff < 1.5 * options.Cutoff)
                 throw new MlipException($"the PINN needs descriptors computed on a neighbour list to 1.5 R_c = {1.5 * options.Cutoff} Å");
 
-        var rng = new Random(options.Seed);
-        var order = Enumerable.Range(0, data.Count).OrderBy(_ => rng.Next()).ToArray();
-        int nVal = options.ValidationFraction > 0 ? Math.Max(1, (int)Math.Round(options.ValidationFraction * data.Count)) : 0;
-        if (nVal >= data.Count) nVal = 0;
-        var val = order.Take(nVal).Order().ToArray();
-        var train = order.Skip(nVal).Order().ToArray();
-        if (nVal > 0) _validation = new Batch(data, val, this, derivatives);
-        int size = options.BatchStructures > 0 ? options.BatchStructures : train.Length;
-        var shuffled = train.OrderBy(_ => rng.Next()).ToArray();
-        for (int start = 0; start < shuffled.Length; start += size)
-            _batches.Add(new Batch(data, [.. shuffled.Skip(start).Take(size).Order()], this, derivatives));
-
-        var sizes = new List<int> { _k };
-        sizes.AddRange(options.Hidden);
-        sizes.Add(_set);
-        for (int e = 0; e < _elements.Length; e++)
-            for (int l = 0; l + 1 < sizes.Count; l++)
-            {
-                _shapes.Add((e, l, false, sizes[l + 1], sizes[l]));
-                _shapes.Add((e, l, true, sizes[l + 1], 1));
-            }
-        _networkCount = _shapes.Sum(s => s.Rows * s.Cols);
-        TrainStructures = train.Length;
-        ValidationStructures = nVal;
+        var split = new TrainingSplit(data.Count, options.ValidationFraction, options.BatchStructures, options.Seed);
+        if (split.Validation.Length > 0) _validation = new Batch(data, split.Validation, this, derivatives);
+        foreach (var batch in split.Batches) _batches.Add(new Batch(data, batch, this, derivatives));
+        _networks = new ElementNetworks(_elements.Length, _k, options.Hidden, _set, options.Activation, offset: _nbase);
+        TrainStructures = split.Train.Length;
+        ValidationStructures = split.Validation.Length;
     }
 
     public int TrainStructures { get; }
     public int ValidationStructures { get; }
-    public int ParameterCount => _nbase + _networkCount;
+    public int ParameterCount => _nbase + _networks.Count;
 
     /// <summary>A rough silicon-like start (R_c ≈ 4 Å); stage 1 moves it to the data.</summary>
     public static readonly double[] DefaultStart = [8.0, 3.0, 5.5, 2.0, -0.33, 2.5, 0.5, 1.5];
@@ -139,37 +118,13 @@ public sealed class PinnTrainer
                 }
             else throw new MlipException($"initial BOP parameters: give {_set} (one element's set) or {_nbase} numbers");
         }
-        var rng = new Random(_o.Seed + 7919);
-        int o = _nbase;
-        int layers = _o.Hidden.Count + 1;
-        foreach (var (_, l, bias, rows, cols) in _shapes)
-        {
-            if (!bias && l < layers - 1)
-            {
-                double limit = Math.Sqrt(6.0 / (rows + cols));
-                for (int q = 0; q < rows * cols; q++) x[o + q] = (2 * rng.NextDouble() - 1) * limit;
-            }
-            o += rows * cols;
-        }
+        _networks.Initialize(x, new Random(_o.Seed + 7919), zeroOutput: true);
         return x;
     }
 
     public PinnModel ToModel(double[] x)
     {
-        var nets = new Mlp[_elements.Length];
-        int o = _nbase;
-        for (int e = 0; e < _elements.Length; e++)
-        {
-            var layers = new List<DenseLayer>();
-            for (int l = 0; l < _o.Hidden.Count + 1; l++)
-            {
-                var (_, _, _, rows, cols) = _shapes[(e * (_o.Hidden.Count + 1) + l) * 2];
-                var w = x.AsSpan(o, rows * cols).ToArray(); o += rows * cols;
-                var b = x.AsSpan(o, rows).ToArray(); o += rows;
-                layers.Add(new DenseLayer(cols, rows, w, b));
-            }
-            nets[e] = new Mlp(layers, _o.Activation);
-        }
+        var nets = _networks.ToMlps(x, _elements.Length);
         var p0 = Enumerable.Range(0, _elements.Length).Select(e => x.AsSpan(e * _set, _set).ToArray()).ToArray();
         return new PinnModel(_elements, _k, _o.Cutoff, _o.CutoffRange, p0, nets, (double[])_mean.Clone(), (double[])_scale.Clone());
     }
@@ -190,18 +145,17 @@ public sealed class PinnTrainer
         double elapsedBefore = 0;
         if (resume && checkpointPath is not null && File.Exists(checkpointPath))
         {
-            var cp = JsonNode.Parse(File.ReadAllText(checkpointPath))!.AsObject();
-            if ((int?)cp["parameter_count"] != ParameterCount)
+            var cp = TrainingCheckpoint.Read(checkpointPath);
+            if (cp.ParameterCount != ParameterCount || cp.Stage is not int cpStage)
                 throw new MlipException($"{checkpointPath} was written for another PINN; remove it to start afresh");
-            stage = (int)cp["stage"]!;
-            startEpoch = (int)cp["epoch"]!;
-            x = Optimizers.Read(cp["parameters"]);
-            best = Optimizers.Read(cp["best_parameters"]);
-            bestVal = (double)cp["best_validation"]!;
-            elapsedBefore = (double)cp["seconds"]!;
-            optimizerState = cp["optimizer_state"]?.AsObject();
-            foreach (var p in cp["curve"]!.AsArray())
-                curve.Add(new LearningPoint((int)p!["epoch"]!, (double)p["loss"]!, (double?)p["val_energy_mae"], (double?)p["val_force_mae"], (double)p["seconds"]!));
+            stage = cpStage;
+            startEpoch = cp.Epoch;
+            x = cp.Parameters;
+            best = cp.BestParameters;
+            bestVal = cp.BestValidation;
+            elapsedBefore = cp.Seconds;
+            optimizerState = cp.OptimizerState;
+            curve.AddRange(cp.Curve);
             log.WriteLine($"resuming from {checkpointPath}: stage {stage} after epoch {startEpoch}");
         }
         var clock = Stopwatch.StartNew();
@@ -236,8 +190,7 @@ public sealed class PinnTrainer
                     double? vE = null, vF = null;
                     if (_validation is not null) { var (ve, vf, _) = _validation.Errors(x, this); vE = ve; vF = vf; }
                     curve.Add(new LearningPoint(-epoch, lastLoss, vE, vF, seconds));
-                    log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"BOP   {epoch,5}: loss {lastLoss:E4}{(vE is double e ? $", validation {e:F2} meV/atom, {vF:F4} eV/Å" : "")}, {seconds:F0} s"));
+                    log.WriteLine(curve[^1].LogLine("BOP  "));
                 }
                 if (checkpointPath is not null && epoch % Math.Max(1, _o.CheckpointEvery) == 0)
                     WriteCheckpoint(checkpointPath, 1, epoch, x, best, bestVal, seconds, opt.SaveState(), curve);
@@ -252,26 +205,25 @@ public sealed class PinnTrainer
 
         // stage 2: the networks, p0 fixed
         var net = x[_nbase..];
-        var optimizer = Optimizers.Create(_o.Optimizer, _networkCount, _o.LearningRate, 0.9);
+        var optimizer = Optimizers.Create(_o.Optimizer, _networks.Count, _o.LearningRate, 0.9);
         if (optimizerState is not null) optimizer.LoadState(optimizerState);
         for (int epoch = startEpoch + 1; epoch <= _o.Epochs; epoch++)
         {
-            var rng = new Random(unchecked(_o.Seed * 1_000_003 + epoch));
-            var order = Enumerable.Range(0, _batches.Count).OrderBy(_ => rng.Next()).ToArray();
+            var order = TrainingSplit.EpochOrder(_o.Seed, epoch, _batches.Count);
             double sum = 0;
             foreach (int bi in order)
             {
                 var batch = _batches[bi];
                 sum += optimizer.Step(net, (p, g) =>
                 {
-                    Array.Copy(p, 0, x, _nbase, _networkCount);
+                    Array.Copy(p, 0, x, _nbase, _networks.Count);
                     var full = new double[ParameterCount];
                     double loss = batch.LossAndGradient(x, full, this, stage: 2);
-                    Array.Copy(full, _nbase, g, 0, _networkCount);
+                    Array.Copy(full, _nbase, g, 0, _networks.Count);
                     return loss;
                 });
             }
-            Array.Copy(net, 0, x, _nbase, _networkCount);
+            Array.Copy(net, 0, x, _nbase, _networks.Count);
             lastLoss = sum / _batches.Count;
             if (!double.IsFinite(lastLoss)) throw new MlipException($"the loss became {lastLoss} at epoch {epoch}; lower the learning rate");
             double seconds = elapsedBefore + clock.Elapsed.TotalSeconds;
@@ -287,8 +239,7 @@ public sealed class PinnTrainer
                 }
                 else best = (double[])x.Clone();
                 curve.Add(new LearningPoint(epoch, lastLoss, vE, vF, seconds));
-                log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"PINN  {epoch,5}: loss {lastLoss:E4}{(vE is double e ? $", validation {e:F2} meV/atom, {vF:F4} eV/Å" : "")}, {seconds:F0} s"));
+                log.WriteLine(curve[^1].LogLine("PINN "));
             }
             if (checkpointPath is not null && epoch % Math.Max(1, _o.CheckpointEvery) == 0)
                 WriteCheckpoint(checkpointPath, 2, epoch, x, best, bestVal, seconds, optimizer.SaveState(), curve);
@@ -297,29 +248,12 @@ public sealed class PinnTrainer
         return (ToModel(best), curve, lastLoss);
     }
 
-    private void WriteCheckpoint(string path, int stage, int epoch, double[] x, double[] best, double bestVal, double seconds, JsonObject? optimizerState, List<LearningPoint> curve)
-    {
-        var root = new JsonObject
+    private void WriteCheckpoint(string path, int stage, int epoch, double[] x, double[] best, double bestVal, double seconds, JsonObject? optimizerState, List<LearningPoint> curve) =>
+        new TrainingCheckpoint
         {
-            ["stage"] = stage,
-            ["epoch"] = epoch,
-            ["parameter_count"] = ParameterCount,
-            ["parameters"] = Optimizers.Array(x),
-            ["best_parameters"] = Optimizers.Array(best),
-            ["best_validation"] = double.IsFinite(bestVal) ? bestVal : double.MaxValue,
-            ["seconds"] = seconds,
-            ["optimizer_state"] = optimizerState,
-            ["curve"] = new JsonArray([.. curve.Select(p => (JsonNode)new JsonObject
-            {
-                ["epoch"] = p.Epoch, ["loss"] = p.Loss, ["val_energy_mae"] = p.ValidationEnergyMae, ["val_force_mae"] = p.ValidationForceMae, ["seconds"] = p.Seconds,
-            })]),
-        };
-        AtomicFile.Write(path, s =>
-        {
-            using var w = new Utf8JsonWriter(s);
-            root.WriteTo(w);
-        });
-    }
+            Stage = stage, Epoch = epoch, ParameterCount = ParameterCount, Parameters = x, BestParameters = best,
+            BestValidation = bestVal, Seconds = seconds, OptimizerState = optimizerState, Curve = curve,
+        }.Write(path);
 
     /// <summary>The loss of all training batches at <paramref name="x"/> (full vector) and its gradient, for a stage (tests).</summary>
     public double LossAndGradient(double[] x, double[] gradient, int stage)
@@ -337,44 +271,10 @@ public sealed class PinnTrainer
         return loss;
     }
 
-    private List<Tensor> NetworkTensors(double[] x, bool grad)
-    {
-        var list = new List<Tensor>(_shapes.Count);
-        int o = _nbase;
-        foreach (var (_, _, bias, rows, cols) in _shapes)
-        {
-            int count = rows * cols;
-            list.Add(tensor(x.AsSpan(o, count).ToArray(), bias ? [rows] : [rows, (long)cols], dtype: ScalarType.Float64).requires_grad_(grad));
-            o += count;
-        }
-        return list;
-    }
-
-    private Tensor Forward(List<Tensor> p, int element, Tensor input)
-    {
-        int layers = _o.Hidden.Count + 1;
-        var h = input;
-        for (int l = 0; l < layers; l++)
-        {
-            h = nn.functional.linear(h, p[(element * layers + l) * 2], p[(element * layers + l) * 2 + 1]);
-            if (l < layers - 1) h = _o.Activation switch
-            {
-                Activation.Tanh => tanh(h),
-                Activation.Sigmoid => sigmoid(h),
-                Activation.HalfTanh => sigmoid(h) - 0.5,
-                Activation.Softplus => nn.functional.softplus(h),
-                Activation.Silu => nn.functional.silu(h),
-                Activation.Relu => nn.functional.relu(h),
-                _ => h,
-            };
-        }
-        return h;
-    }
-
     /// <summary>Tensors of a set of structures: features, labels, pairs, angular and screening triplets, derivative blocks.</summary>
     private sealed class Batch
     {
-        private readonly Tensor _x, _atomStructure, _atomsPer, _energyTarget, _atomType;
+        private readonly Tensor _x, _atomStructure, _atomType;
         private readonly Tensor[] _elementAtoms;
         private readonly Tensor _pc, _pn, _ps, _pv;            // all pairs (to 1.5 R_c)
         private readonly Tensor _rPair, _rCenter;              // pairs inside R_c: their pair index and centre
@@ -382,9 +282,9 @@ public sealed class PinnTrainer
         private readonly Tensor _zA, _zB, _zCenter, _colH, _colZeta;  // angular triplets (indices into the R_c pairs)
         private readonly Tensor _sA, _sB, _sCenter, _colLambda;       // screening: R_c pair a, any pair b
         private readonly Tensor _colSigma;
-        private readonly Tensor? _d, _forceTarget, _volume, _stressTarget, _stressMask;
+        private readonly Tensor? _d;
+        private readonly BatchLabels _labels;
         private readonly int _structures, _atoms, _rCount;
-        private readonly long _forceComponents, _stressComponents;
         private readonly double _rc, _dc;
 
         public Batch(TrainingSet data, int[] structures, PinnTrainer t, bool derivatives)
@@ -397,12 +297,6 @@ public sealed class PinnTrainer
             var x = new double[(long)atoms * k];
             var atomStructure = new long[atoms];
             var atomType = new long[atoms];
-            var atomsPer = new double[structures.Length];
-            var energy = new double[structures.Length];
-            var force = derivatives ? new double[3L * atoms] : [];
-            var volume = new double[structures.Length];
-            var stress = new double[6 * structures.Length];
-            var stressMask = new double[6 * structures.Length];
             var pc = new List<long>(); var pn = new List<long>(); var ps = new List<long>(); var pv = new List<double>();
             var rPair = new List<long>(); var rCenter = new List<long>();
             var cA = new List<long>(); var cAl = new List<long>(); var cB = new List<long>(); var cBe = new List<long>();
@@ -410,15 +304,11 @@ public sealed class PinnTrainer
             var sA = new List<long>(); var sB = new List<long>(); var sC = new List<long>(); var cL = new List<long>();
             var d = new List<double[]>();
             int ao = 0;
-            long fc = 0, sc = 0;
             var localR = new List<int>();
             for (int q = 0; q < structures.Length; q++)
             {
                 var st = data.Structures[structures[q]];
                 var ds = data.Descriptors[structures[q]];
-                atomsPer[q] = st.Count;
-                energy[q] = st.Energy ?? 0;
-                volume[q] = st.Pbc.AllPeriodic ? st.Volume : 0;
                 var types = st.AtomicNumbers.Select(z => Array.IndexOf(t._elements, z)).ToArray();
                 for (int i = 0; i < st.Count; i++)
                 {
@@ -426,17 +316,6 @@ public sealed class PinnTrainer
                     atomType[ao + i] = types[i];
                     var xi = ds.Of(i);
                     for (int a = 0; a < k; a++) x[(long)(ao + i) * k + a] = (xi[a] - t._mean[a]) / t._scale[a];
-                    if (derivatives && st.Forces is { } f) { force[3L * (ao + i)] = f[i].X; force[3L * (ao + i) + 1] = f[i].Y; force[3L * (ao + i) + 2] = f[i].Z; }
-                }
-                if (derivatives)
-                {
-                    if (st.Forces is not null) fc += 3 * st.Count;
-                    if (st.Stress is Stress sv && st.Pbc.AllPeriodic)
-                    {
-                        var v = sv.ToVoigt();
-                        for (int c = 0; c < 6; c++) { stress[6 * q + c] = v[c]; stressMask[6 * q + c] = 1; }
-                        sc += 6;
-                    }
                 }
                 var nl = ds.Neighbors;
                 var vs = nl.Vectors; var rs = nl.Distances; var nb = nl.Neighbors;
@@ -504,8 +383,7 @@ public sealed class PinnTrainer
             _elementAtoms = new Tensor[t._elements.Length];
             for (int e = 0; e < t._elements.Length; e++)
                 _elementAtoms[e] = tensor(Enumerable.Range(0, atoms).Where(i => atomType[i] == e).Select(i => (long)i).ToArray(), dtype: ScalarType.Int64);
-            _atomsPer = tensor(atomsPer, dtype: ScalarType.Float64);
-            _energyTarget = tensor(energy, dtype: ScalarType.Float64);
+            _labels = new BatchLabels(data, structures, derivatives);
             Tensor I(List<long> v) => tensor(v.ToArray(), dtype: ScalarType.Int64);
             _pc = I(pc); _pn = I(pn); _ps = I(ps);
             _pv = tensor(pv.ToArray(), [pc.Count, 3], dtype: ScalarType.Float64);
@@ -519,12 +397,6 @@ public sealed class PinnTrainer
                 var flat = new double[(long)d.Count * k * 3];
                 for (int p = 0; p < d.Count; p++) Array.Copy(d[p], 0, flat, (long)p * k * 3, k * 3);
                 _d = tensor(flat, [d.Count, k, 3], dtype: ScalarType.Float64);
-                _forceTarget = tensor(force, [atoms, 3], dtype: ScalarType.Float64);
-                _volume = tensor(volume.Select(v => v > 0 ? Stress.EvPerCubicAngstromInGpa / v : 0).ToArray(), dtype: ScalarType.Float64);
-                _stressTarget = tensor(stress, [structures.Length, 6], dtype: ScalarType.Float64);
-                _stressMask = tensor(stressMask, [structures.Length, 6], dtype: ScalarType.Float64);
-                _forceComponents = fc;
-                _stressComponents = sc;
             }
         }
 
@@ -549,7 +421,7 @@ public sealed class PinnTrainer
                 for (int e = 0; e < _elementAtoms.Length; e++)
                 {
                     if (_elementAtoms[e].shape[0] == 0) continue;
-                    dp = dp.index_copy(0, _elementAtoms[e], t.Forward(net!, e, xf.index_select(0, _elementAtoms[e])));
+                    dp = dp.index_copy(0, _elementAtoms[e], t._networks.Forward(net!, e, xf.index_select(0, _elementAtoms[e])));
                 }
             var P = (p0.index_select(0, _atomType) + dp).reshape(-1);
             var v = _pv.detach().requires_grad_(forces);
@@ -590,15 +462,7 @@ public sealed class PinnTrainer
             }
             else gp = autograd.grad([eAtom.sum()], [v], retain_graph: true, create_graph: createGraph)[0];
             var f = zeros(_atoms, 3, dtype: ScalarType.Float64).index_add(0, _pc, gp, 1.0).index_add(0, _pn, gp, -1.0);
-            Tensor? st = null;
-            if (_stressComponents > 0)
-            {
-                var w = gp.unsqueeze(2) * _pv.unsqueeze(1);
-                var ws = zeros(_structures, 3, 3, dtype: ScalarType.Float64).index_add(0, _ps, w, 1.0);
-                var voigt = stack([ws[.., 0, 0], ws[.., 1, 1], ws[.., 2, 2],
-                    0.5 * (ws[.., 1, 2] + ws[.., 2, 1]), 0.5 * (ws[.., 0, 2] + ws[.., 2, 0]), 0.5 * (ws[.., 0, 1] + ws[.., 1, 0])], 1);
-                st = voigt * _volume!.unsqueeze(1);
-            }
+            var st = _labels.HasStress ? _labels.Stress(gp, _pv, _ps) : null;
             return (energies, f, st, penalty);
         }
 
@@ -607,29 +471,14 @@ public sealed class PinnTrainer
             using var scope = NewDisposeScope();
             var w = t._o.Weights;
             bool forces = _d is not null && (w.Force > 0 || w.Stress > 0);
-            var net = t.NetworkTensors(xv, grad: stage == 2);
+            var net = t._networks.Tensors(xv, grad: stage == 2);
             var (e, f, s, penalty) = Predict(xv, t, stage, forces, createGraph: true, net);
             var p0Leaf = _lastP0!;
-            var de = (e - _energyTarget) / _atomsPer;
-            var loss = w.Energy * (de * de).mean();
-            if (f is not null && w.Force > 0 && _forceComponents > 0)
-                loss = loss + w.Force * (f - _forceTarget!).pow(2).sum() / _forceComponents;
-            if (s is not null && w.Stress > 0 && _stressComponents > 0)
-                loss = loss + w.Stress * ((s - _stressTarget!).pow(2) * _stressMask!).sum() / _stressComponents;
+            var loss = _labels.Loss(w, e, f, s);
             if (stage == 2)
             {
-                loss = loss + t._o.Penalty * penalty;
-                if (t._o.L2 > 0)
-                    for (int q = 0; q < net.Count; q++)
-                        if (!t._shapes[q].Bias) loss = loss + t._o.L2 * net[q].pow(2).sum();
-                var grads = autograd.grad([loss], net);
-                int o = t._nbase;
-                foreach (var gq in grads)
-                {
-                    var arr = gq.contiguous().data<double>().ToArray();
-                    Array.Copy(arr, 0, gradient, o, arr.Length);
-                    o += arr.Length;
-                }
+                loss = t._networks.AddL2(loss + t._o.Penalty * penalty, net, t._o.L2);
+                t._networks.Gradient(loss, net, gradient);
             }
             else
             {
@@ -646,20 +495,9 @@ public sealed class PinnTrainer
         public (double EnergyMae, double ForceMae, double Loss) Errors(double[] xv, PinnTrainer t)
         {
             using var scope = NewDisposeScope();
-            var w = t._o.Weights;
-            var net = t.NetworkTensors(xv, grad: false);
+            var net = t._networks.Tensors(xv, grad: false);
             var (e, f, _, _) = Predict(xv, t, 2, _d is not null, createGraph: false, net);
-            var de = (e - _energyTarget) / _atomsPer;
-            double eMae = 1000 * de.abs().mean().item<double>();
-            double loss = w.Energy * (de * de).mean().item<double>();
-            double fMae = double.NaN;
-            if (f is not null && _forceComponents > 0)
-            {
-                var df = f - _forceTarget!;
-                fMae = df.abs().sum().item<double>() / _forceComponents;
-                loss += w.Force * df.pow(2).sum().item<double>() / _forceComponents;
-            }
-            return (eMae, fMae, loss);
+            return _labels.Errors(t._o.Weights, e, f);
         }
     }
 }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Mlip.Descriptors;
 using Mlip.IO;
@@ -33,10 +32,7 @@ public static class TrainingRun
         var test = StructureIO.ReadAll(config.Test, config.Format, ValidationOptions.Default);
         log.WriteLine($"data: {train.Count} training structures ({train.Sum(s => s.Count)} atoms), {test.Count} test structures ({test.Sum(s => s.Count)} atoms)");
 
-        var elements = train.SelectMany(s => s.AtomicNumbers).Distinct().Order().Select(Elements.Symbol).ToList();
-        var spec = new DescriptorSpec(config.DescriptorType, config.DescriptorParameters);
-        var descriptor = spec.Create(elements);
-        log.WriteLine($"descriptor: {descriptor.Name}, {descriptor.FeatureCount} features, cutoff {descriptor.Cutoff.ToString("G4", CultureInfo.InvariantCulture)} Å");
+        var (elements, spec, descriptor) = CreateDescriptor(config, train, log);
 
         var clock = Stopwatch.StartNew();
         bool derivatives = config.Loss.Force > 0 || config.Loss.Stress > 0;
@@ -348,25 +344,33 @@ public static class TrainingRun
                 throw new MlipException($"{c.SourcePath}: unknown setting model.{k} for a {c.ModelKind} model ({string.Join(", ", keys)})");
     }
 
-    private static void WriteMetrics(string path, Evaluation train, Evaluation? test, TimeSpan descriptors, TimeSpan fit) =>
-        AtomicFile.Write(path, stream =>
+    /// <summary>The config's descriptor for the elements of the training structures (sorted by atomic number), logged.</summary>
+    internal static (List<string> Elements, DescriptorSpec Spec, IDescriptor Descriptor) CreateDescriptor(TrainConfig config, IReadOnlyList<Structure> train, TextWriter log)
+    {
+        var elements = train.SelectMany(s => s.AtomicNumbers).Distinct().Order().Select(Elements.Symbol).ToList();
+        var spec = new DescriptorSpec(config.DescriptorType, config.DescriptorParameters);
+        var descriptor = spec.Create(elements);
+        log.WriteLine($"descriptor: {descriptor.Name}, {descriptor.FeatureCount} features, cutoff {descriptor.Cutoff.ToString("G4", CultureInfo.InvariantCulture)} Å");
+        return (elements, spec, descriptor);
+    }
+
+    private static void WriteMetrics(string path, Evaluation train, Evaluation? test, TimeSpan descriptors, TimeSpan fit)
+    {
+        var root = new JsonObject
         {
-            var root = new JsonObject
+            ["train"] = MetricsJson.Report(train),
+            ["test"] = test is null ? null : MetricsJson.Report(test),
+            ["descriptor_seconds"] = descriptors.TotalSeconds,
+            ["fit_seconds"] = fit.TotalSeconds,
+        };
+        if (UncertaintySummary.ByGroup(train).Count > 0)
+            root["uncertainty"] = new JsonObject
             {
-                ["train"] = MetricsJson.Report(train),
-                ["test"] = test is null ? null : MetricsJson.Report(test),
-                ["descriptor_seconds"] = descriptors.TotalSeconds,
-                ["fit_seconds"] = fit.TotalSeconds,
+                ["train"] = UncertaintySummary.Json(train),
+                ["test"] = test is null ? null : UncertaintySummary.Json(test),
             };
-            if (UncertaintySummary.ByGroup(train).Count > 0)
-                root["uncertainty"] = new JsonObject
-                {
-                    ["train"] = UncertaintySummary.Json(train),
-                    ["test"] = test is null ? null : UncertaintySummary.Json(test),
-                };
-            using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
-            root.WriteTo(w);
-        });
+        AtomicFile.WriteJson(path, root);
+    }
 
     private static void WriteParityPlots(string dir, Evaluation train, Evaluation? test)
     {

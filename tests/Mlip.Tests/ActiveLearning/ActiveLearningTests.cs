@@ -4,6 +4,7 @@ using Mlip.ActiveLearning;
 using Mlip.Calculators;
 using Mlip.IO;
 using Mlip.Structures;
+using Mlip.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -37,14 +38,7 @@ public class ActiveLearningTests(ITestOutputHelper output)
         string dir = TestPaths.TempDir();
         File.WriteAllText(Path.Combine(dir, "a.yaml"), Config + "\noutput: a\n");
         File.WriteAllText(Path.Combine(dir, "b.yaml"), Config + "\noutput: b\n");
-        string cli = Path.Combine(AppContext.BaseDirectory, "Mlip.Cli.dll");
-        Process Start(string args)
-        {
-            var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
-            psi.ArgumentList.Add(cli);
-            foreach (var a in args.Split(' ')) psi.ArgumentList.Add(a);
-            return Process.Start(psi)!;
-        }
+        Process Start(string args) => CliProcess.Start(dir, args);
         var clock = Stopwatch.StartNew();
         using (var full = Start("learn a.yaml"))
         {

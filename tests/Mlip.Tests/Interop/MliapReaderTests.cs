@@ -1,4 +1,3 @@
-using System.Globalization;
 using Mlip.Interop;
 using Mlip.IO;
 using Mlip.Models;
@@ -12,68 +11,20 @@ namespace Mlip.Tests.Interop;
 
 public class MliapReaderTests(ITestOutputHelper output)
 {
-    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
-
-    /// <summary>The reference copy made by scripts/build-lammps.sh; its absence fails the test (CI builds it first).</summary>
-    private static string Potentials
-    {
-        get
-        {
-            var dir = Lammps.ReferenceDirectory is { } r ? Path.Combine(r, "potentials") : null;
-            Assert.True(dir is not null && File.Exists(Path.Combine(dir, "Si.nn.mliap.model")), Lammps.BuildHint);
-            return dir!;
-        }
-    }
-
-    /// <summary>data.manybody (orthogonal box, atomic style, 8 Si types) as a Structure.</summary>
-    private static Structure ReadManybody(string path)
-    {
-        var lines = File.ReadAllLines(path);
-        double[] lo = new double[3], hi = new double[3];
-        var pos = new List<Vec3>();
-        bool atoms = false;
-        foreach (var raw in lines)
-        {
-            var w = raw.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (w.Length == 4 && w[2].EndsWith("lo") && w[3].EndsWith("hi"))
-            {
-                int d = w[2][0] - 'x';
-                lo[d] = double.Parse(w[0], Inv); hi[d] = double.Parse(w[1], Inv);
-                continue;
-            }
-            if (raw.StartsWith("Atoms")) { atoms = true; continue; }
-            if (atoms && w.Length > 0 && char.IsLetter(w[0][0])) break;
-            if (atoms && w.Length >= 5) pos.Add(new Vec3(double.Parse(w[2], Inv) - lo[0], double.Parse(w[3], Inv) - lo[1], double.Parse(w[4], Inv) - lo[2]));
-        }
-        var cell = Matrix3.Diagonal(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]);
-        return new Structure(cell, [.. pos], [.. Enumerable.Repeat(14, pos.Count)], PeriodicFlags.All);
-    }
-
     [Fact]
     public void PyXtalFfSiNetworkReproducesFrozenLammpsReference()
     {
-        string dir = Potentials;
-        var fs = Path.Combine(Lammps.ReferenceDirectory!, "force-styles");
-        var potential = ModelFile.Load(Path.Combine(dir, "Si.nn.mliap.model"));
+        var potential = ModelFile.Load(ManybodyReference.Potential("Si.nn.mliap.model"));
         Assert.IsType<NeuralNetworkModel>(potential.Model);
         Assert.Equal("so3", potential.Spec.Type);
         Assert.Equal(30, potential.Descriptor.FeatureCount);
 
-        var s = ReadManybody(Path.Combine(fs, "data.manybody"));
+        var s = ManybodyReference.Structure(14);
         Assert.Equal(64, s.Count);
         var r = potential.Calculate(s);
 
-        var yaml = File.ReadAllLines(Path.Combine(fs, "manybody-pair-mliap_so3.yaml"));
-        double energy = double.Parse(yaml.First(l => l.StartsWith("init_vdwl:")).Split(':')[1], Inv);
-        int si = Array.FindIndex(yaml, l => l.StartsWith("init_stress:"));
-        var virial = yaml[si + 1].Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(v => double.Parse(v, Inv)).ToArray();
-        int fi = Array.FindIndex(yaml, l => l.StartsWith("init_forces:"));
-        var forces = new Vec3[64];
-        for (int i = 0; i < 64; i++)
-        {
-            var w = yaml[fi + 1 + i].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            forces[int.Parse(w[0], Inv) - 1] = new Vec3(double.Parse(w[1], Inv), double.Parse(w[2], Inv), double.Parse(w[3], Inv));
-        }
+        var (energy, virial, forces) = ManybodyReference.Read("manybody-pair-mliap_so3.yaml");
+        Assert.Equal(64, forces.Length);
         output.WriteLine($"E Mlip {r.Energy:R} LAMMPS {energy:R} rel {Math.Abs(r.Energy - energy) / Math.Abs(energy):E2}");
         Assert.Equal(energy, r.Energy, Math.Abs(energy) * 1e-9);
         double fmax = 0;
@@ -105,10 +56,9 @@ public class MliapReaderTests(ITestOutputHelper output)
     [Fact]
     public void PyXtalFfSiNetworkTestMae()
     {
-        string dir = Potentials;
         string test = TestPaths.Shared("mlearn", "Si", "test.json");
         Assert.True(File.Exists(test), $"{test} not found (../shared/data beside the checkout)");
-        var potential = ModelFile.Load(Path.Combine(dir, "Si.nn.mliap.model"));
+        var potential = ModelFile.Load(ManybodyReference.Potential("Si.nn.mliap.model"));
         var e = Evaluation.Run(potential, StructureIO.Read(test), threads: Environment.ProcessorCount);
         output.WriteLine($"mlearn Si test: {e.Overall.Structures} structures, energy MAE {e.Overall.EnergyMaeMevPerAtom:F3} meV/atom, force MAE {e.Overall.ForceMaeEvPerA:F4} eV/Å");
 

@@ -5,6 +5,7 @@ using Mlip.IO;
 using Mlip.Models;
 using Mlip.Structures;
 using Mlip.Tests.Descriptors;
+using Mlip.Tests.Support;
 using Mlip.Training;
 
 namespace Mlip.Tests.Models;
@@ -133,15 +134,7 @@ public class NeuralNetworkTests
             """ + "\noutput: " + output + "\n";
         File.WriteAllText(Path.Combine(dir, "a.yaml"), Config("a"));
         File.WriteAllText(Path.Combine(dir, "b.yaml"), Config("b"));
-        string cli = Path.Combine(AppContext.BaseDirectory, "Mlip.Cli.dll");
-
-        Process Start(string args)
-        {
-            var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
-            psi.ArgumentList.Add(cli);
-            foreach (var a in args.Split(' ')) psi.ArgumentList.Add(a);
-            return Process.Start(psi)!;
-        }
+        Process Start(string args) => CliProcess.Start(dir, args);
 
         // uninterrupted run
         using (var full = Start("train a.yaml"))

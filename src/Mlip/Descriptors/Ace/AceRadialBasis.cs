@@ -75,26 +75,12 @@ public static class AceRadialBasis
                 double dy = Math.Pow(y, lambda - 1.0);
                 y = dy * y;
                 dy = -lambda / rc * dy;
-                double x = 2.0 * (1.0 - y) - 1.0, dx = -2.0 * dy;
-                Span<double> t = stackalloc double[n + 1], dt = stackalloc double[n + 1];
-                Chebyshev(n, x, t, dt);
-                for (int k = 1; k <= n; k++)
-                {
-                    g[k - 1] = 0.5 - 0.5 * t[k];
-                    dg[k - 1] = -0.5 * dt[k] * dx;
-                }
+                ShiftedChebyshev(n, 2.0 * (1.0 - y) - 1.0, -2.0 * dy, g, dg);
                 break;
             }
             case AceRadialKind.ChebLinear:
             {
-                double x = 1.0 - r / rc, dx = -1 / rc;
-                Span<double> t = stackalloc double[n + 1], dt = stackalloc double[n + 1];
-                Chebyshev(n, x, t, dt);
-                for (int k = 1; k <= n; k++)
-                {
-                    g[k - 1] = 0.5 - 0.5 * t[k];
-                    dg[k - 1] = -0.5 * dt[k] * dx;
-                }
+                ShiftedChebyshev(n, 1.0 - r / rc, -1 / rc, g, dg);
                 break;
             }
             case AceRadialKind.SBessel:
@@ -117,6 +103,18 @@ public static class AceRadialBasis
     }
 
     /// <summary>T_0..T_n at x and their derivatives (via U_{m-1}), as PACE's calcCheb.</summary>
+    /// <summary>g_k = (1 − T_(k+1)(x)) / 2 for k &lt; n, and dg_k = −T'_(k+1)(x) dx / 2 (<paramref name="dx"/> = dx/dr).</summary>
+    private static void ShiftedChebyshev(int n, double x, double dx, Span<double> g, Span<double> dg)
+    {
+        Span<double> t = stackalloc double[n + 1], dt = stackalloc double[n + 1];
+        Chebyshev(n, x, t, dt);
+        for (int k = 1; k <= n; k++)
+        {
+            g[k - 1] = 0.5 - 0.5 * t[k];
+            dg[k - 1] = -0.5 * dt[k] * dx;
+        }
+    }
+
     private static void Chebyshev(int n, double x, Span<double> t, Span<double> dt)
     {
         double twox = 2.0 * x;

@@ -1,0 +1,109 @@
+using Mlip.Structures;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Mlip.Training;
+
+/// <summary>
+/// The labels of a batch of structures as tensors (energies, atoms per structure, and with derivatives the
+/// forces [atoms, 3] and the Voigt stresses [structures, 6] with their mask), the loss of the torch trainers
+/// on them (<see cref="LossWeights"/>) and the stress of predicted pair gradients.
+/// </summary>
+internal sealed class BatchLabels
+{
+    private readonly Tensor _atomsPer, _energyTarget;
+    private readonly Tensor? _forceTarget, _volume, _stressTarget, _stressMask;
+    private readonly int _structures;
+    private readonly long _forceComponents, _stressComponents;
+
+    public BatchLabels(TrainingSet data, int[] structures, bool derivatives)
+    {
+        int atoms = structures.Sum(s => data.Structures[s].Count);
+        var atomsPer = new double[structures.Length];
+        var energy = new double[structures.Length];
+        var force = derivatives ? new double[3L * atoms] : [];
+        var volume = new double[structures.Length];
+        var stress = new double[6 * structures.Length];
+        var stressMask = new double[6 * structures.Length];
+        int ao = 0;
+        long fc = 0, sc = 0;
+        for (int q = 0; q < structures.Length; q++)
+        {
+            var st = data.Structures[structures[q]];
+            atomsPer[q] = st.Count;
+            energy[q] = st.Energy ?? 0;
+            volume[q] = st.Pbc.AllPeriodic ? st.Volume : 0;
+            if (derivatives)
+            {
+                if (st.Forces is { } f)
+                {
+                    for (int i = 0; i < st.Count; i++) { force[3L * (ao + i)] = f[i].X; force[3L * (ao + i) + 1] = f[i].Y; force[3L * (ao + i) + 2] = f[i].Z; }
+                    fc += 3 * st.Count;
+                }
+                if (st.Stress is Structures.Stress sv && st.Pbc.AllPeriodic)
+                {
+                    var v = sv.ToVoigt();
+                    for (int c = 0; c < 6; c++) { stress[6 * q + c] = v[c]; stressMask[6 * q + c] = 1; }
+                    sc += 6;
+                }
+            }
+            ao += st.Count;
+        }
+        _structures = structures.Length;
+        _atomsPer = tensor(atomsPer, dtype: ScalarType.Float64);
+        _energyTarget = tensor(energy, dtype: ScalarType.Float64);
+        if (derivatives)
+        {
+            _forceTarget = tensor(force, [atoms, 3], dtype: ScalarType.Float64);
+            _volume = tensor(volume.Select(v => v > 0 ? Structures.Stress.EvPerCubicAngstromInGpa / v : 0).ToArray(), dtype: ScalarType.Float64);
+            _stressTarget = tensor(stress, [structures.Length, 6], dtype: ScalarType.Float64);
+            _stressMask = tensor(stressMask, [structures.Length, 6], dtype: ScalarType.Float64);
+            _forceComponents = fc;
+            _stressComponents = sc;
+        }
+    }
+
+    /// <summary>Whether any structure of the batch has a stress label (then <see cref="Stress"/> is worth computing).</summary>
+    public bool HasStress => _stressComponents > 0;
+
+    /// <summary>
+    /// Voigt stresses (GPa) [structures, 6] from dE/dr_ij of every pair (<paramref name="gp"/> [pairs, 3]),
+    /// the pair vectors [pairs, 3] and each pair's structure: σ = (1/V) Σ dE/dr_ij ⊗ r_ij, symmetrised.
+    /// </summary>
+    public Tensor Stress(Tensor gp, Tensor vectors, Tensor pairStructure)
+    {
+        var w = gp.unsqueeze(2) * vectors.unsqueeze(1);                                             // [pairs, 3, 3]
+        var ws = zeros(_structures, 3, 3, dtype: ScalarType.Float64).index_add(0, pairStructure, w, 1.0);
+        var voigt = stack([ws[.., 0, 0], ws[.., 1, 1], ws[.., 2, 2],
+            0.5 * (ws[.., 1, 2] + ws[.., 2, 1]), 0.5 * (ws[.., 0, 2] + ws[.., 2, 0]), 0.5 * (ws[.., 0, 1] + ws[.., 1, 0])], 1);
+        return voigt * _volume!.unsqueeze(1);
+    }
+
+    /// <summary>Energy × mean (ΔE/N)² + Force × mean ΔF² + Stress × mean Δσ² over the labelled components.</summary>
+    public Tensor Loss(LossWeights w, Tensor e, Tensor? f, Tensor? s)
+    {
+        var de = (e - _energyTarget) / _atomsPer;
+        var loss = w.Energy * (de * de).mean();
+        if (f is not null && w.Force > 0 && _forceComponents > 0)
+            loss = loss + w.Force * (f - _forceTarget!).pow(2).sum() / _forceComponents;
+        if (s is not null && w.Stress > 0 && _stressComponents > 0)
+            loss = loss + w.Stress * ((s - _stressTarget!).pow(2) * _stressMask!).sum() / _stressComponents;
+        return loss;
+    }
+
+    /// <summary>Energy MAE (meV/atom), force MAE (eV/Å; NaN without forces) and the energy + force loss.</summary>
+    public (double EnergyMae, double ForceMae, double Loss) Errors(LossWeights w, Tensor e, Tensor? f)
+    {
+        var de = (e - _energyTarget) / _atomsPer;
+        double eMae = 1000 * de.abs().mean().item<double>();
+        double loss = w.Energy * (de * de).mean().item<double>();
+        double fMae = double.NaN;
+        if (f is not null && _forceComponents > 0)
+        {
+            var df = f - _forceTarget!;
+            fMae = df.abs().sum().item<double>() / _forceComponents;
+            loss += w.Force * df.pow(2).sum().item<double>() / _forceComponents;
+        }
+        return (eMae, fMae, loss);
+    }
+}

@@ -20,6 +20,7 @@ public sealed class AceEvaluator
     private readonly AceSphericalHarmonics _sh;
     private readonly int _ne, _nb, _nr, _l1, _lmHalf, _lmFull, _halfSize, _fullSize;
     private readonly Flat[] _flat;
+    private readonly AceRecursiveEvaluator? _recursive;
 
     /// <summary>The functions of one central species, flattened into arrays.</summary>
     private sealed class Flat
@@ -35,7 +36,10 @@ public sealed class AceEvaluator
         public double[] C = [];        // P per m-combination
     }
 
-    public AceEvaluator(AceBasisSet basis)
+    public AceEvaluator(AceBasisSet basis) : this(basis, AceEvaluatorKind.Product) { }
+
+    /// <summary>An evaluator whose rank ≥ 2 products are formed as <paramref name="kind"/> says (same results to round-off).</summary>
+    public AceEvaluator(AceBasisSet basis, AceEvaluatorKind kind)
     {
         basis.Validate();
         _basis = basis;
@@ -51,7 +55,13 @@ public sealed class AceEvaluator
         _fullSize = _ne * _nr * _lmFull;
         _flat = new Flat[_ne];
         for (int mu = 0; mu < _ne; mu++) _flat[mu] = Flatten(basis.Functions[mu], basis.Embeddings[mu].NDensity);
+        Kind = kind;
+        if (kind == AceEvaluatorKind.Recursive) _recursive = new AceRecursiveEvaluator(basis);
     }
+
+    public AceEvaluatorKind Kind { get; }
+    /// <summary>The graph of partial products when <see cref="Kind"/> is Recursive.</summary>
+    public AceRecursiveEvaluator? Recursive => _recursive;
 
     public AceBasisSet Basis => _basis;
     internal AceRadialTables Tables => _tables;
@@ -98,6 +108,10 @@ public sealed class AceEvaluator
         internal readonly double[] Ar1, Are, Aim, AfRe, AfIm, Gr1, Gre, Gim;
         internal readonly double[] G, DG, R, DR, Yre, Yim, DYre, DYim, P, DP;
         internal double RhoCore;
+        // node values and adjoint weights of the recursive evaluator (empty for the product evaluator)
+        internal readonly double[] Vre, Vim, Wre, Wim;
+        /// <summary>Whether Vre/Vim hold the node values of the atomic base now in the workspace.</summary>
+        internal bool NodesCurrent;
         // per-neighbour radial values, harmonics and their derivatives of the last AtomicBase(keepPairs: true)
         internal int PairCapacity;
         internal double[] PG = [], PDG = [], PR = [], PDR = [], PYre = [], PYim = [], PDYre = [], PDYim = [], PDHc = [];
@@ -126,6 +140,8 @@ public sealed class AceEvaluator
             Yre = new double[e._lmHalf]; Yim = new double[e._lmHalf];
             DYre = new double[3 * e._lmHalf]; DYim = new double[3 * e._lmHalf];
             P = new double[e._lmHalf]; DP = new double[e._lmHalf];
+            int nodes = e._recursive?.MaxStored ?? 0;
+            Vre = new double[nodes]; Vim = new double[nodes]; Wre = new double[nodes]; Wim = new double[nodes];
         }
 
         /// <summary>Size of the atomic base (for caching it per atom).</summary>
@@ -145,6 +161,7 @@ public sealed class AceEvaluator
             from.Slice(o, AfRe.Length).CopyTo(AfRe); o += AfRe.Length;
             from.Slice(o, AfIm.Length).CopyTo(AfIm); o += AfIm.Length;
             RhoCore = from[o];
+            NodesCurrent = false;
         }
     }
 
@@ -162,6 +179,7 @@ public sealed class AceEvaluator
     public void AtomicBase(int mui, ReadOnlySpan<int> species, ReadOnlySpan<Vec3> vectors, ReadOnlySpan<double> distances, Workspace w, bool keepPairs)
     {
         Array.Clear(w.Ar1); Array.Clear(w.Are); Array.Clear(w.Aim);
+        w.NodesCurrent = false;
         double rhoCore = 0;
         int nrl = _nr * _l1;
         if (keepPairs) w.EnsurePairs(this, vectors.Length);
@@ -246,6 +264,11 @@ public sealed class AceEvaluator
             double a = w.Ar1[f.R1Index[q]];
             for (int d = 0; d < p; d++) rho[d] += f.R1C[q * p + d] * a;
         }
+        if (_recursive is not null)
+        {
+            _recursive.Densities(mui, w, rho);
+            return w.RhoCore;
+        }
         var full = f.Full; var are = w.AfRe; var aim = w.AfIm;
         for (int s = 0; s < f.Rank.Length; s++)
         {
@@ -297,6 +320,15 @@ public sealed class AceEvaluator
             for (int d = 0; d < p; d++) th += dEdRho[d] * f.R1C[q * p + d];
             w.Gr1[f.R1Index[q]] += th;
         }
+        if (_recursive is not null) _recursive.Weights(mui, dEdRho, w);
+        else ProductWeights(f, dEdRho, w);
+        NeighbourPass(mui, dEdCore, species, vectors, distances, w, dEdr, usePairs);
+    }
+
+    /// <summary>G = ∂E/∂A of the rank ≥ 2 functions, product by product (prefix and suffix products for rank > 3).</summary>
+    private void ProductWeights(Flat f, ReadOnlySpan<double> dEdRho, Workspace w)
+    {
+        int p = f.P;
         Span<double> fr = stackalloc double[8], fi = stackalloc double[8], br = stackalloc double[8], bi = stackalloc double[8];
         var full = f.Full; var are = w.AfRe; var aim = w.AfIm;
         for (int s = 0; s < f.Rank.Length; s++)
@@ -357,7 +389,12 @@ public sealed class AceEvaluator
                 }
             }
         }
+    }
 
+    /// <summary>dE/dr_ij from the weights G, G^(1) and dE/drho_core: one pass over the neighbours.</summary>
+    private void NeighbourPass(int mui, double dEdCore, ReadOnlySpan<int> species, ReadOnlySpan<Vec3> vectors,
+        ReadOnlySpan<double> distances, Workspace w, Span<Vec3> dEdr, bool usePairs)
+    {
         for (int jj = 0; jj < vectors.Length; jj++)
         {
             int muj = species[jj];

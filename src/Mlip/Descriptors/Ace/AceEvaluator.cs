@@ -311,6 +311,16 @@ public sealed class AceEvaluator
     public void Adjoint(int mui, ReadOnlySpan<double> dEdRho, double dEdCore, ReadOnlySpan<int> species, ReadOnlySpan<Vec3> vectors,
         ReadOnlySpan<double> distances, Workspace w, Span<Vec3> dEdr, bool usePairs)
     {
+        Weights(mui, dEdRho, w);
+        NeighbourPass(mui, dEdCore, species, vectors, distances, w, dEdr, usePairs);
+    }
+
+    /// <summary>
+    /// The first half of step 3: the weights G^(1) = ∂E/∂A^(1) and G = ∂E/∂A (m ≥ 0) of the atom whose base is in
+    /// <paramref name="w"/>, given dE/drho_p (no neighbour pass; <c>Adjoint</c> runs it, then the neighbours).
+    /// </summary>
+    public void Weights(int mui, ReadOnlySpan<double> dEdRho, Workspace w)
+    {
         var f = _flat[mui];
         int p = f.P;
         Array.Clear(w.Gr1); Array.Clear(w.Gre); Array.Clear(w.Gim);
@@ -322,7 +332,6 @@ public sealed class AceEvaluator
         }
         if (_recursive is not null) _recursive.Weights(mui, dEdRho, w);
         else ProductWeights(f, dEdRho, w);
-        NeighbourPass(mui, dEdCore, species, vectors, distances, w, dEdr, usePairs);
     }
 
     /// <summary>G = ∂E/∂A of the rank ≥ 2 functions, product by product (prefix and suffix products for rank > 3).</summary>

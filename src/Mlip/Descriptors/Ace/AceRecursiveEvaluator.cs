@@ -49,7 +49,12 @@ public sealed class AceRecursiveEvaluator
         /// <summary>Interior nodes that carry coefficients: node index and P coefficients each.</summary>
         public int[] InteriorCoefNode = [];
         public double[] InteriorCoef = [];
-        /// <summary>P coefficients per terminal node.</summary>
+        /// <summary>
+        /// Terminal nodes grouped by one shared child (CSR): group q multiplies node GroupNode[q] with the nodes
+        /// Other[GroupStart[q] .. GroupStart[q+1]), P coefficients each in TerminalCoef, so both passes keep the
+        /// shared factor and its weight in registers.
+        /// </summary>
+        public int[] GroupNode = [], GroupStart = [], Other = [];
         public double[] TerminalCoef = [];
         public int Stored => Leaves + Interior;
         /// <summary>Multiplications of the product evaluator for the same combinations (Σ rank − 1), for reporting.</summary>
@@ -178,7 +183,7 @@ public sealed class AceRecursiveEvaluator
         int Map(int x) => x < nl ? x : newIndex[x - nl];
         g.Left = new int[np]; g.Right = new int[np];
         var interiorCoefNode = new List<int>(); var interiorCoef = new List<double>();
-        g.TerminalCoef = new double[g.Terminal * p];
+        var terminals = new List<(int A, int B, double[] C)>();
         for (int k = 0; k < np; k++)
         {
             int at = newIndex[k] - nl;
@@ -193,9 +198,29 @@ public sealed class AceRecursiveEvaluator
             else
             {
                 if (ck is null) throw new InvalidOperationException("an auxiliary product node is not used");
-                ck.CopyTo(g.TerminalCoef, (at - g.Interior) * p);
+                terminals.Add((g.Left[at], g.Right[at], ck));
             }
         }
+        // group the terminal nodes by the child that more of them share
+        var uses = new Dictionary<int, int>();
+        foreach (var (a, b, _) in terminals) { uses[a] = uses.GetValueOrDefault(a) + 1; uses[b] = uses.GetValueOrDefault(b) + 1; }
+        var keyed = terminals.Select(t =>
+        {
+            int ua = uses[t.A], ub = uses[t.B];
+            bool aFirst = ua > ub || (ua == ub && t.A >= t.B);
+            return (Key: aFirst ? t.A : t.B, Other: aFirst ? t.B : t.A, t.C);
+        }).OrderBy(t => t.Key).ThenBy(t => t.Other).ToList();
+        var groupNode = new List<int>(); var groupStart = new List<int>();
+        g.Other = new int[keyed.Count];
+        g.TerminalCoef = new double[keyed.Count * p];
+        for (int k = 0; k < keyed.Count; k++)
+        {
+            if (k == 0 || keyed[k].Key != keyed[k - 1].Key) { groupNode.Add(keyed[k].Key); groupStart.Add(k); }
+            g.Other[k] = keyed[k].Other;
+            keyed[k].C.CopyTo(g.TerminalCoef, k * p);
+        }
+        groupStart.Add(keyed.Count);
+        g.GroupNode = [.. groupNode]; g.GroupStart = [.. groupStart];
         // a child always precedes its parent: interior nodes were created before their parents, and the
         // renumbering keeps creation order within the interior block
         for (int k = 0; k < np; k++)
@@ -258,43 +283,44 @@ public sealed class AceRecursiveEvaluator
     internal void Densities(int mui, AceEvaluator.Workspace w, Span<double> rho)
     {
         var g = _graphs[mui];
-        int p = g.P, ni = g.Interior, nt = g.Terminal;
+        int p = g.P;
         Stored(g, w);
         var vre = w.Vre; var vim = w.Vim;
-        var left = g.Left; var right = g.Right;
         var icn = g.InteriorCoefNode; var ic = g.InteriorCoef;
-        var tc = g.TerminalCoef;
-        if (p == 1)
-        {
-            double r0 = 0;
-            for (int q = 0; q < icn.Length; q++) r0 += ic[q] * vre[icn[q]];
-            for (int k = 0; k < nt; k++)
-            {
-                int i1 = left[ni + k], i2 = right[ni + k];
-                r0 += tc[k] * (vre[i1] * vre[i2] - vim[i1] * vim[i2]);
-            }
-            rho[0] += r0;
-        }
-        else if (p == 2)
+        for (int q = 0; q < icn.Length; q++) { double v = vre[icn[q]]; for (int d = 0; d < p; d++) rho[d] += ic[q * p + d] * v; }
+        // Σ_k c_k Re(L R_k) = Re(L Σ_k c_k R_k) per group
+        var tc = g.TerminalCoef; var other = g.Other; var gn = g.GroupNode; var gs = g.GroupStart;
+        if (p == 2)
         {
             double r0 = 0, r1 = 0;
-            for (int q = 0; q < icn.Length; q++) { double v = vre[icn[q]]; r0 += ic[2 * q] * v; r1 += ic[2 * q + 1] * v; }
-            for (int k = 0; k < nt; k++)
+            for (int q = 0; q < gn.Length; q++)
             {
-                int i1 = left[ni + k], i2 = right[ni + k];
-                double v = vre[i1] * vre[i2] - vim[i1] * vim[i2];
-                r0 += tc[2 * k] * v; r1 += tc[2 * k + 1] * v;
+                double s0r = 0, s0i = 0, s1r = 0, s1i = 0;
+                for (int k = gs[q]; k < gs[q + 1]; k++)
+                {
+                    int o = other[k];
+                    double xr = vre[o], xi = vim[o], c0 = tc[2 * k], c1 = tc[2 * k + 1];
+                    s0r += c0 * xr; s0i += c0 * xi; s1r += c1 * xr; s1i += c1 * xi;
+                }
+                double lr = vre[gn[q]], li = vim[gn[q]];
+                r0 += lr * s0r - li * s0i; r1 += lr * s1r - li * s1i;
             }
             rho[0] += r0; rho[1] += r1;
         }
         else
         {
-            for (int q = 0; q < icn.Length; q++) { double v = vre[icn[q]]; for (int d = 0; d < p; d++) rho[d] += ic[q * p + d] * v; }
-            for (int k = 0; k < nt; k++)
+            Span<double> sr = stackalloc double[p], si = stackalloc double[p];
+            for (int q = 0; q < gn.Length; q++)
             {
-                int i1 = left[ni + k], i2 = right[ni + k];
-                double v = vre[i1] * vre[i2] - vim[i1] * vim[i2];
-                for (int d = 0; d < p; d++) rho[d] += tc[k * p + d] * v;
+                sr.Clear(); si.Clear();
+                for (int k = gs[q]; k < gs[q + 1]; k++)
+                {
+                    int o = other[k];
+                    double xr = vre[o], xi = vim[o];
+                    for (int d = 0; d < p; d++) { sr[d] += tc[k * p + d] * xr; si[d] += tc[k * p + d] * xi; }
+                }
+                double lr = vre[gn[q]], li = vim[gn[q]];
+                for (int d = 0; d < p; d++) rho[d] += lr * sr[d] - li * si[d];
             }
         }
     }
@@ -324,23 +350,29 @@ public sealed class AceRecursiveEvaluator
     internal void Weights(int mui, ReadOnlySpan<double> dEdRho, AceEvaluator.Workspace w)
     {
         var g = _graphs[mui];
-        int p = g.P, nl = g.Leaves, ni = g.Interior, nt = g.Terminal, stored = nl + ni;
+        int p = g.P, nl = g.Leaves, ni = g.Interior, stored = nl + ni;
         if (!w.NodesCurrent) Stored(g, w);
         var vre = w.Vre; var vim = w.Vim; var wre = w.Wre; var wim = w.Wim;
         Array.Clear(wre, 0, stored); Array.Clear(wim, 0, stored);
         var left = g.Left; var right = g.Right;
-        var tc = g.TerminalCoef;
+        // terminal nodes, group by group: w_L += Σ_k θ_k R_k, w_{R_k} += θ_k L
+        var tc = g.TerminalCoef; var other = g.Other; var gn = g.GroupNode; var gs = g.GroupStart;
         double e0 = dEdRho[0], e1 = p > 1 ? dEdRho[1] : 0;
-        // terminal nodes: real weight theta
-        for (int k = 0; k < nt; k++)
+        for (int q = 0; q < gn.Length; q++)
         {
-            double theta;
-            if (p == 1) theta = e0 * tc[k];
-            else if (p == 2) theta = e0 * tc[2 * k] + e1 * tc[2 * k + 1];
-            else { theta = 0; for (int d = 0; d < p; d++) theta += dEdRho[d] * tc[k * p + d]; }
-            int i1 = left[ni + k], i2 = right[ni + k];
-            wre[i1] += theta * vre[i2]; wim[i1] += theta * vim[i2];
-            wre[i2] += theta * vre[i1]; wim[i2] += theta * vim[i1];
+            int node = gn[q];
+            double lr = vre[node], li = vim[node], ar = 0, ai = 0;
+            for (int k = gs[q]; k < gs[q + 1]; k++)
+            {
+                double theta;
+                if (p == 1) theta = e0 * tc[k];
+                else if (p == 2) theta = e0 * tc[2 * k] + e1 * tc[2 * k + 1];
+                else { theta = 0; for (int d = 0; d < p; d++) theta += dEdRho[d] * tc[k * p + d]; }
+                int o = other[k];
+                ar += theta * vre[o]; ai += theta * vim[o];
+                wre[o] += theta * lr; wim[o] += theta * li;
+            }
+            wre[node] += ar; wim[node] += ai;
         }
         var icn = g.InteriorCoefNode; var ic = g.InteriorCoef;
         for (int q = 0; q < icn.Length; q++)

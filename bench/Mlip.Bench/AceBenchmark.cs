@@ -72,7 +72,17 @@ public static class AceBenchmark
         double tf = c.Elapsed.TotalSeconds;
         c.Restart();
         for (int k = 0; k < reps; k++) ev.Weights(0, dE, w);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"products only (one thread): forward {tf * 1e6 / reps:F2} µs/atom, backward {c.Elapsed.TotalSeconds * 1e6 / reps:F2} µs/atom"));
+        double tb = c.Elapsed.TotalSeconds;
+        var vec = nl.Vectors.Slice(range.Start, range.Count); var dist = nl.Distances.Slice(range.Start, range.Count);
+        var dEdr = new Vec3[range.Count];
+        c.Restart();
+        for (int k = 0; k < reps / 4; k++) ev.AtomicBase(0, sp, vec, dist, w, true);
+        double ta = c.Elapsed.TotalSeconds / (reps / 4);
+        ev.Densities(0, w, rho);
+        c.Restart();
+        for (int k = 0; k < reps / 4; k++) ev.Adjoint(0, dE, 1, sp, vec, dist, w, dEdr, true);
+        double tn = c.Elapsed.TotalSeconds / (reps / 4) - tb / reps;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"one atom, one thread: atomic base {ta * 1e6:F2} µs, products forward {tf * 1e6 / reps:F2} µs, backward {tb * 1e6 / reps:F2} µs, neighbour force pass {tn * 1e6:F2} µs"));
         var b = d.Basis;
         var r1 = new AceBasisSet
         {

@@ -110,6 +110,8 @@ public sealed class AceEvaluator
         internal double RhoCore;
         // node values and adjoint weights of the recursive evaluator (empty for the product evaluator)
         internal readonly double[] Vre, Vim, Wre, Wim;
+        // the force pass's R_nl / r and R'_nl of one l
+        internal readonly double[] Sre, Tre;
         /// <summary>Whether Vre/Vim hold the node values of the atomic base now in the workspace.</summary>
         internal bool NodesCurrent;
         // per-neighbour radial values, harmonics and their derivatives of the last AtomicBase(keepPairs: true)
@@ -141,6 +143,7 @@ public sealed class AceEvaluator
             DYre = new double[3 * e._lmHalf]; DYim = new double[3 * e._lmHalf];
             P = new double[e._lmHalf]; DP = new double[e._lmHalf];
             int nodes = e._recursive?.MaxStored ?? 0;
+            Sre = new double[e._nr]; Tre = new double[e._nr];
             Vre = new double[nodes]; Vim = new double[nodes]; Wre = new double[nodes]; Wim = new double[nodes];
         }
 
@@ -434,25 +437,32 @@ public sealed class AceEvaluator
             }
             var g1 = w.Gr1.AsSpan(muj * _nb, _nb);
             for (int k = 0; k < _nb; k++) radial += g1[k] * dg[og + k];
+            // contract G over n first, in registers: S_lm = Σ_n G_nlm R_nl / r, T_lm = Σ_n G_nlm R'_nl, then
+            // dE/dr = Σ_lm Re(T Y) r̂ + Re(S ∇Y) (half the multiplications of the (n, l, m) loop, no stores)
             double gx = 0, gy = 0, gz = 0;
-            for (int n = 0; n < _nr; n++)
+            unsafe
             {
-                int ob = (muj * _nr + n) * _lmHalf;
-                for (int l = 0; l < _l1; l++)
+                fixed (double* gre0 = w.Gre, gim0 = w.Gim, pr = rv0, pdr = drv0, pyre = yre, pyim = yim, pdyre = dyre, pdyim = dyim, rl = w.Sre, drl = w.Tre)
                 {
-                    double rv = rv0[orr + n * _l1 + l] * inv, drv = drv0[orr + n * _l1 + l];
-                    int i0 = AceSphericalHarmonics.Index(l, 0);
-                    for (int m = 0; m <= l; m++)
+                    double* gre = gre0 + muj * _nr * _lmHalf, gim = gim0 + muj * _nr * _lmHalf;
+                    double* py = pyre + oy, pyi = pyim + oy, pd = pdyre + ody, pdi = pdyim + ody;
+                    for (int l = 0, i0 = 0; l < _l1; i0 += ++l)
                     {
-                        int i = i0 + m;
-                        double wr = w.Gre[ob + i], wi = w.Gim[ob + i];
-                        if (wr == 0 && wi == 0) continue;
-                        // Re(G · Y) dR r̂ + Re(G · ∇Y) R / r
-                        int y = oy + i, d3 = ody + 3 * i;
-                        radial += (wr * yre[y] - wi * yim[y]) * drv;
-                        gx += (wr * dyre[d3] - wi * dyim[d3]) * rv;
-                        gy += (wr * dyre[d3 + 1] - wi * dyim[d3 + 1]) * rv;
-                        gz += (wr * dyre[d3 + 2] - wi * dyim[d3 + 2]) * rv;
+                        for (int n = 0; n < _nr; n++) { rl[n] = pr[orr + n * _l1 + l] * inv; drl[n] = pdr[orr + n * _l1 + l]; }
+                        for (int i = i0; i <= i0 + l; i++)
+                        {
+                            double sr = 0, si = 0, tr = 0, ti = 0;
+                            for (int n = 0, o = i; n < _nr; n++, o += _lmHalf)
+                            {
+                                double wr = gre[o], wi = gim[o];
+                                sr += wr * rl[n]; si += wi * rl[n];
+                                tr += wr * drl[n]; ti += wi * drl[n];
+                            }
+                            radial += tr * py[i] - ti * pyi[i];
+                            gx += sr * pd[3 * i] - si * pdi[3 * i];
+                            gy += sr * pd[3 * i + 1] - si * pdi[3 * i + 1];
+                            gz += sr * pd[3 * i + 2] - si * pdi[3 * i + 2];
+                        }
                     }
                 }
             }

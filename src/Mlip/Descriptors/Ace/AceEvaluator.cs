@@ -206,7 +206,7 @@ public sealed class AceEvaluator
                 var yre = w.PYre.AsSpan(jj * _lmHalf, _lmHalf); var yim = w.PYim.AsSpan(jj * _lmHalf, _lmHalf);
                 _sh.Compute(v.X * inv, v.Y * inv, v.Z * inv, yre, yim, w.PDYre.AsSpan(3 * jj * _lmHalf, 3 * _lmHalf), w.PDYim.AsSpan(3 * jj * _lmHalf, 3 * _lmHalf), w.P, w.DP, true);
                 w.PIn[jj] = true;
-                g.CopyTo(w.G); rr.CopyTo(w.R); yre.CopyTo(w.Yre); yim.CopyTo(w.Yim);
+                Accumulate(muj, g, rr, yre, yim, w);
             }
             else
             {
@@ -215,22 +215,7 @@ public sealed class AceEvaluator
                 _tables.Core(pair).Values(r, w.P);
                 rhoCore += w.P[0];
                 _sh.Compute(v.X * inv, v.Y * inv, v.Z * inv, w.Yre, w.Yim, w.DYre, w.DYim, w.P, w.DP, false);
-            }
-            var ar1 = w.Ar1.AsSpan(muj * _nb, _nb);
-            for (int k = 0; k < _nb; k++) ar1[k] += w.G[k];
-            for (int n = 0; n < _nr; n++)
-            {
-                int ob = (muj * _nr + n) * _lmHalf;
-                for (int l = 0; l < _l1; l++)
-                {
-                    double rv = w.R[n * _l1 + l];
-                    int i0 = AceSphericalHarmonics.Index(l, 0);
-                    for (int m = 0; m <= l; m++)
-                    {
-                        w.Are[ob + i0 + m] += rv * w.Yre[i0 + m];
-                        w.Aim[ob + i0 + m] += rv * w.Yim[i0 + m];
-                    }
-                }
+                Accumulate(muj, w.G, w.R, w.Yre, w.Yim, w);
             }
         }
         w.RhoCore = rhoCore;
@@ -254,6 +239,29 @@ public sealed class AceEvaluator
                     }
                 }
             }
+    }
+
+    /// <summary>One neighbour's g_k and R_nl Y_lm added to the atomic base.</summary>
+    private unsafe void Accumulate(int muj, ReadOnlySpan<double> g, ReadOnlySpan<double> rr, ReadOnlySpan<double> yre, ReadOnlySpan<double> yim, Workspace w)
+    {
+        var ar1 = w.Ar1.AsSpan(muj * _nb, _nb);
+        for (int k = 0; k < ar1.Length; k++) ar1[k] += g[k];
+        fixed (double* are0 = w.Are, aim0 = w.Aim, pr = rr, py = yre, pyi = yim)
+        {
+            for (int n = 0; n < _nr; n++)
+            {
+                double* are = are0 + (muj * _nr + n) * _lmHalf, aim = aim0 + (muj * _nr + n) * _lmHalf, rn = pr + n * _l1;
+                for (int l = 0, i0 = 0; l < _l1; i0 += ++l)
+                {
+                    double rv = rn[l];
+                    for (int i = i0; i <= i0 + l; i++)
+                    {
+                        are[i] += rv * py[i];
+                        aim[i] += rv * pyi[i];
+                    }
+                }
+            }
+        }
     }
 
     /// <summary>Step 2: the densities rho_p of the atom whose base is in <paramref name="w"/>; returns rho_core.</summary>

@@ -31,7 +31,7 @@ public sealed class AceDensities : IAdjointDescriptor
 
     public AtomEmbedding? Fused { get; set; }
 
-    public AceDensities(AceBasisSet basis) : this(basis, AceEvaluatorKind.Product) { }
+    public AceDensities(AceBasisSet basis) : this(basis, AceEvaluator.DefaultKind) { }
 
     /// <summary>Densities whose products are formed by the product or the recursive evaluator (equal to round-off).</summary>
     public AceDensities(AceBasisSet basis, AceEvaluatorKind kind)

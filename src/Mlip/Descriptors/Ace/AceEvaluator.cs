@@ -36,6 +36,10 @@ public sealed class AceEvaluator
         public double[] C = [];        // P per m-combination
     }
 
+    /// <summary>The evaluator PACE potentials use unless told otherwise: the faster on Cu-PBE-core-rep.ace (docs/ace.md).</summary>
+    public const AceEvaluatorKind DefaultKind = AceEvaluatorKind.Recursive;
+
+    /// <summary>A product evaluator (the basis descriptor's functions need no graph).</summary>
     public AceEvaluator(AceBasisSet basis) : this(basis, AceEvaluatorKind.Product) { }
 
     /// <summary>An evaluator whose rank ≥ 2 products are formed as <paramref name="kind"/> says (same results to round-off).</summary>

@@ -22,7 +22,7 @@ public static class AcePotential
     }
 
     /// <summary>The evaluator a loaded potential uses unless told otherwise (the faster on Cu-PBE-core-rep.ace, docs/ace.md).</summary>
-    public const AceEvaluatorKind DefaultEvaluator = AceEvaluatorKind.Product;
+    public const AceEvaluatorKind DefaultEvaluator = AceEvaluator.DefaultKind;
 
     public static Potential Load(string path) => Create(ReadBasis(path), path);
 

@@ -13,7 +13,8 @@ namespace Mlip.Tests.Models.Ace;
 /// <summary>
 /// The recursive evaluator (graph of partial products) against the product evaluator on the same potential:
 /// energies, forces and stress to 1e-12 relative (the fused force call, the general adjoint from cached bases
-/// and the training path's density blocks), LAMMPS's frozen pace_recursive reference, and finite differences.
+/// and the training path's density blocks), and finite differences (PaceReferenceTests runs both evaluators
+/// against LAMMPS's frozen pace_product and pace_recursive references).
 /// </summary>
 public class PaceRecursiveTests(ITestOutputHelper output)
 {
@@ -84,31 +85,12 @@ public class PaceRecursiveTests(ITestOutputHelper output)
         var basis = PaceFiniteDifferenceTests.SyntheticTwoElement();
         var s = PaceFiniteDifferenceTests.RattledFcc(4, [29, 28, 28], a: 3.55, rattle: 0.25);
         CompareEvaluators("two-element", basis, s);
-        var p = AcePotential.Create(basis, null, AceEvaluatorKind.Recursive);
-        var r = p.Calculate(s);
-        FiniteDifferences.AssertMatch("two-element PACE, recursive", x => p.Calculate(x, false, false).Energy, s, r.Forces!, r.Stress, 1e-6, 1e-6);
-    }
-
-    [Fact]
-    public void RecursiveReproducesLammpsPaceRecursive()
-    {
-        var potential = AcePotential.Load(ManybodyReference.Potential("Cu-PBE-core-rep.ace"), AceEvaluatorKind.Recursive);
-        Assert.Equal("recursive", potential.Spec.Parameters["evaluator"]);
-        var s = ManybodyReference.Structure(29);
-        var (energy, virial, forces) = ManybodyReference.Read("manybody-pair-pace_recursive.yaml");
-        var r = potential.Calculate(s);
-        double rel = Rel(r.Energy, energy);
-        output.WriteLine($"E Mlip recursive {r.Energy:R} LAMMPS {energy:R} rel {rel:E2}");
-        Assert.True(rel < 1e-10, $"energy relative deviation {rel:E2}");
-        double fmax = forces.Max(f => f.Norm), worst = 0;
-        for (int i = 0; i < forces.Length; i++) worst = Math.Max(worst, (r.Forces![i] - forces[i]).Norm);
-        output.WriteLine($"max |ΔF| {worst:E2} eV/Å (largest force {fmax:F3})");
-        Assert.True(worst < 1e-10 * fmax, $"max force deviation {worst:E2}");
-        var st = r.Stress!.Value;
-        double v = s.Volume / 160.21766208;
-        double[] mine = [-st.Xx * v, -st.Yy * v, -st.Zz * v, -st.Xy * v, -st.Xz * v, -st.Yz * v];
-        double wmax = virial.Max(Math.Abs);
-        for (int c = 0; c < 6; c++) Assert.True(Math.Abs(mine[c] - virial[c]) < 1e-10 * wmax, $"virial {c}: {mine[c]:R} vs {virial[c]:R}");
+        foreach (var kind in new[] { AceEvaluatorKind.Recursive, AceEvaluatorKind.Product })
+        {
+            var p = AcePotential.Create(basis, null, kind);
+            var r = p.Calculate(s);
+            FiniteDifferences.AssertMatch($"two-element PACE, {kind}", x => p.Calculate(x, false, false).Energy, s, r.Forces!, r.Stress, 1e-6, 1e-6);
+        }
     }
 
     [Fact]
@@ -117,5 +99,9 @@ public class PaceRecursiveTests(ITestOutputHelper output)
         Assert.Equal(AceEvaluatorKind.Recursive, AcePotential.ParseEvaluator("Recursive"));
         Assert.Equal(AceEvaluatorKind.Product, AcePotential.ParseEvaluator("product"));
         Assert.Throws<Mlip.Validation.MlipException>(() => AcePotential.ParseEvaluator("fast"));
+        var basis = PaceFiniteDifferenceTests.SyntheticTwoElement();
+        Assert.Equal("recursive", AcePotential.Create(basis, null, AceEvaluatorKind.Recursive).Spec.Parameters["evaluator"]);
+        Assert.Equal("product", AcePotential.Create(basis, null, AceEvaluatorKind.Product).Spec.Parameters["evaluator"]);
+        Assert.Equal(AceEvaluator.DefaultKind, ((AceDensities)AcePotential.Create(basis).Descriptor).Evaluator.Kind);
     }
 }

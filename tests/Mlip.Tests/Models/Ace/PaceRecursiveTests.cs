@@ -93,6 +93,38 @@ public class PaceRecursiveTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>The synthetic potential with <paramref name="p"/> densities: coefficients of density q &gt; 0 from the first two, seeded.</summary>
+    private static AceBasisSet WithDensities(AceBasisSet b, int p)
+    {
+        var rng = new Random(5 + p);
+        double[] fs = [1, 1, -0.7, 0.5, 0.4, 1.5, -0.2, 2];
+        return new AceBasisSet
+        {
+            Elements = b.Elements, LMax = b.LMax, NRadBase = b.NRadBase, NRadMax = b.NRadMax, RankMax = b.RankMax, NDensityMax = p,
+            CutoffMax = b.CutoffMax, DeltaSplineBins = b.DeltaSplineBins, E0 = b.E0, Bonds = b.Bonds,
+            Embeddings = [.. b.Embeddings.Select(e => new AceEmbedding { Npoti = e.Npoti, FsParameters = fs[..(2 * p)], NDensity = p, RhoCoreCut = e.RhoCoreCut, DRhoCoreCut = e.DRhoCoreCut })],
+            Functions = [.. b.Functions.Select(fl => fl.Select(f => new AceFunction
+            {
+                Mu0 = f.Mu0, Rank = f.Rank, NDensity = p, Mus = f.Mus, Ns = f.Ns, Ls = f.Ls, Ms = f.Ms,
+                Ctildes = [.. Enumerable.Range(0, f.MsCount).SelectMany(s => Enumerable.Range(0, p).Select(q =>
+                    q < 2 ? f.Ctildes[s * 2 + q] : f.Ctildes[s * 2] * (rng.NextDouble() - 0.5)))],
+            }).ToArray())],
+        };
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void OneAndThreeDensitiesRecursiveEqualsProductAndMatchesFiniteDifferences(int densities)
+    {
+        var basis = WithDensities(PaceFiniteDifferenceTests.SyntheticTwoElement(), densities);
+        var s = PaceFiniteDifferenceTests.RattledFcc(6, [28, 29], a: 3.55, rattle: 0.2);
+        CompareEvaluators($"{densities} densities", basis, s);
+        var p = AcePotential.Create(basis, null, AceEvaluatorKind.Recursive);
+        var r = p.Calculate(s);
+        FiniteDifferences.AssertMatch($"{densities}-density PACE, recursive", x => p.Calculate(x, false, false).Energy, s, r.Forces!, r.Stress, 1e-6, 1e-6);
+    }
+
     [Fact]
     public void EvaluatorOptionIsParsed()
     {

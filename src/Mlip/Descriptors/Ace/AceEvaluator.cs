@@ -114,8 +114,8 @@ public sealed class AceEvaluator
         internal double RhoCore;
         // node values and adjoint weights of the recursive evaluator (empty for the product evaluator)
         internal readonly double[] Vre, Vim, Wre, Wim;
-        // the force pass's R_nl / r and R'_nl of one l
-        internal readonly double[] Sre, Tre;
+        // the force pass's R_nl / r and R'_nl of one l, per n
+        internal readonly double[] RByL, DRByL;
         /// <summary>Whether Vre/Vim hold the node values of the atomic base now in the workspace.</summary>
         internal bool NodesCurrent;
         // per-neighbour radial values, harmonics and their derivatives of the last AtomicBase(keepPairs: true)
@@ -147,7 +147,7 @@ public sealed class AceEvaluator
             DYre = new double[3 * e._lmHalf]; DYim = new double[3 * e._lmHalf];
             P = new double[e._lmHalf]; DP = new double[e._lmHalf];
             int nodes = e._recursive?.MaxStored ?? 0;
-            Sre = new double[e._nr]; Tre = new double[e._nr];
+            RByL = new double[e._nr]; DRByL = new double[e._nr];
             Vre = new double[nodes]; Vim = new double[nodes]; Wre = new double[nodes]; Wim = new double[nodes];
         }
 
@@ -454,7 +454,7 @@ public sealed class AceEvaluator
             double gx = 0, gy = 0, gz = 0;
             unsafe
             {
-                fixed (double* gre0 = w.Gre, gim0 = w.Gim, pr = rv0, pdr = drv0, pyre = yre, pyim = yim, pdyre = dyre, pdyim = dyim, rl = w.Sre, drl = w.Tre)
+                fixed (double* gre0 = w.Gre, gim0 = w.Gim, pr = rv0, pdr = drv0, pyre = yre, pyim = yim, pdyre = dyre, pdyim = dyim, rl = w.RByL, drl = w.DRByL)
                 {
                     double* gre = gre0 + muj * _nr * _lmHalf, gim = gim0 + muj * _nr * _lmHalf;
                     double* py = pyre + oy, pyi = pyim + oy, pd = pdyre + ody, pdi = pdyim + ody;

@@ -139,7 +139,6 @@ public sealed class AceRecursiveEvaluator
             if (ok == Key(comb.Factors) || !byKey.TryGetValue(ok, out var other)) continue;
             // keep the one whose key sorts first; the other's coefficients move over
             if (string.CompareOrdinal(ok, Key(comb.Factors)) > 0) continue;
-            if (other.C.All(x => x == 0) && comb.C.All(x => x == 0)) continue;
             double sign = (msum & 1) == 0 ? 1 : -1;
             for (int q = 0; q < p; q++) { other.C[q] += sign * comb.C[q]; comb.C[q] = 0; }
         }

@@ -125,6 +125,30 @@ public class PaceRecursiveTests(ITestOutputHelper output)
         FiniteDifferences.AssertMatch($"{densities}-density PACE, recursive", x => p.Calculate(x, false, false).Energy, s, r.Forces!, r.Stress, 1e-6, 1e-6);
     }
 
+    /// <summary>Species with different graphs: Cu keeps two densities and every function, Ni one density and ranks ≤ 2 only.</summary>
+    [Fact]
+    public void SpeciesWithDifferentDensitiesAndRanksRecursiveEqualsProduct()
+    {
+        var b = PaceFiniteDifferenceTests.SyntheticTwoElement();
+        var ni = b.Functions[1].Where(f => f.Rank <= 2).Select(f => new AceFunction
+        {
+            Mu0 = 1, Rank = f.Rank, NDensity = 1, Mus = f.Mus, Ns = f.Ns, Ls = f.Ls, Ms = f.Ms,
+            Ctildes = [.. Enumerable.Range(0, f.MsCount).Select(q => f.Ctildes[2 * q])],
+        }).ToArray();
+        var basis = new AceBasisSet
+        {
+            Elements = b.Elements, LMax = b.LMax, NRadBase = b.NRadBase, NRadMax = b.NRadMax, RankMax = b.RankMax, NDensityMax = 2,
+            CutoffMax = b.CutoffMax, DeltaSplineBins = b.DeltaSplineBins, E0 = b.E0, Bonds = b.Bonds,
+            Embeddings = [b.Embeddings[0], new AceEmbedding { Npoti = "FinnisSinclair", FsParameters = [1, 0.8], NDensity = 1, RhoCoreCut = 3.0, DRhoCoreCut = 2.5 }],
+            Functions = [b.Functions[0], ni],
+        };
+        var s = PaceFiniteDifferenceTests.RattledFcc(8, [29, 28, 28, 29, 28], a: 3.55, rattle: 0.2);
+        CompareEvaluators("mixed species", basis, s);
+        var p = AcePotential.Create(basis, null, AceEvaluatorKind.Recursive);
+        var r = p.Calculate(s);
+        FiniteDifferences.AssertMatch("mixed-species PACE, recursive", x => p.Calculate(x, false, false).Energy, s, r.Forces!, r.Stress, 1e-6, 1e-6);
+    }
+
     [Fact]
     public void EvaluatorOptionIsParsed()
     {

@@ -9,7 +9,7 @@ namespace Mlip.Bench;
 /// <summary>
 /// <c>ace</c>: the force call (energy, forces, stress) of Debian's Cu-PBE-core-rep.ace (742 functions, rc 7.4 Å)
 /// on a 4000-atom rattled fcc Cu cell (10×10×10 conventional cells, a = 3.615 Å, rattle 0.05 Å, seeded), µs
-/// per atom-step, beside Mlip's linear SNAP Cu_Zuo_JPCA2020 on the same cell in the same run; LAMMPS measured
+/// per atom-step, with the product and the recursive evaluator, beside Mlip's linear SNAP Cu_Zuo_JPCA2020 on the same cell in the same run; LAMMPS measured
 /// PACE recursive at 1.5× its SNAP. <c>ace-basis</c>: the size of a linear ACE basis for given options.
 /// </summary>
 public static class AceBenchmark
@@ -21,46 +21,82 @@ public static class AceBenchmark
         string dir = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "mlip", "lammps", "reference", "potentials");
         var s = Crystals.Rattle(Crystals.Supercell(Crystals.Fcc("Cu", 3.615), cells, cells, cells), 0.05, 7);
         Console.WriteLine($"force call (energy, forces, stress), rattled fcc Cu, {s.Count} atoms, {Environment.ProcessorCount} threads, best of {repeats}");
-        var ace = ModelFile.Load(Path.Combine(dir, "Cu-PBE-core-rep.ace"));
+        var ace = Mlip.Models.Ace.AcePotential.Load(Path.Combine(dir, "Cu-PBE-core-rep.ace"), AceEvaluatorKind.Product);
+        var rec = Mlip.Models.Ace.AcePotential.Load(Path.Combine(dir, "Cu-PBE-core-rep.ace"), AceEvaluatorKind.Recursive);
+        var graph = ((AceDensities)rec.Descriptor).Evaluator.Recursive!.Size(0);
+        Console.WriteLine($"recursive graph: {graph.Leaves} leaves, {graph.Interior} interior + {graph.Terminal} terminal product nodes (product evaluator: {graph.ProductMultiplications} multiplications)");
         var snap = ModelFile.Load(Path.Combine(dir, "Cu_Zuo_JPCA2020.snapcoeff"));
         if (args.Contains("--profile"))
-        {
-            var d = (AceDensities)ace.Descriptor;
-            d.Compute(s, false);
-            var c = Stopwatch.StartNew();
-            var set = d.Compute(s, false);
-            double tc = c.Elapsed.TotalSeconds;
-            var dEdX = new double[set.Values.Length];
-            for (int i = 0; i < s.Count; i++) { dEdX[i * 3] = 1; dEdX[i * 3 + 1] = 0.1; dEdX[i * 3 + 2] = 1; }
-            c.Restart();
-            d.ForcesFromAdjoint(s, dEdX, set.Neighbors);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"densities {tc * 1e6 / s.Count:F1} µs/atom, adjoint {c.Elapsed.TotalSeconds * 1e6 / s.Count:F1} µs/atom, {set.Neighbors.PairCount / (double)s.Count:F0} neighbours/atom"));
-            var b = d.Basis;
-            var r1 = new AceBasisSet
-            {
-                Elements = b.Elements, LMax = b.LMax, NRadBase = b.NRadBase, NRadMax = b.NRadMax, RankMax = 1, NDensityMax = b.NDensityMax, CutoffMax = b.CutoffMax,
-                DeltaSplineBins = b.DeltaSplineBins, E0 = b.E0, Bonds = b.Bonds, Embeddings = b.Embeddings, Functions = [.. b.Functions.Select(f => f.Where(x => x.Rank == 1).ToArray())],
-            };
-            var d1 = new AceDensities(r1);
-            d1.Compute(s, false);
-            c.Restart();
-            set = d1.Compute(s, false);
-            tc = c.Elapsed.TotalSeconds;
-            c.Restart();
-            d1.ForcesFromAdjoint(s, dEdX, set.Neighbors);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"rank-1 only (neighbour passes): densities {tc * 1e6 / s.Count:F1} µs/atom, adjoint {c.Elapsed.TotalSeconds * 1e6 / s.Count:F1} µs/atom"));
-        }
-        // interleaved, best of each: both see the same machine load
-        ace.Calculate(s); snap.Calculate(s);
-        double tAce = double.MaxValue, tSnap = double.MaxValue;
+            foreach (var pot in new[] { ace, rec }) Profile(pot, s);
+        // interleaved, best of each: all see the same machine load
+        ace.Calculate(s); rec.Calculate(s); snap.Calculate(s);
+        double tAce = double.MaxValue, tRec = double.MaxValue, tSnap = double.MaxValue;
         for (int r = 0; r < repeats; r++)
         {
             tAce = Math.Min(tAce, Time(ace, s));
+            tRec = Math.Min(tRec, Time(rec, s));
             tSnap = Math.Min(tSnap, Time(snap, s));
         }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"PACE Cu-PBE-core-rep.ace (product)",-40} {tAce,10:F2} µs/atom-step"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"PACE Cu-PBE-core-rep.ace (recursive)",-40} {tRec,10:F2} µs/atom-step"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"SNAP Cu_Zuo_JPCA2020 (linear)",-40} {tSnap,10:F2} µs/atom-step"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio ACE/SNAP: {tAce / tSnap:F2} (LAMMPS: PACE recursive 1.5x its SNAP)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratios: product/SNAP {tAce / tSnap:F2}, recursive/SNAP {tRec / tSnap:F2}, recursive/product {tRec / tAce:F2} (LAMMPS: PACE recursive 1.5x its SNAP)"));
+    }
+
+    /// <summary>Densities pass and general adjoint pass separately, and the same with only the rank-1 functions (the neighbour passes).</summary>
+    private static void Profile(Potential pot, Structure s)
+    {
+        var d = (AceDensities)pot.Descriptor;
+        Console.WriteLine($"profile, {d.Evaluator.Kind} evaluator:");
+        d.Compute(s, false);
+        var c = Stopwatch.StartNew();
+        var set = d.Compute(s, false);
+        double tc = c.Elapsed.TotalSeconds;
+        var dEdX = new double[set.Values.Length];
+        for (int i = 0; i < s.Count; i++) { dEdX[i * 3] = 1; dEdX[i * 3 + 1] = 0.1; dEdX[i * 3 + 2] = 1; }
+        c.Restart();
+        d.ForcesFromAdjoint(s, dEdX, set.Neighbors);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"densities {tc * 1e6 / s.Count:F1} µs/atom, adjoint {c.Elapsed.TotalSeconds * 1e6 / s.Count:F1} µs/atom, {set.Neighbors.PairCount / (double)s.Count:F0} neighbours/atom"));
+        // the product stage alone (what the two evaluators do differently): one atom's base, forward and backward
+        var ev = d.Evaluator;
+        var w = ev.CreateWorkspace();
+        var nl = set.Neighbors;
+        var range = nl.PairRange(0);
+        var sp = new int[range.Count];
+        ev.AtomicBase(0, sp, nl.Vectors.Slice(range.Start, range.Count), nl.Distances.Slice(range.Start, range.Count), w);
+        Span<double> rho = stackalloc double[ev.DensityCount(0)];
+        double[] dE = [1, 0.1];
+        int reps = 2000;
+        c.Restart();
+        for (int k = 0; k < reps; k++) ev.Densities(0, w, rho);
+        double tf = c.Elapsed.TotalSeconds;
+        c.Restart();
+        for (int k = 0; k < reps; k++) ev.Weights(0, dE, w);
+        double tb = c.Elapsed.TotalSeconds;
+        var vec = nl.Vectors.Slice(range.Start, range.Count); var dist = nl.Distances.Slice(range.Start, range.Count);
+        var dEdr = new Vec3[range.Count];
+        c.Restart();
+        for (int k = 0; k < reps / 4; k++) ev.AtomicBase(0, sp, vec, dist, w, true);
+        double ta = c.Elapsed.TotalSeconds / (reps / 4);
+        ev.Densities(0, w, rho);
+        c.Restart();
+        for (int k = 0; k < reps / 4; k++) ev.Adjoint(0, dE, 1, sp, vec, dist, w, dEdr, true);
+        double tn = c.Elapsed.TotalSeconds / (reps / 4) - tb / reps;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"one atom, one thread: atomic base {ta * 1e6:F2} µs, products forward {tf * 1e6 / reps:F2} µs, backward {tb * 1e6 / reps:F2} µs, neighbour force pass {tn * 1e6:F2} µs"));
+        var b = d.Basis;
+        var r1 = new AceBasisSet
+        {
+            Elements = b.Elements, LMax = b.LMax, NRadBase = b.NRadBase, NRadMax = b.NRadMax, RankMax = 1, NDensityMax = b.NDensityMax, CutoffMax = b.CutoffMax,
+            DeltaSplineBins = b.DeltaSplineBins, E0 = b.E0, Bonds = b.Bonds, Embeddings = b.Embeddings, Functions = [.. b.Functions.Select(f => f.Where(x => x.Rank == 1).ToArray())],
+        };
+        var d1 = new AceDensities(r1);
+        d1.Compute(s, false);
+        c.Restart();
+        set = d1.Compute(s, false);
+        tc = c.Elapsed.TotalSeconds;
+        c.Restart();
+        d1.ForcesFromAdjoint(s, dEdX, set.Neighbors);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"rank-1 only (neighbour passes): densities {tc * 1e6 / s.Count:F1} µs/atom, adjoint {c.Elapsed.TotalSeconds * 1e6 / s.Count:F1} µs/atom"));
     }
 
     private static double Time(Potential p, Structure s)

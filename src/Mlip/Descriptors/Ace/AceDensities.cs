@@ -31,9 +31,12 @@ public sealed class AceDensities : IAdjointDescriptor
 
     public AtomEmbedding? Fused { get; set; }
 
-    public AceDensities(AceBasisSet basis)
+    public AceDensities(AceBasisSet basis) : this(basis, AceEvaluator.DefaultKind) { }
+
+    /// <summary>Densities whose products are formed by the product or the recursive evaluator (equal to round-off).</summary>
+    public AceDensities(AceBasisSet basis, AceEvaluatorKind kind)
     {
-        _ev = new AceEvaluator(basis);
+        _ev = new AceEvaluator(basis, kind);
         _p = basis.Embeddings.Max(e => e.NDensity);
         _speciesOfZ = Enumerable.Repeat(-1, 119).ToArray();
         for (int mu = 0; mu < basis.ElementCount; mu++) _speciesOfZ[Elements.Number(basis.Elements[mu])] = mu;

@@ -20,6 +20,7 @@ public sealed class AceEvaluator
     private readonly AceSphericalHarmonics _sh;
     private readonly int _ne, _nb, _nr, _l1, _lmHalf, _lmFull, _halfSize, _fullSize;
     private readonly Flat[] _flat;
+    private readonly AceRecursiveEvaluator? _recursive;
 
     /// <summary>The functions of one central species, flattened into arrays.</summary>
     private sealed class Flat
@@ -35,7 +36,14 @@ public sealed class AceEvaluator
         public double[] C = [];        // P per m-combination
     }
 
-    public AceEvaluator(AceBasisSet basis)
+    /// <summary>The evaluator PACE potentials use unless told otherwise: the faster on Cu-PBE-core-rep.ace (docs/ace.md).</summary>
+    public const AceEvaluatorKind DefaultKind = AceEvaluatorKind.Recursive;
+
+    /// <summary>A product evaluator (the basis descriptor's functions need no graph).</summary>
+    public AceEvaluator(AceBasisSet basis) : this(basis, AceEvaluatorKind.Product) { }
+
+    /// <summary>An evaluator whose rank ≥ 2 products are formed as <paramref name="kind"/> says (same results to round-off).</summary>
+    public AceEvaluator(AceBasisSet basis, AceEvaluatorKind kind)
     {
         basis.Validate();
         _basis = basis;
@@ -51,7 +59,13 @@ public sealed class AceEvaluator
         _fullSize = _ne * _nr * _lmFull;
         _flat = new Flat[_ne];
         for (int mu = 0; mu < _ne; mu++) _flat[mu] = Flatten(basis.Functions[mu], basis.Embeddings[mu].NDensity);
+        Kind = kind;
+        if (kind == AceEvaluatorKind.Recursive) _recursive = new AceRecursiveEvaluator(basis);
     }
+
+    public AceEvaluatorKind Kind { get; }
+    /// <summary>The graph of partial products when <see cref="Kind"/> is Recursive.</summary>
+    public AceRecursiveEvaluator? Recursive => _recursive;
 
     public AceBasisSet Basis => _basis;
     internal AceRadialTables Tables => _tables;
@@ -98,6 +112,12 @@ public sealed class AceEvaluator
         internal readonly double[] Ar1, Are, Aim, AfRe, AfIm, Gr1, Gre, Gim;
         internal readonly double[] G, DG, R, DR, Yre, Yim, DYre, DYim, P, DP;
         internal double RhoCore;
+        // node values and adjoint weights of the recursive evaluator (empty for the product evaluator)
+        internal readonly double[] Vre, Vim, Wre, Wim;
+        // the force pass's R_nl / r and R'_nl of one l, per n
+        internal readonly double[] RByL, DRByL;
+        /// <summary>Whether Vre/Vim hold the node values of the atomic base now in the workspace.</summary>
+        internal bool NodesCurrent;
         // per-neighbour radial values, harmonics and their derivatives of the last AtomicBase(keepPairs: true)
         internal int PairCapacity;
         internal double[] PG = [], PDG = [], PR = [], PDR = [], PYre = [], PYim = [], PDYre = [], PDYim = [], PDHc = [];
@@ -126,6 +146,9 @@ public sealed class AceEvaluator
             Yre = new double[e._lmHalf]; Yim = new double[e._lmHalf];
             DYre = new double[3 * e._lmHalf]; DYim = new double[3 * e._lmHalf];
             P = new double[e._lmHalf]; DP = new double[e._lmHalf];
+            int nodes = e._recursive?.MaxStored ?? 0;
+            RByL = new double[e._nr]; DRByL = new double[e._nr];
+            Vre = new double[nodes]; Vim = new double[nodes]; Wre = new double[nodes]; Wim = new double[nodes];
         }
 
         /// <summary>Size of the atomic base (for caching it per atom).</summary>
@@ -145,6 +168,7 @@ public sealed class AceEvaluator
             from.Slice(o, AfRe.Length).CopyTo(AfRe); o += AfRe.Length;
             from.Slice(o, AfIm.Length).CopyTo(AfIm); o += AfIm.Length;
             RhoCore = from[o];
+            NodesCurrent = false;
         }
     }
 
@@ -162,6 +186,7 @@ public sealed class AceEvaluator
     public void AtomicBase(int mui, ReadOnlySpan<int> species, ReadOnlySpan<Vec3> vectors, ReadOnlySpan<double> distances, Workspace w, bool keepPairs)
     {
         Array.Clear(w.Ar1); Array.Clear(w.Are); Array.Clear(w.Aim);
+        w.NodesCurrent = false;
         double rhoCore = 0;
         int nrl = _nr * _l1;
         if (keepPairs) w.EnsurePairs(this, vectors.Length);
@@ -185,7 +210,7 @@ public sealed class AceEvaluator
                 var yre = w.PYre.AsSpan(jj * _lmHalf, _lmHalf); var yim = w.PYim.AsSpan(jj * _lmHalf, _lmHalf);
                 _sh.Compute(v.X * inv, v.Y * inv, v.Z * inv, yre, yim, w.PDYre.AsSpan(3 * jj * _lmHalf, 3 * _lmHalf), w.PDYim.AsSpan(3 * jj * _lmHalf, 3 * _lmHalf), w.P, w.DP, true);
                 w.PIn[jj] = true;
-                g.CopyTo(w.G); rr.CopyTo(w.R); yre.CopyTo(w.Yre); yim.CopyTo(w.Yim);
+                Accumulate(muj, g, rr, yre, yim, w);
             }
             else
             {
@@ -194,22 +219,7 @@ public sealed class AceEvaluator
                 _tables.Core(pair).Values(r, w.P);
                 rhoCore += w.P[0];
                 _sh.Compute(v.X * inv, v.Y * inv, v.Z * inv, w.Yre, w.Yim, w.DYre, w.DYim, w.P, w.DP, false);
-            }
-            var ar1 = w.Ar1.AsSpan(muj * _nb, _nb);
-            for (int k = 0; k < _nb; k++) ar1[k] += w.G[k];
-            for (int n = 0; n < _nr; n++)
-            {
-                int ob = (muj * _nr + n) * _lmHalf;
-                for (int l = 0; l < _l1; l++)
-                {
-                    double rv = w.R[n * _l1 + l];
-                    int i0 = AceSphericalHarmonics.Index(l, 0);
-                    for (int m = 0; m <= l; m++)
-                    {
-                        w.Are[ob + i0 + m] += rv * w.Yre[i0 + m];
-                        w.Aim[ob + i0 + m] += rv * w.Yim[i0 + m];
-                    }
-                }
+                Accumulate(muj, w.G, w.R, w.Yre, w.Yim, w);
             }
         }
         w.RhoCore = rhoCore;
@@ -235,6 +245,29 @@ public sealed class AceEvaluator
             }
     }
 
+    /// <summary>One neighbour's g_k and R_nl Y_lm added to the atomic base.</summary>
+    private unsafe void Accumulate(int muj, ReadOnlySpan<double> g, ReadOnlySpan<double> rr, ReadOnlySpan<double> yre, ReadOnlySpan<double> yim, Workspace w)
+    {
+        var ar1 = w.Ar1.AsSpan(muj * _nb, _nb);
+        for (int k = 0; k < ar1.Length; k++) ar1[k] += g[k];
+        fixed (double* are0 = w.Are, aim0 = w.Aim, pr = rr, py = yre, pyi = yim)
+        {
+            for (int n = 0; n < _nr; n++)
+            {
+                double* are = are0 + (muj * _nr + n) * _lmHalf, aim = aim0 + (muj * _nr + n) * _lmHalf, rn = pr + n * _l1;
+                for (int l = 0, i0 = 0; l < _l1; i0 += ++l)
+                {
+                    double rv = rn[l];
+                    for (int i = i0; i <= i0 + l; i++)
+                    {
+                        are[i] += rv * py[i];
+                        aim[i] += rv * pyi[i];
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>Step 2: the densities rho_p of the atom whose base is in <paramref name="w"/>; returns rho_core.</summary>
     public double Densities(int mui, Workspace w, Span<double> rho)
     {
@@ -245,6 +278,11 @@ public sealed class AceEvaluator
         {
             double a = w.Ar1[f.R1Index[q]];
             for (int d = 0; d < p; d++) rho[d] += f.R1C[q * p + d] * a;
+        }
+        if (_recursive is not null)
+        {
+            _recursive.Densities(mui, w, rho);
+            return w.RhoCore;
         }
         var full = f.Full; var are = w.AfRe; var aim = w.AfIm;
         for (int s = 0; s < f.Rank.Length; s++)
@@ -288,6 +326,16 @@ public sealed class AceEvaluator
     public void Adjoint(int mui, ReadOnlySpan<double> dEdRho, double dEdCore, ReadOnlySpan<int> species, ReadOnlySpan<Vec3> vectors,
         ReadOnlySpan<double> distances, Workspace w, Span<Vec3> dEdr, bool usePairs)
     {
+        Weights(mui, dEdRho, w);
+        NeighbourPass(mui, dEdCore, species, vectors, distances, w, dEdr, usePairs);
+    }
+
+    /// <summary>
+    /// The first half of step 3: the weights G^(1) = ∂E/∂A^(1) and G = ∂E/∂A (m ≥ 0) of the atom whose base is in
+    /// <paramref name="w"/>, given dE/drho_p (no neighbour pass; <c>Adjoint</c> runs it, then the neighbours).
+    /// </summary>
+    public void Weights(int mui, ReadOnlySpan<double> dEdRho, Workspace w)
+    {
         var f = _flat[mui];
         int p = f.P;
         Array.Clear(w.Gr1); Array.Clear(w.Gre); Array.Clear(w.Gim);
@@ -297,6 +345,14 @@ public sealed class AceEvaluator
             for (int d = 0; d < p; d++) th += dEdRho[d] * f.R1C[q * p + d];
             w.Gr1[f.R1Index[q]] += th;
         }
+        if (_recursive is not null) _recursive.Weights(mui, dEdRho, w);
+        else ProductWeights(f, dEdRho, w);
+    }
+
+    /// <summary>G = ∂E/∂A of the rank ≥ 2 functions, product by product (prefix and suffix products for rank > 3).</summary>
+    private void ProductWeights(Flat f, ReadOnlySpan<double> dEdRho, Workspace w)
+    {
+        int p = f.P;
         Span<double> fr = stackalloc double[8], fi = stackalloc double[8], br = stackalloc double[8], bi = stackalloc double[8];
         var full = f.Full; var are = w.AfRe; var aim = w.AfIm;
         for (int s = 0; s < f.Rank.Length; s++)
@@ -357,7 +413,12 @@ public sealed class AceEvaluator
                 }
             }
         }
+    }
 
+    /// <summary>dE/dr_ij from the weights G, G^(1) and dE/drho_core: one pass over the neighbours.</summary>
+    private void NeighbourPass(int mui, double dEdCore, ReadOnlySpan<int> species, ReadOnlySpan<Vec3> vectors,
+        ReadOnlySpan<double> distances, Workspace w, Span<Vec3> dEdr, bool usePairs)
+    {
         for (int jj = 0; jj < vectors.Length; jj++)
         {
             int muj = species[jj];
@@ -388,25 +449,32 @@ public sealed class AceEvaluator
             }
             var g1 = w.Gr1.AsSpan(muj * _nb, _nb);
             for (int k = 0; k < _nb; k++) radial += g1[k] * dg[og + k];
+            // contract G over n first, in registers: S_lm = Σ_n G_nlm R_nl / r, T_lm = Σ_n G_nlm R'_nl, then
+            // dE/dr = Σ_lm Re(T Y) r̂ + Re(S ∇Y) (half the multiplications of the (n, l, m) loop, no stores)
             double gx = 0, gy = 0, gz = 0;
-            for (int n = 0; n < _nr; n++)
+            unsafe
             {
-                int ob = (muj * _nr + n) * _lmHalf;
-                for (int l = 0; l < _l1; l++)
+                fixed (double* gre0 = w.Gre, gim0 = w.Gim, pr = rv0, pdr = drv0, pyre = yre, pyim = yim, pdyre = dyre, pdyim = dyim, rl = w.RByL, drl = w.DRByL)
                 {
-                    double rv = rv0[orr + n * _l1 + l] * inv, drv = drv0[orr + n * _l1 + l];
-                    int i0 = AceSphericalHarmonics.Index(l, 0);
-                    for (int m = 0; m <= l; m++)
+                    double* gre = gre0 + muj * _nr * _lmHalf, gim = gim0 + muj * _nr * _lmHalf;
+                    double* py = pyre + oy, pyi = pyim + oy, pd = pdyre + ody, pdi = pdyim + ody;
+                    for (int l = 0, i0 = 0; l < _l1; i0 += ++l)
                     {
-                        int i = i0 + m;
-                        double wr = w.Gre[ob + i], wi = w.Gim[ob + i];
-                        if (wr == 0 && wi == 0) continue;
-                        // Re(G · Y) dR r̂ + Re(G · ∇Y) R / r
-                        int y = oy + i, d3 = ody + 3 * i;
-                        radial += (wr * yre[y] - wi * yim[y]) * drv;
-                        gx += (wr * dyre[d3] - wi * dyim[d3]) * rv;
-                        gy += (wr * dyre[d3 + 1] - wi * dyim[d3 + 1]) * rv;
-                        gz += (wr * dyre[d3 + 2] - wi * dyim[d3 + 2]) * rv;
+                        for (int n = 0; n < _nr; n++) { rl[n] = pr[orr + n * _l1 + l] * inv; drl[n] = pdr[orr + n * _l1 + l]; }
+                        for (int i = i0; i <= i0 + l; i++)
+                        {
+                            double sr = 0, si = 0, tr = 0, ti = 0;
+                            for (int n = 0, o = i; n < _nr; n++, o += _lmHalf)
+                            {
+                                double wr = gre[o], wi = gim[o];
+                                sr += wr * rl[n]; si += wi * rl[n];
+                                tr += wr * drl[n]; ti += wi * drl[n];
+                            }
+                            radial += tr * py[i] - ti * pyi[i];
+                            gx += sr * pd[3 * i] - si * pdi[3 * i];
+                            gy += sr * pd[3 * i + 1] - si * pdi[3 * i + 1];
+                            gz += sr * pd[3 * i + 2] - si * pdi[3 * i + 2];
+                        }
                     }
                 }
             }

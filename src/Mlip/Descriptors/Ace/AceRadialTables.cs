@@ -74,12 +74,19 @@ public sealed class AceSpline
             return;
         }
         double w = x - nl, w2 = w * w, w3 = w2 * w, w2l1 = 2.0 * w, w3l2 = 3.0 * w2;
-        var c = _table.AsSpan(nl * _functions * 4, _functions * 4);
-        for (int f = 0; f < _functions; f++)
+        int nf = _functions;
+        if (values.Length < nf || derivatives.Length < nf) throw new ArgumentException("output spans too short");
+        unsafe
         {
-            int o = 4 * f;
-            values[f] = c[o] + c[o + 1] * w + c[o + 2] * w2 + c[o + 3] * w3;
-            derivatives[f] = (c[o + 1] + c[o + 2] * w2l1 + c[o + 3] * w3l2) * _scale;
+            fixed (double* t = &_table[nl * nf * 4], v = values, d = derivatives)
+            {
+                double* c = t;
+                for (int f = 0; f < nf; f++, c += 4)
+                {
+                    v[f] = c[0] + c[1] * w + c[2] * w2 + c[3] * w3;
+                    d[f] = (c[1] + c[2] * w2l1 + c[3] * w3l2) * _scale;
+                }
+            }
         }
     }
 }

@@ -51,83 +51,92 @@ public sealed class AceSphericalHarmonics
     /// <summary>As above; without <paramref name="gradients"/> only Y is computed (dre, dim untouched).</summary>
     public void Compute(double x, double y, double z, Span<double> re, Span<double> im, Span<double> dre, Span<double> dim, Span<double> p, Span<double> dp, bool gradients)
     {
-        const double sq3 = 1.73205080756887719318, sq3o2 = 1.22474487139158894067;
-        int lmax = _lmax;
-        p[0] = 1; dp[0] = 0;
-        if (lmax > 0)
+        int size = Count(_lmax);
+        if (re.Length < size || im.Length < size || p.Length < size || dp.Length < size || (gradients && (dre.Length < 3 * size || dim.Length < 3 * size)))
+            throw new ArgumentException("spherical-harmonic spans too short");
+        unsafe
         {
-            p[Index(1, 0)] = sq3 * z; dp[Index(1, 0)] = sq3;
-            p[Index(1, 1)] = -sq3o2; dp[Index(1, 1)] = 0;
-            for (int l = 2; l <= lmax; l++)
+            fixed (double* pre = re, pim = im, pdre = dre, pdim = dim, pp = p, pdp = dp, alm = _alm, blm = _blm, cl = _cl, dl = _dl)
             {
-                for (int m = 0; m < l - 1; m++)
+                const double sq3 = 1.73205080756887719318, sq3o2 = 1.22474487139158894067;
+                int lmax = _lmax;
+                pp[0] = 1; pdp[0] = 0;
+                if (lmax > 0)
                 {
-                    int i = Index(l, m), i1 = Index(l - 1, m), i2 = Index(l - 2, m);
-                    p[i] = _alm[i] * (z * p[i1] + _blm[i] * p[i2]);
-                    dp[i] = _alm[i] * (p[i1] + z * dp[i1] + _blm[i] * dp[i2]);
+                    pp[Index(1, 0)] = sq3 * z; pdp[Index(1, 0)] = sq3;
+                    pp[Index(1, 1)] = -sq3o2; pdp[Index(1, 1)] = 0;
+                    for (int l = 2; l <= lmax; l++)
+                    {
+                        for (int m = 0; m < l - 1; m++)
+                        {
+                            int i = Index(l, m), i1 = Index(l - 1, m), i2 = Index(l - 2, m);
+                            pp[i] = alm[i] * (z * pp[i1] + blm[i] * pp[i2]);
+                            pdp[i] = alm[i] * (pp[i1] + z * pdp[i1] + blm[i] * pdp[i2]);
+                        }
+                        double t = dl[l] * pp[Index(l - 1, l - 1)];
+                        pp[Index(l, l - 1)] = t * z;
+                        pdp[Index(l, l - 1)] = t;
+                        pp[Index(l, l)] = cl[l] * pp[Index(l - 1, l - 1)];
+                        pdp[Index(l, l)] = 0;
+                    }
                 }
-                double t = _dl[l] * p[Index(l - 1, l - 1)];
-                p[Index(l, l - 1)] = t * z;
-                dp[Index(l, l - 1)] = t;
-                p[Index(l, l)] = _cl[l] * p[Index(l - 1, l - 1)];
-                dp[Index(l, l)] = 0;
-            }
-        }
-        if (!gradients)
-        {
-            for (int l = 0; l <= lmax; l++) { re[Index(l, 0)] = p[Index(l, 0)]; im[Index(l, 0)] = 0; }
-            double qr = 1, qi = 0;
-            for (int m = 1; m <= lmax; m++)
-            {
-                double t = qr * x - qi * y;
-                qi = qr * y + qi * x;
-                qr = t;
-                for (int l = m; l <= lmax; l++)
+                if (!gradients)
                 {
-                    int i = Index(l, m);
-                    re[i] = qr * p[i]; im[i] = qi * p[i];
+                    for (int l = 0; l <= lmax; l++) { pre[Index(l, 0)] = pp[Index(l, 0)]; pim[Index(l, 0)] = 0; }
+                    double qr = 1, qi = 0;
+                    for (int m = 1; m <= lmax; m++)
+                    {
+                        double t = qr * x - qi * y;
+                        qi = qr * y + qi * x;
+                        qr = t;
+                        for (int l = m; l <= lmax; l++)
+                        {
+                            int i = Index(l, m);
+                            pre[i] = qr * pp[i]; pim[i] = qi * pp[i];
+                        }
+                    }
+                    return;
                 }
-            }
-            return;
-        }
-        // m = 0
-        for (int l = 0; l <= lmax; l++)
-        {
-            int i = Index(l, 0);
-            re[i] = p[i]; im[i] = 0;
-            double dyz = dp[i], rdy = dyz * z;
-            dre[3 * i] = -rdy * x; dre[3 * i + 1] = -rdy * y; dre[3 * i + 2] = dyz - rdy * z;
-            dim[3 * i] = 0; dim[3 * i + 1] = 0; dim[3 * i + 2] = 0;
-        }
-        // m = 1
-        for (int l = 1; l <= lmax; l++)
-        {
-            int i = Index(l, 1);
-            re[i] = x * p[i]; im[i] = y * p[i];
-            double dyxr = p[i], dyyi = p[i], dyzr = x * dp[i], dyzi = y * dp[i];
-            double rdyr = x * dyxr + z * dyzr, rdyi = y * dyyi + z * dyzi;
-            dre[3 * i] = dyxr - rdyr * x; dim[3 * i] = -rdyi * x;
-            dre[3 * i + 1] = -rdyr * y; dim[3 * i + 1] = dyyi - rdyi * y;
-            dre[3 * i + 2] = dyzr - rdyr * z; dim[3 * i + 2] = dyzi - rdyi * z;
-        }
-        // m > 1
-        double phr = x, phi = y;
-        for (int m = 2; m <= lmax; m++)
-        {
-            double mpr = phr * m, mpi = phi * m;
-            double nr = phr * x - phi * y, ni = phr * y + phi * x;
-            phr = nr; phi = ni;
-            for (int l = m; l <= lmax; l++)
-            {
-                int i = Index(l, m);
-                re[i] = phr * p[i]; im[i] = phi * p[i];
-                double dyxr = mpr * p[i], dyxi = mpi * p[i];
-                double dyyr = -dyxi, dyyi = dyxr;
-                double dyzr = phr * dp[i], dyzi = phi * dp[i];
-                double rdyr = x * dyxr + y * dyyr + z * dyzr, rdyi = x * dyxi + y * dyyi + z * dyzi;
-                dre[3 * i] = dyxr - rdyr * x; dim[3 * i] = dyxi - rdyi * x;
-                dre[3 * i + 1] = dyyr - rdyr * y; dim[3 * i + 1] = dyyi - rdyi * y;
-                dre[3 * i + 2] = dyzr - rdyr * z; dim[3 * i + 2] = dyzi - rdyi * z;
+                // m = 0
+                for (int l = 0; l <= lmax; l++)
+                {
+                    int i = Index(l, 0);
+                    pre[i] = pp[i]; pim[i] = 0;
+                    double dyz = pdp[i], rdy = dyz * z;
+                    pdre[3 * i] = -rdy * x; pdre[3 * i + 1] = -rdy * y; pdre[3 * i + 2] = dyz - rdy * z;
+                    pdim[3 * i] = 0; pdim[3 * i + 1] = 0; pdim[3 * i + 2] = 0;
+                }
+                // m = 1
+                for (int l = 1; l <= lmax; l++)
+                {
+                    int i = Index(l, 1);
+                    pre[i] = x * pp[i]; pim[i] = y * pp[i];
+                    double dyxr = pp[i], dyyi = pp[i], dyzr = x * pdp[i], dyzi = y * pdp[i];
+                    double rdyr = x * dyxr + z * dyzr, rdyi = y * dyyi + z * dyzi;
+                    pdre[3 * i] = dyxr - rdyr * x; pdim[3 * i] = -rdyi * x;
+                    pdre[3 * i + 1] = -rdyr * y; pdim[3 * i + 1] = dyyi - rdyi * y;
+                    pdre[3 * i + 2] = dyzr - rdyr * z; pdim[3 * i + 2] = dyzi - rdyi * z;
+                }
+                // m > 1
+                double phr = x, phi = y;
+                for (int m = 2; m <= lmax; m++)
+                {
+                    double mpr = phr * m, mpi = phi * m;
+                    double nr = phr * x - phi * y, ni = phr * y + phi * x;
+                    phr = nr; phi = ni;
+                    for (int l = m; l <= lmax; l++)
+                    {
+                        int i = Index(l, m);
+                        pre[i] = phr * pp[i]; pim[i] = phi * pp[i];
+                        double dyxr = mpr * pp[i], dyxi = mpi * pp[i];
+                        double dyyr = -dyxi, dyyi = dyxr;
+                        double dyzr = phr * pdp[i], dyzi = phi * pdp[i];
+                        double rdyr = x * dyxr + y * dyyr + z * dyzr, rdyi = x * dyxi + y * dyyi + z * dyzi;
+                        pdre[3 * i] = dyxr - rdyr * x; pdim[3 * i] = dyxi - rdyi * x;
+                        pdre[3 * i + 1] = dyyr - rdyr * y; pdim[3 * i + 1] = dyyi - rdyi * y;
+                        pdre[3 * i + 2] = dyzr - rdyr * z; pdim[3 * i + 2] = dyzi - rdyi * z;
+                    }
+                }
             }
         }
     }

@@ -21,13 +21,31 @@ public static class AcePotential
         return path.EndsWith(".yace", StringComparison.OrdinalIgnoreCase) ? YaceFile.Read(path) : AceFile.Read(path);
     }
 
+    /// <summary>The evaluator a loaded potential uses unless told otherwise (the faster on Cu-PBE-core-rep.ace, docs/ace.md).</summary>
+    public const AceEvaluatorKind DefaultEvaluator = AceEvaluator.DefaultKind;
+
     public static Potential Load(string path) => Create(ReadBasis(path), path);
 
-    public static Potential Create(AceBasisSet basis, string? source = null)
+    /// <summary>Loads a .ace/.yace file with the product or the recursive evaluator.</summary>
+    public static Potential Load(string path, AceEvaluatorKind evaluator) => Create(ReadBasis(path), path, evaluator);
+
+    /// <summary>"product" or "recursive" (the <c>evaluator</c> option), case-insensitive.</summary>
+    public static AceEvaluatorKind ParseEvaluator(string name) => name.Trim().ToLowerInvariant() switch
     {
-        var parameters = new Dictionary<string, string> { ["elements"] = string.Join(",", basis.Elements) };
+        "product" => AceEvaluatorKind.Product,
+        "recursive" => AceEvaluatorKind.Recursive,
+        _ => throw new MlipException($"unknown ACE evaluator '{name}' (expected product or recursive)"),
+    };
+
+    public static Potential Create(AceBasisSet basis, string? source = null, AceEvaluatorKind evaluator = DefaultEvaluator)
+    {
+        var parameters = new Dictionary<string, string>
+        {
+            ["elements"] = string.Join(",", basis.Elements),
+            ["evaluator"] = evaluator.ToString().ToLowerInvariant(),
+        };
         if (source is not null) parameters["file"] = source;
-        var densities = new AceDensities(basis);
+        var densities = new AceDensities(basis, evaluator);
         var model = new AceEmbeddingModel(basis);
         densities.Fused = model.AtomEnergy;
         return new Potential(densities, model, new DescriptorSpec("pace", parameters));

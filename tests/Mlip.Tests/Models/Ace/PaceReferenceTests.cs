@@ -11,16 +11,19 @@ namespace Mlip.Tests.Models.Ace;
 /// Debian lammps-data's Cu-PBE-core-rep.ace (742 functions, rc 7.4 Å, two densities, core repulsion) on LAMMPS's
 /// own unit-test structure (data.manybody, 64 atoms, all Cu) against LAMMPS's frozen references
 /// manybody-pair-pace_product.yaml and _recursive.yaml (unittest/force-styles/tests in the LAMMPS source):
-/// energy, all forces and the virial to 1e-10 relative.
+/// energy, all forces and the virial to 1e-10 relative, with Mlip's product and recursive evaluators.
 /// </summary>
 public class PaceReferenceTests(ITestOutputHelper output)
 {
     [Theory]
-    [InlineData("manybody-pair-pace_product.yaml")]
-    [InlineData("manybody-pair-pace_recursive.yaml")]
-    public void CuPbeCoreRepReproducesLammps(string yaml)
+    [InlineData("manybody-pair-pace_product.yaml", AceEvaluatorKind.Product)]
+    [InlineData("manybody-pair-pace_recursive.yaml", AceEvaluatorKind.Product)]
+    [InlineData("manybody-pair-pace_product.yaml", AceEvaluatorKind.Recursive)]
+    [InlineData("manybody-pair-pace_recursive.yaml", AceEvaluatorKind.Recursive)]
+    public void CuPbeCoreRepReproducesLammps(string yaml, AceEvaluatorKind evaluator)
     {
-        var potential = ModelFile.Load(ManybodyReference.Potential("Cu-PBE-core-rep.ace"));
+        var potential = AcePotential.Load(ManybodyReference.Potential("Cu-PBE-core-rep.ace"), evaluator);
+        Assert.Equal(evaluator, ((AceDensities)potential.Descriptor).Evaluator.Kind);
         var basis = AcePotential.BasisOf(potential)!;
         Assert.Equal(742, basis.FunctionCount);
         var s = ManybodyReference.Structure(29);

@@ -40,6 +40,17 @@ public class UncertaintyMdTests(ITestOutputHelper output)
         Assert.True(File.Exists(Path.Combine(dir, "Cu.asi")));
         StructureIO.Write(Path.Combine(dir, "cu32.xyz"), [Crystals.Supercell(Crystals.Fcc("Cu", 3.62), 2, 2, 2)]);
 
+        // predict --uncertainty: per-atom gamma column and the max γ per structure (a training frame and a compressed cell)
+        StructureIO.Write(Path.Combine(dir, "probe.xyz"), [CuTraining()[3], Crystals.Supercell(Crystals.Fcc("Cu", 3.2), 2, 2, 2)]);
+        (code, stdout, err) = CliTests.Run("predict", pot, Path.Combine(dir, "probe.xyz"), "-o", Path.Combine(dir, "pred.xyz"), "--uncertainty", "-j", "1");
+        Assert.True(code == 0, err);
+        output.WriteLine(stdout);
+        Assert.Contains("ace extrapolation grade", stdout);
+        var pred = StructureIO.Read(Path.Combine(dir, "pred.xyz"));
+        Assert.True(pred[0].AtomArrays["gamma"].Values.Max() <= 1.002, "a training structure interpolates");
+        Assert.True((double)pred[1].Info["uncertainty"] > 3, "the compressed cell extrapolates");
+        Assert.Equal(pred[1].AtomArrays["gamma"].Values.Max(), (double)pred[1].Info["uncertainty"], 12);
+
         // hot: 5000 K Langevin; the Cu.asi beside Cu.ace is found by itself
         string traj = Path.Combine(dir, "hot.xyz");
         (code, stdout, err) = CliTests.Run("md", Path.Combine(dir, "cu32.xyz"), "-m", pot, "--ensemble", "nvt-langevin", "-T", "5000", "--friction", "0.05",

@@ -99,5 +99,24 @@ public class AceEmbeddingFitTests(ITestOutputHelper output)
         }
         output.WriteLine($".yace vs fitted model: max |ΔE| {de:E2} eV, max |ΔF| {df:E2} eV/Å");
         Assert.True(de < 1e-8 && df < 1e-8);
+
+        // the same through `mlip train` (model kind ace, embedding fs): model.yace is the run's model
+        string dir = TestPaths.TempDir();
+        Mlip.IO.StructureIO.Write(Path.Combine(dir, "train.xyz"), data);
+        File.WriteAllText(Path.Combine(dir, "fs.yaml"), """
+            train: train.xyz
+            descriptor:
+              type: ace
+              parameters: {rc: 5.0, order: 3, nmax: [6, 3, 2], lmax: [0, 2, 1], radial: ChebExpCos, lambda: 3}
+            model: {kind: ace, ridge: 1.0e-8, embedding: fs, iterations: 60}
+            loss: {energy: 1, force: 0.1, stress: 0}
+            threads: 1
+            output: run
+            """);
+        var outcome = TrainingRun.Execute(TrainConfig.Load(Path.Combine(dir, "fs.yaml")), TextWriter.Null);
+        Assert.EndsWith("model.yace", outcome.ModelPath);
+        var written = ModelFile.Load(outcome.ModelPath);
+        Assert.Equal(outcome.Potential.Calculate(data[0]).Energy, written.Calculate(data[0]).Energy, 9);
+        output.WriteLine($"mlip train (embedding fs, 60 iterations): training MAE {outcome.TrainErrors.Overall.EnergyMaeMevPerAtom:F3} meV/atom, {outcome.TrainErrors.Overall.ForceMaeEvPerA:F4} eV/Å");
     }
 }

@@ -163,7 +163,7 @@ public sealed class DOptimality
         var c = new double[m];
         for (int a = 0; a < k; a++)
             if (vector[a] != 0) TensorPrimitives.MultiplyAdd(inv.Inverse.AsSpan(a * m, m), vector[a], c, c);
-        return m == 0 ? 0 : TensorPrimitives.MaxMagnitude<double>(c) is var g ? Math.Abs(g) : 0;
+        return m == 0 ? 0 : Math.Abs(TensorPrimitives.MaxMagnitude<double>(c));
     }
 
     /// <summary>γ of every atom of a descriptor set.</summary>

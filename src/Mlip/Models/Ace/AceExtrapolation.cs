@@ -176,8 +176,11 @@ public sealed class AceExtrapolation : IUncertaintyEstimator
     {
         var (species, x, offsets) = Projections(s);
         var g = new double[s.Count];
-        for (int i = 0; i < g.Length; i++)
-            g[i] = _sets.TryGetValue(species[i], out var set) ? set.Grade(x.AsSpan(offsets[i], offsets[i + 1] - offsets[i]), 0) : double.PositiveInfinity;
+        AceDensities.Chunks(g.Length, (a, b) =>
+        {
+            for (int i = a; i < b; i++)
+                g[i] = _sets.TryGetValue(species[i], out var set) ? set.Grade(x.AsSpan(offsets[i], offsets[i + 1] - offsets[i]), 0) : double.PositiveInfinity;
+        });
         return g;
     }
 

@@ -28,6 +28,9 @@ switch (which)
     case "ace":
         AceBenchmark.Run(args.Skip(1).ToArray());
         break;
+    case "ace-grade":
+        AceGradeBenchmark.Run(args.Skip(1).ToArray());
+        break;
     case "ace-basis":
         AceBenchmark.Basis(args.Skip(1).ToArray());
         break;
@@ -56,6 +59,7 @@ switch (which)
         Console.WriteLine("  pinn [time] [--cells 3] [--nn M --pinn M]  PINN vs NN force-call µs/atom on the same cell and features, split into features, network, BOP");
         Console.WriteLine("  pinn eos NN.json PINN.json DATA.json... -o DIR  diamond Si EOS 0.7-1.3 V0 of both models with the data's Elastic-group DFT points (PNG, CSV)");
         Console.WriteLine("  ace [--cells 10] [--repeats 3]  force call of Cu-PBE-core-rep.ace on 4000-atom rattled fcc Cu vs Mlip's linear SNAP (Zuo Cu), µs/atom-step, ratio");
+        Console.WriteLine("  ace-grade [--cells 10] [--repeats 3] [--training 14]  ACE extrapolation grade: active-set build, then γ of a 4000-atom Cu cell vs the force call, µs/atom, ratio");
         Console.WriteLine("  ace-basis [--order 3] [--nmax 8,6,4] [--lmax 0,4,3] [--degree D] [--wl 1.5]  size of a linear ACE basis");
         Console.WriteLine("  uncertainty [sw|tersoff] [--no-nn]  Spearman correlation of uncertainty with validation force error, per model kind");
         Console.WriteLine("  random-crystals [--quick]  random symmetric Ga12As12 cells in every group that fits: mean ms per cell, failure rate per group");

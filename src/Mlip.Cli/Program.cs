@@ -18,6 +18,7 @@ public static class Program
         root.Subcommands.Add(TrainCommand.Create(stdout, stderr));
         root.Subcommands.Add(TestCommand.Create(stdout, stderr));
         root.Subcommands.Add(PredictCommand.Create(stdout, stderr));
+        root.Subcommands.Add(ActiveSetCommand.Create(stdout, stderr));
         root.Subcommands.Add(ExportCommand.Create(stdout, stderr));
         root.Subcommands.Add(ServeCommand.Create(stdout, stderr));
         root.Subcommands.Add(SimulationCommands.Relax(stdout, stderr));

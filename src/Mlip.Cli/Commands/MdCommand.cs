@@ -34,9 +34,17 @@ public static class MdCommand
         var output = new Option<string?>("--output", "-o") { Description = "Trajectory (extended XYZ with energies, forces, stresses, velocities)" };
         var log = new Option<string?>("--log") { Description = "Thermo log (CSV: step, time, T, energies, conserved, P, V)" };
         var json = new Option<bool>("--json") { Description = "Print the summary as one JSON object" };
+        var uThreshold = new Option<double?>("--uncertainty-threshold") { Description = "Watch the model's uncertainty (ACE: γ; linear models with --training: D-optimality γ; GPR: max force std; --committee: force spread) and act when it passes this value" };
+        var uAction = new Option<string>("--uncertainty-action") { Description = "stop (end the run at the first such frame) or dump (write such frames to --uncertainty-dump and go on)", DefaultValueFactory = _ => "stop" };
+        var uEvery = new Option<int>("--uncertainty-every") { Description = "Check the uncertainty every N steps", DefaultValueFactory = _ => 10 };
+        var uDump = new Option<string?>("--uncertainty-dump") { Description = "extxyz of the frames over the threshold (default: OUTPUT.extrapolative.xyz, or extrapolative.xyz)" };
+        var uTraining = new Option<string[]>("--training") { Description = "With --uncertainty-threshold: the model's training data (D-optimality / ACE active set)", AllowMultipleArgumentsPerToken = true };
+        var uActiveSet = new Option<string?>("--active-set") { Description = "With --uncertainty-threshold for ACE models: the .asi active set (default MODEL.asi beside an .ace/.yace)" };
+        var uCommittee = new Option<string[]>("--committee") { Description = "With --uncertainty-threshold: more models; the run uses --model, the spread of all is watched", AllowMultipleArgumentsPerToken = true };
         var cmd = new Command("md", "Molecular dynamics with a model or a classical potential: NVE, Langevin, Nosé–Hoover chain, Berendsen NPT");
         cmd.Arguments.Add(structure);
-        foreach (var o in new Option[] { model, potential, index, ensemble, temperature, pressure, timestep, steps, seed, friction, tdamp, pdamp, compressibility, logEvery, trajEvery, output, log, json })
+        foreach (var o in new Option[] { model, potential, index, ensemble, temperature, pressure, timestep, steps, seed, friction, tdamp, pdamp, compressibility, logEvery, trajEvery, output, log, json,
+            uThreshold, uAction, uEvery, uDump, uTraining, uActiveSet, uCommittee })
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
@@ -77,8 +85,15 @@ public static class MdCommand
             var stats = new MdStatistics(integrator);
             using var traj = parse.GetValue(output) is string o ? new TrajectoryWriter(o) : null;
             using var thermo = parse.GetValue(log) is string l ? new ThermoLog(l) : null;
+            using var monitor = parse.GetValue(uThreshold) is double ut
+                ? OpenMonitor(calc, parse.GetValue(model), ut, parse.GetValue(uAction)!, parse.GetValue(uEvery), parse.GetValue(uDump) ?? DefaultDump(parse.GetValue(output)),
+                    parse.GetValue(uTraining), parse.GetValue(uActiveSet), parse.GetValue(uCommittee))
+                : null;
+            if (monitor is null && (parse.GetValue(uTraining) is { Length: > 0 } || parse.GetValue(uActiveSet) is not null || parse.GetValue(uCommittee) is { Length: > 0 } || parse.GetValue(uDump) is not null))
+                throw new MlipException("--training, --active-set, --committee and --uncertainty-dump go with --uncertainty-threshold");
             var md = new MolecularDynamics(integrator, state)
             {
+                StopWhen = monitor is null ? null : monitor.Check,
                 Log = thermo, LogInterval = parse.GetValue(logEvery),
                 Trajectory = traj, TrajectoryInterval = parse.GetValue(trajEvery),
                 Progress = new Progress(stderr), ProgressInterval = (int)Math.Max(1, Math.Min(int.MaxValue, n / 10)),
@@ -87,6 +102,8 @@ public static class MdCommand
             var clock = Stopwatch.StartNew();
             long done = md.Run(n);
             double wall = clock.Elapsed.TotalSeconds;
+            // the frame that stopped the run is kept in the trajectory
+            if (monitor is { Stopped: true } && traj is not null && (parse.GetValue(trajEvery) == 0 || state.Step % parse.GetValue(trajEvery) != 0)) traj.Write(state);
             string F(double v, string fmt) => v.ToString(fmt, CultureInfo.InvariantCulture);
             bool nve = ens == "nve";
             if (asJson)
@@ -98,18 +115,55 @@ public static class MdCommand
                     ["initial_conserved_ev"] = stats.InitialConservedEnergy, ["final_conserved_ev"] = stats.FinalConservedEnergy,
                     ["conserved_drift_ev_per_atom_per_ps"] = stats.DriftPerAtomPerPs,
                     ["trajectory_frames"] = traj?.Frames ?? 0, ["wall_seconds"] = wall, ["steps_per_second"] = done / Math.Max(wall, 1e-9),
+                    ["uncertainty"] = monitor is null ? null : new JsonObject
+                    {
+                        ["kind"] = monitor.Estimator.Kind, ["score"] = monitor.Estimator.ScoreName, ["threshold"] = monitor.Threshold, ["checks"] = monitor.Checks,
+                        ["max"] = monitor.MaxScore, ["max_step"] = monitor.MaxScoreStep, ["exceeded"] = monitor.Exceeded, ["first_exceeded_step"] = monitor.FirstExceededStep,
+                        ["stopped"] = monitor.Stopped, ["dump"] = monitor.Exceeded > 0 ? monitor.DumpPath : null,
+                    },
                 }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else
             {
                 stdout.WriteLine($"{ens} with {calc.Name}: {done} steps of {F(dt, "G4")} fs ({F(state.Time / 1000, "F3")} ps), {state.Count} atoms, {F(wall, "F1")} s ({F(done / Math.Max(wall, 1e-9), "F0")} steps/s)");
                 stdout.WriteLine($"mean T {F(stats.MeanTemperature, "F1")} K, mean P {F(stats.MeanPressure, "F4")} GPa, mean volume {F(stats.MeanVolume, "F3")} Å³");
                 stdout.WriteLine($"{(nve ? "energy" : "conserved quantity")} drift {F(stats.DriftPerAtomPerPs, "G3")} eV/atom/ps (E {F(stats.InitialConservedEnergy, "F6")} → {F(stats.FinalConservedEnergy, "F6")} eV)");
+                if (monitor is not null)
+                {
+                    if (monitor.Stopped)
+                        stdout.WriteLine($"stopped at step {monitor.FirstExceededStep}: {monitor.Estimator.ScoreName} {F(monitor.MaxScore, "G4")} > threshold {F(monitor.Threshold, "G4")} ({monitor.Estimator.Kind}); the model extrapolates here");
+                    else
+                        stdout.WriteLine($"uncertainty ({monitor.Estimator.Kind}): {monitor.Checks} checks, max {monitor.Estimator.ScoreName} {F(monitor.MaxScore, "G4")} at step {monitor.MaxScoreStep}, {monitor.Exceeded} frame(s) over {F(monitor.Threshold, "G4")}");
+                    if (monitor.Exceeded > 0 && monitor.DumpPath is not null) stdout.WriteLine($"wrote {monitor.Exceeded} frame(s) over the threshold to {monitor.DumpPath}");
+                }
                 if (traj is not null) stdout.WriteLine($"wrote {traj.Frames} frames to {traj.Path}");
                 if (thermo is not null) stdout.WriteLine($"wrote the thermo log to {thermo.FilePath}");
             }
             return 0;
         }));
         return cmd;
+    }
+
+    private static string DefaultDump(string? output) =>
+        output is null ? "extrapolative.xyz" : Path.Combine(Path.GetDirectoryName(output) ?? "", Path.GetFileNameWithoutExtension(output) + ".extrapolative.xyz");
+
+    private static UncertaintyMonitor OpenMonitor(ICalculator calc, string? modelPath, double threshold, string action, int every, string dump,
+        string[]? training, string? activeSet, string[]? committee)
+    {
+        if (!(threshold > 0)) throw new MlipException("--uncertainty-threshold must be positive");
+        if (every < 1) throw new MlipException("--uncertainty-every must be at least 1");
+        var act = action.ToLowerInvariant() switch
+        {
+            "stop" => UncertaintyAction.Stop,
+            "dump" => UncertaintyAction.Dump,
+            _ => throw new MlipException($"unknown --uncertainty-action '{action}' (stop or dump)"),
+        };
+        var members = new List<ICalculator> { calc };
+        foreach (var m in committee ?? []) members.Add(Models.ModelFile.Load(m));
+        var train = training is { Length: > 0 } ? StructureIO.ReadAll(training, null, ValidationOptions.Default) : null;
+        if (activeSet is null && train is null && modelPath is not null && Models.Ace.AcePotential.IsAcePath(modelPath) && File.Exists(Path.ChangeExtension(modelPath, ".asi")))
+            activeSet = Path.ChangeExtension(modelPath, ".asi");
+        var estimator = Models.Uncertainty.UncertaintyEstimators.For(members, train, 1, true, activeSet, Models.Ace.AceGradeKind.Linear);
+        return new UncertaintyMonitor(estimator, threshold, every, act, dump);
     }
 
     private sealed class Progress(TextWriter stderr) : IProgress<MdProgress>

@@ -26,7 +26,9 @@ public static class PredictCommand
         var uncertainty = new Option<bool>("--uncertainty", "-u") { Description = "Also the uncertainty: GPR variance (energy_std, force_std), a committee's spread (with --committee), or the D-optimality grade gamma of linear/quadratic models (with --training)" };
         var committee = new Option<string[]>("--committee") { Description = "With --uncertainty: more model files; the prediction is the committee's mean, the uncertainty its spread", AllowMultipleArgumentsPerToken = true };
         var training = new Option<string[]>("--training") { Description = "With --uncertainty for linear/quadratic models: the training data (its active set gives the extrapolation grade)", AllowMultipleArgumentsPerToken = true };
-        var cmd = new Command("predict", "Predict energies, forces and stresses (and, with --uncertainty, how sure the model is), or per-atom targets") { model, data, output, format, threads, olcao, uncertainty, committee, training };
+        var activeSet = new Option<string?>("--active-set") { Description = "With --uncertainty for ACE models: the active set (.asi from `mlip activeset`); default MODEL.asi beside an .ace/.yace when present" };
+        var grade = new Option<string>("--grade") { Description = "With --uncertainty and --training for ACE models: linear (B-projections, pacemaker's default) or full (dE/dc of every density)", DefaultValueFactory = _ => "linear" };
+        var cmd = new Command("predict", "Predict energies, forces and stresses (and, with --uncertainty, how sure the model is), or per-atom targets") { model, data, output, format, threads, olcao, uncertainty, committee, training, activeSet, grade };
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
             string modelPath = parse.GetValue(model)!;
@@ -43,11 +45,14 @@ public static class PredictCommand
                 var members = new List<ICalculator> { potential };
                 foreach (var m in parse.GetValue(committee) ?? []) members.Add(ModelFile.Load(m));
                 var train = parse.GetValue(training) is { Length: > 0 } t ? StructureIO.ReadAll(t, null, ValidationOptions.Default) : null;
-                estimator = UncertaintyEstimators.For(members, train, nThreads);
+                string? asi = parse.GetValue(activeSet);
+                if (asi is null && train is null && Models.Ace.AcePotential.IsAcePath(modelPath) && File.Exists(Path.ChangeExtension(modelPath, ".asi")))
+                    asi = Path.ChangeExtension(modelPath, ".asi");
+                estimator = UncertaintyEstimators.For(members, train, nThreads, true, asi, ActiveSetCommand.ParseGrade(parse.GetValue(grade)!));
                 estimator.IncludeStress = true;
             }
-            else if (parse.GetValue(committee) is { Length: > 0 } || parse.GetValue(training) is { Length: > 0 })
-                throw new MlipException("--committee and --training go with --uncertainty");
+            else if (parse.GetValue(committee) is { Length: > 0 } || parse.GetValue(training) is { Length: > 0 } || parse.GetValue(activeSet) is not null)
+                throw new MlipException("--committee, --training and --active-set go with --uncertainty");
             var results = new Structure[structures.Count];
             var progress = new ProgressLine(stderr, "predict", "structures");
             var clock = System.Diagnostics.Stopwatch.StartNew();

@@ -67,4 +67,72 @@ public static class NumpyFile
                 stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(l.AsSpan((int)off, (int)Math.Min(chunk, l.LongLength - off))));
         }
     }
+
+    /// <summary>
+    /// Reads the float64/int64 arrays (C order, little-endian, format 1.0–3.0) of an .npz archive, as <c>numpy.savez</c> writes
+    /// them; other dtypes are refused naming the file and entry.
+    /// </summary>
+    public static IReadOnlyList<Array> ReadNpz(string path)
+    {
+        if (!File.Exists(path)) throw new Validation.MlipInputException(new Validation.InputLocation(path), "file not found");
+        try
+        {
+            using var zip = ZipFile.OpenRead(path);
+            var result = new List<Array>();
+            foreach (var entry in zip.Entries)
+            {
+                if (!entry.FullName.EndsWith(".npy", StringComparison.Ordinal)) continue;
+                using var es = entry.Open();
+                using var ms = new MemoryStream();
+                es.CopyTo(ms);
+                result.Add(ReadArray(ms.ToArray(), entry.FullName[..^4], $"{path}:{entry.FullName}"));
+            }
+            return result;
+        }
+        catch (InvalidDataException e)
+        {
+            throw new Validation.MlipInputException(new Validation.InputLocation(path), $"not an .npz (zip) archive: {e.Message}");
+        }
+    }
+
+    /// <summary>One .npy array from its bytes (<paramref name="where"/> names it in errors).</summary>
+    public static Array ReadArray(byte[] bytes, string name, string where)
+    {
+        Exception Bad(string why) => new Validation.MlipInputException(new Validation.InputLocation(where), why);
+        if (bytes.Length < 10 || bytes[0] != 0x93 || Encoding.ASCII.GetString(bytes, 1, 5) != "NUMPY") throw Bad("not a .npy array");
+        int major = bytes[6];
+        int headerLength, start;
+        if (major == 1) { headerLength = BitConverter.ToUInt16(bytes, 8); start = 10; }
+        else { headerLength = (int)BitConverter.ToUInt32(bytes, 8); start = 12; }
+        string header = Encoding.ASCII.GetString(bytes, start, headerLength);
+        string Field(string key)
+        {
+            int i = header.IndexOf($"'{key}'", StringComparison.Ordinal);
+            if (i < 0) throw Bad($"no '{key}' in the header");
+            i = header.IndexOf(':', i) + 1;
+            while (header[i] == ' ') i++;
+            int j = header[i] == '(' ? header.IndexOf(')', i) + 1 : header[i] == '\'' ? header.IndexOf('\'', i + 1) + 1 : header.IndexOfAny([',', '}'], i);
+            return header[i..j].Trim();
+        }
+        string descr = Field("descr").Trim('\'');
+        if (Field("fortran_order") != "False") throw Bad("Fortran-ordered arrays are not read");
+        var shape = Field("shape").Trim('(', ')').Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(d => int.Parse(d, CultureInfo.InvariantCulture)).ToArray();
+        long count = 1;
+        foreach (int d in shape) count *= d;
+        int data = start + headerLength;
+        if (descr is "<f8" or "=f8" && bytes.Length - data >= count * 8)
+        {
+            var v = new double[count];
+            Buffer.BlockCopy(bytes, data, v, 0, (int)(count * 8));
+            return new Array(name, shape, v);
+        }
+        if (descr is "<i8" or "=i8" && bytes.Length - data >= count * 8)
+        {
+            var v = new long[count];
+            Buffer.BlockCopy(bytes, data, v, 0, (int)(count * 8));
+            return new Array(name, shape, null, v);
+        }
+        throw Bad($"dtype '{descr}' with shape ({string.Join(", ", shape)}): only float64 and int64 arrays of the full size are read");
+    }
 }

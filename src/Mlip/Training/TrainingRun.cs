@@ -44,6 +44,7 @@ public static class TrainingRun
         clock.Restart();
         IAtomicModel model;
         JsonObject fitInfo;
+        Potential? pace = null; // a fitted nonlinear ACE, as a PACE potential
         switch (config.ModelKind)
         {
             case "linear" or "quadratic":
@@ -181,7 +182,10 @@ public static class TrainingRun
             {
                 if (descriptor is not Mlip.Descriptors.Ace.AceBasisDescriptor ace)
                     throw new MlipException($"{config.SourcePath}: model kind 'ace' needs descriptor type 'ace' (found '{config.DescriptorType}')");
-                CheckKnown(config, "ridge", "smoothness", "solver");
+                CheckKnown(config, "ridge", "smoothness", "solver", "embedding", "fs_parameters", "iterations", "initial_scale");
+                string embedding = Text(config, "embedding", "linear").ToLowerInvariant();
+                if (embedding is not ("linear" or "fs"))
+                    throw new MlipException($"{config.SourcePath}: model.embedding must be linear or fs, got '{embedding}'");
                 var options = new AceLinearFitOptions
                 {
                     Weights = config.Loss,
@@ -201,6 +205,28 @@ public static class TrainingRun
                     ["build_seconds"] = report.BuildTime.TotalSeconds, ["solve_seconds"] = report.SolveTime.TotalSeconds,
                     ["solver"] = report.Method,
                 };
+                if (embedding == "fs")
+                {
+                    var fsOptions = new AceEmbeddingFitOptions
+                    {
+                        FsParameters = Numbers(config, "fs_parameters", [1, 1, 1, 0.5]),
+                        Iterations = IntegerOf(config, "iterations", Setting(config, "iterations", 200)),
+                        InitialScale = Setting(config, "initial_scale", 0.05),
+                        Weights = config.Loss,
+                        Seed = config.Seed,
+                        Threads = config.Threads,
+                    };
+                    var fs = new AceEmbeddingFit(ace, train, m, fsOptions);
+                    log.WriteLine($"fs embedding: {fs.DensityCount} densities (FS parameters {string.Join(" ", fsOptions.FsParameters.Select(v => v.ToString("G4", CultureInfo.InvariantCulture)))}), " +
+                                  $"{fs.Parameters.Length} parameters, {fsOptions.Iterations} L-BFGS iterations from the linear fit");
+                    var (startLoss, endLoss) = fs.Run(progress);
+                    log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fs embedding: loss {startLoss:G4} at the start (linear fit + random second density) → {endLoss:G4}"));
+                    pace = Mlip.Models.Ace.AcePotential.Create(fs.ToCTilde());
+                    fitInfo["embedding"] = "fs";
+                    fitInfo["fs_parameters"] = new JsonArray([.. fsOptions.FsParameters.Select(v => (JsonNode)v)]);
+                    fitInfo["fs_start_loss"] = startLoss;
+                    fitInfo["fs_final_loss"] = endLoss;
+                }
                 break;
             }
             default:
@@ -209,7 +235,7 @@ public static class TrainingRun
         var fitTime = clock.Elapsed;
         set = null; // the derivative blocks are no longer needed
 
-        var potential = new Potential(descriptor, model, spec);
+        var potential = pace ?? new Potential(descriptor, model, spec);
         var trainErrors = Evaluation.Run(potential, train, config.Threads);
         var testErrors = test.Count > 0 ? Evaluation.Run(potential, test, config.Threads) : null;
         if (model is IUncertainModel)
@@ -223,7 +249,8 @@ public static class TrainingRun
             }
         }
 
-        string modelPath = Path.Combine(config.Output, "model.json");
+        // a nonlinear ACE is a PACE potential: its model file is model.yace
+        string modelPath = Path.Combine(config.Output, pace is null ? "model.json" : "model.yace");
         var training = new JsonObject
         {
             ["config"] = config.SourcePath,
@@ -234,6 +261,11 @@ public static class TrainingRun
             ["test_errors"] = testErrors is null ? null : MetricsJson.Of(testErrors.Overall),
         };
         ModelFile.Save(modelPath, potential, training);
+        if (pace is not null)
+        {
+            AtomicFile.WriteText(Path.Combine(config.Output, "training.json"), w => w.Write(training.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
+            log.WriteLine($"wrote {modelPath} (pair_style pace; the model file of a nonlinear ACE) and training.json");
+        }
         if (Mlip.Models.Ace.AceLinearExport.IsLinearAce(potential))
         {
             // the same potential in PACE's C-tilde form, for LAMMPS pair_style pace

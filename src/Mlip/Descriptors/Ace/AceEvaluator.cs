@@ -34,6 +34,9 @@ public sealed class AceEvaluator
         public int[] Half = [];        // G index (m >= 0 layout) per factor
         public double[] Sign = [];     // 0: m >= 0; ±1: negative m, G += sign * conj(theta dB)
         public double[] C = [];        // P per m-combination
+        public int[] R1Func = [];      // function index of each rank-1 entry
+        public int[] Func = [];        // function index of each m-combination
+        public int FunctionCount;
     }
 
     /// <summary>The evaluator PACE potentials use unless told otherwise: the faster on Cu-PBE-core-rep.ace (docs/ace.md).</summary>
@@ -79,16 +82,20 @@ public sealed class AceEvaluator
         var r1i = new List<int>(); var r1c = new List<double>();
         var rank = new List<int>(); var start = new List<int>(); var full = new List<int>(); var half = new List<int>();
         var sign = new List<double>(); var c = new List<double>();
-        foreach (var fn in functions)
+        var r1f = new List<int>(); var func = new List<int>();
+        for (int fi = 0; fi < functions.Length; fi++)
         {
+            var fn = functions[fi];
             if (fn.Rank == 1)
             {
+                r1f.Add(fi);
                 r1i.Add(fn.Mus[0] * _nb + fn.Ns[0] - 1);
                 for (int q = 0; q < p; q++) r1c.Add(fn.Ctildes[q]);
                 continue;
             }
             for (int s = 0; s < fn.MsCount; s++)
             {
+                func.Add(fi);
                 rank.Add(fn.Rank);
                 start.Add(full.Count);
                 for (int t = 0; t < fn.Rank; t++)
@@ -103,6 +110,7 @@ public sealed class AceEvaluator
         }
         f.R1Index = [.. r1i]; f.R1C = [.. r1c]; f.Rank = [.. rank]; f.Start = [.. start];
         f.Full = [.. full]; f.Half = [.. half]; f.Sign = [.. sign]; f.C = [.. c];
+        f.R1Func = [.. r1f]; f.Func = [.. func]; f.FunctionCount = functions.Length;
         return f;
     }
 
@@ -306,6 +314,42 @@ public sealed class AceEvaluator
             for (int d = 0; d < p; d++) rho[d] += f.C[s * p + d] * br;
         }
         return w.RhoCore;
+    }
+
+    /// <summary>Number of C-tilde functions of central species <paramref name="mu"/> (rank 1 first, in file order).</summary>
+    public int FunctionCount(int mu) => _flat[mu].FunctionCount;
+
+    /// <summary>
+    /// Each function's share of each density for the atom whose base is in <paramref name="w"/>:
+    /// <paramref name="shares"/>[f · P + p] = Re Σ_s c̃_{f s p} Π_t A (so Σ_f shares[f·P + p] = ρ_p). Per function this is
+    /// c_{fp} B_f of the B-basis the file came from (the extrapolation grade's projections up to a scale per column).
+    /// </summary>
+    public void FunctionDensities(int mui, Workspace w, Span<double> shares)
+    {
+        var f = _flat[mui];
+        int p = f.P;
+        shares[..(f.FunctionCount * p)].Clear();
+        for (int q = 0; q < f.R1Index.Length; q++)
+        {
+            double a = w.Ar1[f.R1Index[q]];
+            int o = f.R1Func[q] * p;
+            for (int d = 0; d < p; d++) shares[o + d] += f.R1C[q * p + d] * a;
+        }
+        var full = f.Full; var are = w.AfRe; var aim = w.AfIm;
+        for (int s = 0; s < f.Rank.Length; s++)
+        {
+            int o = f.Start[s], rank = f.Rank[s];
+            double br = are[full[o]], bi = aim[full[o]];
+            for (int t = 1; t < rank; t++)
+            {
+                double xr = are[full[o + t]], xi = aim[full[o + t]];
+                double nr = br * xr - bi * xi;
+                bi = br * xi + bi * xr;
+                br = nr;
+            }
+            int of = f.Func[s] * p;
+            for (int d = 0; d < p; d++) shares[of + d] += f.C[s * p + d] * br;
+        }
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Mlip.Descriptors;
 using Mlip.Structures;
 using Mlip.Training;
@@ -30,6 +31,16 @@ public sealed class DOptimality
     /// Elements with fewer atoms than features get a regularised set (pseudo-inverse through a small ridge).
     /// </summary>
     public static DOptimality Build(ReadOnlySpan<double> vectors, ReadOnlySpan<int> atomicNumbers, int featureLength, int maxIterations = 200)
+        => Build(vectors, atomicNumbers, featureLength, maxIterations, scaleColumns: false);
+
+    /// <summary>
+    /// As above; with <paramref name="scaleColumns"/> each element's columns are divided by their root mean square over its
+    /// atoms before MaxVol (γ = |x A⁻¹| does not change under x → xD, A → AD, but the pivoting and the inverse are better
+    /// conditioned when the features differ by orders of magnitude, as ACE basis functions do); the stored inverse is
+    /// D (AD)⁻¹, so <see cref="Grade"/> takes unscaled vectors. Columns that depend linearly on others over these atoms are
+    /// dropped then (see <see cref="MaxVol(double[], int, int, int, double, bool)"/>).
+    /// </summary>
+    public static DOptimality Build(ReadOnlySpan<double> vectors, ReadOnlySpan<int> atomicNumbers, int featureLength, int maxIterations, bool scaleColumns)
     {
         var result = new DOptimality(featureLength);
         var byElement = new Dictionary<int, List<int>>();
@@ -43,7 +54,27 @@ public sealed class DOptimality
             int k = featureLength;
             var x = new double[rows.Count * k];
             for (int r = 0; r < rows.Count; r++) vectors.Slice(rows[r] * k, k).CopyTo(x.AsSpan(r * k, k));
-            var (active, inverse) = MaxVol(x, rows.Count, k, maxIterations);
+            double[]? scale = null;
+            if (scaleColumns)
+            {
+                scale = new double[k];
+                for (int r = 0; r < rows.Count; r++)
+                    for (int a = 0; a < k; a++) scale[a] += x[r * k + a] * x[r * k + a];
+                // columns at the round-off floor (functions that vanish by symmetry on these data, computed as a difference
+                // of large terms) would become unit-size noise when scaled: they are zeroed, i.e. left out of γ
+                double largest = 0;
+                for (int a = 0; a < k; a++) largest = Math.Max(largest, scale[a]);
+                for (int a = 0; a < k; a++) scale[a] = scale[a] > 1e-20 * largest && scale[a] > 0 ? 1 / Math.Sqrt(scale[a] / rows.Count) : 0;
+                for (int r = 0; r < rows.Count; r++) TensorPrimitives.Multiply(x.AsSpan(r * k, k), scale, x.AsSpan(r * k, k));
+            }
+            var (active, inverse) = MaxVol(x, rows.Count, k, maxIterations, 1e-3, dropDependentColumns: scaleColumns);
+            if (scale is not null)
+            {
+                int m = active.Length;
+                for (int a = 0; a < k; a++) TensorPrimitives.Multiply(inverse.AsSpan(a * m, m), scale[a], inverse.AsSpan(a * m, m));
+                for (int r = 0; r < rows.Count; r++)
+                    for (int a = 0; a < k; a++) x[r * k + a] = scale[a] == 0 ? 0 : x[r * k + a] / scale[a];
+            }
             result.ActiveRows[z] = active.Select(a => rows[a]).ToArray();
             result._inverse[z] = (active.Length, inverse);
             var av = new double[active.Length * k];
@@ -72,6 +103,30 @@ public sealed class DOptimality
         allZ.AddRange(atomicNumbers.ToArray());
         return Build(all.ToArray(), allZ.ToArray(), k);
     }
+
+    /// <summary>
+    /// Active sets given by their inverses (per element, <paramref name="featureLength"/> × rows, row-major: γ = max_j |(x A⁻¹)_j|),
+    /// as stored in an active-set file; the active vectors themselves are not known, so <see cref="With"/> is not available.
+    /// </summary>
+    public static DOptimality FromInverses(IReadOnlyDictionary<int, double[]> inverses, int featureLength)
+    {
+        var result = new DOptimality(featureLength);
+        foreach (var (z, inv) in inverses)
+        {
+            if (inv.Length % featureLength != 0) throw new ArgumentException($"the inverse of element {z} has {inv.Length} values, not a multiple of {featureLength}");
+            result._inverse[z] = (inv.Length / featureLength, inv);
+        }
+        return result;
+    }
+
+    /// <summary>The elements with an active set.</summary>
+    public IEnumerable<int> ActiveElements => _inverse.Keys;
+
+    /// <summary>A⁻¹ of element z: <see cref="FeatureLength"/> × Rows, row-major (null when the element has no active set).</summary>
+    public (int Rows, double[] Inverse)? InverseOf(int z) => _inverse.TryGetValue(z, out var v) ? v : null;
+
+    /// <summary>The active vectors of element z (Rows × FeatureLength, row-major), when the sets were built here.</summary>
+    public double[]? ActiveVectorsOf(int z) => _activeVectors.TryGetValue(z, out var v) ? v : null;
 
     /// <summary>Active sets from the descriptors of a training set.</summary>
     public static DOptimality Build(TrainingSet data)
@@ -104,15 +159,11 @@ public sealed class DOptimality
     public double Grade(ReadOnlySpan<double> vector, int z)
     {
         if (!_inverse.TryGetValue(z, out var inv)) return double.PositiveInfinity;
-        int k = FeatureLength;
-        double gamma = 0;
-        for (int j = 0; j < inv.Rows; j++)
-        {
-            double c = 0;
-            for (int a = 0; a < k; a++) c += vector[a] * inv.Inverse[a * inv.Rows + j];
-            gamma = Math.Max(gamma, Math.Abs(c));
-        }
-        return gamma;
+        int k = FeatureLength, m = inv.Rows;
+        var c = new double[m];
+        for (int a = 0; a < k; a++)
+            if (vector[a] != 0) TensorPrimitives.MultiplyAdd(inv.Inverse.AsSpan(a * m, m), vector[a], c, c);
+        return m == 0 ? 0 : Math.Abs(TensorPrimitives.MaxMagnitude<double>(c));
     }
 
     /// <summary>γ of every atom of a descriptor set.</summary>
@@ -135,6 +186,15 @@ public sealed class DOptimality
     /// pseudo-inverse.
     /// </summary>
     public static (int[] Active, double[] Inverse) MaxVol(double[] x, int n, int k, int maxIterations = 200, double tolerance = 1e-3)
+        => MaxVol(x, n, k, maxIterations, tolerance, dropDependentColumns: false);
+
+    /// <summary>
+    /// As above; with <paramref name="dropDependentColumns"/>, when the rows span only r &lt; k dimensions (features that are
+    /// linear combinations of others on these data), r columns of maximal volume are kept (greedy pivoting on the active
+    /// rows), MaxVol runs on them, and the returned k × r inverse has zero rows for the dropped columns: the active rows
+    /// then have γ = 1 exactly and γ measures extrapolation in the independent features.
+    /// </summary>
+    public static (int[] Active, double[] Inverse) MaxVol(double[] x, int n, int k, int maxIterations, double tolerance, bool dropDependentColumns)
     {
         if (n <= k)
         {
@@ -143,57 +203,135 @@ public sealed class DOptimality
         }
         // greedy start: pivoted Gram-Schmidt on rows
         var residual = (double[])x.Clone();
-        var norms = new double[n];
         var active = new List<int>(k);
         var chosen = new bool[n];
+        var q = new double[k];
+        // rank threshold: a residual below 1e-20 (absolute), or, when dependent columns are dropped, below 1e-7 of the
+        // largest row norm (numerical rank; directions thinner than that only amplify round-off in γ)
+        double threshold = 1e-20;
+        if (dropDependentColumns)
+            for (int r = 0; r < n; r++)
+            {
+                var row = x.AsSpan(r * k, k);
+                threshold = Math.Max(threshold, 1e-14 * TensorPrimitives.Dot<double>(row, row));
+            }
         for (int step = 0; step < k; step++)
         {
             int best = -1; double bestNorm = -1;
             for (int r = 0; r < n; r++)
             {
                 if (chosen[r]) continue;
-                double s = 0;
-                for (int a = 0; a < k; a++) s += residual[r * k + a] * residual[r * k + a];
-                norms[r] = s;
+                var row = residual.AsSpan(r * k, k);
+                double s = TensorPrimitives.Dot<double>(row, row);
                 if (s > bestNorm) { bestNorm = s; best = r; }
             }
-            if (bestNorm <= 1e-20) break;
+            if (bestNorm <= threshold) break;
             chosen[best] = true;
             active.Add(best);
-            double inv = 1 / Math.Sqrt(bestNorm);
-            var q = new double[k];
-            for (int a = 0; a < k; a++) q[a] = residual[best * k + a] * inv;
+            TensorPrimitives.Multiply(residual.AsSpan(best * k, k), 1 / Math.Sqrt(bestNorm), q);
             for (int r = 0; r < n; r++)
             {
                 if (chosen[r]) continue;
-                double p = 0;
-                for (int a = 0; a < k; a++) p += residual[r * k + a] * q[a];
-                for (int a = 0; a < k; a++) residual[r * k + a] -= p * q[a];
+                var row = residual.AsSpan(r * k, k);
+                double p = TensorPrimitives.Dot<double>(row, q);
+                TensorPrimitives.MultiplyAdd(q, -p, row, row);
             }
+        }
+        residual = null;
+        if (active.Count < k && dropDependentColumns && active.Count > 0)
+        {
+            int r = active.Count;
+            var cols = IndependentColumns(x, active, k);
+            var xs = new double[(long)n * r];
+            for (int row = 0; row < n; row++)
+                for (int c = 0; c < r; c++) xs[row * r + c] = x[row * k + cols[c]];
+            var (sub, subInv) = Refine(xs, n, r, [.. active], maxIterations, tolerance);
+            var inv = new double[k * sub.Length];
+            for (int c = 0; c < r; c++) Array.Copy(subInv, c * sub.Length, inv, cols[c] * sub.Length, sub.Length);
+            return (sub, inv);
         }
         if (active.Count < k)
         {
             var rows = active.ToArray();
             return (rows, PseudoInverse(x, rows, k));
         }
-        var set = active.ToArray();
-        var ainv = Invert(x, set, k);
-        for (int it = 0; it < maxIterations && ainv is not null; it++)
+        return Refine(x, n, k, [.. active], maxIterations, tolerance);
+    }
+
+    /// <summary>r columns of the r active rows with (greedily) maximal volume: pivoted Gram–Schmidt on the columns.</summary>
+    private static int[] IndependentColumns(double[] x, List<int> rows, int k)
+    {
+        int r = rows.Count;
+        var cols = new double[(long)k * r]; // column c of the active block, as a row
+        for (int i = 0; i < r; i++)
+            for (int c = 0; c < k; c++) cols[c * r + i] = x[rows[i] * k + c];
+        var chosen = new bool[k];
+        var picked = new List<int>(r);
+        var q = new double[r];
+        for (int step = 0; step < r; step++)
         {
-            // B = X A⁻¹, largest |B_ij|
-            double best = 0; int bi = -1, bj = -1;
-            for (int r = 0; r < n; r++)
-                for (int j = 0; j < k; j++)
-                {
-                    double c = 0;
-                    for (int a = 0; a < k; a++) c += x[r * k + a] * ainv[a * k + j];
-                    if (Math.Abs(c) > best) { best = Math.Abs(c); bi = r; bj = j; }
-                }
-            if (best <= 1 + tolerance) break;
-            set[bj] = bi; // |det| grows by the factor |B_ij|
-            ainv = Invert(x, set, k);
+            int best = -1; double bestNorm = -1;
+            for (int c = 0; c < k; c++)
+            {
+                if (chosen[c]) continue;
+                var v = cols.AsSpan(c * r, r);
+                double s = TensorPrimitives.Dot<double>(v, v);
+                if (s > bestNorm) { bestNorm = s; best = c; }
+            }
+            chosen[best] = true;
+            picked.Add(best);
+            TensorPrimitives.Multiply(cols.AsSpan(best * r, r), 1 / Math.Sqrt(Math.Max(bestNorm, 1e-300)), q);
+            for (int c = 0; c < k; c++)
+            {
+                if (chosen[c]) continue;
+                var v = cols.AsSpan(c * r, r);
+                TensorPrimitives.MultiplyAdd(q, -TensorPrimitives.Dot<double>(v, q), v, v);
+            }
         }
-        return (set, ainv ?? PseudoInverse(x, set, k));
+        picked.Sort();
+        return [.. picked];
+    }
+
+    /// <summary>MaxVol swaps from a starting set of k rows whose k × k block is invertible.</summary>
+    private static (int[] Active, double[] Inverse) Refine(double[] x, int n, int k, int[] set, int maxIterations, double tolerance)
+    {
+        var ainv = Invert(x, set, k);
+        if (ainv is null) return (set, PseudoInverse(x, set, k));
+        // B = X A⁻¹ (n × k), then swaps with rank-one updates of B and A⁻¹ (Goreinov et al.):
+        // replacing active row j by row i multiplies |det A| by |B_ij|.
+        var b = new double[(long)n * k];
+        for (int r = 0; r < n; r++)
+        {
+            var br = b.AsSpan(r * k, k);
+            for (int a = 0; a < k; a++)
+            {
+                double xa = x[r * k + a];
+                if (xa != 0) TensorPrimitives.MultiplyAdd(ainv.AsSpan(a * k, k), xa, br, br);
+            }
+        }
+        var u = new double[k];
+        var colB = new double[n];
+        var colInv = new double[k];
+        for (int it = 0; it < maxIterations; it++)
+        {
+            int bi = TensorPrimitives.IndexOfMaxMagnitude<double>(b);
+            double bij = b[bi];
+            if (Math.Abs(bij) <= 1 + tolerance) break;
+            int i = bi / k, j = bi % k;
+            // u = (B_i − e_j) / B_ij; B −= B[:, j] ⊗ u; A⁻¹ −= A⁻¹[:, j] ⊗ u
+            b.AsSpan(i * k, k).CopyTo(u);
+            u[j] -= 1;
+            TensorPrimitives.Divide(u, bij, u);
+            for (int r = 0; r < n; r++) colB[r] = b[r * k + j];
+            for (int a = 0; a < k; a++) colInv[a] = ainv[a * k + j];
+            for (int r = 0; r < n; r++)
+                if (colB[r] != 0) TensorPrimitives.MultiplyAdd(u, -colB[r], b.AsSpan(r * k, k), b.AsSpan(r * k, k));
+            for (int a = 0; a < k; a++)
+                if (colInv[a] != 0) TensorPrimitives.MultiplyAdd(u, -colInv[a], ainv.AsSpan(a * k, k), ainv.AsSpan(a * k, k));
+            set[j] = i;
+        }
+        // the final inverse afresh (the updates accumulate round-off)
+        return (set, Invert(x, set, k) ?? ainv);
     }
 
     private static double[]? Invert(double[] x, int[] rows, int k)
@@ -215,13 +353,15 @@ public sealed class DOptimality
                     (inv[p * k + j], inv[c * k + j]) = (inv[c * k + j], inv[p * k + j]);
                 }
             double d = 1 / a[c * k + c];
-            for (int j = 0; j < k; j++) { a[c * k + j] *= d; inv[c * k + j] *= d; }
+            TensorPrimitives.Multiply(a.AsSpan(c * k, k), d, a.AsSpan(c * k, k));
+            TensorPrimitives.Multiply(inv.AsSpan(c * k, k), d, inv.AsSpan(c * k, k));
             for (int r = 0; r < k; r++)
             {
                 if (r == c) continue;
                 double f = a[r * k + c];
                 if (f == 0) continue;
-                for (int j = 0; j < k; j++) { a[r * k + j] -= f * a[c * k + j]; inv[r * k + j] -= f * inv[c * k + j]; }
+                TensorPrimitives.MultiplyAdd(a.AsSpan(c * k, k), -f, a.AsSpan(r * k, k), a.AsSpan(r * k, k));
+                TensorPrimitives.MultiplyAdd(inv.AsSpan(c * k, k), -f, inv.AsSpan(r * k, k), inv.AsSpan(r * k, k));
             }
         }
         return inv; // A⁻¹, k × k: c = x A⁻¹ uses inv[a * k + j]

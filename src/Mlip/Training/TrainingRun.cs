@@ -263,7 +263,7 @@ public static class TrainingRun
         ModelFile.Save(modelPath, potential, training);
         if (pace is not null)
         {
-            AtomicFile.WriteText(Path.Combine(config.Output, "training.json"), w => w.Write(training.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
+            AtomicFile.WriteJson(Path.Combine(config.Output, "training.json"), training);
             log.WriteLine($"wrote {modelPath} (pair_style pace; the model file of a nonlinear ACE) and training.json");
         }
         if (Mlip.Models.Ace.AceLinearExport.IsLinearAce(potential))

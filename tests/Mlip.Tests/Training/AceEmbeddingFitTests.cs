@@ -13,7 +13,7 @@ namespace Mlip.Tests.Training;
 /// The nonlinear ACE embedding fit (two densities, FinnisSinclairShiftedScaled) on energies and forces of Cu cells over a
 /// wide volume range labelled by a known FS-ACE on the same basis (ρ_2 a positive pair density under the square root):
 /// the truth has zero loss, the loss gradient equals central finite differences, L-BFGS from the linear fit (plus a random
-/// second density) ends below the linear fit's loss (the landscape is not convex: it does not find the truth in 300 steps),
+/// second density) ends below the linear fit's loss (the landscape is not convex: it does not find the truth in 1000 steps),
 /// and the exported .yace evaluates to exactly the fitted model.
 /// </summary>
 public class AceEmbeddingFitTests(ITestOutputHelper output)
@@ -59,12 +59,13 @@ public class AceEmbeddingFitTests(ITestOutputHelper output)
         direct = direct / data.Count + 0.1 * fsum / fn;
         Assert.Equal(direct, linearLoss, 10);
 
-        var fit = new AceEmbeddingFit(d, data, linear, new AceEmbeddingFitOptions { Weights = weights, Iterations = 300, InitialScale = 0.05, Threads = 1, Seed = 3 });
+        var fit = new AceEmbeddingFit(d, data, linear, new AceEmbeddingFitOptions { Weights = weights, Iterations = 1000, InitialScale = 0.05, Threads = 1, Seed = 3 });
         // the truth is in the model family (same basis and σ): its loss is zero
         Assert.True(fit.Loss(maker.Parameters, null) < 1e-20);
         var (start, end) = fit.Run();
-        output.WriteLine($"{d.FeatureCount} functions, {fit.Parameters.Length} parameters; loss: linear {linearLoss:E4}, FS start {start:E4}, after 300 L-BFGS {end:E4}");
-        Assert.True(end < 0.97 * linearLoss, $"the FS fit did not improve on the linear fit ({end} vs {linearLoss})");
+        output.WriteLine($"{d.FeatureCount} functions, {fit.Parameters.Length} parameters; loss: linear {linearLoss:E4}, FS start {start:E4}, after 1000 L-BFGS {end:E4}");
+        // measured: 0.55 of the linear loss (0.96 after 300 steps, where round-off in the basis evaluation decided the test)
+        Assert.True(end < 0.8 * linearLoss, $"the FS fit did not improve on the linear fit ({end} vs {linearLoss})");
 
         // gradient vs central differences at the fitted point (densities away from F's kink at 0), on a spread of parameters (E0, density 1, density 2)
         var x = (double[])fit.Parameters.Clone();

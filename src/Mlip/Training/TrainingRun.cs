@@ -182,7 +182,7 @@ public static class TrainingRun
             {
                 if (descriptor is not Mlip.Descriptors.Ace.AceBasisDescriptor ace)
                     throw new MlipException($"{config.SourcePath}: model kind 'ace' needs descriptor type 'ace' (found '{config.DescriptorType}')");
-                CheckKnown(config, "ridge", "smoothness", "solver", "embedding", "fs_parameters", "iterations", "initial_scale");
+                CheckKnown(config, "ridge", "smoothness", "solver", "embedding", "fs_parameters", "iterations", "initial_scale", "optimizer", "tolerance");
                 string embedding = Text(config, "embedding", "linear").ToLowerInvariant();
                 if (embedding is not ("linear" or "fs"))
                     throw new MlipException($"{config.SourcePath}: model.embedding must be linear or fs, got '{embedding}'");
@@ -207,10 +207,19 @@ public static class TrainingRun
                 };
                 if (embedding == "fs")
                 {
+                    var optimizer = Text(config, "optimizer", "lm").ToLowerInvariant() switch
+                    {
+                        "lm" or "levenberg-marquardt" => AceEmbeddingOptimizer.LevenbergMarquardt,
+                        "lbfgs" or "l-bfgs" => AceEmbeddingOptimizer.Lbfgs,
+                        var o => throw new MlipException($"{config.SourcePath}: model.optimizer must be lm or lbfgs, got '{o}'"),
+                    };
+                    bool lm = optimizer == AceEmbeddingOptimizer.LevenbergMarquardt;
                     var fsOptions = new AceEmbeddingFitOptions
                     {
                         FsParameters = Numbers(config, "fs_parameters", [1, 1, 1, 0.5]),
-                        Iterations = IntegerOf(config, "iterations", Setting(config, "iterations", 200)),
+                        Optimizer = optimizer,
+                        Iterations = IntegerOf(config, "iterations", Setting(config, "iterations", lm ? 100 : 200)),
+                        Tolerance = Setting(config, "tolerance", 1e-9),
                         InitialScale = Setting(config, "initial_scale", 0.05),
                         Weights = config.Loss,
                         Seed = config.Seed,
@@ -218,11 +227,12 @@ public static class TrainingRun
                     };
                     var fs = new AceEmbeddingFit(ace, train, m, fsOptions);
                     log.WriteLine($"fs embedding: {fs.DensityCount} densities (FS parameters {string.Join(" ", fsOptions.FsParameters.Select(v => v.ToString("G4", CultureInfo.InvariantCulture)))}), " +
-                                  $"{fs.Parameters.Length} parameters, {fsOptions.Iterations} L-BFGS iterations from the linear fit");
-                    var (startLoss, endLoss) = fs.Run(progress);
+                                  $"{fs.Parameters.Length} parameters, {fs.ResidualCount} residuals in {fs.ChunkCount} blocks, at most {fsOptions.Iterations} {(lm ? "Levenberg-Marquardt" : "L-BFGS")} iterations from the linear fit");
+                    var (startLoss, endLoss) = fs.Run(progress, log.WriteLine);
                     log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fs embedding: loss {startLoss:G4} at the start (linear fit + random second density) → {endLoss:G4}"));
                     pace = Mlip.Models.Ace.AcePotential.Create(fs.ToCTilde());
                     fitInfo["embedding"] = "fs";
+                    fitInfo["fs_optimizer"] = lm ? "lm" : "lbfgs";
                     fitInfo["fs_parameters"] = new JsonArray([.. fsOptions.FsParameters.Select(v => (JsonNode)v)]);
                     fitInfo["fs_start_loss"] = startLoss;
                     fitInfo["fs_final_loss"] = endLoss;

@@ -28,8 +28,12 @@ public sealed record AceEmbeddingFitOptions
     /// <summary>Levenberg–Marquardt: stop after an accepted step that lowers the loss by less than this fraction.</summary>
     public double Tolerance { get; init; } = 1e-9;
     public LossWeights Weights { get; init; } = new();
-    /// <summary>Scale of the random start of the coefficients of the densities after the first (the first is the linear fit).</summary>
-    public double InitialScale { get; init; } = 1e-2;
+    /// <summary>
+    /// Scale of the random start of the coefficients of the densities after the first (the first is the linear fit). 0 starts
+    /// exactly at the linear fit (ρ_p = 0 for p ≥ 2, where F is continuous with a finite slope): best for Levenberg–Marquardt,
+    /// which from a random start can stop in a local minimum with some ρ_p on the wrong side of 0.
+    /// </summary>
+    public double InitialScale { get; init; }
     public int Seed { get; init; } = 1;
     public int Threads { get; init; } = Environment.ProcessorCount;
     /// <summary>Bound on the doubles of one block of per-pair Jacobian rows (pairs × 3 × functions × densities); sets the memory.</summary>

@@ -220,7 +220,7 @@ public static class TrainingRun
                         Optimizer = optimizer,
                         Iterations = IntegerOf(config, "iterations", Setting(config, "iterations", lm ? 100 : 200)),
                         Tolerance = Setting(config, "tolerance", 1e-9),
-                        InitialScale = Setting(config, "initial_scale", 0.05),
+                        InitialScale = Setting(config, "initial_scale", lm ? 0 : 0.05),
                         Weights = config.Loss,
                         Seed = config.Seed,
                         Threads = config.Threads,
@@ -229,7 +229,7 @@ public static class TrainingRun
                     log.WriteLine($"fs embedding: {fs.DensityCount} densities (FS parameters {string.Join(" ", fsOptions.FsParameters.Select(v => v.ToString("G4", CultureInfo.InvariantCulture)))}), " +
                                   $"{fs.Parameters.Length} parameters, {fs.ResidualCount} residuals in {fs.ChunkCount} blocks, at most {fsOptions.Iterations} {(lm ? "Levenberg-Marquardt" : "L-BFGS")} iterations from the linear fit");
                     var (startLoss, endLoss) = fs.Run(progress, log.WriteLine);
-                    log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fs embedding: loss {startLoss:G4} at the start (linear fit + random second density) → {endLoss:G4}"));
+                    log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fs embedding: loss {startLoss:G4} at the start (the linear fit{(fsOptions.InitialScale > 0 ? " + random further densities" : "")}) → {endLoss:G4}"));
                     pace = Mlip.Models.Ace.AcePotential.Create(fs.ToCTilde());
                     fitInfo["embedding"] = "fs";
                     fitInfo["fs_optimizer"] = lm ? "lm" : "lbfgs";

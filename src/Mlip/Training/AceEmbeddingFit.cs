@@ -81,7 +81,9 @@ public sealed class AceEmbeddingFit
     private readonly List<Chunk> _chunks = [];
     private readonly int _structures, _atoms;
 
-    public AceEmbeddingFit(AceBasisDescriptor descriptor, IReadOnlyList<Structure> structures, PolynomialModel linear, AceEmbeddingFitOptions options)
+    /// <summary>Computes the descriptors (values and per-pair derivative blocks) of <paramref name="structures"/>; <paramref name="progress"/> is told per structure.</summary>
+    public AceEmbeddingFit(AceBasisDescriptor descriptor, IReadOnlyList<Structure> structures, PolynomialModel linear, AceEmbeddingFitOptions options,
+        IProgress<WorkProgress>? progress = null)
     {
         TorchRuntime.EnsureLoaded();
         if (linear.Order != 1) throw new MlipException("the embedding fit starts from a linear ACE model");
@@ -109,10 +111,12 @@ public sealed class AceEmbeddingFit
         var pending = new List<(Structure S, DescriptorSet Set)>();
         long pendingPairs = 0;
         int batch = Math.Max(1, 4 * Math.Max(1, options.Threads));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         for (int b0 = 0; b0 < structures.Count; b0 += batch)
         {
             var part = structures.Skip(b0).Take(batch).ToList();
             var sets = DatasetDescriptors.Compute(descriptor, part, forces, options.Threads);
+            progress?.Report(new WorkProgress(b0 + part.Count, structures.Count, clock.Elapsed));
             for (int j = 0; j < part.Count; j++)
             {
                 var set = sets[j];

@@ -225,10 +225,10 @@ public static class TrainingRun
                         Seed = config.Seed,
                         Threads = config.Threads,
                     };
-                    var fs = new AceEmbeddingFit(ace, train, m, fsOptions);
+                    var fs = new AceEmbeddingFit(ace, train, m, fsOptions, progress);
                     log.WriteLine($"fs embedding: {fs.DensityCount} densities (FS parameters {string.Join(" ", fsOptions.FsParameters.Select(v => v.ToString("G4", CultureInfo.InvariantCulture)))}), " +
                                   $"{fs.Parameters.Length} parameters, {fs.ResidualCount} residuals in {fs.ChunkCount} blocks, at most {fsOptions.Iterations} {(lm ? "Levenberg-Marquardt" : "L-BFGS")} iterations from the linear fit");
-                    var (startLoss, endLoss) = fs.Run(progress, log.WriteLine);
+                    var (startLoss, endLoss) = fs.Run(null, log.WriteLine); // one log line per iteration (the progress line here counts structures)
                     log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fs embedding: loss {startLoss:G4} at the start (the linear fit{(fsOptions.InitialScale > 0 ? " + random further densities" : "")}) → {endLoss:G4}"));
                     pace = Mlip.Models.Ace.AcePotential.Create(fs.ToCTilde());
                     fitInfo["embedding"] = "fs";

@@ -65,7 +65,7 @@ public sealed class AceEmbeddingFit
         public Tensor EnergyTarget = null!;      // [structures] (NaN → 0)
         public Tensor[] ElementAtoms = null!;    // local atom indices per element
         public Tensor? Dx, Pc, Pn;               // [pairs, K, 3] ∂(B_k/σ_k)(centre)/∂r_neighbour; local centre, neighbour
-        public Tensor[]? ElementPairs;           // pairs per element of the centre (null entry: all pairs)
+        public Tensor?[]? ElementPairs;          // pairs per element of the centre (null entry: all pairs)
         public Tensor? ForceTarget, ForceMask;   // [atoms, 3]; 1 where labelled
         public long Pairs;
     }
@@ -220,11 +220,11 @@ public sealed class AceEmbeddingFit
             c.Pn = tensor(pn, ScalarType.Int64);
             c.ForceTarget = tensor(force, [atoms, 3], ScalarType.Float64);
             c.ForceMask = tensor(mask, [atoms, 3], ScalarType.Float64);
-            c.ElementPairs = new Tensor[_elements.Length];
+            c.ElementPairs = new Tensor?[_elements.Length];
             for (int e = 0; e < _elements.Length; e++)
             {
                 var list = Enumerable.Range(0, (int)pairs).Where(q => elementOf[pc[q]] == e).Select(q => (long)q).ToArray();
-                c.ElementPairs[e] = list.Length == pairs ? null! : tensor(list, ScalarType.Int64);
+                c.ElementPairs[e] = list.Length == pairs ? null : tensor(list, ScalarType.Int64);
             }
         }
         return c;

@@ -186,6 +186,14 @@ public static class TrainingRun
                 string embedding = Text(config, "embedding", "linear").ToLowerInvariant();
                 if (embedding is not ("linear" or "fs"))
                     throw new MlipException($"{config.SourcePath}: model.embedding must be linear or fs, got '{embedding}'");
+                // the embedding fit's optimiser, checked before the linear fit
+                var optimizer = Text(config, "optimizer", "lm").ToLowerInvariant() switch
+                {
+                    "lm" or "levenberg-marquardt" => AceEmbeddingOptimizer.LevenbergMarquardt,
+                    "lbfgs" or "l-bfgs" => AceEmbeddingOptimizer.Lbfgs,
+                    var o => throw new MlipException($"{config.SourcePath}: model.optimizer must be lm or lbfgs, got '{o}'"),
+                };
+                bool lm = optimizer == AceEmbeddingOptimizer.LevenbergMarquardt;
                 var options = new AceLinearFitOptions
                 {
                     Weights = config.Loss,
@@ -207,13 +215,6 @@ public static class TrainingRun
                 };
                 if (embedding == "fs")
                 {
-                    var optimizer = Text(config, "optimizer", "lm").ToLowerInvariant() switch
-                    {
-                        "lm" or "levenberg-marquardt" => AceEmbeddingOptimizer.LevenbergMarquardt,
-                        "lbfgs" or "l-bfgs" => AceEmbeddingOptimizer.Lbfgs,
-                        var o => throw new MlipException($"{config.SourcePath}: model.optimizer must be lm or lbfgs, got '{o}'"),
-                    };
-                    bool lm = optimizer == AceEmbeddingOptimizer.LevenbergMarquardt;
                     var fsOptions = new AceEmbeddingFitOptions
                     {
                         FsParameters = Numbers(config, "fs_parameters", [1, 1, 1, 0.5]),

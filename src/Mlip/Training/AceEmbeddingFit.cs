@@ -8,43 +8,82 @@ using static TorchSharp.torch;
 
 namespace Mlip.Training;
 
+/// <summary>Optimiser of the nonlinear ACE embedding fit.</summary>
+public enum AceEmbeddingOptimizer
+{
+    /// <summary>Levenberg–Marquardt on the residuals with the exact Jacobian (<see cref="LevenbergMarquardt"/>).</summary>
+    LevenbergMarquardt,
+    /// <summary>L-BFGS on the loss (<see cref="Lbfgs"/>).</summary>
+    Lbfgs,
+}
+
 /// <summary>Settings of the nonlinear ACE embedding fit.</summary>
 public sealed record AceEmbeddingFitOptions
 {
     /// <summary>Pairs (w_p, m_p), one per density; default PACE's usual two densities: F = ρ_1 + √ρ_2 (shifted, scaled).</summary>
     public double[] FsParameters { get; init; } = [1, 1, 1, 0.5];
-    /// <summary>L-BFGS iterations.</summary>
+    public AceEmbeddingOptimizer Optimizer { get; init; } = AceEmbeddingOptimizer.LevenbergMarquardt;
+    /// <summary>Iterations: L-BFGS steps, or Levenberg–Marquardt trial steps.</summary>
     public int Iterations { get; init; } = 100;
+    /// <summary>Levenberg–Marquardt: stop after an accepted step that lowers the loss by less than this fraction.</summary>
+    public double Tolerance { get; init; } = 1e-9;
     public LossWeights Weights { get; init; } = new();
-    /// <summary>Scale of the random start of the coefficients of the densities after the first (the first is the linear fit).</summary>
-    public double InitialScale { get; init; } = 1e-2;
+    /// <summary>
+    /// Scale of the random start of the coefficients of the densities after the first (the first is the linear fit). 0 starts
+    /// exactly at the linear fit (ρ_p = 0 for p ≥ 2, where F is continuous with a finite slope): best for Levenberg–Marquardt,
+    /// which from a random start can stop in a local minimum with some ρ_p on the wrong side of 0.
+    /// </summary>
+    public double InitialScale { get; init; }
     public int Seed { get; init; } = 1;
     public int Threads { get; init; } = Environment.ProcessorCount;
+    /// <summary>Bound on the doubles of one block of per-pair Jacobian rows (pairs × 3 × functions × densities); sets the memory.</summary>
+    public long ChunkDoubles { get; init; } = 8_000_000;
 }
 
 /// <summary>
 /// Fits PACE's nonlinear embedding on the linear ACE basis (<see cref="AceBasisDescriptor"/>): per element,
 /// E_i = E0 + Σ_p w_p F(ρ_p; m_p) with ρ_p = Σ_k c_kp B_k(i) and F = FinnisSinclairShiftedScaled (identity for m = 1).
 /// The parameters are E0 and the coefficients c_kp of each density (stored as a_kp = c_kp σ_k, σ_k the RMS of B_k, for
-/// conditioning). Forces: F = −Σ_i (∂E_i/∂B) ∂B/∂r with ∂E_i/∂B_k = Σ_p w_p F'(ρ_p) c_kp written out in libtorch (float64)
-/// and contracted with the per-pair derivative blocks of the descriptor, so the loss (the NN trainer's: mean (ΔE/N)² +
-/// w_F mean ΔF²) and its gradient come from one backward pass. Start: density 1 is the linear fit (m_1 = 1), the others
-/// small random; L-BFGS. <see cref="ToCTilde"/> gives the fitted potential as a PACE C-tilde basis (.yace/.ace).
+/// conditioning). The loss is the NN trainer's, w_E mean_s (ΔE_s/N_s)² + w_F mean ΔF² (over the labelled components), a sum
+/// of squares of the residuals r (<see cref="Residuals"/>). Forces: F = −Σ_i (∂E_i/∂B) ∂B/∂r with
+/// ∂E_i/∂B_k = Σ_p w_p F'(ρ_ip) a_kp, contracted with the per-pair derivative blocks of the descriptor. The default optimiser
+/// is Levenberg–Marquardt with the exact Jacobian (energy rows: w_p F'(ρ_ip) X_ik summed over the atoms; force rows: the
+/// per-pair blocks w_p [F''(ρ_cp) X_ck (Σ_k' a_k'p ∂X_ck'/∂r) + F'(ρ_cp) ∂X_ck/∂r], scattered to the centre (+) and the
+/// neighbour (−)), its normal equations accumulated over blocks of structures; L-BFGS on the loss and its autograd gradient
+/// is the alternative. Start: density 1 is the linear fit (m_1 = 1), the others small random.
+/// <see cref="ToCTilde"/> gives the fitted potential as a PACE C-tilde basis (.yace/.ace).
 /// </summary>
 public sealed class AceEmbeddingFit
 {
+    /// <summary>A block of consecutive structures: its atoms' features and its pairs' derivative blocks (local indices).</summary>
+    private sealed class Chunk
+    {
+        public int Structures, Atoms;
+        public Tensor X = null!;                 // [atoms, K], B_k/σ_k
+        public Tensor AtomStructure = null!;     // [atoms] local structure
+        public Tensor EnergyScale = null!;       // [structures] √(w_E/n_E)/N_s, 0 without energy
+        public Tensor EnergyTarget = null!;      // [structures] (NaN → 0)
+        public Tensor[] ElementAtoms = null!;    // local atom indices per element
+        public Tensor? Dx, Pc, Pn;               // [pairs, K, 3] ∂(B_k/σ_k)(centre)/∂r_neighbour; local centre, neighbour
+        public Tensor?[]? ElementPairs;          // pairs per element of the centre (null entry: all pairs)
+        public Tensor? ForceTarget, ForceMask;   // [atoms, 3]; 1 where labelled
+        public long Pairs;
+    }
+
     private readonly AceBasisDescriptor _d;
     private readonly AceEmbeddingFitOptions _o;
     private readonly int _k, _p;
     private readonly int[] _elements;
     private readonly double[] _sigma;
-    private readonly double _wE, _wF;
-    private readonly Tensor _x, _atomStructure, _atomsPer, _energyTarget;
-    private readonly Tensor[] _elementAtoms;
-    private readonly Tensor? _dx, _pc, _pn, _forceTarget;
+    private readonly double[] _w;
+    private readonly double _wE, _wF, _forceScale;
+    private readonly int _energyRows, _forceRows;
+    private readonly List<Chunk> _chunks = [];
     private readonly int _structures, _atoms;
 
-    public AceEmbeddingFit(AceBasisDescriptor descriptor, IReadOnlyList<Structure> structures, PolynomialModel linear, AceEmbeddingFitOptions options)
+    /// <summary>Computes the descriptors (values and per-pair derivative blocks) of <paramref name="structures"/>; <paramref name="progress"/> is told per structure.</summary>
+    public AceEmbeddingFit(AceBasisDescriptor descriptor, IReadOnlyList<Structure> structures, PolynomialModel linear, AceEmbeddingFitOptions options,
+        IProgress<WorkProgress>? progress = null)
     {
         TorchRuntime.EnsureLoaded();
         if (linear.Order != 1) throw new MlipException("the embedding fit starts from a linear ACE model");
@@ -54,82 +93,54 @@ public sealed class AceEmbeddingFit
         _o = options;
         _k = descriptor.FeatureCount;
         _p = options.FsParameters.Length / 2;
+        _w = [.. Enumerable.Range(0, _p).Select(q => options.FsParameters[2 * q])];
         _elements = [.. linear.Elements];
         bool forces = options.Weights.Force > 0 && structures.Any(s => s.Forces is not null);
-        var sets = DatasetDescriptors.Compute(descriptor, structures, forces, options.Threads);
-        int atoms = structures.Sum(s => s.Count);
         _structures = structures.Count;
-        _atoms = atoms;
-        // σ_k: RMS of B_k over all atoms
-        _sigma = new double[_k];
-        foreach (var set in sets)
-            for (int i = 0; i < set.Atoms; i++)
-            {
-                var xi = set.Of(i);
-                for (int a = 0; a < _k; a++) _sigma[a] += xi[a] * xi[a];
-            }
-        for (int a = 0; a < _k; a++) _sigma[a] = _sigma[a] > 0 ? Math.Sqrt(_sigma[a] / atoms) : 1;
+        _atoms = structures.Sum(s => s.Count);
+        _energyRows = structures.Count(s => s.Energy is not null);
+        _forceRows = forces ? 3 * structures.Where(s => s.Forces is not null).Sum(s => s.Count) : 0;
+        _wE = _energyRows > 0 ? options.Weights.Energy : 0;
+        _wF = _forceRows > 0 ? options.Weights.Force : 0;
+        _forceScale = _wF > 0 ? Math.Sqrt(_wF / _forceRows) : 0;
+        double energyScale = _wE > 0 ? Math.Sqrt(_wE / _energyRows) : 0;
 
-        var x = new double[(long)atoms * _k];
-        var atomStructure = new long[atoms];
-        var elementOf = new int[atoms];
-        var atomsPer = new double[_structures];
-        var energy = new double[_structures];
-        int pairs = forces ? sets.Sum(s => s.Neighbors.PairCount) : 0;
-        var dx = forces ? new double[(long)pairs * _k * 3] : [];
-        var pc = new long[pairs]; var pn = new long[pairs];
-        var force = new double[3L * atoms];
-        int ao = 0, po = 0, eRows = 0, fRows = 0;
-        for (int s = 0; s < _structures; s++)
+        // descriptors in batches of structures (bounded memory), cut into chunks of at most ChunkDoubles per-pair Jacobian entries
+        long pairLimit = Math.Max(1, options.ChunkDoubles / (3L * _k * _p));
+        var sumSquares = new double[_k];
+        var pending = new List<(Structure S, DescriptorSet Set)>();
+        long pendingPairs = 0;
+        int batch = Math.Max(1, 4 * Math.Max(1, options.Threads));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (int b0 = 0; b0 < structures.Count; b0 += batch)
         {
-            var st = structures[s];
-            var set = sets[s];
-            atomsPer[s] = st.Count;
-            energy[s] = st.Energy ?? double.NaN;
-            if (st.Energy is not null) eRows++;
-            if (st.Forces is not null) fRows += 3 * st.Count;
-            for (int i = 0; i < st.Count; i++)
+            var part = structures.Skip(b0).Take(batch).ToList();
+            var sets = DatasetDescriptors.Compute(descriptor, part, forces, options.Threads);
+            progress?.Report(new WorkProgress(b0 + part.Count, structures.Count, clock.Elapsed));
+            for (int j = 0; j < part.Count; j++)
             {
-                int e = Array.IndexOf(_elements, st.AtomicNumbers[i]);
-                if (e < 0) throw new MlipException($"{st.Source?.ToString() ?? $"structure {s}"}: element {Elements.Symbol(st.AtomicNumbers[i])} is not in the linear model");
-                elementOf[ao + i] = e;
-                atomStructure[ao + i] = s;
-                var xi = set.Of(i);
-                for (int a = 0; a < _k; a++) x[(long)(ao + i) * _k + a] = xi[a] / _sigma[a];
-                if (st.Forces is { } f) { force[3L * (ao + i)] = f[i].X; force[3L * (ao + i) + 1] = f[i].Y; force[3L * (ao + i) + 2] = f[i].Z; }
-            }
-            if (forces)
-            {
-                var nl = set.Neighbors;
-                var grad = set.PairGradients!;
-                for (int q = 0; q < nl.PairCount; q++)
+                var set = sets[j];
+                for (int i = 0; i < set.Atoms; i++)
                 {
-                    pc[po + q] = ao + nl.Centers[q];
-                    pn[po + q] = ao + nl.Neighbors[q];
-                    long src = (long)q * _k * 3, dst = (long)(po + q) * _k * 3;
-                    for (int a = 0; a < _k; a++)
-                        for (int c = 0; c < 3; c++) dx[dst + 3 * a + c] = grad[src + 3 * a + c] / _sigma[a];
+                    var xi = set.Of(i);
+                    for (int a = 0; a < _k; a++) sumSquares[a] += xi[a] * xi[a];
                 }
-                po += nl.PairCount;
+                long pairs = forces ? set.Neighbors.PairCount : 0;
+                if (pending.Count > 0 && pendingPairs + pairs > pairLimit) { _chunks.Add(MakeChunk(pending, forces, b0 + j - pending.Count, energyScale)); pending.Clear(); pendingPairs = 0; }
+                pending.Add((part[j], set));
+                pendingPairs += pairs;
             }
-            ao += st.Count;
         }
-        _wE = eRows > 0 ? options.Weights.Energy : 0;
-        _wF = fRows > 0 && forces ? options.Weights.Force : 0;
-        _x = tensor(x, [atoms, _k], dtype: ScalarType.Float64);
-        _atomStructure = tensor(atomStructure, dtype: ScalarType.Int64);
-        _atomsPer = tensor(atomsPer, dtype: ScalarType.Float64);
-        _energyTarget = tensor(energy, dtype: ScalarType.Float64);
-        _elementAtoms = new Tensor[_elements.Length];
-        for (int e = 0; e < _elements.Length; e++)
-            _elementAtoms[e] = tensor(Enumerable.Range(0, atoms).Where(i => elementOf[i] == e).Select(i => (long)i).ToArray(), dtype: ScalarType.Int64);
-        if (forces)
-        {
-            _dx = tensor(dx, [pairs, _k, 3], dtype: ScalarType.Float64);
-            _pc = tensor(pc, dtype: ScalarType.Int64);
-            _pn = tensor(pn, dtype: ScalarType.Int64);
-            _forceTarget = tensor(force, [atoms, 3], dtype: ScalarType.Float64);
-        }
+        if (pending.Count > 0) _chunks.Add(MakeChunk(pending, forces, structures.Count - pending.Count, energyScale));
+        // σ_k: RMS of B_k over all atoms; features and derivative blocks divided by it
+        _sigma = new double[_k];
+        for (int a = 0; a < _k; a++) _sigma[a] = sumSquares[a] > 0 ? Math.Sqrt(sumSquares[a] / _atoms) : 1;
+        using (var sigma = tensor(_sigma, ScalarType.Float64))
+            foreach (var c in _chunks)
+            {
+                c.X.div_(sigma);
+                c.Dx?.div_(sigma.view(1, _k, 1));
+            }
 
         // start: density 1 = the linear model (raw coefficients β_k/s_k, E0 with the mean folded in), others small random
         Parameters = new double[_elements.Length * PerElement];
@@ -150,96 +161,285 @@ public sealed class AceEmbeddingFit
         }
     }
 
+    private Chunk MakeChunk(List<(Structure S, DescriptorSet Set)> items, bool forces, int firstStructure, double energyScale)
+    {
+        int atoms = items.Sum(t => t.S.Count);
+        long pairs = forces ? items.Sum(t => (long)t.Set.Neighbors.PairCount) : 0;
+        var x = new double[(long)atoms * _k];
+        var atomStructure = new long[atoms];
+        var elementOf = new int[atoms];
+        var scale = new double[items.Count];
+        var energy = new double[items.Count];
+        var dx = forces ? new double[pairs * _k * 3] : [];
+        var pc = new long[pairs]; var pn = new long[pairs];
+        var force = new double[3L * atoms];
+        var mask = new double[3L * atoms];
+        int ao = 0; long po = 0;
+        for (int s = 0; s < items.Count; s++)
+        {
+            var (st, set) = items[s];
+            scale[s] = st.Energy is not null ? energyScale / st.Count : 0;
+            energy[s] = st.Energy ?? 0;
+            for (int i = 0; i < st.Count; i++)
+            {
+                int e = Array.IndexOf(_elements, st.AtomicNumbers[i]);
+                if (e < 0) throw new MlipException($"{st.Source?.ToString() ?? $"structure {firstStructure + s}"}: element {Elements.Symbol(st.AtomicNumbers[i])} is not in the linear model");
+                elementOf[ao + i] = e;
+                atomStructure[ao + i] = s;
+                set.Of(i).CopyTo(x.AsSpan((ao + i) * _k, _k));
+                if (st.Forces is { } f)
+                {
+                    force[3L * (ao + i)] = f[i].X; force[3L * (ao + i) + 1] = f[i].Y; force[3L * (ao + i) + 2] = f[i].Z;
+                    mask[3L * (ao + i)] = mask[3L * (ao + i) + 1] = mask[3L * (ao + i) + 2] = 1;
+                }
+            }
+            if (forces)
+            {
+                var nl = set.Neighbors;
+                for (int q = 0; q < nl.PairCount; q++) { pc[po + q] = ao + nl.Centers[q]; pn[po + q] = ao + nl.Neighbors[q]; }
+                set.PairGradients!.AsSpan().CopyTo(dx.AsSpan((int)(po * _k * 3)));
+                po += nl.PairCount;
+            }
+            ao += st.Count;
+        }
+        var c = new Chunk
+        {
+            Structures = items.Count, Atoms = atoms, Pairs = pairs,
+            X = tensor(x, [atoms, _k], ScalarType.Float64),
+            AtomStructure = tensor(atomStructure, ScalarType.Int64),
+            EnergyScale = tensor(scale, ScalarType.Float64),
+            EnergyTarget = tensor(energy, ScalarType.Float64),
+            ElementAtoms = new Tensor[_elements.Length],
+        };
+        for (int e = 0; e < _elements.Length; e++)
+            c.ElementAtoms[e] = tensor(Enumerable.Range(0, atoms).Where(i => elementOf[i] == e).Select(i => (long)i).ToArray(), ScalarType.Int64);
+        if (forces)
+        {
+            c.Dx = tensor(dx, [pairs, _k, 3], ScalarType.Float64);
+            c.Pc = tensor(pc, ScalarType.Int64);
+            c.Pn = tensor(pn, ScalarType.Int64);
+            c.ForceTarget = tensor(force, [atoms, 3], ScalarType.Float64);
+            c.ForceMask = tensor(mask, [atoms, 3], ScalarType.Float64);
+            c.ElementPairs = new Tensor?[_elements.Length];
+            for (int e = 0; e < _elements.Length; e++)
+            {
+                var list = Enumerable.Range(0, (int)pairs).Where(q => elementOf[pc[q]] == e).Select(q => (long)q).ToArray();
+                c.ElementPairs[e] = list.Length == pairs ? null : tensor(list, ScalarType.Int64);
+            }
+        }
+        return c;
+    }
+
     /// <summary>Per element: E0, then a[k, p] (k-major).</summary>
     public int PerElement => 1 + _k * _p;
     public double[] Parameters { get; }
     public int DensityCount => _p;
+    /// <summary>Blocks of structures the data is held in (each bounded by <see cref="AceEmbeddingFitOptions.ChunkDoubles"/>).</summary>
+    public int ChunkCount => _chunks.Count;
+    /// <summary>Rows of the residual vector: one per structure, then 3 per atom when forces are fitted.</summary>
+    public int ResidualCount => _structures + (_chunks[0].Dx is null ? 0 : 3 * _atoms);
 
-    /// <summary>F(ρ; m) and F'(ρ) of FinnisSinclairShiftedScaled (identity for m = 1), elementwise.</summary>
-    private static (Tensor F, Tensor dF) Embed(Tensor rho, double m)
+    /// <summary>F(ρ; m), F'(ρ) and F''(ρ) of FinnisSinclairShiftedScaled (identity for m = 1), elementwise; F'' is 0 at ρ = 0 (F' has a kink there).</summary>
+    private static (Tensor F, Tensor dF, Tensor d2F) Embed(Tensor rho, double m)
     {
-        if (Math.Abs(m - 1) < 1e-10) return (rho, ones_like(rho));
+        if (Math.Abs(m - 1) < 1e-10) return (rho, ones_like(rho), zeros_like(rho));
         double nx = 1 / m, x0 = Math.Pow(nx, nx / (1 - nx)), y0 = Math.Pow(nx, 1 / (1 - nx));
         var a = rho.abs();
         var ex = exp(-a);
         var xoff = ex * x0;
         var yoff = ex * y0;
-        var f = rho.sign() * ((xoff + a).pow(m) - yoff);
-        var df = yoff + m * (1 - xoff) * (xoff + a).pow(m - 1);
-        return (f, df);
+        var u = xoff + a;
+        var sign = rho.sign();
+        var f = sign * (u.pow(m) - yoff);
+        var df = yoff + m * (1 - xoff) * u.pow(m - 1);
+        var d2f = sign * (m * (m - 1) * u.pow(m - 2) * (1 - xoff).square() + m * u.pow(m - 1) * xoff - yoff);
+        return (f, df, d2f);
     }
 
-    /// <summary>Energies per structure and forces [atoms, 3] (null without force data) for parameters p.</summary>
-    private (Tensor E, Tensor? F) Predict(Tensor p)
+    /// <summary>Per element of chunk c: ρ [n_e, P], Σ_p w_p F, w_p F', w_p F'' ([n_e], [n_e, P], [n_e, P]).</summary>
+    private (Tensor E, Tensor dF, Tensor d2F) Embedding(Chunk c, int e, Tensor a)
     {
-        var eAtom = zeros(_atoms, dtype: ScalarType.Float64);
-        var dEdX = zeros(_atoms, _k, dtype: ScalarType.Float64);
-        var w = tensor(Enumerable.Range(0, _p).Select(q => _o.FsParameters[2 * q]).ToArray(), dtype: ScalarType.Float64);
+        var rho = c.X.index_select(0, c.ElementAtoms[e]).matmul(a); // [n_e, P]
+        var fs = new Tensor[_p]; var d1 = new Tensor[_p]; var d2 = new Tensor[_p];
+        for (int q = 0; q < _p; q++)
+        {
+            var (f, df, d2f) = Embed(rho.select(1, q), _o.FsParameters[2 * q + 1]);
+            fs[q] = f * _w[q]; d1[q] = df * _w[q]; d2[q] = d2f * _w[q];
+        }
+        return (stack(fs, 1).sum(1), stack(d1, 1), stack(d2, 1));
+    }
+
+    /// <summary>Energies of the chunk's structures and forces of its atoms [atoms, 3] (null without force data).</summary>
+    private (Tensor E, Tensor? F) Predict(Chunk c, Tensor p)
+    {
+        var eAtom = zeros(c.Atoms, dtype: ScalarType.Float64);
+        var dEdX = zeros(c.Atoms, _k, dtype: ScalarType.Float64);
         for (int e = 0; e < _elements.Length; e++)
         {
-            if (_elementAtoms[e].shape[0] == 0) continue;
+            if (c.ElementAtoms[e].shape[0] == 0) continue;
             long o = e * PerElement;
-            var e0 = p[o];
             var a = p.narrow(0, o + 1, _k * _p).view(_k, _p);
-            var rho = _x.index_select(0, _elementAtoms[e]).matmul(a); // [n_e, P]
-            var fs = new List<Tensor>(); var dfs = new List<Tensor>();
-            for (int q = 0; q < _p; q++)
-            {
-                var (f, df) = Embed(rho.select(1, q), _o.FsParameters[2 * q + 1]);
-                fs.Add(f); dfs.Add(df);
-            }
-            var F = stack(fs, 1); var dF = stack(dfs, 1);
-            eAtom = eAtom.index_add(0, _elementAtoms[e], (F * w).sum(1) + e0, 1.0);
-            dEdX = dEdX.index_add(0, _elementAtoms[e], (dF * w).matmul(a.t()), 1.0);
+            var (ea, dF, _) = Embedding(c, e, a);
+            eAtom = eAtom.index_add(0, c.ElementAtoms[e], ea + p[o], 1.0);
+            dEdX = dEdX.index_add(0, c.ElementAtoms[e], dF.matmul(a.t()), 1.0);
         }
-        var energies = zeros(_structures, dtype: ScalarType.Float64).index_add(0, _atomStructure, eAtom, 1.0);
-        if (_dx is null) return (energies, null);
-        var gp = bmm(dEdX.index_select(0, _pc!).unsqueeze(1), _dx).squeeze(1);
-        var forces = zeros(_atoms, 3, dtype: ScalarType.Float64).index_add(0, _pc!, gp, 1.0).index_add(0, _pn!, gp, -1.0);
+        var energies = zeros(c.Structures, dtype: ScalarType.Float64).index_add(0, c.AtomStructure, eAtom, 1.0);
+        if (c.Dx is null) return (energies, null);
+        var gp = bmm(dEdX.index_select(0, c.Pc!).unsqueeze(1), c.Dx).squeeze(1);
+        var forces = zeros(c.Atoms, 3, dtype: ScalarType.Float64).index_add(0, c.Pc!, gp, 1.0).index_add(0, c.Pn!, gp, -1.0);
         return (energies, forces);
     }
 
-    /// <summary>The loss at <paramref name="parameters"/>, its gradient into <paramref name="gradient"/> unless null.</summary>
+    /// <summary>The chunk's residuals: √(w_E/n_E) ΔE_s/N_s per structure, then √(w_F/n_F) ΔF per labelled force component (0 for unlabelled).</summary>
+    private Tensor ChunkResiduals(Chunk c, Tensor p)
+    {
+        var (e, f) = Predict(c, p);
+        var re = (e - c.EnergyTarget) * c.EnergyScale;
+        if (f is null || _wF == 0) return re;
+        return cat([re, ((f - c.ForceTarget!) * c.ForceMask! * _forceScale).view(-1)], 0);
+    }
+
+    /// <summary>The residual vector at <paramref name="parameters"/>, in chunk order (energy rows then force rows of each chunk); loss = Σ r².</summary>
+    public double[] Residuals(double[] parameters)
+    {
+        using var scope = NewDisposeScope();
+        var p = tensor(parameters, ScalarType.Float64);
+        return cat(_chunks.Select(c => ChunkResiduals(c, p)).ToArray(), 0).data<double>().ToArray();
+    }
+
+    /// <summary>The chunk's residuals r and their exact Jacobian J [rows, parameters] (analytic, no autograd).</summary>
+    private (Tensor R, Tensor J) ChunkJacobian(Chunk c, Tensor p)
+    {
+        bool withForces = c.Dx is not null && _wF > 0;
+        int n = Parameters.Length, kp = _k * _p;
+        long rows = c.Structures + (withForces ? 3L * c.Atoms : 0);
+        var jac = zeros(rows, n, dtype: ScalarType.Float64);
+        var r = ChunkResiduals(c, p);
+        var energyRows = jac.narrow(0, 0, c.Structures);
+        for (int e = 0; e < _elements.Length; e++)
+        {
+            var atomsE = c.ElementAtoms[e];
+            long ne = atomsE.shape[0];
+            if (ne == 0) continue;
+            long o = e * PerElement;
+            var a = p.narrow(0, o + 1, kp).view(_k, _p);
+            var (_, dF, d2F) = Embedding(c, e, a);
+            // energy rows: ∂E_s/∂E0 = N_s(e), ∂E_s/∂a_kp = Σ_i w_p F'(ρ_ip) X_ik
+            var structureE = c.AtomStructure.index_select(0, atomsE);
+            var xe = c.X.index_select(0, atomsE);
+            var block = cat([ones(ne, 1, dtype: ScalarType.Float64), (xe.unsqueeze(2) * dF.unsqueeze(1)).view(ne, kp)], 1);
+            energyRows.narrow(1, o, 1 + kp).index_add_(0, structureE, block, 1.0);
+            if (!withForces) continue;
+            // force rows: per pair q (centre c, neighbour j), ∂g_q/∂a_kp with g_q = Σ_k (Σ_p w_p F'(ρ_cp) a_kp) ∂X_ck/∂r_j:
+            // w_p F''(ρ_cp) X_ck D_qp + w_p F'(ρ_cp) ∂X_ck/∂r_j, D_qp = Σ_k' a_k'p ∂X_ck'/∂r_j
+            var d1 = zeros(c.Atoms, _p, dtype: ScalarType.Float64).index_add(0, atomsE, dF, 1.0);
+            var d2 = zeros(c.Atoms, _p, dtype: ScalarType.Float64).index_add(0, atomsE, d2F, 1.0);
+            var pairsE = c.ElementPairs![e];
+            var dx = pairsE is null ? c.Dx! : c.Dx!.index_select(0, pairsE);
+            var pcE = pairsE is null ? c.Pc! : c.Pc!.index_select(0, pairsE);
+            var pnE = pairsE is null ? c.Pn! : c.Pn!.index_select(0, pairsE);
+            long q = dx.shape[0];
+            if (q == 0) continue;
+            var dxT = dx.transpose(1, 2); // [q, 3, K]
+            var dq = dxT.matmul(a);       // [q, 3, P]
+            var t1 = c.X.index_select(0, pcE).view(q, 1, _k, 1) * (d2.index_select(0, pcE).unsqueeze(1) * dq).unsqueeze(2);
+            var pair = t1.add_(dxT.unsqueeze(3) * d1.index_select(0, pcE).view(q, 1, 1, _p)).view(q, 3L * kp);
+            var perAtom = zeros(c.Atoms, 3L * kp, dtype: ScalarType.Float64).index_add_(0, pcE, pair, 1.0).index_add_(0, pnE, pair, -1.0);
+            perAtom = perAtom.view(c.Atoms, 3, kp) * (c.ForceMask! * _forceScale).unsqueeze(2);
+            jac.narrow(0, c.Structures, 3L * c.Atoms).narrow(1, o + 1, kp).add_(perAtom.view(3L * c.Atoms, kp));
+        }
+        energyRows.mul_(c.EnergyScale.unsqueeze(1));
+        return (r, jac);
+    }
+
+    /// <summary>The exact Jacobian of <see cref="Residuals"/> [rows, parameters], row-major (for checks on small problems; the fit never holds it whole).</summary>
+    public double[] Jacobian(double[] parameters)
+    {
+        using var scope = NewDisposeScope();
+        var p = tensor(parameters, ScalarType.Float64);
+        return cat(_chunks.Select(c => ChunkJacobian(c, p).J).ToArray(), 0).data<double>().ToArray();
+    }
+
+    /// <summary>JᵀJ and Jᵀr accumulated over the chunks; returns the loss Σ r².</summary>
+    public double NormalEquations(double[] parameters, double[] jtj, double[] jtr)
+    {
+        using var scope = NewDisposeScope();
+        var p = tensor(parameters, ScalarType.Float64);
+        int n = parameters.Length;
+        var a = zeros(n, n, dtype: ScalarType.Float64);
+        var g = zeros(n, dtype: ScalarType.Float64);
+        double loss = 0;
+        foreach (var c in _chunks)
+            using (NewDisposeScope())
+            {
+                var (r, j) = ChunkJacobian(c, p);
+                a.add_(j.t().matmul(j));
+                g.add_(j.t().matmul(r));
+                loss += r.dot(r).item<double>();
+            }
+        a.data<double>().CopyTo(jtj);
+        g.data<double>().CopyTo(jtr);
+        return loss;
+    }
+
+    /// <summary>The loss at <paramref name="parameters"/> (Σ r² of <see cref="Residuals"/>), its gradient into <paramref name="gradient"/> unless null.</summary>
     public double Loss(double[] parameters, double[]? gradient)
     {
         using var scope = NewDisposeScope();
-        var p = tensor(parameters, dtype: ScalarType.Float64).requires_grad_(gradient is not null);
-        var (e, f) = Predict(p);
-        var loss = zeros(1, dtype: ScalarType.Float64).squeeze();
-        if (_wE > 0)
-        {
-            var mask = _energyTarget.isnan().logical_not();
-            var de = ((e - _energyTarget.nan_to_num()) / _atomsPer).masked_select(mask);
-            loss = loss + _wE * de.pow(2).mean();
-        }
-        if (_wF > 0 && f is not null) loss = loss + _wF * (f - _forceTarget!).pow(2).mean();
-        if (gradient is not null)
-        {
-            loss.backward();
-            var g = p.grad!.cpu().data<double>().ToArray();
-            Array.Copy(g, gradient, g.Length);
-        }
-        return loss.item<double>();
+        var p = tensor(parameters, ScalarType.Float64).requires_grad_(gradient is not null);
+        if (gradient is not null) Array.Clear(gradient);
+        double loss = 0;
+        foreach (var c in _chunks)
+            using (NewDisposeScope())
+            {
+                var r = ChunkResiduals(c, p);
+                var l = r.dot(r);
+                loss += l.item<double>();
+                if (gradient is null) continue;
+                l.backward();
+                var g = p.grad!.data<double>();
+                for (int i = 0; i < gradient.Length; i++) gradient[i] += g[i];
+                p.grad!.zero_();
+            }
+        return loss;
     }
 
     /// <summary>Energies and forces of the model at the current parameters (for checks against the exported potential).</summary>
     public (double[] Energies, double[]? Forces) Evaluate()
     {
         using var scope = NewDisposeScope();
-        var (e, f) = Predict(tensor(Parameters, dtype: ScalarType.Float64));
-        return (e.data<double>().ToArray(), f?.data<double>().ToArray());
+        var p = tensor(Parameters, ScalarType.Float64);
+        var parts = _chunks.Select(c => Predict(c, p)).ToArray();
+        var e = cat(parts.Select(t => t.E).ToArray(), 0).data<double>().ToArray();
+        var f = parts[0].F is null ? null : cat(parts.Select(t => t.F!.view(-1)).ToArray(), 0).data<double>().ToArray();
+        return (e, f);
     }
 
-    /// <summary>L-BFGS from the current parameters; returns the loss at the start and at the end.</summary>
-    public (double Start, double End) Run(IProgress<WorkProgress>? progress = null)
+    /// <summary>
+    /// Fits from the current parameters with the configured optimiser; returns the loss at the start and at the end.
+    /// <paramref name="log"/> gets one line per iteration (loss, and λ for Levenberg–Marquardt).
+    /// </summary>
+    public (double Start, double End) Run(IProgress<WorkProgress>? progress = null, Action<string>? log = null)
     {
         TorchRuntime.SetThreads(_o.Threads);
+        var ci = System.Globalization.CultureInfo.InvariantCulture;
+        if (_o.Optimizer == AceEmbeddingOptimizer.LevenbergMarquardt)
+        {
+            var lm = new LevenbergMarquardt(new LevenbergMarquardtOptions { Iterations = _o.Iterations, Tolerance = _o.Tolerance });
+            var (s, e, _) = lm.Minimize(Parameters, NormalEquations, x => Loss(x, null), step =>
+            {
+                log?.Invoke(string.Create(ci, $"fs embedding: LM {step.Iteration,4}  loss {step.Loss:E6}  lambda {step.Damping:E2}  {(step.Accepted ? "accepted" : "rejected")}  {step.Elapsed.TotalSeconds:F1} s"));
+                progress?.Report(new WorkProgress(step.Iteration, _o.Iterations, step.Elapsed));
+            });
+            return (s, e);
+        }
         var opt = new Lbfgs(Parameters.Length);
         double start = Loss(Parameters, null);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         for (int it = 0; it < _o.Iterations; it++)
         {
-            opt.Step(Parameters, (xv, g) => Loss(xv, g));
+            double f = opt.Step(Parameters, (xv, g) => Loss(xv, g));
+            log?.Invoke(string.Create(ci, $"fs embedding: L-BFGS {it + 1,4}  loss {f:E6} (before the step)  {clock.Elapsed.TotalSeconds:F1} s"));
             progress?.Report(new WorkProgress(it + 1, _o.Iterations, clock.Elapsed));
         }
         return (start, Loss(Parameters, null));

@@ -182,10 +182,18 @@ public static class TrainingRun
             {
                 if (descriptor is not Mlip.Descriptors.Ace.AceBasisDescriptor ace)
                     throw new MlipException($"{config.SourcePath}: model kind 'ace' needs descriptor type 'ace' (found '{config.DescriptorType}')");
-                CheckKnown(config, "ridge", "smoothness", "solver", "embedding", "fs_parameters", "iterations", "initial_scale");
+                CheckKnown(config, "ridge", "smoothness", "solver", "embedding", "fs_parameters", "iterations", "initial_scale", "optimizer", "tolerance");
                 string embedding = Text(config, "embedding", "linear").ToLowerInvariant();
                 if (embedding is not ("linear" or "fs"))
                     throw new MlipException($"{config.SourcePath}: model.embedding must be linear or fs, got '{embedding}'");
+                // the embedding fit's optimiser, checked before the linear fit
+                var optimizer = Text(config, "optimizer", "lm").ToLowerInvariant() switch
+                {
+                    "lm" or "levenberg-marquardt" => AceEmbeddingOptimizer.LevenbergMarquardt,
+                    "lbfgs" or "l-bfgs" => AceEmbeddingOptimizer.Lbfgs,
+                    var o => throw new MlipException($"{config.SourcePath}: model.optimizer must be lm or lbfgs, got '{o}'"),
+                };
+                bool lm = optimizer == AceEmbeddingOptimizer.LevenbergMarquardt;
                 var options = new AceLinearFitOptions
                 {
                     Weights = config.Loss,
@@ -210,19 +218,22 @@ public static class TrainingRun
                     var fsOptions = new AceEmbeddingFitOptions
                     {
                         FsParameters = Numbers(config, "fs_parameters", [1, 1, 1, 0.5]),
-                        Iterations = IntegerOf(config, "iterations", Setting(config, "iterations", 200)),
-                        InitialScale = Setting(config, "initial_scale", 0.05),
+                        Optimizer = optimizer,
+                        Iterations = IntegerOf(config, "iterations", Setting(config, "iterations", lm ? 100 : 200)),
+                        Tolerance = Setting(config, "tolerance", 1e-9),
+                        InitialScale = Setting(config, "initial_scale", lm ? 0 : 0.05),
                         Weights = config.Loss,
                         Seed = config.Seed,
                         Threads = config.Threads,
                     };
-                    var fs = new AceEmbeddingFit(ace, train, m, fsOptions);
+                    var fs = new AceEmbeddingFit(ace, train, m, fsOptions, progress);
                     log.WriteLine($"fs embedding: {fs.DensityCount} densities (FS parameters {string.Join(" ", fsOptions.FsParameters.Select(v => v.ToString("G4", CultureInfo.InvariantCulture)))}), " +
-                                  $"{fs.Parameters.Length} parameters, {fsOptions.Iterations} L-BFGS iterations from the linear fit");
-                    var (startLoss, endLoss) = fs.Run(progress);
-                    log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fs embedding: loss {startLoss:G4} at the start (linear fit + random second density) → {endLoss:G4}"));
+                                  $"{fs.Parameters.Length} parameters, {fs.ResidualCount} residuals in {fs.ChunkCount} blocks, at most {fsOptions.Iterations} {(lm ? "Levenberg-Marquardt" : "L-BFGS")} iterations from the linear fit");
+                    var (startLoss, endLoss) = fs.Run(null, log.WriteLine); // one log line per iteration (the progress line here counts structures)
+                    log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fs embedding: loss {startLoss:G4} at the start (the linear fit{(fsOptions.InitialScale > 0 ? " + random further densities" : "")}) → {endLoss:G4}"));
                     pace = Mlip.Models.Ace.AcePotential.Create(fs.ToCTilde());
                     fitInfo["embedding"] = "fs";
+                    fitInfo["fs_optimizer"] = lm ? "lm" : "lbfgs";
                     fitInfo["fs_parameters"] = new JsonArray([.. fsOptions.FsParameters.Select(v => (JsonNode)v)]);
                     fitInfo["fs_start_loss"] = startLoss;
                     fitInfo["fs_final_loss"] = endLoss;

@@ -145,7 +145,12 @@ public sealed record LearnConfig
             var m = Map(d, "descriptor", "type", "parameters");
             if (Get(m, "type") is { } t) c = c with { DescriptorType = Scalar(t, "descriptor.type") };
             if (Get(m, "parameters") is YamlMappingNode pm)
-                c = c with { DescriptorParameters = pm.Children.ToDictionary(kv => Scalar(kv.Key, "parameter"), kv => Scalar(kv.Value, "parameter value")) };
+                c = c with
+                {
+                    // a list (ACE's per-rank nmax/lmax) is passed on comma-separated, as in a train config
+                    DescriptorParameters = pm.Children.ToDictionary(kv => Scalar(kv.Key, "parameter"), kv => kv.Value is YamlSequenceNode seq
+                        ? string.Join(",", seq.Children.Select(v => Scalar(v, "parameter value"))) : Scalar(kv.Value, "parameter value")),
+                };
         }
         if (Get(root, "model") is { } model)
         {

@@ -14,7 +14,7 @@ namespace Mlip.Bench;
 /// Does the uncertainty rank the errors? Models of every kind are fitted to a small Stillinger-Weber Si set, then on a
 /// separate validation set (MD at 300 K, 1000 K and the liquid, vacancies, surfaces, strained cells) the Spearman
 /// correlation of each structure's uncertainty score with its force RMSE (and, where there is one, of the energy std
-/// with the energy error) is printed per model kind.
+/// with the energy error) is printed per model kind (linear ACE: the ACE extrapolation grade over the training set).
 /// </summary>
 public static class UncertaintyBenchmark
 {
@@ -44,6 +44,11 @@ public static class UncertaintyBenchmark
             ("linear (D-optimality)", new DOptimalityUncertainty(Poly(1, set), DOptimality.Build(set))),
             ("quadratic (D-optimality)", new DOptimalityUncertainty(Poly(2, set), DOptimality.Build(set))),
         };
+        // linear ACE (142 functions, ranks 1-3, as examples/learn-sw-si-ace.yaml) with pacemaker's extrapolation grade over the training set
+        var aceSpec = new DescriptorSpec("ace", new Dictionary<string, string> { ["rc"] = "5.0", ["order"] = "3", ["nmax"] = "8,5,3", ["lmax"] = "0,3,2" });
+        var aceD = (Mlip.Descriptors.Ace.AceBasisDescriptor)aceSpec.Create(["Si"]);
+        var ace = new Potential(aceD, AceLinearFit.Fit(aceD, train, new AceLinearFitOptions { Weights = weights, Threads = 2 }, solver).Model, aceSpec);
+        kinds.Add(($"linear ACE, {aceD.FeatureCount} functions (ACE grade)", Mlip.Models.Ace.AceExtrapolation.Build(ace, train)));
         var gp = GaussianProcessFit.Fit(set, new GaussianProcessFitOptions { SparsePoints = 300, Weights = new LossWeights { Energy = 1, Force = 0.05 }, Threads = 2 }).Model;
         kinds.Add(("gpr (variance)", new GaussianProcessUncertainty(new Potential(d, gp, spec), includeForces: true)));
         // committee of quadratic models on bootstrap resamples of the structures

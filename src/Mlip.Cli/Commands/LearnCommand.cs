@@ -26,8 +26,7 @@ public static class LearnCommand
             bool r = parse.GetValue(resume);
             var active = loop.Run(SelectionMode.Active, validation, r);
             var random = c.CompareRandom ? loop.Run(SelectionMode.Random, validation, r) : null;
-            string estimator = c.ModelKind == "gpr" ? "gpr energy std per atom" : "d-optimality max gamma";
-            LearningReport.Write(c.Output, estimator, active, random);
+            LearningReport.Write(c.Output, c.UncertaintyName, active, random);
             stdout.WriteLine(LearningReport.Summary(active, random));
             stdout.WriteLine($"wrote {Path.Combine(c.Output, "active", "labelled.xyz")}, model.json, report.json and learning_curve.png in {c.Output}");
             return 0;

@@ -5,8 +5,10 @@ using System.Text.Json.Nodes;
 using Mlip.Calculators;
 using Mlip.Data;
 using Mlip.Descriptors;
+using Mlip.Descriptors.Ace;
 using Mlip.IO;
 using Mlip.Models;
+using Mlip.Models.Ace;
 using Mlip.Models.Uncertainty;
 using Mlip.Structures;
 using Mlip.Training;
@@ -95,16 +97,15 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
                 nCand = candidates.Count;
                 var scores = new double[candidates.Count];
                 var fingerprints = new double[candidates.Count][];
-                var vectors = new (double[] Vectors, int[] Z)[candidates.Count];
+                // greedy D-optimal batches need each candidate's per-atom vectors (descriptors, or ACE projections)
+                var activeSets = mode == SelectionMode.Active && c.DOptimalBatch ? estimator as IActiveSetEstimator : null;
+                var vectors = new AtomVectors[candidates.Count];
                 var (mean, scale) = set.FeatureStatistics();
                 Parallel.For(0, candidates.Count, new ParallelOptions { MaxDegreeOfParallelism = c.Threads }, i =>
                 {
                     var ds = descriptor.Compute(candidates[i], derivatives: false);
                     fingerprints[i] = BatchSelector.Fingerprint(ds, mean, scale);
-                    int kv = ds.Features + 1;
-                    var v = new double[ds.Atoms * kv];
-                    for (int a = 0; a < ds.Atoms; a++) DOptimality.Vector(ds.Of(a), v.AsSpan(a * kv, kv));
-                    vectors[i] = (v, candidates[i].AtomicNumbers);
+                    if (activeSets is not null) vectors[i] = activeSets.Vectors(candidates[i]);
                     scores[i] = SafeScore(estimator, candidates[i]); // scored in both modes: the random baseline reports its uncertainty too
                 });
                 var finite = scores.Where(double.IsFinite).ToArray();
@@ -119,8 +120,8 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
                     var pool = Enumerable.Range(0, candidates.Count).Where(i => scores[i] <= c.MaxScore).ToList();
                     if (pool.Count < batch)
                         pool.AddRange(Enumerable.Range(0, candidates.Count).Where(i => !(scores[i] <= c.MaxScore)).OrderBy(i => scores[i]).Take(batch - pool.Count));
-                    var sub = estimator is DOptimalityUncertainty dopt && c.DOptimalBatch
-                        ? BatchSelector.DOptimal(dopt.ActiveSets, pool.Select(i => vectors[i]).ToList(), batch)
+                    var sub = activeSets is not null
+                        ? BatchSelector.DOptimal(activeSets.Sets, pool.Select(i => vectors[i]).ToList(), batch)
                         : BatchSelector.Active(pool.Select(i => scores[i]).ToList(), pool.Select(i => fingerprints[i]).ToList(), batch, c.MinDistance);
                     pick = sub.Select(j => pool[j]).ToArray();
                 }
@@ -181,9 +182,22 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
         return [.. result];
     }
 
+    /// <summary>
+    /// Fits the configured model to the labelled structures. The training set returned holds their descriptors (with
+    /// derivatives, except for ACE, whose fit folds each structure's derivative blocks into the design matrix as it goes).
+    /// </summary>
     public (Potential Potential, TrainingSet Set) Train(IDescriptor descriptor, DescriptorSpec spec, IReadOnlyList<Structure> labelled)
     {
         var c = Config;
+        var solver = LeastSquaresSolvers.ByName(c.Solver, c.Threads);
+        if (c.ModelKind == "ace")
+        {
+            if (descriptor is not AceBasisDescriptor ace)
+                throw new MlipException($"{c.SourcePath}: model kind 'ace' needs descriptor type 'ace' (found '{c.DescriptorType}')");
+            var options = new AceLinearFitOptions { Weights = c.Loss, Ridge = c.Ridge ?? 1e-10, Smoothness = c.Smoothness, Threads = c.Threads };
+            var values = TrainingSet.Compute(descriptor, labelled, derivatives: false, c.Threads);
+            return (new Potential(descriptor, AceLinearFit.Fit(ace, labelled, options, solver).Model, spec), values);
+        }
         var set = TrainingSet.Compute(descriptor, labelled, derivatives: true, c.Threads);
         IAtomicModel model = c.ModelKind switch
         {
@@ -191,17 +205,22 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
             {
                 // hyperparameters (σ², noise levels) by the marginal likelihood at every refit: fixed defaults fitted SW Si badly
                 SparsePoints = Math.Min(c.SparsePoints, labelled.Sum(s => s.Count)), Weights = c.Loss, Seed = c.Seed, Threads = c.Threads, Zeta = [2],
-            }, LeastSquaresSolvers.ByName(c.Solver, c.Threads)).Model,
-            _ => PolynomialFit.Fit(set, new PolynomialFitOptions { Order = c.ModelKind == "quadratic" ? 2 : 1, Weights = c.Loss, Ridge = c.Ridge, Threads = c.Threads },
-                LeastSquaresSolvers.ByName(c.Solver, c.Threads)).Model,
+            }, solver).Model,
+            _ => PolynomialFit.Fit(set, new PolynomialFitOptions { Order = c.ModelKind == "quadratic" ? 2 : 1, Weights = c.Loss, Ridge = c.Ridge ?? 1e-6, Threads = c.Threads },
+                solver).Model,
         };
         return (new Potential(descriptor, model, spec), set);
     }
 
+    /// <summary>
+    /// The uncertainty of a fitted model over its training set: GPR variance; for a linear ACE the ACE extrapolation grade
+    /// (pacemaker's D-optimality over the basis-function projections, <see cref="AceExtrapolation"/>); otherwise
+    /// D-optimality over the descriptors.
+    /// </summary>
     public static IUncertaintyEstimator Estimator(Potential potential, TrainingSet set) =>
-        potential.Model is GaussianProcessModel
-            ? new GaussianProcessUncertainty(potential, includeForces: false)
-            : new DOptimalityUncertainty(potential, DOptimality.Build(set));
+        potential.Model is GaussianProcessModel ? new GaussianProcessUncertainty(potential, includeForces: false)
+        : AceLinearExport.IsLinearAce(potential) ? AceExtrapolation.Build(potential, set.Structures)
+        : new DOptimalityUncertainty(potential, DOptimality.Build(set));
 
     private static double SafeScore(IUncertaintyEstimator estimator, Structure s)
     {

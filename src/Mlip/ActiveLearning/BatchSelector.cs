@@ -35,11 +35,12 @@ public static class BatchSelector
     }
 
     /// <summary>
-    /// Greedy D-optimal batch for linear models: pick the candidate of largest max γ, add its atoms to the active sets
-    /// (<see cref="Models.Uncertainty.DOptimality.With"/>), re-grade the rest, repeat. A candidate similar to one
-    /// already picked no longer extrapolates, so the batch is diverse without a distance threshold.
+    /// Greedy D-optimal batch: pick the candidate of largest max γ, add its atoms to the active sets
+    /// (<see cref="Models.Uncertainty.IActiveSets.With"/>), re-grade the rest, repeat. A candidate similar to one
+    /// already picked no longer extrapolates, so the batch is diverse without a distance threshold. The same for
+    /// D-optimality over descriptors (linear/quadratic models) and the ACE extrapolation grade.
     /// </summary>
-    public static int[] DOptimal(Models.Uncertainty.DOptimality activeSets, IReadOnlyList<(double[] Vectors, int[] Z)> candidates, int batch)
+    public static int[] DOptimal(Models.Uncertainty.IActiveSets activeSets, IReadOnlyList<Models.Uncertainty.AtomVectors> candidates, int batch)
     {
         var picked = new List<int>();
         var taken = new bool[candidates.Count];
@@ -50,22 +51,14 @@ public static class BatchSelector
             for (int c = 0; c < candidates.Count; c++)
             {
                 if (taken[c]) continue;
-                double g = MaxGrade(current, candidates[c]);
+                double g = current.MaxGrade(candidates[c]);
                 if (g > bestGrade) { bestGrade = g; best = c; }
             }
             picked.Add(best);
             taken[best] = true;
-            current = current.With(candidates[best].Vectors, candidates[best].Z);
+            if (picked.Count < batch) current = current.With(candidates[best]);
         }
         return [.. picked];
-    }
-
-    private static double MaxGrade(Models.Uncertainty.DOptimality a, (double[] Vectors, int[] Z) c)
-    {
-        int k = a.FeatureLength;
-        double g = 0;
-        for (int i = 0; i < c.Z.Length; i++) g = Math.Max(g, a.Grade(c.Vectors.AsSpan(i * k, k), c.Z[i]));
-        return double.IsNaN(g) ? double.PositiveInfinity : g;
     }
 
     public static int[] Random(int count, int batch, Random rng)

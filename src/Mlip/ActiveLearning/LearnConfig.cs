@@ -33,7 +33,17 @@ public sealed record LearnConfig
     public string DescriptorType { get; init; } = "so4";
     public IReadOnlyDictionary<string, string> DescriptorParameters { get; init; } = new Dictionary<string, string> { ["twojmax"] = "6", ["rcutfac"] = "4.9" };
     public string ModelKind { get; init; } = "linear";
-    public double Ridge { get; init; } = 1e-6;
+    /// <summary>Ridge of the fit; null: the model kind's default (1e-6 for linear/quadratic, the smoothness prior's λ0 = 1e-10 for ace).</summary>
+    public double? Ridge { get; init; }
+    /// <summary>ACE: exponent s of the smoothness prior λ0 (d_k/d_min)^s (as <c>mlip train</c>'s model.smoothness).</summary>
+    public double Smoothness { get; init; } = 2;
+    /// <summary>What the loop's uncertainty score is, for reports.</summary>
+    public string UncertaintyName => ModelKind switch
+    {
+        "gpr" => "gpr energy std per atom",
+        "ace" => "ace extrapolation grade max gamma",
+        _ => "d-optimality max gamma",
+    };
     public int SparsePoints { get; init; } = 200;
     public string Solver { get; init; } = "default";
     public LossWeights Loss { get; init; } = new() { Energy = 1, Force = 0.01 };
@@ -135,19 +145,31 @@ public sealed record LearnConfig
             var m = Map(d, "descriptor", "type", "parameters");
             if (Get(m, "type") is { } t) c = c with { DescriptorType = Scalar(t, "descriptor.type") };
             if (Get(m, "parameters") is YamlMappingNode pm)
-                c = c with { DescriptorParameters = pm.Children.ToDictionary(kv => Scalar(kv.Key, "parameter"), kv => Scalar(kv.Value, "parameter value")) };
+                c = c with
+                {
+                    // a list (ACE's per-rank nmax/lmax) is passed on comma-separated, as in a train config
+                    DescriptorParameters = pm.Children.ToDictionary(kv => Scalar(kv.Key, "parameter"), kv => kv.Value is YamlSequenceNode seq
+                        ? string.Join(",", seq.Children.Select(v => Scalar(v, "parameter value"))) : Scalar(kv.Value, "parameter value")),
+                };
         }
         if (Get(root, "model") is { } model)
         {
-            var m = Map(model, "model", "kind", "ridge", "sparse", "solver");
+            var m = Map(model, "model", "kind", "ridge", "smoothness", "sparse", "solver");
             if (Get(m, "kind") is { } k)
             {
                 string kind = Scalar(k, "model.kind").ToLowerInvariant();
-                if (kind is not ("linear" or "quadratic" or "gpr"))
-                    throw new FileFormatException(At(k), $"model.kind '{kind}': the loop fits linear, quadratic or gpr models (fast refits); for neural networks use a committee with mlip predict --uncertainty");
+                if (kind is not ("linear" or "quadratic" or "gpr" or "ace"))
+                    throw new FileFormatException(At(k), $"model.kind '{kind}': the loop fits linear, quadratic, gpr or ace (linear ACE) models (fast refits); for neural networks use a committee with mlip predict --uncertainty");
+                if (kind == "ace" && c.DescriptorType != "ace") // the descriptor block is read above
+                    throw new FileFormatException(At(k), $"model.kind 'ace' needs descriptor type 'ace', not '{c.DescriptorType}' (descriptor: {{type: ace, parameters: {{...}}}})");
                 c = c with { ModelKind = kind };
             }
             if (Get(m, "ridge") is { } r) c = c with { Ridge = Num(r, "model.ridge") };
+            if (Get(m, "smoothness") is { } sm)
+            {
+                if (c.ModelKind != "ace") throw new FileFormatException(At(sm), "model.smoothness is a setting of model.kind 'ace'");
+                c = c with { Smoothness = Num(sm, "model.smoothness") };
+            }
             if (Get(m, "sparse") is { } sp) c = c with { SparsePoints = Int(sp, "model.sparse") };
             if (Get(m, "solver") is { } so) c = c with { Solver = Scalar(so, "model.solver") };
         }

@@ -26,7 +26,7 @@ public enum AceGradeKind
 /// whenever the C-tilde coefficients of a function factorise as c̃_{fsp} = g_s c_{fp} (every linear ACE, and a .yace whose
 /// functions came one to one from its B-basis). Active-set files: <see cref="Save"/>/<see cref="Load"/> (.asi).
 /// </summary>
-public sealed class AceExtrapolation : IUncertaintyEstimator
+public sealed class AceExtrapolation : IActiveSetEstimator
 {
     private readonly AceEvaluator _ev;
     private readonly int[] _speciesOfZ;
@@ -184,6 +184,16 @@ public sealed class AceExtrapolation : IUncertaintyEstimator
         return g;
     }
 
+    /// <summary>The active sets by species, for greedy D-optimal batches (<see cref="IActiveSets"/>); keys of <see cref="Vectors"/> are species indices.</summary>
+    public IActiveSets Sets => new AceActiveSets(_sets);
+
+    /// <summary>The per-atom projections of a structure, keyed by species index.</summary>
+    public AtomVectors Vectors(Structure structure)
+    {
+        var (species, x, offsets) = Projections(structure);
+        return new AtomVectors(species, x, offsets);
+    }
+
     /// <summary>The element's active-set inverse (projection length × rows, row-major), null without one.</summary>
     public (int Rows, double[] Inverse)? InverseOf(string element)
     {
@@ -244,5 +254,38 @@ public sealed class AceExtrapolation : IUncertaintyEstimator
         }
         if (kind is null) throw new MlipInputException(new InputLocation(path), "no active set in the file");
         return new AceExtrapolation(potential, basis, kind.Value, sets);
+    }
+}
+
+/// <summary>
+/// The ACE grade's active sets (one <see cref="DOptimality"/> per species, over that species' projections) behind
+/// <see cref="IActiveSets"/>: a set grows by MaxVol over its active projections and the new atoms' (columns scaled as
+/// when it was built).
+/// </summary>
+internal sealed class AceActiveSets(IReadOnlyDictionary<int, DOptimality> sets) : IActiveSets
+{
+    public double MaxGrade(AtomVectors atoms)
+    {
+        double g = 0;
+        for (int i = 0; i < atoms.Atoms; i++)
+            g = Math.Max(g, sets.TryGetValue(atoms.Keys[i], out var set) ? set.Grade(atoms.Of(i), 0) : double.PositiveInfinity);
+        return double.IsNaN(g) ? double.PositiveInfinity : g;
+    }
+
+    public IActiveSets With(AtomVectors atoms)
+    {
+        var next = new Dictionary<int, DOptimality>(sets);
+        foreach (int mu in atoms.Keys.Distinct())
+        {
+            var rows = new List<double>();
+            int count = 0, k = 0;
+            for (int i = 0; i < atoms.Atoms; i++)
+                if (atoms.Keys[i] == mu) { rows.AddRange(atoms.Of(i)); k = atoms.Of(i).Length; count++; }
+            var zeros = new int[count];
+            next[mu] = sets.TryGetValue(mu, out var set)
+                ? set.With(rows.ToArray(), zeros)
+                : DOptimality.Build(rows.ToArray(), zeros, k, maxIterations: 100_000, scaleColumns: true);
+        }
+        return new AceActiveSets(next);
     }
 }

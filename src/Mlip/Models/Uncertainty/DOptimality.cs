@@ -13,12 +13,20 @@ namespace Mlip.Models.Uncertainty;
 /// lies inside the polytope the active set spans (interpolation), γ &gt; 1 extrapolation. Works on any
 /// per-atom feature vectors, so an ACE model can reuse it with its basis functions.
 /// </summary>
-public sealed class DOptimality
+public sealed class DOptimality : IActiveSets
 {
     private readonly Dictionary<int, (int Rows, double[] Inverse)> _inverse = new();
     private readonly Dictionary<int, double[]> _activeVectors = new();
 
-    private DOptimality(int featureLength) { FeatureLength = featureLength; }
+    private readonly int _maxIterations = 200;
+    private readonly bool _scaleColumns;
+
+    private DOptimality(int featureLength, int maxIterations = 200, bool scaleColumns = false)
+    {
+        FeatureLength = featureLength;
+        _maxIterations = maxIterations;
+        _scaleColumns = scaleColumns;
+    }
 
     /// <summary>Length of the per-atom vectors (descriptor length + 1 for the constant).</summary>
     public int FeatureLength { get; }
@@ -42,7 +50,7 @@ public sealed class DOptimality
     /// </summary>
     public static DOptimality Build(ReadOnlySpan<double> vectors, ReadOnlySpan<int> atomicNumbers, int featureLength, int maxIterations, bool scaleColumns)
     {
-        var result = new DOptimality(featureLength);
+        var result = new DOptimality(featureLength, maxIterations, scaleColumns);
         var byElement = new Dictionary<int, List<int>>();
         for (int i = 0; i < atomicNumbers.Length; i++)
         {
@@ -88,6 +96,7 @@ public sealed class DOptimality
     /// The active sets after adding atoms (as if their structure were labelled): per element, MaxVol over the current
     /// active vectors and the new ones. Greedy D-optimal batch selection calls this after each pick, so a near copy
     /// of a picked structure no longer extrapolates. <see cref="ActiveRows"/> of the result index the combined rows.
+    /// The sets are rebuilt with the options they were built with (MaxVol iterations, column scaling).
     /// </summary>
     public DOptimality With(ReadOnlySpan<double> vectors, ReadOnlySpan<int> atomicNumbers)
     {
@@ -101,7 +110,27 @@ public sealed class DOptimality
         }
         all.AddRange(vectors.ToArray());
         allZ.AddRange(atomicNumbers.ToArray());
-        return Build(all.ToArray(), allZ.ToArray(), k);
+        return Build(all.ToArray(), allZ.ToArray(), k, _maxIterations, _scaleColumns);
+    }
+
+    double IActiveSets.MaxGrade(AtomVectors atoms)
+    {
+        double g = 0;
+        for (int i = 0; i < atoms.Atoms; i++) g = Math.Max(g, Grade(Checked(atoms, i), atoms.Keys[i]));
+        return double.IsNaN(g) ? double.PositiveInfinity : g;
+    }
+
+    IActiveSets IActiveSets.With(AtomVectors atoms)
+    {
+        for (int i = 0; i < atoms.Atoms; i++) Checked(atoms, i);
+        return With(atoms.Values.AsSpan(atoms.Offsets[0], atoms.Offsets[^1] - atoms.Offsets[0]), atoms.Keys);
+    }
+
+    private ReadOnlySpan<double> Checked(AtomVectors atoms, int i)
+    {
+        var v = atoms.Of(i);
+        if (v.Length != FeatureLength) throw new ArgumentException($"atom {i}: vector of length {v.Length}, the active sets take {FeatureLength}");
+        return v;
     }
 
     /// <summary>
@@ -394,10 +423,11 @@ public sealed class DOptimality
 }
 
 /// <summary>D-optimality for a fitted potential: the prediction of the model, the grade of its atoms against the training set's active sets. Score: max γ.</summary>
-public sealed class DOptimalityUncertainty(Potential potential, DOptimality activeSets) : IUncertaintyEstimator
+public sealed class DOptimalityUncertainty(Potential potential, DOptimality activeSets) : IActiveSetEstimator
 {
     public Potential Potential { get; } = potential;
     public DOptimality ActiveSets { get; } = activeSets;
+    IActiveSets IActiveSetEstimator.Sets => ActiveSets;
     public string Kind => "d-optimality";
     public string ScoreName => "max extrapolation grade γ";
     public bool IncludeStress { get; set; }
@@ -408,5 +438,15 @@ public sealed class DOptimalityUncertainty(Potential potential, DOptimality acti
         var set = Potential.Descriptor.Compute(structure, derivatives: false);
         var g = ActiveSets.Grades(set, structure.AtomicNumbers);
         return new UncertaintyResult(r.Energy, r.Forces!, null, null, g, g.Length == 0 ? 0 : g.Max(), r.Stress);
+    }
+
+    /// <summary>The descriptor of every atom with the constant 1 appended, keyed by atomic number.</summary>
+    public AtomVectors Vectors(Structure structure)
+    {
+        var ds = Potential.Descriptor.Compute(structure, derivatives: false);
+        int k = ds.Features + 1;
+        var v = new double[ds.Atoms * k];
+        for (int a = 0; a < ds.Atoms; a++) DOptimality.Vector(ds.Of(a), v.AsSpan(a * k, k));
+        return AtomVectors.Uniform(structure.AtomicNumbers, v, k);
     }
 }

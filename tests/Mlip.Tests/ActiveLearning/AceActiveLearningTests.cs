@@ -80,45 +80,8 @@ public class AceActiveLearningTests(ITestOutputHelper output)
         Assert.True(mean > 1.0, "the validation set should extrapolate somewhere");
 
         // killed once its checkpoint shows iteration 2, resumed: the same data set
-        string state = Path.Combine(dir, "b", "active", "state.json");
-        int killedAt;
-        using (var killed = CliProcess.Start(dir, "learn b.yaml"))
-        {
-            var wait = Stopwatch.StartNew();
-            while (wait.Elapsed < TimeSpan.FromMinutes(2) && !killed.HasExited)
-            {
-                try
-                {
-                    if (File.Exists(state) && (int)JsonNode.Parse(File.ReadAllText(state))!["iteration"]! >= 2) break;
-                }
-                catch (System.Text.Json.JsonException) { }
-                catch (IOException) { }
-                Thread.Sleep(5);
-            }
-            Assert.False(killed.HasExited, "the run ended before it could be killed");
-            killed.Kill(entireProcessTree: true);
-            killed.WaitForExit();
-            killedAt = (int)JsonNode.Parse(File.ReadAllText(state))!["iteration"]!;
-        }
-        Assert.False((bool)JsonNode.Parse(File.ReadAllText(state))!["finished"]!);
-        using (var resumed = CliProcess.Start(dir, "learn b.yaml --resume"))
-        {
-            string o = resumed.StandardOutput.ReadToEnd(), e = resumed.StandardError.ReadToEnd();
-            resumed.WaitForExit();
-            Assert.True(resumed.ExitCode == 0, o + e);
-            Assert.Contains("resuming at iteration", o);
-        }
-        var a = labelled;
-        var b = StructureIO.Read(Path.Combine(dir, "b", "active", "labelled.xyz"));
-        Assert.Equal(a.Count, b.Count);
-        for (int i = 0; i < a.Count; i++)
-        {
-            Assert.Equal(a[i].Cell, b[i].Cell);
-            Assert.Equal(a[i].Positions, b[i].Positions);
-            Assert.Equal(a[i].Group, b[i].Group);
-            Assert.Equal(a[i].Energy, b[i].Energy);
-            Assert.Equal(a[i].Forces, b[i].Forces);
-        }
+        int killedAt = LearnKillResume.KillAndResume(dir, "b.yaml", "b");
+        LearnKillResume.AssertSameStructures(labelled, StructureIO.Read(Path.Combine(dir, "b", "active", "labelled.xyz")));
         output.WriteLine($"killed at iteration {killedAt}; total {clock.Elapsed.TotalSeconds:F1} s");
     }
 

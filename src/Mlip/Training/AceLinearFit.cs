@@ -28,6 +28,19 @@ public sealed record AceLinearFitOptions
 /// </summary>
 public static class AceLinearFit
 {
+    /// <summary>
+    /// The relative weights of the smoothness prior, one per basis function: (d_k / d_min)^<paramref name="smoothness"/> with
+    /// d_k = Σ_t (n_t + w_L l_t) the degree of function k (1 for the lowest degree; all 1 for smoothness 0). Function k's ridge is λ0 times this.
+    /// </summary>
+    public static double[] SmoothnessWeights(AceBasisDescriptor descriptor, double smoothness)
+    {
+        var degrees = descriptor.Degrees;
+        double dmin = degrees.Min();
+        var w = new double[degrees.Count];
+        for (int q = 0; q < w.Length; q++) w[q] = Math.Pow(degrees[q] / dmin, smoothness);
+        return w;
+    }
+
     public static (PolynomialModel Model, PolynomialFitReport Report) Fit(AceBasisDescriptor descriptor, IReadOnlyList<Structure> structures,
         AceLinearFitOptions options, ILeastSquaresSolver solver, IProgress<WorkProgress>? progress = null)
     {
@@ -74,13 +87,12 @@ public static class AceLinearFit
         }, _ => { });
         var build = clock.Elapsed;
         // smoothness prior: ridge grows with the degree of the function; the constants get 1e-4 of λ0
-        var degrees = descriptor.Degrees;
-        double dmin = degrees.Min();
+        var prior = SmoothnessWeights(descriptor, options.Smoothness);
         var lambda = new double[cols];
         for (int e = 0; e < ne; e++)
         {
             lambda[e * per] = 1e-4 * options.Ridge;
-            for (int q = 0; q < k; q++) lambda[e * per + 1 + q] = options.Ridge * Math.Pow(degrees[q] / dmin, options.Smoothness);
+            for (int q = 0; q < k; q++) lambda[e * per + 1 + q] = options.Ridge * prior[q];
         }
         clock.Restart();
         var result = solver.Solve(new LeastSquaresProblem(a, rows, b, null, lambda));

@@ -182,7 +182,7 @@ public static class TrainingRun
             {
                 if (descriptor is not Mlip.Descriptors.Ace.AceBasisDescriptor ace)
                     throw new MlipException($"{config.SourcePath}: model kind 'ace' needs descriptor type 'ace' (found '{config.DescriptorType}')");
-                CheckKnown(config, "ridge", "smoothness", "solver", "embedding", "fs_parameters", "iterations", "initial_scale", "optimizer", "tolerance");
+                CheckKnown(config, "ridge", "smoothness", "solver", "embedding", "fs_parameters", "iterations", "initial_scale", "optimizer", "tolerance", "fs_ridge");
                 string embedding = Text(config, "embedding", "linear").ToLowerInvariant();
                 if (embedding is not ("linear" or "fs"))
                     throw new MlipException($"{config.SourcePath}: model.embedding must be linear or fs, got '{embedding}'");
@@ -222,6 +222,8 @@ public static class TrainingRun
                         Iterations = IntegerOf(config, "iterations", Setting(config, "iterations", lm ? 100 : 200)),
                         Tolerance = Setting(config, "tolerance", 1e-9),
                         InitialScale = Setting(config, "initial_scale", lm ? 0 : 0.05),
+                        Ridge = Setting(config, "fs_ridge", DefaultFsRidge),
+                        Smoothness = options.Smoothness,
                         Weights = config.Loss,
                         Seed = config.Seed,
                         Threads = config.Threads,
@@ -229,14 +231,18 @@ public static class TrainingRun
                     var fs = new AceEmbeddingFit(ace, train, m, fsOptions, progress);
                     log.WriteLine($"fs embedding: {fs.DensityCount} densities (FS parameters {string.Join(" ", fsOptions.FsParameters.Select(v => v.ToString("G4", CultureInfo.InvariantCulture)))}), " +
                                   $"{fs.Parameters.Length} parameters, {fs.ResidualCount} residuals in {fs.ChunkCount} blocks, at most {fsOptions.Iterations} {(lm ? "Levenberg-Marquardt" : "L-BFGS")} iterations from the linear fit");
+                    log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fs embedding: Tikhonov regulariser λ = {fsOptions.Ridge:G3}·(d/d_min)^{fsOptions.Smoothness:G3} on the densities' coefficients; at the start {fs.Penalty(fs.Parameters):G4}"));
                     var (startLoss, endLoss) = fs.Run(null, log.WriteLine); // one log line per iteration (the progress line here counts structures)
-                    log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fs embedding: loss {startLoss:G4} at the start (the linear fit{(fsOptions.InitialScale > 0 ? " + random further densities" : "")}) → {endLoss:G4}"));
+                    double penalty = fs.Penalty(fs.Parameters);
+                    log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fs embedding: loss {startLoss:G4} at the start (the linear fit{(fsOptions.InitialScale > 0 ? " + random further densities" : "")}) → {endLoss:G4} (regulariser {penalty:G4}, data {endLoss - penalty:G4})"));
                     pace = Mlip.Models.Ace.AcePotential.Create(fs.ToCTilde());
                     fitInfo["embedding"] = "fs";
                     fitInfo["fs_optimizer"] = lm ? "lm" : "lbfgs";
                     fitInfo["fs_parameters"] = new JsonArray([.. fsOptions.FsParameters.Select(v => (JsonNode)v)]);
                     fitInfo["fs_start_loss"] = startLoss;
                     fitInfo["fs_final_loss"] = endLoss;
+                    fitInfo["fs_ridge"] = fsOptions.Ridge;
+                    fitInfo["fs_final_penalty"] = penalty;
                 }
                 break;
             }
@@ -316,6 +322,9 @@ public static class TrainingRun
         }
         Plots.LearningCurve(Path.Combine(dir, "learning_curve.png"), "Learning curve", series);
     }
+
+    /// <summary>Default `fs_ridge` of `model: {kind: ace, embedding: fs}`: the linear fit's default λ0, best of 0, 1e-10, 3e-10, 1e-9 on mlearn Si (docs/ace.md).</summary>
+    public const double DefaultFsRidge = 1e-10;
 
     internal static double Setting(TrainConfig c, string key, double fallback)
     {

@@ -160,7 +160,9 @@ public class AceEmbeddingFitTests(ITestOutputHelper output)
 /// <summary>
 /// The residuals and the exact Jacobian of the embedding fit (what Levenberg–Marquardt works on): Σ r² is the loss, J equals
 /// central finite differences of r, JᵀJ and Jᵀr accumulated over blocks of structures equal those of the whole J, on a
-/// two-element data set cut into several blocks with one structure without forces and one without energy.
+/// two-element data set cut into several blocks with one structure without forces and one without energy; all with the
+/// Tikhonov regulariser on (its rows √(λ s_k) a_kp are part of r and J, their sum of squares is the penalty, and the data
+/// part of the loss is that of the fit without it); Levenberg–Marquardt then reaches a stationary point of the regularised loss.
 /// </summary>
 public class AceEmbeddingJacobianTests(ITestOutputHelper output)
 {
@@ -181,16 +183,27 @@ public class AceEmbeddingJacobianTests(ITestOutputHelper output)
         }
         double[] Coefficients(double e0) => [e0, .. Enumerable.Range(0, k).Select(_ => 0.5 * (2 * rng.NextDouble() - 1))];
         var linear = new PolynomialModel(1, [29, 28], k, [Coefficients(-3.2), Coefficients(-3.9)]);
-        var options = new AceEmbeddingFitOptions { Weights = new LossWeights { Energy = 1, Force = 0.3 }, InitialScale = 1.0, Threads = 1, Seed = 2, ChunkDoubles = 300 * k };
+        var plain = new AceEmbeddingFitOptions { Weights = new LossWeights { Energy = 1, Force = 0.3 }, InitialScale = 1.0, Threads = 1, Seed = 2, ChunkDoubles = 300 * k };
+        var options = plain with { Ridge = 2e-3, Iterations = 300, Tolerance = 1e-15 };
         var fit = new AceEmbeddingFit(d, data, linear, options);
+        var unregularised = new AceEmbeddingFit(d, data, linear, plain);
         Assert.True(fit.ChunkCount >= 3, $"{fit.ChunkCount} blocks");
         var x = fit.Parameters;
+        Assert.Equal(unregularised.Parameters, x); // same seed, same start
         int n = x.Length;
         var r = fit.Residuals(x);
         int rows = r.Length;
         Assert.Equal(fit.ResidualCount, rows);
-        double loss = fit.Loss(x, null);
+        // one regulariser row per density coefficient (2 elements x k functions x 2 densities), after the data rows
+        int dataRows = unregularised.ResidualCount;
+        Assert.Equal(dataRows + 2 * k * fit.DensityCount, rows);
+        Assert.Equal(0, unregularised.Penalty(x));
+        double loss = fit.Loss(x, null), penalty = fit.Penalty(x);
         Assert.Equal(loss, r.Sum(v => v * v), 12);
+        Assert.Equal(penalty, r.Skip(dataRows).Sum(v => v * v), 12);
+        Assert.Equal(unregularised.Loss(x, null), loss - penalty, 12);
+        output.WriteLine($"loss {loss:E6}, of which the regulariser {penalty:E6}");
+        Assert.True(penalty > 0.05 * loss, "the regulariser is too weak here to be tested");
         var jac = fit.Jacobian(x);
         Assert.Equal((long)rows * n, jac.Length);
         // J vs central differences, column by column
@@ -228,5 +241,17 @@ public class AceEmbeddingJacobianTests(ITestOutputHelper output)
                 Assert.True(Math.Abs(s - jtj[a * n + b]) < 1e-10 * (1 + Math.Abs(s)));
             }
         }
+
+        // Levenberg–Marquardt minimises the regularised loss: with one (linear) density it is a ridge regression, convex, and
+        // LM from the random start stops where its gradient vanishes (with √ρ the kink of F at ρ = 0 can stall it short of that)
+        var single = new AceEmbeddingFit(d, data, linear, options with { FsParameters = [1, 1] });
+        var g0 = new double[single.Parameters.Length];
+        single.Loss(single.Parameters, g0);
+        var (start, end) = single.Run();
+        var gEnd = new double[g0.Length];
+        Assert.Equal(end, single.Loss(single.Parameters, gEnd), 12);
+        double n0 = Math.Sqrt(g0.Sum(v => v * v)), n1 = Math.Sqrt(gEnd.Sum(v => v * v));
+        output.WriteLine($"Levenberg-Marquardt, one density, with the regulariser: loss {start:E4} -> {end:E4} (regulariser {single.Penalty(single.Parameters):E3}), |gradient| {n0:E2} -> {n1:E2}");
+        Assert.True(end < start && n1 < 1e-8 * n0, $"|gradient| {n0:E2} -> {n1:E2}");
     }
 }

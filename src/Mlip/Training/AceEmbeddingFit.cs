@@ -36,8 +36,9 @@ public sealed record AceEmbeddingFitOptions
     public double InitialScale { get; init; }
     public int Seed { get; init; } = 1;
     /// <summary>
-    /// Tikhonov strength λ: the loss gains λ Σ_e Σ_k Σ_p s_k a_kp² over the densities' (scaled) coefficients, s_k the smoothness
-    /// prior of the linear fit (<see cref="AceLinearFit.SmoothnessWeights"/>); E0 is free. 0: no regulariser.
+    /// Tikhonov strength λ: the loss gains λ Σ_e Σ_k Σ_p s_k (a_kp − a°_kp)² over the densities' (scaled) coefficients, s_k the smoothness
+    /// prior of the linear fit (<see cref="AceLinearFit.SmoothnessWeights"/>), centred on the linear model (a°_k1 = the linear fit,
+    /// a°_kp = 0 for the other densities: a large λ gives back the linear fit); E0 is free. 0: no regulariser.
     /// </summary>
     public double Ridge { get; init; }
     /// <summary>Exponent of the smoothness prior of <see cref="Ridge"/> (0: plain ridge).</summary>
@@ -52,8 +53,8 @@ public sealed record AceEmbeddingFitOptions
 /// E_i = E0 + Σ_p w_p F(ρ_p; m_p) with ρ_p = Σ_k c_kp B_k(i) and F = FinnisSinclairShiftedScaled (identity for m = 1).
 /// The parameters are E0 and the coefficients c_kp of each density (stored as a_kp = c_kp σ_k, σ_k the RMS of B_k, for
 /// conditioning). The loss is the NN trainer's, w_E mean_s (ΔE_s/N_s)² + w_F mean ΔF² (over the labelled components), a sum
-/// of squares of the residuals r (<see cref="Residuals"/>), plus the Tikhonov regulariser λ Σ s_k a_kp² with the linear fit's
-/// smoothness prior s_k (residual rows √(λ s_k) a_kp; <see cref="AceEmbeddingFitOptions.Ridge"/>). Forces: F = −Σ_i (∂E_i/∂B) ∂B/∂r with
+/// of squares of the residuals r (<see cref="Residuals"/>), plus the Tikhonov regulariser λ Σ s_k (a_kp − a°_kp)², centred on the linear fit, with the linear fit's
+/// smoothness prior s_k (residual rows √(λ s_k) (a_kp − a°_kp); <see cref="AceEmbeddingFitOptions.Ridge"/>). Forces: F = −Σ_i (∂E_i/∂B) ∂B/∂r with
 /// ∂E_i/∂B_k = Σ_p w_p F'(ρ_ip) a_kp, contracted with the per-pair derivative blocks of the descriptor. The default optimiser
 /// is Levenberg–Marquardt with the exact Jacobian (energy rows: w_p F'(ρ_ip) X_ik summed over the atoms; force rows: the
 /// per-pair blocks w_p [F''(ρ_cp) X_ck (Σ_k' a_k'p ∂X_ck'/∂r) + F'(ρ_cp) ∂X_ck/∂r], scattered to the centre (+) and the
@@ -85,6 +86,7 @@ public sealed class AceEmbeddingFit
     private readonly double[] _sigma;
     private readonly double[] _w;
     private readonly double[] _penalty;      // per parameter: λ s_k for a_kp, 0 for E0
+    private readonly double[] _center;       // per parameter: the regulariser's centre (density 1: the linear fit; others 0)
     private readonly int[] _penalised;       // indices of the parameters with a penalty > 0
     private readonly double _wE, _wF, _forceScale;
     private readonly int _energyRows, _forceRows;
@@ -169,7 +171,7 @@ public sealed class AceEmbeddingFit
             }
             Parameters[o] = e0;
         }
-        // the Tikhonov regulariser: λ s_k on every a_kp of every element
+        // the Tikhonov regulariser: λ s_k on every a_kp of every element, centred below
         if (!(options.Ridge >= 0) || !double.IsFinite(options.Ridge)) throw new MlipException($"the embedding fit's ridge must be finite and >= 0, got {options.Ridge}");
         _penalty = new double[Parameters.Length];
         if (options.Ridge > 0)
@@ -180,6 +182,11 @@ public sealed class AceEmbeddingFit
                     for (int q = 0; q < _p; q++) _penalty[e * PerElement + 1 + a * _p + q] = options.Ridge * prior[a];
         }
         _penalised = [.. Enumerable.Range(0, _penalty.Length).Where(i => _penalty[i] > 0)];
+        // centred on the linear fit: a large ridge gives back the linear model (density 1 = the linear fit, the others 0)
+        _center = (double[])Parameters.Clone();
+        for (int e = 0; e < _elements.Length; e++)
+            for (int a = 0; a < _k; a++)
+                for (int q = 1; q < _p; q++) _center[e * PerElement + 1 + a * _p + q] = 0;
     }
 
     private Chunk MakeChunk(List<(Structure S, DescriptorSet Set)> items, bool forces, int firstStructure, double energyScale)
@@ -260,11 +267,11 @@ public sealed class AceEmbeddingFit
     /// <summary>Rows of the residual vector: one per structure, then 3 per atom when forces are fitted, then one per regularised coefficient.</summary>
     public int ResidualCount => _structures + (_chunks[0].Dx is null || _wF == 0 ? 0 : 3 * _atoms) + _penalised.Length;
 
-    /// <summary>The regulariser's part of the loss, λ Σ s_k a_kp² (0 without a ridge).</summary>
+    /// <summary>The regulariser's part of the loss, λ Σ s_k (a_kp − a°_kp)² (0 without a ridge).</summary>
     public double Penalty(double[] parameters)
     {
         double sum = 0;
-        foreach (int i in _penalised) sum += _penalty[i] * parameters[i] * parameters[i];
+        foreach (int i in _penalised) sum += _penalty[i] * (parameters[i] - _center[i]) * (parameters[i] - _center[i]);
         return sum;
     }
 
@@ -330,14 +337,14 @@ public sealed class AceEmbeddingFit
 
     /// <summary>
     /// The residual vector at <paramref name="parameters"/>, in chunk order (energy rows then force rows of each chunk), then the
-    /// regulariser's rows √(λ s_k) a_kp; loss = Σ r².
+    /// regulariser's rows √(λ s_k) (a_kp − a°_kp); loss = Σ r².
     /// </summary>
     public double[] Residuals(double[] parameters)
     {
         using var scope = NewDisposeScope();
         var p = tensor(parameters, ScalarType.Float64);
         var data = cat(_chunks.Select(c => ChunkResiduals(c, p)).ToArray(), 0).data<double>().ToArray();
-        return [.. data, .. _penalised.Select(i => Math.Sqrt(_penalty[i]) * parameters[i])];
+        return [.. data, .. _penalised.Select(i => Math.Sqrt(_penalty[i]) * (parameters[i] - _center[i]))];
     }
 
     /// <summary>The chunk's residuals r and their exact Jacobian J [rows, parameters] (analytic, no autograd).</summary>
@@ -417,11 +424,11 @@ public sealed class AceEmbeddingFit
             }
         a.data<double>().CopyTo(jtj);
         g.data<double>().CopyTo(jtr);
-        // the regulariser's rows √(λ s_k) a_kp: λ s_k on the diagonal of JᵀJ, λ s_k a_kp in Jᵀr
+        // the regulariser's rows √(λ s_k) (a_kp − a°_kp): λ s_k on the diagonal of JᵀJ, λ s_k (a_kp − a°_kp) in Jᵀr
         foreach (int i in _penalised)
         {
             jtj[(long)i * n + i] += _penalty[i];
-            jtr[i] += _penalty[i] * parameters[i];
+            jtr[i] += _penalty[i] * (parameters[i] - _center[i]);
         }
         return loss + Penalty(parameters);
     }
@@ -446,7 +453,7 @@ public sealed class AceEmbeddingFit
                 p.grad!.zero_();
             }
         if (gradient is not null)
-            foreach (int i in _penalised) gradient[i] += 2 * _penalty[i] * parameters[i];
+            foreach (int i in _penalised) gradient[i] += 2 * _penalty[i] * (parameters[i] - _center[i]);
         return loss + Penalty(parameters);
     }
 

@@ -60,6 +60,20 @@ public class AceEmbeddingFitTests(ITestOutputHelper output)
         direct = direct / data.Count + 0.1 * fsum / fn;
         Assert.Equal(direct, linearLoss, 10);
 
+        // the regulariser is centred on the linear fit: a huge ridge keeps the linear model (density 1 = linear, density 2 = 0),
+        // a moderate one moves part of the way to the truth
+        var stiff = new AceEmbeddingFit(d, data, linear, new AceEmbeddingFitOptions { Weights = weights, Iterations = 20, Threads = 1, Ridge = 1e6 });
+        Assert.Equal(0, stiff.Penalty(stiff.Parameters));
+        stiff.Run();
+        double stiffData = stiff.Loss(stiff.Parameters, null) - stiff.Penalty(stiff.Parameters);
+        output.WriteLine($"ridge 1e6: data loss {stiffData:E4} ({stiffData / linearLoss:F6} of the linear loss)");
+        Assert.InRange(stiffData / linearLoss, 0.999, 1.0 + 1e-12);
+        var moderate = new AceEmbeddingFit(d, data, linear, new AceEmbeddingFitOptions { Weights = weights, Iterations = 100, Threads = 1, Ridge = 1e-8 });
+        moderate.Run();
+        double moderateData = moderate.Loss(moderate.Parameters, null) - moderate.Penalty(moderate.Parameters);
+        output.WriteLine($"ridge 1e-8: data loss {moderateData:E4} ({moderateData / linearLoss:E2} of the linear loss)");
+        Assert.True(moderateData < 0.5 * linearLoss);
+
         // the truth is in the model family (same basis and σ): its loss is zero
         var fit = new AceEmbeddingFit(d, data, linear, new AceEmbeddingFitOptions { Weights = weights, Iterations = 400, Threads = 1 });
         Assert.True(fit.Loss(maker.Parameters, null) < 1e-20);

@@ -323,8 +323,8 @@ public static class TrainingRun
         Plots.LearningCurve(Path.Combine(dir, "learning_curve.png"), "Learning curve", series);
     }
 
-    /// <summary>Default `fs_ridge` of `model: {kind: ace, embedding: fs}`: the linear fit's default λ0, best of 0, 1e-10, 3e-10, 1e-9 on mlearn Si (docs/ace.md).</summary>
-    public const double DefaultFsRidge = 1e-10;
+    /// <summary>Default `fs_ridge` of `model: {kind: ace, embedding: fs}`, centred on the linear fit: best of 0 ... 1e-7 on mlearn Si (docs/ace.md).</summary>
+    public const double DefaultFsRidge = 1e-7;
 
     internal static double Setting(TrainConfig c, string key, double fallback)
     {

@@ -7,12 +7,22 @@ using Xunit;
 namespace Mlip.Tests.ActiveLearning;
 
 /// <summary>
-/// Kill-and-resume of <c>mlip learn</c> for the loop tests: runs CONFIG in a separate process, kills it (whole process tree)
+/// Whole runs and kill-and-resume of <c>mlip learn</c> for the loop tests. Kill-and-resume: runs CONFIG in a separate process, kills it (whole process tree)
 /// once its checkpoint shows <paramref name="atIteration"/>, checks the checkpoint is unfinished, resumes with --resume and
 /// returns the iteration it was killed at.
 /// </summary>
 internal static class LearnKillResume
 {
+    /// <summary>Runs <c>mlip learn CONFIG</c> to its end in a separate process; asserts exit status 0 and returns its standard output.</summary>
+    public static string RunToEnd(string dir, string config)
+    {
+        using var full = CliProcess.Start(dir, $"learn {config}");
+        string o = full.StandardOutput.ReadToEnd(), e = full.StandardError.ReadToEnd();
+        full.WaitForExit();
+        Assert.True(full.ExitCode == 0, o + e);
+        return o;
+    }
+
     public static int KillAndResume(string dir, string config, string output, int atIteration = 2)
     {
         string state = Path.Combine(dir, output, "active", "state.json");

@@ -280,15 +280,21 @@ public sealed class AceEmbeddingFit
     {
         if (Math.Abs(m - 1) < 1e-10) return (rho, ones_like(rho), zeros_like(rho));
         double nx = 1 / m, x0 = Math.Pow(nx, nx / (1 - nx)), y0 = Math.Pow(nx, 1 / (1 - nx));
+        // explicit Scalars kept alive to the end of the method (see TorchScalars: implicit ones are temporaries that a
+        // collection may free while libtorch reads them)
+        using Scalar sx0 = x0.ToScalar(), sy0 = y0.ToScalar(), sm = m.ToScalar(), smMinus1 = (m - 1).ToScalar(),
+            smMinus2 = (m - 2).ToScalar(), smm1 = (m * (m - 1)).ToScalar();
         var a = rho.abs();
         var ex = exp(-a);
-        var xoff = ex * x0;
-        var yoff = ex * y0;
+        var xoff = ex.mul(sx0);
+        var yoff = ex.mul(sy0);
         var u = xoff + a;
         var sign = rho.sign();
-        var f = sign * (u.pow(m) - yoff);
-        var df = yoff + m * (1 - xoff) * u.pow(m - 1);
-        var d2f = sign * (m * (m - 1) * u.pow(m - 2) * (1 - xoff).square() + m * u.pow(m - 1) * xoff - yoff);
+        var oneMinusXoff = xoff.neg().add(TorchScalars.One);
+        var uPowMMinus1 = u.pow(smMinus1);
+        var f = sign * (u.pow(sm) - yoff);
+        var df = yoff + oneMinusXoff.mul(sm) * uPowMMinus1;
+        var d2f = sign * (u.pow(smMinus2).mul(smm1) * oneMinusXoff.square() + uPowMMinus1.mul(sm) * xoff - yoff);
         return (f, df, d2f);
     }
 
@@ -316,13 +322,13 @@ public sealed class AceEmbeddingFit
             long o = e * PerElement;
             var a = p.narrow(0, o + 1, _k * _p).view(_k, _p);
             var (ea, dF, _) = Embedding(c, e, a);
-            eAtom = eAtom.index_add(0, c.ElementAtoms[e], ea + p[o], 1.0);
-            dEdX = dEdX.index_add(0, c.ElementAtoms[e], dF.matmul(a.t()), 1.0);
+            eAtom = eAtom.index_add(0, c.ElementAtoms[e], ea + p[o], TorchScalars.One);
+            dEdX = dEdX.index_add(0, c.ElementAtoms[e], dF.matmul(a.t()), TorchScalars.One);
         }
-        var energies = zeros(c.Structures, dtype: ScalarType.Float64).index_add(0, c.AtomStructure, eAtom, 1.0);
+        var energies = zeros(c.Structures, dtype: ScalarType.Float64).index_add(0, c.AtomStructure, eAtom, TorchScalars.One);
         if (c.Dx is null) return (energies, null);
         var gp = bmm(dEdX.index_select(0, c.Pc!).unsqueeze(1), c.Dx).squeeze(1);
-        var forces = zeros(c.Atoms, 3, dtype: ScalarType.Float64).index_add(0, c.Pc!, gp, 1.0).index_add(0, c.Pn!, gp, -1.0);
+        var forces = zeros(c.Atoms, 3, dtype: ScalarType.Float64).index_add(0, c.Pc!, gp, TorchScalars.One).index_add(0, c.Pn!, gp, TorchScalars.MinusOne);
         return (energies, forces);
     }
 
@@ -372,8 +378,8 @@ public sealed class AceEmbeddingFit
             if (!withForces) continue;
             // force rows: per pair q (centre c, neighbour j), ∂g_q/∂a_kp with g_q = Σ_k (Σ_p w_p F'(ρ_cp) a_kp) ∂X_ck/∂r_j:
             // w_p F''(ρ_cp) X_ck D_qp + w_p F'(ρ_cp) ∂X_ck/∂r_j, D_qp = Σ_k' a_k'p ∂X_ck'/∂r_j
-            var d1 = zeros(c.Atoms, _p, dtype: ScalarType.Float64).index_add(0, atomsE, dF, 1.0);
-            var d2 = zeros(c.Atoms, _p, dtype: ScalarType.Float64).index_add(0, atomsE, d2F, 1.0);
+            var d1 = zeros(c.Atoms, _p, dtype: ScalarType.Float64).index_add(0, atomsE, dF, TorchScalars.One);
+            var d2 = zeros(c.Atoms, _p, dtype: ScalarType.Float64).index_add(0, atomsE, d2F, TorchScalars.One);
             var pairsE = c.ElementPairs![e];
             var dx = pairsE is null ? c.Dx! : c.Dx!.index_select(0, pairsE);
             var pcE = pairsE is null ? c.Pc! : c.Pc!.index_select(0, pairsE);

@@ -73,7 +73,7 @@ internal sealed class BatchLabels
     public Tensor Stress(Tensor gp, Tensor vectors, Tensor pairStructure)
     {
         var w = gp.unsqueeze(2) * vectors.unsqueeze(1);                                             // [pairs, 3, 3]
-        var ws = zeros(_structures, 3, 3, dtype: ScalarType.Float64).index_add(0, pairStructure, w, 1.0);
+        var ws = zeros(_structures, 3, 3, dtype: ScalarType.Float64).index_add(0, pairStructure, w, TorchScalars.One);
         var voigt = stack([ws[.., 0, 0], ws[.., 1, 1], ws[.., 2, 2],
             0.5 * (ws[.., 1, 2] + ws[.., 2, 1]), 0.5 * (ws[.., 0, 2] + ws[.., 2, 0]), 0.5 * (ws[.., 0, 1] + ws[.., 1, 0])], 1);
         return voigt * _volume!.unsqueeze(1);

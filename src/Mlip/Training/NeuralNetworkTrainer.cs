@@ -306,11 +306,11 @@ public sealed class NeuralNetworkTrainer
                 if (_elementAtoms[e].shape[0] == 0) continue;
                 eAtom = eAtom.index_copy(0, _elementAtoms[e], t._networks.Forward(p, e, x.index_select(0, _elementAtoms[e])).squeeze(-1));
             }
-            var energies = zeros(_structures, dtype: ScalarType.Float64).index_add(0, _atomStructure, eAtom, 1.0) + _offsetPer;
+            var energies = zeros(_structures, dtype: ScalarType.Float64).index_add(0, _atomStructure, eAtom, TorchScalars.One) + _offsetPer;
             if (!forces || _d is null) return (energies, null, null);
             var g = autograd.grad([eAtom.sum()], [x], retain_graph: true, create_graph: createGraph)[0]; // dE/dX̃ [atoms, k]
             var gp = bmm(g.index_select(0, _pc!).unsqueeze(1), _d).squeeze(1);                          // dE/dr_ij [pairs, 3]
-            var f = zeros(_atoms, 3, dtype: ScalarType.Float64).index_add(0, _pc!, gp, 1.0).index_add(0, _pn!, gp, -1.0);
+            var f = zeros(_atoms, 3, dtype: ScalarType.Float64).index_add(0, _pc!, gp, TorchScalars.One).index_add(0, _pn!, gp, TorchScalars.MinusOne);
             var s = _labels.HasStress ? _labels.Stress(gp, _pv!, _ps!) : null;
             return (energies, f, s);
         }

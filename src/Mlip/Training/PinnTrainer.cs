@@ -436,22 +436,22 @@ public sealed class PinnTrainer
             var rAB = (vB - vA).pow(2).sum(1).sqrt();
             var xs = rB + rAB - rR.index_select(0, _sA);
             var s = 1 - Fc(xs) * exp(-P.index_select(0, _colLambda) * xs);
-            var S = exp(zeros(_rCount, dtype: ScalarType.Float64).index_add(0, _sA, log(s.clamp_min(1e-300)), 1.0));
+            var S = exp(zeros(_rCount, dtype: ScalarType.Float64).index_add(0, _sA, log(s.clamp_min(1e-300)), TorchScalars.One));
             // coordination and bond order
             var uR = vR / rR.unsqueeze(1);
             var cos = (uR.index_select(0, _zA) * uR.index_select(0, _zB)).sum(1);
             var dh = cos - P.index_select(0, _colH);
             var term = P.index_select(0, _colZeta) * S.index_select(0, _zB) * fcR.index_select(0, _zB) * dh * dh;
-            var Z = zeros(_rCount, dtype: ScalarType.Float64).index_add(0, _zA, term, 1.0);
+            var Z = zeros(_rCount, dtype: ScalarType.Float64).index_add(0, _zA, term, TorchScalars.One);
             var phi = (1 + Z).clamp_min(1e-300).pow(-0.5);
             var eR = exp(P.index_select(0, _colA) - P.index_select(0, _colAlpha) * rR);
             var eA = exp(P.index_select(0, _colB) - P.index_select(0, _colBeta) * rR);
             var pair = 0.5 * (eR - S * phi * eA) * fcR;
-            var eAtom = zeros(_atoms, dtype: ScalarType.Float64).index_add(0, _rCenter, pair, 1.0);
-            var psi = zeros(_atoms, dtype: ScalarType.Float64).index_add(0, _rCenter, S * phi * fcR, 1.0);
+            var eAtom = zeros(_atoms, dtype: ScalarType.Float64).index_add(0, _rCenter, pair, TorchScalars.One);
+            var psi = zeros(_atoms, dtype: ScalarType.Float64).index_add(0, _rCenter, S * phi * fcR, TorchScalars.One);
             var sigma = P.index_select(0, _colSigma);
             eAtom = eAtom - sigma * psi.clamp_min(1e-300).sqrt();
-            var energies = zeros(_structures, dtype: ScalarType.Float64).index_add(0, _atomStructure, eAtom, 1.0);
+            var energies = zeros(_structures, dtype: ScalarType.Float64).index_add(0, _atomStructure, eAtom, TorchScalars.One);
             var penalty = networkPath ? dp.pow(2).sum(1).mean() : zeros(1, dtype: ScalarType.Float64).sum();
             if (!forces || _d is null) return (energies, null, null, penalty);
             Tensor gp;
@@ -461,7 +461,7 @@ public sealed class PinnTrainer
                 gp = g[0] + bmm(g[1].index_select(0, _pc).unsqueeze(1), _d).squeeze(1);
             }
             else gp = autograd.grad([eAtom.sum()], [v], retain_graph: true, create_graph: createGraph)[0];
-            var f = zeros(_atoms, 3, dtype: ScalarType.Float64).index_add(0, _pc, gp, 1.0).index_add(0, _pn, gp, -1.0);
+            var f = zeros(_atoms, 3, dtype: ScalarType.Float64).index_add(0, _pc, gp, TorchScalars.One).index_add(0, _pn, gp, TorchScalars.MinusOne);
             var st = _labels.HasStress ? _labels.Stress(gp, _pv, _ps) : null;
             return (energies, f, st, penalty);
         }

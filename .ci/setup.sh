@@ -9,7 +9,7 @@ command -v dotnet >/dev/null || { echo "setup: the .NET 10 SDK is required (dotn
 # Built once from Debian's source package (about 2-3 minutes on 2 cores), then cached in MLIP_LAMMPS_DIR.
 lammps_dir="${MLIP_LAMMPS_DIR:-$HOME/.cache/mlip/lammps}"
 if [ -x "$lammps_dir/bin/lmp" ] && [ -f "$lammps_dir/reference/.complete" ] \
-   && "$lammps_dir/bin/lmp" -h 2>/dev/null | grep -qw 'ML-IAP'; then
+   && "$lammps_dir/bin/lmp" -h 2>/dev/null | grep -qw 'ML-IAP' && "$lammps_dir/bin/lmp" -h 2>/dev/null | grep -qw 'ML-PACE'; then
   echo "setup: LAMMPS present: $lammps_dir/bin/lmp"
 else
   bash scripts/build-lammps.sh

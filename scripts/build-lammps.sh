@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds a LAMMPS executable with the ML-SNAP, ML-IAP and MANYBODY packages from Debian's source
-# package (Debian's binary `lammps` lacks ML-SNAP and ML-IAP). The tests use it as an outside
+# Builds a LAMMPS executable with the ML-SNAP, ML-IAP, ML-PACE and MANYBODY packages from Debian's
+# source package (Debian's binary `lammps` lacks them). ML-PACE's cmake downloads the PACE library;
+# here it is built offline from the archive in ../shared/vendor (MLIP_PACELIB_ARCHIVE overrides). The tests use it as an outside
 # reference (compute sna/atom, snad/atom, snav/atom; pair_style snap, mliap, sw, tersoff, eam).
 #
 #   bash scripts/build-lammps.sh          # MLIP_LAMMPS_DIR defaults to ~/.cache/mlip/lammps
@@ -24,6 +25,10 @@ LMP="$LAMMPS_DIR/bin/lmp"
 SRC_ROOT="$LAMMPS_DIR/src"
 BUILD="$LAMMPS_DIR/build"
 REF="$LAMMPS_DIR/reference"
+# The PACE evaluator library that ML-PACE's cmake would download (v.2021.4.9, MD5 checked by cmake).
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PACELIB="${MLIP_PACELIB_ARCHIVE:-$REPO_ROOT/../shared/vendor/lammps-user-pace-v.2021.4.9.tar.gz}"
+PACELIB_MD5=4db54962fbd6adcf8c18d46e1798ceb5
 JOBS="${MLIP_LAMMPS_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
 step() { echo "build-lammps: [$(( $(date +%s) - start ))s] $*"; }
@@ -36,13 +41,14 @@ lmp_ok() {
   [ -x "$LMP" ] || return 1
   local help
   help="$("$LMP" -h 2>/dev/null)" || return 1
-  grep -qw 'ML-SNAP' <<<"$help" && grep -qw 'ML-IAP' <<<"$help" && grep -qw 'MANYBODY' <<<"$help"
+  grep -qw 'ML-SNAP' <<<"$help" && grep -qw 'ML-IAP' <<<"$help" && grep -qw 'MANYBODY' <<<"$help" \
+    && grep -qw 'ML-PACE' <<<"$help"
 }
 reference_ok() { [ -f "$REF/.complete" ]; }
 data_ok() { [ -f /usr/share/lammps/potentials/Si.sw ]; }
 
 if lmp_ok && reference_ok && data_ok; then
-  step "LAMMPS is ready: $LMP (ML-SNAP, ML-IAP, MANYBODY); reference files in $REF"
+  step "LAMMPS is ready: $LMP (ML-SNAP, ML-IAP, ML-PACE, MANYBODY); reference files in $REF"
   exit 0
 fi
 
@@ -101,12 +107,15 @@ step "source: $SRC"
 # --- 4. configure and build --------------------------------------------------------------------
 if ! lmp_ok; then
   command -v cmake >/dev/null || fail "cmake not found after installing it"
-  step "configuring (cmake): ML-SNAP ML-IAP MANYBODY, serial, Release, no JPEG/PNG/FFmpeg/Python"
+  [ -f "$PACELIB" ] || fail "the PACE library archive is missing: $PACELIB (set MLIP_PACELIB_ARCHIVE)"
+  PACELIB="$(cd "$(dirname "$PACELIB")" && pwd)/$(basename "$PACELIB")"
+  step "configuring (cmake): ML-SNAP ML-IAP ML-PACE MANYBODY, serial, Release, no JPEG/PNG/FFmpeg/Python"
   rm -rf "$BUILD"
   mkdir -p "$BUILD"
   cmake -S "$SRC/cmake" -B "$BUILD" \
     -DCMAKE_BUILD_TYPE=Release \
     -DPKG_ML-SNAP=on -DPKG_ML-IAP=on -DPKG_MANYBODY=on \
+    -DPKG_ML-PACE=on -DPACELIB_URL="file://$PACELIB" -DPACELIB_MD5="$PACELIB_MD5" \
     -DMLIAP_ENABLE_PYTHON=off -DPKG_PYTHON=off \
     -DBUILD_MPI=off -DBUILD_OMP=off \
     -DBUILD_SHARED_LIBS=off -DBUILD_TOOLS=off -DBUILD_LAMMPS_SHELL=off -DBUILD_DOC=off \
@@ -121,7 +130,7 @@ if ! lmp_ok; then
   mkdir -p "$LAMMPS_DIR/bin"
   install -m 755 "$BUILD/lmp" "$LMP.new"
   mv -f "$LMP.new" "$LMP"
-  lmp_ok || { "$LMP" -h | head -n 60 >&2 || true; fail "the new $LMP does not list ML-SNAP, ML-IAP and MANYBODY"; }
+  lmp_ok || { "$LMP" -h | head -n 60 >&2 || true; fail "the new $LMP does not list ML-SNAP, ML-IAP, ML-PACE and MANYBODY"; }
   rm -rf "$BUILD"   # object files are not needed again (about 300 MB)
   step "installed $LMP"
 fi

@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# Runs every test (xunit, Release) and ends with one plain line: "N passed, N failed, N skipped".
+# Sets up what the tests need (idempotent: .ci/setup.sh installs the Debian packages and builds LAMMPS
+# only when missing), then runs every test (xunit, Release) and ends with one plain line:
+# "N passed, N failed, N skipped". MLIP_SKIP_SETUP=1 skips the set-up step.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
+if [ "${MLIP_SKIP_SETUP:-0}" != 1 ]; then
+  if ! bash .ci/setup.sh; then
+    echo "test.sh: set-up failed (see above); no tests were run" >&2
+    echo "0 passed, 1 failed, 0 skipped"
+    exit 1
+  fi
+fi
 log="$(mktemp)"
 dotnet test Mlip.slnx -c Release -nologo "$@" 2>&1 | tee "$log"
 code=${PIPESTATUS[0]}

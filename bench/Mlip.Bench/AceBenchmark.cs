@@ -9,8 +9,9 @@ namespace Mlip.Bench;
 /// <summary>
 /// <c>ace</c>: the force call (energy, forces, stress) of Debian's Cu-PBE-core-rep.ace (742 functions, rc 7.4 Å)
 /// on a 4000-atom rattled fcc Cu cell (10×10×10 conventional cells, a = 3.615 Å, rattle 0.05 Å, seeded), µs
-/// per atom-step, with the product and the recursive evaluator, beside Mlip's linear SNAP Cu_Zuo_JPCA2020 on the same cell in the same run; LAMMPS measured
-/// PACE recursive at 1.5× its SNAP. <c>ace-basis</c>: the size of a linear ACE basis for given options.
+/// per atom-step, with the product and the recursive evaluator, beside Mlip's linear SNAP Cu_Zuo_JPCA2020 on the same cell in the same run;
+/// and, when scripts/build-lammps.sh has built LAMMPS with ML-PACE, LAMMPS's <c>pair_style pace product|recursive</c> and
+/// <c>pair_style snap</c> on the same cell in the same run (single thread; their energies checked against Mlip's). <c>ace-basis</c>: the size of a linear ACE basis for given options.
 /// </summary>
 public static class AceBenchmark
 {
@@ -40,7 +41,40 @@ public static class AceBenchmark
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"PACE Cu-PBE-core-rep.ace (product)",-40} {tAce,10:F2} µs/atom-step"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"PACE Cu-PBE-core-rep.ace (recursive)",-40} {tRec,10:F2} µs/atom-step"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"SNAP Cu_Zuo_JPCA2020 (linear)",-40} {tSnap,10:F2} µs/atom-step"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratios: product/SNAP {tAce / tSnap:F2}, recursive/SNAP {tRec / tSnap:F2}, recursive/product {tRec / tAce:F2} (LAMMPS: PACE recursive 1.5x its SNAP)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratios: product/SNAP {tAce / tSnap:F2}, recursive/SNAP {tRec / tSnap:F2}, recursive/product {tRec / tAce:F2}"));
+        LammpsReference(s, dir, ace, rec, snap, tAce, tRec, tSnap);
+    }
+
+    /// <summary>LAMMPS on the same cell in the same run (one thread, energy + forces + virial every step: pe and press in thermo).</summary>
+    private static void LammpsReference(Structure s, string dir, Potential ace, Potential rec, Potential snap, double tAce, double tRec, double tSnap)
+    {
+        if (LammpsTiming.Executable is null || !LammpsTiming.HasPackage("ML-PACE"))
+        {
+            Console.WriteLine("LAMMPS with ML-PACE not built (scripts/build-lammps.sh): no LAMMPS reference in this run");
+            return;
+        }
+        var files = new Dictionary<string, string>
+        {
+            ["Cu.ace"] = File.ReadAllText(Path.Combine(dir, "Cu-PBE-core-rep.ace")),
+            ["Cu.snapcoeff"] = File.ReadAllText(Path.Combine(dir, "Cu_Zuo_JPCA2020.snapcoeff")),
+            ["Cu.snapparam"] = File.ReadAllText(Path.Combine(dir, "Cu_Zuo_JPCA2020.snapparam")),
+        };
+        const string tail = "mass 1 63.546\nthermo_style custom step pe press\nthermo 1\nrun 0\nrun 5\n";
+        var rows = new (string Name, string Style, Potential Pot, double Mlip)[]
+        {
+            ("pace product", "pair_style pace product\npair_coeff * * Cu.ace Cu\n", ace, tAce),
+            ("pace recursive", "pair_style pace recursive\npair_coeff * * Cu.ace Cu\n", rec, tRec),
+            ("snap", "pair_style snap\npair_coeff * * Cu.snapcoeff Cu.snapparam Cu\n", snap, tSnap),
+        };
+        Console.WriteLine($"{"LAMMPS (1 thread)",-22} {"µs/atom-step",13} {"Mlip/LAMMPS",12} {"|E_Mlip - E_LAMMPS| (eV)",26}");
+        foreach (var (name, style, pot, mlip) in rows)
+        {
+            var r = LammpsTiming.Run(s, style + tail, files)!.Value;
+            double us = r.SecondsPerStep * 1e6 / s.Count;
+            double diff = r.LastPe is double pe ? Math.Abs(pot.Calculate(s).Energy - pe) : double.NaN;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name,-22} {us,13:F2} {mlip / us,12:F3} {diff,26:E2}"));
+        }
+        Console.WriteLine($"(Mlip ran on {Environment.ProcessorCount} threads, LAMMPS on one: multiply the ratios by {Environment.ProcessorCount} for a per-core comparison)");
     }
 
     /// <summary>Densities pass and general adjoint pass separately, and the same with only the rank-1 functions (the neighbour passes).</summary>

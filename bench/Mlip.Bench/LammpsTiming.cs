@@ -20,11 +20,45 @@ public static partial class LammpsTiming
         }
     }
 
+    /// <summary>The second column of the last numeric thermo line before the loop-time line (pe of "step pe").</summary>
+    private static double? LastPe(string log, int loopIndex)
+    {
+        double? pe = null;
+        foreach (var line in log[..loopIndex].Split('\n'))
+        {
+            var f = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length >= 2 && long.TryParse(f[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out _)
+                && double.TryParse(f[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double v)) pe = v;
+        }
+        return pe;
+    }
+
     [GeneratedRegex(@"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps")]
     private static partial Regex LoopTime();
 
     /// <summary>Seconds per step of the last "run" in the input, single thread; null without LAMMPS.</summary>
-    public static double? SecondsPerStep(Structure s, string commands, IDictionary<string, string>? files = null)
+    public static double? SecondsPerStep(Structure s, string commands, IDictionary<string, string>? files = null) =>
+        Run(s, commands, files)?.SecondsPerStep;
+
+    /// <summary>LAMMPS packages the built executable lists (from <c>lmp -h</c>); empty without LAMMPS.</summary>
+    public static bool HasPackage(string name)
+    {
+        if (Executable is not string exe) return false;
+        var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add("-h");
+        using var p = Process.Start(psi)!;
+        string help = p.StandardOutput.ReadToEnd();
+        p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return Regex.IsMatch(help, $@"(^|\s){Regex.Escape(name)}(\s|$)", RegexOptions.Multiline);
+    }
+
+    /// <summary>
+    /// One LAMMPS run, single thread: seconds per step of the last "run" and the potential energy of the last
+    /// thermo line (the input should print <c>thermo_style custom step pe</c>) so that a benchmark can check
+    /// that both codes computed the same numbers; null without LAMMPS.
+    /// </summary>
+    public static (double SecondsPerStep, double? LastPe)? Run(Structure s, string commands, IDictionary<string, string>? files = null)
     {
         if (Executable is not string exe) return null;
         string dir = Path.Combine(Path.GetTempPath(), "mlip-bench-lammps", Guid.NewGuid().ToString("N"));
@@ -46,6 +80,6 @@ public static partial class LammpsTiming
         double seconds = double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
         int steps = int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture);
         Directory.Delete(dir, recursive: true);
-        return seconds / Math.Max(1, steps);
+        return (seconds / Math.Max(1, steps), LastPe(log, m.Index));
     }
 }

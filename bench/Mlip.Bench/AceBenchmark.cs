@@ -59,7 +59,7 @@ public static class AceBenchmark
             ["Cu.snapcoeff"] = File.ReadAllText(Path.Combine(dir, "Cu_Zuo_JPCA2020.snapcoeff")),
             ["Cu.snapparam"] = File.ReadAllText(Path.Combine(dir, "Cu_Zuo_JPCA2020.snapparam")),
         };
-        const string tail = "mass 1 63.546\nthermo_style custom step pe press\nthermo 1\nrun 0\nrun 5\n";
+        const string tail = "mass 1 63.546\nthermo_style custom step pe press\nthermo_modify format float %.15g\nthermo 1\nrun 0\nrun 5\n";
         var rows = new (string Name, string Style, Potential Pot, double Mlip)[]
         {
             ("pace product", "pair_style pace product\npair_coeff * * Cu.ace Cu\n", ace, tAce),

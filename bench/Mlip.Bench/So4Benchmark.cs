@@ -58,7 +58,7 @@ public static class So4Benchmark
                     "compute sb all reduce sum c_b[1] c_db[1] c_vb[1]\nthermo_style custom step c_sb[1] c_sb[2] c_sb[3]\nthermo 1\nrun 3\n")!.Value / s.Count;
                 // compute snap: B, dB and the virial rows of the whole cell in one pass (a global array, fitted by FitSNAP)
                 lOnePass = 1e6 * LammpsTiming.SecondsPerStep(s, head + $"compute b all snap {sna}\n" +
-                    "thermo_style custom step c_b[1][1]\nthermo 1\nrun 3\n")!.Value / s.Count;
+                    "thermo_style custom step pe press c_b[1][1]\nthermo 1\nrun 3\n")!.Value / s.Count;
                 var coeffText = new System.Text.StringBuilder($"# random coefficients\n1 {coeff.Length + 1}\nSi 0.5 1.0\n0.0\n");
                 foreach (double c in coeff) coeffText.Append(c.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
                 var files = new Dictionary<string, string>

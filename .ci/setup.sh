@@ -22,6 +22,14 @@ if ! /usr/bin/python3 -c "import ase.calculators.socketio" 2>/dev/null; then
   $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq python3-ase
 fi
 
+# numpy and phonopy (Debian python3-numpy, python3-phonopy) read what Mlip writes for them: the .npy/.npz of
+# `mlip descriptors` (tests/Mlip.Tests/Interop/NumpyInteropTests.cs) and the force constants of Phonons.cs
+# (tests/Mlip.Tests/Simulation/PhonopyTests.cs); skipped when present.
+if ! /usr/bin/python3 -c "import numpy, phonopy" 2>/dev/null; then
+  sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq python3-numpy python3-phonopy
+fi
+
 # spglib (Debian libsymspg1) for space groups of random crystals (src/Mlip/Generation/Spglib.cs, P/Invoke); skipped when present.
 if ! ldconfig -p 2>/dev/null | grep -q 'libsymspg\.so\.1'; then
   sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"

@@ -42,6 +42,12 @@ public static class ExportCommand
                 _ => Snap.Write(potential, dir, baseName),
             };
             foreach (var p in written) stdout.WriteLine($"wrote {p}");
+            if (fmt == "pace")
+                stdout.WriteLine("note: .yace needs LAMMPS built with PACE library v.2021.10.25 or later; older builds " +
+                                 "(e.g. Debian's LAMMPS 20220106, PACE v.2021.4.9) read only the plain .ace: use --format pace-ace (docs/ace.md)");
+            if (fmt is "pace" or "pace-ace" && Pace.Basis(potential).ElementCount > 1)
+                stdout.WriteLine("note: PACE library v.2021.4.9 (LAMMPS 2021-2022) evaluates single-element potentials only; " +
+                                 "this one has several elements and needs a newer pair_style pace (docs/ace.md)");
             return 0;
         }));
         return new Command("export", "Export a model to another program's format") { lammps };

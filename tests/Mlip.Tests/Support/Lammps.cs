@@ -6,7 +6,7 @@ using Mlip.Structures;
 namespace Mlip.Tests.Support;
 
 /// <summary>
-/// Runs the LAMMPS executable built by <c>scripts/build-lammps.sh</c> (ML-SNAP, ML-IAP, MANYBODY;
+/// Runs the LAMMPS executable built by <c>scripts/build-lammps.sh</c> (ML-SNAP, ML-IAP, ML-PACE, MANYBODY;
 /// serial) as an outside reference for tests. The executable is looked up in
 /// <c>$MLIP_LAMMPS_DIR/bin/lmp</c>, then in the default cache <c>~/.cache/mlip/lammps/bin/lmp</c>.
 /// Tests that need LAMMPS call <see cref="RequireExecutable"/> and so fail, never skip, without it.
@@ -16,7 +16,8 @@ public static class Lammps
     /// <summary>What to do when LAMMPS is missing; part of every "not found" message.</summary>
     public const string BuildHint =
         "run `bash scripts/build-lammps.sh` from the repository root (builds ~/.cache/mlip/lammps/bin/lmp " +
-        "with ML-SNAP, ML-IAP and MANYBODY from Debian's source package, about 2-3 minutes on 2 cores; " +
+        "with ML-SNAP, ML-IAP, ML-PACE (PACE library from ../shared/vendor) and MANYBODY from Debian's source package, " +
+        "several minutes on 2 cores; " +
         "set MLIP_LAMMPS_DIR to use another folder)";
 
     /// <summary>Default limit on one LAMMPS run.</summary>

@@ -29,6 +29,41 @@ public class StructureReaderFuzzTests(ITestOutputHelper output)
         Assert.True(report.TypedErrors > 0, report.ToString());
     }
 
+    /// <summary>
+    /// The CLI on the first mutants of every format: <c>mlip info --json</c> exits 0 with valid JSON
+    /// or 1 with one line, never 70 (an internal error).
+    /// </summary>
+    [Fact]
+    public void CliInfoJsonOnMutantsExits0Or1()
+    {
+        foreach (var target in StructureFuzzTargets.All(TestPaths.Data(""), TestPaths.Shared("mlearn", "Si", "test.json")))
+        {
+            var cases = target.Blobs is { } blobs
+                ? FuzzRunner.Run(target.Format, target.FileName, Enumerable.Range(0, 40).Select(id => (id, Mutator.Mutant(blobs[id % blobs.Count], Seed, id))), CliInfo, HangGuard, Seed)
+                : FuzzRunner.Run(target.Format, target.FileName, Enumerable.Range(0, 40).Select(id => (id, Mutator.Mutant(target.Texts![id % target.Texts.Count], Seed, id, target.Json))), CliInfo, HangGuard, Seed);
+            output.WriteLine("cli " + cases);
+            Assert.True(cases.Untyped == 0 && cases.Hangs == 0, cases.ToString());
+        }
+    }
+
+    private static void CliInfo(string path)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = Mlip.Cli.Program.Run(["info", path, "--json"], o, e);
+        string err = e.ToString().Trim();
+        switch (code)
+        {
+            case 0:
+                using (System.Text.Json.JsonDocument.Parse(o.ToString())) { }
+                return;
+            case 1 when err.StartsWith("mlip: error: ", StringComparison.Ordinal) && !err.Contains('\n'):
+                throw new Mlip.Validation.MlipException(err);
+            default:
+                throw new InvalidOperationException($"exit {code}: {err}");
+        }
+    }
+
     [Fact]
     public void MutantsAreDeterministic()
     {

@@ -23,6 +23,7 @@ public static class Mutator
         "NaN", "nan", "inf", "-inf", "Infinity", "-Infinity", "1e308", "-1e308", "1.8e308", "2147483648", "-2147483649",
         "4294967296", "1e-320", "-1e-320", "99999999999999999999999", "-99999999999999999999999", "1e12", "-1e12",
         "1e-9", "0", "-0", "-1", "1e19", "9223372036854775808", "0x10", "1,5", "1.5.5", "", "+", "e",
+        "2147483647", "100000000", "65536", "1000", // counts that are valid integers but absurd sizes
     ];
 
     private static readonly string[] JsonReplacements =

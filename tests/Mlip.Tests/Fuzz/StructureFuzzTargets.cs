@@ -9,12 +9,21 @@ namespace Mlip.Tests.Fuzz;
 /// <summary>One structure reader to fuzz: the seed inputs and the file name the mutants are written under.</summary>
 public sealed record StructureFuzzTarget(string Format, string FileName, bool Json, IReadOnlyList<string>? Texts, IReadOnlyList<byte[]>? Blobs)
 {
+    /// <summary>Mutate the rows of an SQLite database through SQL rather than its bytes.</summary>
+    public bool SqlMutations { get; init; }
+
+    /// <summary>Mutant <paramref name="id"/> as bytes (any target).</summary>
+    public byte[] MutantBytes(int seed, int id) =>
+        Blobs is { } b
+            ? SqlMutations ? StructureFuzzTargets.SqlMutant(b[id % b.Count], seed, id) : Mutator.Mutant(b[id % b.Count], seed, id)
+            : System.Text.Encoding.UTF8.GetBytes(Mutator.Mutant(Texts![id % Texts.Count], seed, id, Json));
+
     /// <summary>Mutant <paramref name="id"/> cycles through the seed inputs.</summary>
     public FuzzReport Run(int count, int seed, TimeSpan hangGuard)
     {
-        if (Blobs is { } blobs)
+        if (Blobs is not null)
             return FuzzRunner.Run(Format, FileName,
-                Enumerable.Range(0, count).Select(id => (id, Mutator.Mutant(blobs[id % blobs.Count], seed, id))),
+                Enumerable.Range(0, count).Select(id => (id, MutantBytes(seed, id))),
                 StructureFuzzTargets.ReadAndUse, hangGuard, seed);
         var texts = Texts!;
         return FuzzRunner.Run(Format, FileName,
@@ -44,7 +53,81 @@ public static class StructureFuzzTargets
             new("ase-json", "fixtures.json", true, [D("ase_fixtures.json")], null),
             new("ase-db", "fixtures.db", false, null, [File.ReadAllBytes(Path.Combine(dataDir, "ase_fixtures.db"))]),
             new("mlearn", "mlearn.json", true, [MlearnSlice(mlearnJson, 2)], null),
+            new("ase-db-sql", "fixtures.db", false, null, [File.ReadAllBytes(Path.Combine(dataDir, "ase_fixtures.db"))]) { SqlMutations = true },
         ];
+    }
+
+    private static readonly string[] SqlValues =
+    [
+        "NULL", "'abc'", "''", "1e308", "-1e308", "-1", "0", "2147483647", "9223372036854775807", "1.5", "X''", "X'00'",
+        "X'FFFFFFFFFFFFFFFF'", "X'000000000000F87F'", "X'000000000000F07F'", "'{}'", "'[]'", "'{\"a\": [1, 2]}'", "'null'",
+    ];
+
+    /// <summary>
+    /// A valid SQLite database whose <c>systems</c> table was edited: one to three cells (a random row
+    /// and column) set to a wrong-typed or extreme value, a byte-mutated copy of their blob, or a
+    /// mutated copy of their JSON text. Exercises the ASE row decoding past SQLite's own checks.
+    /// </summary>
+    public static byte[] SqlMutant(byte[] db, int seed, int id)
+    {
+        var rng = Mutator.CaseRandom(seed, id);
+        string dir = Path.Combine(Path.GetTempPath(), "mlip-fuzz", $"sql-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        string path = Path.Combine(dir, "m.db");
+        try
+        {
+            File.WriteAllBytes(path, db);
+            using (var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False"))
+            {
+                c.Open();
+                var columns = new List<string>();
+                using (var cmd = c.CreateCommand())
+                {
+                    cmd.CommandText = "PRAGMA table_info(systems)";
+                    using var r = cmd.ExecuteReader();
+                    while (r.Read()) columns.Add(r.GetString(1));
+                }
+                var ids = new List<long>();
+                using (var cmd = c.CreateCommand())
+                {
+                    cmd.CommandText = "SELECT id FROM systems";
+                    using var r = cmd.ExecuteReader();
+                    while (r.Read()) ids.Add(r.GetInt64(0));
+                }
+                int edits = 1 + rng.Next(3);
+                for (int k = 0; k < edits && ids.Count > 0; k++)
+                {
+                    string col = columns[1 + rng.Next(columns.Count - 1)]; // not the id
+                    long row = ids[rng.Next(ids.Count)];
+                    object? current;
+                    using (var cmd = c.CreateCommand())
+                    {
+                        cmd.CommandText = $"SELECT \"{col}\" FROM systems WHERE id = {row}";
+                        current = cmd.ExecuteScalar();
+                    }
+                    using var upd = c.CreateCommand();
+                    int kind = rng.Next(3);
+                    if (kind == 0 && current is byte[] blob)
+                    {
+                        upd.CommandText = $"UPDATE systems SET \"{col}\" = $v WHERE id = {row}";
+                        upd.Parameters.AddWithValue("$v", Mutator.Mutant(blob, seed, id * 7 + k));
+                    }
+                    else if (kind == 1 && current is string text)
+                    {
+                        upd.CommandText = $"UPDATE systems SET \"{col}\" = $v WHERE id = {row}";
+                        upd.Parameters.AddWithValue("$v", Mutator.Mutant(text, seed, id * 7 + k, json: true));
+                    }
+                    else upd.CommandText = $"UPDATE systems SET \"{col}\" = {SqlValues[rng.Next(SqlValues.Length)]} WHERE id = {row}";
+                    try { upd.ExecuteNonQuery(); }
+                    catch (Microsoft.Data.Sqlite.SqliteException) { } // e.g. a UNIQUE constraint: keep the database as it is
+                }
+            }
+            return File.ReadAllBytes(path);
+        }
+        finally
+        {
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
     }
 
     /// <summary>The first <paramref name="count"/> entries of a pymatgen/mlearn json list.</summary>

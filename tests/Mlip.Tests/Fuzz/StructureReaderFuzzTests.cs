@@ -14,7 +14,7 @@ public class StructureReaderFuzzTests(ITestOutputHelper output)
     public const int Seed = 22;
     private static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(20);
 
-    public static TheoryData<string> Formats() => ["extxyz", "poscar", "outcar", "ase-json", "ase-db", "mlearn"];
+    public static TheoryData<string> Formats() => ["extxyz", "poscar", "outcar", "ase-json", "ase-db", "ase-db-sql", "mlearn"];
 
     [Theory]
     [MemberData(nameof(Formats))]
@@ -38,9 +38,7 @@ public class StructureReaderFuzzTests(ITestOutputHelper output)
     {
         foreach (var target in StructureFuzzTargets.All(TestPaths.Data(""), TestPaths.Shared("mlearn", "Si", "test.json")))
         {
-            var cases = target.Blobs is { } blobs
-                ? FuzzRunner.Run(target.Format, target.FileName, Enumerable.Range(0, 40).Select(id => (id, Mutator.Mutant(blobs[id % blobs.Count], Seed, id))), CliInfo, HangGuard, Seed)
-                : FuzzRunner.Run(target.Format, target.FileName, Enumerable.Range(0, 40).Select(id => (id, Mutator.Mutant(target.Texts![id % target.Texts.Count], Seed, id, target.Json))), CliInfo, HangGuard, Seed);
+            var cases = FuzzRunner.Run(target.Format, target.FileName, Enumerable.Range(0, 40).Select(id => (id, target.MutantBytes(Seed, id))), CliInfo, HangGuard, Seed);
             output.WriteLine("cli " + cases);
             Assert.True(cases.Untyped == 0 && cases.Hangs == 0, cases.ToString());
         }

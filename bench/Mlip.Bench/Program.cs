@@ -46,6 +46,9 @@ switch (which)
     case "uncertainty":
         UncertaintyBenchmark.Run(args.Skip(1).ToArray());
         break;
+    case "fuzz":
+        FuzzBenchmark.Run(args.Skip(1).ToArray());
+        break;
     default:
         Console.WriteLine("usage: dotnet run -c Release --project bench/Mlip.Bench -- <benchmark>");
         Console.WriteLine("  neighbors [--quick]   neighbour-list build time, 1k/10k/100k-atom diamond Si, rc 5 Å, vs brute force");
@@ -62,6 +65,7 @@ switch (which)
         Console.WriteLine("  ace-grade [--cells 10] [--repeats 3] [--training 14]  ACE extrapolation grade: active-set build, then γ of a 4000-atom Cu cell vs the force call, µs/atom, ratio");
         Console.WriteLine("  ace-basis [--order 3] [--nmax 8,6,4] [--lmax 0,4,3] [--degree D] [--wl 1.5]  size of a linear ACE basis");
         Console.WriteLine("  uncertainty [sw|tersoff] [--no-nn]  Spearman correlation of uncertainty with validation force error, per model kind");
+        Console.WriteLine("  fuzz [--count 3000] [--seed 1] [--format extxyz,poscar,...] [--hang 60]  seeded mutants of real files through every structure reader, validation, neighbour list, summary: counts per outcome");
         Console.WriteLine("  random-crystals [--quick]  random symmetric Ga12As12 cells in every group that fits: mean ms per cell, failure rate per group");
         break;
 }

@@ -111,6 +111,7 @@ public static class MdCommand
             if (monitor is { Stopped: true } && traj is not null && (parse.GetValue(trajEvery) == 0 || state.Step % parse.GetValue(trajEvery) != 0)) traj.Write(state);
             traj?.Commit();
             thermo?.Commit();
+            monitor?.Commit();
             string F(double v, string fmt) => v.ToString(fmt, CultureInfo.InvariantCulture);
             bool nve = ens == "nve";
             if (asJson)
@@ -173,7 +174,7 @@ public static class MdCommand
         if (activeSet is null && train is null && modelPath is not null && Models.Ace.AcePotential.IsAcePath(modelPath) && File.Exists(Path.ChangeExtension(modelPath, ".asi")))
             activeSet = Path.ChangeExtension(modelPath, ".asi");
         var estimator = Models.Uncertainty.UncertaintyEstimators.For(members, train, 1, true, activeSet, Models.Ace.AceGradeKind.Linear);
-        return new UncertaintyMonitor(estimator, threshold, every, act, dump);
+        return new UncertaintyMonitor(estimator, threshold, every, act, dump, staged: true);
     }
 
     private sealed class Progress(TextWriter stderr) : IProgress<MdProgress>

@@ -169,6 +169,34 @@ public class BadInputCliTests
     }
 
     [Fact]
+    public void Md_json_with_zero_steps_has_null_for_the_undefined_drift()
+    {
+        string dir = TestPaths.TempDir();
+        string si = Path.Combine(dir, "si.xyz");
+        StructureIO.Write(si, [Crystals.Diamond("Si", 5.431)]);
+        var (code, json, err) = CliTests.Run("md", si, "-p", "sw", "--steps", "0", "--json");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(json);
+        Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("conserved_drift_ev_per_atom_per_ps").ValueKind);
+        Assert.True(doc.RootElement.GetProperty("mean_pressure_gpa").GetDouble() is var p && double.IsFinite(p));
+    }
+
+    [Fact]
+    public void The_cli_runner_reports_a_user_error_wrapped_by_a_parallel_loop_as_one_line()
+    {
+        var err = new StringWriter();
+        int code = Mlip.Cli.Commands.CliRunner.Run(err, () => throw new AggregateException(
+            new InvalidOperationException("a bug elsewhere"), new AggregateException(new Mlip.Validation.MlipException("x.xyz: bad thing"))));
+        Assert.Equal(1, code);
+        Assert.Equal("mlip: error: x.xyz: bad thing", err.ToString().Trim());
+
+        err = new StringWriter();
+        code = Mlip.Cli.Commands.CliRunner.Run(err, () => throw new AggregateException(new InvalidOperationException("a bug")));
+        Assert.Equal(70, code);
+        Assert.Contains("internal error", err.ToString());
+    }
+
+    [Fact]
     public void Npt_refuses_a_non_periodic_structure()
     {
         string dir = TestPaths.TempDir();

@@ -105,7 +105,18 @@ public static class MdCommand
                 Observer = stats.Observe,
             };
             var clock = Stopwatch.StartNew();
-            long done = md.Run(n);
+            long done;
+            try
+            {
+                done = md.Run(n);
+            }
+            catch
+            {
+                // the error itself follows as the one "mlip: error:" line; say where this run's output went
+                if (traj is { Frames: > 0 } || thermo is { Rows: > 0 })
+                    stderr.WriteLine($"md: the run failed at step {state.Step}; {string.Join(" and ", new[] { traj is { Frames: > 0 } ? $"its {traj.Frames} frame(s) are in {traj.WritingPath}" : null, thermo is { Rows: > 0 } ? $"its log is in {thermo.WritingPath}" : null }.OfType<string>())}; existing output files are unchanged");
+                throw;
+            }
             double wall = clock.Elapsed.TotalSeconds;
             // the frame that stopped the run is kept in the trajectory
             if (monitor is { Stopped: true } && traj is not null && (parse.GetValue(trajEvery) == 0 || state.Step % parse.GetValue(trajEvery) != 0)) traj.Write(state);

@@ -35,6 +35,9 @@ public sealed class ThermoLog : IDisposable
 
     public string FilePath { get; }
 
+    /// <summary>Where the rows are written now: <see cref="FilePath"/>, or the partial file of a staged log.</summary>
+    public string WritingPath => _staged?.PartialPath ?? FilePath;
+
     /// <summary>Rows written (the header not counted).</summary>
     public int Rows { get; private set; }
 

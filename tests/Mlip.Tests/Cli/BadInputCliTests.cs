@@ -57,6 +57,7 @@ public class BadInputCliTests
     [InlineData("predict")]
     [InlineData("test")]
     [InlineData("label")]
+    [InlineData("label-sw")]
     public void An_element_the_model_lacks_is_a_one_line_user_error_naming_element_and_structure(string verb)
     {
         string dir = TestPaths.TempDir();
@@ -66,11 +67,12 @@ public class BadInputCliTests
         {
             "predict" => ["predict", model, data, "-o", outPath, "-j", "2"],
             "test" => ["test", model, data, "-j", "2"],
-            _ => ["label", data, "-o", outPath, "--potential", model, "-j", "2"],
+            "label" => ["label", data, "-o", outPath, "--potential", model, "-j", "2"],
+            _ => ["label", data, "-o", outPath, "--potential", "sw", "-j", "2"],
         };
         var (code, stdout, stderr) = CliTests.Run(args);
         string line = OneErrorLine(code, stdout, stderr);
-        Assert.Contains("cannot handle O", line);
+        Assert.Contains(verb == "label-sw" ? "Si only, not O" : "cannot handle O", line);
         Assert.Contains("with-oxygen.xyz", line);
         Assert.Contains("structure 2", line);
         Assert.False(File.Exists(outPath), "no output for a failed run");

@@ -1,8 +1,8 @@
-using Mlip.Validation;
 using Mlip.Calculators;
 using Mlip.Generation;
 using Mlip.Simulation;
 using Mlip.Structures;
+using Mlip.Validation;
 
 namespace Mlip.ActiveLearning;
 

@@ -1,7 +1,7 @@
-using Mlip.Validation;
 using Mlip.Calculators;
 using Mlip.Simulation;
 using Mlip.Structures;
+using Mlip.Validation;
 
 namespace Mlip.Data;
 

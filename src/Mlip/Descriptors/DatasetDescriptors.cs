@@ -1,6 +1,6 @@
-using Mlip.Validation;
 using System.Diagnostics;
 using Mlip.Structures;
+using Mlip.Validation;
 
 namespace Mlip.Descriptors;
 

@@ -1,8 +1,8 @@
-using Mlip.Validation;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Mlip.Calculators;
 using Mlip.Structures;
+using Mlip.Validation;
 
 namespace Mlip.Training;
 

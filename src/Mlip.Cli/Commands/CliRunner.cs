@@ -22,6 +22,12 @@ public static class CliRunner
             stderr.WriteLine($"mlip: error: {OneLine(e.Message)}");
             return InputError;
         }
+        catch (AggregateException e) when (MlipParallel.UserError(e) is { } user)
+        {
+            // a parallel loop outside MlipParallel: still the user's mistake, not a bug
+            stderr.WriteLine($"mlip: error: {OneLine(user.Message)}");
+            return InputError;
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             stderr.WriteLine($"mlip: error: {OneLine(e.Message)}");

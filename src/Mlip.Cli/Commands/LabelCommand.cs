@@ -51,7 +51,7 @@ public static class LabelCommand
                 labelled[i] = reference.Label(structures[i], FormattableString.Invariant($"s{i:D5}"));
                 progress.Report(new Descriptors.WorkProgress(Interlocked.Increment(ref done), structures.Count, clock.Elapsed));
             }
-            if (reference.Parallel) Parallel.For(0, structures.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parse.GetValue(threads)) }, One);
+            if (reference.Parallel) MlipParallel.For(0, structures.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parse.GetValue(threads)) }, One);
             else for (int i = 0; i < structures.Count; i++) One(i);
             string outPath = parse.GetValue(output)!;
             StructureIO.Write(outPath, labelled);

@@ -74,6 +74,8 @@ public static class MdCommand
                     parse.GetValue(tdamp) is > 0 and var td ? td : 100 * dt),
                 _ => throw new MlipException($"unknown --ensemble '{ens}' (nve, nvt-langevin, nvt-nh, npt-berendsen)"),
             };
+            if (ens == "npt-berendsen" && !frames[i].Pbc.AllPeriodic)
+                throw new MlipException($"{path}: npt-berendsen needs a structure periodic on all three axes (this one has pbc {frames[i].Pbc}); a molecule or cluster has no pressure to control: use nve, nvt-langevin or nvt-nh");
             if (ens == "npt-berendsen")
                 integrator.Barostat = new BerendsenBarostat(parse.GetValue(pressure), parse.GetValue(pdamp), parse.GetValue(compressibility));
 
@@ -83,14 +85,17 @@ public static class MdCommand
 
             bool asJson = parse.GetValue(json);
             var stats = new MdStatistics(integrator);
-            using var traj = parse.GetValue(output) is string o ? new TrajectoryWriter(o) : null;
-            using var thermo = parse.GetValue(log) is string l ? new ThermoLog(l) : null;
             using var monitor = parse.GetValue(uThreshold) is double ut
                 ? OpenMonitor(calc, parse.GetValue(model), ut, parse.GetValue(uAction)!, parse.GetValue(uEvery), parse.GetValue(uDump) ?? DefaultDump(parse.GetValue(output)),
                     parse.GetValue(uTraining), parse.GetValue(uActiveSet), parse.GetValue(uCommittee))
                 : null;
             if (monitor is null && (parse.GetValue(uTraining) is { Length: > 0 } || parse.GetValue(uActiveSet) is not null || parse.GetValue(uCommittee) is { Length: > 0 } || parse.GetValue(uDump) is not null))
                 throw new MlipException("--training, --active-set, --committee and --uncertainty-dump go with --uncertainty-threshold");
+            // Opened after every check, and staged: the frames and rows go to NAME.partial.EXT and replace an
+            // existing trajectory or log only when the run ends (or the uncertainty monitor stops it). A run that
+            // fails or is killed leaves the previous files as they were (and its own output, if any, in the .partial files).
+            using var traj = parse.GetValue(output) is string o ? new TrajectoryWriter(o, staged: true) : null;
+            using var thermo = parse.GetValue(log) is string l ? new ThermoLog(l, staged: true) : null;
             var md = new MolecularDynamics(integrator, state)
             {
                 StopWhen = monitor is null ? null : monitor.Check,
@@ -100,20 +105,34 @@ public static class MdCommand
                 Observer = stats.Observe,
             };
             var clock = Stopwatch.StartNew();
-            long done = md.Run(n);
+            long done;
+            try
+            {
+                done = md.Run(n);
+            }
+            catch
+            {
+                // the error itself follows as the one "mlip: error:" line; say where this run's output went
+                if (traj is { Frames: > 0 } || thermo is { Rows: > 0 })
+                    stderr.WriteLine($"md: the run failed at step {state.Step}; {string.Join(" and ", new[] { traj is { Frames: > 0 } ? $"its {traj.Frames} frame(s) are in {traj.WritingPath}" : null, thermo is { Rows: > 0 } ? $"its log is in {thermo.WritingPath}" : null }.OfType<string>())}; existing output files are unchanged");
+                throw;
+            }
             double wall = clock.Elapsed.TotalSeconds;
             // the frame that stopped the run is kept in the trajectory
             if (monitor is { Stopped: true } && traj is not null && (parse.GetValue(trajEvery) == 0 || state.Step % parse.GetValue(trajEvery) != 0)) traj.Write(state);
+            traj?.Commit();
+            thermo?.Commit();
+            monitor?.Commit();
             string F(double v, string fmt) => v.ToString(fmt, CultureInfo.InvariantCulture);
             bool nve = ens == "nve";
             if (asJson)
                 stdout.WriteLine(new JsonObject
                 {
                     ["ensemble"] = ens, ["calculator"] = calc.Name, ["atoms"] = state.Count, ["steps"] = done, ["time_fs"] = state.Time, ["timestep_fs"] = dt,
-                    ["mean_temperature_k"] = stats.MeanTemperature, ["mean_pressure_gpa"] = stats.MeanPressure, ["mean_volume_a3"] = stats.MeanVolume,
+                    ["mean_temperature_k"] = Finite(stats.MeanTemperature), ["mean_pressure_gpa"] = Finite(stats.MeanPressure), ["mean_volume_a3"] = Finite(stats.MeanVolume),
                     ["final_temperature_k"] = state.Temperature, ["final_potential_energy_ev"] = state.PotentialEnergy,
-                    ["initial_conserved_ev"] = stats.InitialConservedEnergy, ["final_conserved_ev"] = stats.FinalConservedEnergy,
-                    ["conserved_drift_ev_per_atom_per_ps"] = stats.DriftPerAtomPerPs,
+                    ["initial_conserved_ev"] = Finite(stats.InitialConservedEnergy), ["final_conserved_ev"] = Finite(stats.FinalConservedEnergy),
+                    ["conserved_drift_ev_per_atom_per_ps"] = Finite(stats.DriftPerAtomPerPs),
                     ["trajectory_frames"] = traj?.Frames ?? 0, ["wall_seconds"] = wall, ["steps_per_second"] = done / Math.Max(wall, 1e-9),
                     ["uncertainty"] = monitor is null ? null : new JsonObject
                     {
@@ -125,7 +144,7 @@ public static class MdCommand
             else
             {
                 stdout.WriteLine($"{ens} with {calc.Name}: {done} steps of {F(dt, "G4")} fs ({F(state.Time / 1000, "F3")} ps), {state.Count} atoms, {F(wall, "F1")} s ({F(done / Math.Max(wall, 1e-9), "F0")} steps/s)");
-                stdout.WriteLine($"mean T {F(stats.MeanTemperature, "F1")} K, mean P {F(stats.MeanPressure, "F4")} GPa, mean volume {F(stats.MeanVolume, "F3")} Å³");
+                stdout.WriteLine($"mean T {F(stats.MeanTemperature, "F1")} K, mean P {(double.IsFinite(stats.MeanPressure) ? F(stats.MeanPressure, "F4") + " GPa" : "n/a")}, mean volume {(double.IsFinite(stats.MeanVolume) ? F(stats.MeanVolume, "F3") + " Å³" : "n/a (not periodic)")}");
                 stdout.WriteLine($"{(nve ? "energy" : "conserved quantity")} drift {F(stats.DriftPerAtomPerPs, "G3")} eV/atom/ps (E {F(stats.InitialConservedEnergy, "F6")} → {F(stats.FinalConservedEnergy, "F6")} eV)");
                 if (monitor is not null)
                 {
@@ -142,6 +161,9 @@ public static class MdCommand
         }));
         return cmd;
     }
+
+    /// <summary>A number for --json, or null where it is not applicable (the pressure of a cluster) or undefined (NaN).</summary>
+    private static JsonNode? Finite(double v) => double.IsFinite(v) ? JsonValue.Create(v) : null;
 
     private static string DefaultDump(string? output) =>
         output is null ? "extrapolative.xyz" : Path.Combine(Path.GetDirectoryName(output) ?? "", Path.GetFileNameWithoutExtension(output) + ".extrapolative.xyz");
@@ -163,7 +185,7 @@ public static class MdCommand
         if (activeSet is null && train is null && modelPath is not null && Models.Ace.AcePotential.IsAcePath(modelPath) && File.Exists(Path.ChangeExtension(modelPath, ".asi")))
             activeSet = Path.ChangeExtension(modelPath, ".asi");
         var estimator = Models.Uncertainty.UncertaintyEstimators.For(members, train, 1, true, activeSet, Models.Ace.AceGradeKind.Linear);
-        return new UncertaintyMonitor(estimator, threshold, every, act, dump);
+        return new UncertaintyMonitor(estimator, threshold, every, act, dump, staged: true);
     }
 
     private sealed class Progress(TextWriter stderr) : IProgress<MdProgress>

@@ -67,9 +67,7 @@ public static class PhononCommand
             };
             if (parse.GetValue(output) is string outPath)
             {
-                string tmp = outPath + ".tmp";
-                File.WriteAllText(tmp, root.ToJsonString(options));
-                File.Move(tmp, outPath, overwrite: true);
+                AtomicFile.WriteText(outPath, w => w.Write(root.ToJsonString(options)));
             }
             if (parse.GetValue(json))
             {

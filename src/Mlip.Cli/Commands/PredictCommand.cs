@@ -57,7 +57,7 @@ public static class PredictCommand
             var progress = new ProgressLine(stderr, "predict", "structures");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             int done = 0;
-            Parallel.For(0, structures.Count, new ParallelOptions { MaxDegreeOfParallelism = nThreads }, i =>
+            MlipParallel.For(0, structures.Count, new ParallelOptions { MaxDegreeOfParallelism = nThreads }, i =>
             {
                 var s = structures[i];
                 var copy = s.Clone();
@@ -100,7 +100,7 @@ public static class PredictCommand
         var progress = new ProgressLine(stderr, "predict", "structures");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         int done = 0;
-        Parallel.For(0, structures.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, i =>
+        MlipParallel.For(0, structures.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, i =>
         {
             var s = structures[i];
             var y = predictor.Predict(s);

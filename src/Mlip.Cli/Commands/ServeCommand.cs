@@ -20,18 +20,23 @@ public static class ServeCommand
         var structure = new Option<string>("--structure", "-s") { Description = "Template structure: elements and atom order of what the server sends (first frame)", Required = true };
         var potential = new Option<string?>("--potential", "-p") { Description = "Classical potential instead of a model: sw, tersoff, eam:FILE, lj:eps,sigma,rc ..." };
         var connectTimeout = new Option<double>("--connect-timeout") { Description = "Seconds to keep trying to connect", DefaultValueFactory = _ => 60 };
+        var ioTimeout = new Option<double>("--io-timeout") { Description = "Seconds to wait for the server on each read or write, so a server that hangs or stops reading cannot block the driver for ever (0: wait for ever)", DefaultValueFactory = _ => 600 };
         var cmd = new Command("serve", "Act as an i-PI driver: compute energies, forces and stresses for an i-PI or ASE (SocketIOCalculator) server")
         {
-            model, ipi, structure, potential, connectTimeout,
+            model, ipi, structure, potential, connectTimeout, ioTimeout,
         };
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
+            double io = parse.GetValue(ioTimeout);
+            if (!(io >= 0) || double.IsInfinity(io)) throw new MlipException($"--io-timeout must be zero (no limit) or a positive number of seconds, not {io}");
+            if (!(parse.GetValue(connectTimeout) >= 0)) throw new MlipException("--connect-timeout must be zero or positive (seconds)");
             var calc = CalculatorSource.OpenForDynamics(parse.GetValue(model), parse.GetValue(potential));
             var frames = StructureIO.Read(parse.GetValue(structure)!);
             if (frames.Count == 0) throw new MlipException($"{parse.GetValue(structure)}: no structure");
             var template = frames[0];
             string address = parse.GetValue(ipi)!;
-            using var client = IpiClient.ConnectAsync(address, calc, template, TimeSpan.FromSeconds(parse.GetValue(connectTimeout))).GetAwaiter().GetResult();
+            using var client = IpiClient.ConnectAsync(address, calc, template, TimeSpan.FromSeconds(parse.GetValue(connectTimeout)),
+                io > 0 ? TimeSpan.FromSeconds(io) : null).GetAwaiter().GetResult();
             stderr.WriteLine($"mlip serve: connected to {address} ({calc.Name}, {template.Formula()})");
             int n = client.Run();
             stdout.WriteLine($"served {n} calculation(s)");

@@ -101,7 +101,7 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
                 var activeSets = mode == SelectionMode.Active && c.DOptimalBatch ? estimator as IActiveSetEstimator : null;
                 var vectors = new AtomVectors[candidates.Count];
                 var (mean, scale) = set.FeatureStatistics();
-                Parallel.For(0, candidates.Count, new ParallelOptions { MaxDegreeOfParallelism = c.Threads }, i =>
+                MlipParallel.For(0, candidates.Count, new ParallelOptions { MaxDegreeOfParallelism = c.Threads }, i =>
                 {
                     var ds = descriptor.Compute(candidates[i], derivatives: false);
                     fingerprints[i] = BatchSelector.Fingerprint(ds, mean, scale);
@@ -175,7 +175,7 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
     {
         var result = new Structure[structures.Count];
         if (reference.Parallel)
-            Parallel.For(0, structures.Count, new ParallelOptions { MaxDegreeOfParallelism = Config.Threads },
+            MlipParallel.For(0, structures.Count, new ParallelOptions { MaxDegreeOfParallelism = Config.Threads },
                 i => result[i] = reference.Label(structures[i], FormattableString.Invariant($"{tag}-{i:D3}")));
         else
             for (int i = 0; i < structures.Count; i++) result[i] = reference.Label(structures[i], FormattableString.Invariant($"{tag}-{i:D3}"));
@@ -234,7 +234,7 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
         var eval = Evaluation.Run(potential, validation, Config.Threads);
         var u = new double[validation.Count];
         var err = new double[validation.Count];
-        Parallel.For(0, validation.Count, new ParallelOptions { MaxDegreeOfParallelism = Config.Threads }, i =>
+        MlipParallel.For(0, validation.Count, new ParallelOptions { MaxDegreeOfParallelism = Config.Threads }, i =>
         {
             var r = estimator.Estimate(validation[i]);
             u[i] = r.Score;

@@ -2,6 +2,7 @@ using Mlip.Calculators;
 using Mlip.Generation;
 using Mlip.Simulation;
 using Mlip.Structures;
+using Mlip.Validation;
 
 namespace Mlip.ActiveLearning;
 
@@ -21,7 +22,7 @@ public static class Explorer
         {
             var runs = (from t in md.Temperatures from p in md.Pressures select (T: t, P: p, Seed: rng.Next())).ToArray();
             var results = new List<Structure>[runs.Length];
-            Parallel.For(0, runs.Length, new ParallelOptions { MaxDegreeOfParallelism = c.Threads }, r =>
+            MlipParallel.For(0, runs.Length, new ParallelOptions { MaxDegreeOfParallelism = c.Threads }, r =>
                 results[r] = RunMd(c, md, model, runs[r].T, runs[r].P, runs[r].Seed));
             foreach (var r in results) list.AddRange(r);
         }

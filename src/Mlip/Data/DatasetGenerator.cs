@@ -143,7 +143,7 @@ public static class DatasetGenerator
         progress?.Report($"{unlabelled.Count} static structures; labelling and MD...");
         var labelled = new List<Structure>(unlabelled.Count + o.Temperatures.Length * o.SnapshotsPerTemperature);
         var results = new CalculatorResult[unlabelled.Count];
-        Parallel.For(0, unlabelled.Count, i => results[i] = calculator.Calculate(unlabelled[i], forces: true, stress: true));
+        MlipParallel.For(0, unlabelled.Count, i => results[i] = calculator.Calculate(unlabelled[i], forces: true, stress: true));
         for (int i = 0; i < unlabelled.Count; i++)
         {
             var s = unlabelled[i];
@@ -153,7 +153,7 @@ public static class DatasetGenerator
 
         var mdSeeds = o.Temperatures.Select(_ => rng.Next()).ToArray();
         var snapshots = new List<Structure>[o.Temperatures.Length];
-        Parallel.For(0, o.Temperatures.Length, t =>
+        MlipParallel.For(0, o.Temperatures.Length, t =>
         {
             double temperature = o.Temperatures[t];
             var start = Crystals.Supercell(Crystals.Diamond(o.Element, a0 * (1 + 2e-5 * temperature)), 2, 2, 2);

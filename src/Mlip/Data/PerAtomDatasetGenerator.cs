@@ -1,6 +1,7 @@
 using Mlip.Calculators;
 using Mlip.Simulation;
 using Mlip.Structures;
+using Mlip.Validation;
 
 namespace Mlip.Data;
 
@@ -102,7 +103,7 @@ public static class PerAtomDatasetGenerator
         int runs = o.AmorphousCells + 1;
         var seeds = Enumerable.Range(0, runs).Select(_ => rng.Next()).ToArray();
         var results = new (List<Structure> Liquid, List<Structure> Quench, Structure Glass)[runs];
-        Parallel.For(0, runs, r => results[r] = MeltQuench(calculator, Diamond64(a0), o, seeds[r], relaxOptions));
+        MlipParallel.For(0, runs, r => results[r] = MeltQuench(calculator, Diamond64(a0), o, seeds[r], relaxOptions));
         for (int r = 0; r < o.AmorphousCells; r++)
         {
             foreach (var l in results[r].Liquid) Add(l, "liquid");
@@ -115,7 +116,7 @@ public static class PerAtomDatasetGenerator
         progress?.Report($"labelling {train.Count + 1} structures with {calculator.Name} and the {o.Terms}-term Gaussian target...");
         var all = train.Append(heldOut).ToList();
         var labels = new CalculatorResult[all.Count];
-        Parallel.For(0, all.Count, i => labels[i] = calculator.Calculate(all[i], forces: true, stress: true));
+        MlipParallel.For(0, all.Count, i => labels[i] = calculator.Calculate(all[i], forces: true, stress: true));
         for (int i = 0; i < all.Count; i++)
         {
             all[i].Energy = labels[i].Energy; all[i].Forces = labels[i].Forces; all[i].Stress = labels[i].Stress;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Mlip.Structures;
+using Mlip.Validation;
 
 namespace Mlip.Descriptors;
 
@@ -22,7 +23,7 @@ public static class DatasetDescriptors
         // largest structures first balances the threads; results stay in input order
         var order = Enumerable.Range(0, structures.Count).OrderByDescending(i => structures[i].Count).ToArray();
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads), CancellationToken = cancel };
-        Parallel.ForEach(order, options, i =>
+        MlipParallel.ForEach(order, options, i =>
         {
             results[i] = descriptor.Compute(structures[i], derivatives);
             int d = Interlocked.Increment(ref done);

@@ -36,12 +36,21 @@ public sealed class IpiClient : IDisposable
     private readonly ICalculator _calculator;
     private readonly Structure _template;
 
-    private IpiClient(Socket socket, ICalculator calculator, Structure template)
+    private readonly TimeSpan? _ioTimeout;
+
+    private IpiClient(Socket socket, ICalculator calculator, Structure template, TimeSpan? ioTimeout)
     {
         _socket = socket;
         _calculator = calculator;
         _template = template;
+        _ioTimeout = ioTimeout;
     }
+
+    /// <summary>
+    /// Largest coordinate (Å) accepted in a cell or position from the server: far beyond any simulation cell,
+    /// small enough that neighbour searches stay sane. Larger values are refused as corrupt data.
+    /// </summary>
+    public const double MaxCoordinate = 1e6;
 
     /// <summary>Number of POSDATA messages answered (calculations done).</summary>
     public int Calculations { get; private set; }
@@ -64,6 +73,7 @@ public sealed class IpiClient : IDisposable
     {
         ArgumentNullException.ThrowIfNull(calculator);
         ArgumentNullException.ThrowIfNull(template);
+        if (ioTimeout is { } io && !(io > TimeSpan.Zero)) throw new MlipException($"i-PI: the I/O timeout must be positive (got {io.TotalSeconds} s)");
         var (endPoint, family, protocol) = ParseAddress(address);
         var deadline = DateTime.UtcNow + connectTimeout;
         while (true)
@@ -77,10 +87,10 @@ public sealed class IpiClient : IDisposable
                 if (family != AddressFamily.Unix) socket.NoDelay = true;
                 if (ioTimeout is { } t)
                 {
-                    socket.ReceiveTimeout = (int)t.TotalMilliseconds;
-                    socket.SendTimeout = (int)t.TotalMilliseconds;
+                    socket.ReceiveTimeout = (int)Math.Clamp(t.TotalMilliseconds, 1, int.MaxValue);
+                    socket.SendTimeout = (int)Math.Clamp(t.TotalMilliseconds, 1, int.MaxValue);
                 }
-                return new IpiClient(socket, calculator, template);
+                return new IpiClient(socket, calculator, template, ioTimeout);
             }
             catch (Exception e) when (e is SocketException or OperationCanceledException && !cancel.IsCancellationRequested)
             {
@@ -104,9 +114,12 @@ public sealed class IpiClient : IDisposable
             return (new UnixDomainSocketEndPoint(path), AddressFamily.Unix, ProtocolType.Unspecified);
         }
         int colon = address.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(address[(colon + 1)..], out int port) || port is <= 0 or > 65535)
-            throw new MlipException($"i-PI address '{address}': expected HOST:PORT (port 1-65535) or unix:NAME");
+        // PORT alone or :PORT: this machine (loopback)
+        if (colon < 0 && address.All(char.IsAsciiDigit)) colon = (address = ":" + address).IndexOf(':');
+        if (colon < 0 || !int.TryParse(address[(colon + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int port) || port is <= 0 or > 65535)
+            throw new MlipException($"i-PI address '{address}': expected HOST:PORT (port 1-65535), PORT (this machine) or unix:NAME");
         string host = address[..colon].Trim('[', ']');
+        if (host.Length == 0) return (new IPEndPoint(IPAddress.Loopback, port), AddressFamily.InterNetwork, ProtocolType.Tcp);
         if (IPAddress.TryParse(host, out var ip)) return (new IPEndPoint(ip, port), ip.AddressFamily, ProtocolType.Tcp);
         if (host == "localhost") return (new IPEndPoint(IPAddress.Loopback, port), AddressFamily.InterNetwork, ProtocolType.Tcp);
         return (new DnsEndPoint(host, port), AddressFamily.InterNetwork, ProtocolType.Tcp);
@@ -179,11 +192,25 @@ public sealed class IpiClient : IDisposable
             throw new MlipException($"i-PI: the server sent {n} atoms, the template structure has {_template.Count}");
         var pos = ReceiveDoubles(3 * n);
         if (pos is null) return null;
+        // refuse corrupt data with one clear line (and close the connection) instead of computing on it
+        for (int k = 0; k < 9; k++) CheckCoordinate(h[k], "cell");
+        for (int k = 0; k < pos.Length; k++) CheckCoordinate(pos[k], $"position of atom {k / 3}");
         // The wire holds h row-major with cell vectors as columns: Mlip's cell (rows) is its transpose.
         var cell = Bohr * Matrix3.FromArray(h).Transpose();
         var positions = new Vec3[n];
         for (int i = 0; i < n; i++) positions[i] = Bohr * new Vec3(pos[3 * i], pos[3 * i + 1], pos[3 * i + 2]);
-        return new Structure(cell, positions, (int[])_template.AtomicNumbers.Clone(), _template.Pbc);
+        var s = new Structure(cell, positions, (int[])_template.AtomicNumbers.Clone(), _template.Pbc);
+        if (_template.Pbc.AllPeriodic && !(Math.Abs(s.Volume) > 1e-6))
+            throw new MlipException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"i-PI: the server sent a cell of volume {s.Volume:G4} Å³ for a periodic structure; disconnecting"));
+        return s;
+    }
+
+    private static void CheckCoordinate(double bohr, string what)
+    {
+        if (!double.IsFinite(bohr))
+            throw new MlipException($"i-PI: the server sent a {what} that is not a finite number (NaN or infinity); disconnecting");
+        if (Math.Abs(bohr * Bohr) > MaxCoordinate)
+            throw new MlipException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"i-PI: the server sent an absurd {what} ({bohr * Bohr:G4} Å, beyond ±{MaxCoordinate:G3} Å); disconnecting"));
     }
 
     private void SendForces(double energy, Vec3[] forces, Matrix3 virial)
@@ -200,10 +227,29 @@ public sealed class IpiClient : IDisposable
         foreach (var f in forces) { D(f.X * forceUnit); D(f.Y * forceUnit); D(f.Z * forceUnit); }
         foreach (double w in virial.Transpose().ToArray()) D(w / Hartree);
         I(0);
-        _socket.Send(buf);
+        Send(buf);
     }
 
-    private void SendHeader(string msg) => _socket.Send(Encoding.ASCII.GetBytes(msg.PadRight(HeaderLength)));
+    private void SendHeader(string msg) => Send(Encoding.ASCII.GetBytes(msg.PadRight(HeaderLength)));
+
+    private string TimeoutText => _ioTimeout is { } t ? $" after {t.TotalSeconds:0.###} s" : "";
+
+    private void Send(byte[] buf)
+    {
+        try
+        {
+            int sent = 0;
+            while (sent < buf.Length) sent += _socket.Send(buf, sent, buf.Length - sent, SocketFlags.None);
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock)
+        {
+            throw new MlipException($"i-PI: timed out sending to the server{TimeoutText} (it does not read its socket)");
+        }
+        catch (SocketException e)
+        {
+            throw new MlipException($"i-PI: the connection to the server broke while sending ({e.Message})");
+        }
+    }
 
     private string? ReceiveHeader()
     {
@@ -242,9 +288,13 @@ public sealed class IpiClient : IDisposable
             {
                 return null;
             }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.TimedOut)
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock)
             {
-                throw new MlipException("i-PI: timed out waiting for the server");
+                throw new MlipException($"i-PI: timed out waiting for the server{TimeoutText}");
+            }
+            catch (SocketException e)
+            {
+                throw new MlipException($"i-PI: the connection to the server broke ({e.Message})");
             }
             if (r == 0) return null;
             got += r;

@@ -83,8 +83,12 @@ public sealed class IpiServer : IDisposable
 
     /// <summary>
     /// Binds and listens on <paramref name="address"/>: <c>unix:NAME</c> (socket /tmp/ipi_NAME, as i-PI and ASE;
-    /// an absolute NAME is used as is) or <c>HOST:PORT</c> (HOST may be <c>*</c> or <c>0.0.0.0</c> for every
-    /// interface). A stale UNIX socket file (nobody listening) is removed; one in use is an error.
+    /// an absolute NAME is used as is) or <c>HOST:PORT</c>. The i-PI protocol has no authentication, so the
+    /// server listens on loopback unless told otherwise: <c>PORT</c>, <c>:PORT</c> and <c>localhost:PORT</c>
+    /// bind 127.0.0.1; <c>*:PORT</c> or <c>0.0.0.0:PORT</c> every interface, and a host name what it resolves
+    /// to among this machine's own addresses; both with a one-line warning on <paramref name="log"/> when
+    /// the address is not loopback. A stale UNIX socket file (a socket nobody listens on) is removed; a
+    /// socket in use, or a path that is not a socket (a regular file, a folder), is an error and left alone.
     /// </summary>
     public static IpiServer Listen(string address, TimeSpan timeout, string initString = "", TextWriter? log = null)
     {
@@ -93,6 +97,7 @@ public sealed class IpiServer : IDisposable
         AddressFamily family;
         ProtocolType protocol;
         string? unixPath = null;
+        string given = address;
         if (address.StartsWith("*:", StringComparison.Ordinal)) address = "0.0.0.0" + address[1..];
         (endPoint, family, protocol) = IpiClient.ParseAddress(address);
         if (endPoint is UnixDomainSocketEndPoint)
@@ -100,6 +105,9 @@ public sealed class IpiServer : IDisposable
             unixPath = address[5..].StartsWith('/') ? address[5..] : IpiClient.UnixSocketPath(address[5..]);
             if (File.Exists(unixPath) || Directory.Exists(unixPath))
             {
+                // only a socket may be removed as stale: never a user's file that happens to have the name
+                if (UnixFileType.IsSocket(unixPath) != true)
+                    throw new IpiException($"i-PI server: {unixPath} exists and is not a socket; it is left alone (choose another socket name, or move the file away)");
                 if (IsListening(endPoint)) throw new IpiException($"i-PI server: {unixPath} is in use by another server");
                 try { File.Delete(unixPath); }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -110,9 +118,23 @@ public sealed class IpiServer : IDisposable
         }
         else if (endPoint is DnsEndPoint dns)
         {
-            var ip = Dns.GetHostAddresses(dns.Host).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork)
-                ?? throw new IpiException($"i-PI server: cannot resolve '{dns.Host}' to an IPv4 address");
+            IPAddress[] resolved;
+            try { resolved = Dns.GetHostAddresses(dns.Host); }
+            catch (SocketException e) { throw new IpiException($"i-PI server: cannot resolve '{dns.Host}': {e.Message}", e); }
+            var local = LocalAddresses();
+            var ip = resolved.Where(a => a.AddressFamily == AddressFamily.InterNetwork && (IPAddress.IsLoopback(a) || local.Contains(a)))
+                .OrderBy(a => IPAddress.IsLoopback(a) ? 0 : 1).FirstOrDefault()
+                ?? throw new IpiException($"i-PI server: '{dns.Host}' resolves to {(resolved.Length == 0 ? "nothing" : string.Join(", ", resolved.Select(a => a.ToString())))}, "
+                    + "none of them an IPv4 address of this machine; give the address to listen on (127.0.0.1:PORT for this machine only)");
             endPoint = new IPEndPoint(ip, dns.Port);
+            family = AddressFamily.InterNetwork;
+        }
+        if (endPoint is IPEndPoint bound && !IPAddress.IsLoopback(bound.Address))
+        {
+            string where = bound.Address.Equals(IPAddress.Any) || bound.Address.Equals(IPAddress.IPv6Any)
+                ? "every network interface" : $"{bound.Address} (not loopback)";
+            log?.WriteLine($"i-PI server: warning: {given} listens on {where} and the i-PI protocol has no authentication: anyone who can reach port {bound.Port} "
+                + $"can connect, receive the structures and send back results; use 127.0.0.1:{bound.Port} or unix:NAME unless the DFT code runs on another machine");
         }
         var listener = new Socket(family, SocketType.Stream, protocol);
         try
@@ -127,6 +149,20 @@ public sealed class IpiServer : IDisposable
             throw new IpiException($"i-PI server: cannot listen on {address}: {e.Message}", e);
         }
         return new IpiServer(listener, address, unixPath, timeout) { InitString = initString, Log = log };
+    }
+
+    /// <summary>The address the server listens on (for TCP, the interface and port actually bound).</summary>
+    public EndPoint? LocalEndPoint => _listener.LocalEndPoint;
+
+    /// <summary>The addresses of this machine's network interfaces (empty when they cannot be listed).</summary>
+    private static HashSet<IPAddress> LocalAddresses()
+    {
+        try
+        {
+            return [.. System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+                .SelectMany(n => n.GetIPProperties().UnicastAddresses).Select(u => u.Address)];
+        }
+        catch (System.Net.NetworkInformation.NetworkInformationException) { return []; }
     }
 
     private static bool IsListening(EndPoint endPoint)
@@ -248,9 +284,10 @@ public sealed class IpiServer : IDisposable
         const double forceUnit = IpiClient.Hartree / IpiClient.Bohr;
         var forces = new Vec3[n];
         for (int i = 0; i < n; i++) forces[i] = forceUnit * new Vec3(f[3 * i], f[3 * i + 1], f[3 * i + 2]);
-        foreach (double v in f) CheckFinite(v, "forces", what);
-        foreach (double v in w) CheckFinite(v, "virial", what);
-        CheckFinite(energy, "energy", what);
+        // in atomic units as received, and in eV and Å (a huge finite value may overflow there)
+        foreach (double v in f) CheckFinite(v * forceUnit, "forces", what);
+        foreach (double v in w) CheckFinite(v * IpiClient.Hartree, "virial", what);
+        CheckFinite(energy * IpiClient.Hartree, "energy", what);
         var virial = IpiClient.Hartree * Matrix3.FromArray(w).Transpose();
         Stress? stress = s.HasCell ? Structures.Stress.FromVirial(virial, s.Volume) : null;
         return new IpiResult(energy * IpiClient.Hartree, forces, virial, stress, extra);
@@ -258,7 +295,7 @@ public sealed class IpiServer : IDisposable
 
     private static void CheckFinite(double v, string name, string what)
     {
-        if (!double.IsFinite(v)) throw new IpiException($"i-PI server: the client returned non-finite {name} for {what}");
+        if (!double.IsFinite(v)) throw new IpiException($"i-PI server: the client returned non-finite {name} (NaN, infinity, or beyond the range of a double in eV and Å) for {what}");
     }
 
     private string Status(string what)
@@ -366,7 +403,8 @@ public sealed class IpiServer : IDisposable
         _listener.Dispose();
         if (_unixPath is not null)
         {
-            try { File.Delete(_unixPath); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            try { if (UnixFileType.IsSocket(_unixPath) == true) File.Delete(_unixPath); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         }
     }
 

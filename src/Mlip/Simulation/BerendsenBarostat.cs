@@ -37,6 +37,8 @@ public sealed class BerendsenBarostat : IBarostat
 
     public void Apply(MdState state, double timeStep)
     {
+        if (!state.HasPressure)
+            throw new Mlip.Validation.MlipException("the Berendsen barostat (npt-berendsen) needs a structure periodic on all three axes with a volume; a molecule or cluster has no pressure to control");
         if (state.Stress is null) throw new InvalidOperationException("the Berendsen barostat needs the calculator's stress");
         var p = state.PressureTensor();
         double k = Compressibility * timeStep / Period;

@@ -50,6 +50,12 @@ public sealed class MdState
 
     public double Volume => Structure.Volume;
 
+    /// <summary>
+    /// Whether pressure means something here: periodic on all three axes with a positive, finite volume.
+    /// A molecule or cluster in vacuum has none (its <see cref="Pressure"/> is NaN, reported as not applicable).
+    /// </summary>
+    public bool HasPressure => Structure.Pbc.AllPeriodic && Volume > 0 && double.IsFinite(Volume);
+
     /// <summary>Kinetic energy Σ ½ m v², eV.</summary>
     public double KineticEnergy
     {
@@ -93,8 +99,8 @@ public sealed class MdState
         return kin - sigma;
     }
 
-    /// <summary>Instantaneous scalar pressure, GPa: trace of <see cref="PressureTensor"/> / 3, i.e. −trace(σ)/3 + 2E_kin/(3V).</summary>
-    public double Pressure => PressureTensor().Trace / 3.0;
+    /// <summary>Instantaneous scalar pressure, GPa: trace of <see cref="PressureTensor"/> / 3, i.e. −trace(σ)/3 + 2E_kin/(3V); NaN without <see cref="HasPressure"/>.</summary>
+    public double Pressure => HasPressure ? PressureTensor().Trace / 3.0 : double.NaN;
 
     /// <summary>Total momentum Σ m v, amu·Å/fs.</summary>
     public Vec3 Momentum()

@@ -4,7 +4,7 @@ namespace Mlip.Simulation;
 public sealed record MdProgress(long Step, long TotalSteps, double Time, double Temperature, double TotalEnergy, double Pressure, TimeSpan Elapsed)
 {
     public override string ToString() =>
-        FormattableString.Invariant($"step {Step}/{TotalSteps}  t={Time:F1} fs  T={Temperature:F1} K  E={TotalEnergy:F6} eV  P={Pressure:F4} GPa  ({Elapsed.TotalSeconds:F1} s)");
+        FormattableString.Invariant($"step {Step}/{TotalSteps}  t={Time:F1} fs  T={Temperature:F1} K  E={TotalEnergy:F6} eV  P={(double.IsFinite(Pressure) ? Pressure.ToString("F4", System.Globalization.CultureInfo.InvariantCulture) + " GPa" : "n/a")}  ({Elapsed.TotalSeconds:F1} s)");
 }
 
 /// <summary>

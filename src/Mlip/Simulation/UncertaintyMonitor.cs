@@ -22,10 +22,13 @@ public enum UncertaintyAction
 public sealed class UncertaintyMonitor : IDisposable
 {
     private readonly ExtXyzFormat _format = new();
-    private FileStream? _dump;
+    private Stream? _dump;
+    private Mlip.IO.StagedFile? _stagedDump;
 
-    public UncertaintyMonitor(IUncertaintyEstimator estimator, double threshold, int interval = 10, UncertaintyAction action = UncertaintyAction.Stop, string? dumpPath = null)
+    /// <param name="staged">Write the dump to DUMP.partial.EXT and let it replace an existing file only on <see cref="Commit"/> (what <c>mlip md</c> does).</param>
+    public UncertaintyMonitor(IUncertaintyEstimator estimator, double threshold, int interval = 10, UncertaintyAction action = UncertaintyAction.Stop, string? dumpPath = null, bool staged = false)
     {
+        Staged = staged;
         if (!(threshold > 0)) throw new ArgumentOutOfRangeException(nameof(threshold), "the uncertainty threshold must be positive");
         if (interval < 1) throw new ArgumentOutOfRangeException(nameof(interval), "the check interval must be at least one step");
         if (action == UncertaintyAction.Dump && dumpPath is null) throw new ArgumentException("the dump action needs a dump file", nameof(dumpPath));
@@ -41,6 +44,16 @@ public sealed class UncertaintyMonitor : IDisposable
     public int Interval { get; }
     public UncertaintyAction Action { get; }
     public string? DumpPath { get; }
+
+    /// <summary>Whether the dump is staged (see the constructor).</summary>
+    public bool Staged { get; }
+
+    /// <summary>A staged dump (if any frame was dumped) replaces <see cref="DumpPath"/>.</summary>
+    public void Commit()
+    {
+        if (_stagedDump is not null) _stagedDump.Commit();
+        else _dump?.Flush();
+    }
 
     /// <summary>Frames scored so far.</summary>
     public int Checks { get; private set; }
@@ -78,15 +91,27 @@ public sealed class UncertaintyMonitor : IDisposable
     {
         if (_dump is null)
         {
-            string? dir = Path.GetDirectoryName(Path.GetFullPath(DumpPath!));
-            if (dir is not null) Directory.CreateDirectory(dir);
-            _dump = new FileStream(DumpPath!, FileMode.Create, FileAccess.Write, FileShare.Read);
+            if (Staged)
+            {
+                _stagedDump = new Mlip.IO.StagedFile(DumpPath!);
+                _dump = _stagedDump.Stream;
+            }
+            else
+            {
+                string? dir = Path.GetDirectoryName(Path.GetFullPath(DumpPath!));
+                if (dir is not null) Directory.CreateDirectory(dir);
+                _dump = new FileStream(DumpPath!, FileMode.Create, FileAccess.Write, FileShare.Read);
+            }
         }
         using var sw = new StringWriter { NewLine = "\n" };
         _format.Write(sw, [frame]);
         _dump.Write(new UTF8Encoding(false).GetBytes(sw.ToString()));
-        _dump.Flush(flushToDisk: false);
+        _dump.Flush();
     }
 
-    public void Dispose() => _dump?.Dispose();
+    public void Dispose()
+    {
+        if (_stagedDump is not null) _stagedDump.Abandon(keepPartial: true);
+        else _dump?.Dispose();
+    }
 }

@@ -77,14 +77,14 @@ public static class AceLinearFit
         int done = 0;
         var po = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Threads) };
         var order = Enumerable.Range(0, structures.Count).OrderByDescending(i => structures[i].Count).ToArray();
-        Parallel.ForEach(order, po, () => new PolynomialFit.RowScratch(k, per), (s, _, scratch) =>
+        MlipParallel.Run(() => Parallel.ForEach(order, po, () => new PolynomialFit.RowScratch(k, per), (s, _, scratch) =>
         {
             bool grads = forceRow[s] >= 0 || stressRow[s] >= 0;
             var d = grads ? descriptor.Compute(structures[s], true) : values[s];
             PolynomialFit.FillStructure(structures[s], d, elements, 1, k, per, cols, mean, scale, weights, energyRow[s], forceRow[s], stressRow[s], a, b, scratch);
             progress?.Report(new WorkProgress(Interlocked.Increment(ref done), structures.Count, clock.Elapsed));
             return scratch;
-        }, _ => { });
+        }, _ => { }));
         var build = clock.Elapsed;
         // smoothness prior: ridge grows with the degree of the function; the constants get 1e-4 of λ0
         var prior = SmoothnessWeights(descriptor, options.Smoothness);

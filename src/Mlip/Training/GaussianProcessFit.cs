@@ -556,11 +556,11 @@ public static class GaussianProcessFit
             var po = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Options.Threads) };
             // larger structures first, so that the last ones to finish are small
             var order = Enumerable.Range(0, Data.Count).OrderByDescending(s => Data.Descriptors[s].Neighbors.PairCount).ToArray();
-            Parallel.For(0, order.Length, po, () => new Scratch(KU, maxSparse), (q, _, scratch) =>
+            MlipParallel.Run(() => Parallel.For(0, order.Length, po, () => new Scratch(KU, maxSparse), (q, _, scratch) =>
             {
                 FillStructure(order[q], kernel, a, scratch);
                 return scratch;
-            }, _ => { });
+            }, _ => { }));
         }
 
         private void FillStructure(int s, GaussianProcessKernel kernel, double[] a, Scratch t)

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Mlip.Calculators;
 using Mlip.Structures;
+using Mlip.Validation;
 
 namespace Mlip.Training;
 
@@ -67,7 +68,7 @@ public sealed class Evaluation
         var results = new CalculatorResult[structures.Count];
         var clock = System.Diagnostics.Stopwatch.StartNew();
         int done = 0;
-        Parallel.For(0, structures.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, s =>
+        MlipParallel.For(0, structures.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, s =>
         {
             var st = structures[s];
             results[s] = calculator.Calculate(st, forces: st.Forces is not null, stress: st.Stress is not null);

@@ -104,11 +104,11 @@ public static class PolynomialFit
         var a = new double[(long)rows * cols];
         var b = new double[rows];
         var options2 = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Threads) };
-        Parallel.For(0, data.Count, options2, () => new RowScratch(k, per), (s, _, scratch) =>
+        MlipParallel.Run(() => Parallel.For(0, data.Count, options2, () => new RowScratch(k, per), (s, _, scratch) =>
         {
             FillStructure(data.Structures[s], data.Descriptors[s], elements, options.Order, k, per, cols, mean, scale, w, energyRow[s], forceRow[s], stressRow[s], a, b, scratch);
             return scratch;
-        }, _ => { });
+        }, _ => { }));
 
         // Ridge on every coefficient; the per-element constants get 1e-4 of it: enough to pin them when
         // every structure has the same stoichiometry (then only their weighted sum is determined), too

@@ -110,7 +110,7 @@ public abstract class ClassicalPotential : ICalculator
             int z = structure.AtomicNumbers[i];
             int t = z >= 0 && z < typeOf.Length ? typeOf[z] : -1;
             if (t < 0)
-                throw new MlipException($"{Name} has parameters for {string.Join(" ", Elements.Select(Structures.Elements.Symbol))} only, not {Structures.Elements.Symbol(z)}");
+                throw new MlipInputException(structure.Source ?? InputLocation.Unknown, $"{Name} has parameters for {string.Join(" ", Elements.Select(Structures.Elements.Symbol))} only, not {Structures.Elements.Symbol(z)}");
             types[i] = t;
         }
         var sum = new ForceSum(structure.Count);

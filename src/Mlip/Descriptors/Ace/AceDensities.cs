@@ -80,14 +80,7 @@ public sealed class AceDensities : IAdjointDescriptor
     {
         int chunks = Math.Min(n, Environment.ProcessorCount * 4);
         if (chunks <= 1) { body(0, n); return; }
-        try
-        {
-            Parallel.For(0, chunks, c => body((int)((long)n * c / chunks), (int)((long)n * (c + 1) / chunks)));
-        }
-        catch (AggregateException e) when (e.InnerExceptions.Count > 0 && e.InnerExceptions[0] is MlipException)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
-        }
+        MlipParallel.For(0, chunks, c => body((int)((long)n * c / chunks), (int)((long)n * (c + 1) / chunks)));
     }
 
     public DescriptorSet Compute(Structure s, bool derivatives, NeighborList? neighbors = null)

@@ -164,8 +164,12 @@ public static class PinnFile
     public static bool Handles(Potential potential) => potential.Model is PinnModel && potential.Descriptor is PinnFeatures;
 
     /// <summary>Writes a PINN potential as a <c>.pinn</c> file (atomically).</summary>
-    public static void Save(string path, Potential potential, string? comment = null) =>
-        AtomicFile.WriteText(path, w => w.Write(Text(potential, comment)));
+    public static void Save(string path, Potential potential, string? comment = null)
+    {
+        string text = Text(potential, comment);
+        InteropFiles.EnsureFinite(path, text);
+        AtomicFile.WriteText(path, w => w.Write(text));
+    }
 
     /// <summary>NAME.pinn and an in.lammps snippet (pair_style pinn) in <paramref name="directory"/>; returns the paths.</summary>
     public static string[] Write(Potential potential, string directory, string name = "mlip")

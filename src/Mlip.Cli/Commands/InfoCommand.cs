@@ -90,7 +90,7 @@ public static class InfoCommand
             w.WriteEndObject();
             Range(w, "energy_per_atom_ev", s.EnergyPerAtom);
             Range(w, "force_norm_ev_per_a", s.ForceNorm);
-            if (s.ForceComponentRms is double rms) w.WriteNumber("force_component_rms_ev_per_a", rms);
+            if (s.ForceComponentRms is double rms) Number(w, "force_component_rms_ev_per_a", rms);
             Range(w, "pressure_gpa", s.Pressure);
             Range(w, "volume_per_atom_a3", s.VolumePerAtom);
             w.WriteEndObject();
@@ -102,9 +102,16 @@ public static class InfoCommand
     {
         if (r is null) return;
         w.WriteStartObject(name);
-        w.WriteNumber("min", r.Min);
-        w.WriteNumber("max", r.Max);
-        w.WriteNumber("mean", r.Mean);
+        Number(w, "min", r.Min);
+        Number(w, "max", r.Max);
+        Number(w, "mean", r.Mean);
         w.WriteEndObject();
+    }
+
+    /// <summary>JSON has no NaN or infinity: such a value (validation refuses the inputs that give one) is written as null.</summary>
+    private static void Number(Utf8JsonWriter w, string name, double v)
+    {
+        if (double.IsFinite(v)) w.WriteNumber(name, v);
+        else w.WriteNull(name);
     }
 }

@@ -8,9 +8,11 @@ public sealed record ValueRange(double Min, double Max, double Mean, int Count)
     public static ValueRange? Of(List<double> values)
     {
         if (values.Count == 0) return null;
-        double mn = double.PositiveInfinity, mx = double.NegativeInfinity, sum = 0;
-        foreach (double v in values) { mn = Math.Min(mn, v); mx = Math.Max(mx, v); sum += v; }
-        return new ValueRange(mn, mx, sum / values.Count, values.Count);
+        double mn = double.PositiveInfinity, mx = double.NegativeInfinity, mean = 0;
+        int k = 0;
+        // running mean: stays finite for finite values near the largest doubles, where a sum would overflow
+        foreach (double v in values) { mn = Math.Min(mn, v); mx = Math.Max(mx, v); mean += (v - mean) / ++k; }
+        return new ValueRange(mn, mx, mean, values.Count);
     }
 }
 
@@ -90,8 +92,9 @@ public sealed class DatasetSummary
                 foreach (var v in f)
                 {
                     fnorm.Add(v.Norm);
-                    fsq += v.NormSquared;
+                    // running mean of |F|² (a sum could overflow for huge but finite forces)
                     fcount += 3;
+                    fsq += (v.NormSquared / 3 - fsq) * 3 / fcount;
                 }
             }
             if (s.Stress is Stress st)
@@ -117,7 +120,7 @@ public sealed class DatasetSummary
             Groups = groups,
             EnergyPerAtom = ValueRange.Of(epa),
             ForceNorm = ValueRange.Of(fnorm),
-            ForceComponentRms = fcount > 0 ? Math.Sqrt(fsq / fcount) : null,
+            ForceComponentRms = fcount > 0 ? Math.Sqrt(fsq) : null,
             VolumePerAtom = ValueRange.Of(vpa),
             Pressure = ValueRange.Of(pressure),
             WithEnergy = withE,

@@ -202,10 +202,13 @@ internal static class AseJsonDecoder
         if (!NumpyType.TryParse(dtypeElement.GetString()!, out var dtype))
             return new AseUnsupported($"an array of dtype '{dtypeElement.GetString()}'");
 
+        // sizes are checked against the data before the array is allocated (a shape can claim anything)
+        if (data.ValueKind == JsonValueKind.Array && data.GetArrayLength() != size) return new AseUnsupported("a malformed __ndarray__");
+        if (data.ValueKind == JsonValueKind.Number && data.TryGetInt64(out long at) && (at < 0 || at + size * dtype.Size > blob.Length))
+            return new AseUnsupported("a binary array outside its blob");
         var values = new double[size];
         if (data.ValueKind == JsonValueKind.Array)
         {
-            if (data.GetArrayLength() != size) return new AseUnsupported("a malformed __ndarray__");
             int i = 0;
             foreach (var x in data.EnumerateArray())
             {

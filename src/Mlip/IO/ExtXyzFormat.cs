@@ -52,6 +52,7 @@ public sealed class ExtXyzFormat : TextStructureFormat
         var countToken = countLine.AsSpan().Trim();
         if (!int.TryParse(countToken, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) || n < 0)
             throw new FileFormatException(where, $"expected the number of atoms of frame {index}, found '{Truncate(countLine)}'");
+        InputLimits.CheckCount(lr.Reader, n, where, "atoms");
 
         string comment = lr.Require($"the comment line of frame {index}");
         var commentWhere = lr.Here with { StructureIndex = index };
@@ -72,6 +73,7 @@ public sealed class ExtXyzFormat : TextStructureFormat
         if (forceCol is not null && (forceCol.Type != 'R' || forceCol.Count != 3))
             throw new FileFormatException(commentWhere, $"'{ForcesKey}' must be R:3");
 
+        InputLimits.CheckCount(lr.Reader, (long)n * totalCols, where, "numbers in the atom lines");
         var positions = new Vec3[n];
         var numbers = new int[n];
         Vec3[]? forces = forceCol is null ? null : new Vec3[n];
@@ -83,7 +85,7 @@ public sealed class ExtXyzFormat : TextStructureFormat
             extras.Add((c, new double[n * c.Count]));
         }
 
-        Span<Range> ranges = stackalloc Range[totalCols + 1];
+        Span<Range> ranges = totalCols < 256 ? stackalloc Range[totalCols + 1] : new Range[totalCols + 1];
         for (int i = 0; i < n; i++)
         {
             string atomLine = lr.Require($"atom {i + 1} of {n} of frame {index}");
@@ -277,6 +279,7 @@ internal sealed record ExtXyzColumn(string Name, char Type, int Count, int Start
 {
     public static List<ExtXyzColumn> ParseProperties(string props, InputLocation where)
     {
+        const int MaxColumns = 1 << 16;
         var parts = props.Split(':');
         if (parts.Length % 3 != 0)
             throw new FileFormatException(where, $"Properties='{props}' is not a list of name:type:count triples");
@@ -290,6 +293,8 @@ internal sealed record ExtXyzColumn(string Name, char Type, int Count, int Start
                 throw new FileFormatException(where, $"Properties column '{name}' has unknown type '{parts[k + 1]}' (S, R, I or L)");
             int count = Parse.Int(parts[k + 2], where, $"the column count of '{name}'");
             if (count < 1) throw new FileFormatException(where, $"Properties column '{name}' has count {count}");
+            if (count > MaxColumns - start)
+                throw new FileFormatException(where, $"Properties declares more than {MaxColumns} numbers per atom (column '{name}' has count {count})");
             cols.Add(new ExtXyzColumn(name, type[0], count, start));
             start += count;
         }

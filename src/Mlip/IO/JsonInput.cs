@@ -58,6 +58,19 @@ internal static class JsonInput
         throw new FileFormatException(where, $"{what} is not a number");
     }
 
+    public static string Text(JsonElement e, InputLocation where, string what)
+    {
+        if (e.ValueKind == JsonValueKind.String) return e.GetString()!;
+        throw new FileFormatException(where, $"{what} is not a string (found {e.ValueKind})");
+    }
+
+    public static bool Bool(JsonElement e, InputLocation where, string what) => e.ValueKind switch
+    {
+        JsonValueKind.True => true,
+        JsonValueKind.False => false,
+        _ => throw new FileFormatException(where, $"{what} is not true or false (found {e.ValueKind})"),
+    };
+
     /// <summary>A flat list of numbers from nested JSON arrays (row-major).</summary>
     public static double[] Numbers(JsonElement e, InputLocation where, string what)
     {

@@ -8,6 +8,9 @@ public sealed class LineReader(TextReader reader, string sourceName)
 {
     public string SourceName { get; } = sourceName;
 
+    /// <summary>The underlying reader (for <see cref="InputLimits.CheckCount"/>).</summary>
+    public TextReader Reader => reader;
+
     /// <summary>Line number of the line most recently returned (0 before the first).</summary>
     public int LineNumber { get; private set; }
 
@@ -33,6 +36,26 @@ public sealed class LineReader(TextReader reader, string sourceName)
     }
 
     public FileFormatException Error(string detail) => new(Here, detail);
+}
+
+/// <summary>Bounds on counts that a file declares (atoms, columns) before arrays are sized from them.</summary>
+public static class InputLimits
+{
+    /// <summary>Atoms (or lines) a reader of unknown length may declare; a file is bounded by its size instead.</summary>
+    public const long MaxCountUnknownLength = 1L << 26;
+
+    /// <summary>
+    /// Refuses a declared count of atoms (each needing a line of at least two bytes in the file) that the
+    /// input cannot hold: larger than half the file's size, or than <see cref="MaxCountUnknownLength"/> when the
+    /// size is not known, or than an int. Called before an array is sized from the count.
+    /// </summary>
+    public static void CheckCount(TextReader reader, long count, InputLocation where, string what)
+    {
+        long limit = reader is StreamReader { BaseStream: { CanSeek: true } bs } ? bs.Length / 2 : MaxCountUnknownLength;
+        if (count > limit || count > int.MaxValue)
+            throw new FileFormatException(where, string.Create(CultureInfo.InvariantCulture,
+                $"declares {count} {what}, more than the input can hold (at most {Math.Min(limit, int.MaxValue)} for its size)"));
+    }
 }
 
 /// <summary>Number parsing that reports the file and line on failure.</summary>

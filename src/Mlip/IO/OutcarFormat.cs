@@ -48,6 +48,9 @@ public sealed class OutcarFormat : TextStructureFormat
 /// </summary>
 internal sealed class TrackedLineReader(TextReader reader)
 {
+    /// <summary>The underlying reader (for <see cref="InputLimits.CheckCount"/>).</summary>
+    public TextReader Reader => reader;
+
     private readonly char[] _buffer = new char[1 << 16];
     private readonly StringBuilder _partial = new();
     private int _pos;
@@ -261,7 +264,7 @@ internal sealed class OutcarReader(TrackedLineReader lines, string source)
             throw new FileFormatException(Here, "found a POSITION block before the 'ions per type =' line; cannot tell the elements");
         if (_nions < 0)
             throw new FileFormatException(Here, "found a POSITION block before the 'NIONS =' line; cannot tell the number of atoms");
-        int total = 0;
+        long total = 0;
         foreach (int c in _ionsPerType) total += c;
         if (total != _nions)
             throw new FileFormatException(At(_ionsPerTypeLine), string.Create(CultureInfo.InvariantCulture,
@@ -275,6 +278,7 @@ internal sealed class OutcarReader(TrackedLineReader lines, string source)
             throw new FileFormatException(At(_ionsPerTypeLine), string.Create(CultureInfo.InvariantCulture,
                 $"{types} atom types, but the header has only {_titel.Count} 'TITEL' and {_potcar.Count} 'POTCAR:' line(s) naming the elements"));
 
+        InputLimits.CheckCount(lines.Reader, total, At(_nionsLine), "atoms (NIONS)");
         var numbers = new int[total];
         for (int t = 0, k = 0; t < types; t++)
         {

@@ -221,9 +221,10 @@ internal static class PoscarReader
             counts.Add(c);
         }
         if (counts.Count == 0) throw r.Error("expected the atom counts");
-        int total = 0;
+        long total = 0;
         foreach (int c in counts) total += c;
         if (total == 0) throw r.Error("the atom counts add up to zero atoms");
+        InputLimits.CheckCount(r.Reader, total, where, "atoms");
         return [.. counts];
     }
 

@@ -73,8 +73,11 @@ public sealed class PymatgenJsonFormat : IStructureFormat
         }
         if (JsonInput.Optional(item, "group") is { ValueKind: JsonValueKind.String } g) s.Group = g.GetString();
         if (JsonInput.Optional(item, "weight") is { } w) s.Weight = JsonInput.Number(w, where, "weight");
-        if (JsonInput.Optional(item, "num_atoms") is { ValueKind: JsonValueKind.Number } na && na.GetInt32() != s.Count)
-            throw new LabelShapeException(where, "num_atoms", s.Count, na.GetInt32());
+        if (JsonInput.Optional(item, "num_atoms") is { ValueKind: JsonValueKind.Number } na)
+        {
+            if (!na.TryGetInt32(out int claimed)) throw new FileFormatException(where, $"num_atoms is not a whole number of atoms ({na.GetRawText()})");
+            if (claimed != s.Count) throw new LabelShapeException(where, "num_atoms", s.Count, claimed);
+        }
         foreach (var p in item.EnumerateObject())
         {
             if (EntryKeys.Contains(p.Name)) continue;
@@ -98,7 +101,7 @@ public sealed class PymatgenJsonFormat : IStructureFormat
             cell = Matrix3.FromArray(m);
             pbc = PeriodicFlags.All;
             if (JsonInput.Optional(lattice, "pbc") is { ValueKind: JsonValueKind.Array } p && p.GetArrayLength() == 3)
-                pbc = new PeriodicFlags(p[0].GetBoolean(), p[1].GetBoolean(), p[2].GetBoolean());
+                pbc = new PeriodicFlags(JsonInput.Bool(p[0], where, "lattice.pbc"), JsonInput.Bool(p[1], where, "lattice.pbc"), JsonInput.Bool(p[2], where, "lattice.pbc"));
         }
         int n = sites.GetArrayLength();
         var positions = new Vec3[n];
@@ -113,7 +116,7 @@ public sealed class PymatgenJsonFormat : IStructureFormat
             if (species.ValueKind != JsonValueKind.Array || species.GetArrayLength() != 1)
                 throw new FileFormatException(at, "disordered site (several species) is not supported");
             var sp = species[0];
-            string symbol = JsonInput.Required(sp, "element", at).GetString() ?? "";
+            string symbol = JsonInput.Text(JsonInput.Required(sp, "element", at), at, "species element");
             if (JsonInput.Optional(sp, "occu") is { } occ && Math.Abs(JsonInput.Number(occ, at, "occu") - 1.0) > 1e-8)
                 throw new FileFormatException(at, "partially occupied site is not supported");
             numbers[i] = Elements.Number(StripOxidation(symbol), at);

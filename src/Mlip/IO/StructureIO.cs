@@ -14,6 +14,8 @@ public static class StructureIO
     {
         var f = StructureFormats.ForReading(path, format);
         var structures = f.Read(path);
+        if (structures.Count == 0)
+            throw new MlipInputException(new InputLocation(path), $"contains no structures (read as {f.Name})");
         StructureValidator.ValidateAll(structures, validation ?? ValidationOptions.Default);
         return structures;
     }

@@ -39,6 +39,25 @@ internal sealed class CellGrid
 
     private static int FloorDiv(int a, int n) => a >= 0 ? a / n : -((-a + n - 1) / n);
 
+    /// <summary>
+    /// Largest periodic wrap (in cell vectors) of a position: farther out, the images' integer shifts
+    /// and the pair vectors lose their meaning (a position in the wrong units, or a cell far too small).
+    /// </summary>
+    public const double MaxWrap = 1e6;
+
+    /// <summary>Most bins the stencil may visit per atom (a cutoff spanning ~100 images each way).</summary>
+    public const double MaxStencilCells = 1 << 20;
+
+    private static readonly string[] Axis = ["a", "b", "c"];
+
+    private static MlipInputException TooFarOutside(InputLocation where, int atom, int k, double frac) =>
+        new(where.WithAtom(atom), string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"the atom lies {frac:G3} cell vectors along {Axis[k]} from the cell (more than {MaxWrap:G3}): a position far outside the periodic cell, or a cell far too small for the positions (check the units)"));
+
+    private static InvalidCellException TooManyImages(InputLocation where, int k, double cutoff, double height) =>
+        new(where, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"the cell is too thin for a {cutoff:G4} Å cutoff: {height:G3} Å between the faces along {Axis[k]}, the cutoff would reach more than {MaxStencilCells:G3} periodic images (a degenerate or far too small cell)"));
+
     public static CellGrid Create(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc, double cutoff, InputLocation where)
     {
         int count = positions.Length;
@@ -57,12 +76,16 @@ internal sealed class CellGrid
             for (int k = 0; k < 3; k++)
             {
                 double x = f[k];
+                if (!double.IsFinite(x))
+                    throw new InvalidCellException(where.WithAtom(i),
+                        "the fractional coordinates of the atom are not finite numbers: the cell is degenerate or too small for the positions");
                 if (pbc[k])
                 {
                     double fl = Math.Floor(x);
+                    if (Math.Abs(fl) > MaxWrap) throw TooFarOutside(where, i, k, x);
                     x -= fl;
                     if (x >= 1.0) { x -= 1.0; fl += 1; }
-                    wrap[k][i] = checked((int)fl);
+                    wrap[k][i] = (int)fl;
                 }
                 frac[3 * i + k] = x;
             }
@@ -112,9 +135,15 @@ internal sealed class CellGrid
         for (int k = 0; k < 3; k++)
         {
             double binThickness = span[k] * height[k] / nbin[k];
-            if (!pbc[k] && nbin[k] == 1) reach[k] = 0;
-            else reach[k] = binThickness > 0 ? (int)Math.Ceiling(rcSafe / binThickness) : 0;
-            if (!pbc[k]) reach[k] = Math.Min(reach[k], nbin[k] - 1);
+            double r = !pbc[k] && nbin[k] == 1 ? 0 : binThickness > 0 ? Math.Ceiling(rcSafe / binThickness) : 0;
+            if (!pbc[k]) r = Math.Min(r, nbin[k] - 1);
+            if (!(r <= MaxStencilCells)) throw TooManyImages(where, k, cutoff, height[k]);
+            reach[k] = (int)r;
+        }
+        if ((2.0 * reach[0] + 1) * (2.0 * reach[1] + 1) * (2.0 * reach[2] + 1) > MaxStencilCells)
+        {
+            int k = reach[0] >= reach[1] && reach[0] >= reach[2] ? 0 : reach[1] >= reach[2] ? 1 : 2;
+            throw TooManyImages(where, k, cutoff, height[k]);
         }
         var stencil = new List<int>();
         for (int da = -reach[0]; da <= reach[0]; da++)

@@ -142,7 +142,7 @@ public sealed class NeighborList
         if (!pbc.AllPeriodic || !(volume > 0)) return Math.Max(16, n * 16);
         double perAtom = 4.0 / 3.0 * Math.PI * cutoff * cutoff * cutoff * n / volume;
         double total = Math.Ceiling(1.15 * perAtom * n) + 64;
-        return (int)Math.Min(total, Array.MaxLength / 3);
+        return total > 16 ? (int)Math.Min(total, 1 << 20) : 16; // a first guess: the buffers grow when needed
     }
 
     /// <summary>Growable pair storage (amortised doubling; no allocation per pair).</summary>

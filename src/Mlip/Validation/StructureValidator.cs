@@ -41,6 +41,7 @@ public static class StructureValidator
     {
         var where = s.Source ?? (index >= 0 ? new InputLocation(StructureIndex: index) : InputLocation.Unknown);
 
+        if (s.Count == 0) throw new MlipInputException(where, "the structure has no atoms");
         if (!s.Cell.IsFinite) throw new NonFiniteValueException(where, "the cell");
         for (int i = 0; i < s.Count; i++)
             if (!s.Positions[i].IsFinite) throw new NonFiniteValueException(where.WithAtom(i), "the position");
@@ -52,9 +53,19 @@ public static class StructureValidator
         {
             if (f.Length != s.Count) throw new LabelShapeException(where, "forces", s.Count, f.Length);
             for (int i = 0; i < f.Length; i++)
+            {
                 if (!f[i].IsFinite) throw new NonFiniteValueException(where.WithAtom(i), "the force");
+                if (!double.IsFinite(f[i].NormSquared))
+                    throw new MlipInputException(where.WithAtom(i), Invariant(
+                        $"the force ({f[i].X:G4}, {f[i].Y:G4}, {f[i].Z:G4}) eV/Å is too large: its norm squared overflows (not a finite number)"));
+            }
         }
-        if (s.Stress is { } st && !st.IsFinite) throw new NonFiniteValueException(where, "the stress");
+        if (s.Stress is { } st)
+        {
+            if (!st.IsFinite) throw new NonFiniteValueException(where, "the stress");
+            if (!double.IsFinite(st.Pressure))
+                throw new MlipInputException(where, "the stress is too large: its pressure overflows (not a finite number)");
+        }
         if (!double.IsFinite(s.Weight) || s.Weight < 0)
             throw new MlipInputException(where, $"weight {s.Weight} must be a finite number >= 0");
 
@@ -83,7 +94,28 @@ public static class StructureValidator
         double scale = Math.Max(a.Norm, Math.Max(b.Norm, c.Norm));
         if (vol <= 1e-12 * scale * scale * scale || scale == 0)
             throw new InvalidCellException(where, $"periodic structure ({s.Pbc}) has a cell of zero volume");
+        if (!double.IsFinite(vol))
+            throw new InvalidCellException(where, Invariant($"periodic structure ({s.Pbc}) has a cell too large for its volume to be a finite number (longest vector {scale:G3} Å)"));
+
+        // Periodic images are counted in integers: a position millions of cell vectors away (wrong
+        // units, or a cell far too small) is refused here, before any neighbour search sizes arrays from it.
+        var inv = CellGeometry.BinningCell(s.Cell, s.Pbc, where).Inverse();
+        for (int i = 0; i < s.Count; i++)
+        {
+            var f = s.Positions[i] * inv;
+            for (int k = 0; k < 3; k++)
+            {
+                if (!s.Pbc[k]) continue;
+                if (!double.IsFinite(f[k]))
+                    throw new InvalidCellException(where.WithAtom(i), "the fractional coordinates of the atom are not finite numbers: the cell is degenerate or far too small");
+                if (Math.Abs(f[k]) > CellGrid.MaxWrap)
+                    throw new MlipInputException(where.WithAtom(i), Invariant(
+                        $"the atom lies {f[k]:G3} cell vectors along {"abc"[k]} from the cell (more than {CellGrid.MaxWrap:G3}): a position far outside the periodic cell, or a cell far too small for the positions (check the units)"));
+            }
+        }
     }
+
+    private static string Invariant(FormattableString s) => FormattableString.Invariant(s);
 
     private static void CheckOverlaps(Structure s, double minDistance, InputLocation where)
     {

@@ -125,7 +125,21 @@ public static class ModelFile
 
     public static Potential Load(string path)
     {
-        var p = LoadAny(path);
+        Potential p;
+        try
+        {
+            p = LoadAny(path);
+        }
+        catch (MlipException e) when (e is not MlipInputException && !e.Message.Contains(path, StringComparison.Ordinal))
+        {
+            // A reader's or descriptor's complaint that does not say which file it is about.
+            throw new FileFormatException(new InputLocation(path), e.Message, e);
+        }
+        catch (ArgumentException e)
+        {
+            // A model or descriptor constructor refusing what a reader built from the file.
+            throw new FileFormatException(new InputLocation(path), e.Message, e);
+        }
         p.SourceFile ??= path;
         return p;
     }
@@ -139,7 +153,7 @@ public static class ModelFile
         using var doc = JsonInput.ParseFile(path);
         var where = new InputLocation(path);
         if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object) throw new FileFormatException(where, "not an Mlip model file (not a JSON object)");
-        var root = JsonNode.Parse(doc.RootElement.GetRawText())!.AsObject();
+        var root = ModelJson.ToNode(doc.RootElement);
         try
         {
             return LoadJson(root, path, where);

@@ -17,6 +17,10 @@ internal static class ModelJson
     public static FileFormatException Error(string file, string jsonPath, string detail, Exception? inner = null) =>
         new(new InputLocation(file, LineOf(file, jsonPath)), $"{jsonPath}: {detail}", inner);
 
+    /// <summary>The mutable tree of a parsed document (its raw text may hold the trailing commas the file reader allows).</summary>
+    public static JsonObject ToNode(JsonElement root) =>
+        JsonNode.Parse(root.GetRawText(), documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, MaxDepth = 256 })!.AsObject();
+
     public static string PathOf(JsonNode? node, JsonNode parent, string key) =>
         node?.GetPath() ?? parent.GetPath() + "." + key;
 

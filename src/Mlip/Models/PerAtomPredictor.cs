@@ -119,7 +119,7 @@ public static class PerAtomModelFile
         using var doc = JsonInput.ParseFile(path);
         var where = new InputLocation(path);
         if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object) throw new FileFormatException(where, "not an Mlip model file (not a JSON object)");
-        var root = JsonNode.Parse(doc.RootElement.GetRawText())!.AsObject();
+        var root = ModelJson.ToNode(doc.RootElement);
         try
         {
             return LoadJson(root, path, where);

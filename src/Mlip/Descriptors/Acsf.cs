@@ -53,7 +53,7 @@ public sealed class Acsf : IDescriptor
     public Acsf(AcsfParameters parameters)
     {
         _p = parameters;
-        if (!(parameters.Cutoff > 0)) throw new MlipException("ACSF cutoff must be positive");
+        if (!(parameters.Cutoff > 0 && parameters.Cutoff <= DescriptorLimits.MaxCutoff)) throw new MlipException($"ACSF cutoff must be in (0, {DescriptorLimits.MaxCutoff}] Å");
         foreach (var a in parameters.G4) CheckZeta(a);
         foreach (var a in parameters.G5) CheckZeta(a);
         _fc = new CutoffFunction(parameters.CutoffFunction, parameters.Cutoff);

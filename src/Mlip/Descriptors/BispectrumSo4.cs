@@ -52,10 +52,20 @@ public sealed class BispectrumSo4 : IAdjointDescriptor
         _p = parameters;
         _twojmax = parameters.TwoJMax;
         if (_twojmax < 0 || _twojmax > 20) throw new MlipException($"twojmax must be between 0 and 20 (got {_twojmax})");
-        if (!(parameters.RcutFac > 0)) throw new MlipException("rcutfac must be positive");
+        if (!(parameters.RcutFac > 0) || !double.IsFinite(parameters.RcutFac)) throw new MlipException("rcutfac must be a positive number");
         if (!(parameters.Rfac0 > 0 && parameters.Rfac0 < 1)) throw new MlipException("rfac0 must be between 0 and 1");
+        if (!(parameters.Rmin0 >= 0) || !double.IsFinite(parameters.Rmin0)) throw new MlipException("rmin0 must be a finite number >= 0");
+        if (!double.IsFinite(parameters.WSelf)) throw new MlipException("wself must be finite");
         int ne = parameters.Elements.Count;
         if (ne == 0) throw new MlipException("the SO(4) bispectrum needs at least one element");
+        foreach (var el in parameters.Elements)
+        {
+            if (!(el.Radius > 0) || !double.IsFinite(el.Radius)) throw new MlipException($"radelem of {el.Symbol} must be a positive number");
+            if (!double.IsFinite(el.Weight)) throw new MlipException($"wj of {el.Symbol} must be finite");
+        }
+        if (!(parameters.MaxCutoff <= DescriptorLimits.MaxCutoff))
+            throw new MlipException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"the largest pair cut-off 2·rcutfac·radelem = {parameters.MaxCutoff:G6} Å is above {DescriptorLimits.MaxCutoff} Å"));
         _elementZ = new int[ne];
         _radius = new double[ne];
         _weight = new double[ne];

@@ -76,14 +76,14 @@ public static class DescriptorFactory
 
     private static Acsf CreateAcsf(ParameterReader p, IReadOnlyList<string> dataElements, bool weighted)
     {
-        double rc = p.Double("rc", 5.0);
+        double rc = p.Cutoff("rc", 5.0);
         var defaults = new AcsfParameters();
-        int g2n = p.Int("g2_centred", 6);
-        int g2s = p.Int("g2_shifted", 0);
+        int g2n = p.Int("g2_centred", 6, 1, DescriptorLimits.MaxTerms);
+        int g2s = p.Int("g2_shifted", 0, 0, DescriptorLimits.MaxTerms);
         var g2 = new List<RadialTerm>(AcsfParameters.CentredRadialGrid(g2n, rc));
         if (g2s > 0) g2.AddRange(AcsfParameters.ShiftedRadialGrid(g2s, rc));
         AngularTerm[] Angular(string prefix, double[] etas, double[] zetas, double[] lambdas) =>
-            AcsfParameters.AngularGrid(p.Doubles(prefix + "_eta", etas), p.Doubles(prefix + "_zeta", zetas), p.Doubles(prefix + "_lambda", lambdas));
+            AcsfParameters.AngularGrid(p.Doubles(prefix + "_eta", etas, 0, 1e6), p.Doubles(prefix + "_zeta", zetas, 1, 1e4), p.Doubles(prefix + "_lambda", lambdas, -1, 1));
         return new Acsf(new AcsfParameters
         {
             Cutoff = rc,
@@ -104,15 +104,15 @@ public static class DescriptorFactory
             return new Ace.AceBasisDescriptor(new Ace.AceBasisSpec
             {
                 Elements = p.Strings("elements", dataElements),
-                Cutoff = p.Double("rc", d.Cutoff),
+                Cutoff = p.Cutoff("rc", d.Cutoff),
                 RadialBasis = p.String("radial", d.RadialBasis),
-                Lambda = p.Double("lambda", d.Lambda),
-                DCut = p.Double("dcut", d.DCut),
-                MaxRank = p.Int("order", d.MaxRank),
-                NMax = [.. p.Doubles("nmax", [.. d.NMax.Select(x => (double)x)]).Select(x => (int)x)],
-                LMax = [.. p.Doubles("lmax", [.. d.LMax.Select(x => (double)x)]).Select(x => (int)x)],
-                TotalDegree = p.Double("degree", 0),
-                LWeight = p.Double("wl", d.LWeight),
+                Lambda = p.Double("lambda", d.Lambda, -1e3, 1e3),
+                DCut = p.Double("dcut", d.DCut, 1e-12, DescriptorLimits.MaxCutoff),
+                MaxRank = p.Int("order", d.MaxRank, 1, 8),
+                NMax = p.Ints("nmax", d.NMax, 1, 50),
+                LMax = p.Ints("lmax", d.LMax, 0, 20),
+                TotalDegree = p.Double("degree", 0, 0, 100),
+                LWeight = p.Double("wl", d.LWeight, 1e-3, 1e3),
             });
         }
         catch (ArgumentException e)
@@ -125,16 +125,16 @@ public static class DescriptorFactory
     {
         var d = new EadParameters();
         var elements = p.Strings("elements", dataElements);
-        var weights = p.Doubles("weights", []);
+        var weights = p.Doubles("weights", [], -1e6, 1e6);
         if (weights.Length != 0 && weights.Length != elements.Count)
             throw new MlipException($"ead: weights need one value per element ({string.Join(",", elements)})");
         return new Ead(new EadParameters
         {
-            Cutoff = p.Double("rc", d.Cutoff),
+            Cutoff = p.Cutoff("rc", d.Cutoff),
             CutoffFunction = CutoffFunction.ParseKind(p.String("cutoff_function", "cosine")),
-            Lmax = p.Int("lmax", d.Lmax),
-            Eta = p.Doubles("eta", [.. d.Eta]),
-            Rs = p.Doubles("rs", [.. d.Rs]),
+            Lmax = p.Int("lmax", d.Lmax, 0, DescriptorLimits.MaxLmax),
+            Eta = p.Doubles("eta", [.. d.Eta], 0, 1e6),
+            Rs = p.Doubles("rs", [.. d.Rs], -DescriptorLimits.MaxCutoff, DescriptorLimits.MaxCutoff),
             Elements = elements,
             Weights = weights.Length == 0 ? null : weights,
             Convention = p.String("convention", "pyxtal_ff").ToLowerInvariant() switch
@@ -151,12 +151,12 @@ public static class DescriptorFactory
         var d = new PinnFeatureParameters();
         return new PinnFeatures(new PinnFeatureParameters
         {
-            Cutoff = p.Double("rc", d.Cutoff),
-            CutoffRange = p.Double("dc", d.CutoffRange),
-            Width = p.Double("width", d.Width),
-            Centres = p.Doubles("centres", [.. d.Centres]),
-            Orders = [.. p.Doubles("orders", [.. d.Orders.Select(l => (double)l)]).Select(l => (int)l)],
-            Shift = p.Double("shift", d.Shift),
+            Cutoff = p.Cutoff("rc", d.Cutoff),
+            CutoffRange = p.Double("dc", d.CutoffRange, 1e-12, DescriptorLimits.MaxCutoff),
+            Width = p.Double("width", d.Width, 1e-12, DescriptorLimits.MaxCutoff),
+            Centres = p.Doubles("centres", [.. d.Centres], -DescriptorLimits.MaxCutoff, DescriptorLimits.MaxCutoff),
+            Orders = p.Ints("orders", d.Orders, 0, DescriptorLimits.MaxLmax),
+            Shift = p.Double("shift", d.Shift, -1e6, 1e6),
             Asinh = p.Int("asinh", 1) != 0,
             Elements = p.Strings("elements", dataElements),
         });
@@ -166,15 +166,15 @@ public static class DescriptorFactory
     {
         var d = new So3Parameters();
         var elements = p.Strings("elems", p.Strings("elements", dataElements));
-        double[] radii = p.Doubles("radelems", []), weights = p.Doubles("welems", []);
+        double[] radii = p.Doubles("radelems", [], 1e-6, DescriptorLimits.MaxCutoff), weights = p.Doubles("welems", [], -1e6, 1e6);
         if ((radii.Length != 0 && radii.Length != elements.Count) || (weights.Length != 0 && weights.Length != elements.Count))
             throw new MlipException($"so3: radelems and welems need one value per element ({string.Join(",", elements)})");
         return new So3(new So3Parameters
         {
-            Rcutfac = p.Double("rcutfac", d.Rcutfac),
-            Nmax = p.Int("nmax", d.Nmax),
-            Lmax = p.Int("lmax", d.Lmax),
-            Alpha = p.Double("alpha", d.Alpha),
+            Rcutfac = p.Cutoff("rcutfac", d.Rcutfac),
+            Nmax = p.Int("nmax", d.Nmax, 1, So3RadialBasis.MaxNmax),
+            Lmax = p.Int("lmax", d.Lmax, 0, DescriptorLimits.MaxLmax),
+            Alpha = p.Double("alpha", d.Alpha, 1e-6, 1e6),
             Elements = elements,
             Radii = radii.Length == 0 ? null : radii,
             Weights = weights.Length == 0 ? null : weights,
@@ -184,8 +184,8 @@ public static class DescriptorFactory
     private static BispectrumSo4 CreateSo4(ParameterReader p, IReadOnlyList<string> dataElements)
     {
         var elements = p.Strings("elements", dataElements);
-        var radii = p.Doubles("radelem", [.. Enumerable.Repeat(0.5, elements.Count)]);
-        var weights = p.Doubles("wj", [.. Enumerable.Repeat(1.0, elements.Count)]);
+        var radii = p.Doubles("radelem", [.. Enumerable.Repeat(0.5, elements.Count)], 1e-6, DescriptorLimits.MaxCutoff);
+        var weights = p.Doubles("wj", [.. Enumerable.Repeat(1.0, elements.Count)], -1e6, 1e6);
         if (radii.Length != elements.Count || weights.Length != elements.Count)
             throw new MlipException($"so4: radelem and wj need one value per element ({string.Join(",", elements)})");
         var list = new So4Element[elements.Count];
@@ -193,14 +193,14 @@ public static class DescriptorFactory
         var d = new So4Parameters();
         return new BispectrumSo4(new So4Parameters
         {
-            RcutFac = p.Double("rcutfac", d.RcutFac),
-            Rfac0 = p.Double("rfac0", d.Rfac0),
-            TwoJMax = p.Int("twojmax", d.TwoJMax),
-            Rmin0 = p.Double("rmin0", d.Rmin0),
+            RcutFac = p.Cutoff("rcutfac", d.RcutFac),
+            Rfac0 = p.Double("rfac0", d.Rfac0, 1e-12, 1 - 1e-12),
+            TwoJMax = p.Int("twojmax", d.TwoJMax, 0, DescriptorLimits.MaxTwoJMax),
+            Rmin0 = p.Double("rmin0", d.Rmin0, 0, DescriptorLimits.MaxCutoff),
             SwitchFlag = p.Int("switchflag", 1) != 0,
             BzeroFlag = p.Int("bzeroflag", 1) != 0,
             QuadraticFlag = p.Int("quadraticflag", 0) != 0,
-            WSelf = p.Double("wself", 1.0),
+            WSelf = p.Double("wself", 1.0, -1e6, 1e6),
             Elements = list,
         });
     }
@@ -220,11 +220,58 @@ public static class DescriptorFactory
         public double Double(string key, double fallback) =>
             Raw(key) is { } v ? ParseDouble(key, v) : fallback;
 
+        /// <summary>A finite number in [min, max].</summary>
+        public double Double(string key, double fallback, double min, double max)
+        {
+            double x = Double(key, fallback);
+            if (!(x >= min && x <= max))
+                throw new MlipException(string.Create(CultureInfo.InvariantCulture, $"{type}: parameter {key}={x:R} is out of range ({min:G} to {max:G})"));
+            return x;
+        }
+
+        /// <summary>A cut-off radius: finite, positive, at most <see cref="DescriptorLimits.MaxCutoff"/> Å.</summary>
+        public double Cutoff(string key, double fallback)
+        {
+            double x = Double(key, fallback);
+            if (!(x > 0 && x <= DescriptorLimits.MaxCutoff))
+                throw new MlipException(string.Create(CultureInfo.InvariantCulture, $"{type}: parameter {key}={x:R} must be a cut-off in (0, {DescriptorLimits.MaxCutoff}] Å"));
+            return x;
+        }
+
         public int Int(string key, int fallback)
         {
             if (Raw(key) is not { } v) return fallback;
             if (int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out int x)) return x;
             throw new MlipException($"{type}: parameter {key}={v} is not an integer");
+        }
+
+        /// <summary>An integer in [min, max].</summary>
+        public int Int(string key, int fallback, int min, int max)
+        {
+            int x = Int(key, fallback);
+            if (x < min || x > max) throw new MlipException($"{type}: parameter {key}={x} is out of range ({min} to {max})");
+            return x;
+        }
+
+        /// <summary>Comma-separated integers, each in [min, max] (written as integers or as whole numbers like 4.0).</summary>
+        public int[] Ints(string key, IReadOnlyList<int> fallback, int min, int max)
+        {
+            if (Raw(key) is null) return [.. fallback];
+            var d = Doubles(key, [], min, max);
+            foreach (double x in d)
+                if (x != Math.Floor(x)) throw new MlipException(string.Create(CultureInfo.InvariantCulture, $"{type}: parameter {key}: {x:R} is not an integer"));
+            return [.. d.Select(x => (int)x)];
+        }
+
+        /// <summary>Comma-separated finite numbers, each in [min, max], at most <see cref="DescriptorLimits.MaxTerms"/> of them.</summary>
+        public double[] Doubles(string key, double[] fallback, double min, double max)
+        {
+            var d = Doubles(key, fallback);
+            if (d.Length > DescriptorLimits.MaxTerms) throw new MlipException($"{type}: parameter {key} has {d.Length} values (at most {DescriptorLimits.MaxTerms})");
+            foreach (double x in d)
+                if (!(x >= min && x <= max))
+                    throw new MlipException(string.Create(CultureInfo.InvariantCulture, $"{type}: parameter {key}: {x:R} is out of range ({min:G} to {max:G})"));
+            return d;
         }
 
         public string String(string key, string fallback) => Raw(key) ?? fallback;

@@ -59,7 +59,7 @@ public sealed class Ead : IDescriptor
     {
         ArgumentNullException.ThrowIfNull(parameters);
         _p = parameters;
-        if (!(parameters.Cutoff > 0) || !double.IsFinite(parameters.Cutoff)) throw new MlipException($"EAD cutoff must be a positive number (got {parameters.Cutoff})");
+        if (!(parameters.Cutoff > 0) || !(parameters.Cutoff <= DescriptorLimits.MaxCutoff)) throw new MlipException($"EAD cutoff must be a positive number (got {parameters.Cutoff})");
         if (parameters.Lmax is < 0 or > MaxL) throw new MlipException($"EAD Lmax must be 0..{MaxL} (got {parameters.Lmax})");
         if (parameters.Eta.Count == 0) throw new MlipException("EAD needs at least one eta");
         if (parameters.Rs.Count == 0) throw new MlipException("EAD needs at least one shift Rs");

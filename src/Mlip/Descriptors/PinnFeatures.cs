@@ -53,11 +53,13 @@ public sealed class PinnFeatures : IDescriptor
     {
         ArgumentNullException.ThrowIfNull(parameters);
         _p = parameters;
-        if (!(parameters.Cutoff > 0) || !(parameters.CutoffRange > 0) || !(parameters.Width > 0))
-            throw new MlipException("pinn features: rc, dc and width must be positive");
+        if (!(parameters.Cutoff > 0) || !(parameters.CutoffRange > 0) || !(parameters.Width > 0)
+            || !(parameters.Cutoff <= DescriptorLimits.MaxCutoff) || !double.IsFinite(parameters.CutoffRange) || !double.IsFinite(parameters.Width))
+            throw new MlipException($"pinn features: rc, dc and width must be positive (rc at most {DescriptorLimits.MaxCutoff} Å)");
+        if (!double.IsFinite(parameters.Shift)) throw new MlipException("pinn features: the shift must be finite");
         if (parameters.Centres.Count == 0 || parameters.Centres.Any(c => c == 0 || !double.IsFinite(c)))
             throw new MlipException("pinn features: need at least one nonzero Gaussian centre");
-        if (parameters.Orders.Count == 0 || parameters.Orders.Any(l => l < 0))
+        if (parameters.Orders.Count == 0 || parameters.Orders.Any(l => l < 0 || l > DescriptorLimits.MaxLmax))
             throw new MlipException("pinn features: need at least one Legendre order ≥ 0");
         if (parameters.Elements.Count == 0) throw new MlipException("pinn features: need at least one element");
         _centres = [.. parameters.Centres];

@@ -71,7 +71,8 @@ public sealed record So3Parameters
         if (!(Rcutfac > 0) || !double.IsFinite(Rcutfac)) throw new MlipException($"SO3 rcutfac must be positive (got {Format(Rcutfac)})");
         if (!(Alpha > 0) || !double.IsFinite(Alpha)) throw new MlipException($"SO3 alpha must be positive (got {Format(Alpha)})");
         if (Nmax < 1) throw new MlipException($"SO3 nmax must be at least 1 (got {Nmax})");
-        if (Lmax < 0) throw new MlipException($"SO3 lmax must be at least 0 (got {Lmax})");
+        if (Lmax < 0 || Lmax > DescriptorLimits.MaxLmax) throw new MlipException($"SO3 lmax must be between 0 and {DescriptorLimits.MaxLmax} (got {Lmax})");
+        if (Rcutfac > DescriptorLimits.MaxCutoff) throw new MlipException($"SO3 rcutfac must be at most {DescriptorLimits.MaxCutoff} Å (got {Format(Rcutfac)})");
         if (Elements.Count == 0) throw new MlipException("SO3 needs at least one element");
         foreach (var e in Elements)
             if (!Structures.Elements.TryNumber(e, out _)) throw new MlipException($"SO3: unknown element '{e}'");

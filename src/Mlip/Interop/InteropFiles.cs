@@ -30,6 +30,22 @@ internal static class InteropFiles
         return (first, second);
     }
 
+    private static readonly System.Text.RegularExpressions.Regex NonFinite =
+        new(@"(?<![A-Za-z_])(NaN|[-+]?Infinity|[-+]?∞)(?![A-Za-z_])", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    /// <summary>
+    /// Refuses to write a potential file with a NaN or infinite number in it (LAMMPS would read it as NaN,
+    /// and Mlip refuses it on reading): the error names the file and the line.
+    /// </summary>
+    public static void EnsureFinite(string path, string text)
+    {
+        var m = NonFinite.Match(text);
+        if (!m.Success) return;
+        int line = 1;
+        for (int i = 0; i < m.Index; i++) if (text[i] == '\n') line++;
+        throw new MlipException($"cannot write {path}: line {line} would hold '{m.Value}' (the model has a NaN or infinite coefficient; refit it)");
+    }
+
     /// <summary>Writes each (name, text) into <paramref name="directory"/> atomically; returns the paths in order.</summary>
     public static string[] WriteAll(string directory, params (string Name, string Text)[] files)
     {
@@ -39,6 +55,7 @@ internal static class InteropFiles
         {
             paths[i] = Path.Combine(directory, files[i].Name);
             string text = files[i].Text;
+            EnsureFinite(paths[i], text);
             AtomicFile.WriteText(paths[i], w => w.Write(text));
         }
         return paths;

@@ -89,9 +89,20 @@ public static class MliapReader
 
     private static double Num(string s, string where, int line)
     {
+        var at = new InputLocation(where, line > 0 ? line : null);
         if (!double.TryParse(s, NumberStyles.Float, Inv, out double v))
-            throw new FileFormatException(new InputLocation(where), $"line {line}: '{s}' is not a number");
+            throw new FileFormatException(at, $"'{s}' is not a number");
+        if (!double.IsFinite(v)) throw new NonFiniteValueException(at, $"'{s}'");
         return v;
+    }
+
+    /// <summary>An integer in [min, max].</summary>
+    private static int Int(string s, string where, int line, string what, int min, int max)
+    {
+        double v = Num(s, where, line);
+        if (v != Math.Floor(v) || v < min || v > max)
+            throw new FileFormatException(new InputLocation(where, line > 0 ? line : null), $"{what} is {s}; expected an integer from {min} to {max}");
+        return (int)v;
     }
 
     /// <summary>Reads a .mliap.descriptor text: the so4 or so3 descriptor spec and the element order.</summary>
@@ -99,10 +110,12 @@ public static class MliapReader
     {
         var where = new InputLocation(name);
         var kv = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var lineOf = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var (line, w) in Lines(text))
         {
-            if (w.Length < 2) throw new FileFormatException(where, $"line {line}: expected 'keyword value'");
+            if (w.Length < 2) throw new FileFormatException(where.WithLine(line), "expected 'keyword value'");
             kv[w[0]] = w[1..];
+            lineOf[w[0]] = line;
         }
         string[] sna = ["rcutfac", "twojmax", "nelems", "elems", "radelems", "welems", "rfac0", "rmin0", "switchflag", "bzeroflag", "chemflag", "bnormflag", "wselfallflag"];
         string[] so3 = ["rcutfac", "nmax", "lmax", "alpha", "nelems", "elems", "radelems", "welems"];
@@ -114,7 +127,7 @@ public static class MliapReader
         string[] required = isSo3 ? ["rcutfac", "nmax", "lmax", "alpha", "nelems", "elems", "radelems", "welems"] : ["rcutfac", "twojmax", "nelems", "elems", "radelems", "welems"];
         foreach (var key in required)
             if (!kv.ContainsKey(key)) throw new FileFormatException(where, $"missing required keyword '{key}'");
-        int nelems = (int)Num(kv["nelems"][0], name, 0);
+        int nelems = Int(kv["nelems"][0], name, lineOf["nelems"], "nelems", 1, 118);
         string[] El(string key)
         {
             var v = kv[key];
@@ -123,15 +136,16 @@ public static class MliapReader
         }
         var elems = El("elems");
         foreach (var e in elems) Elements.Number(e, where);
-        var radii = El("radelems").Select(s => Num(s, name, 0).ToString("R", Inv)).ToArray();
-        var weights = El("welems").Select(s => Num(s, name, 0).ToString("R", Inv)).ToArray();
-        string One(string key, string d) => kv.TryGetValue(key, out var v) ? Num(v[0], name, 0).ToString("R", Inv) : d;
+        var radii = El("radelems").Select(s => Num(s, name, lineOf["radelems"]).ToString("R", Inv)).ToArray();
+        var weights = El("welems").Select(s => Num(s, name, lineOf["welems"]).ToString("R", Inv)).ToArray();
+        string One(string key, string d) => kv.TryGetValue(key, out var v) ? Num(v[0], name, lineOf[key]).ToString("R", Inv) : d;
+        string IntOf(string key, int min, int max) => Int(kv[key][0], name, lineOf[key], key, min, max).ToString(Inv);
         var p = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         if (isSo3)
         {
             p["rcutfac"] = One("rcutfac", "");
-            p["nmax"] = ((int)Num(kv["nmax"][0], name, 0)).ToString(Inv);
-            p["lmax"] = ((int)Num(kv["lmax"][0], name, 0)).ToString(Inv);
+            p["nmax"] = IntOf("nmax", 1, So3RadialBasis.MaxNmax);
+            p["lmax"] = IntOf("lmax", 0, DescriptorLimits.MaxLmax);
             p["alpha"] = One("alpha", "");
             p["elems"] = string.Join(",", elems);
             p["radelems"] = string.Join(",", radii);
@@ -139,9 +153,9 @@ public static class MliapReader
             return (new DescriptorSpec("so3", p), elems);
         }
         foreach (var flag in new[] { "chemflag", "bnormflag", "wselfallflag" })
-            if (kv.TryGetValue(flag, out var v) && Num(v[0], name, 0) != 0)
-                throw new MlipException($"{name}: {flag} 1 is not supported by Mlip's SO(4) bispectrum");
-        p["twojmax"] = ((int)Num(kv["twojmax"][0], name, 0)).ToString(Inv);
+            if (kv.TryGetValue(flag, out var v) && Num(v[0], name, lineOf[flag]) != 0)
+                throw new FileFormatException(where.WithLine(lineOf[flag]), $"{flag} 1 is not supported by Mlip's SO(4) bispectrum");
+        p["twojmax"] = IntOf("twojmax", 0, DescriptorLimits.MaxTwoJMax);
         p["rcutfac"] = One("rcutfac", "");
         p["rfac0"] = One("rfac0", "0.99363");
         p["rmin0"] = One("rmin0", "0");
@@ -160,13 +174,23 @@ public static class MliapReader
     public static Potential Import(string modelText, string descriptorText, string modelName = "mliap.model", string descriptorName = "mliap.descriptor", string? style = null)
     {
         var (spec, elems) = ReadDescriptor(descriptorText, descriptorName);
-        var descriptor = spec.Create(elems);
+        if (elems.Distinct().Count() != elems.Length) throw new FileFormatException(new InputLocation(descriptorName), "an element is listed twice in 'elems'");
+        IDescriptor descriptor;
+        try
+        {
+            descriptor = spec.Create(elems);
+        }
+        catch (MlipException e) when (e is not MlipInputException { File: not null })
+        {
+            throw new FileFormatException(new InputLocation(descriptorName), e.Message, e);
+        }
         int k = descriptor.FeatureCount;
         var z = elems.Select(e => Elements.Number(e, new InputLocation(descriptorName))).ToArray();
         var where = new InputLocation(modelName);
         var lines = Lines(modelText);
         if (lines.Count == 0 || lines[0].Words.Length != 2) throw new FileFormatException(where, "expected 'nelements nparams' on the first line");
-        int nelem = (int)Num(lines[0].Words[0], modelName, lines[0].Line), nparams = (int)Num(lines[0].Words[1], modelName, lines[0].Line);
+        int nelem = Int(lines[0].Words[0], modelName, lines[0].Line, "nelements", 1, 118);
+        int nparams = Int(lines[0].Words[1], modelName, lines[0].Line, "nparams", 1, int.MaxValue);
         if (nelem != elems.Length) throw new FileFormatException(where, $"{nelem} elements, the descriptor has {elems.Length} ({string.Join(" ", elems)})");
         bool nn = lines.Count > 1 && lines[1].Words[0].StartsWith("NET", StringComparison.Ordinal);
         style ??= nn ? "nn" : nparams == 1 + k ? "linear" : nparams == 1 + k + k * (k + 1) / 2 ? "quadratic" : null;
@@ -184,7 +208,7 @@ public static class MliapReader
     {
         int expected = PolynomialModel.CoefficientsPerElement(quadratic ? 2 : 1, k);
         if (nparams != expected) throw new FileFormatException(new InputLocation(name), $"nparams is {nparams}; a {(quadratic ? "quadratic" : "linear")} model on {k} descriptors needs {expected}");
-        if (lines.Count - 1 < nelem * nparams) throw new FileFormatException(new InputLocation(name), $"expected {nelem * nparams} coefficients, found {lines.Count - 1}");
+        if (lines.Count - 1 < (long)nelem * nparams) throw new FileFormatException(new InputLocation(name), $"expected {nelem * nparams} coefficients, found {lines.Count - 1}");
         var coefficients = new double[nelem][];
         int pos = 1;
         for (int e = 0; e < nelem; e++)
@@ -207,12 +231,15 @@ public static class MliapReader
     {
         var where = new InputLocation(name);
         var net = lines[1].Words;
-        int nd = (int)Num(net[1], name, lines[1].Line), nl = (int)Num(net[2], name, lines[1].Line);
-        if (nd != k) throw new FileFormatException(where, $"the network has {nd} descriptors, the descriptor file gives {k}");
-        if (net.Length < 3 + 2 * nl) throw new FileFormatException(where, $"NET line: expected {nl} (activation, nodes) pairs");
+        var netAt = where.WithLine(lines[1].Line);
+        if (net.Length < 3) throw new FileFormatException(netAt, "expected 'NET ndescriptors nlayers activation nodes ...'");
+        int nd = Int(net[1], name, lines[1].Line, "the number of descriptors", 1, int.MaxValue);
+        int nl = Int(net[2], name, lines[1].Line, "the number of layers", 1, (net.Length - 3) / 2);
+        if (nd != k) throw new FileFormatException(netAt, $"the network has {nd} descriptors, the descriptor file gives {k}");
+        if (net.Length < 3 + 2 * nl) throw new FileFormatException(netAt, $"NET line: expected {nl} (activation, nodes) pairs");
         var acts = new string[nl];
         var nodes = new int[nl];
-        for (int l = 0; l < nl; l++) { acts[l] = net[3 + 2 * l]; nodes[l] = (int)Num(net[4 + 2 * l], name, lines[1].Line); }
+        for (int l = 0; l < nl; l++) { acts[l] = net[3 + 2 * l]; nodes[l] = Int(net[4 + 2 * l], name, lines[1].Line, "the number of nodes", 1, 1 << 16); }
         if (nodes[^1] != 1 || acts[^1] != "linear") throw new MlipException($"{name}: Mlip's network needs a last layer 'linear 1' (the atom energy); this one is '{acts[^1]} {nodes[^1]}'");
         Activation hidden = Activation.Linear;
         for (int l = 0; l < nl - 1; l++)
@@ -225,13 +252,16 @@ public static class MliapReader
             if (l > 0 && a != hidden) throw new MlipException($"{name}: Mlip's network has one activation for all hidden layers; this one mixes {hidden} and {a}");
             hidden = a;
         }
-        int count = 0, prev = k;
-        for (int l = 0; l < nl; l++) { count += (prev + 1) * nodes[l]; prev = nodes[l]; }
+        long count = 0;
+        int prev = k;
+        for (int l = 0; l < nl; l++) { count += (prev + 1L) * nodes[l]; prev = nodes[l]; }
         if (count != nparams) throw new FileFormatException(where, $"nparams is {nparams}; the NET layout needs {count}");
         var values = new List<double>();
         for (int i = 2; i < lines.Count; i++) foreach (var w in lines[i].Words) values.Add(Num(w, name, lines[i].Line));
-        int per = 2 * k + nparams;
-        if (values.Count != nelem * per) throw new FileFormatException(where, $"expected {nelem} × ({k} means + {k} scales + {nparams} weights) = {nelem * per} values, found {values.Count}");
+        long perLong = 2L * k + nparams;
+        if (values.Count != nelem * perLong) throw new FileFormatException(where, $"expected {nelem} × ({k} means + {k} scales + {nparams} weights) = {nelem * perLong} values, found {values.Count}");
+        int per = (int)perLong;
+        if (values.Count != (long)nelem * per) throw new FileFormatException(where, $"expected {nelem} × ({k} means + {k} scales + {nparams} weights) = {nelem * per} values, found {values.Count}");
         // Mlip's network has one normalisation for all elements; PyXtal_FF writes one per element (its min/max
         // ranges). When they differ, each element's (B − mean_e)/scale_e is folded into its first layer.
         bool shared = true;

@@ -46,17 +46,32 @@ public static class PinnFile
             throw new FileFormatException(new InputLocation(path, Line), $"the file ends before {what}");
         }
 
-        public double Number(string word, string what) =>
-            double.TryParse(word, NumberStyles.Float, Inv, out double v) ? v : throw new FileFormatException(Where, $"{what}: '{word}' is not a number");
+        public double Number(string word, string what)
+        {
+            if (!double.TryParse(word, NumberStyles.Float, Inv, out double v)) throw new FileFormatException(Where, $"{what}: '{word}' is not a number");
+            if (!double.IsFinite(v)) throw new NonFiniteValueException(Where, $"{what} '{word}'");
+            return v;
+        }
+
+        /// <summary>Characters left after the current line: a bound on how many numbers can follow.</summary>
+        public long Remaining()
+        {
+            long n = 0;
+            for (int i = Line; i < lines.Length; i++) n += lines[i].Length + 1;
+            return n;
+        }
 
         public int Integer(string word, string what) =>
             int.TryParse(word, NumberStyles.Integer, Inv, out int v) ? v : throw new FileFormatException(Where, $"{what}: '{word}' is not an integer");
 
         /// <summary>Reads <paramref name="count"/> numbers over as many lines as they take, starting with <paramref name="first"/>.</summary>
-        public double[] Numbers(int count, IEnumerable<string> first, string what)
+        public double[] Numbers(long count, IEnumerable<string> first, string what)
         {
-            var v = new List<double>(count);
-            foreach (var w in first) v.Add(Number(w, what));
+            var head = first.ToList();
+            if (count < 0 || count > head.Count + (Remaining() + 1) / 2)
+                throw new FileFormatException(Where, $"{what}: expected {count} numbers, but the file is too short to hold them");
+            var v = new List<double>((int)count);
+            foreach (var w in head) v.Add(Number(w, what));
             while (v.Count < count) foreach (var w in Next(what)) v.Add(Number(w, what));
             if (v.Count != count) throw new FileFormatException(Where, $"{what}: expected {count} numbers, found {v.Count}");
             return [.. v];
@@ -80,7 +95,7 @@ public static class PinnFile
         };
         if (gimethod is not (0 or 2)) throw new FileFormatException(r.Where, $"unknown feature transform gimethod {gimethod} (0 none, 2 asinh)");
         int nel = r.Integer(r.Next("the number of elements")[0], "number of elements");
-        if (nel < 1) throw new FileFormatException(r.Where, "need at least one element");
+        if (nel < 1 || nel > 118 || nel > lines.Length - r.Line) throw new FileFormatException(r.Where, $"the number of elements is {nel}; expected 1 to 118, one line each");
         var symbols = new string[nel];
         for (int e = 0; e < nel; e++)
         {
@@ -94,18 +109,21 @@ public static class PinnFile
         double rc = r.Number(cut[2], "Rc"), dc = r.Number(cut[3], "d_c"), width = r.Number(cut[4], "Gaussian width");
         var lp = r.Next("Legendre orders");
         int nl = r.Integer(lp[0], "number of Legendre orders");
-        if (nl < 1 || lp.Length != nl + 1) throw new FileFormatException(r.Where, $"expected {nl} Legendre orders after the count");
+        if (nl < 1 || nl >= lp.Length || lp.Length != nl + 1) throw new FileFormatException(r.Where, $"expected {nl} Legendre orders after the count");
         var orders = lp.Skip(1).Select(x => r.Integer(x, "Legendre order")).ToArray();
         var gs = r.Next("Gaussian centres");
         int ns = r.Integer(gs[0], "number of Gaussian centres");
-        if (ns < 1 || gs.Length < ns + 1) throw new FileFormatException(r.Where, $"expected {ns} Gaussian centres after the count");
+        if (ns < 1 || ns >= gs.Length) throw new FileFormatException(r.Where, $"expected {ns} Gaussian centres after the count");
         var centres = gs.Skip(1).Take(ns).Select(x => r.Number(x, "Gaussian centre")).ToArray();
         var ls = r.Next("layer sizes");
         int nlayers = r.Integer(ls[0], "number of layers");
-        if (nlayers < 2 || ls.Length != nlayers + 1) throw new FileFormatException(r.Where, $"expected {nlayers} (≥ 2) layer sizes after the count");
+        if (nlayers < 2 || nlayers >= ls.Length || ls.Length != nlayers + 1) throw new FileFormatException(r.Where, $"expected {nlayers} (≥ 2) layer sizes after the count");
         var sizes = ls.Skip(1).Select(x => r.Integer(x, "layer size")).ToArray();
-        int features = nel * (nel + 1) / 2 * nl * ns;
-        if (sizes[0] == nel * features && nel > 1)
+        if (sizes.Any(x => x < 1 || x > 1 << 16)) throw new FileFormatException(r.Where, "a layer size is out of range (1 to 65536)");
+        long featuresLong = (long)nel * (nel + 1) / 2 * nl * ns;
+        if (featuresLong > Descriptors.DescriptorLimits.MaxFeatures) throw new FileFormatException(r.Where, $"{featuresLong} features (at most {Descriptors.DescriptorLimits.MaxFeatures})");
+        int features = (int)featuresLong;
+        if (sizes[0] == (long)nel * features && nel > 1)
             throw new FileFormatException(r.Where, "kind I features (host element in the feature vector) are not supported; Mlip reads kind II files");
         if (sizes[0] != features) throw new FileFormatException(r.Where, $"the input layer has {sizes[0]} nodes but the features are {features}");
         var layout = new Calculators.PinnBopLayout(nel);
@@ -116,8 +134,8 @@ public static class PinnFile
         var baseAll = r.Numbers(nbop, bl.Skip(1), "base parameters");
         if (nbase == 0) Array.Clear(baseAll);
         // weights and biases: layer l: n_{l-1} x n_l by input rows, then n_l biases
-        int total = 0;
-        for (int l = 1; l < nlayers; l++) total += sizes[l - 1] * sizes[l] + sizes[l];
+        long total = 0;
+        for (int l = 1; l < nlayers; l++) total += (long)sizes[l - 1] * sizes[l] + sizes[l];
         var all = r.Numbers(total, [], "weights and biases");
         var wIn = new List<double[]>(); var bIn = new List<double[]>();
         int o = 0;
@@ -152,7 +170,18 @@ public static class PinnFile
             ["shift"] = F(giref), ["asinh"] = gimethod == 2 ? "1" : "0",
             ["elements"] = string.Join(",", symbols),
         });
-        var descriptor = spec.Create(symbols);
+        if (symbols.Distinct().Count() != symbols.Length) throw new FileFormatException(new InputLocation(path), "an element is listed twice");
+        if (!(rc > 0 && rc <= Descriptors.DescriptorLimits.MaxCutoff) || !(dc > 0 && dc <= rc))
+            throw new FileFormatException(new InputLocation(path), $"the cut-off Rc = {F(rc)}, d_c = {F(dc)} is out of range (0 < d_c <= Rc <= {Descriptors.DescriptorLimits.MaxCutoff} Å)");
+        IDescriptor descriptor;
+        try
+        {
+            descriptor = spec.Create(symbols);
+        }
+        catch (MlipException e) when (e is not MlipInputException { File: not null })
+        {
+            throw new FileFormatException(new InputLocation(path), e.Message, e);
+        }
         var z = symbols.Select(s => Elements.Number(s)).ToArray();
         var model = new PinnModel(z, features, rc, dc, bases, nets, new double[features], Enumerable.Repeat(1.0, features).ToArray());
         return new Potential(descriptor, model, spec);
@@ -164,8 +193,12 @@ public static class PinnFile
     public static bool Handles(Potential potential) => potential.Model is PinnModel && potential.Descriptor is PinnFeatures;
 
     /// <summary>Writes a PINN potential as a <c>.pinn</c> file (atomically).</summary>
-    public static void Save(string path, Potential potential, string? comment = null) =>
-        AtomicFile.WriteText(path, w => w.Write(Text(potential, comment)));
+    public static void Save(string path, Potential potential, string? comment = null)
+    {
+        string text = Text(potential, comment);
+        InteropFiles.EnsureFinite(path, text);
+        AtomicFile.WriteText(path, w => w.Write(text));
+    }
 
     /// <summary>NAME.pinn and an in.lammps snippet (pair_style pinn) in <paramref name="directory"/>; returns the paths.</summary>
     public static string[] Write(Potential potential, string directory, string name = "mlip")

@@ -52,11 +52,23 @@ public static class Snap
         }
     }
 
+    /// <summary>A finite number (LAMMPS reads the files with atof: NaN or inf would give NaN energies).</summary>
     private static double Num(string s, string where, int line)
     {
+        var at = new InputLocation(where, line > 0 ? line : null);
         if (!double.TryParse(s, NumberStyles.Float, Inv, out double v))
-            throw new FileFormatException(new InputLocation(where), $"line {line}: '{s}' is not a number");
+            throw new FileFormatException(at, $"'{s}' is not a number");
+        if (!double.IsFinite(v)) throw new NonFiniteValueException(at, $"'{s}'");
         return v;
+    }
+
+    /// <summary>An integer in [min, max] (LAMMPS reads them with atoi).</summary>
+    private static int Int(string s, string where, int line, string what, int min, int max)
+    {
+        double v = Num(s, where, line);
+        if (v != Math.Floor(v) || v < min || v > max)
+            throw new FileFormatException(new InputLocation(where, line > 0 ? line : null), $"{what} is {s}; expected an integer from {min} to {max}");
+        return (int)v;
     }
 
     /// <summary>Builds the potential from the texts of a .snapcoeff and a .snapparam file.</summary>
@@ -64,24 +76,26 @@ public static class Snap
     {
         // .snapparam
         var kv = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        var lineOf = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
         foreach (var (line, w) in Lines(paramText))
         {
-            if (w.Length < 2) throw new FileFormatException(new InputLocation(paramName), $"line {line}: expected 'keyword value'");
+            if (w.Length < 2) throw new FileFormatException(new InputLocation(paramName, line), "expected 'keyword value'");
             kv[w[0]] = w[1];
+            lineOf[w[0]] = line;
         }
-        double D(string k, double d) => kv.TryGetValue(k, out var v) ? Num(v, paramName, 0) : d;
-        int I(string k, int d) => kv.TryGetValue(k, out var v) ? (int)Num(v, paramName, 0) : d;
+        double D(string k, double d) => kv.TryGetValue(k, out var v) ? Num(v, paramName, lineOf[k]) : d;
+        int I(string k, int d) => kv.TryGetValue(k, out var v) ? Int(v, paramName, lineOf[k], k, k == "twojmax" ? 0 : -1000, k == "twojmax" ? DescriptorLimits.MaxTwoJMax : 1000) : d;
         string[] known = ["rcutfac", "twojmax", "rfac0", "rmin0", "switchflag", "bzeroflag", "quadraticflag", "wselfallflag", "chemflag", "bnormflag", "diagonalstyle", "switchinnerflag"];
         foreach (var key in kv.Keys)
             if (!known.Contains(key, StringComparer.OrdinalIgnoreCase))
                 throw new FileFormatException(new InputLocation(paramName), $"unknown SNAP keyword '{key}' (Mlip reads {string.Join(", ", known)})");
         if (!kv.ContainsKey("rcutfac") || !kv.ContainsKey("twojmax"))
             throw new FileFormatException(new InputLocation(paramName), "rcutfac and twojmax are required");
-        if (I("chemflag", 0) != 0) throw new MlipException($"{paramName}: chemflag 1 (explicit multi-element SNAP) is not supported by Mlip's SO(4) bispectrum");
-        if (I("bnormflag", 0) != 0) throw new MlipException($"{paramName}: bnormflag 1 (normalised bispectrum) is not supported by Mlip's SO(4) bispectrum");
-        if (I("switchinnerflag", 0) != 0) throw new MlipException($"{paramName}: switchinnerflag 1 (inner switching) is not supported by Mlip's SO(4) bispectrum");
+        if (I("chemflag", 0) != 0) throw new FileFormatException(new InputLocation(paramName), "chemflag 1 (explicit multi-element SNAP) is not supported by Mlip's SO(4) bispectrum");
+        if (I("bnormflag", 0) != 0) throw new FileFormatException(new InputLocation(paramName), "bnormflag 1 (normalised bispectrum) is not supported by Mlip's SO(4) bispectrum");
+        if (I("switchinnerflag", 0) != 0) throw new FileFormatException(new InputLocation(paramName), "switchinnerflag 1 (inner switching) is not supported by Mlip's SO(4) bispectrum");
         if (kv.ContainsKey("diagonalstyle") && I("diagonalstyle", 3) != 3)
-            throw new MlipException($"{paramName}: only diagonalstyle 3 (the only one in current LAMMPS) is supported");
+            throw new FileFormatException(new InputLocation(paramName), "only diagonalstyle 3 (the only one in current LAMMPS) is supported");
         // wselfallflag only matters with chemflag 1 (one element per SNA here), so it is accepted and ignored.
         int twoj = I("twojmax", 0);
         bool quadratic = I("quadraticflag", 0) != 0;
@@ -90,8 +104,10 @@ public static class Snap
         var lines = Lines(coeffText).ToList();
         var where = new InputLocation(coeffName);
         if (lines.Count == 0) throw new FileFormatException(where, "empty file");
-        if (lines[0].Words.Length < 2) throw new FileFormatException(where, $"line {lines[0].Line}: expected 'nelements ncoeff'");
-        int nelem = (int)Num(lines[0].Words[0], coeffName, lines[0].Line), ncoeff = (int)Num(lines[0].Words[1], coeffName, lines[0].Line);
+        if (lines[0].Words.Length < 2) throw new FileFormatException(where.WithLine(lines[0].Line), "expected 'nelements ncoeff'");
+        // Each element takes at least one line: a count beyond the lines in the file is an error before anything is allocated.
+        int nelem = Int(lines[0].Words[0], coeffName, lines[0].Line, "nelements", 1, Math.Min(118, Math.Max(1, lines.Count - 1)));
+        int ncoeff = Int(lines[0].Words[1], coeffName, lines[0].Line, "ncoeff", 1, int.MaxValue);
         int k = So4Parameters.ComponentCount(twoj);
         int expected = 1 + k + (quadratic ? k * (k + 1) / 2 : 0);
         if (ncoeff != expected)
@@ -102,10 +118,12 @@ public static class Snap
         var coefficients = new double[nelem][];
         for (int e = 0; e < nelem; e++)
         {
-            if (pos >= lines.Count || lines[pos].Words.Length < 3) throw new FileFormatException(where, $"element {e + 1}: expected 'Symbol radelem wj'");
+            if (pos >= lines.Count || lines[pos].Words.Length < 3)
+                throw new FileFormatException(pos < lines.Count ? where.WithLine(lines[pos].Line) : where, $"element {e + 1}: expected 'Symbol radelem wj'");
             var (ln, w) = lines[pos++];
             elements.Add(new So4Element(w[0], Num(w[1], coeffName, ln), Num(w[2], coeffName, ln)));
-            z[e] = Elements.Number(w[0], where);
+            z[e] = Elements.Number(w[0], where.WithLine(ln));
+            if (z.AsSpan(0, e).Contains(z[e])) throw new FileFormatException(where.WithLine(ln), $"element {w[0]} is listed twice");
             var beta = new double[ncoeff];
             for (int c = 0; c < ncoeff; c++)
             {
@@ -138,7 +156,16 @@ public static class Snap
             ["wj"] = string.Join(",", elements.Select(x => x.Weight.ToString("R", Inv))),
         };
         var spec = new DescriptorSpec("so4", parameters);
-        var descriptor = spec.Create([.. elements.Select(x => x.Symbol)]);
+        IDescriptor descriptor;
+        try
+        {
+            descriptor = spec.Create([.. elements.Select(x => x.Symbol)]);
+        }
+        catch (MlipException e) when (e is not MlipInputException { File: not null })
+        {
+            // rcutfac, rfac0, rmin0 come from the .snapparam; radelem and wj from the .snapcoeff.
+            throw new FileFormatException(new InputLocation(paramName), $"{e.Message} (with radelem/wj from {coeffName})", e);
+        }
         if (descriptor.FeatureCount != k) throw new MlipException($"internal: so4 gives {descriptor.FeatureCount} features, SNAP {k}");
         var model = new PolynomialModel(quadratic ? 2 : 1, z, k, coefficients);
         return new Potential(descriptor, model, spec);

@@ -389,8 +389,10 @@ public sealed class GaussianProcessModel : IUncertainModel
     /// <summary>float64 little-endian bytes as base64 (the two Cholesky factors are large).</summary>
     private static string Pack(double[] values) => Convert.ToBase64String(MemoryMarshal.AsBytes(values.AsSpan()));
 
-    private static double[] Unpack(string text, int count, string what, string path)
+    private static double[] Unpack(string text, long count, string what, string path)
     {
+        if (count * sizeof(double) > (long)text.Length) // base64 holds 3 bytes in 4 characters: the text is too short
+            throw new FileFormatException(new InputLocation(path), $"'{what}' holds fewer than the {count} values expected");
         byte[] bytes;
         try { bytes = Convert.FromBase64String(text); }
         catch (FormatException) { throw new FileFormatException(new InputLocation(path), $"'{what}' is not base64"); }
@@ -448,13 +450,25 @@ public sealed class GaussianProcessModel : IUncertainModel
     private static GaussianProcessModel Read(JsonObject o, int[] elements, int features, string path)
     {
         var where = new InputLocation(path);
-        var k = o["kernel"]?.AsObject() ?? throw new FileFormatException(where, "missing 'kernel'");
-        var kernel = new GaussianProcessKernel(
-            GaussianProcessKernel.ParseType((string?)k["type"] ?? throw new FileFormatException(where, "missing 'kernel.type'")),
-            (double?)k["variance"] ?? throw new FileFormatException(where, "missing 'kernel.variance'"),
-            (int?)k["zeta"] ?? throw new FileFormatException(where, "missing 'kernel.zeta'"),
-            (double?)k["length_scale"] ?? 1.0);
-        var sparse = o["sparse"]?.AsObject() ?? throw new FileFormatException(where, "missing 'sparse'");
+        var k = ModelJson.Object(o, "kernel", path);
+        GaussianProcessKernel kernel;
+        try
+        {
+            kernel = new GaussianProcessKernel(
+                GaussianProcessKernel.ParseType(ModelJson.String(k, "type", path)),
+                ModelJson.Double(k, "variance", path),
+                ModelJson.Int(k, "zeta", path, 1, 1000),
+                ModelJson.Double(k, "length_scale", path, 1.0));
+        }
+        catch (MlipException e) when (e is not MlipInputException)
+        {
+            throw ModelJson.Error(path, k.GetPath(), e.Message, e);
+        }
+        catch (ArgumentException e)
+        {
+            throw ModelJson.Error(path, k.GetPath(), e.Message, e);
+        }
+        var sparse = ModelJson.Object(o, "sparse", path);
         int ne = elements.Length;
         var points = new double[ne][];
         var alpha = new double[ne][];
@@ -462,35 +476,45 @@ public sealed class GaussianProcessModel : IUncertainModel
         for (int e = 0; e < ne; e++)
         {
             string symbol = Structures.Elements.Symbol(elements[e]);
-            var block = sparse[symbol]?.AsObject() ?? throw new FileFormatException(where, $"missing sparse points of {symbol}");
-            offsets[e] = (double?)block["offset"] ?? throw new FileFormatException(where, $"missing 'offset' of {symbol}");
-            alpha[e] = ModelFile.ReadNumbers(block["alpha"], $"alpha of {symbol}", path);
-            var rows = block["points"]?.AsArray() ?? throw new FileFormatException(where, $"missing 'points' of {symbol}");
+            var block = sparse[symbol] is { } b ? ModelJson.AsObject(b, path) : throw ModelJson.Error(path, sparse.GetPath(), $"missing sparse points of {symbol}");
+            offsets[e] = ModelJson.Double(block, "offset", path);
+            alpha[e] = ModelJson.Numbers(block, "alpha", path);
+            var rows = ModelJson.Array(block, "points", path);
             if (rows.Count != alpha[e].Length)
-                throw new FileFormatException(where, $"{symbol}: {rows.Count} sparse points but {alpha[e].Length} weights");
+                throw ModelJson.Error(path, rows.GetPath(), $"{symbol}: {rows.Count} sparse points but {alpha[e].Length} weights");
             points[e] = new double[rows.Count * features];
             for (int s = 0; s < rows.Count; s++)
             {
-                var x = ModelFile.ReadNumbers(rows[s], $"sparse point {s} of {symbol}", path);
-                if (x.Length != features) throw new FileFormatException(where, $"{symbol}: sparse point {s} has {x.Length} features, expected {features}");
+                var x = ModelJson.Numbers(rows[s], path, rows.GetPath() + $"[{s}]");
+                if (x.Length != features) throw ModelJson.Error(path, rows[s]!.GetPath(), $"{symbol}: sparse point {s} has {x.Length} features, expected {features}");
                 x.CopyTo(points[e], s * features);
             }
         }
         double[]? lk = null, lb = null;
-        if (o["variance"]?.AsObject() is { } v)
+        if (ModelJson.OptionalObject(o, "variance", path) is { } v)
         {
-            int size = (int?)v["size"] ?? throw new FileFormatException(where, "missing 'variance.size'");
             int total = alpha.Sum(a => a.Length);
-            if (size != total) throw new FileFormatException(where, $"the variance factors are {size} x {size}, but there are {total} sparse points");
-            lk = Unpack((string?)v["sparse_cholesky"] ?? "", size * size, "variance.sparse_cholesky", path);
-            lb = Unpack((string?)v["posterior_cholesky"] ?? "", size * size, "variance.posterior_cholesky", path);
+            int size = ModelJson.Int(v, "size", path, 0, int.MaxValue);
+            if (size != total) throw ModelJson.Error(path, v.GetPath() + ".size", $"the variance factors are {size} x {size}, but there are {total} sparse points");
+            lk = Unpack(ModelJson.String(v, "sparse_cholesky", path), (long)size * size, "variance.sparse_cholesky", path);
+            lb = Unpack(ModelJson.String(v, "posterior_cholesky", path), (long)size * size, "variance.posterior_cholesky", path);
+            foreach (var f in new[] { lk, lb })
+                foreach (double x in f)
+                    if (!double.IsFinite(x)) throw ModelJson.Error(path, v.GetPath(), "a variance factor holds a value that is not finite");
         }
-        return new GaussianProcessModel(elements, features, kernel,
-            ModelFile.ReadNumbers(o["feature_mean"], "feature_mean", path), ModelFile.ReadNumbers(o["feature_scale"], "feature_scale", path),
-            points, alpha, offsets, lk, lb, (double?)o["bias"] ?? 0)
+        try
         {
-            Hyperparameters = o["hyperparameters"]?.AsObject().DeepClone().AsObject(),
-        };
+            return new GaussianProcessModel(elements, features, kernel,
+                ModelJson.Numbers(o, "feature_mean", path, features), ModelFile.Scales(o, path, features),
+                points, alpha, offsets, lk, lb, ModelJson.Double(o, "bias", path, 0))
+            {
+                Hyperparameters = ModelJson.OptionalObject(o, "hyperparameters", path)?.DeepClone().AsObject(),
+            };
+        }
+        catch (ArgumentException e)
+        {
+            throw new FileFormatException(where, e.Message, e);
+        }
     }
 
     /// <summary>How the model was fitted (noise levels, marginal likelihood, ...), kept in the model file.</summary>

@@ -67,41 +67,122 @@ public static class ModelFile
     internal static void Write(string path, JsonObject root, JsonObject? training)
     {
         if (training is not null) root["training"] = training;
+        EnsureFinite(root, path);
         AtomicFile.WriteJson(path, root);
+    }
+
+    /// <summary>Refuses to write a NaN or infinite number (JSON has none; the model could not be read back): names the JSON path.</summary>
+    private static void EnsureFinite(JsonNode? node, string path)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (_, v) in o) EnsureFinite(v, path);
+                break;
+            case JsonArray a:
+                foreach (var v in a) EnsureFinite(v, path);
+                break;
+            case JsonValue v:
+                if (v.TryGetValue<double>(out double d) && !double.IsFinite(d))
+                    throw new MlipException($"cannot save {path}: {v.GetPath()} is {d.ToString(System.Globalization.CultureInfo.InvariantCulture)} (the model has a NaN or infinite coefficient; refit it)");
+                break;
+        }
     }
 
     /// <summary>The elements (symbols and numbers), the descriptor settings and the descriptor of a model file's header.</summary>
     internal static (string[] Symbols, int[] Numbers, JsonObject Node, DescriptorSpec Spec, IDescriptor Descriptor) ReadHeader(JsonObject root, InputLocation where)
     {
-        var elements = root["elements"]?.AsArray().Select(e => (string)e!).ToArray() ?? throw new FileFormatException(where, "missing 'elements'");
+        string file = where.File ?? "model file";
+        var list = ModelJson.Array(root, "elements", file);
+        if (list.Count == 0) throw ModelJson.Error(file, list.GetPath(), "no elements");
+        if (list.Count > 118) throw ModelJson.Error(file, list.GetPath(), $"{list.Count} elements (at most 118)");
+        var elements = list.Select(e => ModelJson.AsString(e ?? throw ModelJson.Error(file, list.GetPath(), "an element is null"), file)).ToArray();
         var z = elements.Select(e => Elements.Number(e, where)).ToArray();
-        var d = root["descriptor"]?.AsObject() ?? throw new FileFormatException(where, "missing 'descriptor'");
+        if (z.Distinct().Count() != z.Length) throw ModelJson.Error(file, list.GetPath(), "an element is listed twice");
+        var d = ModelJson.Object(root, "descriptor", file);
         var parameters = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var (k, v) in d["parameters"]?.AsObject() ?? []) parameters[k] = v?.ToString() ?? "";
-        var spec = new DescriptorSpec((string?)d["type"] ?? throw new FileFormatException(where, "missing descriptor type"), parameters);
-        return (elements, z, d, spec, spec.Create(elements));
+        foreach (var (k, v) in ModelJson.OptionalObject(d, "parameters", file) ?? [])
+        {
+            if (v is JsonObject or JsonArray) throw ModelJson.Error(file, v.GetPath(), "a descriptor parameter must be a string or a number");
+            parameters[k] = v?.ToString() ?? "";
+        }
+        var spec = new DescriptorSpec(ModelJson.String(d, "type", file), parameters);
+        return (elements, z, d, spec, CreateDescriptor(spec, elements, file));
+    }
+
+    /// <summary>The descriptor of a model file; a bad parameter is an error that names the file.</summary>
+    internal static IDescriptor CreateDescriptor(DescriptorSpec spec, IReadOnlyList<string> elements, string file)
+    {
+        try
+        {
+            return spec.Create(elements);
+        }
+        catch (MlipException e) when (e is not MlipInputException { File: not null })
+        {
+            throw new FileFormatException(new InputLocation(file), $"descriptor '{spec.Type}': {e.Message}", e);
+        }
     }
 
     public static Potential Load(string path)
+    {
+        Potential p;
+        try
+        {
+            p = LoadAny(path);
+        }
+        catch (MlipException e) when (e is not MlipInputException && !e.Message.Contains(path, StringComparison.Ordinal))
+        {
+            // A reader's or descriptor's complaint that does not say which file it is about.
+            throw new FileFormatException(new InputLocation(path), e.Message, e);
+        }
+        catch (ArgumentException e)
+        {
+            // A model or descriptor constructor refusing what a reader built from the file.
+            throw new FileFormatException(new InputLocation(path), e.Message, e);
+        }
+        p.SourceFile ??= path;
+        return p;
+    }
+
+    private static Potential LoadAny(string path)
     {
         if (Mlip.Interop.Snap.IsSnapPath(path)) return Mlip.Interop.Snap.Load(path);
         if (Mlip.Interop.MliapReader.IsMliapPath(path)) return Mlip.Interop.MliapReader.Load(path);
         if (Mlip.Interop.PinnFile.IsPinnPath(path)) return Mlip.Interop.PinnFile.Load(path);
         if (Ace.AcePotential.IsAcePath(path)) return Ace.AcePotential.Load(path);
         using var doc = JsonInput.ParseFile(path);
-        var root = JsonNode.Parse(doc.RootElement.GetRawText())!.AsObject();
         var where = new InputLocation(path);
-        if ((string?)root["format"] != FormatName) throw new FileFormatException(where, $"not an Mlip model file (format is not '{FormatName}')");
-        int version = (int?)root["version"] ?? 0;
+        if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object) throw new FileFormatException(where, "not an Mlip model file (not a JSON object)");
+        var root = ModelJson.ToNode(doc.RootElement);
+        try
+        {
+            return LoadJson(root, path, where);
+        }
+        catch (MlipException e) when (e is not MlipInputException { File: not null })
+        {
+            throw new FileFormatException(where, e.Message, e);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or InvalidCastException or KeyNotFoundException or ArgumentException or OverflowException)
+        {
+            // A JSON value of an unexpected type that a reader did not check itself.
+            throw new FileFormatException(where, $"malformed model file: {e.Message}", e);
+        }
+    }
+
+    private static Potential LoadJson(JsonObject root, string path, InputLocation where)
+    {
+        if (root["format"] is not JsonValue fv || fv.GetValueKind() != System.Text.Json.JsonValueKind.String || (string?)fv != FormatName)
+            throw ModelJson.Error(path, "$.format", $"not an Mlip model file (format is not '{FormatName}')");
+        int version = ModelJson.Int(root, "version", path);
         if (version < 1 || version > Version)
-            throw new FileFormatException(where, $"model file version {version} is not supported (this Mlip reads versions 1 to {Version})");
-        string kindName = (string?)root["kind"] ?? throw new FileFormatException(where, "missing 'kind'");
-        if (!Kinds.TryGetValue(kindName, out var kind)) throw new FileFormatException(where, $"unknown model kind '{kindName}'");
+            throw ModelJson.Error(path, "$.version", $"model file version {version} is not supported (this Mlip reads versions 1 to {Version})");
+        string kindName = ModelJson.String(root, "kind", path);
+        if (!Kinds.TryGetValue(kindName, out var kind)) throw ModelJson.Error(path, "$.kind", $"unknown model kind '{kindName}'");
         var (_, z, d, spec, descriptor) = ReadHeader(root, where);
-        int expected = (int?)d["feature_count"] ?? descriptor.FeatureCount;
+        int expected = ModelJson.IntOr(d, "feature_count", path, descriptor.FeatureCount);
         if (descriptor.FeatureCount != expected)
-            throw new FileFormatException(where, $"the descriptor gives {descriptor.FeatureCount} features but the model was trained on {expected}");
-        var model = kind.Read(root["model"]?.AsObject() ?? throw new FileFormatException(where, "missing 'model'"), z, descriptor.FeatureCount, path);
+            throw ModelJson.Error(path, "$.descriptor.feature_count", $"the descriptor gives {descriptor.FeatureCount} features but the model was trained on {expected}");
+        var model = kind.Read(ModelJson.Object(root, "model", path), z, descriptor.FeatureCount, path);
         if (model.FeatureCount != descriptor.FeatureCount)
             throw new FileFormatException(where, $"the model expects {model.FeatureCount} features, the descriptor gives {descriptor.FeatureCount}");
         return new Potential(descriptor, model, spec);
@@ -109,8 +190,29 @@ public static class ModelFile
 
     internal static JsonArray Numbers(IEnumerable<double> values) => new([.. values.Select(v => (JsonNode)v)]);
 
-    internal static double[] ReadNumbers(JsonNode? node, string what, string path) =>
-        node?.AsArray().Select(v => (double)v!).ToArray() ?? throw new FileFormatException(new InputLocation(path), $"missing '{what}'");
+    /// <summary>A flat array of finite numbers; <paramref name="what"/> names it when it is missing.</summary>
+    internal static double[] ReadNumbers(JsonNode? node, string what, string path) => ModelJson.Numbers(node, path, what);
+
+    /// <summary>The layers of a network (in, out, weights, bias), with sizes checked before anything is allocated from them.</summary>
+    internal static List<DenseLayer> ReadLayers(JsonObject net, int features, string path)
+    {
+        var layers = new List<DenseLayer>();
+        var list = ModelJson.Array(net, "layers", path);
+        if (list.Count == 0) throw ModelJson.Error(path, list.GetPath(), "no layers");
+        int prev = features;
+        foreach (var node in list)
+        {
+            var l = ModelJson.AsObject(node, path, list.GetPath());
+            int i = ModelJson.Int(l, "in", path, 1, 1 << 20), u = ModelJson.Int(l, "out", path, 1, 1 << 20);
+            if (i != prev) throw ModelJson.Error(path, l.GetPath() + ".in", $"is {i}, but the layer before gives {prev}");
+            if ((long)i * u > 1 << 28) throw ModelJson.Error(path, l.GetPath(), "layer too large");
+            var w = ModelJson.Numbers(l, "weights", path, i * u);
+            var b = ModelJson.Numbers(l, "bias", path, u);
+            layers.Add(new DenseLayer(i, u, w, b));
+            prev = u;
+        }
+        return layers;
+    }
 
     private static JsonObject WriteNetwork(IAtomicModel m)
     {
@@ -135,33 +237,50 @@ public static class ModelFile
     private static IAtomicModel ReadNetwork(JsonObject o, int[] elements, int features, string path)
     {
         var where = new InputLocation(path);
-        var activation = Mlp.ParseActivation((string?)o["activation"] ?? throw new FileFormatException(where, "missing 'activation'"));
-        var nets = o["networks"]?.AsObject() ?? throw new FileFormatException(where, "missing 'networks'");
+        var activation = ParseActivation(o, path);
+        var nets = ModelJson.Object(o, "networks", path);
         var mlps = new Mlp[elements.Length];
         var offsets = new double[elements.Length];
         for (int e = 0; e < elements.Length; e++)
         {
-            var n = nets[Elements.Symbol(elements[e])]?.AsObject() ?? throw new FileFormatException(where, $"no network for {Elements.Symbol(elements[e])}");
-            offsets[e] = (double?)n["energy_offset"] ?? 0;
-            var layers = new List<DenseLayer>();
-            foreach (var l in n["layers"]!.AsArray())
-            {
-                int i = (int)l!["in"]!, u = (int)l["out"]!;
-                var w = ReadNumbers(l["weights"], "weights", path);
-                var b = ReadNumbers(l["bias"], "bias", path);
-                if (w.Length != i * u || b.Length != u) throw new FileFormatException(where, "a layer's weights do not match its size");
-                layers.Add(new DenseLayer(i, u, w, b));
-            }
+            string sym = Elements.Symbol(elements[e]);
+            var n = nets[sym] is { } nn ? ModelJson.AsObject(nn, path) : throw ModelJson.Error(path, nets.GetPath(), $"no network for {sym}");
+            offsets[e] = ModelJson.Double(n, "energy_offset", path, 0);
+            var layers = ReadLayers(n, features, path);
+            if (layers[^1].Out != 1) throw ModelJson.Error(path, n.GetPath(), $"the last layer has {layers[^1].Out} outputs (expected 1, the atom energy)");
             mlps[e] = new Mlp(layers, activation);
         }
         try
         {
-            return new NeuralNetworkModel(elements, features, mlps, offsets, ReadNumbers(o["feature_mean"], "feature_mean", path), ReadNumbers(o["feature_scale"], "feature_scale", path));
+            return new NeuralNetworkModel(elements, features, mlps, offsets, ModelJson.Numbers(o, "feature_mean", path, features), Scales(o, path, features));
         }
         catch (ArgumentException e)
         {
             throw new FileFormatException(where, e.Message);
         }
+    }
+
+    /// <summary>The activation name of a network model.</summary>
+    internal static Activation ParseActivation(JsonObject o, string path)
+    {
+        string name = ModelJson.String(o, "activation", path);
+        try
+        {
+            return Mlp.ParseActivation(name);
+        }
+        catch (MlipException e)
+        {
+            throw ModelJson.Error(path, o.GetPath() + ".activation", e.Message, e);
+        }
+    }
+
+    /// <summary>feature_scale: <paramref name="count"/> finite, non-zero values (features are divided by them).</summary>
+    internal static double[] Scales(JsonObject o, string path, int count, string key = "feature_scale")
+    {
+        var s = ModelJson.Numbers(o, key, path, count);
+        for (int i = 0; i < s.Length; i++)
+            if (s[i] == 0) throw ModelJson.Error(path, o[key]!.GetPath() + $"[{i}]", "is 0 (features are divided by it)");
+        return s;
     }
 
     private static JsonObject WritePolynomial(IAtomicModel m)
@@ -180,12 +299,16 @@ public static class ModelFile
 
     private static IAtomicModel ReadPolynomial(JsonObject o, int[] elements, int features, string path)
     {
-        int order = (int?)o["order"] ?? throw new FileFormatException(new InputLocation(path), "missing 'order'");
-        var coeff = o["coefficients"]?.AsObject() ?? throw new FileFormatException(new InputLocation(path), "missing 'coefficients'");
-        var c = elements.Select(z => ReadNumbers(coeff[Elements.Symbol(z)], $"coefficients of {Elements.Symbol(z)}", path)).ToArray();
+        int order = ModelJson.Int(o, "order", path, 1, 2);
+        var coeff = ModelJson.Object(o, "coefficients", path);
         int per = PolynomialModel.CoefficientsPerElement(order, features);
-        foreach (var v in c)
-            if (v.Length != per) throw new FileFormatException(new InputLocation(path), $"expected {per} coefficients per element, found {v.Length}");
-        return new PolynomialModel(order, elements, features, c, ReadNumbers(o["feature_mean"], "feature_mean", path), ReadNumbers(o["feature_scale"], "feature_scale", path));
+        var c = new double[elements.Length][];
+        for (int e = 0; e < elements.Length; e++)
+        {
+            string sym = Elements.Symbol(elements[e]);
+            if (!coeff.ContainsKey(sym)) throw ModelJson.Error(path, coeff.GetPath(), $"no coefficients for {sym}");
+            c[e] = ModelJson.Numbers(coeff, sym, path, per);
+        }
+        return new PolynomialModel(order, elements, features, c, ModelJson.Numbers(o, "feature_mean", path, features), Scales(o, path, features));
     }
 }

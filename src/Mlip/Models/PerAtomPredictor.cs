@@ -117,59 +117,78 @@ public static class PerAtomModelFile
     public static PerAtomPredictor Load(string path)
     {
         using var doc = JsonInput.ParseFile(path);
-        var root = JsonNode.Parse(doc.RootElement.GetRawText())!.AsObject();
         var where = new InputLocation(path);
-        if ((string?)root["format"] != ModelFile.FormatName) throw new FileFormatException(where, $"not an Mlip model file (format is not '{ModelFile.FormatName}')");
-        if ((string?)root["kind"] != Kind) throw new FileFormatException(where, $"not a per-atom model (kind is '{(string?)root["kind"]}')");
+        if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object) throw new FileFormatException(where, "not an Mlip model file (not a JSON object)");
+        var root = ModelJson.ToNode(doc.RootElement);
+        try
+        {
+            return LoadJson(root, path, where);
+        }
+        catch (MlipException e) when (e is not MlipInputException { File: not null })
+        {
+            throw new FileFormatException(where, e.Message, e);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or InvalidCastException or KeyNotFoundException or ArgumentException or OverflowException)
+        {
+            throw new FileFormatException(where, $"malformed model file: {e.Message}", e);
+        }
+    }
+
+    private static PerAtomPredictor LoadJson(JsonObject root, string path, InputLocation where)
+    {
+        if (ModelJson.OptionalString(root, "format", path) != ModelFile.FormatName) throw new FileFormatException(where, $"not an Mlip model file (format is not '{ModelFile.FormatName}')");
+        string rootKind = ModelJson.String(root, "kind", path);
+        if (rootKind != Kind) throw new FileFormatException(where, $"not a per-atom model (kind is '{rootKind}')");
         var (_, z, _, spec, descriptor) = ModelFile.ReadHeader(root, where);
-        var t = root["target"]?.AsObject() ?? throw new FileFormatException(where, "missing 'target'");
-        string name = (string?)t["name"] ?? throw new FileFormatException(where, "missing 'target.name'");
-        double[]? alphas = t["alphas"] is null ? null : Read(t["alphas"], "target.alphas", path);
-        var m = root["model"]?.AsObject() ?? throw new FileFormatException(where, "missing 'model'");
-        string kind = (string?)m["kind"] ?? throw new FileFormatException(where, "missing 'model.kind'");
-        var fs = new Standardization(Read(m["feature_mean"], "feature_mean", path), Read(m["feature_scale"], "feature_scale", path));
-        var ts = new Standardization(Read(m["target_mean"], "target_mean", path), Read(m["target_scale"], "target_scale", path));
-        if (fs.Count != descriptor.FeatureCount)
-            throw new FileFormatException(where, $"the descriptor gives {descriptor.FeatureCount} features but the model was trained on {fs.Count}");
+        var t = ModelJson.Object(root, "target", path);
+        string name = ModelJson.String(t, "name", path);
+        double[]? alphas = t["alphas"] is null ? null : ModelJson.Numbers(t, "alphas", path);
+        var m = ModelJson.Object(root, "model", path);
+        string kind = ModelJson.String(m, "kind", path);
+        int k = descriptor.FeatureCount;
+        var fs = new Standardization(ModelJson.Numbers(m, "feature_mean", path, k), ModelFile.Scales(m, path, k));
+        var tm = ModelJson.Numbers(m, "target_mean", path);
+        if (tm.Length == 0) throw ModelJson.Error(path, "$.model.target_mean", "no target components");
+        var ts = new Standardization(tm, ModelFile.Scales(m, path, tm.Length, "target_scale"));
         if (alphas is not null && alphas.Length != ts.Count)
             throw new FileFormatException(where, $"{alphas.Length} exponents for {ts.Count} components");
-        var per = m["elements"]?.AsObject() ?? throw new FileFormatException(where, "missing 'model.elements'");
-        JsonObject Of(int zz) => per[Elements.Symbol(zz)]?.AsObject() ?? throw new FileFormatException(where, $"no model for {Elements.Symbol(zz)}");
+        var per = ModelJson.Object(m, "elements", path);
+        JsonObject Of(int zz) => per[Elements.Symbol(zz)] is { } n ? ModelJson.AsObject(n, path) : throw ModelJson.Error(path, per.GetPath(), $"no model for {Elements.Symbol(zz)}");
         IPerAtomModel model;
         switch (kind)
         {
             case "linear" or "quadratic":
             {
-                int order = (int?)m["order"] ?? (kind == "linear" ? 1 : 2);
-                var w = z.Select(zz => Read(Of(zz)["weights"], "weights", path)).ToArray();
+                int order = ModelJson.IntOr(m, "order", path, kind == "linear" ? 1 : 2, 1, 2);
                 int expected = PerAtomPolynomialModel.BasisSize(order, fs.Count) * ts.Count;
-                if (w.Any(v => v.Length != expected)) throw new FileFormatException(where, $"expected {expected} weights per element");
+                var w = z.Select(zz => ModelJson.Numbers(Of(zz), "weights", path, expected)).ToArray();
                 model = new PerAtomPolynomialModel(order, z, fs, ts, w);
                 break;
             }
             case "nn":
             {
-                var activation = Mlp.ParseActivation((string?)m["activation"] ?? "tanh");
-                var nets = z.Select(zz => (IReadOnlyList<DenseLayer>)Of(zz)["layers"]!.AsArray().Select(l =>
+                var activation = m["activation"] is null ? Activation.Tanh : ModelFile.ParseActivation(m, path);
+                var nets = z.Select(zz =>
                 {
-                    int i = (int)l!["in"]!, o = (int)l["out"]!;
-                    var w = Read(l["weights"], "weights", path);
-                    var b = Read(l["bias"], "bias", path);
-                    if (w.Length != i * o || b.Length != o) throw new FileFormatException(where, "a layer's weights do not match its size");
-                    return new DenseLayer(i, o, w, b);
-                }).ToList()).ToArray();
+                    var layers = ModelFile.ReadLayers(Of(zz), k, path);
+                    if (layers[^1].Out != ts.Count) throw ModelJson.Error(path, Of(zz).GetPath(), $"the last layer has {layers[^1].Out} outputs, expected {ts.Count}");
+                    return (IReadOnlyList<DenseLayer>)layers;
+                }).ToArray();
                 model = new PerAtomNetworkModel(z, fs, ts, nets, activation);
                 break;
             }
             case "gpr":
-                model = new PerAtomGaussianProcessModel(z, fs, ts,
-                    [.. z.Select(zz => Read(Of(zz)["sparse_points"], "sparse_points", path))],
-                    [.. z.Select(zz => Read(Of(zz)["alpha"], "alpha", path))],
-                    (double?)m["length_scale"] ?? throw new FileFormatException(where, "missing 'length_scale'"),
-                    (double?)m["variance"] ?? 1.0);
+            {
+                var sp = z.Select(zz => ModelJson.Numbers(Of(zz), "sparse_points", path)).ToArray();
+                var al = z.Select(zz => ModelJson.Numbers(Of(zz), "alpha", path)).ToArray();
+                for (int e = 0; e < z.Length; e++)
+                    if (sp[e].Length % k != 0 || (long)sp[e].Length / k * ts.Count != al[e].Length)
+                        throw ModelJson.Error(path, Of(z[e]).GetPath(), $"{sp[e].Length} sparse point values ({k} features each) do not match {al[e].Length} weights ({ts.Count} per point)");
+                model = new PerAtomGaussianProcessModel(z, fs, ts, sp, al, ModelJson.Double(m, "length_scale", path), ModelJson.Double(m, "variance", path, 1.0));
                 break;
+            }
             default:
-                throw new FileFormatException(where, $"unknown per-atom model kind '{kind}'");
+                throw ModelJson.Error(path, "$.model.kind", $"unknown per-atom model kind '{kind}'");
         }
         return new PerAtomPredictor(descriptor, model, spec, name, alphas);
     }

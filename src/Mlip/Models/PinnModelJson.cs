@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Mlip.Calculators;
 using Mlip.Structures;
 using Mlip.Validation;
 
@@ -37,32 +38,29 @@ internal static class PinnModelJson
     public static IAtomicModel Read(JsonObject o, int[] elements, int features, string path)
     {
         var where = new InputLocation(path);
-        var activation = Mlp.ParseActivation((string?)o["activation"] ?? throw new FileFormatException(where, "missing 'activation'"));
-        var nets = o["networks"]?.AsObject() ?? throw new FileFormatException(where, "missing 'networks'");
-        var bases = o["base_parameters"]?.AsObject() ?? throw new FileFormatException(where, "missing 'base_parameters'");
+        var activation = ModelFile.ParseActivation(o, path);
+        var nets = ModelJson.Object(o, "networks", path);
+        var bases = ModelJson.Object(o, "base_parameters", path);
         var mlps = new Mlp[elements.Length];
         var p0 = new double[elements.Length][];
+        var layout = new PinnBopLayout(elements.Length);
         for (int e = 0; e < elements.Length; e++)
         {
             string sym = Elements.Symbol(elements[e]);
-            var n = nets[sym]?.AsObject() ?? throw new FileFormatException(where, $"no network for {sym}");
-            var layers = new List<DenseLayer>();
-            foreach (var l in n["layers"]!.AsArray())
-            {
-                int i = (int)l!["in"]!, u = (int)l["out"]!;
-                var w = ModelFile.ReadNumbers(l["weights"], "weights", path);
-                var b = ModelFile.ReadNumbers(l["bias"], "bias", path);
-                if (w.Length != i * u || b.Length != u) throw new FileFormatException(where, "a layer's weights do not match its size");
-                layers.Add(new DenseLayer(i, u, w, b));
-            }
-            mlps[e] = new Mlp(layers, activation);
-            p0[e] = ModelFile.ReadNumbers(bases[sym], $"base_parameters of {sym}", path);
+            var n = nets[sym] is { } nn ? ModelJson.AsObject(nn, path) : throw ModelJson.Error(path, nets.GetPath(), $"no network for {sym}");
+            mlps[e] = new Mlp(ModelFile.ReadLayers(n, features, path), activation);
+            if (!bases.ContainsKey(sym)) throw ModelJson.Error(path, bases.GetPath(), $"no base parameters for {sym}");
+            p0[e] = ModelJson.Numbers(bases, sym, path, layout.SetSize);
         }
+        double cutoff = ModelJson.Double(o, "bop_cutoff", path), range = ModelJson.Double(o, "bop_cutoff_range", path);
+        if (!(cutoff > 0 && cutoff <= Mlip.Descriptors.DescriptorLimits.MaxCutoff))
+            throw ModelJson.Error(path, "$.model.bop_cutoff", $"must be in (0, {Mlip.Descriptors.DescriptorLimits.MaxCutoff}] Å");
+        if (!(range >= 0 && range <= cutoff))
+            throw ModelJson.Error(path, "$.model.bop_cutoff_range", "must be between 0 and bop_cutoff");
         try
         {
-            return new PinnModel(elements, features, (double?)o["bop_cutoff"] ?? throw new FileFormatException(where, "missing 'bop_cutoff'"),
-                (double?)o["bop_cutoff_range"] ?? throw new FileFormatException(where, "missing 'bop_cutoff_range'"), p0, mlps,
-                ModelFile.ReadNumbers(o["feature_mean"], "feature_mean", path), ModelFile.ReadNumbers(o["feature_scale"], "feature_scale", path));
+            return new PinnModel(elements, features, cutoff, range, p0, mlps,
+                ModelJson.Numbers(o, "feature_mean", path, features), ModelFile.Scales(o, path, features));
         }
         catch (ArgumentException e)
         {

@@ -19,6 +19,9 @@ public sealed class Potential(IDescriptor descriptor, IAtomicModel model, Descri
     public DescriptorSpec Spec { get; } = spec;
 
     public string Name => $"{Model.Kind} on {Descriptor.Name} ({Descriptor.FeatureCount} features)";
+
+    /// <summary>The model file this potential was loaded from (set by <see cref="ModelFile.Load"/>), for error messages.</summary>
+    public string? SourceFile { get; set; }
     public IReadOnlyList<int> Elements => Model.Elements;
 
     /// <summary>Refuses a structure with an element the model was not trained on, naming both.</summary>
@@ -34,7 +37,32 @@ public sealed class Potential(IDescriptor descriptor, IAtomicModel model, Descri
         }
     }
 
-    public CalculatorResult Calculate(Structure s, bool forces = true, bool stress = true)
+    public CalculatorResult Calculate(Structure s, bool forces = true, bool stress = true) =>
+        CheckFinite(CalculateRaw(s, forces, stress), s);
+
+    /// <summary>
+    /// Refuses a NaN or infinite energy, force or stress: a model with absurd (finite) coefficients can
+    /// overflow, and such a result must never be printed or integrated as if it were a number.
+    /// </summary>
+    private CalculatorResult CheckFinite(CalculatorResult r, Structure s)
+    {
+        string? bad = null;
+        if (!double.IsFinite(r.Energy)) bad = "energy";
+        else if (r.Forces is { } f)
+        {
+            for (int i = 0; i < f.Length && bad is null; i++)
+                if (!double.IsFinite(f[i].X) || !double.IsFinite(f[i].Y) || !double.IsFinite(f[i].Z)) bad = $"force on atom {i}";
+        }
+        if (bad is null && r.Stress is Stress st
+            && !(double.IsFinite(st.Xx) && double.IsFinite(st.Yy) && double.IsFinite(st.Zz) && double.IsFinite(st.Yz) && double.IsFinite(st.Xz) && double.IsFinite(st.Xy)))
+            bad = "stress";
+        if (bad is null) return r;
+        string model = SourceFile is null ? $"the model ({Name})" : $"the model {SourceFile}";
+        throw new NonFiniteValueException(s.Source ?? InputLocation.Unknown,
+            $"the {bad} predicted by {model} for this structure");
+    }
+
+    private CalculatorResult CalculateRaw(Structure s, bool forces, bool stress)
     {
         CheckElements(s);
         if (Model is IGeometricModel geometric) return CalculateGeometric(geometric, s, forces, stress);

@@ -41,6 +41,17 @@ public static class AceBasisBuilder
         int ne = spec.Elements.Count;
         if (ne == 0) throw new ArgumentException("ace: no elements");
         if (spec.MaxRank < 1) throw new ArgumentException("ace: order (largest rank) must be at least 1");
+        if (spec.MaxRank > 8) throw new ArgumentException("ace: order (largest rank) must be at most 8");
+        // The enumeration below visits every sorted tuple of single functions: bound their number first.
+        double tuples = 0;
+        for (int rank = 1; rank <= spec.MaxRank; rank++)
+        {
+            double m = (double)ne * Math.Max(spec.NMaxOf(rank), 0) * (Math.Max(spec.LMaxOf(rank), 0) + 1), c = 1;
+            for (int t = 0; t < rank; t++) c = c * (m + t) / (t + 1);
+            tuples += c;
+        }
+        if (!(tuples <= 2e6))
+            throw new ArgumentException($"ace: the selection (order, nmax, lmax) enumerates about {tuples:G3} product tuples (at most 2e6); lower order, nmax or lmax");
         var functions = new List<AceFunction>();
         var degrees = new List<double>();
         for (int rank = 1; rank <= spec.MaxRank; rank++)

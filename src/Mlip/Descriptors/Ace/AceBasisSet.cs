@@ -110,10 +110,10 @@ public sealed class AceBasisSet
                     if (f.Ns[t] < 1 || f.Ns[t] > nmax) throw new ArgumentException($"radial index n={f.Ns[t]} out of range 1..{nmax}");
                     if (f.Ls[t] < 0 || f.Ls[t] > LMax) throw new ArgumentException($"l={f.Ls[t]} out of range 0..{LMax}");
                 }
-                foreach (int m in f.Ms) if (Math.Abs(m) > LMax) throw new ArgumentException($"m={m} out of range");
+                foreach (int m in f.Ms) if (m < -LMax || m > LMax) throw new ArgumentException($"m={m} out of range");
                 for (int s = 0; s < f.MsCount; s++)
                     for (int t = 0; t < f.Rank; t++)
-                        if (Math.Abs(f.Ms[s * f.Rank + t]) > f.Ls[t]) throw new ArgumentException($"|m|={Math.Abs(f.Ms[s * f.Rank + t])} exceeds l={f.Ls[t]}");
+                        if (f.Ms[s * f.Rank + t] < -f.Ls[t] || f.Ms[s * f.Rank + t] > f.Ls[t]) throw new ArgumentException($"m={f.Ms[s * f.Rank + t]} exceeds l={f.Ls[t]}");
             }
     }
 }

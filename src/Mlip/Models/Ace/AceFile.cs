@@ -82,6 +82,29 @@ public static class AceFile
             var t = Next(what);
             if (!double.TryParse(t, NumberStyles.Float, Inv, out double v))
                 throw new FileFormatException(new InputLocation(Path, line), $"{what}: '{t}' is not a number");
+            if (!double.IsFinite(v)) throw new NonFiniteValueException(new InputLocation(Path, line), $"{what} '{t}'");
+            return v;
+        }
+
+        /// <summary>Tokens not read yet: a bound on how many values can follow.</summary>
+        public long Remaining => _t.Count - _i;
+
+        /// <summary>An integer in [min, max].</summary>
+        public int Int(string what, int min, int max)
+        {
+            int line = Line;
+            int v = Int(what);
+            if (v < min || v > max) throw new FileFormatException(new InputLocation(Path, line), $"{what} is {v}, expected {min} to {max}");
+            return v;
+        }
+
+        /// <summary>A count of items of <paramref name="tokensPerItem"/> tokens each that must still fit in the file (checked before anything is allocated from it).</summary>
+        public int Count(string what, long tokensPerItem, int min = 0)
+        {
+            int line = Line;
+            int v = Int(what);
+            if (v < min || v * tokensPerItem > Remaining)
+                throw new FileFormatException(new InputLocation(Path, line), $"{what} is {v}, but the rest of the file cannot hold that many");
             return v;
         }
 
@@ -101,16 +124,15 @@ public static class AceFile
     {
         var t = new Tokens(text, path);
         t.Expect("nelements=");
-        int ne = t.Int("nelements");
-        if (ne < 1) throw t.Error("nelements must be positive");
+        int ne = t.Int("nelements", 1, 118);
         t.Expect("elements:");
         var elements = new string[ne];
         for (int i = 0; i < ne; i++) elements[i] = t.Next("element name");
         t.Expect("lmax=");
-        int lmax = t.Int("lmax");
+        int lmax = t.Int("lmax", 0, 30);
         string npoti = "FinnisSinclair";
         if (t.Peek == "embedding-function:") { t.Next(""); npoti = t.Next("embedding function"); }
-        int nfs = t.Int("number of FS parameters");
+        int nfs = t.Count("number of FS parameters", 1);
         t.Expect("FS", "parameters:");
         var fs = new double[nfs];
         for (int i = 0; i < nfs; i++) fs[i] = t.Double("FS parameter");
@@ -121,8 +143,9 @@ public static class AceFile
         if (t.Peek == "E0:") { t.Next(""); for (int i = 0; i < ne; i++) e0[i] = t.Double("E0"); }
         t.Expect("radbasename=");
         string radbase = t.Next("radbasename");
-        t.Expect("nradbase="); int nb = t.Int("nradbase");
-        t.Expect("nradmax="); int nr = t.Int("nradmax");
+        t.Expect("nradbase="); int nb = t.Int("nradbase", 0, 1000);
+        t.Expect("nradmax="); int nr = t.Int("nradmax", 0, 1000);
+        if ((long)nb * nr * (lmax + 1) * ne * ne > t.Remaining) throw t.Error($"nradbase {nb}, nradmax {nr}, lmax {lmax}: the file is too short for the radial coefficients");
         t.Expect("cutoffmax="); double cutoffMax = t.Double("cutoffmax");
         t.Expect("deltaSplineBins="); double delta = t.Double("deltaSplineBins");
         t.Expect("core", "repulsion", "parameters:");
@@ -149,19 +172,19 @@ public static class AceFile
                         crad[(n * l1 + l) * nb + k] = t.Double("crad");
             bonds[pr] = new AceBond { RadBaseName = radbase, Lambda = lam[pr], Cut = cut[pr], DCut = dcut[pr], Prehc = prehc[pr], Lambdahc = lambdahc[pr], Crad = crad };
         }
-        t.Expect("rankmax="); int rankmax = t.Int("rankmax");
-        t.Expect("ndensitymax="); int ndens = t.Int("ndensitymax");
+        t.Expect("rankmax="); int rankmax = t.Int("rankmax", 1, 16);
+        t.Expect("ndensitymax="); int ndens = t.Int("ndensitymax", 1, 64);
         t.Expect("num_c_tilde_max="); t.Int("num_c_tilde_max");
         t.Expect("num_ms_combinations_max="); t.Int("num_ms_combinations_max");
         var functions = new List<AceFunction>[ne];
         for (int i = 0; i < ne; i++) functions[i] = [];
         t.Expect("total_basis_size_rank1:");
         var n1 = new int[ne];
-        for (int i = 0; i < ne; i++) n1[i] = t.Int("total_basis_size_rank1");
+        for (int i = 0; i < ne; i++) n1[i] = t.Count("total_basis_size_rank1", 8);
         for (int mu = 0; mu < ne; mu++) for (int q = 0; q < n1[mu]; q++) functions[mu].Add(ReadFunction(t));
         t.Expect("total_basis_size:");
         var nh = new int[ne];
-        for (int i = 0; i < ne; i++) nh[i] = t.Int("total_basis_size");
+        for (int i = 0; i < ne; i++) nh[i] = t.Count("total_basis_size", 8);
         for (int mu = 0; mu < ne; mu++) for (int q = 0; q < nh[mu]; q++) functions[mu].Add(ReadFunction(t));
 
         var basis = new AceBasisSet
@@ -179,8 +202,8 @@ public static class AceFile
     private static AceFunction ReadFunction(Tokens t)
     {
         t.Expect("ctilde_basis_func:", "rank=");
-        int rank = t.Int("rank");
-        t.Expect("ndens="); int nd = t.Int("ndens");
+        int rank = t.Int("rank", 1, 16);
+        t.Expect("ndens="); int nd = t.Int("ndens", 1, 64);
         t.Expect("mu0="); int mu0 = t.Int("mu0");
         int[] List(string key)
         {
@@ -191,7 +214,7 @@ public static class AceFile
             return v;
         }
         var mus = List("mu="); var ns = List("n="); var ls = List("l=");
-        t.Expect("num_ms="); int nms = t.Int("num_ms");
+        t.Expect("num_ms="); int nms = t.Count("num_ms", rank + nd);
         var ms = new int[nms * rank]; var c = new double[nms * nd];
         for (int s = 0; s < nms; s++)
         {

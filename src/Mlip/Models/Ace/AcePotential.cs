@@ -24,7 +24,22 @@ public static class AcePotential
     /// <summary>The evaluator a loaded potential uses unless told otherwise (the faster on Cu-PBE-core-rep.ace, docs/ace.md).</summary>
     public const AceEvaluatorKind DefaultEvaluator = AceEvaluator.DefaultKind;
 
-    public static Potential Load(string path) => Create(ReadBasis(path), path);
+    public static Potential Load(string path)
+    {
+        var basis = ReadBasis(path);
+        try
+        {
+            return Create(basis, path);
+        }
+        catch (MlipException e) when (e is not MlipInputException { File: not null })
+        {
+            throw new FileFormatException(new InputLocation(path), e.Message, e);
+        }
+        catch (ArgumentException e)
+        {
+            throw new FileFormatException(new InputLocation(path), e.Message, e);
+        }
+    }
 
     /// <summary>Loads a .ace/.yace file with the product or the recursive evaluator.</summary>
     public static Potential Load(string path, AceEvaluatorKind evaluator) => Create(ReadBasis(path), path, evaluator);
@@ -57,7 +72,8 @@ public static class AcePotential
     /// <summary>Writes a PACE potential as .yace or .ace by the extension of <paramref name="path"/>.</summary>
     public static void Save(string path, AceBasisSet basis)
     {
-        if (path.EndsWith(".yace", StringComparison.OrdinalIgnoreCase)) YaceFile.Write(path, basis);
-        else AceFile.Write(path, basis);
+        string text = path.EndsWith(".yace", StringComparison.OrdinalIgnoreCase) ? YaceFile.Format(basis) : AceFile.Format(basis);
+        Mlip.Interop.InteropFiles.EnsureFinite(path, text);
+        Mlip.IO.AtomicFile.WriteText(path, w => w.Write(text));
     }
 }

@@ -27,6 +27,7 @@ public static class YaceFile
         var yaml = new YamlStream();
         try { yaml.Load(new StringReader(text)); }
         catch (YamlException e) { throw new FileFormatException(where.WithLine((int)e.Start.Line), e.Message); }
+        catch (InvalidOperationException e) { throw new FileFormatException(where, $"not valid YAML ({e.Message})", e); } // YamlDotNet's scanner on some malformed scalars
         if (yaml.Documents.Count == 0 || yaml.Documents[0].RootNode is not YamlMappingNode root) throw new FileFormatException(where, "not a YAML mapping");
 
         YamlNode Get(YamlMappingNode m, string key) =>
@@ -34,10 +35,19 @@ public static class YaceFile
         YamlNode? Opt(YamlMappingNode m, string key) => m.Children.TryGetValue(new YamlScalarNode(key), out var v) ? v : null;
         double D(YamlNode n)
         {
-            if (n is YamlScalarNode s && double.TryParse(s.Value, NumberStyles.Float, Inv, out double v)) return v;
+            if (n is YamlScalarNode s && double.TryParse(s.Value, NumberStyles.Float, Inv, out double v))
+            {
+                if (!double.IsFinite(v)) throw new NonFiniteValueException(where.WithLine((int)n.Start.Line), $"'{s.Value}'");
+                return v;
+            }
             throw new FileFormatException(where.WithLine((int)n.Start.Line), $"'{n}' is not a number");
         }
-        int I(YamlNode n) => (int)D(n);
+        int I(YamlNode n)
+        {
+            double v = D(n);
+            if (v != Math.Floor(v) || Math.Abs(v) > 1e6) throw new FileFormatException(where.WithLine((int)n.Start.Line), $"'{n}' is not an integer in range");
+            return (int)v;
+        }
         string S(YamlNode n) => n is YamlScalarNode s ? s.Value ?? "" : throw new FileFormatException(where.WithLine((int)n.Start.Line), "expected a scalar");
         YamlSequenceNode Seq(YamlNode n) => n as YamlSequenceNode ?? throw new FileFormatException(where.WithLine((int)n.Start.Line), "expected a list");
         YamlMappingNode Map(YamlNode n) => n as YamlMappingNode ?? throw new FileFormatException(where.WithLine((int)n.Start.Line), "expected a mapping");
@@ -46,7 +56,7 @@ public static class YaceFile
 
         var elements = Seq(Get(root, "elements")).Children.Select(S).ToArray();
         int ne = elements.Length;
-        if (ne == 0) throw new FileFormatException(where, "no elements");
+        if (ne == 0 || ne > 118) throw new FileFormatException(where, $"{ne} elements (expected 1 to 118)");
         var e0 = Opt(root, "E0") is { } e0n ? Ds(e0n) : new double[ne];
         double delta = Opt(root, "deltaSplineBins") is { } dn ? D(dn) : 0.001;
 
@@ -88,6 +98,8 @@ public static class YaceFile
             double rin = Opt(m, "rcut_in") is { } ri ? D(ri) : 0;
             if (inner == "zbl" || (inner == "distance" && rin > 0))
                 throw new FileFormatException(where.WithLine((int)m.Start.Line), $"inner_cutoff_type '{inner}' with rcut_in {rin} is not supported (only the density inner cut-off)");
+            if (nr < 0 || lmax < 0 || lmax > 30 || nb < 0 || (long)nr * l1 * nb > text.Length)
+                throw new FileFormatException(where.WithLine((int)m.Start.Line), $"nradmax {nr}, lmax {lmax}, nradbasemax {nb} are out of range for this file");
             var crad = new double[nr * l1 * nb];
             var rc = Seq(Get(m, "radcoefficients"));
             for (int n = 0; n < rc.Children.Count; n++)
@@ -96,6 +108,8 @@ public static class YaceFile
                 for (int l = 0; l < ln.Children.Count; l++)
                 {
                     var ks = Ds(ln.Children[l]);
+                    if (n >= nr || l >= l1 || ks.Length > nb)
+                        throw new FileFormatException(where.WithLine((int)ln.Start.Line), $"radcoefficients exceed nradmax {nr} x (lmax+1) {l1} x nradbasemax {nb}");
                     for (int k = 0; k < ks.Length; k++) crad[(n * l1 + l) * nb + k] = ks[k];
                 }
             }

@@ -95,10 +95,10 @@ public class ModelFileInputErrorTests
         Assert.Contains(path, e.Message);
 
         var (code, stdout, stderr) = CliTests.Run("predict", path, Xyz(dir), "-o", Path.Combine(dir, "out.extxyz"));
-        // never exit 0 with an infinite energy; the message names the model. (predict evaluates in a
-        // Parallel.For: the typed error reaches the CLI inside an AggregateException, which h-cli's
-        // MlipParallel / CliRunner change unwraps to exit 1.)
-        Assert.NotEqual(0, code);
+        // never exit 0 with an infinite energy: one line naming the model, exit 1 (predict evaluates in
+        // parallel; MlipParallel surfaces the typed error from the loop)
+        Assert.Equal(1, code);
+        Assert.Single(stderr.Trim().Split('\n'));
         Assert.Contains("not a finite number", stderr);
         Assert.Contains("model.json", stderr);
         Assert.DoesNotContain("NaN", stdout);

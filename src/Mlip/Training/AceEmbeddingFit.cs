@@ -374,7 +374,7 @@ public sealed class AceEmbeddingFit
             var structureE = c.AtomStructure.index_select(0, atomsE);
             var xe = c.X.index_select(0, atomsE);
             var block = cat([ones(ne, 1, dtype: ScalarType.Float64), (xe.unsqueeze(2) * dF.unsqueeze(1)).view(ne, kp)], 1);
-            energyRows.narrow(1, o, 1 + kp).index_add_(0, structureE, block, 1.0);
+            energyRows.narrow(1, o, 1 + kp).index_add_(0, structureE, block, TorchScalars.One);
             if (!withForces) continue;
             // force rows: per pair q (centre c, neighbour j), ∂g_q/∂a_kp with g_q = Σ_k (Σ_p w_p F'(ρ_cp) a_kp) ∂X_ck/∂r_j:
             // w_p F''(ρ_cp) X_ck D_qp + w_p F'(ρ_cp) ∂X_ck/∂r_j, D_qp = Σ_k' a_k'p ∂X_ck'/∂r_j
@@ -390,7 +390,7 @@ public sealed class AceEmbeddingFit
             var dq = dxT.matmul(a);       // [q, 3, P]
             var t1 = c.X.index_select(0, pcE).view(q, 1, _k, 1) * (d2.index_select(0, pcE).unsqueeze(1) * dq).unsqueeze(2);
             var pair = t1.add_(dxT.unsqueeze(3) * d1.index_select(0, pcE).view(q, 1, 1, _p)).view(q, 3L * kp);
-            var perAtom = zeros(c.Atoms, 3L * kp, dtype: ScalarType.Float64).index_add_(0, pcE, pair, 1.0).index_add_(0, pnE, pair, -1.0);
+            var perAtom = zeros(c.Atoms, 3L * kp, dtype: ScalarType.Float64).index_add_(0, pcE, pair, TorchScalars.One).index_add_(0, pnE, pair, TorchScalars.MinusOne);
             perAtom = perAtom.view(c.Atoms, 3, kp) * (c.ForceMask! * _forceScale).unsqueeze(2);
             jac.narrow(0, c.Structures, 3L * c.Atoms).narrow(1, o + 1, kp).add_(perAtom.view(3L * c.Atoms, kp));
         }

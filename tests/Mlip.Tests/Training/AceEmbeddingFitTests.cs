@@ -6,6 +6,7 @@ using Mlip.Structures;
 using Mlip.Training;
 using Xunit;
 using Xunit.Abstractions;
+using Mlip.Tests.Support;
 
 namespace Mlip.Tests.Training;
 
@@ -17,6 +18,7 @@ namespace Mlip.Tests.Training;
 /// loss gradient equals central finite differences; the exported .yace evaluates to exactly the fitted model; and
 /// `mlip train` (embedding fs, optimizer lm) logs one line per step and writes model.yace.
 /// </summary>
+[Collection(LibtorchCollection.Name), LibtorchThreads]
 public class AceEmbeddingFitTests(ITestOutputHelper output)
 {
     [Fact]
@@ -178,6 +180,7 @@ public class AceEmbeddingFitTests(ITestOutputHelper output)
 /// Tikhonov regulariser on (its rows √(λ s_k) a_kp are part of r and J, their sum of squares is the penalty, and the data
 /// part of the loss is that of the fit without it); Levenberg–Marquardt then reaches a stationary point of the regularised loss.
 /// </summary>
+[Collection(LibtorchCollection.Name), LibtorchThreads]
 public class AceEmbeddingJacobianTests(ITestOutputHelper output)
 {
     [Fact]

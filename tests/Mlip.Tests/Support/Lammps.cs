@@ -19,8 +19,8 @@ public static class Lammps
         "with ML-SNAP, ML-IAP and MANYBODY from Debian's source package, about 2-3 minutes on 2 cores; " +
         "set MLIP_LAMMPS_DIR to use another folder)";
 
-    /// <summary>Default limit on one LAMMPS run.</summary>
-    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromMinutes(2);
+    /// <summary>Default limit on one LAMMPS run: a hang guard that a healthy run on a loaded machine never reaches.</summary>
+    public static readonly TimeSpan DefaultTimeout = HangGuard.Run;
 
     private static readonly Lazy<string?> executable = new(FindExecutable);
 

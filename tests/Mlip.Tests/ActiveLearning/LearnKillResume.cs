@@ -37,7 +37,8 @@ internal static class LearnKillResume
             while (true)
             {
                 string? line = killed.ReadLine();
-                Assert.True(line is not null, "the run ended before it could be killed:\n" + killed.Output + killed.Error);
+                // (the message only once it failed: reading stderr waits for the process to end)
+                if (line is null) Assert.Fail("the run ended before it could be killed:\n" + killed.Output + killed.Error);
                 var m = iterationLine.Match(line);
                 if (m.Success && int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) >= atIteration) break;
             }

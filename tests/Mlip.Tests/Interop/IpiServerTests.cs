@@ -74,6 +74,13 @@ public class IpiServerTests(ITestOutputHelper output)
     private static string WriteDriver(string dir)
     {
         Assert.True(File.Exists(Python), "needs /usr/bin/python3 with ASE (.ci/setup.sh installs python3-ase)");
+        // checked here, at once: a driver that cannot start would otherwise only show as the server's hang guard
+        using (var probe = Process.Start(new ProcessStartInfo(Python, ["-c", "import ase.calculators.socketio"]) { RedirectStandardError = true, RedirectStandardOutput = true })!)
+        {
+            var err = probe.StandardError.ReadToEndAsync();
+            Assert.True(probe.WaitForExit(HangGuard.WaitMilliseconds), "python3 -c 'import ase' hung");
+            Assert.True(probe.ExitCode == 0, "needs /usr/bin/python3 with ASE (.ci/setup.sh installs python3-ase): " + err.Result);
+        }
         string path = Path.Combine(dir, "driver.py");
         File.WriteAllText(path, Driver);
         return path;

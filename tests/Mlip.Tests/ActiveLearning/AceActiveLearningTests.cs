@@ -16,6 +16,7 @@ using Xunit.Abstractions;
 namespace Mlip.Tests.ActiveLearning;
 
 /// <summary>The learning loop with a linear ACE: refit each iteration, candidates scored by the ACE extrapolation grade.</summary>
+[Collection(LibtorchCollection.Name), LibtorchThreads]
 public class AceActiveLearningTests(ITestOutputHelper output)
 {
     // 32 functions (ranks 1-3) against 48 initial atoms: the active set is determined from the start

@@ -1,4 +1,5 @@
-using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
 using System.Text.Json.Nodes;
 using Mlip.Structures;
 using Mlip.Tests.Support;
@@ -17,39 +18,40 @@ internal static class LearnKillResume
     public static string RunToEnd(string dir, string config)
     {
         using var full = CliProcess.Start(dir, $"learn {config}");
-        string o = full.StandardOutput.ReadToEnd(), e = full.StandardError.ReadToEnd();
+        var e = full.StandardError.ReadToEndAsync();
+        string o = full.StandardOutput.ReadToEnd();
         full.WaitForExit();
-        Assert.True(full.ExitCode == 0, o + e);
+        Assert.True(full.ExitCode == 0, o + e.Result);
         return o;
     }
 
     public static int KillAndResume(string dir, string config, string output, int atIteration = 2)
     {
         string state = Path.Combine(dir, output, "active", "state.json");
-        using (var killed = CliProcess.Start(dir, $"learn {config}"))
+        // a handshake, not polling: the loop writes the checkpoint of iteration i (state.json) at the end of iteration i - 1,
+        // before it logs iteration i, so once the test has read the line of iteration atIteration the checkpoint shows at
+        // least atIteration; the run is killed at once, while it works on the iteration after (each is seconds of work)
+        using (var killed = CliProcess.StartHeld(dir, $"learn {config}"))
         {
-            var wait = Stopwatch.StartNew();
-            while (wait.Elapsed < TimeSpan.FromMinutes(2) && !killed.HasExited)
+            var iterationLine = new Regex(@"^learn\[\w+\] iteration (\d+):");
+            while (true)
             {
-                try
-                {
-                    if (File.Exists(state) && (int)JsonNode.Parse(File.ReadAllText(state))!["iteration"]! >= atIteration) break;
-                }
-                catch (System.Text.Json.JsonException) { }
-                catch (IOException) { }
-                Thread.Sleep(5);
+                string? line = killed.ReadLine();
+                // (the message only once it failed: reading stderr waits for the process to end)
+                if (line is null) Assert.Fail("the run ended before it could be killed:\n" + killed.Output + killed.Error);
+                var m = iterationLine.Match(line);
+                if (m.Success && int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) >= atIteration) break;
             }
-            Assert.False(killed.HasExited, "the run ended before it could be killed");
-            killed.Kill(entireProcessTree: true);
-            killed.WaitForExit();
+            killed.Kill();
         }
         int killedAt = (int)JsonNode.Parse(File.ReadAllText(state))!["iteration"]!;
         Assert.False((bool)JsonNode.Parse(File.ReadAllText(state))!["finished"]!);
         using (var resumed = CliProcess.Start(dir, $"learn {config} --resume"))
         {
-            string o = resumed.StandardOutput.ReadToEnd(), e = resumed.StandardError.ReadToEnd();
+            var e = resumed.StandardError.ReadToEndAsync();
+            string o = resumed.StandardOutput.ReadToEnd();
             resumed.WaitForExit();
-            Assert.True(resumed.ExitCode == 0, o + e);
+            Assert.True(resumed.ExitCode == 0, o + e.Result);
             Assert.Contains("resuming at iteration", o);
         }
         return killedAt;

@@ -4,6 +4,7 @@ using Mlip.Interop;
 using Mlip.IO;
 using Mlip.Models;
 using Mlip.Training;
+using Mlip.Tests.Support;
 
 namespace Mlip.Tests.Cli;
 
@@ -13,6 +14,7 @@ namespace Mlip.Tests.Cli;
 /// OLCAO potential files that read back to the predicted coefficients exactly), and saved models
 /// (linear, nn, gpr) that predict what the fitted ones did.
 /// </summary>
+[Collection(LibtorchCollection.Name), LibtorchThreads]
 public sealed class PerAtomCliTests
 {
     private static readonly Lazy<(List<Mlip.Structures.Structure> Train, List<Mlip.Structures.Structure> Test)> Set = new(() =>

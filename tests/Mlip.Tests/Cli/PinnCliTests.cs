@@ -2,10 +2,12 @@ using System.Text.Json;
 using Mlip.Calculators;
 using Mlip.IO;
 using Mlip.Structures;
+using Mlip.Tests.Support;
 
 namespace Mlip.Tests.Cli;
 
 /// <summary>`mlip train` with model kind pinn: data from a known bond-order potential, stage 1 recovers it, and the model works in test, eos and as a .pinn file.</summary>
+[Collection(LibtorchCollection.Name), LibtorchThreads]
 public class PinnCliTests
 {
     [Fact]

@@ -3,9 +3,11 @@ using Mlip.IO;
 using Mlip.Models;
 using Mlip.Tests.Descriptors;
 using Mlip.Tests.Models;
+using Mlip.Tests.Support;
 
 namespace Mlip.Tests.Cli;
 
+[Collection(LibtorchCollection.Name), LibtorchThreads]
 public class TrainCliTests
 {
     /// <summary>A small labelled data set made by a known quadratic model, in two groups.</summary>

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Mlip.IO;
 using Mlip.Structures;
+using Mlip.Tests.Support;
 
 namespace Mlip.Tests.IO;
 
@@ -139,7 +140,7 @@ public sealed class PerAtomArrayRoundTripTests
         using (var p = Process.Start(new ProcessStartInfo(Python, [script, db, xyz, output]) { RedirectStandardError = true, RedirectStandardOutput = true })!)
         {
             string err = p.StandardError.ReadToEnd();
-            Assert.True(p.WaitForExit(60_000), "python did not finish");
+            Assert.True(p.WaitForExit(HangGuard.WaitMilliseconds), "python did not finish");
             Assert.True(p.ExitCode == 0, err);
         }
         using var doc = JsonDocument.Parse(File.ReadAllText(output));

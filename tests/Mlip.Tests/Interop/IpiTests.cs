@@ -4,6 +4,7 @@ using System.Text.Json;
 using Mlip.Calculators;
 using Mlip.Interop;
 using Mlip.Structures;
+using Mlip.Tests.Support;
 
 namespace Mlip.Tests.Interop;
 
@@ -34,7 +35,7 @@ public class IpiTests
                                 energy=float(a.get_potential_energy()), forces=a.get_forces().tolist(),
                                 stress=a.get_stress(voigt=True).tolist()))
 
-        with SocketIOCalculator(unixsocket=spec['socket'], timeout=60) as calc:
+        with SocketIOCalculator(unixsocket=spec['socket'], timeout=600) as calc:
             atoms.calc = calc
             record(atoms)
             rng = np.random.RandomState(7)
@@ -59,7 +60,7 @@ public class IpiTests
     {
         if (!File.Exists(Python)) return false;
         using var p = Process.Start(new ProcessStartInfo(Python, ["-c", "import ase.calculators.socketio"]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
-        if (!p.WaitForExit(30_000)) { p.Kill(); return false; }
+        if (!p.WaitForExit(HangGuard.WaitMilliseconds)) { p.Kill(); return false; }
         return p.ExitCode == 0;
     }
 
@@ -94,22 +95,22 @@ public class IpiTests
             var stderrTask = python.StandardError.ReadToEndAsync();
             var stdoutTask = python.StandardOutput.ReadToEndAsync();
 
-            using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            using var cancel = new CancellationTokenSource(HangGuard.Run);
             var client = Task.Run(async () =>
             {
                 using var c = await IpiClient.ConnectAsync("unix:" + socketName, ClassicalPotentials.Parse("sw"), template,
-                    TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60), cancel.Token);
+                    HangGuard.Wait, HangGuard.Wait, cancel.Token);
                 return c.Run(cancel.Token);
             });
 
             bool exited = true;
             try { await python.WaitForExitAsync(cancel.Token); }
             catch (OperationCanceledException) { exited = false; python.Kill(entireProcessTree: true); }
-            Assert.True(exited, "the ASE server did not finish within 120 s");
+            Assert.True(exited, $"the ASE server did not finish within {HangGuard.Run}");
             await python.WaitForExitAsync();
             string pyErr = await stderrTask, pyOut = await stdoutTask;
             Assert.True(python.ExitCode == 0, $"ASE server failed ({python.ExitCode}): {pyErr}{pyOut}");
-            int calculations = await client.WaitAsync(TimeSpan.FromSeconds(30));
+            int calculations = await client.WaitAsync(HangGuard.Wait);
 
             using var doc = JsonDocument.Parse(File.ReadAllText(outPath));
             var records = doc.RootElement.EnumerateArray().ToList();

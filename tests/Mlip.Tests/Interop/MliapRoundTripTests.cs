@@ -18,6 +18,7 @@ namespace Mlip.Tests.Interop;
 /// polynomial coefficients are rounded once more). Cases: a neural
 /// network on SO(3), linear and quadratic models on SO(4) (their normalisation folded into the coefficients).
 /// </summary>
+[Collection(LibtorchCollection.Name), LibtorchThreads]
 public class MliapRoundTripTests(ITestOutputHelper output)
 {
     private static List<Structure> Training(int every) =>

@@ -13,6 +13,7 @@ namespace Mlip.Tests.Interop;
 /// the same files; Mlip polynomial models exported to .snapcoeff/.snapparam equal LAMMPS; import of an
 /// export predicts the same as the model.
 /// </summary>
+[Collection(LibtorchCollection.Name), LibtorchThreads]
 public class SnapTests
 {
     private static LammpsReference RunLammps(Structure s, string[] species, string coeffPath, string paramPath, string name) =>

@@ -5,9 +5,11 @@ using Mlip.Structures;
 using Mlip.Tests.Descriptors;
 using Mlip.Training;
 using Mlip.Validation;
+using Mlip.Tests.Support;
 
 namespace Mlip.Tests.Models;
 
+[Collection(LibtorchCollection.Name), LibtorchThreads]
 public class GaussianProcessTests
 {
     private static readonly DescriptorSpec Small = new("so4", new Dictionary<string, string> { ["twojmax"] = "2", ["rcutfac"] = "3.0" });

@@ -10,6 +10,7 @@ using Mlip.Training;
 
 namespace Mlip.Tests.Models;
 
+[Collection(LibtorchCollection.Name), LibtorchThreads]
 public class NeuralNetworkTests
 {
     private static readonly DescriptorSpec Spec = new("so4", new Dictionary<string, string> { ["twojmax"] = "2", ["rcutfac"] = "3.0" });
@@ -127,7 +128,7 @@ public class NeuralNetworkTests
             descriptor:
               type: so4
               parameters: {twojmax: 2, rcutfac: 3.0}
-            model: {kind: nn, hidden: [8, 8], optimizer: adam, learning_rate: 0.01, epochs: 400, batch: 4, validation: 0.25, evaluate_every: 10, checkpoint_every: 20}
+            model: {kind: nn, hidden: [8, 8], optimizer: adam, learning_rate: 0.01, epochs: 400, batch: 4, validation: 0.25, evaluate_every: 1, checkpoint_every: 20}
             loss: {energy: 1, force: 0.5}
             seed: 3
             threads: 1
@@ -139,31 +140,38 @@ public class NeuralNetworkTests
         // uninterrupted run
         using (var full = Start("train a.yaml"))
         {
-            full.StandardOutput.ReadToEnd(); full.StandardError.ReadToEnd();
+            var err = full.StandardError.ReadToEndAsync();
+            string o = full.StandardOutput.ReadToEnd();
             full.WaitForExit();
-            Assert.Equal(0, full.ExitCode);
+            Assert.True(full.ExitCode == 0, o + err.Result);
         }
-        // a run killed after its first checkpoints, then resumed
+        // a run killed after its checkpoint of epoch 100, then resumed. A handshake, not a time window: the run logs every
+        // epoch to stdout (evaluate_every: 1) and writes the checkpoint of epoch 100 before the line of epoch 101; once the
+        // test has read that line it stops reading and kills the run, which by then cannot be more than a pipe page
+        // (4 KiB, about 55 lines) further: killed between epochs 101 and about 160, whatever the machine's load
         string checkpoint = Path.Combine(dir, "b", "checkpoint.json");
-        using (var killed = Start("train b.yaml"))
+        using (var killed = CliProcess.StartHeld(dir, "train b.yaml"))
         {
-            var clock = Stopwatch.StartNew();
-            while (clock.Elapsed < TimeSpan.FromMinutes(2))
+            var epochLine = new System.Text.RegularExpressions.Regex(@"^epoch +(\d+):");
+            while (true)
             {
-                if (File.Exists(checkpoint) && (int)JsonNode.Parse(File.ReadAllText(checkpoint))!["epoch"]! >= 100) break;
-                Thread.Sleep(20);
+                string? line = killed.ReadLine();
+                // (the message only once it failed: reading stderr waits for the process to end)
+                if (line is null) Assert.Fail("the run ended before it could be killed:\n" + killed.Output + killed.Error);
+                var m = epochLine.Match(line);
+                if (m.Success && int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 101) break;
             }
-            killed.Kill(entireProcessTree: true);
-            killed.WaitForExit();
+            killed.Kill();
         }
         int killedAt = (int)JsonNode.Parse(File.ReadAllText(checkpoint))!["epoch"]!;
         Assert.InRange(killedAt, 100, 380);
         Assert.False(File.Exists(Path.Combine(dir, "b", "model.json")), "the killed run must not have finished");
         using (var resumed = Start("train b.yaml --resume"))
         {
-            string output = resumed.StandardOutput.ReadToEnd(); resumed.StandardError.ReadToEnd();
+            var err = resumed.StandardError.ReadToEndAsync();
+            string output = resumed.StandardOutput.ReadToEnd();
             resumed.WaitForExit();
-            Assert.Equal(0, resumed.ExitCode);
+            Assert.True(resumed.ExitCode == 0, output + err.Result);
             Assert.Contains("resuming", output);
         }
         double Final(string run) => (double)JsonNode.Parse(File.ReadAllText(Path.Combine(dir, run, "model.json")))!["training"]!["fit"]!["final_loss"]!;

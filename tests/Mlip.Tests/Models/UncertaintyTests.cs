@@ -6,9 +6,11 @@ using Mlip.Structures;
 using Mlip.Training;
 using Xunit;
 using Xunit.Abstractions;
+using Mlip.Tests.Support;
 
 namespace Mlip.Tests.Models;
 
+[Collection(LibtorchCollection.Name), LibtorchThreads]
 public class UncertaintyTests(ITestOutputHelper output)
 {
     private static readonly DescriptorSpec Spec = new("so4", new Dictionary<string, string> { ["twojmax"] = "2", ["rcutfac"] = "4.0" });

@@ -3,6 +3,7 @@ using Mlip.Descriptors;
 using Mlip.Models;
 using Mlip.Structures;
 using Mlip.Training;
+using Mlip.Tests.Support;
 
 namespace Mlip.Tests.Pinn;
 
@@ -11,6 +12,7 @@ namespace Mlip.Tests.Pinn;
 /// model's energies, forces and stresses), its gradients equal finite differences of its loss in both
 /// stages, and both stages lower the loss.
 /// </summary>
+[Collection(LibtorchCollection.Name), LibtorchThreads]
 public class PinnTrainerTests
 {
     private static readonly PinnOptions Options = new()
@@ -135,6 +137,8 @@ public class PinnTrainerTests
             string cp = Path.Combine(dir.FullName, "b.json");
             new PinnTrainer(set, o with { Epochs = 2 }).Train(TextWriter.Null, cp);
             var (resumed, _, _) = new PinnTrainer(set, o).Train(TextWriter.Null, cp, resume: true);
+            // bit for bit, legitimately: every run sets libtorch to Options.Threads = 1 thread before it works (on the thread
+            // that runs it) and does the same operations in the same order, so no sum is reordered between them
             Assert.Equal(straight.BaseParameters[0], resumed.BaseParameters[0]);
             for (int l = 0; l < straight.Networks[0].Layers.Count; l++)
             {

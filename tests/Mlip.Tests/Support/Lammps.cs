@@ -20,8 +20,8 @@ public static class Lammps
         "several minutes on 2 cores; " +
         "set MLIP_LAMMPS_DIR to use another folder)";
 
-    /// <summary>Default limit on one LAMMPS run.</summary>
-    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromMinutes(2);
+    /// <summary>Default limit on one LAMMPS run: a hang guard that a healthy run on a loaded machine never reaches.</summary>
+    public static readonly TimeSpan DefaultTimeout = HangGuard.Run;
 
     private static readonly Lazy<string?> executable = new(FindExecutable);
 

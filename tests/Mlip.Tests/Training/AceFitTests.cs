@@ -6,6 +6,7 @@ using Mlip.Tests.Descriptors;
 using Mlip.Training;
 using Xunit;
 using Xunit.Abstractions;
+using Mlip.Tests.Support;
 
 namespace Mlip.Tests.Training;
 
@@ -15,6 +16,7 @@ namespace Mlip.Tests.Training;
 /// reference energies), the written model.yace is the same potential as model.json, and the basis selection
 /// by total degree keeps exactly the functions the rule allows.
 /// </summary>
+[Collection(LibtorchCollection.Name), LibtorchThreads]
 public class AceFitTests(ITestOutputHelper output)
 {
     [Fact]

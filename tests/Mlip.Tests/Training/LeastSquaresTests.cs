@@ -2,6 +2,7 @@ using System.Text;
 using Mlip.Training;
 using Mlip.Validation;
 using TorchSharp;
+using Mlip.Tests.Support;
 
 namespace Mlip.Tests.Training;
 
@@ -9,6 +10,7 @@ namespace Mlip.Tests.Training;
 /// libtorch loads (the build's GLIBCXX patch included); the torch and managed least-squares solvers agree
 /// with each other and with problems whose solution is known; weights, ridge terms and bad input behave.
 /// </summary>
+[Collection(LibtorchCollection.Name), LibtorchThreads]
 public class LeastSquaresTests
 {
     private static readonly ILeastSquaresSolver[] Solvers =
@@ -40,12 +42,19 @@ public class LeastSquaresTests
     [Fact]
     public void TorchUsesTheThreadCountAsked()
     {
-        var one = new TorchLeastSquares(threads: 1);
-        one.Solve(RandomProblem(50, 5, seed: 1));
-        Assert.Equal(1, TorchRuntime.Threads);
-        var two = new TorchLeastSquares(threads: 2);
-        two.Solve(RandomProblem(50, 5, seed: 1));
-        Assert.Equal(2, TorchRuntime.Threads);
+        try
+        {
+            var one = new TorchLeastSquares(threads: 1);
+            one.Solve(RandomProblem(50, 5, seed: 1));
+            Assert.Equal(1, TorchRuntime.Threads);
+            var two = new TorchLeastSquares(threads: 2);
+            two.Solve(RandomProblem(50, 5, seed: 1));
+            Assert.Equal(2, TorchRuntime.Threads);
+        }
+        finally
+        {
+            LibtorchThreadsAttribute.Reset(); // what the libtorch collection's tests start with (the attribute resets it after, too)
+        }
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Mlip.Models;
 using Mlip.Training;
+using Mlip.Tests.Support;
 
 namespace Mlip.Tests.Training;
 
@@ -9,6 +10,7 @@ namespace Mlip.Tests.Training;
 /// error on the standardised targets equals the training loss that libtorch reported at (nearly) the same
 /// parameters, for every activation (halftanh included, which the torch side once treated as linear).
 /// </summary>
+[Collection(LibtorchCollection.Name), LibtorchThreads]
 public sealed class PerAtomNetworkTests
 {
     [Theory]

@@ -6,6 +6,7 @@ using Mlip.Descriptors;
 using Mlip.Models;
 using Mlip.Training;
 using Xunit.Abstractions;
+using Mlip.Tests.Support;
 
 namespace Mlip.Tests.Training;
 
@@ -14,6 +15,7 @@ namespace Mlip.Tests.Training;
 /// amorphous cell's 16 Gaussian coefficients per atom with per-component R² ≥ 0.99 and a mean relative
 /// L2 error of the reconstructed V_B(r) below 1 %, and multi-range better than a single cutoff.
 /// </summary>
+[Collection(LibtorchCollection.Name), LibtorchThreads]
 public sealed class PerAtomTargetTests(ITestOutputHelper output)
 {
     private static readonly Lazy<(List<Mlip.Structures.Structure> Train, List<Mlip.Structures.Structure> Test)> Set = new(() =>

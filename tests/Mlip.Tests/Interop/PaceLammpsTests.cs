@@ -20,6 +20,7 @@ namespace Mlip.Tests.Interop;
 /// and the stress equal Mlip's to 1e-10 relative. The .yace written from the same model is the same potential for
 /// Mlip, bit for bit; LAMMPS checks the .ace (docs/ace.md).
 /// </summary>
+[Collection(LibtorchCollection.Name), LibtorchThreads] // the FS case fits an embedding with libtorch
 public class PaceLammpsTests(ITestOutputHelper output)
 {
     private const double Tol = 1e-10;

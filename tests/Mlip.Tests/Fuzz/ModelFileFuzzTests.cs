@@ -118,30 +118,7 @@ public static class ModelFuzzTargets
     }
 
     /// <summary>A small two-element PACE basis (rank 2, few functions): a few kB as .ace or .yace.</summary>
-    public static AceBasisSet SmallAce()
-    {
-        var d = new AceBasisDescriptor(new AceBasisSpec
-        {
-            Elements = ["Cu", "Ni"], Cutoff = 4.0, RadialBasis = "ChebExpCos", Lambda = 3.0, MaxRank = 2, NMax = [2, 2], LMax = [0, 1],
-        });
-        var rng = new Random(3);
-        var functions = new AceFunction[2][];
-        for (int mu = 0; mu < 2; mu++)
-            functions[mu] = [.. d.Functions.Select(f => new AceFunction
-            {
-                Mu0 = mu, Rank = f.Rank, NDensity = 2, Mus = f.Mus, Ns = f.Ns, Ls = f.Ls, Ms = f.Ms,
-                Ctildes = [.. Enumerable.Range(0, f.MsCount).SelectMany(q => new[] { f.Ctildes[q] * (rng.NextDouble() - 0.3), f.Ctildes[q] * (rng.NextDouble() - 0.5) * 0.2 })],
-            })];
-        var sk = d.Skeleton;
-        var bonds = sk.Bonds.Select((b, i) => new AceBond { RadBaseName = b.RadBaseName, Lambda = b.Lambda, Cut = b.Cut, DCut = 0.2, Prehc = 5 + i, Lambdahc = 0.5, Crad = b.Crad }).ToArray();
-        return new AceBasisSet
-        {
-            Elements = sk.Elements, LMax = sk.LMax, NRadBase = sk.NRadBase, NRadMax = sk.NRadMax, RankMax = 2, NDensityMax = 2,
-            CutoffMax = sk.CutoffMax, E0 = [-1.5, -2.5], Bonds = bonds,
-            Embeddings = [.. Enumerable.Range(0, 2).Select(mu => new AceEmbedding { Npoti = "FinnisSinclairShiftedScaled", FsParameters = [1, 1, -0.7, 0.5], NDensity = 2, RhoCoreCut = 3.0, DRhoCoreCut = 2.5 })],
-            Functions = functions,
-        };
-    }
+    public static AceBasisSet SmallAce() => Mlip.Tests.Models.Ace.PaceFiniteDifferenceTests.SyntheticTwoElement(4.0, [2, 2], [0, 1]);
 }
 
 /// <summary>

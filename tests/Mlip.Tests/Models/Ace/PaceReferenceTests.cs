@@ -73,11 +73,17 @@ public class PaceFiniteDifferenceTests(ITestOutputHelper output)
     }
 
     /// <summary>Two elements, two densities, FinnisSinclairShiftedScaled (m = 0.5), core repulsion.</summary>
-    public static AceBasisSet SyntheticTwoElement()
+    public static AceBasisSet SyntheticTwoElement() => SyntheticTwoElement(4.5, [5, 3, 2], [0, 3, 2]);
+
+    /// <summary>
+    /// The same family with a chosen cutoff and per-rank nmax/lmax (rank = their length): random C-tilde
+    /// coefficients (seeded) for two densities per element, FinnisSinclairShiftedScaled, core repulsion.
+    /// </summary>
+    public static AceBasisSet SyntheticTwoElement(double cutoff, int[] nmax, int[] lmax)
     {
         var d = new AceBasisDescriptor(new AceBasisSpec
         {
-            Elements = ["Cu", "Ni"], Cutoff = 4.5, RadialBasis = "ChebExpCos", Lambda = 3.0, MaxRank = 3, NMax = [5, 3, 2], LMax = [0, 3, 2],
+            Elements = ["Cu", "Ni"], Cutoff = cutoff, RadialBasis = "ChebExpCos", Lambda = 3.0, MaxRank = nmax.Length, NMax = nmax, LMax = lmax,
         });
         var rng = new Random(3);
         var functions = new AceFunction[2][];
@@ -91,7 +97,7 @@ public class PaceFiniteDifferenceTests(ITestOutputHelper output)
         var bonds = sk.Bonds.Select((b, i) => new AceBond { RadBaseName = b.RadBaseName, Lambda = b.Lambda, Cut = b.Cut, DCut = 0.2, Prehc = 5 + i, Lambdahc = 0.5, Crad = b.Crad }).ToArray();
         return new AceBasisSet
         {
-            Elements = sk.Elements, LMax = sk.LMax, NRadBase = sk.NRadBase, NRadMax = sk.NRadMax, RankMax = 3, NDensityMax = 2,
+            Elements = sk.Elements, LMax = sk.LMax, NRadBase = sk.NRadBase, NRadMax = sk.NRadMax, RankMax = nmax.Length, NDensityMax = 2,
             CutoffMax = sk.CutoffMax, E0 = [-1.5, -2.5], Bonds = bonds,
             Embeddings = [.. Enumerable.Range(0, 2).Select(mu => new AceEmbedding { Npoti = "FinnisSinclairShiftedScaled", FsParameters = [1, 1, -0.7, 0.5], NDensity = 2, RhoCoreCut = 3.0, DRhoCoreCut = 2.5 })],
             Functions = functions,

@@ -26,7 +26,7 @@ public static class LearningReport
         {
             var plt = new ScottPlot.Plot();
             Curve(plt, title, active, random, y);
-            Training.Plots.Save(plt, Path.Combine(output, name));
+            Reporting.Plots.Save(plt, Path.Combine(output, name));
         }
     }
 

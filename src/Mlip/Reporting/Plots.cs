@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Mlip.Training;
+namespace Mlip.Reporting;
 
 /// <summary>PNG figures a scientist looks at: parity plots and learning curves (ScottPlot).</summary>
 public static class Plots

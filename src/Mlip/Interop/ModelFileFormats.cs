@@ -10,6 +10,7 @@ namespace Mlip.Interop;
 /// </summary>
 internal static class ModelFileFormats
 {
+#pragma warning disable CA2255 // the library registers its own formats in its own model-file table when it loads
     [ModuleInitializer]
     internal static void Register()
     {
@@ -17,4 +18,5 @@ internal static class ModelFileFormats
         ModelFile.RegisterFormat("mliap", MliapReader.IsMliapPath, MliapReader.Load);
         ModelFile.RegisterFormat("pinn", PinnFile.IsPinnPath, PinnFile.Load);
     }
+#pragma warning restore CA2255
 }

@@ -111,6 +111,17 @@ public class FolderDependencyTests
     }
 
     [Fact]
+    public void Only_Reporting_draws_figures()
+    {
+        // Simulations and fits hand arrays to Reporting; the plotting library stays in one folder.
+        var hits = FolderDependencies.ReadTree(SourceRoot)
+            .Where(f => FolderDependencies.FolderOf(f.Path) != "Reporting"
+                && Regex.IsMatch(FolderDependencies.StripCommentsAndStrings(f.Text), @"\bScottPlot\b"))
+            .Select(f => $"src/Mlip/{f.Path} uses ScottPlot: give the data to a method in src/Mlip/Reporting instead").ToList();
+        Assert.True(hits.Count == 0, string.Join("\n", hits));
+    }
+
+    [Fact]
     public void The_library_never_uses_the_command_line_program()
     {
         // The CLI's files as a folder "Cli" beside the library's: no library folder may have an arrow into it.

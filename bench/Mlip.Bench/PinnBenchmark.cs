@@ -137,7 +137,7 @@ public static class PinnBenchmark
         var files = args.Where((a, i) => !a.StartsWith('-') && (i == 0 || args[i - 1] != "-o")).ToArray();
         var nn = ModelFile.Load(files[0]);
         var pinn = ModelFile.Load(files[1]);
-        var data = StructureIO.ReadAll(files[2..], null, Mlip.Validation.ValidationOptions.Default);
+        var data = StructureIO.ReadAll(files[2..], null, Mlip.IO.ValidationOptions.Default);
         var elastic = data.Where(s => s.Group == "Elastic" && s.Energy is not null).ToList();
         Directory.CreateDirectory(outDir);
         // V0: the DFT Elastic cell of lowest energy per atom
@@ -192,7 +192,7 @@ public static class PinnBenchmark
         plt.XLabel("V / V0");
         plt.YLabel("E (eV/atom)");
         plt.ShowLegend(ScottPlot.Alignment.UpperCenter);
-        Mlip.Training.Plots.Save(plt, Path.Combine(outDir, "eos.png"));
+        Mlip.Reporting.Plots.Save(plt, Path.Combine(outDir, "eos.png"));
         Console.WriteLine(string.Create(Inv, $"V0 = {v0:F3} Å³/atom (a0 = {a0:F4} Å); {elastic.Count} DFT points ({iso.Count(b => b)} uniaxial); wrote {outDir}/eos.csv, eos-dft.csv, eos.png"));
         // error on the uniaxial DFT cells themselves
         double errNn = 0, errPinn = 0; int nIso = 0;

@@ -4,6 +4,7 @@ using Mlip.Calculators;
 using Mlip.Data;
 using Mlip.Generation;
 using Mlip.IO;
+using Mlip.Models;
 using Mlip.Structures;
 using Mlip.Validation;
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Mlip.ActiveLearning;
 using Mlip.Calculators;
 using Mlip.IO;
+using Mlip.Models;
 using Mlip.Structures;
 using Mlip.Validation;
 

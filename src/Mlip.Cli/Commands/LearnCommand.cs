@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Mlip.ActiveLearning;
 using Mlip.Calculators;
+using Mlip.Models;
 
 namespace Mlip.Cli.Commands;
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Mlip.Calculators;
 using Mlip.IO;
+using Mlip.Models;
 using Mlip.Simulation;
 using Mlip.Validation;
 

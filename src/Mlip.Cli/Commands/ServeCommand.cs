@@ -2,6 +2,7 @@ using System.CommandLine;
 using Mlip.Calculators;
 using Mlip.Interop;
 using Mlip.IO;
+using Mlip.Models;
 using Mlip.Validation;
 
 namespace Mlip.Cli.Commands;

@@ -24,7 +24,7 @@ public static class TestCommand
             {
                 var predictor = PerAtomModelFile.Load(modelPath);
                 var labelled = StructureIO.ReadAll(parse.GetValue(data)!, parse.GetValue(format),
-                    Mlip.Validation.ValidationOptions.Default with { RequiredAtomArrays = [predictor.TargetName] });
+                    Mlip.IO.ValidationOptions.Default with { RequiredAtomArrays = [predictor.TargetName] });
                 var set = PerAtomData.Build(predictor.Descriptor, labelled, predictor.TargetName, parse.GetValue(threads), new ProgressLine(stderr, "test", "structures"));
                 var (errors, _) = PerAtomTrainingRun.Evaluate(predictor.Model, set, predictor.Alphas);
                 if (parse.GetValue(json)) stdout.WriteLine(PerAtomTrainingRun.Json(errors).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

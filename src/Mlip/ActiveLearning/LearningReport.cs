@@ -24,30 +24,14 @@ public static class LearningReport
             ("learning_curve_energy.png", "validation energy RMSE (meV/atom)", h => h.EnergyRmse),
         })
         {
-            var plt = new ScottPlot.Plot();
-            Curve(plt, title, active, random, y);
-            Training.Plots.Save(plt, Path.Combine(output, name));
+            var curves = new List<(string Label, double[] X, double[] Y)> { Of(active, "active (uncertainty)", y) };
+            if (random is not null) curves.Add(Of(random, "random selection", y));
+            Reporting.Plots.LogCurves(Path.Combine(output, name), title, "labelled structures", curves);
         }
     }
 
-    private static void Curve(ScottPlot.Plot plt, string title, List<IterationRecord> active, List<IterationRecord>? random, Func<IterationRecord, double> y)
-    {
-        void Add(List<IterationRecord> h, string label, ScottPlot.Color color)
-        {
-            var s = plt.Add.Scatter(h.Select(r => (double)r.Labelled).ToArray(), h.Select(r => Math.Log10(Math.Max(y(r), 1e-300))).ToArray());
-            s.LegendText = label;
-            s.Color = color;
-        }
-        Add(active, "active (uncertainty)", ScottPlot.Colors.OrangeRed);
-        if (random is not null) Add(random, "random selection", ScottPlot.Colors.SteelBlue);
-        plt.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
-        {
-            LabelFormatter = v => Math.Pow(10, v).ToString("G3", CultureInfo.InvariantCulture),
-        };
-        plt.Title(title + " (log scale)");
-        plt.XLabel("labelled structures");
-        plt.ShowLegend(ScottPlot.Alignment.UpperRight);
-    }
+    private static (string Label, double[] X, double[] Y) Of(List<IterationRecord> h, string label, Func<IterationRecord, double> y) =>
+        (label, h.Select(r => (double)r.Labelled).ToArray(), h.Select(y).ToArray());
 
     public static string Summary(List<IterationRecord> active, List<IterationRecord>? random)
     {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Mlip.Descriptors;
+using Mlip.IO;
 using Mlip.Models;
 using Mlip.Structures;
 using Mlip.Validation;

@@ -1,4 +1,5 @@
 using Mlip.Descriptors.Ace;
+using Mlip.IO;
 using Mlip.Models;
 using Mlip.Models.Ace;
 using Mlip.Validation;
@@ -14,9 +15,7 @@ public static class Pace
 {
     public static bool Handles(Potential p) => p.Descriptor is AceDensities || AceLinearExport.IsLinearAce(p);
 
-    public static AceBasisSet Basis(Potential p) => AcePotential.BasisOf(p) ?? (AceLinearExport.IsLinearAce(p)
-        ? AceLinearExport.ToCTilde(p)
-        : throw new MlipException($"pair_style pace export handles PACE potentials and linear models on the ace descriptor; this is a '{p.Model.Kind}' model on '{p.Spec.Type}'"));
+    public static AceBasisSet Basis(Potential p) => AcePotential.PaceBasis(p);
 
     /// <summary>Writes NAME.yace (or NAME.ace when <paramref name="format"/> is "ace") and in.lammps; returns the paths.</summary>
     public static string[] Write(Potential potential, string directory, string name = "mlip", string format = "yace")

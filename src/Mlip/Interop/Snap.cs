@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Mlip.Descriptors;
+using Mlip.IO;
 using Mlip.Models;
 using Mlip.Structures;
 using Mlip.Validation;

@@ -26,6 +26,17 @@ public static class ModelFile
         ["pinn"] = (PinnModelJson.Write, PinnModelJson.Read),
     };
 
+    /// <summary>
+    /// Other programs' model files that <see cref="Load"/> reads (LAMMPS SNAP, ML-IAP, PINN), tried in order
+    /// before ACE and the Mlip JSON format. Interop registers them (Mlip.Interop.ModelFileFormats, a module
+    /// initialiser), so Models does not depend on Interop (docs/architecture.md).
+    /// </summary>
+    private static readonly List<(string Name, Func<string, bool> Claims, Func<string, Potential> Load)> OtherFormats = [];
+
+    /// <summary>Registers another program's model-file format for <see cref="Load"/>: a test on the path and a reader.</summary>
+    public static void RegisterFormat(string name, Func<string, bool> claims, Func<string, Potential> load) =>
+        OtherFormats.Add((name, claims, load));
+
     /// <summary>Registers another model kind (neural networks, GPR register themselves here).</summary>
     public static void Register(string kind, Func<IAtomicModel, JsonObject?> write, Func<JsonObject, int[], int, string, IAtomicModel> read) =>
         Kinds[kind] = (write, read);
@@ -34,7 +45,7 @@ public static class ModelFile
     {
         if (Ace.AcePotential.IsAcePath(path))
         {
-            Ace.AcePotential.Save(path, Mlip.Interop.Pace.Basis(potential));
+            Ace.AcePotential.Save(path, Ace.AcePotential.PaceBasis(potential));
             return;
         }
         if (potential.Descriptor is Mlip.Descriptors.Ace.AceDensities)
@@ -146,9 +157,8 @@ public static class ModelFile
 
     private static Potential LoadAny(string path)
     {
-        if (Mlip.Interop.Snap.IsSnapPath(path)) return Mlip.Interop.Snap.Load(path);
-        if (Mlip.Interop.MliapReader.IsMliapPath(path)) return Mlip.Interop.MliapReader.Load(path);
-        if (Mlip.Interop.PinnFile.IsPinnPath(path)) return Mlip.Interop.PinnFile.Load(path);
+        foreach (var format in OtherFormats)
+            if (format.Claims(path)) return format.Load(path);
         if (Ace.AcePotential.IsAcePath(path)) return Ace.AcePotential.Load(path);
         using var doc = JsonInput.ParseFile(path);
         var where = new InputLocation(path);

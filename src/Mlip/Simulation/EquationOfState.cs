@@ -1,5 +1,6 @@
 using System.Globalization;
 using Mlip.Calculators;
+using Mlip.Reporting;
 using Mlip.Structures;
 
 namespace Mlip.Simulation;
@@ -133,22 +134,12 @@ public static class EquationOfState
     /// <summary>PNG of the E(V) points and the BM3 curve.</summary>
     public static void Plot(string path, EquationOfStateResult result, string? title = null)
     {
-        var plt = new ScottPlot.Plot();
-        var pts = plt.Add.Scatter(result.Volumes, result.Energies);
-        pts.LineWidth = 0;
-        pts.LegendText = "calculated";
         double lo = result.Volumes.Min(), hi = result.Volumes.Max();
         var xs = new double[200]; var ys = new double[200];
         for (int i = 0; i < xs.Length; i++) { xs[i] = lo + (hi - lo) * i / (xs.Length - 1); ys[i] = result.Fit.Energy(xs[i]); }
-        var line = plt.Add.Scatter(xs, ys);
-        line.MarkerSize = 0;
-        line.LegendText = string.Create(CultureInfo.InvariantCulture,
+        string fit = string.Create(CultureInfo.InvariantCulture,
             $"BM3: V0 = {result.V0:F3} Å³, B0 = {result.B0:F2} GPa, B0' = {result.B0Prime:F2}");
-        plt.Title(title ?? "Equation of state");
-        plt.XLabel("volume (Å³)");
-        plt.YLabel("energy (eV)");
-        plt.ShowLegend(ScottPlot.Alignment.UpperCenter);
-        Mlip.Training.Plots.Save(plt, path);
+        SimulationPlots.EnergyVolume(path, title ?? "Equation of state", result.Volumes, result.Energies, xs, ys, fit);
     }
 
     /// <summary>Householder QR least squares for a small dense system.</summary>

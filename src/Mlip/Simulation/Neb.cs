@@ -1,5 +1,6 @@
 using System.Globalization;
 using Mlip.Calculators;
+using Mlip.Reporting;
 using Mlip.Structures;
 
 namespace Mlip.Simulation;
@@ -405,20 +406,9 @@ public static class Neb
     /// <summary>PNG of the energy profile: the images and the cubic spline through them (slopes from the tangential forces).</summary>
     public static void Plot(string path, NebResult result, string? title = null)
     {
-        var plt = new ScottPlot.Plot();
         var (sx, sy) = result.Spline();
-        var line = plt.Add.Scatter(sx, sy);
-        line.MarkerSize = 0;
-        line.LegendText = "spline (tangential forces)";
-        var pts = plt.Add.Scatter(result.ReactionCoordinate, result.Energies);
-        pts.LineWidth = 0;
-        pts.MarkerSize = 8;
-        pts.LegendText = string.Create(CultureInfo.InvariantCulture,
+        string images = string.Create(CultureInfo.InvariantCulture,
             $"images: Ef = {result.ForwardBarrier:F3} eV, Er = {result.ReverseBarrier:F3} eV");
-        plt.Title(title ?? "Nudged elastic band");
-        plt.XLabel("reaction coordinate (Å)");
-        plt.YLabel("energy relative to the initial state (eV)");
-        plt.ShowLegend(ScottPlot.Alignment.UpperRight);
-        Mlip.Training.Plots.Save(plt, path);
+        SimulationPlots.EnergyProfile(path, title ?? "Nudged elastic band", sx, sy, "spline (tangential forces)", result.ReactionCoordinate, result.Energies, images);
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Numerics;
 using Mlip.Calculators;
+using Mlip.Reporting;
 using Mlip.Structures;
 using Mlip.Validation;
 
@@ -527,60 +528,10 @@ public static class Phonons
     // ----- plots -----
 
     /// <summary>Band structure PNG: frequency (THz) against path distance, special points marked.</summary>
-    public static void PlotBands(string path, PhononBandStructure bands, string title = "Phonon bands")
-    {
-        var plt = new ScottPlot.Plot();
-        int nb = bands.FrequenciesThz[0].Length;
-        int perSegment = bands.Labels.Length > 1 ? bands.Distances.Length / (bands.Labels.Length - 1) : bands.Distances.Length;
-        for (int s = 0; s + 1 < bands.Labels.Length; s++)
-        {
-            var x = bands.Distances.Skip(s * perSegment).Take(perSegment).ToArray();
-            for (int b = 0; b < nb; b++)
-            {
-                var y = new double[x.Length];
-                for (int k = 0; k < x.Length; k++) y[k] = bands.FrequenciesThz[s * perSegment + k][b];
-                var line = plt.Add.Scatter(x, y);
-                line.MarkerSize = 0;
-                line.LineWidth = 1.5f;
-                line.Color = ScottPlot.Colors.SteelBlue;
-            }
-        }
-        var ticks = new List<ScottPlot.Tick>();
-        for (int k = 0; k < bands.Labels.Length; k++)
-        {
-            var v = plt.Add.VerticalLine(bands.LabelDistances[k]);
-            v.Color = ScottPlot.Colors.Gray.WithAlpha(0.6);
-            v.LineWidth = 1;
-            ticks.Add(new ScottPlot.Tick(bands.LabelDistances[k], bands.Labels[k]));
-        }
-        var zero = plt.Add.HorizontalLine(0);
-        zero.Color = ScottPlot.Colors.Black.WithAlpha(0.4);
-        zero.LineWidth = 1;
-        plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual([.. ticks]);
-        plt.Axes.SetLimitsX(0, bands.LabelDistances[^1]);
-        plt.Title(title);
-        plt.YLabel("frequency (THz)");
-        Save(plt, path);
-    }
+    public static void PlotBands(string path, PhononBandStructure bands, string title = "Phonon bands") =>
+        SimulationPlots.Bands(path, title, bands.Distances, bands.FrequenciesThz, bands.LabelDistances, bands.Labels);
 
     /// <summary>DOS PNG: states/THz against frequency (THz).</summary>
-    public static void PlotDos(string path, PhononDos dos, string title = "Phonon density of states")
-    {
-        var plt = new ScottPlot.Plot();
-        var line = plt.Add.Scatter(dos.FrequenciesThz, dos.Dos);
-        line.MarkerSize = 0;
-        line.LineWidth = 1.5f;
-        line.Color = ScottPlot.Colors.SteelBlue;
-        line.FillY = true;
-        line.FillYColor = ScottPlot.Colors.SteelBlue.WithAlpha(0.3);
-        plt.Title(title);
-        plt.XLabel("frequency (THz)");
-        plt.YLabel("DOS (states/THz per cell)");
-        Save(plt, path);
-    }
-
-    private static void Save(ScottPlot.Plot plt, string path)
-    {
-        Mlip.Training.Plots.Save(plt, path);
-    }
+    public static void PlotDos(string path, PhononDos dos, string title = "Phonon density of states") =>
+        SimulationPlots.DensityOfStates(path, title, dos.FrequenciesThz, dos.Dos);
 }

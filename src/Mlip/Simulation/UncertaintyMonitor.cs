@@ -1,6 +1,6 @@
 using System.Text;
 using Mlip.IO;
-using Mlip.Models.Uncertainty;
+using Mlip.Calculators;
 
 namespace Mlip.Simulation;
 
@@ -80,7 +80,7 @@ public sealed class UncertaintyMonitor : IDisposable
         FirstExceededStep ??= state.Step;
         if (DumpPath is not null)
         {
-            UncertaintyEstimators.Annotate(frame, r);
+            r.Annotate(frame);
             Append(frame);
         }
         if (Action == UncertaintyAction.Stop) Stopped = true;

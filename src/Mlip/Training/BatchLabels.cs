@@ -1,3 +1,4 @@
+using Mlip.Descriptors;
 using Mlip.Structures;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -3,6 +3,7 @@ using Mlip.Calculators;
 using Mlip.Data;
 using Mlip.Descriptors;
 using Mlip.IO;
+using Mlip.Models;
 using Mlip.Simulation;
 using Mlip.Structures;
 

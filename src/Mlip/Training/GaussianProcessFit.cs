@@ -3,6 +3,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Mlip.Descriptors;
 using Mlip.Models;
 using Mlip.Structures;
 using Mlip.Validation;

@@ -5,6 +5,7 @@ using Mlip.Data;
 using Mlip.Descriptors;
 using Mlip.IO;
 using Mlip.Models;
+using Mlip.Reporting;
 using Mlip.Structures;
 using Mlip.Validation;
 

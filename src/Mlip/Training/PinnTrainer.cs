@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Mlip.Calculators;
+using Mlip.Descriptors;
 using Mlip.Models;
 using Mlip.Structures;
 using Mlip.Validation;

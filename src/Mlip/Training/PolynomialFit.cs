@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Mlip.Descriptors;
 using Mlip.Models;
 using Mlip.Structures;
 using Mlip.Validation;

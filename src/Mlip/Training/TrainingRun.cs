@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Mlip.Descriptors;
 using Mlip.IO;
 using Mlip.Models;
+using Mlip.Reporting;
 using Mlip.Structures;
 using Mlip.Validation;
 

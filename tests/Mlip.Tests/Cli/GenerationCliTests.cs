@@ -1,4 +1,5 @@
 using Mlip.Calculators;
+using Mlip.Descriptors;
 using Mlip.IO;
 using Mlip.Models;
 using Mlip.Structures;

@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using System.Text;
+using Mlip.IO;
 using Mlip.Interop;
 
 namespace Mlip.Tests.Interop;

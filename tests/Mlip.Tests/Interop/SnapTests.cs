@@ -97,7 +97,7 @@ public class SnapTests
         var train = StructureIO.Read(TestPaths.Shared("mlearn", "Si", "training.json"));
         var spec = new DescriptorSpec("so4", new Dictionary<string, string> { ["twojmax"] = "8", ["rcutfac"] = "4.9", ["rfac0"] = "0.99363" });
         var d = spec.Create(["Si"]);
-        var set = Mlip.Training.TrainingSet.Compute(d, train, true, 2);
+        var set = Mlip.Descriptors.TrainingSet.Compute(d, train, true, 2);
         var options = new Mlip.Training.PolynomialFitOptions { Order = order, Weights = new Mlip.Training.LossWeights { Energy = 1, Force = order == 1 ? 0.01 : 0.05 } };
         var (model, _) = Mlip.Training.PolynomialFit.Fit(set, options, Mlip.Training.LeastSquaresSolvers.ByName("default", 2));
         var pot = new Potential(d, model, spec);

@@ -100,7 +100,7 @@ public class UncertaintyMdTests(ITestOutputHelper output)
         }).ToList();
         var spec = new DescriptorSpec("so4", new Dictionary<string, string> { ["twojmax"] = "2", ["rcutfac"] = "4.5" });
         var d = spec.Create(["Si"]);
-        var fit = Mlip.Training.PolynomialFit.Fit(Mlip.Training.TrainingSet.Compute(d, data, true, 1),
+        var fit = Mlip.Training.PolynomialFit.Fit(Mlip.Descriptors.TrainingSet.Compute(d, data, true, 1),
             new Mlip.Training.PolynomialFitOptions { Order = 1, Threads = 1 }, new Mlip.Training.ManagedLeastSquares(1)).Model;
         var model = new Potential(d, fit, spec);
         var estimator = UncertaintyEstimators.For([model], data);

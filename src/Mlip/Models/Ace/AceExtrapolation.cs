@@ -1,3 +1,4 @@
+using Mlip.Calculators;
 using Mlip.Descriptors.Ace;
 using Mlip.Models.Uncertainty;
 using Mlip.Neighbors;
@@ -218,7 +219,7 @@ public sealed class AceExtrapolation : IActiveSetEstimator
     /// </summary>
     public void Save(string path)
     {
-        var arrays = new List<Interop.NumpyFile.Array>();
+        var arrays = new List<Mlip.IO.NumpyFile.Array>();
         foreach (var (mu, set) in _sets.OrderBy(kv => kv.Key))
         {
             var (rows, inv) = set.InverseOf(0)!.Value;
@@ -226,16 +227,16 @@ public sealed class AceExtrapolation : IActiveSetEstimator
             // fewer rows than projections (dependent projections dropped): zero columns make it square, γ unchanged
             var square = new double[k * k];
             for (int a = 0; a < k; a++) Array.Copy(inv, a * rows, square, a * k, rows);
-            arrays.Add(Interop.NumpyFile.Array.Of(Basis.Elements[mu], square, k, k));
+            arrays.Add(Mlip.IO.NumpyFile.Array.Of(Basis.Elements[mu], square, k, k));
         }
-        Interop.NumpyFile.WriteNpz(path, arrays);
+        Mlip.IO.NumpyFile.WriteNpz(path, arrays);
     }
 
     /// <summary>Reads an .asi (see <see cref="Save"/>) for a potential; linear or full from the matrix size, as pacemaker does.</summary>
     public static AceExtrapolation Load(Potential potential, string path)
     {
         var basis = BasisOf(potential) ?? throw new MlipException($"{potential.Name}: the ACE extrapolation grade needs a PACE potential (.ace/.yace) or a linear ACE model");
-        var arrays = Interop.NumpyFile.ReadNpz(path);
+        var arrays = Mlip.IO.NumpyFile.ReadNpz(path);
         AceGradeKind? kind = null;
         var sets = new Dictionary<int, DOptimality>();
         var ev = new AceEvaluator(basis);

@@ -69,11 +69,19 @@ public static class AcePotential
     /// <summary>The basis set of a PACE potential (loaded from a PACE file or converted from a fitted linear ACE).</summary>
     public static AceBasisSet? BasisOf(Potential p) => p.Descriptor is AceDensities d ? d.Basis : null;
 
+    /// <summary>
+    /// The PACE basis to save or export: the potential's own (loaded from .ace/.yace) or a linear model on the ace
+    /// descriptor in C-tilde form (<see cref="AceLinearExport"/>); anything else is refused.
+    /// </summary>
+    public static AceBasisSet PaceBasis(Potential p) => BasisOf(p) ?? (AceLinearExport.IsLinearAce(p)
+        ? AceLinearExport.ToCTilde(p)
+        : throw new MlipException($"pair_style pace export handles PACE potentials and linear models on the ace descriptor; this is a '{p.Model.Kind}' model on '{p.Spec.Type}'"));
+
     /// <summary>Writes a PACE potential as .yace or .ace by the extension of <paramref name="path"/>.</summary>
     public static void Save(string path, AceBasisSet basis)
     {
         string text = path.EndsWith(".yace", StringComparison.OrdinalIgnoreCase) ? YaceFile.Format(basis) : AceFile.Format(basis);
-        Mlip.Interop.InteropFiles.EnsureFinite(path, text);
+        Mlip.IO.InteropFiles.EnsureFinite(path, text);
         Mlip.IO.AtomicFile.WriteText(path, w => w.Write(text));
     }
 }

@@ -1,7 +1,7 @@
 using System.Numerics.Tensors;
 using Mlip.Descriptors;
 using Mlip.Structures;
-using Mlip.Training;
+using Mlip.Calculators;
 
 namespace Mlip.Models.Uncertainty;
 

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Mlip.Calculators;
 using Mlip.Structures;
 
 namespace Mlip.Models.Uncertainty;

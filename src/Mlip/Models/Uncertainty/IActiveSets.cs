@@ -1,3 +1,4 @@
+using Mlip.Calculators;
 using Mlip.Structures;
 
 namespace Mlip.Models.Uncertainty;

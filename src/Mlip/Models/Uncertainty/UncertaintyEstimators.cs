@@ -1,6 +1,6 @@
 using Mlip.Calculators;
 using Mlip.Structures;
-using Mlip.Training;
+using Mlip.Descriptors;
 using Mlip.Validation;
 
 namespace Mlip.Models.Uncertainty;
@@ -42,14 +42,5 @@ public static class UncertaintyEstimators
     }
 
     /// <summary>Writes a result into a copy-ready structure: energy/forces/stress (the stress is dropped when the result has none), energy_std (info), force_std and gamma (per-atom arrays).</summary>
-    public static void Annotate(Structure s, UncertaintyResult r)
-    {
-        s.Energy = r.Energy;
-        s.Forces = r.Forces;
-        s.Stress = r.Stress;
-        if (r.EnergyStd is double e) s.Info["energy_std"] = e;
-        if (r.ForceStd is { } f) s.AtomArrays["force_std"] = new AtomArray(s.Count, 1, f);
-        if (r.AtomGrade is { } g) s.AtomArrays["gamma"] = new AtomArray(s.Count, 1, g);
-        s.Info["uncertainty"] = r.Score;
-    }
+    public static void Annotate(Structure s, UncertaintyResult r) => r.Annotate(s);
 }

@@ -1,7 +1,8 @@
 using Mlip.Neighbors;
 using Mlip.Structures;
+using Mlip.Validation;
 
-namespace Mlip.Validation;
+namespace Mlip.IO;
 
 /// <summary>What <see cref="StructureValidator"/> checks.</summary>
 public sealed record ValidationOptions

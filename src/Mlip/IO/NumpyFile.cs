@@ -2,7 +2,7 @@ using System.Globalization;
 using System.IO.Compression;
 using System.Text;
 
-namespace Mlip.Interop;
+namespace Mlip.IO;
 
 /// <summary>
 /// Writes NumPy .npy arrays (format version 1.0, little-endian, C order) and .npz archives of them,

@@ -1,6 +1,6 @@
 using Mlip.Structures;
 
-namespace Mlip.Models.Uncertainty;
+namespace Mlip.Calculators;
 
 /// <summary>
 /// A prediction with its uncertainty. <see cref="EnergyStd"/> (eV, total energy) and <see cref="ForceStd"/>
@@ -14,6 +14,18 @@ public sealed record UncertaintyResult(double Energy, Vec3[] Forces, double? Ene
 {
     public double MaxForceStd => ForceStd is null || ForceStd.Length == 0 ? 0 : ForceStd.Max();
     public double MaxGrade => AtomGrade is null || AtomGrade.Length == 0 ? 0 : AtomGrade.Max();
+
+    /// <summary>Writes this result into a copy-ready structure: energy/forces/stress (the stress is dropped when the result has none), energy_std (info), force_std and gamma (per-atom arrays).</summary>
+    public void Annotate(Structure s)
+    {
+        s.Energy = Energy;
+        s.Forces = Forces;
+        s.Stress = Stress;
+        if (EnergyStd is double e) s.Info["energy_std"] = e;
+        if (ForceStd is { } f) s.AtomArrays["force_std"] = new AtomArray(s.Count, 1, f);
+        if (AtomGrade is { } g) s.AtomArrays["gamma"] = new AtomArray(s.Count, 1, g);
+        s.Info["uncertainty"] = Score;
+    }
 }
 
 /// <summary>Uncertainty of a model's predictions, the same seam for every model kind (GPR variance, committees, D-optimality).</summary>

@@ -1,7 +1,6 @@
-using Mlip.IO;
 using Mlip.Validation;
 
-namespace Mlip.Interop;
+namespace Mlip.IO;
 
 /// <summary>Shared by the LAMMPS readers and writers: file pairs named together, and atomic writing of exported files.</summary>
 internal static class InteropFiles

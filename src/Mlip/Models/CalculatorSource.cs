@@ -1,7 +1,7 @@
-using Mlip.Models;
+using Mlip.Calculators;
 using Mlip.Validation;
 
-namespace Mlip.Calculators;
+namespace Mlip.Models;
 
 /// <summary>
 /// The calculator a simulation command uses: a trained model file, or a classical potential named as

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Mlip.Training;
+namespace Mlip.Reporting;
 
 /// <summary>PNG figures a scientist looks at: parity plots and learning curves (ScottPlot).</summary>
 public static class Plots
@@ -57,6 +57,30 @@ public static class Plots
         plt.Title(title);
         plt.XLabel("epoch");
         plt.YLabel("value (log scale)");
+        plt.ShowLegend(ScottPlot.Alignment.UpperRight);
+        Save(plt, path);
+    }
+
+    /// <summary>
+    /// Curves on a log10 y axis (ticks labelled in the original units; values below 1e-300 drawn at 1e-300),
+    /// coloured orange-red, steel blue in turn; the title gets " (log scale)".
+    /// </summary>
+    public static void LogCurves(string path, string title, string xLabel, IReadOnlyList<(string Label, double[] X, double[] Y)> curves)
+    {
+        var plt = new ScottPlot.Plot();
+        var colors = new[] { ScottPlot.Colors.OrangeRed, ScottPlot.Colors.SteelBlue };
+        for (int c = 0; c < curves.Count; c++)
+        {
+            var s = plt.Add.Scatter(curves[c].X, curves[c].Y.Select(v => Math.Log10(Math.Max(v, 1e-300))).ToArray());
+            s.LegendText = curves[c].Label;
+            s.Color = colors[c % colors.Length];
+        }
+        plt.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
+        {
+            LabelFormatter = v => Math.Pow(10, v).ToString("G3", CultureInfo.InvariantCulture),
+        };
+        plt.Title(title + " (log scale)");
+        plt.XLabel(xLabel);
         plt.ShowLegend(ScottPlot.Alignment.UpperRight);
         Save(plt, path);
     }

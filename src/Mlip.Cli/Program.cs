@@ -31,6 +31,7 @@ public static class Program
         root.Subcommands.Add(PhononCommand.Create(stdout, stderr));
         root.Subcommands.Add(LearnCommand.Create(stdout, stderr));
         root.Subcommands.Add(LabelCommand.Create(stdout, stderr));
+        root.Subcommands.Add(ConfigCommand.Create(stdout, stderr));
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
         return root.Parse(args).Invoke(config);
     }

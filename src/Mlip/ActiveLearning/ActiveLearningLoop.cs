@@ -84,7 +84,7 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
         {
             var clock = Stopwatch.StartNew();
             var (potential, set) = Train(descriptor, spec, labelled);
-            var estimator = Estimator(potential, set);
+            var estimator = ModelKinds.Get(c.ModelKind).Uncertainty(potential, set);
             var (eRmse, fRmse, valMeanU, spearman) = Validate(potential, estimator, validation);
             var rng = IterationRandom(iteration, mode);
             bool stop = labelled.Count >= c.Budget || Plateau(history, fRmse);
@@ -189,27 +189,18 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
     public (Potential Potential, TrainingSet Set) Train(IDescriptor descriptor, DescriptorSpec spec, IReadOnlyList<Structure> labelled)
     {
         var c = Config;
-        var solver = LeastSquaresSolvers.ByName(c.Solver, c.Threads);
-        if (c.ModelKind == "ace")
+        var kind = ModelKinds.Get(c.ModelKind);
+        var settings = c.ModelSettings;
+        // a sparse GPR cannot have more sparse points than the atoms labelled so far
+        if (settings is GaussianProcessSettings gp) settings = gp with { Sparse = Math.Min(gp.Sparse, labelled.Sum(s => s.Count)) };
+        var set = kind.NeedsTrainingSet ? TrainingSet.Compute(descriptor, labelled, derivatives: true, c.Threads) : null;
+        var fit = kind.Fit(new ModelFitContext
         {
-            if (descriptor is not AceBasisDescriptor ace)
-                throw new MlipException($"{c.SourcePath}: model kind 'ace' needs descriptor type 'ace' (found '{c.DescriptorType}')");
-            var options = new AceLinearFitOptions { Weights = c.Loss, Ridge = c.Ridge ?? 1e-10, Smoothness = c.Smoothness, Threads = c.Threads };
-            var values = TrainingSet.Compute(descriptor, labelled, derivatives: false, c.Threads);
-            return (new Potential(descriptor, AceLinearFit.Fit(ace, labelled, options, solver).Model, spec), values);
-        }
-        var set = TrainingSet.Compute(descriptor, labelled, derivatives: true, c.Threads);
-        IAtomicModel model = c.ModelKind switch
-        {
-            "gpr" => GaussianProcessFit.Fit(set, new GaussianProcessFitOptions
-            {
-                // hyperparameters (σ², noise levels) by the marginal likelihood at every refit: fixed defaults fitted SW Si badly
-                SparsePoints = Math.Min(c.SparsePoints, labelled.Sum(s => s.Count)), Weights = c.Loss, Seed = c.Seed, Threads = c.Threads, Zeta = [2],
-            }, solver).Model,
-            _ => PolynomialFit.Fit(set, new PolynomialFitOptions { Order = c.ModelKind == "quadratic" ? 2 : 1, Weights = c.Loss, Ridge = c.Ridge ?? 1e-6, Threads = c.Threads },
-                solver).Model,
-        };
-        return (new Potential(descriptor, model, spec), set);
+            Descriptor = descriptor, Spec = spec, Elements = [c.Element], Structures = labelled, Set = set,
+            Loss = c.Loss, Seed = c.Seed, Threads = c.Threads, Source = c.SourcePath,
+        }, settings);
+        var potential = fit.Potential ?? new Potential(descriptor, fit.Model!, spec);
+        return (potential, set ?? TrainingSet.Compute(descriptor, labelled, derivatives: false, c.Threads));
     }
 
     /// <summary>

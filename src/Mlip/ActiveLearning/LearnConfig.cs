@@ -1,4 +1,5 @@
 using System.Globalization;
+using Mlip.Configuration;
 using Mlip.Training;
 using Mlip.Validation;
 using YamlDotNet.Core;
@@ -33,19 +34,13 @@ public sealed record LearnConfig
     public string DescriptorType { get; init; } = "so4";
     public IReadOnlyDictionary<string, string> DescriptorParameters { get; init; } = new Dictionary<string, string> { ["twojmax"] = "6", ["rcutfac"] = "4.9" };
     public string ModelKind { get; init; } = "linear";
-    /// <summary>Ridge of the fit; null: the model kind's default (1e-6 for linear/quadratic, the smoothness prior's λ0 = 1e-10 for ace).</summary>
-    public double? Ridge { get; init; }
-    /// <summary>ACE: exponent s of the smoothness prior λ0 (d_k/d_min)^s (as <c>mlip train</c>'s model.smoothness).</summary>
-    public double Smoothness { get; init; } = 2;
+    /// <summary>
+    /// The model's settings: an instance of the kind's settings record (<see cref="ModelKind.SettingsType"/>), with the
+    /// same defaults as in <c>mlip train</c>.
+    /// </summary>
+    public object ModelSettings { get; init; } = new PolynomialSettings();
     /// <summary>What the loop's uncertainty score is, for reports.</summary>
-    public string UncertaintyName => ModelKind switch
-    {
-        "gpr" => "gpr energy std per atom",
-        "ace" => "ace extrapolation grade max gamma",
-        _ => "d-optimality max gamma",
-    };
-    public int SparsePoints { get; init; } = 200;
-    public string Solver { get; init; } = "default";
+    public string UncertaintyName => ModelKinds.Get(ModelKind).UncertaintyName;
     public LossWeights Loss { get; init; } = new() { Energy = 1, Force = 0.01 };
     public int Seed { get; init; } = 1;
     public int Threads { get; init; } = Environment.ProcessorCount;
@@ -75,17 +70,67 @@ public sealed record LearnConfig
     public string Output { get; init; } = "learn";
     public string SourcePath { get; init; } = "";
 
-    private static readonly HashSet<string> TopKeys = ["element", "lattice_constant", "reference", "descriptor", "model", "loss", "seed", "threads",
-        "initial", "budget", "batch", "explore", "select", "validation", "stop", "compare_random", "output"];
+    private static readonly LearnConfig D = new();
+
+    /// <summary>The keys of a learn config outside the model's settings and the descriptor's parameters (those come from their records).</summary>
+    public static readonly IReadOnlyList<ConfigKeyDoc> Keys =
+    [
+        new("element", "text", D.Element, "the element (the initial set is strained and rattled diamond cells of it)"),
+        new("lattice_constant", "number", F(D.LatticeConstant), "diamond lattice constant of the initial set (Å)"),
+        new("reference", "text | mapping", D.ReferencePotential!, "the labelling method: a classical potential's name, or the mapping below"),
+        new("reference.potential", "text", D.ReferencePotential!, "a classical potential (sw, tersoff, ...)"),
+        new("reference.command", "text", "none", "a command run in a directory holding the structure (input) that writes the labels (output)"),
+        new("reference.input", "text", D.CommandInput, "command: the structure file it reads"),
+        new("reference.output", "text", D.CommandOutput, "command: the file it writes (OUTCAR, extxyz ...)"),
+        new("reference.timeout", "number", F(D.CommandTimeoutSeconds), "seconds one reference calculation may take"),
+        new("reference.ipi", "text", "none", "i-PI: Mlip listens on this address (unix:NAME or HOST:PORT) for a DFT code in driver mode"),
+        new("reference.reconnect", "bool", F(D.IpiReconnect), "i-PI: release the client and wait for a new one when the atom count or species change"),
+        new("reference.stress", "bool", F(D.IpiStress), "i-PI: turn the virial into a stress label"),
+        new("descriptor.type", "text", D.DescriptorType, "descriptor type (see Descriptors below)"),
+        new("descriptor.parameters", "mapping", string.Join(", ", D.DescriptorParameters.Select(kv => $"{kv.Key}: {kv.Value}")), "the descriptor's parameters (see Descriptors below)"),
+        new("model.kind", "text", D.ModelKind, "a kind refitted at every iteration: " + string.Join(", ", ModelKinds.All.Where(k => k.Refittable).Select(k => k.Name)) + "; the other keys of model are the kind's settings (as in train)"),
+        new("loss.energy", "number", F(D.Loss.Energy), "weight of the energy per atom residuals"),
+        new("loss.force", "number", F(D.Loss.Force), "weight of the force component residuals"),
+        new("loss.stress", "number", F(D.Loss.Stress), "weight of the stress component residuals"),
+        new("seed", "integer", F(D.Seed), "seed of every random choice"),
+        new("threads", "integer", "all cores", "threads used"),
+        new("initial", "integer", F(D.Initial), "structures in the initial set"),
+        new("budget", "integer", F(D.Budget), "labelled structures in all, the initial ones included"),
+        new("batch", "integer", F(D.Batch), "structures labelled per iteration"),
+        new("explore", "mapping", "md, random, rattle, strain", "how candidates are made; giving explore turns off the generators not listed"),
+        new("explore.md.temperatures", "number list", F(D.Md!.Temperatures.ToArray()), "Langevin MD temperatures (K)"),
+        new("explore.md.pressures", "number list", "none", "Berendsen barostat pressures (GPa); none: constant volume"),
+        new("explore.md.steps", "integer", F(D.Md.Steps), "MD steps per run"),
+        new("explore.md.snapshots", "integer", F(D.Md.Snapshots), "candidates taken from each run"),
+        new("explore.md.cells", "integer", F(D.Md.Cells), "supercell repeats of the 8-atom cell"),
+        new("explore.md.timestep", "number", F(D.Md.TimeStep), "MD time step (fs)"),
+        new("explore.random.count", "integer", F(D.RandomCrystals), "random crystals (space-group generator) per iteration"),
+        new("explore.random.composition", "text", "the element", "composition of the random crystals"),
+        new("explore.random.volume_factor", "number", F(D.RandomVolumeFactor), "volume of a random crystal over the covalent volume"),
+        new("explore.rattle.count", "integer", F(D.Rattles), "rattled labelled structures per iteration"),
+        new("explore.rattle.amplitude", "number", F(D.RattleAmplitude), "rattle amplitude (Å)"),
+        new("explore.strain.count", "integer", F(D.Strains), "strained labelled structures per iteration"),
+        new("explore.strain.max", "number", F(D.MaxStrain), "largest strain component"),
+        new("select.min_distance", "number", F(D.MinDistance), "two picks of a batch at least this far apart (RMS of standardised mean descriptors)"),
+        new("select.d_optimal", "bool", F(D.DOptimalBatch), "greedy D-optimal batches (active sets updated after each pick)"),
+        new("select.max_score", "number", F(D.MaxScore), "candidates scored above this wait unless too few remain"),
+        new("validation", "path | mapping", "made once by MD", "a labelled validation file, or the mapping below"),
+        new("validation.file", "path", "none", "a labelled validation file"),
+        new("validation.temperatures", "number list", F(D.ValidationTemperatures.ToArray()), "MD temperatures of the generated validation set (K)"),
+        new("validation.snapshots", "integer", F(D.ValidationSnapshots), "snapshots per temperature"),
+        new("stop.patience", "integer", F(D.Patience), "stop when this many iterations bring no gain; 0: run the whole budget"),
+        new("stop.tolerance", "number", F(D.Tolerance), "relative gain that counts"),
+        new("compare_random", "bool", F(D.CompareRandom), "also run the random-selection baseline"),
+        new("output", "path", "the config's name", "run directory"),
+    ];
+
+    private static string F(object v) => SettingsBinder.Format(v);
+
+    private static readonly IReadOnlyList<string> TopKeys = ConfigKeyDoc.TopKeys(Keys);
 
     public static LearnConfig Load(string path)
     {
-        IO.InputFile.EnsureExists(path);
-        var yaml = new YamlStream();
-        try { using var r = new StreamReader(path); yaml.Load(r); }
-        catch (YamlException e) { throw new FileFormatException(new InputLocation(path, (int)e.Start.Line), $"invalid YAML: {e.Message}"); }
-        if (yaml.Documents.Count == 0 || yaml.Documents[0].RootNode is not YamlMappingNode root)
-            throw new FileFormatException(new InputLocation(path, 1), "the config must be a YAML mapping (key: value lines)");
+        var root = ConfigSection.LoadRoot(path);
         string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         InputLocation At(YamlNode n) => new(path, (int)n.Start.Line);
         YamlNode? Get(YamlMappingNode m, string key) => m.Children.TryGetValue(new YamlScalarNode(key), out var v) ? v : null;
@@ -154,24 +199,18 @@ public sealed record LearnConfig
         }
         if (Get(root, "model") is { } model)
         {
-            var m = Map(model, "model", "kind", "ridge", "smoothness", "sparse", "solver");
-            if (Get(m, "kind") is { } k)
-            {
-                string kind = Scalar(k, "model.kind").ToLowerInvariant();
-                if (kind is not ("linear" or "quadratic" or "gpr" or "ace"))
-                    throw new FileFormatException(At(k), $"model.kind '{kind}': the loop fits linear, quadratic, gpr or ace (linear ACE) models (fast refits); for neural networks use a committee with mlip predict --uncertainty");
-                if (kind == "ace" && c.DescriptorType != "ace") // the descriptor block is read above
-                    throw new FileFormatException(At(k), $"model.kind 'ace' needs descriptor type 'ace', not '{c.DescriptorType}' (descriptor: {{type: ace, parameters: {{...}}}})");
-                c = c with { ModelKind = kind };
-            }
-            if (Get(m, "ridge") is { } r) c = c with { Ridge = Num(r, "model.ridge") };
-            if (Get(m, "smoothness") is { } sm)
-            {
-                if (c.ModelKind != "ace") throw new FileFormatException(At(sm), "model.smoothness is a setting of model.kind 'ace'");
-                c = c with { Smoothness = Num(sm, "model.smoothness") };
-            }
-            if (Get(m, "sparse") is { } sp) c = c with { SparsePoints = Int(sp, "model.sparse") };
-            if (Get(m, "solver") is { } so) c = c with { Solver = Scalar(so, "model.solver") };
+            var section = ConfigSection.FromYaml("model", model, path);
+            var k = section.Find("kind");
+            string name = k?.Value.Trim().ToLowerInvariant() ?? c.ModelKind;
+            var kind = ModelKinds.Find(name);
+            if (kind is not { Refittable: true })
+                throw new FileFormatException(new InputLocation(path, k?.Line ?? section.Line), $"model.kind '{name}': the loop fits {string.Join(", ", ModelKinds.All.Where(x => x.Refittable).Select(x => x.Name))} models (fast refits); for neural networks use a committee with mlip predict --uncertainty");
+            if (kind.Descriptor is { } needed && c.DescriptorType != needed) // the descriptor block is read above
+                throw new FileFormatException(new InputLocation(path, k?.Line ?? section.Line), $"model.kind '{name}' needs descriptor type '{needed}', not '{c.DescriptorType}' (descriptor: {{type: {needed}, parameters: {{...}}}})");
+            var settings = kind.BindSettings(section.Without("kind"));
+            if (settings is AceSettings { Embedding: not "linear" } && section.Find("embedding") is { } emb)
+                throw new FileFormatException(new InputLocation(path, emb.Line), "model.embedding: the loop refits a linear ACE (embedding: linear)");
+            c = c with { ModelKind = kind.Name, ModelSettings = settings };
         }
         if (Get(root, "loss") is { } loss)
         {

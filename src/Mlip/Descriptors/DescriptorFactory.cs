@@ -11,12 +11,28 @@ namespace Mlip.Descriptors;
 /// </summary>
 public static class DescriptorFactory
 {
-    public static readonly string[] Types = ["acsf", "wacsf", "ead", "so4", "so3", "multi", "pinn", "ace"];
+    /// <summary>The descriptor types (the names in <see cref="DescriptorTypes"/>).</summary>
+    public static readonly string[] Types = [.. DescriptorTypes.All.Select(t => t.Name)];
 
-    public static IDescriptor Create(string type, IReadOnlyDictionary<string, string> parameters, IReadOnlyList<string> dataElements)
+    public static IDescriptor Create(string type, IReadOnlyDictionary<string, string> parameters, IReadOnlyList<string> dataElements) =>
+        Create(type, parameters, dataElements, null);
+
+    /// <summary>
+    /// The values the factory falls back to for every parameter of <paramref name="type"/> not given (one element, Si),
+    /// as text: a test holds them equal to the defaults <see cref="DescriptorTypes"/> documents.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> Fallbacks(string type)
+    {
+        var seen = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        Create(type, new Dictionary<string, string>(), ["Si"], seen);
+        return seen;
+    }
+
+    private static IDescriptor Create(string type, IReadOnlyDictionary<string, string> parameters, IReadOnlyList<string> dataElements, Dictionary<string, string>? fallbacks)
     {
         if (type.Equals("multi", StringComparison.OrdinalIgnoreCase)) return CreateMulti(parameters, dataElements);
-        var p = new ParameterReader(type, parameters);
+        var declared = DescriptorTypes.Find(type);
+        var p = new ParameterReader(type, parameters, declared, fallbacks);
         IDescriptor d = type.ToLowerInvariant() switch
         {
             "acsf" or "wacsf" => CreateAcsf(p, dataElements, type.Equals("wacsf", StringComparison.OrdinalIgnoreCase)),
@@ -25,7 +41,7 @@ public static class DescriptorFactory
             "so3" or "soap" => CreateSo3(p, dataElements),
             "pinn" => CreatePinn(p, dataElements),
             "ace" => CreateAce(p, dataElements),
-            _ => throw new MlipException($"unknown descriptor type '{type}' ({string.Join(", ", Types)})"),
+            _ => throw new MlipException($"unknown descriptor type '{type}' ({string.Join(", ", DescriptorTypes.All.Select(t => t.Name))})"),
         };
         p.EnsureAllUsed();
         return d;
@@ -206,19 +222,34 @@ public static class DescriptorFactory
     }
 
     /// <summary>Reads typed values from key=value strings and remembers which keys were used.</summary>
-    private sealed class ParameterReader(string type, IReadOnlyDictionary<string, string> values)
+    private sealed class ParameterReader(string type, IReadOnlyDictionary<string, string> values, DescriptorType? declared, Dictionary<string, string>? fallbacks)
     {
         private readonly HashSet<string> _used = new(StringComparer.OrdinalIgnoreCase);
 
         private string? Raw(string key)
         {
+            // every key the factory reads is documented in the table (the schema is generated from it)
+            if (declared is not null && !declared.Parameters.Any(k => k.Key.Equals(key, StringComparison.OrdinalIgnoreCase)))
+                throw new InvalidOperationException($"descriptor '{type}' reads parameter '{key}', which DescriptorTypes does not list");
             _used.Add(key);
             foreach (var (k, v) in values) if (string.Equals(k, key, StringComparison.OrdinalIgnoreCase)) return v;
             return null;
         }
 
+        private T Fallback<T>(string key, T value)
+        {
+            if (fallbacks is not null) fallbacks.TryAdd(key, Mlip.Configuration.SettingsBinder.Format(value switch
+            {
+                IReadOnlyList<double> d => d.ToArray(),
+                IReadOnlyList<int> i => i.ToArray(),
+                IReadOnlyList<string> t => string.Join(",", t),
+                _ => (object?)value,
+            }));
+            return value;
+        }
+
         public double Double(string key, double fallback) =>
-            Raw(key) is { } v ? ParseDouble(key, v) : fallback;
+            Raw(key) is { } v ? ParseDouble(key, v) : Fallback(key, fallback);
 
         /// <summary>A finite number in [min, max].</summary>
         public double Double(string key, double fallback, double min, double max)
@@ -240,7 +271,7 @@ public static class DescriptorFactory
 
         public int Int(string key, int fallback)
         {
-            if (Raw(key) is not { } v) return fallback;
+            if (Raw(key) is not { } v) return Fallback(key, fallback);
             if (int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out int x)) return x;
             throw new MlipException($"{type}: parameter {key}={v} is not an integer");
         }
@@ -256,7 +287,7 @@ public static class DescriptorFactory
         /// <summary>Comma-separated integers, each in [min, max] (written as integers or as whole numbers like 4.0).</summary>
         public int[] Ints(string key, IReadOnlyList<int> fallback, int min, int max)
         {
-            if (Raw(key) is null) return [.. fallback];
+            if (Raw(key) is null) return Fallback(key, fallback.ToArray());
             var d = Doubles(key, [], min, max);
             foreach (double x in d)
                 if (x != Math.Floor(x)) throw new MlipException(string.Create(CultureInfo.InvariantCulture, $"{type}: parameter {key}: {x:R} is not an integer"));
@@ -274,18 +305,18 @@ public static class DescriptorFactory
             return d;
         }
 
-        public string String(string key, string fallback) => Raw(key) ?? fallback;
+        public string String(string key, string fallback) => Raw(key) ?? Fallback(key, fallback);
 
         public double[] Doubles(string key, double[] fallback)
         {
-            if (Raw(key) is not { } v) return fallback;
+            if (Raw(key) is not { } v) return Fallback(key, fallback);
             var parts = v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             return [.. parts.Select(x => ParseDouble(key, x))];
         }
 
         public IReadOnlyList<string> Strings(string key, IReadOnlyList<string> fallback)
         {
-            if (Raw(key) is not { } v) return fallback;
+            if (Raw(key) is not { } v) return Fallback(key, fallback);
             var list = v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             foreach (var s in list) Elements.Number(s);
             return list;
@@ -300,7 +331,9 @@ public static class DescriptorFactory
         public void EnsureAllUsed()
         {
             foreach (var k in values.Keys)
-                if (!_used.Contains(k)) throw new MlipException($"{type}: unknown parameter '{k}'");
+                if (!_used.Contains(k))
+                    throw new MlipException(declared is null ? $"{type}: unknown parameter '{k}'"
+                        : $"{type}: unknown parameter '{k}' (known: {string.Join(", ", declared.Parameters.Select(x => x.Key))})");
         }
     }
 }

@@ -371,13 +371,8 @@ public sealed class GaussianProcessModel : IUncertainModel
 
     // ---- model file ----
 
-    /// <summary>Registers the "gpr" kind with <see cref="ModelFile"/> (called once by the module initialiser).</summary>
-    internal static void RegisterFileFormat() => ModelFile.Register("gpr", Write, Read);
-
-#pragma warning disable CA2255 // the library registers its own model kind in its own model-file table when it loads
-    [ModuleInitializer]
-    internal static void RegisterOnLoad() => RegisterFileFormat();
-#pragma warning restore CA2255
+    /// <summary>Read/write of the "gpr" kind in the model file (listed in <see cref="ModelFile"/>'s codec table).</summary>
+    public static ModelCodec Codec => new("gpr", Write, Read);
 
     private static JsonArray Numbers(ReadOnlySpan<double> values)
     {

@@ -17,13 +17,18 @@ public static class ModelFile
     public const string FormatName = "mlip-model";
     public const int Version = 1;
 
-    /// <summary>Model kinds that can be saved and loaded: kind → (writer, reader).</summary>
-    private static readonly Dictionary<string, (Func<IAtomicModel, JsonObject?> Write, Func<JsonObject, int[], int, string, IAtomicModel> Read)> Kinds = new()
+    /// <summary>
+    /// The model kinds the file can hold: kind → codec (write the "model" object, read it back). The training-side
+    /// kinds (Mlip.Training.ModelKinds) name these codecs; a kind added from outside registers its codec with
+    /// <see cref="Register(ModelCodec)"/> (ModelKinds.Register does it).
+    /// </summary>
+    private static readonly Dictionary<string, ModelCodec> Codecs = new(StringComparer.Ordinal)
     {
-        ["linear"] = (WritePolynomial, ReadPolynomial),
-        ["quadratic"] = (WritePolynomial, ReadPolynomial),
-        ["nn"] = (WriteNetwork, ReadNetwork),
-        ["pinn"] = (PinnModelJson.Write, PinnModelJson.Read),
+        ["linear"] = PolynomialCodec("linear"),
+        ["quadratic"] = PolynomialCodec("quadratic"),
+        ["nn"] = NetworkCodec,
+        ["pinn"] = new("pinn", PinnModelJson.Write, PinnModelJson.Read),
+        ["gpr"] = GaussianProcessModel.Codec,
     };
 
     /// <summary>
@@ -37,9 +42,33 @@ public static class ModelFile
     public static void RegisterFormat(string name, Func<string, bool> claims, Func<string, Potential> load) =>
         OtherFormats.Add((name, claims, load));
 
-    /// <summary>Registers another model kind (neural networks, GPR register themselves here).</summary>
+    /// <summary>The codec of the "linear" or "quadratic" kind.</summary>
+    public static ModelCodec PolynomialCodec(string kind) => new(kind, WritePolynomial, ReadPolynomial);
+
+    /// <summary>The codec of the "nn" kind.</summary>
+    public static ModelCodec NetworkCodec => new("nn", WriteNetwork, ReadNetwork);
+
+    /// <summary>The codec of <paramref name="kind"/>, or null.</summary>
+    public static ModelCodec? FindCodec(string kind)
+    {
+        lock (Codecs) return Codecs.TryGetValue(kind, out var c) ? c : null;
+    }
+
+    /// <summary>The kinds the model file can hold.</summary>
+    public static IReadOnlyList<string> CodecKinds
+    {
+        get { lock (Codecs) return [.. Codecs.Keys]; }
+    }
+
+    /// <summary>Adds (or replaces) the codec of a model kind.</summary>
+    public static void Register(ModelCodec codec)
+    {
+        lock (Codecs) Codecs[codec.Kind] = codec;
+    }
+
+    /// <summary>Registers another model kind by its writer and reader.</summary>
     public static void Register(string kind, Func<IAtomicModel, JsonObject?> write, Func<JsonObject, int[], int, string, IAtomicModel> read) =>
-        Kinds[kind] = (write, read);
+        Register(new ModelCodec(kind, write, read));
 
     public static void Save(string path, Potential potential, JsonObject? training = null)
     {
@@ -51,7 +80,7 @@ public static class ModelFile
         if (potential.Descriptor is Mlip.Descriptors.Ace.AceDensities)
             throw new MlipException("a PACE potential is saved as .yace or .ace (give the path that extension)");
         var model = potential.Model;
-        if (!Kinds.TryGetValue(model.Kind, out var kind)) throw new MlipException($"model kind '{model.Kind}' cannot be saved");
+        var kind = FindCodec(model.Kind) ?? throw new MlipException($"model kind '{model.Kind}' cannot be saved");
         var root = Header(model.Kind, model.Elements, potential.Spec, potential.Descriptor);
         root["model"] = kind.Write(model);
         Write(path, root, training);
@@ -187,7 +216,7 @@ public static class ModelFile
         if (version < 1 || version > Version)
             throw ModelJson.Error(path, "$.version", $"model file version {version} is not supported (this Mlip reads versions 1 to {Version})");
         string kindName = ModelJson.String(root, "kind", path);
-        if (!Kinds.TryGetValue(kindName, out var kind)) throw ModelJson.Error(path, "$.kind", $"unknown model kind '{kindName}'");
+        var kind = FindCodec(kindName) ?? throw ModelJson.Error(path, "$.kind", $"unknown model kind '{kindName}'");
         var (_, z, d, spec, descriptor) = ReadHeader(root, where);
         int expected = ModelJson.IntOr(d, "feature_count", path, descriptor.FeatureCount);
         if (descriptor.FeatureCount != expected)
@@ -322,3 +351,9 @@ public static class ModelFile
         return new PolynomialModel(order, elements, features, c, ModelJson.Numbers(o, "feature_mean", path, features), Scales(o, path, features));
     }
 }
+
+/// <summary>Read/write of one model kind's "model" object in the Mlip model file (docs/model-file.md).</summary>
+/// <param name="Kind">The file's "kind" value.</param>
+/// <param name="Write">The "model" object of a model of this kind.</param>
+/// <param name="Read">The model from its "model" object, the elements' atomic numbers, the descriptor's feature count and the file path (for errors).</param>
+public sealed record ModelCodec(string Kind, Func<IAtomicModel, JsonObject?> Write, Func<JsonObject, int[], int, string, IAtomicModel> Read);

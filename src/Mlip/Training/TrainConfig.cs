@@ -1,4 +1,5 @@
 using System.Globalization;
+using Mlip.Configuration;
 using Mlip.Validation;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
@@ -21,6 +22,12 @@ public sealed record TrainConfig
 
     /// <summary>Model settings as key → value text (ridge, hidden, activation, optimizer, epochs ...).</summary>
     public IReadOnlyDictionary<string, string> Model { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The model settings with the line of each (kind left out); null for a config built in code (then <see cref="Model"/>).</summary>
+    public ConfigSection? ModelSection { get; init; }
+
+    /// <summary>The model settings as a section (with lines when read from a file).</summary>
+    public ConfigSection ModelSettings => ModelSection ?? ConfigSection.FromDictionary("model", Model, string.IsNullOrEmpty(SourcePath) ? null : SourcePath);
     public LossWeights Loss { get; init; } = new();
     public int Seed { get; init; } = 1;
     public int Threads { get; init; } = Environment.ProcessorCount;
@@ -33,23 +40,29 @@ public sealed record TrainConfig
     /// </summary>
     public string? PerAtomTarget { get; init; }
 
-    private static readonly HashSet<string> TopKeys = ["train", "test", "format", "descriptor", "model", "loss", "seed", "threads", "output", "target"];
+    /// <summary>The keys of a train config outside the model's settings and the descriptor's parameters (those come from their records).</summary>
+    public static readonly IReadOnlyList<ConfigKeyDoc> Keys =
+    [
+        new("train", "path list", "(required)", "training data files, relative to the config file"),
+        new("test", "path list", "none", "test data files (errors reported, not fitted)"),
+        new("format", "text", "by extension", "file format of the data files (extxyz, ase-json, ase-db, vasp, pymatgen, lammps-data ...)"),
+        new("descriptor.type", "text", "(required)", "descriptor type (see Descriptors below)"),
+        new("descriptor.parameters", "mapping", "the type's defaults", "the descriptor's parameters (see Descriptors below)"),
+        new("model.kind", "text", "(required)", "model kind (see Model kinds below); the other keys of model are the kind's settings"),
+        new("loss.energy", "number", "1", "weight of the energy per atom residuals (eV/atom)"),
+        new("loss.force", "number", "0.01", "weight of the force component residuals (eV/Å); 0: no forces, no derivatives"),
+        new("loss.stress", "number", "0", "weight of the stress component residuals (GPa)"),
+        new("seed", "integer", "1", "seed of every random choice"),
+        new("threads", "integer", "all cores", "threads used"),
+        new("output", "path", "(required)", "run directory (model.json, metrics.json, parity plots)"),
+        new("target", "energy | {per_atom: NAME}", "energy", "fit a potential, or the per-atom array NAME (docs/per-atom-targets.md)"),
+    ];
+
+    private static readonly IReadOnlyList<string> TopKeys = ConfigKeyDoc.TopKeys(Keys);
 
     public static TrainConfig Load(string path)
     {
-        Mlip.IO.InputFile.EnsureExists(path);
-        var yaml = new YamlStream();
-        try
-        {
-            using var r = new StreamReader(path);
-            yaml.Load(r);
-        }
-        catch (YamlException e)
-        {
-            throw new FileFormatException(new InputLocation(path, (int)e.Start.Line), $"invalid YAML: {e.Message}");
-        }
-        if (yaml.Documents.Count == 0 || yaml.Documents[0].RootNode is not YamlMappingNode root)
-            throw new FileFormatException(new InputLocation(path, 1), "the config must be a YAML mapping (key: value lines)");
+        var root = ConfigSection.LoadRoot(path);
         string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         InputLocation At(YamlNode n) => new(path, (int)n.Start.Line);
 
@@ -93,9 +106,12 @@ public sealed record TrainConfig
         foreach (var (k, _) in descriptor.Children)
             if (Scalar(k, "descriptor") is not ("type" or "parameters")) throw new FileFormatException(At(k), $"unknown key 'descriptor.{Scalar(k, "descriptor")}' (type, parameters)");
         var model = Get(root, "model") as YamlMappingNode ?? throw new FileFormatException(new InputLocation(path, 1), "missing 'model' (kind and settings)");
-        var modelMap = Map(model, "model");
-        string kind = modelMap.TryGetValue("kind", out var kk) ? kk : throw new FileFormatException(At(model), "missing 'model.kind' (linear, quadratic, nn, gpr, pinn)");
-        modelMap.Remove("kind");
+        var modelSection = ConfigSection.FromYaml("model", model, path);
+        var kindEntry = modelSection.Find("kind") ?? throw new FileFormatException(At(model), $"missing 'model.kind' ({string.Join(", ", ModelKinds.Names)})");
+        string kind = kindEntry.Value.Trim().ToLowerInvariant();
+        if (ModelKinds.Find(kind) is not { } modelKind)
+            throw new FileFormatException(new InputLocation(path, kindEntry.Line), $"unknown model kind '{kindEntry.Value}' ({string.Join(", ", ModelKinds.Names)})");
+        modelSection = modelSection.Without("kind");
 
         var loss = new LossWeights();
         if (Get(root, "loss") is { } lossNode)
@@ -131,6 +147,8 @@ public sealed record TrainConfig
             }
         }
         string output = Get(root, "output") is { } o ? Scalar(o, "output") : throw new FileFormatException(new InputLocation(path, 1), "missing 'output' (the run directory)");
+        // a potential's settings are checked here, each error at its line (a per-atom fit reads its own keys: PerAtomTrainingRun)
+        if (perAtom is null) modelKind.BindSettings(modelSection);
         return new TrainConfig
         {
             Train = Paths(trainNode, "train"),
@@ -138,8 +156,9 @@ public sealed record TrainConfig
             Format = Get(root, "format") is { } f ? Scalar(f, "format") : null,
             DescriptorType = Get(descriptor, "type") is { } t ? Scalar(t, "descriptor.type") : throw new FileFormatException(At(descriptor), "missing 'descriptor.type'"),
             DescriptorParameters = Map(Get(descriptor, "parameters"), "descriptor.parameters"),
-            ModelKind = kind.ToLowerInvariant(),
-            Model = modelMap,
+            ModelKind = kind,
+            Model = modelSection.ToDictionary(),
+            ModelSection = modelSection,
             Loss = loss,
             Seed = Get(root, "seed") is { } sd ? (int)Number(Scalar(sd, "seed"), sd, "seed") : 1,
             Threads = Get(root, "threads") is { } th ? (int)Number(Scalar(th, "threads"), th, "threads") : Environment.ProcessorCount,

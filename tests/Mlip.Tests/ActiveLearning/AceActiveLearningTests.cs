@@ -119,8 +119,13 @@ public class AceActiveLearningTests(ITestOutputHelper output)
         File.WriteAllText(path, "element: Si\nreference: sw\ndescriptor: {type: ace, parameters: {nmax: [4, 3], lmax: [0, 2], order: 2}}\nmodel: {kind: ace, smoothness: 1}\n");
         var c = LearnConfig.Load(path);
         Assert.Equal("4,3", c.DescriptorParameters["nmax"]);
-        Assert.Equal(1, c.Smoothness);
-        Assert.Null(c.Ridge);
+        var settings = Assert.IsType<AceSettings>(c.ModelSettings);
+        Assert.Equal(1, settings.Smoothness);
+        Assert.Equal(new AceSettings().Ridge, settings.Ridge); // the same default as mlip train's
+        File.WriteAllText(path, "element: Si\nreference: sw\ndescriptor: {type: ace}\nmodel:\n  kind: ace\n  smoothnes: 1\n");
+        var typo = Assert.Throws<Mlip.Validation.FileFormatException>(() => LearnConfig.Load(path));
+        Assert.Contains("bad.yaml:6", typo.Message);
+        Assert.Contains("smoothness", typo.Message); // the known keys are listed
     }
 
     private static Structure Label(ICalculator calc, Structure s)

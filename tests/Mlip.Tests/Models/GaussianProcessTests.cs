@@ -419,8 +419,10 @@ public class GaussianProcessTests
         Assert.Contains("\"uncertainty\"", File.ReadAllText(Path.Combine(dir, "run", "metrics.json")));
 
         File.WriteAllText(config, File.ReadAllText(config).Replace("sigma_force: 0.01", "sigma_forse: 0.01"));
-        var e = Assert.Throws<MlipException>(() => TrainingRun.Execute(TrainConfig.Load(config), TextWriter.Null));
+        // refused when the config is read, at the key's line
+        var e = Assert.Throws<Mlip.Validation.FileFormatException>(() => TrainingRun.Execute(TrainConfig.Load(config), TextWriter.Null));
         Assert.Contains("model.sigma_forse", e.Message);
+        Assert.NotNull(e.Line);
     }
 }
 

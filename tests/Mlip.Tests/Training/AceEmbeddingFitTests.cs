@@ -166,7 +166,7 @@ public class AceEmbeddingFitTests(ITestOutputHelper output)
         Assert.Equal(outcome.Potential.Calculate(data[0]).Energy, written.Calculate(data[0]).Energy, 9);
         // an unknown optimiser is an error naming the config file, raised before any fitting
         File.WriteAllText(Path.Combine(dir, "bad.yaml"), File.ReadAllText(Path.Combine(dir, "fs.yaml")).Replace("optimizer: lm", "optimizer: newton"));
-        var bad = Assert.Throws<Mlip.Validation.MlipException>(() => TrainingRun.Execute(TrainConfig.Load(Path.Combine(dir, "bad.yaml")), TextWriter.Null));
+        var bad = Assert.Throws<Mlip.Validation.FileFormatException>(() => TrainingRun.Execute(TrainConfig.Load(Path.Combine(dir, "bad.yaml")), TextWriter.Null));
         Assert.Contains("bad.yaml", bad.Message);
         Assert.Contains("optimizer", bad.Message);
         output.WriteLine($"mlip train (embedding fs, 40 LM steps): training MAE {outcome.TrainErrors.Overall.EnergyMaeMevPerAtom:F3} meV/atom, {outcome.TrainErrors.Overall.ForceMaeEvPerA:F4} eV/Å");

@@ -1,0 +1,29 @@
+using System.CommandLine;
+using System.Text.Json;
+using Mlip.Schema;
+
+namespace Mlip.Cli.Commands;
+
+/// <summary><c>mlip config --schema [--json]</c>: every config key with type, default and doc, generated from the records.</summary>
+public static class ConfigCommand
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var schema = new Option<bool>("--schema") { Description = "List every key of train and learn configs, model kinds' settings and descriptor parameters (type, default, doc)" };
+        var json = new Option<bool>("--json") { Description = "As JSON instead of Markdown (docs/config-reference.md)" };
+        var cmd = new Command("config", "Describe the YAML config files of train and learn") { schema, json };
+        cmd.SetAction(parse => CliRunner.Run(stderr, () =>
+        {
+            if (!parse.GetValue(schema))
+            {
+                stderr.WriteLine("mlip config: give --schema (optionally --json)");
+                return 2;
+            }
+            stdout.Write(parse.GetValue(json)
+                ? ConfigReference.Json().ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n"
+                : ConfigReference.Markdown());
+            return 0;
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,109 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Mlip.Configuration;
+using Mlip.Descriptors.Ace;
+using Mlip.Models;
+using Mlip.Models.Ace;
+using Mlip.Models.Uncertainty;
+using Mlip.Validation;
+
+namespace Mlip.Training;
+
+/// <summary>Settings of <c>model: {kind: ace}</c> (docs/ace.md).</summary>
+public sealed record AceSettings
+{
+    [Setting("ridge", "λ0 of the smoothness prior λ0·(d/d_min)^smoothness on the basis functions' coefficients", Min = 0)]
+    public double Ridge { get; init; } = 1e-10;
+
+    [Setting("smoothness", "exponent s of the smoothness prior", Min = 0)]
+    public double Smoothness { get; init; } = 2;
+
+    [Setting("solver", "least-squares solver: default (libtorch QR when available, else managed), torch, torch-normal, managed", Choices = ["default", "torch", "qr", "torch-normal", "normal", "managed"])]
+    public string Solver { get; init; } = "default";
+
+    [Setting("embedding", "linear (one density, E = rho) or fs (Finnis-Sinclair embedding of several densities, fitted from the linear fit)", Choices = ["linear", "fs"])]
+    public string Embedding { get; init; } = "linear";
+
+    [Setting("fs_parameters", "fs: the Finnis-Sinclair embedding as pairs (weight, exponent) per density")]
+    public double[] FsParameters { get; init; } = [1, 1, 1, 0.5];
+
+    [Setting("optimizer", "fs: lm (Levenberg-Marquardt) or lbfgs", Choices = ["lm", "levenberg-marquardt", "lbfgs", "l-bfgs"])]
+    public string Optimizer { get; init; } = "lm";
+
+    [Setting("iterations", "fs: at most this many optimiser iterations", Min = 1, DefaultText = "100 with lm, 200 with lbfgs")]
+    public int? Iterations { get; init; }
+
+    [Setting("tolerance", "fs: relative loss change that ends the fit", Min = 0)]
+    public double Tolerance { get; init; } = 1e-9;
+
+    [Setting("initial_scale", "fs: scale of the random start of the further densities' coefficients", Min = 0, DefaultText = "0 with lm, 0.05 with lbfgs")]
+    public double? InitialScale { get; init; }
+
+    [Setting("fs_ridge", "fs: λ of the Tikhonov regulariser on the densities' coefficients (best of 0 ... 1e-7 on mlearn Si)", Min = 0)]
+    public double FsRidge { get; init; } = TrainingRun.DefaultFsRidge;
+}
+
+/// <summary>Atomic cluster expansion on the ace descriptor: a linear fit, optionally followed by a Finnis-Sinclair embedding fit (a PACE potential).</summary>
+public sealed class AceKind : ModelKind<AceSettings>
+{
+    public override string Name => "ace";
+    public override string Doc => "atomic cluster expansion (needs the ace descriptor): linear fit with a smoothness prior, optionally an fs embedding (saved as model.yace)";
+    public override string? Descriptor => "ace";
+    public override bool NeedsTrainingSet => false;
+    public override bool Refittable => true;
+    /// <summary>A linear ACE is saved as a "linear" model over the ace descriptor (and as .yace); a nonlinear one only as .yace.</summary>
+    public override ModelCodec? Codec => null;
+    public override string UncertaintyName => "ace extrapolation grade max gamma";
+
+    public override IUncertaintyEstimator Uncertainty(Potential potential, TrainingSet set) => AceExtrapolation.Build(potential, set.Structures);
+
+    protected override ModelFitResult Fit(ModelFitContext c, AceSettings s)
+    {
+        if (c.Descriptor is not AceBasisDescriptor ace)
+            throw new MlipException($"{c.Source}: model kind 'ace' needs descriptor type 'ace' (found '{c.Spec.Type}')");
+        var optimizer = s.Optimizer is "lm" or "levenberg-marquardt" ? AceEmbeddingOptimizer.LevenbergMarquardt : AceEmbeddingOptimizer.Lbfgs;
+        bool lm = optimizer == AceEmbeddingOptimizer.LevenbergMarquardt;
+        var options = new AceLinearFitOptions { Weights = c.Loss, Ridge = s.Ridge, Smoothness = s.Smoothness, Threads = c.Threads };
+        var log = c.Log;
+        log.WriteLine($"ace: {ace.FeatureCount} basis functions, order {ace.Spec.MaxRank}, smoothness prior λ = {options.Ridge:G3}·(d/d_min)^{options.Smoothness:G3}");
+        var (m, report) = AceLinearFit.Fit(ace, c.Structures, options, LeastSquaresSolvers.ByName(s.Solver, c.Threads), c.Progress);
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"fit: {report.Rows} x {report.Columns} least squares, built in {report.BuildTime.TotalSeconds:F2} s, solved in {report.SolveTime.TotalSeconds:F2} s ({report.Method})"));
+        var info = new JsonObject
+        {
+            ["rows"] = report.Rows, ["columns"] = report.Columns, ["functions"] = ace.FeatureCount,
+            ["build_seconds"] = report.BuildTime.TotalSeconds, ["solve_seconds"] = report.SolveTime.TotalSeconds,
+            ["solver"] = report.Method,
+        };
+        if (s.Embedding != "fs") return new ModelFitResult(m, info);
+
+        var fsOptions = new AceEmbeddingFitOptions
+        {
+            FsParameters = s.FsParameters,
+            Optimizer = optimizer,
+            Iterations = s.Iterations ?? (lm ? 100 : 200),
+            Tolerance = s.Tolerance,
+            InitialScale = s.InitialScale ?? (lm ? 0 : 0.05),
+            Ridge = s.FsRidge,
+            Smoothness = options.Smoothness,
+            Weights = c.Loss,
+            Seed = c.Seed,
+            Threads = c.Threads,
+        };
+        var fs = new AceEmbeddingFit(ace, c.Structures, m, fsOptions, c.Progress);
+        log.WriteLine($"fs embedding: {fs.DensityCount} densities (FS parameters {string.Join(" ", fsOptions.FsParameters.Select(v => v.ToString("G4", CultureInfo.InvariantCulture)))}), " +
+                      $"{fs.Parameters.Length} parameters, {fs.ResidualCount} residuals in {fs.ChunkCount} blocks, at most {fsOptions.Iterations} {(lm ? "Levenberg-Marquardt" : "L-BFGS")} iterations from the linear fit");
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fs embedding: Tikhonov regulariser λ = {fsOptions.Ridge:G3}·(d/d_min)^{fsOptions.Smoothness:G3} on the densities' coefficients; at the start {fs.Penalty(fs.Parameters):G4}"));
+        var (startLoss, endLoss) = fs.Run(null, log.WriteLine); // one log line per iteration (the progress line here counts structures)
+        double penalty = fs.Penalty(fs.Parameters);
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fs embedding: loss {startLoss:G4} at the start (the linear fit{(fsOptions.InitialScale > 0 ? " + random further densities" : "")}) → {endLoss:G4} (regulariser {penalty:G4}, data {endLoss - penalty:G4})"));
+        info["embedding"] = "fs";
+        info["fs_optimizer"] = lm ? "lm" : "lbfgs";
+        info["fs_parameters"] = new JsonArray([.. fsOptions.FsParameters.Select(v => (JsonNode)v)]);
+        info["fs_start_loss"] = startLoss;
+        info["fs_final_loss"] = endLoss;
+        info["fs_ridge"] = fsOptions.Ridge;
+        info["fs_final_penalty"] = penalty;
+        return new ModelFitResult(m, info, AcePotential.Create(fs.ToCTilde()));
+    }
+}

@@ -1,0 +1,78 @@
+using System.Text.Json.Nodes;
+using Mlip.Configuration;
+using Mlip.Descriptors;
+using Mlip.Models;
+using Mlip.Models.Uncertainty;
+using Mlip.Structures;
+
+namespace Mlip.Training;
+
+/// <summary>What a model kind's fit gets: the descriptor, the structures (and their descriptors), the loss and the run's seed, threads and output.</summary>
+public sealed record ModelFitContext
+{
+    public required IDescriptor Descriptor { get; init; }
+    public required DescriptorSpec Spec { get; init; }
+    /// <summary>The element symbols of the data (sorted by atomic number).</summary>
+    public required IReadOnlyList<string> Elements { get; init; }
+    public required IReadOnlyList<Structure> Structures { get; init; }
+    /// <summary>The structures' descriptors (with derivatives when forces or stresses are fitted); null for a kind whose <see cref="ModelKind.NeedsTrainingSet"/> is false.</summary>
+    public TrainingSet? Set { get; init; }
+    public LossWeights Loss { get; init; } = new();
+    public int Seed { get; init; } = 1;
+    public int Threads { get; init; } = Environment.ProcessorCount;
+    /// <summary>The run directory (checkpoints, learning curves); null in an active-learning refit.</summary>
+    public string? Output { get; init; }
+    public bool Resume { get; init; }
+    public TextWriter Log { get; init; } = TextWriter.Null;
+    public IProgress<WorkProgress>? Progress { get; init; }
+    /// <summary>The config file, for errors.</summary>
+    public string Source { get; init; } = "";
+}
+
+/// <summary>A fitted model (or a whole potential, for kinds that are not descriptor + model) and what the fit reports to training.json.</summary>
+public sealed record ModelFitResult(IAtomicModel? Model, JsonObject Info, Potential? Potential = null);
+
+/// <summary>
+/// One model kind: its name, its settings record (keys, defaults and docs: <see cref="SettingsBinder"/>), its fit,
+/// the codec of its model file and the uncertainty it offers. Every verb finds kinds in <see cref="ModelKinds"/>.
+/// </summary>
+public abstract class ModelKind
+{
+    /// <summary>The name written as <c>model: {kind: NAME}</c> and in the model file.</summary>
+    public abstract string Name { get; }
+    /// <summary>One line for the schema and the docs.</summary>
+    public abstract string Doc { get; }
+    /// <summary>The settings record (a class with a parameterless constructor and <see cref="SettingAttribute"/> properties).</summary>
+    public abstract Type SettingsType { get; }
+    /// <summary>False for a kind whose fit reads the structures itself (ACE folds derivative blocks into its design matrix as it goes).</summary>
+    public virtual bool NeedsTrainingSet => true;
+    /// <summary>True for kinds cheap enough to refit at every active-learning iteration (<c>mlip learn</c>).</summary>
+    public virtual bool Refittable => false;
+    /// <summary>The descriptor type the kind needs, or null for any.</summary>
+    public virtual string? Descriptor => null;
+    /// <summary>Read/write of the model in the Mlip model file; null when the kind's potentials are saved in another format.</summary>
+    public abstract ModelCodec? Codec { get; }
+    /// <summary>The name of the uncertainty score <see cref="Uncertainty"/> gives, for reports.</summary>
+    public virtual string UncertaintyName => "d-optimality max gamma";
+
+    /// <summary>The uncertainty of a fitted potential of this kind over its training set (default: D-optimality over the descriptors).</summary>
+    public virtual IUncertaintyEstimator Uncertainty(Potential potential, TrainingSet set) => new DOptimalityUncertainty(potential, DOptimality.Build(set));
+
+    /// <summary>The settings with the section's values over the defaults (unknown keys and bad values are errors at their line).</summary>
+    public object BindSettings(ConfigSection section) => SettingsBinder.Bind(SettingsType, section, $"a {Name} model");
+
+    public object DefaultSettings() => Activator.CreateInstance(SettingsType)!;
+
+    /// <summary>Fits a model of this kind with <paramref name="settings"/> (an instance of <see cref="SettingsType"/>).</summary>
+    public abstract ModelFitResult Fit(ModelFitContext context, object settings);
+}
+
+/// <summary>A model kind with a typed settings record.</summary>
+public abstract class ModelKind<TSettings> : ModelKind where TSettings : class, new()
+{
+    public sealed override Type SettingsType => typeof(TSettings);
+
+    public sealed override ModelFitResult Fit(ModelFitContext context, object settings) => Fit(context, (TSettings)settings);
+
+    protected abstract ModelFitResult Fit(ModelFitContext context, TSettings settings);
+}

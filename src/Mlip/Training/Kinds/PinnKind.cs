@@ -1,0 +1,97 @@
+using System.Text.Json.Nodes;
+using Mlip.Configuration;
+using Mlip.Descriptors;
+using Mlip.Models;
+using Mlip.Validation;
+
+namespace Mlip.Training;
+
+/// <summary>Settings of <c>model: {kind: pinn}</c> (docs/pinn.md).</summary>
+public sealed record PinnSettings
+{
+    [Setting("hidden", "hidden layer sizes of each element's network", Min = 1)]
+    public int[] Hidden { get; init; } = [16, 16];
+
+    [Setting("activation", "activation of the hidden layers", Choices = ["tanh", "sigmoid", "softplus", "silu", "swish", "relu", "linear", "identity", "halftanh"])]
+    public string Activation { get; init; } = "tanh";
+
+    [Setting("optimizer", "stage 2 optimiser: lbfgs (full batch), adam or sgd", Choices = ["lbfgs", "l-bfgs", "adam", "sgd"])]
+    public string Optimizer { get; init; } = "lbfgs";
+
+    [Setting("epochs", "stage 2 epochs (network and BOP together)", Min = 0)]
+    public int Epochs { get; init; } = 200;
+
+    [Setting("bop_epochs", "stage 1: L-BFGS iterations on the BOP parameters alone", Min = 0)]
+    public int BopEpochs { get; init; } = 100;
+
+    [Setting("bop_initial", "initial BOP parameters (one set per element); none: the built-in start", DefaultText = "none")]
+    public double[]? BopInitial { get; init; }
+
+    [Setting("learning_rate", "step size of adam and sgd; 0: the optimiser's default", Min = 0)]
+    public double LearningRate { get; init; } = 0;
+
+    [Setting("batch", "structures per mini-batch; 0: all", Min = 0)]
+    public int Batch { get; init; } = 0;
+
+    [Setting("validation", "fraction of the training structures held out for validation", Min = 0, Max = 1)]
+    public double Validation { get; init; } = 0.1;
+
+    [Setting("penalty", "weight of the penalty keeping the predicted BOP parameters near their mean", Min = 0)]
+    public double Penalty { get; init; } = 1e-3;
+
+    [Setting("evaluate_every", "epochs between validation evaluations (learning_curve.csv)", Min = 1)]
+    public int EvaluateEvery { get; init; } = 10;
+
+    [Setting("checkpoint_every", "epochs between checkpoints (mlip train --resume)", Min = 1)]
+    public int CheckpointEvery { get; init; } = 20;
+
+    [Setting("l2", "L2 penalty on the network weights", Min = 0)]
+    public double L2 { get; init; } = 1e-6;
+}
+
+/// <summary>Physics-informed network: per-atom networks predict the parameters of a bond-order potential (needs the pinn descriptor).</summary>
+public sealed class PinnKind : ModelKind<PinnSettings>
+{
+    public override string Name => "pinn";
+    public override string Doc => "physically informed network: per-element networks on the pinn descriptor predict the parameters of a bond-order potential";
+    public override string? Descriptor => "pinn";
+    public override ModelCodec? Codec => ModelFile.FindCodec("pinn");
+
+    protected override ModelFitResult Fit(ModelFitContext c, PinnSettings s)
+    {
+        if (c.Descriptor is not PinnFeatures pf)
+            throw new MlipException($"{c.Source}: a pinn model needs the 'pinn' descriptor (its rc and dc are the BOP's)");
+        var options = new PinnOptions
+        {
+            Cutoff = pf.Parameters.Cutoff,
+            CutoffRange = pf.Parameters.CutoffRange,
+            InitialParameters = s.BopInitial,
+            Hidden = s.Hidden,
+            Activation = Mlp.ParseActivation(s.Activation),
+            Optimizer = s.Optimizer,
+            BopEpochs = s.BopEpochs,
+            Epochs = s.Epochs,
+            LearningRate = s.LearningRate,
+            BatchStructures = s.Batch,
+            ValidationFraction = s.Validation,
+            Penalty = s.Penalty,
+            EvaluateEvery = s.EvaluateEvery,
+            CheckpointEvery = s.CheckpointEvery,
+            L2 = s.L2,
+            Weights = c.Loss,
+            Seed = c.Seed,
+            Threads = c.Threads,
+        };
+        var trainer = new PinnTrainer(c.Set!, options);
+        c.Log.WriteLine($"pinn: {string.Join("-", new[] { c.Descriptor.FeatureCount }.Concat(options.Hidden).Append(new Calculators.PinnBopLayout(c.Elements.Count).SetSize))} network per element, {options.Activation}, " +
+                        $"{trainer.ParameterCount} parameters; stage 1: {options.BopEpochs} L-BFGS iterations on the BOP, stage 2: {options.Optimizer} {options.Epochs} epochs, " +
+                        $"{trainer.TrainStructures} training / {trainer.ValidationStructures} validation structures");
+        var (m, curve, finalLoss) = trainer.Train(c.Log, c.Output is null ? null : Path.Combine(c.Output, "checkpoint.json"), c.Resume);
+        if (c.Output is not null) TrainingRun.WriteLearningCurve(c.Output, curve);
+        return new ModelFitResult(m, new JsonObject
+        {
+            ["optimizer"] = options.Optimizer, ["bop_epochs"] = options.BopEpochs, ["epochs"] = options.Epochs,
+            ["penalty"] = options.Penalty, ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount,
+        });
+    }
+}

@@ -1,0 +1,44 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Mlip.Configuration;
+using Mlip.Models;
+
+namespace Mlip.Training;
+
+/// <summary>Settings of <c>model: {kind: linear}</c> and <c>{kind: quadratic}</c> (SNAP and qSNAP when the descriptor is so4).</summary>
+public sealed record PolynomialSettings
+{
+    [Setting("ridge", "L2 penalty on the coefficients (1e-4 of it on the per-element constants), in the units of the weighted rows", Min = 0)]
+    public double Ridge { get; init; } = 1e-8;
+
+    [Setting("normalize", "fit in standardised features (x - mean)/std, stored in the model")]
+    public bool Normalize { get; init; } = true;
+
+    [Setting("solver", "least-squares solver: default (libtorch QR when available, else managed), torch, torch-normal, managed", Choices = ["default", "torch", "qr", "torch-normal", "normal", "managed"])]
+    public string Solver { get; init; } = "default";
+}
+
+/// <summary>Linear (order 1) or quadratic (order 2) per-element polynomials in the descriptors, fitted by weighted ridge least squares.</summary>
+public sealed class PolynomialKind(int order) : ModelKind<PolynomialSettings>
+{
+    public override string Name => order == 1 ? "linear" : "quadratic";
+    public override string Doc => order == 1
+        ? "E_i = c_0 + c . x_i per element, weighted ridge least squares (SNAP with the so4 descriptor)"
+        : "E_i = c_0 + c . x_i + x_i^T C x_i / 2 per element, weighted ridge least squares (qSNAP with so4)";
+    public override bool Refittable => true;
+    public override ModelCodec? Codec => ModelFile.PolynomialCodec(Name);
+
+    protected override ModelFitResult Fit(ModelFitContext c, PolynomialSettings s)
+    {
+        var options = new PolynomialFitOptions { Order = order, Weights = c.Loss, Ridge = s.Ridge, Normalize = s.Normalize, Threads = c.Threads };
+        var (model, report) = PolynomialFit.Fit(c.Set!, options, LeastSquaresSolvers.ByName(s.Solver, c.Threads));
+        c.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"fit: {report.Rows} x {report.Columns} least squares, built in {report.BuildTime.TotalSeconds:F2} s, solved in {report.SolveTime.TotalSeconds:F2} s ({report.Method})"));
+        return new ModelFitResult(model, new JsonObject
+        {
+            ["rows"] = report.Rows, ["columns"] = report.Columns,
+            ["build_seconds"] = report.BuildTime.TotalSeconds, ["solve_seconds"] = report.SolveTime.TotalSeconds,
+            ["solver"] = report.Method,
+        });
+    }
+}

@@ -187,6 +187,23 @@ public class CliGrammarTests
         return data;
     }
 
+    /// <summary>The examples in the code blocks of docs/*.md (inline code there mentions parts of commands), each with its file.</summary>
+    public static TheoryData<string, string> DocsExamples()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var file in Directory.GetFiles(Path.Combine(TestPaths.RepoRoot, "docs"), "*.md").Order(StringComparer.Ordinal))
+            foreach (var e in Examples(File.ReadAllText(file), inline: false).Distinct()) data.Add(Path.GetFileName(file), e);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(DocsExamples))]
+    public void DocsExampleParses(string file, string example)
+    {
+        var parse = Root().Parse(Tokens(example));
+        Assert.True(parse.Errors.Count == 0, $"{file}: {example}: {string.Join("; ", parse.Errors.Select(e => e.Message))}");
+    }
+
     [Theory]
     [MemberData(nameof(ReadmeExamples))]
     public void ReadmeExampleParses(string example)
@@ -208,9 +225,9 @@ public class CliGrammarTests
     /// concrete: <c>[...]</c> optional parts dropped, <c>(A | B)</c> and <c>a|b</c> take the first choice, <c>X...</c> is X,
     /// comments dropped. A bare <c>mlip VERB</c> (a mention in prose) is skipped.
     /// </summary>
-    internal static IEnumerable<string> Examples(string markdown)
+    internal static IEnumerable<string> Examples(string markdown, bool inline = true)
     {
-        var snippets = Regex.Matches(markdown, @"`(?:\./)?mlip ([^`]+)`").Select(m => m.Groups[1].Value)
+        var snippets = (inline ? Regex.Matches(markdown, @"`(?:\./)?mlip ([^`]+)`").Select(m => m.Groups[1].Value) : [])
             .Concat(Regex.Matches(markdown, @"```[a-z]*\n(.*?)```", RegexOptions.Singleline)
                 .SelectMany(m => m.Groups[1].Value.Replace("\\\n", " ").Split('\n'))
                 .Select(l => Regex.Match(l.Trim(), @"^(?:\./)?mlip (.+)$")).Where(m => m.Success).Select(m => m.Groups[1].Value));

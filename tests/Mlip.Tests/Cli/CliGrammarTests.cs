@@ -183,7 +183,7 @@ public class CliGrammarTests
     public static TheoryData<string> ReadmeExamples()
     {
         var data = new TheoryData<string>();
-        foreach (var e in Examples(File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md")))) data.Add(e);
+        foreach (var e in Examples(File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md"))).Distinct()) data.Add(e);
         return data;
     }
 

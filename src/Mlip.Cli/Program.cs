@@ -10,6 +10,14 @@ public static class Program
     /// <summary>Runs the command line with the given output streams (tests call this directly).</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
+        var root = CreateRoot(stdout, stderr);
+        var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
+        return root.Parse(args).Invoke(config);
+    }
+
+    /// <summary>The root command with every verb (CliGrammarTests walks it).</summary>
+    public static RootCommand CreateRoot(TextWriter stdout, TextWriter stderr)
+    {
         var root = new RootCommand("Mlip: machine-learning interatomic potentials (data sets, descriptors, fitting, simulation).");
         root.Subcommands.Add(InfoCommand.Create(stdout, stderr));
         root.Subcommands.Add(ConvertCommand.Create(stdout, stderr));
@@ -32,7 +40,6 @@ public static class Program
         root.Subcommands.Add(LearnCommand.Create(stdout, stderr));
         root.Subcommands.Add(LabelCommand.Create(stdout, stderr));
         root.Subcommands.Add(ConfigCommand.Create(stdout, stderr));
-        var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
-        return root.Parse(args).Invoke(config);
+        return root;
     }
 }

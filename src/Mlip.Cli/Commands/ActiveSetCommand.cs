@@ -8,7 +8,7 @@ using Mlip.Validation;
 namespace Mlip.Cli.Commands;
 
 /// <summary>
-/// <c>mlip activeset MODEL --training DATA -o OUT.asi [--grade full]</c>: the active set of an ACE model (pacemaker's
+/// <c>mlip activeset --model MODEL --training DATA -o OUT.asi [--grade full]</c> (or <c>mlip activeset MODEL ...</c>): the active set of an ACE model (pacemaker's
 /// <c>pace_activeset</c>), for <c>mlip predict --uncertainty</c> and <c>mlip md --uncertainty-threshold</c>.
 /// </summary>
 public static class ActiveSetCommand
@@ -22,14 +22,15 @@ public static class ActiveSetCommand
 
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var model = new Argument<string>("model") { Description = "ACE model: a PACE .ace/.yace, or a linear ACE model.json" };
-        var training = new Option<string[]>("--training", "-t") { Description = "Training structures (every atom is a candidate row)", Required = true, AllowMultipleArgumentsPerToken = true };
-        var output = new Option<string?>("--output", "-o") { Description = "Active-set file (.asi, an .npz of per-element inverse matrices); default MODEL.asi" };
+        var model = CommonOptions.Model();
+        var modelArg = CommonOptions.ModelArgument();
+        var training = CommonOptions.Training("Training structures (every atom is a candidate row)", required: true);
+        var output = CommonOptions.Output("Active-set file (.asi, an .npz of per-element inverse matrices); default MODEL.asi");
         var grade = new Option<string>("--grade") { Description = "linear (B-projections, pacemaker's default) or full (dE/dc of every density, pace_activeset -f)", DefaultValueFactory = _ => "linear" };
-        var cmd = new Command("activeset", "Active set (MaxVol) of an ACE model over its training data, for the extrapolation grade γ") { model, training, output, grade };
+        var cmd = new Command("activeset", "Active set (MaxVol) of an ACE model over its training data, for the extrapolation grade γ (the model: an ACE .ace/.yace or a linear ACE model.json)") { modelArg, model, training, output, grade };
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
-            string modelPath = parse.GetValue(model)!;
+            string modelPath = CommonOptions.RequireModel(parse, model, modelArg);
             var p = ModelFile.Load(modelPath);
             var data = StructureIO.ReadAll(parse.GetValue(training)!, null, ValidationOptions.Default);
             var clock = System.Diagnostics.Stopwatch.StartNew();

@@ -14,7 +14,7 @@ public static class BuildCommand
         var lattice = new Argument<string>("lattice") { Description = "diamond, fcc, bcc or sc" };
         var element = new Argument<string>("element") { Description = "Element symbol, e.g. Si" };
         var a = new Argument<double>("a") { Description = "Cubic lattice constant (Å)" };
-        var output = new Option<string>("--output", "-o") { Description = "File to write", Required = true };
+        var output = CommonOptions.Output("File to write", required: true);
         var repeat = new Option<int[]>("--supercell") { Description = "Repeats along a b c", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => [1, 1, 1] };
         var rattle = new Option<double>("--rattle") { Description = "Uniform random displacement amplitude (Å)" };
         var count = new Option<int>("--count", "-n") { Description = "Number of rattled copies", DefaultValueFactory = _ => 1 };

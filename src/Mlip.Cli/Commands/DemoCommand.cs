@@ -9,7 +9,7 @@ public static class DemoCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var output = new Option<string>("--output", "-o") { Description = "Output directory (data, config, model, metrics)", DefaultValueFactory = _ => "demo-run" };
+        var output = CommonOptions.Output("Output directory (data, config, model, metrics)", defaultValue: "demo-run");
         var quick = new Option<bool>("--quick") { Description = "A smaller data set and descriptor (under a minute)" };
         var seed = new Option<int>("--seed") { Description = "Seed of the data set and the train/test split", DefaultValueFactory = _ => 1 };
         var cmd = new Command("demo", "End to end: Stillinger-Weber Si data -> quadratic SNAP-like model -> errors -> a0 and elastic constants vs SW") { output, quick, seed };

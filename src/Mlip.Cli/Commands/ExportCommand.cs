@@ -5,7 +5,7 @@ using Mlip.Models;
 namespace Mlip.Cli.Commands;
 
 /// <summary>
-/// <c>mlip export lammps MODEL -o DIR [--name NAME] [--format auto|snap|mliap|pace|pace-ace|pinn]</c>: writes a linear or
+/// <c>mlip export lammps --model MODEL -o DIR [--name NAME] [--format auto|snap|mliap|pace|pace-ace|pinn]</c>: writes a linear or
 /// quadratic model on the so4 descriptor as LAMMPS pair_style snap files (NAME.snapcoeff, NAME.snapparam),
 /// or any linear, quadratic or neural-network model on so4 or so3 as pair_style mliap files
 /// (NAME.mliap.model, NAME.mliap.descriptor, NAME.mliap), an ACE potential (PACE file or linear model on the ace
@@ -17,18 +17,19 @@ public static class ExportCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var model = new Argument<string>("model") { Description = "Model file (model.json, a .snapcoeff with its .snapparam, or a .mliap.model with its .mliap.descriptor)" };
-        var output = new Option<string>("--output", "-o") { Description = "Output folder", Required = true };
+        var model = CommonOptions.Model();
+        var modelArg = CommonOptions.ModelArgument();
+        var output = CommonOptions.Output("Output folder", required: true);
         var name = new Option<string>("--name") { Description = "Base name of the files", DefaultValueFactory = _ => "mlip" };
         var format = new Option<string>("--format") { Description = "auto (pace for ACE, pinn for PINN, snap for linear/quadratic on so4, mliap otherwise), snap, mliap, pace (.yace), pace-ace (plain .ace) or pinn", DefaultValueFactory = _ => "auto" };
         format.AcceptOnlyFromAmong("auto", "snap", "mliap", "pace", "pace-ace", "pinn");
         var lammps = new Command("lammps", "Write a model for LAMMPS: linear/quadratic on so4 as pair_style snap (NAME.snapcoeff, NAME.snapparam), linear/quadratic/nn on so4 or so3 as pair_style mliap (NAME.mliap.model, NAME.mliap.descriptor, NAME.mliap), ACE as pair_style pace (NAME.yace or NAME.ace), PINN as pair_style pinn (NAME.pinn); and in.lammps")
         {
-            model, output, name, format,
+            modelArg, model, output, name, format,
         };
         lammps.SetAction(parse => CliRunner.Run(stderr, () =>
         {
-            var potential = ModelFile.Load(parse.GetValue(model)!);
+            var potential = ModelFile.Load(CommonOptions.RequireModel(parse, model, modelArg));
             string dir = parse.GetValue(output)!, baseName = parse.GetValue(name)!;
             string fmt = parse.GetValue(format)!;
             if (fmt == "auto")

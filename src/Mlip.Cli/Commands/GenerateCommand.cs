@@ -18,9 +18,10 @@ public static class GenerateCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var potential = new Option<string>("--potential", "-p") { Description = "Classical potential that labels the set: sw, tersoff, eam:FILE, ...", DefaultValueFactory = _ => "sw" };
+        var potential = CommonOptions.Potential(); // labels the set
+        potential.DefaultValueFactory = _ => "sw";
         var element = new Option<string>("--element") { Description = "Element", DefaultValueFactory = _ => "Si" };
-        var output = new Option<string>("--output", "-o") { Description = "Output file (any writable format; extended XYZ keeps config_type)", Required = true };
+        var output = CommonOptions.Output("Output file (any writable format; extended XYZ keeps config_type)", required: true);
         var seed = new Option<int>("--seed") { Description = "Seed of strains, rattles and MD (or of the random crystals)", DefaultValueFactory = _ => 1 };
         var quick = new Option<bool>("--quick") { Description = "A smaller set (~50 structures)" };
         var target = new Option<string?>("--target") { Description = "olcao: the per-atom data set of Gaussian potential coefficients (docs/per-atom-targets.md) instead of the potential-fitting set" };
@@ -31,10 +32,11 @@ public static class GenerateCommand
         var spacegroup = new Option<int>("--spacegroup") { Description = "With --random: space-group number 1-230; 0 picks a random group the composition fits", DefaultValueFactory = _ => 0 };
         var count = new Option<int>("--count", "-n") { Description = "With --random: number of crystals", DefaultValueFactory = _ => 10 };
         var volumeFactor = new Option<double>("--volume-factor") { Description = "With --random: cell volume = factor × Σ 4/3 π r_cov³", DefaultValueFactory = _ => new RandomCrystalOptions().VolumeFactor };
-        var distance = new Option<double>("--min-distance") { Description = "With --random: reject atoms closer than this fraction of the sum of covalent radii", DefaultValueFactory = _ => new RandomCrystalOptions().DistanceFraction };
+        var distance = new Option<double>("--min-distance-fraction") { Description = "With --random: reject atoms closer than this fraction of the sum of covalent radii", DefaultValueFactory = _ => new RandomCrystalOptions().DistanceFraction };
+        var legacyDistance = CommonOptions.Legacy("--min-distance", distance);
         var label = new Option<bool>("--label") { Description = "With --random: label the crystals with --potential (otherwise they are written unlabelled)" };
         var cmd = new Command("generate", "Make a labelled training set with a classical potential (strained/rattled crystals, vacancy, surface, MD snapshots), the per-atom OLCAO data set (--target olcao), or random symmetric crystals (--random)")
-            { potential, element, output, seed, quick, target, heldOut, terms, random, composition, spacegroup, count, volumeFactor, distance, label };
+            { potential, element, output, seed, quick, target, heldOut, terms, random, composition, spacegroup, count, volumeFactor, distance, legacyDistance, label };
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
             if (parse.GetValue(target) is { } t)
@@ -55,7 +57,7 @@ public static class GenerateCommand
             if (parse.GetValue(random))
             {
                 var comp = Composition.Parse(parse.GetValue(composition) ?? parse.GetValue(element) + "8");
-                var generator = new RandomCrystalGenerator(new RandomCrystalOptions { VolumeFactor = parse.GetValue(volumeFactor), DistanceFraction = parse.GetValue(distance) });
+                var generator = new RandomCrystalGenerator(new RandomCrystalOptions { VolumeFactor = parse.GetValue(volumeFactor), DistanceFraction = CommonOptions.Value(parse, distance, legacyDistance) });
                 var rng = new Random(parse.GetValue(seed));
                 int group = parse.GetValue(spacegroup), n = parse.GetValue(count);
                 if (group < 0 || group > 230) throw new MlipException($"--spacegroup {group}: expected 1-230, or 0 for a random group");

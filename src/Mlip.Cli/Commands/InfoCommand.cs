@@ -13,18 +13,19 @@ public static class InfoCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var files = new Argument<string[]>("files") { Arity = ArgumentArity.OneOrMore, Description = "Structure files (extxyz, ASE json/db, POSCAR, OUTCAR, pymatgen/mlearn json)" };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of tables" };
-        var format = new Option<string?>("--format", "-f") { Description = $"Input format ({string.Join(", ", StructureFormats.Names)}); default: from the file name" };
+        var json = CommonOptions.Json();
+        var format = CommonOptions.InputFormat();
+        var legacyFormat = CommonOptions.Legacy("--format", format);
         var minDistance = new Option<double>("--min-distance") { Description = "Report atoms closer than this (Å) as overlapping; 0 turns the check off", DefaultValueFactory = _ => 0.5 };
         var cmd = new Command("info", "Summarise structure files: sizes, elements, groups, energy, force and volume ranges, labels present")
         {
-            files, json, format, minDistance,
+            files, json, format, legacyFormat, minDistance,
         };
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
             var paths = parse.GetValue(files)!;
             var validation = ValidationOptions.Default with { MinDistance = parse.GetValue(minDistance) };
-            var structures = StructureIO.ReadAll(paths, parse.GetValue(format), validation);
+            var structures = StructureIO.ReadAll(paths, CommonOptions.Value(parse, format, legacyFormat), validation);
             var summary = DatasetSummary.Of(structures);
             if (parse.GetValue(json)) WriteJson(stdout, summary, paths);
             else WriteText(stdout, summary, paths);

@@ -17,9 +17,9 @@ public static class MdCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var structure = new Argument<string>("structure") { Description = "Starting structure (the first frame, or --index); its velocities are used when it has them" };
-        var model = new Option<string?>("--model", "-m") { Description = "Model file (model.json)" };
-        var potential = new Option<string?>("--potential", "-p") { Description = "Classical potential: sw, tersoff, eam:FILE, lj:eps,sigma,rc, morse:D0,alpha,r0,rc, buck:A,rho,C,rc" };
-        var index = new Option<int>("--index", "-i") { Description = "Frame of the structure file (0-based; negative from the end)" };
+        var model = CommonOptions.Model();
+        var potential = CommonOptions.Potential();
+        var index = CommonOptions.Index();
         var ensemble = new Option<string>("--ensemble") { Description = "nve, nvt-langevin, nvt-nh or npt-berendsen", DefaultValueFactory = _ => "nve" };
         var temperature = new Option<double>("--temperature", "-T") { Description = "Temperature (K): initial velocities, and the thermostat's target", DefaultValueFactory = _ => 300 };
         var pressure = new Option<double>("--pressure") { Description = "Target pressure for npt-berendsen (GPa)" };
@@ -32,14 +32,14 @@ public static class MdCommand
         var compressibility = new Option<double>("--compressibility") { Description = "Berendsen compressibility (1/GPa, about 1/B)", DefaultValueFactory = _ => 0.01 };
         var logEvery = new Option<int>("--log-every") { Description = "Thermo log interval (steps)", DefaultValueFactory = _ => 10 };
         var trajEvery = new Option<int>("--traj-every") { Description = "Trajectory frame interval (steps)", DefaultValueFactory = _ => 100 };
-        var output = new Option<string?>("--output", "-o") { Description = "Trajectory (extended XYZ with energies, forces, stresses, velocities)" };
+        var output = CommonOptions.Output("Trajectory (extended XYZ with energies, forces, stresses, velocities)");
         var log = new Option<string?>("--log") { Description = "Thermo log (CSV: step, time, T, energies, conserved, P, V)" };
-        var json = new Option<bool>("--json") { Description = "Print the summary as one JSON object" };
+        var json = CommonOptions.Json();
         var uThreshold = new Option<double?>("--uncertainty-threshold") { Description = "Watch the model's uncertainty (ACE: γ; linear models with --training: D-optimality γ; GPR: max force std; --committee: force spread) and act when it passes this value" };
         var uAction = new Option<string>("--uncertainty-action") { Description = "stop (end the run at the first such frame) or dump (write such frames to --uncertainty-dump and go on)", DefaultValueFactory = _ => "stop" };
         var uEvery = new Option<int>("--uncertainty-every") { Description = "Check the uncertainty every N steps", DefaultValueFactory = _ => 10 };
         var uDump = new Option<string?>("--uncertainty-dump") { Description = "extxyz of the frames over the threshold (default: OUTPUT.extrapolative.xyz, or extrapolative.xyz)" };
-        var uTraining = new Option<string[]>("--training") { Description = "With --uncertainty-threshold: the model's training data (D-optimality / ACE active set)", AllowMultipleArgumentsPerToken = true };
+        var uTraining = CommonOptions.Training("With --uncertainty-threshold: the model's training data (D-optimality / ACE active set)");
         var uActiveSet = new Option<string?>("--active-set") { Description = "With --uncertainty-threshold for ACE models: the .asi active set (default MODEL.asi beside an .ace/.yace)" };
         var uCommittee = new Option<string[]>("--committee") { Description = "With --uncertainty-threshold: more models; the run uses --model, the spread of all is watched", AllowMultipleArgumentsPerToken = true };
         var cmd = new Command("md", "Molecular dynamics with a model or a classical potential: NVE, Langevin, Nosé–Hoover chain, Berendsen NPT");
@@ -51,9 +51,7 @@ public static class MdCommand
         {
             var calc = CalculatorSource.OpenForDynamics(parse.GetValue(model), parse.GetValue(potential));
             string path = parse.GetValue(structure)!;
-            var frames = StructureIO.Read(path);
-            int k = parse.GetValue(index), i = k < 0 ? frames.Count + k : k;
-            if (i < 0 || i >= frames.Count) throw new MlipException($"--index {k} is out of range: {path} holds {frames.Count} structures");
+            var start = CommonOptions.ReadFrame(path, parse.GetValue(index));
             double dt = parse.GetValue(timestep), T = parse.GetValue(temperature);
             long n = parse.GetValue(steps);
             int sd = parse.GetValue(seed);
@@ -66,23 +64,13 @@ public static class MdCommand
             if (parse.GetValue(tdamp) < 0) throw new MlipException("--tdamp must be positive (fs)");
             if (parse.GetValue(logEvery) < 0 || parse.GetValue(trajEvery) < 0) throw new MlipException("--log-every and --traj-every must be zero or positive");
 
-            string ens = parse.GetValue(ensemble)!.ToLowerInvariant();
-            IIntegrator integrator = ens switch
+            var setup = MdSetup.Create(calc, start, new MdSettings
             {
-                "nve" => new VelocityVerlet(calc, dt),
-                "nvt-langevin" or "langevin" or "npt-berendsen" => new Langevin(calc, dt, T, parse.GetValue(friction), sd ^ 0x2545F491),
-                "nvt-nh" or "nose-hoover" => new NoseHooverChain(calc, dt, T > 0 ? T : throw new MlipException("nvt-nh needs a positive --temperature"),
-                    parse.GetValue(tdamp) is > 0 and var td ? td : 100 * dt),
-                _ => throw new MlipException($"unknown --ensemble '{ens}' (nve, nvt-langevin, nvt-nh, npt-berendsen)"),
-            };
-            if (ens == "npt-berendsen" && !frames[i].Pbc.AllPeriodic)
-                throw new MlipException($"{path}: npt-berendsen needs a structure periodic on all three axes (this one has pbc {frames[i].Pbc}); a molecule or cluster has no pressure to control: use nve, nvt-langevin or nvt-nh");
-            if (ens == "npt-berendsen")
-                integrator.Barostat = new BerendsenBarostat(parse.GetValue(pressure), parse.GetValue(pdamp), parse.GetValue(compressibility));
-
-            var state = new MdState(frames[i]);
-            bool hasVelocities = frames[i].AtomArrays.ContainsKey("velocities");
-            if (!hasVelocities && T > 0) MaxwellBoltzmann.Initialize(state, T, sd);
+                Ensemble = parse.GetValue(ensemble)!, TimeStep = dt, Temperature = T, Pressure = parse.GetValue(pressure), Seed = sd,
+                Friction = parse.GetValue(friction), ThermostatPeriod = parse.GetValue(tdamp),
+                BarostatPeriod = parse.GetValue(pdamp), Compressibility = parse.GetValue(compressibility),
+            }, path);
+            var (ens, integrator, state) = (setup.Ensemble, setup.Integrator, setup.State);
 
             bool asJson = parse.GetValue(json);
             var stats = new MdStatistics(integrator);

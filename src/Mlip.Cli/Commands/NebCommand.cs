@@ -18,18 +18,18 @@ public static class NebCommand
         var cmd = new Command("neb", "Nudged elastic band between two end points (improved tangent, optional climbing image)");
         var initial = new Argument<string>("initial") { Description = "Initial state (first frame)" };
         var final = new Argument<string>("final") { Description = "Final state (first frame): the same atoms in the same order, the same cell" };
-        var model = new Option<string?>("--model", "-m") { Description = "Model file (model.json)" };
-        var potential = new Option<string?>("--potential", "-p") { Description = "Classical potential: sw, tersoff, eam:FILE, lj:eps,sigma,rc, morse:D0,alpha,r0,rc, buck:A,rho,C,rc" };
-        var images = new Option<int>("--images", "-n") { Description = "Movable images between the end points", DefaultValueFactory = _ => 7 };
+        var model = CommonOptions.Model();
+        var potential = CommonOptions.Potential();
+        var images = new Option<int>("--images") { Description = "Movable images between the end points", DefaultValueFactory = _ => 7 };
         var interp = new Option<string>("--interpolation") { Description = "linear (minimum image) or idpp", DefaultValueFactory = _ => "linear" };
         var climb = new Option<bool>("--climb") { Description = "Climbing image (switched on once the band's force is below 0.5 eV/Å)" };
         var fmax = new Option<double>("--fmax") { Description = "Convergence: largest perpendicular/climbing force (eV/Å)", DefaultValueFactory = _ => 0.02 };
         var spring = new Option<double>("--spring") { Description = "Spring constant (eV/Å²)", DefaultValueFactory = _ => 0.1 };
-        var steps = new Option<int>("--steps") { Description = "Largest number of band iterations", DefaultValueFactory = _ => 2000 };
+        var steps = new Option<long>("--steps") { Description = "Largest number of band iterations", DefaultValueFactory = _ => 2000 };
         var relaxEnds = new Option<bool>("--relax-ends") { Description = "Relax the end points (positions) first" };
         var plot = new Option<string?>("--plot") { Description = "Write a PNG of the energy profile" };
-        var output = new Option<string?>("--output", "-o") { Description = "Write the band (all images, any multi-frame format)" };
-        var json = new Option<bool>("--json") { Description = "Print the numbers as one JSON object" };
+        var output = CommonOptions.Output("Write the band (all images, any multi-frame format)");
+        var json = CommonOptions.Json();
         cmd.Arguments.Add(initial);
         cmd.Arguments.Add(final);
         foreach (var o in new Option[] { model, potential, images, interp, climb, fmax, spring, steps, relaxEnds, plot, output, json }) cmd.Options.Add(o);
@@ -51,7 +51,7 @@ public static class NebCommand
                 Climb = parse.GetValue(climb),
                 Fmax = parse.GetValue(fmax),
                 SpringConstant = parse.GetValue(spring),
-                MaxSteps = parse.GetValue(steps),
+                MaxSteps = (int)Math.Clamp(parse.GetValue(steps), int.MinValue, int.MaxValue),
                 RelaxEnds = parse.GetValue(relaxEnds),
                 PlotPath = parse.GetValue(plot),
                 Log = asJson ? null : stdout,

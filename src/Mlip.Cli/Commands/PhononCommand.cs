@@ -19,10 +19,10 @@ public static class PhononCommand
     {
         var cmd = new Command("phonon", "Phonons by finite displacements: force constants in a supercell, Γ frequencies, band structure, DOS (THz)");
         var structure = new Argument<string>("structure") { Description = "Relaxed unit cell (primitive or conventional; the first frame, or --index)" };
-        var model = new Option<string?>("--model", "-m") { Description = "Model file (model.json)" };
-        var potential = new Option<string?>("--potential", "-p") { Description = "Classical potential: sw, tersoff, eam:FILE, lj:eps,sigma,rc, morse:D0,alpha,r0,rc, buck:A,rho,C,rc" };
-        var json = new Option<bool>("--json") { Description = "Print the numbers as one JSON object" };
-        var index = new Option<int>("--index", "-i") { Description = "Frame of the structure file (0-based; negative from the end)" };
+        var model = CommonOptions.Model();
+        var potential = CommonOptions.Potential();
+        var json = CommonOptions.Json();
+        var index = CommonOptions.Index();
         var supercell = new Option<int[]>("--supercell") { Description = "Supercell repeats of the given cell", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => [3, 3, 3] };
         var displacement = new Option<double>("--displacement") { Description = "Displacement amplitude (Å)", DefaultValueFactory = _ => 0.01 };
         var path = new Option<string?>("--path") { Description = "Band path: special-point labels (\"G X W K G L\") or fractional q-points (\"0 0 0, 0.5 0 0.5, ...\"); default: the standard path of the lattice" };
@@ -32,18 +32,14 @@ public static class PhononCommand
         var relax = new Option<bool>("--relax") { Description = "Relax the atomic positions of the cell first (fixed cell)" };
         var plotBands = new Option<string?>("--plot-bands") { Description = "Write a PNG of the band structure" };
         var plotDos = new Option<string?>("--plot-dos") { Description = "Write a PNG of the DOS" };
-        var output = new Option<string?>("--output", "-o") { Description = "Write bands and DOS as JSON to this file" };
+        var output = CommonOptions.Output("Write bands and DOS as JSON to this file");
         cmd.Arguments.Add(structure);
         foreach (var o in new Option[] { model, potential, json, index, supercell, displacement, path, points, mesh, sigma, relax, plotBands, plotDos, output }) cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
             var calc = CalculatorSource.Open(parse.GetValue(model), parse.GetValue(potential));
             string file = parse.GetValue(structure)!;
-            var frames = StructureIO.Read(file);
-            int n = frames.Count, k = parse.GetValue(index);
-            int i = k < 0 ? n + k : k;
-            if (i < 0 || i >= n) throw new MlipException($"--index {k} is out of range: {file} holds {n} structures");
-            var s = frames[i];
+            var s = CommonOptions.ReadFrame(file, parse.GetValue(index));
             var sc = parse.GetValue(supercell)!;
             if (sc.Length != 3) throw new MlipException("--supercell needs three numbers");
             var qmesh = parse.GetValue(mesh)!;

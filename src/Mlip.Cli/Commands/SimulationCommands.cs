@@ -14,16 +14,16 @@ namespace Mlip.Cli.Commands;
 /// <summary><c>mlip relax</c>, <c>mlip eos</c>, <c>mlip elastic</c>: thin verbs over Mlip.Simulation.</summary>
 public static class SimulationCommands
 {
-    private sealed record Common(Argument<string> Structure, Option<string?> Model, Option<string?> Potential, Option<bool> Json, Option<int> Index);
+    private sealed record Common(Argument<string> Structure, Option<string?> Model, Option<string?> Potential, Option<bool> Json, Option<int?> Index);
 
     private static Common AddCommon(Command cmd)
     {
         var c = new Common(
             new Argument<string>("structure") { Description = "Structure file (the first frame, or --index)" },
-            new Option<string?>("--model", "-m") { Description = "Model file (model.json)" },
-            new Option<string?>("--potential", "-p") { Description = "Classical potential: sw, tersoff, eam:FILE, lj:eps,sigma,rc, morse:D0,alpha,r0,rc, buck:A,rho,C,rc" },
-            new Option<bool>("--json") { Description = "Print the numbers as one JSON object" },
-            new Option<int>("--index", "-i") { Description = "Frame of the structure file (0-based; negative from the end)" });
+            CommonOptions.Model(),
+            CommonOptions.Potential(),
+            CommonOptions.Json(),
+            CommonOptions.Index());
         cmd.Arguments.Add(c.Structure);
         cmd.Options.Add(c.Model);
         cmd.Options.Add(c.Potential);
@@ -35,12 +35,7 @@ public static class SimulationCommands
     private static (ICalculator Calculator, Structure Structure) Load(ParseResult parse, Common c)
     {
         var calc = CalculatorSource.Open(parse.GetValue(c.Model), parse.GetValue(c.Potential));
-        string path = parse.GetValue(c.Structure)!;
-        var frames = StructureIO.Read(path);
-        int n = frames.Count, k = parse.GetValue(c.Index);
-        int i = k < 0 ? n + k : k;
-        if (i < 0 || i >= n) throw new MlipException($"--index {k} is out of range: {path} holds {n} structures");
-        var s = frames[i].Clone();
+        var s = CommonOptions.ReadFrame(parse.GetValue(c.Structure)!, parse.GetValue(c.Index)).Clone();
         s.Energy = null; s.Forces = null; s.Stress = null;
         return (calc, s);
     }
@@ -58,8 +53,8 @@ public static class SimulationCommands
         var fmax = new Option<double>("--fmax") { Description = "Convergence: largest force (eV/Å)", DefaultValueFactory = _ => 0.01 };
         var smax = new Option<double>("--smax") { Description = "Convergence: largest stress component (GPa)", DefaultValueFactory = _ => 0.01 };
         var algorithm = new Option<string>("--algorithm") { Description = "fire or lbfgs", DefaultValueFactory = _ => "fire" };
-        var steps = new Option<int>("--steps") { Description = "Largest number of steps", DefaultValueFactory = _ => 1000 };
-        var output = new Option<string?>("--output", "-o") { Description = "Write the relaxed structure (any writable format)" };
+        var steps = new Option<long>("--steps") { Description = "Largest number of steps", DefaultValueFactory = _ => 1000 };
+        var output = CommonOptions.Output("Write the relaxed structure (any writable format)");
         foreach (var o in new Option[] { cell, pressure, fmax, smax, algorithm, steps, output }) cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
@@ -83,7 +78,7 @@ public static class SimulationCommands
                 Pressure = parse.GetValue(pressure),
                 Fmax = parse.GetValue(fmax),
                 Smax = parse.GetValue(smax),
-                MaxSteps = parse.GetValue(steps),
+                MaxSteps = (int)Math.Clamp(parse.GetValue(steps), int.MinValue, int.MaxValue),
                 Log = json ? null : stdout,
             };
             var r = Relaxation.Relax(calc, s, options);

@@ -6,24 +6,27 @@ using Mlip.Training;
 
 namespace Mlip.Cli.Commands;
 
-/// <summary><c>mlip test MODEL DATA... [--json]</c>: errors of a model on labelled data, overall and per group.</summary>
+/// <summary><c>mlip test --model MODEL DATA... [--json]</c> (or <c>mlip test MODEL DATA...</c>): errors of a model on labelled data, overall and per group.</summary>
 public static class TestCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var model = new Argument<string>("model") { Description = "Model file (model.json; LAMMPS SNAP: X.snapcoeff with X.snapparam beside it, or snap:COEFF,PARAM; LAMMPS ML-IAP: X.mliap.model with X.mliap.descriptor beside it, X.mliap, or mliap:MODEL,DESCRIPTOR)" };
-        var data = new Argument<string[]>("data") { Arity = ArgumentArity.OneOrMore, Description = "Labelled structure files" };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object" };
-        var format = new Option<string?>("--format", "-f") { Description = "Input format; default: from the file name" };
-        var threads = new Option<int>("--threads", "-j") { Description = "Threads", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var cmd = new Command("test", "Energy, force and stress errors of a model on labelled data, overall and per group") { model, data, json, format, threads };
+        var model = CommonOptions.Model();
+        var modelArg = CommonOptions.ModelArgument();
+        var data = new Argument<string[]>("data") { Arity = ArgumentArity.ZeroOrMore, Description = "Labelled structure files" };
+        var json = CommonOptions.Json();
+        var format = CommonOptions.InputFormat();
+        var legacyFormat = CommonOptions.Legacy("--format", format);
+        var threads = CommonOptions.Threads();
+        var cmd = new Command("test", "Energy, force and stress errors of a model on labelled data, overall and per group") { modelArg, data, model, json, format, legacyFormat, threads };
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
-            string modelPath = parse.GetValue(model)!;
+            var (modelPath, files) = CommonOptions.ModelAndData(parse, model, modelArg, data);
+            string? inFormat = CommonOptions.Value(parse, format, legacyFormat);
             if (PerAtomModelFile.IsPerAtom(modelPath))
             {
                 var predictor = PerAtomModelFile.Load(modelPath);
-                var labelled = StructureIO.ReadAll(parse.GetValue(data)!, parse.GetValue(format),
+                var labelled = StructureIO.ReadAll(files, inFormat,
                     Mlip.IO.ValidationOptions.Default with { RequiredAtomArrays = [predictor.TargetName] });
                 var set = PerAtomData.Build(predictor.Descriptor, labelled, predictor.TargetName, parse.GetValue(threads), new ProgressLine(stderr, "test", "structures"));
                 var (errors, _) = PerAtomTrainingRun.Evaluate(predictor.Model, set, predictor.Alphas);
@@ -32,7 +35,7 @@ public static class TestCommand
                 return 0;
             }
             var potential = ModelFile.Load(modelPath);
-            var structures = StructureIO.ReadAll(parse.GetValue(data)!, parse.GetValue(format));
+            var structures = StructureIO.ReadAll(files, inFormat);
             var e = Evaluation.Run(potential, structures, parse.GetValue(threads), new ProgressLine(stderr, "test", "structures"));
             if (parse.GetValue(json))
             {

@@ -59,7 +59,7 @@ public static class StructureFormats
         foreach (var f in All)
             if (f.MatchesFileName(file)) return f;
         throw new MlipInputException(new InputLocation(path),
-            $"cannot tell the file format from the name; give --format ({string.Join(", ", Names)})");
+            $"cannot tell the file format from the name; give --input-format or --output-format ({string.Join(", ", Names)})");
     }
 
     private static IStructureFormat Require(IStructureFormat f, bool read, string path)

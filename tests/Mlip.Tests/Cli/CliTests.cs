@@ -51,7 +51,7 @@ public class CliTests
                  {
                      new[] { "info", bad },
                      new[] { "info", Path.Combine(dir, "missing.xyz") },
-                     new[] { "info", bad, "--format", "nonsense" },
+                     new[] { "info", bad, "--input-format", "nonsense" },
                      new[] { "convert", bad, Path.Combine(dir, "out.xyz") },
                      new[] { "build", "diamond", "Qq", "5.4", "-o", Path.Combine(dir, "q.xyz") },
                  })

@@ -107,7 +107,7 @@ public class InputErrorTests
         Assert.Contains("/nonexistent/data.xyz", e.Message);
         string p = Write("structures.weird", "x");
         var f = Assert.Throws<MlipInputException>(() => StructureIO.Read(p));
-        Assert.Contains("--format", f.Message);
+        Assert.Contains("--input-format", f.Message);
         Assert.Throws<MlipException>(() => StructureIO.Read(p, format: "nonsense"));
     }
 }

@@ -4,6 +4,8 @@ using Mlip.Configuration;
 using Mlip.Descriptors.Ace;
 using Mlip.Models;
 using Mlip.Models.Ace;
+using Mlip.Calculators;
+using Mlip.Descriptors;
 using Mlip.Models.Uncertainty;
 using Mlip.Validation;
 

@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Mlip.Configuration;
 using Mlip.Models;
+using Mlip.Calculators;
+using Mlip.Descriptors;
 using Mlip.Models.Uncertainty;
 
 namespace Mlip.Training;

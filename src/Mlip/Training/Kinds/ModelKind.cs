@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Mlip.Configuration;
 using Mlip.Descriptors;
 using Mlip.Models;
+using Mlip.Calculators;
 using Mlip.Models.Uncertainty;
 using Mlip.Structures;
 

@@ -10,7 +10,7 @@ public static class ConfigCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var schema = new Option<bool>("--schema") { Description = "List every key of train and learn configs, model kinds' settings and descriptor parameters (type, default, doc)" };
-        var json = new Option<bool>("--json") { Description = "As JSON instead of Markdown (docs/config-reference.md)" };
+        var json = CommonOptions.Json(); // JSON instead of the Markdown of docs/config-reference.md
         var cmd = new Command("config", "Describe the YAML config files of train and learn") { schema, json };
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {

@@ -4,6 +4,7 @@ using Mlip.Calculators;
 using Mlip.IO;
 using Mlip.Models;
 using Mlip.Models.Uncertainty;
+using Mlip.Training;
 using Mlip.Structures;
 using Mlip.Validation;
 

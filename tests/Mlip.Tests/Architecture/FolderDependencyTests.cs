@@ -22,6 +22,8 @@ public class FolderDependencyTests
         // PNG figures from plain arrays (ScottPlot lives only here)
         ["Reporting"] = ["Validation"],
         ["Neighbors"] = ["Structures", "Validation"],
+        // YAML config sections with file:line, the settings binder (typed records, defaults, docs)
+        ["Configuration"] = ["IO", "Validation"],
         // structure files, file helpers (AtomicFile, StagedFile, Parse), StructureValidator
         ["IO"] = ["Neighbors", "Structures", "Validation"],
         // random crystals by space group
@@ -30,15 +32,17 @@ public class FolderDependencyTests
         ["Calculators"] = ["IO", "Neighbors", "Structures", "Validation"],
         // relax, MD, elastic, EOS, phonons, NEB: they see only ICalculator
         ["Simulation"] = ["Calculators", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
-        ["Descriptors"] = ["Calculators", "IO", "Neighbors", "Structures", "Validation"],
+        ["Descriptors"] = ["Configuration", "Calculators", "IO", "Neighbors", "Structures", "Validation"],
         // atomic models, Potential (an ICalculator), the Mlip model file, uncertainty estimators
-        ["Models"] = ["Descriptors", "Calculators", "IO", "Neighbors", "Structures", "Validation"],
+        ["Models"] = ["Descriptors", "Configuration", "Calculators", "IO", "Neighbors", "Structures", "Validation"],
         // other programs' model files (LAMMPS SNAP, ML-IAP, PINN, PACE, OLCAO), i-PI, .npy
         ["Interop"] = ["Models", "Descriptors", "Calculators", "IO", "Neighbors", "Structures", "Validation"],
         // reference data sets made with a calculator (MD, relaxation)
         ["Data"] = ["Simulation", "Calculators", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
-        ["Training"] = ["Data", "Simulation", "Interop", "Models", "Descriptors", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
-        ["ActiveLearning"] = ["Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
+        ["Training"] = ["Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
+        ["ActiveLearning"] = ["Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
+        // the config reference generated from the records of every layer (mlip config --schema)
+        ["Schema"] = ["ActiveLearning", "Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
     };
 
     private static string SourceRoot => Path.Combine(TestPaths.RepoRoot, "src", "Mlip");

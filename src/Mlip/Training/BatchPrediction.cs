@@ -1,10 +1,12 @@
 using Mlip.Calculators;
+using Mlip.Data;
+using Mlip.Models;
 using Mlip.Descriptors;
 using Mlip.Models.Uncertainty;
 using Mlip.Structures;
 using Mlip.Validation;
 
-namespace Mlip.Models;
+namespace Mlip.Training;
 
 /// <summary>
 /// Predictions for many structures in parallel (<c>mlip predict</c>): each result is a copy of its structure
@@ -50,7 +52,7 @@ public static class BatchPrediction
             var copy = s.Clone();
             if (copy.AtomArrays.Remove(predictor.TargetName, out var reference)) copy.AtomArrays["reference_" + predictor.TargetName] = reference;
             copy.AtomArrays[predictor.TargetName] = new AtomArray(s.Count, predictor.Outputs, y);
-            if (predictor.Alphas is { } a) copy.Info[Data.GaussianPotentialTarget.AlphasKey] = (double[])a.Clone();
+            if (predictor.Alphas is { } a) copy.Info[GaussianPotentialTarget.AlphasKey] = (double[])a.Clone();
             return copy;
         });
 

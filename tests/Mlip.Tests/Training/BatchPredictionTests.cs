@@ -2,9 +2,10 @@ using Mlip.Calculators;
 using Mlip.Descriptors;
 using Mlip.Models;
 using Mlip.Structures;
+using Mlip.Training;
 using Mlip.Validation;
 
-namespace Mlip.Tests.Models;
+namespace Mlip.Tests.Training;
 
 /// <summary><see cref="BatchPrediction"/>: the parallel loop of <c>mlip predict</c>.</summary>
 public class BatchPredictionTests

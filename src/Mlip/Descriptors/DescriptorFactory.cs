@@ -12,7 +12,7 @@ namespace Mlip.Descriptors;
 public static class DescriptorFactory
 {
     /// <summary>The descriptor types (the names in <see cref="DescriptorTypes"/>).</summary>
-    public static readonly string[] Types = [.. DescriptorTypes.All.Select(t => t.Name)];
+    public static IReadOnlyList<string> Types => [.. DescriptorTypes.All.Select(t => t.Name)];
 
     public static IDescriptor Create(string type, IReadOnlyDictionary<string, string> parameters, IReadOnlyList<string> dataElements) =>
         Create(type, parameters, dataElements, null);
@@ -32,6 +32,14 @@ public static class DescriptorFactory
     {
         if (type.Equals("multi", StringComparison.OrdinalIgnoreCase)) return CreateMulti(parameters, dataElements);
         var declared = DescriptorTypes.Find(type);
+        if (declared?.Create is { } create)
+        {
+            // a registered type: its settings record holds the defaults the table lists
+            if (fallbacks is not null)
+                foreach (var k in declared.Parameters)
+                    if (!parameters.Keys.Contains(k.Key, StringComparer.OrdinalIgnoreCase)) fallbacks.TryAdd(k.Key, k.Default);
+            return create(parameters, dataElements);
+        }
         var p = new ParameterReader(type, parameters, declared, fallbacks);
         IDescriptor d = type.ToLowerInvariant() switch
         {

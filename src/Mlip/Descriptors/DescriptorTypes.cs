@@ -3,12 +3,20 @@ using Mlip.Configuration;
 namespace Mlip.Descriptors;
 
 /// <summary>One descriptor type: its name (and aliases), a one-line doc and its parameters with defaults and docs.</summary>
-public sealed record DescriptorType(string Name, string[] Aliases, string Doc, IReadOnlyList<ConfigKeyDoc> Parameters);
+public sealed record DescriptorType(string Name, string[] Aliases, string Doc, IReadOnlyList<ConfigKeyDoc> Parameters)
+{
+    /// <summary>
+    /// Builds a descriptor of a type registered from outside (<see cref="DescriptorTypes.Register{TSettings}"/>): the
+    /// parameters as written and the data's elements. Null for the built-in types, which <see cref="DescriptorFactory"/> builds.
+    /// </summary>
+    public Func<IReadOnlyDictionary<string, string>, IReadOnlyList<string>, IDescriptor>? Create { get; init; }
+}
 
 /// <summary>
 /// The table of descriptor types (<see cref="DescriptorFactory"/> builds them; the schema, <c>mlip config --schema</c>
 /// and docs/config-reference.md list them from here). The defaults are read from the parameter records, and a test
-/// checks that the factory falls back to exactly these values.
+/// checks that the factory falls back to exactly these values. Adding a descriptor from outside the library is one
+/// class plus one line, <see cref="Register{TSettings}"/> (docs/extending.md).
 /// </summary>
 public static class DescriptorTypes
 {
@@ -42,8 +50,7 @@ public static class DescriptorTypes
         new("g5_lambda", "number list", "[1, -1]", "signs of the cosine term of G5"),
     ];
 
-    /// <summary>Every type, in the order the docs list them.</summary>
-    public static readonly IReadOnlyList<DescriptorType> All =
+    private static readonly List<DescriptorType> Table =
     [
         new("acsf", [], "Behler-Parrinello atom-centred symmetry functions (G2, G4, G5), element-resolved", AcsfKeys),
         new("wacsf", [], "weighted ACSF: the same functions weighted by atomic number (size independent of the element count)", AcsfKeys),
@@ -117,7 +124,54 @@ public static class DescriptorTypes
         ]),
     ];
 
+    /// <summary>Every type, in the order the docs list them (the built-in ones, then those registered).</summary>
+    public static IReadOnlyList<DescriptorType> All
+    {
+        get { lock (Table) return [.. Table]; }
+    }
+
     /// <summary>The type called <paramref name="name"/> or one of its aliases (case-insensitive), or null.</summary>
-    public static DescriptorType? Find(string name) =>
-        All.FirstOrDefault(t => t.Name.Equals(name, StringComparison.OrdinalIgnoreCase) || t.Aliases.Contains(name, StringComparer.OrdinalIgnoreCase));
+    public static DescriptorType? Find(string name)
+    {
+        lock (Table) return Table.FirstOrDefault(t => Named(t, name));
+    }
+
+    private static bool Named(DescriptorType t, string name) =>
+        t.Name.Equals(name, StringComparison.OrdinalIgnoreCase) || t.Aliases.Contains(name, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Adds (or replaces) a descriptor type built by <paramref name="create"/> from a settings record: the record's
+    /// <see cref="SettingAttribute"/> properties are the type's parameters (defaults, ranges and docs, as for a model
+    /// kind's settings), bound from <c>descriptor.parameters</c> with unknown keys refused. <paramref name="create"/>
+    /// gets the settings and the data's elements (a model file's elements when the model is loaded).
+    /// </summary>
+    public static void Register<TSettings>(string name, string doc, Func<TSettings, IReadOnlyList<string>, IDescriptor> create, params string[] aliases)
+        where TSettings : class, new()
+    {
+        ArgumentNullException.ThrowIfNull(create);
+        var parameters = SettingsBinder.Describe(typeof(TSettings)).Select(s => new ConfigKeyDoc(s.Key, s.Type, s.Default, s.Doc)).ToList();
+        Register(new DescriptorType(name, aliases, doc, parameters)
+        {
+            Create = (values, elements) =>
+                create(SettingsBinder.Bind<TSettings>(ConfigSection.FromDictionary("descriptor.parameters", values), $"descriptor '{name}'"), elements),
+        });
+    }
+
+    /// <summary>Adds (or replaces) a descriptor type that has its own <see cref="DescriptorType.Create"/>.</summary>
+    public static void Register(DescriptorType type)
+    {
+        ArgumentNullException.ThrowIfNull(type);
+        if (type.Create is null) throw new ArgumentException($"descriptor type '{type.Name}' has no Create", nameof(type));
+        lock (Table)
+        {
+            Table.RemoveAll(t => Named(t, type.Name) || type.Aliases.Any(a => Named(t, a)));
+            Table.Add(type);
+        }
+    }
+
+    /// <summary>Removes a registered type (a test's clean-up); the built-in types stay. True when one was removed.</summary>
+    public static bool Unregister(string name)
+    {
+        lock (Table) return Table.RemoveAll(t => t.Create is not null && t.Name.Equals(name, StringComparison.OrdinalIgnoreCase)) > 0;
+    }
 }

@@ -66,6 +66,12 @@ public static class ModelFile
         lock (Codecs) Codecs[codec.Kind] = codec;
     }
 
+    /// <summary>Removes the codec of a model kind (undoes <see cref="Register(ModelCodec)"/>). True when there was one.</summary>
+    public static bool Unregister(string kind)
+    {
+        lock (Codecs) return Codecs.Remove(kind);
+    }
+
     /// <summary>Registers another model kind by its writer and reader.</summary>
     public static void Register(string kind, Func<IAtomicModel, JsonObject?> write, Func<JsonObject, int[], int, string, IAtomicModel> read) =>
         Register(new ModelCodec(kind, write, read));

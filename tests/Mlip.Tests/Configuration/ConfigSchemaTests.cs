@@ -12,6 +12,8 @@ using Xunit;
 namespace Mlip.Tests.Configuration;
 
 /// <summary>The config schema is generated from the records; the committed reference, the factory's defaults and the readers agree with it.</summary>
+/// <remarks>In the collection of the tests that register kinds and descriptors (Extending), so the reference never sees theirs.</remarks>
+[Collection(Mlip.Tests.Extending.RegistryCollection.Name)]
 public class ConfigSchemaTests
 {
     /// <summary>docs/config-reference.md is what the records generate; MLIP_UPDATE_DOCS=1 rewrites it.</summary>

@@ -48,4 +48,18 @@ public static class ModelKinds
         }
         if (kind.Codec is { } codec) ModelFile.Register(codec);
     }
+
+    /// <summary>Removes a kind and its codec (a test's clean-up after <see cref="Register"/>). True when one was removed.</summary>
+    public static bool Unregister(string name)
+    {
+        ModelKind? kind;
+        lock (Table)
+        {
+            kind = Table.FirstOrDefault(k => k.Name.Equals(name, StringComparison.OrdinalIgnoreCase));
+            if (kind is null) return false;
+            Table.Remove(kind);
+        }
+        if (kind.Codec is { } codec) ModelFile.Unregister(codec.Kind);
+        return true;
+    }
 }

@@ -2,6 +2,9 @@ namespace Mlip.Configuration;
 
 /// <summary>One key of a config file's fixed part (not a model's or a descriptor's settings), as the schema lists it.</summary>
 /// <param name="Key">Dotted path, e.g. <c>loss.force</c> or <c>explore.md.steps</c>.</param>
+/// <param name="Type">The value's type as the schema names it.</param>
+/// <param name="Default">The default value, as text.</param>
+/// <param name="Doc">One line on what the key does.</param>
 public sealed record ConfigKeyDoc(string Key, string Type, string Default, string Doc)
 {
     /// <summary>The top-level keys of a table of dotted keys (what the reader accepts at the root).</summary>

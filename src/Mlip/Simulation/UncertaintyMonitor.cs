@@ -25,6 +25,11 @@ public sealed class UncertaintyMonitor : IDisposable
     private Stream? _dump;
     private Mlip.IO.StagedFile? _stagedDump;
 
+    /// <param name="estimator">Scores a frame (the larger, the less the model is to be trusted there).</param>
+    /// <param name="threshold">Score above which a frame stops the run or is dumped (positive).</param>
+    /// <param name="interval">Score every this many steps (at least 1).</param>
+    /// <param name="action">What a frame over the threshold does: stop the run or be dumped.</param>
+    /// <param name="dumpPath">The extxyz file of the frames over the threshold (required for <see cref="UncertaintyAction.Dump"/>).</param>
     /// <param name="staged">Write the dump to DUMP.partial.EXT and let it replace an existing file only on <see cref="Commit"/> (what <c>mlip md</c> does).</param>
     public UncertaintyMonitor(IUncertaintyEstimator estimator, double threshold, int interval = 10, UncertaintyAction action = UncertaintyAction.Stop, string? dumpPath = null, bool staged = false)
     {

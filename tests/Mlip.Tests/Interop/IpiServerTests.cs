@@ -118,7 +118,7 @@ public class IpiServerTests(ITestOutputHelper output)
     private static double[] Row(JsonElement e) => e.EnumerateArray().Select(x => x.GetDouble()).ToArray();
 
     [Fact]
-    public void Ase_socket_client_labels_triclinic_mixed_and_resized_structures_as_ase_does_directly()
+    public async Task Ase_socket_client_labels_triclinic_mixed_and_resized_structures_as_ase_does_directly()
     {
         string dir = TestPaths.TempDir();
         string driver = WriteDriver(dir);
@@ -149,8 +149,9 @@ public class IpiServerTests(ITestOutputHelper output)
             connections = reference.Connections;
         }
         Assert.True(python.WaitForExit(HangGuard.WaitMilliseconds), "the driver did not stop after the server closed");
-        Assert.True(python.ExitCode == 0, stderr.Result + stdout.Result);
-        output.WriteLine($"{structures.Count} structures over {connections} connections in {clock.Elapsed.TotalSeconds:F1} s; driver: {stdout.Result.Trim()}");
+        string driverOut = await stdout.WaitAsync(HangGuard.Wait), driverErr = await stderr.WaitAsync(HangGuard.Wait);
+        Assert.True(python.ExitCode == 0, driverErr + driverOut);
+        output.WriteLine($"{structures.Count} structures over {connections} connections in {clock.Elapsed.TotalSeconds:F1} s; driver: {driverOut.Trim()}");
         Assert.Equal(4, connections); // 12 atoms (x3), 8 atoms, 1 atom, 4-atom cluster
         Assert.False(File.Exists(IpiClient.UnixSocketPath(name)), "the socket file is removed");
 
@@ -196,7 +197,7 @@ public class IpiServerTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void A_client_that_disconnects_mid_calculation_is_replaced_and_the_structure_sent_again()
+    public async Task A_client_that_disconnects_mid_calculation_is_replaced_and_the_structure_sent_again()
     {
         string name = SocketName();
         var sw = ClassicalPotentials.Parse("sw");
@@ -220,7 +221,7 @@ public class IpiServerTests(ITestOutputHelper output)
         });
         var r = server.Calculate(s, "probe");
         server.Dispose(); // EXIT to the good client
-        Assert.Equal(1, clients.Wait(HangGuard.Wait) ? clients.Result : -1);
+        Assert.Equal(1, await clients.WaitAsync(HangGuard.Wait));
         Assert.Equal(2, server.Connections);
         var expected = sw.Calculate(s);
         Assert.Equal(expected.Energy, r.Energy, 1e-10 * Math.Abs(expected.Energy));
@@ -230,7 +231,7 @@ public class IpiServerTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void A_client_that_stops_answering_gives_a_timeout_error_naming_the_structure()
+    public async Task A_client_that_stops_answering_gives_a_timeout_error_naming_the_structure()
     {
         string name = SocketName();
         using var server = IpiServer.Listen("unix:" + name, TimeSpan.FromSeconds(2));
@@ -256,7 +257,7 @@ public class IpiServerTests(ITestOutputHelper output)
         Assert.Contains("no answer from the client within 2 s for structure s7", e.Message);
         // the 2 s are kept (not cut short); how much later the error comes depends on the machine's load: only a hang guard above
         Assert.InRange(clock.Elapsed.TotalSeconds, 1.9, HangGuard.Wait.TotalSeconds);
-        client.Wait(HangGuard.Wait);
+        await client.WaitAsync(HangGuard.Wait);
         Assert.False(server.HasClient, "the stuck client is dropped");
     }
 
@@ -355,7 +356,7 @@ public class IpiServerTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Without_reconnect_a_structure_of_another_size_is_refused()
+    public async Task Without_reconnect_a_structure_of_another_size_is_refused()
     {
         string dir = TestPaths.TempDir();
         string name = SocketName();
@@ -373,11 +374,11 @@ public class IpiServerTests(ITestOutputHelper output)
             var e = Assert.Throws<IpiException>(() => reference.Label(Crystals.Supercell(small, 2, 1, 1), "b"));
             Assert.Contains("reconnect", e.Message);
         }
-        Assert.True(client.Wait(HangGuard.Wait));
+        await client.WaitAsync(HangGuard.Wait);
     }
 
     [Fact]
-    public void Mlip_learn_runs_with_an_ipi_reference()
+    public async Task Mlip_learn_runs_with_an_ipi_reference()
     {
         string dir = TestPaths.TempDir();
         string driver = WriteDriver(dir);
@@ -424,11 +425,13 @@ public class IpiServerTests(ITestOutputHelper output)
         var mOut = mlip.StandardOutput.ReadToEndAsync();
         string mErr = mlip.StandardError.ReadToEnd();
         Assert.True(mlip.WaitForExit((int)HangGuard.Run.TotalMilliseconds), "mlip learn hung");
-        output.WriteLine(mOut.Result);
-        Assert.True(mlip.ExitCode == 0, mErr + mOut.Result);
+        string mlipOut = await mOut.WaitAsync(HangGuard.Wait);
+        output.WriteLine(mlipOut);
+        Assert.True(mlip.ExitCode == 0, mErr + mlipOut);
         Assert.True(python.WaitForExit(HangGuard.WaitMilliseconds), "the driver did not stop");
-        Assert.True(python.ExitCode == 0, pyErr.Result);
-        output.WriteLine($"mlip learn with the i-PI reference: {clock.Elapsed.TotalSeconds:F1} s; driver: {pyOut.Result.Trim()}");
+        string driverOut = await pyOut.WaitAsync(HangGuard.Wait), driverErr = await pyErr.WaitAsync(HangGuard.Wait);
+        Assert.True(python.ExitCode == 0, driverErr);
+        output.WriteLine($"mlip learn with the i-PI reference: {clock.Elapsed.TotalSeconds:F1} s; driver: {driverOut.Trim()}");
         var labelled = StructureIO.Read(Path.Combine(dir, "out", "active", "labelled.xyz"));
         Assert.Equal(8, labelled.Count);
         // every label is ASE's Lennard-Jones value on that structure

@@ -119,7 +119,7 @@ public class NeuralNetworkTests
     }
 
     [Fact]
-    public void KilledTrainingResumesAndEndsWithTheSameLoss()
+    public async Task KilledTrainingResumesAndEndsWithTheSameLoss()
     {
         string dir = TestPaths.TempDir();
         StructureIO.Write(Path.Combine(dir, "train.xyz"), Data(16, 60));
@@ -143,7 +143,7 @@ public class NeuralNetworkTests
             var err = full.StandardError.ReadToEndAsync();
             string o = full.StandardOutput.ReadToEnd();
             full.WaitForExit();
-            Assert.True(full.ExitCode == 0, o + err.Result);
+            Assert.True(full.ExitCode == 0, o + await err);
         }
         // a run killed after its checkpoint of epoch 100, then resumed. A handshake, not a time window: the run logs every
         // epoch to stdout (evaluate_every: 1) and writes the checkpoint of epoch 100 before the line of epoch 101; once the
@@ -171,7 +171,7 @@ public class NeuralNetworkTests
             var err = resumed.StandardError.ReadToEndAsync();
             string output = resumed.StandardOutput.ReadToEnd();
             resumed.WaitForExit();
-            Assert.True(resumed.ExitCode == 0, output + err.Result);
+            Assert.True(resumed.ExitCode == 0, output + await err);
             Assert.Contains("resuming", output);
         }
         double Final(string run) => (double)JsonNode.Parse(File.ReadAllText(Path.Combine(dir, run, "model.json")))!["training"]!["fit"]!["final_loss"]!;

@@ -98,7 +98,7 @@ public class AceEmbeddingFitTests(ITestOutputHelper output)
             var s = Mlip.Tests.Descriptors.DescriptorTestKit.RandomCell(100 + q, ["Cu"], atoms: 6, minDistance: 2.0, length: 4.7 + 0.3 * q);
             var rt = truth.Calculate(s); var rf = fitted.Calculate(s);
             heldE = Math.Max(heldE, Math.Abs(rt.Energy - rf.Energy) / s.Count);
-            for (int i = 0; i < s.Count; i++) heldF = Math.Max(heldF, (rt.Forces[i] - rf.Forces[i]).Norm);
+            for (int i = 0; i < s.Count; i++) heldF = Math.Max(heldF, (rt.Forces![i] - rf.Forces![i]).Norm);
         }
         output.WriteLine($"held-out cells, fitted vs truth: max |ΔE|/N {heldE:E2} eV/atom, max |ΔF| {heldF:E2} eV/Å");
         Assert.True(heldE < 1e-8 && heldF < 1e-7, $"held-out: {heldE:E2} eV/atom, {heldF:E2} eV/Å");

@@ -195,23 +195,7 @@ public static class ModelFile
         foreach (var format in OtherFormats)
             if (format.Claims(path)) return format.Load(path);
         if (Ace.AcePotential.IsAcePath(path)) return Ace.AcePotential.Load(path);
-        using var doc = JsonInput.ParseFile(path);
-        var where = new InputLocation(path);
-        if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object) throw new FileFormatException(where, "not an Mlip model file (not a JSON object)");
-        var root = ModelJson.ToNode(doc.RootElement);
-        try
-        {
-            return LoadJson(root, path, where);
-        }
-        catch (MlipException e) when (e is not MlipInputException { File: not null })
-        {
-            throw new FileFormatException(where, e.Message, e);
-        }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or InvalidCastException or KeyNotFoundException or ArgumentException or OverflowException)
-        {
-            // A JSON value of an unexpected type that a reader did not check itself.
-            throw new FileFormatException(where, $"malformed model file: {e.Message}", e);
-        }
+        return ModelJson.LoadObject(path, LoadJson);
     }
 
     private static Potential LoadJson(JsonObject root, string path, InputLocation where)

@@ -13,6 +13,31 @@ namespace Mlip.Models;
 /// </summary>
 internal static class ModelJson
 {
+    /// <summary>
+    /// Parses a model file's JSON object and hands it to <paramref name="load"/>: every error comes out as a
+    /// <see cref="FileFormatException"/> naming the file (a reader's own typed error keeps its file and line; an
+    /// unexpected JSON type that a reader did not check itself becomes "malformed model file").
+    /// </summary>
+    public static T LoadObject<T>(string path, Func<JsonObject, string, InputLocation, T> load)
+    {
+        using var doc = Mlip.IO.JsonInput.ParseFile(path);
+        var where = new InputLocation(path);
+        if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new FileFormatException(where, "not an Mlip model file (not a JSON object)");
+        var root = ToNode(doc.RootElement);
+        try
+        {
+            return load(root, path, where);
+        }
+        catch (MlipException e) when (e is not MlipInputException { File: not null })
+        {
+            throw new FileFormatException(where, e.Message, e);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or InvalidCastException or KeyNotFoundException or ArgumentException or OverflowException)
+        {
+            throw new FileFormatException(where, $"malformed model file: {e.Message}", e);
+        }
+    }
+
     /// <summary>The error for the value at <paramref name="jsonPath"/> of <paramref name="file"/>.</summary>
     public static FileFormatException Error(string file, string jsonPath, string detail, Exception? inner = null) =>
         new(new InputLocation(file, LineOf(file, jsonPath)), $"{jsonPath}: {detail}", inner);

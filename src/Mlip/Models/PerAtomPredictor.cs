@@ -114,25 +114,7 @@ public static class PerAtomModelFile
         ModelFile.Write(path, root, training);
     }
 
-    public static PerAtomPredictor Load(string path)
-    {
-        using var doc = JsonInput.ParseFile(path);
-        var where = new InputLocation(path);
-        if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object) throw new FileFormatException(where, "not an Mlip model file (not a JSON object)");
-        var root = ModelJson.ToNode(doc.RootElement);
-        try
-        {
-            return LoadJson(root, path, where);
-        }
-        catch (MlipException e) when (e is not MlipInputException { File: not null })
-        {
-            throw new FileFormatException(where, e.Message, e);
-        }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or InvalidCastException or KeyNotFoundException or ArgumentException or OverflowException)
-        {
-            throw new FileFormatException(where, $"malformed model file: {e.Message}", e);
-        }
-    }
+    public static PerAtomPredictor Load(string path) => ModelJson.LoadObject(path, LoadJson);
 
     private static PerAtomPredictor LoadJson(JsonObject root, string path, InputLocation where)
     {

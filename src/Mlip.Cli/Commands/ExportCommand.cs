@@ -46,7 +46,7 @@ public static class ExportCommand
             if (fmt == "pace")
                 stdout.WriteLine("note: .yace needs LAMMPS built with PACE library v.2021.10.25 or later; older builds " +
                                  "(e.g. Debian's LAMMPS 20220106, PACE v.2021.4.9) read only the plain .ace: use --format pace-ace (docs/ace.md)");
-            if (fmt is "pace" or "pace-ace" && Pace.Basis(potential).ElementCount > 1)
+            if (fmt is "pace" or "pace-ace" && Mlip.Models.Ace.AcePotential.PaceBasis(potential).ElementCount > 1)
                 stdout.WriteLine("note: PACE library v.2021.4.9 (LAMMPS 2021-2022) evaluates single-element potentials only; " +
                                  "this one has several elements and needs a newer pair_style pace (docs/ace.md)");
             return 0;

@@ -203,16 +203,6 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
         return (potential, set ?? TrainingSet.Compute(descriptor, labelled, derivatives: false, c.Threads));
     }
 
-    /// <summary>
-    /// The uncertainty of a fitted model over its training set: GPR variance; for a linear ACE the ACE extrapolation grade
-    /// (pacemaker's D-optimality over the basis-function projections, <see cref="AceExtrapolation"/>); otherwise
-    /// D-optimality over the descriptors.
-    /// </summary>
-    public static IUncertaintyEstimator Estimator(Potential potential, TrainingSet set) =>
-        potential.Model is GaussianProcessModel ? new GaussianProcessUncertainty(potential, includeForces: false)
-        : AceLinearExport.IsLinearAce(potential) ? AceExtrapolation.Build(potential, set.Structures)
-        : new DOptimalityUncertainty(potential, DOptimality.Build(set));
-
     private static double SafeScore(IUncertaintyEstimator estimator, Structure s)
     {
         try { return estimator.Estimate(s).Score; }

@@ -15,12 +15,10 @@ public static class Pace
 {
     public static bool Handles(Potential p) => p.Descriptor is AceDensities || AceLinearExport.IsLinearAce(p);
 
-    public static AceBasisSet Basis(Potential p) => AcePotential.PaceBasis(p);
-
     /// <summary>Writes NAME.yace (or NAME.ace when <paramref name="format"/> is "ace") and in.lammps; returns the paths.</summary>
     public static string[] Write(Potential potential, string directory, string name = "mlip", string format = "yace")
     {
-        var basis = Basis(potential);
+        var basis = AcePotential.PaceBasis(potential);
         string ext = format.ToLowerInvariant() switch
         {
             "yace" => ".yace",

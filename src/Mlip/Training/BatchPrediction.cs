@@ -19,7 +19,7 @@ public static class BatchPrediction
     /// Energy, forces, stress (periodic structures), per-atom energies and energy variance where the
     /// calculator gives them; the structure's own energy is kept as info reference_energy. With an
     /// <paramref name="estimator"/> the labels and the uncertainty come from it instead
-    /// (<see cref="UncertaintyEstimators.Annotate"/>).
+    /// (<see cref="UncertaintyResult.Annotate"/>).
     /// </summary>
     public static Structure[] Run(ICalculator calculator, IReadOnlyList<Structure> structures, IUncertaintyEstimator? estimator = null,
         int threads = 0, IProgress<WorkProgress>? progress = null) =>
@@ -29,7 +29,7 @@ public static class BatchPrediction
             if (s.Energy is double e) copy.Info["reference_energy"] = e;
             if (estimator is not null)
             {
-                UncertaintyEstimators.Annotate(copy, estimator.Estimate(s));
+                estimator.Estimate(s).Annotate(copy);
                 return copy;
             }
             var r = calculator.Calculate(s, forces: true, stress: s.Pbc.AllPeriodic);

@@ -66,8 +66,8 @@ public class AceActiveLearningTests(ITestOutputHelper output)
         double reported = (double)last["validation_mean_uncertainty"]!;
         output.WriteLine($"validation mean max γ: loop {reported:R}, rebuilt {mean:R}");
         Assert.Equal(mean, reported, 1e-9 * mean);
-        // the loop's estimator for this model is the ACE grade (not D-optimality over the descriptor values)
-        Assert.IsType<AceExtrapolation>(ActiveLearningLoop.Estimator(model, TrainingSet.Compute(model.Descriptor, labelled, false, 2)));
+        // the loop's estimator for this model (the ace kind's) is the ACE grade (not D-optimality over the descriptor values)
+        Assert.IsType<AceExtrapolation>(ModelKinds.Get("ace").Uncertainty(model, TrainingSet.Compute(model.Descriptor, labelled, false, 2)));
         // the active set is built over the labelled structures: none of them extrapolates
         double trainMax = labelled.Max(s => grade.Grades(s).Max());
         output.WriteLine($"max γ over the {labelled.Count} labelled structures: {trainMax:F6}");

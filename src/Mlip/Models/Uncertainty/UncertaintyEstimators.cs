@@ -40,7 +40,4 @@ public static class UncertaintyEstimators
         var set = TrainingSet.Compute(p.Descriptor, training, derivatives: false, threads);
         return new DOptimalityUncertainty(p, DOptimality.Build(set));
     }
-
-    /// <summary>Writes a result into a copy-ready structure: energy/forces/stress (the stress is dropped when the result has none), energy_std (info), force_std and gamma (per-atom arrays).</summary>
-    public static void Annotate(Structure s, UncertaintyResult r) => r.Annotate(s);
 }

@@ -14,11 +14,7 @@ public static class ConfigCommand
         var cmd = new Command("config", "Describe the YAML config files of train and learn") { schema, json };
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
-            if (!parse.GetValue(schema))
-            {
-                stderr.WriteLine("mlip config: give --schema (optionally --json)");
-                return 2;
-            }
+            if (!parse.GetValue(schema)) throw new Mlip.Validation.MlipException("config: give --schema (optionally --json)");
             stdout.Write(parse.GetValue(json)
                 ? ConfigReference.Json().ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n"
                 : ConfigReference.Markdown());

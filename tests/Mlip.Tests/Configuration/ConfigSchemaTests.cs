@@ -58,6 +58,16 @@ public class ConfigSchemaTests
     }
 
     [Fact]
+    public void ConfigWithoutSchemaIsAOneLineUserError()
+    {
+        var stdout = new StringWriter(); var stderr = new StringWriter();
+        Assert.Equal(1, Program.Run(["config"], stdout, stderr));
+        Assert.Equal("", stdout.ToString());
+        Assert.Single(stderr.ToString().Trim().Split('\n'));
+        Assert.Contains("--schema", stderr.ToString());
+    }
+
+    [Fact]
     public void EveryKindWithACodecIsInTheModelFileTable()
     {
         foreach (var kind in ModelKinds.All)

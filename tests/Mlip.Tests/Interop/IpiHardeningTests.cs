@@ -175,7 +175,7 @@ public class IpiHardeningTests
     }
 
     [Fact]
-    public void Serve_refuses_a_non_positive_io_timeout()
+    public void Serve_refuses_a_negative_io_timeout()
     {
         string dir = TestPaths.TempDir();
         var r = Cli.CliTests.Run("serve", "--potential", "sw", "--ipi", "unix:" + SocketPath(), "--structure", Template(dir), "--io-timeout", "-1");

@@ -27,6 +27,7 @@ public static class ConfigReference
                 ["learn"] = kind.Refittable,
                 ["uncertainty"] = kind.UncertaintyName,
                 ["settings"] = Keys(Settings(kind)),
+                ["per_atom_settings"] = kind.PerAtom is { } v ? Keys(PerAtomSettings(v)) : null,
             };
         var descriptors = new JsonObject();
         foreach (var d in DescriptorTypes.All)
@@ -48,6 +49,10 @@ public static class ConfigReference
     /// <summary>A model kind's settings as schema rows.</summary>
     public static IReadOnlyList<ConfigKeyDoc> Settings(ModelKind kind) =>
         [.. SettingsBinder.Describe(kind.SettingsType).Select(s => new ConfigKeyDoc(s.Key, s.Type, s.Default, s.Doc))];
+
+    /// <summary>The settings of a kind's per-atom variant as schema rows.</summary>
+    public static IReadOnlyList<ConfigKeyDoc> PerAtomSettings(PerAtomVariant variant) =>
+        [.. SettingsBinder.Describe(variant.SettingsType).Select(s => new ConfigKeyDoc(s.Key, s.Type, s.Default, s.Doc))];
 
     /// <summary>docs/config-reference.md (also the text of <c>mlip config --schema</c>).</summary>
     public static string Markdown()
@@ -85,6 +90,11 @@ public static class ConfigReference
             notes.Add($"uncertainty: {kind.UncertaintyName}");
             w.Append(string.Join("; ", notes)).Append(".\n\n");
             Table(w, Settings(kind));
+            if (kind.PerAtom is { } perAtom)
+            {
+                w.Append("\nWith `target: {per_atom: NAME}` (a per-atom model, docs/per-atom-targets.md) the settings are:\n\n");
+                Table(w, PerAtomSettings(perAtom));
+            }
         }
         w.Append("""
 

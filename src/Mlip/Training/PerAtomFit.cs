@@ -105,14 +105,13 @@ public static class PerAtomFit
     private static readonly CholeskyJitter NormalEquations = new(1e-12, 100, 8, "the normal equations are not positive definite even with jitter (raise the ridge)");
     private static readonly CholeskyJitter FunctionMetric = new(1e-14, 10, 12, "the function metric is not positive definite");
 
-    public static IPerAtomModel Fit(string kind, PerAtomData data, PerAtomFitOptions options, TextWriter? log = null) => kind switch
+    /// <summary>Fits the per-atom variant of the model kind <paramref name="kind"/> (<see cref="ModelKind.PerAtom"/>) with its default settings over <paramref name="settings"/>.</summary>
+    public static IPerAtomModel Fit(string kind, PerAtomFitContext context, object? settings = null)
     {
-        "linear" => Polynomial(data, 1, options),
-        "quadratic" => Polynomial(data, 2, options),
-        "nn" => Network(data, options, log),
-        "gpr" => GaussianProcess(data, options),
-        _ => throw new MlipException($"unknown per-atom model kind '{kind}' (linear, quadratic, nn, gpr)"),
-    };
+        var k = ModelKinds.Get(kind);
+        var variant = k.PerAtom ?? throw new MlipException($"model kind '{k.Name}' has no per-atom variant ({string.Join(", ", ModelKinds.All.Where(x => x.PerAtom is not null).Select(x => x.Name))})");
+        return variant.Fit(context, settings ?? Activator.CreateInstance(variant.SettingsType)!);
+    }
 
     /// <summary>Standardised features [rows, K] and targets [rows, D] of the given rows.</summary>
     private static (double[] X, double[] Y) Standardized(PerAtomData data, int[] rows, Standardization fs, Standardization ts)

@@ -88,6 +88,23 @@ public sealed class PerAtomCliTests
         (code, _, stderr) = CliTests.Run("train", bad);
         Assert.Equal(1, code);
         Assert.Contains("target.per_atomz", stderr);
+
+        // the per-atom settings are the kind's per-atom variant's (the model-kind registry): a key of another kind is
+        // refused at its line, a bad value names the range
+        File.WriteAllText(bad, File.ReadAllText(Path.Combine(dir, "linear.yaml")).Replace("  ridge: 1.0e-8", "  ridge: 1.0e-8\n  hidden: [8]"));
+        (code, _, stderr) = CliTests.Run("train", bad);
+        Assert.Equal(1, code);
+        Assert.Contains("bad.yaml:", stderr);
+        Assert.Contains("hidden", stderr);
+        Assert.Contains("ridge", stderr); // the keys allowed there
+        File.WriteAllText(bad, File.ReadAllText(Path.Combine(dir, "linear.yaml")).Replace("  ridge: 1.0e-8", "  ridge: -1"));
+        (code, _, stderr) = CliTests.Run("train", bad);
+        Assert.Equal(1, code);
+        Assert.Contains("ridge", stderr);
+        File.WriteAllText(bad, File.ReadAllText(Path.Combine(dir, "linear.yaml")).Replace("kind: linear", "kind: pinn"));
+        (code, _, stderr) = CliTests.Run("train", bad);
+        Assert.Equal(1, code);
+        Assert.Contains("no per-atom variant", stderr);
     }
 
     [Theory]

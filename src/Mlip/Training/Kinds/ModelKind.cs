@@ -53,6 +53,8 @@ public abstract class ModelKind
     public virtual string? Descriptor => null;
     /// <summary>Read/write of the model in the Mlip model file; null when the kind's potentials are saved in another format.</summary>
     public abstract ModelCodec? Codec { get; }
+    /// <summary>The per-atom variant (<c>target: {per_atom: NAME}</c>), or null when the kind has none.</summary>
+    public virtual PerAtomVariant? PerAtom => null;
     /// <summary>The name of the uncertainty score <see cref="Uncertainty"/> gives, for reports.</summary>
     public virtual string UncertaintyName => "d-optimality max gamma";
 

@@ -50,6 +50,7 @@ public sealed class NeuralNetworkKind : ModelKind<NeuralNetworkSettings>
     public override string Name => "nn";
     public override string Doc => "one feed-forward network per element on the descriptors (Behler-Parrinello), trained on energies, forces and stresses";
     public override ModelCodec? Codec => ModelFile.NetworkCodec;
+    public override PerAtomVariant PerAtom { get; } = new PerAtomNetworkVariant();
 
     protected override ModelFitResult Fit(ModelFitContext c, NeuralNetworkSettings s)
     {

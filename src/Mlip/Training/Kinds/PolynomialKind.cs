@@ -27,6 +27,7 @@ public sealed class PolynomialKind(int order) : ModelKind<PolynomialSettings>
         : "E_i = c_0 + c . x_i + x_i^T C x_i / 2 per element, weighted ridge least squares (qSNAP with so4)";
     public override bool Refittable => true;
     public override ModelCodec? Codec => ModelFile.PolynomialCodec(Name);
+    public override PerAtomVariant PerAtom { get; } = new PerAtomPolynomialVariant(order);
 
     protected override ModelFitResult Fit(ModelFitContext c, PolynomialSettings s)
     {

@@ -98,16 +98,6 @@ public static class TrainingRun
         return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime);
     }
 
-    internal static int[] ParseInts(string text, TrainConfig c)
-    {
-        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var v = new int[parts.Length];
-        for (int i = 0; i < parts.Length; i++)
-            if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out v[i]) || v[i] < 1)
-                throw new MlipException($"{c.SourcePath}: model.hidden must be a list of layer sizes, e.g. [30, 30]");
-        return v;
-    }
-
     internal static void WriteLearningCurve(string dir, IReadOnlyList<LearningPoint> curve)
     {
         AtomicFile.WriteText(Path.Combine(dir, "learning_curve.csv"), w =>
@@ -129,22 +119,6 @@ public static class TrainingRun
 
     /// <summary>Default `fs_ridge` of `model: {kind: ace, embedding: fs}`, centred on the linear fit: best of 0 ... 1e-7 on mlearn Si (docs/ace.md).</summary>
     public const double DefaultFsRidge = 1e-7;
-
-    internal static double Setting(TrainConfig c, string key, double fallback)
-    {
-        if (!c.Model.TryGetValue(key, out var v)) return fallback;
-        if (v.Equals("true", StringComparison.OrdinalIgnoreCase)) return 1;
-        if (v.Equals("false", StringComparison.OrdinalIgnoreCase)) return 0;
-        if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x)) return x;
-        throw new MlipException($"{c.SourcePath}: model.{key} must be a number, got '{v}'");
-    }
-
-    internal static void CheckKnown(TrainConfig c, params string[] keys)
-    {
-        foreach (var k in c.Model.Keys)
-            if (!keys.Contains(k, StringComparer.OrdinalIgnoreCase))
-                throw new MlipException($"{c.SourcePath}: unknown setting model.{k} for a {c.ModelKind} model ({string.Join(", ", keys)})");
-    }
 
     /// <summary>The config's descriptor for the elements of the training structures (sorted by atomic number), logged.</summary>
     internal static (List<string> Elements, DescriptorSpec Spec, IDescriptor Descriptor) CreateDescriptor(TrainConfig config, IReadOnlyList<Structure> train, TextWriter log)

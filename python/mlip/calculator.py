@@ -10,6 +10,7 @@ import time
 import weakref
 
 import numpy as np
+import ase.units as units
 from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.socketio import IPIProtocol, SocketClosed
 from ase.stress import full_3x3_to_voigt_6_stress
@@ -180,15 +181,22 @@ class MlipCalculator(Calculator):
                 self._send_init({'mlip': 1, 'numbers': species[0], 'pbc': species[1], 'extras': True})
                 s.sent = species
             p = s.protocol
-            msg = p.status()
-            if msg != 'READY':
-                raise MlipServerError('mlip serve answered {} instead of READY'.format(msg))
+            # One round trip: POSDATA, STATUS and GETFORCE go together (Mlip's driver answers them in order), then
+            # HAVEDATA and FORCEREADY come back. ASE's IPIProtocol.calculate waits for each answer (three round trips).
             cell = np.array(atoms.cell[:], dtype=float)
             p.sendposdata(cell, np.linalg.pinv(cell).T, np.asarray(atoms.positions, dtype=float))
-            msg = p.status()
-            if msg != 'HAVEDATA':
-                raise MlipServerError('mlip serve answered {} instead of HAVEDATA'.format(msg))
-            energy, forces, virial, extra = p.sendrecv_force()
+            p.sendmsg('STATUS')
+            p.sendmsg('GETFORCE')
+            for expected in ('HAVEDATA', 'FORCEREADY'):
+                msg = p.recvmsg()
+                if msg != expected:
+                    raise MlipServerError('mlip serve answered {} instead of {}'.format(msg, expected))
+            energy = p.recv(1, np.float64)[0] * units.Hartree
+            natoms = int(p.recv(1, np.int32)[0])
+            forces = p.recv((natoms, 3), np.float64) * (units.Hartree / units.Bohr)
+            virial = p.recv((3, 3), np.float64).T * units.Hartree
+            nextra = int(p.recv(1, np.int32)[0])
+            extra = p._recvall(nextra) if nextra > 0 else b''
         except (SocketClosed, ConnectionError, BrokenPipeError) as e:
             proc = s.proc
             if proc is not None:
@@ -199,7 +207,7 @@ class MlipCalculator(Calculator):
             text = s.output().strip()
             s.close()
             raise MlipServerError('mlip serve ended ({}):\n{}'.format(type(e).__name__, text)) from None
-        extra = json.loads(np.asarray(extra, dtype=np.byte).tobytes().decode('utf-8')) if len(extra) else {}
+        extra = json.loads(extra.decode('utf-8')) if extra.strip(b'\0') else {}
         self.results['energy'] = self.results['free_energy'] = float(energy)
         self.results['forces'] = np.array(forces, dtype=float)
         if atoms.pbc.all() and atoms.cell.rank == 3:

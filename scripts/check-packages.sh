@@ -20,7 +20,7 @@ done
 keep=1
 if [ -z "$work" ]; then work="$(mktemp -d /tmp/mlip-packages.XXXXXX)"; keep=0; fi
 mkdir -p "$work"
-version="0.1.0-check.$(date +%s%N)"
+version="0.1.0-check.$(date +%s).$$"
 cache="${NUGET_PACKAGES:-$HOME/.nuget/packages}"
 cleanup() {
   rm -rf "$cache/mlip/$version" "$cache/mlip.cli/$version"
@@ -33,14 +33,17 @@ t0=$(date +%s)
 
 dotnet pack "$root/src/Mlip" -c Release $build -nologo -v quiet -p:PackageVersion="$version" -o "$feed"
 step "packed Mlip $version"
-unzip -l "$feed/Mlip.$version.nupkg" | grep -q "lib/net10.0/Mlip.xml" || { echo "check-packages: Mlip.$version.nupkg has no XML docs" >&2; exit 1; }
-unzip -l "$feed/Mlip.$version.nupkg" | grep -q "buildTransitive/Mlip.targets" || { echo "check-packages: Mlip.$version.nupkg has no buildTransitive/Mlip.targets" >&2; exit 1; }
+listing="$(unzip -l "$feed/Mlip.$version.nupkg")"
+for f in lib/net10.0/Mlip.dll lib/net10.0/Mlip.xml buildTransitive/Mlip.targets PACKAGE.md; do
+  grep -q "$f" <<<"$listing" || { echo "check-packages: Mlip.$version.nupkg has no $f" >&2; exit 1; }
+done
 dotnet pack "$root/src/Mlip.Cli" -c Release $build -nologo -v quiet -p:PackageVersion="$version" -o "$feed"
 step "packed Mlip.Cli $version ($(du -m "$feed/Mlip.Cli.$version.nupkg" | cut -f1) MB)"
 
 dotnet tool install --tool-path "$work/tools" --add-source "$feed" Mlip.Cli --version "$version" >/dev/null
 step "installed the tool into $work/tools"
-"$work/tools/mlip" --help | head -3
+"$work/tools/mlip" --help > "$work/help.txt"
+head -2 "$work/help.txt"
 (cd "$work" && "$work/tools/mlip" demo --quick --output "$work/demo" | tail -3)
 step "mlip --help and mlip demo --quick ran through the installed tool"
 
@@ -53,4 +56,13 @@ dotnet build "$work/example" -c Release -nologo -v quiet -p:MlipVersion="$versio
 step "built examples/dotnet against Mlip $version"
 dotnet "$work/example/bin/Release/net10.0/MdExample.dll" "$work/demo/model/model.json"
 step "ran examples/dotnet"
+# TorchSharp's native library, in the installed tool and in the example's output, loads with libstdc++ older than GCC 13
+if command -v readelf >/dev/null; then
+  for f in "$(find "$work/tools/.store" -name libLibTorchSharp.so | head -1)" "$(find "$work/example/bin" -name libLibTorchSharp.so | head -1)"; do
+    if readelf -V "$f" | grep -q "GLIBCXX_3.4.32" && ! readelf -V "$f" | grep "Name: GLIBCXX_3.4.32" | grep -q WEAK; then
+      echo "check-packages: $f still requires GLIBCXX_3.4.32 (not marked weak)" >&2; exit 1
+    fi
+  done
+  echo "check-packages: libLibTorchSharp.so of the tool and of the example: GLIBCXX_3.4.32 weak or absent"
+fi
 echo "check-packages: ok"

@@ -71,6 +71,44 @@ public class PythonPackageTests(DemoModelFixture demo, ITestOutputHelper output)
         Assert.True(r.GetProperty("server_gone").GetBoolean());
     }
 
+    /// <summary>
+    /// <c>pip install ./python</c> (offline: no build isolation, no dependencies; into a --target folder, from a copy so
+    /// that pip's build folders stay out of the repository) gives an importable package whose helper runs the command.
+    /// </summary>
+    [Fact]
+    public void PipInstallsThePackage()
+    {
+        Assert.Null(demo.Error);
+        PythonScript.Require("pip", "python3-pip");
+        string dir = TestPaths.TempDir();
+        string source = Path.Combine(dir, "python");
+        Directory.CreateDirectory(Path.Combine(source, "mlip"));
+        foreach (var f in new[] { "pyproject.toml", "README.md" }) File.Copy(Path.Combine(TestPaths.RepoRoot, "python", f), Path.Combine(source, f));
+        foreach (var f in Directory.GetFiles(Path.Combine(TestPaths.RepoRoot, "python", "mlip"), "*.py")) File.Copy(f, Path.Combine(source, "mlip", Path.GetFileName(f)));
+        string target = Path.Combine(dir, "site");
+        var (code, o, e) = Python(dir, ["-m", "pip", "install", "--no-build-isolation", "--no-deps", "--no-index", "--target", target, source]);
+        Assert.True(code == 0, $"pip install failed:\n{e}\n{o}");
+        (code, o, e) = Python(dir, ["-c", "import mlip, sys; print(mlip.__file__); print(mlip.read_model_info(sys.argv[1])['kind'])", demo.Model],
+            ("PYTHONPATH", target));
+        Assert.True(code == 0, $"the installed package failed:\n{e}\n{o}");
+        Assert.StartsWith(target, o.Trim());
+        Assert.EndsWith("quadratic", o.Trim());
+    }
+
+    private static (int Code, string Stdout, string Stderr) Python(string dir, string[] args, params (string Key, string Value)[] env)
+    {
+        var psi = new ProcessStartInfo(PythonScript.Python) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["MLIP_COMMAND"] = $"dotnet {Path.Combine(AppContext.BaseDirectory, "Mlip.Cli.dll")}";
+        foreach (var (k, v) in env) psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
+        var o = p.StandardOutput.ReadToEndAsync();
+        var e = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(HangGuard.WaitMilliseconds), "python did not finish");
+        p.WaitForExit();
+        return (p.ExitCode, o.Result, e.Result);
+    }
+
     /// <summary>Runs python/tests/SCRIPT FIRST WORKDIR; fails on a non-zero exit with the script's output; returns its JSON line.</summary>
     private JsonElement RunScript(string script, string first)
     {

@@ -38,29 +38,24 @@ public class ReadmeWaysInTests(ITestOutputHelper output)
         foreach (var line in Block("The command"))
         {
             Assert.StartsWith("mlip ", line);
-            using var p = CliProcess.Start(dir, line["mlip ".Length..]);
-            var o = p.StandardOutput.ReadToEndAsync();
-            var e = p.StandardError.ReadToEndAsync();
-            Assert.True(p.WaitForExit(HangGuard.WaitMilliseconds * 2), $"{line}: did not finish");
-            p.WaitForExit();
-            Assert.True(p.ExitCode == 0, $"{line}: exit {p.ExitCode}\n{e.Result}\n{o.Result}");
+            var cli = new ProcessStartInfo("dotnet") { WorkingDirectory = dir };
+            cli.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Mlip.Cli.dll"));
+            foreach (var a in line["mlip ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries)) cli.ArgumentList.Add(a);
+            var (code, o, e) = ProcessRun.Run(cli, HangGuard.Wait * 2, line);
+            Assert.True(code == 0, $"{line}: exit {code}\n{e}\n{o}");
         }
         PythonScript.Require("ase", "python3-ase");
-        var psi = new ProcessStartInfo(PythonScript.Python) { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new ProcessStartInfo(PythonScript.Python) { WorkingDirectory = dir };
         psi.ArgumentList.Add("-c");
         psi.ArgumentList.Add(string.Join('\n', Block("Python")));
         psi.Environment["PYTHONPATH"] = Path.Combine(TestPaths.RepoRoot, "python");
         psi.Environment["MLIP_COMMAND"] = $"dotnet {Path.Combine(AppContext.BaseDirectory, "Mlip.Cli.dll")}";
-        using var py = Process.Start(psi)!;
-        var po = py.StandardOutput.ReadToEndAsync();
-        var pe = py.StandardError.ReadToEndAsync();
-        Assert.True(py.WaitForExit(HangGuard.WaitMilliseconds), "the Python example did not finish");
-        py.WaitForExit();
-        output.WriteLine(po.Result);
-        Assert.True(py.ExitCode == 0, $"the Python example failed:\n{pe.Result}");
+        var (pcode, pout, perr) = ProcessRun.Run(psi, HangGuard.Wait, "the Python example");
+        output.WriteLine(pout);
+        Assert.True(pcode == 0, $"the Python example failed:\n{perr}");
         // energy, a force vector and a stress vector: finite numbers
-        Assert.Matches(@"^-?\d+\.\d+(e[-+]\d+)? \[", po.Result.Trim());
-        Assert.DoesNotContain("nan", po.Result, StringComparison.OrdinalIgnoreCase);
+        Assert.Matches(@"^-?\d+\.\d+(e[-+]\d+)? \[", pout.Trim());
+        Assert.DoesNotContain("nan", pout, StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]

@@ -30,6 +30,13 @@ if ! /usr/bin/python3 -c "import numpy, phonopy" 2>/dev/null; then
   $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq python3-numpy python3-phonopy
 fi
 
+# pip and setuptools (Debian python3-pip, python3-setuptools) for `pip install ./python`
+# (tests/Mlip.Tests/Interop/PythonPackageTests.cs: an offline install, no build isolation); skipped when present.
+if ! /usr/bin/python3 -c "import pip, setuptools" 2>/dev/null; then
+  sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq python3-pip python3-setuptools
+fi
+
 # spglib (Debian libsymspg1) for space groups of random crystals (src/Mlip/Generation/Spglib.cs, P/Invoke); skipped when present.
 if ! ldconfig -p 2>/dev/null | grep -q 'libsymspg\.so\.1'; then
   sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"

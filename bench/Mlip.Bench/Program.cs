@@ -46,6 +46,9 @@ switch (which)
     case "uncertainty":
         UncertaintyBenchmark.Run(args.Skip(1).ToArray());
         break;
+    case "python":
+        PythonBenchmark.Run(args.Skip(1).ToArray());
+        break;
     case "fuzz":
         FuzzBenchmark.Run(args.Skip(1).ToArray());
         break;
@@ -66,6 +69,7 @@ switch (which)
         Console.WriteLine("  ace-basis [--order 3] [--nmax 8,6,4] [--lmax 0,4,3] [--degree D] [--wl 1.5]  size of a linear ACE basis");
         Console.WriteLine("  uncertainty [sw|tersoff] [--no-nn]  Spearman correlation of uncertainty with validation force error, per model kind");
         Console.WriteLine("  fuzz [--count 3000] [--seed 1] [--format extxyz,poscar,...] [--hang 60]  seeded mutants of real files through every structure reader, validation, neighbour list, summary: counts per outcome");
+        Console.WriteLine("  python [--calls 1000] [--model M]  per-call overhead of Python's MlipCalculator (ASE, socket, mlip serve) vs the same calls in-process from C#");
         Console.WriteLine("  random-crystals [--quick]  random symmetric Ga12As12 cells in every group that fits: mean ms per cell, failure rate per group");
         break;
 }

@@ -1,8 +1,11 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Mlip.Data;
 using Mlip.IO;
+using Mlip.Models;
+using Mlip.Structures;
 using Mlip.Validation;
 
 namespace Mlip.Cli.Commands;
@@ -12,18 +15,26 @@ public static class InfoCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var files = new Argument<string[]>("files") { Arity = ArgumentArity.OneOrMore, Description = "Structure files (extxyz, ASE json/db, POSCAR, OUTCAR, pymatgen/mlearn json)" };
+        var files = new Argument<string[]>("files") { Arity = ArgumentArity.ZeroOrMore, Description = "Structure files (extxyz, ASE json/db, POSCAR, OUTCAR, pymatgen/mlearn json)" };
         var json = CommonOptions.Json();
         var format = CommonOptions.InputFormat();
         var legacyFormat = CommonOptions.Legacy("--format", format);
         var minDistance = new Option<double>("--min-distance") { Description = "Report atoms closer than this (Å) as overlapping; 0 turns the check off", DefaultValueFactory = _ => 0.5 };
-        var cmd = new Command("info", "Summarise structure files: sizes, elements, groups, energy, force and volume ranges, labels present")
+        var model = CommonOptions.Model();
+        var cmd = new Command("info", "Summarise structure files: sizes, elements, groups, energy, force and volume ranges, labels present; or, with --model, a model file")
         {
-            files, json, format, legacyFormat, minDistance,
+            files, json, format, legacyFormat, minDistance, model,
         };
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
             var paths = parse.GetValue(files)!;
+            if (parse.GetValue(model) is string modelPath)
+            {
+                if (paths.Length > 0) throw new MlipException("mlip info: give structure files or --model, not both");
+                WriteModel(stdout, modelPath, parse.GetValue(json));
+                return 0;
+            }
+            if (paths.Length == 0) throw new MlipException("mlip info: give one or more structure files, or --model MODEL");
             var validation = ValidationOptions.Default with { MinDistance = parse.GetValue(minDistance) };
             var structures = StructureIO.ReadAll(paths, CommonOptions.Value(parse, format, legacyFormat), validation);
             var summary = DatasetSummary.Of(structures);
@@ -32,6 +43,28 @@ public static class InfoCommand
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>What a model file holds: its calculator's name, model kind, elements, descriptor, cutoff and feature count.</summary>
+    private static void WriteModel(TextWriter o, string path, bool json)
+    {
+        var p = ModelFile.Load(path);
+        string[] elements = [.. p.Elements.Select(Elements.Symbol)];
+        if (json)
+        {
+            o.WriteLine(new JsonObject
+            {
+                ["file"] = path, ["name"] = p.Name, ["kind"] = p.Model.Kind,
+                ["elements"] = new JsonArray([.. elements.Select(e => (JsonNode)e)]),
+                ["descriptor"] = p.Descriptor.Name, ["cutoff_a"] = p.Descriptor.Cutoff, ["features"] = p.Descriptor.FeatureCount,
+            }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            return;
+        }
+        o.WriteLine($"model:       {path}");
+        o.WriteLine($"name:        {p.Name}");
+        o.WriteLine($"kind:        {p.Model.Kind}");
+        o.WriteLine($"elements:    {string.Join(" ", elements)}");
+        o.WriteLine($"descriptor:  {p.Descriptor.Name}, cutoff {F(p.Descriptor.Cutoff)} Å, {p.Descriptor.FeatureCount} features");
     }
 
     private static string F(double v, string fmt = "F4") => v.ToString(fmt, CultureInfo.InvariantCulture);

@@ -4,7 +4,7 @@ namespace Mlip.Generation;
 /// Single-bond covalent radii (Å) of elements 1-96 (B. Cordero et al., Dalton Trans. 2008, 2832;
 /// low-spin values for Mn, Fe, Co), used for minimum distances and target volumes of random crystals.
 /// </summary>
-public static class CovalentRadii
+internal static class CovalentRadii
 {
     private static readonly double[] Radii =
     [

@@ -179,7 +179,7 @@ public sealed record SymmetryOperation(int[] Rotation, Vec3 Translation)
 }
 
 /// <summary>Small helpers for fractional coordinates.</summary>
-public static class FractionalMath
+internal static class FractionalMath
 {
     public static double Wrap(double x) { x -= Math.Floor(x); return x >= 1 ? 0 : x; }
 

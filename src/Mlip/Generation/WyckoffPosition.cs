@@ -30,7 +30,7 @@ public sealed record WyckoffPosition(char Letter, int Multiplicity, int Dof, int
 /// positions when an operation maps one onto another (union-find over the orbits). The multiplicity
 /// is |G| / |H|.
 /// </summary>
-public static class WyckoffDerivation
+internal static class WyckoffDerivation
 {
     private const int Grid = 24;
 

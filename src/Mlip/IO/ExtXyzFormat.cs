@@ -303,7 +303,7 @@ internal sealed record ExtXyzColumn(string Name, char Type, int Count, int Start
 }
 
 /// <summary>The key=value grammar of the extxyz comment line (quotes, braces, brackets, bare flags).</summary>
-public static class ExtXyzComment
+internal static class ExtXyzComment
 {
     /// <summary>Parses the comment line into raw string values (quotes removed, a bare key gives "T").</summary>
     public static Dictionary<string, string> Parse(string line, InputLocation where)

@@ -2,6 +2,8 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Mlip.Calculators;
 using Mlip.Structures;
 using Mlip.Validation;
@@ -20,7 +22,12 @@ namespace Mlip.Interop;
 /// (Hartree), natoms, forces (Hartree/Bohr), the virial W = −σV (Hartree, sent transposed as ASE does;
 /// σ is symmetric), and an extra string of length 0.
 /// </para>
-/// <para>i-PI sends no species: the elements, periodicity and atom order come from a template structure.</para>
+/// <para>i-PI sends no species: the elements, periodicity and atom order come from a template structure, or from
+/// Mlip's extension of INIT: an init string that is a JSON object with <c>"mlip": 1</c> sets them (<c>numbers</c>,
+/// <c>pbc</c>) and may ask for <c>"extras": true</c>, after which every FORCEREADY carries a JSON extra string with
+/// the per-atom energies (<c>energies</c>, eV) and, where the model has one, <c>energy_std</c> (eV). A server may send
+/// such an INIT before any POSDATA, so one connection can compute structures of any size and species
+/// (python/mlip's <c>MlipCalculator</c> does; docs/python.md).</para>
 /// </summary>
 public sealed class IpiClient : IDisposable
 {
@@ -34,11 +41,12 @@ public sealed class IpiClient : IDisposable
 
     private readonly Socket _socket;
     private readonly ICalculator _calculator;
-    private readonly Structure _template;
+    private Structure? _template;
+    private bool _extras;
 
     private readonly TimeSpan? _ioTimeout;
 
-    private IpiClient(Socket socket, ICalculator calculator, Structure template, TimeSpan? ioTimeout)
+    private IpiClient(Socket socket, ICalculator calculator, Structure? template, TimeSpan? ioTimeout)
     {
         _socket = socket;
         _calculator = calculator;
@@ -66,13 +74,13 @@ public sealed class IpiClient : IDisposable
     /// <summary>
     /// Connects to <paramref name="address"/> (<c>HOST:PORT</c> or <c>unix:NAME</c>), retrying until the
     /// server listens or <paramref name="connectTimeout"/> passes. <paramref name="ioTimeout"/> bounds
-    /// every receive and send (infinite when null).
+    /// every receive and send (infinite when null). Without a <paramref name="template"/> the server must send
+    /// Mlip's JSON INIT (the species) before its first POSDATA.
     /// </summary>
-    public static async Task<IpiClient> ConnectAsync(string address, ICalculator calculator, Structure template,
+    public static async Task<IpiClient> ConnectAsync(string address, ICalculator calculator, Structure? template,
         TimeSpan connectTimeout, TimeSpan? ioTimeout = null, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(calculator);
-        ArgumentNullException.ThrowIfNull(template);
         if (ioTimeout is { } io && !(io > TimeSpan.Zero)) throw new MlipException($"i-PI: the I/O timeout must be positive (got {io.TotalSeconds} s)");
         var (endPoint, family, protocol) = ParseAddress(address);
         var deadline = DateTime.UtcNow + connectTimeout;
@@ -134,6 +142,7 @@ public sealed class IpiClient : IDisposable
         double energy = 0;
         Vec3[] forces = [];
         Matrix3 virial = Matrix3.Zero;
+        byte[] extra = [];
         using var registration = cancel.Register(() => { try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception) { } });
         while (true)
         {
@@ -151,19 +160,20 @@ public sealed class IpiClient : IDisposable
                     if (n < 0 || n > 1 << 24) throw new MlipException($"i-PI: bad INIT string length {n}");
                     var bytes = ReceiveBytes(n);
                     InitString = bytes is null ? null : Encoding.UTF8.GetString(bytes).TrimEnd('\0');
+                    if (InitString is { } init) ApplyInit(init);
                     break;
                 case "POSDATA":
                 {
                     var structure = ReceivePositions();
                     if (structure is null) return Calculations;
-                    (energy, forces, virial) = Compute(structure);
+                    (energy, forces, virial, extra) = Compute(structure);
                     haveData = true;
                     Calculations++;
                     break;
                 }
                 case "GETFORCE":
                     if (!haveData) throw new MlipException("i-PI: GETFORCE before any POSDATA");
-                    SendForces(energy, forces, virial);
+                    SendForces(energy, forces, virial, extra);
                     haveData = false;
                     break;
                 default:
@@ -172,14 +182,59 @@ public sealed class IpiClient : IDisposable
         }
     }
 
-    /// <summary>Energy (eV), forces (eV/Å) and virial W = −σV (eV) of a structure.</summary>
-    private (double Energy, Vec3[] Forces, Matrix3 Virial) Compute(Structure s)
+    /// <summary>
+    /// Mlip's INIT extension: a JSON object with <c>"mlip": 1</c> and <c>numbers</c> (atomic numbers, in the order of
+    /// the positions that follow), optionally <c>pbc</c> (three booleans, default all true) and <c>extras</c>
+    /// (bool: per-atom energies and the uncertainty in FORCEREADY's extra string). Any other init string (i-PI's
+    /// bead strings, ASE's one zero byte) is kept in <see cref="InitString"/> and changes nothing.
+    /// </summary>
+    private void ApplyInit(string init)
+    {
+        if (!init.StartsWith('{')) return;
+        JsonObject? o;
+        try { o = JsonNode.Parse(init) as JsonObject; }
+        catch (JsonException) { return; }
+        if (o is null || o["mlip"] is null) return;
+        try
+        {
+            if (o["numbers"] is JsonArray numbers)
+            {
+                var z = numbers.Select(n => n!.GetValue<int>()).ToArray();
+                foreach (int k in z)
+                    if (k < 1 || k > 118) throw new MlipException($"i-PI: the server's INIT names atomic number {k}");
+                var pbc = PeriodicFlags.All;
+                if (o["pbc"] is JsonArray p)
+                {
+                    if (p.Count != 3) throw new MlipException("i-PI: the server's INIT has a pbc that is not three booleans");
+                    pbc = new PeriodicFlags(p[0]!.GetValue<bool>(), p[1]!.GetValue<bool>(), p[2]!.GetValue<bool>());
+                }
+                _template = new Structure(Matrix3.Zero, new Vec3[z.Length], z, pbc);
+            }
+            if (o["extras"] is JsonNode e) _extras = e.GetValue<bool>();
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
+        {
+            throw new MlipException($"i-PI: the server's INIT JSON is malformed ({e.Message})");
+        }
+    }
+
+    /// <summary>Energy (eV), forces (eV/Å), virial W = −σV (eV) and the extra string (empty unless asked for) of a structure.</summary>
+    private (double Energy, Vec3[] Forces, Matrix3 Virial, byte[] Extra) Compute(Structure s)
     {
         var r = _calculator.Calculate(s, forces: true, stress: s.HasCell);
         var f = r.Forces ?? throw new MlipException($"i-PI: calculator {_calculator.Name} gave no forces");
         var virial = Matrix3.Zero;
         if (s.HasCell && r.Stress is { } stress) virial = (-s.Volume) * stress.ToEvPerCubicAngstrom();
-        return (r.Energy, f, virial);
+        return (r.Energy, f, virial, _extras ? Extras(r) : []);
+    }
+
+    /// <summary>The JSON extra string: per-atom energies (eV) and the energy's standard deviation (eV) where the calculator gives them.</summary>
+    private static byte[] Extras(CalculatorResult r)
+    {
+        var o = new JsonObject();
+        if (r.AtomEnergies is { } e) o["energies"] = new JsonArray([.. e.Select(v => (JsonNode)v)]);
+        if (r.EnergyVariance is double variance) o["energy_std"] = Math.Sqrt(Math.Max(variance, 0));
+        return Encoding.UTF8.GetBytes(o.ToJsonString());
     }
 
     private Structure? ReceivePositions()
@@ -188,6 +243,8 @@ public sealed class IpiClient : IDisposable
         var hinv = ReceiveDoubles(9);
         if (h is null || hinv is null) return null;
         int n = ReceiveInt32();
+        if (_template is null)
+            throw new MlipException("i-PI: the server sent positions before the species: give a template structure (mlip serve --structure), or send Mlip's JSON INIT first (docs/ase.md)");
         if (n != _template.Count)
             throw new MlipException($"i-PI: the server sent {n} atoms, the template structure has {_template.Count}");
         var pos = ReceiveDoubles(3 * n);
@@ -213,10 +270,10 @@ public sealed class IpiClient : IDisposable
             throw new MlipException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"i-PI: the server sent an absurd {what} ({bohr * Bohr:G4} Å, beyond ±{MaxCoordinate:G3} Å); disconnecting"));
     }
 
-    private void SendForces(double energy, Vec3[] forces, Matrix3 virial)
+    private void SendForces(double energy, Vec3[] forces, Matrix3 virial, byte[] extra)
     {
         int n = forces.Length;
-        var buf = new byte[HeaderLength + 8 + 4 + 24 * n + 72 + 4];
+        var buf = new byte[HeaderLength + 8 + 4 + 24 * n + 72 + 4 + extra.Length];
         Encoding.ASCII.GetBytes("FORCEREADY".PadRight(HeaderLength), buf);
         int o = HeaderLength;
         void D(double v) { BinaryPrimitives.WriteDoubleLittleEndian(buf.AsSpan(o), v); o += 8; }
@@ -226,7 +283,8 @@ public sealed class IpiClient : IDisposable
         const double forceUnit = Bohr / Hartree;
         foreach (var f in forces) { D(f.X * forceUnit); D(f.Y * forceUnit); D(f.Z * forceUnit); }
         foreach (double w in virial.Transpose().ToArray()) D(w / Hartree);
-        I(0);
+        I(extra.Length);
+        extra.CopyTo(buf, o);
         Send(buf);
     }
 

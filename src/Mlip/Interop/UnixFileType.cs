@@ -9,7 +9,7 @@ namespace Mlip.Interop;
 /// (libSystem.Native, SystemNative_LStat, whose FileStatus starts with int32 flags and int32 st_mode on
 /// every platform .NET supports).
 /// </summary>
-public static class UnixFileType
+internal static class UnixFileType
 {
     private const int TypeMask = 0xF000; // S_IFMT
     private const int Socket = 0xC000;   // S_IFSOCK

@@ -4,7 +4,7 @@ using Mlip.Validation;
 namespace Mlip.Neighbors;
 
 /// <summary>Cell geometry shared by the neighbour list and file writers.</summary>
-public static class CellGeometry
+internal static class CellGeometry
 {
     /// <summary>
     /// The cell used for binning: the structure's cell, except that non-periodic directions whose

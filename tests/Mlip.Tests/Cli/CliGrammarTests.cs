@@ -14,7 +14,7 @@ public class CliGrammarTests
 {
     /// <summary>Verbs that take a model (as <c>--model</c>; some also as the positional shorthand).</summary>
     private static readonly string[] ModelVerbs =
-        ["predict", "test", "export lammps", "activeset", "serve", "md", "relax", "eos", "elastic", "neb", "phonon", "label"];
+        ["predict", "test", "export lammps", "activeset", "serve", "md", "relax", "eos", "elastic", "neb", "phonon", "label", "info"];
 
     private static RootCommand Root() => Program.CreateRoot(TextWriter.Null, TextWriter.Null);
 

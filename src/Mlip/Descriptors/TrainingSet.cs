@@ -27,9 +27,17 @@ public sealed class TrainingSet
     /// <summary>Mean and standard deviation of every feature over all atoms (σ = 1 where a feature is constant).</summary>
     public (double[] Mean, double[] Scale) FeatureStatistics()
     {
-        var stats = new ColumnStatistics(FeatureCount);
-        foreach (var d in Descriptors)
-            for (int i = 0; i < d.Atoms; i++) stats.Add(d.Of(i));
+        var stats = FeatureColumnStatistics();
         return (stats.Mean(), stats.Scale());
+    }
+
+    /// <summary>The running statistics of the first <paramref name="features"/> features (all when negative) over every atom, in structure order (to merge with other ranks' or chunks').</summary>
+    public ColumnStatistics FeatureColumnStatistics(int features = -1)
+    {
+        int k = features >= 0 ? features : FeatureCount;
+        var stats = new ColumnStatistics(k);
+        foreach (var d in Descriptors)
+            for (int i = 0; i < d.Atoms; i++) stats.Add(d.Of(i)[..k]);
+        return stats;
     }
 }

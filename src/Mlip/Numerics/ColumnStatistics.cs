@@ -62,6 +62,27 @@ public sealed class ColumnStatistics
         Count = n;
     }
 
+    /// <summary>The accumulator as one flat array [count, mean..., Σ(x − mean)²...], to send between processes.</summary>
+    public double[] ToArray()
+    {
+        var a = new double[1 + 2 * Columns];
+        a[0] = Count;
+        _mean.CopyTo(a, 1);
+        _m2.CopyTo(a, 1 + Columns);
+        return a;
+    }
+
+    /// <summary>The accumulator of <see cref="ToArray"/>.</summary>
+    public static ColumnStatistics FromArray(ReadOnlySpan<double> a)
+    {
+        if (a.Length < 1 || a.Length % 2 != 1) throw new ArgumentException($"{a.Length} values are not [count, mean..., m2...]");
+        int k = (a.Length - 1) / 2;
+        var s = new ColumnStatistics(k) { Count = (long)a[0] };
+        a.Slice(1, k).CopyTo(s._mean);
+        a.Slice(1 + k, k).CopyTo(s._m2);
+        return s;
+    }
+
     /// <summary>The mean of each column (0 before any row).</summary>
     public double[] Mean() => (double[])_mean.Clone();
 

@@ -17,6 +17,8 @@ public class FolderDependencyTests
     {
         // errors a user can cause (typed, with InputLocation) and the parallel loop that reports them
         ["Validation"] = [],
+        // the processes of an MPI run and their collectives (Open MPI through P/Invoke; one process without mpirun)
+        ["Distributed"] = ["Validation"],
         // Vec3, Matrix3, Structure, Elements, Crystals: plain data
         ["Structures"] = ["Validation"],
         // PNG figures from plain arrays (ScottPlot lives only here)
@@ -39,10 +41,10 @@ public class FolderDependencyTests
         ["Interop"] = ["Models", "Descriptors", "Calculators", "IO", "Neighbors", "Structures", "Validation"],
         // reference data sets made with a calculator (MD, relaxation)
         ["Data"] = ["Simulation", "Calculators", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
-        ["Training"] = ["Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
-        ["ActiveLearning"] = ["Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
+        ["Training"] = ["Distributed", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
+        ["ActiveLearning"] = ["Distributed", "Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
         // the config reference generated from the records of every layer (mlip config --schema)
-        ["Schema"] = ["ActiveLearning", "Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
+        ["Schema"] = ["Distributed", "ActiveLearning", "Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
     };
 
     private static string SourceRoot => Path.Combine(TestPaths.RepoRoot, "src", "Mlip");

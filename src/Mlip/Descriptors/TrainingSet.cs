@@ -26,7 +26,14 @@ public sealed class TrainingSet
     /// <summary>Mean and standard deviation of every feature over all atoms (σ = 1 where a feature is constant).</summary>
     public (double[] Mean, double[] Scale) FeatureStatistics()
     {
-        int k = FeatureCount;
+        var (sum, sq, n) = FeatureSums();
+        return Statistics(sum, sq, n);
+    }
+
+    /// <summary>Σ x and Σ x² over every atom of the set, per feature, and the number of atoms (the parts of <see cref="FeatureStatistics"/>, to add up over ranks).</summary>
+    public (double[] Sum, double[] SumOfSquares, long Atoms) FeatureSums(int features = -1)
+    {
+        int k = features >= 0 ? features : FeatureCount;
         var sum = new double[k];
         var sq = new double[k];
         long n = 0;
@@ -39,6 +46,13 @@ public sealed class TrainingSet
             }
             n += d.Atoms;
         }
+        return (sum, sq, n);
+    }
+
+    /// <summary>Mean and standard deviation (1 for a constant feature) from the sums of <see cref="FeatureSums"/>.</summary>
+    public static (double[] Mean, double[] Scale) Statistics(double[] sum, double[] sq, long n)
+    {
+        int k = sum.Length;
         var mean = new double[k];
         var scale = new double[k];
         for (int a = 0; a < k; a++)

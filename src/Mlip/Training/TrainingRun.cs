@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Mlip.Descriptors;
+using Mlip.Distributed;
 using Mlip.IO;
 using Mlip.Models;
 using Mlip.Reporting;
@@ -23,10 +24,16 @@ public static class TrainingRun
     /// <summary>The model kinds <c>mlip train</c> fits (the names in <see cref="ModelKinds"/>).</summary>
     public static IReadOnlyList<string> Kinds => ModelKinds.Names;
 
-    public static TrainingOutcome Execute(TrainConfig config, TextWriter log, IProgress<WorkProgress>? progress = null, bool resume = false)
+    public static TrainingOutcome Execute(TrainConfig config, TextWriter log, IProgress<WorkProgress>? progress = null, bool resume = false,
+        ICommunicator? communicator = null)
     {
+        // under mpirun each rank computes the descriptors of its share of the training structures (contiguous blocks by
+        // index, Collectives.Share), the fit merges the ranks, the evaluation is split the same way, and rank 0 writes
+        var comm = communicator ?? SingleProcess.Instance;
         var kind = ModelKinds.Get(config.ModelKind);
         var settings = kind.BindSettings(config.ModelSettings); // each error at its line of the config
+        if (comm.Size > 1 && !kind.Distributes(settings))
+            throw new MlipException($"{config.SourcePath}: a {kind.Name} model{(kind.Name == "ace" ? " with embedding: fs" : "")} does not split over MPI ranks yet (linear, quadratic and linear ace models do); run it without mpirun");
         Directory.CreateDirectory(config.Output);
         var needForces = config.Loss.Force > 0;
         var validation = ValidationOptions.Default with { RequireEnergy = config.Loss.Energy > 0, RequireForces = needForces, RequireStress = config.Loss.Stress > 0 };
@@ -35,20 +42,25 @@ public static class TrainingRun
         log.WriteLine($"data: {train.Count} training structures ({train.Sum(s => s.Count)} atoms), {test.Count} test structures ({test.Sum(s => s.Count)} atoms)");
 
         var (elements, spec, descriptor) = CreateDescriptor(config, train, log);
+        var (first, end) = comm.Share(train.Count);
+        var mine = comm.Size == 1 ? train : train.Skip(first).Take(end - first).ToList();
+        if (comm.Size > 1)
+            log.WriteLine($"mpi: {comm.Size} ranks, each with about {train.Count / comm.Size} of the {train.Count} training structures (rank 0: {first}..{end - 1})");
 
         var clock = Stopwatch.StartNew();
         bool derivatives = config.Loss.Force > 0 || config.Loss.Stress > 0;
         // a linear ACE folds each structure's derivative blocks into the design matrix as it goes (AceLinearFit)
-        var set = kind.NeedsTrainingSet ? TrainingSet.Compute(descriptor, train, derivatives, config.Threads, progress) : null;
+        var set = kind.NeedsTrainingSet ? TrainingSet.Compute(descriptor, mine, derivatives, config.Threads, progress) : null;
         var descriptorTime = clock.Elapsed;
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"descriptors: {descriptorTime.TotalSeconds:F1} s"));
 
         clock.Restart();
         var fit = kind.Fit(new ModelFitContext
         {
-            Descriptor = descriptor, Spec = spec, Elements = elements, Structures = train, Set = set,
+            Descriptor = descriptor, Spec = spec, Elements = elements, Structures = mine, Set = set,
             Loss = config.Loss, Seed = config.Seed, Threads = config.Threads,
             Output = config.Output, Resume = resume, Log = log, Progress = progress, Source = config.SourcePath,
+            Communicator = comm,
         }, settings);
         var model = fit.Model;
         var fitInfo = fit.Info;
@@ -57,8 +69,8 @@ public static class TrainingRun
         set = null; // the derivative blocks are no longer needed
 
         var potential = pace ?? new Potential(descriptor, model ?? throw new MlipException($"model kind '{kind.Name}' returned no model"), spec);
-        var trainErrors = Evaluation.Run(potential, train, config.Threads);
-        var testErrors = test.Count > 0 ? Evaluation.Run(potential, test, config.Threads) : null;
+        var trainErrors = Evaluation.Run(potential, train, config.Threads, communicator: comm);
+        var testErrors = test.Count > 0 ? Evaluation.Run(potential, test, config.Threads, communicator: comm) : null;
         if (model is IUncertainModel)
         {
             log.WriteLine();
@@ -72,6 +84,7 @@ public static class TrainingRun
 
         // a nonlinear ACE is a PACE potential: its model file is model.yace
         string modelPath = Path.Combine(config.Output, pace is null ? "model.json" : "model.yace");
+        if (!comm.IsRoot) return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime); // rank 0 writes
         var training = new JsonObject
         {
             ["config"] = config.SourcePath,

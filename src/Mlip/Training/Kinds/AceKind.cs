@@ -53,6 +53,8 @@ public sealed class AceKind : ModelKind<AceSettings>
     public override string? Descriptor => "ace";
     public override bool NeedsTrainingSet => false;
     public override bool Refittable => true;
+    /// <summary>The linear ACE splits over MPI ranks; the Finnis-Sinclair embedding fit does not (yet).</summary>
+    public override bool Distributes(object settings) => ((AceSettings)settings).Embedding != "fs";
     /// <summary>A linear ACE is saved as a "linear" model over the ace descriptor (and as .yace); a nonlinear one only as .yace.</summary>
     public override ModelCodec? Codec => null;
     public override string UncertaintyName => "ace extrapolation grade max gamma";
@@ -65,7 +67,7 @@ public sealed class AceKind : ModelKind<AceSettings>
             throw new MlipException($"{c.Source}: model kind 'ace' needs descriptor type 'ace' (found '{c.Spec.Type}')");
         var optimizer = s.Optimizer is "lm" or "levenberg-marquardt" ? AceEmbeddingOptimizer.LevenbergMarquardt : AceEmbeddingOptimizer.Lbfgs;
         bool lm = optimizer == AceEmbeddingOptimizer.LevenbergMarquardt;
-        var options = new AceLinearFitOptions { Weights = c.Loss, Ridge = s.Ridge, Smoothness = s.Smoothness, Threads = c.Threads };
+        var options = new AceLinearFitOptions { Weights = c.Loss, Ridge = s.Ridge, Smoothness = s.Smoothness, Threads = c.Threads, Communicator = c.Communicator };
         var log = c.Log;
         log.WriteLine($"ace: {ace.FeatureCount} basis functions, order {ace.Spec.MaxRank}, smoothness prior λ = {options.Ridge:G3}·(d/d_min)^{options.Smoothness:G3}");
         var (m, report) = AceLinearFit.Fit(ace, c.Structures, options, LeastSquaresSolvers.ByName(s.Solver, c.Threads), c.Progress);

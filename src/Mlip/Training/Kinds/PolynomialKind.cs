@@ -26,11 +26,12 @@ public sealed class PolynomialKind(int order) : ModelKind<PolynomialSettings>
         ? "E_i = c_0 + c . x_i per element, weighted ridge least squares (SNAP with the so4 descriptor)"
         : "E_i = c_0 + c . x_i + x_i^T C x_i / 2 per element, weighted ridge least squares (qSNAP with so4)";
     public override bool Refittable => true;
+    public override bool Distributes(object settings) => true;
     public override ModelCodec? Codec => ModelFile.PolynomialCodec(Name);
 
     protected override ModelFitResult Fit(ModelFitContext c, PolynomialSettings s)
     {
-        var options = new PolynomialFitOptions { Order = order, Weights = c.Loss, Ridge = s.Ridge, Normalize = s.Normalize, Threads = c.Threads };
+        var options = new PolynomialFitOptions { Order = order, Weights = c.Loss, Ridge = s.Ridge, Normalize = s.Normalize, Threads = c.Threads, Communicator = c.Communicator };
         var (model, report) = PolynomialFit.Fit(c.Set!, options, LeastSquaresSolvers.ByName(s.Solver, c.Threads));
         c.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"fit: {report.Rows} x {report.Columns} least squares, built in {report.BuildTime.TotalSeconds:F2} s, solved in {report.SolveTime.TotalSeconds:F2} s ({report.Method})"));

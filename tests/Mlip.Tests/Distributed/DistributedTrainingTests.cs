@@ -21,14 +21,14 @@ public class DistributedTrainingTests
     });
 
     private static string Config(string dir, string kind, string output, string descriptor) =>
-        WriteConfig(dir, $"""
-            train: {Data.Value}
-            descriptor: {descriptor}
-            model: {{kind: {kind}}}
-            loss: {{energy: 1.0, force: 0.05, stress: 0.01}}
+        WriteConfig(dir, $$"""
+            train: {{Data.Value}}
+            descriptor: {{descriptor}}
+            model: {kind: {{kind}}}
+            loss: {energy: 1.0, force: 0.05, stress: 0.01}
             seed: 1
             threads: 1
-            output: {output}
+            output: {{output}}
             """);
 
     private static string WriteConfig(string dir, string text)
@@ -73,11 +73,11 @@ public class DistributedTrainingTests
     public void A_kind_that_does_not_split_over_ranks_is_refused_with_one_line()
     {
         string dir = TestPaths.TempDir();
-        string config = WriteConfig(dir, $"""
-            train: {Data.Value}
-            descriptor: {{type: so4, parameters: {{twojmax: 2}}}}
-            model: {{kind: nn, hidden: [4], epochs: 1}}
-            output: {Path.Combine(dir, "nn")}
+        string config = WriteConfig(dir, $$"""
+            train: {{Data.Value}}
+            descriptor: {type: so4, parameters: {twojmax: 2} }
+            model: {kind: nn, hidden: [4], epochs: 1}
+            output: {{Path.Combine(dir, "nn")}}
             """);
         var r = Mpirun.Run(2, dir, "train", config);
         Assert.Equal(1, r.ExitCode);

@@ -39,6 +39,13 @@ public sealed class TrainingSet
             }
             n += d.Atoms;
         }
+        return Statistics(sum, sq, n);
+    }
+
+    /// <summary>Mean and standard deviation from per-feature sums of x and x² over <paramref name="n"/> atoms (σ = 1 where a feature is constant).</summary>
+    public static (double[] Mean, double[] Scale) Statistics(double[] sum, double[] sq, long n)
+    {
+        int k = sum.Length;
         var mean = new double[k];
         var scale = new double[k];
         for (int a = 0; a < k; a++)

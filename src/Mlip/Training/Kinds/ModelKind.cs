@@ -5,6 +5,7 @@ using Mlip.Models;
 using Mlip.Calculators;
 using Mlip.Models.Uncertainty;
 using Mlip.Structures;
+using Mlip.Training.Streaming;
 
 namespace Mlip.Training;
 
@@ -18,6 +19,8 @@ public sealed record ModelFitContext
     public required IReadOnlyList<Structure> Structures { get; init; }
     /// <summary>The structures' descriptors (with derivatives when forces or stresses are fitted); null for a kind whose <see cref="ModelKind.NeedsTrainingSet"/> is false.</summary>
     public TrainingSet? Set { get; init; }
+    /// <summary>The descriptor store of the data (docs/scale.md) when the run streams (<see cref="ModelKind.Streams"/>); then <see cref="Set"/> is null.</summary>
+    public DescriptorStore? Store { get; init; }
     public LossWeights Loss { get; init; } = new();
     public int Seed { get; init; } = 1;
     public int Threads { get; init; } = Environment.ProcessorCount;
@@ -47,6 +50,8 @@ public abstract class ModelKind
     public abstract Type SettingsType { get; }
     /// <summary>False for a kind whose fit reads the structures itself (ACE folds derivative blocks into its design matrix as it goes).</summary>
     public virtual bool NeedsTrainingSet => true;
+    /// <summary>True for kinds that fit from a <see cref="DescriptorStore"/> chunk by chunk (<see cref="ModelFitContext.Store"/>) when the run has one.</summary>
+    public virtual bool Streams => false;
     /// <summary>True for kinds cheap enough to refit at every active-learning iteration (<c>mlip learn</c>).</summary>
     public virtual bool Refittable => false;
     /// <summary>The descriptor type the kind needs, or null for any.</summary>

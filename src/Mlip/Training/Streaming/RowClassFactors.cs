@@ -117,6 +117,25 @@ public sealed class RowClassFactors
         return result!;
     }
 
+    /// <summary>The state of every factor, buffered rows included (<see cref="TsqrAccumulator.SaveState"/>), for checkpoints.</summary>
+    public double[][] SaveState() => [.. Enum.GetValues<RowClass>().Select(c => _factors[(int)c]?.SaveState() ?? [])];
+
+    /// <summary>Factors in a saved state (<see cref="SaveState"/>).</summary>
+    public static RowClassFactors FromState(double[][] state, TsqrBackend backend = TsqrBackend.Auto, int threads = 1)
+    {
+        if (state.Length != 3) throw new ArgumentException("a row-class state has 3 parts", nameof(state));
+        RowClassFactors? result = null;
+        for (int c = 0; c < 3; c++)
+        {
+            if (state[c].Length == 0) continue;
+            var f = TsqrAccumulator.FromState(state[c], backend, threads);
+            result ??= new RowClassFactors(f.Columns);
+            if (f.Columns != result.Columns) throw new ArgumentException("row-class factors of different widths", nameof(state));
+            result._factors[c] = f;
+        }
+        return result ?? throw new ArgumentException("a row-class state without factors", nameof(state));
+    }
+
     /// <summary>The weight of each class's rows for loss weights <paramref name="loss"/>: the loss weight over the class's row count.</summary>
     public double WeightOf(RowClass c, LossWeights loss)
     {

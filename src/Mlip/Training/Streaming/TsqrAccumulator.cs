@@ -192,6 +192,37 @@ public sealed class TsqrAccumulator
         return flat;
     }
 
+    /// <summary>
+    /// The whole state, buffered rows included (for a checkpoint that a resumed run continues bit for bit):
+    /// [columns, rows, buffered, T row-major, the buffered rows].
+    /// </summary>
+    public double[] SaveState()
+    {
+        var state = new double[3 + _t.Length + _buffered * Width];
+        state[0] = Columns;
+        state[1] = Rows;
+        state[2] = _buffered;
+        _t.CopyTo(state, 3);
+        _buffer.AsSpan(0, _buffered * Width).CopyTo(state.AsSpan(3 + _t.Length));
+        return state;
+    }
+
+    /// <summary>An accumulator in the state <paramref name="state"/> (<see cref="SaveState"/>); the same buffer size is needed to continue identically.</summary>
+    public static TsqrAccumulator FromState(ReadOnlySpan<double> state, TsqrBackend backend = TsqrBackend.Auto, int threads = 1, int bufferRows = 0)
+    {
+        if (state.Length < 3 || state[0] < 1 || state[0] != Math.Floor(state[0]) || state[2] < 0 || state[2] != Math.Floor(state[2]))
+            throw new ArgumentException("not a TSQR state (header)", nameof(state));
+        var acc = new TsqrAccumulator((int)state[0], backend, threads, bufferRows);
+        int buffered = (int)state[2];
+        if (buffered >= acc.BufferRows || state.Length != 3 + acc._t.Length + buffered * acc.Width)
+            throw new ArgumentException("a TSQR state of the wrong length (or from another buffer size)", nameof(state));
+        acc.Rows = (long)state[1];
+        state.Slice(3, acc._t.Length).CopyTo(acc._t);
+        state[(3 + acc._t.Length)..].CopyTo(acc._buffer);
+        acc._buffered = buffered;
+        return acc;
+    }
+
     /// <summary>The length of the flat form of a factor of <paramref name="columns"/> unknowns.</summary>
     public static int FlatLength(int columns) => 2 + (columns + 1) * (columns + 1);
 

@@ -167,6 +167,28 @@ public static class StreamingLinearFit
         return result;
     }
 
+    /// <summary>
+    /// <c>mlip descriptors DATA --store DIR [--order N]</c>: the feature chunks of the store and, for <paramref name="order"/> 1 or 2,
+    /// the factors of a fit with energy and force rows (and stress rows with <paramref name="stress"/>), as <c>mlip train</c> with the
+    /// same data, descriptor and store would make them (normalised features). Returns the store.
+    /// </summary>
+    public static DescriptorStore BuildStore(string root, DescriptorSpec spec, IDescriptor descriptor, IReadOnlyList<Structure> structures,
+        int order, bool stress, int chunkAtoms, int threads, TextWriter log, IProgress<WorkProgress>? progress = null)
+    {
+        if (order is < 0 or > 2) throw new MlipException($"--order is 1 (linear) or 2 (quadratic), got {order}");
+        var store = DescriptorStore.Open(root, spec, descriptor, structures, chunkAtoms);
+        if (order == 0)
+        {
+            int done = store.FeatureChunksDone();
+            store.EnsureFeatures(threads, progress);
+            log.WriteLine(done == store.ChunkCount ? $"descriptor store: reusing the features of {store.Describe()}" : $"descriptor store: features of {store.Describe()}");
+            return store;
+        }
+        RowClass[] classes = stress ? [RowClass.Energy, RowClass.Force, RowClass.Stress] : [RowClass.Energy, RowClass.Force];
+        Factorise(store, order, true, classes, new StreamingOptions { Threads = threads }, log, progress);
+        return store;
+    }
+
     private static string DescribeRows(RowClassFactors f) =>
         string.Join(", ", f.Classes.Select(c => string.Create(CultureInfo.InvariantCulture, $"{f.RowsOf(c)} {c.ToString().ToLowerInvariant()} rows")));
 

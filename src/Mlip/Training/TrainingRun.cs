@@ -41,7 +41,7 @@ public static class TrainingRun
         bool derivatives = config.Loss.Force > 0 || config.Loss.Stress > 0;
         // a linear ACE folds each structure's derivative blocks into the design matrix as it goes (AceLinearFit)
         // linear, quadratic and linear ACE fits stream from the descriptor store when the run has one (docs/scale.md)
-        var store = config.Store is not null && kind.Streams
+        var store = config.Store is not null && kind.Streams(settings)
             ? DescriptorStore.Open(config.Store, spec, descriptor, train, config.StoreChunkAtoms) : null;
         EstimateMemory(config, kind, descriptor, train, derivatives, store, log);
         var set = kind.NeedsTrainingSet && store is null ? TrainingSet.Compute(descriptor, train, derivatives, config.Threads, progress) : null;

@@ -124,6 +124,40 @@ public class StreamingFitTests(ITestOutputHelper output)
         streamed.Check(TextWriter.Null, "", availableBytes: 24L << 30);
     }
 
+    [Fact]
+    public void ANetworkTrainedOnStreamedMiniBatchesEqualsTheInMemoryOne()
+    {
+        var train = Si(14);
+        var spec = new DescriptorSpec("so4", new Dictionary<string, string> { ["twojmax"] = "4", ["rcutfac"] = "4.9" });
+        var descriptor = spec.Create(["Si"]);
+        var options = new NeuralNetworkOptions
+        {
+            Hidden = [6], Optimizer = "adam", Epochs = 3, BatchStructures = 4, ValidationFraction = 0.25, EvaluateEvery = 1,
+            Weights = new LossWeights { Energy = 1, Force = 0.05 }, Seed = 3, Threads = 1,
+        };
+        var set = TrainingSet.Compute(descriptor, train, true, 1);
+        var inMemory = new NeuralNetworkTrainer(set, options);
+        var store = DescriptorStore.Open(TestPaths.TempDir(), spec, descriptor, train, 300);
+        store.EnsureFeatures(1);
+        var streamed = new NeuralNetworkTrainer(train, descriptor, store.FeatureStatistics(), options);
+        Assert.True(streamed.Streams);
+        Assert.False(inMemory.Streams);
+
+        var x = inMemory.InitialParameters();
+        var g1 = new double[x.Length];
+        var g2 = new double[x.Length];
+        Assert.Equal(inMemory.LossAndGradient(x, g1), streamed.LossAndGradient(x, g2), 1e-12);
+        for (int i = 0; i < x.Length; i++) Assert.Equal(g1[i], g2[i], 1e-12 * (1 + Math.Abs(g1[i])));
+
+        var (m1, c1, _) = inMemory.Train(TextWriter.Null);
+        var (m2, c2, _) = streamed.Train(TextWriter.Null);
+        var probe = train[1];
+        double e1 = new Potential(descriptor, m1, spec).Calculate(probe).Energy, e2 = new Potential(descriptor, m2, spec).Calculate(probe).Energy;
+        output.WriteLine($"energy {e1} in memory, {e2} streamed; validation energy MAE {c1[^1].ValidationEnergyMae} and {c2[^1].ValidationEnergyMae}");
+        Assert.Equal(e1, e2, 1e-9 * Math.Abs(e1));
+        Assert.Throws<MlipException>(() => new NeuralNetworkTrainer(train, descriptor, store.FeatureStatistics(), options with { BatchStructures = 0, Optimizer = "lbfgs" }));
+    }
+
     private sealed class SynchronousProgress(Action<WorkProgress> report) : IProgress<WorkProgress>
     {
         public void Report(WorkProgress value) => report(value);

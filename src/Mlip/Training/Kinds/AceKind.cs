@@ -54,7 +54,7 @@ public sealed class AceKind : ModelKind<AceSettings>
     public override string? Descriptor => "ace";
     public override bool NeedsTrainingSet => false;
     public override bool Refittable => true;
-    public override bool Streams => true;
+    public override bool Streams(object settings) => true;
     /// <summary>A linear ACE is saved as a "linear" model over the ace descriptor (and as .yace); a nonlinear one only as .yace.</summary>
     public override ModelCodec? Codec => null;
     public override string UncertaintyName => "ace extrapolation grade max gamma";

@@ -50,8 +50,8 @@ public abstract class ModelKind
     public abstract Type SettingsType { get; }
     /// <summary>False for a kind whose fit reads the structures itself (ACE folds derivative blocks into its design matrix as it goes).</summary>
     public virtual bool NeedsTrainingSet => true;
-    /// <summary>True for kinds that fit from a <see cref="DescriptorStore"/> chunk by chunk (<see cref="ModelFitContext.Store"/>) when the run has one.</summary>
-    public virtual bool Streams => false;
+    /// <summary>True for kinds that fit from a <see cref="DescriptorStore"/> chunk by chunk (<see cref="ModelFitContext.Store"/>) when the run has one, with these settings.</summary>
+    public virtual bool Streams(object settings) => false;
     /// <summary>True for kinds cheap enough to refit at every active-learning iteration (<c>mlip learn</c>).</summary>
     public virtual bool Refittable => false;
     /// <summary>The descriptor type the kind needs, or null for any.</summary>

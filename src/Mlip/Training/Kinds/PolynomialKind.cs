@@ -27,7 +27,7 @@ public sealed class PolynomialKind(int order) : ModelKind<PolynomialSettings>
         ? "E_i = c_0 + c . x_i per element, weighted ridge least squares (SNAP with the so4 descriptor)"
         : "E_i = c_0 + c . x_i + x_i^T C x_i / 2 per element, weighted ridge least squares (qSNAP with so4)";
     public override bool Refittable => true;
-    public override bool Streams => true;
+    public override bool Streams(object settings) => true;
     public override ModelCodec? Codec => ModelFile.PolynomialCodec(Name);
 
     protected override ModelFitResult Fit(ModelFitContext c, PolynomialSettings s)

@@ -42,7 +42,7 @@ public static class MpiBenchmark
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"speed-up {t1 / tn:F2}x (target >= 1.6 for 2 ranks on 2 cores); models: max |difference| / max |value| = {diff:G3}"));
     }
 
-    /// <summary>A copy of the config with threads 1, absolute data paths, no test set and its own output.</summary>
+    /// <summary>A copy of the config with threads 1, no descriptor store, absolute data paths, no test set and its own output.</summary>
     private static string Single(string config, string dir, string name)
     {
         string baseDir = Path.GetDirectoryName(config)!;
@@ -50,10 +50,12 @@ public static class MpiBenchmark
         foreach (var line in File.ReadAllLines(config))
         {
             var t = line.TrimStart();
-            if (t.StartsWith("threads:", StringComparison.Ordinal) || t.StartsWith("output:", StringComparison.Ordinal) || t.StartsWith("test:", StringComparison.Ordinal)) continue;
+            if (t.StartsWith("threads:", StringComparison.Ordinal) || t.StartsWith("output:", StringComparison.Ordinal) || t.StartsWith("test:", StringComparison.Ordinal)
+                || t.StartsWith("store:", StringComparison.Ordinal)) continue;
             lines.Add(t.StartsWith("train:", StringComparison.Ordinal) ? "train: " + Path.GetFullPath(Path.Combine(baseDir, t["train:".Length..].Trim())) : line);
         }
         lines.Add("threads: 1");
+        lines.Add("store: none"); // both runs the in-memory QR (the ranks do not use the descriptor store yet)
         lines.Add("output: " + Path.Combine(dir, name));
         string path = Path.Combine(dir, name + ".yaml");
         File.WriteAllLines(path, lines);

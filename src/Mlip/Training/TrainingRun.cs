@@ -8,6 +8,7 @@ using Mlip.Models;
 using Mlip.Reporting;
 using Mlip.Structures;
 using Mlip.Validation;
+using Mlip.Training.Streaming;
 
 namespace Mlip.Training;
 
@@ -50,14 +51,21 @@ public static class TrainingRun
         var clock = Stopwatch.StartNew();
         bool derivatives = config.Loss.Force > 0 || config.Loss.Stress > 0;
         // a linear ACE folds each structure's derivative blocks into the design matrix as it goes (AceLinearFit)
-        var set = kind.NeedsTrainingSet ? TrainingSet.Compute(descriptor, mine, derivatives, config.Threads, progress) : null;
+        // linear, quadratic and linear ACE fits stream from the descriptor store when the run has one (docs/scale.md);
+        // under MPI each rank holds the rows of its share in memory instead (the store is not split over ranks yet)
+        if (comm.Size > 1 && config.Store is not null && kind.Streams(settings))
+            log.WriteLine("mpi: the descriptor store is not used with several ranks (yet): each rank fits its share in memory");
+        var store = comm.Size == 1 && config.Store is not null && kind.Streams(settings)
+            ? DescriptorStore.Open(config.Store, spec, descriptor, train, config.StoreChunkAtoms) : null;
+        EstimateMemory(config, kind, descriptor, mine, derivatives, store, log);
+        var set = kind.NeedsTrainingSet && store is null ? TrainingSet.Compute(descriptor, mine, derivatives, config.Threads, progress) : null;
         var descriptorTime = clock.Elapsed;
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"descriptors: {descriptorTime.TotalSeconds:F1} s"));
 
         clock.Restart();
         var fit = kind.Fit(new ModelFitContext
         {
-            Descriptor = descriptor, Spec = spec, Elements = elements, Structures = mine, Set = set,
+            Descriptor = descriptor, Spec = spec, Elements = elements, Structures = mine, Set = set, Store = store,
             Loss = config.Loss, Seed = config.Seed, Threads = config.Threads,
             Output = config.Output, Resume = resume, Log = log, Progress = progress, Source = config.SourcePath,
             Communicator = comm,
@@ -67,6 +75,8 @@ public static class TrainingRun
         var pace = fit.Potential; // a fitted nonlinear ACE, as a PACE potential
         var fitTime = clock.Elapsed;
         set = null; // the derivative blocks are no longer needed
+        if (store is not null)
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"descriptor store: {store.DiskBytes() / 1e6:F1} MB on disk in {store.Directory}"));
 
         var potential = pace ?? new Potential(descriptor, model ?? throw new MlipException($"model kind '{kind.Name}' returned no model"), spec);
         var trainErrors = Evaluation.Run(potential, train, config.Threads, communicator: comm);
@@ -109,6 +119,45 @@ public static class TrainingRun
         WriteMetrics(Path.Combine(config.Output, "metrics.json"), trainErrors, testErrors, descriptorTime, fitTime);
         WriteParityPlots(config.Output, trainErrors, testErrors);
         return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime);
+    }
+
+    /// <summary>
+    /// Item 6 of docs/scale.md: the estimated peak memory and time of a least-squares fit (linear, quadratic, linear ACE),
+    /// logged before it starts, and a clear error when it exceeds the memory available.
+    /// </summary>
+    private static void EstimateMemory(TrainConfig config, ModelKind kind, IDescriptor descriptor, IReadOnlyList<Structure> train, bool derivatives, DescriptorStore? store, TextWriter log)
+    {
+        int order = kind.Name switch { "linear" or "ace" => 1, "quadratic" => 2, _ => 0 };
+        if (order == 0) return;
+        int k = descriptor.FeatureCount;
+        int columns = train.SelectMany(s => s.AtomicNumbers).Distinct().Count() * Models.PolynomialModel.CoefficientsPerElement(order, k);
+        long rows = FitEstimate.RowsOf(train, config.Loss);
+        double pairsPerAtom = derivatives ? FitEstimate.PairsPerAtom(descriptor, train) : 0;
+        long structureBytes = FitEstimate.StructureBytes(train);
+        int largest = train.Max(s => s.Count);
+        long perStructureDerivatives = (long)(pairsPerAtom * largest * k * 3 * 8);
+        FitEstimate estimate;
+        string advice;
+        if (store is not null)
+        {
+            long chunkRows = 0;
+            for (int c = 0; c < store.ChunkCount; c++)
+            {
+                var (start, end) = store.Chunk(c);
+                var chunk = new List<Structure>(end - start);
+                for (int s = start; s < end; s++) chunk.Add(train[s]);
+                chunkRows = Math.Max(chunkRows, FitEstimate.RowsOf(chunk, config.Loss));
+            }
+            estimate = FitEstimate.Streamed(columns, LinearFactorization.ClassesFor(config.Loss).Length, rows, chunkRows, perStructureDerivatives, config.Threads, structureBytes);
+            advice = "lower store_chunk_atoms, use fewer features, or split the structures over MPI ranks (docs/scale.md)";
+        }
+        else
+        {
+            long allDerivatives = kind.NeedsTrainingSet ? (long)(pairsPerAtom * train.Sum(s => (long)s.Count) * k * 3 * 8) : config.Threads * perStructureDerivatives;
+            estimate = FitEstimate.InMemory(columns, rows, allDerivatives, config.Threads, structureBytes);
+            advice = "stream the fit from a descriptor store (the config key store: DIR; docs/scale.md), use fewer structures or features";
+        }
+        estimate.Check(log, advice);
     }
 
     internal static int[] ParseInts(string text, TrainConfig c)

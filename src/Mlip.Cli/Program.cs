@@ -7,7 +7,7 @@ namespace Mlip.Cli;
 public static class Program
 {
     /// <summary>Verbs that split their work over the ranks of an MPI run (docs/scale.md); the others run on rank 0 alone.</summary>
-    public static readonly string[] DistributedVerbs = ["train", "descriptors", "mpi-check"];
+    public static readonly string[] DistributedVerbs = ["train", "mpi-check"];
 
     public static int Main(string[] args)
     {

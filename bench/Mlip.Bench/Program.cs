@@ -49,6 +49,15 @@ switch (which)
     case "python":
         PythonBenchmark.Run(args.Skip(1).ToArray());
         break;
+    case "mpi":
+        MpiBenchmark.Run(args.Skip(1).ToArray());
+        break;
+    case "scale":
+        ScaleBenchmark.Run(args.Skip(1).ToArray());
+        break;
+    case "scale-run":
+        ScaleBenchmark.RunChild(args.Skip(1).ToArray());
+        break;
     case "fuzz":
         FuzzBenchmark.Run(args.Skip(1).ToArray());
         break;
@@ -57,6 +66,7 @@ switch (which)
         Console.WriteLine("  neighbors [--quick]   neighbour-list build time, 1k/10k/100k-atom diamond Si, rc 5 Å, vs brute force");
         Console.WriteLine("  descriptors [--no-dataset]  every descriptor on 64-atom Si vs PyXtal_FF; mlearn Si training set, 1 and 2 threads, memory");
         Console.WriteLine("  fits [--mathnet-quadratic]  linear and quadratic fits of the mlearn Si set: build, torch solve vs MathNet, test errors");
+        Console.WriteLine("  mpi [--ranks 2] [--config examples/si-quadratic-qsnap.yaml]  mpirun -n N mlip train (N ranks x 1 thread) vs 1 process x 1 thread: speed-up, memory, model difference");
         Console.WriteLine("  lstsq [--rows 20000] [--cols 500] [--threads N] [--no-mathnet]  dense least squares: libtorch QR vs MathNet.Numerics managed QR");
         Console.WriteLine("  so4 [--quick]         SO(4) bispectrum values, derivatives and adjoint forces, 2000 atoms, 2J=6 and 8, vs LAMMPS");
         Console.WriteLine("  mliap [--quick]       PyXtal_FF Si network (SO(3) NN) force call, 2000 atoms, vs LAMMPS pair_style mliap");
@@ -70,6 +80,7 @@ switch (which)
         Console.WriteLine("  uncertainty [sw|tersoff] [--no-nn]  Spearman correlation of uncertainty with validation force error, per model kind");
         Console.WriteLine("  fuzz [--count 3000] [--seed 1] [--format extxyz,poscar,...] [--hang 60]  seeded mutants of real files through every structure reader, validation, neighbour list, summary: counts per outcome");
         Console.WriteLine("  python [--calls 1000] [--model M]  per-call overhead of Python's MlipCalculator (ASE, socket, mlip serve) vs the same calls in-process from C#");
+        Console.WriteLine("  scale [--replicas 1,4,16,64] [--models ace,quadratic] [--threads 1] [--no-in-memory]  mlearn Si replicated: peak memory, store disk, wall time of streamed fits (child process per case), coefficients vs the in-memory fit, store reuse");
         Console.WriteLine("  random-crystals [--quick]  random symmetric Ga12As12 cells in every group that fits: mean ms per cell, failure rate per group");
         break;
 }

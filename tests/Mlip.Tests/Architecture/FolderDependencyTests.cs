@@ -18,6 +18,8 @@ public class FolderDependencyTests
         // errors a user can cause (typed, with InputLocation) and the parallel loop that reports them
         ["Validation"] = [],
         ["Numerics"] = ["Validation"],
+        // the processes of an MPI run and their collectives (Open MPI through P/Invoke; one process without mpirun)
+        ["Distributed"] = ["Validation"],
         // Vec3, Matrix3, Structure, Elements, Crystals: plain data
         ["Structures"] = ["Validation"],
         // PNG figures from plain arrays (ScottPlot lives only here)
@@ -40,10 +42,10 @@ public class FolderDependencyTests
         ["Interop"] = ["Models", "Descriptors", "Calculators", "IO", "Neighbors", "Structures", "Validation", "Numerics"],
         // reference data sets made with a calculator (MD, relaxation)
         ["Data"] = ["Simulation", "Calculators", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
-        ["Training"] = ["Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
-        ["ActiveLearning"] = ["Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
+        ["Training"] = ["Distributed", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
+        ["ActiveLearning"] = ["Distributed", "Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
         // the config reference generated from the records of every layer (mlip config --schema)
-        ["Schema"] = ["ActiveLearning", "Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
+        ["Schema"] = ["Distributed", "ActiveLearning", "Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
     };
 
     private static string SourceRoot => Path.Combine(TestPaths.RepoRoot, "src", "Mlip");

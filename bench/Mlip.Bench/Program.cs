@@ -2,6 +2,8 @@ using Mlip.Bench;
 
 // Benchmarks are run by hand (not by the tests): dotnet run -c Release --project bench/Mlip.Bench -- neighbors
 var which = args.Length > 0 ? args[0] : "help";
+// the benchmarks that report single-thread figures keep the force and descriptor passes on one thread (they are parallel over atoms otherwise)
+using var singleThread = which is "so4" or "mliap" or "md" or "pinn" ? Mlip.Validation.MlipParallel.LimitThreads(1) : null;
 switch (which)
 {
     case "neighbors":

@@ -40,9 +40,11 @@ public class FolderDependencyTests
         // reference data sets made with a calculator (MD, relaxation)
         ["Data"] = ["Simulation", "Calculators", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
         ["Training"] = ["Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
+        // mlip fit: the search over model families and hyperparameters on validation error (normal-equation blocks per fold)
+        ["AutoFit"] = ["Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
         ["ActiveLearning"] = ["Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
         // the config reference generated from the records of every layer (mlip config --schema)
-        ["Schema"] = ["ActiveLearning", "Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
+        ["Schema"] = ["AutoFit", "ActiveLearning", "Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
     };
 
     private static string SourceRoot => Path.Combine(TestPaths.RepoRoot, "src", "Mlip");

@@ -18,8 +18,8 @@ public static class FitCommand
         var test = new Option<string[]>("--test") { Description = "Test structure files: evaluated once at the end, never used in a choice", AllowMultipleArgumentsPerToken = true };
         var budget = new Option<double?>("--budget") { Description = "Wall-clock budget of the whole command in minutes (default 30, or search.budget of the config)" };
         var output = CommonOptions.Output("Run directory: model.json, report.json, report.html, pareto.png, parity plots (default: fit)");
-        var seed = new Option<int?>("--seed") { Description = "Seed of the validation split (default 1)" };
-        var threads = new Option<int?>("--threads", "-j") { Description = CommonOptions.ThreadsDescription };
+        var seed = new Option<int>("--seed") { Description = "Seed of the validation split", DefaultValueFactory = _ => 1 };
+        var threads = CommonOptions.Threads();
         var config = new Option<string?>("--config") { Description = "Optional YAML config: train, test, format, seed, threads, output and a search: section (mlip config --schema)" };
         var format = CommonOptions.InputFormat();
         var dryRun = new Option<bool>("--dry-run") { Description = "List the bases of the search with their size and estimated cost, and stop" };
@@ -40,9 +40,10 @@ public static class FitCommand
                 if (!(b > 0)) throw new MlipException($"--budget must be a positive number of minutes, got {b.ToString(CultureInfo.InvariantCulture)}");
                 search = search with { Budget = b };
             }
-            int nThreads = parse.GetValue(threads) ?? c.Threads ?? Environment.ProcessorCount;
+            // an option given on the command line wins over the config, the config over the option's default
+            int nThreads = parse.GetResult(threads) is { Implicit: false } ? parse.GetValue(threads) : c.Threads ?? parse.GetValue(threads);
             if (nThreads < 1) throw new MlipException($"--threads must be at least 1, got {nThreads}");
-            int s = parse.GetValue(seed) ?? c.Seed ?? 1;
+            int s = parse.GetResult(seed) is { Implicit: false } ? parse.GetValue(seed) : c.Seed ?? parse.GetValue(seed);
             string outDir = parse.GetValue(output) ?? c.Output ?? "fit";
             string? inFormat = parse.GetValue(format) ?? c.Format;
             var validation = ValidationOptions.Default with { RequireEnergy = true };

@@ -36,4 +36,11 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libsymspg\.so\.1'; then
   $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq libsymspg1
 fi
 
+# Debian's chromium opens report.html of `mlip fit` headless in a test (tests/Mlip.Tests/AutoFit/FitReportBrowserTests.cs):
+# the page loads and shows its figures; skipped when present.
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq chromium
+fi
+
 dotnet restore Mlip.slnx -nologo -v quiet

@@ -100,7 +100,8 @@ public static class FitReport
             w.Append($"<tr{cls}><td>{k.Id}</td><td>{E(k.Basis.Label)}</td><td>{N(k.Hyper.Force, "G3")}</td><td>{N(k.Hyper.Stress, "G3")}</td><td>{N(k.Hyper.Ridge, "G3")}</td><td>{N(k.Hyper.Smoothness, "G3")}</td>" +
                      $"<td>{N(m?.EnergyMaeMevPerAtom, "F2")}</td><td>{N(m?.ForceMaeEvPerA, "F4")}</td><td>{N(m?.StressMaeGpa, "F3")}</td><td>{(double.IsFinite(k.Score) ? N(k.Score, "F4") : E(k.Status))}</td></tr>\n");
         }
-        w.Append("</table>\n</body></html>\n");
+        // the page counts its figures that decoded (the browser test reads the count from the DOM)
+        w.Append("</table>\n<script>window.addEventListener('load',function(){var n=0;for(const i of document.images){if(i.complete&&i.naturalWidth>0)n++;}document.body.setAttribute('data-figures-loaded',String(n));});</script>\n</body></html>\n");
         return w.ToString();
     }
 }

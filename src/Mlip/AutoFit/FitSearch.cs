@@ -264,7 +264,7 @@ public sealed class FitSearch
         double? cost = MeasureCost(design, basis, bestHere.Hyper);
         var outcomeNew = new FitBasisOutcome(basis, columns, design.BuildTime.TotalSeconds, cost, estimate, status);
         _bases.Add(outcomeNew);
-        if (ReferenceEquals(_best, bestHere) || _best?.Basis == basis) _bestDesign = design;
+        if (ReferenceEquals(_best, bestHere) || _best?.Basis.Label == basis.Label) _bestDesign = design;
         SaveCheckpoint(basis, outcomeNew, tried.Values.OrderBy(c => c.Id));
         _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"fit: {basis.Label}: best {bestHere.Hyper}: validation E {F(bestHere.Errors?.Overall.EnergyMaeMevPerAtom)} meV/atom, F {F(bestHere.Errors?.Overall.ForceMaeEvPerA)} eV/Å, S {F(bestHere.Errors?.Overall.StressMaeGpa)} GPa, score {bestHere.Score:F4}; {cost:F1} µs/atom"));
@@ -417,7 +417,7 @@ public sealed class FitSearch
         var trainErrors = Evaluation.Run(potential, _o.Train, _o.Threads);
         // TEST: evaluated once, after the choice and the refit
         var testErrors = _o.Test.Count > 0 ? Evaluation.Run(potential, _o.Test, _o.Threads) : null;
-        double? cost = _bases.FirstOrDefault(b => b.Basis == chosen.Basis)?.CostUsPerAtom;
+        double? cost = _bases.FirstOrDefault(b => b.Basis.Label == chosen.Basis.Label)?.CostUsPerAtom;
         var outcome = new FitOutcome(_candidates, _bases, chosen, reason, potential, x, trainErrors, testErrors, _folds, modelPath, Elapsed, _budget);
         FitReport.Write(_o.Output, outcome, _s);
         _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: done in {Clock(Elapsed)} (budget {Clock(_budget)}); chosen model {cost:F1} µs/atom"));

@@ -1,12 +1,5 @@
 #!/usr/bin/env bash
-# Everything the build and tests need beyond the .NET SDK. NuGet packages come with `# Open MPI (Debian openmpi-bin, libopenmpi-dev) for `mpirun -n N mlip train` (src/Mlip/Distributed/OpenMpi.cs, P/Invoke of
-# libmpi.so.40) and its tests (tests/Mlip.Tests/Distributed: mpirun -n 2 as root); skipped when present.
-if ! command -v mpirun >/dev/null || ! ldconfig -p 2>/dev/null | grep -q 'libmpi\.so\.40'; then
-  sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq openmpi-bin libopenmpi-dev
-fi
-
-dotnet restore`.
+# Everything the build and tests need beyond the .NET SDK. NuGet packages come with `dotnet restore`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v dotnet >/dev/null || { echo "setup: the .NET 10 SDK is required (dotnet not on PATH)" >&2; exit 1; }
@@ -55,6 +48,13 @@ fi
 if ! command -v mpirun >/dev/null || ! ldconfig -p 2>/dev/null | grep -q 'libmpi\.so\.40'; then
   sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq openmpi-bin libopenmpi-dev
+fi
+
+# Debian's chromium opens report.html of `mlip fit` headless in a test (tests/Mlip.Tests/AutoFit/FitReportBrowserTests.cs):
+# the page loads and shows its figures; skipped when present.
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq chromium
 fi
 
 dotnet restore Mlip.slnx -nologo -v quiet

@@ -45,6 +45,7 @@ public static class Program
         root.Subcommands.Add(BuildCommand.Create(stdout, stderr));
         root.Subcommands.Add(DescriptorsCommand.Create(stdout, stderr));
         root.Subcommands.Add(TrainCommand.Create(stdout, stderr));
+        root.Subcommands.Add(FitCommand.Create(stdout, stderr));
         root.Subcommands.Add(TestCommand.Create(stdout, stderr));
         root.Subcommands.Add(PredictCommand.Create(stdout, stderr));
         root.Subcommands.Add(ActiveSetCommand.Create(stdout, stderr));

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using Mlip.ActiveLearning;
+using Mlip.AutoFit;
 using Mlip.Configuration;
 using Mlip.Descriptors;
 using Mlip.Training;
@@ -41,10 +42,15 @@ public static class ConfigReference
         {
             ["train"] = Keys(TrainConfig.Keys),
             ["learn"] = Keys(LearnConfig.Keys),
+            ["fit"] = Keys(FitKeys()),
             ["model_kinds"] = kinds,
             ["descriptors"] = descriptors,
         };
     }
+
+    /// <summary>The keys of a fit config: its fixed keys and the search section's settings.</summary>
+    public static IReadOnlyList<ConfigKeyDoc> FitKeys() =>
+        [.. FitConfig.Keys, .. SettingsBinder.Describe(typeof(FitSearchSettings)).Select(s => new ConfigKeyDoc("search." + s.Key, s.Type, s.Default, s.Doc))];
 
     /// <summary>A model kind's settings as schema rows.</summary>
     public static IReadOnlyList<ConfigKeyDoc> Settings(ModelKind kind) =>
@@ -77,6 +83,13 @@ public static class ConfigReference
             ## Learn config (`mlip learn`)
             """).Append('\n');
         Table(w, LearnConfig.Keys);
+        w.Append("""
+
+            ## Fit config (`mlip fit --config FILE`)
+
+            Every key is optional (`mlip fit TRAIN` needs no config); command-line options override the file.
+            """).Append("\n\n");
+        Table(w, FitKeys());
         w.Append("""
 
             ## Model kinds (`model: {kind: NAME, ...}`)

@@ -210,7 +210,7 @@ public static class TrainingRun
         AtomicFile.WriteJson(path, root);
     }
 
-    private static void WriteParityPlots(string dir, Evaluation train, Evaluation? test)
+    internal static void WriteParityPlots(string dir, Evaluation train, Evaluation? test)
     {
         (string, double[], double[]) Energies(string label, Evaluation e)
         {

@@ -42,12 +42,12 @@ public class FolderDependencyTests
         ["Interop"] = ["Models", "Descriptors", "Calculators", "IO", "Neighbors", "Structures", "Validation", "Numerics"],
         // reference data sets made with a calculator (MD, relaxation)
         ["Data"] = ["Simulation", "Calculators", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
-        ["Training"] = ["Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
+        ["Training"] = ["Distributed", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
         // mlip fit: the search over model families and hyperparameters on validation error (normal-equation blocks per fold)
-        ["AutoFit"] = ["Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
-        ["ActiveLearning"] = ["Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
+        ["AutoFit"] = ["Distributed", "Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
+        ["ActiveLearning"] = ["Distributed", "Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
         // the config reference generated from the records of every layer (mlip config --schema)
-        ["Schema"] = ["AutoFit", "ActiveLearning", "Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
+        ["Schema"] = ["Distributed", "AutoFit", "ActiveLearning", "Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
     };
 
     private static string SourceRoot => Path.Combine(TestPaths.RepoRoot, "src", "Mlip");

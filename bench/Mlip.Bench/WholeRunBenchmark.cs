@@ -7,7 +7,7 @@ using Mlip.Structures;
 namespace Mlip.Bench;
 
 /// <summary>
-/// Speed as the user runs it: whole <c>mlip md</c> and <c>mlip descriptors</c> processes (the CLI built by
+/// Speed as the user runs it: whole <c>mlip md</c>, <c>mlip predict</c> and <c>mlip descriptors</c> processes (the CLI built by
 /// <c>./mlip</c>, start-up, reading, JIT and output included) against whole <c>lmp</c> processes on the same cells in
 /// the same run. For each case it prints LAMMPS's loop time (from its log) and its whole process, Mlip's whole process
 /// and Mlip's whole process minus its start-up (the same command on a small cell of the same kind), in µs per atom-step,
@@ -20,7 +20,7 @@ public static class WholeRunBenchmark
 {
     /// <summary>One comparison: an Mlip command and the LAMMPS input that computes the same thing.</summary>
     private sealed record Case(string Name, Structure Cell, Structure Small, string[] MlipArgs, string LammpsPair, string Mass, int Steps,
-        IReadOnlyDictionary<string, string> Files, bool Descriptors = false);
+        IReadOnlyDictionary<string, string> Files, bool Descriptors = false, bool Predict = false);
 
     public static void Run(string[] args)
     {
@@ -42,10 +42,10 @@ public static class WholeRunBenchmark
         foreach (var c in cases)
         {
             if (c.Files.Values.FirstOrDefault(f => !File.Exists(f)) is string missing) { Console.WriteLine($"{c.Name,-22} skipped: {missing} not found"); continue; }
-            int steps = c.Descriptors ? 0 : Math.Max(1, (int)Math.Round(c.Steps * scale));
+            int steps = c.Descriptors || c.Predict ? 0 : Math.Max(1, (int)Math.Round(c.Steps * scale));
             var lammps = RunLammps(c, steps, firstCore);
             var mlip = RunMlip(cli, c, c.Cell, steps, cores);
-            var small = RunMlip(cli, c, c.Small, c.Descriptors ? 0 : 1, cores);
+            var small = RunMlip(cli, c, c.Small, c.Descriptors || c.Predict ? 0 : 1, cores);
             double per = c.Cell.Count * (double)Math.Max(1, steps);
             double lLoop = lammps.LoopSeconds * 1e6 / per, lWhole = lammps.WholeSeconds * 1e6 / per;
             double mWhole = mlip.Seconds * 1e6 / per, mNet = Math.Max(0, mlip.Seconds - small.Seconds) * 1e6 / per;
@@ -62,7 +62,7 @@ public static class WholeRunBenchmark
                 energies = string.Create(CultureInfo.InvariantCulture, $"{le,20:F10} {me,20:F10} {rel,9:E1}{(rel <= 1e-8 ? "" : "  ENERGIES DIFFER")}");
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{c.Name,-22} {c.Cell.Count,6} {steps,6} {lLoop,12:F3} {lWhole,13:F3} {mWhole,11:F3} {mNet,13:F3} {mWhole / lWhole,12:F2} {mNet / lLoop,9:F2} {speedup,10}  {energies}"));
+                $"{c.Name,-22} {c.Cell.Count,6} {steps,6} {lLoop,12:F3} {lWhole,13:F3} {mWhole,11:F3} {mNet,13:F3} {mWhole / lWhole,12:F2} {(c.Predict ? double.NaN : mNet / lLoop),9:F2} {speedup,10}  {energies}"));
         }
     }
 
@@ -105,6 +105,9 @@ public static class WholeRunBenchmark
             "pair_style zero 5.0\npair_coeff * *\ncompute b all sna/atom 4.9 0.99363 6 0.5 1.0 rmin0 0 switchflag 1 bzeroflag 0\n" +
             "compute db all snad/atom 4.9 0.99363 6 0.5 1.0 rmin0 0 switchflag 1 bzeroflag 0\ncompute vb all snav/atom 4.9 0.99363 6 0.5 1.0 rmin0 0 switchflag 1 bzeroflag 0\n" +
             "compute sb all reduce sum c_b[1] c_db[1] c_vb[1]\n", si, 0, new Dictionary<string, string>(), Descriptors: true);
+        // mlip predict (energy, forces, stress of one cell, written as extxyz) vs LAMMPS run 0 (no loop: compare whole processes)
+        yield return new("predict snap", si2000, si8, ["--model", snap + ".snapcoeff"], "pair_style snap\npair_coeff * * pot.snapcoeff pot.snapparam Si\n", si, 0,
+            new Dictionary<string, string> { ["pot.snapcoeff"] = snap + ".snapcoeff", ["pot.snapparam"] = snap + ".snapparam" }, Predict: true);
     }
 
     private sealed record LammpsResult(double LoopSeconds, double WholeSeconds, double? FirstPe);
@@ -117,6 +120,7 @@ public static class WholeRunBenchmark
             : File.ReadAllText(kv.Value));
         string thermo = c.Descriptors
             ? "thermo_style custom step c_sb[1] c_sb[2] c_sb[3]\nthermo 1\nrun 1\n"
+            : c.Predict ? "thermo_style custom step pe press\nthermo_modify format float %.15g\nrun 0\n"
             : "velocity all create 300 12345\nfix 1 all nve\ntimestep 0.001\nthermo_style custom step pe\nthermo_modify format float %.15g\n" +
               $"thermo {steps}\nrun {steps}\n";
         var r = LammpsTiming.RunWhole(c.Cell, c.LammpsPair + c.Mass + thermo, files, core);
@@ -135,6 +139,7 @@ public static class WholeRunBenchmark
         File.WriteAllText(Path.Combine(dir, "cell.xyz"), new ExtXyzFormat().WriteString([cell]));
         var argv = new List<string> { "-c", cores, cli };
         if (c.Descriptors) argv.AddRange(["descriptors", "cell.xyz", .. c.MlipArgs, "-o", "out.npz"]);
+        else if (c.Predict) argv.AddRange(["predict", .. c.MlipArgs, "cell.xyz", "-o", "out.xyz"]);
         else argv.AddRange(["md", "cell.xyz", .. c.MlipArgs, "--steps", steps.ToString(CultureInfo.InvariantCulture), "--temperature", "300",
             "--log-every", steps.ToString(CultureInfo.InvariantCulture), "--log", "thermo.csv"]);
         var psi = new ProcessStartInfo("taskset") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
@@ -147,7 +152,8 @@ public static class WholeRunBenchmark
         double seconds = clock.Elapsed.TotalSeconds;
         if (p.ExitCode != 0) throw new InvalidOperationException($"mlip failed in {dir}: {err}{stdout.Result}");
         double? energy = null;
-        if (!c.Descriptors)
+        if (c.Predict) energy = new ExtXyzFormat().Read(Path.Combine(dir, "out.xyz"))[0].Energy;
+        else if (!c.Descriptors)
         {
             // step,time,T,pe,ke,...: the row of step 0
             var row = File.ReadLines(Path.Combine(dir, "thermo.csv")).Skip(1).First().Split(',');

@@ -135,85 +135,92 @@ public sealed class Acsf : IDescriptor
 
         int maxNeigh = 0;
         for (int i = 0; i < n; i++) maxNeigh = Math.Max(maxNeigh, nl.NeighborCount(i));
-        var scratch = new PairScratch(maxNeigh);
-        scratch.SizeAngular(Math.Max(_g4.Etas.Length, _g5.Etas.Length), Math.Max(_g4.Zetas.Length, _g5.Zetas.Length));
-        var vectors = nl.Vectors;
-        var distances = nl.Distances;
-        var neighborIndex = nl.Neighbors;
         int g2Count = _p.G2.Count, g4Count = _p.G4.Count, g5Count = _p.G5.Count;
         int g4Offset = _channels2 * g2Count;
         int g5Offset = g4Offset + _channels3 * g4Count;
         int ne = _elementZ.Length;
 
-        for (int i = 0; i < n; i++)
+        // every centre writes only its own row and the blocks of its own pairs: parallel over blocks of centres, the same bits on any thread count
+        MlipParallel.ForChunks(n, 16, () =>
         {
-            var x = values.AsSpan(i * k, k);
-            // pairs of i inside the cutoff
-            int m = 0;
-            foreach (int p in nl.PairRange(i))
+            var sc = new PairScratch(maxNeigh);
+            sc.SizeAngular(Math.Max(_g4.Etas.Length, _g5.Etas.Length), Math.Max(_g4.Zetas.Length, _g5.Zetas.Length));
+            return sc;
+        }, (first, end, scratch) =>
+        {
+            var vectors = nl.Vectors;
+            var distances = nl.Distances;
+            var neighborIndex = nl.Neighbors;
+            for (int i = first; i < end; i++)
             {
-                double r = distances[p];
-                if (r >= _p.Cutoff) continue;
-                int j = neighborIndex[p];
-                scratch.Pair[m] = p;
-                scratch.R[m] = r;
-                scratch.V[m] = vectors[p];
-                scratch.Fc[m] = _fc.Evaluate(r, out scratch.Dfc[m]);
-                scratch.Channel[m] = resolved ? channel[j] : 0;
-                scratch.Weight[m] = resolved ? 1.0 : weight[j];
-                m++;
-            }
-
-            // G2
-            for (int a = 0; a < m; a++)
-            {
-                double r = scratch.R[a], fc = scratch.Fc[a], dfc = scratch.Dfc[a], w = scratch.Weight[a];
-                int baseF = scratch.Channel[a] * g2Count;
-                var u = scratch.V[a] / r;
-                int p = scratch.Pair[a];
-                for (int t = 0; t < g2Count; t++)
+                var x = values.AsSpan(i * k, k);
+                // pairs of i inside the cutoff
+                int m = 0;
+                foreach (int p in nl.PairRange(i))
                 {
-                    var term = _p.G2[t];
-                    double d = r - term.Rs;
-                    double e = Math.Exp(-term.Eta * d * d);
-                    x[baseF + t] += w * e * fc;
-                    if (grad is null) continue;
-                    double dr = w * e * (dfc - 2 * term.Eta * d * fc);
-                    int o = (p * k + baseF + t) * 3;
-                    grad[o] += dr * u.X; grad[o + 1] += dr * u.Y; grad[o + 2] += dr * u.Z;
+                    double r = distances[p];
+                    if (r >= _p.Cutoff) continue;
+                    int j = neighborIndex[p];
+                    scratch.Pair[m] = p;
+                    scratch.R[m] = r;
+                    scratch.V[m] = vectors[p];
+                    scratch.Fc[m] = _fc.Evaluate(r, out scratch.Dfc[m]);
+                    scratch.Channel[m] = resolved ? channel[j] : 0;
+                    scratch.Weight[m] = resolved ? 1.0 : weight[j];
+                    m++;
                 }
-            }
 
-            if (g4Count + g5Count == 0) continue;
-            // G4 and G5 over unordered neighbour pairs
-            for (int a = 0; a < m; a++)
-                for (int b = a + 1; b < m; b++)
+                // G2
+                for (int a = 0; a < m; a++)
                 {
-                    var r1 = scratch.V[a]; var r2 = scratch.V[b];
-                    double d1 = scratch.R[a], d2 = scratch.R[b];
-                    double cos = Vec3.Dot(r1, r2) / (d1 * d2);
-                    var u1 = r1 / d1; var u2 = r2 / d2;
-                    double w = scratch.Weight[a] * scratch.Weight[b];
-                    int ch = resolved ? PairChannel(scratch.Channel[a], scratch.Channel[b], ne) : 0;
-                    int pa = scratch.Pair[a], pb = scratch.Pair[b];
-                    double fc1 = scratch.Fc[a], fc2 = scratch.Fc[b], dfc1 = scratch.Dfc[a], dfc2 = scratch.Dfc[b];
-
-                    if (g4Count > 0)
+                    double r = scratch.R[a], fc = scratch.Fc[a], dfc = scratch.Dfc[a], w = scratch.Weight[a];
+                    int baseF = scratch.Channel[a] * g2Count;
+                    var u = scratch.V[a] / r;
+                    int p = scratch.Pair[a];
+                    for (int t = 0; t < g2Count; t++)
                     {
-                        var r3 = r2 - r1;
-                        double d3 = r3.Norm;
-                        if (d3 < _p.Cutoff)
-                        {
-                            double fc3 = _fc.Evaluate(d3, out double dfc3);
-                            Triplet(_g4, scratch, cos, d1, d2, d3, fc1, fc2, fc3, dfc1, dfc2, dfc3, w, x, grad,
-                                g4Offset + ch * g4Count, pa, pb, u1, u2, k, withThird: true);
-                        }
+                        var term = _p.G2[t];
+                        double d = r - term.Rs;
+                        double e = Math.Exp(-term.Eta * d * d);
+                        x[baseF + t] += w * e * fc;
+                        if (grad is null) continue;
+                        double dr = w * e * (dfc - 2 * term.Eta * d * fc);
+                        int o = (p * k + baseF + t) * 3;
+                        grad[o] += dr * u.X; grad[o + 1] += dr * u.Y; grad[o + 2] += dr * u.Z;
                     }
-                    if (g5Count > 0)
-                        Triplet(_g5, scratch, cos, d1, d2, 0, fc1, fc2, 1, dfc1, dfc2, 0, w, x, grad,
-                            g5Offset + ch * g5Count, pa, pb, u1, u2, k, withThird: false);
                 }
-        }
+
+                if (g4Count + g5Count == 0) continue;
+                // G4 and G5 over unordered neighbour pairs
+                for (int a = 0; a < m; a++)
+                    for (int b = a + 1; b < m; b++)
+                    {
+                        var r1 = scratch.V[a]; var r2 = scratch.V[b];
+                        double d1 = scratch.R[a], d2 = scratch.R[b];
+                        double cos = Vec3.Dot(r1, r2) / (d1 * d2);
+                        var u1 = r1 / d1; var u2 = r2 / d2;
+                        double w = scratch.Weight[a] * scratch.Weight[b];
+                        int ch = resolved ? PairChannel(scratch.Channel[a], scratch.Channel[b], ne) : 0;
+                        int pa = scratch.Pair[a], pb = scratch.Pair[b];
+                        double fc1 = scratch.Fc[a], fc2 = scratch.Fc[b], dfc1 = scratch.Dfc[a], dfc2 = scratch.Dfc[b];
+
+                        if (g4Count > 0)
+                        {
+                            var r3 = r2 - r1;
+                            double d3 = r3.Norm;
+                            if (d3 < _p.Cutoff)
+                            {
+                                double fc3 = _fc.Evaluate(d3, out double dfc3);
+                                Triplet(_g4, scratch, cos, d1, d2, d3, fc1, fc2, fc3, dfc1, dfc2, dfc3, w, x, grad,
+                                    g4Offset + ch * g4Count, pa, pb, u1, u2, k, withThird: true);
+                            }
+                        }
+                        if (g5Count > 0)
+                            Triplet(_g5, scratch, cos, d1, d2, 0, fc1, fc2, 1, dfc1, dfc2, 0, w, x, grad,
+                                g5Offset + ch * g5Count, pa, pb, u1, u2, k, withThird: false);
+                    }
+            }
+        });
         return new DescriptorSet(n, k, values, nl, grad);
     }
 

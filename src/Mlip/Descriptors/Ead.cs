@@ -158,16 +158,18 @@ public sealed class Ead : IDescriptor
 
         int maxNeigh = 0;
         for (int i = 0; i < n; i++) maxNeigh = Math.Max(maxNeigh, nl.NeighborCount(i));
-        var scratch = new Scratch(maxNeigh, _gaussians, _monomials);
-
-        for (int i = 0; i < n; i++)
+        // every centre writes only its own row and the blocks of its own pairs: parallel over blocks of centres, the same bits on any thread count
+        MlipParallel.ForChunks(n, 16, () => new Scratch(maxNeigh, _gaussians, _monomials), (first, end, scratch) =>
         {
-            int m = GatherPairs(nl, i, weight, scratch);
-            ComputeDensities(m, scratch);
-            ComputeFeatures(scratch, values.AsSpan(i * k, k));
-            if (grad is not null)
-                for (int a = 0; a < m; a++) ComputePairGradient(a, scratch, grad);
-        }
+            for (int i = first; i < end; i++)
+            {
+                int m = GatherPairs(nl, i, weight, scratch);
+                ComputeDensities(m, scratch);
+                ComputeFeatures(scratch, values.AsSpan(i * k, k));
+                if (grad is not null)
+                    for (int a = 0; a < m; a++) ComputePairGradient(a, scratch, grad);
+            }
+        });
         return new DescriptorSet(n, k, values, nl, grad);
     }
 

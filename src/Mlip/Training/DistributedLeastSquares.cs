@@ -82,8 +82,8 @@ public static class DistributedLeastSquares
         return ManagedFactor(a, rows, b, p);
     }
 
-    /// <summary>Householder QR (R only) in plain C#, for machines without libtorch.</summary>
-    private static double[] ManagedFactor(double[] a, int rows, double[] b, int p)
+    /// <summary>Householder QR (R only) in plain C#, for machines without libtorch: the same contract as <see cref="TriangularFactor"/>.</summary>
+    public static double[] ManagedFactor(double[] a, int rows, double[] b, int p)
     {
         int n = p + 1;
         // column-major copy of [A | b]

@@ -80,6 +80,17 @@ public static class FitCommand
             stdout.WriteLine();
             ErrorTable.Write(stdout, "training set", outcome.TrainErrors);
             if (outcome.TestErrors is { } tt) { stdout.WriteLine(); ErrorTable.Write(stdout, "test set (evaluated once, after the choice)", tt); }
+            if (outcome.TrainErrors.Comparisons.SelectMany(x => x.Structure.AtomicNumbers).Distinct().Count() > 1)
+            {
+                stdout.WriteLine();
+                stdout.WriteLine("force errors by element:");
+                var rows = new List<string[]> { new[] { "set", "element", "atoms", "F MAE (eV/Å)", "F RMSE" } };
+                foreach (var (name, ev) in new[] { ("training", outcome.TrainErrors), ("test", outcome.TestErrors) })
+                    if (ev is not null)
+                        foreach (var (el, atoms, mae, rmse) in FitReport.PerElement(ev))
+                            rows.Add([name, el, atoms.ToString(CultureInfo.InvariantCulture), mae.ToString("F4", CultureInfo.InvariantCulture), rmse.ToString("F4", CultureInfo.InvariantCulture)]);
+                TextTable.Write(stdout, rows);
+            }
             stdout.WriteLine();
             stdout.WriteLine($"wrote {outcome.ModelPath}, report.json, report.html, pareto.png, parity_energy.png, parity_forces.png in {outDir}");
             return 0;

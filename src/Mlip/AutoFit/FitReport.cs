@@ -38,6 +38,8 @@ public static class FitReport
             },
             ["train_errors"] = MetricsJson.Report(o.TrainErrors),
             ["test_errors"] = o.TestErrors is null ? null : MetricsJson.Report(o.TestErrors),
+            ["train_force_errors_per_element"] = ElementJson(PerElement(o.TrainErrors)),
+            ["test_force_errors_per_element"] = o.TestErrors is null ? null : ElementJson(PerElement(o.TestErrors)),
             ["bases"] = new JsonArray([.. o.Bases.Select(b => (JsonNode)b.Json())]),
             ["candidates"] = new JsonArray([.. o.Candidates.Select(c => (JsonNode)c.Json(costOf.GetValueOrDefault(c.Basis.Label), columnsOf.GetValueOrDefault(c.Basis.Label)))]),
         };
@@ -51,6 +53,35 @@ public static class FitReport
         TrainingRun.WriteParityPlots(dir, o.TrainErrors, o.TestErrors);
         File.WriteAllText(Path.Combine(dir, "report.html.tmp"), Html(dir, o, perBasis, costOf));
         File.Move(Path.Combine(dir, "report.html.tmp"), Path.Combine(dir, "report.html"), overwrite: true);
+    }
+
+    /// <summary>Force errors by the element of the atom: (symbol, atoms, MAE, RMSE in eV/Å) over the force components.</summary>
+    public static IReadOnlyList<(string Element, int Atoms, double Mae, double Rmse)> PerElement(Evaluation e)
+    {
+        var sums = new SortedDictionary<int, (int Atoms, double Abs, double Sq, long N)>();
+        foreach (var c in e.Comparisons)
+        {
+            if (c.Structure.Forces is not { } f || c.Predicted.Forces is not { } pf) continue;
+            for (int i = 0; i < f.Length; i++)
+            {
+                int z = c.Structure.AtomicNumbers[i];
+                var (atoms, abs, sq, n) = sums.GetValueOrDefault(z);
+                for (int k = 0; k < 3; k++)
+                {
+                    double d = pf[i][k] - f[i][k];
+                    abs += Math.Abs(d); sq += d * d; n++;
+                }
+                sums[z] = (atoms + 1, abs, sq, n);
+            }
+        }
+        return [.. sums.Select(kv => (Structures.Elements.Symbol(kv.Key), kv.Value.Atoms, kv.Value.Abs / kv.Value.N, Math.Sqrt(kv.Value.Sq / kv.Value.N)))];
+    }
+
+    private static JsonObject ElementJson(IReadOnlyList<(string Element, int Atoms, double Mae, double Rmse)> rows)
+    {
+        var o = new JsonObject();
+        foreach (var (el, atoms, mae, rmse) in rows) o[el] = new JsonObject { ["atoms"] = atoms, ["force_mae_ev_per_a"] = mae, ["force_rmse_ev_per_a"] = rmse };
+        return o;
     }
 
     private static string Html(string dir, FitOutcome o, List<FitCandidate> perBasis, Dictionary<string, double?> costOf)
@@ -80,6 +111,12 @@ public static class FitReport
         if (c.Errors is { } ve) ErrorTable("Validation (the errors the choice was made on)", [.. ve.Groups, new("all", ve.Overall)]);
         ErrorTable("Training set (refitted on all of it)", [.. o.TrainErrors.Groups, new("all", o.TrainErrors.Overall)]);
         if (o.TestErrors is { } te) ErrorTable("Test set (evaluated once, after the choice)", [.. te.Groups, new("all", te.Overall)]);
+        w.Append("<h3>Force errors by element</h3>\n<table><tr><th>set</th><th>element</th><th>atoms</th><th>F MAE (eV/Å)</th><th>F RMSE</th></tr>\n");
+        foreach (var (set, ev) in new[] { ("training", o.TrainErrors), ("test", o.TestErrors) })
+            if (ev is not null)
+                foreach (var (el, atoms, mae, rmse) in PerElement(ev))
+                    w.Append($"<tr><td>{set}</td><td>{E(el)}</td><td>{atoms}</td><td>{N(mae, "F4")}</td><td>{N(rmse, "F4")}</td></tr>\n");
+        w.Append("</table>\n");
         w.Append("<h2>Figures</h2>\n");
         w.Append(Img("pareto.png", "Pareto front: validation score against evaluation cost"));
         w.Append(Img("parity_energy.png", "Parity: energy per atom"));

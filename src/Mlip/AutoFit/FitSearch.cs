@@ -58,7 +58,7 @@ public sealed record FitOutcome(
 public sealed class FitSearch
 {
     /// <summary>Design memory a basis may take (validation rows and normal-equation blocks); larger bases are skipped.</summary>
-    public const long MemoryLimitBytes = 3L << 30;
+    public const long MemoryLimitBytes = 4L << 30;
     private const string CheckpointName = "fit-checkpoint.json";
 
     private readonly FitOptions _o;
@@ -76,6 +76,7 @@ public sealed class FitSearch
     private LinearDesign? _bestDesign;
     private FitCandidate? _best;
     private TimeSpan _lastProgress = TimeSpan.FromSeconds(-100);
+    private readonly Dictionary<string, double> _evaluationEstimate = new(StringComparer.Ordinal);
 
     public FitSearch(FitOptions options)
     {
@@ -113,6 +114,13 @@ public sealed class FitSearch
     /// <summary>Estimated seconds of a basis (descriptor time measured on two structures, Gram and solve counts at a nominal rate) and its column count.</summary>
     public (double Seconds, int Columns, long Bytes) Estimate(FitBasis basis)
     {
+        var (seconds, columns, bytes, _) = EstimateWithEvaluation(basis);
+        return (seconds, columns, bytes);
+    }
+
+    /// <summary><see cref="Estimate"/> and the estimated time of the final evaluation of a model on this basis over TRAIN and TEST.</summary>
+    private (double Seconds, int Columns, long Bytes, double Evaluation) EstimateWithEvaluation(FitBasis basis)
+    {
         var clock = Stopwatch.StartNew();
         var descriptor = basis.Descriptor.Create(_elements);
         var bySize = Enumerable.Range(0, _o.Train.Count).OrderBy(i => _o.Train[i].Count).ThenBy(i => i).ToArray();
@@ -135,8 +143,10 @@ public sealed class FitSearch
         double validatedRows = rows * (double)_folds.Validated.Length / _folds.Count;
         double solves = evaluations * _folds.Validated.Length * ((double)p * p * p / 6 + 3.0 * _folds.Count * p * p) / rate;
         double scoring = evaluations * validatedRows * p / rate * Math.Max(1, _o.Threads);
-        long bytes = (long)(validatedRows * p * 8) + (long)_folds.Count * 3 * p * (long)p * 8;
-        return (descriptors + gram + solves + scoring + clock.Elapsed.TotalSeconds, p, bytes);
+        long bytes = (long)(validatedRows * p * 4) + (long)_folds.Count * 3 * p * (long)p * 8;
+        double testAtoms = _o.Test.Sum(s => (long)s.Count);
+        double evaluation = perAtom * (atoms + testAtoms) / Math.Max(1, _o.Threads);
+        return (descriptors + gram + solves + scoring + clock.Elapsed.TotalSeconds, p, bytes, evaluation);
     }
 
     private HashSet<string> Families() =>
@@ -224,8 +234,10 @@ public sealed class FitSearch
             return bestSaved;
         }
 
-        var (estimate, columns, bytes) = Estimate(basis);
-        double reserve = Reserve();
+        var (estimate, columns, bytes, evaluation) = EstimateWithEvaluation(basis);
+        // kept for the end should this basis win: its refit, the TRAIN and TEST evaluation, the report
+        _evaluationEstimate[basis.Label] = evaluation;
+        double reserve = Reserve() + Math.Max(evaluation, _best is null ? 0 : _evaluationEstimate.GetValueOrDefault(_best.Basis.Label, evaluation));
         if (bytes > MemoryLimitBytes)
             return Skip(basis, columns, estimate, string.Create(CultureInfo.InvariantCulture, $"skipped: needs ~{bytes / 1e9:F1} GB (limit {MemoryLimitBytes / 1e9:F1})"));
         if (Elapsed + estimate + reserve > _budget)
@@ -248,7 +260,7 @@ public sealed class FitSearch
         for (int sweep = 0; sweep < _s.Sweeps && status == "done"; sweep++)
             foreach (int dim in dims)
             {
-                if (Left < Reserve() + 1) { status = "stopped: budget"; break; }
+                if (Left < reserve + 1) { status = "stopped: budget"; break; }
                 var grid = dim switch { 0 => _s.ForceWeights, 1 => _s.StressWeights, 2 => _s.Ridges, _ => _s.Smoothness };
                 var hypers = grid.Select(v => dim switch
                 {
@@ -280,8 +292,8 @@ public sealed class FitSearch
         return double.PositiveInfinity;
     }
 
-    /// <summary>Time kept for the end: the refit, TRAIN and TEST evaluation, the report.</summary>
-    private double Reserve() => Math.Max(10, 0.04 * _budget);
+    /// <summary>Time kept for the end besides the evaluation of the model: the refit, the files, the report.</summary>
+    private double Reserve() => Math.Max(10, 0.02 * _budget);
 
     private FitHyper StartHyper(FitBasis basis)
     {
@@ -347,17 +359,19 @@ public sealed class FitSearch
         var x = design.Blocks.Solve(null, [1, h.Force, h.Stress], RidgeVector(design, h));
         if (x is null) return null;
         var potential = MakePotential(design, basis, x);
-        var probe = _o.Train.Where(s => s.Count > 0).OrderByDescending(s => s.Count).ThenBy(s => s.Count).Take(2).ToList();
-        potential.Calculate(probe[0], forces: true, stress: false); // warm-up
+        var bySize = _o.Train.Where(s => s.Count > 0).OrderBy(s => s.Count).ToList();
+        var probe = bySize[bySize.Count / 2];
+        potential.Calculate(probe, forces: true, stress: true); // warm-up
         var clock = Stopwatch.StartNew();
         long atoms = 0;
         int reps = 0;
         do
         {
-            foreach (var s in probe) { potential.Calculate(s, forces: true, stress: true); atoms += s.Count; }
+            potential.Calculate(probe, forces: true, stress: true);
+            atoms += probe.Count;
             reps++;
         }
-        while (clock.Elapsed.TotalSeconds < 0.3 && reps < 20);
+        while (clock.Elapsed.TotalSeconds < 0.2 && reps < 10);
         return 1e6 * clock.Elapsed.TotalSeconds / atoms;
     }
 

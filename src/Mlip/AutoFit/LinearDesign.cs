@@ -8,7 +8,9 @@ using Mlip.Validation;
 namespace Mlip.AutoFit;
 
 /// <summary>One validation structure's unweighted rows (energy per atom, forces, stress) and targets, kept to score candidates.</summary>
-public sealed record ValidationRows(int Structure, int Fold, string Group, double[] A, double[] B, int EnergyRows, int ForceRows, int StressRows, double RootWeight);
+/// <remarks>The rows are kept in float32 (half the memory; a prediction's rounding error is ~1e-7 of its largest term,
+/// far below the errors scored); the normal-equation blocks are accumulated from the float64 rows.</remarks>
+public sealed record ValidationRows(int Structure, int Fold, string Group, float[] A, double[] B, int EnergyRows, int ForceRows, int StressRows, double RootWeight);
 
 /// <summary>
 /// A descriptor's linear (order 1) or quadratic (order 2) design over the training structures, computed once and
@@ -81,7 +83,11 @@ public sealed class LinearDesign
                     blocks.Add(fold, cls, a.AsSpan((int)((long)r * cols), cols), b[r]);
                 }
                 if (validated.Contains(fold) && b.Length > 0)
-                    kept.Add(new ValidationRows(si, fold, structures[si].Group ?? "(none)", a, b, e, f, s, Math.Sqrt(structures[si].Weight)));
+                {
+                    var a32 = new float[a.Length];
+                    TensorPrimitives.ConvertTruncating<double, float>(a, a32);
+                    kept.Add(new ValidationRows(si, fold, structures[si].Group ?? "(none)", a32, b, e, f, s, Math.Sqrt(structures[si].Weight)));
+                }
                 buffers[q] = default;
             }
             progress?.Report(new WorkProgress(start + count, structures.Count, clock.Elapsed));
@@ -106,7 +112,10 @@ public sealed class LinearDesign
             int cols = x.Length;
             for (int r = 0; r < v.B.Length; r++)
             {
-                double d = (TensorPrimitives.Dot(v.A.AsSpan(r * cols, cols), x) - v.B[r]) / v.RootWeight;
+                var row = v.A.AsSpan(r * cols, cols);
+                double dot = 0;
+                for (int j = 0; j < cols; j++) dot += row[j] * x[j];
+                double d = (dot - v.B[r]) / v.RootWeight;
                 var cls = r < v.EnergyRows ? RowClass.Energy : r < v.EnergyRows + v.ForceRows ? RowClass.Force : RowClass.Stress;
                 if (cls == RowClass.Energy) d *= 1000; // meV/atom
                 all.Add(cls, d);

@@ -8,6 +8,7 @@ namespace Mlip.Data;
 /// <summary>What <see cref="DatasetGenerator.Generate"/> makes; the defaults give ~130 structures of 8–64 atoms.</summary>
 public sealed record DatasetOptions
 {
+    /// <summary>One element (diamond structures) or two, "A,B" (zincblende AB, rock salt as the dense phase).</summary>
     public string Element { get; init; } = "Si";
     public int Seed { get; init; } = 1;
 
@@ -76,14 +77,40 @@ public static class DatasetGenerator
         return Math.Cbrt(r.Volume);
     }
 
+    /// <summary>
+    /// Equilibrium lattice constant of zincblende <paramref name="first"/><paramref name="second"/> for <paramref name="calculator"/>:
+    /// the lowest energy of a scan from 3.5 to 6.5 Å in 0.05 Å steps, then an isotropic cell relaxation from there.
+    /// </summary>
+    public static double ZincblendeLatticeConstant(ICalculator calculator, string first, string second)
+    {
+        double best = 5.43, lowest = double.PositiveInfinity;
+        for (double a = 3.5; a <= 6.5 + 1e-9; a += 0.05)
+        {
+            double e = calculator.Calculate(Crystals.Zincblende(first, second, a), forces: false, stress: false).Energy;
+            if (e < lowest) { lowest = e; best = a; }
+        }
+        var r = Relaxation.Relax(calculator, Crystals.Zincblende(first, second, best), new RelaxOptions
+        {
+            Algorithm = RelaxAlgorithm.Lbfgs, Cell = CellRelaxation.Isotropic, Fmax = 1e-5, Smax = 1e-5, MaxSteps = 500,
+        });
+        return Math.Cbrt(r.Volume);
+    }
+
     public static List<Structure> Generate(ICalculator calculator, DatasetOptions? options = null, IProgress<string>? progress = null)
     {
         var o = options ?? new DatasetOptions();
-        if (!calculator.Elements.Contains(Elements.Number(o.Element)))
-            throw new MlipException($"calculator {calculator.Name} does not handle {o.Element}");
+        // "A" (diamond A) or "A,B" (zincblende AB: the same kinds of structures with B on the second sublattice)
+        var names = o.Element.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (names.Length is < 1 or > 2) throw new MlipException($"element '{o.Element}': give one element (Si) or two (Si,C)");
+        foreach (var e in names)
+            if (!Elements.TryNumber(e, out int z) || !calculator.Elements.Contains(z))
+                throw new MlipException($"calculator {calculator.Name} does not handle {e}");
+        bool binary = names.Length == 2;
+        string host = binary ? "zincblende" : "diamond";
+        Structure Host(double a) => binary ? Crystals.Zincblende(names[0], names[1], a) : Crystals.Diamond(names[0], a);
         var rng = new Random(o.Seed);
-        double a0 = DiamondLatticeConstant(calculator, o.Element);
-        progress?.Report($"diamond lattice constant of {calculator.Name}: {a0:F4} Å");
+        double a0 = binary ? ZincblendeLatticeConstant(calculator, names[0], names[1]) : DiamondLatticeConstant(calculator, o.Element);
+        progress?.Report($"{host} lattice constant of {calculator.Name}: {a0:F4} Å");
         var unlabelled = new List<Structure>();
 
         Matrix3 RandomStrain(double max)
@@ -103,14 +130,21 @@ public static class DatasetGenerator
         }
 
         for (int i = 0; i < o.DiamondCells; i++)
-            unlabelled.Add(Perturb(Crystals.Diamond(o.Element, a0 * Scale()), "diamond"));
+            unlabelled.Add(Perturb(Host(a0 * Scale()), host));
         for (int i = 0; i < o.DiamondSupercells; i++)
-            unlabelled.Add(Perturb(Crystals.Supercell(Crystals.Diamond(o.Element, a0 * Scale()), 2, 2, 2), "diamond_64"));
+            unlabelled.Add(Perturb(Crystals.Supercell(Host(a0 * Scale()), 2, 2, 2), host + "_64"));
 
         double vAtom = a0 * a0 * a0 / 8;
+        if (binary && o.OtherPhases.Length > 0)
+        {
+            // the binary's dense phase: rock salt at 0.80 of the zincblende volume per atom
+            double a = Math.Cbrt(0.80 * vAtom * 8);
+            for (int i = 0; i < o.OtherPhaseCells; i++)
+                unlabelled.Add(Perturb(Crystals.RockSalt(names[0], names[1], a * Scale()), "rocksalt"));
+        }
         foreach (var (group, cell, ratio, repeat) in Phases)
         {
-            if (!o.OtherPhases.Contains(group)) continue;
+            if (binary || !o.OtherPhases.Contains(group)) continue;
             var unit = cell(o.Element, 1.0);
             double a = Math.Cbrt(ratio * vAtom * unit.Count);
             for (int i = 0; i < o.OtherPhaseCells; i++)
@@ -119,7 +153,7 @@ public static class DatasetGenerator
 
         for (int i = 0; i < o.VacancyCells; i++)
         {
-            var big = Crystals.Supercell(Crystals.Diamond(o.Element, a0 * (1 + 0.01 * (2 * rng.NextDouble() - 1))), 2, 2, 2);
+            var big = Crystals.Supercell(Host(a0 * (1 + 0.01 * (2 * rng.NextDouble() - 1))), 2, 2, 2);
             int gone = rng.Next(big.Count);
             var keep = Enumerable.Range(0, big.Count).Where(k => k != gone).ToArray();
             var vac = new Structure(big.Cell, [.. keep.Select(k => big.Positions[k])], [.. keep.Select(k => big.AtomicNumbers[k])], big.Pbc);
@@ -131,7 +165,7 @@ public static class DatasetGenerator
         for (int i = 0; i < o.SurfaceSlabs; i++)
         {
             // (100) slab: 2 x 2 x 3 conventional layers would be 96 atoms; 1 x 1 x 3 (24 atoms, 12 layers) is enough for a short-ranged potential
-            var bulk = Crystals.Supercell(Crystals.Diamond(o.Element, a0), 1, 1, 3);
+            var bulk = Crystals.Supercell(Host(a0), 1, 1, 3);
             var c = bulk.Cell;
             var slab = new Structure(Matrix3.FromRows(c.Row(0), c.Row(1), c.Row(2) + new Vec3(0, 0, o.Vacuum)),
                 [.. bulk.Positions.Select(p => p + new Vec3(0, 0, o.Vacuum / 2))], bulk.AtomicNumbers, bulk.Pbc);
@@ -156,7 +190,7 @@ public static class DatasetGenerator
         MlipParallel.For(0, o.Temperatures.Length, t =>
         {
             double temperature = o.Temperatures[t];
-            var start = Crystals.Supercell(Crystals.Diamond(o.Element, a0 * (1 + 2e-5 * temperature)), 2, 2, 2);
+            var start = Crystals.Supercell(Host(a0 * (1 + 2e-5 * temperature)), 2, 2, 2);
             var state = new MdState(start);
             MaxwellBoltzmann.Initialize(state, temperature, mdSeeds[t]);
             var md = new MolecularDynamics(new Langevin(calculator, o.MdTimeStep, temperature, 0.02, mdSeeds[t] ^ 0x5bd1e995), state);

@@ -10,6 +10,28 @@ public static class Crystals
         new(0.25, 0.25, 0.25), new(0.25, 0.75, 0.75), new(0.75, 0.25, 0.75), new(0.75, 0.75, 0.25),
     ]);
 
+    /// <summary>Zincblende (diamond with the second fcc sublattice of <paramref name="second"/>), 8-atom conventional cell.</summary>
+    public static Structure Zincblende(string first, string second, double a)
+    {
+        var s = Diamond(first, a);
+        int z = Elements.Number(second);
+        for (int i = 4; i < 8; i++) s.AtomicNumbers[i] = z;
+        return s;
+    }
+
+    /// <summary>Rock salt (two interpenetrating fcc lattices, <paramref name="second"/> shifted by a/2 along x), 8-atom conventional cell.</summary>
+    public static Structure RockSalt(string first, string second, double a)
+    {
+        var s = Cubic(first, a,
+        [
+            new(0, 0, 0), new(0, 0.5, 0.5), new(0.5, 0, 0.5), new(0.5, 0.5, 0),
+            new(0.5, 0, 0), new(0.5, 0.5, 0.5), new(0, 0, 0.5), new(0, 0.5, 0),
+        ]);
+        int z = Elements.Number(second);
+        for (int i = 4; i < 8; i++) s.AtomicNumbers[i] = z;
+        return s;
+    }
+
     /// <summary>Face-centred cubic, 4-atom conventional cell.</summary>
     public static Structure Fcc(string symbol, double a) =>
         Cubic(symbol, a, [new(0, 0, 0), new(0, 0.5, 0.5), new(0.5, 0, 0.5), new(0.5, 0.5, 0)]);

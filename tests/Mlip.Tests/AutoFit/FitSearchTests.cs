@@ -133,6 +133,21 @@ public class FitSearchTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ALargeSetHoldsOutOneFoldAndScoresOnItsStructuresOnly()
+    {
+        var train = FitTestData.Silicon(0, 30);
+        var o = new FitSearch(new FitOptions
+        {
+            Train = train, Output = TestPaths.TempDir(), Search = FitTestData.Settings() with { CrossValidationBelow = 10, Families = "ace", AceLevels = 1 },
+            Seed = 3, Threads = 1, Fingerprint = "t",
+        }).Run();
+        Assert.False(o.Folds.IsCrossValidation);
+        int held = train.Where((_, i) => o.Folds.FoldOf[i] == 0).Count();
+        Assert.InRange(held, 5, 7);
+        Assert.All(o.Candidates, c => Assert.Equal(held, c.Errors!.Overall.Structures));
+    }
+
+    [Fact]
     public void ModelLoadsInOtherVerbsAndReportListsEveryCandidate()
     {
         var train = FitTestData.Silicon(0, 30);

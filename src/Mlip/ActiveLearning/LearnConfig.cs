@@ -409,11 +409,11 @@ public sealed record LearnConfig
         return list;
     }
 
-    /// <summary>The elements of the given files and random compositions, sorted by atomic number; <see cref="Element"/> when no file is given.</summary>
+    /// <summary>The elements of the given structure files (initial, MD cells) and random compositions, sorted by atomic number; <see cref="Element"/> when no file is given.</summary>
     private static IReadOnlyList<string> SystemElements(LearnConfig c)
     {
         var z = new SortedSet<int>();
-        foreach (var f in new[] { c.InitialFile, c.MdCellsFile, c.ValidationFile })
+        foreach (var f in new[] { c.InitialFile, c.MdCellsFile })
             if (f is not null)
                 foreach (var s in ReadStructures(f)) z.UnionWith(s.AtomicNumbers);
         foreach (var comp in c.RandomCompositions)

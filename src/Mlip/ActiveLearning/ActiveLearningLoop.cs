@@ -19,7 +19,7 @@ namespace Mlip.ActiveLearning;
 
 /// <summary>One iteration of the loop, as reported.</summary>
 public sealed record IterationRecord(int Iteration, int Labelled, double EnergyRmse, double ForceRmse, int Candidates,
-    double MeanUncertainty, double MaxUncertainty, double ValidationMeanUncertainty, double Spearman, double Seconds, int Failed = 0)
+    double MeanUncertainty, double MaxUncertainty, double ValidationMeanUncertainty, double Spearman, double Seconds, int Failed = 0, int SetAside = 0)
 {
     public JsonObject ToJson() => new()
     {
@@ -27,13 +27,13 @@ public sealed record IterationRecord(int Iteration, int Labelled, double EnergyR
         ["validation_force_rmse_ev_per_a"] = ForceRmse, ["candidates"] = Candidates, ["candidate_mean_uncertainty"] = MeanUncertainty,
         ["candidate_max_uncertainty"] = MaxUncertainty, ["validation_mean_uncertainty"] = ValidationMeanUncertainty,
         ["validation_spearman_uncertainty_vs_force_error"] = double.IsFinite(Spearman) ? Spearman : null, ["seconds"] = Seconds,
-        ["failed_labels"] = Failed,
+        ["failed_labels"] = Failed, ["set_aside"] = SetAside,
     };
 
     public static IterationRecord FromJson(JsonNode n) => new((int)n["iteration"]!, (int)n["labelled"]!,
         (double)n["validation_energy_rmse_mev_per_atom"]!, (double)n["validation_force_rmse_ev_per_a"]!, (int)n["candidates"]!,
         (double)n["candidate_mean_uncertainty"]!, (double)n["candidate_max_uncertainty"]!, (double)n["validation_mean_uncertainty"]!,
-        n["validation_spearman_uncertainty_vs_force_error"] is { } s ? (double)s : double.NaN, (double)n["seconds"]!, (int?)n["failed_labels"] ?? 0);
+        n["validation_spearman_uncertainty_vs_force_error"] is { } s ? (double)s : double.NaN, (double)n["seconds"]!, (int?)n["failed_labels"] ?? 0, (int?)n["set_aside"] ?? 0);
 }
 
 /// <summary>One selection mode's run: its history, why it stopped, and the structures the reference could not label.</summary>
@@ -104,12 +104,14 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
             var estimator = ModelKinds.Get(c.ModelKind).Uncertainty(potential, set);
             var (eRmse, fRmse, valMeanU, spearman) = Validate(potential, estimator, validation);
             var rng = IterationRandom(iteration, mode);
-            string? why = labelled.Count >= c.Budget ? $"budget spent: {labelled.Count} labelled structures (budget {c.Budget})"
-                : history.Count > 0 && history[^1].Labelled == labelled.Count && history[^1].Candidates > 0 ? $"no structure of iteration {iteration - 1}'s batch could be labelled (see failures)"
+            // labels spent: the training set plus the labelled structures set aside for their forces (select.max_force)
+            int spent = labelled.Count + history.Sum(h => h.SetAside);
+            string? why = spent >= c.Budget ? $"budget spent: {spent} labelled structures (budget {c.Budget}{(spent > labelled.Count ? $", {spent - labelled.Count} set aside for forces above select.max_force" : "")})"
+                : history.Count > 0 && history[^1].Labelled == labelled.Count && history[^1].Candidates > 0 && history[^1].SetAside == 0 ? $"no structure of iteration {iteration - 1}'s batch could be labelled (see failures)"
                 : Plateau(history, fRmse);
             bool stop = why is not null;
             double meanU = 0, maxU = 0;
-            int nCand = 0, nFailed = 0;
+            int nCand = 0, nFailed = 0, nAside = 0;
             List<Structure> next = labelled;
             if (!stop)
             {
@@ -131,7 +133,7 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
                 var finite = scores.Where(double.IsFinite).ToArray();
                 meanU = finite.Length > 0 ? finite.Average() : 0;
                 maxU = finite.Length > 0 ? finite.Max() : 0;
-                int batch = Math.Min(c.Batch, c.Budget - labelled.Count);
+                int batch = Math.Min(c.Batch, c.Budget - spent);
                 int[] pick;
                 if (mode == SelectionMode.Random) pick = BatchSelector.Random(candidates.Count, batch, rng);
                 else
@@ -148,10 +150,18 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
                 var chosen = pick.Select(i => candidates[i]).ToList();
                 var (got, failed) = _labeller.LabelAll(chosen, FormattableString.Invariant($"{modeName}-iter{iteration:D3}"));
                 nFailed = failed.Count;
+                // structures whose reference forces are beyond anything the model should learn from are kept out of the fit
+                var aside = got.Where(x => x.Forces!.Any(f => Math.Max(Math.Abs(f.X), Math.Max(Math.Abs(f.Y), Math.Abs(f.Z))) > c.MaxLabelForce)).ToList();
+                nAside = aside.Count;
+                if (nAside > 0)
+                {
+                    got = [.. got.Except(aside)];
+                    log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"learn[{mode}] iteration {iteration}: {nAside} labelled structure(s) set aside (a force component above {c.MaxLabelForce:G3} eV/Å)"));
+                }
                 failures.AddRange(failed);
                 next = [.. labelled, .. got];
             }
-            var record = new IterationRecord(iteration, labelled.Count, eRmse, fRmse, nCand, meanU, maxU, valMeanU, spearman, clock.Elapsed.TotalSeconds, nFailed);
+            var record = new IterationRecord(iteration, labelled.Count, eRmse, fRmse, nCand, meanU, maxU, valMeanU, spearman, clock.Elapsed.TotalSeconds, nFailed, nAside);
             history.Add(record);
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"learn[{mode}] iteration {iteration}: {labelled.Count} labelled, validation E {eRmse:F2} meV/atom, F {fRmse:F4} eV/Å, " +

@@ -88,6 +88,8 @@ public sealed record LearnConfig
     public bool DOptimalBatch { get; init; } = true;
     /// <summary>Candidates scored above this are set aside (too far out to teach the model about the region of interest yet); used only when too few remain.</summary>
     public double MaxScore { get; init; } = double.PositiveInfinity;
+    /// <summary>A labelled candidate with a force component above this (eV/Å) is set aside: counted in the budget, kept out of the fit.</summary>
+    public double MaxLabelForce { get; init; } = double.PositiveInfinity;
     public string? ValidationFile { get; init; }
     public IReadOnlyList<double> ValidationTemperatures { get; init; } = [300, 1000, 2500];
     public int ValidationSnapshots { get; init; } = 6;
@@ -159,6 +161,7 @@ public sealed record LearnConfig
         new("select.min_distance", "number", F(D.MinDistance), "two picks of a batch at least this far apart (RMS of standardised mean descriptors)"),
         new("select.d_optimal", "bool", F(D.DOptimalBatch), "greedy D-optimal batches (active sets updated after each pick)"),
         new("select.max_score", "number", F(D.MaxScore), "candidates scored above this wait unless too few remain"),
+        new("select.max_force", "number", F(D.MaxLabelForce), "a labelled candidate with a force component above this (eV/Å) is set aside: counted in the budget, kept out of the fit"),
         new("validation", "path | mapping", "made once by MD", "a labelled validation file, or the mapping below"),
         new("validation.file", "path", "none", "a labelled validation file"),
         new("validation.temperatures", "number list", F(D.ValidationTemperatures.ToArray()), "MD temperatures of the generated validation set (K)"),
@@ -365,7 +368,8 @@ public sealed record LearnConfig
         }
         if (Get(root, "select") is { } sel)
         {
-            var m = Map(sel, "select", "min_distance", "d_optimal", "max_score");
+            var m = Map(sel, "select", "min_distance", "d_optimal", "max_score", "max_force");
+            if (Get(m, "max_force") is { } mf) c = c with { MaxLabelForce = Num(mf, "select.max_force") };
             if (Get(m, "max_score") is { } ms) c = c with { MaxScore = Num(ms, "select.max_score") };
             if (Get(m, "min_distance") is { } md) c = c with { MinDistance = Num(md, "select.min_distance") };
             if (Get(m, "d_optimal") is { } dop) c = c with { DOptimalBatch = Bool(dop, "select.d_optimal") };
@@ -409,11 +413,11 @@ public sealed record LearnConfig
         return list;
     }
 
-    /// <summary>The elements of the given files and random compositions, sorted by atomic number; <see cref="Element"/> when no file is given.</summary>
+    /// <summary>The elements of the given structure files (initial, MD cells) and random compositions, sorted by atomic number; <see cref="Element"/> when no file is given.</summary>
     private static IReadOnlyList<string> SystemElements(LearnConfig c)
     {
         var z = new SortedSet<int>();
-        foreach (var f in new[] { c.InitialFile, c.MdCellsFile, c.ValidationFile })
+        foreach (var f in new[] { c.InitialFile, c.MdCellsFile })
             if (f is not null)
                 foreach (var s in ReadStructures(f)) z.UnionWith(s.AtomicNumbers);
         foreach (var comp in c.RandomCompositions)

@@ -60,6 +60,24 @@ public class ActiveLearningTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Labelled_structures_with_forces_above_max_force_are_set_aside_and_count_in_the_budget()
+    {
+        string dir = TestPaths.TempDir();
+        File.WriteAllText(Path.Combine(dir, "c.yaml"), Config.Replace("budget: 36", "budget: 26", StringComparison.Ordinal) + "\nselect: {max_force: 2.0}\noutput: c\n");
+        output.WriteLine(LearnKillResume.RunToEnd(dir, "c.yaml"));
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "c", "report.json")))!;
+        var history = report["active"]!.AsArray();
+        int aside = history.Sum(h => (int)h!["set_aside"]!);
+        Assert.True(aside > 0, "no structure was set aside: the test no longer exercises max_force");
+        var training = StructureIO.Read(Path.Combine(dir, "c", "active", "labelled.xyz"));
+        // the iterations' structures in the fit have no force component above 2 eV/Å (the initial ones are not filtered)
+        Assert.All(training.Where(s => s.Group != "initial"), s => Assert.All(s.Forces!, f => Assert.True(Math.Max(Math.Abs(f.X), Math.Max(Math.Abs(f.Y), Math.Abs(f.Z))) <= 2.0)));
+        // the budget counts every label spent
+        Assert.Equal(26, training.Count + aside);
+        Assert.Contains("set aside", (string)report["active_stop_reason"]!);
+    }
+
+    [Fact]
     public void Spearman_correlation_matches_the_rank_formula()
     {
         Assert.Equal(1.0, Statistics.Spearman([1, 2, 3, 4], [10, 20, 30, 1000]), 12);

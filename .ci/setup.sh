@@ -43,4 +43,18 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libsymspg\.so\.1'; then
   $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq libsymspg1
 fi
 
+# Open MPI (Debian openmpi-bin, libopenmpi-dev) for `mpirun -n N mlip train` (src/Mlip/Distributed/OpenMpi.cs, P/Invoke of
+# libmpi.so.40) and its tests (tests/Mlip.Tests/Distributed: mpirun -n 2 as root); skipped when present.
+if ! command -v mpirun >/dev/null || ! ldconfig -p 2>/dev/null | grep -q 'libmpi\.so\.40'; then
+  sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq openmpi-bin libopenmpi-dev
+fi
+
+# Debian's chromium opens report.html of `mlip fit` headless in a test (tests/Mlip.Tests/AutoFit/FitReportBrowserTests.cs):
+# the page loads and shows its figures; skipped when present.
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq chromium
+fi
+
 dotnet restore Mlip.slnx -nologo -v quiet

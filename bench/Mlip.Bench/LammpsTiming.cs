@@ -60,26 +60,57 @@ public static partial class LammpsTiming
     /// </summary>
     public static (double SecondsPerStep, double? LastPe)? Run(Structure s, string commands, IDictionary<string, string>? files = null)
     {
-        if (Executable is not string exe) return null;
+        if (Executable is null) return null;
+        var r = RunWhole(s, commands, files);
+        return (r.LoopSeconds / Math.Max(1, r.Steps), r.LastPe);
+    }
+
+    /// <summary>What <see cref="RunWhole"/> measured: the last run's loop time and steps, the whole process (start to exit), and the pe of the last run's first and last thermo lines.</summary>
+    public sealed record WholeRun(double LoopSeconds, int Steps, double WholeSeconds, double? FirstPe, double? LastPe);
+
+    /// <summary>
+    /// One LAMMPS process on <paramref name="s"/> (data file and <paramref name="files"/> written to a fresh folder
+    /// first, outside the timing), single thread, pinned with <c>taskset -c <paramref name="cores"/></c> when given.
+    /// </summary>
+    public static WholeRun RunWhole(Structure s, string commands, IDictionary<string, string>? files = null, string? cores = null)
+    {
+        string exe = Executable ?? throw new InvalidOperationException("LAMMPS is not built (scripts/build-lammps.sh)");
         string dir = Path.Combine(Path.GetTempPath(), "mlip-bench-lammps", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, "data.in"), new LammpsDataFormat().WriteString([s]));
         foreach (var (name, text) in files ?? new Dictionary<string, string>()) File.WriteAllText(Path.Combine(dir, name), text);
         File.WriteAllText(Path.Combine(dir, "in.lammps"), "units metal\natom_style atomic\nread_data data.in\n" + commands);
-        var psi = new ProcessStartInfo(exe) { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new ProcessStartInfo(cores is null ? exe : "taskset") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
+        if (cores is not null) foreach (var a in new[] { "-c", cores, exe }) psi.ArgumentList.Add(a);
         foreach (var a in new[] { "-in", "in.lammps", "-log", "log.lammps", "-screen", "none" }) psi.ArgumentList.Add(a);
         psi.Environment["OMP_NUM_THREADS"] = "1";
+        var clock = Stopwatch.StartNew();
         using var p = Process.Start(psi)!;
-        p.StandardOutput.ReadToEnd();
+        var stdout = p.StandardOutput.ReadToEndAsync();
         p.StandardError.ReadToEnd();
         p.WaitForExit();
+        double whole = clock.Elapsed.TotalSeconds;
+        _ = stdout.Result;
         string log = File.ReadAllText(Path.Combine(dir, "log.lammps"));
         var matches = LoopTime().Matches(log);
         if (p.ExitCode != 0 || matches.Count == 0) throw new InvalidOperationException($"LAMMPS failed in {dir}");
         var m = matches[^1];
         double seconds = double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
         int steps = int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture);
+        int runStart = matches.Count > 1 ? matches[^2].Index + matches[^2].Length : 0;
         Directory.Delete(dir, recursive: true);
-        return (seconds / Math.Max(1, steps), LastPe(log, m.Index));
+        return new WholeRun(seconds, steps, whole, FirstPe(log, runStart, m.Index), LastPe(log, m.Index));
+    }
+
+    /// <summary>The second column of the first numeric thermo line between <paramref name="from"/> and <paramref name="to"/>.</summary>
+    private static double? FirstPe(string log, int from, int to)
+    {
+        foreach (var line in log[from..to].Split('\n'))
+        {
+            var f = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length >= 2 && long.TryParse(f[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out _)
+                && double.TryParse(f[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double v)) return v;
+        }
+        return null;
     }
 }

@@ -51,15 +51,15 @@ public static class PerAtomBenchmark
         var trainData = PerAtomData.Build(multi, train, GaussianPotentialTarget.ArrayName, threads);
         var testData = PerAtomData.Build(multi, test, GaussianPotentialTarget.ArrayName, threads);
         var alphas = target.Alphas;
-        foreach (var (kind, o) in new (string, PerAtomFitOptions)[]
+        foreach (var (kind, o, seed) in new (string, object, int)[]
         {
-            ("linear", new PerAtomFitOptions { Threads = threads }),
-            ("nn", new PerAtomFitOptions { Hidden = [32], Epochs = 1000, L2 = 1e-8, Threads = threads, Seed = 3 }),
-            ("gpr", new PerAtomFitOptions { SparsePoints = 400, LengthScale = 2.0, Noise = 1e-5, Threads = threads }),
+            ("linear", new PerAtomPolynomialSettings(), 1),
+            ("nn", new PerAtomNetworkSettings { Hidden = [32], Epochs = 1000, L2 = 1e-8 }, 3),
+            ("gpr", new PerAtomGaussianProcessSettings { Sparse = 400, LengthScale = 2.0, Noise = 1e-5 }, 1),
         })
         {
             var c = Stopwatch.StartNew();
-            var model = PerAtomFit.Fit(kind, trainData, o);
+            var model = PerAtomFit.Fit(kind, new PerAtomFitContext { Data = trainData, Seed = seed, Threads = threads }, o);
             double fit = c.Elapsed.TotalSeconds;
             var y = new double[testData.Y.Length];
             model.Predict(testData.X, testData.AtomicNumbers, y);

@@ -2,6 +2,8 @@ using Mlip.Bench;
 
 // Benchmarks are run by hand (not by the tests): dotnet run -c Release --project bench/Mlip.Bench -- neighbors
 var which = args.Length > 0 ? args[0] : "help";
+// the benchmarks that report single-thread figures keep the force and descriptor passes on one thread (they are parallel over atoms otherwise)
+using var singleThread = which is "so4" or "mliap" or "md" or "pinn" ? Mlip.Validation.MlipParallel.LimitThreads(1) : null;
 switch (which)
 {
     case "neighbors":
@@ -24,6 +26,9 @@ switch (which)
         break;
     case "md":
         MdBenchmark.Run(args.Skip(1).ToArray());
+        break;
+    case "whole":
+        WholeRunBenchmark.Run(args.Skip(1).ToArray());
         break;
     case "ace":
         AceBenchmark.Run(args.Skip(1).ToArray());
@@ -49,14 +54,27 @@ switch (which)
     case "python":
         PythonBenchmark.Run(args.Skip(1).ToArray());
         break;
+    case "mpi":
+        MpiBenchmark.Run(args.Skip(1).ToArray());
+        break;
+    case "scale":
+        ScaleBenchmark.Run(args.Skip(1).ToArray());
+        break;
+    case "scale-run":
+        ScaleBenchmark.RunChild(args.Skip(1).ToArray());
+        break;
     case "fuzz":
         FuzzBenchmark.Run(args.Skip(1).ToArray());
+        break;
+    case "labelling":
+        LabellingBenchmark.Run(args.Skip(1).ToArray());
         break;
     default:
         Console.WriteLine("usage: dotnet run -c Release --project bench/Mlip.Bench -- <benchmark>");
         Console.WriteLine("  neighbors [--quick]   neighbour-list build time, 1k/10k/100k-atom diamond Si, rc 5 Å, vs brute force");
         Console.WriteLine("  descriptors [--no-dataset]  every descriptor on 64-atom Si vs PyXtal_FF; mlearn Si training set, 1 and 2 threads, memory");
         Console.WriteLine("  fits [--mathnet-quadratic]  linear and quadratic fits of the mlearn Si set: build, torch solve vs MathNet, test errors");
+        Console.WriteLine("  mpi [--ranks 2] [--config examples/si-quadratic-qsnap.yaml]  mpirun -n N mlip train (N ranks x 1 thread) vs 1 process x 1 thread: speed-up, memory, model difference");
         Console.WriteLine("  lstsq [--rows 20000] [--cols 500] [--threads N] [--no-mathnet]  dense least squares: libtorch QR vs MathNet.Numerics managed QR");
         Console.WriteLine("  so4 [--quick]         SO(4) bispectrum values, derivatives and adjoint forces, 2000 atoms, 2J=6 and 8, vs LAMMPS");
         Console.WriteLine("  mliap [--quick]       PyXtal_FF Si network (SO(3) NN) force call, 2000 atoms, vs LAMMPS pair_style mliap");
@@ -64,12 +82,15 @@ switch (which)
         Console.WriteLine("  md [--steps 200] [--skin 1.0] [--cells 8]  NVE MD, Stillinger-Weber Si, 4096 atoms, µs/atom/step, fresh vs reused neighbour list, vs LAMMPS pair_style sw");
         Console.WriteLine("  pinn [time] [--cells 3] [--nn M --pinn M]  PINN vs NN force-call µs/atom on the same cell and features, split into features, network, BOP");
         Console.WriteLine("  pinn eos NN.json PINN.json DATA.json... -o DIR  diamond Si EOS 0.7-1.3 V0 of both models with the data's Elastic-group DFT points (PNG, CSV)");
+        Console.WriteLine("  whole [--cores 0|0,1] [--steps-scale 1] [--only snap,qsnap,sw,...]  whole mlip md / descriptors processes vs whole lmp processes on the same cells: loop and whole-process µs/atom-step, ratios, step-0 energies of both (1e-8)");
         Console.WriteLine("  ace [--cells 10] [--repeats 3]  force call of Cu-PBE-core-rep.ace on 4000-atom rattled fcc Cu vs Mlip's linear SNAP (Zuo Cu), µs/atom-step, ratio");
         Console.WriteLine("  ace-grade [--cells 10] [--repeats 3] [--training 14]  ACE extrapolation grade: active-set build, then γ of a 4000-atom Cu cell vs the force call, µs/atom, ratio");
         Console.WriteLine("  ace-basis [--order 3] [--nmax 8,6,4] [--lmax 0,4,3] [--degree D] [--wl 1.5]  size of a linear ACE basis");
         Console.WriteLine("  uncertainty [sw|tersoff] [--no-nn]  Spearman correlation of uncertainty with validation force error, per model kind");
         Console.WriteLine("  fuzz [--count 3000] [--seed 1] [--format extxyz,poscar,...] [--hang 60]  seeded mutants of real files through every structure reader, validation, neighbour list, summary: counts per outcome");
         Console.WriteLine("  python [--calls 1000] [--model M]  per-call overhead of Python's MlipCalculator (ASE, socket, mlip serve) vs the same calls in-process from C#");
+        Console.WriteLine("  scale [--replicas 1,4,16,64] [--models ace,quadratic] [--threads 1] [--no-in-memory]  mlearn Si replicated: peak memory, store disk, wall time of streamed fits (child process per case), coefficients vs the in-memory fit, store reuse");
+        Console.WriteLine("  labelling [--count 20]  the learn loop's labeller, a command sleeping 1 s per structure: parallel 1, 2, 4 jobs, wall time and ratio");
         Console.WriteLine("  random-crystals [--quick]  random symmetric Ga12As12 cells in every group that fits: mean ms per cell, failure rate per group");
         break;
 }

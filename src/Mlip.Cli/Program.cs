@@ -1,11 +1,32 @@
 using System.CommandLine;
 using Mlip.Cli.Commands;
+using Mlip.Distributed;
 
 namespace Mlip.Cli;
 
 public static class Program
 {
-    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+    /// <summary>Verbs that split their work over the ranks of an MPI run (docs/scale.md); the others run on rank 0 alone.</summary>
+    public static readonly string[] DistributedVerbs = ["train", "mpi-check"];
+
+    public static int Main(string[] args)
+    {
+        if (!Communicator.Launched) return Run(args, Console.Out, Console.Error);
+        // Started by mpirun/srun: rank 0 prints, the other ranks are quiet (their errors still reach stderr, see
+        // CliRunner); a verb that is not distributed runs on rank 0 while the others wait for it.
+        var world = Communicator.World;
+        int rc;
+        if (world.Size > 1 && (args.Length == 0 || !DistributedVerbs.Contains(args[0])))
+        {
+            if (world.IsRoot)
+                Console.Error.WriteLine($"mlip: '{(args.Length > 0 ? args[0] : "")}' does not use MPI; it runs on rank 0 while the other {world.Size - 1} ranks wait");
+            rc = world.IsRoot ? Run(args, Console.Out, Console.Error) : 0;
+        }
+        else rc = world.IsRoot ? Run(args, Console.Out, Console.Error) : Run(args, TextWriter.Null, TextWriter.Null);
+        if (rc != 0 && world.Size > 1) world.Abort(rc); // the others may wait in a collective: end them all
+        Communicator.Finish();
+        return rc;
+    }
 
     /// <summary>Runs the command line with the given output streams (tests call this directly).</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
@@ -24,6 +45,7 @@ public static class Program
         root.Subcommands.Add(BuildCommand.Create(stdout, stderr));
         root.Subcommands.Add(DescriptorsCommand.Create(stdout, stderr));
         root.Subcommands.Add(TrainCommand.Create(stdout, stderr));
+        root.Subcommands.Add(FitCommand.Create(stdout, stderr));
         root.Subcommands.Add(TestCommand.Create(stdout, stderr));
         root.Subcommands.Add(PredictCommand.Create(stdout, stderr));
         root.Subcommands.Add(ActiveSetCommand.Create(stdout, stderr));
@@ -40,6 +62,7 @@ public static class Program
         root.Subcommands.Add(LearnCommand.Create(stdout, stderr));
         root.Subcommands.Add(LabelCommand.Create(stdout, stderr));
         root.Subcommands.Add(ConfigCommand.Create(stdout, stderr));
+        root.Subcommands.Add(MpiCheckCommand.Create(stdout, stderr));
         return root;
     }
 }

@@ -10,7 +10,10 @@ using Mlip.Validation;
 
 namespace Mlip.Cli.Commands;
 
-/// <summary><c>mlip descriptors FILE... --type so4 --param twojmax=8 [--derivatives] -o out.npz</c></summary>
+/// <summary>
+/// <c>mlip descriptors FILE... --type so4 --param twojmax=8 [--derivatives] -o out.npz</c>, or
+/// <c>mlip descriptors FILE... --type so4 --store DIR [--order 2]</c>: the descriptor store of docs/scale.md.
+/// </summary>
 public static class DescriptorsCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
@@ -19,13 +22,17 @@ public static class DescriptorsCommand
         var type = new Option<string>("--type") { Description = $"Descriptor: {string.Join(", ", DescriptorFactory.Types)}", Required = true };
         var param = new Option<string[]>("--param") { Description = "Descriptor parameter key=value (repeatable), e.g. twojmax=8 rcutfac=4.9", AllowMultipleArgumentsPerToken = true };
         var derivatives = new Option<bool>("--derivatives", "-d") { Description = "Also write the derivative blocks dX_i/dr_ij with their pair indices and vectors (.npz only)" };
-        var output = CommonOptions.Output("Output .npz (features, indices, derivatives) or .npy (features only)", required: true);
+        var output = CommonOptions.Output("Output .npz (features, indices, derivatives) or .npy (features only)", required: false);
+        var store = new Option<string>("--store") { Description = "Build the descriptor store in this folder instead (docs/scale.md): feature chunks, and with --order the factors that mlip train reuses" };
+        var order = new Option<int>("--order") { Description = "With --store: also factorise the least squares of a linear (1) or quadratic (2) fit with energy and force rows (what mlip train with the same data, descriptor and store reuses)" };
+        var stress = new Option<bool>("--stress") { Description = "With --store --order: stress rows too (for loss.stress > 0)" };
+        var chunkAtoms = new Option<int>("--chunk-atoms") { Description = "With --store: atoms per chunk (the train config's store_chunk_atoms)", DefaultValueFactory = _ => Mlip.Training.Streaming.DescriptorStore.DefaultChunkAtoms };
         var threads = CommonOptions.Threads();
         var format = CommonOptions.InputFormat();
         var legacyFormat = CommonOptions.Legacy("--format", format);
         var cmd = new Command("descriptors", "Compute per-atom descriptors (and derivatives) for a data set and write NumPy files")
         {
-            files, type, param, derivatives, output, threads, format, legacyFormat,
+            files, type, param, derivatives, output, store, order, stress, chunkAtoms, threads, format, legacyFormat,
         };
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
@@ -33,7 +40,10 @@ public static class DescriptorsCommand
             var elements = structures.SelectMany(s => s.AtomicNumbers).Distinct().Order().Select(Elements.Symbol).ToList();
             var parameters = ParseParams(parse.GetValue(param) ?? []);
             var descriptor = DescriptorFactory.Create(parse.GetValue(type)!, parameters, elements);
-            string outPath = parse.GetValue(output)!;
+            if (parse.GetValue(store) is { } storeDir)
+                return StoreCommand.Build(stdout, stderr, storeDir, new Mlip.Models.DescriptorSpec(parse.GetValue(type)!, parameters), descriptor, structures,
+                    parse.GetValue(order), parse.GetValue(stress), parse.GetValue(chunkAtoms), parse.GetValue(threads));
+            string outPath = parse.GetValue(output) ?? throw new MlipException("mlip descriptors needs --output FILE.npz (or --store DIR)");
             bool withDerivatives = parse.GetValue(derivatives);
             DescriptorNpz.CheckPath(outPath, withDerivatives);
 

@@ -20,9 +20,10 @@ public static class LearnCommand
             ICalculator? calc = c.ReferencePotential is null ? null : CalculatorSource.Open(null, c.ReferencePotential);
             IReferenceMethod reference = calc is not null ? new CalculatorReference(calc)
                 : c.IpiAddress is not null ? new IpiReference(c.IpiAddress, c.CommandTimeoutSeconds, Path.Combine(c.Output, "reference"), c.IpiReconnect, c.IpiStress, stdout)
-                : new CommandReference(c.Command!, Path.Combine(c.Output, "reference"), c.CommandInput, c.CommandOutput, c.CommandTimeoutSeconds);
+                : new CommandReference(c.Command!, Path.Combine(c.Output, "reference"), c.CommandInput, c.CommandOutput, c.CommandTimeoutSeconds,
+                    c.ReferenceJobs, c.ReferenceSubmit, c.ReferenceDone, c.ReferencePoll);
             using var disposeReference = reference as IDisposable;
-            var validation = ActiveLearningLoop.ValidationSet(c, calc, stdout);
+            var validation = ActiveLearningLoop.ValidationSet(c, calc, reference, stdout);
             var loop = new ActiveLearningLoop(c, reference, stdout);
             bool r = parse.GetValue(resume);
             var active = loop.Run(SelectionMode.Active, validation, r);

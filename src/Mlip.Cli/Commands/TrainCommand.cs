@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Mlip.Distributed;
 using Mlip.Training;
 
 namespace Mlip.Cli.Commands;
@@ -17,6 +18,7 @@ public static class TrainCommand
             var c = TrainConfig.Load(parse.GetValue(config)!);
             if (c.PerAtomTarget is not null)
             {
+                if (Communicator.World.Size > 1) throw new Mlip.Validation.MlipException($"{c.SourcePath}: a per-atom target does not split over MPI ranks yet; run it without mpirun");
                 var pa = PerAtomTrainingRun.Execute(c, stdout, new ProgressLine(stderr, "descriptors", "structures"));
                 stdout.WriteLine();
                 PerAtomTable.Write(stdout, "training set", pa.TrainErrors);
@@ -25,7 +27,7 @@ public static class TrainCommand
                 stdout.WriteLine($"wrote {pa.ModelPath}, metrics.json and parity_{c.PerAtomTarget}_NN.png (one per component) in {c.Output}");
                 return 0;
             }
-            var outcome = TrainingRun.Execute(c, stdout, new ProgressLine(stderr, "descriptors", "structures"), parse.GetValue(resume));
+            var outcome = TrainingRun.Execute(c, stdout, new ProgressLine(stderr, "descriptors", "structures"), parse.GetValue(resume), Communicator.World);
             stdout.WriteLine();
             ErrorTable.Write(stdout, "training set", outcome.TrainErrors);
             if (outcome.TestErrors is { } t) { stdout.WriteLine(); ErrorTable.Write(stdout, "test set", t); }

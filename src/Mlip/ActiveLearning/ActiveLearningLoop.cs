@@ -6,6 +6,7 @@ using Mlip.Calculators;
 using Mlip.Data;
 using Mlip.Descriptors;
 using Mlip.Descriptors.Ace;
+using Mlip.Generation;
 using Mlip.IO;
 using Mlip.Models;
 using Mlip.Models.Ace;
@@ -18,7 +19,7 @@ namespace Mlip.ActiveLearning;
 
 /// <summary>One iteration of the loop, as reported.</summary>
 public sealed record IterationRecord(int Iteration, int Labelled, double EnergyRmse, double ForceRmse, int Candidates,
-    double MeanUncertainty, double MaxUncertainty, double ValidationMeanUncertainty, double Spearman, double Seconds)
+    double MeanUncertainty, double MaxUncertainty, double ValidationMeanUncertainty, double Spearman, double Seconds, int Failed = 0)
 {
     public JsonObject ToJson() => new()
     {
@@ -26,13 +27,17 @@ public sealed record IterationRecord(int Iteration, int Labelled, double EnergyR
         ["validation_force_rmse_ev_per_a"] = ForceRmse, ["candidates"] = Candidates, ["candidate_mean_uncertainty"] = MeanUncertainty,
         ["candidate_max_uncertainty"] = MaxUncertainty, ["validation_mean_uncertainty"] = ValidationMeanUncertainty,
         ["validation_spearman_uncertainty_vs_force_error"] = double.IsFinite(Spearman) ? Spearman : null, ["seconds"] = Seconds,
+        ["failed_labels"] = Failed,
     };
 
     public static IterationRecord FromJson(JsonNode n) => new((int)n["iteration"]!, (int)n["labelled"]!,
         (double)n["validation_energy_rmse_mev_per_atom"]!, (double)n["validation_force_rmse_ev_per_a"]!, (int)n["candidates"]!,
         (double)n["candidate_mean_uncertainty"]!, (double)n["candidate_max_uncertainty"]!, (double)n["validation_mean_uncertainty"]!,
-        n["validation_spearman_uncertainty_vs_force_error"] is { } s ? (double)s : double.NaN, (double)n["seconds"]!);
+        n["validation_spearman_uncertainty_vs_force_error"] is { } s ? (double)s : double.NaN, (double)n["seconds"]!, (int?)n["failed_labels"] ?? 0);
 }
+
+/// <summary>One selection mode's run: its history, why it stopped, and the structures the reference could not label.</summary>
+public sealed record LearningRun(List<IterationRecord> History, string StopReason, List<LabelFailure> Failures);
 
 /// <summary>Selection rule of a run: by uncertainty (the active loop) or uniformly at random (the baseline).</summary>
 public enum SelectionMode { Active, Random }
@@ -48,26 +53,34 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
 {
     public LearnConfig Config { get; } = config;
 
-    /// <summary>Runs (or resumes) one selection mode; returns the iteration history.</summary>
-    public List<IterationRecord> Run(SelectionMode mode, IReadOnlyList<Structure> validation, bool resume)
+    private readonly Labeller _labeller = new(reference, config.Threads, config.ReferenceRetries, log);
+
+    /// <summary>Runs (or resumes) one selection mode; returns its history, why it stopped and the failed labels.</summary>
+    public LearningRun Run(SelectionMode mode, IReadOnlyList<Structure> validation, bool resume)
     {
         var c = Config;
-        string dir = Path.Combine(c.Output, mode == SelectionMode.Active ? "active" : "random");
+        string modeName = mode == SelectionMode.Active ? "active" : "random";
+        string dir = Path.Combine(c.Output, modeName);
         Directory.CreateDirectory(dir);
         string statePath = Path.Combine(dir, "state.json");
-        var descriptor = DescriptorFactory.Create(c.DescriptorType, c.DescriptorParameters, [c.Element]);
+        var descriptor = DescriptorFactory.Create(c.DescriptorType, c.DescriptorParameters, c.Elements);
         var spec = new DescriptorSpec(c.DescriptorType, c.DescriptorParameters);
+        var seeds = ExplorationSeeds.From(c);
         List<Structure> labelled;
         List<IterationRecord> history;
+        List<LabelFailure> failures;
         int iteration;
         bool finished = false;
+        string stopReason = "";
         if (resume && File.Exists(statePath))
         {
             var state = JsonNode.Parse(File.ReadAllText(statePath))!;
             iteration = (int)state["iteration"]!;
             labelled = [.. StructureIO.Read(Path.Combine(dir, (string)state["labelled"]!))];
             history = state["history"]!.AsArray().Select(n => IterationRecord.FromJson(n!)).ToList();
+            failures = state["failures"]?.AsArray().Select(n => LabelFailure.FromJson(n!)).ToList() ?? [];
             finished = (bool?)state["finished"] ?? false;
+            stopReason = (string?)state["stop_reason"] ?? "";
             log.WriteLine($"learn[{mode}]: resuming at iteration {iteration} with {labelled.Count} labelled structures");
         }
         else
@@ -75,10 +88,14 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
             if (!resume && Directory.EnumerateFileSystemEntries(dir).Any())
                 foreach (var f in Directory.GetFiles(dir)) File.Delete(f);
             var rng = IterationRandom(-1, mode);
-            labelled = LabelAll(InitialSet(rng), "init");
+            var (initial, failed) = InitialSet(rng);
+            failures = failed;
+            if (initial.Count == 0)
+                throw new MlipException($"learn: none of the {failures.Count} initial structures could be labelled (first error: {failures.FirstOrDefault()?.Message})");
+            labelled = initial;
             history = [];
             iteration = 0;
-            Checkpoint(dir, iteration, labelled, history, false);
+            Checkpoint(dir, iteration, labelled, history, failures, false, "");
         }
         while (!finished)
         {
@@ -87,13 +104,16 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
             var estimator = ModelKinds.Get(c.ModelKind).Uncertainty(potential, set);
             var (eRmse, fRmse, valMeanU, spearman) = Validate(potential, estimator, validation);
             var rng = IterationRandom(iteration, mode);
-            bool stop = labelled.Count >= c.Budget || Plateau(history, fRmse);
+            string? why = labelled.Count >= c.Budget ? $"budget spent: {labelled.Count} labelled structures (budget {c.Budget})"
+                : history.Count > 0 && history[^1].Labelled == labelled.Count && history[^1].Candidates > 0 ? $"no structure of iteration {iteration - 1}'s batch could be labelled (see failures)"
+                : Plateau(history, fRmse);
+            bool stop = why is not null;
             double meanU = 0, maxU = 0;
-            int nCand = 0;
+            int nCand = 0, nFailed = 0;
             List<Structure> next = labelled;
             if (!stop)
             {
-                var candidates = Explorer.Candidates(c, potential, labelled, rng);
+                var candidates = Explorer.Candidates(c, seeds, potential, labelled, rng);
                 nCand = candidates.Count;
                 var scores = new double[candidates.Count];
                 var fingerprints = new double[candidates.Count][];
@@ -126,25 +146,31 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
                     pick = sub.Select(j => pool[j]).ToArray();
                 }
                 var chosen = pick.Select(i => candidates[i]).ToList();
-                next = [.. labelled, .. LabelAll(chosen, FormattableString.Invariant($"iter{iteration:D3}"))];
+                var (got, failed) = _labeller.LabelAll(chosen, FormattableString.Invariant($"{modeName}-iter{iteration:D3}"));
+                nFailed = failed.Count;
+                failures.AddRange(failed);
+                next = [.. labelled, .. got];
             }
-            var record = new IterationRecord(iteration, labelled.Count, eRmse, fRmse, nCand, meanU, maxU, valMeanU, spearman, clock.Elapsed.TotalSeconds);
+            var record = new IterationRecord(iteration, labelled.Count, eRmse, fRmse, nCand, meanU, maxU, valMeanU, spearman, clock.Elapsed.TotalSeconds, nFailed);
             history.Add(record);
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"learn[{mode}] iteration {iteration}: {labelled.Count} labelled, validation E {eRmse:F2} meV/atom, F {fRmse:F4} eV/Å, " +
-                $"{nCand} candidates, uncertainty mean {meanU:G3} max {maxU:G3} ({estimator.ScoreName}), {record.Seconds:F1} s"));
+                $"{nCand} candidates, uncertainty mean {meanU:G3} max {maxU:G3} ({estimator.ScoreName}), {record.Seconds:F1} s") +
+                (nFailed > 0 ? $", {nFailed} label(s) failed" : ""));
             if (stop)
             {
+                stopReason = why!;
+                log.WriteLine($"learn[{mode}]: stopped: {stopReason}");
                 ModelFile.Save(Path.Combine(dir, "model.json"), potential);
                 finished = true;
-                Checkpoint(dir, iteration, labelled, history, true);
+                Checkpoint(dir, iteration, labelled, history, failures, true, stopReason);
                 break;
             }
             iteration++;
             labelled = next;
-            Checkpoint(dir, iteration, labelled, history, false);
+            Checkpoint(dir, iteration, labelled, history, failures, false, "");
         }
-        return history;
+        return new LearningRun(history, stopReason, failures);
     }
 
     /// <summary>An independent generator for iteration i of a mode (−1: the initial set, shared by both modes).</summary>
@@ -157,9 +183,29 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
         }
     }
 
-    /// <summary>The initial set: strained and rattled 8-atom diamond cells.</summary>
-    private List<Structure> InitialSet(Random rng)
+    /// <summary>
+    /// The initial set: the structures of <c>initial: FILE</c> (labelled ones kept as they are, the others labelled), or
+    /// strained and rattled 8-atom diamond cells.
+    /// </summary>
+    private (List<Structure> Labelled, List<LabelFailure> Failed) InitialSet(Random rng)
     {
+        if (Config.InitialFile is { } file)
+        {
+            var given = LearnConfig.ReadStructures(file).Select(s => { var r = s.Clone(); r.Group ??= "initial"; return r; }).ToList();
+            var todo = given.Where(s => s.Energy is null || s.Forces is null).ToList();
+            var (got, failed) = _labeller.LabelAll(todo, "init");
+            var labelledQueue = new Queue<Structure>(got);
+            var failedTags = failed.Select(f => f.Tag).ToHashSet();
+            var result = new List<Structure>();
+            for (int i = 0, t = 0; i < given.Count; i++)
+            {
+                if (given[i].Energy is not null && given[i].Forces is not null) { result.Add(given[i]); continue; }
+                if (!failedTags.Contains(FormattableString.Invariant($"init-{t:D3}"))) result.Add(labelledQueue.Dequeue());
+                t++;
+            }
+            log.WriteLine($"learn: initial set of {result.Count} structures from {file} ({given.Count - todo.Count} labelled there, {todo.Count - failed.Count} labelled now)");
+            return (result, failed);
+        }
         var list = new List<Structure>();
         for (int i = 0; i < Config.Initial; i++)
         {
@@ -168,18 +214,7 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
             s.Group = "initial";
             list.Add(s);
         }
-        return list;
-    }
-
-    private List<Structure> LabelAll(List<Structure> structures, string tag)
-    {
-        var result = new Structure[structures.Count];
-        if (reference.Parallel)
-            MlipParallel.For(0, structures.Count, new ParallelOptions { MaxDegreeOfParallelism = Config.Threads },
-                i => result[i] = reference.Label(structures[i], FormattableString.Invariant($"{tag}-{i:D3}")));
-        else
-            for (int i = 0; i < structures.Count; i++) result[i] = reference.Label(structures[i], FormattableString.Invariant($"{tag}-{i:D3}"));
-        return [.. result];
+        return _labeller.LabelAll(list, "init");
     }
 
     /// <summary>
@@ -196,7 +231,7 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
         var set = kind.NeedsTrainingSet ? TrainingSet.Compute(descriptor, labelled, derivatives: true, c.Threads) : null;
         var fit = kind.Fit(new ModelFitContext
         {
-            Descriptor = descriptor, Spec = spec, Elements = [c.Element], Structures = labelled, Set = set,
+            Descriptor = descriptor, Spec = spec, Elements = c.Elements, Structures = labelled, Set = set,
             Loss = c.Loss, Seed = c.Seed, Threads = c.Threads, Source = c.SourcePath,
         }, settings);
         var potential = fit.Potential ?? new Potential(descriptor, fit.Model!, spec);
@@ -228,24 +263,34 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
             u.Where(double.IsFinite).DefaultIfEmpty(0).Average(), Statistics.Spearman(u, err));
     }
 
-    private bool Plateau(List<IterationRecord> history, double forceRmse)
+    /// <summary>
+    /// The stop rule: over the last <c>stop.patience</c> iterations neither the validation force RMSE nor the candidates'
+    /// uncertainty (max over each fresh exploration, or mean: <c>stop.uncertainty</c>) fell by <c>stop.tolerance</c>
+    /// (relative); the reason as the report states it, or null to go on.
+    /// </summary>
+    public string? Plateau(List<IterationRecord> history, double forceRmse)
     {
         int p = Config.Patience;
-        if (p <= 0 || history.Count < p) return false;
+        if (p <= 0 || history.Count < p) return null;
         double before = history[^p].ForceRmse;
         double best = Math.Min(forceRmse, history.Skip(history.Count - p + 1).Select(h => h.ForceRmse).DefaultIfEmpty(forceRmse).Min());
-        double uBefore = history[^p].MeanUncertainty, uNow = history[^1].MeanUncertainty;
-        return best > (1 - Config.Tolerance) * before && uNow > (1 - Config.Tolerance) * uBefore;
+        bool max = Config.StopUncertainty == "max";
+        double U(IterationRecord h) => max ? h.MaxUncertainty : h.MeanUncertainty;
+        double uBefore = U(history[^p]), uBest = history.Skip(history.Count - p + 1).Select(U).DefaultIfEmpty(U(history[^1])).Min();
+        if (!(best > (1 - Config.Tolerance) * before && uBest > (1 - Config.Tolerance) * uBefore)) return null;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"plateau: over the last {p} iterations the validation force RMSE went from {before:G4} to at best {best:G4} eV/Å and the {(max ? "max" : "mean")} candidate uncertainty from {uBefore:G4} to at best {uBest:G4}, neither falling by {Config.Tolerance:P0}");
     }
 
-    private static void Checkpoint(string dir, int iteration, List<Structure> labelled, List<IterationRecord> history, bool finished)
+    private static void Checkpoint(string dir, int iteration, List<Structure> labelled, List<IterationRecord> history, List<LabelFailure> failures, bool finished, string stopReason)
     {
         string name = FormattableString.Invariant($"labelled-{iteration:D3}.xyz");
         StructureIO.Write(Path.Combine(dir, name), labelled);
         var state = new JsonObject
         {
-            ["iteration"] = iteration, ["labelled"] = name, ["finished"] = finished,
+            ["iteration"] = iteration, ["labelled"] = name, ["finished"] = finished, ["stop_reason"] = stopReason,
             ["history"] = new JsonArray(history.Select(h => (JsonNode)h.ToJson()).ToArray()),
+            ["failures"] = new JsonArray(failures.Select(f => (JsonNode)f.ToJson()).ToArray()),
         };
         AtomicFile.WriteText(Path.Combine(dir, "state.json"), w => w.Write(state.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
         foreach (var f in Directory.GetFiles(dir, "labelled-*.xyz"))
@@ -253,22 +298,71 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
         if (finished) File.Copy(Path.Combine(dir, name), Path.Combine(dir, "labelled.xyz"), overwrite: true);
     }
 
-    /// <summary>The fixed validation set: a file, or (made once, kept in OUTPUT/validation.xyz) MD at the given temperatures, vacancies, surfaces, strained cells, labelled by the reference calculator.</summary>
-    public static IReadOnlyList<Structure> ValidationSet(LearnConfig c, ICalculator? referenceCalculator, TextWriter log)
+    /// <summary>
+    /// The fixed validation set: a file; or, made once and kept in OUTPUT/validation.xyz, from the user's structures
+    /// (initial, MD cells) by the exploration's operations (strains, rattles, vacancies, swaps, surfaces) plus MD
+    /// snapshots with a classical reference, labelled by the reference; or, without user structures, strained diamond
+    /// cells, vacancies, (100) surfaces and MD of <see cref="LearnConfig.Element"/>.
+    /// </summary>
+    public static IReadOnlyList<Structure> ValidationSet(LearnConfig c, ICalculator? referenceCalculator, IReferenceMethod reference, TextWriter log)
     {
         if (c.ValidationFile is not null) return StructureIO.Read(c.ValidationFile);
         string path = Path.Combine(c.Output, "validation.xyz");
         if (File.Exists(path)) return StructureIO.Read(path);
-        if (referenceCalculator is null) throw new MlipException("with a command or i-PI reference give a labelled validation file (validation: FILE)");
-        var set = DatasetGenerator.Generate(referenceCalculator, new DatasetOptions
+        IReadOnlyList<Structure> set;
+        if (c.HasUserStructures) set = FromUserStructures(c, referenceCalculator, reference, log);
+        else
         {
-            Element = c.Element, Seed = c.Seed + 1000, DiamondCells = 10, DiamondSupercells = 2, OtherPhaseCells = 0, VacancyCells = 4, SurfaceSlabs = 4,
-            Temperatures = [.. c.ValidationTemperatures], SnapshotsPerTemperature = c.ValidationSnapshots, MaxStrain = 0.05,
-        });
+            if (referenceCalculator is null) throw new MlipException("with a command or i-PI reference give a labelled validation file (validation: FILE) or starting structures (initial: FILE)");
+            set = DatasetGenerator.Generate(referenceCalculator, new DatasetOptions
+            {
+                Element = c.Element, Seed = c.Seed + 1000, DiamondCells = 10, DiamondSupercells = 2, OtherPhaseCells = 0, VacancyCells = 4, SurfaceSlabs = 4,
+                Temperatures = [.. c.ValidationTemperatures], SnapshotsPerTemperature = c.ValidationSnapshots, MaxStrain = 0.05,
+            });
+        }
         Directory.CreateDirectory(c.Output);
         StructureIO.Write(path, set);
         log.WriteLine($"learn: validation set of {set.Count} structures ({string.Join(", ", set.GroupBy(s => s.Group).Select(g => $"{g.Key} {g.Count()}"))}) in {path}");
         return set;
+    }
+
+    private static List<Structure> FromUserStructures(LearnConfig c, ICalculator? referenceCalculator, IReferenceMethod reference, TextWriter log)
+    {
+        var seeds = ExplorationSeeds.From(c);
+        var crystals = seeds.Crystals.Count > 0 ? seeds.Crystals : seeds.MdStarts;
+        var rng = new Random(c.Seed + 1000);
+        var list = new List<Structure>();
+        for (int k = 0; k < c.ValidationStructures && crystals.Count > 0; k++)
+        {
+            var bulk = crystals[k % crystals.Count];
+            Structure Strained() { var x = StructureOperations.Strain(bulk, 0.05, 0.05, rng); x.Group = "strain"; return x; }
+            Structure Rattled(double amplitude) { var x = StructureOperations.Rattle(bulk, amplitude, rng); x.Group = "rattle"; return x; }
+            Structure Tagged(Structure x, string group) { x.Group = group; return x; }
+            var s = (k % 5) switch
+            {
+                0 => Strained(),
+                1 => Rattled(0.05 + 0.1 * rng.NextDouble()),
+                2 => StructureOperations.Vacancies(bulk, 1, c.VacancyMinAtoms, rng) is { } v ? Tagged(StructureOperations.Rattle(v, 0.05, rng), "vacancy") : Strained(),
+                3 => StructureOperations.Swap(bulk, 1, rng) is { } w ? Tagged(StructureOperations.Rattle(w, 0.05, rng), "swap") : Rattled(0.1),
+                _ => Surface(bulk, c.SurfaceMiller[k / 5 % c.SurfaceMiller.Count], c, rng),
+            };
+            list.Add(s);
+        }
+        if (referenceCalculator is not null)
+            foreach (var start in seeds.MdStarts)
+                foreach (double t in c.ValidationTemperatures)
+                    list.AddRange(Explorer.RunMd(start, new MdExploration([t], [null], 100 * c.ValidationSnapshots, c.ValidationSnapshots, 1, 1.0), referenceCalculator, t, null, rng.Next()));
+        var (labelled, failed) = new Labeller(reference, c.Threads, c.ReferenceRetries, log).LabelAll(list, "validation");
+        if (failed.Count > 0) log.WriteLine($"learn: {failed.Count} validation structure(s) could not be labelled and are left out");
+        return labelled;
+    }
+
+    private static Structure Surface(Structure bulk, int[] hkl, LearnConfig c, Random rng)
+    {
+        var slab = StructureOperations.Surface(bulk, hkl[0], hkl[1], hkl[2], c.SurfaceLayers, c.SurfaceVacuum);
+        var s = StructureOperations.Rattle(slab, 0.05, rng);
+        s.Group = slab.Group;
+        return s;
     }
 }
 

@@ -6,7 +6,7 @@ namespace Mlip.ActiveLearning;
 
 /// <summary>
 /// Labels many structures with a reference method (<c>mlip label</c>): in parallel where the method allows it
-/// (<see cref="IReferenceMethod.Parallel"/>), one at a time otherwise (a DFT code, a command). Structure i is
+/// (<see cref="IReferenceMethod.Jobs"/>: an in-process calculator on every thread, a command as many jobs as it allows), one at a time otherwise (i-PI). Structure i is
 /// labelled under the tag sNNNNN; a user error surfaces as its typed <see cref="MlipException"/> (<see cref="MlipParallel"/>).
 /// </summary>
 public static class BatchLabelling
@@ -25,8 +25,8 @@ public static class BatchLabelling
             labelled[i] = reference.Label(structures[i], Tag(i));
             progress?.Report(new WorkProgress(Interlocked.Increment(ref done), structures.Count, clock.Elapsed));
         }
-        if (reference.Parallel)
-            MlipParallel.For(0, structures.Count, new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount }, One);
+        int degree = reference.Jobs > 0 ? reference.Jobs : threads > 0 ? threads : Environment.ProcessorCount;
+        if (degree > 1) MlipParallel.For(0, structures.Count, new ParallelOptions { MaxDegreeOfParallelism = degree }, One);
         else
             for (int i = 0; i < structures.Count; i++) One(i);
         return labelled;

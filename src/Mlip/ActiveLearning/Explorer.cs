@@ -7,32 +7,67 @@ using Mlip.Validation;
 namespace Mlip.ActiveLearning;
 
 /// <summary>
-/// Proposes unlabelled candidates: MD with the current model at the configured temperatures (and pressures,
-/// Berendsen), random symmetric crystals, rattles and strains of labelled structures. MD stops early when the
-/// model breaks down (non-finite energy or a force above 50 eV/Å); the snapshots before that are kept.
+/// What exploration starts from: the cells MD runs from, the crystals surfaces are cut from and the compositions of
+/// the random crystals. From the user's files (<c>explore.md.cells</c>, <c>initial</c>) when given, else diamond cells
+/// of <see cref="LearnConfig.Element"/>.
+/// </summary>
+public sealed record ExplorationSeeds(IReadOnlyList<Structure> MdStarts, IReadOnlyList<Structure> Crystals, IReadOnlyList<string> Compositions)
+{
+    public static ExplorationSeeds From(LearnConfig c)
+    {
+        var diamond = Structures.Crystals.Diamond(c.Element, c.LatticeConstant);
+        var user = new List<Structure>();
+        if (c.InitialFile is not null) user.AddRange(LearnConfig.ReadStructures(c.InitialFile));
+        var mdCells = c.MdCellsFile is not null ? LearnConfig.ReadStructures(c.MdCellsFile).Select(Unlabelled).ToList() : null;
+        if (mdCells is not null) user.AddRange(mdCells);
+        var crystals = user.Where(s => s.HasCell && s.Pbc.AllPeriodic).Select(Unlabelled).ToList();
+        if (!c.HasUserStructures) crystals = [diamond];
+        var md = mdCells ?? (c.HasUserStructures ? crystals : [Structures.Crystals.Supercell(diamond, c.Md?.Cells ?? 1, c.Md?.Cells ?? 1, c.Md?.Cells ?? 1)]);
+        if (c.Md is not null && md.Count == 0) throw new MlipException("explore.md: no periodic cell to start MD from (give explore.md.cells: FILE)");
+        var compositions = c.RandomCompositions.Count > 0 ? c.RandomCompositions
+            : c.HasUserStructures ? crystals.Select(s => s.Formula()).Distinct().ToList() : [c.Element + "8"];
+        return new ExplorationSeeds(md, crystals, compositions);
+    }
+
+    private static Structure Unlabelled(Structure s)
+    {
+        var r = s.Clone();
+        r.Energy = null; r.Forces = null; r.Stress = null;
+        r.AtomArrays.Clear(); r.Info.Clear();
+        return r;
+    }
+}
+
+/// <summary>
+/// Proposes unlabelled candidates: MD with the current model from each start cell at the configured temperatures
+/// (and pressures, Berendsen), random symmetric crystals of the compositions, rattles, strains, vacancies and species
+/// swaps of labelled structures, and surfaces cut from the given crystals. MD stops early when the model breaks down
+/// (non-finite energy or a force above 50 eV/Å); the snapshots before that are kept.
 /// </summary>
 public static class Explorer
 {
     public const double MaxForce = 50.0;
 
-    public static List<Structure> Candidates(LearnConfig c, ICalculator model, IReadOnlyList<Structure> labelled, Random rng)
+    public static List<Structure> Candidates(LearnConfig c, ExplorationSeeds seeds, ICalculator model, IReadOnlyList<Structure> labelled, Random rng)
     {
         var list = new List<Structure>();
         if (c.Md is { } md)
         {
-            var runs = (from t in md.Temperatures from p in md.Pressures select (T: t, P: p, Seed: rng.Next())).ToArray();
+            var runs = (from cell in seeds.MdStarts from t in md.Temperatures from p in md.Pressures select (Cell: cell, T: t, P: p, Seed: rng.Next())).ToArray();
             var results = new List<Structure>[runs.Length];
             MlipParallel.For(0, runs.Length, new ParallelOptions { MaxDegreeOfParallelism = c.Threads }, r =>
-                results[r] = RunMd(c, md, model, runs[r].T, runs[r].P, runs[r].Seed));
+                results[r] = RunMd(runs[r].Cell, md, model, runs[r].T, runs[r].P, runs[r].Seed));
             foreach (var r in results) list.AddRange(r);
         }
         if (c.RandomCrystals > 0)
         {
-            var comp = Composition.Parse(c.RandomComposition ?? c.Element + "8");
+            var comps = seeds.Compositions.Select(Composition.Parse).ToArray();
             var gen = new RandomCrystalGenerator(new RandomCrystalOptions { VolumeFactor = c.RandomVolumeFactor, SymmetryTolerance = 0 });
             for (int i = 0; i < c.RandomCrystals; i++)
             {
-                var s = gen.GenerateAnyGroup(comp, rng).Structure;
+                Structure s;
+                try { s = gen.GenerateAnyGroup(comps[i % comps.Length], rng).Structure; }
+                catch (CompositionDoesNotFitException) { continue; }
                 s.Info.Clear();
                 list.Add(s);
             }
@@ -49,20 +84,39 @@ public static class Explorer
             s.Group = "strain"; s.Info.Clear();
             list.Add(s);
         }
+        var periodic = labelled.Where(s => s.HasCell && s.Pbc.AllPeriodic).ToList();
+        for (int i = 0; i < c.VacancyCells && periodic.Count > 0; i++)
+            if (StructureOperations.Vacancies(periodic[rng.Next(periodic.Count)], c.VacanciesPerCell, c.VacancyMinAtoms, rng) is { } v)
+            {
+                var s = StructureOperations.Rattle(v, 0.05, rng);
+                s.Group = "vacancy";
+                list.Add(s);
+            }
+        var mixed = labelled.Where(s => s.DistinctAtomicNumbers().Length > 1).ToList();
+        for (int i = 0; i < c.SwapCells && mixed.Count > 0; i++)
+        {
+            var s = StructureOperations.Rattle(StructureOperations.Swap(mixed[rng.Next(mixed.Count)], c.SwapsPerCell, rng)!, 0.05, rng);
+            s.Group = "swap";
+            list.Add(s);
+        }
+        for (int i = 0; i < c.SurfaceSlabs && seeds.Crystals.Count > 0; i++)
+        {
+            var bulk = seeds.Crystals[rng.Next(seeds.Crystals.Count)];
+            var hkl = c.SurfaceMiller[rng.Next(c.SurfaceMiller.Count)];
+            var slab = StructureOperations.Surface(bulk, hkl[0], hkl[1], hkl[2], c.SurfaceLayers, c.SurfaceVacuum);
+            var s = StructureOperations.Rattle(slab, 0.05, rng);
+            s.Group = slab.Group;
+            list.Add(s);
+        }
         return list;
     }
 
-    public static Matrix3 RandomStrain(Random rng, double max)
-    {
-        double U() => max * (2 * rng.NextDouble() - 1);
-        double xx = U(), yy = U(), zz = U(), yz = U() / 2, xz = U() / 2, xy = U() / 2;
-        return new Matrix3(xx, xy, xz, xy, yy, yz, xz, yz, zz);
-    }
+    public static Matrix3 RandomStrain(Random rng, double max) => StructureOperations.RandomStrain(rng, max);
 
-    private static List<Structure> RunMd(LearnConfig c, MdExploration md, ICalculator model, double temperature, double? pressure, int seed)
+    /// <summary>Langevin MD (Berendsen barostat at a pressure) from <paramref name="start"/>; snapshots until the model breaks down.</summary>
+    public static List<Structure> RunMd(Structure start, MdExploration md, ICalculator model, double temperature, double? pressure, int seed)
     {
-        var start = Crystals.Supercell(Crystals.Diamond(c.Element, c.LatticeConstant), md.Cells, md.Cells, md.Cells);
-        var state = new MdState(start);
+        var state = new MdState(start.Clone());
         MaxwellBoltzmann.Initialize(state, temperature, seed);
         var integrator = new Langevin(model, md.TimeStep, temperature, 0.02, seed ^ 0x5bd1e995);
         if (pressure is double p) integrator.Barostat = new BerendsenBarostat(p, 100 * md.TimeStep, 0.01);

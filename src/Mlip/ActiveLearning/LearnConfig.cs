@@ -31,6 +31,20 @@ public sealed record LearnConfig
     public bool IpiReconnect { get; init; } = true;
     /// <summary>i-PI reference: turn the virial into a stress label.</summary>
     public bool IpiStress { get; init; } = true;
+    /// <summary>Command reference: labelling jobs run at once, each in its own folder.</summary>
+    public int ReferenceJobs { get; init; } = 1;
+    /// <summary>Extra attempts at a structure whose labelling failed before it is recorded as failed and skipped.</summary>
+    public int ReferenceRetries { get; init; } = 1;
+    /// <summary>Command reference: the command submits a job and returns at once; the job's end is detected by <see cref="ReferenceDone"/>.</summary>
+    public bool ReferenceSubmit { get; init; }
+    /// <summary>Submitted jobs: the file whose appearance means the job ended (default: the output file).</summary>
+    public string? ReferenceDone { get; init; }
+    /// <summary>Submitted jobs: seconds between looks for the done file.</summary>
+    public double ReferencePoll { get; init; } = 10;
+    /// <summary>A file of starting structures (any elements; labelled ones are kept, the others labelled); null: generated diamond cells.</summary>
+    public string? InitialFile { get; init; }
+    /// <summary>The elements of the system (sorted by atomic number): those of the given files, else <see cref="Element"/>.</summary>
+    public IReadOnlyList<string> Elements { get; init; } = ["Si"];
     public string DescriptorType { get; init; } = "so4";
     public IReadOnlyDictionary<string, string> DescriptorParameters { get; init; } = new Dictionary<string, string> { ["twojmax"] = "6", ["rcutfac"] = "4.9" };
     public string ModelKind { get; init; } = "linear";
@@ -48,13 +62,26 @@ public sealed record LearnConfig
     public int Budget { get; init; } = 200;
     public int Batch { get; init; } = 20;
     public MdExploration? Md { get; init; } = new([300, 1000, 2000], [null], 200, 4, 2, 1.0);
+    /// <summary>A file of the cells MD explores from (each at every temperature and pressure); null: diamond supercells of <see cref="Element"/>.</summary>
+    public string? MdCellsFile { get; init; }
     public int RandomCrystals { get; init; } = 20;
-    public string? RandomComposition { get; init; }
+    /// <summary>Compositions of the random crystals (cycled); empty: those of the given structures, or Element8.</summary>
+    public IReadOnlyList<string> RandomCompositions { get; init; } = [];
     public double RandomVolumeFactor { get; init; } = 3.0;
     public int Rattles { get; init; } = 20;
     public double RattleAmplitude { get; init; } = 0.2;
     public int Strains { get; init; } = 20;
     public double MaxStrain { get; init; } = 0.08;
+    public int VacancyCells { get; init; }
+    public int VacanciesPerCell { get; init; } = 1;
+    /// <summary>A structure is repeated to at least this many atoms before atoms are removed.</summary>
+    public int VacancyMinAtoms { get; init; } = 16;
+    public int SwapCells { get; init; }
+    public int SwapsPerCell { get; init; } = 1;
+    public int SurfaceSlabs { get; init; }
+    public IReadOnlyList<int[]> SurfaceMiller { get; init; } = [[1, 0, 0], [1, 1, 0], [1, 1, 1]];
+    public int SurfaceLayers { get; init; } = 2;
+    public double SurfaceVacuum { get; init; } = 8;
     /// <summary>Two picks of a batch must be at least this far apart (RMS of standardised mean descriptors).</summary>
     public double MinDistance { get; init; } = 0.05;
     /// <summary>Linear models: greedy D-optimal batches (active sets updated after each pick) instead of the distance rule.</summary>
@@ -64,8 +91,12 @@ public sealed record LearnConfig
     public string? ValidationFile { get; init; }
     public IReadOnlyList<double> ValidationTemperatures { get; init; } = [300, 1000, 2500];
     public int ValidationSnapshots { get; init; } = 6;
+    /// <summary>Static structures (strains, rattles, vacancies, swaps, surfaces) of the validation set generated from the given structures.</summary>
+    public int ValidationStructures { get; init; } = 30;
     public int Patience { get; init; } = 3;
     public double Tolerance { get; init; } = 0.01;
+    /// <summary>The candidate uncertainty watched by the stop rule: max (over each fresh exploration) or mean.</summary>
+    public string StopUncertainty { get; init; } = "max";
     public bool CompareRandom { get; init; } = true;
     public string Output { get; init; } = "learn";
     public string SourcePath { get; init; } = "";
@@ -75,7 +106,7 @@ public sealed record LearnConfig
     /// <summary>The keys of a learn config outside the model's settings and the descriptor's parameters (those come from their records).</summary>
     public static readonly IReadOnlyList<ConfigKeyDoc> Keys =
     [
-        new("element", "text", D.Element, "the element (the initial set is strained and rattled diamond cells of it)"),
+        new("element", "text", D.Element, "without structure files: the element (the initial set is strained and rattled diamond cells of it)"),
         new("lattice_constant", "number", F(D.LatticeConstant), "diamond lattice constant of the initial set (Å)"),
         new("reference", "text | mapping", D.ReferencePotential!, "the labelling method: a classical potential's name, or the mapping below"),
         new("reference.potential", "text", D.ReferencePotential!, "a classical potential (sw, tersoff, ...)"),
@@ -83,6 +114,11 @@ public sealed record LearnConfig
         new("reference.input", "text", D.CommandInput, "command: the structure file it reads"),
         new("reference.output", "text", D.CommandOutput, "command: the file it writes (OUTCAR, extxyz ...)"),
         new("reference.timeout", "number", F(D.CommandTimeoutSeconds), "seconds one reference calculation may take"),
+        new("reference.parallel", "integer", F(D.ReferenceJobs), "command: labelling jobs run at once, each in its own folder"),
+        new("reference.retries", "integer", F(D.ReferenceRetries), "extra attempts at a failed structure before it is recorded and skipped"),
+        new("reference.submit", "text", "none", "instead of command: a command that submits a job (sbatch, qsub) and returns; the job's end is detected by reference.done"),
+        new("reference.done", "text", "the output file", "submit: the file whose appearance means the job ended"),
+        new("reference.poll", "number", F(D.ReferencePoll), "submit: seconds between looks for the done file"),
         new("reference.ipi", "text", "none", "i-PI: Mlip listens on this address (unix:NAME or HOST:PORT) for a DFT code in driver mode"),
         new("reference.reconnect", "bool", F(D.IpiReconnect), "i-PI: release the client and wait for a new one when the atom count or species change"),
         new("reference.stress", "bool", F(D.IpiStress), "i-PI: turn the virial into a stress label"),
@@ -94,32 +130,43 @@ public sealed record LearnConfig
         new("loss.stress", "number", F(D.Loss.Stress), "weight of the stress component residuals"),
         new("seed", "integer", F(D.Seed), "seed of every random choice"),
         new("threads", "integer", "all cores", "threads used"),
-        new("initial", "integer", F(D.Initial), "structures in the initial set"),
+        new("initial", "integer | path", F(D.Initial), "structures in the generated initial set, or a file of starting structures (any elements; labelled ones are kept)"),
         new("budget", "integer", F(D.Budget), "labelled structures in all, the initial ones included"),
         new("batch", "integer", F(D.Batch), "structures labelled per iteration"),
-        new("explore", "mapping", "md, random, rattle, strain", "how candidates are made; giving explore turns off the generators not listed"),
+        new("explore", "mapping", "md, random, rattle, strain", "how candidates are made (also vacancy, swap, surface); giving explore turns off the generators not listed"),
         new("explore.md.temperatures", "number list", F(D.Md!.Temperatures.ToArray()), "Langevin MD temperatures (K)"),
         new("explore.md.pressures", "number list", "none", "Berendsen barostat pressures (GPa); none: constant volume"),
         new("explore.md.steps", "integer", F(D.Md.Steps), "MD steps per run"),
         new("explore.md.snapshots", "integer", F(D.Md.Snapshots), "candidates taken from each run"),
-        new("explore.md.cells", "integer", F(D.Md.Cells), "supercell repeats of the 8-atom cell"),
+        new("explore.md.cells", "integer | path", F(D.Md.Cells), "supercell repeats of the 8-atom diamond cell, or a file of the cells MD starts from (each at every temperature and pressure)"),
         new("explore.md.timestep", "number", F(D.Md.TimeStep), "MD time step (fs)"),
         new("explore.random.count", "integer", F(D.RandomCrystals), "random crystals (space-group generator) per iteration"),
-        new("explore.random.composition", "text", "the element", "composition of the random crystals"),
+        new("explore.random.composition", "text | text list", "the given structures' formulas", "compositions of the random crystals (cycled), e.g. [Si4C4, Si2C2]"),
         new("explore.random.volume_factor", "number", F(D.RandomVolumeFactor), "volume of a random crystal over the covalent volume"),
         new("explore.rattle.count", "integer", F(D.Rattles), "rattled labelled structures per iteration"),
         new("explore.rattle.amplitude", "number", F(D.RattleAmplitude), "rattle amplitude (Å)"),
         new("explore.strain.count", "integer", F(D.Strains), "strained labelled structures per iteration"),
         new("explore.strain.max", "number", F(D.MaxStrain), "largest strain component"),
+        new("explore.vacancy.count", "integer", F(D.VacancyCells), "labelled structures per iteration with vacancies"),
+        new("explore.vacancy.vacancies", "integer", F(D.VacanciesPerCell), "atoms removed from each"),
+        new("explore.vacancy.min_atoms", "integer", F(D.VacancyMinAtoms), "a structure is repeated to at least this many atoms first"),
+        new("explore.swap.count", "integer", F(D.SwapCells), "labelled multi-element structures per iteration with swapped species (antisites)"),
+        new("explore.swap.swaps", "integer", F(D.SwapsPerCell), "pairs swapped in each"),
+        new("explore.surface.count", "integer", F(D.SurfaceSlabs), "slabs per iteration cut from the given crystals"),
+        new("explore.surface.miller", "index list", "[[1,0,0], [1,1,0], [1,1,1]]", "Miller indices of the planes (of each crystal's cell)"),
+        new("explore.surface.layers", "integer", F(D.SurfaceLayers), "repeats of the cell normal to the plane"),
+        new("explore.surface.vacuum", "number", F(D.SurfaceVacuum), "vacuum between the slab's images (Å)"),
         new("select.min_distance", "number", F(D.MinDistance), "two picks of a batch at least this far apart (RMS of standardised mean descriptors)"),
         new("select.d_optimal", "bool", F(D.DOptimalBatch), "greedy D-optimal batches (active sets updated after each pick)"),
         new("select.max_score", "number", F(D.MaxScore), "candidates scored above this wait unless too few remain"),
         new("validation", "path | mapping", "made once by MD", "a labelled validation file, or the mapping below"),
         new("validation.file", "path", "none", "a labelled validation file"),
         new("validation.temperatures", "number list", F(D.ValidationTemperatures.ToArray()), "MD temperatures of the generated validation set (K)"),
-        new("validation.snapshots", "integer", F(D.ValidationSnapshots), "snapshots per temperature"),
+        new("validation.snapshots", "integer", F(D.ValidationSnapshots), "snapshots per temperature (and per cell; MD needs a classical reference)"),
+        new("validation.structures", "integer", F(D.ValidationStructures), "with given structures: strained, rattled, vacancy, swap and surface structures made from them"),
         new("stop.patience", "integer", F(D.Patience), "stop when this many iterations bring no gain; 0: run the whole budget"),
         new("stop.tolerance", "number", F(D.Tolerance), "relative gain that counts"),
+        new("stop.uncertainty", "text", D.StopUncertainty, "the candidate uncertainty watched with the validation force error: max (over each fresh exploration) or mean"),
         new("compare_random", "bool", F(D.CompareRandom), "also run the random-selection baseline"),
         new("output", "path", "the config's name", "run directory"),
     ];
@@ -165,7 +212,7 @@ public sealed record LearnConfig
             if (reference is YamlScalarNode) c = c with { ReferencePotential = Scalar(reference, "reference") };
             else
             {
-                var m = Map(reference, "reference", "potential", "command", "input", "output", "timeout", "ipi", "reconnect", "stress");
+                var m = Map(reference, "reference", "potential", "command", "submit", "input", "output", "timeout", "ipi", "reconnect", "stress", "parallel", "retries", "done", "poll");
                 if (Get(m, "potential") is { } p) c = c with { ReferencePotential = Scalar(p, "reference.potential") };
                 if (Get(m, "ipi") is { } ipi)
                 {
@@ -176,6 +223,17 @@ public sealed record LearnConfig
                 if (Get(m, "reconnect") is { } rc) c = c with { IpiReconnect = Bool(rc, "reference.reconnect") };
                 if (Get(m, "stress") is { } st) c = c with { IpiStress = Bool(st, "reference.stress") };
                 if (Get(m, "command") is { } cmd) c = c with { Command = Scalar(cmd, "reference.command"), ReferencePotential = null };
+                if (Get(m, "submit") is { } sub)
+                {
+                    if (Get(m, "command") is not null) throw new FileFormatException(At(sub), "'reference' takes 'command' or 'submit', not both");
+                    c = c with { Command = Scalar(sub, "reference.submit"), ReferenceSubmit = true, ReferencePotential = null };
+                }
+                if (Get(m, "parallel") is { } par) c = c with { ReferenceJobs = Int(par, "reference.parallel") };
+                if (Get(m, "retries") is { } ret) c = c with { ReferenceRetries = Int(ret, "reference.retries") };
+                if (Get(m, "done") is { } dn) c = c with { ReferenceDone = Scalar(dn, "reference.done") };
+                if (Get(m, "poll") is { } pl) c = c with { ReferencePoll = Num(pl, "reference.poll") };
+                if (c.ReferenceJobs < 1 || c.ReferenceRetries < 0 || !(c.ReferencePoll > 0))
+                    throw new FileFormatException(At(m), $"need reference.parallel >= 1, retries >= 0 and poll > 0 (got {c.ReferenceJobs}, {c.ReferenceRetries}, {c.ReferencePoll})");
                 if (Get(m, "input") is { } inp) c = c with { CommandInput = Scalar(inp, "reference.input") };
                 if (Get(m, "output") is { } outp) c = c with { CommandOutput = Scalar(outp, "reference.output") };
                 if (Get(m, "timeout") is { } to) c = c with { CommandTimeoutSeconds = Num(to, "reference.timeout") };
@@ -223,12 +281,16 @@ public sealed record LearnConfig
         }
         if (Get(root, "seed") is { } seed) c = c with { Seed = Int(seed, "seed") };
         if (Get(root, "threads") is { } th) c = c with { Threads = Math.Max(1, Int(th, "threads")) };
-        if (Get(root, "initial") is { } init) c = c with { Initial = Int(init, "initial") };
+        if (Get(root, "initial") is { } init)
+        {
+            string v = Scalar(init, "initial");
+            c = int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) ? c with { Initial = n } : c with { InitialFile = Resolve(v) };
+        }
         if (Get(root, "budget") is { } b) c = c with { Budget = Int(b, "budget") };
         if (Get(root, "batch") is { } bt) c = c with { Batch = Int(bt, "batch") };
         if (Get(root, "explore") is { } ex)
         {
-            var m = Map(ex, "explore", "md", "random", "rattle", "strain");
+            var m = Map(ex, "explore", "md", "random", "rattle", "strain", "vacancy", "swap", "surface");
             c = c with { Md = null, RandomCrystals = 0, Rattles = 0, Strains = 0 };
             if (Get(m, "md") is { } md)
             {
@@ -238,7 +300,12 @@ public sealed record LearnConfig
                 if (Get(mm, "pressures") is { } p) md0 = md0 with { Pressures = Nums(p, "explore.md.pressures").Select(v => (double?)v).ToList() };
                 if (Get(mm, "steps") is { } st) md0 = md0 with { Steps = Int(st, "explore.md.steps") };
                 if (Get(mm, "snapshots") is { } sn) md0 = md0 with { Snapshots = Int(sn, "explore.md.snapshots") };
-                if (Get(mm, "cells") is { } ce) md0 = md0 with { Cells = Int(ce, "explore.md.cells") };
+                if (Get(mm, "cells") is { } ce)
+                {
+                    string v = Scalar(ce, "explore.md.cells");
+                    if (int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n)) md0 = md0 with { Cells = n };
+                    else c = c with { MdCellsFile = Resolve(v) };
+                }
                 if (Get(mm, "timestep") is { } ts) md0 = md0 with { TimeStep = Num(ts, "explore.md.timestep") };
                 c = c with { Md = md0 };
             }
@@ -246,7 +313,8 @@ public sealed record LearnConfig
             {
                 var mm = Map(rnd, "explore.random", "count", "composition", "volume_factor");
                 if (Get(mm, "count") is { } n) c = c with { RandomCrystals = Int(n, "explore.random.count") };
-                if (Get(mm, "composition") is { } comp) c = c with { RandomComposition = Scalar(comp, "explore.random.composition") };
+                if (Get(mm, "composition") is { } comp)
+                    c = c with { RandomCompositions = comp is YamlSequenceNode cs ? [.. cs.Children.Select(x => Scalar(x, "explore.random.composition"))] : [Scalar(comp, "explore.random.composition")] };
                 if (Get(mm, "volume_factor") is { } vf) c = c with { RandomVolumeFactor = Num(vf, "explore.random.volume_factor") };
             }
             if (Get(m, "rattle") is { } ra)
@@ -261,6 +329,39 @@ public sealed record LearnConfig
                 if (Get(mm, "count") is { } n) c = c with { Strains = Int(n, "explore.strain.count") };
                 if (Get(mm, "max") is { } mx) c = c with { MaxStrain = Num(mx, "explore.strain.max") };
             }
+            if (Get(m, "vacancy") is { } va)
+            {
+                var mm = Map(va, "explore.vacancy", "count", "vacancies", "min_atoms");
+                if (Get(mm, "count") is { } n) c = c with { VacancyCells = Int(n, "explore.vacancy.count") };
+                if (Get(mm, "vacancies") is { } v) c = c with { VacanciesPerCell = Math.Max(1, Int(v, "explore.vacancy.vacancies")) };
+                if (Get(mm, "min_atoms") is { } a) c = c with { VacancyMinAtoms = Int(a, "explore.vacancy.min_atoms") };
+            }
+            if (Get(m, "swap") is { } sw)
+            {
+                var mm = Map(sw, "explore.swap", "count", "swaps");
+                if (Get(mm, "count") is { } n) c = c with { SwapCells = Int(n, "explore.swap.count") };
+                if (Get(mm, "swaps") is { } v) c = c with { SwapsPerCell = Math.Max(1, Int(v, "explore.swap.swaps")) };
+            }
+            if (Get(m, "surface") is { } su)
+            {
+                var mm = Map(su, "explore.surface", "count", "miller", "layers", "vacuum");
+                if (Get(mm, "count") is { } n) c = c with { SurfaceSlabs = Int(n, "explore.surface.count") };
+                if (Get(mm, "layers") is { } l) c = c with { SurfaceLayers = Math.Max(1, Int(l, "explore.surface.layers")) };
+                if (Get(mm, "vacuum") is { } v) c = c with { SurfaceVacuum = Num(v, "explore.surface.vacuum") };
+                if (Get(mm, "miller") is { } mi)
+                {
+                    int[] Index(YamlNode x)
+                    {
+                        var idx = x is YamlSequenceNode q ? q.Children.Select(v => Int(v, "explore.surface.miller")).ToArray() : [];
+                        return idx.Length == 3 && idx.Any(v => v != 0) ? idx : throw new FileFormatException(At(x), "'explore.surface.miller' takes index triples, e.g. [[1, 0, 0], [1, 1, 1]]");
+                    }
+                    c = c with
+                    {
+                        SurfaceMiller = mi is YamlSequenceNode q && q.Children.Count > 0 && q.Children[0] is YamlSequenceNode
+                            ? [.. q.Children.Select(Index)] : [Index(mi)],
+                    };
+                }
+            }
         }
         if (Get(root, "select") is { } sel)
         {
@@ -274,7 +375,8 @@ public sealed record LearnConfig
             if (val is YamlScalarNode) c = c with { ValidationFile = Resolve(Scalar(val, "validation")) };
             else
             {
-                var m = Map(val, "validation", "file", "temperatures", "snapshots");
+                var m = Map(val, "validation", "file", "temperatures", "snapshots", "structures");
+                if (Get(m, "structures") is { } ns) c = c with { ValidationStructures = Int(ns, "validation.structures") };
                 if (Get(m, "file") is { } f) c = c with { ValidationFile = Resolve(Scalar(f, "validation.file")) };
                 if (Get(m, "temperatures") is { } t) c = c with { ValidationTemperatures = Nums(t, "validation.temperatures") };
                 if (Get(m, "snapshots") is { } s) c = c with { ValidationSnapshots = Int(s, "validation.snapshots") };
@@ -282,15 +384,44 @@ public sealed record LearnConfig
         }
         if (Get(root, "stop") is { } stop)
         {
-            var m = Map(stop, "stop", "patience", "tolerance");
+            var m = Map(stop, "stop", "patience", "tolerance", "uncertainty");
+            if (Get(m, "uncertainty") is { } su)
+                c = c with { StopUncertainty = Scalar(su, "stop.uncertainty") is "max" or "mean" ? Scalar(su, "stop.uncertainty") : throw new FileFormatException(At(su), $"'stop.uncertainty' must be max or mean, not '{Scalar(su, "stop.uncertainty")}'") };
             if (Get(m, "patience") is { } p) c = c with { Patience = Int(p, "stop.patience") };
             if (Get(m, "tolerance") is { } t) c = c with { Tolerance = Num(t, "stop.tolerance") };
         }
         if (Get(root, "compare_random") is { } cr) c = c with { CompareRandom = Bool(cr, "compare_random") };
         if (Get(root, "output") is { } o) c = c with { Output = Resolve(Scalar(o, "output")) };
         else c = c with { Output = Resolve(Path.GetFileNameWithoutExtension(path)) };
+        if (c.InitialFile is not null) c = c with { Initial = ReadStructures(c.InitialFile).Count };
+        c = c with { Elements = SystemElements(c) };
         if (c.Initial < 1 || c.Batch < 1 || c.Budget < c.Initial)
             throw new FileFormatException(new InputLocation(path), $"need initial >= 1, batch >= 1 and budget >= initial (got {c.Initial}, {c.Batch}, {c.Budget})");
         return c;
     }
+
+    /// <summary>The structures of a given file (initial, MD cells); a missing or empty file is a one-line error.</summary>
+    public static IReadOnlyList<Mlip.Structures.Structure> ReadStructures(string file)
+    {
+        Mlip.IO.InputFile.EnsureExists(file);
+        var list = Mlip.IO.StructureIO.Read(file);
+        if (list.Count == 0) throw new MlipInputException(new InputLocation(file), "no structure in the file");
+        return list;
+    }
+
+    /// <summary>The elements of the given files and random compositions, sorted by atomic number; <see cref="Element"/> when no file is given.</summary>
+    private static IReadOnlyList<string> SystemElements(LearnConfig c)
+    {
+        var z = new SortedSet<int>();
+        foreach (var f in new[] { c.InitialFile, c.MdCellsFile, c.ValidationFile })
+            if (f is not null)
+                foreach (var s in ReadStructures(f)) z.UnionWith(s.AtomicNumbers);
+        foreach (var comp in c.RandomCompositions)
+            foreach (var (symbol, _) in Mlip.Generation.Composition.Parse(comp).Species) z.Add(Mlip.Structures.Elements.Number(symbol));
+        if (c.InitialFile is null && c.MdCellsFile is null) z.Add(Mlip.Structures.Elements.Number(c.Element));
+        return [.. z.Select(Mlip.Structures.Elements.Symbol)];
+    }
+
+    /// <summary>Whether the run starts from the user's structures (initial or MD cells file) rather than generated diamond cells.</summary>
+    public bool HasUserStructures => InitialFile is not null || MdCellsFile is not null;
 }

@@ -5,17 +5,27 @@ using Mlip.IO;
 
 namespace Mlip.ActiveLearning;
 
-/// <summary>The loop's report: history.json per mode and a learning-curve PNG (validation errors against labelled structures, active vs random).</summary>
+/// <summary>
+/// The loop's report: report.json (per mode: history, why it stopped, the structures the reference could not label)
+/// and learning-curve PNGs (validation errors against labelled structures, active vs random).
+/// </summary>
 public static class LearningReport
 {
-    public static void Write(string output, string estimatorName, List<IterationRecord> active, List<IterationRecord>? random)
+    public static void Write(string output, string estimatorName, LearningRun active, LearningRun? random)
     {
         var json = new JsonObject
         {
             ["uncertainty"] = estimatorName,
-            ["active"] = new JsonArray(active.Select(h => (JsonNode)h.ToJson()).ToArray()),
+            ["active"] = History(active.History),
+            ["active_stop_reason"] = active.StopReason,
+            ["active_failures"] = Failures(active.Failures),
         };
-        if (random is not null) json["random"] = new JsonArray(random.Select(h => (JsonNode)h.ToJson()).ToArray());
+        if (random is not null)
+        {
+            json["random"] = History(random.History);
+            json["random_stop_reason"] = random.StopReason;
+            json["random_failures"] = Failures(random.Failures);
+        }
         AtomicFile.WriteText(Path.Combine(output, "report.json"), w => w.Write(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
 
         foreach (var (name, title, y) in new (string, string, Func<IterationRecord, double>)[]
@@ -24,26 +34,32 @@ public static class LearningReport
             ("learning_curve_energy.png", "validation energy RMSE (meV/atom)", h => h.EnergyRmse),
         })
         {
-            var curves = new List<(string Label, double[] X, double[] Y)> { Of(active, "active (uncertainty)", y) };
-            if (random is not null) curves.Add(Of(random, "random selection", y));
+            var curves = new List<(string Label, double[] X, double[] Y)> { Of(active.History, "active (uncertainty)", y) };
+            if (random is not null) curves.Add(Of(random.History, "random selection", y));
             Reporting.Plots.LogCurves(Path.Combine(output, name), title, "labelled structures", curves);
         }
     }
 
+    private static JsonArray History(List<IterationRecord> h) => new([.. h.Select(r => (JsonNode)r.ToJson())]);
+    private static JsonArray Failures(List<LabelFailure> f) => new([.. f.Select(r => (JsonNode)r.ToJson())]);
+
     private static (string Label, double[] X, double[] Y) Of(List<IterationRecord> h, string label, Func<IterationRecord, double> y) =>
         (label, h.Select(r => (double)r.Labelled).ToArray(), h.Select(y).ToArray());
 
-    public static string Summary(List<IterationRecord> active, List<IterationRecord>? random)
+    public static string Summary(LearningRun active, LearningRun? random)
     {
-        var a = active[^1];
-        string s = string.Create(CultureInfo.InvariantCulture,
-            $"active: {a.Labelled} labelled, validation E {a.EnergyRmse:F2} meV/atom, F {a.ForceRmse:F4} eV/Å, Spearman(uncertainty, force error) {a.Spearman:F2}");
-        if (random is { Count: > 0 })
+        string Line(string mode, LearningRun run, bool full)
         {
-            var r = random[^1];
-            s += string.Create(CultureInfo.InvariantCulture,
-                $"\nrandom: {r.Labelled} labelled, validation E {r.EnergyRmse:F2} meV/atom, F {r.ForceRmse:F4} eV/Å, Spearman {r.Spearman:F2}");
+            var a = run.History[^1];
+            string s = string.Create(CultureInfo.InvariantCulture,
+                $"{mode}: {a.Labelled} labelled, validation E {a.EnergyRmse:F2} meV/atom, F {a.ForceRmse:F4} eV/Å, Spearman{(full ? "(uncertainty, force error)" : "")} {a.Spearman:F2}");
+            s += $"\n{mode}: stopped: {run.StopReason}";
+            if (run.Failures.Count > 0)
+                s += $"\n{mode}: {run.Failures.Count} structure(s) could not be labelled and were skipped ({string.Join(", ", run.Failures.Take(3).Select(f => f.Tag))}{(run.Failures.Count > 3 ? ", ..." : "")}; see report.json)";
+            return s;
         }
-        return s;
+        string text = Line("active", active, true);
+        if (random is { History.Count: > 0 }) text += "\n" + Line("random", random, false);
+        return text;
     }
 }

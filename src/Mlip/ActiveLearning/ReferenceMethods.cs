@@ -12,8 +12,8 @@ public interface IReferenceMethod
 {
     string Name { get; }
 
-    /// <summary>Whether several structures may be labelled at once.</summary>
-    bool Parallel { get; }
+    /// <summary>How many structures may be labelled at once: 0 as many as the run has threads (an in-process calculator), N at most N jobs.</summary>
+    int Jobs { get; }
 
     /// <summary>A copy of the structure with energy, forces (and stress when the method gives it); <paramref name="tag"/> names its work.</summary>
     Structure Label(Structure structure, string tag);
@@ -23,7 +23,7 @@ public interface IReferenceMethod
 public sealed class CalculatorReference(ICalculator calculator) : IReferenceMethod
 {
     public string Name => calculator.Name;
-    public bool Parallel => true;
+    public int Jobs => 0;
 
     public Structure Label(Structure structure, string tag)
     {
@@ -37,22 +37,65 @@ public sealed class CalculatorReference(ICalculator calculator) : IReferenceMeth
 /// <summary>
 /// Runs a user's code on a written input: in a fresh folder <c>WORK/TAG</c> the structure is written as
 /// <see cref="InputName"/> (format from the name: POSCAR, *.xyz/*.extxyz, ...), the shell command runs there, and
-/// the last frame of <see cref="OutputName"/> (OUTCAR, extxyz ...) gives energy, forces and stress.
+/// the last frame of <see cref="OutputName"/> (OUTCAR, extxyz ...) gives energy, forces and stress. Up to
+/// <see cref="Jobs"/> structures are labelled at once, each in its own folder.
+/// <para>
+/// With <see cref="Submit"/> the command hands the work to a queue (<c>sbatch job.sh</c>, <c>qsub job.sh</c>) and
+/// returns at once; the job's end is detected by the file <see cref="DoneName"/> appearing in the folder (default:
+/// the output file itself), polled every <see cref="PollSeconds"/>. A submitted job is remembered by a marker file,
+/// so a killed and resumed loop waits for it (or reads its finished output) instead of submitting it again.
+/// </para>
 /// </summary>
-public sealed class CommandReference(string command, string workRoot, string inputName = "POSCAR", string outputName = "OUTCAR", double timeoutSeconds = 3600) : IReferenceMethod
+public sealed class CommandReference(string command, string workRoot, string inputName = "POSCAR", string outputName = "OUTCAR", double timeoutSeconds = 3600,
+    int jobs = 1, bool submit = false, string? doneName = null, double pollSeconds = 10) : IReferenceMethod
 {
+    /// <summary>The marker written in a job's folder once its submit command has returned.</summary>
+    public const string SubmittedMarker = ".mlip-submitted";
+
     public string Command { get; } = command;
     public string InputName { get; } = inputName;
     public string OutputName { get; } = outputName;
-    public string Name => $"command '{Command}'";
-    public bool Parallel => false;
+    public bool Submit { get; } = submit;
+    public string DoneName { get; } = doneName ?? outputName;
+    public double PollSeconds { get; } = pollSeconds;
+    public string Name => Submit ? $"submitted jobs '{Command}'" : $"command '{Command}'";
+    public int Jobs { get; } = Math.Max(1, jobs);
 
     public Structure Label(Structure structure, string tag)
     {
         string dir = Path.Combine(workRoot, tag);
+        if (Submit)
+        {
+            if (File.Exists(Path.Combine(dir, DoneName))) return Read(structure, dir); // finished while the loop was down
+            if (!File.Exists(Path.Combine(dir, SubmittedMarker)))
+            {
+                Fresh(dir, structure);
+                RunShell(dir);
+                File.WriteAllText(Path.Combine(dir, SubmittedMarker), DateTime.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+            }
+            var clock = Stopwatch.StartNew();
+            while (!File.Exists(Path.Combine(dir, DoneName)))
+            {
+                if (clock.Elapsed.TotalSeconds > timeoutSeconds)
+                    throw new MlipException($"submitted job in {dir}: no {DoneName} after {timeoutSeconds} s");
+                Thread.Sleep(TimeSpan.FromSeconds(PollSeconds));
+            }
+            return Read(structure, dir);
+        }
+        Fresh(dir, structure);
+        RunShell(dir);
+        return Read(structure, dir);
+    }
+
+    private void Fresh(string dir, Structure structure)
+    {
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         Directory.CreateDirectory(dir);
         StructureIO.Write(Path.Combine(dir, InputName), [structure]);
+    }
+
+    private void RunShell(string dir)
+    {
         var psi = new ProcessStartInfo("/bin/sh") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add("-c");
         psi.ArgumentList.Add(Command);
@@ -72,6 +115,10 @@ public sealed class CommandReference(string command, string workRoot, string inp
             if (tail.Length > 200) tail = tail[^200..];
             throw new MlipException($"reference command '{Command}' in {dir} exited with {p.ExitCode}: {tail.ReplaceLineEndings(" ")}");
         }
+    }
+
+    private Structure Read(Structure structure, string dir)
+    {
         string outPath = Path.Combine(dir, OutputName);
         if (!File.Exists(outPath)) throw new MlipException($"reference command '{Command}' in {dir} wrote no {OutputName}");
         var frames = StructureIO.Read(outPath);
@@ -127,7 +174,7 @@ public sealed class IpiReference : IReferenceMethod, IDisposable
     public int Connections => _server?.Connections ?? 0;
 
     public string Name => $"i-PI client on {Address}";
-    public bool Parallel => false;
+    public int Jobs => 1;
 
     public Structure Label(Structure structure, string tag)
     {

@@ -1,4 +1,5 @@
 using Mlip.Neighbors;
+using Mlip.Numerics;
 using Mlip.Structures;
 using Mlip.Validation;
 
@@ -40,7 +41,7 @@ public sealed class GaussianPotentialTarget
     /// <summary>Info key holding the exponents α_k (bohr⁻²) in every structure that carries the target.</summary>
     public const string AlphasKey = "olcao_alphas";
 
-    private readonly double[,] _cholesky; // lower factor of the normalised Gram matrix
+    private readonly double[] _cholesky; // lower factor of the normalised Gram matrix, row-major
     private readonly double[] _norm;      // 1/sqrt(S_kk)
 
     public GaussianPotentialTarget(double[] alphas, double cutoffAngstrom = 5.5, Func<int, ModelAtomicPotential>? potentials = null)
@@ -53,10 +54,10 @@ public sealed class GaussianPotentialTarget
         int n = alphas.Length;
         _norm = new double[n];
         for (int k = 0; k < n; k++) _norm[k] = 1 / Math.Sqrt(Overlap(alphas[k], alphas[k]));
-        var g = new double[n, n];
+        var g = new double[n * n];
         for (int k = 0; k < n; k++)
-            for (int l = 0; l < n; l++) g[k, l] = Overlap(alphas[k], alphas[l]) * _norm[k] * _norm[l];
-        _cholesky = Cholesky(g);
+            for (int l = 0; l < n; l++) g[k * n + l] = Overlap(alphas[k], alphas[l]) * _norm[k] * _norm[l];
+        _cholesky = DenseCholesky.Factor(g, n, CholeskyJitter.None("the Gram matrix of the exponents is not positive definite (exponents too close)"));
         ConditionNumber = EstimateCondition(g);
     }
 
@@ -152,50 +153,20 @@ public sealed class GaussianPotentialTarget
     private void Solve(double[] b, Span<double> a)
     {
         int n = b.Length;
-        Span<double> y = stackalloc double[n];
-        for (int k = 0; k < n; k++)
-        {
-            double s = b[k] * _norm[k];
-            for (int l = 0; l < k; l++) s -= _cholesky[k, l] * y[l];
-            y[k] = s / _cholesky[k, k];
-        }
-        for (int k = n - 1; k >= 0; k--)
-        {
-            double s = y[k];
-            for (int l = k + 1; l < n; l++) s -= _cholesky[l, k] * a[l];
-            a[k] = s / _cholesky[k, k];
-        }
+        for (int k = 0; k < n; k++) a[k] = b[k] * _norm[k];
+        DenseCholesky.SolveFactored(_cholesky, n, a[..n], 1);
         for (int k = 0; k < n; k++) a[k] *= _norm[k];
     }
 
-    private static double[,] Cholesky(double[,] g)
+    private double EstimateCondition(double[] g)
     {
-        int n = g.GetLength(0);
-        var l = new double[n, n];
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j <= i; j++)
-            {
-                double s = g[i, j];
-                for (int k = 0; k < j; k++) s -= l[i, k] * l[j, k];
-                if (i == j)
-                {
-                    if (!(s > 0)) throw new MlipException("the Gram matrix of the exponents is not positive definite (exponents too close)");
-                    l[i, i] = Math.Sqrt(s);
-                }
-                else l[i, j] = s / l[j, j];
-            }
-        return l;
-    }
-
-    private double EstimateCondition(double[,] g)
-    {
-        int n = g.GetLength(0);
+        int n = _norm.Length;
         var x = Enumerable.Repeat(1.0, n).ToArray();
         double max = 0;
         for (int it = 0; it < 200; it++)
         {
             var y = new double[n];
-            for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) y[i] += g[i, j] * x[j];
+            for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) y[i] += g[i * n + j] * x[j];
             max = Math.Sqrt(y.Sum(v => v * v));
             for (int i = 0; i < n; i++) x[i] = y[i] / max;
         }

@@ -11,11 +11,11 @@ namespace Mlip.Descriptors;
 /// <c>snav/atom</c>. The methods are the steps of the maths: <see cref="ComputeU"/> (hyperspherical
 /// harmonics U_j of each neighbour, summed into U_tot), <see cref="ComputeZ"/> (Clebsch–Gordan
 /// products of U_tot), <see cref="ComputeB"/> (B = Σ U_tot* · Z), <see cref="ComputeDU"/> (∂U/∂r_ij)
-/// and <see cref="ComputeDB"/> (∂B/∂r_ij from ∂U and Z); for inference, <see cref="ComputeY"/>
+/// and <see cref="ComputeDB"/> (∂B/∂r_ij from ∂U and Z); for inference, <see cref="ComputeYFromZ"/>
 /// (Y = Σ_k β_k ∂B_k/∂Z-weighted Z, the adjoint) and <see cref="ComputeDEDR"/> (dE/dr_ij = Y · ∂U/∂r_ij).
 /// Index tables are built once in the constructor; loops run over flat arrays.
 /// </summary>
-public sealed class BispectrumSo4 : IAdjointDescriptor
+public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
 {
     private readonly So4Parameters _p;
     private readonly int _twojmax;
@@ -309,33 +309,45 @@ public sealed class BispectrumSo4 : IAdjointDescriptor
         return m;
     }
 
+    /// <summary>Centres per block of the parallel loops (<see cref="MlipParallel.ForChunks{TScratch}"/>).</summary>
+    private const int Chunk = 8;
+
+    private int[] ElementIndices(Structure s)
+    {
+        var element = new int[s.Count];
+        for (int i = 0; i < element.Length; i++) element[i] = ElementIndex(s, i);
+        return element;
+    }
+
     public DescriptorSet Compute(Structure s, bool derivatives, NeighborList? neighbors = null)
     {
         var nl = neighbors is not null && neighbors.Cutoff >= Cutoff ? neighbors : NeighborList.Build(s, Cutoff);
         int n = s.Count, k = FeatureCount;
-        var element = new int[n];
-        for (int i = 0; i < n; i++) element[i] = ElementIndex(s, i);
+        var element = ElementIndices(s);
         var values = new double[n * k];
         double[]? grad = derivatives ? new double[nl.PairCount * k * 3] : null;
-        var w = new Workspace(this);
-        var vectors = nl.Vectors;
-        for (int i = 0; i < n; i++)
+        // every centre writes only its own row of values and the blocks of its own pairs: parallel over centres, same bits on any thread count
+        MlipParallel.ForChunks(n, Chunk, () => new Workspace(this), (first, end, w) =>
         {
-            int m = Prepare(s, nl, element, i, w);
-            ComputeZ(w.UtotR, w.UtotI, w.ZR, w.ZI);
-            var x = values.AsSpan(i * k, k);
-            ComputeB(w.UtotR, w.UtotI, w.ZR, w.ZI, x[.._nb]);
-            if (_quadratic) QuadraticValues(x);
-            if (grad is null) continue;
-            for (int a = 0; a < m; a++)
+            var vectors = nl.Vectors;
+            for (int i = first; i < end; i++)
             {
-                int p = w.Pair[a];
-                ComputeDU(vectors[p], w.Rcut[a], w.Wj[a], w.UR.AsSpan(a * _idxuMax, _idxuMax), w.UI.AsSpan(a * _idxuMax, _idxuMax), w.DuR, w.DuI);
-                var block = grad.AsSpan(p * k * 3, k * 3);
-                ComputeDB(w.DuR, w.DuI, w.ZR, w.ZI, block[..(3 * _nb)]);
-                if (_quadratic) QuadraticDerivatives(x, block);
+                int m = Prepare(s, nl, element, i, w);
+                ComputeZ(w.UtotR, w.UtotI, w.ZR, w.ZI);
+                var x = values.AsSpan(i * k, k);
+                ComputeB(w.UtotR, w.UtotI, w.ZR, w.ZI, x[.._nb]);
+                if (_quadratic) QuadraticValues(x);
+                if (grad is null) continue;
+                for (int a = 0; a < m; a++)
+                {
+                    int p = w.Pair[a];
+                    ComputeDU(vectors[p], w.Rcut[a], w.Wj[a], w.UR.AsSpan(a * _idxuMax, _idxuMax), w.UI.AsSpan(a * _idxuMax, _idxuMax), w.DuR, w.DuI);
+                    var block = grad.AsSpan(p * k * 3, k * 3);
+                    ComputeDB(w.DuR, w.DuI, w.ZR, w.ZI, block[..(3 * _nb)]);
+                    if (_quadratic) QuadraticDerivatives(x, block);
+                }
             }
-        }
+        });
         return new DescriptorSet(n, k, values, nl, grad);
     }
 
@@ -343,57 +355,151 @@ public sealed class BispectrumSo4 : IAdjointDescriptor
     /// The adjoint path for inference: given β_i = dE/dB_i for every atom (atom-major, FeatureCount
     /// per atom), forces (eV/Å) and stress (GPa, tension positive) without materialising ∂B/∂r:
     /// Y_i = Σ_k β_ik ∂B_ik/∂U_tot once per atom, then dE/dr_ij = Y_i · ∂U_ij/∂r_ij per neighbour.
+    /// Parallel over centres; dE/dr_ij is kept per pair and summed into forces and virial afterwards in
+    /// pair order, so the result does not depend on the thread count (<see cref="SumPairGradients"/>).
     /// </summary>
     public (Vec3[] Forces, Stress? Stress) ForcesFromAdjoint(Structure s, ReadOnlySpan<double> dEdB, NeighborList? neighbors = null)
     {
         var nl = neighbors is not null && neighbors.Cutoff >= Cutoff ? neighbors : NeighborList.Build(s, Cutoff);
         int n = s.Count, k = FeatureCount;
         if (dEdB.Length != n * k) throw new ArgumentException("dE/dB needs FeatureCount values per atom", nameof(dEdB));
-        var element = new int[n];
-        for (int i = 0; i < n; i++) element[i] = ElementIndex(s, i);
-        var w = new Workspace(this);
+        var element = ElementIndices(s);
+        var betaAll = dEdB.ToArray();
+        var dedr = new double[3 * nl.PairCount];
+        var used = new bool[nl.PairCount];
+        MlipParallel.ForChunks(n, Chunk, () => new Workspace(this), (first, end, w) =>
+        {
+            for (int i = first; i < end; i++)
+            {
+                int m = Prepare(s, nl, element, i, w);
+                ReadOnlySpan<double> beta = betaAll.AsSpan(i * k, k);
+                ComputeZ(w.UtotR, w.UtotI, w.ZR, w.ZI);
+                if (_quadratic)
+                {
+                    ComputeB(w.UtotR, w.UtotI, w.ZR, w.ZI, w.B);
+                    beta = LinearBeta(beta, w.B, w.Beta);
+                }
+                ComputeYFromZ(w.ZR, w.ZI, beta, w.YR, w.YI);
+                PairGradients(nl, w, m, dedr, used);
+            }
+        });
+        return SumPairGradients(s, nl, dedr, used);
+    }
+
+    /// <summary>
+    /// Energies, forces and stress in one pass over the centres (<see cref="IFusedDescriptor"/>): per block of centres,
+    /// U, Z and B are formed once; the model gives E_i and dE/dX_i for the block; Y comes from the stored Z and β, and
+    /// dE/dr_ij from Y and ∂U. A linear model thus costs one expansion and one Z per atom (no separate B pass, no second
+    /// expansion), a quadratic one reuses its B for the chain rule. Same numbers, bit for bit, as
+    /// <see cref="Compute"/> followed by <see cref="ForcesFromAdjoint"/>, on any number of threads.
+    /// </summary>
+    public (Vec3[] Forces, Stress? Stress) EnergyAndForces(Structure s, AtomEnergyFunction model, Span<double> values, Span<double> atomEnergies, NeighborList? neighbors = null)
+    {
+        var nl = neighbors is not null && neighbors.Cutoff >= Cutoff ? neighbors : NeighborList.Build(s, Cutoff);
+        int n = s.Count, k = FeatureCount;
+        if (values.Length != n * k || atomEnergies.Length != n) throw new ArgumentException("values or energies have the wrong length");
+        var element = ElementIndices(s);
+        var x = new double[n * k];
+        var e = new double[n];
+        var dedr = new double[3 * nl.PairCount];
+        var used = new bool[nl.PairCount];
+        MlipParallel.ForChunks(n, Chunk, () => new BlockWorkspace(this, k), (first, end, bw) =>
+        {
+            int count = end - first;
+            for (int a = 0; a < count; a++)
+            {
+                var w = bw.Atoms[a];
+                bw.Neighbors[a] = Prepare(s, nl, element, first + a, w);
+                ComputeZ(w.UtotR, w.UtotI, w.ZR, w.ZI);
+                var xi = x.AsSpan((first + a) * k, k);
+                ComputeB(w.UtotR, w.UtotI, w.ZR, w.ZI, xi[.._nb]);
+                if (_quadratic) QuadraticValues(xi);
+            }
+            var g = bw.DEdX.AsSpan(0, count * k);
+            model(first, x.AsSpan(first * k, count * k), e.AsSpan(first, count), g);
+            for (int a = 0; a < count; a++)
+            {
+                var w = bw.Atoms[a];
+                ReadOnlySpan<double> beta = g.Slice(a * k, k);
+                if (_quadratic) beta = LinearBeta(beta, x.AsSpan((first + a) * k, _nb), w.Beta);
+                ComputeYFromZ(w.ZR, w.ZI, beta, w.YR, w.YI);
+                PairGradients(nl, w, bw.Neighbors[a], dedr, used);
+            }
+        });
+        x.CopyTo(values);
+        e.CopyTo(atomEnergies);
+        return SumPairGradients(s, nl, dedr, used);
+    }
+
+    /// <summary>One <see cref="Workspace"/> per centre of a block, and the model's dE/dX for the block.</summary>
+    private sealed class BlockWorkspace
+    {
+        public readonly Workspace[] Atoms;
+        public readonly int[] Neighbors = new int[Chunk];
+        public readonly double[] DEdX;
+
+        public BlockWorkspace(BispectrumSo4 s, int k)
+        {
+            Atoms = new Workspace[Chunk];
+            for (int a = 0; a < Chunk; a++) Atoms[a] = new Workspace(s);
+            DEdX = new double[Chunk * k];
+        }
+    }
+
+    /// <summary>
+    /// quadraticflag: dE/dB_a = β_a + Σ over the products containing B_a of β_q · (the other factor), from the β of
+    /// all K features and the linear block <paramref name="b"/>; written to <paramref name="linear"/>.
+    /// </summary>
+    private ReadOnlySpan<double> LinearBeta(ReadOnlySpan<double> beta, ReadOnlySpan<double> b, double[] linear)
+    {
+        beta.Slice(0, _nb).CopyTo(linear);
+        int q = _nb;
+        for (int a = 0; a < _nb; a++)
+        {
+            linear[a] += beta[q++] * b[a];
+            for (int c = a + 1; c < _nb; c++, q++)
+            {
+                linear[a] += beta[q] * b[c];
+                linear[c] += beta[q] * b[a];
+            }
+        }
+        return linear;
+    }
+
+    /// <summary>dE/dr_ij = Y_i · ∂U_ij/∂r_ij for the m selected neighbours of the centre prepared in <paramref name="w"/>, stored per pair.</summary>
+    private void PairGradients(NeighborList nl, Workspace w, int m, double[] dedr, bool[] used)
+    {
         var vectors = nl.Vectors;
+        for (int a = 0; a < m; a++)
+        {
+            int p = w.Pair[a];
+            ComputeDU(vectors[p], w.Rcut[a], w.Wj[a], w.UR.AsSpan(a * _idxuMax, _idxuMax), w.UI.AsSpan(a * _idxuMax, _idxuMax), w.DuR, w.DuI);
+            ComputeDEDR(w.DuR, w.DuI, w.YR, w.YI, dedr.AsSpan(3 * p, 3));
+            used[p] = true;
+        }
+    }
+
+    /// <summary>Forces and stress from the per-pair dE/dr_ij, summed serially in pair order (the same order on any thread count).</summary>
+    private static (Vec3[] Forces, Stress? Stress) SumPairGradients(Structure s, NeighborList nl, double[] dedr, bool[] used)
+    {
+        int n = s.Count;
+        var centers = nl.Centers;
         var neighborIndex = nl.Neighbors;
+        var vectors = nl.Vectors;
         var f = new double[3 * n];
         double wxx = 0, wyy = 0, wzz = 0, wyz = 0, wzy = 0, wxz = 0, wzx = 0, wxy = 0, wyx = 0;
-        Span<double> dedr = stackalloc double[3];
-        for (int i = 0; i < n; i++)
+        for (int p = 0; p < used.Length; p++)
         {
-            int m = Prepare(s, nl, element, i, w);
-            ReadOnlySpan<double> beta = dEdB.Slice(i * k, k);
-            if (_quadratic)
-            {
-                // dE/dB_a = β_a + Σ over products containing B_a of β_q · (the other factor)
-                ComputeZ(w.UtotR, w.UtotI, w.ZR, w.ZI);
-                ComputeB(w.UtotR, w.UtotI, w.ZR, w.ZI, w.B);
-                beta.Slice(0, _nb).CopyTo(w.Beta);
-                int q = _nb;
-                for (int a = 0; a < _nb; a++)
-                {
-                    w.Beta[a] += beta[q++] * w.B[a];
-                    for (int b = a + 1; b < _nb; b++, q++)
-                    {
-                        w.Beta[a] += beta[q] * w.B[b];
-                        w.Beta[b] += beta[q] * w.B[a];
-                    }
-                }
-                beta = w.Beta;
-            }
-            ComputeY(w.UtotR, w.UtotI, beta, w.YR, w.YI);
-            for (int a = 0; a < m; a++)
-            {
-                int p = w.Pair[a];
-                var v = vectors[p];
-                ComputeDU(v, w.Rcut[a], w.Wj[a], w.UR.AsSpan(a * _idxuMax, _idxuMax), w.UI.AsSpan(a * _idxuMax, _idxuMax), w.DuR, w.DuI);
-                ComputeDEDR(w.DuR, w.DuI, w.YR, w.YI, dedr);
-                int j = neighborIndex[p];
-                f[3 * i] += dedr[0]; f[3 * i + 1] += dedr[1]; f[3 * i + 2] += dedr[2];
-                f[3 * j] -= dedr[0]; f[3 * j + 1] -= dedr[1]; f[3 * j + 2] -= dedr[2];
-                wxx += dedr[0] * v.X; wyy += dedr[1] * v.Y; wzz += dedr[2] * v.Z;
-                wyz += dedr[1] * v.Z; wzy += dedr[2] * v.Y;
-                wxz += dedr[0] * v.Z; wzx += dedr[2] * v.X;
-                wxy += dedr[0] * v.Y; wyx += dedr[1] * v.X;
-            }
+            if (!used[p]) continue;
+            int i = centers[p], j = neighborIndex[p];
+            double dx = dedr[3 * p], dy = dedr[3 * p + 1], dz = dedr[3 * p + 2];
+            var v = vectors[p];
+            f[3 * i] += dx; f[3 * i + 1] += dy; f[3 * i + 2] += dz;
+            f[3 * j] -= dx; f[3 * j + 1] -= dy; f[3 * j + 2] -= dz;
+            wxx += dx * v.X; wyy += dy * v.Y; wzz += dz * v.Z;
+            wyz += dy * v.Z; wzy += dz * v.Y;
+            wxz += dx * v.Z; wzx += dz * v.X;
+            wxy += dx * v.Y; wyx += dy * v.X;
         }
         var forces = new Vec3[n];
         for (int i = 0; i < n; i++) forces[i] = new Vec3(f[3 * i], f[3 * i + 1], f[3 * i + 2]);
@@ -768,22 +874,20 @@ public sealed class BispectrumSo4 : IAdjointDescriptor
             }
     }
 
-    /// <summary>The adjoint Y_j(ma, mb) = Σ β_{j1 j2 j} (with symmetry factors) Z_{j1 j2 j} (sna.cpp compute_yi).</summary>
-    private unsafe void ComputeY(double[] utRArr, double[] utIArr, ReadOnlySpan<double> betaSpan, double[] yR, double[] yI)
+    /// <summary>The adjoint Y_j(ma, mb) = Σ β_{j1 j2 j} (with symmetry factors) Z_{j1 j2 j} (sna.cpp compute_yi), from the Z of <see cref="ComputeZ"/>.</summary>
+    private unsafe void ComputeYFromZ(double[] zRArr, double[] zIArr, ReadOnlySpan<double> betaSpan, double[] yR, double[] yI)
     {
         Array.Clear(yR);
         Array.Clear(yI);
-        fixed (double* utR = utRArr, utI = utIArr, cg = _cglist, beta = betaSpan, yf = _yFactor)
-        fixed (int* block = _idxuBlock, zt = _zTable, zcg = _zCg, yb = _yBeta)
+        fixed (double* zR = zRArr, zI = zIArr, beta = betaSpan, yf = _yFactor)
+        fixed (int* zt = _zTable, yb = _yBeta)
             for (int jjz = 0; jjz < _idxzMax; jjz++)
             {
                 double betaj = yf[jjz] * beta[yb[jjz]];
                 if (betaj == 0) continue;
-                int* z = zt + 10 * jjz;
-                ZEntry(z, utR, utI, cg + zcg[jjz], block, out double zr, out double zi);
-                int jju = z[9];
-                yR[jju] += betaj * zr;
-                yI[jju] += betaj * zi;
+                int jju = zt[10 * jjz + 9];
+                yR[jju] += betaj * zR[jjz];
+                yI[jju] += betaj * zI[jjz];
             }
     }
 

@@ -7,7 +7,7 @@ namespace Mlip.Descriptors;
 /// <summary>Progress of a long computation: items done out of a total, and the time so far.</summary>
 public readonly record struct WorkProgress(int Done, int Total, TimeSpan Elapsed);
 
-/// <summary>Descriptors of a whole data set, structures in parallel (each structure on one thread).</summary>
+/// <summary>Descriptors of a whole data set, structures in parallel; a structure's own atoms get the threads left over (all of them for a single structure, one each when there are at least as many structures as threads).</summary>
 public static class DatasetDescriptors
 {
     /// <summary>
@@ -23,6 +23,9 @@ public static class DatasetDescriptors
         // largest structures first balances the threads; results stay in input order
         var order = Enumerable.Range(0, structures.Count).OrderByDescending(i => structures[i].Count).ToArray();
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads), CancellationToken = cancel };
+        // the limit flows into the workers (execution context), so threads = 1 means one core in all
+        int outer = Math.Max(1, Math.Min(threads, structures.Count));
+        using var inner = MlipParallel.LimitThreads(Math.Max(1, threads / outer));
         MlipParallel.ForEach(order, options, i =>
         {
             results[i] = descriptor.Compute(structures[i], derivatives);

@@ -319,13 +319,13 @@ public sealed class So3 : IAdjointDescriptor, IFusedDescriptor
     }
 
     /// <summary>
-    /// dE_i/dr_ij of centre i's contributing pairs (rows row0..row0+m−1), accumulated into forces f (3n) and
-    /// the virial W (9, row-major W_ab = Σ g_a r_b): the adjoint Λ_nlm = ∂E_i/∂c_nlm =
+    /// dE_i/dr_ij of centre i's contributing pairs (rows row0..row0+m−1), written per pair to
+    /// <paramref name="pairG"/> (summed into forces and the virial by <see cref="Finish"/>): the adjoint Λ_nlm = ∂E_i/∂c_nlm =
     /// Σ_k β_k norm_l (δ_(n,n1) c_(n2 lm) + δ_(n,n2) c_(n1 lm)) once, then per pair
     /// g = Σ_nl [f'_nl r̂ Σ_m Λ_nlm Y_lm + f_nl Σ_m Λ_nlm ∇Y_lm].
     /// </summary>
-    private void ContractCentre(int i, ReadOnlySpan<double> beta, ReadOnlySpan<double> c, Scratch w, int row0, int m,
-                                double[] lambda, NeighborList nl, double[] f, double[] virial)
+    private void ContractCentre(ReadOnlySpan<double> beta, ReadOnlySpan<double> c, Scratch w, int row0, int m,
+                                double[] lambda, double[] pairG)
     {
         int nmax = _nmax, lmax = _lmax, nlc = _nl, ny = _ny, lp1 = lmax + 1, k = FeatureCount;
         Array.Clear(lambda);
@@ -342,8 +342,6 @@ public sealed class So3 : IAdjointDescriptor, IFusedDescriptor
                 lambda[o2 + q] += bn * c[o1 + q];
             }
         }
-        var vectors = nl.Vectors;
-        var neighborIndex = nl.Neighbors;
         for (int a = row0; a < row0 + m; a++)
         {
             var ya = w.Y.AsSpan(a * ny, ny);
@@ -365,18 +363,32 @@ public sealed class So3 : IAdjointDescriptor, IFusedDescriptor
             }
             var u = w.Unit[a];
             gx += rad * u.X; gy += rad * u.Y; gz += rad * u.Z;
-            int p = w.PairOf[a], j = neighborIndex[p];
-            f[3 * j] -= gx; f[3 * j + 1] -= gy; f[3 * j + 2] -= gz;
-            f[3 * i] += gx; f[3 * i + 1] += gy; f[3 * i + 2] += gz;
-            var r = vectors[p];
-            virial[0] += gx * r.X; virial[1] += gx * r.Y; virial[2] += gx * r.Z;
-            virial[3] += gy * r.X; virial[4] += gy * r.Y; virial[5] += gy * r.Z;
-            virial[6] += gz * r.X; virial[7] += gz * r.Y; virial[8] += gz * r.Z;
+            int p = w.PairOf[a];
+            pairG[3 * p] = gx; pairG[3 * p + 1] = gy; pairG[3 * p + 2] = gz;
         }
     }
 
-    private static (Vec3[] Forces, Stress? Stress) Finish(Structure s, double[] f, double[] v)
+    /// <summary>
+    /// Forces and stress from the per-pair gradients dE/dr_ij (only the pairs marked in <paramref name="used"/>, those a centre
+    /// contracted), summed serially in pair order: the same bits on any thread count.
+    /// </summary>
+    private static (Vec3[] Forces, Stress? Stress) Finish(Structure s, NeighborList nl, double[] pairG, bool[] used)
     {
+        var f = new double[3 * s.Count];
+        var v = new double[9];
+        var centers = nl.Centers; var neighborIndex = nl.Neighbors; var vectors = nl.Vectors;
+        for (int p = 0; p < used.Length; p++)
+        {
+            if (!used[p]) continue;
+            int i = centers[p], j = neighborIndex[p];
+            double gx = pairG[3 * p], gy = pairG[3 * p + 1], gz = pairG[3 * p + 2];
+            f[3 * j] -= gx; f[3 * j + 1] -= gy; f[3 * j + 2] -= gz;
+            f[3 * i] += gx; f[3 * i + 1] += gy; f[3 * i + 2] += gz;
+            var r = vectors[p];
+            v[0] += gx * r.X; v[1] += gx * r.Y; v[2] += gx * r.Z;
+            v[3] += gy * r.X; v[4] += gy * r.Y; v[5] += gy * r.Z;
+            v[6] += gz * r.X; v[7] += gz * r.Y; v[8] += gz * r.Z;
+        }
         var forces = new Vec3[s.Count];
         for (int i = 0; i < forces.Length; i++) forces[i] = new Vec3(f[3 * i], f[3 * i + 1], f[3 * i + 2]);
         Stress? stress = null;
@@ -401,22 +413,29 @@ public sealed class So3 : IAdjointDescriptor, IFusedDescriptor
         int n = s.Count, k = FeatureCount;
         if (dEdX.Length != n * k) throw new ArgumentException("dE/dX has the wrong length", nameof(dEdX));
         var element = ElementIndices(s);
-        var w = new Scratch(MaxNeighbors(nl, n), true, 1, _nmax, _nl, _ny);
-        var lambda = new double[_nmax * _ny];
-        var f = new double[3 * n];
-        var virial = new double[9];
-        for (int i = 0; i < n; i++)
+        int maxNeigh = MaxNeighbors(nl, n);
+        var betaAll = dEdX.ToArray();
+        var pairG = new double[3 * nl.PairCount];
+        var used = new bool[nl.PairCount];
+        MlipParallel.ForChunks(n, Chunk, () => (new Scratch(maxNeigh, true, 1, _nmax, _nl, _ny), new double[_nmax * _ny]), (first, end, t) =>
         {
-            var beta = dEdX.Slice(i * k, k);
-            if (!beta.ContainsAnyExcept(0.0)) continue;
-            int m = Expand(i, element, nl, w, true, 0, w.C);
-            ContractCentre(i, beta, w.C, w, 0, m, lambda, nl, f, virial);
-        }
-        return Finish(s, f, virial);
+            var (w, lambda) = t;
+            for (int i = first; i < end; i++)
+            {
+                var beta = betaAll.AsSpan(i * k, k);
+                if (!beta.ContainsAnyExcept(0.0)) continue;
+                int m = Expand(i, element, nl, w, true, 0, w.C);
+                ContractCentre(beta, w.C, w, 0, m, lambda, pairG);
+                for (int a = 0; a < m; a++) used[w.PairOf[a]] = true;
+            }
+        });
+        return Finish(s, nl, pairG, used);
     }
 
-    /// <summary>Centres per chunk of <see cref="EnergyAndForces"/>.</summary>
+    /// <summary>Centres per chunk of <see cref="EnergyAndForces"/> (and per parallel block of <see cref="ForcesFromAdjoint"/>).</summary>
     private const int Chunk = 32;
+
+    private sealed record FusedScratch(Scratch W, double[] Lambda, double[] Beta, int[] Rows);
 
     /// <summary>
     /// Energies, forces and stress in one pass over the centres (<see cref="IFusedDescriptor"/>): per chunk of
@@ -431,27 +450,33 @@ public sealed class So3 : IAdjointDescriptor, IFusedDescriptor
         if (values.Length != n * k || atomEnergies.Length != n) throw new ArgumentException("values or energies have the wrong length");
         var element = ElementIndices(s);
         int maxNeigh = MaxNeighbors(nl, n);
-        var w = new Scratch(Chunk * maxNeigh, true, Chunk, _nmax, _nl, _ny);
-        var lambda = new double[cn];
-        var beta = new double[Chunk * k];
-        var rows = new int[Chunk + 1];
-        var f = new double[3 * n];
-        var virial = new double[9];
-        for (int first = 0; first < n; first += Chunk)
+        var x = new double[n * k];
+        var energies = new double[n];
+        var pairG = new double[3 * nl.PairCount];
+        var used = new bool[nl.PairCount];
+        // blocks of Chunk centres in parallel, each with its own scratch; every centre writes only its own values,
+        // energy and pair gradients, summed afterwards in pair order (Finish): the same bits on any thread count
+        MlipParallel.ForChunks(n, Chunk, () => new FusedScratch(new Scratch(Chunk * maxNeigh, true, Chunk, _nmax, _nl, _ny), new double[cn], new double[Chunk * k], new int[Chunk + 1]), (first, end, t) =>
         {
-            int count = Math.Min(Chunk, n - first);
+            var (w, lambda, beta, rows) = t;
+            int count = end - first;
             for (int a = 0; a < count; a++)
             {
                 var c = w.C.AsSpan(a * cn, cn);
                 int m = Expand(first + a, element, nl, w, true, rows[a], c);
                 rows[a + 1] = rows[a] + m;
-                PowerSpectrum(c, values.Slice((first + a) * k, k));
+                PowerSpectrum(c, x.AsSpan((first + a) * k, k));
             }
             var b = beta.AsSpan(0, count * k);
-            model(first, values.Slice(first * k, count * k), atomEnergies.Slice(first, count), b);
+            model(first, x.AsSpan(first * k, count * k), energies.AsSpan(first, count), b);
             for (int a = 0; a < count; a++)
-                ContractCentre(first + a, b.Slice(a * k, k), w.C.AsSpan(a * cn, cn), w, rows[a], rows[a + 1] - rows[a], lambda, nl, f, virial);
-        }
-        return Finish(s, f, virial);
+            {
+                ContractCentre(b.Slice(a * k, k), w.C.AsSpan(a * cn, cn), w, rows[a], rows[a + 1] - rows[a], lambda, pairG);
+                for (int q = rows[a]; q < rows[a + 1]; q++) used[w.PairOf[q]] = true;
+            }
+        });
+        x.CopyTo(values);
+        energies.CopyTo(atomEnergies);
+        return Finish(s, nl, pairG, used);
     }
 }

@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using Mlip.Numerics;
 using Mlip.Validation;
 
 namespace Mlip.Descriptors;
@@ -245,8 +246,8 @@ public sealed class So3RadialBasis
                 s[(b - 1) * n + a - 1] = s[(a - 1) * n + b - 1];
             }
         }
-        var sinv = Invert(n, s);
-        var (evals, v) = JacobiEigen(n, sinv); // v: eigenvectors in columns, row-major
+        var sinv = DenseLu.Inverse(n, s, "SO3: cannot invert the radial overlap matrix");
+        var (evals, v) = SymmetricEigen.Jacobi(n, sinv); // v: eigenvectors in columns, row-major
         var temp = new double[n * n];
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++)
@@ -255,7 +256,7 @@ public sealed class So3RadialBasis
                 for (int k = 0; k < n; k++) acc += v[i * n + k] * (k == j ? Math.Sqrt(evals[k]) : 0.0);
                 temp[i * n + j] = acc;
             }
-        var vinv = Invert(n, v);
+        var vinv = DenseLu.Inverse(n, v, "SO3: cannot invert the eigenvector matrix");
         var w = new double[n * n];
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++)
@@ -265,187 +266,5 @@ public sealed class So3RadialBasis
                 w[i * n + j] = acc;
             }
         return w;
-    }
-
-    /// <summary>Inverse by LU with scaled partial pivoting (SO3Math::invert_matrix).</summary>
-    private static double[] Invert(int n, double[] matrix)
-    {
-        const double dtol = 1e-30;
-        var a = (double[])matrix.Clone();
-        var p = new int[n];
-        var normi = new double[n];
-        for (int i = 0; i < n; i++)
-        {
-            double maxA = 0;
-            for (int j = 0; j < n; j++) maxA = Math.Max(maxA, Math.Abs(a[i * n + j]));
-            if (maxA < dtol) throw new MlipException("SO3: cannot invert the radial overlap matrix");
-            normi[i] = 1.0 / maxA;
-        }
-        int maxi = 0;
-        for (int j = 0; j < n; j++)
-        {
-            for (int i = 0; i < j; i++)
-                for (int k = 0; k < i; k++) a[i * n + j] -= a[i * n + k] * a[k * n + j];
-            double maxA = 0;
-            for (int i = j; i < n; i++)
-            {
-                for (int k = 0; k < j; k++) a[i * n + j] -= a[i * n + k] * a[k * n + j];
-                double t = Math.Abs(a[i * n + j]) * normi[i];
-                if (t >= maxA) { maxA = t; maxi = i; }
-            }
-            if (maxi != j)
-            {
-                if (j == n - 2 && a[j * n + j + 1] == 0.0) maxi = j;
-                else
-                {
-                    for (int k = 0; k < n; k++) (a[j * n + k], a[maxi * n + k]) = (a[maxi * n + k], a[j * n + k]);
-                    normi[maxi] = normi[j];
-                }
-            }
-            p[j] = maxi;
-            if (a[j * n + j] == 0.0) a[j * n + j] = dtol;
-            if (j != n - 1)
-            {
-                double t = 1.0 / a[j * n + j];
-                for (int i = j + 1; i < n; i++) a[i * n + j] *= t;
-            }
-        }
-        var inv = new double[n * n];
-        var b = new double[n];
-        for (int col = 0; col < n; col++)
-        {
-            Array.Clear(b);
-            b[col] = 1.0;
-            for (int i = 0; i < n; i++)
-            {
-                double d = b[p[i]];
-                b[p[i]] = b[i];
-                for (int j = i - 1; j >= 0; j--) d -= a[i * n + j] * b[j];
-                b[i] = d;
-            }
-            for (int i = n - 1; i >= 0; i--)
-            {
-                for (int j = i + 1; j < n; j++) b[i] -= a[i * n + j] * b[j];
-                b[i] /= a[i * n + i];
-            }
-            for (int j = 0; j < n; j++) inv[j * n + col] = b[j];
-        }
-        return inv;
-    }
-
-    /// <summary>
-    /// Jacobi eigen-decomposition of a symmetric matrix with max-element pivoting (the algorithm of
-    /// MathEigen::Jacobi in LAMMPS), eigenvalues sorted decreasing, eigenvectors in the columns of the
-    /// returned row-major matrix.
-    /// </summary>
-    private static (double[] Values, double[] Vectors) JacobiEigen(int n, double[] mat)
-    {
-        var m = (double[])mat.Clone();
-        var e = new double[n * n]; // eigenvectors in rows while iterating
-        for (int i = 0; i < n; i++) e[i * n + i] = 1.0;
-        var maxIdx = new int[Math.Max(n, 1)];
-        int MaxEntryRow(int i)
-        {
-            int jMax = i + 1;
-            for (int j = i + 2; j < n; j++)
-                if (Math.Abs(m[i * n + j]) > Math.Abs(m[i * n + jMax])) jMax = j;
-            return jMax;
-        }
-        for (int i = 0; i < n - 1; i++) maxIdx[i] = MaxEntryRow(i);
-        int maxIters = 50 * n * (n - 1) / 2;
-        for (int iter = 0; iter < maxIters; iter++)
-        {
-            int i = 0, j = maxIdx[0];
-            double best = Math.Abs(m[i * n + j]);
-            for (int r = 1; r < n - 1; r++)
-            {
-                int c = maxIdx[r];
-                if (Math.Abs(m[r * n + c]) > best) { best = Math.Abs(m[r * n + c]); i = r; j = c; }
-            }
-            if (m[i * n + i] + m[i * n + j] == m[i * n + i] && m[j * n + j] + m[i * n + j] == m[j * n + j])
-            {
-                m[i * n + j] = 0.0;
-                maxIdx[i] = MaxEntryRow(i);
-            }
-            if (m[i * n + j] == 0.0) break;
-
-            // rotation angle (CalcRot)
-            double t = 1.0;
-            double mjjii = m[j * n + j] - m[i * n + i];
-            if (mjjii != 0.0)
-            {
-                double kappa = mjjii;
-                t = 0.0;
-                double mij = m[i * n + j];
-                if (mij != 0.0)
-                {
-                    kappa /= 2.0 * mij;
-                    t = 1.0 / (Math.Sqrt(1 + kappa * kappa) + Math.Abs(kappa));
-                    if (kappa < 0.0) t = -t;
-                }
-            }
-            double cs = 1.0 / Math.Sqrt(1 + t * t);
-            double sn = cs * t;
-
-            // M' = Rᵀ M R on the upper triangle, lower triangle as scratch (ApplyRot)
-            m[i * n + i] -= t * m[i * n + j];
-            m[j * n + j] += t * m[i * n + j];
-            m[i * n + j] = 0.0;
-            for (int w = 0; w < i; w++)
-            {
-                m[i * n + w] = m[w * n + i];
-                m[w * n + i] = cs * m[w * n + i] - sn * m[w * n + j];
-                if (i == maxIdx[w]) maxIdx[w] = MaxEntryRow(w);
-                else if (Math.Abs(m[w * n + i]) > Math.Abs(m[w * n + maxIdx[w]])) maxIdx[w] = i;
-            }
-            for (int w = i + 1; w < j; w++)
-            {
-                m[w * n + i] = m[i * n + w];
-                m[i * n + w] = cs * m[i * n + w] - sn * m[w * n + j];
-            }
-            for (int w = j + 1; w < n; w++)
-            {
-                m[w * n + i] = m[i * n + w];
-                m[i * n + w] = cs * m[i * n + w] - sn * m[j * n + w];
-            }
-            maxIdx[i] = MaxEntryRow(i);
-            for (int w = 0; w < i; w++)
-            {
-                m[w * n + j] = sn * m[i * n + w] + cs * m[w * n + j];
-                if (j == maxIdx[w]) maxIdx[w] = MaxEntryRow(w);
-                else if (Math.Abs(m[w * n + j]) > Math.Abs(m[w * n + maxIdx[w]])) maxIdx[w] = j;
-            }
-            for (int w = i + 1; w < j; w++)
-            {
-                m[w * n + j] = sn * m[w * n + i] + cs * m[w * n + j];
-                if (j == maxIdx[w]) maxIdx[w] = MaxEntryRow(w);
-                else if (Math.Abs(m[w * n + j]) > Math.Abs(m[w * n + maxIdx[w]])) maxIdx[w] = j;
-            }
-            for (int w = j + 1; w < n; w++) m[j * n + w] = sn * m[w * n + i] + cs * m[j * n + w];
-            maxIdx[j] = MaxEntryRow(j);
-
-            // eigenvectors: E' = Rᵀ E (ApplyRotLeft)
-            for (int v = 0; v < n; v++)
-            {
-                double eiv = e[i * n + v];
-                e[i * n + v] = cs * e[i * n + v] - sn * e[j * n + v];
-                e[j * n + v] = sn * eiv + cs * e[j * n + v];
-            }
-        }
-
-        var evals = new double[n];
-        for (int i = 0; i < n; i++) evals[i] = m[i * n + i];
-        for (int i = 0; i < n - 1; i++)
-        {
-            int iMax = i;
-            for (int j = i + 1; j < n; j++)
-                if (evals[j] > evals[iMax]) iMax = j;
-            (evals[i], evals[iMax]) = (evals[iMax], evals[i]);
-            for (int k = 0; k < n; k++) (e[i * n + k], e[iMax * n + k]) = (e[iMax * n + k], e[i * n + k]);
-        }
-        var cols = new double[n * n];
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++) cols[i * n + j] = e[j * n + i];
-        return (evals, cols);
     }
 }

@@ -1,3 +1,4 @@
+using Mlip.Numerics;
 using Mlip.Structures;
 
 namespace Mlip.Descriptors;
@@ -26,27 +27,17 @@ public sealed class TrainingSet
     /// <summary>Mean and standard deviation of every feature over all atoms (σ = 1 where a feature is constant).</summary>
     public (double[] Mean, double[] Scale) FeatureStatistics()
     {
-        int k = FeatureCount;
-        var sum = new double[k];
-        var sq = new double[k];
-        long n = 0;
+        var stats = FeatureColumnStatistics();
+        return (stats.Mean(), stats.Scale());
+    }
+
+    /// <summary>The running statistics of the first <paramref name="features"/> features (all when negative) over every atom, in structure order (to merge with other ranks' or chunks').</summary>
+    public ColumnStatistics FeatureColumnStatistics(int features = -1)
+    {
+        int k = features >= 0 ? features : FeatureCount;
+        var stats = new ColumnStatistics(k);
         foreach (var d in Descriptors)
-        {
-            for (int i = 0; i < d.Atoms; i++)
-            {
-                var x = d.Of(i);
-                for (int a = 0; a < k; a++) { sum[a] += x[a]; sq[a] += x[a] * x[a]; }
-            }
-            n += d.Atoms;
-        }
-        var mean = new double[k];
-        var scale = new double[k];
-        for (int a = 0; a < k; a++)
-        {
-            mean[a] = sum[a] / Math.Max(1, n);
-            double v = sq[a] / Math.Max(1, n) - mean[a] * mean[a];
-            scale[a] = v > 1e-24 * Math.Max(1, mean[a] * mean[a]) ? Math.Sqrt(v) : 1.0;
-        }
-        return (mean, scale);
+            for (int i = 0; i < d.Atoms; i++) stats.Add(d.Of(i)[..k]);
+        return stats;
     }
 }

@@ -28,7 +28,10 @@ public sealed class AseDbFormat : IStructureFormat
     /// <summary>Writes a new database (replacing the file) as ASE 3.22 would; see <see cref="AseDbWriter"/>.</summary>
     public void Write(string path, IReadOnlyList<Structure> structures) => AseDbWriter.Write(path, structures);
 
-    public IReadOnlyList<Structure> Read(string path)
+    public IReadOnlyList<Structure> Read(string path) => [.. Enumerate(path)];
+
+    /// <summary>Row by row (SQLite cursor): only the row being read is held.</summary>
+    public IEnumerable<Structure> Enumerate(string path)
     {
         InputFile.EnsureExists(path);
         var file = new InputLocation(path);
@@ -39,28 +42,32 @@ public sealed class AseDbFormat : IStructureFormat
             Pooling = false, // do not keep the file open after reading
         }.ToString();
 
+        using var connection = new SqliteConnection(connectionString);
+        Guard(file, () => { connection.Open(); return 0; });
+        if (!Guard(file, () => HasTable(connection, "systems")))
+            throw new MlipInputException(file, "is an SQLite database but not an ASE database (it has no table 'systems')");
+
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT * FROM systems ORDER BY id";
+        using var reader = Guard(file, command.ExecuteReader);
+        var columns = new SystemsColumns(reader);
+        if (columns.Missing() is { } missing)
+            throw new MlipInputException(file, $"is not an ASE database: table 'systems' has no column '{missing}'");
+
+        int index = 0;
+        while (Guard(file, reader.Read))
+        {
+            var where = new InputLocation(path, null, index++);
+            yield return Guard(file, () => AseRowMapper.ToStructure(ReadRow(reader, columns, where), where));
+        }
+    }
+
+    /// <summary>Runs one step of the reading, turning SQLite's errors into one line that names the file.</summary>
+    private static T Guard<T>(InputLocation file, Func<T> step)
+    {
         try
         {
-            using var connection = new SqliteConnection(connectionString);
-            connection.Open();
-            if (!HasTable(connection, "systems"))
-                throw new MlipInputException(file, "is an SQLite database but not an ASE database (it has no table 'systems')");
-
-            using var command = connection.CreateCommand();
-            command.CommandText = "SELECT * FROM systems ORDER BY id";
-            using var reader = command.ExecuteReader();
-            var columns = new SystemsColumns(reader);
-            if (columns.Missing() is { } missing)
-                throw new MlipInputException(file, $"is not an ASE database: table 'systems' has no column '{missing}'");
-
-            var structures = new List<Structure>();
-            while (reader.Read())
-            {
-                var where = new InputLocation(path, null, structures.Count);
-                var row = ReadRow(reader, columns, where);
-                structures.Add(AseRowMapper.ToStructure(row, where));
-            }
-            return structures;
+            return step();
         }
         catch (SqliteException e)
         {

@@ -32,17 +32,19 @@ public sealed class ExtXyzFormat : TextStructureFormat
         "Lattice", "Properties", "pbc",
     };
 
-    public override IReadOnlyList<Structure> Read(TextReader reader, string sourceName)
+    public override IReadOnlyList<Structure> Read(TextReader reader, string sourceName) => [.. Enumerate(reader, sourceName)];
+
+    /// <summary>Frame by frame: only the frame being read is held (a file of any size streams through).</summary>
+    public override IEnumerable<Structure> Enumerate(TextReader reader, string sourceName)
     {
         var lr = new LineReader(reader, sourceName);
-        var result = new List<Structure>();
         string? line;
+        int index = 0;
         while ((line = lr.Next()) is not null)
         {
             if (string.IsNullOrWhiteSpace(line)) continue; // blank lines between or after frames
-            result.Add(ReadFrame(lr, line, result.Count));
+            yield return ReadFrame(lr, line, index++);
         }
-        return result;
     }
 
     private Structure ReadFrame(LineReader lr, string countLine, int index)

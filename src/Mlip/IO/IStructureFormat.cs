@@ -23,6 +23,14 @@ public interface IStructureFormat
     /// <summary>Reads every structure in the file, with labels and a <see cref="Structure.Source"/> set.</summary>
     IReadOnlyList<Structure> Read(string path);
 
+    /// <summary>
+    /// The structures of the file one at a time, in order, the same as <see cref="Read"/>: formats that can (extended
+    /// XYZ, ASE SQLite .db) read one structure per step and never hold the file, so memory stays bounded by one
+    /// structure; the others (JSON documents, POSCAR) read the whole file at the first step. The file stays open
+    /// until the enumeration ends or is disposed.
+    /// </summary>
+    IEnumerable<Structure> Enumerate(string path) => Read(path);
+
     /// <summary>Writes the structures atomically (temporary file, then rename).</summary>
     void Write(string path, IReadOnlyList<Structure> structures);
 }

@@ -17,6 +17,16 @@ public abstract class TextStructureFormat : IStructureFormat
         return Read(reader, path);
     }
 
+    /// <inheritdoc cref="IStructureFormat.Enumerate"/>
+    public IEnumerable<Structure> Enumerate(string path)
+    {
+        using var reader = InputFile.OpenText(path);
+        foreach (var s in Enumerate(reader, path)) yield return s;
+    }
+
+    /// <summary>The structures of <paramref name="reader"/> one at a time (a format that reads frame by frame overrides it; the default reads all first).</summary>
+    public virtual IEnumerable<Structure> Enumerate(TextReader reader, string sourceName) => Read(reader, sourceName);
+
     public void Write(string path, IReadOnlyList<Structure> structures)
     {
         if (!CanWrite) throw new NotSupportedException($"format '{Name}' is read-only");

@@ -1,5 +1,6 @@
 using Mlip.Descriptors;
 using Mlip.Structures;
+using Mlip.Validation;
 
 namespace Mlip.Models;
 
@@ -21,6 +22,29 @@ public static class ForceContraction
         var centers = nl.Centers;
         var neighbors = nl.Neighbors;
         var vectors = nl.Vectors;
+        // g_p per pair in parallel (the k-long dot products are the work), then the sums over pairs serially in pair
+        // order: the same bits on any thread count, and as the former single loop
+        var g = new double[3 * nl.PairCount];
+        var weights = dEdX.ToArray();
+        MlipParallel.ForChunks(nl.PairCount, 1024, () => 0, (first, end, _) =>
+        {
+            var pairCenters = set.Neighbors.Centers;
+            for (int p = first; p < end; p++)
+            {
+                var w = weights.AsSpan(pairCenters[p] * k, k);
+                var block = grad.AsSpan(p * k * 3, k * 3);
+                double gx = 0, gy = 0, gz = 0;
+                for (int f = 0; f < k; f++)
+                {
+                    double c = w[f];
+                    if (c == 0) continue;
+                    gx += c * block[3 * f];
+                    gy += c * block[3 * f + 1];
+                    gz += c * block[3 * f + 2];
+                }
+                g[3 * p] = gx; g[3 * p + 1] = gy; g[3 * p + 2] = gz;
+            }
+        });
         var fx = new double[set.Atoms];
         var fy = new double[set.Atoms];
         var fz = new double[set.Atoms];
@@ -28,17 +52,7 @@ public static class ForceContraction
         for (int p = 0; p < nl.PairCount; p++)
         {
             int i = centers[p], j = neighbors[p];
-            var w = dEdX.Slice(i * k, k);
-            var block = grad.AsSpan(p * k * 3, k * 3);
-            double gx = 0, gy = 0, gz = 0;
-            for (int f = 0; f < k; f++)
-            {
-                double c = w[f];
-                if (c == 0) continue;
-                gx += c * block[3 * f];
-                gy += c * block[3 * f + 1];
-                gz += c * block[3 * f + 2];
-            }
+            double gx = g[3 * p], gy = g[3 * p + 1], gz = g[3 * p + 2];
             fx[j] -= gx; fy[j] -= gy; fz[j] -= gz;
             fx[i] += gx; fy[i] += gy; fz[i] += gz;
             var r = vectors[p];

@@ -3,6 +3,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
+using Mlip.Numerics;
 using Mlip.Structures;
 using Mlip.Validation;
 
@@ -304,8 +305,8 @@ public sealed class GaussianProcessModel : IUncertainModel
         double prior = PriorSum(units, element, n, ku);
         // z = L⁻¹ k̃*: |z|² = k̃*ᵀ K̃_MM⁻¹ k̃* (Nyström), |L_B⁻¹ z|² = σ⁻² k*ᵀ (K_MM + K_MN Λ⁻¹ K_NM)⁻¹ k*
         var z = new double[total];
-        double nystrom = ForwardSolve(SparseCholesky, total, kstar, z);
-        double posterior = ForwardSolve(PosteriorCholesky, total, z, z);
+        double nystrom = DenseCholesky.ForwardSolve(SparseCholesky, total, kstar, z);
+        double posterior = DenseCholesky.ForwardSolve(PosteriorCholesky, total, z, z);
         return Math.Max(0, Kernel.Variance * (prior - nystrom + posterior));
     }
 
@@ -345,21 +346,6 @@ public sealed class GaussianProcessModel : IUncertainModel
                     prior += 2 * unitVariance * Kernel.Value(TensorPrimitives.Dot<double>(ui, units.AsSpan(j * ku, ku)));
         }
         return prior;
-    }
-
-    /// <summary>z = L⁻¹ v for lower-triangular L (n × n, row-major) by forward substitution (z may be v); returns |z|².</summary>
-    internal static double ForwardSolve(double[] l, int n, ReadOnlySpan<double> v, Span<double> z)
-    {
-        double sum = 0;
-        for (int r = 0; r < n; r++)
-        {
-            var row = l.AsSpan(r * n, r);
-            double t = v[r] - TensorPrimitives.Dot<double>(row, z[..r]);
-            double zr = t / l[r * n + r];
-            z[r] = zr;
-            sum += zr * zr;
-        }
-        return sum;
     }
 
     private int ElementOf(int z)

@@ -1,3 +1,4 @@
+using Mlip.Numerics;
 using Mlip.Validation;
 
 namespace Mlip.Models;
@@ -24,23 +25,12 @@ public sealed record Standardization(double[] Mean, double[] Scale)
 {
     public int Count => Mean.Length;
 
-    /// <summary>Mean and standard deviation per column of a row-major [rows, columns] array (scale 1 where a column is constant).</summary>
+    /// <summary>Mean and standard deviation per column of a row-major [rows, columns] array (<see cref="ColumnStatistics"/>; scale 1 where a column is constant).</summary>
     public static Standardization Of(ReadOnlySpan<double> values, int columns)
     {
-        int rows = columns == 0 ? 0 : values.Length / columns;
-        var mean = new double[columns];
-        var scale = new double[columns];
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < columns; c++) mean[c] += values[r * columns + c];
-        for (int c = 0; c < columns; c++) mean[c] /= Math.Max(1, rows);
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < columns; c++) { double d = values[r * columns + c] - mean[c]; scale[c] += d * d; }
-        for (int c = 0; c < columns; c++)
-        {
-            double sd = Math.Sqrt(scale[c] / Math.Max(1, rows));
-            scale[c] = sd > 1e-12 * (Math.Abs(mean[c]) + 1e-12) ? sd : 1;
-        }
-        return new Standardization(mean, scale);
+        var stats = new ColumnStatistics(columns);
+        stats.AddRows(values);
+        return new Standardization(stats.Mean(), stats.Scale());
     }
 
     public static Standardization Identity(int n) => new(new double[n], Enumerable.Repeat(1.0, n).ToArray());

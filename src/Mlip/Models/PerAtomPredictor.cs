@@ -46,6 +46,38 @@ public static class PerAtomModelFile
 {
     public const string Kind = "per_atom";
 
+    private static readonly Dictionary<string, PerAtomCodec> Codecs = new(StringComparer.Ordinal)
+    {
+        ["linear"] = PerAtomCodecs.Polynomial("linear"),
+        ["quadratic"] = PerAtomCodecs.Polynomial("quadratic"),
+        ["nn"] = PerAtomCodecs.Network,
+        ["gpr"] = PerAtomCodecs.GaussianProcess,
+    };
+
+    /// <summary>The per-atom kinds the file can hold.</summary>
+    public static IReadOnlyList<string> Kinds
+    {
+        get { lock (Codecs) return [.. Codecs.Keys]; }
+    }
+
+    /// <summary>The codec of per-atom kind <paramref name="kind"/>, or null.</summary>
+    public static PerAtomCodec? Codec(string kind)
+    {
+        lock (Codecs) return Codecs.GetValueOrDefault(kind);
+    }
+
+    /// <summary>Adds (or replaces) the codec of a per-atom kind.</summary>
+    public static void Register(PerAtomCodec codec)
+    {
+        lock (Codecs) Codecs[codec.Kind] = codec;
+    }
+
+    /// <summary>Removes a per-atom kind's codec (a test's clean-up after <see cref="Register"/>).</summary>
+    public static bool Unregister(string kind)
+    {
+        lock (Codecs) return Codecs.Remove(kind);
+    }
+
     /// <summary>True when <paramref name="path"/> is an Mlip model file of kind "per_atom".</summary>
     public static bool IsPerAtom(string path)
     {
@@ -81,26 +113,11 @@ public static class PerAtomModelFile
             model["target_mean"] = Numbers(b.Targets.Mean);
             model["target_scale"] = Numbers(b.Targets.Scale);
         }
+        var codec = Codec(m.Kind) ?? throw new MlipException($"per-atom model kind '{m.Kind}' cannot be saved (no codec: PerAtomModelFile.Register)");
         var byElement = new JsonObject();
-        for (int e = 0; e < m.Elements.Count; e++)
-        {
-            string sym = Elements.Symbol(m.Elements[e]);
-            byElement[sym] = m switch
-            {
-                PerAtomPolynomialModel poly => new JsonObject { ["weights"] = Numbers(poly.Weights[e]) },
-                PerAtomNetworkModel nn => new JsonObject
-                {
-                    ["layers"] = new JsonArray([.. nn.Networks[e].Select(l => (JsonNode)new JsonObject
-                        { ["in"] = l.In, ["out"] = l.Out, ["weights"] = Numbers(l.Weights), ["bias"] = Numbers(l.Bias) })]),
-                },
-                PerAtomGaussianProcessModel gp => new JsonObject { ["sparse_points"] = Numbers(gp.SparsePoints[e]), ["alpha"] = Numbers(gp.Alpha[e]) },
-                _ => throw new MlipException($"per-atom model kind '{m.Kind}' cannot be saved"),
-            };
-        }
+        for (int e = 0; e < m.Elements.Count; e++) byElement[Elements.Symbol(m.Elements[e])] = codec.WriteElement(m, e);
         model["elements"] = byElement;
-        if (m is PerAtomPolynomialModel pm) model["order"] = pm.Order;
-        if (m is PerAtomNetworkModel nm) model["activation"] = nm.Activation.ToString().ToLowerInvariant();
-        if (m is PerAtomGaussianProcessModel gm) { model["length_scale"] = gm.LengthScale; model["variance"] = gm.Variance; }
+        codec.WriteExtra(m, model);
 
         var root = ModelFile.Header(Kind, m.Elements, p.Spec, p.Descriptor);
         root["target"] = new JsonObject
@@ -134,44 +151,8 @@ public static class PerAtomModelFile
         var ts = new Standardization(tm, ModelFile.Scales(m, path, tm.Length, "target_scale"));
         if (alphas is not null && alphas.Length != ts.Count)
             throw new FileFormatException(where, $"{alphas.Length} exponents for {ts.Count} components");
-        var per = ModelJson.Object(m, "elements", path);
-        JsonObject Of(int zz) => per[Elements.Symbol(zz)] is { } n ? ModelJson.AsObject(n, path) : throw ModelJson.Error(path, per.GetPath(), $"no model for {Elements.Symbol(zz)}");
-        IPerAtomModel model;
-        switch (kind)
-        {
-            case "linear" or "quadratic":
-            {
-                int order = ModelJson.IntOr(m, "order", path, kind == "linear" ? 1 : 2, 1, 2);
-                int expected = PerAtomPolynomialModel.BasisSize(order, fs.Count) * ts.Count;
-                var w = z.Select(zz => ModelJson.Numbers(Of(zz), "weights", path, expected)).ToArray();
-                model = new PerAtomPolynomialModel(order, z, fs, ts, w);
-                break;
-            }
-            case "nn":
-            {
-                var activation = m["activation"] is null ? Activation.Tanh : ModelFile.ParseActivation(m, path);
-                var nets = z.Select(zz =>
-                {
-                    var layers = ModelFile.ReadLayers(Of(zz), k, path);
-                    if (layers[^1].Out != ts.Count) throw ModelJson.Error(path, Of(zz).GetPath(), $"the last layer has {layers[^1].Out} outputs, expected {ts.Count}");
-                    return (IReadOnlyList<DenseLayer>)layers;
-                }).ToArray();
-                model = new PerAtomNetworkModel(z, fs, ts, nets, activation);
-                break;
-            }
-            case "gpr":
-            {
-                var sp = z.Select(zz => ModelJson.Numbers(Of(zz), "sparse_points", path)).ToArray();
-                var al = z.Select(zz => ModelJson.Numbers(Of(zz), "alpha", path)).ToArray();
-                for (int e = 0; e < z.Length; e++)
-                    if (sp[e].Length % k != 0 || (long)sp[e].Length / k * ts.Count != al[e].Length)
-                        throw ModelJson.Error(path, Of(z[e]).GetPath(), $"{sp[e].Length} sparse point values ({k} features each) do not match {al[e].Length} weights ({ts.Count} per point)");
-                model = new PerAtomGaussianProcessModel(z, fs, ts, sp, al, ModelJson.Double(m, "length_scale", path), ModelJson.Double(m, "variance", path, 1.0));
-                break;
-            }
-            default:
-                throw ModelJson.Error(path, "$.model.kind", $"unknown per-atom model kind '{kind}'");
-        }
+        var codec = Codec(kind) ?? throw ModelJson.Error(path, "$.model.kind", $"unknown per-atom model kind '{kind}' ({string.Join(", ", Kinds)})");
+        var model = codec.Read(new PerAtomReadContext(m, z, fs, ts, path));
         return new PerAtomPredictor(descriptor, model, spec, name, alphas);
     }
 }

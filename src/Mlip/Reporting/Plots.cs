@@ -85,6 +85,51 @@ public static class Plots
         Save(plt, path);
     }
 
+    /// <summary>
+    /// Validation error against evaluation cost (log x): every point grey, the Pareto front (no other point both
+    /// cheaper and more accurate) joined in steel blue, the chosen point in orange-red.
+    /// </summary>
+    public static void Pareto(string path, string title, string xLabel, string yLabel, IReadOnlyList<(string Label, double Cost, double Error)> points, int chosen)
+    {
+        var plt = new ScottPlot.Plot();
+        var ok = points.Select((p, i) => (p, i)).Where(t => double.IsFinite(t.p.Cost) && t.p.Cost > 0 && double.IsFinite(t.p.Error)).ToList();
+        if (ok.Count > 0)
+        {
+            var all = plt.Add.ScatterPoints(ok.Select(t => Math.Log10(t.p.Cost)).ToArray(), ok.Select(t => t.p.Error).ToArray());
+            all.Color = ScottPlot.Colors.Gray.WithAlpha(0.6);
+            all.MarkerSize = 6;
+            all.LegendText = "bases (best candidate of each)";
+            var front = ok.Where(t => !ok.Any(u => u.p.Cost <= t.p.Cost && u.p.Error < t.p.Error || u.p.Cost < t.p.Cost && u.p.Error <= t.p.Error))
+                .OrderBy(t => t.p.Cost).ToList();
+            var line = plt.Add.Scatter(front.Select(t => Math.Log10(t.p.Cost)).ToArray(), front.Select(t => t.p.Error).ToArray());
+            line.Color = ScottPlot.Colors.SteelBlue;
+            line.MarkerSize = 8;
+            line.LegendText = "Pareto front";
+            foreach (var t in front)
+            {
+                var text = plt.Add.Text(t.p.Label, Math.Log10(t.p.Cost), t.p.Error);
+                text.LabelFontSize = 11;
+            }
+            var c = ok.FirstOrDefault(t => t.i == chosen);
+            if (c.p.Label is not null)
+            {
+                var mark = plt.Add.ScatterPoints(new[] { Math.Log10(c.p.Cost) }, new[] { c.p.Error });
+                mark.Color = ScottPlot.Colors.OrangeRed;
+                mark.MarkerSize = 14;
+                mark.LegendText = "chosen: " + c.p.Label;
+            }
+        }
+        plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
+        {
+            LabelFormatter = v => Math.Pow(10, v).ToString("G3", CultureInfo.InvariantCulture),
+        };
+        plt.Title(title);
+        plt.XLabel(xLabel + " (log scale)");
+        plt.YLabel(yLabel);
+        plt.ShowLegend(ScottPlot.Alignment.UpperRight);
+        Save(plt, path);
+    }
+
     /// <summary>Writes a plot as PNG (800 x 600) under a temporary name, then renames it: readers never see half a file.</summary>
     public static void Save(ScottPlot.Plot plt, string path)
     {

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using Mlip.ActiveLearning;
+using Mlip.AutoFit;
 using Mlip.Configuration;
 using Mlip.Descriptors;
 using Mlip.Training;
@@ -27,6 +28,7 @@ public static class ConfigReference
                 ["learn"] = kind.Refittable,
                 ["uncertainty"] = kind.UncertaintyName,
                 ["settings"] = Keys(Settings(kind)),
+                ["per_atom_settings"] = kind.PerAtom is { } v ? Keys(PerAtomSettings(v)) : null,
             };
         var descriptors = new JsonObject();
         foreach (var d in DescriptorTypes.All)
@@ -40,14 +42,23 @@ public static class ConfigReference
         {
             ["train"] = Keys(TrainConfig.Keys),
             ["learn"] = Keys(LearnConfig.Keys),
+            ["fit"] = Keys(FitKeys()),
             ["model_kinds"] = kinds,
             ["descriptors"] = descriptors,
         };
     }
 
+    /// <summary>The keys of a fit config: its fixed keys and the search section's settings.</summary>
+    public static IReadOnlyList<ConfigKeyDoc> FitKeys() =>
+        [.. FitConfig.Keys, .. SettingsBinder.Describe(typeof(FitSearchSettings)).Select(s => new ConfigKeyDoc("search." + s.Key, s.Type, s.Default, s.Doc))];
+
     /// <summary>A model kind's settings as schema rows.</summary>
     public static IReadOnlyList<ConfigKeyDoc> Settings(ModelKind kind) =>
         [.. SettingsBinder.Describe(kind.SettingsType).Select(s => new ConfigKeyDoc(s.Key, s.Type, s.Default, s.Doc))];
+
+    /// <summary>The settings of a kind's per-atom variant as schema rows.</summary>
+    public static IReadOnlyList<ConfigKeyDoc> PerAtomSettings(PerAtomVariant variant) =>
+        [.. SettingsBinder.Describe(variant.SettingsType).Select(s => new ConfigKeyDoc(s.Key, s.Type, s.Default, s.Doc))];
 
     /// <summary>docs/config-reference.md (also the text of <c>mlip config --schema</c>).</summary>
     public static string Markdown()
@@ -74,6 +85,13 @@ public static class ConfigReference
         Table(w, LearnConfig.Keys);
         w.Append("""
 
+            ## Fit config (`mlip fit --config FILE`)
+
+            Every key is optional (`mlip fit TRAIN` needs no config); command-line options override the file.
+            """).Append("\n\n");
+        Table(w, FitKeys());
+        w.Append("""
+
             ## Model kinds (`model: {kind: NAME, ...}`)
             """).Append('\n');
         foreach (var kind in ModelKinds.All)
@@ -85,6 +103,11 @@ public static class ConfigReference
             notes.Add($"uncertainty: {kind.UncertaintyName}");
             w.Append(string.Join("; ", notes)).Append(".\n\n");
             Table(w, Settings(kind));
+            if (kind.PerAtom is { } perAtom)
+            {
+                w.Append("\nWith `target: {per_atom: NAME}` (a per-atom model, docs/per-atom-targets.md) the settings are:\n\n");
+                Table(w, PerAtomSettings(perAtom));
+            }
         }
         w.Append("""
 

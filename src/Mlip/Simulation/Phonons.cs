@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Numerics;
 using Mlip.Calculators;
+using Mlip.Numerics;
 using Mlip.Reporting;
 using Mlip.Structures;
 using Mlip.Validation;
@@ -154,115 +155,10 @@ public sealed class ForceConstants
     /// <summary>Frequencies (THz, ascending, negative for imaginary) at a fractional q.</summary>
     public double[] FrequenciesThz(double[] qFractional)
     {
-        var ev = HermitianEigenvalues(DynamicalMatrix(qFractional), 3 * _nat);
+        var ev = SymmetricEigen.HermitianEigenvalues(DynamicalMatrix(qFractional), 3 * _nat);
         var f = new double[ev.Length];
         for (int k = 0; k < f.Length; k++) f[k] = ToTerahertz(ev[k]);
         return f;
-    }
-
-    /// <summary>Eigenvalues (ascending) of the Hermitian part of an n × n complex matrix, via the real symmetric 2n × 2n form [[A, −B], [B, A]].</summary>
-    public static double[] HermitianEigenvalues(Complex[] h, int n)
-    {
-        int m = 2 * n;
-        var s = new double[m * m];
-        for (int r = 0; r < n; r++)
-            for (int c = 0; c < n; c++)
-            {
-                var v = 0.5 * (h[r * n + c] + Complex.Conjugate(h[c * n + r]));
-                s[r * m + c] = v.Real; s[(r + n) * m + c + n] = v.Real;
-                s[r * m + c + n] = -v.Imaginary; s[(r + n) * m + c] = v.Imaginary;
-            }
-        var all = SymmetricEigenvalues(s, m);
-        Array.Sort(all);
-        var e = new double[n];
-        for (int k = 0; k < n; k++) e[k] = 0.5 * (all[2 * k] + all[2 * k + 1]); // each comes twice
-        return e;
-    }
-
-    /// <summary>
-    /// Eigenvalues of a real symmetric n × n matrix (row-major, destroyed): Householder reduction to
-    /// tridiagonal form, then the implicit QL iteration with Wilkinson shifts (tred2/tqli, values only).
-    /// </summary>
-    public static double[] SymmetricEigenvalues(double[] a, int n)
-    {
-        var d = new double[n];
-        var e = new double[n];
-        for (int i = n - 1; i > 0; i--)
-        {
-            int l = i - 1;
-            double h = 0;
-            if (l > 0)
-            {
-                double scale = 0;
-                for (int k = 0; k <= l; k++) scale += Math.Abs(a[i * n + k]);
-                if (scale == 0) e[i] = a[i * n + l];
-                else
-                {
-                    for (int k = 0; k <= l; k++) { a[i * n + k] /= scale; h += a[i * n + k] * a[i * n + k]; }
-                    double f = a[i * n + l];
-                    double g = f >= 0 ? -Math.Sqrt(h) : Math.Sqrt(h);
-                    e[i] = scale * g;
-                    h -= f * g;
-                    a[i * n + l] = f - g;
-                    f = 0;
-                    for (int j = 0; j <= l; j++)
-                    {
-                        g = 0;
-                        for (int k = 0; k <= j; k++) g += a[j * n + k] * a[i * n + k];
-                        for (int k = j + 1; k <= l; k++) g += a[k * n + j] * a[i * n + k];
-                        e[j] = g / h;
-                        f += e[j] * a[i * n + j];
-                    }
-                    double hh = f / (h + h);
-                    for (int j = 0; j <= l; j++)
-                    {
-                        f = a[i * n + j];
-                        e[j] = g = e[j] - hh * f;
-                        for (int k = 0; k <= j; k++) a[j * n + k] -= f * e[k] + g * a[i * n + k];
-                    }
-                }
-            }
-            else e[i] = a[i * n + l];
-        }
-        for (int i = 0; i < n; i++) d[i] = a[i * n + i];
-        for (int i = 1; i < n; i++) e[i - 1] = e[i];
-        if (n > 0) e[n - 1] = 0;
-        for (int l = 0; l < n; l++)
-        {
-            int iter = 0, m;
-            do
-            {
-                for (m = l; m < n - 1; m++)
-                {
-                    double dd = Math.Abs(d[m]) + Math.Abs(d[m + 1]);
-                    if (Math.Abs(e[m]) <= 1e-16 * dd) break;
-                }
-                if (m == l) break;
-                if (iter++ == 100) throw new InvalidOperationException("symmetric eigenvalues did not converge");
-                double g = (d[l + 1] - d[l]) / (2 * e[l]);
-                double r = Math.Sqrt(g * g + 1);
-                g = d[m] - d[l] + e[l] / (g + (g >= 0 ? r : -r));
-                double s = 1, c = 1, p = 0;
-                int i;
-                bool underflow = false;
-                for (i = m - 1; i >= l; i--)
-                {
-                    double f = s * e[i], b = c * e[i];
-                    r = Math.Sqrt(f * f + g * g);
-                    e[i + 1] = r;
-                    if (r == 0) { d[i + 1] -= p; e[m] = 0; underflow = true; break; }
-                    s = f / r; c = g / r;
-                    g = d[i + 1] - p;
-                    r = (d[i] - g) * s + 2 * c * b;
-                    p = s * r;
-                    d[i + 1] = g + p;
-                    g = c * r - b;
-                }
-                if (underflow) continue;
-                d[l] -= p; e[l] = g; e[m] = 0;
-            } while (true);
-        }
-        return d;
     }
 }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Mlip.Descriptors;
 using Mlip.Descriptors.Ace;
+using Mlip.Distributed;
 using Mlip.Models;
 using Mlip.Structures;
 using Mlip.Validation;
@@ -16,6 +17,9 @@ public sealed record AceLinearFitOptions
     /// <summary>Exponent of the smoothness prior (0: plain ridge).</summary>
     public double Smoothness { get; init; } = 2;
     public int Threads { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>The ranks of an MPI run, each with its share of the structures (<see cref="DistributedLeastSquares"/>); one process by default.</summary>
+    public ICommunicator Communicator { get; init; } = SingleProcess.Instance;
 }
 
 /// <summary>
@@ -44,13 +48,15 @@ public static class AceLinearFit
     public static (PolynomialModel Model, PolynomialFitReport Report) Fit(AceBasisDescriptor descriptor, IReadOnlyList<Structure> structures,
         AceLinearFitOptions options, ILeastSquaresSolver solver, IProgress<WorkProgress>? progress = null)
     {
-        if (structures.Count == 0) throw new MlipException("no structures to fit");
+        var comm = options.Communicator;
+        if (structures.Count == 0 && comm.Size == 1) throw new MlipException("no structures to fit");
         var clock = Stopwatch.StartNew();
         int k = descriptor.FeatureCount, per = 1 + k;
         // values only (cheap): normalisation and the energy rows
         var values = DatasetDescriptors.Compute(descriptor, structures, false, options.Threads);
-        var (mean, scale) = new TrainingSet(structures, values).FeatureStatistics();
-        int[] elements = [.. structures.SelectMany(s => s.AtomicNumbers).Distinct().Order()];
+        var (mean, scale) = comm.Size == 1 ? new TrainingSet(structures, values).FeatureStatistics()
+            : DistributedFit.FeatureStatistics(comm, new TrainingSet(structures, values), k);
+        int[] elements = comm.Size == 1 ? [.. structures.SelectMany(s => s.AtomicNumbers).Distinct().Order()] : DistributedFit.Elements(comm, structures);
         int ne = elements.Length, cols = ne * per;
         var w = options.Weights;
         var energyRow = new int[structures.Count]; var forceRow = new int[structures.Count]; var stressRow = new int[structures.Count];
@@ -64,7 +70,14 @@ public static class AceLinearFit
             if (w.Force > 0 && st.Forces is not null) { forceRow[s] = rows; rows += 3 * st.Count; fRows += 3 * st.Count; }
             if (w.Stress > 0 && st.Stress is not null && st.Pbc.AllPeriodic) { stressRow[s] = rows; rows += 6; sRows += 6; }
         }
-        if (rows == 0) throw new MlipException("the training data has no labels to fit (energy, forces or stress with non-zero weight)");
+        long globalRows = rows;
+        if (comm.Size > 1)
+        {
+            Span<long> counts = [eRows, fRows, sRows, rows];
+            comm.AllreduceSum(counts);
+            (eRows, fRows, sRows, globalRows) = ((int)counts[0], (int)counts[1], (int)counts[2], counts[3]);
+        }
+        if (globalRows == 0) throw new MlipException("the training data has no labels to fit (energy, forces or stress with non-zero weight)");
         if ((long)rows * cols > Array.MaxLength) throw new MlipException($"the design matrix ({rows} x {cols}) is too large; use fewer structures or functions");
         var weights = new LossWeights
         {
@@ -95,11 +108,20 @@ public static class AceLinearFit
             for (int q = 0; q < k; q++) lambda[e * per + 1 + q] = options.Ridge * prior[q];
         }
         clock.Restart();
-        var result = solver.Solve(new LeastSquaresProblem(a, rows, b, null, lambda));
+        double[] x;
+        double wrss;
+        string method;
+        if (comm.Size > 1)
+            (x, wrss, _, method) = DistributedLeastSquares.Solve(comm, a, rows, b, lambda, solver, options.Threads);
+        else
+        {
+            var result = solver.Solve(new LeastSquaresProblem(a, rows, b, null, lambda));
+            (x, wrss, method) = (result.Coefficients, result.WeightedResidualSumOfSquares, result.Method);
+        }
         var solve = clock.Elapsed;
         var coefficients = new double[ne][];
-        for (int e = 0; e < ne; e++) coefficients[e] = result.Coefficients.AsSpan(e * per, per).ToArray();
+        for (int e = 0; e < ne; e++) coefficients[e] = x.AsSpan(e * per, per).ToArray();
         var model = new PolynomialModel(1, elements, k, coefficients, mean, scale);
-        return (model, new PolynomialFitReport(rows, cols, build, solve, Math.Sqrt(result.WeightedResidualSumOfSquares), result.Method));
+        return (model, new PolynomialFitReport((int)globalRows, cols, build, solve, Math.Sqrt(wrss), method));
     }
 }

@@ -10,12 +10,19 @@ namespace Mlip.Training;
 /// forces [atoms, 3] and the Voigt stresses [structures, 6] with their mask), the loss of the torch trainers
 /// on them (<see cref="LossWeights"/>) and the stress of predicted pair gradients.
 /// </summary>
-internal sealed class BatchLabels
+internal sealed class BatchLabels : IDisposable
 {
     private readonly Tensor _atomsPer, _energyTarget;
     private readonly Tensor? _forceTarget, _volume, _stressTarget, _stressMask;
     private readonly int _structures;
     private readonly long _forceComponents, _stressComponents;
+
+    /// <summary>Frees the label tensors (a streamed batch's, after its step).</summary>
+    public void Dispose()
+    {
+        _atomsPer.Dispose(); _energyTarget.Dispose();
+        _forceTarget?.Dispose(); _volume?.Dispose(); _stressTarget?.Dispose(); _stressMask?.Dispose();
+    }
 
     public BatchLabels(TrainingSet data, int[] structures, bool derivatives)
     {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Mlip.Calculators;
+using Mlip.Distributed;
 using Mlip.Structures;
 using Mlip.Validation;
 
@@ -63,17 +64,22 @@ public sealed class Evaluation
     public required ErrorMetrics Overall { get; init; }
     public required IReadOnlyList<KeyValuePair<string, ErrorMetrics>> Groups { get; init; }
 
-    public static Evaluation Run(ICalculator calculator, IReadOnlyList<Structure> structures, int threads = 1, IProgress<Descriptors.WorkProgress>? progress = null)
+    public static Evaluation Run(ICalculator calculator, IReadOnlyList<Structure> structures, int threads = 1, IProgress<Descriptors.WorkProgress>? progress = null,
+        ICommunicator? communicator = null)
     {
+        var comm = communicator ?? SingleProcess.Instance;
         var results = new CalculatorResult[structures.Count];
         var clock = System.Diagnostics.Stopwatch.StartNew();
         int done = 0;
-        MlipParallel.For(0, structures.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, s =>
+        // under MPI each rank computes its share of the structures and the results are gathered (the same on every rank)
+        var (start, end) = comm.Share(structures.Count);
+        MlipParallel.For(start, end, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, s =>
         {
             var st = structures[s];
             results[s] = calculator.Calculate(st, forces: st.Forces is not null, stress: st.Stress is not null);
-            progress?.Report(new Descriptors.WorkProgress(Interlocked.Increment(ref done), structures.Count, clock.Elapsed));
+            progress?.Report(new Descriptors.WorkProgress(Interlocked.Increment(ref done), end - start, clock.Elapsed));
         });
+        if (comm.Size > 1) ResultPacking.Gather(comm, results, start, end);
         var all = new ErrorAccumulator();
         var groups = new Dictionary<string, ErrorAccumulator>();
         var order = new List<string>();
@@ -93,6 +99,57 @@ public sealed class Evaluation
             Overall = all.Result(),
             Groups = [.. order.Select(g => new KeyValuePair<string, ErrorMetrics>(g, groups[g].Result()))],
         };
+    }
+}
+
+/// <summary>Calculator results as flat arrays of doubles, to gather the shares of the ranks of an MPI run.</summary>
+internal static class ResultPacking
+{
+    /// <summary>Fills every rank's results[start..end) into every rank's <paramref name="results"/> (all structures).</summary>
+    public static void Gather(ICommunicator comm, CalculatorResult[] results, int start, int end)
+    {
+        var mine = new List<double>();
+        for (int s = start; s < end; s++) Pack(results[s], mine);
+        var all = comm.AllgatherVariable(mine.ToArray());
+        for (int r = 0; r < comm.Size; r++)
+        {
+            var (rs, re) = Collectives.Share(results.Length, r, comm.Size);
+            int at = 0;
+            for (int s = rs; s < re; s++) results[s] = Unpack(all[r], ref at);
+        }
+    }
+
+    private static void Pack(CalculatorResult c, List<double> o)
+    {
+        o.Add(c.Energy);
+        o.Add(c.Forces?.Length ?? -1);
+        if (c.Forces is { } f) foreach (var v in f) { o.Add(v.X); o.Add(v.Y); o.Add(v.Z); }
+        o.Add(c.Stress is null ? 0 : 1);
+        if (c.Stress is { } st) o.AddRange(st.ToVoigt());
+        o.Add(c.AtomEnergies?.Length ?? -1);
+        if (c.AtomEnergies is { } ae) o.AddRange(ae);
+        o.Add(c.EnergyVariance is null ? 0 : 1);
+        if (c.EnergyVariance is double ev) o.Add(ev);
+    }
+
+    private static CalculatorResult Unpack(double[] d, ref int at)
+    {
+        double energy = d[at++];
+        int nf = (int)d[at++];
+        Vec3[]? forces = null;
+        if (nf >= 0)
+        {
+            forces = new Vec3[nf];
+            for (int i = 0; i < nf; i++, at += 3) forces[i] = new Vec3(d[at], d[at + 1], d[at + 2]);
+        }
+        Stress? stress = null;
+        if (d[at++] == 1) { stress = Stress.FromVoigt(d.AsSpan(at, 6)); at += 6; }
+        int na = (int)d[at++];
+        double[]? atomEnergies = null;
+        if (na >= 0) { atomEnergies = d.AsSpan(at, na).ToArray(); at += na; }
+        double? variance = null;
+        if (d[at++] == 1) variance = d[at++];
+        return new CalculatorResult(energy, forces, stress, atomEnergies, variance);
     }
 }
 

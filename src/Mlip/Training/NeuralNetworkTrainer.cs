@@ -59,39 +59,101 @@ public sealed class NeuralNetworkTrainer
     private readonly List<Batch> _batches = [];
     private readonly Batch? _validation;
     private readonly ElementNetworks _networks;
+    // streamed mini-batches (docs/scale.md): the structures of each batch, whose descriptors are computed when the batch is used
+    private readonly IDescriptor? _descriptor;
+    private readonly IReadOnlyList<Structure>? _structures;
+    private readonly List<int[]> _batchStructures = [];
+    private readonly int[] _validationStructures = [];
+    private readonly bool _derivatives;
 
     public NeuralNetworkTrainer(TrainingSet data, NeuralNetworkOptions options)
+        : this(data.Structures, data.Elements(), data.FeatureCount, data.FeatureStatistics(), options)
+    {
+        if (_validationStructures.Length > 0) _validation = new Batch(data, _validationStructures, this, _derivatives);
+        foreach (var batch in _batchStructures) _batches.Add(new Batch(data, batch, this, _derivatives));
+    }
+
+    /// <summary>
+    /// A trainer whose mini-batches stream (docs/scale.md): each batch's descriptors (and derivative blocks) are computed when
+    /// the batch is used and dropped after its step, so memory is bounded by one batch whatever the size of the data. The
+    /// feature statistics come from the descriptor store (<c>DescriptorStore.FeatureStatistics</c>, the same numbers as
+    /// <see cref="TrainingSet.FeatureStatistics"/>). Needs mini-batches (batch &gt; 0; Adam or SGD).
+    /// </summary>
+    public NeuralNetworkTrainer(IReadOnlyList<Structure> structures, IDescriptor descriptor, (double[] Mean, double[] Scale) statistics, NeuralNetworkOptions options)
+        : this(structures, [.. structures.SelectMany(s => s.AtomicNumbers).Distinct().Order()], descriptor.FeatureCount, statistics, options)
+    {
+        if (options.BatchStructures <= 0) throw new MlipException("streamed network training needs mini-batches (batch > 0)");
+        _descriptor = descriptor;
+        _structures = structures;
+    }
+
+    private NeuralNetworkTrainer(IReadOnlyList<Structure> structures, int[] elements, int k, (double[] Mean, double[] Scale) statistics, NeuralNetworkOptions options)
     {
         TorchRuntime.EnsureLoaded();
         _o = options;
-        _elements = data.Elements();
-        _k = data.FeatureCount;
-        (_mean, _scale) = data.FeatureStatistics();
-        _offsets = ReferenceEnergies(data, _elements);
-        bool needDerivatives = options.Weights.Force > 0 || options.Weights.Stress > 0;
+        _elements = elements;
+        _k = k;
+        (_mean, _scale) = statistics;
+        _offsets = ReferenceEnergies(structures, _elements);
+        _derivatives = options.Weights.Force > 0 || options.Weights.Stress > 0;
         if (options.Optimizer.Equals("lbfgs", StringComparison.OrdinalIgnoreCase) && options.BatchStructures > 0)
             throw new MlipException("L-BFGS needs the full batch (batch: 0); use adam or sgd for mini-batches");
 
         // validation split and batches, from the seed
-        var split = new TrainingSplit(data.Count, options.ValidationFraction, options.BatchStructures, options.Seed);
-        if (split.Validation.Length > 0) _validation = new Batch(data, split.Validation, this, needDerivatives);
-        foreach (var batch in split.Batches) _batches.Add(new Batch(data, batch, this, needDerivatives));
+        var split = new TrainingSplit(structures.Count, options.ValidationFraction, options.BatchStructures, options.Seed);
+        _validationStructures = split.Validation;
+        _batchStructures.AddRange(split.Batches);
         _networks = new ElementNetworks(_elements.Length, _k, options.Hidden, 1, options.Activation);
         TrainStructures = split.Train.Length;
         ValidationStructures = split.Validation.Length;
     }
+
+    /// <summary>True when the batches are computed as they are used (see the streaming constructor).</summary>
+    public bool Streams => _structures is not null;
+
+    /// <summary>Runs <paramref name="use"/> on batch <paramref name="b"/> (built for the call when streaming, then disposed).</summary>
+    private T WithBatch<T>(int b, Func<Batch, T> use) => Streams ? WithStreamed(_batchStructures[b], use) : use(_batches[b]);
+
+    private T WithStreamed<T>(int[] structures, Func<Batch, T> use)
+    {
+        var batchStructures = structures.Select(i => _structures![i]).ToList();
+        var sets = DatasetDescriptors.Compute(_descriptor!, batchStructures, _derivatives, _o.Threads);
+        using var batch = new Batch(new TrainingSet(batchStructures, sets), [.. Enumerable.Range(0, structures.Length)], this, _derivatives);
+        return use(batch);
+    }
+
+    /// <summary>
+    /// The validation errors: of the whole validation set in memory; streamed, over pieces of one batch size, combined
+    /// (energy MAE weighted by structures, force MAE by force components, loss by structures).
+    /// </summary>
+    private (double EnergyMae, double ForceMae, double Loss) ValidationErrors(double[] x)
+    {
+        if (!Streams) return _validation!.Errors(x, this);
+        double e = 0, f = 0, l = 0, ne = 0, nf = 0;
+        for (int start = 0; start < _validationStructures.Length; start += _o.BatchStructures)
+        {
+            var piece = _validationStructures[start..Math.Min(_validationStructures.Length, start + _o.BatchStructures)];
+            var (pe, pf, pl) = WithStreamed(piece, b => b.Errors(x, this));
+            int components = piece.Sum(i => _structures![i].Forces is null ? 0 : 3 * _structures[i].Count);
+            e += pe * piece.Length; l += pl * piece.Length; ne += piece.Length;
+            if (double.IsFinite(pf) && components > 0) { f += pf * components; nf += components; }
+        }
+        return (e / ne, nf > 0 ? f / nf : double.NaN, l / ne);
+    }
+
+    private bool HasValidation => _validationStructures.Length > 0;
 
     public int TrainStructures { get; }
     public int ValidationStructures { get; }
     public int ParameterCount => _networks.Count;
 
     /// <summary>Per-element reference energies (eV/atom): least squares of E against element counts.</summary>
-    private static double[] ReferenceEnergies(TrainingSet data, int[] elements)
+    private static double[] ReferenceEnergies(IReadOnlyList<Structure> structures, int[] elements)
     {
         int ne = elements.Length;
         var ata = new double[ne * ne];
         var atb = new double[ne];
-        foreach (var s in data.Structures)
+        foreach (var s in structures)
         {
             if (s.Energy is not double e) continue;
             var c = new double[ne];
@@ -160,26 +222,23 @@ public sealed class NeuralNetworkTrainer
         for (int epoch = startEpoch + 1; epoch <= _o.Epochs; epoch++)
         {
             // batch order of this epoch from (seed, epoch): the same after a resume
-            var order = TrainingSplit.EpochOrder(_o.Seed, epoch, _batches.Count);
+            var order = TrainingSplit.EpochOrder(_o.Seed, epoch, _batchStructures.Count);
             double sum = 0;
             foreach (int b in order)
-            {
-                var batch = _batches[b];
-                sum += optimizer.Step(x, (p, g) => batch.LossAndGradient(p, g, this));
-            }
-            lastLoss = sum / _batches.Count;
+                sum += WithBatch(b, batch => optimizer.Step(x, (p, g) => batch.LossAndGradient(p, g, this)));
+            lastLoss = sum / _batchStructures.Count;
             if (!double.IsFinite(lastLoss)) throw new MlipException($"the loss became {lastLoss} at epoch {epoch}; lower the learning rate");
 
             bool evaluate = epoch % Math.Max(1, _o.EvaluateEvery) == 0 || epoch == _o.Epochs;
             double? vE = null, vF = null;
-            if (evaluate && _validation is not null)
+            if (evaluate && HasValidation)
             {
-                var (ve, vf, vl) = _validation.Errors(x, this);
+                var (ve, vf, vl) = ValidationErrors(x);
                 vE = ve; vF = vf;
                 if (vl < bestVal) { bestVal = vl; best = (double[])x.Clone(); sinceBest = 0; }
                 else sinceBest++;
             }
-            else if (_validation is null) best = (double[])x.Clone();
+            else if (!HasValidation) best = (double[])x.Clone();
             double seconds = elapsedBefore + clock.Elapsed.TotalSeconds;
             if (evaluate)
             {
@@ -198,7 +257,7 @@ public sealed class NeuralNetworkTrainer
                 break;
             }
         }
-        return (ToModel(_validation is null ? x : best), curve, lastLoss);
+        return (ToModel(HasValidation ? best : x), curve, lastLoss);
     }
 
     /// <summary>The training loss over all batches at <paramref name="x"/> and its gradient (for tests and diagnostics).</summary>
@@ -208,16 +267,16 @@ public sealed class NeuralNetworkTrainer
         var g = new double[gradient.Length];
         Array.Clear(gradient);
         double loss = 0;
-        foreach (var b in _batches)
+        for (int b = 0; b < _batchStructures.Count; b++)
         {
-            loss += b.LossAndGradient(x, g, this);
+            loss += WithBatch(b, batch => batch.LossAndGradient(x, g, this));
             for (int i = 0; i < g.Length; i++) gradient[i] += g[i];
         }
         return loss;
     }
 
     /// <summary>Tensors of a set of structures: normalised features, per-element atom indices, labels, derivative blocks.</summary>
-    private sealed class Batch
+    private sealed class Batch : IDisposable
     {
         private readonly Tensor _x;
         private readonly Tensor[] _elementAtoms;
@@ -294,6 +353,16 @@ public sealed class NeuralNetworkTrainer
                 _ps = tensor(ps, dtype: ScalarType.Int64);
                 _pv = tensor(pv, [pairs, 3], dtype: ScalarType.Float64);
             }
+        }
+
+        public void Dispose()
+        {
+            _x.Dispose();
+            foreach (var t in _elementAtoms) t.Dispose();
+            _atomStructure.Dispose();
+            _offsetPer.Dispose();
+            _d?.Dispose(); _pc?.Dispose(); _pn?.Dispose(); _pv?.Dispose(); _ps?.Dispose();
+            _labels.Dispose();
         }
 
         /// <summary>Energies per structure, and forces and stresses when the graph for them is asked for.</summary>

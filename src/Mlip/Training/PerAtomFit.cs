@@ -1,5 +1,6 @@
 using Mlip.Descriptors;
 using Mlip.Models;
+using Mlip.Numerics;
 using Mlip.Structures;
 using Mlip.Validation;
 using TorchSharp;
@@ -101,14 +102,16 @@ public sealed record PerAtomFitOptions
 /// <summary>The per-atom fits: multi-output ridge (linear, quadratic), networks (TorchSharp gradients), sparse GPR.</summary>
 public static class PerAtomFit
 {
-    public static IPerAtomModel Fit(string kind, PerAtomData data, PerAtomFitOptions options, TextWriter? log = null) => kind switch
+    private static readonly CholeskyJitter NormalEquations = new(1e-12, 100, 8, "the normal equations are not positive definite even with jitter (raise the ridge)");
+    private static readonly CholeskyJitter FunctionMetric = new(1e-14, 10, 12, "the function metric is not positive definite");
+
+    /// <summary>Fits the per-atom variant of the model kind <paramref name="kind"/> (<see cref="ModelKind.PerAtom"/>) with its default settings over <paramref name="settings"/>.</summary>
+    public static IPerAtomModel Fit(string kind, PerAtomFitContext context, object? settings = null)
     {
-        "linear" => Polynomial(data, 1, options),
-        "quadratic" => Polynomial(data, 2, options),
-        "nn" => Network(data, options, log),
-        "gpr" => GaussianProcess(data, options),
-        _ => throw new MlipException($"unknown per-atom model kind '{kind}' (linear, quadratic, nn, gpr)"),
-    };
+        var k = ModelKinds.Get(kind);
+        var variant = k.PerAtom ?? throw new MlipException($"model kind '{k.Name}' has no per-atom variant ({string.Join(", ", ModelKinds.All.Where(x => x.PerAtom is not null).Select(x => x.Name))})");
+        return variant.Fit(context, settings ?? Activator.CreateInstance(variant.SettingsType)!);
+    }
 
     /// <summary>Standardised features [rows, K] and targets [rows, D] of the given rows.</summary>
     private static (double[] X, double[] Y) Standardized(PerAtomData data, int[] rows, Standardization fs, Standardization ts)
@@ -158,7 +161,7 @@ public static class PerAtomFit
             double lambda = o.Ridge * rows.Length;
             for (int a = 1; a < p; a++) ata[a * p + a] += lambda;
             ata[0] += 1e-12 * rows.Length;
-            weights[e] = DenseSolve.CholeskySolve(ata, p, aty, d);
+            weights[e] = DenseCholesky.Solve(ata, p, aty, d, NormalEquations);
         }
         return new PerAtomPolynomialModel(order, elements, fs, ts, weights);
     }
@@ -211,7 +214,7 @@ public static class PerAtomFit
                     for (int c = 0; c < d; c++) b[j * d + c] += kv * y[i * d + c];
                 }
             points[e] = z;
-            alpha[e] = DenseSolve.CholeskySolve(a, m, b, d);
+            alpha[e] = DenseCholesky.Solve(a, m, b, d, NormalEquations);
         }
         return new PerAtomGaussianProcessModel(elements, fs, ts, points, alpha, o.LengthScale, 1.0);
     }
@@ -255,7 +258,7 @@ public static class PerAtomFit
             for (int i = 0; i < data.Atoms; i++)
                 for (int a = 0; a < d; a++) for (int b = 0; b < d; b++) refNorm += data.Y[i * d + a] * g[a * d + b] * data.Y[i * d + b];
             for (int q = 0; q < mm.Length; q++) mm[q] /= refNorm;
-            var lower = DenseSolve.CholeskyFactor(mm, d);
+            var lower = DenseCholesky.Factor(mm, d, FunctionMetric);
             metric = tensor(lower, [d, (long)d], dtype: ScalarType.Float64).t(); // Lᵀ: Δỹ @ Lᵀ
         }
 
@@ -288,86 +291,5 @@ public static class PerAtomFit
 
         var layers = networks.ToMlps(theta, elements.Length).Select(m => m.Layers).ToArray();
         return new PerAtomNetworkModel(elements, fs, ts, layers, o.Activation);
-    }
-}
-
-/// <summary>Small dense solves in managed code.</summary>
-internal static class DenseSolve
-{
-    /// <summary>Solves A X = B for symmetric positive definite A [n, n] and B [n, r] (row-major); adds jitter when the factorisation fails.</summary>
-    public static double[] CholeskySolve(double[] a, int n, double[] b, int r)
-    {
-        double trace = 0;
-        for (int i = 0; i < n; i++) trace += a[i * n + i];
-        double jitter = 0;
-        for (int attempt = 0; attempt < 8; attempt++)
-        {
-            var l = (double[])a.Clone();
-            for (int i = 0; i < n; i++) l[i * n + i] += jitter;
-            if (Factor(l, n))
-            {
-                var x = (double[])b.Clone();
-                for (int c = 0; c < r; c++)
-                {
-                    for (int i = 0; i < n; i++)
-                    {
-                        double s = x[i * r + c];
-                        for (int j = 0; j < i; j++) s -= l[i * n + j] * x[j * r + c];
-                        x[i * r + c] = s / l[i * n + i];
-                    }
-                    for (int i = n - 1; i >= 0; i--)
-                    {
-                        double s = x[i * r + c];
-                        for (int j = i + 1; j < n; j++) s -= l[j * n + i] * x[j * r + c];
-                        x[i * r + c] = s / l[i * n + i];
-                    }
-                }
-                return x;
-            }
-            jitter = jitter == 0 ? 1e-12 * trace / n : jitter * 100;
-        }
-        throw new MlipException("the normal equations are not positive definite even with jitter (raise the ridge)");
-    }
-
-    /// <summary>The lower Cholesky factor of a symmetric positive definite [n, n] matrix (upper part zeroed), with jitter when needed.</summary>
-    public static double[] CholeskyFactor(double[] a, int n)
-    {
-        double trace = 0;
-        for (int i = 0; i < n; i++) trace += a[i * n + i];
-        double jitter = 0;
-        for (int attempt = 0; attempt < 12; attempt++)
-        {
-            var l = (double[])a.Clone();
-            for (int i = 0; i < n; i++) l[i * n + i] += jitter;
-            if (Factor(l, n))
-            {
-                for (int i = 0; i < n; i++) for (int j = i + 1; j < n; j++) l[i * n + j] = 0;
-                return l;
-            }
-            jitter = jitter == 0 ? 1e-14 * trace / n : jitter * 10;
-        }
-        throw new MlipException("the function metric is not positive definite");
-    }
-
-    private static bool Factor(double[] l, int n)
-    {
-        for (int j = 0; j < n; j++)
-        {
-            var rj = l.AsSpan(j * n, n);
-            double s = rj[j];
-            for (int q = 0; q < j; q++) s -= rj[q] * rj[q];
-            if (!(s > 0)) return false;
-            double djj = Math.Sqrt(s);
-            rj[j] = djj;
-            Parallel.For(j + 1, n, new ParallelOptions { MaxDegreeOfParallelism = n - j > 256 ? Environment.ProcessorCount : 1 }, i =>
-            {
-                var ri = l.AsSpan(i * n, n);
-                var rjj = l.AsSpan(j * n, n);
-                double t = ri[j];
-                for (int q = 0; q < j; q++) t -= ri[q] * rjj[q];
-                ri[j] = t / djj;
-            });
-        }
-        return true;
     }
 }

@@ -25,11 +25,10 @@ public static class PerAtomTrainingRun
     public static PerAtomTrainingOutcome Execute(TrainConfig config, TextWriter log, IProgress<WorkProgress>? progress = null)
     {
         string target = config.PerAtomTarget ?? throw new MlipException("the config has no per-atom target (target: {per_atom: NAME})");
-        if (!TrainingRun.Kinds.Contains(config.ModelKind))
-            throw new MlipException($"unknown model kind '{config.ModelKind}' ({string.Join(", ", TrainingRun.Kinds)})");
-        var options = Options(config);
-        bool functionLoss = config.Model.TryGetValue("loss", out var lossText) && (lossText.Equals("function", StringComparison.OrdinalIgnoreCase)
-            || (!lossText.Equals("components", StringComparison.OrdinalIgnoreCase) ? throw new MlipException($"{config.SourcePath}: model.loss must be components or function, got '{lossText}'") : false));
+        var kind = ModelKinds.Get(config.ModelKind);
+        var variant = kind.PerAtom ?? throw new MlipException(
+            $"{config.SourcePath}: model kind '{kind.Name}' has no per-atom variant ({string.Join(", ", ModelKinds.All.Where(k => k.PerAtom is not null).Select(k => k.Name))})");
+        var settings = variant.BindSettings(config.ModelSettings, kind.Name); // each error at its line of the config
         Directory.CreateDirectory(config.Output);
         var validation = ValidationOptions.Default with { RequiredAtomArrays = [target] };
         var train = StructureIO.ReadAll(config.Train, config.Format, validation);
@@ -46,13 +45,8 @@ public static class PerAtomTrainingRun
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"descriptors: {descriptorTime.TotalSeconds:F1} s; {trainData.Outputs} components per atom"));
         if (alphas is not null && alphas.Length != trainData.Outputs) alphas = null;
 
-        if (functionLoss)
-        {
-            if (config.ModelKind != "nn") throw new MlipException($"{config.SourcePath}: model.loss: function is for nn models (least squares and GPR do not depend on it)");
-            options = options with { FunctionLossAlphas = alphas ?? throw new MlipException($"{config.SourcePath}: model.loss: function needs a Gaussian-expansion target (exponents in Info['{GaussianPotentialTarget.AlphasKey}'])") };
-        }
         clock.Restart();
-        var model = PerAtomFit.Fit(config.ModelKind, trainData, options, log);
+        var model = variant.Fit(new PerAtomFitContext { Data = trainData, Alphas = alphas, Seed = config.Seed, Threads = config.Threads, Log = log, Source = config.SourcePath }, settings);
         var fitTime = clock.Elapsed;
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: {model.Kind}, {fitTime.TotalSeconds:F2} s"));
         var predictor = new PerAtomPredictor(descriptor, model, spec, target, alphas);
@@ -102,26 +96,6 @@ public static class PerAtomTrainingRun
             ["component"] = c.Component, ["mae"] = c.Mae, ["rmse"] = c.Rmse, ["r2"] = c.R2, ["reference_std"] = c.ReferenceStd,
         })]),
     };
-
-    private static PerAtomFitOptions Options(TrainConfig c)
-    {
-        TrainingRun.CheckKnown(c, "ridge", "hidden", "activation", "optimizer", "epochs", "learning_rate", "l2", "sparse", "length_scale", "noise", "loss");
-        return new PerAtomFitOptions
-        {
-            Ridge = TrainingRun.Setting(c, "ridge", 1e-8),
-            Hidden = c.Model.TryGetValue("hidden", out var h) ? TrainingRun.ParseInts(h, c) : [64, 64],
-            Activation = c.Model.TryGetValue("activation", out var act) ? Mlp.ParseActivation(act) : Activation.Tanh,
-            Optimizer = c.Model.TryGetValue("optimizer", out var op) ? op : "lbfgs",
-            Epochs = (int)TrainingRun.Setting(c, "epochs", 500),
-            LearningRate = TrainingRun.Setting(c, "learning_rate", 0),
-            L2 = TrainingRun.Setting(c, "l2", 1e-6),
-            SparsePoints = (int)TrainingRun.Setting(c, "sparse", 600),
-            LengthScale = TrainingRun.Setting(c, "length_scale", 1.0),
-            Noise = TrainingRun.Setting(c, "noise", 1e-4),
-            Seed = c.Seed,
-            Threads = c.Threads,
-        };
-    }
 
     private static void WriteParityPlots(string dir, string target, PerAtomData train, double[] trainPredicted, PerAtomData? test, double[]? testPredicted)
     {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Mlip.Descriptors;
+using Mlip.Distributed;
 using Mlip.Models;
 using Mlip.Structures;
 using Mlip.Validation;
@@ -21,6 +22,12 @@ public sealed record PolynomialFitOptions
     public bool Normalize { get; init; } = true;
 
     public int Threads { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>
+    /// The ranks of an MPI run: each holds the structures of its share in the training set, and the fit is the one of
+    /// all of them (<see cref="DistributedLeastSquares"/>). One process by default.
+    /// </summary>
+    public ICommunicator Communicator { get; init; } = SingleProcess.Instance;
 }
 
 /// <summary>Size and timing of a fit.</summary>
@@ -37,28 +44,48 @@ public static class PolynomialFit
     public static (PolynomialModel Model, PolynomialFitReport Report) Fit(TrainingSet data, PolynomialFitOptions options, ILeastSquaresSolver solver)
     {
         var clock = Stopwatch.StartNew();
-        var (problem, elements, mean, scale) = BuildProblem(data, options);
+        var rows = BuildRows(data, options);
         var build = clock.Elapsed;
         clock.Restart();
-        var result = solver.Solve(problem);
+        double[] x;
+        double wrss;
+        string method;
+        if (options.Communicator.Size > 1)
+            (x, wrss, _, method) = DistributedLeastSquares.Solve(options.Communicator, rows.A, rows.Rows, rows.B, rows.Ridge, solver, options.Threads);
+        else
+        {
+            var result = solver.Solve(new LeastSquaresProblem(rows.A, rows.Rows, rows.B, null, rows.Ridge));
+            (x, wrss, method) = (result.Coefficients, result.WeightedResidualSumOfSquares, result.Method);
+        }
         var solve = clock.Elapsed;
-        int k = data.FeatureCount, per = PolynomialModel.CoefficientsPerElement(options.Order, k);
-        var coefficients = new double[elements.Length][];
-        for (int e = 0; e < elements.Length; e++) coefficients[e] = result.Coefficients.AsSpan(e * per, per).ToArray();
-        var model = new PolynomialModel(options.Order, elements, k, coefficients, mean, scale);
-        return (model, new PolynomialFitReport(problem.Rows, problem.Columns, build, solve, Math.Sqrt(result.WeightedResidualSumOfSquares), result.Method));
+        int k = rows.Mean.Length, per = PolynomialModel.CoefficientsPerElement(options.Order, k);
+        var coefficients = new double[rows.Elements.Length][];
+        for (int e = 0; e < rows.Elements.Length; e++) coefficients[e] = x.AsSpan(e * per, per).ToArray();
+        var model = new PolynomialModel(options.Order, rows.Elements, k, coefficients, rows.Mean, rows.Scale);
+        return (model, new PolynomialFitReport((int)rows.GlobalRows, rows.Ridge.Length, build, solve, Math.Sqrt(wrss), method));
     }
+
+    /// <summary>The weighted rows of this rank's structures, the ridge, and what the model stores (elements, normalisation), all global.</summary>
+    internal sealed record FitRows(double[] A, int Rows, double[] B, double[] Ridge, long GlobalRows, int[] Elements, double[] Mean, double[] Scale);
 
     /// <summary>The weighted ridge least-squares problem of a fit (also for benchmarks of the solvers).</summary>
     public static (LeastSquaresProblem Problem, int[] Elements, double[] Mean, double[] Scale) BuildProblem(TrainingSet data, PolynomialFitOptions options)
     {
-        if (data.Count == 0) throw new MlipException("no structures to fit");
-        int k = data.FeatureCount;
-        int[] elements = data.Elements();
+        var r = BuildRows(data, options);
+        return (new LeastSquaresProblem(r.A, r.Rows, r.B, null, r.Ridge), r.Elements, r.Mean, r.Scale);
+    }
+
+    internal static FitRows BuildRows(TrainingSet data, PolynomialFitOptions options)
+    {
+        var comm = options.Communicator;
+        if (comm.Size == 1 && data.Count == 0) throw new MlipException("no structures to fit");
+        int k = comm.Size == 1 ? data.FeatureCount : (int)comm.AllreduceMax(data.FeatureCount);
+        int[] elements = comm.Size == 1 ? data.Elements() : DistributedFit.Elements(comm, data.Structures);
         int ne = elements.Length;
         int per = PolynomialModel.CoefficientsPerElement(options.Order, k);
         int cols = ne * per;
-        var (mean, scale) = options.Normalize ? data.FeatureStatistics() : (new double[k], Enumerable.Repeat(1.0, k).ToArray());
+        var (mean, scale) = !options.Normalize ? (new double[k], Enumerable.Repeat(1.0, k).ToArray())
+            : comm.Size == 1 ? data.FeatureStatistics() : DistributedFit.FeatureStatistics(comm, data, k);
         var w = options.Weights;
 
         // row layout
@@ -83,7 +110,6 @@ public static class PolynomialFit
                 stressRow[s] = rows; rows += 6;
             }
         }
-        if (rows == 0) throw new MlipException("the training data has no labels to fit (energy, forces or stress with non-zero weight)");
         // The loss is the thesis's (eq. 2.74): mean over structures of (ΔE/N)², plus w_F times the mean
         // over force components of ΔF², plus w_S times the mean over stress components of Δσ²; so each
         // kind of row is weighted by its weight over its count.
@@ -94,6 +120,14 @@ public static class PolynomialFit
             if (forceRow[s] >= 0) forceRows += 3 * data.Structures[s].Count;
             if (stressRow[s] >= 0) stressRows += 6;
         }
+        long globalRows = rows;
+        if (comm.Size > 1)
+        {
+            Span<long> counts = [energyRows, forceRows, stressRows, rows];
+            comm.AllreduceSum(counts);
+            (energyRows, forceRows, stressRows, globalRows) = ((int)counts[0], (int)counts[1], (int)counts[2], counts[3]);
+        }
+        if (globalRows == 0) throw new MlipException("the training data has no labels to fit (energy, forces or stress with non-zero weight)");
         w = new LossWeights
         {
             Energy = energyRows > 0 ? w.Energy / energyRows : 0,
@@ -120,7 +154,7 @@ public static class PolynomialFit
             lambda[e * per] = 1e-4 * options.Ridge;
             for (int c = 1; c < per; c++) lambda[e * per + c] = options.Ridge;
         }
-        return (new LeastSquaresProblem(a, rows, b, null, lambda), elements, mean, scale);
+        return new FitRows(a, rows, b, lambda, globalRows, elements, mean, scale);
     }
 
     internal sealed class RowScratch(int k, int per)

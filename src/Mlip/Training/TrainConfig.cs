@@ -40,6 +40,16 @@ public sealed record TrainConfig
     /// </summary>
     public string? PerAtomTarget { get; init; }
 
+    /// <summary>
+    /// The descriptor store's folder (docs/scale.md): linear, quadratic and linear-ACE fits stream from it and a second run
+    /// on the same data reuses it; null: no store, the fit holds its design matrix in memory. A config file's default is
+    /// <c>descriptor-store</c> beside the output folder (<c>store: none</c> turns it off).
+    /// </summary>
+    public string? Store { get; init; }
+
+    /// <summary>Atoms per chunk of the store (the rows a streamed fit holds at once: about 3 per atom).</summary>
+    public int StoreChunkAtoms { get; init; } = Streaming.DescriptorStore.DefaultChunkAtoms;
+
     /// <summary>The keys of a train config outside the model's settings and the descriptor's parameters (those come from their records).</summary>
     public static readonly IReadOnlyList<ConfigKeyDoc> Keys =
     [
@@ -55,6 +65,8 @@ public sealed record TrainConfig
         new("seed", "integer", "1", "seed of every random choice"),
         new("threads", "integer", "all cores", "threads used"),
         new("output", "path", "(required)", "run directory (model.json, metrics.json, parity plots)"),
+        new("store", "path | none", "OUTPUT/../descriptor-store", "descriptor store (docs/scale.md): linear, quadratic and linear ACE fits stream from it, a second fit on the same data reuses it; none: in memory"),
+        new("store_chunk_atoms", "integer", "2048", "atoms per chunk of the descriptor store (a streamed fit holds one chunk's rows, ~3 per atom)"),
         new("target", "energy | {per_atom: NAME}", "energy", "fit a potential, or the per-atom array NAME (docs/per-atom-targets.md)"),
     ];
 
@@ -147,6 +159,21 @@ public sealed record TrainConfig
             }
         }
         string output = Get(root, "output") is { } o ? Scalar(o, "output") : throw new FileFormatException(new InputLocation(path, 1), "missing 'output' (the run directory)");
+        string outputPath = Path.IsPathRooted(output) ? output : Path.GetFullPath(Path.Combine(dir, output));
+        string? store = Path.Combine(Path.GetDirectoryName(outputPath) ?? dir, "descriptor-store");
+        if (Get(root, "store") is { } storeNode)
+        {
+            string text = Scalar(storeNode, "store").Trim();
+            if (text.Length == 0) throw new FileFormatException(At(storeNode), "'store' is a folder or 'none'");
+            store = text.Equals("none", StringComparison.OrdinalIgnoreCase) ? null : Path.IsPathRooted(text) ? text : Path.GetFullPath(Path.Combine(dir, text));
+        }
+        int chunkAtoms = Streaming.DescriptorStore.DefaultChunkAtoms;
+        if (Get(root, "store_chunk_atoms") is { } chunkNode)
+        {
+            double v = Number(Scalar(chunkNode, "store_chunk_atoms"), chunkNode, "store_chunk_atoms");
+            if (v < 1 || v != Math.Floor(v) || v > 1 << 24) throw new FileFormatException(At(chunkNode), $"'store_chunk_atoms' must be a whole number from 1 to {1 << 24}, got {v.ToString(CultureInfo.InvariantCulture)}");
+            chunkAtoms = (int)v;
+        }
         // a potential's settings are checked here, each error at its line (a per-atom fit reads its own keys: PerAtomTrainingRun)
         if (perAtom is null) modelKind.BindSettings(modelSection);
         return new TrainConfig
@@ -162,7 +189,9 @@ public sealed record TrainConfig
             Loss = loss,
             Seed = Get(root, "seed") is { } sd ? (int)Number(Scalar(sd, "seed"), sd, "seed") : 1,
             Threads = Get(root, "threads") is { } th ? (int)Number(Scalar(th, "threads"), th, "threads") : Environment.ProcessorCount,
-            Output = Path.IsPathRooted(output) ? output : Path.GetFullPath(Path.Combine(dir, output)),
+            Output = outputPath,
+            Store = store,
+            StoreChunkAtoms = chunkAtoms,
             SourcePath = Path.GetFullPath(path),
             PerAtomTarget = perAtom,
         };

@@ -2,11 +2,13 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Mlip.Descriptors;
+using Mlip.Distributed;
 using Mlip.IO;
 using Mlip.Models;
 using Mlip.Reporting;
 using Mlip.Structures;
 using Mlip.Validation;
+using Mlip.Training.Streaming;
 
 namespace Mlip.Training;
 
@@ -23,10 +25,16 @@ public static class TrainingRun
     /// <summary>The model kinds <c>mlip train</c> fits (the names in <see cref="ModelKinds"/>).</summary>
     public static IReadOnlyList<string> Kinds => ModelKinds.Names;
 
-    public static TrainingOutcome Execute(TrainConfig config, TextWriter log, IProgress<WorkProgress>? progress = null, bool resume = false)
+    public static TrainingOutcome Execute(TrainConfig config, TextWriter log, IProgress<WorkProgress>? progress = null, bool resume = false,
+        ICommunicator? communicator = null)
     {
+        // under mpirun each rank computes the descriptors of its share of the training structures (contiguous blocks by
+        // index, Collectives.Share), the fit merges the ranks, the evaluation is split the same way, and rank 0 writes
+        var comm = communicator ?? SingleProcess.Instance;
         var kind = ModelKinds.Get(config.ModelKind);
         var settings = kind.BindSettings(config.ModelSettings); // each error at its line of the config
+        if (comm.Size > 1 && !kind.Distributes(settings))
+            throw new MlipException($"{config.SourcePath}: a {kind.Name} model{(kind.Name == "ace" ? " with embedding: fs" : "")} does not split over MPI ranks yet (linear, quadratic and linear ace models do); run it without mpirun");
         Directory.CreateDirectory(config.Output);
         var needForces = config.Loss.Force > 0;
         var validation = ValidationOptions.Default with { RequireEnergy = config.Loss.Energy > 0, RequireForces = needForces, RequireStress = config.Loss.Stress > 0 };
@@ -35,30 +43,44 @@ public static class TrainingRun
         log.WriteLine($"data: {train.Count} training structures ({train.Sum(s => s.Count)} atoms), {test.Count} test structures ({test.Sum(s => s.Count)} atoms)");
 
         var (elements, spec, descriptor) = CreateDescriptor(config, train, log);
+        var (first, end) = comm.Share(train.Count);
+        var mine = comm.Size == 1 ? train : train.Skip(first).Take(end - first).ToList();
+        if (comm.Size > 1)
+            log.WriteLine($"mpi: {comm.Size} ranks, each with about {train.Count / comm.Size} of the {train.Count} training structures (rank 0: {first}..{end - 1})");
 
         var clock = Stopwatch.StartNew();
         bool derivatives = config.Loss.Force > 0 || config.Loss.Stress > 0;
         // a linear ACE folds each structure's derivative blocks into the design matrix as it goes (AceLinearFit)
-        var set = kind.NeedsTrainingSet ? TrainingSet.Compute(descriptor, train, derivatives, config.Threads, progress) : null;
+        // linear, quadratic and linear ACE fits stream from the descriptor store when the run has one (docs/scale.md);
+        // under MPI each rank holds the rows of its share in memory instead (the store is not split over ranks yet)
+        if (comm.Size > 1 && config.Store is not null && kind.Streams(settings))
+            log.WriteLine("mpi: the descriptor store is not used with several ranks (yet): each rank fits its share in memory");
+        var store = comm.Size == 1 && config.Store is not null && kind.Streams(settings)
+            ? DescriptorStore.Open(config.Store, spec, descriptor, train, config.StoreChunkAtoms) : null;
+        EstimateMemory(config, kind, descriptor, mine, derivatives, store, log);
+        var set = kind.NeedsTrainingSet && store is null ? TrainingSet.Compute(descriptor, mine, derivatives, config.Threads, progress) : null;
         var descriptorTime = clock.Elapsed;
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"descriptors: {descriptorTime.TotalSeconds:F1} s"));
 
         clock.Restart();
         var fit = kind.Fit(new ModelFitContext
         {
-            Descriptor = descriptor, Spec = spec, Elements = elements, Structures = train, Set = set,
+            Descriptor = descriptor, Spec = spec, Elements = elements, Structures = mine, Set = set, Store = store,
             Loss = config.Loss, Seed = config.Seed, Threads = config.Threads,
             Output = config.Output, Resume = resume, Log = log, Progress = progress, Source = config.SourcePath,
+            Communicator = comm,
         }, settings);
         var model = fit.Model;
         var fitInfo = fit.Info;
         var pace = fit.Potential; // a fitted nonlinear ACE, as a PACE potential
         var fitTime = clock.Elapsed;
         set = null; // the derivative blocks are no longer needed
+        if (store is not null)
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"descriptor store: {store.DiskBytes() / 1e6:F1} MB on disk in {store.Directory}"));
 
         var potential = pace ?? new Potential(descriptor, model ?? throw new MlipException($"model kind '{kind.Name}' returned no model"), spec);
-        var trainErrors = Evaluation.Run(potential, train, config.Threads);
-        var testErrors = test.Count > 0 ? Evaluation.Run(potential, test, config.Threads) : null;
+        var trainErrors = Evaluation.Run(potential, train, config.Threads, communicator: comm);
+        var testErrors = test.Count > 0 ? Evaluation.Run(potential, test, config.Threads, communicator: comm) : null;
         if (model is IUncertainModel)
         {
             log.WriteLine();
@@ -72,6 +94,7 @@ public static class TrainingRun
 
         // a nonlinear ACE is a PACE potential: its model file is model.yace
         string modelPath = Path.Combine(config.Output, pace is null ? "model.json" : "model.yace");
+        if (!comm.IsRoot) return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime); // rank 0 writes
         var training = new JsonObject
         {
             ["config"] = config.SourcePath,
@@ -98,14 +121,43 @@ public static class TrainingRun
         return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime);
     }
 
-    internal static int[] ParseInts(string text, TrainConfig c)
+    /// <summary>
+    /// Item 6 of docs/scale.md: the estimated peak memory and time of a least-squares fit (linear, quadratic, linear ACE),
+    /// logged before it starts, and a clear error when it exceeds the memory available.
+    /// </summary>
+    private static void EstimateMemory(TrainConfig config, ModelKind kind, IDescriptor descriptor, IReadOnlyList<Structure> train, bool derivatives, DescriptorStore? store, TextWriter log)
     {
-        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var v = new int[parts.Length];
-        for (int i = 0; i < parts.Length; i++)
-            if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out v[i]) || v[i] < 1)
-                throw new MlipException($"{c.SourcePath}: model.hidden must be a list of layer sizes, e.g. [30, 30]");
-        return v;
+        int order = kind.Name switch { "linear" or "ace" => 1, "quadratic" => 2, _ => 0 };
+        if (order == 0) return;
+        int k = descriptor.FeatureCount;
+        int columns = train.SelectMany(s => s.AtomicNumbers).Distinct().Count() * Models.PolynomialModel.CoefficientsPerElement(order, k);
+        long rows = FitEstimate.RowsOf(train, config.Loss);
+        double pairsPerAtom = derivatives ? FitEstimate.PairsPerAtom(descriptor, train) : 0;
+        long structureBytes = FitEstimate.StructureBytes(train);
+        int largest = train.Max(s => s.Count);
+        long perStructureDerivatives = (long)(pairsPerAtom * largest * k * 3 * 8);
+        FitEstimate estimate;
+        string advice;
+        if (store is not null)
+        {
+            long chunkRows = 0;
+            for (int c = 0; c < store.ChunkCount; c++)
+            {
+                var (start, end) = store.Chunk(c);
+                var chunk = new List<Structure>(end - start);
+                for (int s = start; s < end; s++) chunk.Add(train[s]);
+                chunkRows = Math.Max(chunkRows, FitEstimate.RowsOf(chunk, config.Loss));
+            }
+            estimate = FitEstimate.Streamed(columns, LinearFactorization.ClassesFor(config.Loss).Length, rows, chunkRows, perStructureDerivatives, config.Threads, structureBytes);
+            advice = "lower store_chunk_atoms, use fewer features, or split the structures over MPI ranks (docs/scale.md)";
+        }
+        else
+        {
+            long allDerivatives = kind.NeedsTrainingSet ? (long)(pairsPerAtom * train.Sum(s => (long)s.Count) * k * 3 * 8) : config.Threads * perStructureDerivatives;
+            estimate = FitEstimate.InMemory(columns, rows, allDerivatives, config.Threads, structureBytes);
+            advice = "stream the fit from a descriptor store (the config key store: DIR; docs/scale.md), use fewer structures or features";
+        }
+        estimate.Check(log, advice);
     }
 
     internal static void WriteLearningCurve(string dir, IReadOnlyList<LearningPoint> curve)
@@ -129,22 +181,6 @@ public static class TrainingRun
 
     /// <summary>Default `fs_ridge` of `model: {kind: ace, embedding: fs}`, centred on the linear fit: best of 0 ... 1e-7 on mlearn Si (docs/ace.md).</summary>
     public const double DefaultFsRidge = 1e-7;
-
-    internal static double Setting(TrainConfig c, string key, double fallback)
-    {
-        if (!c.Model.TryGetValue(key, out var v)) return fallback;
-        if (v.Equals("true", StringComparison.OrdinalIgnoreCase)) return 1;
-        if (v.Equals("false", StringComparison.OrdinalIgnoreCase)) return 0;
-        if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x)) return x;
-        throw new MlipException($"{c.SourcePath}: model.{key} must be a number, got '{v}'");
-    }
-
-    internal static void CheckKnown(TrainConfig c, params string[] keys)
-    {
-        foreach (var k in c.Model.Keys)
-            if (!keys.Contains(k, StringComparer.OrdinalIgnoreCase))
-                throw new MlipException($"{c.SourcePath}: unknown setting model.{k} for a {c.ModelKind} model ({string.Join(", ", keys)})");
-    }
 
     /// <summary>The config's descriptor for the elements of the training structures (sorted by atomic number), logged.</summary>
     internal static (List<string> Elements, DescriptorSpec Spec, IDescriptor Descriptor) CreateDescriptor(TrainConfig config, IReadOnlyList<Structure> train, TextWriter log)
@@ -174,7 +210,7 @@ public static class TrainingRun
         AtomicFile.WriteJson(path, root);
     }
 
-    private static void WriteParityPlots(string dir, Evaluation train, Evaluation? test)
+    internal static void WriteParityPlots(string dir, Evaluation train, Evaluation? test)
     {
         (string, double[], double[]) Energies(string label, Evaluation e)
         {

@@ -22,6 +22,48 @@ public static class MlipParallel
     public static void ForEach<T>(IEnumerable<T> source, ParallelOptions options, Action<T> body) =>
         Run(() => Parallel.ForEach(source, options, body));
 
+    private static readonly AsyncLocal<int> ThreadLimit = new();
+
+    /// <summary>Threads of <see cref="ForChunks{TScratch}"/> here: all cores, or the limit of an enclosing <see cref="LimitThreads"/>.</summary>
+    public static int Threads => ThreadLimit.Value > 0 ? ThreadLimit.Value : Environment.ProcessorCount;
+
+    /// <summary>Until disposed, <see cref="ForChunks{TScratch}"/> calls made from this execution flow use at most <paramref name="threads"/> threads (for checking that results do not depend on it).</summary>
+    public static IDisposable LimitThreads(int threads)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        int before = ThreadLimit.Value;
+        ThreadLimit.Value = threads;
+        return new Restore(before);
+    }
+
+    private sealed class Restore(int before) : IDisposable
+    {
+        public void Dispose() => ThreadLimit.Value = before;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(first, end, scratch) over the items 0..<paramref name="count"/> cut into blocks of
+    /// <paramref name="chunk"/>, on <see cref="Threads"/> threads (all cores: <see cref="Environment.ProcessorCount"/>, which follows the process's
+    /// CPU affinity), with one <paramref name="scratch"/> per worker thread. The blocks do not depend on the thread count, so a
+    /// body that writes only the outputs of its own items gives the same bits on any number of threads; sums across items
+    /// belong after the loop, in a fixed order. One core: a plain loop on the calling thread.
+    /// </summary>
+    public static void ForChunks<TScratch>(int count, int chunk, Func<TScratch> scratch, Action<int, int, TScratch> body)
+    {
+        if (chunk < 1) throw new ArgumentOutOfRangeException(nameof(chunk));
+        int blocks = (count + chunk - 1) / chunk;
+        if (blocks == 0) return;
+        int threads = Threads;
+        if (blocks == 1 || threads == 1)
+        {
+            var own = scratch();
+            for (int b = 0; b < blocks; b++) body(b * chunk, Math.Min(count, (b + 1) * chunk), own);
+            return;
+        }
+        Run(() => Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, scratch,
+            (b, _, own) => { body(b * chunk, Math.Min(count, (b + 1) * chunk), own); return own; }, _ => { }));
+    }
+
     /// <summary>
     /// Runs <paramref name="loop"/> (any Parallel.For/ForEach overload); when it throws an
     /// <see cref="AggregateException"/> holding an <see cref="MlipException"/>, that exception is rethrown

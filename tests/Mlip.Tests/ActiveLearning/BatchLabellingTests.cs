@@ -40,7 +40,7 @@ public class BatchLabellingTests
         public List<string> Tags { get; } = [];
         public int MaxConcurrent { get; private set; }
         public string Name => "recording";
-        public bool Parallel => parallel;
+        public int Jobs => parallel ? 0 : 1;
 
         public Structure Label(Structure structure, string tag)
         {

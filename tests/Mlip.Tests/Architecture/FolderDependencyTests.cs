@@ -17,32 +17,37 @@ public class FolderDependencyTests
     {
         // errors a user can cause (typed, with InputLocation) and the parallel loop that reports them
         ["Validation"] = [],
+        ["Numerics"] = ["Validation"],
+        // the processes of an MPI run and their collectives (Open MPI through P/Invoke; one process without mpirun)
+        ["Distributed"] = ["Validation"],
         // Vec3, Matrix3, Structure, Elements, Crystals: plain data
         ["Structures"] = ["Validation"],
         // PNG figures from plain arrays (ScottPlot lives only here)
         ["Reporting"] = ["Validation"],
-        ["Neighbors"] = ["Structures", "Validation"],
+        ["Neighbors"] = ["Structures", "Validation", "Numerics"],
         // YAML config sections with file:line, the settings binder (typed records, defaults, docs)
-        ["Configuration"] = ["IO", "Validation"],
+        ["Configuration"] = ["IO", "Validation", "Numerics"],
         // structure files, file helpers (AtomicFile, StagedFile, Parse), StructureValidator
-        ["IO"] = ["Neighbors", "Structures", "Validation"],
+        ["IO"] = ["Neighbors", "Structures", "Validation", "Numerics"],
         // random crystals by space group
-        ["Generation"] = ["IO", "Neighbors", "Structures", "Validation"],
+        ["Generation"] = ["IO", "Neighbors", "Structures", "Validation", "Numerics"],
         // the seam: ICalculator, CalculatorResult, IUncertaintyEstimator; classical potentials
-        ["Calculators"] = ["IO", "Neighbors", "Structures", "Validation"],
+        ["Calculators"] = ["IO", "Neighbors", "Structures", "Validation", "Numerics"],
         // relax, MD, elastic, EOS, phonons, NEB: they see only ICalculator
-        ["Simulation"] = ["Calculators", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
-        ["Descriptors"] = ["Configuration", "Calculators", "IO", "Neighbors", "Structures", "Validation"],
+        ["Simulation"] = ["Calculators", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
+        ["Descriptors"] = ["Configuration", "Calculators", "IO", "Neighbors", "Structures", "Validation", "Numerics"],
         // atomic models, Potential (an ICalculator), the Mlip model file, uncertainty estimators
-        ["Models"] = ["Descriptors", "Configuration", "Calculators", "IO", "Neighbors", "Structures", "Validation"],
+        ["Models"] = ["Descriptors", "Configuration", "Calculators", "IO", "Neighbors", "Structures", "Validation", "Numerics"],
         // other programs' model files (LAMMPS SNAP, ML-IAP, PINN, PACE, OLCAO), i-PI, .npy
-        ["Interop"] = ["Models", "Descriptors", "Calculators", "IO", "Neighbors", "Structures", "Validation"],
+        ["Interop"] = ["Models", "Descriptors", "Calculators", "IO", "Neighbors", "Structures", "Validation", "Numerics"],
         // reference data sets made with a calculator (MD, relaxation)
-        ["Data"] = ["Simulation", "Calculators", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
-        ["Training"] = ["Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
-        ["ActiveLearning"] = ["Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
+        ["Data"] = ["Simulation", "Calculators", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
+        ["Training"] = ["Distributed", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
+        // mlip fit: the search over model families and hyperparameters on validation error (normal-equation blocks per fold)
+        ["AutoFit"] = ["Distributed", "Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
+        ["ActiveLearning"] = ["Distributed", "Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
         // the config reference generated from the records of every layer (mlip config --schema)
-        ["Schema"] = ["ActiveLearning", "Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting"],
+        ["Schema"] = ["Distributed", "AutoFit", "ActiveLearning", "Training", "Data", "Simulation", "Interop", "Models", "Descriptors", "Configuration", "Calculators", "Generation", "IO", "Neighbors", "Structures", "Validation", "Reporting", "Numerics"],
     };
 
     private static string SourceRoot => Path.Combine(TestPaths.RepoRoot, "src", "Mlip");

@@ -168,6 +168,43 @@ public class ClassicalPotentialTests
         Assert.Throws<Mlip.Validation.MlipException>(() => ClassicalPotentials.Parse("lj:1,2"));
         Assert.Throws<Mlip.Validation.MlipException>(() => ClassicalPotentials.Parse("nope"));
     }
+    /// <summary>
+    /// The classical force pass runs in parallel over blocks of centres (256 atoms each, partial sums added in block
+    /// order): on 1, 2 and 3 threads and on a repeat, energy, per-atom energies, forces and stress are the same bits;
+    /// 1728 and 1372 atoms make 7 and 6 blocks. Physics (LAMMPS, finite differences) is checked by the tests above.
+    /// </summary>
+    [Theory]
+    [InlineData("sw")]
+    [InlineData("tersoff")]
+    [InlineData("lj")]
+    [InlineData("eam")]
+    public void ParallelSumIsTheSameOnAnyThreadCount(string style)
+    {
+        var (calc, s) = style switch
+        {
+            "sw" => ((ICalculator)StillingerWeber.Silicon(), Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 6, 6, 6), 0.1, 5)),
+            "tersoff" => (Tersoff.Silicon(), Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 6, 6, 6), 0.1, 5)),
+            "lj" => (ClassicalPotentials.Parse("lj:0.0104,3.4,8.5"), Crystals.Rattle(Crystals.Supercell(Crystals.Fcc("Ar", 5.26), 7, 7, 7), 0.1, 5)),
+            _ => (Eam.FromSetfl(Potential("AlCu.eam.alloy"), ["Al", "Cu"]), Crystals.Rattle(Crystals.Supercell(Crystals.Fcc("Al", 4.05), 7, 7, 7), 0.1, 5)),
+        };
+        var reference = Run(1);
+        Assert.True(reference.Forces!.Max(f => f.Norm) > 1e-3);
+        foreach (int threads in new[] { 2, 3, 2 })
+        {
+            var r = Run(threads);
+            Assert.Equal(reference.Energy, r.Energy);
+            Assert.Equal(reference.AtomEnergies, r.AtomEnergies);
+            Assert.Equal(reference.Forces, r.Forces);
+            Assert.Equal(reference.Stress, r.Stress);
+        }
+
+        CalculatorResult Run(int threads)
+        {
+            using var limit = Mlip.Validation.MlipParallel.LimitThreads(threads);
+            return calc.Calculate(s);
+        }
+    }
+
 }
 
 internal static class StructureTestExtensions

@@ -82,12 +82,25 @@ public sealed class PerAtomCliTests
         for (int i = 0; i < 64; i++) Assert.Equal(p.Of(i).ToArray(), types[i].Coefficients);
         Assert.Equal((double[])s.Info[GaussianPotentialTarget.AlphasKey], types[0].Alphas);
 
-        // a config error names the key
+        // config errors: one line naming the file (and the key), exit 1
         string bad = Path.Combine(dir, "bad.yaml");
-        File.WriteAllText(bad, File.ReadAllText(Path.Combine(dir, "linear.yaml")).Replace("per_atom:", "per_atomz:"));
-        (code, _, stderr) = CliTests.Run("train", bad);
-        Assert.Equal(1, code);
-        Assert.Contains("target.per_atomz", stderr);
+        string TrainWith(string from, string to)
+        {
+            File.WriteAllText(bad, File.ReadAllText(Path.Combine(dir, "linear.yaml")).Replace(from, to));
+            var (c, _, e) = CliTests.Run("train", bad);
+            Assert.Equal(1, c);
+            Assert.Contains("bad.yaml", e);
+            return e;
+        }
+        Assert.Contains("target.per_atomz", TrainWith("per_atom:", "per_atomz:"));
+        // the per-atom settings are the kind's per-atom variant's (the model-kind registry): a key of another kind is
+        // refused at its line with the keys allowed there, a bad value names the key
+        stderr = TrainWith("  ridge: 1.0e-8", "  ridge: 1.0e-8\n  hidden: [8]");
+        Assert.Contains("bad.yaml:", stderr);
+        Assert.Contains("hidden", stderr);
+        Assert.Contains("ridge", stderr);
+        Assert.Contains("ridge", TrainWith("  ridge: 1.0e-8", "  ridge: -1"));
+        Assert.Contains("no per-atom variant", TrainWith("kind: linear", "kind: pinn"));
     }
 
     [Theory]

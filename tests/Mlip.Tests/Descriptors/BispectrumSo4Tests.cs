@@ -87,6 +87,92 @@ public class BispectrumSo4Tests
         for (int q = 0; q < 6; q++) Assert.True(Math.Abs(a[q] - b[q]) <= 1e-10 * sscale);
     }
 
+    /// <summary>
+    /// The fused energy + forces pass (<see cref="BispectrumSo4.EnergyAndForces"/>: one expansion, Z and B per atom, Y from
+    /// the stored Z) gives the same bits as <see cref="BispectrumSo4.Compute"/> followed by
+    /// <see cref="BispectrumSo4.ForcesFromAdjoint"/>, and every path gives the same bits on 1, 2 and 3 threads and on a
+    /// repeat (blocks of 8 centres: 30 atoms cross block borders).
+    /// </summary>
+    [Theory]
+    [InlineData(6, false)]
+    [InlineData(4, true)]
+    public void FusedPathEqualsComputeThenAdjointOnAnyThreadCount(int twojmax, bool quadratic)
+    {
+        var d = new BispectrumSo4(TwoElements(twojmax) with { QuadraticFlag = quadratic });
+        var s = Crystals.Rattle(Crystals.Supercell(DescriptorTestKit.RandomCell(5, ["Si", "O"], atoms: 10), 3, 1, 1), 0.05, 4);
+        Assert.Equal(30, s.Count);
+        int k = d.FeatureCount;
+        var beta = DescriptorTestKit.RandomWeights(s.Count * k, 13);
+        var reference = Run(1);
+        Assert.True(reference.Forces.Max(f => f.Norm) > 1e-3);
+        foreach (int threads in new[] { 1, 2, 3, 2 })
+        {
+            var r = Run(threads);
+            Assert.Equal(reference.Values, r.Values);
+            Assert.Equal(reference.Blocks, r.Blocks);
+            Assert.Equal(reference.Forces, r.Forces);
+            Assert.Equal(reference.Stress, r.Stress);
+            Assert.Equal(reference.Values, r.FusedValues);
+            Assert.Equal(reference.Forces, r.FusedForces);
+            Assert.Equal(reference.Stress, r.FusedStress);
+            Assert.Equal(reference.Energies, r.Energies);
+        }
+
+        (double[] Values, double[] Blocks, Vec3[] Forces, Stress? Stress, double[] FusedValues, Vec3[] FusedForces, Stress? FusedStress, double[] Energies) Run(int threads)
+        {
+            using var limit = Mlip.Validation.MlipParallel.LimitThreads(threads);
+            var values = d.Compute(s, derivatives: false).Values;
+            var blocks = d.Compute(s, derivatives: true).PairGradients!;
+            var (f, st) = d.ForcesFromAdjoint(s, beta);
+            var x = new double[s.Count * k];
+            var e = new double[s.Count];
+            var (ff, fs) = d.EnergyAndForces(s, (first, xs, es, g) =>
+            {
+                for (int a = 0; a < es.Length; a++)
+                {
+                    double sum = 0;
+                    for (int q = 0; q < k; q++) { g[a * k + q] = beta[(first + a) * k + q]; sum += beta[(first + a) * k + q] * xs[a * k + q]; }
+                    es[a] = sum;
+                }
+            }, x, e);
+            return (values, blocks, f, st, x, ff, fs, e);
+        }
+    }
+
+    /// <summary>
+    /// A SNAP-like <see cref="Potential"/> (linear and quadratic polynomial, and linear on quadraticflag features, i.e. qSNAP)
+    /// now takes the fused pass; its energy, per-atom energies, forces and stress are the same bits as the two-pass path it
+    /// replaced (B for all atoms, the model, then the adjoint force pass).
+    /// </summary>
+    [Theory]
+    [InlineData(1, false)]
+    [InlineData(2, false)]
+    [InlineData(1, true)]
+    public void PotentialCallEqualsTheTwoPassPath(int order, bool quadraticFeatures)
+    {
+        var d = new BispectrumSo4(TwoElements(4) with { QuadraticFlag = quadraticFeatures });
+        int k = d.FeatureCount;
+        var rng = new Random(5);
+        int per = PolynomialModel.CoefficientsPerElement(order, k);
+        double[][] coefficients = [.. Enumerable.Range(0, 2).Select(_ => Enumerable.Range(0, per).Select(_ => 0.02 * (rng.NextDouble() - 0.5)).ToArray())];
+        var model = new PolynomialModel(order, [14, 8], k, coefficients);
+        var potential = new Potential(d, model, new DescriptorSpec("so4", new Dictionary<string, string>()));
+        var s = Crystals.Rattle(Crystals.Supercell(DescriptorTestKit.RandomCell(6, ["Si", "O"], atoms: 10), 3, 1, 1), 0.05, 2);
+        var r = potential.Calculate(s);
+
+        var set = d.Compute(s, derivatives: false);
+        var e = new double[s.Count];
+        var g = new double[s.Count * k];
+        model.Evaluate(set.Values, s.AtomicNumbers, e, g);
+        var (f, st) = d.ForcesFromAdjoint(s, g);
+        double total = 0;
+        foreach (double v in e) total += v;
+        Assert.Equal(total, r.Energy);
+        Assert.Equal(e, r.AtomEnergies);
+        Assert.Equal(f, r.Forces);
+        Assert.Equal(st, r.Stress);
+    }
+
     [Fact]
     public void IsolatedAtomHasZeroBispectrumWithBzero()
     {

@@ -64,7 +64,7 @@ public class PhononTests(ITestOutputHelper output)
         for (int r = 0; r < n; r++)
             for (int c = 0; c < n; c++)
                 for (int k = 0; k < n; k++) h[r * n + c] += q[r * n + k] * lambda[k] * Complex.Conjugate(q[c * n + k]);
-        var got = ForceConstants.HermitianEigenvalues(h, n);
+        var got = Mlip.Numerics.SymmetricEigen.HermitianEigenvalues(h, n);
         Array.Sort(lambda);
         for (int k = 0; k < n; k++) Assert.Equal(lambda[k], got[k], 1e-10);
     }

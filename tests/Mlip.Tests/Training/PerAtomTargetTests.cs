@@ -24,13 +24,13 @@ public sealed class PerAtomTargetTests(ITestOutputHelper output)
     private static IDescriptor Multi(string cutoffs, int twoJMax = 6, bool average = false) => DescriptorFactory.Create("multi",
         new Dictionary<string, string> { ["cutoffs"] = cutoffs, ["twojmax"] = twoJMax.ToString(CultureInfo.InvariantCulture), ["average"] = average ? "1" : "0" }, ["Si"]);
 
-    private (PerAtomEvaluation Eval, double Seconds) Run(string kind, IDescriptor descriptor, PerAtomFitOptions? options = null)
+    private (PerAtomEvaluation Eval, double Seconds) Run(string kind, IDescriptor descriptor, object? settings = null, int seed = 1)
     {
         var (train, test) = Set.Value;
         var clock = Stopwatch.StartNew();
         var trainData = PerAtomData.Build(descriptor, train, GaussianPotentialTarget.ArrayName, 2);
         var testData = PerAtomData.Build(descriptor, test, GaussianPotentialTarget.ArrayName, 2);
-        var model = PerAtomFit.Fit(kind, trainData, options ?? new PerAtomFitOptions { Threads = 2 });
+        var model = PerAtomFit.Fit(kind, new PerAtomFitContext { Data = trainData, Seed = seed, Threads = 2 }, settings); // through the model-kind registry
         var predicted = new double[testData.Y.Length];
         model.Predict(testData.X, testData.AtomicNumbers, predicted);
         var alphas = (double[])test[0].Info[GaussianPotentialTarget.AlphasKey];
@@ -57,9 +57,9 @@ public sealed class PerAtomTargetTests(ITestOutputHelper output)
     [Fact]
     public void NetworkGaussianProcessAndQuadraticOnMultiRangeBispectra()
     {
-        var nn = Run("nn", Multi("3.0,4.2,5.6"), new PerAtomFitOptions { Hidden = [32], Epochs = 1000, L2 = 1e-8, Threads = 2, Seed = 3 });
-        var gpr = Run("gpr", Multi("3.0,4.2,5.6"), new PerAtomFitOptions { SparsePoints = 400, LengthScale = 2.0, Noise = 1e-5, Threads = 2, Seed = 3 });
-        var quadratic = Run("quadratic", Multi("3.0,4.2,5.6", twoJMax: 4), new PerAtomFitOptions { Ridge = 1e-6, Threads = 2 });
+        var nn = Run("nn", Multi("3.0,4.2,5.6"), new PerAtomNetworkSettings { Hidden = [32], Epochs = 1000, L2 = 1e-8 }, seed: 3);
+        var gpr = Run("gpr", Multi("3.0,4.2,5.6"), new PerAtomGaussianProcessSettings { Sparse = 400, LengthScale = 2.0, Noise = 1e-5 }, seed: 3);
+        var quadratic = Run("quadratic", Multi("3.0,4.2,5.6", twoJMax: 4), new PerAtomPolynomialSettings { Ridge = 1e-6 });
         // measured 0.9918 here; the network's result moves by ~0.002 with the seed, so the hard line is a little lower
         Assert.True(nn.Eval.MinR2 >= 0.985, $"nn min R2 {nn.Eval.MinR2}");
         Assert.True(nn.Eval.MeanRelativeL2 < 0.01, $"nn mean relative L2 {nn.Eval.MeanRelativeL2}");

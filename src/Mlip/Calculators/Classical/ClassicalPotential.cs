@@ -34,6 +34,19 @@ public sealed class ForceSum
         wxy += g.X * r.Y; wyx += g.Y * r.X;
     }
 
+    /// <summary>Adds the forces, virial and atom energies of <paramref name="other"/> (a partial sum over other centres) to this sum.</summary>
+    public void Add(ForceSum other)
+    {
+        if (other.fx.Length != fx.Length) throw new ArgumentException("the sums have different atom counts", nameof(other));
+        for (int i = 0; i < fx.Length; i++)
+        {
+            fx[i] += other.fx[i]; fy[i] += other.fy[i]; fz[i] += other.fz[i];
+            AtomEnergies[i] += other.AtomEnergies[i];
+        }
+        wxx += other.wxx; wyy += other.wyy; wzz += other.wzz;
+        wyz += other.wyz; wzy += other.wzy; wxz += other.wxz; wzx += other.wzx; wxy += other.wxy; wyx += other.wyx;
+    }
+
     public Vec3[] Forces()
     {
         var f = new Vec3[fx.Length];
@@ -113,23 +126,61 @@ public abstract class ClassicalPotential : ICalculator
                 throw new MlipInputException(structure.Source ?? InputLocation.Unknown, $"{Name} has parameters for {string.Join(" ", Elements.Select(Structures.Elements.Symbol))} only, not {Structures.Elements.Symbol(z)}");
             types[i] = t;
         }
-        var sum = new ForceSum(structure.Count);
+        ForceSum sum;
         if (_skin > 0)
         {
             lock (_verletLock)
             {
                 _verlet ??= new VerletList(Cutoff, _skin);
-                Compute(_verlet.Get(structure), types, sum);
+                sum = Sum(_verlet.Get(structure), types);
             }
         }
-        else Compute(NeighborList.Build(structure, Cutoff), types, sum);
+        else sum = Sum(NeighborList.Build(structure, Cutoff), types);
         double e = 0;
         foreach (double ei in sum.AtomEnergies) e += ei;
         return new CalculatorResult(e, forces ? sum.Forces() : null, stress ? sum.Stress(structure.Volume) : null, sum.AtomEnergies);
     }
 
-    /// <summary>Adds every atom's energy and every pair-vector gradient.</summary>
-    protected abstract void Compute(NeighborList nl, int[] types, ForceSum sum);
+    /// <summary>Centres per block of the parallel sum: fewer atoms than this are one block.</summary>
+    private const int BlockAtoms = 256;
+
+    /// <summary>At most this many blocks (each holds a partial sum over all atoms).</summary>
+    private const int MaxBlocks = 16;
+
+    /// <summary>
+    /// The energies and pair-vector gradients of all centres, parallel over blocks of centres: each block adds into its
+    /// own partial <see cref="ForceSum"/>, and the partial sums are added in block order. The blocks depend only on the
+    /// atom count, so the result is the same bits on any number of threads (and, for fewer than
+    /// <see cref="BlockAtoms"/> atoms, the bits of one serial pass).
+    /// </summary>
+    private ForceSum Sum(NeighborList nl, int[] types)
+    {
+        int n = nl.AtomCount;
+        var prepared = Prepare(nl, types);
+        int blocks = ParallelOverCentres ? Math.Clamp((n + BlockAtoms - 1) / BlockAtoms, 1, MaxBlocks) : 1;
+        var parts = new ForceSum[blocks];
+        MlipParallel.ForChunks(blocks, 1, () => 0, (b, _, _) =>
+        {
+            var part = new ForceSum(n);
+            Compute(nl, types, part, (int)((long)n * b / blocks), (int)((long)n * (b + 1) / blocks), prepared);
+            parts[b] = part;
+        });
+        for (int b = 1; b < blocks; b++) parts[0].Add(parts[b]);
+        return parts[0];
+    }
+
+    /// <summary>Whether <see cref="Compute"/> may run on several blocks of centres at once (false: one block, serial).</summary>
+    protected virtual bool ParallelOverCentres => true;
+
+    /// <summary>Per-atom quantities every centre needs before the pass (EAM: the embedding derivative of each atom); null when none.</summary>
+    protected virtual object? Prepare(NeighborList nl, int[] types) => null;
+
+    /// <summary>
+    /// Adds the energy of the centres <paramref name="first"/>..<paramref name="end"/> − 1 and the pair-vector gradients
+    /// of their pairs (the neighbour list is full: every pair appears from both ends). Called concurrently on disjoint
+    /// blocks, each with its own <paramref name="sum"/>.
+    /// </summary>
+    protected abstract void Compute(NeighborList nl, int[] types, ForceSum sum, int first, int end, object? prepared);
 
     /// <summary>The species of a potential file's element names, in order.</summary>
     protected static int[] Numbers(IEnumerable<string> symbols) => symbols.Select(s => Structures.Elements.Number(s)).ToArray();

@@ -110,36 +110,52 @@ public sealed class Eam : ClassicalPotential
         return m * 7;
     }
 
-    protected override void Compute(NeighborList nl, int[] types, ForceSum sum)
+    /// <summary>The density ρ_i of every atom (summed over its own pairs, parallel over atoms), then F(ρ_i) and F'(ρ_i).</summary>
+    private sealed record Embedding(double[] Fp, double[] F);
+
+    protected override object? Prepare(NeighborList nl, int[] types)
+    {
+        int atoms = nl.AtomCount;
+        double cutsq = cut * cut;
+        var fp = new double[atoms];
+        var f = new double[atoms];
+        MlipParallel.ForChunks(atoms, 256, () => 0, (first, end, _) =>
+        {
+            var neighbors = nl.Neighbors; var distances = nl.Distances; var offsets = nl.Offsets;
+            for (int i = first; i < end; i++)
+            {
+                double rho = 0;
+                for (int q = offsets[i]; q < offsets[i + 1]; q++)
+                {
+                    double r = distances[q];
+                    if (r * r >= cutsq) continue;
+                    int c = RadialKnot(r, out double p0);
+                    var sr = rhor[types[neighbors[q]]];
+                    rho += ((sr[c + 3] * p0 + sr[c + 4]) * p0 + sr[c + 5]) * p0 + sr[c + 6];
+                }
+                double p = rho * rdrho + 1.0;
+                int m = (int)p;
+                m = Math.Max(1, Math.Min(m, nrho - 1));
+                p -= m;
+                p = Math.Min(p, 1.0);
+                var s = frho[types[i]]; int k = m * 7;
+                fp[i] = (s[k] * p + s[k + 1]) * p + s[k + 2];
+                double phi = ((s[k + 3] * p + s[k + 4]) * p + s[k + 5]) * p + s[k + 6];
+                if (rho > rhomax) phi += fp[i] * (rho - rhomax);
+                f[i] = phi;
+            }
+        });
+        return new Embedding(fp, f);
+    }
+
+    protected override void Compute(NeighborList nl, int[] types, ForceSum sum, int first, int end, object? prepared)
     {
         int n = SpeciesCount;
-        int atoms = nl.AtomCount;
         var centers = nl.Centers; var neighbors = nl.Neighbors; var vectors = nl.Vectors; var distances = nl.Distances;
         double cutsq = cut * cut;
-        var rho = new double[atoms];
-        for (int q = 0; q < nl.PairCount; q++)
-        {
-            double r = distances[q];
-            if (r * r >= cutsq) continue;
-            int c = RadialKnot(r, out double p);
-            var s = rhor[types[neighbors[q]]];
-            rho[centers[q]] += ((s[c + 3] * p + s[c + 4]) * p + s[c + 5]) * p + s[c + 6];
-        }
-        var fp = new double[atoms];
-        for (int i = 0; i < atoms; i++)
-        {
-            double p = rho[i] * rdrho + 1.0;
-            int m = (int)p;
-            m = Math.Max(1, Math.Min(m, nrho - 1));
-            p -= m;
-            p = Math.Min(p, 1.0);
-            var s = frho[types[i]]; int c = m * 7;
-            fp[i] = (s[c] * p + s[c + 1]) * p + s[c + 2];
-            double phi = ((s[c + 3] * p + s[c + 4]) * p + s[c + 5]) * p + s[c + 6];
-            if (rho[i] > rhomax) phi += fp[i] * (rho[i] - rhomax);
-            sum.AtomEnergies[i] += phi;
-        }
-        for (int q = 0; q < nl.PairCount; q++)
+        var (fp, embedding) = (Embedding)prepared!;
+        for (int i = first; i < end; i++) sum.AtomEnergies[i] += embedding[i];
+        for (int q = nl.Offsets[first]; q < nl.Offsets[end]; q++)
         {
             double r = distances[q];
             if (r * r >= cutsq) continue;

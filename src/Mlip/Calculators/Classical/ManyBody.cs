@@ -112,16 +112,16 @@ public sealed class StillingerWeber : ClassicalPotential
         _ => Math.Pow(x, y),
     };
 
-    protected override void Compute(NeighborList nl, int[] types, ForceSum sum)
+    protected override void Compute(NeighborList nl, int[] types, ForceSum sum, int first, int end, object? prepared)
     {
         int n = SpeciesCount;
         var neighbors = nl.Neighbors; var vectors = nl.Vectors; var distances = nl.Distances;
         var offsets = nl.Offsets;
-        for (int i = 0; i < nl.AtomCount; i++)
+        for (int i = first; i < end; i++)
         {
             int ti = types[i];
-            int start = offsets[i], end = offsets[i + 1];
-            for (int a = start; a < end; a++)
+            int start = offsets[i], stop = offsets[i + 1];
+            for (int a = start; a < stop; a++)
             {
                 int j = neighbors[a], tj = types[j];
                 ref readonly P pij = ref table[(ti * n + tj) * n + tj];
@@ -146,7 +146,7 @@ public sealed class StillingerWeber : ClassicalPotential
                 double gij = pij.Gamma * pij.Sigma / (rij - pij.Cut);
                 double dgij = -gij / (rij - pij.Cut);
                 Vec3 uij = vij / rij;
-                for (int b = a + 1; b < end; b++)
+                for (int b = a + 1; b < stop; b++)
                 {
                     int k = neighbors[b], tk = types[k];
                     ref readonly P pik = ref table[(ti * n + tk) * n + tk];

@@ -43,11 +43,11 @@ public abstract class PairPotential : ClassicalPotential
     /// <summary>φ(r) and dφ/dr for the species pair <paramref name="pair"/> (a * n + b).</summary>
     protected abstract double Phi(int pair, double r, out double dPhi);
 
-    protected override void Compute(NeighborList nl, int[] types, ForceSum sum)
+    protected override void Compute(NeighborList nl, int[] types, ForceSum sum, int first, int end, object? prepared)
     {
         int n = SpeciesCount;
         var centers = nl.Centers; var neighbors = nl.Neighbors; var vectors = nl.Vectors; var distances = nl.Distances;
-        for (int p = 0; p < nl.PairCount; p++)
+        for (int p = nl.Offsets[first]; p < nl.Offsets[end]; p++)
         {
             int i = centers[p], j = neighbors[p];
             int pair = types[i] * n + types[j];

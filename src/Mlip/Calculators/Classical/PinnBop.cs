@@ -289,14 +289,17 @@ public sealed class PinnBop : ClassicalPotential
     public static PinnBop SiliconExample() =>
         new([14], 4.0, 1.5, [[6.8, 2.6, 4.2, 1.6, -0.33, 1.2, 0.6, 1.8]]);
 
-    protected override void Compute(NeighborList nl, int[] types, ForceSum sum)
+    /// <summary>The cached kernel is shared: one block.</summary>
+    protected override bool ParallelOverCentres => false;
+
+    protected override void Compute(NeighborList nl, int[] types, ForceSum sum, int first, int end, object? prepared)
     {
         var kernel = cached is { } k && k.Layout.Elements == SpeciesCount && k.Cutoff == PairCutoff && k.CutoffRange == CutoffRange
             ? k : cached = new PinnBopKernel(SpeciesCount, PairCutoff, CutoffRange);
         var neighbors = nl.Neighbors;
         var grad = new Vec3[16];
         var nt = new int[16];
-        for (int i = 0; i < nl.AtomCount; i++)
+        for (int i = first; i < end; i++)
         {
             int start = nl.Offsets[i], m = nl.Offsets[i + 1] - start;
             if (grad.Length < m) { grad = new Vec3[2 * m]; nt = new int[2 * m]; }

@@ -108,16 +108,16 @@ public sealed class Tersoff : ClassicalPotential
         return p.Gamma * (1.0 + c2 / d2 - c2 / den);
     }
 
-    protected override void Compute(NeighborList nl, int[] types, ForceSum sum)
+    protected override void Compute(NeighborList nl, int[] types, ForceSum sum, int first, int end, object? prepared)
     {
         int n = SpeciesCount;
         var neighbors = nl.Neighbors; var vectors = nl.Vectors; var distances = nl.Distances;
         var offsets = nl.Offsets;
-        for (int i = 0; i < nl.AtomCount; i++)
+        for (int i = first; i < end; i++)
         {
             int ti = types[i];
-            int start = offsets[i], end = offsets[i + 1];
-            for (int a = start; a < end; a++)
+            int start = offsets[i], stop = offsets[i + 1];
+            for (int a = start; a < stop; a++)
             {
                 int j = neighbors[a], tj = types[j];
                 ref readonly P pij = ref table[(ti * n + tj) * n + tj];
@@ -135,7 +135,7 @@ public sealed class Tersoff : ClassicalPotential
 
                 // ζ_ij
                 double zeta = 0;
-                for (int b = start; b < end; b++)
+                for (int b = start; b < stop; b++)
                 {
                     if (b == a) continue;
                     int tk = types[neighbors[b]];
@@ -158,7 +158,7 @@ public sealed class Tersoff : ClassicalPotential
                 Vec3 gj = (dr) * uij;
                 if (pref != 0)
                 {
-                    for (int b = start; b < end; b++)
+                    for (int b = start; b < stop; b++)
                     {
                         if (b == a) continue;
                         int k = neighbors[b], tk = types[k];

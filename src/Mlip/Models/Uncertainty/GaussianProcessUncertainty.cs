@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using Mlip.Calculators;
+using Mlip.Numerics;
 using Mlip.Structures;
 
 namespace Mlip.Models.Uncertainty;
@@ -53,8 +54,8 @@ public sealed class GaussianProcessUncertainty : IUncertaintyEstimator
         var z = new double[total];
         for (int row = 0; row < 3 * n; row++)
         {
-            GaussianProcessModel.ForwardSolve(gp.SparseCholesky!, total, jac.AsSpan(row * total, total), z);
-            double posterior = GaussianProcessModel.ForwardSolve(gp.PosteriorCholesky!, total, z, z);
+            DenseCholesky.ForwardSolve(gp.SparseCholesky!, total, jac.AsSpan(row * total, total), z);
+            double posterior = DenseCholesky.ForwardSolve(gp.PosteriorCholesky!, total, z, z);
             variance[row] = gp.Kernel.Variance * posterior;
         }
         return variance;

@@ -8,6 +8,7 @@ using Mlip.Calculators;
 using Mlip.Descriptors;
 using Mlip.Models.Uncertainty;
 using Mlip.Validation;
+using Mlip.Training.Streaming;
 
 namespace Mlip.Training;
 
@@ -53,6 +54,9 @@ public sealed class AceKind : ModelKind<AceSettings>
     public override string? Descriptor => "ace";
     public override bool NeedsTrainingSet => false;
     public override bool Refittable => true;
+    /// <summary>The linear ACE splits over MPI ranks; the Finnis-Sinclair embedding fit does not (yet).</summary>
+    public override bool Distributes(object settings) => ((AceSettings)settings).Embedding != "fs";
+    public override bool Streams(object settings) => true;
     /// <summary>A linear ACE is saved as a "linear" model over the ace descriptor (and as .yace); a nonlinear one only as .yace.</summary>
     public override ModelCodec? Codec => null;
     public override string UncertaintyName => "ace extrapolation grade max gamma";
@@ -65,10 +69,12 @@ public sealed class AceKind : ModelKind<AceSettings>
             throw new MlipException($"{c.Source}: model kind 'ace' needs descriptor type 'ace' (found '{c.Spec.Type}')");
         var optimizer = s.Optimizer is "lm" or "levenberg-marquardt" ? AceEmbeddingOptimizer.LevenbergMarquardt : AceEmbeddingOptimizer.Lbfgs;
         bool lm = optimizer == AceEmbeddingOptimizer.LevenbergMarquardt;
-        var options = new AceLinearFitOptions { Weights = c.Loss, Ridge = s.Ridge, Smoothness = s.Smoothness, Threads = c.Threads };
+        var options = new AceLinearFitOptions { Weights = c.Loss, Ridge = s.Ridge, Smoothness = s.Smoothness, Threads = c.Threads, Communicator = c.Communicator };
         var log = c.Log;
         log.WriteLine($"ace: {ace.FeatureCount} basis functions, order {ace.Spec.MaxRank}, smoothness prior λ = {options.Ridge:G3}·(d/d_min)^{options.Smoothness:G3}");
-        var (m, report) = AceLinearFit.Fit(ace, c.Structures, options, LeastSquaresSolvers.ByName(s.Solver, c.Threads), c.Progress);
+        var (m, report) = c.Store is { } store
+            ? FitStreamed(c, s, ace, store)
+            : AceLinearFit.Fit(ace, c.Structures, options, LeastSquaresSolvers.ByName(s.Solver, c.Threads), c.Progress);
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"fit: {report.Rows} x {report.Columns} least squares, built in {report.BuildTime.TotalSeconds:F2} s, solved in {report.SolveTime.TotalSeconds:F2} s ({report.Method})"));
         var info = new JsonObject
@@ -107,5 +113,18 @@ public sealed class AceKind : ModelKind<AceSettings>
         info["fs_ridge"] = fsOptions.Ridge;
         info["fs_final_penalty"] = penalty;
         return new ModelFitResult(m, info, AcePotential.Create(fs.ToCTilde()));
+    }
+
+    /// <summary>The linear fit from the store's factors (docs/scale.md): the rows of <see cref="AceLinearFit"/>, streamed.</summary>
+    private static (PolynomialModel, PolynomialFitReport) FitStreamed(ModelFitContext c, AceSettings s, AceBasisDescriptor ace, DescriptorStore store)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var options = new StreamingOptions { Threads = c.Threads, Backend = s.Solver == "managed" ? TsqrBackend.Managed : TsqrBackend.Auto };
+        var f = StreamingLinearFit.Factorise(store, 1, true, LinearFactorization.ClassesFor(c.Loss), options, c.Log, c.Progress);
+        var build = clock.Elapsed;
+        clock.Restart();
+        var solution = f.Solve(c.Loss, f.RidgeVector(s.Ridge, AceLinearFit.SmoothnessWeights(ace, s.Smoothness)), LeastSquaresSolvers.ByName(s.Solver, c.Threads));
+        var rows = (int)Math.Min(int.MaxValue, f.Factors.Classes.Sum(k => f.Factors.RowsOf(k)));
+        return (f.Model(solution.Coefficients), new PolynomialFitReport(rows, f.Columns, build, clock.Elapsed, Math.Sqrt(solution.WeightedResidualSumOfSquares), solution.Method));
     }
 }

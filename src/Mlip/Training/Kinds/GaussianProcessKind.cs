@@ -64,6 +64,7 @@ public sealed class GaussianProcessKind : ModelKind<GaussianProcessSettings>
     public override string Doc => "sparse Gaussian process on the descriptors; hyperparameters by the marginal likelihood; predictive variance as the uncertainty";
     public override bool Refittable => true;
     public override ModelCodec? Codec => ModelFile.FindCodec("gpr");
+    public override PerAtomVariant PerAtom { get; } = new PerAtomGaussianProcessVariant();
     public override string UncertaintyName => "gpr energy std per atom";
 
     public override IUncertaintyEstimator Uncertainty(Potential potential, TrainingSet set) => new GaussianProcessUncertainty(potential, includeForces: false);

@@ -1,10 +1,12 @@
 using System.Text.Json.Nodes;
 using Mlip.Configuration;
 using Mlip.Descriptors;
+using Mlip.Distributed;
 using Mlip.Models;
 using Mlip.Calculators;
 using Mlip.Models.Uncertainty;
 using Mlip.Structures;
+using Mlip.Training.Streaming;
 
 namespace Mlip.Training;
 
@@ -18,6 +20,8 @@ public sealed record ModelFitContext
     public required IReadOnlyList<Structure> Structures { get; init; }
     /// <summary>The structures' descriptors (with derivatives when forces or stresses are fitted); null for a kind whose <see cref="ModelKind.NeedsTrainingSet"/> is false.</summary>
     public TrainingSet? Set { get; init; }
+    /// <summary>The descriptor store of the data (docs/scale.md) when the run streams (<see cref="ModelKind.Streams"/>); then <see cref="Set"/> is null.</summary>
+    public DescriptorStore? Store { get; init; }
     public LossWeights Loss { get; init; } = new();
     public int Seed { get; init; } = 1;
     public int Threads { get; init; } = Environment.ProcessorCount;
@@ -28,6 +32,12 @@ public sealed record ModelFitContext
     public IProgress<WorkProgress>? Progress { get; init; }
     /// <summary>The config file, for errors.</summary>
     public string Source { get; init; } = "";
+    /// <summary>
+    /// The ranks of an MPI run (one process by default). With more than one, <see cref="Structures"/> and <see cref="Set"/>
+    /// hold this rank's share of the training structures and the fit combines the ranks (kinds whose
+    /// <see cref="ModelKind.Distributes"/> is true).
+    /// </summary>
+    public ICommunicator Communicator { get; init; } = SingleProcess.Instance;
 }
 
 /// <summary>A fitted model (or a whole potential, for kinds that are not descriptor + model) and what the fit reports to training.json.</summary>
@@ -47,12 +57,18 @@ public abstract class ModelKind
     public abstract Type SettingsType { get; }
     /// <summary>False for a kind whose fit reads the structures itself (ACE folds derivative blocks into its design matrix as it goes).</summary>
     public virtual bool NeedsTrainingSet => true;
+    /// <summary>True when the fit with these settings combines the shares of the ranks of an MPI run (<see cref="ModelFitContext.Communicator"/>).</summary>
+    public virtual bool Distributes(object settings) => false;
+    /// <summary>True for kinds that fit from a <see cref="DescriptorStore"/> chunk by chunk (<see cref="ModelFitContext.Store"/>) when the run has one, with these settings.</summary>
+    public virtual bool Streams(object settings) => false;
     /// <summary>True for kinds cheap enough to refit at every active-learning iteration (<c>mlip learn</c>).</summary>
     public virtual bool Refittable => false;
     /// <summary>The descriptor type the kind needs, or null for any.</summary>
     public virtual string? Descriptor => null;
     /// <summary>Read/write of the model in the Mlip model file; null when the kind's potentials are saved in another format.</summary>
     public abstract ModelCodec? Codec { get; }
+    /// <summary>The per-atom variant (<c>target: {per_atom: NAME}</c>), or null when the kind has none.</summary>
+    public virtual PerAtomVariant? PerAtom => null;
     /// <summary>The name of the uncertainty score <see cref="Uncertainty"/> gives, for reports.</summary>
     public virtual string UncertaintyName => "d-optimality max gamma";
 

@@ -47,6 +47,7 @@ public static class ModelKinds
             Table.Add(kind);
         }
         if (kind.Codec is { } codec) ModelFile.Register(codec);
+        if (kind.PerAtom?.Codec is { } perAtom) PerAtomModelFile.Register(perAtom);
     }
 
     /// <summary>Removes a kind and its codec (a test's clean-up after <see cref="Register"/>). True when one was removed.</summary>
@@ -60,6 +61,7 @@ public static class ModelKinds
             Table.Remove(kind);
         }
         if (kind.Codec is { } codec) ModelFile.Unregister(codec.Kind);
+        if (kind.PerAtom?.Codec is { } perAtom) PerAtomModelFile.Unregister(perAtom.Kind);
         return true;
     }
 }

@@ -50,6 +50,9 @@ public sealed class NeuralNetworkKind : ModelKind<NeuralNetworkSettings>
     public override string Name => "nn";
     public override string Doc => "one feed-forward network per element on the descriptors (Behler-Parrinello), trained on energies, forces and stresses";
     public override ModelCodec? Codec => ModelFile.NetworkCodec;
+    public override PerAtomVariant PerAtom { get; } = new PerAtomNetworkVariant();
+    /// <summary>With mini-batches (batch &gt; 0) the network trains from the descriptor store, one batch in memory at a time.</summary>
+    public override bool Streams(object settings) => ((NeuralNetworkSettings)settings).Batch > 0;
 
     protected override ModelFitResult Fit(ModelFitContext c, NeuralNetworkSettings s)
     {
@@ -71,7 +74,9 @@ public sealed class NeuralNetworkKind : ModelKind<NeuralNetworkSettings>
             Seed = c.Seed,
             Threads = c.Threads,
         };
-        var trainer = new NeuralNetworkTrainer(c.Set!, options);
+        var trainer = c.Store is { } store
+            ? new NeuralNetworkTrainer(c.Structures, c.Descriptor, StoreStatistics(store, c.Log, c.Threads), options)
+            : new NeuralNetworkTrainer(c.Set!, options);
         c.Log.WriteLine($"network: {string.Join("-", new[] { c.Descriptor.FeatureCount }.Concat(options.Hidden).Append(1))} per element, {options.Activation}, {trainer.ParameterCount} parameters; " +
                         $"{options.Optimizer}, {trainer.TrainStructures} training / {trainer.ValidationStructures} validation structures");
         var (m, curve, finalLoss) = trainer.Train(c.Log, c.Output is null ? null : Path.Combine(c.Output, "checkpoint.json"), c.Resume);
@@ -81,5 +86,16 @@ public sealed class NeuralNetworkKind : ModelKind<NeuralNetworkSettings>
             ["optimizer"] = options.Optimizer, ["epochs"] = curve.Count > 0 ? curve[^1].Epoch : 0,
             ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount,
         });
+    }
+
+    /// <summary>The feature statistics from the store's feature chunks (computed and written when missing).</summary>
+    private static (double[], double[]) StoreStatistics(Streaming.DescriptorStore store, TextWriter log, int threads)
+    {
+        int done = store.FeatureChunksDone();
+        store.EnsureFeatures(threads);
+        log.WriteLine(done == store.ChunkCount
+            ? $"descriptor store: reusing the features of {store.Describe()}; mini-batches streamed (descriptors computed per batch)"
+            : $"descriptor store: features of {store.Describe()}; mini-batches streamed (descriptors computed per batch)");
+        return store.FeatureStatistics();
     }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Mlip.Configuration;
 using Mlip.Models;
+using Mlip.Training.Streaming;
 
 namespace Mlip.Training;
 
@@ -26,11 +27,15 @@ public sealed class PolynomialKind(int order) : ModelKind<PolynomialSettings>
         ? "E_i = c_0 + c . x_i per element, weighted ridge least squares (SNAP with the so4 descriptor)"
         : "E_i = c_0 + c . x_i + x_i^T C x_i / 2 per element, weighted ridge least squares (qSNAP with so4)";
     public override bool Refittable => true;
+    public override bool Distributes(object settings) => true;
+    public override bool Streams(object settings) => true;
     public override ModelCodec? Codec => ModelFile.PolynomialCodec(Name);
+    public override PerAtomVariant PerAtom { get; } = new PerAtomPolynomialVariant(order);
 
     protected override ModelFitResult Fit(ModelFitContext c, PolynomialSettings s)
     {
-        var options = new PolynomialFitOptions { Order = order, Weights = c.Loss, Ridge = s.Ridge, Normalize = s.Normalize, Threads = c.Threads };
+        if (c.Store is { } store) return FitStreamed(c, s, store);
+        var options = new PolynomialFitOptions { Order = order, Weights = c.Loss, Ridge = s.Ridge, Normalize = s.Normalize, Threads = c.Threads, Communicator = c.Communicator };
         var (model, report) = PolynomialFit.Fit(c.Set!, options, LeastSquaresSolvers.ByName(s.Solver, c.Threads));
         c.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"fit: {report.Rows} x {report.Columns} least squares, built in {report.BuildTime.TotalSeconds:F2} s, solved in {report.SolveTime.TotalSeconds:F2} s ({report.Method})"));
@@ -39,6 +44,25 @@ public sealed class PolynomialKind(int order) : ModelKind<PolynomialSettings>
             ["rows"] = report.Rows, ["columns"] = report.Columns,
             ["build_seconds"] = report.BuildTime.TotalSeconds, ["solve_seconds"] = report.SolveTime.TotalSeconds,
             ["solver"] = report.Method,
+        });
+    }
+
+    private ModelFitResult FitStreamed(ModelFitContext c, PolynomialSettings s, DescriptorStore store)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var options = new StreamingOptions { Threads = c.Threads, Backend = s.Solver == "managed" ? TsqrBackend.Managed : TsqrBackend.Auto };
+        var f = StreamingLinearFit.Factorise(store, order, s.Normalize, LinearFactorization.ClassesFor(c.Loss), options, c.Log, c.Progress);
+        var build = clock.Elapsed;
+        clock.Restart();
+        var solution = f.Solve(c.Loss, f.RidgeVector(s.Ridge), LeastSquaresSolvers.ByName(s.Solver, c.Threads));
+        var solve = clock.Elapsed;
+        c.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"fit: {f.Columns} columns from the store's factors, factorised in {build.TotalSeconds:F2} s, solved in {solve.TotalSeconds:F2} s ({solution.Method})"));
+        return new ModelFitResult(f.Model(solution.Coefficients), new JsonObject
+        {
+            ["rows"] = f.Factors.Classes.Sum(k => f.Factors.RowsOf(k)), ["columns"] = f.Columns,
+            ["build_seconds"] = build.TotalSeconds, ["solve_seconds"] = solve.TotalSeconds,
+            ["solver"] = solution.Method, ["store"] = store.Directory,
         });
     }
 }

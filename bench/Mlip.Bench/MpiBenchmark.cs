@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
+
+namespace Mlip.Bench;
+
+/// <summary>
+/// <c>mpi [--ranks N] [--config PATH]</c>: the speed-up of <c>mpirun -n N mlip train</c> (N ranks × 1 thread) over one
+/// process × 1 thread on the same config (default: the quadratic SO(4) 2J=8 fit of examples/si-quadratic-qsnap.yaml on
+/// the mlearn Si training set; its test set left out), the wall time of each, the largest resident memory of a
+/// process (getrusage of the children; the N-rank run goes first, since that figure only grows), and the largest difference between the two models' numbers.
+/// Both runs use the CLI built in src/Mlip.Cli/bin/Release (./mlip builds it); run on a quiet machine.
+/// </summary>
+public static class MpiBenchmark
+{
+    public static void Run(string[] args)
+    {
+        int ranks = 2;
+        string root = FitBenchmark.RepoRoot();
+        string config = Path.Combine(root, "examples", "si-quadratic-qsnap.yaml");
+        for (int i = 0; i + 1 < args.Length; i++)
+        {
+            if (args[i] == "--ranks") ranks = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+            if (args[i] == "--config") config = Path.GetFullPath(args[i + 1]);
+        }
+        string cli = Path.Combine(root, "src", "Mlip.Cli", "bin", "Release", "net10.0", "Mlip.Cli");
+        if (!File.Exists(cli)) { Console.WriteLine($"build the CLI first (./mlip --help): {cli} is missing"); return; }
+        string dir = Directory.CreateTempSubdirectory("mlip-mpi-bench").FullName;
+        string one = Single(config, dir, "one"), many = Single(config, dir, "many");
+
+        // the ranks first: RUSAGE_CHILDREN keeps the largest so far, and one process needs more than one of N ranks
+        var (tn, rssn) = Time("mpirun", ["--oversubscribe", "-n", ranks.ToString(CultureInfo.InvariantCulture), cli, "train", many], ranks);
+        var (t1, rss1) = Time(cli, ["train", one], null);
+        double diff = MaxRelativeDifference(Path.Combine(dir, "one", "model.json"), Path.Combine(dir, "many", "model.json"));
+        var m1 = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "one", "metrics.json")))!;
+        var mn = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "many", "metrics.json")))!;
+        Console.WriteLine($"config: {config} (threads: 1, no test set)");
+        Console.WriteLine("run                     wall s   descriptors s   fit s   peak RSS of a process (MB)");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"1 process x 1 thread  {t1,8:F1}   {(double)m1["descriptor_seconds"]!,13:F1}   {(double)m1["fit_seconds"]!,5:F1}   {rss1 / 1e6,8:F0}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{ranks} ranks x 1 thread    {tn,8:F1}   {(double)mn["descriptor_seconds"]!,13:F1}   {(double)mn["fit_seconds"]!,5:F1}   {rssn / 1e6,8:F0}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"speed-up {t1 / tn:F2}x (target >= 1.6 for 2 ranks on 2 cores); models: max |difference| / max |value| = {diff:G3}"));
+    }
+
+    /// <summary>A copy of the config with threads 1, no descriptor store, absolute data paths, no test set and its own output.</summary>
+    private static string Single(string config, string dir, string name)
+    {
+        string baseDir = Path.GetDirectoryName(config)!;
+        var lines = new List<string>();
+        foreach (var line in File.ReadAllLines(config))
+        {
+            var t = line.TrimStart();
+            if (t.StartsWith("threads:", StringComparison.Ordinal) || t.StartsWith("output:", StringComparison.Ordinal) || t.StartsWith("test:", StringComparison.Ordinal)
+                || t.StartsWith("store:", StringComparison.Ordinal)) continue;
+            lines.Add(t.StartsWith("train:", StringComparison.Ordinal) ? "train: " + Path.GetFullPath(Path.Combine(baseDir, t["train:".Length..].Trim())) : line);
+        }
+        lines.Add("threads: 1");
+        lines.Add("store: none"); // both runs the in-memory QR (the ranks do not use the descriptor store yet)
+        lines.Add("output: " + Path.Combine(dir, name));
+        string path = Path.Combine(dir, name + ".yaml");
+        File.WriteAllLines(path, lines);
+        return path;
+    }
+
+    private static (double Seconds, long PeakRss) Time(string exe, string[] args, int? ranks)
+    {
+        var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        if (ranks is not null)
+        {
+            psi.Environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
+            psi.Environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
+            psi.Environment["TERM"] = "dumb";
+        }
+        var clock = Stopwatch.StartNew();
+        using var p = Process.Start(psi)!;
+        var o = p.StandardOutput.ReadToEndAsync();
+        var e = p.StandardError.ReadToEndAsync();
+        p.WaitForExit();
+        double s = clock.Elapsed.TotalSeconds;
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{exe} {string.Join(' ', args)} failed ({p.ExitCode}):\n{o.Result}\n{e.Result}");
+        return (s, PeakRssOfChildren());
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct RUsage
+    {
+        public long UtimeSec, UtimeUsec, StimeSec, StimeUsec;
+        public long MaxRss; // kilobytes
+        public long Ixrss, Idrss, Isrss, Minflt, Majflt, Nswap, Inblock, Oublock, Msgsnd, Msgrcv, Nsignals, Nvcsw, Nivcsw;
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int getrusage(int who, out RUsage usage);
+
+    /// <summary>The largest resident set of any waited-for descendant so far (RUSAGE_CHILDREN: a maximum, so the runs are measured in increasing order of memory only roughly).</summary>
+    private static long PeakRssOfChildren() => getrusage(-1, out var u) == 0 ? u.MaxRss * 1024 : 0;
+
+    private static double MaxRelativeDifference(string a, string b)
+    {
+        var x = new List<double>(); var y = new List<double>();
+        Numbers(JsonNode.Parse(File.ReadAllText(a))!["model"], x);
+        Numbers(JsonNode.Parse(File.ReadAllText(b))!["model"], y);
+        double scale = x.Max(Math.Abs), diff = x.Zip(y, (p, q) => Math.Abs(p - q)).Max();
+        return diff / scale;
+    }
+
+    private static void Numbers(JsonNode? n, List<double> list)
+    {
+        switch (n)
+        {
+            case JsonObject o: foreach (var kv in o.OrderBy(kv => kv.Key, StringComparer.Ordinal)) Numbers(kv.Value, list); break;
+            case JsonArray arr: foreach (var v in arr) Numbers(v, list); break;
+            case JsonValue v when v.TryGetValue<double>(out double d): list.Add(d); break;
+        }
+    }
+}

@@ -1,0 +1,179 @@
+using System.Diagnostics;
+using System.Globalization;
+using Mlip.Calculators;
+using Mlip.IO;
+using Mlip.Structures;
+
+namespace Mlip.Bench;
+
+/// <summary>
+/// Speed as the user runs it: whole <c>mlip md</c> and <c>mlip descriptors</c> processes (the CLI built by
+/// <c>./mlip</c>, start-up, reading, JIT and output included) against whole <c>lmp</c> processes on the same cells in
+/// the same run. For each case it prints LAMMPS's loop time (from its log) and its whole process, Mlip's whole process
+/// and Mlip's whole process minus its start-up (the same command on a small cell of the same kind), in µs per atom-step,
+/// and the ratios; and the potential energy both codes give for the starting cell (step 0 of both runs, which start
+/// from the same positions), which must agree to 1e-8 relative. Mlip runs on the cores of <c>--cores</c> (taskset;
+/// default: core 0), and with <c>--cores 0,1</c> also on core 0 alone, for the speed-up; LAMMPS (a serial build)
+/// runs on the first core of the list.
+/// </summary>
+public static class WholeRunBenchmark
+{
+    /// <summary>One comparison: an Mlip command and the LAMMPS input that computes the same thing.</summary>
+    private sealed record Case(string Name, Structure Cell, Structure Small, string[] MlipArgs, string LammpsPair, string Mass, int Steps,
+        IReadOnlyDictionary<string, string> Files, bool Descriptors = false);
+
+    public static void Run(string[] args)
+    {
+        string cores = Arg(args, "--cores", "0");
+        double scale = Arg(args, "--steps-scale", 1.0);
+        var only = Arg(args, "--only", "")!.Split(',', StringSplitOptions.RemoveEmptyEntries);
+        string? cli = FindCli();
+        if (cli is null) { Console.WriteLine("the Mlip CLI is not built: run ./mlip --help once (or dotnet build src/Mlip.Cli -c Release)"); return; }
+        if (LammpsTiming.Executable is null) { Console.WriteLine("LAMMPS not built (scripts/build-lammps.sh): nothing to compare with"); return; }
+        string reference = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(LammpsTiming.Executable))!, "reference", "potentials");
+        string mlearn = Path.Combine(RepoRoot(), "..", "shared", "data", "mlearn", "Si", "mvl_models");
+        string firstCore = cores.Split(',')[0];
+        bool multi = cores.Contains(',') || cores.Contains('-');
+
+        var cases = Cases(reference, mlearn).Where(c => only.Length == 0 || only.Contains(c.Name)).ToList();
+        Console.WriteLine($"Whole processes, Mlip ({cli}) vs LAMMPS ({LammpsTiming.Executable}, serial, on core {firstCore}); µs per atom-step; Mlip on cores {cores}");
+        Console.WriteLine("LAMMPS loop = its 'Loop time'; whole = the process from start to exit; Mlip − start-up = whole minus the same command on a small cell");
+        Console.WriteLine($"{"case",-22} {"atoms",6} {"steps",6} {"LAMMPS loop",12} {"LAMMPS whole",13} {"Mlip whole",11} {"Mlip − start",13} {"whole/whole",12} {"net/loop",9} {(multi ? "1 core→" + cores : ""),10}  {"E LAMMPS (eV)",20} {"E Mlip (eV)",20} {"rel. diff",9}");
+        foreach (var c in cases)
+        {
+            if (c.Files.Values.FirstOrDefault(f => !File.Exists(f)) is string missing) { Console.WriteLine($"{c.Name,-22} skipped: {missing} not found"); continue; }
+            int steps = c.Descriptors ? 0 : Math.Max(1, (int)Math.Round(c.Steps * scale));
+            var lammps = RunLammps(c, steps, firstCore);
+            var mlip = RunMlip(cli, c, c.Cell, steps, cores);
+            var small = RunMlip(cli, c, c.Small, c.Descriptors ? 0 : 1, cores);
+            double per = c.Cell.Count * (double)Math.Max(1, steps);
+            double lLoop = lammps.LoopSeconds * 1e6 / per, lWhole = lammps.WholeSeconds * 1e6 / per;
+            double mWhole = mlip.Seconds * 1e6 / per, mNet = Math.Max(0, mlip.Seconds - small.Seconds) * 1e6 / per;
+            string speedup = "";
+            if (multi)
+            {
+                var one = RunMlip(cli, c, c.Cell, steps, firstCore);
+                speedup = $"{one.Seconds / mlip.Seconds:F2}x";
+            }
+            string energies = "";
+            if (lammps.FirstPe is double le && mlip.Energy is double me)
+            {
+                double rel = Math.Abs(le - me) / Math.Max(1e-300, Math.Abs(le));
+                energies = string.Create(CultureInfo.InvariantCulture, $"{le,20:F10} {me,20:F10} {rel,9:E1}{(rel <= 1e-8 ? "" : "  ENERGIES DIFFER")}");
+            }
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{c.Name,-22} {c.Cell.Count,6} {steps,6} {lLoop,12:F3} {lWhole,13:F3} {mWhole,11:F3} {mNet,13:F3} {mWhole / lWhole,12:F2} {mNet / lLoop,9:F2} {speedup,10}  {energies}"));
+        }
+    }
+
+    private static IEnumerable<Case> Cases(string reference, string mlearn)
+    {
+        var si2000 = Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 5, 5, 10), 0.05, 12345);
+        var si4096 = Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 8, 8, 8), 0.05, 12345);
+        var si8 = Crystals.Diamond("Si", 5.431);
+        var si64 = Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 2, 2, 2), 0.05, 12345);
+        var cu4000 = Crystals.Rattle(Crystals.Supercell(Crystals.Fcc("Cu", 3.615), 10, 10, 10), 0.05, 12345);
+        var cu32 = Crystals.Rattle(Crystals.Supercell(Crystals.Fcc("Cu", 3.615), 2, 2, 2), 0.05, 12345);
+        const string si = "mass 1 28.0855\n", cu = "mass 1 63.546\n";
+        string snap = Path.Combine(mlearn, "snap", "SNAPotential"), qsnap = Path.Combine(mlearn, "qsnap", "SNAPotential");
+        string ace = Path.Combine(reference, "Cu-PBE-core-rep.ace");
+        string nn = Path.Combine(reference, "Si.nn.mliap");
+        string eam = Path.Combine(reference, "Cu_mishin1.eam.alloy");
+        string swFile = Path.Combine(Path.GetTempPath(), "mlip-bench-Si.sw"), tersoffFile = Path.Combine(Path.GetTempPath(), "mlip-bench-Si.tersoff");
+        File.WriteAllText(swFile, StillingerWeber.SiliconFile);
+        File.WriteAllText(tersoffFile, Tersoff.SiliconFile);
+
+        yield return new("snap", si2000, si64, ["-m", snap + ".snapcoeff"], "pair_style snap\npair_coeff * * pot.snapcoeff pot.snapparam Si\n", si, 200,
+            new Dictionary<string, string> { ["pot.snapcoeff"] = snap + ".snapcoeff", ["pot.snapparam"] = snap + ".snapparam" });
+        yield return new("qsnap", si2000, si64, ["-m", qsnap + ".snapcoeff"], "pair_style snap\npair_coeff * * pot.snapcoeff pot.snapparam Si\n", si, 200,
+            new Dictionary<string, string> { ["pot.snapcoeff"] = qsnap + ".snapcoeff", ["pot.snapparam"] = qsnap + ".snapparam" });
+        yield return new("sw", si4096, si64, ["-p", "sw"], "pair_style sw\npair_coeff * * pot.sw Si\n", si, 1000,
+            new Dictionary<string, string> { ["pot.sw"] = swFile });
+        yield return new("tersoff", si4096, si64, ["-p", "tersoff"], "pair_style tersoff\npair_coeff * * pot.tersoff Si\n", si, 1000,
+            new Dictionary<string, string> { ["pot.tersoff"] = tersoffFile });
+        yield return new("eam", cu4000, cu32, ["-p", "eam:" + eam], "pair_style eam/alloy\npair_coeff * * pot.eam.alloy Cu\n", cu, 1000,
+            new Dictionary<string, string> { ["pot.eam.alloy"] = eam });
+        yield return new("pace (recursive)", cu4000, cu32, ["-m", ace], "pair_style pace recursive\npair_coeff * * pot.ace Cu\n", cu, 50,
+            new Dictionary<string, string> { ["pot.ace"] = ace });
+        yield return new("pace (product)", cu4000, cu32, ["-m", ace], "pair_style pace product\npair_coeff * * pot.ace Cu\n", cu, 50,
+            new Dictionary<string, string> { ["pot.ace"] = ace });
+        yield return new("mliap nn so3", si2000, si64, ["-m", nn + ".model"], "pair_style mliap model nn pot.mliap.model descriptor so3 pot.mliap.descriptor\npair_coeff * * Si\n", si, 50,
+            new Dictionary<string, string> { ["pot.mliap.model"] = nn + ".model", ["pot.mliap.descriptor"] = nn + ".descriptor" });
+        // mlip descriptors so4 2J=6 with derivatives vs compute sna/atom + snad/atom + snav/atom on the same cell (one evaluation)
+        yield return new("descriptors so4 2J=6", si2000, si8,
+            ["--type", "so4", "--param", "twojmax=6", "--param", "rcutfac=4.9", "--param", "rfac0=0.99363", "--param", "rmin0=0", "--param", "bzeroflag=0", "--derivatives"],
+            "pair_style zero 5.0\npair_coeff * *\ncompute b all sna/atom 4.9 0.99363 6 0.5 1.0 rmin0 0 switchflag 1 bzeroflag 0\n" +
+            "compute db all snad/atom 4.9 0.99363 6 0.5 1.0 rmin0 0 switchflag 1 bzeroflag 0\ncompute vb all snav/atom 4.9 0.99363 6 0.5 1.0 rmin0 0 switchflag 1 bzeroflag 0\n" +
+            "compute sb all reduce sum c_b[1] c_db[1] c_vb[1]\n", si, 0, new Dictionary<string, string>(), Descriptors: true);
+    }
+
+    private sealed record LammpsResult(double LoopSeconds, double WholeSeconds, double? FirstPe);
+
+    private static LammpsResult RunLammps(Case c, int steps, string core)
+    {
+        // the mlearn .snapparam files carry "diagonalstyle 3", a keyword of older LAMMPS that today's refuses (3 is what it does)
+        var files = c.Files.ToDictionary(kv => kv.Key, kv => kv.Key.EndsWith(".snapparam", StringComparison.Ordinal)
+            ? string.Join('\n', File.ReadAllLines(kv.Value).Where(l => !l.TrimStart().StartsWith("diagonalstyle", StringComparison.Ordinal)))
+            : File.ReadAllText(kv.Value));
+        string thermo = c.Descriptors
+            ? "thermo_style custom step c_sb[1] c_sb[2] c_sb[3]\nthermo 1\nrun 1\n"
+            : "velocity all create 300 12345\nfix 1 all nve\ntimestep 0.001\nthermo_style custom step pe\nthermo_modify format float %.15g\n" +
+              $"thermo {steps}\nrun {steps}\n";
+        var r = LammpsTiming.RunWhole(c.Cell, c.LammpsPair + c.Mass + thermo, files, core);
+        // descriptors: thermo evaluates the computes at set-up (step 0) and again in the one-step loop; the whole process
+        // that evaluates them once, as mlip descriptors does, is the whole run minus its loop
+        return c.Descriptors ? new LammpsResult(r.LoopSeconds, r.WholeSeconds - r.LoopSeconds, null) : new LammpsResult(r.LoopSeconds, r.WholeSeconds, r.FirstPe);
+    }
+
+    private sealed record MlipResult(double Seconds, double? Energy);
+
+    /// <summary>One whole Mlip process under taskset; the energy of step 0 from its thermo log (md).</summary>
+    private static MlipResult RunMlip(string cli, Case c, Structure cell, int steps, string cores)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "mlip-bench-whole", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "cell.xyz"), new ExtXyzFormat().WriteString([cell]));
+        var argv = new List<string> { "-c", cores, cli };
+        if (c.Descriptors) argv.AddRange(["descriptors", "cell.xyz", .. c.MlipArgs, "-o", "out.npz"]);
+        else argv.AddRange(["md", "cell.xyz", .. c.MlipArgs, "--steps", steps.ToString(CultureInfo.InvariantCulture), "--temperature", "300",
+            "--log-every", steps.ToString(CultureInfo.InvariantCulture), "--log", "thermo.csv"]);
+        var psi = new ProcessStartInfo("taskset") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in argv) psi.ArgumentList.Add(a);
+        var clock = Stopwatch.StartNew();
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        string err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        double seconds = clock.Elapsed.TotalSeconds;
+        if (p.ExitCode != 0) throw new InvalidOperationException($"mlip failed in {dir}: {err}{stdout.Result}");
+        double? energy = null;
+        if (!c.Descriptors)
+        {
+            // step,time,T,pe,ke,...: the row of step 0
+            var row = File.ReadLines(Path.Combine(dir, "thermo.csv")).Skip(1).First().Split(',');
+            energy = double.Parse(row[3], CultureInfo.InvariantCulture);
+        }
+        Directory.Delete(dir, recursive: true);
+        return new MlipResult(seconds, energy);
+    }
+
+    private static string RepoRoot()
+    {
+        var d = new DirectoryInfo(AppContext.BaseDirectory);
+        while (d is not null && !File.Exists(Path.Combine(d.FullName, "Mlip.slnx"))) d = d.Parent;
+        return d?.FullName ?? Directory.GetCurrentDirectory();
+    }
+
+    /// <summary>The CLI executable of this checkout (./mlip builds it); null when it has not been built.</summary>
+    private static string? FindCli()
+    {
+        string exe = Path.Combine(RepoRoot(), "src", "Mlip.Cli", "bin", "Release", "net10.0", "Mlip.Cli");
+        return File.Exists(exe) ? exe : null;
+    }
+
+    private static T Arg<T>(string[] args, string name, T fallback) where T : IParsable<T>
+    {
+        int k = Array.IndexOf(args, name);
+        return k >= 0 && k + 1 < args.Length ? T.Parse(args[k + 1], CultureInfo.InvariantCulture) : fallback;
+    }
+}

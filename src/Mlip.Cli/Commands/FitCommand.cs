@@ -1,0 +1,89 @@
+using System.CommandLine;
+using System.Globalization;
+using Mlip.AutoFit;
+using Mlip.IO;
+using Mlip.Validation;
+
+namespace Mlip.Cli.Commands;
+
+/// <summary>
+/// <c>mlip fit TRAIN [--test TEST] [--budget MINUTES] [-o DIR] [--seed S] [-j N] [--config FILE] [--dry-run] [--resume]</c>:
+/// the automatic fit (docs/fit.md). The search lives in Mlip.AutoFit; this verb reads the arguments and prints.
+/// </summary>
+public static class FitCommand
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var train = new Argument<string[]>("train") { Arity = ArgumentArity.ZeroOrMore, Description = "Training structure files (energies, forces, stresses where present)" };
+        var test = new Option<string[]>("--test") { Description = "Test structure files: evaluated once at the end, never used in a choice", AllowMultipleArgumentsPerToken = true };
+        var budget = new Option<double?>("--budget") { Description = "Wall-clock budget of the whole command in minutes (default 30, or search.budget of the config)" };
+        var output = CommonOptions.Output("Run directory: model.json, report.json, report.html, pareto.png, parity plots (default: fit)");
+        var seed = new Option<int>("--seed") { Description = "Seed of the validation split", DefaultValueFactory = _ => 1 };
+        var threads = CommonOptions.Threads();
+        var config = new Option<string?>("--config") { Description = "Optional YAML config: train, test, format, seed, threads, output and a search: section (mlip config --schema)" };
+        var format = CommonOptions.InputFormat();
+        var dryRun = new Option<bool>("--dry-run") { Description = "List the bases of the search with their size and estimated cost, and stop" };
+        var resume = new Option<bool>("--resume") { Description = "Continue a killed run from the checkpoint in the output directory" };
+        var cmd = new Command("fit", "Fit a potential with no settings: choose the model family, basis and hyperparameters on validation error within a time budget")
+        {
+            train, test, budget, output, seed, threads, config, format, dryRun, resume,
+        };
+        cmd.SetAction(parse => CliRunner.Run(stderr, () =>
+        {
+            var c = parse.GetValue(config) is { } path ? FitConfig.Load(path) : new FitConfig();
+            var trainFiles = parse.GetValue(train) is { Length: > 0 } t ? t : c.Train.ToArray();
+            if (trainFiles.Length == 0) throw new MlipException("mlip fit needs training data: mlip fit TRAIN [--test TEST] (or train: in --config)");
+            var testFiles = parse.GetValue(test) is { Length: > 0 } te ? te : c.Test.ToArray();
+            var search = c.Search;
+            if (parse.GetValue(budget) is double b)
+            {
+                if (!(b > 0)) throw new MlipException($"--budget must be a positive number of minutes, got {b.ToString(CultureInfo.InvariantCulture)}");
+                search = search with { Budget = b };
+            }
+            // an option given on the command line wins over the config, the config over the option's default
+            int nThreads = parse.GetResult(threads) is { Implicit: false } ? parse.GetValue(threads) : c.Threads ?? parse.GetValue(threads);
+            if (nThreads < 1) throw new MlipException($"--threads must be at least 1, got {nThreads}");
+            int s = parse.GetResult(seed) is { Implicit: false } ? parse.GetValue(seed) : c.Seed ?? parse.GetValue(seed);
+            string outDir = parse.GetValue(output) ?? c.Output ?? "fit";
+            string? inFormat = parse.GetValue(format) ?? c.Format;
+            var validation = ValidationOptions.Default with { RequireEnergy = true };
+            var trainSet = StructureIO.ReadAll(trainFiles, inFormat, validation);
+            var testSet = testFiles.Length > 0 ? StructureIO.ReadAll(testFiles, inFormat, ValidationOptions.Default) : [];
+            var fingerprint = string.Join("|", trainFiles.Select(Path.GetFullPath)) + $"|{trainSet.Count}|{trainSet.Sum(x => x.Count)}|seed {s}|threads {nThreads}|" +
+                System.Text.Json.JsonSerializer.Serialize(search with { Budget = 0 });
+            var options = new FitOptions
+            {
+                Train = trainSet, Test = testSet, Output = outDir, Search = search, Seed = s, Threads = nThreads,
+                Resume = parse.GetValue(resume), Fingerprint = fingerprint, Log = stdout, Progress = stderr,
+            };
+            var fit = new FitSearch(options);
+            if (parse.GetValue(dryRun))
+            {
+                stdout.WriteLine($"mlip fit --dry-run: {trainSet.Count} training structures, {(fit.Folds.IsCrossValidation ? $"{fit.Folds.Count}-fold cross-validation" : "hold-out validation")}, budget {search.Budget.ToString("G4", CultureInfo.InvariantCulture)} min");
+                stdout.WriteLine("bases in the order tried (the ladder and so4 bases are shown at the middle cut-off; the run keeps the best cut-off):");
+                var rows = new List<string[]> { new[] { "basis", "family", "columns", "estimated s", "memory GB" } };
+                double total = 0;
+                foreach (var basis in fit.PlanForDryRun())
+                {
+                    var (sec, cols, bytes) = fit.Estimate(basis);
+                    total += sec;
+                    rows.Add([basis.Label, basis.Family, cols.ToString(CultureInfo.InvariantCulture), sec.ToString("F0", CultureInfo.InvariantCulture), (bytes / 1e9).ToString("F2", CultureInfo.InvariantCulture)]);
+                }
+                TextTable.Write(stdout, rows);
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"all bases: ~{total / 60:F1} min; those that do not fit in the budget are skipped, cheapest first"));
+                return 0;
+            }
+            var outcome = fit.Run(new ProgressLine(stderr, "descriptors", "structures"));
+            stdout.WriteLine();
+            stdout.WriteLine($"chosen: {outcome.Chosen.Basis.Label}, {outcome.Chosen.Hyper}");
+            if (outcome.Chosen.Errors is { } v) ErrorTable.Write(stdout, "validation (the choice)", new Training.Evaluation { Comparisons = [], Overall = v.Overall, Groups = v.Groups });
+            stdout.WriteLine();
+            ErrorTable.Write(stdout, "training set", outcome.TrainErrors);
+            if (outcome.TestErrors is { } tt) { stdout.WriteLine(); ErrorTable.Write(stdout, "test set (evaluated once, after the choice)", tt); }
+            stdout.WriteLine();
+            stdout.WriteLine($"wrote {outcome.ModelPath}, report.json, report.html, pareto.png, parity_energy.png, parity_forces.png in {outDir}");
+            return 0;
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,113 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Mlip.Models;
+using Mlip.Training;
+
+namespace Mlip.AutoFit;
+
+/// <summary>
+/// A basis of the search: a model family on one descriptor (its parameters fixed). Every candidate on a basis shares
+/// its <see cref="LinearDesign"/>: the descriptors are computed once per basis.
+/// </summary>
+/// <param name="Family">ace (linear ACE), quadratic (qSNAP on so4) or linear (SNAP on so4).</param>
+/// <param name="Label">Short name in tables ("ace L1 rc 5").</param>
+/// <param name="Descriptor">The descriptor type and parameters.</param>
+/// <param name="Order">1 for linear models, 2 for quadratic.</param>
+public sealed record FitBasis(string Family, string Label, DescriptorSpec Descriptor, int Order)
+{
+    public bool IsAce => Family == "ace";
+
+    /// <summary>The built-in ACE ladder (order, nmax per rank, lmax per rank), smallest first; each level contains the previous one.</summary>
+    public static readonly (int Order, int[] Nmax, int[] Lmax)[] AceLadder =
+    [
+        (3, [8, 4, 2], [0, 3, 2]),
+        (4, [10, 6, 3, 2], [0, 4, 3, 2]),
+        (4, [12, 8, 5, 3], [0, 4, 3, 2]),
+        (4, [14, 10, 6, 4], [0, 5, 4, 3]),
+        (4, [16, 12, 8, 5], [0, 6, 5, 4]),
+    ];
+
+    public static FitBasis Ace(int level, double rc)
+    {
+        var (order, nmax, lmax) = AceLadder[level];
+        string R(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
+        var p = new Dictionary<string, string>
+        {
+            ["rc"] = R(rc), ["radial"] = "SBessel", ["order"] = order.ToString(CultureInfo.InvariantCulture),
+            ["nmax"] = string.Join(",", nmax), ["lmax"] = string.Join(",", lmax),
+        };
+        return new FitBasis("ace", $"ace L{level} rc {R(rc)}", new DescriptorSpec("ace", p), 1);
+    }
+
+    public static FitBasis So4(string family, int twojmax, double rc)
+    {
+        string R(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
+        var p = new Dictionary<string, string> { ["twojmax"] = twojmax.ToString(CultureInfo.InvariantCulture), ["rcutfac"] = R(rc) };
+        return new FitBasis(family, $"{family} so4 2J {twojmax} rc {R(rc)}", new DescriptorSpec("so4", p), family == "quadratic" ? 2 : 1);
+    }
+
+    public JsonObject Json() => new()
+    {
+        ["family"] = Family,
+        ["label"] = Label,
+        ["descriptor"] = new JsonObject
+        {
+            ["type"] = Descriptor.Type,
+            ["parameters"] = new JsonObject([.. Descriptor.Parameters.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))]),
+        },
+        ["order"] = Order,
+    };
+}
+
+/// <summary>The hyperparameters of one candidate on a basis: loss weight ratios (force and stress to energy), ridge scale and (ACE) smoothness exponent.</summary>
+public sealed record FitHyper(double Force, double Stress, double Ridge, double Smoothness)
+{
+    public string Key => string.Create(CultureInfo.InvariantCulture, $"{Force:R}|{Stress:R}|{Ridge:R}|{Smoothness:R}");
+
+    public LossWeights Loss => new() { Energy = 1, Force = Force, Stress = Stress };
+
+    public JsonObject Json() => new() { ["force_weight"] = Force, ["stress_weight"] = Stress, ["ridge"] = Ridge, ["smoothness"] = Smoothness };
+
+    public static FitHyper FromJson(JsonNode n) => new(
+        n["force_weight"]!.GetValue<double>(), n["stress_weight"]!.GetValue<double>(), n["ridge"]!.GetValue<double>(), n["smoothness"]!.GetValue<double>());
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"wF {Force:G3} wS {Stress:G3} λ {Ridge:G3} s {Smoothness:G3}");
+}
+
+/// <summary>One evaluated candidate: its basis and hyperparameters, validation errors and score, solve time.</summary>
+public sealed record FitCandidate(int Id, FitBasis Basis, FitHyper Hyper, ValidationErrors? Errors, double Score, double FitSeconds, string Status)
+{
+    public JsonObject Json(double? costUsPerAtom, int columns) => new()
+    {
+        ["id"] = Id,
+        ["family"] = Basis.Family,
+        ["basis"] = Basis.Label,
+        ["columns"] = columns,
+        ["hyperparameters"] = Hyper.Json(),
+        ["status"] = Status,
+        ["score"] = double.IsFinite(Score) ? Score : null,
+        ["validation"] = Errors is null ? null : ErrorsJson(Errors),
+        ["evaluation_us_per_atom"] = costUsPerAtom,
+        ["fit_seconds"] = FitSeconds,
+    };
+
+    public static JsonObject ErrorsJson(ValidationErrors e)
+    {
+        var o = MetricsJson.Of(e.Overall);
+        var g = new JsonObject();
+        foreach (var (name, m) in e.Groups) g[name] = MetricsJson.Of(m);
+        o["groups"] = g;
+        return o;
+    }
+
+    public static ValidationErrors ErrorsFromJson(JsonNode n)
+    {
+        static ErrorMetrics M(JsonNode m) => new(
+            m["structures"]!.GetValue<int>(), m["atoms"]!.GetValue<int>(),
+            m["energy_mae_mev_per_atom"]?.GetValue<double>(), m["energy_rmse_mev_per_atom"]?.GetValue<double>(),
+            m["force_mae_ev_per_a"]?.GetValue<double>(), m["force_rmse_ev_per_a"]?.GetValue<double>(),
+            m["stress_mae_gpa"]?.GetValue<double>(), m["stress_rmse_gpa"]?.GetValue<double>());
+        var groups = n["groups"]!.AsObject().Select(kv => KeyValuePair.Create(kv.Key, M(kv.Value!))).ToList();
+        return new ValidationErrors(M(n), groups);
+    }
+}

@@ -1,0 +1,468 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Mlip.Descriptors;
+using Mlip.Descriptors.Ace;
+using Mlip.IO;
+using Mlip.Models;
+using Mlip.Structures;
+using Mlip.Training;
+using Mlip.Validation;
+
+namespace Mlip.AutoFit;
+
+/// <summary>What <c>mlip fit</c> is given: the data, the search settings, the run's seed, threads, output and mode.</summary>
+public sealed record FitOptions
+{
+    public required IReadOnlyList<Structure> Train { get; init; }
+    public IReadOnlyList<Structure> Test { get; init; } = [];
+    public required string Output { get; init; }
+    public FitSearchSettings Search { get; init; } = new();
+    public int Seed { get; init; } = 1;
+    public int Threads { get; init; } = Environment.ProcessorCount;
+    public bool Resume { get; init; }
+    /// <summary>Identifies the data and settings in the checkpoint (a resumed run must match it).</summary>
+    public string Fingerprint { get; init; } = "";
+    public TextWriter Log { get; init; } = TextWriter.Null;
+    /// <summary>Periodic progress lines (best so far, time left); stderr in the CLI.</summary>
+    public TextWriter Progress { get; init; } = TextWriter.Null;
+}
+
+/// <summary>A basis as the search saw it: its size, build time, measured evaluation cost and what became of it.</summary>
+public sealed record FitBasisOutcome(FitBasis Basis, int Columns, double BuildSeconds, double? CostUsPerAtom, double EstimateSeconds, string Status)
+{
+    public JsonObject Json() => new()
+    {
+        ["basis"] = Basis.Json(), ["columns"] = Columns, ["build_seconds"] = BuildSeconds,
+        ["evaluation_us_per_atom"] = CostUsPerAtom, ["estimate_seconds"] = EstimateSeconds, ["status"] = Status,
+    };
+
+    public static FitBasisOutcome FromJson(JsonNode n, FitBasis basis) => new(basis, n["columns"]!.GetValue<int>(), n["build_seconds"]!.GetValue<double>(),
+        n["evaluation_us_per_atom"]?.GetValue<double>(), n["estimate_seconds"]!.GetValue<double>(), n["status"]!.GetValue<string>());
+}
+
+/// <summary>The result of <c>mlip fit</c>.</summary>
+public sealed record FitOutcome(
+    IReadOnlyList<FitCandidate> Candidates, IReadOnlyList<FitBasisOutcome> Bases, FitCandidate Chosen, string Reason,
+    Potential Potential, double[] Coefficients, Evaluation TrainErrors, Evaluation? TestErrors, ValidationFolds Folds,
+    string ModelPath, double Seconds, double BudgetSeconds);
+
+/// <summary>
+/// The automatic fit (docs/fit.md): bases from cheap to expensive (the ACE cut-off on the smallest basis, then the ACE
+/// ladder while the validation error falls, then so4 bases), on each a coordinate descent over the loss weights, the
+/// ridge and the smoothness prior, every candidate a p × p solve on <see cref="NormalEquationBlocks"/> scored on the
+/// validation folds only; the winner refitted on all of TRAIN; TEST evaluated once at the end. A clock for the whole
+/// command skips bases whose estimated cost does not fit in the time left and stops a basis's descent when time runs
+/// out. A checkpoint after every basis lets <c>--resume</c> continue after a kill.
+/// </summary>
+public sealed class FitSearch
+{
+    /// <summary>Design memory a basis may take (validation rows and normal-equation blocks); larger bases are skipped.</summary>
+    public const long MemoryLimitBytes = 3L << 30;
+    private const string CheckpointName = "fit-checkpoint.json";
+
+    private readonly FitOptions _o;
+    private readonly FitSearchSettings _s;
+    private readonly Stopwatch _clock = new();
+    private readonly double _budget;
+    private double _previousSeconds;
+    private readonly List<FitCandidate> _candidates = [];
+    private readonly List<FitBasisOutcome> _bases = [];
+    private readonly Dictionary<string, JsonNode> _checkpoint = new(StringComparer.Ordinal);
+    private readonly IReadOnlyList<string> _elements;
+    private readonly ValidationFolds _folds;
+    private readonly bool _hasStress, _hasForces;
+    private (double E, double F, double S)? _reference;
+    private LinearDesign? _bestDesign;
+    private FitCandidate? _best;
+    private TimeSpan _lastProgress = TimeSpan.FromSeconds(-100);
+
+    public FitSearch(FitOptions options)
+    {
+        _o = options;
+        _s = options.Search;
+        _budget = _s.Budget * 60;
+        if (options.Train.Count < 2) throw new MlipException("mlip fit needs at least two training structures (one to fit, one to validate)");
+        _elements = [.. options.Train.SelectMany(s => s.AtomicNumbers).Distinct().Order().Select(Elements.Symbol)];
+        _folds = ValidationFolds.Make(options.Train, _s.Folds, options.Train.Count < _s.CrossValidationBelow, options.Seed);
+        _hasStress = options.Train.Any(s => s.Stress is not null && s.Pbc.AllPeriodic);
+        _hasForces = options.Train.Any(s => s.Forces is not null);
+        if (!options.Train.Any(s => s.Energy is not null)) throw new MlipException("mlip fit needs training structures with energies");
+    }
+
+    public double Elapsed => _previousSeconds + _clock.Elapsed.TotalSeconds;
+    public double Left => _budget - Elapsed;
+    public ValidationFolds Folds => _folds;
+
+    /// <summary>The bases of the plan in the order they are tried, without the choices (the ladder and so4 growth assume the default cut-off).</summary>
+    public IReadOnlyList<FitBasis> PlanForDryRun()
+    {
+        var list = new List<FitBasis>();
+        var families = Families();
+        double rc0 = _s.Cutoffs.Length > 0 ? _s.Cutoffs[_s.Cutoffs.Length / 2] : 5.0;
+        if (families.Contains("ace"))
+        {
+            foreach (double rc in _s.Cutoffs) list.Add(FitBasis.Ace(0, rc));
+            for (int l = 1; l < Math.Min(_s.AceLevels, FitBasis.AceLadder.Length); l++) list.Add(FitBasis.Ace(l, rc0));
+        }
+        foreach (string fam in families.Where(f => f != "ace"))
+            foreach (int j in _s.TwoJMax) list.Add(FitBasis.So4(fam, j, rc0));
+        return list;
+    }
+
+    /// <summary>Estimated seconds of a basis (descriptor time measured on two structures, Gram and solve counts at a nominal rate) and its column count.</summary>
+    public (double Seconds, int Columns, long Bytes) Estimate(FitBasis basis)
+    {
+        var clock = Stopwatch.StartNew();
+        var descriptor = basis.Descriptor.Create(_elements);
+        var bySize = Enumerable.Range(0, _o.Train.Count).OrderBy(i => _o.Train[i].Count).ThenBy(i => i).ToArray();
+        int[] probe = [bySize[bySize.Length / 2], bySize[(3 * bySize.Length) / 4]];
+        int probeAtoms = 0;
+        foreach (int i in probe.Distinct())
+        {
+            descriptor.Compute(_o.Train[i], _hasForces || _hasStress);
+            probeAtoms += _o.Train[i].Count;
+        }
+        double perAtom = clock.Elapsed.TotalSeconds / Math.Max(1, probeAtoms);
+        long atoms = _o.Train.Sum(s => (long)s.Count);
+        int per = PolynomialModel.CoefficientsPerElement(basis.Order, descriptor.FeatureCount);
+        int p = per * _elements.Count;
+        long rows = _o.Train.Sum(s => 1L + (s.Forces is not null ? 3L * s.Count : 0) + (s.Stress is not null ? 6 : 0));
+        double rate = 2e9 * Math.Max(1, _o.Threads); // multiply-adds per second, nominal
+        double descriptors = 1.3 * perAtom * atoms / Math.Max(1, _o.Threads);
+        double gram = rows * (double)p * p / 2 / rate;
+        int evaluations = _s.Sweeps * (_s.ForceWeights.Length + (_hasStress ? _s.StressWeights.Length : 0) + _s.Ridges.Length + (basis.IsAce ? _s.Smoothness.Length : 0));
+        double validatedRows = rows * (double)_folds.Validated.Length / _folds.Count;
+        double solves = evaluations * _folds.Validated.Length * ((double)p * p * p / 6 + 3.0 * _folds.Count * p * p) / rate;
+        double scoring = evaluations * validatedRows * p / rate * Math.Max(1, _o.Threads);
+        long bytes = (long)(validatedRows * p * 8) + (long)_folds.Count * 3 * p * (long)p * 8;
+        return (descriptors + gram + solves + scoring + clock.Elapsed.TotalSeconds, p, bytes);
+    }
+
+    private HashSet<string> Families() =>
+        [.. _s.Families.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(f => f.ToLowerInvariant())];
+
+    public FitOutcome Run(IProgress<WorkProgress>? descriptorProgress = null)
+    {
+        _clock.Start();
+        Directory.CreateDirectory(_o.Output);
+        LoadCheckpoint();
+        var log = _o.Log;
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"fit: {_o.Train.Count} training structures ({_o.Train.Sum(s => s.Count)} atoms, elements {string.Join(" ", _elements)}), " +
+            $"{(_folds.IsCrossValidation ? $"{_folds.Count}-fold cross-validation" : $"hold-out validation (1 fold of {_folds.Count})")} stratified by config_type; " +
+            $"{(_hasStress ? "stresses fitted when it helps" : "no stresses in the data")}; budget {_s.Budget:G4} min"));
+        if (_o.Test.Count > 0) log.WriteLine($"fit: {_o.Test.Count} test structures, evaluated once after the choice and never used in it");
+        var families = Families();
+        foreach (var f in families)
+            if (f is not ("ace" or "quadratic" or "linear"))
+                throw new MlipException($"unknown model family '{f}' in search.families (ace, quadratic, linear)");
+
+        double bestRc = _s.Cutoffs.Length > 0 ? _s.Cutoffs[_s.Cutoffs.Length / 2] : 5.0;
+        if (families.Contains("ace"))
+        {
+            // the cut-off on the cheapest basis
+            double bestScore = double.PositiveInfinity;
+            foreach (double rc in _s.Cutoffs)
+            {
+                double sc = EvaluateBasis(FitBasis.Ace(0, rc), descriptorProgress);
+                if (sc < bestScore) { bestScore = sc; bestRc = rc; }
+            }
+            // the ladder: grow while the validation score falls
+            double previous = bestScore;
+            for (int l = 1; l < Math.Min(_s.AceLevels, FitBasis.AceLadder.Length); l++)
+            {
+                double sc = EvaluateBasis(FitBasis.Ace(l, bestRc), descriptorProgress);
+                if (!(sc < previous)) break;
+                previous = sc;
+            }
+        }
+        foreach (string fam in new[] { "quadratic", "linear" }.Where(families.Contains))
+        {
+            double previous = double.PositiveInfinity;
+            foreach (int j in _s.TwoJMax)
+            {
+                double sc = EvaluateBasis(FitBasis.So4(fam, j, bestRc), descriptorProgress);
+                if (!(sc < previous)) break;
+                previous = sc;
+            }
+        }
+        if (_best is null) throw new MlipException($"no candidate could be evaluated within the budget of {_s.Budget:G4} minutes; give a larger --budget");
+        return Finish(descriptorProgress);
+    }
+
+    /// <summary>The score of a candidate: Σ over the quantities the data carry of its validation MAE over the reference candidate's (the first one evaluated); stress weighs <see cref="FitSearchSettings.StressScore"/>.</summary>
+    private double Score(ValidationErrors e)
+    {
+        var m = e.Overall;
+        _reference ??= (m.EnergyMaeMevPerAtom ?? 0, m.ForceMaeEvPerA ?? 0, m.StressMaeGpa ?? 0);
+        var (re, rf, rs) = _reference.Value;
+        double s = 0;
+        if (m.EnergyMaeMevPerAtom is double ee && re > 0) s += ee / re;
+        if (m.ForceMaeEvPerA is double ff && rf > 0) s += ff / rf;
+        if (m.StressMaeGpa is double ss && rs > 0) s += _s.StressScore * ss / rs;
+        return double.IsFinite(s) ? s : double.PositiveInfinity;
+    }
+
+    private double EvaluateBasis(FitBasis basis, IProgress<WorkProgress>? descriptorProgress)
+    {
+        // resumed: the basis's candidates come from the checkpoint
+        if (_checkpoint.TryGetValue(basis.Label, out var saved))
+        {
+            var outcome = FitBasisOutcome.FromJson(saved["outcome"]!, basis);
+            _bases.Add(outcome);
+            double bestSaved = double.PositiveInfinity;
+            foreach (var c in saved["candidates"]!.AsArray())
+            {
+                var errors = c!["validation"] is { } v ? FitCandidate.ErrorsFromJson(v) : null;
+                var cand = new FitCandidate(_candidates.Count, basis, FitHyper.FromJson(c["hyperparameters"]!), errors, double.PositiveInfinity, c["fit_seconds"]!.GetValue<double>(), c["status"]!.GetValue<string>());
+                cand = cand with { Score = errors is null ? double.PositiveInfinity : Score(errors) };
+                Record(cand, null);
+                bestSaved = Math.Min(bestSaved, cand.Score);
+            }
+            _o.Log.WriteLine($"fit: {basis.Label}: {saved["candidates"]!.AsArray().Count} candidates from the checkpoint ({outcome.Status})");
+            return bestSaved;
+        }
+
+        var (estimate, columns, bytes) = Estimate(basis);
+        double reserve = Reserve();
+        if (bytes > MemoryLimitBytes)
+            return Skip(basis, columns, estimate, string.Create(CultureInfo.InvariantCulture, $"skipped: needs ~{bytes / 1e9:F1} GB (limit {MemoryLimitBytes / 1e9:F1})"));
+        if (Elapsed + estimate + reserve > _budget)
+            return Skip(basis, columns, estimate, string.Create(CultureInfo.InvariantCulture, $"skipped: estimated {estimate:F0} s, {Math.Max(0, Left - reserve):F0} s left"));
+
+        _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: {basis.Label}: {columns} columns, estimated {estimate:F0} s; computing descriptors"));
+        var descriptor = basis.Descriptor.Create(_elements);
+        var design = LinearDesign.Build(descriptor, basis.Order, _o.Train, _folds, _o.Threads, descriptorProgress);
+        _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: {basis.Label}: design built in {design.BuildTime.TotalSeconds:F1} s"));
+        Progress(basis.Label + " built", force: true);
+
+        var start = StartHyper(basis);
+        var tried = new Dictionary<string, FitCandidate>(StringComparer.Ordinal);
+        var bestHere = Evaluate(design, basis, [start], tried)[0];
+        string status = "done";
+        var dims = new List<int> { 0, 2 };
+        if (_hasStress) dims.Insert(1, 1);
+        if (basis.IsAce) dims.Add(3);
+        if (!_hasForces) dims.Remove(0);
+        for (int sweep = 0; sweep < _s.Sweeps && status == "done"; sweep++)
+            foreach (int dim in dims)
+            {
+                if (Left < Reserve() + 1) { status = "stopped: budget"; break; }
+                var grid = dim switch { 0 => _s.ForceWeights, 1 => _s.StressWeights, 2 => _s.Ridges, _ => _s.Smoothness };
+                var hypers = grid.Select(v => dim switch
+                {
+                    0 => bestHere.Hyper with { Force = v },
+                    1 => bestHere.Hyper with { Stress = v },
+                    2 => bestHere.Hyper with { Ridge = v },
+                    _ => bestHere.Hyper with { Smoothness = v },
+                }).ToList();
+                foreach (var c in Evaluate(design, basis, hypers, tried))
+                    if (c.Score < bestHere.Score) bestHere = c;
+                Progress(basis.Label, force: false);
+            }
+        double? cost = MeasureCost(design, basis, bestHere.Hyper);
+        var outcomeNew = new FitBasisOutcome(basis, columns, design.BuildTime.TotalSeconds, cost, estimate, status);
+        _bases.Add(outcomeNew);
+        if (ReferenceEquals(_best, bestHere) || _best?.Basis.Label == basis.Label) _bestDesign = design;
+        SaveCheckpoint(basis, outcomeNew, tried.Values.OrderBy(c => c.Id));
+        _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"fit: {basis.Label}: best {bestHere.Hyper}: validation E {F(bestHere.Errors?.Overall.EnergyMaeMevPerAtom)} meV/atom, F {F(bestHere.Errors?.Overall.ForceMaeEvPerA)} eV/Å, S {F(bestHere.Errors?.Overall.StressMaeGpa)} GPa, score {bestHere.Score:F4}; {cost:F1} µs/atom"));
+        return bestHere.Score;
+    }
+
+    private static string F(double? v) => v is double x ? x.ToString("G4", CultureInfo.InvariantCulture) : "-";
+
+    private double Skip(FitBasis basis, int columns, double estimate, string status)
+    {
+        _bases.Add(new FitBasisOutcome(basis, columns, 0, null, estimate, status));
+        _o.Log.WriteLine($"fit: {basis.Label}: {status}");
+        return double.PositiveInfinity;
+    }
+
+    /// <summary>Time kept for the end: the refit, TRAIN and TEST evaluation, the report.</summary>
+    private double Reserve() => Math.Max(10, 0.04 * _budget);
+
+    private FitHyper StartHyper(FitBasis basis)
+    {
+        var same = _candidates.Where(c => c.Basis.IsAce == basis.IsAce && double.IsFinite(c.Score)).MinBy(c => c.Score);
+        if (same is not null) return same.Hyper;
+        double Mid(double[] grid, double fallback) => grid.Length > 0 ? grid[grid.Length / 2] : fallback;
+        return new FitHyper(_hasForces ? Mid(_s.ForceWeights, 0.03) : 0, 0, basis.IsAce ? 1e-10 : 1e-8, basis.IsAce ? Mid(_s.Smoothness, 2) : 0);
+    }
+
+    private double[] RidgeVector(LinearDesign d, FitHyper h)
+    {
+        int per = d.PerElement, k = d.Features;
+        var prior = d.Descriptor is AceBasisDescriptor ace && d.Order == 1 ? AceLinearFit.SmoothnessWeights(ace, h.Smoothness) : null;
+        var lambda = new double[d.Columns];
+        for (int e = 0; e < d.Elements.Length; e++)
+        {
+            lambda[e * per] = 1e-4 * h.Ridge;
+            for (int q = 1; q < per; q++) lambda[e * per + q] = h.Ridge * (prior is not null && q - 1 < k ? prior[q - 1] : 1);
+        }
+        return lambda;
+    }
+
+    private List<FitCandidate> Evaluate(LinearDesign design, FitBasis basis, IReadOnlyList<FitHyper> hypers, Dictionary<string, FitCandidate> tried)
+    {
+        var todo = hypers.Where(h => !tried.ContainsKey(h.Key)).DistinctBy(h => h.Key).ToList();
+        var results = new (ValidationErrors? Errors, double Seconds)[todo.Count];
+        MlipParallel.For(0, todo.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _o.Threads) }, i =>
+        {
+            var clock = Stopwatch.StartNew();
+            var h = todo[i];
+            var byFold = new Dictionary<int, double[]>();
+            foreach (int f in _folds.Validated)
+            {
+                var x = design.Blocks.Solve(f, [1, h.Force, h.Stress], RidgeVector(design, h));
+                if (x is null) { results[i] = (null, clock.Elapsed.TotalSeconds); return; }
+                byFold[f] = x;
+            }
+            results[i] = (design.Score(byFold), clock.Elapsed.TotalSeconds);
+        });
+        for (int i = 0; i < todo.Count; i++)
+        {
+            var (errors, seconds) = results[i];
+            var c = new FitCandidate(_candidates.Count, basis, todo[i], errors, errors is null ? double.PositiveInfinity : Score(errors), seconds,
+                errors is null ? "failed: the normal equations are not positive definite" : "evaluated");
+            tried[todo[i].Key] = c;
+            Record(c, design);
+        }
+        return [.. hypers.Select(h => tried[h.Key])];
+    }
+
+    private void Record(FitCandidate c, LinearDesign? design)
+    {
+        _candidates.Add(c);
+        if (_best is null || c.Score < _best.Score)
+        {
+            _best = c;
+            _bestDesign = design;
+        }
+    }
+
+    private double? MeasureCost(LinearDesign design, FitBasis basis, FitHyper h)
+    {
+        var x = design.Blocks.Solve(null, [1, h.Force, h.Stress], RidgeVector(design, h));
+        if (x is null) return null;
+        var potential = MakePotential(design, basis, x);
+        var probe = _o.Train.Where(s => s.Count > 0).OrderByDescending(s => s.Count).ThenBy(s => s.Count).Take(2).ToList();
+        potential.Calculate(probe[0], forces: true, stress: false); // warm-up
+        var clock = Stopwatch.StartNew();
+        long atoms = 0;
+        int reps = 0;
+        do
+        {
+            foreach (var s in probe) { potential.Calculate(s, forces: true, stress: true); atoms += s.Count; }
+            reps++;
+        }
+        while (clock.Elapsed.TotalSeconds < 0.3 && reps < 20);
+        return 1e6 * clock.Elapsed.TotalSeconds / atoms;
+    }
+
+    private static Potential MakePotential(LinearDesign d, FitBasis basis, double[] x)
+    {
+        int per = d.PerElement;
+        var coefficients = new double[d.Elements.Length][];
+        for (int e = 0; e < d.Elements.Length; e++) coefficients[e] = x.AsSpan(e * per, per).ToArray();
+        var model = new PolynomialModel(d.Order, d.Elements, d.Features, coefficients, d.Mean, d.Scale);
+        return new Potential(d.Descriptor, model, basis.Descriptor);
+    }
+
+    private void Progress(string what, bool force)
+    {
+        var now = TimeSpan.FromSeconds(Elapsed);
+        if (!force && now - _lastProgress < TimeSpan.FromSeconds(5)) return;
+        _lastProgress = now;
+        string best = _best is null ? "none yet" : string.Create(CultureInfo.InvariantCulture,
+            $"{_best.Basis.Label} {_best.Hyper} (E {F(_best.Errors?.Overall.EnergyMaeMevPerAtom)} meV/atom, F {F(_best.Errors?.Overall.ForceMaeEvPerA)} eV/Å)");
+        _o.Progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"fit: {Clock(Elapsed)} of {Clock(_budget)}, {Clock(Math.Max(0, Left))} left; {_candidates.Count} candidates; {what}; best so far: {best}"));
+    }
+
+    private static string Clock(double seconds) => $"{(int)(seconds / 60):D2}:{(int)(seconds % 60):D2}";
+
+    private FitOutcome Finish(IProgress<WorkProgress>? descriptorProgress)
+    {
+        var chosen = _best!;
+        var design = _bestDesign;
+        if (design is null || design.Descriptor is null)
+        {
+            _o.Log.WriteLine($"fit: rebuilding the design of {chosen.Basis.Label} (resumed run)");
+            design = LinearDesign.Build(chosen.Basis.Descriptor.Create(_elements), chosen.Basis.Order, _o.Train, _folds, _o.Threads, descriptorProgress);
+        }
+        var x = design.Blocks.Solve(null, [1, chosen.Hyper.Force, chosen.Hyper.Stress], RidgeVector(design, chosen.Hyper))
+            ?? throw new MlipException($"the refit of {chosen.Basis.Label} on all of TRAIN failed: its normal equations are not positive definite");
+        var potential = MakePotential(design, chosen.Basis, x);
+        int evaluated = _candidates.Count(c => double.IsFinite(c.Score));
+        string reason = string.Create(CultureInfo.InvariantCulture,
+            $"lowest validation score ({chosen.Score:F4}: the sum of its validation MAEs over those of the first candidate, stress at weight {_s.StressScore:G3}) " +
+            $"among {evaluated} candidates on {_bases.Count(b => b.Status is "done" or "stopped: budget")} bases; " +
+            $"{(_folds.IsCrossValidation ? $"{_folds.Count}-fold cross-validation" : "hold-out validation")} on TRAIN only; refitted on all of TRAIN");
+        _o.Log.WriteLine($"fit: chosen {chosen.Basis.Label} {chosen.Hyper}: {reason}");
+
+        string modelPath = Path.Combine(_o.Output, "model.json");
+        var training = new JsonObject
+        {
+            ["fit"] = "mlip fit",
+            ["seed"] = _o.Seed,
+            ["basis"] = chosen.Basis.Json(),
+            ["hyperparameters"] = chosen.Hyper.Json(),
+            ["loss"] = new JsonObject { ["energy"] = 1.0, ["force"] = chosen.Hyper.Force, ["stress"] = chosen.Hyper.Stress },
+        };
+        ModelFile.Save(modelPath, potential, training);
+        if (Models.Ace.AceLinearExport.IsLinearAce(potential))
+            ModelFile.Save(Path.Combine(_o.Output, "model.yace"), potential);
+        var trainErrors = Evaluation.Run(potential, _o.Train, _o.Threads);
+        // TEST: evaluated once, after the choice and the refit
+        var testErrors = _o.Test.Count > 0 ? Evaluation.Run(potential, _o.Test, _o.Threads) : null;
+        double? cost = _bases.FirstOrDefault(b => b.Basis.Label == chosen.Basis.Label)?.CostUsPerAtom;
+        var outcome = new FitOutcome(_candidates, _bases, chosen, reason, potential, x, trainErrors, testErrors, _folds, modelPath, Elapsed, _budget);
+        FitReport.Write(_o.Output, outcome, _s);
+        _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: done in {Clock(Elapsed)} (budget {Clock(_budget)}); chosen model {cost:F1} µs/atom"));
+        return outcome;
+    }
+
+    private void LoadCheckpoint()
+    {
+        string path = Path.Combine(_o.Output, CheckpointName);
+        if (!_o.Resume)
+        {
+            if (File.Exists(path)) File.Delete(path);
+            return;
+        }
+        if (!File.Exists(path))
+        {
+            _o.Log.WriteLine($"fit: --resume: no {CheckpointName} in {_o.Output}; starting afresh");
+            return;
+        }
+        var root = TryLoad(path) ?? throw new MlipException($"{path}: not a readable checkpoint; remove it or leave out --resume");
+        if (root["fingerprint"]?.GetValue<string>() != _o.Fingerprint)
+            throw new MlipException($"{path}: the checkpoint belongs to another run (other data, settings, seed or threads); remove it or leave out --resume");
+        _previousSeconds = root["elapsed_seconds"]!.GetValue<double>();
+        foreach (var b in root["bases"]!.AsArray()) _checkpoint[b!["label"]!.GetValue<string>()] = b;
+        _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: resuming: {_checkpoint.Count} bases done, {_previousSeconds:F0} s spent before"));
+    }
+
+    private void SaveCheckpoint(FitBasis basis, FitBasisOutcome outcome, IEnumerable<FitCandidate> candidates)
+    {
+        string path = Path.Combine(_o.Output, CheckpointName);
+        var root = File.Exists(path) ? TryLoad(path) : null; // a fresh run deleted the old one at its start
+        root ??= new JsonObject { ["fingerprint"] = _o.Fingerprint, ["bases"] = new JsonArray() };
+        root["elapsed_seconds"] = Elapsed;
+        root["bases"]!.AsArray().Add(new JsonObject
+        {
+            ["label"] = basis.Label,
+            ["outcome"] = outcome.Json(),
+            ["candidates"] = new JsonArray([.. candidates.Select(c => (JsonNode)c.Json(null, outcome.Columns))]),
+        });
+        AtomicFile.WriteJson(path, root);
+    }
+
+    private static JsonObject? TryLoad(string path)
+    {
+        try { return JsonNode.Parse(File.ReadAllText(path)) as JsonObject; }
+        catch (System.Text.Json.JsonException) { return null; }
+    }
+}

@@ -1,0 +1,49 @@
+using Mlip.Configuration;
+
+namespace Mlip.AutoFit;
+
+/// <summary>
+/// The <c>search:</c> section of an <c>mlip fit</c> config (every key optional; docs/fit.md): the search space, the
+/// validation scheme and the budget. The defaults are the automatic path: nothing here needs setting by hand.
+/// </summary>
+public sealed record FitSearchSettings
+{
+    [Setting("budget", "wall-clock budget of the whole command in minutes (--budget overrides it)", Min = 0.05)]
+    public double Budget { get; init; } = 30;
+
+    [Setting("families", "model families searched, cheapest first: ace (linear ACE, basis grown ladder-style), quadratic (qSNAP on so4), linear (SNAP on so4)")]
+    public string Families { get; init; } = "ace,quadratic";
+
+    [Setting("folds", "validation folds: each structure is in one fold, stratified by config_type group", Min = 2, Max = 20)]
+    public int Folds { get; init; } = 5;
+
+    [Setting("cross_validation_below", "data sets with fewer structures than this are cross-validated over every fold; larger ones hold out one fold", Min = 0)]
+    public int CrossValidationBelow { get; init; } = 400;
+
+    [Setting("cutoffs", "cut-off radii (Å) tried on the cheapest basis; the best one is kept for the larger bases")]
+    public double[] Cutoffs { get; init; } = [4.5, 5.0, 5.5];
+
+    [Setting("ace_levels", "ACE bases of the ladder: at most this many levels of the built-in ladder (order 3 → order 4, growing nmax and lmax)", Min = 1, Max = 5)]
+    public int AceLevels { get; init; } = 5;
+
+    [Setting("twojmax", "band limits 2J tried for so4 (quadratic and linear families), grown while the validation error falls")]
+    public int[] TwoJMax { get; init; } = [6, 8];
+
+    [Setting("force_weights", "force-to-energy loss weight ratios tried")]
+    public double[] ForceWeights { get; init; } = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1];
+
+    [Setting("stress_weights", "stress-to-energy loss weight ratios tried when the data carry stresses")]
+    public double[] StressWeights { get; init; } = [0, 1e-6, 1e-5, 1e-4, 1e-3];
+
+    [Setting("ridges", "ridge scales λ0 tried (the ACE smoothness prior's λ0; the polynomial models' ridge)")]
+    public double[] Ridges { get; init; } = [1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4];
+
+    [Setting("smoothness", "exponents of the ACE smoothness prior tried")]
+    public double[] Smoothness { get; init; } = [0, 1, 2, 3, 4];
+
+    [Setting("sweeps", "coordinate-descent sweeps over the loss weights and priors of each basis", Min = 1, Max = 10)]
+    public int Sweeps { get; init; } = 2;
+
+    [Setting("stress_score", "weight of the relative stress error in the validation score (energy and forces weigh 1)", Min = 0)]
+    public double StressScore { get; init; } = 0.25;
+}

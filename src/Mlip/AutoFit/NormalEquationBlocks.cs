@@ -1,0 +1,194 @@
+using System.Numerics.Tensors;
+using Mlip.Validation;
+
+namespace Mlip.AutoFit;
+
+/// <summary>The classes of rows of a linear fit; each is weighted as a whole (loss weight over its row count).</summary>
+public enum RowClass
+{
+    Energy = 0,
+    Force = 1,
+    Stress = 2,
+}
+
+/// <summary>
+/// The data of a linear least-squares fit reduced to its normal equations, one block per (validation fold, row class):
+/// G = AᵀA, h = Aᵀb, bᵀb and the row count, accumulated once per descriptor. Any fit on any union of folds with any
+/// class weights (w_E, w_F, w_S) and any ridge vector λ is then a p × p solve,
+/// (Σ_c w_c/n_c Σ_f G_fc + diag λ) x = Σ_c w_c/n_c Σ_f h_fc, without the data: the loss is
+/// Σ_c w_c · mean over class c's rows of (a·x − b)² + Σ λ_j x_j², the loss of <c>mlip train</c>'s linear fits.
+/// </summary>
+/// <remarks>
+/// Normal equations square the condition number; the columns are standardised features and the ridge is never
+/// below 1e-12 of the diagonal's scale in the search, which keeps the Cholesky factor well inside float64.
+/// A candidate whose matrix is not positive definite is reported as failed, not solved some other way.
+/// Rows are added in a fixed order and each entry of G is summed by one thread: the result does not depend on the
+/// thread count's scheduling.
+/// </remarks>
+public sealed class NormalEquationBlocks
+{
+    private const int Chunk = 256;
+    private readonly Block[,] _blocks;
+    private readonly int _threads;
+
+    public NormalEquationBlocks(int columns, int folds, int threads)
+    {
+        Columns = columns;
+        Folds = folds;
+        _threads = Math.Max(1, threads);
+        _blocks = new Block[folds, 3];
+        for (int f = 0; f < folds; f++)
+            for (int c = 0; c < 3; c++) _blocks[f, c] = new Block(columns);
+    }
+
+    public int Columns { get; }
+    public int Folds { get; }
+
+    /// <summary>Bytes held (the Gram blocks and their row buffers).</summary>
+    public long Bytes => (long)Folds * 3 * ((long)Columns * Columns + (long)Columns * (Chunk + 2)) * sizeof(double);
+
+    /// <summary>Adds one row (<paramref name="row"/>, Columns values) with target <paramref name="target"/> to the block of (fold, class).</summary>
+    public void Add(int fold, RowClass cls, ReadOnlySpan<double> row, double target)
+    {
+        var b = _blocks[fold, (int)cls];
+        b.Push(row, target);
+        if (b.Filled == Chunk) b.Flush(_threads);
+    }
+
+    /// <summary>Folds the buffered rows into the Gram blocks (call once after the last row).</summary>
+    public void Complete()
+    {
+        foreach (var b in _blocks) b.Flush(_threads);
+    }
+
+    /// <summary>Rows of class <paramref name="cls"/> in the folds other than <paramref name="leftOut"/> (all folds when null).</summary>
+    public long Rows(RowClass cls, int? leftOut = null)
+    {
+        long n = 0;
+        for (int f = 0; f < Folds; f++)
+            if (f != leftOut) n += _blocks[f, (int)cls].Rows;
+        return n;
+    }
+
+    /// <summary>
+    /// The ridge solution on every fold but <paramref name="leftOut"/> (every fold when null) with class weights
+    /// <paramref name="weights"/> (energy, force, stress; each divided by its row count) and ridge <paramref name="ridge"/>
+    /// (one per column); null when the matrix is not positive definite.
+    /// </summary>
+    public double[]? Solve(int? leftOut, ReadOnlySpan<double> weights, ReadOnlySpan<double> ridge)
+    {
+        int p = Columns;
+        var m = new double[(long)p * p];
+        var rhs = new double[p];
+        for (int c = 0; c < 3; c++)
+        {
+            long n = Rows((RowClass)c, leftOut);
+            if (n == 0 || weights[c] == 0) continue;
+            double w = weights[c] / n;
+            for (int f = 0; f < Folds; f++)
+            {
+                if (f == leftOut) continue;
+                var b = _blocks[f, c];
+                if (b.Rows == 0) continue;
+                TensorPrimitives.MultiplyAdd(b.G, w, m, m);
+                TensorPrimitives.MultiplyAdd(b.H, w, rhs, rhs);
+            }
+        }
+        // G holds the upper triangle; mirror it into the lower one the Cholesky factor reads
+        for (int i = 0; i < p; i++)
+        {
+            m[(long)i * p + i] += ridge[i];
+            for (int j = 0; j < i; j++) m[(long)i * p + j] = m[(long)j * p + i];
+        }
+        return Cholesky.Solve(m, p, rhs) ? rhs : null;
+    }
+
+    private sealed class Block(int p)
+    {
+        public readonly double[] G = new double[(long)p * p];
+        public readonly double[] H = new double[p];
+        public double BB;
+        public long Rows;
+        public int Filled;
+        private readonly double[] _chunk = new double[(long)p * Chunk]; // column-major: column i at i*Chunk
+        private readonly double[] _target = new double[Chunk];
+        private readonly bool[] _nonZero = new bool[p];
+
+        public void Push(ReadOnlySpan<double> row, double target)
+        {
+            if (row.Length != p) throw new ArgumentException($"a row has {row.Length} values, expected {p}", nameof(row));
+            int r = Filled;
+            for (int i = 0; i < p; i++)
+            {
+                double v = row[i];
+                _chunk[(long)i * Chunk + r] = v;
+                if (v != 0) _nonZero[i] = true;
+            }
+            _target[r] = target;
+            Filled++;
+        }
+
+        public void Flush(int threads)
+        {
+            int m = Filled;
+            if (m == 0) return;
+            var nz = Enumerable.Range(0, p).Where(i => _nonZero[i]).ToArray();
+            MlipParallel.For(0, nz.Length, new ParallelOptions { MaxDegreeOfParallelism = threads }, a =>
+            {
+                int i = nz[a];
+                var ci = new ReadOnlySpan<double>(_chunk, i * Chunk, m);
+                var gi = G.AsSpan((int)((long)i * p), p);
+                for (int q = a; q < nz.Length; q++)
+                {
+                    int j = nz[q];
+                    gi[j] += TensorPrimitives.Dot(ci, new ReadOnlySpan<double>(_chunk, j * Chunk, m));
+                }
+                H[i] += TensorPrimitives.Dot(ci, new ReadOnlySpan<double>(_target, 0, m));
+            });
+            BB += TensorPrimitives.Dot(new ReadOnlySpan<double>(_target, 0, m), new ReadOnlySpan<double>(_target, 0, m));
+            Rows += m;
+            // zero the used columns for the next chunk
+            foreach (int i in nz) Array.Clear(_chunk, i * Chunk, m);
+            Array.Clear(_nonZero);
+            Filled = 0;
+        }
+    }
+}
+
+/// <summary>Dense Cholesky solve of a symmetric positive-definite system in place (row-major, lower triangle used).</summary>
+public static class Cholesky
+{
+    /// <summary>Factorises <paramref name="m"/> (n × n) into L Lᵀ in its lower triangle and overwrites <paramref name="rhs"/> with the solution; false when m is not positive definite.</summary>
+    public static bool Solve(double[] m, int n, double[] rhs)
+    {
+        for (int i = 0; i < n; i++)
+        {
+            var li = m.AsSpan((int)((long)i * n), n);
+            for (int j = 0; j <= i; j++)
+            {
+                var lj = m.AsSpan((int)((long)j * n), n);
+                double s = li[j] - TensorPrimitives.Dot(li[..j], lj[..j]);
+                if (i == j)
+                {
+                    if (!(s > 0) || !double.IsFinite(s)) return false;
+                    li[i] = Math.Sqrt(s);
+                }
+                else li[j] = s / lj[j];
+            }
+        }
+        // L y = b
+        for (int i = 0; i < n; i++)
+        {
+            var li = m.AsSpan((int)((long)i * n), n);
+            rhs[i] = (rhs[i] - TensorPrimitives.Dot(li[..i], rhs.AsSpan(0, i))) / li[i];
+        }
+        // Lᵀ x = y
+        for (int i = n - 1; i >= 0; i--)
+        {
+            double s = rhs[i];
+            for (int k = i + 1; k < n; k++) s -= m[(long)k * n + i] * rhs[k];
+            rhs[i] = s / m[(long)i * n + i];
+        }
+        return true;
+    }
+}

@@ -1,0 +1,182 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Mlip.Validation;
+
+namespace Mlip.Distributed;
+
+/// <summary>
+/// MPI_COMM_WORLD of Open MPI (Debian openmpi-bin, libopenmpi-dev: libmpi.so.40) through P/Invoke: a dozen C
+/// functions, taken with <see cref="NativeLibrary.GetExport"/> so that nothing is loaded unless a launcher started
+/// the process. Open MPI's handles (MPI_COMM_WORLD, MPI_BYTE) are addresses of exported globals. Calls are
+/// serialised by a lock (MPI_THREAD_SERIALIZED); messages beyond 2^31 bytes are sent in rounds.
+/// </summary>
+public sealed unsafe class OpenMpi : ICommunicator
+{
+    private const int ThreadSerialized = 2; // MPI_THREAD_SERIALIZED in Open MPI's mpi.h
+    private const string Library = "libmpi.so.40";
+
+    private readonly Lock _gate = new();
+    private readonly IntPtr _world;
+    private readonly IntPtr _byte;
+    private readonly delegate* unmanaged<IntPtr, int> _barrier;
+    private readonly delegate* unmanaged<void*, int, IntPtr, void*, int, IntPtr, IntPtr, int> _allgather;
+    private readonly delegate* unmanaged<void*, int, IntPtr, void*, int*, int*, IntPtr, IntPtr, int> _allgatherv;
+    private readonly delegate* unmanaged<void*, int, IntPtr, int, IntPtr, int> _bcast;
+    private readonly delegate* unmanaged<IntPtr, int, int> _abort;
+    private readonly delegate* unmanaged<int> _finalize;
+    private readonly delegate* unmanaged<int*, int> _finalized;
+    private bool _done;
+
+    /// <summary>Largest message of one call, in bytes (Open MPI counts are 32-bit ints); tests lower it to exercise the rounds.</summary>
+    public int MaxMessageBytes { get; set; } = 1 << 30;
+
+    public int Rank { get; }
+    public int Size { get; }
+
+    private OpenMpi(IntPtr lib)
+    {
+        _world = NativeLibrary.GetExport(lib, "ompi_mpi_comm_world");
+        _byte = NativeLibrary.GetExport(lib, "ompi_mpi_byte");
+        var initialized = (delegate* unmanaged<int*, int>)NativeLibrary.GetExport(lib, "MPI_Initialized");
+        var init = (delegate* unmanaged<int*, byte***, int, int*, int>)NativeLibrary.GetExport(lib, "MPI_Init_thread");
+        var rank = (delegate* unmanaged<IntPtr, int*, int>)NativeLibrary.GetExport(lib, "MPI_Comm_rank");
+        var size = (delegate* unmanaged<IntPtr, int*, int>)NativeLibrary.GetExport(lib, "MPI_Comm_size");
+        _barrier = (delegate* unmanaged<IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Barrier");
+        _allgather = (delegate* unmanaged<void*, int, IntPtr, void*, int, IntPtr, IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Allgather");
+        _allgatherv = (delegate* unmanaged<void*, int, IntPtr, void*, int*, int*, IntPtr, IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Allgatherv");
+        _bcast = (delegate* unmanaged<void*, int, IntPtr, int, IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Bcast");
+        _abort = (delegate* unmanaged<IntPtr, int, int>)NativeLibrary.GetExport(lib, "MPI_Abort");
+        _finalize = (delegate* unmanaged<int>)NativeLibrary.GetExport(lib, "MPI_Finalize");
+        _finalized = (delegate* unmanaged<int*, int>)NativeLibrary.GetExport(lib, "MPI_Finalized");
+
+        int flag = 0;
+        Check(initialized(&flag), "MPI_Initialized");
+        if (flag == 0)
+        {
+            int provided = 0;
+            Check(init(null, null, ThreadSerialized, &provided), "MPI_Init_thread");
+            if (provided < ThreadSerialized)
+                throw new MlipException(string.Create(CultureInfo.InvariantCulture,
+                    $"the MPI library offers thread level {provided}; Mlip needs MPI_THREAD_SERIALIZED (2): use an Open MPI built with thread support (Debian's is)"));
+        }
+        int r = 0, s = 0;
+        Check(rank(_world, &r), "MPI_Comm_rank");
+        Check(size(_world, &s), "MPI_Comm_size");
+        Rank = r;
+        Size = s;
+    }
+
+    /// <summary>Loads Open MPI and joins MPI_COMM_WORLD (MPI_Init_thread); a clear error when the library is missing.</summary>
+    public static OpenMpi Start()
+    {
+        if (!NativeLibrary.TryLoad(Library, out var lib))
+            throw new MlipException($"this process was started by an MPI launcher, but {Library} (Open MPI) could not be loaded: install openmpi-bin and libopenmpi-dev (Debian/Ubuntu), or run without mpirun");
+        return new OpenMpi(lib);
+    }
+
+    public void Barrier()
+    {
+        lock (_gate) Check(_barrier(_world), "MPI_Barrier");
+    }
+
+    public byte[] Allgather(ReadOnlySpan<byte> local)
+    {
+        int n = local.Length;
+        var all = new byte[(long)n * Size];
+        if (n == 0) return all;
+        int round = Math.Max(1, MaxMessageBytes / Size);
+        lock (_gate)
+        {
+            if (n <= round)
+            {
+                fixed (byte* send = local)
+                fixed (byte* recv = all)
+                    Check(_allgather(send, n, _byte, recv, n, _byte, _world), "MPI_Allgather");
+                return all;
+            }
+            var buffer = new byte[(long)round * Size];
+            for (int offset = 0; offset < n; offset += round)
+            {
+                int m = Math.Min(round, n - offset);
+                fixed (byte* send = local.Slice(offset, m))
+                fixed (byte* recv = buffer)
+                    Check(_allgather(send, m, _byte, recv, m, _byte, _world), "MPI_Allgather");
+                for (int r = 0; r < Size; r++)
+                    buffer.AsSpan(r * m, m).CopyTo(all.AsSpan((int)((long)r * n + offset), m));
+            }
+        }
+        return all;
+    }
+
+    public byte[][] AllgatherVariable(ReadOnlySpan<byte> local)
+    {
+        Span<byte> mine = stackalloc byte[sizeof(int)];
+        MemoryMarshal.Write(mine, local.Length);
+        var lengthBytes = Allgather(mine);
+        var lengths = MemoryMarshal.Cast<byte, int>(lengthBytes).ToArray();
+        var result = new byte[Size][];
+        for (int r = 0; r < Size; r++) result[r] = new byte[lengths[r]];
+        int round = Math.Max(1, MaxMessageBytes / Size);
+        var counts = new int[Size];
+        var displs = new int[Size];
+        lock (_gate)
+        {
+            for (long offset = 0; offset < lengths.Max(); offset += round)
+            {
+                int total = 0;
+                for (int r = 0; r < Size; r++)
+                {
+                    counts[r] = (int)Math.Clamp(lengths[r] - offset, 0, round);
+                    displs[r] = total;
+                    total += counts[r];
+                }
+                var buffer = new byte[total];
+                var send = local.Slice((int)Math.Min(offset, local.Length), counts[Rank]);
+                fixed (byte* s = send)
+                fixed (byte* recv = buffer)
+                fixed (int* c = counts)
+                fixed (int* d = displs)
+                    Check(_allgatherv(s, counts[Rank], _byte, recv, c, d, _byte, _world), "MPI_Allgatherv");
+                for (int r = 0; r < Size; r++)
+                    if (counts[r] > 0) buffer.AsSpan(displs[r], counts[r]).CopyTo(result[r].AsSpan((int)offset));
+            }
+        }
+        return result;
+    }
+
+    public void Broadcast(Span<byte> data, int root)
+    {
+        if ((uint)root >= (uint)Size) throw new ArgumentOutOfRangeException(nameof(root), root, $"rank {root} is not in 0..{Size - 1}");
+        lock (_gate)
+            for (int offset = 0; offset < data.Length; offset += MaxMessageBytes)
+            {
+                int m = Math.Min(MaxMessageBytes, data.Length - offset);
+                fixed (byte* p = data.Slice(offset, m))
+                    Check(_bcast(p, m, _byte, root, _world), "MPI_Bcast");
+            }
+    }
+
+    public void Abort(int exitCode)
+    {
+        _abort(_world, exitCode);
+        Environment.Exit(exitCode); // not reached: MPI_Abort ends the process
+    }
+
+    /// <summary>MPI_Finalize, once (at the end of a successful run on every rank).</summary>
+    public void Finish()
+    {
+        lock (_gate)
+        {
+            if (_done) return;
+            _done = true;
+            int flag = 0;
+            _finalized(&flag);
+            if (flag == 0) _finalize();
+        }
+    }
+
+    private static void Check(int rc, string function)
+    {
+        if (rc != 0) throw new MlipException(string.Create(CultureInfo.InvariantCulture, $"{function} failed with MPI error code {rc}"));
+    }
+}

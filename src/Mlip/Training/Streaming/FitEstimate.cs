@@ -1,0 +1,119 @@
+using System.Globalization;
+using Mlip.Descriptors;
+using Mlip.Structures;
+using Mlip.Validation;
+
+namespace Mlip.Training.Streaming;
+
+/// <summary>
+/// What a least-squares fit will need before it starts (docs/scale.md, "Memory"): its peak resident memory and a rough time,
+/// from the sizes of the problem; <see cref="Check"/> logs them and refuses, with what to change, a fit that cannot fit in
+/// the machine's memory (rather than being killed for it half-way).
+/// </summary>
+/// <param name="PeakBytes">Estimated peak resident memory of the process.</param>
+/// <param name="Seconds">Rough time of the factorisation (at <see cref="FlopsPerThread"/>; descriptors not included).</param>
+/// <param name="Detail">What the memory is made of, for the log.</param>
+public sealed record FitEstimate(long PeakBytes, double Seconds, string Detail)
+{
+    /// <summary>What the process holds besides the fit (runtime, libtorch, the structures): a flat allowance.</summary>
+    public const long BaseBytes = 400L << 20;
+
+    /// <summary>The dense QR rate assumed for the time estimate (LAPACK on one core of this class of machine).</summary>
+    public const double FlopsPerThread = 5e9;
+
+    /// <summary>The environment variable that, when set to a number of bytes, replaces the machine's available memory (to plan for another machine, and in tests).</summary>
+    public const string MemoryVariable = "MLIP_MEMORY_BYTES";
+
+    /// <summary>Memory the process may use: <see cref="MemoryVariable"/>, else MemAvailable of /proc/meminfo, else what the runtime reports.</summary>
+    public static long AvailableBytes()
+    {
+        if (Environment.GetEnvironmentVariable(MemoryVariable) is { Length: > 0 } v
+            && long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out long forced) && forced > 0)
+            return forced;
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/meminfo"))
+                if (line.StartsWith("MemAvailable:", StringComparison.Ordinal)
+                    && long.TryParse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out long kb))
+                    return kb * 1024;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        return GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+    }
+
+    /// <summary>Pairs within the cutoff per atom, from the neighbour lists of up to 16 structures spread over the data.</summary>
+    public static double PairsPerAtom(IDescriptor descriptor, IReadOnlyList<Structure> structures)
+    {
+        long pairs = 0, atoms = 0;
+        int step = Math.Max(1, structures.Count / 16);
+        for (int s = 0; s < structures.Count; s += step)
+        {
+            var d = descriptor.Compute(structures[s], false);
+            pairs += d.Neighbors.PairCount;
+            atoms += structures[s].Count;
+        }
+        return atoms == 0 ? 0 : (double)pairs / atoms;
+    }
+
+    /// <summary>Force and stress rows, energy rows of a data set for a loss.</summary>
+    public static long RowsOf(IReadOnlyList<Structure> structures, LossWeights loss)
+    {
+        long rows = 0;
+        foreach (var st in structures)
+        {
+            if (st.Weight == 0) continue;
+            if (loss.Energy > 0 && st.Energy is not null) rows++;
+            if (loss.Force > 0 && st.Forces is not null) rows += 3 * st.Count;
+            if (loss.Stress > 0 && st.Stress is not null && st.Pbc.AllPeriodic) rows += 6;
+        }
+        return rows;
+    }
+
+    /// <summary>
+    /// A streamed fit (<see cref="StreamingLinearFit"/>): per row class a (p + 1)² triangle and a buffer of
+    /// <see cref="TsqrAccumulator.DefaultBufferRows"/> rows, a fold's workspace, one chunk's rows, one structure's derivative
+    /// blocks per thread, the final (classes + 1) p × p solve.
+    /// </summary>
+    public static FitEstimate Streamed(int columns, int classes, long rows, long chunkRows, long derivativeBytesPerStructure, int threads, long structureBytes)
+    {
+        long p1 = columns + 1, buffer = TsqrAccumulator.DefaultBufferRows(columns);
+        long factors = classes * TsqrAccumulator.BytesFor(columns);
+        long fold = 2 * 8 * (p1 + buffer) * p1;
+        long chunk = 8 * chunkRows * columns;
+        long derivatives = Math.Max(1, threads) * derivativeBytesPerStructure;
+        long solve = 2 * 8L * (classes + 1) * columns * columns;
+        long peak = BaseBytes + structureBytes + factors + Math.Max(fold + chunk + derivatives, solve);
+        double flops = 2.0 * rows * p1 * p1 * (1 + (double)p1 / buffer) + classes * 4.0 * p1 * p1 * p1;
+        return new FitEstimate(peak, flops / (FlopsPerThread * Math.Max(1, threads)), string.Create(CultureInfo.InvariantCulture,
+            $"streamed TSQR: {classes} factors of {columns} columns {Gb(factors)}, one chunk of {chunkRows} rows {Gb(chunk)}, fold workspace {Gb(fold)}, derivative blocks {Gb(derivatives)}, data {Gb(structureBytes)}"));
+    }
+
+    /// <summary>An in-memory fit: the design matrix (and libtorch's copy of it), the derivative blocks of every structure when a training set holds them.</summary>
+    public static FitEstimate InMemory(int columns, long rows, long derivativeBytes, int threads, long structureBytes)
+    {
+        long design = 8 * rows * columns;
+        long peak = BaseBytes + structureBytes + derivativeBytes + 2 * design;
+        double flops = 2.0 * rows * columns * columns;
+        return new FitEstimate(peak, flops / (FlopsPerThread * Math.Max(1, threads)), string.Create(CultureInfo.InvariantCulture,
+            $"in memory: design matrix {rows} x {columns} {Gb(design)} (twice: the solver copies it), derivative blocks {Gb(derivativeBytes)}, data {Gb(structureBytes)}"));
+    }
+
+    /// <summary>Bytes the structures themselves hold (positions, forces, numbers and overhead).</summary>
+    public static long StructureBytes(IReadOnlyList<Structure> structures) => structures.Sum(s => 400L + 60L * s.Count);
+
+    /// <summary>
+    /// Logs the estimate; throws <see cref="MlipException"/> when it exceeds the available memory, saying what to change
+    /// (<paramref name="advice"/>).
+    /// </summary>
+    public void Check(TextWriter log, string advice, long? availableBytes = null)
+    {
+        long available = availableBytes ?? AvailableBytes();
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"estimate: peak memory {Gb(PeakBytes)} of {Gb(available)} available, factorisation ~{Seconds:G2} s (rough: {FlopsPerThread / 1e9:G2} GFlop/s per thread, descriptors not included); {Detail}"));
+        if (PeakBytes > available)
+            throw new MlipException(string.Create(CultureInfo.InvariantCulture,
+                $"the fit needs about {Gb(PeakBytes)} of memory and {Gb(available)} is available ({Detail}); {advice}"));
+    }
+
+    private static string Gb(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e9:F2} GB");
+}

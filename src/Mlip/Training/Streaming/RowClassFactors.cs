@@ -1,0 +1,179 @@
+using System.Globalization;
+
+namespace Mlip.Training.Streaming;
+
+/// <summary>The kinds of rows of a potential's least squares: energy per atom, force components, stress components.</summary>
+public enum RowClass
+{
+    Energy,
+    Force,
+    Stress,
+}
+
+/// <summary>A solution of a <see cref="RowClassFactors"/> problem for one choice of loss weights and ridge.</summary>
+/// <param name="Coefficients">x, one value per column.</param>
+/// <param name="WeightedResidualSumOfSquares">Σ_c w_c ||A_c x − b_c||² (w_c: the class's weight over its row count).</param>
+/// <param name="PenaltySumOfSquares">Σ_j λ_j x_j².</param>
+/// <param name="ConditionNumber">Column-scaled condition number of the weighted, ridge-augmented matrix (as the in-memory solvers report it).</param>
+/// <param name="Method">The solver that solved the p-row problem.</param>
+public sealed record FactoredSolution(double[] Coefficients, double WeightedResidualSumOfSquares, double PenaltySumOfSquares, double ConditionNumber, string Method)
+{
+    /// <summary>The minimised objective.</summary>
+    public double Objective => WeightedResidualSumOfSquares + PenaltySumOfSquares;
+}
+
+/// <summary>
+/// One <see cref="TsqrAccumulator"/> per <see cref="RowClass"/> (rows scaled by the square root of each structure's weight,
+/// not by the loss weights), so that a least-squares fit can be re-solved for any loss weights and any ridge in O(p³)
+/// without the data: <see cref="Solve"/> stacks [√w_E R_E; √w_F R_F; √w_S R_S; √λ I] (3p + p rows) and hands it to a
+/// <see cref="ILeastSquaresSolver"/>. Column norms and singular values of R_c are those of the class's rows, so the rank
+/// test, the condition number and the coefficients are those of the in-memory QR of all rows (to round-off).
+/// </summary>
+/// <remarks>
+/// The weight of class c is the loss weight over the class's row count (the loss of eq. 2.74 in the PyXtal_FF thesis,
+/// as <see cref="PolynomialFit"/> weighs its rows): energy / (energy rows), force / (force rows), stress / (stress rows).
+/// A class with weight 0 or no rows takes no part.
+/// </remarks>
+public sealed class RowClassFactors
+{
+    private readonly TsqrAccumulator?[] _factors = new TsqrAccumulator?[3];
+
+    /// <summary>Empty factors of <paramref name="columns"/> unknowns for the classes in <paramref name="classes"/>.</summary>
+    public RowClassFactors(int columns, IEnumerable<RowClass> classes, TsqrBackend backend = TsqrBackend.Auto, int threads = 1)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(columns);
+        Columns = columns;
+        foreach (var c in classes) _factors[(int)c] ??= new TsqrAccumulator(columns, backend, threads);
+    }
+
+    private RowClassFactors(int columns) => Columns = columns;
+
+    /// <summary>Unknowns p.</summary>
+    public int Columns { get; }
+
+    /// <summary>The classes that have a factor.</summary>
+    public IReadOnlyList<RowClass> Classes => [.. Enum.GetValues<RowClass>().Where(c => _factors[(int)c] is not null)];
+
+    /// <summary>The factor of class <paramref name="c"/>, or null.</summary>
+    public TsqrAccumulator? Of(RowClass c) => _factors[(int)c];
+
+    /// <summary>Rows of class <paramref name="c"/> so far (0 without a factor).</summary>
+    public long RowsOf(RowClass c) => _factors[(int)c]?.Rows ?? 0;
+
+    /// <summary>Adds rows of class <paramref name="c"/> (row-major, count × p).</summary>
+    public void AddRows(RowClass c, ReadOnlySpan<double> a, ReadOnlySpan<double> b, int count)
+    {
+        if (count == 0) return;
+        (_factors[(int)c] ?? throw new InvalidOperationException($"no factor for {c} rows")).AddRows(a, b, count);
+    }
+
+    /// <summary>Adds another set of factors' rows (same classes), class by class.</summary>
+    public void Merge(RowClassFactors other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        for (int c = 0; c < 3; c++)
+        {
+            if ((_factors[c] is null) != (other._factors[c] is null))
+                throw new ArgumentException($"the factors hold different row classes ({string.Join(",", Classes)} and {string.Join(",", other.Classes)})", nameof(other));
+            if (_factors[c] is { } f) f.Merge(other._factors[c]!);
+        }
+    }
+
+    /// <summary>
+    /// Flat form for files and collectives: [class count, then per class: class id, then <see cref="TsqrAccumulator.ToFlat"/>].
+    /// </summary>
+    public double[] ToFlat()
+    {
+        var parts = new List<double> { Classes.Count };
+        foreach (var c in Classes)
+        {
+            parts.Add((int)c);
+            parts.AddRange(_factors[(int)c]!.ToFlat());
+        }
+        return [.. parts];
+    }
+
+    /// <summary>The factors of a flat form (<see cref="ToFlat"/>).</summary>
+    public static RowClassFactors FromFlat(ReadOnlySpan<double> flat, TsqrBackend backend = TsqrBackend.Auto, int threads = 1)
+    {
+        if (flat.Length < 1 || flat[0] is < 1 or > 3) throw new ArgumentException("not a flat set of row-class factors", nameof(flat));
+        int count = (int)flat[0], offset = 1, columns = -1;
+        RowClassFactors? result = null;
+        for (int i = 0; i < count; i++)
+        {
+            if (offset + 3 > flat.Length) throw new ArgumentException("a flat set of row-class factors is truncated", nameof(flat));
+            int c = (int)flat[offset];
+            if (c is < 0 or > 2) throw new ArgumentException($"unknown row class {flat[offset]}", nameof(flat));
+            int cols = (int)flat[offset + 1];
+            int length = TsqrAccumulator.FlatLength(cols);
+            if (offset + 1 + length > flat.Length) throw new ArgumentException("a flat set of row-class factors is truncated", nameof(flat));
+            if (columns >= 0 && cols != columns) throw new ArgumentException("row-class factors of different widths", nameof(flat));
+            columns = cols;
+            result ??= new RowClassFactors(cols);
+            result._factors[c] = TsqrAccumulator.FromFlat(flat.Slice(offset + 1, length), backend, threads);
+            offset += 1 + length;
+        }
+        if (offset != flat.Length) throw new ArgumentException("a flat set of row-class factors has trailing values", nameof(flat));
+        return result!;
+    }
+
+    /// <summary>The state of every factor, buffered rows included (<see cref="TsqrAccumulator.SaveState"/>), for checkpoints.</summary>
+    public double[][] SaveState() => [.. Enum.GetValues<RowClass>().Select(c => _factors[(int)c]?.SaveState() ?? [])];
+
+    /// <summary>Factors in a saved state (<see cref="SaveState"/>).</summary>
+    public static RowClassFactors FromState(double[][] state, TsqrBackend backend = TsqrBackend.Auto, int threads = 1)
+    {
+        if (state.Length != 3) throw new ArgumentException("a row-class state has 3 parts", nameof(state));
+        RowClassFactors? result = null;
+        for (int c = 0; c < 3; c++)
+        {
+            if (state[c].Length == 0) continue;
+            var f = TsqrAccumulator.FromState(state[c], backend, threads);
+            result ??= new RowClassFactors(f.Columns);
+            if (f.Columns != result.Columns) throw new ArgumentException("row-class factors of different widths", nameof(state));
+            result._factors[c] = f;
+        }
+        return result ?? throw new ArgumentException("a row-class state without factors", nameof(state));
+    }
+
+    /// <summary>The weight of each class's rows for loss weights <paramref name="loss"/>: the loss weight over the class's row count.</summary>
+    public double WeightOf(RowClass c, LossWeights loss)
+    {
+        long rows = RowsOf(c);
+        double w = c switch { RowClass.Energy => loss.Energy, RowClass.Force => loss.Force, _ => loss.Stress };
+        return rows > 0 && w > 0 ? w / rows : 0;
+    }
+
+    /// <summary>
+    /// Solves min_x Σ_c w_c ||A_c x − b_c||² + Σ_j λ_j x_j² for the class weights of <paramref name="loss"/>
+    /// (<see cref="WeightOf"/>) and the ridge <paramref name="ridge"/> (one λ per column), in O(p³) from the factors.
+    /// </summary>
+    public FactoredSolution Solve(LossWeights loss, double[] ridge, ILeastSquaresSolver solver)
+    {
+        ArgumentNullException.ThrowIfNull(loss);
+        ArgumentNullException.ThrowIfNull(ridge);
+        ArgumentNullException.ThrowIfNull(solver);
+        if (ridge.Length != Columns) throw new ArgumentException($"{ridge.Length} ridge terms for {Columns} columns", nameof(ridge));
+        int p = Columns;
+        var used = Classes.Where(c => WeightOf(c, loss) > 0).ToList();
+        if (used.Count == 0) throw new Mlip.Validation.MlipException("the training data has no labels to fit (energy, forces or stress with non-zero weight)");
+        var a = new double[(long)used.Count * p * p];
+        var b = new double[used.Count * p];
+        double rss = 0;
+        for (int u = 0; u < used.Count; u++)
+        {
+            var f = _factors[(int)used[u]]!;
+            double w = WeightOf(used[u], loss), s = Math.Sqrt(w);
+            var r = f.R;
+            var qtb = f.QtB;
+            for (int q = 0; q < p * p; q++) a[(long)u * p * p + q] = s * r[q];
+            for (int q = 0; q < p; q++) b[u * p + q] = s * qtb[q];
+            rss += w * f.ResidualSumOfSquares;
+        }
+        var solution = solver.Solve(new LeastSquaresProblem(a, used.Count * p, b, null, ridge));
+        return new FactoredSolution(solution.Coefficients, solution.WeightedResidualSumOfSquares + rss, solution.PenaltySumOfSquares, solution.ConditionNumber,
+            string.Create(CultureInfo.InvariantCulture, $"streamed TSQR ({Backend}) + {solution.Method} of the {used.Count * p} x {p} factors"));
+    }
+
+    private string Backend => Classes.Count > 0 ? _factors[(int)Classes[0]]!.Backend.ToString().ToLowerInvariant() : "";
+}

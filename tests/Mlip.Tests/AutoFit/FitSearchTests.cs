@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Mlip.AutoFit;
+using Mlip.Calculators;
+using Mlip.Descriptors;
+using Mlip.IO;
+using Mlip.Models;
+using Mlip.Structures;
+using Mlip.Tests.Support;
+using Mlip.Training;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Mlip.Tests.AutoFit;
+
+/// <summary>A small Stillinger-Weber silicon set (strained and rattled 8-atom diamond cells with energies, forces, stresses) and a small search space.</summary>
+public static class FitTestData
+{
+    public static List<Structure> Silicon(int from, int count)
+    {
+        var sw = StillingerWeber.Silicon();
+        var list = new List<Structure>();
+        for (int i = from; i < from + count; i++)
+        {
+            var rng = new Random(1000 + i);
+            double scale = 0.96 + 0.08 * rng.NextDouble();
+            var s = Crystals.Diamond("Si", 5.431 * scale);
+            bool rattled = i % 3 == 0;
+            s = Crystals.Rattle(s, rattled ? 0.12 : 0.04, 7 + i);
+            var r = sw.Calculate(s, forces: true, stress: true);
+            s.Energy = r.Energy; s.Forces = r.Forces; s.Stress = r.Stress;
+            s.Group = rattled ? "rattled" : "strained";
+            list.Add(s);
+        }
+        return list;
+    }
+
+    public static FitSearchSettings Settings(double budgetMinutes = 20) => new()
+    {
+        Budget = budgetMinutes,
+        Families = "ace,quadratic",
+        Cutoffs = [4.0, 4.5],
+        AceLevels = 2,
+        TwoJMax = [2, 4],
+        Ridges = [1e-10, 1e-8, 1e-6],
+        ForceWeights = [0.01, 0.1, 1],
+        StressWeights = [0, 1e-4],
+        Smoothness = [0, 2],
+        Sweeps = 1,
+    };
+
+    public static FitOutcome Run(List<Structure> train, List<Structure> test, string dir, int threads = 1, bool resume = false, TextWriter? log = null) =>
+        new FitSearch(new FitOptions
+        {
+            Train = train, Test = test, Output = dir, Search = Settings(), Seed = 3, Threads = threads, Resume = resume,
+            Fingerprint = "test", Log = log ?? TextWriter.Null,
+        }).Run();
+}
+
+public class FitSearchTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void BlockSolveEqualsTheDirectWeightedLeastSquaresFit()
+    {
+        // the normal-equation blocks of every fold, solved together, give the coefficients of mlip train's quadratic fit
+        var data = FitTestData.Silicon(0, 24);
+        var spec = new DescriptorSpec("so4", new Dictionary<string, string> { ["twojmax"] = "4", ["rcutfac"] = "4.0" });
+        var folds = ValidationFolds.Make(data, 4, true, 1);
+        var design = LinearDesign.Build(spec.Create(["Si"]), 2, data, folds, threads: 2);
+        var loss = new LossWeights { Energy = 1, Force = 0.1, Stress = 1e-4 };
+        double ridge = 1e-6;
+        var lambda = new double[design.Columns];
+        Array.Fill(lambda, ridge);
+        lambda[0] = 1e-4 * ridge;
+        var x = design.Blocks.Solve(null, [loss.Energy, loss.Force, loss.Stress], lambda)!;
+        var set = TrainingSet.Compute(spec.Create(["Si"]), data, true, 2);
+        var (model, _) = PolynomialFit.Fit(set, new PolynomialFitOptions { Order = 2, Weights = loss, Ridge = ridge, Threads = 2 }, new ManagedLeastSquares(2));
+        var direct = model.Coefficients[0];
+        Assert.Equal(direct.Length, x.Length);
+        double scale = direct.Max(Math.Abs), worst = 0;
+        for (int i = 0; i < x.Length; i++) worst = Math.Max(worst, Math.Abs(x[i] - direct[i]));
+        output.WriteLine($"{x.Length} coefficients, max |difference| {worst:G3} of max |c| {scale:G3}");
+        Assert.True(worst < 1e-6 * scale, $"block solve differs from the direct fit by {worst:G3} (max |c| {scale:G3})");
+        // and a fold's blocks sum: leaving out fold 0 uses the other folds' rows only
+        Assert.Equal(design.Blocks.Rows(RowClass.Force), design.Blocks.Rows(RowClass.Force, 0) + 3 * data.Where((_, i) => folds.FoldOf[i] == 0).Sum(s => s.Count));
+    }
+
+    [Fact]
+    public void FoldsAreStratifiedByGroup()
+    {
+        var data = FitTestData.Silicon(0, 30);
+        var folds = ValidationFolds.Make(data, 5, false, 1);
+        foreach (var g in new[] { "rattled", "strained" })
+        {
+            var counts = Enumerable.Range(0, 5).Select(f => data.Where((s, i) => s.Group == g && folds.FoldOf[i] == f).Count()).ToArray();
+            Assert.True(counts.Max() - counts.Min() <= 1, $"{g}: {string.Join(" ", counts)}");
+        }
+        Assert.Equal([0], folds.Validated);
+    }
+
+    [Fact]
+    public void PoisonedTestLabelsLeaveTheChoiceAndCoefficientsUnchangedAndTheSearchIsDeterministic()
+    {
+        var train = FitTestData.Silicon(0, 30);
+        var test = FitTestData.Silicon(100, 6);
+        var clean = FitTestData.Run(train, test, TestPaths.TempDir());
+        var poisoned = test.Select(s =>
+        {
+            var p = s.Clone();
+            var rng = new Random(s.Count + (int)(1000 * s.Energy!.Value % 1000));
+            p.Energy = s.Energy + 100 * (rng.NextDouble() - 0.5);
+            p.Forces = [.. s.Forces!.Select(f => new Vec3(f.X + rng.NextDouble(), -f.Y, 5 * f.Z))];
+            p.Stress = null;
+            return p;
+        }).ToList();
+        var dirty = FitTestData.Run(train, poisoned, TestPaths.TempDir());
+        output.WriteLine($"chosen {clean.Chosen.Basis.Label} {clean.Chosen.Hyper}; {clean.Candidates.Count} candidates; test E MAE clean {clean.TestErrors!.Overall.EnergyMaeMevPerAtom:G4}, poisoned {dirty.TestErrors!.Overall.EnergyMaeMevPerAtom:G4}");
+        Assert.Equal(clean.Chosen.Id, dirty.Chosen.Id);
+        Assert.Equal(clean.Chosen.Basis.Label, dirty.Chosen.Basis.Label);
+        Assert.Equal(clean.Chosen.Hyper, dirty.Chosen.Hyper);
+        Assert.Equal(clean.Coefficients, dirty.Coefficients); // bit for bit
+        Assert.Equal(clean.Candidates.Select(c => c.Score), dirty.Candidates.Select(c => c.Score));
+        // the test set was evaluated (and the poison shows there), it just took no part in the choice
+        Assert.True(dirty.TestErrors.Overall.EnergyMaeMevPerAtom > 100 * clean.TestErrors.Overall.EnergyMaeMevPerAtom);
+        Assert.True(clean.Candidates.Count > 20);
+        Assert.Contains(clean.Bases, b => b.Basis.Family == "quadratic" && b.Status == "done");
+
+        // the same seed and thread count give the same search on two threads as well, run twice
+        var a = FitTestData.Run(train, test, TestPaths.TempDir(), threads: 2);
+        var b = FitTestData.Run(train, test, TestPaths.TempDir(), threads: 2);
+        Assert.Equal(a.Coefficients, b.Coefficients);
+        Assert.Equal(a.Candidates.Select(c => (c.Basis.Label, c.Hyper, c.Score)), b.Candidates.Select(c => (c.Basis.Label, c.Hyper, c.Score)));
+    }
+
+    [Fact]
+    public void ModelLoadsInOtherVerbsAndReportListsEveryCandidate()
+    {
+        var train = FitTestData.Silicon(0, 30);
+        var test = FitTestData.Silicon(100, 6);
+        string dir = TestPaths.TempDir();
+        var o = FitTestData.Run(train, test, dir);
+        var loaded = ModelFile.Load(Path.Combine(dir, "model.json"));
+        foreach (var s in test)
+        {
+            var r1 = o.Potential.Calculate(s, forces: true, stress: true);
+            var r2 = loaded.Calculate(s, forces: true, stress: true);
+            Assert.Equal(r1.Energy, r2.Energy, 10);
+        }
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "report.json")))!;
+        Assert.Equal(o.Candidates.Count, report["candidates"]!.AsArray().Count);
+        Assert.NotNull(report["candidates"]![0]!["validation"]!["groups"]!["rattled"]!["energy_mae_mev_per_atom"]);
+        Assert.NotNull(report["test_errors"]);
+        foreach (var f in new[] { "pareto.png", "parity_energy.png", "parity_forces.png", "report.html" })
+            Assert.True(new FileInfo(Path.Combine(dir, f)).Length > 1000, f);
+    }
+
+    [Fact]
+    public void ABudgetTooSmallForTheLargerBasesSkipsThemAndStaysWithinTheBudget()
+    {
+        var train = FitTestData.Silicon(0, 30);
+        string dir = TestPaths.TempDir();
+        var clock = Stopwatch.StartNew();
+        // a budget of 3 s: the reserve (10 s) leaves nothing for any basis, so the search says so
+        var ex = Assert.Throws<Mlip.Validation.MlipException>(() => new FitSearch(new FitOptions
+        {
+            Train = train, Output = dir, Search = FitTestData.Settings(0.05), Threads = 1, Fingerprint = "t",
+        }).Run());
+        Assert.Contains("--budget", ex.Message);
+        Assert.True(clock.Elapsed.TotalSeconds < 60);
+    }
+}

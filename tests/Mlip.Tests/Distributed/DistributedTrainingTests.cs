@@ -1,0 +1,117 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Mlip.Tests.Cli;
+using Mlip.Tests.Support;
+
+namespace Mlip.Tests.Distributed;
+
+/// <summary>
+/// <c>mpirun -n N mlip train</c> gives the model of one process: each rank fits its share of the structures, the
+/// ranks' QR factors are merged (TSQR), rank 0 writes. Compared with the single-process run of the same config.
+/// </summary>
+public class DistributedTrainingTests
+{
+    private static readonly Lazy<string> Data = new(() =>
+    {
+        string dir = TestPaths.TempDir();
+        string path = Path.Combine(dir, "sw.xyz");
+        var (code, _, stderr) = CliTests.Run("generate", "--potential", "sw", "-o", path, "--seed", "3", "--quick");
+        Assert.True(code == 0, stderr);
+        return path;
+    });
+
+    private static string Config(string dir, string kind, string output, string descriptor) =>
+        WriteConfig(dir, $$"""
+            train: {{Data.Value}}
+            descriptor: {{descriptor}}
+            model: {kind: {{kind}}}
+            loss: {energy: 1.0, force: 0.05, stress: 0.01}
+            seed: 1
+            threads: 1
+            output: {{output}}
+            """);
+
+    private static string WriteConfig(string dir, string text)
+    {
+        string path = Path.Combine(dir, $"c{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    [Theory]
+    [InlineData("linear", 2)]
+    [InlineData("quadratic", 2)]
+    [InlineData("linear", 3)]
+    public void Mpirun_train_gives_the_single_process_model_to_1e10(string kind, int ranks)
+    {
+        string dir = TestPaths.TempDir();
+        const string so4 = "{type: so4, parameters: {twojmax: 4, rcutfac: 4.9, rfac0: 0.99363}}";
+        var one = CliTests.Run("train", Config(dir, kind, Path.Combine(dir, "one"), so4));
+        Assert.True(one.code == 0, one.stderr);
+        var many = Mpirun.Run(ranks, dir, "train", Config(dir, kind, Path.Combine(dir, "many"), so4));
+        Assert.True(many.ExitCode == 0, $"exit {many.ExitCode}\n{many.Stdout}\n{many.Stderr}");
+        Assert.Contains($"mpi: {ranks} ranks", many.Stdout);
+        Assert.Contains("TSQR", many.Stdout);
+        AssertSameModel(Path.Combine(dir, "one", "model.json"), Path.Combine(dir, "many", "model.json"), 1e-10);
+        // the error tables printed (rank 0, the evaluation split over the ranks and gathered) are the same
+        Assert.Equal(Table(one.stdout), Table(many.Stdout));
+    }
+
+    [Fact]
+    public void Mpirun_train_of_a_linear_ace_gives_the_single_process_model()
+    {
+        string dir = TestPaths.TempDir();
+        const string ace = "{type: ace, parameters: {rc: 5.0, radial: SBessel, order: 2, nmax: [4, 2], lmax: [0, 2]}}";
+        var one = CliTests.Run("train", Config(dir, "ace", Path.Combine(dir, "one"), ace));
+        Assert.True(one.code == 0, one.stderr);
+        var many = Mpirun.Run(2, dir, "train", Config(dir, "ace", Path.Combine(dir, "many"), ace));
+        Assert.True(many.ExitCode == 0, $"exit {many.ExitCode}\n{many.Stdout}\n{many.Stderr}");
+        AssertSameModel(Path.Combine(dir, "one", "model.json"), Path.Combine(dir, "many", "model.json"), 1e-10);
+    }
+
+    [Fact]
+    public void A_kind_that_does_not_split_over_ranks_is_refused_with_one_line()
+    {
+        string dir = TestPaths.TempDir();
+        string config = WriteConfig(dir, $$"""
+            train: {{Data.Value}}
+            descriptor: {type: so4, parameters: {twojmax: 2} }
+            model: {kind: nn, hidden: [4], epochs: 1}
+            output: {{Path.Combine(dir, "nn")}}
+            """);
+        var r = Mpirun.Run(2, dir, "train", config);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("does not split over MPI ranks", r.Stderr);
+        Assert.False(File.Exists(Path.Combine(dir, "nn", "model.json")));
+    }
+
+    /// <summary>Every number of the fitted model (normalisation and coefficients): max |a − b| ≤ tolerance · max |a|.</summary>
+    private static void AssertSameModel(string a, string b, double tolerance)
+    {
+        var x = Numbers(JsonNode.Parse(File.ReadAllText(a))!["model"]!);
+        var y = Numbers(JsonNode.Parse(File.ReadAllText(b))!["model"]!);
+        Assert.Equal(x.Count, y.Count);
+        Assert.True(x.Count > 10);
+        double scale = x.Max(Math.Abs), diff = x.Zip(y, (p, q) => Math.Abs(p - q)).Max();
+        Assert.True(diff <= tolerance * scale, string.Create(CultureInfo.InvariantCulture, $"max difference {diff:G3} relative {diff / scale:G3} > {tolerance:G3}"));
+    }
+
+    private static List<double> Numbers(JsonNode node)
+    {
+        var list = new List<double>();
+        void Walk(JsonNode? n)
+        {
+            switch (n)
+            {
+                case JsonObject o: foreach (var kv in o.OrderBy(kv => kv.Key, StringComparer.Ordinal)) Walk(kv.Value); break;
+                case JsonArray arr: foreach (var v in arr) Walk(v); break;
+                case JsonValue v when v.TryGetValue<double>(out double d): list.Add(d); break;
+            }
+        }
+        Walk(node);
+        return list;
+    }
+
+    /// <summary>The rows of the printed error tables (from the first "training set:").</summary>
+    private static string Table(string stdout) => stdout[stdout.IndexOf("training set:", StringComparison.Ordinal)..stdout.IndexOf("wrote ", stdout.IndexOf("training set:", StringComparison.Ordinal), StringComparison.Ordinal)];
+}

@@ -37,7 +37,8 @@ listing="$(unzip -l "$feed/Mlip.$version.nupkg")"
 for f in lib/net10.0/Mlip.dll lib/net10.0/Mlip.xml buildTransitive/Mlip.targets PACKAGE.md; do
   grep -q "$f" <<<"$listing" || { echo "check-packages: Mlip.$version.nupkg has no $f" >&2; exit 1; }
 done
-dotnet pack "$root/src/Mlip.Cli" -c Release $build -nologo -v quiet -p:PackageVersion="$version" -o "$feed"
+# the tool is packed from a publish folder: in the temporary folder, not beside the build (it holds libtorch, 600 MB)
+dotnet pack "$root/src/Mlip.Cli" -c Release $build -nologo -v quiet -p:PackageVersion="$version" -p:PublishDir="$work/publish/" -o "$feed"
 step "packed Mlip.Cli $version ($(du -m "$feed/Mlip.Cli.$version.nupkg" | cut -f1) MB)"
 
 dotnet tool install --tool-path "$work/tools" --add-source "$feed" Mlip.Cli --version "$version" >/dev/null

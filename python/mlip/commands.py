@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ['MlipCommandError', 'find_command', 'run', 'run_json', 'read_model_info', 'info', 'train', 'test']
+__all__ = ['MlipCommandError', 'find_command', 'run', 'run_json', 'read_model_info', 'info', 'train', 'fit', 'test']
 
 
 class MlipCommandError(RuntimeError):
@@ -76,13 +76,38 @@ def train(config, command=None, cwd=None):
     """``mlip train CONFIG``: fits the model the config describes. Returns ``{'model': PATH, 'metrics': {...}}``,
     the metrics being the ``metrics.json`` written beside the model. Relative paths are those of ``cwd``."""
     out = run('train', config, command=command, cwd=cwd)
+    path = Path(cwd or '.') / _wrote(out, ['train', config])
+    metrics = path.parent / 'metrics.json'
+    return {'model': str(path), 'metrics': json.loads(metrics.read_text()) if metrics.is_file() else None}
+
+
+def _wrote(out, args):
+    """The model path of a 'wrote MODEL, ...' line."""
     for line in out.splitlines():
         if line.startswith('wrote '):
-            model = line[len('wrote '):].split(',')[0].strip()
-            path = Path(cwd or '.') / model
-            metrics = path.parent / 'metrics.json'
-            return {'model': str(path), 'metrics': json.loads(metrics.read_text()) if metrics.is_file() else None}
-    raise MlipCommandError(['train', config], 0, out, 'mlip train did not say where it wrote the model')
+            return line[len('wrote '):].split(',')[0].strip()
+    raise MlipCommandError(args, 0, out, 'mlip did not say where it wrote the model')
+
+
+def fit(*train, test=None, budget=None, output=None, seed=None, config=None, command=None, cwd=None):
+    """``mlip fit TRAIN... [--test ...] [--budget MIN] [-o DIR]``: the search over model families, bases and
+    hyperparameters on validation error. Returns ``{'model': PATH, 'report': {...}}``, the report being the
+    ``report.json`` written beside the model. Relative paths are those of ``cwd``."""
+    args = ['fit'] + [os.fspath(t) for t in train]
+    if test:
+        args += ['--test'] + [os.fspath(t) for t in ([test] if isinstance(test, (str, os.PathLike)) else test)]
+    if budget is not None:
+        args += ['--budget', str(budget)]
+    if output is not None:
+        args += ['-o', os.fspath(output)]
+    if seed is not None:
+        args += ['--seed', str(seed)]
+    if config is not None:
+        args += ['--config', os.fspath(config)]
+    out = run(*args, command=command, cwd=cwd)
+    path = Path(cwd or '.') / _wrote(out, args)
+    report = path.parent / 'report.json'
+    return {'model': str(path), 'report': json.loads(report.read_text()) if report.is_file() else None}
 
 
 def test(model, *data, command=None, threads=None):

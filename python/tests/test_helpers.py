@@ -1,4 +1,4 @@
-"""The command helpers and the uncertainty: `mlip.read_model_info`, `mlip.test` and `mlip.train` return the command's
+"""The command helpers and the uncertainty: `mlip.read_model_info`, `mlip.test`, `mlip.train` and `mlip.fit` return the command's
 JSON; a small sparse GPR trained through `mlip.train` gives, through MlipCalculator, the energies, per-atom energies
 and energy_std that `mlip predict --uncertainty` writes for the same structures (1e-8)."""
 
@@ -26,6 +26,10 @@ trained = mlip.train('gpr.yaml', cwd=work)
 gpr = trained['model']
 assert mlip.read_model_info(gpr)['kind'] == 'gpr'
 
+searched = mlip.fit(os.path.join(demo, 'train.xyz'), budget=0.2, output='fitrun', cwd=work)
+assert searched['report'] is not None and 'chosen' in searched['report'], searched
+fitted_kind = mlip.read_model_info(searched['model'])['kind']
+
 frames = read_frames(os.path.join(demo, 'test.xyz'))[:4]
 got = []
 with mlip.MlipCalculator(gpr) as calc:
@@ -40,7 +44,7 @@ pred = read_frames(os.path.join(work, 'pred.xyz'))
 de = max(abs(p.get_potential_energy() - g['energy']) for p, g in zip(pred, got))
 dstd = max(abs(p.info['energy_std'] - g['energy_std']) for p, g in zip(pred, got))
 dsum = max(abs(g['energies'].sum() - g['energy']) for g in got)
-report(model_kind=info['kind'], test_keys=sorted(errors)[:6], gpr_metrics=sorted(trained['metrics'] or {})[:6],
+report(model_kind=info['kind'], fit_chose=fitted_kind, test_keys=sorted(errors)[:6], gpr_metrics=sorted(trained['metrics'] or {})[:6],
        energy_max_dev_ev=de, energy_std_max_dev_ev=dstd, energy_std=[g['energy_std'] for g in got],
        per_atom_sum_dev_ev=dsum)
 check('energies', de, 1e-8)

@@ -112,7 +112,7 @@ public static class TrainingRun
     private static void EstimateMemory(TrainConfig config, ModelKind kind, IDescriptor descriptor, IReadOnlyList<Structure> train, bool derivatives, DescriptorStore? store, TextWriter log)
     {
         int order = kind.Name switch { "linear" or "ace" => 1, "quadratic" => 2, _ => 0 };
-        if (order == 0) return;
+        if (order == 0 || train.Count == 0) return;
         int k = descriptor.FeatureCount;
         int columns = train.SelectMany(s => s.AtomicNumbers).Distinct().Count() * Models.PolynomialModel.CoefficientsPerElement(order, k);
         long rows = FitEstimate.RowsOf(train, config.Loss);

@@ -133,14 +133,14 @@ public sealed class DescriptorStore
     public int FeatureChunksDone() => Enumerable.Range(0, ChunkCount).Count(c => File.Exists(FeaturePath(c)));
 
     /// <summary>
-    /// Computes and writes the per-atom features of every chunk that is not on disk yet (values only, structures in
-    /// parallel); returns how many chunks were computed.
+    /// Computes and writes the per-atom features of every chunk (or of <paramref name="chunks"/>: one MPI rank's share) that is
+    /// not on disk yet (values only, structures in parallel); returns how many chunks were computed.
     /// </summary>
-    public int EnsureFeatures(int threads, IProgress<WorkProgress>? progress = null)
+    public int EnsureFeatures(int threads, IProgress<WorkProgress>? progress = null, IEnumerable<int>? chunks = null)
     {
         var clock = Stopwatch.StartNew();
         int computed = 0, doneStructures = 0;
-        for (int c = 0; c < ChunkCount; c++)
+        foreach (int c in chunks ?? Enumerable.Range(0, ChunkCount))
         {
             var (start, end) = Chunk(c);
             if (!File.Exists(FeaturePath(c)))
@@ -208,11 +208,18 @@ public sealed class DescriptorStore
     /// </summary>
     public (double[] Mean, double[] Scale) FeatureStatistics()
     {
+        var (sum, sq, n) = FeatureSums(Enumerable.Range(0, ChunkCount));
+        return TrainingSet.Statistics(sum, sq, n);
+    }
+
+    /// <summary>Per-feature sums of x and x² and the atom count over the chunks <paramref name="chunks"/> (one MPI rank's share; summed over ranks they give the statistics).</summary>
+    public (double[] Sum, double[] SumOfSquares, long Atoms) FeatureSums(IEnumerable<int> chunks)
+    {
         int k = Descriptor.FeatureCount;
         var sum = new double[k];
         var sq = new double[k];
         long n = 0;
-        for (int c = 0; c < ChunkCount; c++)
+        foreach (int c in chunks)
         {
             var x = ReadFeatures(c);
             int atoms = x.Length / k;
@@ -220,7 +227,7 @@ public sealed class DescriptorStore
                 for (int a = 0; a < k; a++) { double v = x[i * k + a]; sum[a] += v; sq[a] += v * v; }
             n += atoms;
         }
-        return TrainingSet.Statistics(sum, sq, n);
+        return (sum, sq, n);
     }
 
     /// <summary>The path of the factor file named <paramref name="key"/>.</summary>

@@ -60,7 +60,9 @@ public static class TrainingRun
         EstimateMemory(config, kind, descriptor, mine, derivatives, store, log);
         var set = kind.NeedsTrainingSet && store is null ? TrainingSet.Compute(descriptor, mine, derivatives, config.Threads, progress) : null;
         var descriptorTime = clock.Elapsed;
-        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"descriptors: {descriptorTime.TotalSeconds:F1} s"));
+        log.WriteLine(store is null
+            ? string.Create(CultureInfo.InvariantCulture, $"descriptors: {descriptorTime.TotalSeconds:F1} s")
+            : "descriptors: streamed from the descriptor store during the fit");
 
         clock.Restart();
         var fit = kind.Fit(new ModelFitContext
@@ -76,7 +78,7 @@ public static class TrainingRun
         var fitTime = clock.Elapsed;
         set = null; // the derivative blocks are no longer needed
         if (store is not null)
-            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"descriptor store: {store.DiskBytes() / 1e6:F1} MB on disk in {store.Directory}"));
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"descriptor store: {store.DiskBytes() / 1e6:F1} MB on disk in {store.Directory}; peak memory so far {FitEstimate.PeakResidentBytes() / 1e9:F2} GB"));
 
         var potential = pace ?? new Potential(descriptor, model ?? throw new MlipException($"model kind '{kind.Name}' returned no model"), spec);
         var trainErrors = Evaluation.Run(potential, train, config.Threads, communicator: comm);
@@ -128,7 +130,7 @@ public static class TrainingRun
     private static void EstimateMemory(TrainConfig config, ModelKind kind, IDescriptor descriptor, IReadOnlyList<Structure> train, bool derivatives, DescriptorStore? store, TextWriter log)
     {
         int order = kind.Name switch { "linear" or "ace" => 1, "quadratic" => 2, _ => 0 };
-        if (order == 0) return;
+        if (order == 0 || train.Count == 0) return;
         int k = descriptor.FeatureCount;
         int columns = train.SelectMany(s => s.AtomicNumbers).Distinct().Count() * Models.PolynomialModel.CoefficientsPerElement(order, k);
         long rows = FitEstimate.RowsOf(train, config.Loss);

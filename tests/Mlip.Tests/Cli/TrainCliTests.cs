@@ -77,6 +77,53 @@ public class TrainCliTests
     }
 
     [Fact]
+    public void TrainReusesTheDescriptorStoreThatDescriptorsMadeForAnyRidge()
+    {
+        string dir = TestPaths.TempDir();
+        MakeData(dir);
+        var (c0, out0, e0) = CliTests.Run("descriptors", Path.Combine(dir, "train.xyz"), "--type", "so4", "--param", "twojmax=2", "rcutfac=3.0",
+            "--store", Path.Combine(dir, "store"), "--order", "2", "--stress", "--chunk-atoms", "30", "-j", "1");
+        Assert.True(c0 == 0, e0);
+        Assert.Contains("MB on disk", out0);
+        string Config(string name, double ridge) => $$"""
+            train: train.xyz
+            descriptor:
+              type: so4
+              parameters: {twojmax: 2, rcutfac: 3.0}
+            model: {kind: quadratic, ridge: {{ridge.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}}}
+            loss: {energy: 1, force: 1, stress: 0.1}
+            threads: 1
+            store: store
+            store_chunk_atoms: 30
+            output: {{name}}
+            """;
+        var models = new List<PolynomialModel>();
+        foreach (var (name, ridge) in new[] { ("a", 1e-9), ("b", 1e-3) })
+        {
+            string config = Path.Combine(dir, name + ".yaml");
+            File.WriteAllText(config, Config(name, ridge));
+            var (code, stdout, stderr) = CliTests.Run("train", config);
+            Assert.True(code == 0, stderr);
+            Assert.Contains("descriptor store: reusing", stdout);        // the factors that mlip descriptors made
+            Assert.Contains("descriptors not recomputed", stdout);
+            Assert.Contains("estimate: peak memory", stdout);
+            models.Add((PolynomialModel)ModelFile.Load(Path.Combine(dir, name, "model.json")).Model);
+        }
+        Assert.NotEqual(models[0].Coefficients[0][1], models[1].Coefficients[0][1]); // another ridge, another fit
+
+        // store: none is the in-memory fit, to round-off the same as the streamed one
+        string memory = Path.Combine(dir, "m.yaml");
+        File.WriteAllText(memory, Config("m", 1e-9).Replace("store: store", "store: none"));
+        var (cm, om, em) = CliTests.Run("train", memory);
+        Assert.True(cm == 0, em);
+        Assert.DoesNotContain("descriptor store", om);
+        var inMemory = (PolynomialModel)ModelFile.Load(Path.Combine(dir, "m", "model.json")).Model;
+        for (int e = 0; e < 2; e++)
+            for (int q = 0; q < inMemory.Coefficients[e].Length; q++)
+                Assert.Equal(inMemory.Coefficients[e][q], models[0].Coefficients[e][q], 1e-6 * (1 + Math.Abs(inMemory.Coefficients[e][q])));
+    }
+
+    [Fact]
     public void ConfigMistakesGiveOneLine()
     {
         string dir = TestPaths.TempDir();

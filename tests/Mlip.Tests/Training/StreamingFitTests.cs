@@ -114,6 +114,36 @@ public class StreamingFitTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void RankSharesOfTheChunksMergeToTheSingleProcessFit()
+    {
+        var train = Si(16);
+        var spec = new DescriptorSpec("so4", new Dictionary<string, string> { ["twojmax"] = "4", ["rcutfac"] = "4.9" });
+        var descriptor = spec.Create(["Si"]);
+        RowClass[] classes = [RowClass.Energy, RowClass.Force];
+        var options = new StreamingOptions { Threads = 1 };
+        var store = DescriptorStore.Open(TestPaths.TempDir(), spec, descriptor, train, 100);
+        var single = StreamingLinearFit.Factorise(store, 2, true, classes, options, TextWriter.Null);
+
+        // two "ranks": chunk c on rank c % 2; running statistics merged and flat factors merged in rank order (allgathers)
+        int[][] shares = [[.. Enumerable.Range(0, store.ChunkCount).Where(c => c % 2 == 0)], [.. Enumerable.Range(0, store.ChunkCount).Where(c => c % 2 == 1)]];
+        var stats = store.FeatureColumnStatistics(shares[0]);
+        stats.Merge(store.FeatureColumnStatistics(shares[1]));
+        var (mean, scale) = (stats.Mean(), stats.Scale());
+        var flats = shares.Select(share => StreamingLinearFit.FactoriseChunks(store, 2, mean, scale, classes, share, options).ToFlat()).ToList();
+        var merged = RowClassFactors.FromFlat(flats[0]);
+        merged.Merge(RowClassFactors.FromFlat(flats[1]));
+        var distributed = single with { Mean = mean, Scale = scale, Factors = merged };
+
+        var loss = new LossWeights { Energy = 1, Force = 0.05 };
+        var solver = new TorchLeastSquares(1);
+        var a = single.Model(single.Solve(loss, single.RidgeVector(1e-8), solver).Coefficients);
+        var b = distributed.Model(distributed.Solve(loss, distributed.RidgeVector(1e-8), solver).Coefficients);
+        double diff = RelativeDifference(b, a);
+        output.WriteLine($"{store.ChunkCount} chunks on 2 ranks: relative difference {diff:E2}");
+        Assert.True(diff < 1e-10, $"relative difference {diff}");
+    }
+
+    [Fact]
     public void AFitThatCannotFitInMemoryIsRefusedWithWhatToChange()
     {
         var estimate = FitEstimate.InMemory(1596, 3_000_000, 0, 2, 0);

@@ -134,14 +134,14 @@ public sealed class DescriptorStore
     public int FeatureChunksDone() => Enumerable.Range(0, ChunkCount).Count(c => File.Exists(FeaturePath(c)));
 
     /// <summary>
-    /// Computes and writes the per-atom features of every chunk that is not on disk yet (values only, structures in
-    /// parallel); returns how many chunks were computed.
+    /// Computes and writes the per-atom features of every chunk (or of <paramref name="chunks"/>: one MPI rank's share) that is
+    /// not on disk yet (values only, structures in parallel); returns how many chunks were computed.
     /// </summary>
-    public int EnsureFeatures(int threads, IProgress<WorkProgress>? progress = null)
+    public int EnsureFeatures(int threads, IProgress<WorkProgress>? progress = null, IEnumerable<int>? chunks = null)
     {
         var clock = Stopwatch.StartNew();
         int computed = 0, doneStructures = 0;
-        for (int c = 0; c < ChunkCount; c++)
+        foreach (int c in chunks ?? Enumerable.Range(0, ChunkCount))
         {
             var (start, end) = Chunk(c);
             if (!File.Exists(FeaturePath(c)))
@@ -209,9 +209,16 @@ public sealed class DescriptorStore
     /// </summary>
     public (double[] Mean, double[] Scale) FeatureStatistics()
     {
-        var stats = new ColumnStatistics(Descriptor.FeatureCount);
-        for (int c = 0; c < ChunkCount; c++) stats.AddRows(ReadFeatures(c));
+        var stats = FeatureColumnStatistics(Enumerable.Range(0, ChunkCount));
         return (stats.Mean(), stats.Scale());
+    }
+
+    /// <summary>The running statistics of the features over the chunks <paramref name="chunks"/> in order (one MPI rank's share; merged over ranks in rank order they give the statistics).</summary>
+    public ColumnStatistics FeatureColumnStatistics(IEnumerable<int> chunks)
+    {
+        var stats = new ColumnStatistics(Descriptor.FeatureCount);
+        foreach (int c in chunks) stats.AddRows(ReadFeatures(c));
+        return stats;
     }
 
     /// <summary>The path of the factor file named <paramref name="key"/>.</summary>

@@ -41,6 +41,20 @@ public sealed record FitEstimate(long PeakBytes, double Seconds, string Detail)
         return GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
     }
 
+    /// <summary>The process's peak resident memory so far (VmHWM of /proc/self/status; 0 where there is none).</summary>
+    public static long PeakResidentBytes()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal)
+                    && long.TryParse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out long kb))
+                    return kb * 1024;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        return 0;
+    }
+
     /// <summary>Pairs within the cutoff per atom, from the neighbour lists of up to 16 structures spread over the data.</summary>
     public static double PairsPerAtom(IDescriptor descriptor, IReadOnlyList<Structure> structures)
     {

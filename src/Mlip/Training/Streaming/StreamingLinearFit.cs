@@ -112,45 +112,14 @@ public static class StreamingLinearFit
         int per = PolynomialModel.CoefficientsPerElement(order, k), cols = elements.Length * per;
 
         var (factors, firstChunk) = ResumeOrStart(store, key, cols, classes, options, log);
-        var unit = new LossWeights { Energy = 1, Force = 1, Stress = 1 };
-        bool wantE = classes.Contains(RowClass.Energy), wantF = classes.Contains(RowClass.Force), wantS = classes.Contains(RowClass.Stress);
-        double[] a = [], b = [];
+        var rowsOfChunk = new ChunkRows(store, order, mean, scale, classes, options.Threads, cancel);
         var lastCheckpoint = Stopwatch.StartNew();
-        var po = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Threads), CancellationToken = cancel };
         int structuresDone = store.Chunk(firstChunk).Start;
         for (int c = firstChunk; c < store.ChunkCount; c++)
         {
             cancel.ThrowIfCancellationRequested();
-            var (start, end) = store.Chunk(c);
-            int n = end - start;
-            var eOff = new int[n]; var fOff = new int[n]; var sOff = new int[n];
-            int nE = 0, nF = 0, nS = 0;
-            for (int s = 0; s < n; s++)
-            {
-                var st = store.Structures[start + s];
-                eOff[s] = fOff[s] = sOff[s] = -1;
-                if (st.Weight == 0) continue;
-                if (wantE && st.Energy is not null) { eOff[s] = nE; nE += 1; }
-                if (wantF && st.Forces is not null) { fOff[s] = nF; nF += 3 * st.Count; }
-                if (wantS && st.Stress is not null && st.Pbc.AllPeriodic) { sOff[s] = nS; nS += 6; }
-            }
-            int rows = nE + nF + nS;
-            if ((long)rows * cols > Array.MaxLength) throw new MlipException($"a chunk of the store ({rows} x {cols}) is too large for one array; lower store_chunk_atoms");
-            if (a.Length < rows * cols) { a = new double[rows * cols]; b = new double[rows]; }
-            else { a.AsSpan(0, rows * cols).Clear(); b.AsSpan(0, rows).Clear(); }
-            var aa = a; var bb = b;
-            MlipParallel.Run(() => Parallel.For(0, n, po, () => new PolynomialFit.RowScratch(k, per), (s, _, scratch) =>
-            {
-                var st = store.Structures[start + s];
-                int eRow = eOff[s], fRow = fOff[s] >= 0 ? nE + fOff[s] : -1, sRow = sOff[s] >= 0 ? nE + nF + sOff[s] : -1;
-                if (eRow < 0 && fRow < 0 && sRow < 0) return scratch;
-                var d = store.Descriptor.Compute(st, fRow >= 0 || sRow >= 0);
-                PolynomialFit.FillStructure(st, d, elements, order, k, per, cols, mean, scale, unit, eRow, fRow, sRow, aa, bb, scratch);
-                return scratch;
-            }, _ => { }));
-            factors.AddRows(RowClass.Energy, a.AsSpan(0, nE * cols), b.AsSpan(0, nE), nE);
-            factors.AddRows(RowClass.Force, a.AsSpan(nE * cols, nF * cols), b.AsSpan(nE, nF), nF);
-            factors.AddRows(RowClass.Stress, a.AsSpan((nE + nF) * cols, nS * cols), b.AsSpan(nE + nF, nS), nS);
+            var (_, end) = store.Chunk(c);
+            rowsOfChunk.AddTo(factors, c);
             structuresDone = end;
             progress?.Report(new WorkProgress(structuresDone, store.Structures.Count, clock.Elapsed));
             if (c + 1 < store.ChunkCount && lastCheckpoint.Elapsed.TotalSeconds >= options.CheckpointSeconds)
@@ -165,6 +134,72 @@ public static class StreamingLinearFit
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"descriptor store: factorised {store.Structures.Count} structures in {clock.Elapsed.TotalSeconds:F1} s ({DescribeRows(factors)}, {cols} columns); wrote {path}"));
         return result;
+    }
+
+    /// <summary>
+    /// The factors of the rows of some chunks of the store only (no files written): one MPI rank's share. The ranks merge their
+    /// <see cref="DescriptorStore.FeatureColumnStatistics"/> in rank order for the statistics, factorise their chunks
+    /// with them, allgather the <see cref="RowClassFactors.ToFlat"/> forms and merge them in rank order (docs/scale.md).
+    /// </summary>
+    public static RowClassFactors FactoriseChunks(DescriptorStore store, int order, double[] mean, double[] scale, IReadOnlyList<RowClass> classes,
+        IEnumerable<int> chunks, StreamingOptions options, CancellationToken cancel = default)
+    {
+        int cols = store.Elements.Length * PolynomialModel.CoefficientsPerElement(order, store.Descriptor.FeatureCount);
+        var factors = new RowClassFactors(cols, classes, options.Backend, options.Threads);
+        var rows = new ChunkRows(store, order, mean, scale, classes, options.Threads, cancel);
+        foreach (int c in chunks)
+        {
+            cancel.ThrowIfCancellationRequested();
+            rows.AddTo(factors, c);
+        }
+        return factors;
+    }
+
+    /// <summary>Builds the rows of one chunk of structures (descriptors and derivative blocks one structure at a time) and adds them to factors.</summary>
+    private sealed class ChunkRows(DescriptorStore store, int order, double[] mean, double[] scale, IReadOnlyList<RowClass> classes, int threads, CancellationToken cancel)
+    {
+        private readonly int _k = store.Descriptor.FeatureCount;
+        private readonly int _per = PolynomialModel.CoefficientsPerElement(order, store.Descriptor.FeatureCount);
+        private readonly bool _wantE = classes.Contains(RowClass.Energy), _wantF = classes.Contains(RowClass.Force), _wantS = classes.Contains(RowClass.Stress);
+        private static readonly LossWeights Unit = new() { Energy = 1, Force = 1, Stress = 1 };
+        private double[] _a = [], _b = [];
+
+        public void AddTo(RowClassFactors factors, int chunk)
+        {
+            int k = _k, per = _per, cols = store.Elements.Length * per;
+            int[] elements = store.Elements;
+            var (start, end) = store.Chunk(chunk);
+            int n = end - start;
+            var eOff = new int[n]; var fOff = new int[n]; var sOff = new int[n];
+            int nE = 0, nF = 0, nS = 0;
+            for (int s = 0; s < n; s++)
+            {
+                var st = store.Structures[start + s];
+                eOff[s] = fOff[s] = sOff[s] = -1;
+                if (st.Weight == 0) continue;
+                if (_wantE && st.Energy is not null) { eOff[s] = nE; nE += 1; }
+                if (_wantF && st.Forces is not null) { fOff[s] = nF; nF += 3 * st.Count; }
+                if (_wantS && st.Stress is not null && st.Pbc.AllPeriodic) { sOff[s] = nS; nS += 6; }
+            }
+            int rows = nE + nF + nS;
+            if ((long)rows * cols > Array.MaxLength) throw new MlipException($"a chunk of the store ({rows} x {cols}) is too large for one array; lower store_chunk_atoms");
+            if (_a.Length < rows * cols) { _a = new double[rows * cols]; _b = new double[rows]; }
+            else { _a.AsSpan(0, rows * cols).Clear(); _b.AsSpan(0, rows).Clear(); }
+            var a = _a; var b = _b;
+            var po = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads), CancellationToken = cancel };
+            MlipParallel.Run(() => Parallel.For(0, n, po, () => new PolynomialFit.RowScratch(k, per), (s, _, scratch) =>
+            {
+                var st = store.Structures[start + s];
+                int eRow = eOff[s], fRow = fOff[s] >= 0 ? nE + fOff[s] : -1, sRow = sOff[s] >= 0 ? nE + nF + sOff[s] : -1;
+                if (eRow < 0 && fRow < 0 && sRow < 0) return scratch;
+                var d = store.Descriptor.Compute(st, fRow >= 0 || sRow >= 0);
+                PolynomialFit.FillStructure(st, d, elements, order, k, per, cols, mean, scale, Unit, eRow, fRow, sRow, a, b, scratch);
+                return scratch;
+            }, _ => { }));
+            factors.AddRows(RowClass.Energy, a.AsSpan(0, nE * cols), b.AsSpan(0, nE), nE);
+            factors.AddRows(RowClass.Force, a.AsSpan(nE * cols, nF * cols), b.AsSpan(nE, nF), nF);
+            factors.AddRows(RowClass.Stress, a.AsSpan((nE + nF) * cols, nS * cols), b.AsSpan(nE + nF, nS), nS);
+        }
     }
 
     /// <summary>

@@ -85,12 +85,20 @@ class MlipCalculator(Calculator):
     process) and exits.
     """
 
-    implemented_properties = ['energy', 'free_energy', 'forces', 'stress', 'energies', 'energy_std']
+    implemented_properties = ['energy', 'free_energy', 'forces', 'stress', 'energies', 'energy_std',
+                              'uncertainty', 'force_std', 'gamma']
 
-    def __init__(self, model=None, potential=None, command=None, timeout=120.0, log=None, **kwargs):
+    def __init__(self, model=None, potential=None, command=None, timeout=120.0, log=None,
+                 uncertainty=False, committee=None, training=None, active_set=None, **kwargs):
         """``model``: a model file; or ``potential``: a classical potential name. ``command``: the ``mlip`` command
         (default: :func:`mlip.find_command`). ``timeout``: seconds to wait for the server to start. ``log``: a
-        text file that gets the protocol messages (debugging)."""
+        text file that gets the protocol messages (debugging).
+
+        ``uncertainty=True`` adds the model's uncertainty to ``results`` as ``mlip predict --uncertainty`` computes it:
+        ``uncertainty`` (the score), and where the method gives them ``energy_std`` (eV), ``force_std`` (eV/Å, per atom)
+        and ``gamma`` (the per-atom extrapolation grade). ``committee``: more model files (the committee's spread);
+        ``training``: training data files (D-optimality of linear/quadratic models, or the ACE grade built over them);
+        ``active_set``: an ACE active set (.asi; default MODEL.asi beside an .ace/.yace)."""
         super().__init__(**kwargs)
         if (model is None) == (potential is None):
             raise ValueError('MlipCalculator: give a model file or potential=NAME (one of the two)')
@@ -101,6 +109,18 @@ class MlipCalculator(Calculator):
         self.command = find_command(command)
         self.timeout = timeout
         self.protocol_log = log
+        self.uncertainty_args = []
+        if uncertainty:
+            self.uncertainty_args = ['--uncertainty']
+            if committee:
+                self.uncertainty_args += ['--committee'] + [os.path.abspath(os.fspath(m)) for m in committee]
+            if training:
+                files = [training] if isinstance(training, (str, os.PathLike)) else list(training)
+                self.uncertainty_args += ['--training'] + [os.path.abspath(os.fspath(t)) for t in files]
+            if active_set:
+                self.uncertainty_args += ['--active-set', os.path.abspath(os.fspath(active_set))]
+        elif committee or training or active_set:
+            raise ValueError('MlipCalculator: committee, training and active_set go with uncertainty=True')
         self._server = _Server()
         self._finalizer = weakref.finalize(self, _Server.close, self._server)
 
@@ -132,6 +152,7 @@ class MlipCalculator(Calculator):
             argv = self.command + ['serve', '--ipi', 'unix:' + path, '--io-timeout', '0',
                                    '--parent-pid', str(os.getpid())]
             argv += ['--model', self.model] if self.model is not None else ['--potential', self.potential]
+            argv += self.uncertainty_args
             s.log = open(os.path.join(s.folder, 'serve.log'), 'w+b')
             # a session of its own: Ctrl-C in the terminal interrupts Python, not the server between two calls
             s.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=s.log, stderr=subprocess.STDOUT,
@@ -216,3 +237,8 @@ class MlipCalculator(Calculator):
             self.results['energies'] = np.array(extra['energies'], dtype=float)
         if 'energy_std' in extra:
             self.results['energy_std'] = float(extra['energy_std'])
+        if 'uncertainty' in extra:
+            self.results['uncertainty'] = float(extra['uncertainty'])
+        for key in ('force_std', 'gamma'):
+            if key in extra:
+                self.results[key] = np.array(extra[key], dtype=float)

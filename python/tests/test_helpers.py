@@ -44,9 +44,26 @@ pred = read_frames(os.path.join(work, 'pred.xyz'))
 de = max(abs(p.get_potential_energy() - g['energy']) for p, g in zip(pred, got))
 dstd = max(abs(p.info['energy_std'] - g['energy_std']) for p, g in zip(pred, got))
 dsum = max(abs(g['energies'].sum() - g['energy']) for g in got)
+# D-optimality of the demo's quadratic model over its training data: the same per-atom gamma and score as mlip predict
+train_xyz = os.path.join(demo, 'train.xyz')
+dopt = []
+with mlip.MlipCalculator(model, uncertainty=True, training=train_xyz) as calc:
+    for a in frames:
+        a = a.copy()
+        a.calc = calc
+        a.get_potential_energy()
+        dopt.append(dict(calc.results))
+mlip.run('predict', '--model', model, os.path.join(work, 'frames.xyz'), '--uncertainty', '--training', train_xyz,
+         '-o', os.path.join(work, 'pred-dopt.xyz'))
+pred_dopt = read_frames(os.path.join(work, 'pred-dopt.xyz'))
+dgamma = max(max_abs(np.array(p.arrays['gamma']).ravel(), g['gamma']) for p, g in zip(pred_dopt, dopt))
+dscore = max(abs(p.info['uncertainty'] - g['uncertainty']) for p, g in zip(pred_dopt, dopt))
 report(model_kind=info['kind'], fit_chose=fitted_kind, test_keys=sorted(errors)[:6], gpr_metrics=sorted(trained['metrics'] or {})[:6],
        energy_max_dev_ev=de, energy_std_max_dev_ev=dstd, energy_std=[g['energy_std'] for g in got],
-       per_atom_sum_dev_ev=dsum)
+       per_atom_sum_dev_ev=dsum, gamma_max_dev=dgamma, uncertainty_score_max_dev=dscore,
+       dopt_scores=[g['uncertainty'] for g in dopt])
+check('gamma (D-optimality)', dgamma, 1e-8)
+check('uncertainty score', dscore, 1e-8)
 check('energies', de, 1e-8)
 check('energy_std', dstd, 1e-8)
 check('per-atom energies sum to the energy', dsum, 1e-8)

@@ -26,12 +26,9 @@ public static class PredictCommand
         var legacyFormat = CommonOptions.Legacy("--format", format);
         var threads = CommonOptions.Threads();
         var olcao = new Option<string?>("--olcao") { Description = "Per-atom models of Gaussian coefficients: also write OLCAO potential files (one potential type per atom; PATH for one structure, PATH.K for several)" };
-        var uncertainty = new Option<bool>("--uncertainty", "-u") { Description = "Also the uncertainty: GPR variance (energy_std, force_std), a committee's spread (with --committee), or the D-optimality grade gamma of linear/quadratic models (with --training)" };
-        var committee = new Option<string[]>("--committee") { Description = "With --uncertainty: more model files; the prediction is the committee's mean, the uncertainty its spread", AllowMultipleArgumentsPerToken = true };
-        var training = CommonOptions.Training("With --uncertainty for linear/quadratic models: the training data (its active set gives the extrapolation grade)");
-        var activeSet = new Option<string?>("--active-set") { Description = "With --uncertainty for ACE models: the active set (.asi from `mlip activeset`); default MODEL.asi beside an .ace/.yace when present" };
-        var grade = new Option<string>("--grade") { Description = "With --uncertainty and --training for ACE models: linear (B-projections, pacemaker's default) or full (dE/dc of every density)", DefaultValueFactory = _ => "linear" };
-        var cmd = new Command("predict", "Predict energies, forces and stresses (and, with --uncertainty, how sure the model is), or per-atom targets") { modelArg, data, model, output, format, legacyFormat, threads, olcao, uncertainty, committee, training, activeSet, grade };
+        var uncertainty = new UncertaintyOptions();
+        var cmd = new Command("predict", "Predict energies, forces and stresses (and, with --uncertainty, how sure the model is), or per-atom targets") { modelArg, data, model, output, format, legacyFormat, threads, olcao };
+        uncertainty.AddTo(cmd);
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
             var (modelPath, files) = CommonOptions.ModelAndData(parse, model, modelArg, data);
@@ -43,20 +40,7 @@ public static class PredictCommand
             var potential = ModelFile.Load(modelPath);
             var structures = StructureIO.ReadAll(files, inFormat, ValidationOptions.Default);
             int nThreads = Math.Max(1, parse.GetValue(threads));
-            IUncertaintyEstimator? estimator = null;
-            if (parse.GetValue(uncertainty))
-            {
-                var members = new List<ICalculator> { potential };
-                foreach (var m in parse.GetValue(committee) ?? []) members.Add(ModelFile.Load(m));
-                var train = parse.GetValue(training) is { Length: > 0 } t ? StructureIO.ReadAll(t, null, ValidationOptions.Default) : null;
-                string? asi = parse.GetValue(activeSet);
-                if (asi is null && train is null && Models.Ace.AcePotential.IsAcePath(modelPath) && File.Exists(Path.ChangeExtension(modelPath, ".asi")))
-                    asi = Path.ChangeExtension(modelPath, ".asi");
-                estimator = UncertaintyEstimators.For(members, train, nThreads, true, asi, ActiveSetCommand.ParseGrade(parse.GetValue(grade)!));
-                estimator.IncludeStress = true;
-            }
-            else if (parse.GetValue(committee) is { Length: > 0 } || parse.GetValue(training) is { Length: > 0 } || parse.GetValue(activeSet) is not null)
-                throw new MlipException("--committee, --training and --active-set go with --uncertainty");
+            var estimator = uncertainty.Build(parse, potential, modelPath, nThreads);
             var results = BatchPrediction.Run(potential, structures, estimator, nThreads, new ProgressLine(stderr, "predict", "structures"));
             string outPath = parse.GetValue(output)!;
             StructureIO.Write(outPath, results);

@@ -29,12 +29,16 @@ public static class ServeCommand
         {
             modelArg, model, ipi, structure, potential, connectTimeout, ioTimeout, parentPid,
         };
+        var uncertainty = new UncertaintyOptions();
+        uncertainty.AddTo(cmd);
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
             double io = parse.GetValue(ioTimeout);
             if (!(io >= 0) || double.IsInfinity(io)) throw new MlipException($"--io-timeout must be zero (no limit) or a positive number of seconds, not {io}");
             if (!(parse.GetValue(connectTimeout) >= 0)) throw new MlipException("--connect-timeout must be zero or positive (seconds)");
-            var calc = CalculatorSource.OpenForDynamics(CommonOptions.ModelPath(parse, model, modelArg), parse.GetValue(potential));
+            string? modelPath = CommonOptions.ModelPath(parse, model, modelArg);
+            var calc = CalculatorSource.OpenForDynamics(modelPath, parse.GetValue(potential));
+            var estimator = uncertainty.Build(parse, calc, modelPath, 1);
             Structure? template = null;
             if (parse.GetValue(structure) is string templatePath)
             {
@@ -50,6 +54,7 @@ public static class ServeCommand
             {
                 client = IpiClient.ConnectAsync(address, calc, template, TimeSpan.FromSeconds(parse.GetValue(connectTimeout)),
                     io > 0 ? TimeSpan.FromSeconds(io) : null, parentGone.Token).GetAwaiter().GetResult();
+                client.Uncertainty = estimator;
             }
             catch (OperationCanceledException) when (parentGone.IsCancellationRequested)
             {

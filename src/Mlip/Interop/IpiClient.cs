@@ -225,17 +225,30 @@ public sealed class IpiClient : IDisposable
         var f = r.Forces ?? throw new MlipException($"i-PI: calculator {_calculator.Name} gave no forces");
         var virial = Matrix3.Zero;
         if (s.HasCell && r.Stress is { } stress) virial = (-s.Volume) * stress.ToEvPerCubicAngstrom();
-        return (r.Energy, f, virial, _extras ? Extras(r) : []);
+        return (r.Energy, f, virial, _extras ? Extras(r, Uncertainty?.Estimate(s)) : []);
     }
 
     /// <summary>The JSON extra string: per-atom energies (eV) and the energy's standard deviation (eV) where the calculator gives them.</summary>
-    private static byte[] Extras(CalculatorResult r)
+    private static byte[] Extras(CalculatorResult r, UncertaintyResult? u)
     {
         var o = new JsonObject();
         if (r.AtomEnergies is { } e) o["energies"] = new JsonArray([.. e.Select(v => (JsonNode)v)]);
         if (r.EnergyVariance is double variance) o["energy_std"] = Math.Sqrt(Math.Max(variance, 0));
+        if (u is not null)
+        {
+            o["uncertainty"] = u.Score;
+            if (u.EnergyStd is double es) o["energy_std"] = es;
+            if (u.ForceStd is { } fs) o["force_std"] = new JsonArray([.. fs.Select(v => (JsonNode)v)]);
+            if (u.AtomGrade is { } g) o["gamma"] = new JsonArray([.. g.Select(v => (JsonNode)v)]);
+        }
         return Encoding.UTF8.GetBytes(o.ToJsonString());
     }
+
+    /// <summary>
+    /// The model's uncertainty estimator (<c>mlip serve --uncertainty</c>), or null: with it every extra string also carries
+    /// <c>uncertainty</c> (the score), and where the estimator gives them <c>energy_std</c>, <c>force_std</c> and <c>gamma</c> (per atom).
+    /// </summary>
+    public IUncertaintyEstimator? Uncertainty { get; set; }
 
     private Structure? ReceivePositions()
     {

@@ -58,10 +58,11 @@ public class PythonPackageTests(DemoModelFixture demo, ITestOutputHelper output)
     public void ScriptAgreesWithMlip(string script) => RunScript(script, demo.Model); // the script's checks decide its exit code
 
     [Fact]
-    public void HelpersAndGprUncertainty()
+    public void HelpersAndUncertainty()
     {
         var r = RunScript("test_helpers.py", demo.Folder);
         Assert.True(r.GetProperty("energy_std_max_dev_ev").GetDouble() <= 1e-8);
+        Assert.True(r.GetProperty("gamma_max_dev").GetDouble() <= 1e-8); // D-optimality through MlipCalculator(uncertainty=True, training=...)
     }
 
     [Fact]

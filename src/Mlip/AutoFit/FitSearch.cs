@@ -178,6 +178,24 @@ public sealed class FitSearch
                 double sc = EvaluateBasis(FitBasis.Ace(0, rc), descriptorProgress);
                 if (sc < bestScore) { bestScore = sc; bestRc = rc; }
             }
+            // a best cut-off at the edge of the grid: go on past the edge while the score falls (the grid's spacing, 0.5 Å for one radius)
+            if (_s.Cutoffs.Length > 0)
+            {
+                var grid = _s.Cutoffs.Order().ToArray();
+                double step = grid.Length > 1 ? grid[^1] - grid[^2] : 0.5;
+                double stepDown = grid.Length > 1 ? grid[1] - grid[0] : 0.5;
+                foreach (var (edge, delta, limit) in new[] { (grid[^1], step, 8.0), (grid[0], -stepDown, 2.0) })
+                {
+                    if (bestRc != edge || !(Math.Abs(delta) > 1e-9)) continue;
+                    for (double rc = edge + delta; delta > 0 ? rc <= limit + 1e-9 : rc >= limit - 1e-9; rc += delta)
+                    {
+                        double sc = EvaluateBasis(FitBasis.Ace(0, Math.Round(rc, 6)), descriptorProgress);
+                        if (!(sc < bestScore)) break;
+                        bestScore = sc;
+                        bestRc = Math.Round(rc, 6);
+                    }
+                }
+            }
             // the ladder: grow while the validation score falls
             double previous = bestScore;
             for (int l = 1; l < Math.Min(_s.AceLevels, FitBasis.AceLadder.Length); l++)

@@ -20,11 +20,11 @@ public sealed record FitSearchSettings
     [Setting("cross_validation_below", "data sets with fewer structures than this are cross-validated over every fold; larger ones hold out one fold", Min = 0)]
     public int CrossValidationBelow { get; init; } = 400;
 
-    [Setting("cutoffs", "cut-off radii (Å) tried on the cheapest basis; the best one is kept for the larger bases")]
+    [Setting("cutoffs", "cut-off radii (Å) tried on the cheapest basis; the best one is kept for the larger bases; when the best is the largest (smallest) of them, the search goes on in steps of their spacing (0.5 Å for one radius) while the score falls, up to 8 Å (down to 2 Å)")]
     public double[] Cutoffs { get; init; } = [4.5, 5.0, 5.5];
 
-    [Setting("ace_levels", "ACE bases of the ladder: at most this many levels of the built-in ladder (order 3 → order 4, growing nmax and lmax)", Min = 1, Max = 5)]
-    public int AceLevels { get; init; } = 5;
+    [Setting("ace_levels", "ACE bases of the ladder: at most this many levels of the built-in ladder (order 3 → order 4, growing nmax and lmax: 75, 328, 1063, 2088, 4811, ... functions for one element)", Min = 1, Max = 6)]
+    public int AceLevels { get; init; } = 6;
 
     [Setting("twojmax", "band limits 2J tried for so4 (quadratic and linear families), grown while the validation error falls")]
     public int[] TwoJMax { get; init; } = [6, 8];

@@ -66,6 +66,9 @@ public sealed class FitSearch
     private readonly Stopwatch _clock = new();
     private readonly double _budget;
     private double _previousSeconds;
+    // measured over estimated time of the last basis that ran to the end of its descent and took 20 s or more: the
+    // estimates' nominal rates corrected for this machine (1 until one is measured; kept within [0.25, 4])
+    private double _calibration = 1.0;
     private readonly List<FitCandidate> _candidates = [];
     private readonly List<FitBasisOutcome> _bases = [];
     private readonly Dictionary<string, JsonNode> _checkpoint = new(StringComparer.Ordinal);
@@ -252,7 +255,8 @@ public sealed class FitSearch
             return bestSaved;
         }
 
-        var (estimate, columns, bytes, evaluation) = EstimateWithEvaluation(basis);
+        var (nominal, columns, bytes, evaluation) = EstimateWithEvaluation(basis);
+        double estimate = nominal * _calibration;
         // kept for the end should this basis win: its refit, the TRAIN and TEST evaluation, the report
         _evaluationEstimate[basis.Label] = evaluation;
         double reserve = Reserve() + Math.Max(evaluation, _best is null ? 0 : _evaluationEstimate.GetValueOrDefault(_best.Basis.Label, evaluation));
@@ -261,7 +265,9 @@ public sealed class FitSearch
         if (Elapsed + estimate + reserve > _budget)
             return Skip(basis, columns, estimate, string.Create(CultureInfo.InvariantCulture, $"skipped: estimated {estimate:F0} s, {Math.Max(0, Left - reserve):F0} s left"));
 
-        _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: {basis.Label}: {columns} columns, estimated {estimate:F0} s; computing descriptors"));
+        _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"fit: {basis.Label}: {columns} columns, estimated {estimate:F0} s{(_calibration != 1 ? $" ({nominal:F0} s nominal x {_calibration:F2} measured on the last basis)" : "")}; computing descriptors"));
+        double startedAt = Elapsed;
         var descriptor = basis.Descriptor.Create(_elements);
         var design = LinearDesign.Build(descriptor, basis.Order, _o.Train, _folds, _o.Threads, descriptorProgress);
         _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: {basis.Label}: design built in {design.BuildTime.TotalSeconds:F1} s"));
@@ -291,6 +297,8 @@ public sealed class FitSearch
                     if (c.Score < bestHere.Score) bestHere = c;
                 Progress(basis.Label, force: false);
             }
+        double took = Elapsed - startedAt;
+        if (status == "done" && took >= 20 && nominal > 0) _calibration = Math.Clamp(took / nominal, 0.25, 4);
         double? cost = MeasureCost(design, basis, bestHere.Hyper);
         var outcomeNew = new FitBasisOutcome(basis, columns, design.BuildTime.TotalSeconds, cost, estimate, status);
         _bases.Add(outcomeNew);

@@ -96,8 +96,6 @@ public static class PerAtomModelFile
 
     private static JsonArray Numbers(IEnumerable<double> values) => ModelFile.Numbers(values);
 
-    private static double[] Read(JsonNode? node, string what, string path) => ModelFile.ReadNumbers(node, what, path);
-
     public static void Save(string path, PerAtomPredictor p, JsonObject? training = null)
     {
         var m = p.Model;

@@ -20,9 +20,11 @@ public sealed class NeighborList
     private readonly Vec3[] _vectors;
     private readonly double[] _distances;
     private readonly int _pairs;
+    private int[]? _reverse;
 
-    private NeighborList(double cutoff, int atoms, int pairs, int[] offsets, int[] centers, int[] neighbors, int[] shifts, Vec3[] vectors, double[] distances)
+    private NeighborList(double cutoff, int atoms, int pairs, int[] offsets, int[] centers, int[] neighbors, int[] shifts, Vec3[] vectors, double[] distances, int[]? reverse = null)
     {
+        _reverse = reverse;
         Cutoff = cutoff;
         AtomCount = atoms;
         _pairs = pairs;
@@ -35,8 +37,8 @@ public sealed class NeighborList
     }
 
     /// <summary>Wraps existing compressed-row arrays (no copy); for <see cref="VerletList"/>.</summary>
-    internal static NeighborList FromArrays(double cutoff, int atoms, int pairs, int[] offsets, int[] centers, int[] neighbors, int[] shifts, Vec3[] vectors, double[] distances) =>
-        new(cutoff, atoms, pairs, offsets, centers, neighbors, shifts, vectors, distances);
+    internal static NeighborList FromArrays(double cutoff, int atoms, int pairs, int[] offsets, int[] centers, int[] neighbors, int[] shifts, Vec3[] vectors, double[] distances, int[]? reverse = null) =>
+        new(cutoff, atoms, pairs, offsets, centers, neighbors, shifts, vectors, distances, reverse);
 
     public double Cutoff { get; }
     public int AtomCount { get; }
@@ -68,6 +70,28 @@ public sealed class NeighborList
 
     /// <summary>The distances of atom i's neighbours.</summary>
     public ReadOnlySpan<double> DistancesOf(int i) => _distances.AsSpan(_offsets[i], _offsets[i + 1] - _offsets[i]);
+
+    /// <summary>
+    /// For each pair p = (i, j, S) the index of the same pair seen from the other end, (j, i, −S) (computed at the first
+    /// call and kept). A full list holds both ends of every pair, so this is defined for every p; Reverse[Reverse[p]] = p,
+    /// and an atom's pair with its own image S pairs with its image −S.
+    /// </summary>
+    public ReadOnlySpan<int> Reverse => (_reverse ??= ReverseIndex()).AsSpan(0, _pairs);
+
+    private int[] ReverseIndex()
+    {
+        var reverse = new int[_pairs];
+        for (int p = 0; p < _pairs; p++)
+        {
+            int i = _centers[p], j = _neighbors[p];
+            int sa = -_shifts[3 * p], sb = -_shifts[3 * p + 1], sc = -_shifts[3 * p + 2];
+            int found = -1;
+            for (int q = _offsets[j]; q < _offsets[j + 1]; q++)
+                if (_neighbors[q] == i && _shifts[3 * q] == sa && _shifts[3 * q + 1] == sb && _shifts[3 * q + 2] == sc) { found = q; break; }
+            reverse[p] = found >= 0 ? found : throw new InvalidOperationException($"the pair {i}-{j} has no reverse in the neighbour list");
+        }
+        return reverse;
+    }
 
     public int NeighborCount(int i) => _offsets[i + 1] - _offsets[i];
 

@@ -21,6 +21,8 @@ public sealed class VerletList
     private int[] _offsets = [], _centers = [], _neighbors = [], _shifts = [];
     private Vec3[] _vectors = [];
     private double[] _distances = [];
+    private int[] _reverse = [], _wideIndex = [], _shortIndex = [], _wideReverse = [];
+    private Vec3[] _translations = [];
 
     public VerletList(double cutoff, double skin)
     {
@@ -48,21 +50,32 @@ public sealed class VerletList
         if (Skin == 0) return NeighborList.Build(cell, positions, pbc, Cutoff);
         if (NeedsBuild(cell, positions, pbc))
         {
-            _wide = NeighborList.Build(cell, positions, pbc, Cutoff + Skin);
+            var wide = NeighborList.Build(cell, positions, pbc, Cutoff + Skin);
+            _wide = wide;
             if (_reference.Length != n) _reference = new Vec3[n];
             positions.CopyTo(_reference);
             _cell = cell; _pbc = pbc;
             Builds++;
-            int cap = _wide.PairCount;
+            int cap = wide.PairCount;
             if (_neighbors.Length < cap)
             {
                 _centers = new int[cap]; _neighbors = new int[cap]; _shifts = new int[3 * cap];
-                _vectors = new Vec3[cap]; _distances = new double[cap];
+                _vectors = new Vec3[cap]; _distances = new double[cap]; _reverse = new int[cap]; _wideIndex = new int[cap];
+                _translations = new Vec3[cap]; _shortIndex = new int[cap];
             }
             if (_offsets.Length != n + 1) _offsets = new int[n + 1];
+            // the image translation S·Cell of every wide pair, as NeighborList.PairVector forms it (same bits)
+            var ws = wide.Shifts;
+            for (int p = 0; p < cap; p++)
+            {
+                var t = NeighborList.PairVector(default, default, cell, ws[3 * p], ws[3 * p + 1], ws[3 * p + 2]);
+                _translations[p] = t;
+            }
+            _wideReverse = wide.Reverse.ToArray();
         }
-        var wide = _wide!;
-        var wn = wide.Neighbors; var ws = wide.Shifts; var wo = wide.Offsets;
+        var wl = _wide!;
+        var wn = wl.Neighbors; var wsh = wl.Shifts; var wo = wl.Offsets;
+        var translations = _translations; var shortIndex = _shortIndex;
         double rc2 = Cutoff * Cutoff;
         int count = 0;
         for (int i = 0; i < n; i++)
@@ -72,18 +85,22 @@ public sealed class VerletList
             for (int p = wo[i]; p < wo[i + 1]; p++)
             {
                 int j = wn[p];
-                int sa = ws[3 * p], sb = ws[3 * p + 1], sc = ws[3 * p + 2];
-                Vec3 v = NeighborList.PairVector(ri, positions[j], cell, sa, sb, sc);
+                Vec3 rj = positions[j], t = translations[p];
+                Vec3 v = new(rj.X - ri.X + t.X, rj.Y - ri.Y + t.Y, rj.Z - ri.Z + t.Z);
                 double d2 = v.X * v.X + v.Y * v.Y + v.Z * v.Z;
                 if (d2 >= rc2) continue;
                 _centers[count] = i; _neighbors[count] = j;
-                _shifts[3 * count] = sa; _shifts[3 * count + 1] = sb; _shifts[3 * count + 2] = sc;
+                _shifts[3 * count] = wsh[3 * p]; _shifts[3 * count + 1] = wsh[3 * p + 1]; _shifts[3 * count + 2] = wsh[3 * p + 2];
                 _vectors[count] = v; _distances[count] = Math.Sqrt(d2);
+                _wideIndex[count] = p;
+                shortIndex[p] = count;
                 count++;
             }
         }
         _offsets[n] = count;
-        return NeighborList.FromArrays(Cutoff, n, count, _offsets, _centers, _neighbors, _shifts, _vectors, _distances);
+        // the reverse of a kept pair is kept (its vector is the exact negative), so its index is known now
+        for (int q = 0; q < count; q++) _reverse[q] = shortIndex[_wideReverse[_wideIndex[q]]];
+        return NeighborList.FromArrays(Cutoff, n, count, _offsets, _centers, _neighbors, _shifts, _vectors, _distances, _reverse);
     }
 
     private bool NeedsBuild(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc)

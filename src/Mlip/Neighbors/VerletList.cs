@@ -1,4 +1,5 @@
 using Mlip.Structures;
+using Mlip.Validation;
 
 namespace Mlip.Neighbors;
 
@@ -74,13 +75,56 @@ public sealed class VerletList
             _wideReverse = wide.Reverse.ToArray();
         }
         var wl = _wide!;
-        var wn = wl.Neighbors; var wsh = wl.Shifts; var wo = wl.Offsets;
-        var translations = _translations; var shortIndex = _shortIndex;
-        double rc2 = Cutoff * Cutoff;
-        int count = 0;
-        for (int i = 0; i < n; i++)
+        int widePairs = wl.PairCount;
+        if (_scratchNeighbors.Length < widePairs)
         {
-            _offsets[i] = count;
+            _scratchNeighbors = new int[widePairs]; _scratchWide = new int[widePairs]; _scratchVectors = new Vec3[widePairs];
+        }
+        if (_rowCounts.Length != n) _rowCounts = new int[n];
+        _positions = EnsurePositions(positions);
+        // 1. per block of atoms (parallel): the pairs within the cutoff, packed from the block's first wide pair on
+        //    (a block's kept pairs never pass its wide ones), with no branch on the test: a rejected pair's slot is reused
+        MlipParallel.ForChunks(n, ChunkAtoms, () => 0, (first, end, _) => Filter(first, end));
+        // 2. the offsets (serial, O(atoms))
+        int count = 0;
+        for (int i = 0; i < n; i++) { _offsets[i] = count; count += _rowCounts[i]; }
+        _offsets[n] = count;
+        // 3. each block's pairs moved to their place, with their distances, images and the wide → short index (parallel)
+        MlipParallel.ForChunks(n, ChunkAtoms, () => 0, (first, end, _) => Place(first, end));
+        // 4. the reverse of a kept pair is kept (its vector is the exact negative): its short index is known now
+        MlipParallel.ForChunks(n, ChunkAtoms, () => 0, (first, end, _) =>
+        {
+            var wideReverse = _wideReverse; var shortIndex = _shortIndex; var wideIndex = _wideIndex; var reverse = _reverse;
+            for (int q = _offsets[first]; q < _offsets[end]; q++) reverse[q] = shortIndex[wideReverse[wideIndex[q]]];
+        });
+        return NeighborList.FromArrays(Cutoff, n, count, _offsets, _centers, _neighbors, _shifts, _vectors, _distances, _reverse);
+    }
+
+    /// <summary>Atoms per block of the parallel passes (fixed: the list does not depend on the thread count).</summary>
+    private const int ChunkAtoms = 256;
+
+    private Vec3[] _positions = [];
+    private int[] _scratchNeighbors = [], _scratchWide = [], _rowCounts = [];
+    private Vec3[] _scratchVectors = [];
+
+    private Vec3[] EnsurePositions(ReadOnlySpan<Vec3> positions)
+    {
+        if (_positions.Length != positions.Length) _positions = new Vec3[positions.Length];
+        positions.CopyTo(_positions);
+        return _positions;
+    }
+
+    private void Filter(int first, int end)
+    {
+        var wl = _wide!;
+        var wn = wl.Neighbors; var wo = wl.Offsets;
+        var positions = _positions; var translations = _translations;
+        var sn = _scratchNeighbors; var sw = _scratchWide; var sv = _scratchVectors;
+        double rc2 = Cutoff * Cutoff;
+        int w = wo[first];
+        for (int i = first; i < end; i++)
+        {
+            int rowStart = w;
             Vec3 ri = positions[i];
             for (int p = wo[i]; p < wo[i + 1]; p++)
             {
@@ -88,19 +132,32 @@ public sealed class VerletList
                 Vec3 rj = positions[j], t = translations[p];
                 Vec3 v = new(rj.X - ri.X + t.X, rj.Y - ri.Y + t.Y, rj.Z - ri.Z + t.Z);
                 double d2 = v.X * v.X + v.Y * v.Y + v.Z * v.Z;
-                if (d2 >= rc2) continue;
-                _centers[count] = i; _neighbors[count] = j;
-                _shifts[3 * count] = wsh[3 * p]; _shifts[3 * count + 1] = wsh[3 * p + 1]; _shifts[3 * count + 2] = wsh[3 * p + 2];
-                _vectors[count] = v; _distances[count] = Math.Sqrt(d2);
-                _wideIndex[count] = p;
-                shortIndex[p] = count;
-                count++;
+                sn[w] = j; sw[w] = p; sv[w] = v;
+                w += d2 < rc2 ? 1 : 0;
+            }
+            _rowCounts[i] = w - rowStart;
+        }
+    }
+
+    private void Place(int first, int end)
+    {
+        var wl = _wide!;
+        var wsh = wl.Shifts; var wo = wl.Offsets;
+        var sn = _scratchNeighbors; var sw = _scratchWide; var sv = _scratchVectors;
+        int from = wo[first];
+        for (int i = first; i < end; i++)
+        {
+            for (int q = _offsets[i]; q < _offsets[i + 1]; q++, from++)
+            {
+                int p = sw[from];
+                Vec3 v = sv[from];
+                _centers[q] = i; _neighbors[q] = sn[from];
+                _shifts[3 * q] = wsh[3 * p]; _shifts[3 * q + 1] = wsh[3 * p + 1]; _shifts[3 * q + 2] = wsh[3 * p + 2];
+                _vectors[q] = v; _distances[q] = Math.Sqrt(v.X * v.X + v.Y * v.Y + v.Z * v.Z);
+                _wideIndex[q] = p;
+                _shortIndex[p] = q;
             }
         }
-        _offsets[n] = count;
-        // the reverse of a kept pair is kept (its vector is the exact negative), so its index is known now
-        for (int q = 0; q < count; q++) _reverse[q] = shortIndex[_wideReverse[_wideIndex[q]]];
-        return NeighborList.FromArrays(Cutoff, n, count, _offsets, _centers, _neighbors, _shifts, _vectors, _distances, _reverse);
     }
 
     private bool NeedsBuild(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc)

@@ -213,10 +213,16 @@ public abstract class ClassicalPotential : IForceWriter
                 lock (_verletLock)
                 {
                     _verlet ??= new VerletList(Cutoff, _skin);
-                    return Sum(_verlet.Get(structure), types, work, forces, stress ? structure.Volume : double.NaN, atomEnergies);
+                    long t0 = StagePerf.Now;
+                    var list = _verlet.Get(structure);
+                    StagePerf.Add(0, t0);
+                    return Sum(list, types, work, forces, stress ? structure.Volume : double.NaN, atomEnergies);
                 }
             }
-            return Sum(NeighborList.Build(structure, Cutoff), types, work, forces, stress ? structure.Volume : double.NaN, atomEnergies);
+            long t1 = StagePerf.Now;
+            var fresh = NeighborList.Build(structure, Cutoff);
+            StagePerf.Add(0, t1);
+            return Sum(fresh, types, work, forces, stress ? structure.Volume : double.NaN, atomEnergies);
         }
         finally { _spare = work; }
     }
@@ -232,12 +238,15 @@ public abstract class ClassicalPotential : IForceWriter
     private (double Energy, Stress? Stress) Sum(NeighborList nl, int[] types, Workspace work, Span<Vec3> forcesOut, double volume, Span<double> atomEnergiesOut)
     {
         int n = nl.AtomCount;
-        var prepared = Prepare(nl, types);
+        long t0 = StagePerf.Now;
         var sum = work.Sum;
         sum.Reset(n, nl.PairCount);
         _ = nl.Reverse; // formed once, before the parallel passes read it
+        var prepared = Prepare(nl, types);
+        long t1 = StagePerf.Add(1, t0);
         if (ParallelOverCentres) MlipParallel.ForChunks(n, BlockAtoms, () => 0, (first, end, _) => Compute(nl, types, sum, first, end, prepared));
         else Compute(nl, types, sum, 0, n, prepared);
+        long t2 = StagePerf.Add(2, t1);
 
         int blocks = (n + BlockAtoms - 1) / BlockAtoms;
         if (work.Virials.Length < 10 * blocks) work.Virials = new double[10 * blocks];
@@ -271,6 +280,7 @@ public abstract class ClassicalPotential : IForceWriter
         });
         if (!forcesOut.IsEmpty) forces.AsSpan(0, n).CopyTo(forcesOut);
         if (!atomEnergiesOut.IsEmpty) atomEnergies.AsSpan(0, n).CopyTo(atomEnergiesOut);
+        StagePerf.Add(3, t2);
         Span<double> total = stackalloc double[10];
         for (int b = 0; b < blocks; b++)
             for (int k = 0; k < 10; k++) total[k] += virials[10 * b + k];
@@ -299,4 +309,54 @@ public abstract class ClassicalPotential : IForceWriter
 
     /// <summary>The species of a potential file's element names, in order.</summary>
     protected static int[] Numbers(IEnumerable<string> symbols) => symbols.Select(s => Structures.Elements.Number(s)).ToArray();
+}
+
+/// <summary>
+/// Where a classical force call spends its time, summed over the process and printed to stderr at exit when the
+/// environment variable MLIP_PROFILE_CLASSICAL is set (neighbour list, per-call set-up and per-atom terms, the
+/// potential's pass, the gather of forces and virial), in CPU seconds of the process.
+/// </summary>
+internal static class StagePerf
+{
+    private static readonly bool On = Environment.GetEnvironmentVariable("MLIP_PROFILE_CLASSICAL") is { Length: > 0 };
+    private static readonly long[] Ticks = new long[4];
+    private static long _calls;
+    private static readonly string[] Names = ["neighbour list", "set-up (reset, reverse, per-atom terms)", "potential pass", "forces, virial gather"];
+
+    static StagePerf()
+    {
+        if (On) AppDomain.CurrentDomain.ProcessExit += (_, _) => Report();
+    }
+
+    /// <summary>CPU time of the whole process (ns; CLOCK_PROCESS_CPUTIME_ID), which a loaded machine does not inflate as it does wall time.</summary>
+    public static long Now => On ? CpuNanoseconds() : 0;
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct TimeSpec { public long Seconds, Nanoseconds; }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out TimeSpec time);
+
+    private static long CpuNanoseconds() => ClockGetTime(2, out var t) == 0 ? t.Seconds * 1_000_000_000 + t.Nanoseconds : 0;
+
+    /// <summary>Adds the time since <paramref name="start"/> to stage <paramref name="stage"/>; returns now.</summary>
+    public static long Add(int stage, long start)
+    {
+        if (!On) return 0;
+        long now = CpuNanoseconds();
+        Interlocked.Add(ref Ticks[stage], now - start);
+        if (stage == 3) Interlocked.Increment(ref _calls);
+        return now;
+    }
+
+    private static void Report()
+    {
+        double total = Ticks.Sum() / 1e9;
+        Console.Error.WriteLine(FormattableString.Invariant($"classical force calls: {_calls}, {total:F3} s of CPU time in all; gen0/1/2 collections {GC.CollectionCount(0)}/{GC.CollectionCount(1)}/{GC.CollectionCount(2)}"));
+        for (int k = 0; k < Ticks.Length; k++)
+        {
+            double sec = Ticks[k] / 1e9;
+            Console.Error.WriteLine(FormattableString.Invariant($"  {Names[k],-42} {sec,8:F3} s {(total > 0 ? 100 * sec / total : 0),5:F1} %"));
+        }
+    }
 }

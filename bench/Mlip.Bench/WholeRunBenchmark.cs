@@ -35,7 +35,8 @@ public static class WholeRunBenchmark
         string firstCore = cores.Split(',')[0];
         bool multi = cores.Contains(',') || cores.Contains('-');
 
-        var cases = Cases(reference, mlearn).Where(c => only.Length == 0 || only.Contains(c.Name)).ToList();
+        // --only names cases, or their first word ("pace" is both pace cases)
+        var cases = Cases(reference, mlearn).Where(c => only.Length == 0 || only.Any(o => c.Name == o || c.Name.StartsWith(o + " ", StringComparison.Ordinal))).ToList();
         Console.WriteLine($"Whole processes, Mlip ({cli}) vs LAMMPS ({LammpsTiming.Executable}, serial, on core {firstCore}); µs per atom-step; Mlip on cores {cores}");
         Console.WriteLine("LAMMPS loop = its 'Loop time'; whole = the process from start to exit; Mlip − start-up = whole minus the same command on a small cell");
         Console.WriteLine("cpu/cpu = user+system CPU seconds of the whole Mlip process on one core over those of the whole LAMMPS process (less sensitive to a loaded machine than wall times)");

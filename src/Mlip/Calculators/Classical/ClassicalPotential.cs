@@ -78,15 +78,20 @@ public sealed class PairSum
     private double[] _pairEnergies = [], _atomEnergies = [];
     private int _pairs, _atoms;
 
-    /// <summary>Clears the sums for a list of <paramref name="atoms"/> atoms and <paramref name="pairs"/> pairs (buffers grow, are not shrunk).</summary>
+    /// <summary>Sizes the sums for a list of <paramref name="atoms"/> atoms and <paramref name="pairs"/> pairs (buffers grow, are not shrunk); <see cref="Clear"/> zeroes them.</summary>
     internal void Reset(int atoms, int pairs)
     {
         if (_gradients.Length < pairs) { _gradients = new Vec3[pairs + pairs / 4]; _pairEnergies = new double[_gradients.Length]; }
         if (_atomEnergies.Length < atoms) _atomEnergies = new double[atoms];
         _pairs = pairs; _atoms = atoms;
-        Array.Clear(_gradients, 0, pairs);
-        Array.Clear(_pairEnergies, 0, pairs);
-        Array.Clear(_atomEnergies, 0, atoms);
+    }
+
+    /// <summary>Zeroes the entries of the atoms <paramref name="first"/>..<paramref name="end"/> − 1 and of the pairs <paramref name="firstPair"/>..<paramref name="endPair"/> − 1 (their pairs), in the block that then fills them.</summary>
+    internal void Clear(int first, int end, int firstPair, int endPair)
+    {
+        Array.Clear(_gradients, firstPair, endPair - firstPair);
+        Array.Clear(_pairEnergies, firstPair, endPair - firstPair);
+        Array.Clear(_atomEnergies, first, end - first);
     }
 
     /// <summary>Energy of each centre atom (eV), added by the potential for its own centres.</summary>
@@ -244,8 +249,17 @@ public abstract class ClassicalPotential : IForceWriter
         _ = nl.Reverse; // formed once, before the parallel passes read it
         var prepared = Prepare(nl, types);
         long t1 = StagePerf.Add(1, t0);
-        if (ParallelOverCentres) MlipParallel.ForChunks(n, BlockAtoms, () => 0, (first, end, _) => Compute(nl, types, sum, first, end, prepared));
-        else Compute(nl, types, sum, 0, n, prepared);
+        if (ParallelOverCentres)
+            MlipParallel.ForChunks(n, BlockAtoms, () => 0, (first, end, _) =>
+            {
+                sum.Clear(first, end, nl.Offsets[first], nl.Offsets[end]);
+                Compute(nl, types, sum, first, end, prepared);
+            });
+        else
+        {
+            sum.Clear(0, n, 0, nl.PairCount);
+            Compute(nl, types, sum, 0, n, prepared);
+        }
         long t2 = StagePerf.Add(2, t1);
 
         int blocks = (n + BlockAtoms - 1) / BlockAtoms;

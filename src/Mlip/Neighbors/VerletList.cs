@@ -22,7 +22,7 @@ public sealed class VerletList
     private int[] _offsets = [], _centers = [], _neighbors = [], _shifts = [];
     private Vec3[] _vectors = [];
     private double[] _distances = [];
-    private int[] _reverse = [], _wideIndex = [], _shortIndex = [], _wideReverse = [];
+    private int[] _reverse = [], _rank = [], _wideReverse = [];
     private Vec3[] _translations = [];
 
     public VerletList(double cutoff, double skin)
@@ -61,8 +61,8 @@ public sealed class VerletList
             if (_neighbors.Length < cap)
             {
                 _centers = new int[cap]; _neighbors = new int[cap]; _shifts = new int[3 * cap];
-                _vectors = new Vec3[cap]; _distances = new double[cap]; _reverse = new int[cap]; _wideIndex = new int[cap];
-                _translations = new Vec3[cap]; _shortIndex = new int[cap];
+                _vectors = new Vec3[cap]; _distances = new double[cap]; _reverse = new int[cap];
+                _translations = new Vec3[cap]; _rank = new int[cap];
             }
             if (_offsets.Length != n + 1) _offsets = new int[n + 1];
             // the image translation S·Cell of every wide pair, as NeighborList.PairVector forms it (same bits)
@@ -89,14 +89,8 @@ public sealed class VerletList
         int count = 0;
         for (int i = 0; i < n; i++) { _offsets[i] = count; count += _rowCounts[i]; }
         _offsets[n] = count;
-        // 3. each block's pairs moved to their place, with their distances, images and the wide → short index (parallel)
+        // 3. each block's pairs moved to their place, with their distances, images and reverse pairs (parallel)
         MlipParallel.ForChunks(n, ChunkAtoms, () => 0, (first, end, _) => Place(first, end));
-        // 4. the reverse of a kept pair is kept (its vector is the exact negative): its short index is known now
-        MlipParallel.ForChunks(n, ChunkAtoms, () => 0, (first, end, _) =>
-        {
-            var wideReverse = _wideReverse; var shortIndex = _shortIndex; var wideIndex = _wideIndex; var reverse = _reverse;
-            for (int q = _offsets[first]; q < _offsets[end]; q++) reverse[q] = shortIndex[wideReverse[wideIndex[q]]];
-        });
         return NeighborList.FromArrays(Cutoff, n, count, _offsets, _centers, _neighbors, _shifts, _vectors, _distances, _reverse);
     }
 
@@ -119,7 +113,7 @@ public sealed class VerletList
         var wl = _wide!;
         var wn = wl.Neighbors; var wo = wl.Offsets;
         var positions = _positions; var translations = _translations;
-        var sn = _scratchNeighbors; var sw = _scratchWide; var sv = _scratchVectors;
+        var sn = _scratchNeighbors; var sw = _scratchWide; var sv = _scratchVectors; var rank = _rank;
         double rc2 = Cutoff * Cutoff;
         int w = wo[first];
         for (int i = first; i < end; i++)
@@ -133,6 +127,7 @@ public sealed class VerletList
                 Vec3 v = new(rj.X - ri.X + t.X, rj.Y - ri.Y + t.Y, rj.Z - ri.Z + t.Z);
                 double d2 = v.X * v.X + v.Y * v.Y + v.Z * v.Z;
                 sn[w] = j; sw[w] = p; sv[w] = v;
+                rank[p] = w - rowStart; // its place in the row if kept (read only for kept pairs)
                 w += d2 < rc2 ? 1 : 0;
             }
             _rowCounts[i] = w - rowStart;
@@ -144,6 +139,7 @@ public sealed class VerletList
         var wl = _wide!;
         var wsh = wl.Shifts; var wo = wl.Offsets;
         var sn = _scratchNeighbors; var sw = _scratchWide; var sv = _scratchVectors;
+        var rank = _rank; var wideReverse = _wideReverse;
         int from = wo[first];
         for (int i = first; i < end; i++)
         {
@@ -151,11 +147,12 @@ public sealed class VerletList
             {
                 int p = sw[from];
                 Vec3 v = sv[from];
-                _centers[q] = i; _neighbors[q] = sn[from];
+                int j = sn[from];
+                _centers[q] = i; _neighbors[q] = j;
                 _shifts[3 * q] = wsh[3 * p]; _shifts[3 * q + 1] = wsh[3 * p + 1]; _shifts[3 * q + 2] = wsh[3 * p + 2];
                 _vectors[q] = v; _distances[q] = Math.Sqrt(v.X * v.X + v.Y * v.Y + v.Z * v.Z);
-                _wideIndex[q] = p;
-                _shortIndex[p] = q;
+                // the reverse of a kept pair is kept (its vector is the exact negative), at its rank in row j
+                _reverse[q] = _offsets[j] + rank[wideReverse[p]];
             }
         }
     }

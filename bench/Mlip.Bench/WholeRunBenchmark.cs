@@ -35,16 +35,22 @@ public static class WholeRunBenchmark
         string firstCore = cores.Split(',')[0];
         bool multi = cores.Contains(',') || cores.Contains('-');
 
-        var cases = Cases(reference, mlearn).Where(c => only.Length == 0 || only.Contains(c.Name)).ToList();
+        // --only names cases, or their first word ("pace" is both pace cases)
+        var cases = Cases(reference, mlearn).Where(c => only.Length == 0 || only.Any(o => c.Name == o || c.Name.StartsWith(o + " ", StringComparison.Ordinal))).ToList();
         Console.WriteLine($"Whole processes, Mlip ({cli}) vs LAMMPS ({LammpsTiming.Executable}, serial, on core {firstCore}); µs per atom-step; Mlip on cores {cores}");
         Console.WriteLine("LAMMPS loop = its 'Loop time'; whole = the process from start to exit; Mlip − start-up = whole minus the same command on a small cell");
-        Console.WriteLine($"{"case",-22} {"atoms",6} {"steps",6} {"LAMMPS loop",12} {"LAMMPS whole",13} {"Mlip whole",11} {"Mlip − start",13} {"whole/whole",12} {"net/loop",9} {(multi ? "1 core→" + cores : ""),10}  {"E LAMMPS (eV)",20} {"E Mlip (eV)",20} {"rel. diff",9}");
+        Console.WriteLine("cpu/cpu = user+system CPU seconds of the whole Mlip process on one core over those of the whole LAMMPS process (less sensitive to a loaded machine than wall times)");
+        Console.WriteLine($"{"case",-22} {"atoms",6} {"steps",6} {"LAMMPS loop",12} {"LAMMPS whole",13} {"Mlip whole",11} {"Mlip − start",13} {"whole/whole",12} {"net/loop",9} {(multi ? "1 core→" + cores : ""),10}  {"cpu/cpu",8}  {"E LAMMPS (eV)",20} {"E Mlip (eV)",20} {"rel. diff",9}");
         foreach (var c in cases)
         {
             if (c.Files.Values.FirstOrDefault(f => !File.Exists(f)) is string missing) { Console.WriteLine($"{c.Name,-22} skipped: {missing} not found"); continue; }
             int steps = c.Descriptors || c.Predict ? 0 : Math.Max(1, (int)Math.Round(c.Steps * scale));
+            double cpu0 = ChildCpu.Seconds();
             var lammps = RunLammps(c, steps, firstCore);
+            double cpu1 = ChildCpu.Seconds();
             var mlip = RunMlip(cli, c, c.Cell, steps, cores);
+            double cpu2 = ChildCpu.Seconds();
+            double lammpsCpu = cpu1 - cpu0, mlipCpu = cpu2 - cpu1;
             var small = RunMlip(cli, c, c.Small, c.Descriptors || c.Predict ? 0 : 1, cores);
             double per = c.Cell.Count * (double)Math.Max(1, steps);
             double lLoop = lammps.LoopSeconds * 1e6 / per, lWhole = lammps.WholeSeconds * 1e6 / per;
@@ -52,7 +58,9 @@ public static class WholeRunBenchmark
             string speedup = "";
             if (multi)
             {
+                double before = ChildCpu.Seconds();
                 var one = RunMlip(cli, c, c.Cell, steps, firstCore);
+                mlipCpu = ChildCpu.Seconds() - before;
                 speedup = $"{one.Seconds / mlip.Seconds:F2}x";
             }
             string energies = "";
@@ -62,7 +70,7 @@ public static class WholeRunBenchmark
                 energies = string.Create(CultureInfo.InvariantCulture, $"{le,20:F10} {me,20:F10} {rel,9:E1}{(rel <= 1e-8 ? "" : "  ENERGIES DIFFER")}");
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{c.Name,-22} {c.Cell.Count,6} {steps,6} {lLoop,12:F3} {lWhole,13:F3} {mWhole,11:F3} {mNet,13:F3} {mWhole / lWhole,12:F2} {(c.Predict ? double.NaN : mNet / lLoop),9:F2} {speedup,10}  {energies}"));
+                $"{c.Name,-22} {c.Cell.Count,6} {steps,6} {lLoop,12:F3} {lWhole,13:F3} {mWhole,11:F3} {mNet,13:F3} {mWhole / lWhole,12:F2} {(c.Predict ? double.NaN : mNet / lLoop),9:F2} {speedup,10} {mlipCpu / lammpsCpu,8:F2}  {energies}"));
         }
     }
 

@@ -19,3 +19,13 @@ public interface ICalculator
 
     CalculatorResult Calculate(Structure structure, bool forces = true, bool stress = true);
 }
+
+/// <summary>
+/// A calculator that can write the forces into the caller's array (an MD step's), forming nothing else per call: no
+/// result record, force array or per-atom energies. MD (MdState) uses it where offered.
+/// </summary>
+public interface IForceWriter : ICalculator
+{
+    /// <summary>Energy (eV) and, when <paramref name="stress"/>, stress (GPa) of <paramref name="structure"/>; its forces (eV/Å) written into <paramref name="forces"/> (one per atom).</summary>
+    (double Energy, Stress? Stress) CalculateInto(Structure structure, Span<Vec3> forces, bool stress = true);
+}

@@ -20,9 +20,11 @@ public sealed class NeighborList
     private readonly Vec3[] _vectors;
     private readonly double[] _distances;
     private readonly int _pairs;
+    private int[]? _reverse;
 
-    private NeighborList(double cutoff, int atoms, int pairs, int[] offsets, int[] centers, int[] neighbors, int[] shifts, Vec3[] vectors, double[] distances)
+    private NeighborList(double cutoff, int atoms, int pairs, int[] offsets, int[] centers, int[] neighbors, int[] shifts, Vec3[] vectors, double[] distances, int[]? reverse = null)
     {
+        _reverse = reverse;
         Cutoff = cutoff;
         AtomCount = atoms;
         _pairs = pairs;
@@ -35,8 +37,8 @@ public sealed class NeighborList
     }
 
     /// <summary>Wraps existing compressed-row arrays (no copy); for <see cref="VerletList"/>.</summary>
-    internal static NeighborList FromArrays(double cutoff, int atoms, int pairs, int[] offsets, int[] centers, int[] neighbors, int[] shifts, Vec3[] vectors, double[] distances) =>
-        new(cutoff, atoms, pairs, offsets, centers, neighbors, shifts, vectors, distances);
+    internal static NeighborList FromArrays(double cutoff, int atoms, int pairs, int[] offsets, int[] centers, int[] neighbors, int[] shifts, Vec3[] vectors, double[] distances, int[]? reverse = null) =>
+        new(cutoff, atoms, pairs, offsets, centers, neighbors, shifts, vectors, distances, reverse);
 
     public double Cutoff { get; }
     public int AtomCount { get; }
@@ -68,6 +70,70 @@ public sealed class NeighborList
 
     /// <summary>The distances of atom i's neighbours.</summary>
     public ReadOnlySpan<double> DistancesOf(int i) => _distances.AsSpan(_offsets[i], _offsets[i + 1] - _offsets[i]);
+
+    /// <summary>
+    /// For each pair p = (i, j, S) the index of the same pair seen from the other end, (j, i, −S) (computed at the first
+    /// call and kept). A full list holds both ends of every pair, so this is defined for every p; Reverse[Reverse[p]] = p,
+    /// and an atom's pair with its own image S pairs with its image −S.
+    /// </summary>
+    public ReadOnlySpan<int> Reverse => (_reverse ??= ReverseIndex()).AsSpan(0, _pairs);
+
+    /// <summary>
+    /// The reverse of every pair in O(pairs + atoms): ordering the pairs by (centre, neighbour, S) and, separately, by
+    /// (neighbour, centre, −S) — the first key of each pair's reverse — lists every pair and its reverse at the same place.
+    /// Both orders come from stable counting sorts; pairs with the same centre and neighbour (several images, only
+    /// when the cutoff passes half the cell) are put in order of their image.
+    /// </summary>
+    private int[] ReverseIndex()
+    {
+        int n = AtomCount, pairs = _pairs;
+        var count = new int[n + 1];
+        // by (neighbour, centre): counting sort on the neighbour of the pairs in list order (centres ascending)
+        var byNeighbor = new int[pairs];
+        for (int p = 0; p < pairs; p++) count[_neighbors[p] + 1]++;
+        for (int a = 0; a < n; a++) count[a + 1] += count[a];
+        for (int p = 0; p < pairs; p++) byNeighbor[count[_neighbors[p]]++] = p;
+        // by (centre, neighbour): counting sort on the centre of that order
+        var byCenter = new int[pairs];
+        Array.Clear(count);
+        for (int p = 0; p < pairs; p++) count[_centers[p] + 1]++;
+        for (int a = 0; a < n; a++) count[a + 1] += count[a];
+        foreach (int p in byNeighbor) byCenter[count[_centers[p]]++] = p;
+        SortImageRuns(byCenter, byNeighbor: false);
+        SortImageRuns(byNeighbor, byNeighbor: true);
+        var reverse = new int[pairs];
+        for (int k = 0; k < pairs; k++)
+        {
+            int p = byCenter[k], q = byNeighbor[k];
+            if (_centers[p] != _neighbors[q] || _neighbors[p] != _centers[q]
+                || _shifts[3 * p] != -_shifts[3 * q] || _shifts[3 * p + 1] != -_shifts[3 * q + 1] || _shifts[3 * p + 2] != -_shifts[3 * q + 2])
+                throw new InvalidOperationException($"the pair {_centers[p]}-{_neighbors[p]} has no reverse in the neighbour list");
+            reverse[p] = q;
+        }
+        return reverse;
+    }
+
+    /// <summary>Orders each run of pairs with the same centre and neighbour by image S (by −S for the neighbour-major order).</summary>
+    private void SortImageRuns(int[] order, bool byNeighbor)
+    {
+        int sign = byNeighbor ? -1 : 1;
+        for (int start = 0; start < order.Length;)
+        {
+            int end = start + 1;
+            while (end < order.Length && _centers[order[end]] == _centers[order[start]] && _neighbors[order[end]] == _neighbors[order[start]]) end++;
+            if (end - start > 1)
+                Array.Sort(order, start, end - start, Comparer<int>.Create((x, y) =>
+                {
+                    for (int d = 0; d < 3; d++)
+                    {
+                        int c = (sign * _shifts[3 * x + d]).CompareTo(sign * _shifts[3 * y + d]);
+                        if (c != 0) return c;
+                    }
+                    return 0;
+                }));
+            start = end;
+        }
+    }
 
     public int NeighborCount(int i) => _offsets[i + 1] - _offsets[i];
 

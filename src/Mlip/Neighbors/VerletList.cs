@@ -1,4 +1,5 @@
 using Mlip.Structures;
+using Mlip.Validation;
 
 namespace Mlip.Neighbors;
 
@@ -21,6 +22,8 @@ public sealed class VerletList
     private int[] _offsets = [], _centers = [], _neighbors = [], _shifts = [];
     private Vec3[] _vectors = [];
     private double[] _distances = [];
+    private int[] _reverse = [], _rank = [], _wideReverse = [];
+    private Vec3[] _translations = [];
 
     public VerletList(double cutoff, double skin)
     {
@@ -48,42 +51,110 @@ public sealed class VerletList
         if (Skin == 0) return NeighborList.Build(cell, positions, pbc, Cutoff);
         if (NeedsBuild(cell, positions, pbc))
         {
-            _wide = NeighborList.Build(cell, positions, pbc, Cutoff + Skin);
+            var wide = NeighborList.Build(cell, positions, pbc, Cutoff + Skin);
+            _wide = wide;
             if (_reference.Length != n) _reference = new Vec3[n];
             positions.CopyTo(_reference);
             _cell = cell; _pbc = pbc;
             Builds++;
-            int cap = _wide.PairCount;
+            int cap = wide.PairCount;
             if (_neighbors.Length < cap)
             {
                 _centers = new int[cap]; _neighbors = new int[cap]; _shifts = new int[3 * cap];
-                _vectors = new Vec3[cap]; _distances = new double[cap];
+                _vectors = new Vec3[cap]; _distances = new double[cap]; _reverse = new int[cap];
+                _translations = new Vec3[cap]; _rank = new int[cap];
             }
             if (_offsets.Length != n + 1) _offsets = new int[n + 1];
+            // the image translation S·Cell of every wide pair, as NeighborList.PairVector forms it (same bits)
+            var ws = wide.Shifts;
+            for (int p = 0; p < cap; p++)
+            {
+                var t = NeighborList.PairVector(default, default, cell, ws[3 * p], ws[3 * p + 1], ws[3 * p + 2]);
+                _translations[p] = t;
+            }
+            _wideReverse = wide.Reverse.ToArray();
         }
-        var wide = _wide!;
-        var wn = wide.Neighbors; var ws = wide.Shifts; var wo = wide.Offsets;
-        double rc2 = Cutoff * Cutoff;
-        int count = 0;
-        for (int i = 0; i < n; i++)
+        var wl = _wide!;
+        int widePairs = wl.PairCount;
+        if (_scratchNeighbors.Length < widePairs)
         {
-            _offsets[i] = count;
+            _scratchNeighbors = new int[widePairs]; _scratchWide = new int[widePairs]; _scratchVectors = new Vec3[widePairs];
+        }
+        if (_rowCounts.Length != n) _rowCounts = new int[n];
+        _positions = EnsurePositions(positions);
+        // 1. per block of atoms (parallel): the pairs within the cutoff, packed from the block's first wide pair on
+        //    (a block's kept pairs never pass its wide ones), with no branch on the test: a rejected pair's slot is reused
+        MlipParallel.ForChunks(n, ChunkAtoms, () => 0, (first, end, _) => Filter(first, end));
+        // 2. the offsets (serial, O(atoms))
+        int count = 0;
+        for (int i = 0; i < n; i++) { _offsets[i] = count; count += _rowCounts[i]; }
+        _offsets[n] = count;
+        // 3. each block's pairs moved to their place, with their distances, images and reverse pairs (parallel)
+        MlipParallel.ForChunks(n, ChunkAtoms, () => 0, (first, end, _) => Place(first, end));
+        return NeighborList.FromArrays(Cutoff, n, count, _offsets, _centers, _neighbors, _shifts, _vectors, _distances, _reverse);
+    }
+
+    /// <summary>Atoms per block of the parallel passes (fixed: the list does not depend on the thread count).</summary>
+    private const int ChunkAtoms = 256;
+
+    private Vec3[] _positions = [];
+    private int[] _scratchNeighbors = [], _scratchWide = [], _rowCounts = [];
+    private Vec3[] _scratchVectors = [];
+
+    private Vec3[] EnsurePositions(ReadOnlySpan<Vec3> positions)
+    {
+        if (_positions.Length != positions.Length) _positions = new Vec3[positions.Length];
+        positions.CopyTo(_positions);
+        return _positions;
+    }
+
+    private void Filter(int first, int end)
+    {
+        var wl = _wide!;
+        var wn = wl.Neighbors; var wo = wl.Offsets;
+        var positions = _positions; var translations = _translations;
+        var sn = _scratchNeighbors; var sw = _scratchWide; var sv = _scratchVectors; var rank = _rank;
+        double rc2 = Cutoff * Cutoff;
+        int w = wo[first];
+        for (int i = first; i < end; i++)
+        {
+            int rowStart = w;
             Vec3 ri = positions[i];
             for (int p = wo[i]; p < wo[i + 1]; p++)
             {
                 int j = wn[p];
-                int sa = ws[3 * p], sb = ws[3 * p + 1], sc = ws[3 * p + 2];
-                Vec3 v = NeighborList.PairVector(ri, positions[j], cell, sa, sb, sc);
+                Vec3 rj = positions[j], t = translations[p];
+                Vec3 v = new(rj.X - ri.X + t.X, rj.Y - ri.Y + t.Y, rj.Z - ri.Z + t.Z);
                 double d2 = v.X * v.X + v.Y * v.Y + v.Z * v.Z;
-                if (d2 >= rc2) continue;
-                _centers[count] = i; _neighbors[count] = j;
-                _shifts[3 * count] = sa; _shifts[3 * count + 1] = sb; _shifts[3 * count + 2] = sc;
-                _vectors[count] = v; _distances[count] = Math.Sqrt(d2);
-                count++;
+                sn[w] = j; sw[w] = p; sv[w] = v;
+                rank[p] = w - rowStart; // its place in the row if kept (read only for kept pairs)
+                w += d2 < rc2 ? 1 : 0;
+            }
+            _rowCounts[i] = w - rowStart;
+        }
+    }
+
+    private void Place(int first, int end)
+    {
+        var wl = _wide!;
+        var wsh = wl.Shifts; var wo = wl.Offsets;
+        var sn = _scratchNeighbors; var sw = _scratchWide; var sv = _scratchVectors;
+        var rank = _rank; var wideReverse = _wideReverse;
+        int from = wo[first];
+        for (int i = first; i < end; i++)
+        {
+            for (int q = _offsets[i]; q < _offsets[i + 1]; q++, from++)
+            {
+                int p = sw[from];
+                Vec3 v = sv[from];
+                int j = sn[from];
+                _centers[q] = i; _neighbors[q] = j;
+                _shifts[3 * q] = wsh[3 * p]; _shifts[3 * q + 1] = wsh[3 * p + 1]; _shifts[3 * q + 2] = wsh[3 * p + 2];
+                _vectors[q] = v; _distances[q] = Math.Sqrt(v.X * v.X + v.Y * v.Y + v.Z * v.Z);
+                // the reverse of a kept pair is kept (its vector is the exact negative), at its rank in row j
+                _reverse[q] = _offsets[j] + rank[wideReverse[p]];
             }
         }
-        _offsets[n] = count;
-        return NeighborList.FromArrays(Cutoff, n, count, _offsets, _centers, _neighbors, _shifts, _vectors, _distances);
     }
 
     private bool NeedsBuild(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc)

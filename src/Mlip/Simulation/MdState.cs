@@ -122,6 +122,11 @@ public sealed class MdState
     /// <summary>Evaluates energy, forces and stress of the current positions with <paramref name="calculator"/>.</summary>
     public void ComputeForces(ICalculator calculator, bool stress = true)
     {
+        if (calculator is IForceWriter writer)
+        {
+            (PotentialEnergy, Stress) = writer.CalculateInto(Structure, Forces, stress);
+            return;
+        }
         var r = calculator.Calculate(Structure, forces: true, stress: stress);
         if (r.Forces is null) throw new InvalidOperationException($"calculator {calculator.Name} gave no forces");
         PotentialEnergy = r.Energy;

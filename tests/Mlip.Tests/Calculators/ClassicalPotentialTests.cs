@@ -169,9 +169,10 @@ public class ClassicalPotentialTests
         Assert.Throws<Mlip.Validation.MlipException>(() => ClassicalPotentials.Parse("nope"));
     }
     /// <summary>
-    /// The classical force pass runs in parallel over blocks of centres (256 atoms each, partial sums added in block
-    /// order): on 1, 2 and 3 threads and on a repeat, energy, per-atom energies, forces and stress are the same bits;
-    /// 1728 and 1372 atoms make 7 and 6 blocks. Physics (LAMMPS, finite differences) is checked by the tests above.
+    /// The classical force pass runs in parallel over blocks of centres (128 atoms each; a centre writes only its own
+    /// pairs' gradients, forces are gathered per atom, the virial summed per block and the blocks in order): on 1, 2 and
+    /// 3 threads and on a repeat, energy, per-atom energies, forces and stress are the same bits; 1728 and 1372 atoms
+    /// make 14 and 11 blocks. Physics (LAMMPS, finite differences) is checked by the tests above.
     /// </summary>
     [Theory]
     [InlineData("sw")]

@@ -49,4 +49,63 @@ public sealed class VerletListTests
         var pb = Enumerable.Range(0, b.PairCount).Select(p => (b.Centers[p], b.Neighbors[p], b.Shifts[3 * p], b.Shifts[3 * p + 1], b.Shifts[3 * p + 2], b.Vectors[p])).OrderBy(x => x.ToString()).ToList();
         Assert.Equal(pb, pa); // vectors bit for bit
     }
+
+    /// <summary>
+    /// The reverse-pair index that the classical force gather reads: for every pair (i, j, S) of a fresh list and of a
+    /// reused list (a cell small enough that atoms meet their own images), Reverse names (j, i, −S), with the exact negative
+    /// vector and the same distance, and Reverse[Reverse[p]] = p. The reused list (built in parallel blocks of atoms) is the
+    /// same on 1 and 2 threads.
+    /// </summary>
+    [Fact]
+    public void ReverseIndexNamesTheOtherEndOfEveryPair()
+    {
+        var s = Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 1, 1, 2), 0.1, 3);
+        var lists = new List<NeighborList> { NeighborList.Build(s, 6.0) };
+        var v = new VerletList(6.0, 1.0);
+        v.Get(s);
+        var moved = Crystals.Rattle(s, 0.2, 4);
+        lists.Add(v.Get(moved));
+        foreach (var nl in lists)
+        {
+            var rev = nl.Reverse;
+            Assert.True(nl.PairCount > 16 * 2 * s.Count);
+            for (int p = 0; p < nl.PairCount; p++)
+            {
+                int q = rev[p];
+                Assert.Equal(p, rev[q]);
+                Assert.Equal((nl.Centers[p], nl.Neighbors[p]), (nl.Neighbors[q], nl.Centers[q]));
+                Assert.Equal((-nl.Shifts[3 * p], -nl.Shifts[3 * p + 1], -nl.Shifts[3 * p + 2]), (nl.Shifts[3 * q], nl.Shifts[3 * q + 1], nl.Shifts[3 * q + 2]));
+                Assert.Equal(-nl.Vectors[p], nl.Vectors[q]);
+                Assert.Equal(nl.Distances[p], nl.Distances[q]);
+            }
+        }
+        var big = Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 5, 5, 5), 0.1, 3);
+        NeighborList Reused(int threads)
+        {
+            using var limit = Mlip.Validation.MlipParallel.LimitThreads(threads);
+            var list = new VerletList(3.77, 1.0);
+            list.Get(big);
+            return list.Get(Crystals.Rattle(big, 0.2, 4));
+        }
+        var one = Reused(1); var two = Reused(2);
+        Assert.True(one.AtomCount > 2 * 256);
+        Assert.Equal(one.Offsets.ToArray(), two.Offsets.ToArray());
+        Assert.Equal(one.Neighbors.ToArray(), two.Neighbors.ToArray());
+        Assert.Equal(one.Vectors.ToArray(), two.Vectors.ToArray());
+        Assert.Equal(one.Reverse.ToArray(), two.Reverse.ToArray());
+    }
+
+    /// <summary>MD asks a classical potential to write its forces into the state's array (IForceWriter): the same bits as Calculate's result.</summary>
+    [Fact]
+    public void ForcesWrittenInPlaceEqualTheCalculatorResult()
+    {
+        var s = Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 3, 3, 3), 0.1, 8);
+        var sw = StillingerWeber.Silicon();
+        var r = sw.Calculate(s);
+        var state = new MdState(s);
+        state.ComputeForces(sw);
+        Assert.Equal(r.Forces, state.Forces);
+        Assert.Equal(r.Energy, state.PotentialEnergy);
+        Assert.Equal(r.Stress, state.Stress);
+    }
 }

@@ -64,11 +64,59 @@ public sealed class ForceSum
 }
 
 /// <summary>
+/// What a classical potential adds for its centres: the energy of each centre atom, and for each pair p = (i, j) of the
+/// neighbour list the gradient ∂E/∂r_p of the energy with respect to the pair vector r_p = r_j − r_i, added by the centre
+/// i only (every term of SW, Tersoff, EAM and the pair potentials is a function of a centre's own pair vectors). A pair
+/// term both ends share may be added by one end only (the one with p &lt; Reverse[p], as a half list would), its energy
+/// then given with <see cref="AddPairEnergy"/> so that each end gets half. Forces follow by gathering each atom's own
+/// pairs, F_i = Σ_p∈i (g_p − g_Reverse[p]), and the virial is Σ_p g_p ⊗ r_p: no two centres write the same element,
+/// so a pass parallel over centres gives the same bits on any number of threads.
+/// </summary>
+public sealed class PairSum
+{
+    private Vec3[] _gradients = [];
+    private double[] _pairEnergies = [], _atomEnergies = [];
+    private int _pairs, _atoms;
+
+    /// <summary>Sizes the sums for a list of <paramref name="atoms"/> atoms and <paramref name="pairs"/> pairs (buffers grow, are not shrunk); <see cref="Clear"/> zeroes them.</summary>
+    internal void Reset(int atoms, int pairs)
+    {
+        if (_gradients.Length < pairs) { _gradients = new Vec3[pairs + pairs / 4]; _pairEnergies = new double[_gradients.Length]; }
+        if (_atomEnergies.Length < atoms) _atomEnergies = new double[atoms];
+        _pairs = pairs; _atoms = atoms;
+    }
+
+    /// <summary>Zeroes the entries of the atoms <paramref name="first"/>..<paramref name="end"/> − 1 and of the pairs <paramref name="firstPair"/>..<paramref name="endPair"/> − 1 (their pairs), in the block that then fills them.</summary>
+    internal void Clear(int first, int end, int firstPair, int endPair)
+    {
+        Array.Clear(_gradients, firstPair, endPair - firstPair);
+        Array.Clear(_pairEnergies, firstPair, endPair - firstPair);
+        Array.Clear(_atomEnergies, first, end - first);
+    }
+
+    /// <summary>Energy of each centre atom (eV), added by the potential for its own centres.</summary>
+    public Span<double> AtomEnergies => _atomEnergies.AsSpan(0, _atoms);
+
+    /// <summary>Per pair of the list: ∂E/∂r_p, added by the centre of p.</summary>
+    public Span<Vec3> Gradients => _gradients.AsSpan(0, _pairs);
+
+    /// <summary>Adds <paramref name="g"/> = ∂E/∂r_p to the pair <paramref name="pair"/> (a pair of the centre being computed).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public void Add(int pair, Vec3 g) => _gradients[pair] += g;
+
+    /// <summary>The energy <paramref name="e"/> of a pair term added by one end only: half goes to each atom of the pair.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public void AddPairEnergy(int pair, double e) => _pairEnergies[pair] += e;
+
+    internal ReadOnlySpan<double> PairEnergies => _pairEnergies.AsSpan(0, _pairs);
+}
+
+/// <summary>
 /// Base of the classical potentials: maps atomic numbers to the potential's species, builds the full
 /// neighbour list at <see cref="Cutoff"/> and lets the potential add energies and pair-vector
 /// gradients to a <see cref="ForceSum"/>.
 /// </summary>
-public abstract class ClassicalPotential : ICalculator
+public abstract class ClassicalPotential : IForceWriter
 {
     private readonly int[] typeOf = new int[Structures.Elements.MaxAtomicNumber + 1];
 
@@ -117,7 +165,25 @@ public abstract class ClassicalPotential : ICalculator
 
     public CalculatorResult Calculate(Structure structure, bool forces = true, bool stress = true)
     {
-        var types = new int[structure.Count];
+        var f = forces ? new Vec3[structure.Count] : null;
+        var atomEnergies = new double[structure.Count];
+        var (e, s) = Evaluate(structure, f, stress, atomEnergies);
+        return new CalculatorResult(e, f, s, atomEnergies);
+    }
+
+    /// <summary>
+    /// Energy and stress, with the forces written into <paramref name="forces"/> (length: the atom count) and no other
+    /// array formed: what an MD step needs, without allocating per step.
+    /// </summary>
+    public (double Energy, Stress? Stress) CalculateInto(Structure structure, Span<Vec3> forces, bool stress = true)
+    {
+        if (forces.Length != structure.Count) throw new ArgumentException($"expected {structure.Count} forces, got {forces.Length}", nameof(forces));
+        return Evaluate(structure, forces, stress, default);
+    }
+
+    private int[] Types(Structure structure, int[]? reuse)
+    {
+        var types = reuse is not null && reuse.Length == structure.Count ? reuse : new int[structure.Count];
         for (int i = 0; i < types.Length; i++)
         {
             int z = structure.AtomicNumbers[i];
@@ -126,47 +192,119 @@ public abstract class ClassicalPotential : ICalculator
                 throw new MlipInputException(structure.Source ?? InputLocation.Unknown, $"{Name} has parameters for {string.Join(" ", Elements.Select(Structures.Elements.Symbol))} only, not {Structures.Elements.Symbol(z)}");
             types[i] = t;
         }
-        ForceSum sum;
-        if (_skin > 0)
-        {
-            lock (_verletLock)
-            {
-                _verlet ??= new VerletList(Cutoff, _skin);
-                sum = Sum(_verlet.Get(structure), types);
-            }
-        }
-        else sum = Sum(NeighborList.Build(structure, Cutoff), types);
-        double e = 0;
-        foreach (double ei in sum.AtomEnergies) e += ei;
-        return new CalculatorResult(e, forces ? sum.Forces() : null, stress ? sum.Stress(structure.Volume) : null, sum.AtomEnergies);
+        return types;
     }
 
-    /// <summary>Centres per block of the parallel sum: fewer atoms than this are one block.</summary>
-    private const int BlockAtoms = 256;
+    /// <summary>Buffers of one evaluation, reused by the next (taken by one call at a time).</summary>
+    private sealed class Workspace
+    {
+        public readonly PairSum Sum = new();
+        public int[]? Types;
+        public double[] Virials = [];
+        public Vec3[] Forces = [];
+        public double[] AtomEnergies = [];
+    }
 
-    /// <summary>At most this many blocks (each holds a partial sum over all atoms).</summary>
-    private const int MaxBlocks = 16;
+    private Workspace? _spare;
+
+    private (double Energy, Stress? Stress) Evaluate(Structure structure, Span<Vec3> forces, bool stress, Span<double> atomEnergies)
+    {
+        var work = Interlocked.Exchange(ref _spare, null) ?? new Workspace();
+        try
+        {
+            var types = work.Types = Types(structure, work.Types);
+            if (_skin > 0)
+            {
+                lock (_verletLock)
+                {
+                    _verlet ??= new VerletList(Cutoff, _skin);
+                    long t0 = StagePerf.Now;
+                    var list = _verlet.Get(structure);
+                    StagePerf.Add(0, t0);
+                    return Sum(list, types, work, forces, stress ? structure.Volume : double.NaN, atomEnergies);
+                }
+            }
+            long t1 = StagePerf.Now;
+            var fresh = NeighborList.Build(structure, Cutoff);
+            StagePerf.Add(0, t1);
+            return Sum(fresh, types, work, forces, stress ? structure.Volume : double.NaN, atomEnergies);
+        }
+        finally { _spare = work; }
+    }
+
+    /// <summary>Centres per block of the parallel passes (fixed: the blocks depend only on the atom count).</summary>
+    private const int BlockAtoms = 128;
 
     /// <summary>
-    /// The energies and pair-vector gradients of all centres, parallel over blocks of centres: each block adds into its
-    /// own partial <see cref="ForceSum"/>, and the partial sums are added in block order. The blocks depend only on the
-    /// atom count, so the result is the same bits on any number of threads (and, for fewer than
-    /// <see cref="BlockAtoms"/> atoms, the bits of one serial pass).
+    /// The energies and pair-vector gradients of all centres, parallel over blocks of centres (each writes only its own
+    /// centres' pairs), then the forces gathered per atom from its own pairs and the virial summed per block, the block
+    /// sums added in block order: the same bits on any number of threads.
     /// </summary>
-    private ForceSum Sum(NeighborList nl, int[] types)
+    private (double Energy, Stress? Stress) Sum(NeighborList nl, int[] types, Workspace work, Span<Vec3> forcesOut, double volume, Span<double> atomEnergiesOut)
     {
         int n = nl.AtomCount;
+        long t0 = StagePerf.Now;
+        var sum = work.Sum;
+        sum.Reset(n, nl.PairCount);
+        _ = nl.Reverse; // formed once, before the parallel passes read it
         var prepared = Prepare(nl, types);
-        int blocks = ParallelOverCentres ? Math.Clamp((n + BlockAtoms - 1) / BlockAtoms, 1, MaxBlocks) : 1;
-        var parts = new ForceSum[blocks];
-        MlipParallel.ForChunks(blocks, 1, () => 0, (b, _, _) =>
+        long t1 = StagePerf.Add(1, t0);
+        if (ParallelOverCentres)
+            MlipParallel.ForChunks(n, BlockAtoms, () => 0, (first, end, _) =>
+            {
+                sum.Clear(first, end, nl.Offsets[first], nl.Offsets[end]);
+                Compute(nl, types, sum, first, end, prepared);
+            });
+        else
         {
-            var part = new ForceSum(n);
-            Compute(nl, types, part, (int)((long)n * b / blocks), (int)((long)n * (b + 1) / blocks), prepared);
-            parts[b] = part;
+            sum.Clear(0, n, 0, nl.PairCount);
+            Compute(nl, types, sum, 0, n, prepared);
+        }
+        long t2 = StagePerf.Add(2, t1);
+
+        int blocks = (n + BlockAtoms - 1) / BlockAtoms;
+        if (work.Virials.Length < 10 * blocks) work.Virials = new double[10 * blocks];
+        var virials = work.Virials;
+        if (work.Forces.Length < n) { work.Forces = new Vec3[n]; work.AtomEnergies = new double[n]; }
+        var forces = work.Forces; var atomEnergies = work.AtomEnergies;
+        MlipParallel.ForChunks(n, BlockAtoms, () => 0, (first, end, _) =>
+        {
+            var g = sum.Gradients; var pe = sum.PairEnergies; var ae = sum.AtomEnergies;
+            var rev = nl.Reverse; var offsets = nl.Offsets; var vectors = nl.Vectors;
+            double e = 0, xx = 0, yy = 0, zz = 0, yz = 0, zy = 0, xz = 0, zx = 0, xy = 0, yx = 0;
+            for (int i = first; i < end; i++)
+            {
+                double fx = 0, fy = 0, fz = 0, half = 0;
+                for (int p = offsets[i]; p < offsets[i + 1]; p++)
+                {
+                    int q = rev[p];
+                    Vec3 gp = g[p], gq = g[q], r = vectors[p];
+                    fx += gp.X - gq.X; fy += gp.Y - gq.Y; fz += gp.Z - gq.Z;
+                    half += pe[p] + pe[q];
+                    xx += gp.X * r.X; yy += gp.Y * r.Y; zz += gp.Z * r.Z;
+                    yz += gp.Y * r.Z; zy += gp.Z * r.Y; xz += gp.X * r.Z; zx += gp.Z * r.X; xy += gp.X * r.Y; yx += gp.Y * r.X;
+                }
+                double ei = ae[i] + 0.5 * half;
+                e += ei;
+                forces[i] = new Vec3(fx, fy, fz);
+                atomEnergies[i] = ei;
+            }
+            var w = virials.AsSpan(10 * (first / BlockAtoms), 10);
+            w[0] = e; w[1] = xx; w[2] = yy; w[3] = zz; w[4] = yz; w[5] = zy; w[6] = xz; w[7] = zx; w[8] = xy; w[9] = yx;
         });
-        for (int b = 1; b < blocks; b++) parts[0].Add(parts[b]);
-        return parts[0];
+        if (!forcesOut.IsEmpty) forces.AsSpan(0, n).CopyTo(forcesOut);
+        if (!atomEnergiesOut.IsEmpty) atomEnergies.AsSpan(0, n).CopyTo(atomEnergiesOut);
+        StagePerf.Add(3, t2);
+        Span<double> total = stackalloc double[10];
+        for (int b = 0; b < blocks; b++)
+            for (int k = 0; k < 10; k++) total[k] += virials[10 * b + k];
+        Stress? stress = null;
+        if (volume > 0)
+        {
+            double s = Structures.Stress.EvPerCubicAngstromInGpa / volume;
+            stress = new Stress(s * total[1], s * total[2], s * total[3], s * 0.5 * (total[4] + total[5]), s * 0.5 * (total[6] + total[7]), s * 0.5 * (total[8] + total[9]));
+        }
+        return (total[0], stress);
     }
 
     /// <summary>Whether <see cref="Compute"/> may run on several blocks of centres at once (false: one block, serial).</summary>
@@ -177,11 +315,62 @@ public abstract class ClassicalPotential : ICalculator
 
     /// <summary>
     /// Adds the energy of the centres <paramref name="first"/>..<paramref name="end"/> − 1 and the pair-vector gradients
-    /// of their pairs (the neighbour list is full: every pair appears from both ends). Called concurrently on disjoint
-    /// blocks, each with its own <paramref name="sum"/>.
+    /// of their own pairs (the neighbour list is full: every pair appears from both ends; <see cref="NeighborList.Reverse"/>
+    /// names the other end). Called concurrently on disjoint blocks of centres with the same <paramref name="sum"/>: a
+    /// centre writes only its own atom energy and its own pairs' entries.
     /// </summary>
-    protected abstract void Compute(NeighborList nl, int[] types, ForceSum sum, int first, int end, object? prepared);
+    protected abstract void Compute(NeighborList nl, int[] types, PairSum sum, int first, int end, object? prepared);
 
     /// <summary>The species of a potential file's element names, in order.</summary>
     protected static int[] Numbers(IEnumerable<string> symbols) => symbols.Select(s => Structures.Elements.Number(s)).ToArray();
+}
+
+/// <summary>
+/// Where a classical force call spends its time, summed over the process and printed to stderr at exit when the
+/// environment variable MLIP_PROFILE_CLASSICAL is set (neighbour list, per-call set-up and per-atom terms, the
+/// potential's pass, the gather of forces and virial), in CPU seconds of the process.
+/// </summary>
+internal static class StagePerf
+{
+    private static readonly bool On = Environment.GetEnvironmentVariable("MLIP_PROFILE_CLASSICAL") is { Length: > 0 };
+    private static readonly long[] Ticks = new long[4];
+    private static long _calls;
+    private static readonly string[] Names = ["neighbour list", "set-up (reset, reverse, per-atom terms)", "potential pass", "forces, virial gather"];
+
+    static StagePerf()
+    {
+        if (On) AppDomain.CurrentDomain.ProcessExit += (_, _) => Report();
+    }
+
+    /// <summary>CPU time of the whole process (ns; CLOCK_PROCESS_CPUTIME_ID), which a loaded machine does not inflate as it does wall time.</summary>
+    public static long Now => On ? CpuNanoseconds() : 0;
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct TimeSpec { public long Seconds, Nanoseconds; }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out TimeSpec time);
+
+    private static long CpuNanoseconds() => ClockGetTime(2, out var t) == 0 ? t.Seconds * 1_000_000_000 + t.Nanoseconds : 0;
+
+    /// <summary>Adds the time since <paramref name="start"/> to stage <paramref name="stage"/>; returns now.</summary>
+    public static long Add(int stage, long start)
+    {
+        if (!On) return 0;
+        long now = CpuNanoseconds();
+        Interlocked.Add(ref Ticks[stage], now - start);
+        if (stage == 3) Interlocked.Increment(ref _calls);
+        return now;
+    }
+
+    private static void Report()
+    {
+        double total = Ticks.Sum() / 1e9;
+        Console.Error.WriteLine(FormattableString.Invariant($"classical force calls: {_calls}, {total:F3} s of CPU time in all; gen0/1/2 collections {GC.CollectionCount(0)}/{GC.CollectionCount(1)}/{GC.CollectionCount(2)}"));
+        for (int k = 0; k < Ticks.Length; k++)
+        {
+            double sec = Ticks[k] / 1e9;
+            Console.Error.WriteLine(FormattableString.Invariant($"  {Names[k],-42} {sec,8:F3} s {(total > 0 ? 100 * sec / total : 0),5:F1} %"));
+        }
+    }
 }

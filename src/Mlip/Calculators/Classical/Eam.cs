@@ -148,31 +148,37 @@ public sealed class Eam : ClassicalPotential
         return new Embedding(fp, f);
     }
 
-    protected override void Compute(NeighborList nl, int[] types, ForceSum sum, int first, int end, object? prepared)
+    protected override void Compute(NeighborList nl, int[] types, PairSum sum, int first, int end, object? prepared)
     {
         int n = SpeciesCount;
         var centers = nl.Centers; var neighbors = nl.Neighbors; var vectors = nl.Vectors; var distances = nl.Distances;
         double cutsq = cut * cut;
         var (fp, embedding) = (Embedding)prepared!;
-        for (int i = first; i < end; i++) sum.AtomEnergies[i] += embedding[i];
+        var reverse = nl.Reverse;
+        var atomEnergies = sum.AtomEnergies;
+        for (int i = first; i < end; i++) atomEnergies[i] += embedding[i];
         for (int q = nl.Offsets[first]; q < nl.Offsets[end]; q++)
         {
+            if (q > reverse[q]) continue; // each pair once, from the end with the lower pair index (a half list)
             double r = distances[q];
             if (r * r >= cutsq) continue;
             int i = centers[q], j = neighbors[q];
             int c = RadialKnot(r, out double p);
-            var sj = rhor[types[j]];
+            int ti = types[i], tj = types[j];
+            var sj = rhor[tj];
             double rhojp = (sj[c] * p + sj[c + 1]) * p + sj[c + 2];
+            double rhoip = rhojp;
+            if (ti != tj) { var si = rhor[ti]; rhoip = (si[c] * p + si[c + 1]) * p + si[c + 2]; }
             var sz = z2r[types[i] * n + types[j]];
             double z2p = (sz[c] * p + sz[c + 1]) * p + sz[c + 2];
             double z2 = ((sz[c + 3] * p + sz[c + 4]) * p + sz[c + 5]) * p + sz[c + 6];
             double recip = 1.0 / r;
             double phi = z2 * recip;
             double phip = z2p * recip - phi * recip;
-            sum.AtomEnergies[i] += 0.5 * phi;
-            // this direction carries F_i's dependence on ρ_j(r) and half the pair term
-            double dEdr = fp[i] * rhojp + 0.5 * phip;
-            sum.Add(i, j, vectors[q], (dEdr * recip) * vectors[q]);
+            sum.AddPairEnergy(q, phi);
+            // F_i's dependence on ρ_j(r), F_j's on ρ_i(r), and the pair term
+            double dEdr = fp[i] * rhojp + fp[j] * rhoip + phip;
+            sum.Add(q, (dEdr * recip) * vectors[q]);
         }
     }
 }

@@ -112,15 +112,31 @@ public sealed class StillingerWeber : ClassicalPotential
         _ => Math.Pow(x, y),
     };
 
-    protected override void Compute(NeighborList nl, int[] types, ForceSum sum, int first, int end, object? prepared)
+    /// <summary>What the three-body loop needs of one pair of the centre within its cutoff, formed once per pair.</summary>
+    private struct Leg
+    {
+        public int Pair, Type;
+        public double R, Exp, DExp; // |r_ij|, exp(γσ/(r − aσ)) and the derivative of its exponent by r
+        public Vec3 U, G;           // r_ij/|r_ij|; the gradient summed over the triplets
+    }
+
+    /// <summary>Legs kept on the stack up to this many neighbours within the cutoff (a heap array beyond).</summary>
+    private const int StackLegs = 64;
+
+    protected override void Compute(NeighborList nl, int[] types, PairSum sum, int first, int end, object? prepared)
     {
         int n = SpeciesCount;
         var neighbors = nl.Neighbors; var vectors = nl.Vectors; var distances = nl.Distances;
-        var offsets = nl.Offsets;
+        var offsets = nl.Offsets; var reverse = nl.Reverse;
+        var atomEnergies = sum.AtomEnergies;
+        int widest = 0;
+        for (int i = first; i < end; i++) widest = Math.Max(widest, offsets[i + 1] - offsets[i]);
+        Span<Leg> legs = widest <= StackLegs ? stackalloc Leg[StackLegs] : new Leg[widest];
         for (int i = first; i < end; i++)
         {
             int ti = types[i];
             int start = offsets[i], stop = offsets[i + 1];
+            int m = 0;
             for (int a = start; a < stop; a++)
             {
                 int j = neighbors[a], tj = types[j];
@@ -128,49 +144,57 @@ public sealed class StillingerWeber : ClassicalPotential
                 double rij = distances[a];
                 if (rij >= pij.Cut) continue;
                 Vec3 vij = vectors[a];
-
-                // two-body, half to each direction
-                double s = pij.Sigma / rij;
-                double rp = Power(s, pij.Pp), rq = Power(s, pij.Q);
                 double rainv = 1.0 / (rij - pij.Cut);
-                double ex = Math.Exp(pij.Sigma * rainv);
-                double ae = pij.BigA * pij.Epsilon;
-                double poly = pij.BigB * rp - rq;
-                double dpoly = (-pij.Pp * pij.BigB * rp + pij.Q * rq) / rij;
-                double e2 = ae * poly * ex;
-                double de2 = ae * ex * (dpoly - poly * pij.Sigma * rainv * rainv);
-                sum.AtomEnergies[i] += 0.5 * e2;
-                sum.Add(i, j, vij, (0.5 * de2 / rij) * vij);
 
-                // three-body with every later neighbour k of i
-                double gij = pij.Gamma * pij.Sigma / (rij - pij.Cut);
-                double dgij = -gij / (rij - pij.Cut);
-                Vec3 uij = vij / rij;
-                for (int b = a + 1; b < stop; b++)
+                // two-body, once per pair (from the end with the lower pair index), half the energy to each atom
+                if (a < reverse[a])
                 {
-                    int k = neighbors[b], tk = types[k];
-                    ref readonly P pik = ref table[(ti * n + tk) * n + tk];
-                    double rik = distances[b];
-                    if (rik >= pik.Cut) continue;
-                    ref readonly P pijk = ref table[(ti * n + tj) * n + tk];
-                    Vec3 vik = vectors[b];
-                    Vec3 uik = vik / rik;
-                    double gik = pik.Gamma * pik.Sigma / (rik - pik.Cut);
-                    double dgik = -gik / (rik - pik.Cut);
+                    double s = pij.Sigma / rij;
+                    double rp = Power(s, pij.Pp), rq = Power(s, pij.Q);
+                    double ex = Math.Exp(pij.Sigma * rainv);
+                    double ae = pij.BigA * pij.Epsilon;
+                    double poly = pij.BigB * rp - rq;
+                    double dpoly = (-pij.Pp * pij.BigB * rp + pij.Q * rq) / rij;
+                    sum.AddPairEnergy(a, ae * poly * ex);
+                    double de2 = ae * ex * (dpoly - poly * pij.Sigma * rainv * rainv);
+                    sum.Add(a, (de2 / rij) * vij);
+                }
+
+                double gij = pij.Gamma * pij.Sigma * rainv;
+                ref Leg leg = ref legs[m++];
+                leg.Pair = a; leg.Type = tj; leg.R = rij; leg.U = vij / rij;
+                leg.Exp = Math.Exp(gij); leg.DExp = -gij * rainv; leg.G = default;
+            }
+
+            // three-body: every pair of legs (j, k), j before k
+            double e3sum = 0;
+            for (int a = 0; a < m; a++)
+            {
+                ref Leg lj = ref legs[a];
+                Vec3 uij = lj.U;
+                double rij = lj.R;
+                int row = (ti * n + lj.Type) * n;
+                Vec3 gj = default;
+                for (int b = a + 1; b < m; b++)
+                {
+                    ref Leg lk = ref legs[b];
+                    ref readonly P pijk = ref table[row + lk.Type];
+                    Vec3 uik = lk.U;
                     double cos = Vec3.Dot(uij, uik);
                     double delta = cos - pijk.CosTheta0;
                     double le = pijk.Lambda * pijk.Epsilon;
-                    double x = Math.Exp(gij + gik);
+                    double x = lj.Exp * lk.Exp;
                     double e3 = le * delta * delta * x;
-                    sum.AtomEnergies[i] += e3;
+                    e3sum += e3;
                     double dcos = 2 * le * delta * x; // ∂E/∂cos
                     // ∂cos/∂r_ij = (û_ik − cos û_ij)/r_ij
-                    Vec3 gj = (dcos / rij) * (uik - cos * uij) + (e3 * dgij) * uij;
-                    Vec3 gk = (dcos / rik) * (uij - cos * uik) + (e3 * dgik) * uik;
-                    sum.Add(i, j, vij, gj);
-                    sum.Add(i, k, vik, gk);
+                    gj += (dcos / rij) * (uik - cos * uij) + (e3 * lj.DExp) * uij;
+                    lk.G += (dcos / lk.R) * (uij - cos * uik) + (e3 * lk.DExp) * uik;
                 }
+                lj.G += gj;
             }
+            atomEnergies[i] += e3sum;
+            for (int a = 0; a < m; a++) sum.Add(legs[a].Pair, legs[a].G);
         }
     }
 }

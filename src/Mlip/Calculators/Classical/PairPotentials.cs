@@ -43,19 +43,21 @@ public abstract class PairPotential : ClassicalPotential
     /// <summary>φ(r) and dφ/dr for the species pair <paramref name="pair"/> (a * n + b).</summary>
     protected abstract double Phi(int pair, double r, out double dPhi);
 
-    protected override void Compute(NeighborList nl, int[] types, ForceSum sum, int first, int end, object? prepared)
+    protected override void Compute(NeighborList nl, int[] types, PairSum sum, int first, int end, object? prepared)
     {
         int n = SpeciesCount;
         var centers = nl.Centers; var neighbors = nl.Neighbors; var vectors = nl.Vectors; var distances = nl.Distances;
+        var reverse = nl.Reverse;
         for (int p = nl.Offsets[first]; p < nl.Offsets[end]; p++)
         {
+            if (p > reverse[p]) continue; // each pair once, from the end with the lower pair index (a half list)
             int i = centers[p], j = neighbors[p];
             int pair = types[i] * n + types[j];
             double r = distances[p];
             if (r * r >= cutoffSq[pair]) continue;
             double e = Phi(pair, r, out double d) - shift[pair];
-            sum.AtomEnergies[i] += 0.5 * e;
-            sum.Add(i, j, vectors[p], (0.5 * d / r) * vectors[p]);
+            sum.AddPairEnergy(p, e);
+            sum.Add(p, (d / r) * vectors[p]);
         }
     }
 

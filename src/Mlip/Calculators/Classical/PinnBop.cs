@@ -292,7 +292,7 @@ public sealed class PinnBop : ClassicalPotential
     /// <summary>The cached kernel is shared: one block.</summary>
     protected override bool ParallelOverCentres => false;
 
-    protected override void Compute(NeighborList nl, int[] types, ForceSum sum, int first, int end, object? prepared)
+    protected override void Compute(NeighborList nl, int[] types, PairSum sum, int first, int end, object? prepared)
     {
         var kernel = cached is { } k && k.Layout.Elements == SpeciesCount && k.Cutoff == PairCutoff && k.CutoffRange == CutoffRange
             ? k : cached = new PinnBopKernel(SpeciesCount, PairCutoff, CutoffRange);
@@ -306,7 +306,7 @@ public sealed class PinnBop : ClassicalPotential
             for (int a = 0; a < m; a++) nt[a] = types[neighbors[start + a]];
             var vi = nl.VectorsOf(i);
             sum.AtomEnergies[i] += kernel.Energy(sets[types[i]], vi, nl.DistancesOf(i), nt.AsSpan(0, m), grad.AsSpan(0, m), []);
-            for (int a = 0; a < m; a++) sum.Add(i, neighbors[start + a], vi[a], grad[a]);
+            for (int a = 0; a < m; a++) sum.Add(start + a, grad[a]);
         }
     }
 }

@@ -108,7 +108,7 @@ public sealed class Tersoff : ClassicalPotential
         return p.Gamma * (1.0 + c2 / d2 - c2 / den);
     }
 
-    protected override void Compute(NeighborList nl, int[] types, ForceSum sum, int first, int end, object? prepared)
+    protected override void Compute(NeighborList nl, int[] types, PairSum sum, int first, int end, object? prepared)
     {
         int n = SpeciesCount;
         var neighbors = nl.Neighbors; var vectors = nl.Vectors; var distances = nl.Distances;
@@ -174,10 +174,10 @@ public sealed class Tersoff : ClassicalPotential
                         // ζ_k = f_c(r_ik) g(cos) ex(r_ij − r_ik)
                         gj += pref * (fck * dg * ex / rij * (uik - cos * uij) + fck * g * dex * uij);
                         Vec3 gk = pref * (fck * dg * ex / rik * (uij - cos * uik) + (dfck * g * ex - fck * g * dex) * uik);
-                        sum.Add(i, k, vik, gk);
+                        sum.Add(b, gk);
                     }
                 }
-                sum.Add(i, j, vij, gj);
+                sum.Add(a, gj);
             }
         }
     }

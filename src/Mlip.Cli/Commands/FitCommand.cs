@@ -90,6 +90,15 @@ public static class FitCommand
                         foreach (var (el, atoms, mae, rmse) in FitReport.PerElement(ev))
                             rows.Add([name, el, atoms.ToString(CultureInfo.InvariantCulture), mae.ToString("F4", CultureInfo.InvariantCulture), rmse.ToString("F4", CultureInfo.InvariantCulture)]);
                 TextTable.Write(stdout, rows);
+                stdout.WriteLine();
+                stdout.WriteLine($"errors by bonded element pair (bond: distance <= {ElementPairErrors.ShellFactor.ToString("G3", CultureInfo.InvariantCulture)} x the nearer nearest-neighbour distance; E over structures with such a bond, F over atoms in one; groups overlap):");
+                var pairRows = new List<string[]> { new[] { "set", "pair", "structures", "E MAE (meV/atom)", "atoms", "F MAE (eV/Å)", "F RMSE" } };
+                static string N(double? v, string f) => v is double x ? x.ToString(f, CultureInfo.InvariantCulture) : "-";
+                foreach (var (name, ev) in new[] { ("training", outcome.TrainErrors), ("test", outcome.TestErrors) })
+                    if (ev is not null)
+                        foreach (var r in ElementPairErrors.Of(ev))
+                            pairRows.Add([name, r.Pair, r.Structures.ToString(CultureInfo.InvariantCulture), N(r.EnergyMaeMevPerAtom, "F2"), r.Atoms.ToString(CultureInfo.InvariantCulture), N(r.ForceMaeEvPerA, "F4"), N(r.ForceRmseEvPerA, "F4")]);
+                TextTable.Write(stdout, pairRows);
             }
             stdout.WriteLine();
             stdout.WriteLine($"wrote {outcome.ModelPath}, report.json, report.html, pareto.png, parity_energy.png, parity_forces.png in {outDir}");

@@ -1,0 +1,52 @@
+using System.Diagnostics;
+using System.Globalization;
+using Mlip.AutoFit;
+using Mlip.IO;
+using Mlip.Structures;
+
+namespace Mlip.Bench;
+
+/// <summary>
+/// The memory of one basis of <c>mlip fit</c> on a subset of the mlearn Si training set: the search's estimate (what it
+/// uses to skip a basis and what --dry-run shows) against the process's peak resident memory after the design's build
+/// and after one round of candidate solves (as many in parallel as threads). Run it under <c>/usr/bin/time -v</c> for
+/// an outside figure of the same peak.
+/// </summary>
+public static class FitDesignMemoryBenchmark
+{
+    public static void Run(string[] args)
+    {
+        string Arg(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
+        int level = int.Parse(Arg("--level", "2"), CultureInfo.InvariantCulture);
+        double rc = double.Parse(Arg("--rc", "5.5"), CultureInfo.InvariantCulture);
+        int count = int.Parse(Arg("--structures", "40"), CultureInfo.InvariantCulture);
+        int threads = int.Parse(Arg("--threads", "2"), CultureInfo.InvariantCulture);
+        string root = FitBenchmark.RepoRoot();
+        var all = StructureIO.Read(Path.Combine(root, "..", "shared", "data", "mlearn", "Si", "training.json"));
+        // every k-th structure: the subset keeps the data set's mix of groups and sizes
+        int step = Math.Max(1, all.Count / Math.Max(1, count));
+        var train = all.Where((_, i) => i % step == 0).Take(count).ToList();
+        var basis = FitBasis.Ace(level, rc);
+        var search = new FitSearch(new FitOptions { Train = train, Output = Path.GetTempPath(), Threads = threads });
+        var (seconds, columns, bytes) = search.Estimate(basis);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{basis.Label}: {columns} columns, {train.Count} structures ({train.Sum(s => s.Count)} atoms), {threads} threads; estimated {bytes / 1e9:F2} GB, {seconds:F0} s"));
+        long before = Peak();
+        var clock = Stopwatch.StartNew();
+        var design = LinearDesign.Build(basis.Descriptor.Create(["Si"]), basis.Order, train, search.Folds, threads);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"built in {clock.Elapsed.TotalSeconds:F1} s: blocks {design.Blocks.Bytes / 1e9:F2} GB, validation rows {design.Validation.Sum(v => 4L * v.A.Length) / 1e9:F2} GB; peak resident {Peak() / 1e9:F2} GB (before the build {before / 1e9:F2} GB)"));
+        var ridge = Enumerable.Repeat(1e-8, design.Columns).ToArray();
+        clock.Restart();
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, f => design.Blocks.Solve(f % search.Folds.Count, [1, 0.03, 1e-4], ridge));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{threads} solves in {clock.Elapsed.TotalSeconds:F1} s; peak resident {Peak() / 1e9:F2} GB; estimate/peak {bytes / (double)Peak():F2}"));
+    }
+
+    private static long Peak()
+    {
+        using var p = Process.GetCurrentProcess();
+        p.Refresh();
+        return p.PeakWorkingSet64;
+    }
+}

@@ -151,7 +151,8 @@ public sealed class FitSearch
         double rate = 2e9 * Math.Max(1, _o.Threads); // multiply-adds per second, nominal
         double descriptors = 1.3 * perAtom * atoms / Math.Max(1, _o.Threads);
         double gram = rows * (double)p * p / 2 / rate;
-        int evaluations = _s.Sweeps * (_s.ForceWeights.Length + (_hasStress ? _s.StressWeights.Length : 0) + _s.Ridges.Length + (basis.IsAce ? _s.Smoothness.Length : 0));
+        int evaluations = _s.Sweeps * (_s.ForceWeights.Length + (_hasStress ? _s.StressWeights.Length : 0) + _s.Ridges.Length + (basis.IsAce ? _s.Smoothness.Length : 0))
+            + (_s.Refine ? 4 : 0);
         double validatedRows = rows * (double)_folds.Validated.Length / _folds.Count;
         double solves = evaluations * _folds.Validated.Length * ((double)p * p * p / 6 + 3.0 * _folds.Count * p * p) / rate;
         double scoring = evaluations * validatedRows * p / rate * Math.Max(1, _o.Threads);
@@ -312,6 +313,20 @@ public sealed class FitSearch
                     if (c.Score < bestHere.Score) bestHere = c;
                 Progress(basis.Label, force: false);
             }
+        // refinement: the optimum of a weight or ridge lies between grid points; the geometric midpoints on either side
+        // of the best value (one level finer than the grid) are tried, force weight first, then the ridge
+        if (_s.Refine && status == "done")
+            foreach (int dim in new[] { 0, 2 })
+            {
+                if (dim == 0 && !_hasForces) continue;
+                if (Left < reserve + 1) { status = "stopped: budget"; break; }
+                var grid = (dim == 0 ? _s.ForceWeights : _s.Ridges).Where(v => v > 0).Order().ToArray();
+                double at = dim == 0 ? bestHere.Hyper.Force : bestHere.Hyper.Ridge;
+                var finer = Midpoints(grid, at).Select(v => dim == 0 ? bestHere.Hyper with { Force = v } : bestHere.Hyper with { Ridge = v }).ToList();
+                foreach (var c in Evaluate(design, basis, finer, tried))
+                    if (c.Score < bestHere.Score) bestHere = c;
+                Progress(basis.Label + " refined", force: false);
+            }
         double took = Elapsed - startedAt;
         if (status == "done" && took >= 20 && nominal > 0) _calibration = Math.Clamp(took / nominal, 0.25, 4);
         double? cost = MeasureCost(design, basis, bestHere.Hyper);
@@ -322,6 +337,17 @@ public sealed class FitSearch
         _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"fit: {basis.Label}: best {bestHere.Hyper}: validation E {F(bestHere.Errors?.Overall.EnergyMaeMevPerAtom)} meV/atom, F {F(bestHere.Errors?.Overall.ForceMaeEvPerA)} eV/Å, S {F(bestHere.Errors?.Overall.StressMaeGpa)} GPa, score {bestHere.Score:F4}; {cost:F1} µs/atom"));
         return bestHere.Score;
+    }
+
+    /// <summary>The geometric midpoints between <paramref name="at"/> and its neighbours on the sorted positive <paramref name="grid"/> (none when it is not on the grid).</summary>
+    internal static double[] Midpoints(double[] grid, double at)
+    {
+        int i = Array.IndexOf(grid, at);
+        if (i < 0) return [];
+        var list = new List<double>();
+        if (i > 0) list.Add(Math.Sqrt(grid[i - 1] * at));
+        if (i < grid.Length - 1) list.Add(Math.Sqrt(grid[i + 1] * at));
+        return [.. list];
     }
 
     private static string F(double? v) => v is double x ? x.ToString("G4", CultureInfo.InvariantCulture) : "-";

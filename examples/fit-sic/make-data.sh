@@ -2,7 +2,7 @@
 # A two-element training and test set for `mlip fit` (docs/fit.md, "Two elements"): zincblende 3C-SiC labelled with
 # LAMMPS's SiC.tersoff (Erhart-Albe form as shipped with LAMMPS; Debian's lammps-data puts it under
 # /usr/share/lammps/potentials). `mlip generate` makes strained and rattled cells, 64-atom cells, rock salt,
-# vacancies, (100) surfaces and MD snapshots at 300/900/1500 K. Nothing here is committed: the files go to OUT.
+# vacancies, antisite pairs, (100) surfaces and MD snapshots at 300/900/1500 K. Nothing here is committed: the files go to OUT.
 #   examples/fit-sic/make-data.sh [OUT]        (default: a fresh folder under /tmp)
 #   ./mlip fit OUT/sic-train.xyz --test OUT/sic-test.xyz --budget 8 -o OUT/fit
 set -euo pipefail

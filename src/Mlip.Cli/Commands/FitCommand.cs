@@ -61,16 +61,19 @@ public static class FitCommand
             {
                 stdout.WriteLine($"mlip fit --dry-run: {trainSet.Count} training structures, {(fit.Folds.IsCrossValidation ? $"{fit.Folds.Count}-fold cross-validation" : "hold-out validation")}, budget {search.Budget.ToString("G4", CultureInfo.InvariantCulture)} min");
                 stdout.WriteLine("bases in the order tried (the ladder and so4 bases are shown at the middle cut-off; the run keeps the best cut-off):");
-                var rows = new List<string[]> { new[] { "basis", "family", "columns", "estimated s", "memory GB" } };
+                var rows = new List<string[]> { new[] { "basis", "family", "columns", "estimated s", "peak memory GB", "blocks", "validation rows", "in flight", "solves" } };
                 double total = 0;
                 foreach (var basis in fit.PlanForDryRun())
                 {
-                    var (sec, cols, bytes) = fit.Estimate(basis);
+                    var (sec, cols, memory) = fit.Estimate(basis);
                     total += sec;
-                    rows.Add([basis.Label, basis.Family, cols.ToString(CultureInfo.InvariantCulture), sec.ToString("F0", CultureInfo.InvariantCulture), (bytes / 1e9).ToString("F2", CultureInfo.InvariantCulture)]);
+                    static string G(long b) => (b / 1e9).ToString("F2", CultureInfo.InvariantCulture);
+                    rows.Add([basis.Label, basis.Family, cols.ToString(CultureInfo.InvariantCulture), sec.ToString("F0", CultureInfo.InvariantCulture),
+                        G(memory.Peak), G(memory.Blocks), G(memory.ValidationRows), G(memory.InFlight), G(memory.Solves)]);
                 }
                 TextTable.Write(stdout, rows);
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"all bases: ~{total / 60:F1} min; those that do not fit in the budget are skipped, cheapest first"));
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak memory: the blocks and validation rows with the structures in flight (the build) or the solves (the search), whichever is larger; a basis over {FitSearch.MemoryLimitBytes / 1e9:F1} GB (with the best basis so far, which the search keeps) is skipped"));
                 return 0;
             }
             var outcome = fit.Run(new ProgressLine(stderr, "descriptors", "structures"));
@@ -90,6 +93,15 @@ public static class FitCommand
                         foreach (var (el, atoms, mae, rmse) in FitReport.PerElement(ev))
                             rows.Add([name, el, atoms.ToString(CultureInfo.InvariantCulture), mae.ToString("F4", CultureInfo.InvariantCulture), rmse.ToString("F4", CultureInfo.InvariantCulture)]);
                 TextTable.Write(stdout, rows);
+                stdout.WriteLine();
+                stdout.WriteLine($"errors by bonded element pair (bond: distance <= {ElementPairErrors.ShellFactor.ToString("G3", CultureInfo.InvariantCulture)} x the nearer nearest-neighbour distance; E over structures with such a bond, F over atoms in one; groups overlap):");
+                var pairRows = new List<string[]> { new[] { "set", "pair", "structures", "E MAE (meV/atom)", "atoms", "F MAE (eV/Å)", "F RMSE" } };
+                static string N(double? v, string f) => v is double x ? x.ToString(f, CultureInfo.InvariantCulture) : "-";
+                foreach (var (name, ev) in new[] { ("training", outcome.TrainErrors), ("test", outcome.TestErrors) })
+                    if (ev is not null)
+                        foreach (var r in ElementPairErrors.Of(ev))
+                            pairRows.Add([name, r.Pair, r.Structures.ToString(CultureInfo.InvariantCulture), N(r.EnergyMaeMevPerAtom, "F2"), r.Atoms.ToString(CultureInfo.InvariantCulture), N(r.ForceMaeEvPerA, "F4"), N(r.ForceRmseEvPerA, "F4")]);
+                TextTable.Write(stdout, pairRows);
             }
             stdout.WriteLine();
             stdout.WriteLine($"wrote {outcome.ModelPath}, report.json, report.html, pareto.png, parity_energy.png, parity_forces.png in {outDir}");

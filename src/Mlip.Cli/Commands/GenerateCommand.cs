@@ -20,7 +20,7 @@ public static class GenerateCommand
     {
         var potential = CommonOptions.Potential(); // labels the set
         potential.DefaultValueFactory = _ => "sw";
-        var element = new Option<string>("--element") { Description = "Element, or two as A,B for a zincblende AB set (e.g. Si,C with tersoff:SiC.tersoff)", DefaultValueFactory = _ => "Si" };
+        var element = new Option<string>("--element") { Description = "Element, or two as A,B for a zincblende AB set with rock salt and antisite pairs (e.g. Si,C with tersoff:SiC.tersoff)", DefaultValueFactory = _ => "Si" };
         var output = CommonOptions.Output("Output file (any writable format; extended XYZ keeps config_type)", required: true);
         var seed = new Option<int>("--seed") { Description = "Seed of strains, rattles and MD (or of the random crystals)", DefaultValueFactory = _ => 1 };
         var quick = new Option<bool>("--quick") { Description = "A smaller set (~50 structures)" };

@@ -40,6 +40,8 @@ public static class FitReport
             ["test_errors"] = o.TestErrors is null ? null : MetricsJson.Report(o.TestErrors),
             ["train_force_errors_per_element"] = ElementJson(PerElement(o.TrainErrors)),
             ["test_force_errors_per_element"] = o.TestErrors is null ? null : ElementJson(PerElement(o.TestErrors)),
+            ["train_errors_per_element_pair"] = PairJson(ElementPairErrors.Of(o.TrainErrors)),
+            ["test_errors_per_element_pair"] = o.TestErrors is null ? null : PairJson(ElementPairErrors.Of(o.TestErrors)),
             ["bases"] = new JsonArray([.. o.Bases.Select(b => (JsonNode)b.Json())]),
             ["candidates"] = new JsonArray([.. o.Candidates.Select(c => (JsonNode)c.Json(costOf.GetValueOrDefault(c.Basis.Label), columnsOf.GetValueOrDefault(c.Basis.Label)))]),
         };
@@ -84,6 +86,22 @@ public static class FitReport
         return o;
     }
 
+    private static JsonObject? PairJson(IReadOnlyList<ElementPairError> rows)
+    {
+        if (rows.Count == 0) return null;
+        var o = new JsonObject
+        {
+            ["definition"] = $"bonded pairs: distance at most {ElementPairErrors.ShellFactor.ToString("G3", CultureInfo.InvariantCulture)} x the smaller nearest-neighbour distance of the two atoms; energy over the structures with such a bond, force over the atoms in one; groups overlap",
+        };
+        foreach (var r in rows)
+            o[r.Pair] = new JsonObject
+            {
+                ["structures"] = r.Structures, ["energy_mae_mev_per_atom"] = r.EnergyMaeMevPerAtom, ["energy_rmse_mev_per_atom"] = r.EnergyRmseMevPerAtom,
+                ["atoms"] = r.Atoms, ["force_mae_ev_per_a"] = r.ForceMaeEvPerA, ["force_rmse_ev_per_a"] = r.ForceRmseEvPerA,
+            };
+        return o;
+    }
+
     private static string Html(string dir, FitOutcome o, List<FitCandidate> perBasis, Dictionary<string, double?> costOf)
     {
         static string E(string s) => WebUtility.HtmlEncode(s);
@@ -117,6 +135,19 @@ public static class FitReport
                 foreach (var (el, atoms, mae, rmse) in PerElement(ev))
                     w.Append($"<tr><td>{set}</td><td>{E(el)}</td><td>{atoms}</td><td>{N(mae, "F4")}</td><td>{N(rmse, "F4")}</td></tr>\n");
         w.Append("</table>\n");
+        var pairs = new[] { ("training", o.TrainErrors), ("test", o.TestErrors) }
+            .Where(t => t.Item2 is not null).Select(t => (Set: t.Item1, Rows: ElementPairErrors.Of(t.Item2!))).Where(t => t.Rows.Count > 0).ToList();
+        if (pairs.Count > 0)
+        {
+            w.Append("<h3 id=\"element-pairs\">Errors by bonded element pair</h3>\n<p>Two atoms are bonded when their distance is at most ")
+             .Append(N(ElementPairErrors.ShellFactor, "G3"))
+             .Append(" times the smaller of their nearest-neighbour distances. A pair's energy error is over the structures holding such a bond, its force error over the atoms in one; the groups overlap.</p>\n")
+             .Append("<table><tr><th>set</th><th>pair</th><th>structures</th><th>E MAE (meV/atom)</th><th>E RMSE</th><th>atoms</th><th>F MAE (eV/Å)</th><th>F RMSE</th></tr>\n");
+            foreach (var (set, rows) in pairs)
+                foreach (var r in rows)
+                    w.Append($"<tr><td>{set}</td><td>{E(r.Pair)}</td><td>{r.Structures}</td><td>{N(r.EnergyMaeMevPerAtom, "F2")}</td><td>{N(r.EnergyRmseMevPerAtom, "F2")}</td><td>{r.Atoms}</td><td>{N(r.ForceMaeEvPerA, "F4")}</td><td>{N(r.ForceRmseEvPerA, "F4")}</td></tr>\n");
+            w.Append("</table>\n");
+        }
         w.Append("<h2>Figures</h2>\n");
         w.Append(Img("pareto.png", "Pareto front: validation score against evaluation cost"));
         w.Append(Img("parity_energy.png", "Parity: energy per atom"));

@@ -57,8 +57,11 @@ public sealed record FitOutcome(
 /// </summary>
 public sealed class FitSearch
 {
-    /// <summary>Design memory a basis may take (validation rows and normal-equation blocks); larger bases are skipped.</summary>
-    public const long MemoryLimitBytes = 4L << 30;
+    /// <summary>
+    /// Memory a basis may take at its peak (<see cref="DesignMemory.Peak"/>, with the best design so far that the search
+    /// keeps): 8 GiB, or half the memory the runtime sees when that is less; larger bases are skipped.
+    /// </summary>
+    public static long MemoryLimitBytes => Math.Min(8L << 30, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2);
     private const string CheckpointName = "fit-checkpoint.json";
 
     private readonly FitOptions _o;
@@ -115,25 +118,31 @@ public sealed class FitSearch
     }
 
     /// <summary>Estimated seconds of a basis (descriptor time measured on two structures, Gram and solve counts at a nominal rate) and its column count.</summary>
-    public (double Seconds, int Columns, long Bytes) Estimate(FitBasis basis)
+    public (double Seconds, int Columns, DesignMemory Memory) Estimate(FitBasis basis)
     {
-        var (seconds, columns, bytes, _) = EstimateWithEvaluation(basis);
-        return (seconds, columns, bytes);
+        var (seconds, columns, memory, _) = EstimateWithEvaluation(basis);
+        return (seconds, columns, memory);
     }
 
     /// <summary><see cref="Estimate"/> and the estimated time of the final evaluation of a model on this basis over TRAIN and TEST.</summary>
-    private (double Seconds, int Columns, long Bytes, double Evaluation) EstimateWithEvaluation(FitBasis basis)
+    private (double Seconds, int Columns, DesignMemory Memory, double Evaluation) EstimateWithEvaluation(FitBasis basis)
     {
         var clock = Stopwatch.StartNew();
         var descriptor = basis.Descriptor.Create(_elements);
         var bySize = Enumerable.Range(0, _o.Train.Count).OrderBy(i => _o.Train[i].Count).ThenBy(i => i).ToArray();
         int[] probe = [bySize[bySize.Length / 2], bySize[(3 * bySize.Length) / 4]];
         int probeAtoms = 0;
+        double derivativeBytesPerPair = 0;
         foreach (int i in probe.Distinct())
         {
-            descriptor.Compute(_o.Train[i], _hasForces || _hasStress);
+            var d = descriptor.Compute(_o.Train[i], _hasForces || _hasStress);
+            if (d.PairGradients is { } g && d.Neighbors.PairCount > 0)
+                derivativeBytesPerPair = Math.Max(derivativeBytesPerPair, 8.0 * g.LongLength / d.Neighbors.PairCount);
             probeAtoms += _o.Train[i].Count;
         }
+        // the largest structures' derivative blocks (pairs within the descriptor's cut-off) bound a batch in flight
+        long maxPairs = bySize.Reverse().Take(3).Max(i => (long)Neighbors.NeighborList.Build(_o.Train[i], descriptor.Cutoff).PairCount);
+        long maxRows = _o.Train.Max(st => (long)LinearDesign.RowsOf(st).Total);
         double perAtom = clock.Elapsed.TotalSeconds / Math.Max(1, probeAtoms);
         long atoms = _o.Train.Sum(s => (long)s.Count);
         int per = PolynomialModel.CoefficientsPerElement(basis.Order, descriptor.FeatureCount);
@@ -142,14 +151,17 @@ public sealed class FitSearch
         double rate = 2e9 * Math.Max(1, _o.Threads); // multiply-adds per second, nominal
         double descriptors = 1.3 * perAtom * atoms / Math.Max(1, _o.Threads);
         double gram = rows * (double)p * p / 2 / rate;
-        int evaluations = _s.Sweeps * (_s.ForceWeights.Length + (_hasStress ? _s.StressWeights.Length : 0) + _s.Ridges.Length + (basis.IsAce ? _s.Smoothness.Length : 0));
+        int evaluations = _s.Sweeps * (_s.ForceWeights.Length + (_hasStress ? _s.StressWeights.Length : 0) + _s.Ridges.Length + (basis.IsAce ? _s.Smoothness.Length : 0))
+            + (_s.Refine ? 4 : 0);
         double validatedRows = rows * (double)_folds.Validated.Length / _folds.Count;
         double solves = evaluations * _folds.Validated.Length * ((double)p * p * p / 6 + 3.0 * _folds.Count * p * p) / rate;
         double scoring = evaluations * validatedRows * p / rate * Math.Max(1, _o.Threads);
-        long bytes = (long)(validatedRows * p * 4) + (long)_folds.Count * 3 * p * (long)p * 8;
+        long validatedRowCount = _o.Train.Where((_, i) => _folds.Validated.Contains(_folds.FoldOf[i])).Sum(st => (long)LinearDesign.RowsOf(st).Total);
+        var memory = LinearDesign.MemoryOf(p, descriptor.FeatureCount, _folds.Count, Math.Max(1, _o.Threads), atoms, validatedRowCount, maxRows,
+            (long)(maxPairs * derivativeBytesPerPair));
         double testAtoms = _o.Test.Sum(s => (long)s.Count);
         double evaluation = perAtom * (atoms + testAtoms) / Math.Max(1, _o.Threads);
-        return (descriptors + gram + solves + scoring + clock.Elapsed.TotalSeconds, p, bytes, evaluation);
+        return (descriptors + gram + solves + scoring + clock.Elapsed.TotalSeconds, p, memory, evaluation);
     }
 
     private HashSet<string> Families() =>
@@ -255,18 +267,22 @@ public sealed class FitSearch
             return bestSaved;
         }
 
-        var (nominal, columns, bytes, evaluation) = EstimateWithEvaluation(basis);
+        var (nominal, columns, memory, evaluation) = EstimateWithEvaluation(basis);
         double estimate = nominal * _calibration;
         // kept for the end should this basis win: its refit, the TRAIN and TEST evaluation, the report
         _evaluationEstimate[basis.Label] = evaluation;
         double reserve = Reserve() + Math.Max(evaluation, _best is null ? 0 : _evaluationEstimate.GetValueOrDefault(_best.Basis.Label, evaluation));
-        if (bytes > MemoryLimitBytes)
-            return Skip(basis, columns, estimate, string.Create(CultureInfo.InvariantCulture, $"skipped: needs ~{bytes / 1e9:F1} GB (limit {MemoryLimitBytes / 1e9:F1})"));
+        // the best design so far stays in memory (the winner's refit needs it) while this basis is built and searched
+        long held = _bestDesign is { } kept ? kept.Bytes : 0;
+        long limit = MemoryLimitBytes;
+        if (memory.Peak + held > limit)
+            return Skip(basis, columns, estimate, string.Create(CultureInfo.InvariantCulture,
+                $"skipped: needs ~{memory.Peak / 1e9:F1} GB{(held > 0 ? $" besides the {held / 1e9:F1} GB of the best basis so far" : "")} (limit {limit / 1e9:F1})"));
         if (Elapsed + estimate + reserve > _budget)
             return Skip(basis, columns, estimate, string.Create(CultureInfo.InvariantCulture, $"skipped: estimated {estimate:F0} s, {Math.Max(0, Left - reserve):F0} s left"));
 
         _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"fit: {basis.Label}: {columns} columns, estimated {estimate:F0} s{(_calibration != 1 ? $" ({nominal:F0} s nominal x {_calibration:F2} measured on the last basis)" : "")}; computing descriptors"));
+            $"fit: {basis.Label}: {columns} columns, estimated {estimate:F0} s{(_calibration != 1 ? $" ({nominal:F0} s nominal x {_calibration:F2} measured on the last basis)" : "")}, memory {memory}; computing descriptors"));
         double startedAt = Elapsed;
         var descriptor = basis.Descriptor.Create(_elements);
         var design = LinearDesign.Build(descriptor, basis.Order, _o.Train, _folds, _o.Threads, descriptorProgress);
@@ -297,6 +313,20 @@ public sealed class FitSearch
                     if (c.Score < bestHere.Score) bestHere = c;
                 Progress(basis.Label, force: false);
             }
+        // refinement: the optimum of a weight or ridge lies between grid points; the geometric midpoints on either side
+        // of the best value (one level finer than the grid) are tried, force weight first, then the ridge
+        if (_s.Refine && status == "done")
+            foreach (int dim in new[] { 0, 2 })
+            {
+                if (dim == 0 && !_hasForces) continue;
+                if (Left < reserve + 1) { status = "stopped: budget"; break; }
+                var grid = (dim == 0 ? _s.ForceWeights : _s.Ridges).Where(v => v > 0).Order().ToArray();
+                double at = dim == 0 ? bestHere.Hyper.Force : bestHere.Hyper.Ridge;
+                var finer = Midpoints(grid, at).Select(v => dim == 0 ? bestHere.Hyper with { Force = v } : bestHere.Hyper with { Ridge = v }).ToList();
+                foreach (var c in Evaluate(design, basis, finer, tried))
+                    if (c.Score < bestHere.Score) bestHere = c;
+                Progress(basis.Label + " refined", force: false);
+            }
         double took = Elapsed - startedAt;
         if (status == "done" && took >= 20 && nominal > 0) _calibration = Math.Clamp(took / nominal, 0.25, 4);
         double? cost = MeasureCost(design, basis, bestHere.Hyper);
@@ -307,6 +337,17 @@ public sealed class FitSearch
         _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"fit: {basis.Label}: best {bestHere.Hyper}: validation E {F(bestHere.Errors?.Overall.EnergyMaeMevPerAtom)} meV/atom, F {F(bestHere.Errors?.Overall.ForceMaeEvPerA)} eV/Å, S {F(bestHere.Errors?.Overall.StressMaeGpa)} GPa, score {bestHere.Score:F4}; {cost:F1} µs/atom"));
         return bestHere.Score;
+    }
+
+    /// <summary>The geometric midpoints between <paramref name="at"/> and its neighbours on the sorted positive <paramref name="grid"/> (none when it is not on the grid).</summary>
+    internal static double[] Midpoints(double[] grid, double at)
+    {
+        int i = Array.IndexOf(grid, at);
+        if (i < 0) return [];
+        var list = new List<double>();
+        if (i > 0) list.Add(Math.Sqrt(grid[i - 1] * at));
+        if (i < grid.Length - 1) list.Add(Math.Sqrt(grid[i + 1] * at));
+        return [.. list];
     }
 
     private static string F(double? v) => v is double x ? x.ToString("G4", CultureInfo.InvariantCulture) : "-";
@@ -346,18 +387,25 @@ public sealed class FitSearch
     {
         var todo = hypers.Where(h => !tried.ContainsKey(h.Key)).DistinctBy(h => h.Key).ToList();
         var results = new (ValidationErrors? Errors, double Seconds)[todo.Count];
-        MlipParallel.For(0, todo.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _o.Threads) }, i =>
+        // one p × p workspace per thread, reused by every solve of the basis: worker w takes candidates w, w + T, ...
+        int workers = Math.Max(1, Math.Min(_o.Threads, todo.Count));
+        var workspaces = Workspaces(design, workers);
+        MlipParallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
         {
-            var clock = Stopwatch.StartNew();
-            var h = todo[i];
-            var byFold = new Dictionary<int, double[]>();
-            foreach (int f in _folds.Validated)
+            for (int i = w; i < todo.Count; i += workers)
             {
-                var x = design.Blocks.Solve(f, [1, h.Force, h.Stress], RidgeVector(design, h));
-                if (x is null) { results[i] = (null, clock.Elapsed.TotalSeconds); return; }
-                byFold[f] = x;
+                var clock = Stopwatch.StartNew();
+                var h = todo[i];
+                var byFold = new Dictionary<int, double[]>();
+                bool failed = false;
+                foreach (int f in _folds.Validated)
+                {
+                    var x = design.Blocks.Solve(f, [1, h.Force, h.Stress], RidgeVector(design, h), workspaces[w]);
+                    if (x is null) { failed = true; break; }
+                    byFold[f] = x;
+                }
+                results[i] = (failed ? null : design.Score(byFold), clock.Elapsed.TotalSeconds);
             }
-            results[i] = (design.Score(byFold), clock.Elapsed.TotalSeconds);
         });
         for (int i = 0; i < todo.Count; i++)
         {
@@ -368,6 +416,22 @@ public sealed class FitSearch
             Record(c, design);
         }
         return [.. hypers.Select(h => tried[h.Key])];
+    }
+
+    private LinearDesign? _workspaceDesign;
+    private double[][] _workspaces = [];
+
+    /// <summary>The solve workspaces of <paramref name="design"/> (one per thread, kept while the search is on that basis).</summary>
+    private double[][] Workspaces(LinearDesign design, int count)
+    {
+        if (!ReferenceEquals(_workspaceDesign, design))
+        {
+            _workspaces = [];
+            _workspaceDesign = design;
+        }
+        if (_workspaces.Length < count)
+            _workspaces = [.. _workspaces, .. Enumerable.Range(0, count - _workspaces.Length).Select(_ => new double[(long)design.Columns * design.Columns])];
+        return _workspaces;
     }
 
     private void Record(FitCandidate c, LinearDesign? design)

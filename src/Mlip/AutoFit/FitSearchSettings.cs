@@ -44,6 +44,9 @@ public sealed record FitSearchSettings
     [Setting("sweeps", "coordinate-descent sweeps over the loss weights and priors of each basis", Min = 1, Max = 10)]
     public int Sweeps { get; init; } = 2;
 
+    [Setting("refine", "after the sweeps, try the geometric midpoints between the best force weight (and ridge) and its neighbours on their grids")]
+    public bool Refine { get; init; } = true;
+
     [Setting("stress_score", "weight of the relative stress error in the validation score (energy and forces weigh 1)", Min = 0)]
     public double StressScore { get; init; } = 0.25;
 }

@@ -33,6 +33,16 @@ public sealed class LinearDesign
     public int PerElement => Models.PolynomialModel.CoefficientsPerElement(Order, Features);
     public int Columns => Elements.Length * PerElement;
 
+    /// <summary>Bytes the design holds: its normal-equation blocks and its validation rows.</summary>
+    public long Bytes => Blocks.Bytes + Validation.Sum(v => (long)v.A.Length * sizeof(float) + (long)v.B.Length * sizeof(double));
+
+    /// <summary>
+    /// Builds the design: a first pass computes the features alone (no derivatives) for the standardisation; a second
+    /// pass computes, for at most <paramref name="threads"/> structures at a time, their derivative blocks and rows and
+    /// folds the rows into the normal-equation blocks before the next structures are computed. What it holds at its
+    /// peak is the blocks, the validation rows and one batch of structures (<see cref="MemoryOf"/>): the derivative
+    /// blocks of all structures are never held at once.
+    /// </summary>
     public static LinearDesign Build(IDescriptor descriptor, int order, IReadOnlyList<Structure> structures, ValidationFolds folds,
         int threads, IProgress<WorkProgress>? progress = null)
     {
@@ -44,38 +54,47 @@ public sealed class LinearDesign
         var values = DatasetDescriptors.Compute(descriptor, structures, false, threads);
         var (mean, scale) = new TrainingSet(structures, values).FeatureStatistics();
         values = null;
+        Reclaim(); // the features of the first pass, before the blocks are allocated
 
         var blocks = new NormalEquationBlocks(cols, folds.Count, threads);
         var validated = new HashSet<int>(folds.Validated);
         var kept = new List<ValidationRows>();
         var unit = new LossWeights { Energy = 1, Force = 1, Stress = 1 };
-        int batch = Math.Max(1, 2 * threads);
+        int batch = Math.Max(1, Math.Min(threads, structures.Count));
+        int maxRows = structures.Count == 0 ? 0 : structures.Max(st => RowsOf(st).Total);
+        // one row buffer per structure of a batch, reused (zeroed) for every structure
+        var slots = new double[batch][];
+        for (int q = 0; q < batch; q++) slots[q] = new double[(long)maxRows * cols];
+        var targets = new double[batch][];
+        var counts = new (int E, int F, int S)[batch];
         var po = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) };
-        var buffers = new (double[] A, double[] B, int E, int F, int S)[batch];
         for (int start = 0; start < structures.Count; start += batch)
         {
             int count = Math.Min(batch, structures.Count - start);
+            long derivativeBytes = 0;
             MlipParallel.For(0, count, po, q =>
             {
                 var st = structures[start + q];
-                int e = st.Energy is not null && st.Weight > 0 ? 1 : 0;
-                int f = st.Forces is not null && st.Weight > 0 ? 3 * st.Count : 0;
-                int s = st.Stress is not null && st.Pbc.AllPeriodic && st.Weight > 0 ? 6 : 0;
-                int rows = e + f + s;
-                var a = new double[(long)rows * cols];
+                var (e, f, s, rows) = RowsOf(st);
+                var a = slots[q].AsSpan(0, rows * cols);
+                a.Clear();
                 var b = new double[rows];
                 if (rows > 0)
                 {
                     var d = descriptor.Compute(st, f + s > 0);
+                    Interlocked.Add(ref derivativeBytes, 8L * (d.PairGradients?.LongLength ?? 0));
                     PolynomialFit.FillStructure(st, d, elements, order, k, per, cols, mean, scale, unit,
-                        e > 0 ? 0 : -1, f > 0 ? e : -1, s > 0 ? e + f : -1, a, b, new PolynomialFit.RowScratch(k, per));
+                        e > 0 ? 0 : -1, f > 0 ? e : -1, s > 0 ? e + f : -1, slots[q], b, new PolynomialFit.RowScratch(k, per));
                 }
-                buffers[q] = (a, b, e, f, s);
+                targets[q] = b;
+                counts[q] = (e, f, s);
             });
             for (int q = 0; q < count; q++)
             {
                 int si = start + q;
-                var (a, b, e, f, s) = buffers[q];
+                var b = targets[q];
+                var (e, f, s) = counts[q];
+                var a = slots[q];
                 int fold = folds.FoldOf[si];
                 for (int r = 0; r < b.Length; r++)
                 {
@@ -84,12 +103,15 @@ public sealed class LinearDesign
                 }
                 if (validated.Contains(fold) && b.Length > 0)
                 {
-                    var a32 = new float[a.Length];
-                    TensorPrimitives.ConvertTruncating<double, float>(a, a32);
+                    var a32 = new float[(long)b.Length * cols];
+                    TensorPrimitives.ConvertTruncating<double, float>(a.AsSpan(0, b.Length * cols), a32);
                     kept.Add(new ValidationRows(si, fold, structures[si].Group ?? "(none)", a32, b, e, f, s, Math.Sqrt(structures[si].Weight)));
                 }
-                buffers[q] = default;
+                targets[q] = null!;
             }
+            // the batch's derivative blocks are garbage now: a large one is reclaimed before the next batch allocates
+            // its own, so the process holds one batch's blocks, not as many as the collector would let pile up
+            if (derivativeBytes >= ReclaimAboveBytes) Reclaim();
             progress?.Report(new WorkProgress(start + count, structures.Count, clock.Elapsed));
         }
         blocks.Complete();
@@ -98,6 +120,42 @@ public sealed class LinearDesign
             Descriptor = descriptor, Order = order, Elements = elements, Mean = mean, Scale = scale,
             Blocks = blocks, Validation = kept, BuildTime = clock.Elapsed,
         };
+    }
+
+    /// <summary>A batch whose derivative blocks took at least this many bytes is collected right after it is folded in.</summary>
+    private const long ReclaimAboveBytes = 64L << 20;
+
+    private static void Reclaim() => GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
+
+    /// <summary>A structure's energy, force and stress rows (none when its weight is 0).</summary>
+    public static (int Energy, int Force, int Stress, int Total) RowsOf(Structure st)
+    {
+        int e = st.Energy is not null && st.Weight > 0 ? 1 : 0;
+        int f = st.Forces is not null && st.Weight > 0 ? 3 * st.Count : 0;
+        int s = st.Stress is not null && st.Pbc.AllPeriodic && st.Weight > 0 ? 6 : 0;
+        return (e, f, s, e + f + s);
+    }
+
+    /// <summary>
+    /// Bytes a basis holds at its peak, phase by phase: the features of the first pass (atoms × features); then the
+    /// normal-equation blocks, the validation rows (float32) and one batch in flight (per structure: the largest
+    /// derivative block and row buffer); then, during the descent, one p × p system per thread besides the blocks and rows.
+    /// </summary>
+    /// <param name="columns">p, the design's column count.</param>
+    /// <param name="features">The descriptor's feature count.</param>
+    /// <param name="folds">Validation folds (blocks per fold and class).</param>
+    /// <param name="threads">Structures in flight and systems solved at once.</param>
+    /// <param name="atoms">Atoms of the training set.</param>
+    /// <param name="validatedRows">Rows of the validated folds, kept to score candidates.</param>
+    /// <param name="maxRows">Rows of the largest structure.</param>
+    /// <param name="maxDerivativeBytes">Bytes of the largest structure's derivative blocks.</param>
+    public static DesignMemory MemoryOf(long columns, long features, int folds, int threads, long atoms, long validatedRows, long maxRows, long maxDerivativeBytes)
+    {
+        long blocks = NormalEquationBlocks.BytesOf(columns, folds);
+        long validation = validatedRows * columns * sizeof(float);
+        long inFlight = Math.Max(1, threads) * (maxDerivativeBytes + maxRows * columns * sizeof(double));
+        long solves = Math.Max(1, threads) * columns * columns * sizeof(double);
+        return new DesignMemory(atoms * features * sizeof(double), blocks, validation, inFlight, solves);
     }
 
     /// <summary>The validation errors of coefficient vectors (one per validated fold, each fitted without its fold), overall and per group.</summary>
@@ -145,6 +203,16 @@ public sealed class LinearDesign
 
         public ErrorMetrics Result() => new(Structures, 0, Mae(0), Rmse(0), Mae(1), Rmse(1), Mae(2), Rmse(2));
     }
+}
+
+/// <summary>What a basis holds, by phase (bytes): <see cref="Peak"/> is the largest of the three phases.</summary>
+public sealed record DesignMemory(long Features, long Blocks, long ValidationRows, long InFlight, long Solves)
+{
+    /// <summary>The features of the first pass; the blocks, rows and a batch of structures; the blocks, rows and solves.</summary>
+    public long Peak => Math.Max(Features, Math.Max(Blocks + ValidationRows + InFlight, Blocks + ValidationRows + Solves));
+
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{Peak / 1e9:F2} GB (blocks {Blocks / 1e9:F2}, validation rows {ValidationRows / 1e9:F2}, structures in flight {InFlight / 1e9:F2}, solves {Solves / 1e9:F2}, first-pass features {Features / 1e9:F2})");
 }
 
 /// <summary>A candidate's validation errors: overall and per config_type group.</summary>

@@ -45,7 +45,10 @@ public sealed class NormalEquationBlocks
     public int Folds { get; }
 
     /// <summary>Bytes held (the Gram blocks and their row buffers).</summary>
-    public long Bytes => (long)Folds * 3 * ((long)Columns * Columns + (long)Columns * (Chunk + 2)) * sizeof(double);
+    public long Bytes => BytesOf(Columns, Folds);
+
+    /// <summary>Bytes of the blocks of <paramref name="columns"/> columns over <paramref name="folds"/> folds (G, h and the row buffer of each block).</summary>
+    public static long BytesOf(long columns, int folds) => (long)folds * 3 * (columns * columns + columns * (Chunk + 2)) * sizeof(double);
 
     /// <summary>Adds one row (<paramref name="row"/>, Columns values) with target <paramref name="target"/> to the block of (fold, class).</summary>
     public void Add(int fold, RowClass cls, ReadOnlySpan<double> row, double target)
@@ -75,10 +78,15 @@ public sealed class NormalEquationBlocks
     /// <paramref name="weights"/> (energy, force, stress; each divided by its row count) and ridge <paramref name="ridge"/>
     /// (one per column); null when the matrix is not positive definite.
     /// </summary>
-    public double[]? Solve(int? leftOut, ReadOnlySpan<double> weights, ReadOnlySpan<double> ridge)
+    public double[]? Solve(int? leftOut, ReadOnlySpan<double> weights, ReadOnlySpan<double> ridge) => Solve(leftOut, weights, ridge, null);
+
+    /// <summary><see cref="Solve(int?, ReadOnlySpan{double}, ReadOnlySpan{double})"/> in <paramref name="workspace"/> (p × p values, overwritten), so that a search's many solves allocate no p × p matrix each.</summary>
+    public double[]? Solve(int? leftOut, ReadOnlySpan<double> weights, ReadOnlySpan<double> ridge, double[]? workspace)
     {
         int p = Columns;
-        var m = new double[(long)p * p];
+        var m = workspace ?? new double[(long)p * p];
+        if (m.LongLength < (long)p * p) throw new ArgumentException($"the workspace holds {m.LongLength} values, a solve needs {(long)p * p}", nameof(workspace));
+        m.AsSpan(0, p * p).Clear();
         var rhs = new double[p];
         for (int c = 0; c < 3; c++)
         {
@@ -90,7 +98,7 @@ public sealed class NormalEquationBlocks
                 if (f == leftOut) continue;
                 var b = _blocks[f, c];
                 if (b.Rows == 0) continue;
-                TensorPrimitives.MultiplyAdd(b.G, w, m, m);
+                TensorPrimitives.MultiplyAdd(b.G, w, m.AsSpan(0, p * p), m.AsSpan(0, p * p));
                 TensorPrimitives.MultiplyAdd(b.H, w, rhs, rhs);
             }
         }

@@ -162,6 +162,21 @@ public static class DatasetGenerator
             unlabelled.Add(r);
         }
 
+        // a binary's antisite pairs: one A and one B of a 64-atom cell exchanged (composition kept), as many cells as
+        // vacancy cells; they hold the A–A and B–B bonds a perfect compound lacks
+        if (binary)
+            for (int i = 0; i < o.VacancyCells; i++)
+            {
+                var big = Crystals.Supercell(Host(a0 * (1 + 0.01 * (2 * rng.NextDouble() - 1))), 2, 2, 2);
+                var firsts = Enumerable.Range(0, big.Count).Where(k => big.AtomicNumbers[k] == big.AtomicNumbers[0]).ToArray();
+                var seconds = Enumerable.Range(0, big.Count).Where(k => big.AtomicNumbers[k] != big.AtomicNumbers[0]).ToArray();
+                int x = firsts[rng.Next(firsts.Length)], y = seconds[rng.Next(seconds.Length)];
+                (big.AtomicNumbers[x], big.AtomicNumbers[y]) = (big.AtomicNumbers[y], big.AtomicNumbers[x]);
+                var r = Crystals.Rattle(Crystals.Deform(big, RandomStrain(0.01)), Rattle(), rng.Next());
+                r.Group = "antisite";
+                unlabelled.Add(r);
+            }
+
         for (int i = 0; i < o.SurfaceSlabs; i++)
         {
             // (100) slab: 2 x 2 x 3 conventional layers would be 96 atoms; 1 x 1 x 3 (24 atoms, 12 layers) is enough for a short-ranged potential

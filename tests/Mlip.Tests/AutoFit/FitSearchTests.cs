@@ -86,6 +86,51 @@ public class FitSearchTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TheMemoryEstimateCountsWhatTheBuildHoldsAndAReusedWorkspaceSolvesTheSame()
+    {
+        var data = FitTestData.Silicon(0, 24);
+        data[5] = Crystals.Supercell(data[5], 2, 1, 1); // one larger structure: it bounds the batch in flight
+        var sw = StillingerWeber.Silicon();
+        var r = sw.Calculate(data[5], forces: true, stress: true);
+        data[5].Energy = r.Energy; data[5].Forces = r.Forces; data[5].Stress = r.Stress;
+        var search = new FitSearch(new FitOptions { Train = data, Output = TestPaths.TempDir(), Search = FitTestData.Settings(), Threads = 2, Seed = 3 });
+        var basis = FitBasis.Ace(1, 4.5);
+        var (_, columns, memory) = search.Estimate(basis);
+        var descriptor = basis.Descriptor.Create(["Si"]);
+        var design = LinearDesign.Build(descriptor, 1, data, search.Folds, threads: 2);
+        Assert.Equal(design.Columns, columns);
+        // the parts held for the whole basis are counted exactly
+        Assert.Equal(design.Blocks.Bytes, memory.Blocks);
+        Assert.Equal(design.Validation.Sum(v => 4L * v.A.Length), memory.ValidationRows);
+        // a batch in flight: as many of the largest structure's derivative blocks and rows as threads
+        long largest = data.Max(st => 8L * (descriptor.Compute(st, true).PairGradients!.LongLength + (long)LinearDesign.RowsOf(st).Total * columns));
+        output.WriteLine($"estimate {memory}; largest structure in flight {largest / 1e6:F1} MB");
+        Assert.InRange(memory.InFlight, 2 * largest * 0.9, 2 * largest * 1.5);
+        Assert.Equal(2L * columns * columns * 8, memory.Solves);
+        Assert.Equal(Math.Max(memory.Features, memory.Blocks + memory.ValidationRows + Math.Max(memory.InFlight, memory.Solves)), memory.Peak);
+
+        // a workspace reused across solves (left dirty by the previous one) gives the same bits as a fresh matrix
+        var lambda = Enumerable.Repeat(1e-8, design.Columns).ToArray();
+        var workspace = new double[design.Columns * design.Columns];
+        for (int f = 0; f < search.Folds.Count; f++)
+        {
+            var fresh = design.Blocks.Solve(f, [1, 0.1, 1e-4], lambda)!;
+            var reused = design.Blocks.Solve(f, [1, 0.1, 1e-4], lambda, workspace)!;
+            Assert.Equal(fresh, reused);
+        }
+    }
+
+    [Fact]
+    public void RefinementTriesTheGeometricMidpointsBesideTheBestGridValue()
+    {
+        double[] grid = [0.001, 0.01, 0.1];
+        Assert.Equal([Math.Sqrt(1e-5), Math.Sqrt(1e-3)], FitSearch.Midpoints(grid, 0.01));
+        Assert.Equal([Math.Sqrt(1e-5)], FitSearch.Midpoints(grid, 0.001));
+        Assert.Equal([Math.Sqrt(1e-3)], FitSearch.Midpoints(grid, 0.1));
+        Assert.Empty(FitSearch.Midpoints(grid, 0.05)); // a refined value is not refined again
+    }
+
+    [Fact]
     public void FoldsAreStratifiedByGroup()
     {
         var data = FitTestData.Silicon(0, 30);

@@ -159,8 +159,11 @@ public class ModelsInTheLoopTests(ITestOutputHelper output)
         Assert.Contains("bad.yaml:5", Assert.Throws<Mlip.Validation.FileFormatException>(() => LearnConfig.Load(path)).Message);
         File.WriteAllText(path, "element: Si\nreference: sw\nselect: {pool_fraction: 1.5}\n");
         Assert.Contains("pool_fraction", Assert.Throws<Mlip.Validation.FileFormatException>(() => LearnConfig.Load(path)).Message);
-        File.WriteAllText(path, "element: Si\nreference: sw\nmodel: {kind: nn, committee: 3, hidden: [4]}\nexplore:\n  md: {stop_score: 4}\nselect: {pool_fraction: 0.25}\n");
+        File.WriteAllText(path, "element: Si\nreference: sw\nexplore:\n  from: everywhere\n");
+        Assert.Contains("bad.yaml:4", Assert.Throws<Mlip.Validation.FileFormatException>(() => LearnConfig.Load(path)).Message);
+        File.WriteAllText(path, "element: Si\nreference: sw\nmodel: {kind: nn, committee: 3, hidden: [4]}\nexplore:\n  md: {stop_score: 4}\n  from: given\nselect: {pool_fraction: 0.25}\n");
         var c = LearnConfig.Load(path);
+        Assert.True(c.ExploreFromGiven);
         Assert.Equal(3, c.Committee);
         Assert.Equal([4], Assert.IsType<NeuralNetworkSettings>(c.ModelSettings).Hidden);
         Assert.Equal(4, c.Md!.StopScore);
@@ -178,6 +181,24 @@ public class ModelsInTheLoopTests(ITestOutputHelper output)
         // enough below the threshold: the threshold alone
         Assert.Equal([0, 2, 4, 7, 9], BatchSelector.Pool(scores, 3, 12, 0.5).Order().ToList());
         Assert.Equal(10, BatchSelector.Pool(scores, 3, double.PositiveInfinity, 0.5).Count);
+    }
+
+    [Fact]
+    public void With_explore_from_given_the_operations_start_from_the_given_crystals_not_from_labelled_picks()
+    {
+        string dir = TestPaths.TempDir();
+        string path = Path.Combine(dir, "g.yaml");
+        File.WriteAllText(path, "element: Si\nlattice_constant: 5.431\nreference: sw\nexplore:\n  rattle: {count: 12, amplitude: 0.1}\n  strain: {count: 12, max: 0.05}\n  vacancy: {count: 6, vacancies: 1, min_atoms: 8}\n");
+        var c = LearnConfig.Load(path);
+        var seeds = ExplorationSeeds.From(c);
+        // a labelled pick far from the given diamond cell: a 64-atom supercell, compressed
+        var far = Crystals.Supercell(Crystals.Diamond("Si", 5.0), 2, 2, 2);
+        var labelled = new List<Structure> { far };
+        var fromLabelled = Explorer.Candidates(c, seeds, ClassicalPotentials.Parse("sw"), labelled, new Random(3));
+        Assert.All(fromLabelled, s => Assert.Equal(s.Group == "vacancy" ? 63 : 64, s.Count));
+        var fromGiven = Explorer.Candidates(c with { ExploreFromGiven = true }, seeds, ClassicalPotentials.Parse("sw"), labelled, new Random(3));
+        Assert.Equal(30, fromGiven.Count);
+        Assert.All(fromGiven, s => Assert.Equal(s.Group == "vacancy" ? 7 : 8, s.Count));
     }
 
     [Fact]

@@ -30,7 +30,7 @@ public static class LearnCommand
             var random = c.CompareRandom ? loop.Run(SelectionMode.Random, validation, r) : null;
             LearningReport.Write(c.Output, c.UncertaintyName, active, random);
             stdout.WriteLine(LearningReport.Summary(active, random));
-            stdout.WriteLine($"wrote {Path.Combine(c.Output, "active", "labelled.xyz")}, model.json, report.json and learning_curve.png in {c.Output}");
+            stdout.WriteLine($"wrote {Path.Combine(c.Output, "active", "labelled.xyz")}, the model ({(c.Committee > 1 ? $"model-1 … model-{c.Committee}" : "model")}.{(c.ModelSettings is Mlip.Training.AceSettings { Embedding: "fs" } ? "yace" : "json")}), report.json and learning_curve.png in {c.Output}");
             return 0;
         }));
         return cmd;

@@ -36,6 +36,12 @@ public sealed record IterationRecord(int Iteration, int Labelled, double EnergyR
         n["validation_spearman_uncertainty_vs_force_error"] is { } s ? (double)s : double.NaN, (double)n["seconds"]!, (int?)n["failed_labels"] ?? 0, (int?)n["set_aside"] ?? 0);
 }
 
+/// <summary>
+/// The model of one iteration: the calculator MD and validation use (one fit, or a committee's mean), the fitted
+/// potentials (saved at the end), the training set's descriptors, the uncertainty, and what the next refit may start from.
+/// </summary>
+public sealed record LoopModel(ICalculator Model, IReadOnlyList<Potential> Members, TrainingSet Set, IUncertaintyEstimator Estimator, object?[] WarmStart);
+
 /// <summary>One selection mode's run: its history, why it stopped, and the structures the reference could not label.</summary>
 public sealed record LearningRun(List<IterationRecord> History, string StopReason, List<LabelFailure> Failures);
 
@@ -97,11 +103,13 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
             iteration = 0;
             Checkpoint(dir, iteration, labelled, history, failures, false, "");
         }
+        object?[]? warmStart = null; // the previous iteration's fits (FS-ACE coefficients), a start for this one's
         while (!finished)
         {
             var clock = Stopwatch.StartNew();
-            var (potential, set) = Train(descriptor, spec, labelled);
-            var estimator = ModelKinds.Get(c.ModelKind).Uncertainty(potential, set);
+            var fitted = Train(descriptor, spec, labelled, warmStart);
+            warmStart = fitted.WarmStart;
+            var (potential, set, estimator) = (fitted.Model, fitted.Set, fitted.Estimator);
             var (eRmse, fRmse, valMeanU, spearman) = Validate(potential, estimator, validation);
             var rng = IterationRandom(iteration, mode);
             // labels spent: the training set plus the labelled structures set aside for their forces (select.max_force)
@@ -115,7 +123,7 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
             List<Structure> next = labelled;
             if (!stop)
             {
-                var candidates = Explorer.Candidates(c, seeds, potential, labelled, rng);
+                var candidates = Explorer.Candidates(c, seeds, potential, labelled, rng, x => SafeScore(estimator, x));
                 nCand = candidates.Count;
                 var scores = new double[candidates.Count];
                 var fingerprints = new double[candidates.Count][];
@@ -138,10 +146,7 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
                 if (mode == SelectionMode.Random) pick = BatchSelector.Random(candidates.Count, batch, rng);
                 else
                 {
-                    // candidates above max_score wait unless too few are left below it (then the least extreme of them)
-                    var pool = Enumerable.Range(0, candidates.Count).Where(i => scores[i] <= c.MaxScore).ToList();
-                    if (pool.Count < batch)
-                        pool.AddRange(Enumerable.Range(0, candidates.Count).Where(i => !(scores[i] <= c.MaxScore)).OrderBy(i => scores[i]).Take(batch - pool.Count));
+                    var pool = BatchSelector.Pool(scores, batch, c.MaxScore, c.PoolFraction);
                     var sub = activeSets is not null
                         ? BatchSelector.DOptimal(activeSets.Sets, pool.Select(i => vectors[i]).ToList(), batch)
                         : BatchSelector.Active(pool.Select(i => scores[i]).ToList(), pool.Select(i => fingerprints[i]).ToList(), batch, c.MinDistance);
@@ -171,7 +176,12 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
             {
                 stopReason = why!;
                 log.WriteLine($"learn[{mode}]: stopped: {stopReason}");
-                ModelFile.Save(Path.Combine(dir, "model.json"), potential);
+                for (int m = 0; m < fitted.Members.Count; m++)
+                {
+                    // a PACE potential (FS-ACE) is saved as .yace; a committee's members as model-1, model-2, ...
+                    string ext = fitted.Members[m].Descriptor is AceDensities ? ".yace" : ".json";
+                    ModelFile.Save(Path.Combine(dir, (fitted.Members.Count == 1 ? "model" : FormattableString.Invariant($"model-{m + 1}")) + ext), fitted.Members[m]);
+                }
                 finished = true;
                 Checkpoint(dir, iteration, labelled, history, failures, true, stopReason);
                 break;
@@ -228,10 +238,12 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
     }
 
     /// <summary>
-    /// Fits the configured model to the labelled structures. The training set returned holds their descriptors (with
-    /// derivatives, except for ACE, whose fit folds each structure's derivative blocks into the design matrix as it goes).
+    /// Fits the configured model to the labelled structures: one fit, or a committee of <see cref="LearnConfig.Committee"/>
+    /// fits with seeds seed, seed + 1, ... (the model is then their mean, the uncertainty their spread). The training set
+    /// returned holds the descriptors (with derivatives, except for ACE, whose fit folds each structure's derivative blocks
+    /// into the design matrix as it goes). <paramref name="warmStart"/>: the previous iteration's <see cref="LoopModel.WarmStart"/>.
     /// </summary>
-    public (Potential Potential, TrainingSet Set) Train(IDescriptor descriptor, DescriptorSpec spec, IReadOnlyList<Structure> labelled)
+    public LoopModel Train(IDescriptor descriptor, DescriptorSpec spec, IReadOnlyList<Structure> labelled, object?[]? warmStart = null)
     {
         var c = Config;
         var kind = ModelKinds.Get(c.ModelKind);
@@ -239,13 +251,24 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
         // a sparse GPR cannot have more sparse points than the atoms labelled so far
         if (settings is GaussianProcessSettings gp) settings = gp with { Sparse = Math.Min(gp.Sparse, labelled.Sum(s => s.Count)) };
         var set = kind.NeedsTrainingSet ? TrainingSet.Compute(descriptor, labelled, derivatives: true, c.Threads) : null;
-        var fit = kind.Fit(new ModelFitContext
+        int n = Math.Max(1, c.Committee);
+        var members = new List<Potential>(n);
+        var states = new object?[n];
+        for (int m = 0; m < n; m++)
         {
-            Descriptor = descriptor, Spec = spec, Elements = c.Elements, Structures = labelled, Set = set,
-            Loss = c.Loss, Seed = c.Seed, Threads = c.Threads, Source = c.SourcePath,
-        }, settings);
-        var potential = fit.Potential ?? new Potential(descriptor, fit.Model!, spec);
-        return (potential, set ?? TrainingSet.Compute(descriptor, labelled, derivatives: false, c.Threads));
+            var fit = kind.Fit(new ModelFitContext
+            {
+                Descriptor = descriptor, Spec = spec, Elements = c.Elements, Structures = labelled, Set = set,
+                Loss = c.Loss, Seed = c.Seed + m, Threads = c.Threads, Source = c.SourcePath,
+                WarmStart = warmStart is { } w && m < w.Length ? w[m] : null,
+            }, settings);
+            members.Add(fit.Potential ?? new Potential(descriptor, fit.Model!, spec));
+            states[m] = fit.WarmStart;
+        }
+        set ??= TrainingSet.Compute(descriptor, labelled, derivatives: false, c.Threads);
+        if (n == 1) return new LoopModel(members[0], members, set, kind.Uncertainty(members[0], set), states);
+        var committee = new CommitteeUncertainty(members);
+        return new LoopModel(new CommitteeCalculator(committee), members, set, committee, states);
     }
 
     private static double SafeScore(IUncertaintyEstimator estimator, Structure s)
@@ -255,7 +278,7 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
     }
 
     /// <summary>Validation errors, mean uncertainty and the Spearman correlation of per-structure uncertainty with per-structure force RMSE.</summary>
-    public (double EnergyRmse, double ForceRmse, double MeanUncertainty, double Spearman) Validate(Potential potential, IUncertaintyEstimator estimator, IReadOnlyList<Structure> validation)
+    public (double EnergyRmse, double ForceRmse, double MeanUncertainty, double Spearman) Validate(ICalculator potential, IUncertaintyEstimator estimator, IReadOnlyList<Structure> validation)
     {
         var eval = Evaluation.Run(potential, validation, Config.Threads);
         var u = new double[validation.Count];

@@ -61,6 +61,21 @@ public static class BatchSelector
         return [.. picked];
     }
 
+    /// <summary>
+    /// The candidates a batch may come from: those scored at or below <paramref name="maxScore"/>, but never fewer than
+    /// the <paramref name="fraction"/> of all candidates with the lowest scores (nor fewer than a batch; ties by index).
+    /// So early on, when nearly every candidate extrapolates, the batch is still chosen by informativeness among the
+    /// moderate half instead of from the few near-copies of the training data that pass an absolute threshold, and the
+    /// wildest candidates (model breakdowns) stay out. Once most candidates pass the threshold it alone decides.
+    /// </summary>
+    public static List<int> Pool(IReadOnlyList<double> scores, int batch, double maxScore, double fraction)
+    {
+        var below = Enumerable.Range(0, scores.Count).Where(i => scores[i] <= maxScore).ToList();
+        int size = Math.Min(scores.Count, Math.Max(batch, (int)Math.Ceiling(fraction * scores.Count)));
+        if (below.Count >= size) return below;
+        return [.. Enumerable.Range(0, scores.Count).OrderBy(i => double.IsNaN(scores[i]) ? double.PositiveInfinity : scores[i]).ThenBy(i => i).Take(size)];
+    }
+
     public static int[] Random(int count, int batch, Random rng)
     {
         var idx = Enumerable.Range(0, count).ToArray();

@@ -48,7 +48,12 @@ public static class Explorer
 {
     public const double MaxForce = 50.0;
 
-    public static List<Structure> Candidates(LearnConfig c, ExplorationSeeds seeds, ICalculator model, IReadOnlyList<Structure> labelled, Random rng)
+    /// <summary>
+    /// The candidates of one iteration. <paramref name="score"/>: the current model's uncertainty of a structure, which
+    /// stops an MD run at <see cref="MdExploration.StopScore"/> (null: MD stops only at a breakdown).
+    /// </summary>
+    public static List<Structure> Candidates(LearnConfig c, ExplorationSeeds seeds, ICalculator model, IReadOnlyList<Structure> labelled, Random rng,
+        Func<Structure, double>? score = null)
     {
         var list = new List<Structure>();
         if (c.Md is { } md)
@@ -56,7 +61,7 @@ public static class Explorer
             var runs = (from cell in seeds.MdStarts from t in md.Temperatures from p in md.Pressures select (Cell: cell, T: t, P: p, Seed: rng.Next())).ToArray();
             var results = new List<Structure>[runs.Length];
             MlipParallel.For(0, runs.Length, new ParallelOptions { MaxDegreeOfParallelism = c.Threads }, r =>
-                results[r] = RunMd(runs[r].Cell, md, model, runs[r].T, runs[r].P, runs[r].Seed));
+                results[r] = RunMd(runs[r].Cell, md, model, runs[r].T, runs[r].P, runs[r].Seed, score));
             foreach (var r in results) list.AddRange(r);
         }
         if (c.RandomCrystals > 0)
@@ -72,19 +77,22 @@ public static class Explorer
                 list.Add(s);
             }
         }
-        for (int i = 0; i < c.Rattles && labelled.Count > 0; i++)
+        // the operations' starting points: the labelled structures (each pick can seed the next, further-out candidates),
+        // or with explore.from: given the given crystals only (candidates stay within a fixed distance of them)
+        var bases = c.ExploreFromGiven ? seeds.Crystals : labelled;
+        for (int i = 0; i < c.Rattles && bases.Count > 0; i++)
         {
-            var s = Crystals.Rattle(labelled[rng.Next(labelled.Count)], c.RattleAmplitude * (0.3 + 0.7 * rng.NextDouble()), rng.Next());
+            var s = Crystals.Rattle(bases[rng.Next(bases.Count)], c.RattleAmplitude * (0.3 + 0.7 * rng.NextDouble()), rng.Next());
             s.Group = "rattle"; s.Info.Clear();
             list.Add(s);
         }
-        for (int i = 0; i < c.Strains && labelled.Count > 0; i++)
+        for (int i = 0; i < c.Strains && bases.Count > 0; i++)
         {
-            var s = Crystals.Rattle(Crystals.Deform(labelled[rng.Next(labelled.Count)], RandomStrain(rng, c.MaxStrain)), 0.02, rng.Next());
+            var s = Crystals.Rattle(Crystals.Deform(bases[rng.Next(bases.Count)], RandomStrain(rng, c.MaxStrain)), 0.02, rng.Next());
             s.Group = "strain"; s.Info.Clear();
             list.Add(s);
         }
-        var periodic = labelled.Where(s => s.HasCell && s.Pbc.AllPeriodic).ToList();
+        var periodic = bases.Where(s => s.HasCell && s.Pbc.AllPeriodic).ToList();
         for (int i = 0; i < c.VacancyCells && periodic.Count > 0; i++)
             if (StructureOperations.Vacancies(periodic[rng.Next(periodic.Count)], c.VacanciesPerCell, c.VacancyMinAtoms, rng) is { } v)
             {
@@ -92,7 +100,7 @@ public static class Explorer
                 s.Group = "vacancy";
                 list.Add(s);
             }
-        var mixed = labelled.Where(s => s.DistinctAtomicNumbers().Length > 1).ToList();
+        var mixed = bases.Where(s => s.DistinctAtomicNumbers().Length > 1).ToList();
         for (int i = 0; i < c.SwapCells && mixed.Count > 0; i++)
         {
             var s = StructureOperations.Rattle(StructureOperations.Swap(mixed[rng.Next(mixed.Count)], c.SwapsPerCell, rng)!, 0.05, rng);
@@ -113,8 +121,13 @@ public static class Explorer
 
     public static Matrix3 RandomStrain(Random rng, double max) => StructureOperations.RandomStrain(rng, max);
 
-    /// <summary>Langevin MD (Berendsen barostat at a pressure) from <paramref name="start"/>; snapshots until the model breaks down.</summary>
-    public static List<Structure> RunMd(Structure start, MdExploration md, ICalculator model, double temperature, double? pressure, int seed)
+    /// <summary>
+    /// Langevin MD (Berendsen barostat at a pressure) from <paramref name="start"/>; snapshots until the model breaks down
+    /// or, with <paramref name="score"/>, until a snapshot's uncertainty exceeds <see cref="MdExploration.StopScore"/>
+    /// (that snapshot is the last one returned).
+    /// </summary>
+    public static List<Structure> RunMd(Structure start, MdExploration md, ICalculator model, double temperature, double? pressure, int seed,
+        Func<Structure, double>? score = null)
     {
         var state = new MdState(start.Clone());
         MaxwellBoltzmann.Initialize(state, temperature, seed);
@@ -144,6 +157,7 @@ public static class Explorer
             snap.Energy = null; snap.Forces = null; snap.Stress = null;
             snap.Group = group;
             snaps.Add(snap);
+            if (score is not null && double.IsFinite(md.StopScore) && !(score(snap) <= md.StopScore)) break;
         }
         return snaps;
     }

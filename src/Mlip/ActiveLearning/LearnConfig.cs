@@ -8,7 +8,13 @@ using YamlDotNet.RepresentationModel;
 namespace Mlip.ActiveLearning;
 
 /// <summary>MD exploration: Langevin runs with the current model, optionally with a Berendsen barostat at each pressure.</summary>
-public sealed record MdExploration(IReadOnlyList<double> Temperatures, IReadOnlyList<double?> Pressures, int Steps, int Snapshots, int Cells, double TimeStep);
+/// <summary>
+/// MD exploration settings. <paramref name="StopScore"/>: the run stops at the first snapshot whose uncertainty under the
+/// current model exceeds it (that snapshot is kept: pacemaker's and MLIP's γ_break), so MD candidates lie at the edge of
+/// the trained region instead of where the model has already broken down; infinity: only a breakdown stops it.
+/// </summary>
+public sealed record MdExploration(IReadOnlyList<double> Temperatures, IReadOnlyList<double?> Pressures, int Steps, int Snapshots, int Cells, double TimeStep,
+    double StopScore = double.PositiveInfinity);
 
 /// <summary>
 /// The settings of <c>mlip learn CONFIG.yaml</c> (docs/active-learning.md). Budget counts every labelled
@@ -53,8 +59,14 @@ public sealed record LearnConfig
     /// same defaults as in <c>mlip train</c>.
     /// </summary>
     public object ModelSettings { get; init; } = new PolynomialSettings();
+    /// <summary>
+    /// Members of a committee (<c>model.committee</c>): with 2 or more, the kind is fitted that many times with different
+    /// seeds; the loop's model is the members' mean and its uncertainty their spread (max atomic force std). Neural
+    /// networks enter the loop this way. 1: one model, the kind's own uncertainty.
+    /// </summary>
+    public int Committee { get; init; } = 1;
     /// <summary>What the loop's uncertainty score is, for reports.</summary>
-    public string UncertaintyName => ModelKinds.Get(ModelKind).UncertaintyName;
+    public string UncertaintyName => Committee >= 2 ? $"committee of {Committee}: max atomic force std (eV/Å)" : ModelKinds.Get(ModelKind).UncertaintyName;
     public LossWeights Loss { get; init; } = new() { Energy = 1, Force = 0.01 };
     public int Seed { get; init; } = 1;
     public int Threads { get; init; } = Environment.ProcessorCount;
@@ -88,6 +100,18 @@ public sealed record LearnConfig
     public bool DOptimalBatch { get; init; } = true;
     /// <summary>Candidates scored above this are set aside (too far out to teach the model about the region of interest yet); used only when too few remain.</summary>
     public double MaxScore { get; init; } = double.PositiveInfinity;
+    /// <summary>
+    /// The batch is chosen among the candidates scored at or below <see cref="MaxScore"/>, but never among fewer than this
+    /// fraction of all candidates (the lowest scores; <see cref="BatchSelector.Pool"/>) nor fewer than a batch. 0 (the
+    /// default): the threshold, filled up to a batch with the least extrapolating candidates.
+    /// </summary>
+    public double PoolFraction { get; init; }
+    /// <summary>
+    /// <c>explore.from: given</c>: rattles, strains, vacancies and swaps are made from the given crystals (the initial
+    /// and MD-cell files, or the diamond cell) instead of from any labelled structure, so that far-out picks do not seed
+    /// ever further-out candidates.
+    /// </summary>
+    public bool ExploreFromGiven { get; init; }
     /// <summary>A labelled candidate with a force component above this (eV/Å) is set aside: counted in the budget, kept out of the fit.</summary>
     public double MaxLabelForce { get; init; } = double.PositiveInfinity;
     public string? ValidationFile { get; init; }
@@ -124,6 +148,7 @@ public sealed record LearnConfig
         new("reference.ipi", "text", "none", "i-PI: Mlip listens on this address (unix:NAME or HOST:PORT) for a DFT code in driver mode"),
         new("reference.reconnect", "bool", F(D.IpiReconnect), "i-PI: release the client and wait for a new one when the atom count or species change"),
         new("reference.stress", "bool", F(D.IpiStress), "i-PI: turn the virial into a stress label"),
+        new("model.committee", "integer", F(D.Committee), "2 or more: a committee of that many fits with different seeds (any kind, nn included); the loop's model is their mean, the uncertainty their spread (max atomic force std)"),
         new("descriptor.type", "text", D.DescriptorType, "descriptor type (see Descriptors below)"),
         new("descriptor.parameters", "mapping", string.Join(", ", D.DescriptorParameters.Select(kv => $"{kv.Key}: {kv.Value}")), "the descriptor's parameters (see Descriptors below)"),
         new("model.kind", "text", D.ModelKind, "a kind refitted at every iteration: " + string.Join(", ", ModelKinds.All.Where(k => k.Refittable).Select(k => k.Name)) + "; the other keys of model are the kind's settings (as in train)"),
@@ -142,6 +167,8 @@ public sealed record LearnConfig
         new("explore.md.snapshots", "integer", F(D.Md.Snapshots), "candidates taken from each run"),
         new("explore.md.cells", "integer | path", F(D.Md.Cells), "supercell repeats of the 8-atom diamond cell, or a file of the cells MD starts from (each at every temperature and pressure)"),
         new("explore.md.timestep", "number", F(D.Md.TimeStep), "MD time step (fs)"),
+        new("explore.from", "text", "labelled", "what rattles, strains, vacancies and swaps start from: labelled (any labelled structure) or given (the given crystals only)"),
+        new("explore.md.stop_score", "number", "infinity", "MD with the current model stops at the first snapshot whose uncertainty exceeds this (kept as a candidate): candidates at the edge of the trained region, not past a breakdown"),
         new("explore.random.count", "integer", F(D.RandomCrystals), "random crystals (space-group generator) per iteration"),
         new("explore.random.composition", "text | text list", "the given structures' formulas", "compositions of the random crystals (cycled), e.g. [Si4C4, Si2C2]"),
         new("explore.random.volume_factor", "number", F(D.RandomVolumeFactor), "volume of a random crystal over the covalent volume"),
@@ -161,6 +188,7 @@ public sealed record LearnConfig
         new("select.min_distance", "number", F(D.MinDistance), "two picks of a batch at least this far apart (RMS of standardised mean descriptors)"),
         new("select.d_optimal", "bool", F(D.DOptimalBatch), "greedy D-optimal batches (active sets updated after each pick)"),
         new("select.max_score", "number", F(D.MaxScore), "candidates scored above this wait unless too few remain"),
+        new("select.pool_fraction", "number", F(D.PoolFraction), "the batch is chosen among the candidates scored at or below max_score, but never among fewer than this fraction of the candidates (those with the lowest scores) nor fewer than a batch"),
         new("select.max_force", "number", F(D.MaxLabelForce), "a labelled candidate with a force component above this (eV/Å) is set aside: counted in the budget, kept out of the fit"),
         new("validation", "path | mapping", "made once by MD", "a labelled validation file, or the mapping below"),
         new("validation.file", "path", "none", "a labelled validation file"),
@@ -264,14 +292,19 @@ public sealed record LearnConfig
             var k = section.Find("kind");
             string name = k?.Value.Trim().ToLowerInvariant() ?? c.ModelKind;
             var kind = ModelKinds.Find(name);
-            if (kind is not { Refittable: true })
-                throw new FileFormatException(new InputLocation(path, k?.Line ?? section.Line), $"model.kind '{name}': the loop fits {string.Join(", ", ModelKinds.All.Where(x => x.Refittable).Select(x => x.Name))} models (fast refits); for neural networks use a committee with mlip predict --uncertainty");
+            var cm = section.Find("committee");
+            int committee = 1;
+            if (cm is not null)
+            {
+                if (!int.TryParse(cm.Value.Trim(), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out committee) || committee < 1)
+                    throw new FileFormatException(new InputLocation(path, cm.Line), $"model.committee must be a positive integer (got '{cm.Value.Trim()}')");
+            }
+            if (kind is null || !(kind.Refittable || committee >= 2 && kind.Name == "nn"))
+                throw new FileFormatException(new InputLocation(path, k?.Line ?? section.Line), $"model.kind '{name}': the loop fits {string.Join(", ", ModelKinds.All.Where(x => x.Refittable).Select(x => x.Name))} models (fast refits), and nn as a committee (model: {{kind: nn, committee: 4, ...}})");
             if (kind.Descriptor is { } needed && c.DescriptorType != needed) // the descriptor block is read above
                 throw new FileFormatException(new InputLocation(path, k?.Line ?? section.Line), $"model.kind '{name}' needs descriptor type '{needed}', not '{c.DescriptorType}' (descriptor: {{type: {needed}, parameters: {{...}}}})");
-            var settings = kind.BindSettings(section.Without("kind"));
-            if (settings is AceSettings { Embedding: not "linear" } && section.Find("embedding") is { } emb)
-                throw new FileFormatException(new InputLocation(path, emb.Line), "model.embedding: the loop refits a linear ACE (embedding: linear)");
-            c = c with { ModelKind = kind.Name, ModelSettings = settings };
+            var settings = kind.BindSettings(section.Without("kind", "committee"));
+            c = c with { ModelKind = kind.Name, ModelSettings = settings, Committee = committee };
         }
         if (Get(root, "loss") is { } loss)
         {
@@ -293,11 +326,17 @@ public sealed record LearnConfig
         if (Get(root, "batch") is { } bt) c = c with { Batch = Int(bt, "batch") };
         if (Get(root, "explore") is { } ex)
         {
-            var m = Map(ex, "explore", "md", "random", "rattle", "strain", "vacancy", "swap", "surface");
+            var m = Map(ex, "explore", "md", "random", "rattle", "strain", "vacancy", "swap", "surface", "from");
+            if (Get(m, "from") is { } from)
+            {
+                string v = Scalar(from, "explore.from").Trim().ToLowerInvariant();
+                if (v is not ("given" or "labelled")) throw new FileFormatException(At(from), $"explore.from: 'labelled' or 'given' (got '{v}')");
+                c = c with { ExploreFromGiven = v == "given" };
+            }
             c = c with { Md = null, RandomCrystals = 0, Rattles = 0, Strains = 0 };
             if (Get(m, "md") is { } md)
             {
-                var mm = Map(md, "explore.md", "temperatures", "pressures", "steps", "snapshots", "cells", "timestep");
+                var mm = Map(md, "explore.md", "temperatures", "pressures", "steps", "snapshots", "cells", "timestep", "stop_score");
                 var md0 = new MdExploration([300], [null], 200, 4, 2, 1.0);
                 if (Get(mm, "temperatures") is { } t) md0 = md0 with { Temperatures = Nums(t, "explore.md.temperatures") };
                 if (Get(mm, "pressures") is { } p) md0 = md0 with { Pressures = Nums(p, "explore.md.pressures").Select(v => (double?)v).ToList() };
@@ -310,6 +349,12 @@ public sealed record LearnConfig
                     else c = c with { MdCellsFile = Resolve(v) };
                 }
                 if (Get(mm, "timestep") is { } ts) md0 = md0 with { TimeStep = Num(ts, "explore.md.timestep") };
+                if (Get(mm, "stop_score") is { } ss)
+                {
+                    double v = Num(ss, "explore.md.stop_score");
+                    if (!(v > 0)) throw new FileFormatException(At(ss), $"explore.md.stop_score must be positive (got {v})");
+                    md0 = md0 with { StopScore = v };
+                }
                 c = c with { Md = md0 };
             }
             if (Get(m, "random") is { } rnd)
@@ -368,9 +413,15 @@ public sealed record LearnConfig
         }
         if (Get(root, "select") is { } sel)
         {
-            var m = Map(sel, "select", "min_distance", "d_optimal", "max_score", "max_force");
+            var m = Map(sel, "select", "min_distance", "d_optimal", "max_score", "max_force", "pool_fraction");
             if (Get(m, "max_force") is { } mf) c = c with { MaxLabelForce = Num(mf, "select.max_force") };
             if (Get(m, "max_score") is { } ms) c = c with { MaxScore = Num(ms, "select.max_score") };
+            if (Get(m, "pool_fraction") is { } pf)
+            {
+                double f = Num(pf, "select.pool_fraction");
+                if (!(f >= 0 && f <= 1)) throw new FileFormatException(At(pf), $"select.pool_fraction must lie in [0, 1] (got {f})");
+                c = c with { PoolFraction = f };
+            }
             if (Get(m, "min_distance") is { } md) c = c with { MinDistance = Num(md, "select.min_distance") };
             if (Get(m, "d_optimal") is { } dop) c = c with { DOptimalBatch = Bool(dop, "select.d_optimal") };
         }

@@ -267,6 +267,38 @@ public sealed class AceEmbeddingFit
     /// <summary>Rows of the residual vector: one per structure, then 3 per atom when forces are fitted, then one per regularised coefficient.</summary>
     public int ResidualCount => _structures + (_chunks[0].Dx is null || _wF == 0 ? 0 : 3 * _atoms) + _penalised.Length;
 
+    /// <summary>
+    /// The parameters with each column's σ_k (the RMS of B_k over this training set) divided out: independent of the
+    /// training set, so a later fit on more data can start from them (<see cref="StartFrom"/>).
+    /// </summary>
+    public double[] RawParameters()
+    {
+        var raw = (double[])Parameters.Clone();
+        for (int e = 0; e < _elements.Length; e++)
+            for (int a = 0; a < _k; a++)
+                for (int q = 0; q < _p; q++) raw[e * PerElement + 1 + a * _p + q] /= _sigma[a];
+        return raw;
+    }
+
+    /// <summary>
+    /// Warm start: the parameters of an earlier fit of the same basis, elements and densities (<see cref="RawParameters"/>),
+    /// taken as the start when their loss on this fit's data is below the start from the linear fit. Returns the two losses
+    /// (previous, linear) and whether the previous parameters were taken; a vector of another length is refused.
+    /// </summary>
+    public (double Previous, double Linear, bool Taken) StartFrom(double[] raw)
+    {
+        if (raw.Length != Parameters.Length)
+            throw new MlipException($"the warm start has {raw.Length} parameters, this embedding fit {Parameters.Length} (another basis, element set or FS parameters)");
+        var scaled = (double[])raw.Clone();
+        for (int e = 0; e < _elements.Length; e++)
+            for (int a = 0; a < _k; a++)
+                for (int q = 0; q < _p; q++) scaled[e * PerElement + 1 + a * _p + q] *= _sigma[a];
+        double previous = Loss(scaled, null), linear = Loss(Parameters, null);
+        bool take = previous < linear;
+        if (take) Array.Copy(scaled, Parameters, scaled.Length);
+        return (previous, linear, take);
+    }
+
     /// <summary>The regulariser's part of the loss, λ Σ s_k (a_kp − a°_kp)² (0 without a ridge).</summary>
     public double Penalty(double[] parameters)
     {

@@ -61,7 +61,10 @@ public sealed class AceKind : ModelKind<AceSettings>
     public override ModelCodec? Codec => null;
     public override string UncertaintyName => "ace extrapolation grade max gamma";
 
-    public override IUncertaintyEstimator Uncertainty(Potential potential, TrainingSet set) => AceExtrapolation.Build(potential, set.Structures);
+    /// <summary>The ACE extrapolation grade over the training structures: on the B-projections of a linear ACE, on the FS projections F'(ρ_p) B_f of every density of an FS-ACE.</summary>
+    public override IUncertaintyEstimator Uncertainty(Potential potential, TrainingSet set) =>
+        AceExtrapolation.Build(potential, set.Structures,
+            AcePotential.BasisOf(potential) is { } b && b.Embeddings.Any(e => e.NDensity > 1) ? AceGradeKind.Full : AceGradeKind.Linear);
 
     protected override ModelFitResult Fit(ModelFitContext c, AceSettings s)
     {
@@ -102,6 +105,12 @@ public sealed class AceKind : ModelKind<AceSettings>
         log.WriteLine($"fs embedding: {fs.DensityCount} densities (FS parameters {string.Join(" ", fsOptions.FsParameters.Select(v => v.ToString("G4", CultureInfo.InvariantCulture)))}), " +
                       $"{fs.Parameters.Length} parameters, {fs.ResidualCount} residuals in {fs.ChunkCount} blocks, at most {fsOptions.Iterations} {(lm ? "Levenberg-Marquardt" : "L-BFGS")} iterations from the linear fit");
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fs embedding: Tikhonov regulariser λ = {fsOptions.Ridge:G3}·(d/d_min)^{fsOptions.Smoothness:G3} on the densities' coefficients; at the start {fs.Penalty(fs.Parameters):G4}"));
+        if (c.WarmStart is double[] previous)
+        {
+            var (lp, ll, taken) = fs.StartFrom(previous);
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fs embedding: warm start: loss {lp:G4} from the previous fit's coefficients, {ll:G4} from this linear fit: {(taken ? "starting from the previous fit" : "starting from the linear fit")}"));
+            info["fs_warm_start"] = taken;
+        }
         var (startLoss, endLoss) = fs.Run(null, log.WriteLine); // one log line per iteration (the progress line here counts structures)
         double penalty = fs.Penalty(fs.Parameters);
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fs embedding: loss {startLoss:G4} at the start (the linear fit{(fsOptions.InitialScale > 0 ? " + random further densities" : "")}) → {endLoss:G4} (regulariser {penalty:G4}, data {endLoss - penalty:G4})"));
@@ -112,7 +121,7 @@ public sealed class AceKind : ModelKind<AceSettings>
         info["fs_final_loss"] = endLoss;
         info["fs_ridge"] = fsOptions.Ridge;
         info["fs_final_penalty"] = penalty;
-        return new ModelFitResult(m, info, AcePotential.Create(fs.ToCTilde()));
+        return new ModelFitResult(m, info, AcePotential.Create(fs.ToCTilde()), fs.RawParameters());
     }
 
     /// <summary>The linear fit from the store's factors (docs/scale.md): the rows of <see cref="AceLinearFit"/>, streamed.</summary>

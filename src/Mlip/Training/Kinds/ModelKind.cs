@@ -38,10 +38,16 @@ public sealed record ModelFitContext
     /// <see cref="ModelKind.Distributes"/> is true).
     /// </summary>
     public ICommunicator Communicator { get; init; } = SingleProcess.Instance;
+    /// <summary>
+    /// The <see cref="ModelFitResult.WarmStart"/> of an earlier fit of the same kind and settings on part of these
+    /// structures (an active-learning refit), for kinds that can start from it; null: a fresh fit.
+    /// </summary>
+    public object? WarmStart { get; init; }
 }
 
 /// <summary>A fitted model (or a whole potential, for kinds that are not descriptor + model) and what the fit reports to training.json.</summary>
-public sealed record ModelFitResult(IAtomicModel? Model, JsonObject Info, Potential? Potential = null);
+/// <remarks><see cref="WarmStart"/>: the fit's state a later refit on more data may start from (<see cref="ModelFitContext.WarmStart"/>), or null.</remarks>
+public sealed record ModelFitResult(IAtomicModel? Model, JsonObject Info, Potential? Potential = null, object? WarmStart = null);
 
 /// <summary>
 /// One model kind: its name, its settings record (keys, defaults and docs: <see cref="SettingsBinder"/>), its fit,

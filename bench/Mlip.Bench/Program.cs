@@ -89,7 +89,7 @@ switch (which)
         Console.WriteLine("  uncertainty [sw|tersoff] [--no-nn]  Spearman correlation of uncertainty with validation force error, per model kind");
         Console.WriteLine("  fuzz [--count 3000] [--seed 1] [--format extxyz,poscar,...] [--hang 60]  seeded mutants of real files through every structure reader, validation, neighbour list, summary: counts per outcome");
         Console.WriteLine("  python [--calls 1000] [--model M]  per-call overhead of Python's MlipCalculator (ASE, socket, mlip serve) vs the same calls in-process from C#");
-        Console.WriteLine("  scale [--replicas 1,4,16,64] [--models ace,quadratic,nn] [--threads 1] [--no-in-memory]  mlearn Si replicated: peak memory, store disk, wall time of streamed fits (child process per case), coefficients vs the in-memory fit, store reuse");
+        Console.WriteLine("  scale [--replicas 1,4,16,64] [--models ace,quadratic,nn] [--threads 1] [--no-in-memory] [--no-reuse]  mlearn Si replicated: peak memory, store disk, wall and CPU time of streamed fits (child process per case), coefficients vs the in-memory fit, store reuse");
         Console.WriteLine("  labelling [--count 20]  the learn loop's labeller, a command sleeping 1 s per structure: parallel 1, 2, 4 jobs, wall time and ratio");
         Console.WriteLine("  random-crystals [--quick]  random symmetric Ga12As12 cells in every group that fits: mean ms per cell, failure rate per group");
         break;

@@ -74,7 +74,7 @@ switch (which)
         Console.WriteLine("  neighbors [--quick]   neighbour-list build time, 1k/10k/100k-atom diamond Si, rc 5 Å, vs brute force");
         Console.WriteLine("  descriptors [--no-dataset]  every descriptor on 64-atom Si vs PyXtal_FF; mlearn Si training set, 1 and 2 threads, memory");
         Console.WriteLine("  fits [--mathnet-quadratic]  linear and quadratic fits of the mlearn Si set: build, torch solve vs MathNet, test errors");
-        Console.WriteLine("  mpi [--ranks 2] [--config examples/si-quadratic-qsnap.yaml]  mpirun -n N mlip train (N ranks x 1 thread) vs 1 process x 1 thread: speed-up, memory, model difference");
+        Console.WriteLine("  mpi [--ranks 2] [--config examples/si-quadratic-qsnap.yaml] [--in-memory]  mpirun -n N mlip train (N ranks x 1 thread) vs 1 process x 1 thread, each with a fresh descriptor store (or none): speed-up, CPU of all ranks, memory, model difference");
         Console.WriteLine("  lstsq [--rows 20000] [--cols 500] [--threads N] [--no-mathnet]  dense least squares: libtorch QR vs MathNet.Numerics managed QR");
         Console.WriteLine("  so4 [--quick]         SO(4) bispectrum values, derivatives and adjoint forces, 2000 atoms, 2J=6 and 8, vs LAMMPS");
         Console.WriteLine("  mliap [--quick]       PyXtal_FF Si network (SO(3) NN) force call, 2000 atoms, vs LAMMPS pair_style mliap");

@@ -19,6 +19,8 @@ public sealed unsafe class OpenMpi : ICommunicator
     private readonly IntPtr _world;
     private readonly IntPtr _byte;
     private readonly delegate* unmanaged<IntPtr, int> _barrier;
+    private readonly delegate* unmanaged<IntPtr, IntPtr*, int> _ibarrier;
+    private readonly delegate* unmanaged<IntPtr*, int*, void*, int> _test;
     private readonly delegate* unmanaged<void*, int, IntPtr, void*, int, IntPtr, IntPtr, int> _allgather;
     private readonly delegate* unmanaged<void*, int, IntPtr, void*, int*, int*, IntPtr, IntPtr, int> _allgatherv;
     private readonly delegate* unmanaged<void*, int, IntPtr, int, IntPtr, int> _bcast;
@@ -44,6 +46,8 @@ public sealed unsafe class OpenMpi : ICommunicator
         var rank = (delegate* unmanaged<IntPtr, int*, int>)NativeLibrary.GetExport(lib, "MPI_Comm_rank");
         var size = (delegate* unmanaged<IntPtr, int*, int>)NativeLibrary.GetExport(lib, "MPI_Comm_size");
         _barrier = (delegate* unmanaged<IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Barrier");
+        _ibarrier = (delegate* unmanaged<IntPtr, IntPtr*, int>)NativeLibrary.GetExport(lib, "MPI_Ibarrier");
+        _test = (delegate* unmanaged<IntPtr*, int*, void*, int>)NativeLibrary.GetExport(lib, "MPI_Test");
         _allgather = (delegate* unmanaged<void*, int, IntPtr, void*, int, IntPtr, IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Allgather");
         _allgatherv = (delegate* unmanaged<void*, int, IntPtr, void*, int*, int*, IntPtr, IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Allgatherv");
         _bcast = (delegate* unmanaged<void*, int, IntPtr, int, IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Bcast");
@@ -78,9 +82,21 @@ public sealed unsafe class OpenMpi : ICommunicator
         return new OpenMpi(lib);
     }
 
+    /// <summary>
+    /// MPI_Ibarrier, then MPI_Test with a 1 ms sleep between tests: a rank that waits here (for example while rank 0 solves)
+    /// sleeps instead of spinning on its core the way a blocking MPI call does, so waiting costs no CPU time.
+    /// </summary>
     public void Barrier()
     {
-        lock (_gate) Check(_barrier(_world), "MPI_Barrier");
+        IntPtr request = IntPtr.Zero;
+        lock (_gate) Check(_ibarrier(_world, &request), "MPI_Ibarrier");
+        while (true)
+        {
+            int done = 0;
+            lock (_gate) Check(_test(&request, &done, null), "MPI_Test");
+            if (done != 0) return;
+            Thread.Sleep(1);
+        }
     }
 
     public byte[] Allgather(ReadOnlySpan<byte> local)

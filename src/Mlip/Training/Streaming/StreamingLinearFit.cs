@@ -76,6 +76,7 @@ public sealed record LinearFactorization(int Order, bool Normalize, int[] Elemen
         if (comm.IsRoot)
             try { mine = Factors.Solve(loss, ridge, solver); }
             catch (Mlip.Validation.MlipException e) { failure = e; }
+        comm.Barrier(); // the other ranks wait for rank 0's solve asleep (a broadcast would spin)
         // a failure on rank 0 reaches every rank as the same error, so none waits for coefficients that never come
         var message = Encoding.UTF8.GetString(comm.BroadcastBytes(comm.IsRoot ? Encoding.UTF8.GetBytes(failure?.Message ?? "") : null));
         if (message.Length > 0) throw failure ?? new MlipException(message);
@@ -180,12 +181,14 @@ public static class StreamingLinearFit
         {
             // a killed run after this point keeps this rank's whole share; then the ranks' triangles are merged along a tree
             WriteCheckpoint(checkpoint, end, factors);
+            comm.Barrier(); // the ranks that finish their share first wait asleep, not spinning in MPI_Recv/MPI_Send
             var merged = comm.TreeReduce(factors.ToFlat(), (a, b) =>
             {
                 var f = RowClassFactors.FromFlat(a, options.Backend, options.Threads);
                 f.Merge(RowClassFactors.FromFlat(b, options.Backend, options.Threads));
                 return f.ToFlat();
             });
+            comm.Barrier(); // the ranks done merging wait asleep for rank 0's last merge
             timing.Mark("tree merge of the ranks' factors");
             // every rank gets the merged factors ((p + 1)² values per class): each can solve or save them
             var bytes = comm.BroadcastBytes(merged is null ? null : MemoryMarshal.AsBytes(merged.AsSpan()).ToArray());

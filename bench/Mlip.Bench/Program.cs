@@ -77,7 +77,7 @@ switch (which)
         Console.WriteLine("  neighbors [--quick]   neighbour-list build time, 1k/10k/100k-atom diamond Si, rc 5 Å, vs brute force");
         Console.WriteLine("  descriptors [--no-dataset]  every descriptor on 64-atom Si vs PyXtal_FF; mlearn Si training set, 1 and 2 threads, memory");
         Console.WriteLine("  fits [--mathnet-quadratic]  linear and quadratic fits of the mlearn Si set: build, torch solve vs MathNet, test errors");
-        Console.WriteLine("  mpi [--ranks 2] [--config examples/si-quadratic-qsnap.yaml]  mpirun -n N mlip train (N ranks x 1 thread) vs 1 process x 1 thread: speed-up, memory, model difference");
+        Console.WriteLine("  mpi [--ranks 2] [--config examples/si-quadratic-qsnap.yaml] [--in-memory]  mpirun -n N mlip train (N ranks x 1 thread) vs 1 process x 1 thread, each with a fresh descriptor store (or none): speed-up, CPU of all ranks, memory, model difference");
         Console.WriteLine("  fit-memory [--level 2] [--rc 5.5] [--structures 40] [--threads 2]  one basis of mlip fit on a subset of mlearn Si: the search's memory estimate vs the peak resident memory of the build and the solves");
         Console.WriteLine("  lstsq [--rows 20000] [--cols 500] [--threads N] [--no-mathnet]  dense least squares: libtorch QR vs MathNet.Numerics managed QR");
         Console.WriteLine("  so4 [--quick]         SO(4) bispectrum values, derivatives and adjoint forces, 2000 atoms, 2J=6 and 8, vs LAMMPS");
@@ -93,7 +93,7 @@ switch (which)
         Console.WriteLine("  uncertainty [sw|tersoff] [--no-nn]  Spearman correlation of uncertainty with validation force error, per model kind");
         Console.WriteLine("  fuzz [--count 3000] [--seed 1] [--format extxyz,poscar,...] [--hang 60]  seeded mutants of real files through every structure reader, validation, neighbour list, summary: counts per outcome");
         Console.WriteLine("  python [--calls 1000] [--model M]  per-call overhead of Python's MlipCalculator (ASE, socket, mlip serve) vs the same calls in-process from C#");
-        Console.WriteLine("  scale [--replicas 1,4,16,64] [--models ace,quadratic,nn] [--threads 1] [--no-in-memory]  mlearn Si replicated: peak memory, store disk, wall time of streamed fits (child process per case), coefficients vs the in-memory fit, store reuse");
+        Console.WriteLine("  scale [--replicas 1,4,16,64] [--models ace,quadratic,nn] [--threads 1] [--no-in-memory] [--no-reuse]  mlearn Si replicated: peak memory, store disk, wall and CPU time of streamed fits (child process per case), coefficients vs the in-memory fit, store reuse");
         Console.WriteLine("  labelling [--count 20]  the learn loop's labeller, a command sleeping 1 s per structure: parallel 1, 2, 4 jobs, wall time and ratio");
         Console.WriteLine("  random-crystals [--quick]  random symmetric Ga12As12 cells in every group that fits: mean ms per cell, failure rate per group");
         break;

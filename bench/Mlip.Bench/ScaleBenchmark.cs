@@ -26,13 +26,14 @@ public static class ScaleBenchmark
         string[] models = Option(args, "--models", "ace,quadratic").Split(',');
         int threads = int.Parse(Option(args, "--threads", "1"), CultureInfo.InvariantCulture);
         bool inMemory = !args.Contains("--no-in-memory");
+        bool reuse = !args.Contains("--no-reuse");
         string work = Option(args, "--work", Path.Combine(Path.GetTempPath(), $"mlip-scale-{Environment.ProcessId}"));
         Directory.CreateDirectory(work);
         var train = StructureIO.Read(Path.Combine(root, "..", "shared", "data", "mlearn", "Si", "training.json"));
         Console.WriteLine($"scale: mlearn Si training set ({train.Count} structures, {train.Sum(s => s.Count)} atoms) x {string.Join(", ", replicas)}; {threads} thread(s); work folder {work}");
-        Console.WriteLine("(timings are wall-clock on whatever else the machine runs; memory is each child's VmHWM)");
+        Console.WriteLine("(wall s is wall-clock on whatever else the machine runs; CPU s is the child's user + system time, much less sensitive to the load; memory is each child's VmHWM)");
         Console.WriteLine();
-        Console.WriteLine($"{"model",-10} {"x",4} {"atoms",8} {"mode",-10} {"peak GB",8} {"disk MB",8} {"wall s",8} {"coef. diff",11}");
+        Console.WriteLine($"{"model",-10} {"x",4} {"atoms",8} {"mode",-10} {"peak GB",8} {"disk MB",8} {"wall s",8} {"CPU s",8} {"coef. diff",11}");
         foreach (string model in models)
         {
             string example = Path.Combine(root, "examples", model switch { "ace" => "si-ace-300.yaml", "nn" => "si-nn-so4.yaml", _ => "si-quadratic-qsnap.yaml" });
@@ -54,7 +55,7 @@ public static class ScaleBenchmark
                 var r = RunCase(example, data, Path.Combine(work, $"{model}-x{x}"), store, threads, null);
                 reference ??= r.Coefficients;
                 Print(model, x, atoms, "streamed", r, reference);
-                if (x == replicas[0] && !network)
+                if (x == replicas[0] && !network && reuse)
                 {
                     var again = RunCase(example, data, Path.Combine(work, $"{model}-x{x}-ridge"), store, threads, 1e-6);
                     Print(model, x, atoms, "reuse", again, null);
@@ -64,13 +65,13 @@ public static class ScaleBenchmark
         }
     }
 
-    private sealed record CaseResult(double PeakGb, double DiskMb, double Seconds, double[] Coefficients, string? ReuseLine);
+    private sealed record CaseResult(double PeakGb, double DiskMb, double Seconds, double CpuSeconds, double[] Coefficients, string? ReuseLine);
 
     private static void Print(string model, int x, long atoms, string mode, CaseResult r, double[]? reference)
     {
         string diff = reference is null || reference.Length == 0 ? "" : Relative(r.Coefficients, reference).ToString("E2", CultureInfo.InvariantCulture);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{model,-10} {x,4} {atoms,8} {mode,-10} {r.PeakGb,8:F2} {r.DiskMb,8:F1} {r.Seconds,8:F1} {diff,11}"));
+            $"{model,-10} {x,4} {atoms,8} {mode,-10} {r.PeakGb,8:F2} {r.DiskMb,8:F1} {r.Seconds,8:F1} {r.CpuSeconds,8:F1} {diff,11}"));
     }
 
     private static double Relative(double[] a, double[] b)
@@ -111,10 +112,11 @@ public static class ScaleBenchmark
         if (child.ExitCode != 0) throw new InvalidOperationException($"scale-run {config} failed ({child.ExitCode}):\n{stdout}\n{stderr.Result}");
         File.WriteAllText(Path.Combine(output, "log.txt"), stdout);
         long hwm = long.Parse(stdout.Split('\n').Last(l => l.StartsWith("peak_rss_kb:", StringComparison.Ordinal))["peak_rss_kb:".Length..], CultureInfo.InvariantCulture);
+        double cpu = double.Parse(stdout.Split('\n').Last(l => l.StartsWith("cpu_s:", StringComparison.Ordinal))["cpu_s:".Length..], CultureInfo.InvariantCulture);
         double disk = store == "none" || !Directory.Exists(store) ? 0 : new DirectoryInfo(store).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length) / 1e6;
         var model = ModelFile.Load(Path.Combine(output, "model.json")).Model as PolynomialModel;
         string? reuse = stdout.Split('\n').FirstOrDefault(l => l.Contains("descriptor store: reusing", StringComparison.Ordinal));
-        return new CaseResult(hwm * 1024 / 1e9, disk, seconds, model is null ? [] : [.. model.Coefficients.SelectMany(c => c)], reuse);
+        return new CaseResult(hwm * 1024 / 1e9, disk, seconds, cpu, model is null ? [] : [.. model.Coefficients.SelectMany(c => c)], reuse);
     }
 
     /// <summary>The child: one <c>mlip train</c>, its log on stdout, then its peak resident memory.</summary>
@@ -124,6 +126,8 @@ public static class ScaleBenchmark
         TrainingRun.Execute(config, Console.Out);
         string hwm = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
         Console.WriteLine($"peak_rss_kb:{hwm.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]}");
+        using var self = Process.GetCurrentProcess();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"cpu_s:{self.TotalProcessorTime.TotalSeconds:F2}")); // user + system, every thread
     }
 
     private static string Option(string[] args, string name, string fallback)

@@ -9,6 +9,10 @@ public static class Program
     /// <summary>Verbs that split their work over the ranks of an MPI run (docs/scale.md); the others run on rank 0 alone.</summary>
     public static readonly string[] DistributedVerbs = ["train", "mpi-check"];
 
+    /// <summary>True when the command line splits over MPI ranks: a distributed verb, or <c>mlip descriptors ... --store DIR</c>.</summary>
+    public static bool Distributes(string[] args) =>
+        args.Length > 0 && (DistributedVerbs.Contains(args[0]) || (args[0] == "descriptors" && args.Contains("--store")));
+
     public static int Main(string[] args)
     {
         if (!Communicator.Launched) return Run(args, Console.Out, Console.Error);
@@ -16,7 +20,7 @@ public static class Program
         // CliRunner); a verb that is not distributed runs on rank 0 while the others wait for it.
         var world = Communicator.World;
         int rc;
-        if (world.Size > 1 && (args.Length == 0 || !DistributedVerbs.Contains(args[0])))
+        if (world.Size > 1 && !Distributes(args))
         {
             if (world.IsRoot)
                 Console.Error.WriteLine($"mlip: '{(args.Length > 0 ? args[0] : "")}' does not use MPI; it runs on rank 0 while the other {world.Size - 1} ranks wait");

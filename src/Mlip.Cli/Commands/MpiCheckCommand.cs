@@ -86,6 +86,13 @@ public static class MpiCheckCommand
         var text = c.BroadcastBytes(c.IsRoot ? Encoding.UTF8.GetBytes("from rank 0: Si ψ") : null);
         result["broadcast_bytes"] = Encoding.UTF8.GetString(text) == "from rank 0: Si ψ";
 
+        // a merge that is not commutative (concatenation) along the tree: rank 0 gets every rank's values in rank order
+        double[] Part(int r) => Enumerable.Range(0, 2000 + 37 * r).Select(i => r * 1e6 + i).ToArray();
+        var tree = c.TreeReduce(Part(c.Rank), (x, y) => [.. x, .. y]);
+        result["tree_reduce_in_rank_order"] = c.IsRoot
+            ? tree is not null && tree.AsSpan().SequenceEqual(Enumerable.Range(0, c.Size).SelectMany(Part).ToArray())
+            : tree is null;
+
         var (start, end) = c.Share(10007);
         Span<long> share = [end - start];
         c.AllreduceSum(share);

@@ -13,7 +13,7 @@ internal static class StoreCommand
         int order, bool stress, int chunkAtoms, int threads)
     {
         var progress = new ProgressLine(stderr, "store", "structures");
-        var store = StreamingLinearFit.BuildStore(dir, spec, descriptor, structures, order, stress, chunkAtoms, threads, stdout, progress);
+        var store = StreamingLinearFit.BuildStore(dir, spec, descriptor, structures, order, stress, chunkAtoms, threads, stdout, progress, Mlip.Distributed.Communicator.World);
         progress.Finish();
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{descriptor.Name}: {descriptor.FeatureCount} features, {structures.Count} structures in {store.ChunkCount} chunks; {store.DiskBytes() / 1e6:F1} MB on disk in {store.Directory}"));

@@ -76,6 +76,30 @@ public static class Collectives
     }
 
     /// <summary>
+    /// Combines every rank's <paramref name="local"/> with <paramref name="merge"/> (left operand: the lower ranks) along a binary
+    /// tree: at step s = 1, 2, 4, ... rank r with r mod 2s = 0 receives rank r + s's value and merges it into its own, rank r with
+    /// r mod 2s = s sends and is done. Rank 0 returns the merge of all ranks, in rank order; the other ranks return null. The
+    /// shape of the tree depends only on Size, so the result does too; each rank does at most log2(Size) merges, and rank 0
+    /// receives log2(Size) messages instead of Size − 1.
+    /// </summary>
+    public static double[]? TreeReduce(this ICommunicator comm, double[] local, Func<double[], double[], double[]> merge)
+    {
+        ArgumentNullException.ThrowIfNull(merge);
+        var value = local;
+        for (int step = 1; step < comm.Size; step *= 2)
+        {
+            if (comm.Rank % (2 * step) == step)
+            {
+                comm.Send(MemoryMarshal.AsBytes(value.AsSpan()), comm.Rank - step);
+                return null;
+            }
+            if (comm.Rank + step < comm.Size)
+                value = merge(value, MemoryMarshal.Cast<byte, double>(comm.Receive(comm.Rank + step)).ToArray());
+        }
+        return value;
+    }
+
+    /// <summary>
     /// This rank's contiguous share [Start, End) of <paramref name="count"/> items: rank r gets
     /// [count·r/Size, count·(r+1)/Size), so the shares differ by at most one item and depend only on count and Size.
     /// </summary>

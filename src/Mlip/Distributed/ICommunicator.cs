@@ -30,6 +30,12 @@ public interface ICommunicator
     /// <summary>Overwrites <paramref name="data"/> on every rank with its value on <paramref name="root"/> (the same length everywhere).</summary>
     void Broadcast(Span<byte> data, int root);
 
+    /// <summary>Sends <paramref name="data"/> (any length) to rank <paramref name="destination"/>, which must call <see cref="Receive"/> with this rank as source.</summary>
+    void Send(ReadOnlySpan<byte> data, int destination);
+
+    /// <summary>The bytes rank <paramref name="source"/> sends with <see cref="Send"/> (point to point; blocks until they arrive).</summary>
+    byte[] Receive(int source);
+
     /// <summary>
     /// Ends every rank of the run at once with <paramref name="exitCode"/> (after a failure on this rank, so that the
     /// others, which may wait in a collective, do not hang). Does not return.

@@ -19,9 +19,13 @@ public sealed unsafe class OpenMpi : ICommunicator
     private readonly IntPtr _world;
     private readonly IntPtr _byte;
     private readonly delegate* unmanaged<IntPtr, int> _barrier;
+    private readonly delegate* unmanaged<IntPtr, IntPtr*, int> _ibarrier;
+    private readonly delegate* unmanaged<IntPtr*, int*, void*, int> _test;
     private readonly delegate* unmanaged<void*, int, IntPtr, void*, int, IntPtr, IntPtr, int> _allgather;
     private readonly delegate* unmanaged<void*, int, IntPtr, void*, int*, int*, IntPtr, IntPtr, int> _allgatherv;
     private readonly delegate* unmanaged<void*, int, IntPtr, int, IntPtr, int> _bcast;
+    private readonly delegate* unmanaged<void*, int, IntPtr, int, int, IntPtr, int> _send;
+    private readonly delegate* unmanaged<void*, int, IntPtr, int, int, IntPtr, void*, int> _recv;
     private readonly delegate* unmanaged<IntPtr, int, int> _abort;
     private readonly delegate* unmanaged<int> _finalize;
     private readonly delegate* unmanaged<int*, int> _finalized;
@@ -42,9 +46,13 @@ public sealed unsafe class OpenMpi : ICommunicator
         var rank = (delegate* unmanaged<IntPtr, int*, int>)NativeLibrary.GetExport(lib, "MPI_Comm_rank");
         var size = (delegate* unmanaged<IntPtr, int*, int>)NativeLibrary.GetExport(lib, "MPI_Comm_size");
         _barrier = (delegate* unmanaged<IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Barrier");
+        _ibarrier = (delegate* unmanaged<IntPtr, IntPtr*, int>)NativeLibrary.GetExport(lib, "MPI_Ibarrier");
+        _test = (delegate* unmanaged<IntPtr*, int*, void*, int>)NativeLibrary.GetExport(lib, "MPI_Test");
         _allgather = (delegate* unmanaged<void*, int, IntPtr, void*, int, IntPtr, IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Allgather");
         _allgatherv = (delegate* unmanaged<void*, int, IntPtr, void*, int*, int*, IntPtr, IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Allgatherv");
         _bcast = (delegate* unmanaged<void*, int, IntPtr, int, IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Bcast");
+        _send = (delegate* unmanaged<void*, int, IntPtr, int, int, IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Send");
+        _recv = (delegate* unmanaged<void*, int, IntPtr, int, int, IntPtr, void*, int>)NativeLibrary.GetExport(lib, "MPI_Recv");
         _abort = (delegate* unmanaged<IntPtr, int, int>)NativeLibrary.GetExport(lib, "MPI_Abort");
         _finalize = (delegate* unmanaged<int>)NativeLibrary.GetExport(lib, "MPI_Finalize");
         _finalized = (delegate* unmanaged<int*, int>)NativeLibrary.GetExport(lib, "MPI_Finalized");
@@ -74,9 +82,21 @@ public sealed unsafe class OpenMpi : ICommunicator
         return new OpenMpi(lib);
     }
 
+    /// <summary>
+    /// MPI_Ibarrier, then MPI_Test with a 1 ms sleep between tests: a rank that waits here (for example while rank 0 solves)
+    /// sleeps instead of spinning on its core the way a blocking MPI call does, so waiting costs no CPU time.
+    /// </summary>
     public void Barrier()
     {
-        lock (_gate) Check(_barrier(_world), "MPI_Barrier");
+        IntPtr request = IntPtr.Zero;
+        lock (_gate) Check(_ibarrier(_world, &request), "MPI_Ibarrier");
+        while (true)
+        {
+            int done = 0;
+            lock (_gate) Check(_test(&request, &done, null), "MPI_Test");
+            if (done != 0) return;
+            Thread.Sleep(1);
+        }
     }
 
     public byte[] Allgather(ReadOnlySpan<byte> local)
@@ -154,6 +174,42 @@ public sealed unsafe class OpenMpi : ICommunicator
                 fixed (byte* p = data.Slice(offset, m))
                     Check(_bcast(p, m, _byte, root, _world), "MPI_Bcast");
             }
+    }
+
+    /// <summary>MPI_Send of the length (8 bytes), then of the bytes in rounds of <see cref="MaxMessageBytes"/> (tag 0).</summary>
+    public void Send(ReadOnlySpan<byte> data, int destination)
+    {
+        if ((uint)destination >= (uint)Size || destination == Rank) throw new ArgumentOutOfRangeException(nameof(destination), destination, $"rank {destination} is not another rank in 0..{Size - 1}");
+        long length = data.Length;
+        lock (_gate)
+        {
+            Check(_send(&length, sizeof(long), _byte, destination, 0, _world), "MPI_Send");
+            for (int offset = 0; offset < data.Length; offset += MaxMessageBytes)
+            {
+                int m = Math.Min(MaxMessageBytes, data.Length - offset);
+                fixed (byte* p = data.Slice(offset, m))
+                    Check(_send(p, m, _byte, destination, 0, _world), "MPI_Send");
+            }
+        }
+    }
+
+    /// <summary>MPI_Recv of what <see cref="Send"/> sends (MPI_STATUS_IGNORE: a null pointer in Open MPI).</summary>
+    public byte[] Receive(int source)
+    {
+        if ((uint)source >= (uint)Size || source == Rank) throw new ArgumentOutOfRangeException(nameof(source), source, $"rank {source} is not another rank in 0..{Size - 1}");
+        long length = 0;
+        lock (_gate)
+        {
+            Check(_recv(&length, sizeof(long), _byte, source, 0, _world, null), "MPI_Recv");
+            var data = new byte[length];
+            for (int offset = 0; offset < data.Length; offset += MaxMessageBytes)
+            {
+                int m = Math.Min(MaxMessageBytes, data.Length - offset);
+                fixed (byte* p = data.AsSpan(offset, m))
+                    Check(_recv(p, m, _byte, source, 0, _world, null), "MPI_Recv");
+            }
+            return data;
+        }
     }
 
     public void Abort(int exitCode)

@@ -18,5 +18,11 @@ public sealed class SingleProcess : ICommunicator
         if (root != 0) throw new ArgumentOutOfRangeException(nameof(root), root, "a single process has only rank 0");
     }
 
+    public void Send(ReadOnlySpan<byte> data, int destination) =>
+        throw new InvalidOperationException("a single process has no other rank to send to");
+
+    public byte[] Receive(int source) =>
+        throw new InvalidOperationException("a single process has no other rank to receive from");
+
     public void Abort(int exitCode) => Environment.Exit(exitCode);
 }

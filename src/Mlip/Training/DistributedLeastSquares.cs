@@ -51,6 +51,7 @@ public static class DistributedLeastSquares
             info[1] = result.ConditionNumber;
             method = string.Create(CultureInfo.InvariantCulture, $"{result.Method} of the {comm.Size} ranks' QR factors (TSQR)");
         }
+        comm.Barrier(); // the other ranks wait for rank 0's solve asleep (a broadcast would spin)
         comm.Broadcast(coefficients);
         comm.Broadcast(info);
         return (coefficients, info[0], info[1], method);

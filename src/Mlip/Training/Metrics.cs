@@ -79,7 +79,11 @@ public sealed class Evaluation
             results[s] = calculator.Calculate(st, forces: st.Forces is not null, stress: st.Stress is not null);
             progress?.Report(new Descriptors.WorkProgress(Interlocked.Increment(ref done), end - start, clock.Elapsed));
         });
-        if (comm.Size > 1) ResultPacking.Gather(comm, results, start, end);
+        if (comm.Size > 1)
+        {
+            comm.Barrier(); // a rank that finishes its share first waits asleep (the gather would spin)
+            ResultPacking.Gather(comm, results, start, end);
+        }
         var all = new ErrorAccumulator();
         var groups = new Dictionary<string, ErrorAccumulator>();
         var order = new List<string>();

@@ -52,10 +52,8 @@ public static class TrainingRun
         bool derivatives = config.Loss.Force > 0 || config.Loss.Stress > 0;
         // a linear ACE folds each structure's derivative blocks into the design matrix as it goes (AceLinearFit)
         // linear, quadratic and linear ACE fits stream from the descriptor store when the run has one (docs/scale.md);
-        // under MPI each rank holds the rows of its share in memory instead (the store is not split over ranks yet)
-        if (comm.Size > 1 && config.Store is not null && kind.Streams(settings))
-            log.WriteLine("mpi: the descriptor store is not used with several ranks (yet): each rank fits its share in memory");
-        var store = comm.Size == 1 && config.Store is not null && kind.Streams(settings)
+        // under MPI each rank computes the feature chunks and the factors of its share of the store's chunks
+        var store = config.Store is not null && kind.Streams(settings)
             ? DescriptorStore.Open(config.Store, spec, descriptor, train, config.StoreChunkAtoms) : null;
         EstimateMemory(config, kind, descriptor, mine, derivatives, store, log);
         var set = kind.NeedsTrainingSet && store is null ? TrainingSet.Compute(descriptor, mine, derivatives, config.Threads, progress) : null;
@@ -81,8 +79,11 @@ public static class TrainingRun
             log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"descriptor store: {store.DiskBytes() / 1e6:F1} MB on disk in {store.Directory}; peak memory so far {FitEstimate.PeakResidentBytes() / 1e9:F2} GB"));
 
         var potential = pace ?? new Potential(descriptor, model ?? throw new MlipException($"model kind '{kind.Name}' returned no model"), spec);
+        var phases = new PhaseTimes(comm, log);
         var trainErrors = Evaluation.Run(potential, train, config.Threads, communicator: comm);
+        phases.Mark("evaluation of the training set");
         var testErrors = test.Count > 0 ? Evaluation.Run(potential, test, config.Threads, communicator: comm) : null;
+        if (test.Count > 0) phases.Mark("evaluation of the test set");
         if (model is IUncertainModel)
         {
             log.WriteLine();
@@ -147,7 +148,7 @@ public static class TrainingRun
             {
                 var (start, end) = store.Chunk(c);
                 var chunk = new List<Structure>(end - start);
-                for (int s = start; s < end; s++) chunk.Add(train[s]);
+                for (int s = start; s < end; s++) chunk.Add(store.Structures[s]); // every structure (under MPI train is this rank's share)
                 chunkRows = Math.Max(chunkRows, FitEstimate.RowsOf(chunk, config.Loss));
             }
             estimate = FitEstimate.Streamed(columns, LinearFactorization.ClassesFor(config.Loss).Length, rows, chunkRows, perStructureDerivatives, config.Threads, structureBytes);

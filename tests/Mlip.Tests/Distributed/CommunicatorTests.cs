@@ -21,6 +21,7 @@ public class CommunicatorTests
         Assert.Equal(ranks, o["pids"]!.AsArray().Select(p => (long)p!).Distinct().Count()); // separate processes
         Assert.Equal(0, (long)o["failures"]!);
         Assert.All(o["checks"]!.AsObject(), c => Assert.True((bool)c.Value!, c.Key));
+        Assert.True((bool)o["checks"]!["tree_reduce_in_rank_order"]!); // point to point along the tree (3 ranks: an odd one out)
     }
 
     [Fact]

@@ -20,7 +20,8 @@ public class DistributedTrainingTests
         return path;
     });
 
-    private static string Config(string dir, string kind, string output, string descriptor) =>
+    /// <summary>A config; <paramref name="store"/>: "none" (in memory), a folder, or null (descriptor-store/ beside the output); chunks of ~40 atoms, so that every rank has several.</summary>
+    private static string Config(string dir, string kind, string output, string descriptor, string? store = null) =>
         WriteConfig(dir, $$"""
             train: {{Data.Value}}
             descriptor: {{descriptor}}
@@ -29,6 +30,8 @@ public class DistributedTrainingTests
             seed: 1
             threads: 1
             output: {{output}}
+            store_chunk_atoms: 40
+            {{(store is null ? "" : "store: " + store)}}
             """);
 
     private static string WriteConfig(string dir, string text)
@@ -38,20 +41,25 @@ public class DistributedTrainingTests
         return path;
     }
 
+    private const string So4 = "{type: so4, parameters: {twojmax: 4, rcutfac: 4.9, rfac0: 0.99363}}";
+
+    /// <summary>With a store (the default) each rank factorises its share of the store's chunks and the factors are merged along a tree; with store: none each rank its rows in memory.</summary>
     [Theory]
-    [InlineData("linear", 2)]
-    [InlineData("quadratic", 2)]
-    [InlineData("linear", 3)]
-    public void Mpirun_train_gives_the_single_process_model_to_1e10(string kind, int ranks)
+    [InlineData("linear", 2, null)]
+    [InlineData("quadratic", 2, null)]
+    [InlineData("linear", 3, null)]
+    [InlineData("quadratic", 2, "none")]
+    [InlineData("linear", 3, "none")]
+    public void Mpirun_train_gives_the_single_process_model_to_1e10(string kind, int ranks, string? store)
     {
         string dir = TestPaths.TempDir();
-        const string so4 = "{type: so4, parameters: {twojmax: 4, rcutfac: 4.9, rfac0: 0.99363}}";
-        var one = CliTests.Run("train", Config(dir, kind, Path.Combine(dir, "one"), so4));
+        var one = CliTests.Run("train", Config(dir, kind, Path.Combine(dir, "one"), So4, store));
         Assert.True(one.code == 0, one.stderr);
-        var many = Mpirun.Run(ranks, dir, "train", Config(dir, kind, Path.Combine(dir, "many"), so4));
+        var many = Mpirun.Run(ranks, dir, "train", Config(dir, kind, Path.Combine(dir, "many"), So4, store is null ? Path.Combine(dir, "store-many") : store));
         Assert.True(many.ExitCode == 0, $"exit {many.ExitCode}\n{many.Stdout}\n{many.Stderr}");
         Assert.Contains($"mpi: {ranks} ranks", many.Stdout);
         Assert.Contains("TSQR", many.Stdout);
+        if (store is null) Assert.Contains($"{ranks} ranks' TSQR factors merged along a tree", many.Stdout);
         AssertSameModel(Path.Combine(dir, "one", "model.json"), Path.Combine(dir, "many", "model.json"), 1e-10);
         // the error tables printed (rank 0, the evaluation split over the ranks and gathered) are the same
         Assert.Equal(Table(one.stdout), Table(many.Stdout));
@@ -67,6 +75,44 @@ public class DistributedTrainingTests
         var many = Mpirun.Run(2, dir, "train", Config(dir, "ace", Path.Combine(dir, "many"), ace));
         Assert.True(many.ExitCode == 0, $"exit {many.ExitCode}\n{many.Stdout}\n{many.Stderr}");
         AssertSameModel(Path.Combine(dir, "one", "model.json"), Path.Combine(dir, "many", "model.json"), 1e-10);
+    }
+
+    /// <summary>
+    /// <c>mpirun -n 2 mlip descriptors --store</c> writes the feature chunks one process writes (each rank its share), and a later
+    /// <c>mpirun -n 2 mlip train</c> on that store, one chunk of which was lost as in a killed run, recomputes only that chunk
+    /// and gives the single-process model; a third run (another ridge) reuses the merged factors rank 0 wrote.
+    /// </summary>
+    [Fact]
+    public void The_store_splits_over_ranks_resumes_a_lost_chunk_and_is_reused()
+    {
+        string dir = TestPaths.TempDir();
+        string storeOne = Path.Combine(dir, "store-one"), storeMany = Path.Combine(dir, "store-many");
+        string[] args = ["descriptors", Data.Value, "--type", "so4", "--param", "twojmax=4", "rcutfac=4.9", "rfac0=0.99363", "--chunk-atoms", "40", "-j", "1"];
+        var one = CliTests.Run([.. args, "--store", storeOne]);
+        Assert.True(one.code == 0, one.stderr);
+        var many = Mpirun.Run(2, dir, [.. args, "--store", storeMany]);
+        Assert.True(many.ExitCode == 0, $"exit {many.ExitCode}\n{many.Stdout}\n{many.Stderr}");
+        Assert.Contains("computed by 2 ranks", many.Stdout);
+        var chunksOne = Directory.GetFiles(storeOne, "chunk-*.f64", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray();
+        var chunksMany = Directory.GetFiles(storeMany, "chunk-*.f64", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray();
+        Assert.True(chunksOne.Length >= 4, $"{chunksOne.Length} chunks");
+        Assert.Equal(chunksOne.Select(Path.GetFileName), chunksMany.Select(Path.GetFileName));
+        for (int c = 0; c < chunksOne.Length; c++) Assert.Equal(File.ReadAllBytes(chunksOne[c]), File.ReadAllBytes(chunksMany[c]));
+
+        File.Delete(chunksMany[^1]); // as if the run had been killed before its last chunk was written
+        var reference = CliTests.Run("train", Config(dir, "quadratic", Path.Combine(dir, "one"), So4, storeOne));
+        Assert.True(reference.code == 0, reference.stderr);
+        var train = Mpirun.Run(2, dir, "train", Config(dir, "quadratic", Path.Combine(dir, "many"), So4, storeMany));
+        Assert.True(train.ExitCode == 0, $"exit {train.ExitCode}\n{train.Stdout}\n{train.Stderr}");
+        Assert.Contains($"computing features ({chunksOne.Length - 1} of {chunksOne.Length} chunks on disk)", train.Stdout);
+        Assert.Equal(File.ReadAllBytes(chunksOne[^1]), File.ReadAllBytes(chunksMany[^1]));
+        AssertSameModel(Path.Combine(dir, "one", "model.json"), Path.Combine(dir, "many", "model.json"), 1e-10);
+
+        string again = Config(dir, "quadratic", Path.Combine(dir, "again"), So4, storeMany).Replace("model: {kind: quadratic}", "model: {kind: quadratic, ridge: 1e-6}", StringComparison.Ordinal);
+        File.WriteAllText(Path.Combine(dir, "again.yaml"), File.ReadAllText(again));
+        var reuse = Mpirun.Run(2, dir, "train", Path.Combine(dir, "again.yaml"));
+        Assert.True(reuse.ExitCode == 0, $"exit {reuse.ExitCode}\n{reuse.Stdout}\n{reuse.Stderr}");
+        Assert.Contains("descriptors not recomputed", reuse.Stdout);
     }
 
     [Fact]

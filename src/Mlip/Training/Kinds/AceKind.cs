@@ -128,7 +128,7 @@ public sealed class AceKind : ModelKind<AceSettings>
     private static (PolynomialModel, PolynomialFitReport) FitStreamed(ModelFitContext c, AceSettings s, AceBasisDescriptor ace, DescriptorStore store)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var options = new StreamingOptions { Threads = c.Threads, Backend = s.Solver == "managed" ? TsqrBackend.Managed : TsqrBackend.Auto };
+        var options = new StreamingOptions { Threads = c.Threads, Backend = s.Solver == "managed" ? TsqrBackend.Managed : TsqrBackend.Auto, Communicator = c.Communicator };
         var f = StreamingLinearFit.Factorise(store, 1, true, LinearFactorization.ClassesFor(c.Loss), options, c.Log, c.Progress);
         var build = clock.Elapsed;
         clock.Restart();

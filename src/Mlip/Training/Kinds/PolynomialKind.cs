@@ -50,11 +50,13 @@ public sealed class PolynomialKind(int order) : ModelKind<PolynomialSettings>
     private ModelFitResult FitStreamed(ModelFitContext c, PolynomialSettings s, DescriptorStore store)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var options = new StreamingOptions { Threads = c.Threads, Backend = s.Solver == "managed" ? TsqrBackend.Managed : TsqrBackend.Auto };
+        var options = new StreamingOptions { Threads = c.Threads, Backend = s.Solver == "managed" ? TsqrBackend.Managed : TsqrBackend.Auto, Communicator = c.Communicator };
         var f = StreamingLinearFit.Factorise(store, order, s.Normalize, LinearFactorization.ClassesFor(c.Loss), options, c.Log, c.Progress);
         var build = clock.Elapsed;
         clock.Restart();
+        var phases = new PhaseTimes(c.Communicator, c.Log);
         var solution = f.Solve(c.Loss, f.RidgeVector(s.Ridge), LeastSquaresSolvers.ByName(s.Solver, c.Threads));
+        phases.Mark("solve of the factors (rank 0) and broadcast");
         var solve = clock.Elapsed;
         c.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"fit: {f.Columns} columns from the store's factors, factorised in {build.TotalSeconds:F2} s, solved in {solve.TotalSeconds:F2} s ({solution.Method})"));

@@ -6,8 +6,10 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Mlip.Descriptors;
+using Mlip.Distributed;
 using Mlip.IO;
 using Mlip.Models;
+using Mlip.Numerics;
 using Mlip.Structures;
 using Mlip.Validation;
 
@@ -20,6 +22,12 @@ public sealed record StreamingOptions
     public TsqrBackend Backend { get; init; } = TsqrBackend.Auto;
     /// <summary>Seconds between checkpoints of the running factor (0: after every chunk).</summary>
     public double CheckpointSeconds { get; init; } = 60;
+
+    /// <summary>
+    /// The ranks of an MPI run: each computes the feature chunks and the factors of its contiguous share of the store's chunks,
+    /// the factors are merged along a tree (<see cref="Collectives.TreeReduce"/>), rank 0 writes the factor file and solves.
+    /// </summary>
+    public ICommunicator Communicator { get; init; } = SingleProcess.Instance;
 }
 
 /// <summary>
@@ -52,8 +60,36 @@ public sealed record LinearFactorization(int Order, bool Normalize, int[] Elemen
         return ridge;
     }
 
-    /// <summary>Solves for loss weights <paramref name="loss"/> and ridge <paramref name="ridge"/> (see <see cref="RowClassFactors.Solve"/>).</summary>
-    public FactoredSolution Solve(LossWeights loss, double[] ridge, ILeastSquaresSolver solver) => Factors.Solve(loss, ridge, solver);
+    /// <summary>The ranks that share this factorisation (every rank holds the same merged factors); one process by default.</summary>
+    public ICommunicator Communicator { get; init; } = SingleProcess.Instance;
+
+    /// <summary>
+    /// Solves for loss weights <paramref name="loss"/> and ridge <paramref name="ridge"/> (see <see cref="RowClassFactors.Solve"/>).
+    /// Under MPI a collective: rank 0 solves the p-row problem alone and broadcasts the solution, so every rank returns the same.
+    /// </summary>
+    public FactoredSolution Solve(LossWeights loss, double[] ridge, ILeastSquaresSolver solver)
+    {
+        var comm = Communicator;
+        if (comm.Size == 1) return Factors.Solve(loss, ridge, solver);
+        FactoredSolution? mine = null;
+        Exception? failure = null;
+        if (comm.IsRoot)
+            try { mine = Factors.Solve(loss, ridge, solver); }
+            catch (Mlip.Validation.MlipException e) { failure = e; }
+        comm.Barrier(); // the other ranks wait for rank 0's solve asleep (a broadcast would spin)
+        // a failure on rank 0 reaches every rank as the same error, so none waits for coefficients that never come
+        var message = Encoding.UTF8.GetString(comm.BroadcastBytes(comm.IsRoot ? Encoding.UTF8.GetBytes(failure?.Message ?? "") : null));
+        if (message.Length > 0) throw failure ?? new MlipException(message);
+        var numbers = new double[Columns + 3];
+        if (mine is not null)
+        {
+            mine.Coefficients.CopyTo(numbers, 0);
+            (numbers[Columns], numbers[Columns + 1], numbers[Columns + 2]) = (mine.WeightedResidualSumOfSquares, mine.PenaltySumOfSquares, mine.ConditionNumber);
+        }
+        comm.Broadcast(numbers);
+        string method = Encoding.UTF8.GetString(comm.BroadcastBytes(mine is null ? null : Encoding.UTF8.GetBytes(mine.Method)));
+        return new FactoredSolution(numbers[..Columns], numbers[Columns], numbers[Columns + 1], numbers[Columns + 2], method);
+    }
 
     /// <summary>The model of coefficients <paramref name="coefficients"/> (as from <see cref="Solve"/>).</summary>
     public PolynomialModel Model(double[] coefficients)
@@ -91,49 +127,91 @@ public static class StreamingLinearFit
         StreamingOptions options, TextWriter log, IProgress<WorkProgress>? progress = null, CancellationToken cancel = default)
     {
         if (classes.Count == 0) throw new MlipException("the training data has no labels to fit (energy, forces or stress with non-zero weight)");
+        var comm = options.Communicator;
         string key = LinearFactorization.Key(order, normalize, classes);
         string path = store.FactorPath(key);
-        if (File.Exists(path))
+        // under MPI rank 0 decides (a shared file system may show a file to one rank before another)
+        Span<double> exists = [File.Exists(path) ? 1 : 0];
+        comm.Broadcast(exists);
+        if (exists[0] != 0)
         {
-            var loaded = Load(path, options);
+            var loaded = Load(path, options) with { Communicator = comm };
             log.WriteLine($"descriptor store: reusing {store.Describe()}: factors {key} ({DescribeRows(loaded.Factors)}); descriptors not recomputed");
             return loaded;
         }
 
         var clock = Stopwatch.StartNew();
         int k = store.Descriptor.FeatureCount;
+        // rank r of R takes the contiguous chunks [C·r/R, C·(r+1)/R) (all of them in one process): its feature chunks, its rows
+        var (first, end) = Collectives.Share(store.ChunkCount, comm.Rank, comm.Size);
+        var mine = Enumerable.Range(first, end - first).ToArray();
         int featureChunks = store.FeatureChunksDone();
         log.WriteLine(featureChunks == store.ChunkCount
             ? $"descriptor store: reusing the features of {store.Describe()}"
-            : $"descriptor store: {store.Describe()}: computing features ({featureChunks} of {store.ChunkCount} chunks on disk)");
-        store.EnsureFeatures(options.Threads, progress);
-        var (mean, scale) = normalize ? store.FeatureStatistics() : (new double[k], Enumerable.Repeat(1.0, k).ToArray());
+            : $"descriptor store: {store.Describe()}: computing features ({featureChunks} of {store.ChunkCount} chunks on disk)"
+              + (comm.Size > 1 ? $", each of the {comm.Size} ranks its share (rank 0: chunks {first}..{end - 1})" : ""));
+        var timing = new PhaseTimes(comm, log);
+        store.EnsureFeatures(options.Threads, progress, mine);
+        timing.Mark("features");
+        var (mean, scale) = !normalize ? (new double[k], Enumerable.Repeat(1.0, k).ToArray())
+            : comm.Size == 1 ? store.FeatureStatistics() : MergedStatistics(comm, store, mine);
+        timing.Mark("statistics");
         int[] elements = store.Elements;
         int per = PolynomialModel.CoefficientsPerElement(order, k), cols = elements.Length * per;
 
-        var (factors, firstChunk) = ResumeOrStart(store, key, cols, classes, options, log);
+        string checkpoint = comm.Size == 1 ? store.CheckpointPath(key)
+            : store.CheckpointPath(string.Create(CultureInfo.InvariantCulture, $"{key}-rank{comm.Rank}-of-{comm.Size}"));
+        var (factors, firstChunk) = ResumeOrStart(store, checkpoint, key, cols, classes, options, log, first, end);
         var rowsOfChunk = new ChunkRows(store, order, mean, scale, classes, options.Threads, cancel);
         var lastCheckpoint = Stopwatch.StartNew();
-        int structuresDone = store.Chunk(firstChunk).Start;
-        for (int c = firstChunk; c < store.ChunkCount; c++)
+        for (int c = firstChunk; c < end; c++)
         {
             cancel.ThrowIfCancellationRequested();
-            var (_, end) = store.Chunk(c);
             rowsOfChunk.AddTo(factors, c);
-            structuresDone = end;
-            progress?.Report(new WorkProgress(structuresDone, store.Structures.Count, clock.Elapsed));
-            if (c + 1 < store.ChunkCount && lastCheckpoint.Elapsed.TotalSeconds >= options.CheckpointSeconds)
+            // one process counts structures; under MPI rank 0 its own share's (the others do the same at the same pace)
+            progress?.Report(new WorkProgress(store.Chunk(c).End - store.Chunk(first).Start, store.Chunk(end - 1).End - store.Chunk(first).Start, clock.Elapsed));
+            if (c + 1 < end && lastCheckpoint.Elapsed.TotalSeconds >= options.CheckpointSeconds)
             {
-                WriteCheckpoint(store.CheckpointPath(key), c + 1, factors);
+                WriteCheckpoint(checkpoint, c + 1, factors);
                 lastCheckpoint.Restart();
             }
         }
-        var result = new LinearFactorization(order, normalize, elements, k, mean, scale, factors);
-        Save(path, result, store);
-        File.Delete(store.CheckpointPath(key));
+        timing.Mark("rows and QR of the rank's chunks");
+        if (comm.Size > 1)
+        {
+            // a killed run after this point keeps this rank's whole share; then the ranks' triangles are merged along a tree
+            WriteCheckpoint(checkpoint, end, factors);
+            comm.Barrier(); // the ranks that finish their share first wait asleep, not spinning in MPI_Recv/MPI_Send
+            var merged = comm.TreeReduce(factors.ToFlat(), (a, b) =>
+            {
+                var f = RowClassFactors.FromFlat(a, options.Backend, options.Threads);
+                f.Merge(RowClassFactors.FromFlat(b, options.Backend, options.Threads));
+                return f.ToFlat();
+            });
+            comm.Barrier(); // the ranks done merging wait asleep for rank 0's last merge
+            timing.Mark("tree merge of the ranks' factors");
+            // every rank gets the merged factors ((p + 1)² values per class): each can solve or save them
+            var bytes = comm.BroadcastBytes(merged is null ? null : MemoryMarshal.AsBytes(merged.AsSpan()).ToArray());
+            factors = RowClassFactors.FromFlat(MemoryMarshal.Cast<byte, double>(bytes), options.Backend, options.Threads);
+            timing.Mark("broadcast of the merged factors");
+        }
+        var result = new LinearFactorization(order, normalize, elements, k, mean, scale, factors) { Communicator = comm };
+        if (comm.IsRoot) Save(path, result, store);
+        comm.Barrier(); // the factor file is written before any rank drops its checkpoint
+        File.Delete(checkpoint);
+        string merge = comm.Size > 1 ? $"; {comm.Size} ranks' TSQR factors merged along a tree" : "";
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"descriptor store: factorised {store.Structures.Count} structures in {clock.Elapsed.TotalSeconds:F1} s ({DescribeRows(factors)}, {cols} columns); wrote {path}"));
+            $"descriptor store: factorised {store.Structures.Count} structures in {clock.Elapsed.TotalSeconds:F1} s ({DescribeRows(factors)}, {cols} columns{merge}); wrote {path}"));
         return result;
+    }
+
+    /// <summary>The feature statistics of all ranks: each rank's running statistics of its chunks, gathered and merged in rank order.</summary>
+    private static (double[] Mean, double[] Scale) MergedStatistics(ICommunicator comm, DescriptorStore store, int[] mine)
+    {
+        var parts = comm.AllgatherVariable(store.FeatureColumnStatistics(mine).ToArray());
+        var all = new ColumnStatistics(store.Descriptor.FeatureCount);
+        foreach (var p in parts) all.Merge(ColumnStatistics.FromArray(p));
+        return (all.Mean(), all.Scale());
     }
 
     /// <summary>
@@ -208,28 +286,34 @@ public static class StreamingLinearFit
     /// same data, descriptor and store would make them (normalised features). Returns the store.
     /// </summary>
     public static DescriptorStore BuildStore(string root, DescriptorSpec spec, IDescriptor descriptor, IReadOnlyList<Structure> structures,
-        int order, bool stress, int chunkAtoms, int threads, TextWriter log, IProgress<WorkProgress>? progress = null)
+        int order, bool stress, int chunkAtoms, int threads, TextWriter log, IProgress<WorkProgress>? progress = null, ICommunicator? communicator = null)
     {
         if (order is < 0 or > 2) throw new MlipException($"--order is 1 (linear) or 2 (quadratic), got {order}");
+        var comm = communicator ?? SingleProcess.Instance;
         var store = DescriptorStore.Open(root, spec, descriptor, structures, chunkAtoms);
         if (order == 0)
         {
             int done = store.FeatureChunksDone();
-            store.EnsureFeatures(threads, progress);
-            log.WriteLine(done == store.ChunkCount ? $"descriptor store: reusing the features of {store.Describe()}" : $"descriptor store: features of {store.Describe()}");
+            // under MPI each rank its contiguous share of the chunks, as Factorise splits them
+            var (first, end) = Collectives.Share(store.ChunkCount, comm.Rank, comm.Size);
+            store.EnsureFeatures(threads, progress, Enumerable.Range(first, end - first));
+            comm.Barrier(); // every chunk is on disk before rank 0 reports
+            log.WriteLine(done == store.ChunkCount ? $"descriptor store: reusing the features of {store.Describe()}"
+                : $"descriptor store: features of {store.Describe()}" + (comm.Size > 1 ? $", computed by {comm.Size} ranks" : ""));
             return store;
         }
         RowClass[] classes = stress ? [RowClass.Energy, RowClass.Force, RowClass.Stress] : [RowClass.Energy, RowClass.Force];
-        Factorise(store, order, true, classes, new StreamingOptions { Threads = threads }, log, progress);
+        Factorise(store, order, true, classes, new StreamingOptions { Threads = threads, Communicator = comm }, log, progress);
         return store;
     }
 
     private static string DescribeRows(RowClassFactors f) =>
         string.Join(", ", f.Classes.Select(c => string.Create(CultureInfo.InvariantCulture, $"{f.RowsOf(c)} {c.ToString().ToLowerInvariant()} rows")));
 
-    private static (RowClassFactors Factors, int FirstChunk) ResumeOrStart(DescriptorStore store, string key, int cols, IReadOnlyList<RowClass> classes, StreamingOptions options, TextWriter log)
+    /// <summary>The factors of chunks [first, end) so far and the next chunk: from the checkpoint when it is valid, else empty at <paramref name="first"/>.</summary>
+    private static (RowClassFactors Factors, int FirstChunk) ResumeOrStart(DescriptorStore store, string checkpoint, string key, int cols, IReadOnlyList<RowClass> classes,
+        StreamingOptions options, TextWriter log, int first, int end)
     {
-        string checkpoint = store.CheckpointPath(key);
         if (File.Exists(checkpoint))
         {
             try
@@ -250,9 +334,12 @@ public static class StreamingLinearFit
                         fs.ReadExactly(MemoryMarshal.AsBytes(state[c].AsSpan()));
                     }
                     var factors = RowClassFactors.FromState(state, options.Backend, options.Threads);
-                    if (factors.Columns == cols && factors.Classes.SequenceEqual(classes.Order()) && done > 0 && done < store.ChunkCount)
+                    // a rank's checkpoint may hold its whole share (written before the merge): done == end
+                    if (factors.Columns == cols && factors.Classes.SequenceEqual(classes.Order()) && done > first && done <= end && (done < end || options.Communicator.Size > 1))
                     {
-                        log.WriteLine($"descriptor store: resuming the factorisation {key} after chunk {done} of {store.ChunkCount}");
+                        log.WriteLine(options.Communicator.Size == 1
+                            ? $"descriptor store: resuming the factorisation {key} after chunk {done} of {store.ChunkCount}"
+                            : $"descriptor store: resuming the factorisation {key}: rank 0 after chunk {done} of its chunks {first}..{end - 1}");
                         return (factors, done);
                     }
                 }
@@ -262,7 +349,7 @@ public static class StreamingLinearFit
                 log.WriteLine($"descriptor store: ignoring the unreadable checkpoint {checkpoint} ({e.Message})");
             }
         }
-        return (new RowClassFactors(cols, classes, options.Backend, options.Threads), 0);
+        return (new RowClassFactors(cols, classes, options.Backend, options.Threads), first);
     }
 
     private static void WriteCheckpoint(string path, int chunksDone, RowClassFactors factors)

@@ -1,0 +1,45 @@
+using System.Diagnostics;
+using System.Globalization;
+using Mlip.Distributed;
+
+namespace Mlip.Training;
+
+/// <summary>
+/// The wall and CPU seconds of each phase of a run on this rank (building rows, the rank's QR, the merge, the solve, the
+/// evaluation), written when the environment variable MLIP_PHASE_TIMES is 1: to the log in one process, to stderr under MPI
+/// (every rank, so the phases of all ranks can be compared: CPU is the process's user + system time, all threads).
+/// </summary>
+public sealed class PhaseTimes
+{
+    private readonly ICommunicator _comm;
+    private readonly TextWriter _log;
+    private readonly bool _on = Environment.GetEnvironmentVariable("MLIP_PHASE_TIMES") == "1";
+    private readonly Stopwatch _wall = Stopwatch.StartNew();
+    private TimeSpan _cpu;
+
+    public PhaseTimes(ICommunicator comm, TextWriter log)
+    {
+        _comm = comm;
+        _log = log;
+        _cpu = Cpu();
+    }
+
+    /// <summary>Writes the time since the last mark (or the start) as the time of <paramref name="phase"/>.</summary>
+    public void Mark(string phase)
+    {
+        if (!_on) return;
+        var cpu = Cpu();
+        string line = string.Create(CultureInfo.InvariantCulture,
+            $"phase (rank {_comm.Rank} of {_comm.Size}): {phase}: {_wall.Elapsed.TotalSeconds:F2} s wall, {(cpu - _cpu).TotalSeconds:F2} s CPU");
+        if (_comm.Size > 1) Console.Error.WriteLine(line);
+        else _log.WriteLine(line);
+        _wall.Restart();
+        _cpu = cpu;
+    }
+
+    private static TimeSpan Cpu()
+    {
+        using var self = Process.GetCurrentProcess();
+        return self.TotalProcessorTime;
+    }
+}

@@ -250,7 +250,7 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
         var settings = c.ModelSettings;
         // a sparse GPR cannot have more sparse points than the atoms labelled so far
         if (settings is GaussianProcessSettings gp) settings = gp with { Sparse = Math.Min(gp.Sparse, labelled.Sum(s => s.Count)) };
-        var set = kind.NeedsTrainingSet ? TrainingSet.Compute(descriptor, labelled, derivatives: true, c.Threads) : null;
+        var set = kind.NeedsTrainingSet ? TrainingSet.Compute(descriptor, labelled, derivatives: true, c.Threads, neighborCutoff: kind.NeighborCutoff(settings, descriptor)) : null;
         int n = Math.Max(1, c.Committee);
         var members = new List<Potential>(n);
         var states = new object?[n];

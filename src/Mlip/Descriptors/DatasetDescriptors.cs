@@ -12,10 +12,12 @@ public static class DatasetDescriptors
 {
     /// <summary>
     /// Computes <paramref name="descriptor"/> for every structure, in order. <paramref name="threads"/>
-    /// bounds the parallelism (1 = serial); <paramref name="progress"/> is told after each structure.
+    /// bounds the parallelism (1 = serial); <paramref name="progress"/> is told after each structure. With
+    /// <paramref name="neighborCutoff"/> above the descriptor's cut-off the sets hold neighbour lists to that radius
+    /// (the pairs beyond the descriptor's cut-off with zero blocks), for models with a longer geometric term (PINN).
     /// </summary>
     public static DescriptorSet[] Compute(IDescriptor descriptor, IReadOnlyList<Structure> structures, bool derivatives,
-        int threads = 1, IProgress<WorkProgress>? progress = null, CancellationToken cancel = default)
+        int threads = 1, IProgress<WorkProgress>? progress = null, CancellationToken cancel = default, double neighborCutoff = 0)
     {
         var results = new DescriptorSet[structures.Count];
         var clock = Stopwatch.StartNew();
@@ -28,7 +30,9 @@ public static class DatasetDescriptors
         using var inner = MlipParallel.LimitThreads(Math.Max(1, threads / outer));
         MlipParallel.ForEach(order, options, i =>
         {
-            results[i] = descriptor.Compute(structures[i], derivatives);
+            results[i] = neighborCutoff > descriptor.Cutoff
+                ? descriptor.Compute(structures[i], derivatives, Neighbors.NeighborList.Build(structures[i], neighborCutoff))
+                : descriptor.Compute(structures[i], derivatives);
             int d = Interlocked.Increment(ref done);
             progress?.Report(new WorkProgress(d, structures.Count, clock.Elapsed));
         });

@@ -98,7 +98,7 @@ public static class DescriptorTypes
             new("average", "0 | 1", "0", "append the structure-wide mean of the features"),
             new("(any)", "", "", "every other parameter goes to each block (a parameter of the base type)"),
         ]),
-        new("pinn", [], "the PINN network's inputs: Gaussian-shell local structural parameters (needs model kind pinn)",
+        new("pinn", [], "the PINN network's inputs: Gaussian-shell local structural parameters (features of model kinds pinn and nn; a pinn model also reads so4, so3, ace, acsf)",
         [
             new("rc", "number", F(Pinn.Cutoff), "cut-off radius (Å), also the BOP's"),
             new("dc", "number", F(Pinn.CutoffRange), "cut-off range of the smooth cut-off (Å), also the BOP's"),
@@ -109,7 +109,7 @@ public static class DescriptorTypes
             new("asinh", "0 | 1", "1", "compress the features by asinh"),
             new("elements", "text list", DataElements, "elements"),
         ]),
-        new("ace", [], "atomic cluster expansion basis (product basis of radial functions and spherical harmonics; needs model kind ace)",
+        new("ace", [], "atomic cluster expansion basis (product basis of radial functions and spherical harmonics; model kind ace, or the features of a pinn network)",
         [
             new("rc", "number", F(AceP.Cutoff), "cut-off radius (Å)"),
             new("radial", "text", F(AceP.RadialBasis), "radial basis (SBessel, ChebExpCos, ...)"),

@@ -21,8 +21,9 @@ public sealed class TrainingSet
     /// <summary>Distinct atomic numbers, increasing.</summary>
     public int[] Elements() => [.. Structures.SelectMany(s => s.AtomicNumbers).Distinct().Order()];
 
-    public static TrainingSet Compute(IDescriptor descriptor, IReadOnlyList<Structure> structures, bool derivatives, int threads, IProgress<WorkProgress>? progress = null) =>
-        new(structures, DatasetDescriptors.Compute(descriptor, structures, derivatives, threads, progress));
+    public static TrainingSet Compute(IDescriptor descriptor, IReadOnlyList<Structure> structures, bool derivatives, int threads, IProgress<WorkProgress>? progress = null,
+        double neighborCutoff = 0) =>
+        new(structures, DatasetDescriptors.Compute(descriptor, structures, derivatives, threads, progress, neighborCutoff: neighborCutoff));
 
     /// <summary>Mean and standard deviation of every feature over all atoms (σ = 1 where a feature is constant).</summary>
     public (double[] Mean, double[] Scale) FeatureStatistics()

@@ -189,8 +189,8 @@ public static class PinnFile
 
     private static string F(double v) => v.ToString("R", Inv);
 
-    /// <summary>Whether the potential is a PINN that <see cref="Save"/> can write.</summary>
-    public static bool Handles(Potential potential) => potential.Model is PinnModel && potential.Descriptor is PinnFeatures;
+    /// <summary>Whether the potential is a PINN (the .pinn writer is its format; <see cref="Text"/> refuses one on other features with the reason).</summary>
+    public static bool Handles(Potential potential) => potential.Model is PinnModel;
 
     /// <summary>Writes a PINN potential as a <c>.pinn</c> file (atomically).</summary>
     public static void Save(string path, Potential potential, string? comment = null)
@@ -217,7 +217,9 @@ public static class PinnFile
     public static string Text(Potential potential, string? comment = null)
     {
         if (potential.Model is not PinnModel m || potential.Descriptor is not PinnFeatures d)
-            throw new MlipException("only a PINN (model kind 'pinn' on 'pinn' features) can be written as a .pinn file");
+            throw new MlipException(potential.Model is PinnModel
+                ? $"a .pinn file needs a PINN on the 'pinn' descriptor (pair_style pinn computes only its own features); this PINN reads '{potential.Descriptor.Name}' features"
+                : "only a PINN (model kind 'pinn' on 'pinn' features) can be written as a .pinn file");
         var p = d.Parameters;
         int nel = m.Elements.Count;
         if (p.Elements.Count != nel || p.Elements.Select(e => Elements.Number(e)).Where((z, i) => z != m.Elements[i]).Any())

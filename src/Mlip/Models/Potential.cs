@@ -94,12 +94,17 @@ public sealed class Potential(IDescriptor descriptor, IAtomicModel model, Descri
         return new CalculatorResult(total, forces ? f : null, stress && s.Pbc.AllPeriodic ? st : null, e, variance);
     }
 
-    /// <summary>A model with an explicit geometry term (PINN): one neighbour list for both, feature path plus explicit gradients.</summary>
+    /// <summary>
+    /// A model with an explicit geometry term (PINN): one neighbour list for both, feature path plus explicit gradients.
+    /// The feature path is contracted as for every descriptor model: the adjoint path of an <see cref="IAdjointDescriptor"/>
+    /// (so4, so3, ACE densities), the derivative blocks otherwise.
+    /// </summary>
     private CalculatorResult CalculateGeometric(IGeometricModel model, Structure s, bool forces, bool stress)
     {
         bool needGrad = forces || stress;
         var nl = Neighbors.NeighborList.Build(s, Math.Max(Descriptor.Cutoff, model.GeometryCutoff));
-        var set = Descriptor.Compute(s, derivatives: needGrad, nl);
+        bool adjoint = needGrad && Descriptor is IAdjointDescriptor;
+        var set = Descriptor.Compute(s, derivatives: needGrad && !adjoint, nl);
         int n = s.Count, k = Descriptor.FeatureCount;
         var e = new double[n];
         var dEdX = needGrad ? new double[n * k] : [];
@@ -108,7 +113,9 @@ public sealed class Potential(IDescriptor descriptor, IAtomicModel model, Descri
         double total = 0;
         foreach (double v in e) total += v;
         if (!needGrad) return new CalculatorResult(total, null, null, e);
-        var (f, st) = ForceContraction.Contract(set, dEdX, s.Volume);
+        var (f, st) = adjoint
+            ? ((IAdjointDescriptor)Descriptor).ForcesFromAdjoint(s, dEdX, set.Neighbors)
+            : ForceContraction.Contract(set, dEdX, s.Volume);
         var fe = sum!.Forces();
         for (int i = 0; i < n; i++) f[i] += fe[i];
         Stress? stressTotal = null;

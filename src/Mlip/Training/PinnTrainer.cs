@@ -283,7 +283,7 @@ public sealed class PinnTrainer
         private readonly Tensor _zA, _zB, _zCenter, _colH, _colZeta;  // angular triplets (indices into the R_c pairs)
         private readonly Tensor _sA, _sB, _sCenter, _colLambda;       // screening: R_c pair a, any pair b
         private readonly Tensor _colSigma;
-        private readonly Tensor? _d;
+        private readonly Tensor? _d, _dPair, _dCenter;         // nonzero derivative blocks, their pair and centre
         private readonly BatchLabels _labels;
         private readonly int _structures, _atoms, _rCount;
         private readonly double _rc, _dc;
@@ -304,6 +304,7 @@ public sealed class PinnTrainer
             var zA = new List<long>(); var zB = new List<long>(); var zC = new List<long>(); var cH = new List<long>(); var cZ = new List<long>();
             var sA = new List<long>(); var sB = new List<long>(); var sC = new List<long>(); var cL = new List<long>();
             var d = new List<double[]>();
+            var dPair = new List<long>(); var dCenter = new List<long>();
             int ao = 0;
             var localR = new List<int>();
             for (int q = 0; q < structures.Length; q++)
@@ -332,10 +333,12 @@ public sealed class PinnTrainer
                     {
                         pc.Add(gi); pn.Add(ao + nb[p]); ps.Add(q);
                         pv.Add(vs[p].X); pv.Add(vs[p].Y); pv.Add(vs[p].Z);
-                        if (derivatives)
+                        // pairs beyond the descriptor's own cut-off (listed for the BOP's 1.5 R_c) have zero blocks: not kept
+                        if (derivatives && ds.PairBlock(p).ContainsAnyExcept(0.0))
                         {
                             var block = new double[k * 3];
                             var src = ds.PairBlock(p);
+                            dPair.Add(pBase + p); dCenter.Add(gi);
                             for (int a = 0; a < k; a++)
                             {
                                 double inv = 1 / t._scale[a];
@@ -398,6 +401,7 @@ public sealed class PinnTrainer
                 var flat = new double[(long)d.Count * k * 3];
                 for (int p = 0; p < d.Count; p++) Array.Copy(d[p], 0, flat, (long)p * k * 3, k * 3);
                 _d = tensor(flat, [d.Count, k, 3], dtype: ScalarType.Float64);
+                _dPair = I(dPair); _dCenter = I(dCenter);
             }
         }
 
@@ -459,7 +463,7 @@ public sealed class PinnTrainer
             if (networkPath)
             {
                 var g = autograd.grad([eAtom.sum()], [v, xf], retain_graph: true, create_graph: createGraph);
-                gp = g[0] + bmm(g[1].index_select(0, _pc).unsqueeze(1), _d).squeeze(1);
+                gp = g[0].index_add(0, _dPair!, bmm(g[1].index_select(0, _dCenter!).unsqueeze(1), _d).squeeze(1), TorchScalars.One);
             }
             else gp = autograd.grad([eAtom.sum()], [v], retain_graph: true, create_graph: createGraph)[0];
             var f = zeros(_atoms, 3, dtype: ScalarType.Float64).index_add(0, _pc, gp, TorchScalars.One).index_add(0, _pn, gp, TorchScalars.MinusOne);

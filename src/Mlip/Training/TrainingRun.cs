@@ -56,7 +56,8 @@ public static class TrainingRun
         var store = config.Store is not null && kind.Streams(settings)
             ? DescriptorStore.Open(config.Store, spec, descriptor, train, config.StoreChunkAtoms) : null;
         EstimateMemory(config, kind, descriptor, mine, derivatives, store, log);
-        var set = kind.NeedsTrainingSet && store is null ? TrainingSet.Compute(descriptor, mine, derivatives, config.Threads, progress) : null;
+        var set = kind.NeedsTrainingSet && store is null
+            ? TrainingSet.Compute(descriptor, mine, derivatives, config.Threads, progress, kind.NeighborCutoff(settings, descriptor)) : null;
         var descriptorTime = clock.Elapsed;
         log.WriteLine(store is null
             ? string.Create(CultureInfo.InvariantCulture, $"descriptors: {descriptorTime.TotalSeconds:F1} s")

@@ -57,4 +57,55 @@ public class PinnCliTests
         var back = Mlip.Models.ModelFile.Load(Path.Combine(dir, "lmp", "si.pinn"));
         Assert.Equal(potential.Calculate(data[7]).Energy, back.Calculate(data[7]).Energy, 9);
     }
+
+    /// <summary>A PINN on SO(4) features trains, tests and refuses the .pinn export in one line; a bad descriptor or BOP cut-off in its config is one line, exit 1.</summary>
+    [Fact]
+    public void TrainPinnOnSo4AndBadConfigs()
+    {
+        string dir = TestPaths.TempDir();
+        var truth = PinnBop.SiliconExample();
+        var data = Enumerable.Range(0, 5).Select(i =>
+        {
+            var s = Crystals.Rattle(Crystals.Diamond("Si", 5.25 + 0.05 * i), 0.1, i + 11);
+            var r = truth.Calculate(s);
+            s.Energy = r.Energy; s.Forces = r.Forces; s.Stress = r.Stress;
+            return s;
+        }).ToList();
+        StructureIO.Write(Path.Combine(dir, "train.xyz"), data.Take(4).ToList());
+        StructureIO.Write(Path.Combine(dir, "test.xyz"), data.Skip(4).ToList());
+        string Config(string name, string descriptor, string model)
+        {
+            string path = Path.Combine(dir, name);
+            File.WriteAllText(path, $$"""
+                train: train.xyz
+                test: test.xyz
+                descriptor: {{descriptor}}
+                model: {kind: pinn, hidden: [4], bop_initial: [6.6, 2.5, 4.3, 1.65, -0.3, 1.1, 0.7, 1.7], bop_epochs: 3, epochs: 2, validation: 0{{model}}}
+                loss: {energy: 1, force: 0.1}
+                threads: 1
+                output: {{Path.GetFileNameWithoutExtension(name)}}
+                """);
+            return path;
+        }
+        var (code, stdout, stderr) = CliTests.Run("train", Config("so4.yaml", "{type: so4, parameters: {twojmax: 2, rcutfac: 4.2}}", ", bop_rc: 4.0, bop_dc: 1.5"));
+        Assert.True(code == 0, stderr);
+        Assert.Contains("on so4", stdout + stderr);
+        string model = Path.Combine(dir, "so4", "model.json");
+        var (c2, _, e2) = CliTests.Run("test", model, Path.Combine(dir, "test.xyz"));
+        Assert.True(c2 == 0, e2);
+        var (c3, _, e3) = CliTests.Run("export", "lammps", model, "-o", Path.Combine(dir, "lmp"));
+        Assert.Equal(1, c3);
+        Assert.Single(e3.Trim().Split('\n'));
+        Assert.Contains("pair_style pinn", e3);
+        Assert.False(Directory.Exists(Path.Combine(dir, "lmp")) && Directory.EnumerateFiles(Path.Combine(dir, "lmp")).Any(), "a refused export wrote files");
+
+        var (c4, _, e4) = CliTests.Run("train", Config("bad-descriptor.yaml", "{type: so5, parameters: {}}", ""));
+        Assert.Equal(1, c4);
+        Assert.Single(e4.Trim().Split('\n'));
+        Assert.Contains("so5", e4);
+        var (c5, _, e5) = CliTests.Run("train", Config("bad-cutoff.yaml", "{type: so4, parameters: {twojmax: 2}}", ", bop_rc: 3.0, bop_dc: 3.5"));
+        Assert.Equal(1, c5);
+        Assert.Single(e5.Trim().Split('\n'));
+        Assert.Contains("bop_dc", e5);
+    }
 }

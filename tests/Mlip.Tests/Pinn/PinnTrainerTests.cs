@@ -22,8 +22,8 @@ public class PinnTrainerTests
         InitialParameters = [6.8, 2.6, 4.2, 1.6, -0.33, 1.2, 0.6, 1.8],
     };
 
-    /// <summary>Three rattled and strained diamond cells labelled with Stillinger–Weber.</summary>
-    private static (TrainingSet Set, PinnFeatures Features) Data()
+    /// <summary>Three rattled and strained diamond cells labelled with Stillinger–Weber, with pinn features or SO(4) (2J = 4, R_cut 4.2 Å, neighbour lists to the BOP's 1.5 R_c = 6 Å).</summary>
+    private static (TrainingSet Set, IDescriptor Features) Data(string descriptor = "pinn")
     {
         var sw = StillingerWeber.Silicon();
         var list = new List<Structure>();
@@ -34,13 +34,15 @@ public class PinnTrainerTests
             s.Energy = r.Energy; s.Forces = r.Forces; s.Stress = r.Stress;
             list.Add(s);
         }
-        var d = new PinnFeatures(new PinnFeatureParameters { Cutoff = 4.0, CutoffRange = 1.5, Centres = [2.3, 3.2, 4.1], Orders = [0, 1, 2] });
-        return (TrainingSet.Compute(d, list, derivatives: true, threads: 1), d);
+        IDescriptor d = descriptor == "pinn"
+            ? new PinnFeatures(new PinnFeatureParameters { Cutoff = 4.0, CutoffRange = 1.5, Centres = [2.3, 3.2, 4.1], Orders = [0, 1, 2] })
+            : new DescriptorSpec("so4", new Dictionary<string, string> { ["twojmax"] = "4", ["rcutfac"] = "4.2" }).Create(["Si"]);
+        return (TrainingSet.Compute(d, list, derivatives: true, threads: 1, neighborCutoff: 1.5 * Options.Cutoff), d);
     }
 
-    private static double ManagedLoss(PinnModel model, PinnFeatures d, TrainingSet set, int stage)
+    private static double ManagedLoss(PinnModel model, IDescriptor d, TrainingSet set, int stage)
     {
-        var pot = new Potential(d, model, new DescriptorSpec("pinn", new Dictionary<string, string>()));
+        var pot = new Potential(d, model, new DescriptorSpec(d.Name, new Dictionary<string, string>()));
         var w = Options.Weights;
         double le = 0, lf = 0, ls = 0, pen = 0;
         int nf = 0, ns = 0, atoms = 0;
@@ -74,10 +76,12 @@ public class PinnTrainerTests
         return x;
     }
 
-    [Fact]
-    public void TorchLossEqualsTheManagedModelAndGradientsEqualFiniteDifferences()
+    [Theory]
+    [InlineData("pinn")]
+    [InlineData("so4")]
+    public void TorchLossEqualsTheManagedModelAndGradientsEqualFiniteDifferences(string descriptor)
     {
-        var (set, d) = Data();
+        var (set, d) = Data(descriptor);
         var t = new PinnTrainer(set, Options);
         var x = RandomNetwork(t, 5);
         var g = new double[x.Length];

@@ -69,6 +69,11 @@ public abstract class ModelKind
     public virtual bool Streams(object settings) => false;
     /// <summary>True for kinds cheap enough to refit at every active-learning iteration (<c>mlip learn</c>).</summary>
     public virtual bool Refittable => false;
+    /// <summary>
+    /// Radius the training set's neighbour lists must reach for this kind's model when it exceeds the descriptor's cut-off
+    /// (a PINN's bond-order term: 1.5 R_c); 0 when the descriptor's own list suffices.
+    /// </summary>
+    public virtual double NeighborCutoff(object settings, IDescriptor descriptor) => 0;
     /// <summary>The descriptor type the kind needs, or null for any.</summary>
     public virtual string? Descriptor => null;
     /// <summary>Read/write of the model in the Mlip model file; null when the kind's potentials are saved in another format.</summary>

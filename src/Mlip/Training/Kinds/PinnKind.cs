@@ -47,24 +47,43 @@ public sealed record PinnSettings
 
     [Setting("l2", "L2 penalty on the network weights", Min = 0)]
     public double L2 { get; init; } = 1e-6;
+
+    [Setting("bop_rc", "cut-off radius R_c of the bond-order potential (Å; screening atoms reach 1.5 R_c); none: the pinn descriptor's rc, 4 Å with other descriptors", Min = 0.5, Max = 15, DefaultText = "none")]
+    public double? BopRc { get; init; }
+
+    [Setting("bop_dc", "range d_c of the BOP's cut-off function (Å, at most bop_rc); none: the pinn descriptor's dc, 1.5 Å with other descriptors", Min = 0.01, Max = 15, DefaultText = "none")]
+    public double? BopDc { get; init; }
+
+    /// <summary>R_c and d_c of the BOP: the keys, else the pinn descriptor's own, else 4 and 1.5 Å.</summary>
+    public (double Rc, double Dc) BopCutoff(IDescriptor descriptor)
+    {
+        double rc = BopRc ?? (descriptor is PinnFeatures pf ? pf.Parameters.Cutoff : 4.0);
+        double dc = BopDc ?? (descriptor is PinnFeatures pd ? pd.Parameters.CutoffRange : 1.5);
+        if (dc > rc) throw new MlipException($"model: bop_dc = {dc} Å must not exceed bop_rc = {rc} Å");
+        return (rc, dc);
+    }
 }
 
-/// <summary>Physics-informed network: per-atom networks predict the parameters of a bond-order potential (needs the pinn descriptor).</summary>
+/// <summary>
+/// Physics-informed network: per-atom networks on any descriptor (pinn, so4, so3, ace, acsf ...) predict the parameters
+/// of a bond-order potential whose own cut-off is bop_rc, bop_dc (docs/pinn.md).
+/// </summary>
 public sealed class PinnKind : ModelKind<PinnSettings>
 {
     public override string Name => "pinn";
-    public override string Doc => "physically informed network: per-element networks on the pinn descriptor predict the parameters of a bond-order potential";
-    public override string? Descriptor => "pinn";
+    public override string Doc => "physically informed network: per-element networks on any descriptor predict the parameters of a bond-order potential";
     public override ModelCodec? Codec => ModelFile.FindCodec("pinn");
+
+    /// <summary>The BOP's screening atoms reach 1.5 R_c: the training set's neighbour lists must too.</summary>
+    public override double NeighborCutoff(object settings, IDescriptor descriptor) => 1.5 * ((PinnSettings)settings).BopCutoff(descriptor).Rc;
 
     protected override ModelFitResult Fit(ModelFitContext c, PinnSettings s)
     {
-        if (c.Descriptor is not PinnFeatures pf)
-            throw new MlipException($"{c.Source}: a pinn model needs the 'pinn' descriptor (its rc and dc are the BOP's)");
+        var (rc, dc) = s.BopCutoff(c.Descriptor);
         var options = new PinnOptions
         {
-            Cutoff = pf.Parameters.Cutoff,
-            CutoffRange = pf.Parameters.CutoffRange,
+            Cutoff = rc,
+            CutoffRange = dc,
             InitialParameters = s.BopInitial,
             Hidden = s.Hidden,
             Activation = Mlp.ParseActivation(s.Activation),
@@ -83,7 +102,7 @@ public sealed class PinnKind : ModelKind<PinnSettings>
             Threads = c.Threads,
         };
         var trainer = new PinnTrainer(c.Set!, options);
-        c.Log.WriteLine($"pinn: {string.Join("-", new[] { c.Descriptor.FeatureCount }.Concat(options.Hidden).Append(new Calculators.PinnBopLayout(c.Elements.Count).SetSize))} network per element, {options.Activation}, " +
+        c.Log.WriteLine($"pinn: {string.Join("-", new[] { c.Descriptor.FeatureCount }.Concat(options.Hidden).Append(new Calculators.PinnBopLayout(c.Elements.Count).SetSize))} network per element on {c.Descriptor.Name}, {options.Activation}, BOP R_c {rc} Å, d_c {dc} Å, " +
                         $"{trainer.ParameterCount} parameters; stage 1: {options.BopEpochs} L-BFGS iterations on the BOP, stage 2: {options.Optimizer} {options.Epochs} epochs, " +
                         $"{trainer.TrainStructures} training / {trainer.ValidationStructures} validation structures");
         var (m, curve, finalLoss) = trainer.Train(c.Log, c.Output is null ? null : Path.Combine(c.Output, "checkpoint.json"), c.Resume);

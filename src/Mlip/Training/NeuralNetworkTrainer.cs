@@ -257,6 +257,8 @@ public sealed class NeuralNetworkTrainer
                 break;
             }
         }
+        // a resume with no epoch left runs none: the loss is then that of the checkpoint's parameters (mean over batches, as an epoch's)
+        if (double.IsNaN(lastLoss)) lastLoss = LossAndGradient(x, new double[x.Length]) / _batchStructures.Count;
         return (ToModel(HasValidation ? best : x), curve, lastLoss);
     }
 

@@ -246,6 +246,8 @@ public sealed class PinnTrainer
                 WriteCheckpoint(checkpointPath, 2, epoch, x, best, bestVal, seconds, optimizer.SaveState(), curve);
         }
         if (_o.Epochs == 0 || !double.IsFinite(bestVal)) best = x;
+        // a resume with no epoch left runs none: the loss is then that of the checkpoint's parameters (mean over batches, as an epoch's)
+        if (double.IsNaN(lastLoss)) lastLoss = LossAndGradient(x, new double[ParameterCount], stage: 2) / _batches.Count;
         return (ToModel(best), curve, lastLoss);
     }
 

@@ -57,12 +57,20 @@ public class AceBasisTests(ITestOutputHelper output)
         var linear = new Potential(d, new PolynomialModel(1, [29, 28], k, coeff, mean, scale), new DescriptorSpec("ace", new Dictionary<string, string>()));
         var basis = AceLinearExport.ToCTilde(linear);
         var s = DescriptorTestKit.RandomCell(4, ["Cu", "Ni"], atoms: 8, minDistance: 1.9, length: 5.0);
-        var a = linear.Calculate(s);
+        // the reference: the linear model on the descriptor's values and per-pair derivative blocks (no C-tilde form)
+        var set = d.Compute(s, derivatives: true);
+        var atomEnergies = new double[s.Count];
+        var dEdX = new double[s.Count * k];
+        linear.Model.Evaluate(set.Values, s.AtomicNumbers, atomEnergies, dEdX);
+        var (blockForces, blockStress) = ForceContraction.Contract(set, dEdX, s.Volume);
+        var a = new Mlip.Calculators.CalculatorResult(atomEnergies.Sum(), blockForces, blockStress);
         string dir = TestPaths.TempDir();
-        foreach (var name in new[] { "direct", "fit.yace", "fit.ace" })
+        // "potential": the linear Potential itself, which evaluates through its C-tilde form
+        foreach (var name in new[] { "direct", "potential", "fit.yace", "fit.ace" })
         {
             Potential pace;
             if (name == "direct") pace = AcePotential.Create(basis);
+            else if (name == "potential") pace = linear;
             else
             {
                 var path = Path.Combine(dir, name);

@@ -123,8 +123,10 @@ public class PinnTrainerTests
             Assert.True(final < start, $"final loss {final} not below the start {start}");
             Assert.True(File.Exists(cp));
             // resume after the end: continues (nothing left) and returns the same model
-            var (again, _, _) = new PinnTrainer(set, Options).Train(TextWriter.Null, cp, resume: true);
+            var (again, _, againFinal) = new PinnTrainer(set, Options).Train(TextWriter.Null, cp, resume: true);
             Assert.Equal(model.BaseParameters[0], again.BaseParameters[0]);
+            // with no epoch run, the final loss is the loss at the checkpoint's parameters, not NaN
+            Assert.True(double.IsFinite(againFinal) && againFinal < start, $"final loss after a resume with nothing left: {againFinal}");
         }
         finally { dir.Delete(true); }
     }

@@ -65,7 +65,7 @@ public sealed class Potential(IDescriptor descriptor, IAtomicModel model, Descri
     private CalculatorResult CalculateRaw(Structure s, bool forces, bool stress)
     {
         CheckElements(s);
-        if (Descriptor is Descriptors.Ace.AceBasisDescriptor && PaceForm() is { } pace) return pace.Calculate(s, forces, stress);
+        if (Descriptor is Descriptors.Ace.AceBasisDescriptor && PaceForm() is { } pace) return pace.CalculateRaw(s, forces, stress); // checked by this potential's CheckFinite, naming its file
         if (Model is IGeometricModel geometric) return CalculateGeometric(geometric, s, forces, stress);
         bool needGrad = forces || stress;
         if (needGrad && Descriptor is IFusedDescriptor fused && Model is not IUncertainModel)

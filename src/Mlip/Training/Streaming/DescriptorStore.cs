@@ -150,6 +150,7 @@ public sealed class DescriptorStore
                 var sets = DatasetDescriptors.Compute(Descriptor, chunk, false, threads);
                 WriteFeatures(FeaturePath(c), sets);
                 computed++;
+                MemoryTrace.Mark(string.Create(CultureInfo.InvariantCulture, $"features of chunk {c}"));
             }
             doneStructures += end - start;
             progress?.Report(new WorkProgress(doneStructures, Structures.Count, clock.Elapsed));

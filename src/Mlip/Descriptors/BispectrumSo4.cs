@@ -239,6 +239,7 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
     {
         public double[] UtotR, UtotI, ZR, ZI, YR, YI, DuR, DuI, B, DB, Beta;
         public double[] UR = [], UI = [];
+        public double[] U4R = [], U4I = []; // Prepare4: U of neighbour 4g + l at (4g·idxuMax + 4q + l)
         public int[] Pair = [];
         public double[] Rcut = [], Wj = [];
 
@@ -259,6 +260,7 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
             int cap = Math.Max(n, 2 * Pair.Length);
             Pair = new int[cap]; Rcut = new double[cap]; Wj = new double[cap];
             UR = new double[cap * idxuMax]; UI = new double[cap * idxuMax];
+            U4R = new double[(cap + 3) / 4 * 4 * idxuMax]; U4I = new double[(cap + 3) / 4 * 4 * idxuMax];
         }
     }
 
@@ -310,6 +312,118 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
         return m;
     }
 
+    /// <summary>
+    /// <see cref="Prepare"/> with U of four neighbours at a time, one per vector lane, written lane-interleaved to
+    /// <see cref="Workspace.U4R"/> for <see cref="PairGradients4"/>; each lane does the scalar operations in the same order and
+    /// U_tot is summed in neighbour order, so the same bits.
+    /// </summary>
+    private unsafe int Prepare4(Structure s, NeighborList nl, int[] element, int i, Workspace w)
+    {
+        int ei = element[i];
+        w.EnsureNeighbors(nl.NeighborCount(i), _idxuMax);
+        var distances = nl.Distances;
+        var neighbors = nl.Neighbors;
+        var vectors = nl.Vectors;
+        int m = 0;
+        foreach (int p in nl.PairRange(i))
+        {
+            int ej = element[neighbors[p]];
+            double rcut = _p.RcutFac * (_radius[ei] + _radius[ej]);
+            double r = distances[p];
+            if (!(r < rcut) || r * r <= 1e-20) continue;
+            w.Pair[m] = p;
+            w.Rcut[m] = rcut;
+            w.Wj[m] = _weight[ej];
+            m++;
+        }
+        ZeroUtot(w);
+        int nu = _idxuMax;
+        Span<double> sf = stackalloc double[Lanes];
+        Span<double> lane = stackalloc double[5 * Lanes];
+        for (int start = 0; start < m; start += Lanes)
+        {
+            int lanes = Math.Min(Lanes, m - start);
+            for (int l = 0; l < Lanes; l++)
+            {
+                int a = start + Math.Min(l, lanes - 1); // a short group repeats its last neighbour in the spare lanes
+                var v = vectors[w.Pair[a]];
+                double r = Math.Sqrt(v.X * v.X + v.Y * v.Y + v.Z * v.Z);
+                double theta0 = (r - _p.Rmin0) * _p.Rfac0 * Math.PI / (w.Rcut[a] - _p.Rmin0);
+                double z0 = r / Math.Tan(theta0);
+                double r0inv = 1.0 / Math.Sqrt(r * r + z0 * z0);
+                lane[l] = r0inv * z0; lane[Lanes + l] = -r0inv * v.Z; lane[2 * Lanes + l] = r0inv * v.Y; lane[3 * Lanes + l] = -r0inv * v.X;
+                sf[l] = SwitchingFunction(r, w.Rcut[a]) * w.Wj[a];
+            }
+            fixed (double* u4r = w.U4R, u4i = w.U4I, utR = w.UtotR, utI = w.UtotI, lp = lane)
+            {
+                double* ur = u4r + start * nu, ui = u4i + start * nu;
+                ComputeU4(Vector256.Load(lp), Vector256.Load(lp + Lanes), Vector256.Load(lp + 2 * Lanes), Vector256.Load(lp + 3 * Lanes), ur, ui);
+                for (int q = 0; q < nu; q++) // each U_tot entry summed over the neighbours in their order
+                {
+                    double tr = utR[q], ti = utI[q];
+                    for (int l = 0; l < lanes; l++)
+                    {
+                        tr += sf[l] * ur[Lanes * q + l];
+                        ti += sf[l] * ui[Lanes * q + l];
+                    }
+                    utR[q] = tr; utI[q] = ti;
+                }
+            }
+        }
+        return m;
+    }
+
+    /// <summary><see cref="ComputeU"/> of four neighbours (a = aR + i aI, b = bR + i bI per lane), lane-interleaved: ur[4·jju + lane].</summary>
+    private unsafe void ComputeU4(Vector256<double> aR, Vector256<double> aI, Vector256<double> bR, Vector256<double> bI, double* ur, double* ui)
+    {
+        const int L = Lanes;
+        Vector256.Create(1.0).Store(ur);
+        Vector256<double>.Zero.Store(ui);
+        fixed (double* rootpq = _rootpq)
+        fixed (int* block = _idxuBlock)
+        {
+            int stride = _rootStride;
+            for (int j = 1; j <= _twojmax; j++)
+            {
+                int jju = block[j];
+                int jjup = block[j - 1];
+                for (int mb = 0; 2 * mb <= j; mb++)
+                {
+                    Vector256<double>.Zero.Store(ur + L * jju);
+                    Vector256<double>.Zero.Store(ui + L * jju);
+                    for (int ma = 0; ma < j; ma++)
+                    {
+                        var upr = Vector256.Load(ur + L * jjup); var upi = Vector256.Load(ui + L * jjup);
+                        var rp = Vector256.Create(rootpq[(j - ma) * stride + j - mb]);
+                        (Vector256.Load(ur + L * jju) + rp * (aR * upr + aI * upi)).Store(ur + L * jju);
+                        (Vector256.Load(ui + L * jju) + rp * (aR * upi - aI * upr)).Store(ui + L * jju);
+                        var rn = Vector256.Create(-rootpq[(ma + 1) * stride + j - mb]);
+                        (rn * (bR * upr + bI * upi)).Store(ur + L * (jju + 1));
+                        (rn * (bR * upi - bI * upr)).Store(ui + L * (jju + 1));
+                        jju++; jjup++;
+                    }
+                    jju++;
+                }
+                jju = block[j];
+                jjup = jju + (j + 1) * (j + 1) - 1;
+                int mbpar = 1;
+                for (int mb = 0; 2 * mb <= j; mb++)
+                {
+                    int mapar = mbpar;
+                    for (int ma = 0; ma <= j; ma++)
+                    {
+                        var vr = Vector256.Load(ur + L * jju); var vi = Vector256.Load(ui + L * jju);
+                        if (mapar == 1) { vr.Store(ur + L * jjup); (-vi).Store(ui + L * jjup); }
+                        else { (-vr).Store(ur + L * jjup); vi.Store(ui + L * jjup); }
+                        mapar = -mapar;
+                        jju++; jjup--;
+                    }
+                    mbpar = -mbpar;
+                }
+            }
+        }
+    }
+
     /// <summary>Centres per block of the parallel loops (<see cref="MlipParallel.ForChunks{TScratch}"/>).</summary>
     private const int Chunk = 8;
 
@@ -328,13 +442,15 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
         var values = new double[n * k];
         double[]? grad = derivatives ? new double[nl.PairCount * k * 3] : null;
         // every centre writes only its own row of values and the blocks of its own pairs: parallel over centres, same bits on any thread count
-        MlipParallel.ForChunks(n, Chunk, () => new Workspace(this), (first, end, w) =>
+        MlipParallel.ForChunks(n, Chunk, () => new BlockWorkspace(this, 0), (first, end, bw) =>
         {
             var vectors = nl.Vectors;
+            for (int a = 0; a < end - first; a++) bw.Neighbors[a] = Prepare(s, nl, element, first + a, bw.Atoms[a]);
+            ComputeZBlock(bw, end - first);
             for (int i = first; i < end; i++)
             {
-                int m = Prepare(s, nl, element, i, w);
-                ComputeZ(w.UtotR, w.UtotI, w.ZR, w.ZI);
+                var w = bw.Atoms[i - first];
+                int m = bw.Neighbors[i - first];
                 var x = values.AsSpan(i * k, k);
                 ComputeB(w.UtotR, w.UtotI, w.ZR, w.ZI, x[.._nb]);
                 if (_quadratic) QuadraticValues(x);
@@ -368,20 +484,22 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
         var betaAll = dEdB.ToArray();
         var dedr = new double[3 * nl.PairCount];
         var used = new bool[nl.PairCount];
-        MlipParallel.ForChunks(n, Chunk, () => new Workspace(this), (first, end, w) =>
+        MlipParallel.ForChunks(n, Chunk, () => new BlockWorkspace(this, 0), (first, end, bw) =>
         {
+            for (int a = 0; a < end - first; a++) bw.Neighbors[a] = Vectorised ? Prepare4(s, nl, element, first + a, bw.Atoms[a]) : Prepare(s, nl, element, first + a, bw.Atoms[a]);
+            ComputeZBlock(bw, end - first);
             for (int i = first; i < end; i++)
             {
-                int m = Prepare(s, nl, element, i, w);
+                var w = bw.Atoms[i - first];
+                int m = bw.Neighbors[i - first];
                 ReadOnlySpan<double> beta = betaAll.AsSpan(i * k, k);
-                ComputeZ(w.UtotR, w.UtotI, w.ZR, w.ZI);
                 if (_quadratic)
                 {
                     ComputeB(w.UtotR, w.UtotI, w.ZR, w.ZI, w.B);
                     beta = LinearBeta(beta, w.B, w.Beta);
                 }
                 ComputeYFromZ(w.ZR, w.ZI, beta, w.YR, w.YI);
-                PairGradients(nl, w, m, dedr, used);
+                PairGradients4(nl, w, bw, m, dedr, used);
             }
         });
         return SumPairGradients(s, nl, dedr, used);
@@ -407,7 +525,7 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
         MlipParallel.ForChunks(n, Chunk, () => new BlockWorkspace(this, k), (first, end, bw) =>
         {
             int count = end - first;
-            for (int a = 0; a < count; a++) bw.Neighbors[a] = Prepare(s, nl, element, first + a, bw.Atoms[a]);
+            for (int a = 0; a < count; a++) bw.Neighbors[a] = Vectorised ? Prepare4(s, nl, element, first + a, bw.Atoms[a]) : Prepare(s, nl, element, first + a, bw.Atoms[a]);
             ComputeZBlock(bw, count);
             for (int a = 0; a < count; a++)
             {
@@ -438,7 +556,7 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
         public readonly Workspace[] Atoms;
         public readonly int[] Neighbors = new int[Chunk];
         public readonly double[] DEdX;
-        public readonly double[] Utot4R, Utot4I, Z4R, Z4I, U4R, U4I, Du4R, Du4I;
+        public readonly double[] Utot4R, Utot4I, Z4R, Z4I, Du4R, Du4I;
         public readonly DuScalars[] Geometry = new DuScalars[Lanes];
 
         public BlockWorkspace(BispectrumSo4 s, int k)
@@ -448,13 +566,15 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
             DEdX = new double[Chunk * k];
             Utot4R = new double[Lanes * s._idxuMax]; Utot4I = new double[Lanes * s._idxuMax];
             Z4R = new double[Lanes * s._idxzMax]; Z4I = new double[Lanes * s._idxzMax];
-            U4R = new double[Lanes * s._idxuMax]; U4I = new double[Lanes * s._idxuMax];
             Du4R = new double[3 * Lanes * s._idxuMax]; Du4I = new double[3 * Lanes * s._idxuMax];
         }
     }
 
     /// <summary>Centres whose Z is formed together, one per lane of a <see cref="Vector256{T}"/>.</summary>
     private const int Lanes = 4;
+
+    /// <summary>Whether Z and the pair gradients run four lanes at a time (<see cref="ComputeZBlock"/>, <see cref="PairGradients4"/>); off, the scalar kernels (the same bits: the tests compare both).</summary>
+    internal bool Vectorised { get; init; } = Vector256.IsHardwareAccelerated;
 
     /// <summary>
     /// Z of the <paramref name="count"/> centres of a block whose U_tot <see cref="Prepare"/> formed: four centres at a time,
@@ -464,7 +584,7 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
     /// </summary>
     private unsafe void ComputeZBlock(BlockWorkspace bw, int count)
     {
-        if (!Vector256.IsHardwareAccelerated)
+        if (!Vectorised)
         {
             for (int a = 0; a < count; a++) ComputeZ(bw.Atoms[a].UtotR, bw.Atoms[a].UtotI, bw.Atoms[a].ZR, bw.Atoms[a].ZI);
             return;
@@ -576,7 +696,7 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
     /// </summary>
     private unsafe void PairGradients4(NeighborList nl, Workspace w, BlockWorkspace bw, int m, double[] dedr, bool[] used)
     {
-        if (!Vector256.IsHardwareAccelerated) { PairGradients(nl, w, m, dedr, used); return; }
+        if (!Vectorised) { PairGradients(nl, w, m, dedr, used); return; } // U of Prepare; with vectors, of Prepare4
         var vectors = nl.Vectors;
         var g = bw.Geometry;
         int nu = _idxuMax;
@@ -587,10 +707,8 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
             {
                 int a = start + Math.Min(l, lanes - 1); // a short group repeats its last neighbour in the spare lanes
                 g[l] = DuGeometry(vectors[w.Pair[a]], w.Rcut[a], w.Wj[a]);
-                var ur = w.UR.AsSpan(a * nu, nu); var ui = w.UI.AsSpan(a * nu, nu);
-                for (int q = 0; q < nu; q++) { bw.U4R[Lanes * q + l] = ur[q]; bw.U4I[Lanes * q + l] = ui[q]; }
             }
-            DeDr4(g, bw, w.YR, w.YI, out var ex, out var ey, out var ez);
+            DeDr4(g, w.U4R, w.U4I, start * nu, bw, w.YR, w.YI, out var ex, out var ey, out var ez);
             for (int l = 0; l < lanes; l++)
             {
                 int p = w.Pair[start + l];
@@ -600,23 +718,36 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
         }
     }
 
-    private static Vector256<double> Lane(DuScalars[] g, Func<DuScalars, double> f) => Vector256.Create(f(g[0]), f(g[1]), f(g[2]), f(g[3]));
-
     /// <summary>∂U/∂r_ij (<see cref="ComputeDU"/>) and dE/dr_ij = 2 Σ' Re(dU* Y) (<see cref="ComputeDEDR"/>) of four neighbours, lane by lane; layout [jju][xyz][lane].</summary>
-    private unsafe void DeDr4(DuScalars[] g, BlockWorkspace bw, double[] yRArr, double[] yIArr, out Vector256<double> ex, out Vector256<double> ey, out Vector256<double> ez)
+    private unsafe void DeDr4(DuScalars[] g, double[] u4R, double[] u4I, int offset, BlockWorkspace bw, double[] yRArr, double[] yIArr, out Vector256<double> ex, out Vector256<double> ey, out Vector256<double> ez)
     {
-        var aR = Lane(g, v => v.AR); var aI = Lane(g, v => v.AI); var bR = Lane(g, v => v.BR); var bI = Lane(g, v => v.BI);
-        var daRx = Lane(g, v => v.DaRx); var daRy = Lane(g, v => v.DaRy); var daRz = Lane(g, v => v.DaRz);
-        var daIx = Lane(g, v => v.DaIx); var daIy = Lane(g, v => v.DaIy); var daIz = Lane(g, v => v.DaIz);
-        var dbRx = Lane(g, v => v.DbRx); var dbRy = Lane(g, v => v.DbRy); var dbRz = Lane(g, v => v.DbRz);
-        var dbIx = Lane(g, v => v.DbIx); var dbIy = Lane(g, v => v.DbIy); var dbIz = Lane(g, v => v.DbIz);
-        var ux = Lane(g, v => v.Ux); var uy = Lane(g, v => v.Uy); var uz = Lane(g, v => v.Uz);
-        var sfac = Lane(g, v => v.Sfac); var dsfac = Lane(g, v => v.Dsfac);
+        var aR = Vector256.Create(g[0].AR, g[1].AR, g[2].AR, g[3].AR);
+        var aI = Vector256.Create(g[0].AI, g[1].AI, g[2].AI, g[3].AI);
+        var bR = Vector256.Create(g[0].BR, g[1].BR, g[2].BR, g[3].BR);
+        var bI = Vector256.Create(g[0].BI, g[1].BI, g[2].BI, g[3].BI);
+        var daRx = Vector256.Create(g[0].DaRx, g[1].DaRx, g[2].DaRx, g[3].DaRx);
+        var daRy = Vector256.Create(g[0].DaRy, g[1].DaRy, g[2].DaRy, g[3].DaRy);
+        var daRz = Vector256.Create(g[0].DaRz, g[1].DaRz, g[2].DaRz, g[3].DaRz);
+        var daIx = Vector256.Create(g[0].DaIx, g[1].DaIx, g[2].DaIx, g[3].DaIx);
+        var daIy = Vector256.Create(g[0].DaIy, g[1].DaIy, g[2].DaIy, g[3].DaIy);
+        var daIz = Vector256.Create(g[0].DaIz, g[1].DaIz, g[2].DaIz, g[3].DaIz);
+        var dbRx = Vector256.Create(g[0].DbRx, g[1].DbRx, g[2].DbRx, g[3].DbRx);
+        var dbRy = Vector256.Create(g[0].DbRy, g[1].DbRy, g[2].DbRy, g[3].DbRy);
+        var dbRz = Vector256.Create(g[0].DbRz, g[1].DbRz, g[2].DbRz, g[3].DbRz);
+        var dbIx = Vector256.Create(g[0].DbIx, g[1].DbIx, g[2].DbIx, g[3].DbIx);
+        var dbIy = Vector256.Create(g[0].DbIy, g[1].DbIy, g[2].DbIy, g[3].DbIy);
+        var dbIz = Vector256.Create(g[0].DbIz, g[1].DbIz, g[2].DbIz, g[3].DbIz);
+        var ux = Vector256.Create(g[0].Ux, g[1].Ux, g[2].Ux, g[3].Ux);
+        var uy = Vector256.Create(g[0].Uy, g[1].Uy, g[2].Uy, g[3].Uy);
+        var uz = Vector256.Create(g[0].Uz, g[1].Uz, g[2].Uz, g[3].Uz);
+        var sfac = Vector256.Create(g[0].Sfac, g[1].Sfac, g[2].Sfac, g[3].Sfac);
+        var dsfac = Vector256.Create(g[0].Dsfac, g[1].Dsfac, g[2].Dsfac, g[3].Dsfac);
         const int L = Lanes, S = 3 * Lanes; // doubles per U entry, per dU entry
         var zero = Vector256<double>.Zero;
-        fixed (double* ur = bw.U4R, ui = bw.U4I, duR = bw.Du4R, duI = bw.Du4I, rootpq = _rootpq, yR = yRArr, yI = yIArr)
+        fixed (double* ur0 = u4R, ui0 = u4I, duR = bw.Du4R, duI = bw.Du4I, rootpq = _rootpq, yR = yRArr, yI = yIArr)
         fixed (int* block = _idxuBlock)
         {
+            double* ur = ur0 + offset, ui = ui0 + offset;
             int stride = _rootStride;
             for (int d = 0; d < 3; d++) { zero.Store(duR + L * d); zero.Store(duI + L * d); }
             for (int j = 1; j <= _twojmax; j++)

@@ -445,7 +445,7 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
         MlipParallel.ForChunks(n, Chunk, () => new BlockWorkspace(this, 0), (first, end, bw) =>
         {
             var vectors = nl.Vectors;
-            for (int a = 0; a < end - first; a++) bw.Neighbors[a] = Prepare(s, nl, element, first + a, bw.Atoms[a]);
+            for (int a = 0; a < end - first; a++) bw.Neighbors[a] = Vectorised ? Prepare4(s, nl, element, first + a, bw.Atoms[a]) : Prepare(s, nl, element, first + a, bw.Atoms[a]);
             ComputeZBlock(bw, end - first);
             for (int i = first; i < end; i++)
             {
@@ -455,6 +455,11 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
                 ComputeB(w.UtotR, w.UtotI, w.ZR, w.ZI, x[.._nb]);
                 if (_quadratic) QuadraticValues(x);
                 if (grad is null) continue;
+                if (Vectorised)
+                {
+                    DerivativeBlocks4(nl, w, bw, m, x, grad);
+                    continue;
+                }
                 for (int a = 0; a < m; a++)
                 {
                     int p = w.Pair[a];
@@ -558,6 +563,7 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
         public readonly double[] DEdX;
         public readonly double[] Utot4R, Utot4I, Z4R, Z4I, Du4R, Du4I;
         public readonly DuScalars[] Geometry = new DuScalars[Lanes];
+        public readonly double[] Spare; // ∂B of a short group's spare lanes
 
         public BlockWorkspace(BispectrumSo4 s, int k)
         {
@@ -567,6 +573,7 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
             Utot4R = new double[Lanes * s._idxuMax]; Utot4I = new double[Lanes * s._idxuMax];
             Z4R = new double[Lanes * s._idxzMax]; Z4I = new double[Lanes * s._idxzMax];
             Du4R = new double[3 * Lanes * s._idxuMax]; Du4I = new double[3 * Lanes * s._idxuMax];
+            Spare = new double[3 * s._nb];
         }
     }
 
@@ -718,8 +725,30 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
         }
     }
 
+    /// <summary>The derivative blocks ∂X/∂r_ij of a centre's m neighbours (U of <see cref="Prepare4"/>), four neighbours at a time: the bits of <see cref="ComputeDU"/> and <see cref="ComputeDB"/>.</summary>
+    private void DerivativeBlocks4(NeighborList nl, Workspace w, BlockWorkspace bw, int m, ReadOnlySpan<double> x, double[] grad)
+    {
+        var vectors = nl.Vectors;
+        var g = bw.Geometry;
+        int k = FeatureCount, nu = _idxuMax;
+        for (int start = 0; start < m; start += Lanes)
+        {
+            int lanes = Math.Min(Lanes, m - start);
+            for (int l = 0; l < Lanes; l++)
+            {
+                int a = start + Math.Min(l, lanes - 1);
+                g[l] = DuGeometry(vectors[w.Pair[a]], w.Rcut[a], w.Wj[a]);
+            }
+            Du4(g, w.U4R, w.U4I, start * nu, bw);
+            Span<double> Block(int l) => l < lanes ? grad.AsSpan(w.Pair[start + l] * k * 3, 3 * _nb) : bw.Spare;
+            DB4(bw, w.ZR, w.ZI, Block(0), Block(1), Block(2), Block(3));
+            if (_quadratic)
+                for (int l = 0; l < lanes; l++) QuadraticDerivatives(x, grad.AsSpan(w.Pair[start + l] * k * 3, k * 3));
+        }
+    }
+
     /// <summary>∂U/∂r_ij (<see cref="ComputeDU"/>) and dE/dr_ij = 2 Σ' Re(dU* Y) (<see cref="ComputeDEDR"/>) of four neighbours, lane by lane; layout [jju][xyz][lane].</summary>
-    private unsafe void DeDr4(DuScalars[] g, double[] u4R, double[] u4I, int offset, BlockWorkspace bw, double[] yRArr, double[] yIArr, out Vector256<double> ex, out Vector256<double> ey, out Vector256<double> ez)
+    private unsafe void Du4(DuScalars[] g, double[] u4R, double[] u4I, int offset, BlockWorkspace bw)
     {
         var aR = Vector256.Create(g[0].AR, g[1].AR, g[2].AR, g[3].AR);
         var aI = Vector256.Create(g[0].AI, g[1].AI, g[2].AI, g[3].AI);
@@ -744,7 +773,7 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
         var dsfac = Vector256.Create(g[0].Dsfac, g[1].Dsfac, g[2].Dsfac, g[3].Dsfac);
         const int L = Lanes, S = 3 * Lanes; // doubles per U entry, per dU entry
         var zero = Vector256<double>.Zero;
-        fixed (double* ur0 = u4R, ui0 = u4I, duR = bw.Du4R, duI = bw.Du4I, rootpq = _rootpq, yR = yRArr, yI = yIArr)
+        fixed (double* ur0 = u4R, ui0 = u4I, duR = bw.Du4R, duI = bw.Du4I, rootpq = _rootpq)
         fixed (int* block = _idxuBlock)
         {
             double* ur = ur0 + offset, ui = ui0 + offset;
@@ -823,37 +852,76 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
                     (u0i * uz + sfac * Vector256.Load(di + 2 * L)).Store(di + 2 * L);
                 }
             }
+        }
+    }
 
-            // dE/dr = 2 Σ_j Σ' Re(dU_j* Y_j), SumDuZ's order per layer
-            Vector256<double> tx = zero, ty = zero, tz = zero;
+    /// <summary>dE/dr_ij = 2 Σ_j Σ' Re(dU_j* Y_j) of four neighbours (<see cref="ComputeDU"/> then <see cref="ComputeDEDR"/>, lane by lane).</summary>
+    private unsafe void DeDr4(DuScalars[] g, double[] u4R, double[] u4I, int offset, BlockWorkspace bw, double[] yRArr, double[] yIArr, out Vector256<double> ex, out Vector256<double> ey, out Vector256<double> ez)
+    {
+        Du4(g, u4R, u4I, offset, bw);
+        var zero = Vector256<double>.Zero;
+        Vector256<double> tx = zero, ty = zero, tz = zero;
+        fixed (double* duR = bw.Du4R, duI = bw.Du4I, yR = yRArr, yI = yIArr)
+        fixed (int* block = _idxuBlock)
             for (int j = 0; j <= _twojmax; j++)
             {
-                int jju = block[j];
-                Vector256<double> sx = zero, sy = zero, sz = zero;
-                int full = (j + 1) / 2 * (j + 1);
-                if (j % 2 == 0) full = j / 2 * (j + 1);
-                int last = jju + full + (j % 2 == 0 ? j / 2 : 0);
-                for (; jju < last; jju++)
-                {
-                    var yr = Vector256.Create(yR[jju]); var yi = Vector256.Create(yI[jju]);
-                    double* dr = duR + S * jju; double* di = duI + S * jju;
-                    sx += Vector256.Load(dr) * yr + Vector256.Load(di) * yi;
-                    sy += Vector256.Load(dr + L) * yr + Vector256.Load(di + L) * yi;
-                    sz += Vector256.Load(dr + 2 * L) * yr + Vector256.Load(di + 2 * L) * yi;
-                }
-                if (j % 2 == 0)
-                {
-                    var yr = Vector256.Create(yR[jju]); var yi = Vector256.Create(yI[jju]);
-                    double* dr = duR + S * jju; double* di = duI + S * jju;
-                    var half = Vector256.Create(0.5);
-                    sx += half * (Vector256.Load(dr) * yr + Vector256.Load(di) * yi);
-                    sy += half * (Vector256.Load(dr + L) * yr + Vector256.Load(di + L) * yi);
-                    sz += half * (Vector256.Load(dr + 2 * L) * yr + Vector256.Load(di + 2 * L) * yi);
-                }
+                SumDuZ4(j, block[j], block[j], duR, duI, yR, yI, out var sx, out var sy, out var sz);
                 tx += sx; ty += sy; tz += sz;
             }
-            var two = Vector256.Create(2.0);
-            ex = two * tx; ey = two * ty; ez = two * tz;
+        var two = Vector256.Create(2.0);
+        ex = two * tx; ey = two * ty; ez = two * tz;
+    }
+
+    /// <summary><see cref="SumDuZ"/> on four lane-interleaved neighbours' dU ([jju][xyz][lane]) with one centre's Z (or Y).</summary>
+    private static unsafe void SumDuZ4(int j, int jju, int jjz, double* duR, double* duI, double* zR, double* zI, out Vector256<double> sx, out Vector256<double> sy, out Vector256<double> sz)
+    {
+        const int L = Lanes, S = 3 * Lanes;
+        Vector256<double> ax = Vector256<double>.Zero, ay = ax, az = ax;
+        int full = (j + 1) / 2 * (j + 1);
+        if (j % 2 == 0) full = j / 2 * (j + 1);
+        int count = full + (j % 2 == 0 ? j / 2 : 0);
+        for (int q = 0; q < count; q++, jju++, jjz++)
+        {
+            var zr = Vector256.Create(zR[jjz]); var zi = Vector256.Create(zI[jjz]);
+            double* dr = duR + S * jju; double* di = duI + S * jju;
+            ax += Vector256.Load(dr) * zr + Vector256.Load(di) * zi;
+            ay += Vector256.Load(dr + L) * zr + Vector256.Load(di + L) * zi;
+            az += Vector256.Load(dr + 2 * L) * zr + Vector256.Load(di + 2 * L) * zi;
+        }
+        if (j % 2 == 0)
+        {
+            var zr = Vector256.Create(zR[jjz]); var zi = Vector256.Create(zI[jjz]);
+            double* dr = duR + S * jju; double* di = duI + S * jju;
+            var half = Vector256.Create(0.5);
+            ax += half * (Vector256.Load(dr) * zr + Vector256.Load(di) * zi);
+            ay += half * (Vector256.Load(dr + L) * zr + Vector256.Load(di + L) * zi);
+            az += half * (Vector256.Load(dr + 2 * L) * zr + Vector256.Load(di + 2 * L) * zi);
+        }
+        sx = ax; sy = ay; sz = az;
+    }
+
+    /// <summary>∂B/∂r_ij of four neighbours of one centre (<see cref="ComputeDB"/> lane by lane), from <see cref="Du4"/>'s dU and the centre's Z: lane l's 3·nb values to db0 .. db3.</summary>
+    private unsafe void DB4(BlockWorkspace bw, double[] zRArr, double[] zIArr, Span<double> db0, Span<double> db1, Span<double> db2, Span<double> db3)
+    {
+        fixed (double* duR = bw.Du4R, duI = bw.Du4I, zR = zRArr, zI = zIArr, d0 = db0, d1 = db1, d2 = db2, d3 = db3)
+        {
+            for (int jjb = 0; jjb < _nb; jjb++)
+            {
+                int j1 = _bJ1[jjb], j2 = _bJ2[jjb], j = _bJ[jjb];
+                SumDuZ4(j, _idxuBlock[j], _idxzBlock[j1, j2, j], duR, duI, zR, zI, out var sx, out var sy, out var sz);
+                var two = Vector256.Create(2.0);
+                var dx = two * sx; var dy = two * sy; var dz = two * sz;
+                var j1fac = Vector256.Create(2 * (j + 1) / (j1 + 1.0));
+                SumDuZ4(j1, _idxuBlock[j1], _idxzBlock[j, j2, j1], duR, duI, zR, zI, out sx, out sy, out sz);
+                dx += j1fac * sx; dy += j1fac * sy; dz += j1fac * sz;
+                var j2fac = Vector256.Create(2 * (j + 1) / (j2 + 1.0));
+                SumDuZ4(j2, _idxuBlock[j2], _idxzBlock[j, j1, j2], duR, duI, zR, zI, out sx, out sy, out sz);
+                dx += j2fac * sx; dy += j2fac * sy; dz += j2fac * sz;
+                d0[3 * jjb] = dx.GetElement(0); d0[3 * jjb + 1] = dy.GetElement(0); d0[3 * jjb + 2] = dz.GetElement(0);
+                d1[3 * jjb] = dx.GetElement(1); d1[3 * jjb + 1] = dy.GetElement(1); d1[3 * jjb + 2] = dz.GetElement(1);
+                d2[3 * jjb] = dx.GetElement(2); d2[3 * jjb + 1] = dy.GetElement(2); d2[3 * jjb + 2] = dz.GetElement(2);
+                d3[3 * jjb] = dx.GetElement(3); d3[3 * jjb + 1] = dy.GetElement(3); d3[3 * jjb + 2] = dz.GetElement(3);
+            }
         }
     }
 

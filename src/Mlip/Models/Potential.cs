@@ -74,7 +74,18 @@ public sealed class Potential(IDescriptor descriptor, IAtomicModel model, Descri
             var values = new double[count * kf];
             var atomE = new double[count];
             var numbers = s.AtomicNumbers;
-            var (ff, fs) = fused.EnergyAndForces(s, (first, x, e, g) => Model.Evaluate(x, numbers.AsSpan(first, e.Length), e, g), values, atomE);
+            (Vec3[] ff, Stress? fs) Pass(Neighbors.NeighborList? list) =>
+                fused.EnergyAndForces(s, (first, x, e, g) => Model.Evaluate(x, numbers.AsSpan(first, e.Length), e, g), values, atomE, list);
+            Vec3[] ff; Stress? fs;
+            if (_skin > 0)
+            {
+                lock (_verletLock)
+                {
+                    _verlet ??= new Neighbors.VerletList(Descriptor.Cutoff, _skin);
+                    (ff, fs) = Pass(_verlet.Get(s));
+                }
+            }
+            else (ff, fs) = Pass(null);
             double sum = 0;
             foreach (double v in atomE) sum += v;
             return new CalculatorResult(sum, forces ? ff : null, stress && s.Pbc.AllPeriodic ? fs : null, atomE, null);
@@ -94,6 +105,30 @@ public sealed class Potential(IDescriptor descriptor, IAtomicModel model, Descri
             : ForceContraction.Contract(set, dEdX, s.Volume);
         return new CalculatorResult(total, forces ? f : null, stress && s.Pbc.AllPeriodic ? st : null, e, variance);
     }
+
+    private double _skin;
+    private Neighbors.VerletList? _verlet;
+    private readonly Lock _verletLock = new();
+
+    /// <summary>
+    /// Verlet skin (Å) for reusing the neighbour list across calls of the fused pass (SO(4), SO(3) descriptors: MD): 0
+    /// (default) builds a fresh list every call; a positive value keeps a list at the descriptor's cut-off + skin, rebuilt only
+    /// when an atom has moved more than skin/2, the per-step filter running in parallel (as
+    /// <see cref="Calculators.ClassicalPotential.NeighborSkin"/>). Results agree with a fresh build to round-off (the order of
+    /// an atom's pairs can differ); calls are then serialised on this potential.
+    /// </summary>
+    public double NeighborSkin
+    {
+        get => _skin;
+        set
+        {
+            if (!(value >= 0) || !double.IsFinite(value)) throw new ArgumentOutOfRangeException(nameof(value), "skin must be a finite number ≥ 0");
+            lock (_verletLock) { _skin = value; _verlet = null; }
+        }
+    }
+
+    /// <summary>Number of neighbour-list builds done by the reused list (0 without a skin).</summary>
+    public int NeighborListBuilds { get { lock (_verletLock) return _verlet?.Builds ?? 0; } }
 
     private Potential? _pace;
     private bool _paceReady;

@@ -34,6 +34,34 @@ public sealed class VerletListTests
         Assert.Equal(a.Xx, b.Xx, 8); Assert.Equal(a.Yz, b.Yz, 8);
     }
 
+    /// <summary>A linear SNAP-like potential on SO(4) (the fused pass) with a reused list follows the trajectory of fresh builds.</summary>
+    [Fact]
+    public void So4PotentialWithReusedListFollowsTheSameTrajectory()
+    {
+        var d = new Mlip.Descriptors.BispectrumSo4(new Mlip.Descriptors.So4Parameters { TwoJMax = 4, RcutFac = 4.0 });
+        var rng = new Random(3);
+        double[] coefficients = [.. Enumerable.Range(0, 1 + d.FeatureCount).Select(q => q == 0 ? -4.0 : 0.05 * (rng.NextDouble() - 0.5))];
+        (MdState State, Mlip.Models.Potential P) Md(double skin)
+        {
+            var p = new Mlip.Models.Potential(d, new Mlip.Models.PolynomialModel(1, [14], d.FeatureCount, [coefficients]),
+                new Mlip.Models.DescriptorSpec("so4", new Dictionary<string, string>())) { NeighborSkin = skin };
+            var state = new MdState(Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 2, 2, 2), 0.05, 5));
+            MaxwellBoltzmann.Initialize(state, 3000, seed: 11);
+            new MolecularDynamics(new VelocityVerlet(p, 1.0), state).Run(40);
+            return (state, p);
+        }
+        var (fresh, _) = Md(0);
+        var (reused, potential) = Md(0.3);
+        Assert.InRange(potential.NeighborListBuilds, 2, 39); // rebuilt some steps, reused on most
+        Assert.True(fresh.Forces.Max(f => f.Norm) > 1e-2);
+        for (int i = 0; i < fresh.Count; i++)
+        {
+            Assert.True((fresh.Positions[i] - reused.Positions[i]).Norm < 1e-10, $"position {i}");
+            Assert.True((fresh.Forces[i] - reused.Forces[i]).Norm < 1e-9, $"force {i}");
+        }
+        Assert.Equal(fresh.PotentialEnergy, reused.PotentialEnergy, 9);
+    }
+
     [Fact]
     public void ReusedListHasTheSamePairsAsAFreshBuild()
     {

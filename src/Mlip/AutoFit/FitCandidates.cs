@@ -17,7 +17,12 @@ public sealed record FitBasis(string Family, string Label, DescriptorSpec Descri
 {
     public bool IsAce => Family == "ace";
 
-    /// <summary>The built-in ACE ladder (order, nmax per rank, lmax per rank), smallest first; each level contains the previous one.</summary>
+    /// <summary>
+    /// The built-in ACE ladder (order, nmax per rank, lmax per rank), smallest first; each level contains the previous one.
+    /// For one element: 75, 328, 1063, 2089, 4811, 5918, 24189 functions. The 5918-function level grows the radial
+    /// functions of ranks 1-3 at the 4811-function level's angular limits: the step after it (both) is five times larger, and
+    /// its blocks alone (~14 GB per 10⁴ columns squared) pass the memory limit on mlearn Si.
+    /// </summary>
     public static readonly (int Order, int[] Nmax, int[] Lmax)[] AceLadder =
     [
         (3, [8, 4, 2], [0, 3, 2]),
@@ -25,6 +30,7 @@ public sealed record FitBasis(string Family, string Label, DescriptorSpec Descri
         (4, [12, 8, 5, 3], [0, 4, 3, 2]),
         (4, [14, 10, 6, 4], [0, 4, 3, 2]),
         (4, [14, 10, 6, 4], [0, 5, 4, 3]),
+        (4, [16, 12, 7, 4], [0, 5, 4, 3]),
         (4, [16, 12, 8, 5], [0, 6, 5, 4]),
     ];
 

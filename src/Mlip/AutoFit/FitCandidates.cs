@@ -19,9 +19,9 @@ public sealed record FitBasis(string Family, string Label, DescriptorSpec Descri
 
     /// <summary>
     /// The built-in ACE ladder (order, nmax per rank, lmax per rank), smallest first; each level contains the previous one.
-    /// For one element: 91, 342, 1075, 2099, 4821, 5926, 24197 columns. Every level has 24 radial functions for the pair
+    /// For one element: 91, 342, 1075, 2099, 4821, 5927, 24197 columns. Every level has 24 radial functions for the pair
     /// (rank-1) terms: they cost a few columns per element pair and resolve short-range pair forces (a Tersoff switching
-    /// function) that 8 could not (docs/fit.md, "Two elements"). The 5926-column level grows the radial functions of ranks
+    /// function) that 8 could not (docs/fit.md, "Two elements"). The 5927-column level grows the radial functions of ranks
     /// 2-3 at the 4821-column level's angular limits: the step after it is four times larger, and its blocks alone
     /// (5 folds × 3 row classes × 8 bytes per column squared, ~70 GB) pass the memory limit on mlearn Si.
     /// </summary>

@@ -73,7 +73,7 @@ public static class FitCommand
                 }
                 TextTable.Write(stdout, rows);
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"all bases: ~{total / 60:F1} min; those that do not fit in the budget are skipped, cheapest first"));
-                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak memory: the blocks and validation rows with the structures in flight (the build) or the solves (the search), whichever is larger; a basis over {FitSearch.MemoryLimitBytes / 1e9:F1} GB (with the best basis so far, which the search keeps) is skipped"));
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak memory: the blocks and validation rows with the structures in flight (the build) or the solves (the search), whichever is larger; a basis over {FitSearch.MemoryLimitBytes / 1e9:F1} GB is skipped (the search keeps no earlier basis's blocks, only the best model)"));
                 return 0;
             }
             var outcome = fit.Run(new ProgressLine(stderr, "descriptors", "structures"));

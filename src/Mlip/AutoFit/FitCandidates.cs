@@ -17,15 +17,23 @@ public sealed record FitBasis(string Family, string Label, DescriptorSpec Descri
 {
     public bool IsAce => Family == "ace";
 
-    /// <summary>The built-in ACE ladder (order, nmax per rank, lmax per rank), smallest first; each level contains the previous one.</summary>
+    /// <summary>
+    /// The built-in ACE ladder (order, nmax per rank, lmax per rank), smallest first; each level contains the previous one.
+    /// For one element: 91, 342, 1075, 2099, 4821, 5927, 24197 columns. Every level has 24 radial functions for the pair
+    /// (rank-1) terms: they cost a few columns per element pair and resolve short-range pair forces (a Tersoff switching
+    /// function) that 8 could not (docs/fit.md, "Two elements"). The 5927-column level grows the radial functions of ranks
+    /// 2-3 at the 4821-column level's angular limits: the step after it is four times larger, and its blocks alone
+    /// (5 folds × 3 row classes × 8 bytes per column squared, ~70 GB) pass the memory limit on mlearn Si.
+    /// </summary>
     public static readonly (int Order, int[] Nmax, int[] Lmax)[] AceLadder =
     [
-        (3, [8, 4, 2], [0, 3, 2]),
-        (4, [10, 6, 3, 2], [0, 4, 3, 2]),
-        (4, [12, 8, 5, 3], [0, 4, 3, 2]),
-        (4, [14, 10, 6, 4], [0, 4, 3, 2]),
-        (4, [14, 10, 6, 4], [0, 5, 4, 3]),
-        (4, [16, 12, 8, 5], [0, 6, 5, 4]),
+        (3, [24, 4, 2], [0, 3, 2]),
+        (4, [24, 6, 3, 2], [0, 4, 3, 2]),
+        (4, [24, 8, 5, 3], [0, 4, 3, 2]),
+        (4, [24, 10, 6, 4], [0, 4, 3, 2]),
+        (4, [24, 10, 6, 4], [0, 5, 4, 3]),
+        (4, [24, 12, 7, 4], [0, 5, 4, 3]),
+        (4, [24, 12, 8, 5], [0, 6, 5, 4]),
     ];
 
     public static FitBasis Ace(int level, double rc)

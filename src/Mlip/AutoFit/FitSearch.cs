@@ -58,8 +58,8 @@ public sealed record FitOutcome(
 public sealed class FitSearch
 {
     /// <summary>
-    /// Memory a basis may take at its peak (<see cref="DesignMemory.Peak"/>, with the best design so far that the search
-    /// keeps): 8 GiB, or half the memory the runtime sees when that is less; larger bases are skipped.
+    /// Memory a basis may take at its peak (<see cref="DesignMemory.Peak"/>; the search keeps no earlier basis's design,
+    /// only the best candidate's refitted model): 8 GiB, or half the memory the runtime sees when that is less; larger bases are skipped.
     /// </summary>
     public static long MemoryLimitBytes => Math.Min(8L << 30, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2);
     private const string CheckpointName = "fit-checkpoint.json";
@@ -79,7 +79,9 @@ public sealed class FitSearch
     private readonly ValidationFolds _folds;
     private readonly bool _hasStress, _hasForces;
     private (double E, double F, double S)? _reference;
-    private LinearDesign? _bestDesign;
+    // the best candidate's refit on all of TRAIN (coefficients and model), made when its basis ends: the search keeps
+    // this instead of the basis's design (its Gram blocks), so a larger basis can use that memory
+    private (string Label, string Key, Potential Potential, double[] X)? _bestRefit;
     private FitCandidate? _best;
     private TimeSpan _lastProgress = TimeSpan.FromSeconds(-100);
     private readonly Dictionary<string, double> _evaluationEstimate = new(StringComparer.Ordinal);
@@ -260,7 +262,7 @@ public sealed class FitSearch
                 var errors = c!["validation"] is { } v ? FitCandidate.ErrorsFromJson(v) : null;
                 var cand = new FitCandidate(_candidates.Count, basis, FitHyper.FromJson(c["hyperparameters"]!), errors, double.PositiveInfinity, c["fit_seconds"]!.GetValue<double>(), c["status"]!.GetValue<string>());
                 cand = cand with { Score = errors is null ? double.PositiveInfinity : Score(errors) };
-                Record(cand, null);
+                Record(cand);
                 bestSaved = Math.Min(bestSaved, cand.Score);
             }
             _o.Log.WriteLine($"fit: {basis.Label}: {saved["candidates"]!.AsArray().Count} candidates from the checkpoint ({outcome.Status})");
@@ -272,18 +274,19 @@ public sealed class FitSearch
         // kept for the end should this basis win: its refit, the TRAIN and TEST evaluation, the report
         _evaluationEstimate[basis.Label] = evaluation;
         double reserve = Reserve() + Math.Max(evaluation, _best is null ? 0 : _evaluationEstimate.GetValueOrDefault(_best.Basis.Label, evaluation));
-        // the best design so far stays in memory (the winner's refit needs it) while this basis is built and searched
-        long held = _bestDesign is { } kept ? kept.Bytes : 0;
+        // the search keeps no earlier design (only the best candidate's refitted model), so a basis has the limit to itself
         long limit = MemoryLimitBytes;
-        if (memory.Peak + held > limit)
+        if (memory.Peak > limit)
             return Skip(basis, columns, estimate, string.Create(CultureInfo.InvariantCulture,
-                $"skipped: needs ~{memory.Peak / 1e9:F1} GB{(held > 0 ? $" besides the {held / 1e9:F1} GB of the best basis so far" : "")} (limit {limit / 1e9:F1})"));
+                $"skipped: needs ~{memory.Peak / 1e9:F1} GB (limit {limit / 1e9:F1})"));
         if (Elapsed + estimate + reserve > _budget)
             return Skip(basis, columns, estimate, string.Create(CultureInfo.InvariantCulture, $"skipped: estimated {estimate:F0} s, {Math.Max(0, Left - reserve):F0} s left"));
 
         _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"fit: {basis.Label}: {columns} columns, estimated {estimate:F0} s{(_calibration != 1 ? $" ({nominal:F0} s nominal x {_calibration:F2} measured on the last basis)" : "")}, memory {memory}; computing descriptors"));
         double startedAt = Elapsed;
+        // the last basis's design is garbage by now: give its memory back before this one's blocks are allocated
+        GC.Collect();
         var descriptor = basis.Descriptor.Create(_elements);
         var design = LinearDesign.Build(descriptor, basis.Order, _o.Train, _folds, _o.Threads, descriptorProgress);
         _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: {basis.Label}: design built in {design.BuildTime.TotalSeconds:F1} s"));
@@ -329,10 +332,18 @@ public sealed class FitSearch
             }
         double took = Elapsed - startedAt;
         if (status == "done" && took >= 20 && nominal > 0) _calibration = Math.Clamp(took / nominal, 0.25, 4);
-        double? cost = MeasureCost(design, basis, bestHere.Hyper);
+        // the refit on all of TRAIN of the basis's best candidate: its cost is measured, and it is kept should it be the best so far
+        var refit = Refit(design, basis, bestHere.Hyper);
+        double? cost = refit is { } r ? MeasureCost(r.Potential) : null;
+        if (_best is { } best && best.Basis.Label == basis.Label)
+        {
+            var kept = best.Hyper.Key == bestHere.Hyper.Key ? refit : Refit(design, basis, best.Hyper);
+            _bestRefit = kept is { } k ? (basis.Label, best.Hyper.Key, k.Potential, k.X) : null;
+        }
+        _workspaces = [];
+        _workspaceDesign = null;
         var outcomeNew = new FitBasisOutcome(basis, columns, design.BuildTime.TotalSeconds, cost, estimate, status);
         _bases.Add(outcomeNew);
-        if (ReferenceEquals(_best, bestHere) || _best?.Basis.Label == basis.Label) _bestDesign = design;
         SaveCheckpoint(basis, outcomeNew, tried.Values.OrderBy(c => c.Id));
         _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"fit: {basis.Label}: best {bestHere.Hyper}: validation E {F(bestHere.Errors?.Overall.EnergyMaeMevPerAtom)} meV/atom, F {F(bestHere.Errors?.Overall.ForceMaeEvPerA)} eV/Å, S {F(bestHere.Errors?.Overall.StressMaeGpa)} GPa, score {bestHere.Score:F4}; {cost:F1} µs/atom"));
@@ -413,7 +424,7 @@ public sealed class FitSearch
             var c = new FitCandidate(_candidates.Count, basis, todo[i], errors, errors is null ? double.PositiveInfinity : Score(errors), seconds,
                 errors is null ? "failed: the normal equations are not positive definite" : "evaluated");
             tried[todo[i].Key] = c;
-            Record(c, design);
+            Record(c);
         }
         return [.. hypers.Select(h => tried[h.Key])];
     }
@@ -434,21 +445,21 @@ public sealed class FitSearch
         return _workspaces;
     }
 
-    private void Record(FitCandidate c, LinearDesign? design)
+    private void Record(FitCandidate c)
     {
         _candidates.Add(c);
-        if (_best is null || c.Score < _best.Score)
-        {
-            _best = c;
-            _bestDesign = design;
-        }
+        if (_best is null || c.Score < _best.Score) _best = c;
     }
 
-    private double? MeasureCost(LinearDesign design, FitBasis basis, FitHyper h)
+    /// <summary>The fit of <paramref name="h"/> on all folds of <paramref name="design"/> (null when its normal equations are not positive definite).</summary>
+    private (double[] X, Potential Potential)? Refit(LinearDesign design, FitBasis basis, FitHyper h)
     {
         var x = design.Blocks.Solve(null, [1, h.Force, h.Stress], RidgeVector(design, h));
-        if (x is null) return null;
-        var potential = MakePotential(design, basis, x);
+        return x is null ? null : (x, MakePotential(design, basis, x));
+    }
+
+    private double MeasureCost(Potential potential)
+    {
         var bySize = _o.Train.Where(s => s.Count > 0).OrderBy(s => s.Count).ToList();
         var probe = bySize[bySize.Count / 2];
         potential.Calculate(probe, forces: true, stress: true); // warm-up
@@ -490,15 +501,17 @@ public sealed class FitSearch
     private FitOutcome Finish(IProgress<WorkProgress>? descriptorProgress)
     {
         var chosen = _best!;
-        var design = _bestDesign;
-        if (design is null || design.Descriptor is null)
+        Potential potential;
+        double[] x;
+        if (_bestRefit is { } kept && kept.Label == chosen.Basis.Label && kept.Key == chosen.Hyper.Key)
+            (potential, x) = (kept.Potential, kept.X);
+        else
         {
             _o.Log.WriteLine($"fit: rebuilding the design of {chosen.Basis.Label} (resumed run)");
-            design = LinearDesign.Build(chosen.Basis.Descriptor.Create(_elements), chosen.Basis.Order, _o.Train, _folds, _o.Threads, descriptorProgress);
+            var design = LinearDesign.Build(chosen.Basis.Descriptor.Create(_elements), chosen.Basis.Order, _o.Train, _folds, _o.Threads, descriptorProgress);
+            (x, potential) = Refit(design, chosen.Basis, chosen.Hyper)
+                ?? throw new MlipException($"the refit of {chosen.Basis.Label} on all of TRAIN failed: its normal equations are not positive definite");
         }
-        var x = design.Blocks.Solve(null, [1, chosen.Hyper.Force, chosen.Hyper.Stress], RidgeVector(design, chosen.Hyper))
-            ?? throw new MlipException($"the refit of {chosen.Basis.Label} on all of TRAIN failed: its normal equations are not positive definite");
-        var potential = MakePotential(design, chosen.Basis, x);
         int evaluated = _candidates.Count(c => double.IsFinite(c.Score));
         string reason = string.Create(CultureInfo.InvariantCulture,
             $"lowest validation score ({chosen.Score:F4}: the sum of its validation MAEs over those of the first candidate, stress at weight {_s.StressScore:G3}) " +

@@ -23,8 +23,8 @@ public sealed record FitSearchSettings
     [Setting("cutoffs", "cut-off radii (Å) tried on the cheapest basis; the best one is kept for the larger bases; when the best is the largest (smallest) of them, the search goes on in steps of their spacing (0.5 Å for one radius) while the score falls, up to 8 Å (down to 2 Å)")]
     public double[] Cutoffs { get; init; } = [4.5, 5.0, 5.5];
 
-    [Setting("ace_levels", "ACE bases of the ladder: at most this many levels of the built-in ladder (order 3 → order 4, growing nmax and lmax: 75, 328, 1063, 2088, 4811, ... functions for one element)", Min = 1, Max = 6)]
-    public int AceLevels { get; init; } = 6;
+    [Setting("ace_levels", "ACE bases of the ladder: at most this many levels of the built-in ladder (order 3 → order 4, growing nmax and lmax, 24 pair radial functions: 91, 342, 1075, 2099, 4821, 5927, 24197 columns for one element)", Min = 1, Max = 7)]
+    public int AceLevels { get; init; } = 7;
 
     [Setting("twojmax", "band limits 2J tried for so4 (quadratic and linear families), grown while the validation error falls")]
     public int[] TwoJMax { get; init; } = [6, 8];

@@ -164,10 +164,64 @@ public sealed class NormalEquationBlocks
 }
 
 /// <summary>Dense Cholesky solve of a symmetric positive-definite system in place (row-major, lower triangle used).</summary>
+/// <remarks>
+/// Each element of L is the same sum as in the textbook row-by-row order (L_ij = (A_ij − L_i,0:j · L_j,0:j) / L_jj, one
+/// <see cref="TensorPrimitives.Dot"/> over the same spans), so the factor is the same to the bit; the elements are computed
+/// block of rows by block of rows (<see cref="RowBlock"/> rows), column by column within the block, so that row j of L is read
+/// once per block instead of once per row: the factorisation reads the matrix about n / RowBlock times instead of n times.
+/// </remarks>
 public static class Cholesky
 {
+    /// <summary>Rows factored together: row j of L is read once for all of them (the block's rows stay in cache).</summary>
+    public const int RowBlock = 48;
+
     /// <summary>Factorises <paramref name="m"/> (n × n) into L Lᵀ in its lower triangle and overwrites <paramref name="rhs"/> with the solution; false when m is not positive definite.</summary>
     public static bool Solve(double[] m, int n, double[] rhs)
+    {
+        if (!Factor(m, n)) return false;
+        // L y = b
+        for (int i = 0; i < n; i++)
+        {
+            var li = m.AsSpan((int)((long)i * n), n);
+            rhs[i] = (rhs[i] - TensorPrimitives.Dot(li[..i], rhs.AsSpan(0, i))) / li[i];
+        }
+        // Lᵀ x = y
+        for (int i = n - 1; i >= 0; i--)
+        {
+            double s = rhs[i];
+            for (int k = i + 1; k < n; k++) s -= m[(long)k * n + i] * rhs[k];
+            rhs[i] = s / m[(long)i * n + i];
+        }
+        return true;
+    }
+
+    /// <summary>The factor L (lower triangle of <paramref name="m"/>, in place); false when m is not positive definite.</summary>
+    public static bool Factor(double[] m, int n)
+    {
+        for (int i0 = 0; i0 < n; i0 += RowBlock)
+        {
+            int i1 = Math.Min(n, i0 + RowBlock);
+            for (int j = 0; j < i1; j++)
+            {
+                var lj = m.AsSpan((int)((long)j * n), j);
+                for (int i = Math.Max(i0, j); i < i1; i++)
+                {
+                    var li = m.AsSpan((int)((long)i * n), n);
+                    double s = li[j] - TensorPrimitives.Dot(li[..j], lj);
+                    if (i == j)
+                    {
+                        if (!(s > 0) || !double.IsFinite(s)) return false;
+                        li[i] = Math.Sqrt(s);
+                    }
+                    else li[j] = s / m[(long)j * n + j];
+                }
+            }
+        }
+        return true;
+    }
+
+    /// <summary>The textbook row-by-row order of <see cref="Factor"/> (the reference its tests compare with, to the bit).</summary>
+    internal static bool FactorRowByRow(double[] m, int n)
     {
         for (int i = 0; i < n; i++)
         {
@@ -183,19 +237,6 @@ public static class Cholesky
                 }
                 else li[j] = s / lj[j];
             }
-        }
-        // L y = b
-        for (int i = 0; i < n; i++)
-        {
-            var li = m.AsSpan((int)((long)i * n), n);
-            rhs[i] = (rhs[i] - TensorPrimitives.Dot(li[..i], rhs.AsSpan(0, i))) / li[i];
-        }
-        // Lᵀ x = y
-        for (int i = n - 1; i >= 0; i--)
-        {
-            double s = rhs[i];
-            for (int k = i + 1; k < n; k++) s -= m[(long)k * n + i] * rhs[k];
-            rhs[i] = s / m[(long)i * n + i];
         }
         return true;
     }

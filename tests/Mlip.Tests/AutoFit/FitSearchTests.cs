@@ -131,6 +131,48 @@ public class FitSearchTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TheBlockedCholeskyGivesTheRowByRowFactorToTheBitAndSolves()
+    {
+        // sizes around the row block (one block, a block and one row, several blocks with a ragged last one)
+        foreach (int n in new[] { 1, 5, Cholesky.RowBlock - 1, Cholesky.RowBlock, Cholesky.RowBlock + 1, 3 * Cholesky.RowBlock + 17 })
+        {
+            var rng = new Random(n);
+            var b = new double[n * (n + 3)];
+            for (int i = 0; i < b.Length; i++) b[i] = rng.NextDouble() * 2 - 1;
+            var a = new double[n * n]; // BᵀB-like: B Bᵀ + 1e-3 I, symmetric positive definite with a spread of eigenvalues
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < n; j++)
+                {
+                    double s = i == j ? 1e-3 : 0;
+                    for (int k = 0; k < n + 3; k++) s += b[i * (n + 3) + k] * b[j * (n + 3) + k];
+                    a[i * n + j] = s;
+                }
+            var blocked = (double[])a.Clone();
+            var rowByRow = (double[])a.Clone();
+            Assert.True(Cholesky.Factor(blocked, n));
+            Assert.True(Cholesky.FactorRowByRow(rowByRow, n));
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j <= i; j++)
+                    Assert.Equal(BitConverter.DoubleToInt64Bits(rowByRow[i * n + j]), BitConverter.DoubleToInt64Bits(blocked[i * n + j]));
+            // the solve: A x = rhs
+            var rhs = Enumerable.Range(0, n).Select(i => Math.Sin(i + 1.0)).ToArray();
+            var x = (double[])rhs.Clone();
+            Assert.True(Cholesky.Solve((double[])a.Clone(), n, x));
+            for (int i = 0; i < n; i++)
+            {
+                double ax = 0;
+                for (int j = 0; j < n; j++) ax += a[i * n + j] * x[j];
+                Assert.True(Math.Abs(ax - rhs[i]) < 1e-8 * (1 + Math.Abs(rhs[i])), $"n {n} row {i}: {ax} vs {rhs[i]}");
+            }
+        }
+        // not positive definite: a negative pivot in the second block is reported, not solved
+        int m = Cholesky.RowBlock + 3;
+        var bad = new double[m * m];
+        for (int i = 0; i < m; i++) bad[i * m + i] = i == m - 2 ? -1 : 1;
+        Assert.False(Cholesky.Solve(bad, m, new double[m]));
+    }
+
+    [Fact]
     public void FoldsAreStratifiedByGroup()
     {
         var data = FitTestData.Silicon(0, 30);

@@ -279,18 +279,8 @@ public static class StreamingLinearFit
             factors.AddRows(RowClass.Energy, a.AsSpan(0, nE * cols), b.AsSpan(0, nE), nE);
             factors.AddRows(RowClass.Force, a.AsSpan(nE * cols, nF * cols), b.AsSpan(nE, nF), nF);
             factors.AddRows(RowClass.Stress, a.AsSpan((nE + nF) * cols, nS * cols), b.AsSpan(nE + nF, nS), nS);
-            ReleaseChunk();
+            LargeObjectGarbage.Collect(); // the chunk's dead descriptor sets, large objects (docs/scale.md, "Memory")
         }
-
-        /// <summary>
-        /// Frees the chunk's dead descriptor sets now. Each structure's derivative blocks are large objects (8 MB for a 216-atom
-        /// Si cell with SO(4) 2J = 8, ~60 MB with the 327-function ACE), and the large-object heap is swept only by full
-        /// collections, whose allocation budget the GC raises when little survives them (here: almost nothing but the factors),
-        /// so without this the dead blocks of several chunks piled up between collections and the peak drifted up with the
-        /// number of chunks (docs/scale.md, "Memory"). One blocking full collection per chunk (a heap of a few large arrays:
-        /// milliseconds) bounds the heap by the live factors and buffers plus one chunk's garbage, whatever the data size.
-        /// </summary>
-        private static void ReleaseChunk() => GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false);
     }
 
     /// <summary>

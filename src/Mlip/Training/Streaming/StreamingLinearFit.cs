@@ -223,7 +223,9 @@ public static class StreamingLinearFit
     /// <summary>The feature statistics of all ranks: each rank's running statistics of its chunks, gathered and merged in rank order.</summary>
     private static (double[] Mean, double[] Scale) MergedStatistics(ICommunicator comm, DescriptorStore store, int[] mine)
     {
-        var parts = comm.AllgatherVariable(store.FeatureColumnStatistics(mine).ToArray());
+        var local = store.FeatureColumnStatistics(mine).ToArray();
+        comm.Barrier(); // a rank whose feature chunks are done first waits asleep (the allgather would spin)
+        var parts = comm.AllgatherVariable(local);
         var all = new ColumnStatistics(store.Descriptor.FeatureCount);
         foreach (var p in parts) all.Merge(ColumnStatistics.FromArray(p));
         return (all.Mean(), all.Scale());

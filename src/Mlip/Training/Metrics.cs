@@ -77,6 +77,7 @@ public sealed class Evaluation
         {
             var st = structures[s];
             results[s] = calculator.Calculate(st, forces: st.Forces is not null, stress: st.Stress is not null);
+            LargeObjectGarbage.CollectWhenDue(); // each structure's dead derivative blocks (docs/scale.md, "Memory")
             progress?.Report(new Descriptors.WorkProgress(Interlocked.Increment(ref done), end - start, clock.Elapsed));
         });
         if (comm.Size > 1)

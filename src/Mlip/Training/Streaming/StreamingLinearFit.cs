@@ -9,6 +9,7 @@ using Mlip.Descriptors;
 using Mlip.Distributed;
 using Mlip.IO;
 using Mlip.Models;
+using Mlip.Neighbors;
 using Mlip.Numerics;
 using Mlip.Structures;
 using Mlip.Validation;
@@ -142,7 +143,7 @@ public static class StreamingLinearFit
 
         var clock = Stopwatch.StartNew();
         int k = store.Descriptor.FeatureCount;
-        // rank r of R takes the contiguous chunks [C·r/R, C·(r+1)/R) (all of them in one process): its feature chunks, its rows
+        // rank r of R computes the feature chunks [C·r/R, C·(r+1)/R) (all of them in one process)
         var (first, end) = Collectives.Share(store.ChunkCount, comm.Rank, comm.Size);
         var mine = Enumerable.Range(first, end - first).ToArray();
         int featureChunks = store.FeatureChunksDone();
@@ -160,29 +161,41 @@ public static class StreamingLinearFit
         int[] elements = store.Elements;
         int per = PolynomialModel.CoefficientsPerElement(order, k), cols = elements.Length * per;
 
+        // the rows: one process takes the chunks in order; under MPI rank r takes a contiguous range of structures of about
+        // 1/R of the estimated cost (RowShare), in pieces of at most one chunk
+        var (rowStart, rowEnd) = comm.Size == 1 ? (0, store.Structures.Count) : RowShare(store, comm);
+        var pieces = Pieces(store, rowStart, rowEnd);
+        if (comm.Size > 1)
+        {
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"mpi: rows split by estimated cost (atoms and pairs within the cut-off): rank 0 takes structures {rowStart}..{rowEnd - 1} of {store.Structures.Count}"));
+            timing.Mark("row shares (pair counts)");
+        }
         string checkpoint = comm.Size == 1 ? store.CheckpointPath(key)
-            : store.CheckpointPath(string.Create(CultureInfo.InvariantCulture, $"{key}-rank{comm.Rank}-of-{comm.Size}"));
-        var (factors, firstChunk) = ResumeOrStart(store, checkpoint, key, cols, classes, options, log, first, end);
+            : store.CheckpointPath(string.Create(CultureInfo.InvariantCulture, $"{key}-rank{comm.Rank}-of-{comm.Size}-s{rowStart}-{rowEnd}"));
+        var (factors, firstPiece) = ResumeOrStart(store, checkpoint, key, cols, classes, options, log, pieces.Length);
         var rowsOfChunk = new ChunkRows(store, order, mean, scale, classes, options.Threads, cancel);
         var lastCheckpoint = Stopwatch.StartNew();
-        for (int c = firstChunk; c < end; c++)
+        var shareClock = Stopwatch.StartNew();
+        for (int c = firstPiece; c < pieces.Length; c++)
         {
             cancel.ThrowIfCancellationRequested();
-            rowsOfChunk.AddTo(factors, c);
-            MemoryTrace.Mark(string.Create(CultureInfo.InvariantCulture, $"rows of chunk {c}"));
-            // one process counts structures; under MPI rank 0 its own share's (the others do the same at the same pace)
-            progress?.Report(new WorkProgress(store.Chunk(c).End - store.Chunk(first).Start, store.Chunk(end - 1).End - store.Chunk(first).Start, clock.Elapsed));
-            if (c + 1 < end && lastCheckpoint.Elapsed.TotalSeconds >= options.CheckpointSeconds)
+            rowsOfChunk.AddTo(factors, pieces[c].Start, pieces[c].End);
+            MemoryTrace.Mark(string.Create(CultureInfo.InvariantCulture, $"rows of structures {pieces[c].Start}..{pieces[c].End - 1}"));
+            // one process counts structures; under MPI rank 0 its own share's (the others do the same at about the same pace)
+            progress?.Report(new WorkProgress(pieces[c].End - rowStart, rowEnd - rowStart, clock.Elapsed));
+            if (c + 1 < pieces.Length && lastCheckpoint.Elapsed.TotalSeconds >= options.CheckpointSeconds)
             {
                 WriteCheckpoint(checkpoint, c + 1, factors);
                 lastCheckpoint.Restart();
             }
         }
-        timing.Mark("rows and QR of the rank's chunks");
+        timing.Mark("rows and QR of the rank's structures");
         if (comm.Size > 1)
         {
-            // a killed run after this point keeps this rank's whole share; then the ranks' triangles are merged along a tree
-            WriteCheckpoint(checkpoint, end, factors);
+            // a killed run after this point keeps this rank's whole share (when it took long enough to be worth a checkpoint:
+            // writing one costs about as much as the fold of a chunk); then the ranks' triangles are merged along a tree
+            if (shareClock.Elapsed.TotalSeconds >= options.CheckpointSeconds) WriteCheckpoint(checkpoint, pieces.Length, factors);
             comm.Barrier(); // the ranks that finish their share first wait asleep, not spinning in MPI_Recv/MPI_Send
             var merged = comm.TreeReduce(factors.ToFlat(), (a, b) =>
             {
@@ -210,10 +223,79 @@ public static class StreamingLinearFit
     /// <summary>The feature statistics of all ranks: each rank's running statistics of its chunks, gathered and merged in rank order.</summary>
     private static (double[] Mean, double[] Scale) MergedStatistics(ICommunicator comm, DescriptorStore store, int[] mine)
     {
-        var parts = comm.AllgatherVariable(store.FeatureColumnStatistics(mine).ToArray());
+        var local = store.FeatureColumnStatistics(mine).ToArray();
+        comm.Barrier(); // a rank whose feature chunks are done first waits asleep (the allgather would spin)
+        var parts = comm.AllgatherVariable(local);
         var all = new ColumnStatistics(store.Descriptor.FeatureCount);
         foreach (var p in parts) all.Merge(ColumnStatistics.FromArray(p));
         return (all.Mean(), all.Scale());
+    }
+
+    /// <summary>
+    /// This rank's structures for the rows of an MPI run: the ranks count the pairs within the descriptor's cut-off of an equal
+    /// share of the structures each (neighbour lists only, no descriptor), gather them, and every rank cuts the same
+    /// <see cref="CostShare"/>.
+    /// </summary>
+    private static (int Start, int End) RowShare(DescriptorStore store, ICommunicator comm)
+    {
+        var structures = store.Structures;
+        var (a, b) = comm.Share(structures.Count);
+        var pairs = new double[b - a];
+        for (int s = a; s < b; s++)
+            pairs[s - a] = structures[s].Weight == 0 ? 0 : NeighborList.Build(structures[s], store.Descriptor.Cutoff).PairCount;
+        var all = comm.AllgatherVariable(pairs).SelectMany(p => p).ToArray();
+        return CostShare(structures, all, comm.Rank, comm.Size);
+    }
+
+    /// <summary>
+    /// Rank <paramref name="rank"/>'s contiguous range [Start, End) of <paramref name="structures"/> when each of
+    /// <paramref name="size"/> ranks takes about 1/size of the estimated cost of the rows. A structure's cost is half per-row work
+    /// (the TSQR folds: its atoms over all atoms) and half per-pair work (its derivative blocks: its pairs within the cut-off,
+    /// <paramref name="pairs"/>, over all pairs); a structure of weight 0 has no rows and costs nothing. The cut depends only on the
+    /// data and the rank count, so every rank computes the same one (the mlearn Si set's later structures have more neighbours:
+    /// an equal split of the chunks gave the last rank 1.5 times the first one's work).
+    /// </summary>
+    public static (int Start, int End) CostShare(IReadOnlyList<Structure> structures, ReadOnlySpan<double> pairs, int rank, int size)
+    {
+        ArgumentNullException.ThrowIfNull(structures);
+        if ((uint)rank >= (uint)size) throw new ArgumentOutOfRangeException(nameof(rank), rank, $"rank is not in 0..{size - 1}");
+        if (pairs.Length != structures.Count) throw new ArgumentException($"{pairs.Length} pair counts for {structures.Count} structures", nameof(pairs));
+        int n = structures.Count;
+        double atoms = 0, allPairs = 0;
+        for (int s = 0; s < n; s++)
+            if (structures[s].Weight != 0) { atoms += structures[s].Count; allPairs += pairs[s]; }
+        var cost = new double[n];
+        for (int s = 0; s < n; s++)
+            cost[s] = structures[s].Weight == 0 ? 0 : (atoms > 0 ? structures[s].Count / atoms : 0) + (allPairs > 0 ? pairs[s] / allPairs : 0);
+        double total = cost.Sum();
+        // rank r starts at the first structure whose preceding cost reaches r/size of the total
+        int Boundary(int r)
+        {
+            if (r == 0) return 0;
+            if (r == size) return n;
+            double target = total * r / size, before = 0;
+            for (int s = 0; s < n; s++)
+            {
+                // cut before s when that leaves the rank's end nearer its target than cutting after s would
+                if (before + cost[s] / 2 >= target) return s;
+                before += cost[s];
+            }
+            return n;
+        }
+        return (Boundary(rank), Boundary(rank + 1));
+    }
+
+    /// <summary>The structures [start, end) cut at the store's chunk boundaries: pieces of at most one chunk, in order.</summary>
+    private static (int Start, int End)[] Pieces(DescriptorStore store, int start, int end)
+    {
+        var pieces = new List<(int, int)>();
+        for (int c = 0; c < store.ChunkCount && start < end; c++)
+        {
+            var (a, b) = store.Chunk(c);
+            int lo = Math.Max(a, start), hi = Math.Min(b, end);
+            if (lo < hi) pieces.Add((lo, hi));
+        }
+        return [.. pieces];
     }
 
     /// <summary>
@@ -230,7 +312,8 @@ public static class StreamingLinearFit
         foreach (int c in chunks)
         {
             cancel.ThrowIfCancellationRequested();
-            rows.AddTo(factors, c);
+            var (start, end) = store.Chunk(c);
+            rows.AddTo(factors, start, end);
         }
         return factors;
     }
@@ -244,11 +327,11 @@ public static class StreamingLinearFit
         private static readonly LossWeights Unit = new() { Energy = 1, Force = 1, Stress = 1 };
         private double[] _a = [], _b = [];
 
-        public void AddTo(RowClassFactors factors, int chunk)
+        /// <summary>Adds the rows of the structures [start, end) (at most one chunk: the row buffer is sized by the largest so far).</summary>
+        public void AddTo(RowClassFactors factors, int start, int end)
         {
             int k = _k, per = _per, cols = store.Elements.Length * per;
             int[] elements = store.Elements;
-            var (start, end) = store.Chunk(chunk);
             int n = end - start;
             var eOff = new int[n]; var fOff = new int[n]; var sOff = new int[n];
             int nE = 0, nF = 0, nS = 0;
@@ -279,18 +362,8 @@ public static class StreamingLinearFit
             factors.AddRows(RowClass.Energy, a.AsSpan(0, nE * cols), b.AsSpan(0, nE), nE);
             factors.AddRows(RowClass.Force, a.AsSpan(nE * cols, nF * cols), b.AsSpan(nE, nF), nF);
             factors.AddRows(RowClass.Stress, a.AsSpan((nE + nF) * cols, nS * cols), b.AsSpan(nE + nF, nS), nS);
-            ReleaseChunk();
+            LargeObjectGarbage.Collect(); // the chunk's dead descriptor sets, large objects (docs/scale.md, "Memory")
         }
-
-        /// <summary>
-        /// Frees the chunk's dead descriptor sets now. Each structure's derivative blocks are large objects (8 MB for a 216-atom
-        /// Si cell with SO(4) 2J = 8, ~60 MB with the 327-function ACE), and the large-object heap is swept only by full
-        /// collections, whose allocation budget the GC raises when little survives them (here: almost nothing but the factors),
-        /// so without this the dead blocks of several chunks piled up between collections and the peak drifted up with the
-        /// number of chunks (docs/scale.md, "Memory"). One blocking full collection per chunk (a heap of a few large arrays:
-        /// milliseconds) bounds the heap by the live factors and buffers plus one chunk's garbage, whatever the data size.
-        /// </summary>
-        private static void ReleaseChunk() => GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false);
     }
 
     /// <summary>
@@ -323,9 +396,13 @@ public static class StreamingLinearFit
     private static string DescribeRows(RowClassFactors f) =>
         string.Join(", ", f.Classes.Select(c => string.Create(CultureInfo.InvariantCulture, $"{f.RowsOf(c)} {c.ToString().ToLowerInvariant()} rows")));
 
-    /// <summary>The factors of chunks [first, end) so far and the next chunk: from the checkpoint when it is valid, else empty at <paramref name="first"/>.</summary>
-    private static (RowClassFactors Factors, int FirstChunk) ResumeOrStart(DescriptorStore store, string checkpoint, string key, int cols, IReadOnlyList<RowClass> classes,
-        StreamingOptions options, TextWriter log, int first, int end)
+    /// <summary>
+    /// The factors of the first pieces of this rank's rows (the chunks in one process) and the next piece: from the checkpoint when
+    /// it is valid, else empty at piece 0. An MPI rank's checkpoint is named by its range of structures, so it is never read by a
+    /// run that split the rows otherwise.
+    /// </summary>
+    private static (RowClassFactors Factors, int FirstPiece) ResumeOrStart(DescriptorStore store, string checkpoint, string key, int cols, IReadOnlyList<RowClass> classes,
+        StreamingOptions options, TextWriter log, int pieces)
     {
         if (File.Exists(checkpoint))
         {
@@ -347,12 +424,12 @@ public static class StreamingLinearFit
                         fs.ReadExactly(MemoryMarshal.AsBytes(state[c].AsSpan()));
                     }
                     var factors = RowClassFactors.FromState(state, options.Backend, options.Threads);
-                    // a rank's checkpoint may hold its whole share (written before the merge): done == end
-                    if (factors.Columns == cols && factors.Classes.SequenceEqual(classes.Order()) && done > first && done <= end && (done < end || options.Communicator.Size > 1))
+                    // a rank's checkpoint may hold its whole share (written before the merge): done == pieces
+                    if (factors.Columns == cols && factors.Classes.SequenceEqual(classes.Order()) && done > 0 && done <= pieces && (done < pieces || options.Communicator.Size > 1))
                     {
                         log.WriteLine(options.Communicator.Size == 1
                             ? $"descriptor store: resuming the factorisation {key} after chunk {done} of {store.ChunkCount}"
-                            : $"descriptor store: resuming the factorisation {key}: rank 0 after chunk {done} of its chunks {first}..{end - 1}");
+                            : $"descriptor store: resuming the factorisation {key}: rank 0 after {done} of the {pieces} pieces of its structures");
                         return (factors, done);
                     }
                 }
@@ -362,7 +439,7 @@ public static class StreamingLinearFit
                 log.WriteLine($"descriptor store: ignoring the unreadable checkpoint {checkpoint} ({e.Message})");
             }
         }
-        return (new RowClassFactors(cols, classes, options.Backend, options.Threads), first);
+        return (new RowClassFactors(cols, classes, options.Backend, options.Threads), 0);
     }
 
     private static void WriteCheckpoint(string path, int chunksDone, RowClassFactors factors)

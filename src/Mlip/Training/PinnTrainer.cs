@@ -66,6 +66,7 @@ public sealed class PinnTrainer
     public PinnTrainer(TrainingSet data, PinnOptions options)
     {
         TorchRuntime.EnsureLoaded();
+        TorchRuntime.ReuseFreedMemory();
         _o = options;
         _elements = data.Elements();
         _k = data.FeatureCount;
@@ -208,6 +209,8 @@ public sealed class PinnTrainer
         var net = x[_nbase..];
         var optimizer = Optimizers.Create(_o.Optimizer, _networks.Count, _o.LearningRate, 0.9);
         if (optimizerState is not null) optimizer.LoadState(optimizerState);
+        long evaluations = 0;
+        double evaluationCpu = 0;
         for (int epoch = startEpoch + 1; epoch <= _o.Epochs; epoch++)
         {
             var order = TrainingSplit.EpochOrder(_o.Seed, epoch, _batches.Count);
@@ -217,10 +220,13 @@ public sealed class PinnTrainer
                 var batch = _batches[bi];
                 sum += optimizer.Step(net, (p, g) =>
                 {
+                    var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                     Array.Copy(p, 0, x, _nbase, _networks.Count);
                     var full = new double[ParameterCount];
                     double loss = batch.LossAndGradient(x, full, this, stage: 2);
                     Array.Copy(full, _nbase, g, 0, _networks.Count);
+                    evaluations++;
+                    evaluationCpu += (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
                     return loss;
                 });
             }
@@ -240,7 +246,9 @@ public sealed class PinnTrainer
                 }
                 else best = (double[])x.Clone();
                 curve.Add(new LearningPoint(epoch, lastLoss, vE, vF, seconds));
-                log.WriteLine(curve[^1].LogLine("PINN "));
+                // loss evaluations (with their gradient) of this run so far and their process CPU time (load-independent)
+                log.WriteLine(curve[^1].LogLine("PINN ") + string.Create(CultureInfo.InvariantCulture,
+                    $"; {evaluations} loss evaluations, {evaluationCpu / Math.Max(1, evaluations):F2} s CPU each"));
             }
             if (checkpointPath is not null && epoch % Math.Max(1, _o.CheckpointEvery) == 0)
                 WriteCheckpoint(checkpointPath, 2, epoch, x, best, bestVal, seconds, optimizer.SaveState(), curve);

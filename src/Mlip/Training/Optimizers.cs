@@ -94,19 +94,30 @@ public sealed class Sgd(int n, double learningRate, double momentum) : IOptimize
 
 /// <summary>
 /// Limited-memory BFGS (Nocedal and Wright, algorithm 7.4/7.5) with a backtracking line search that
-/// satisfies the Armijo condition; a pair (s, y) enters the history only when yᵀs &gt; 0.
+/// satisfies the Armijo condition; a pair (s, y) enters the history only when yᵀs &gt; 0. The loss and gradient at
+/// the accepted point of a step are kept and reused by the next step when it starts from that point (the objective
+/// of all callers is a fixed full-batch loss), so an iteration whose first trial is accepted costs one evaluation.
 /// </summary>
 public sealed class Lbfgs(int n, double initialStep = 1.0, int history = 20) : IOptimizer
 {
     private readonly List<double[]> _s = [], _y = [];
     private readonly double[] _g = new double[n], _gNew = new double[n], _d = new double[n], _xNew = new double[n];
+    private readonly double[] _xLast = new double[n], _gLast = new double[n];
+    private double _fLast;
+    private bool _haveLast;
     private int _iteration;
 
     public string Name => "lbfgs";
 
+    /// <summary>Objective evaluations so far (the start point of a step is not evaluated again when the previous step ended there).</summary>
+    public long Evaluations { get; private set; }
+
     public double Step(double[] x, Objective objective)
     {
-        double f = objective(x, _g);
+        double f;
+        if (_haveLast && x.AsSpan().SequenceEqual(_xLast)) { f = _fLast; Array.Copy(_gLast, _g, n); }
+        else { f = objective(x, _g); Evaluations++; }
+        Remember(x, f, _g);
         // two-loop recursion: d = −H g
         Array.Copy(_g, _d, n);
         int m = _s.Count;
@@ -141,6 +152,7 @@ public sealed class Lbfgs(int n, double initialStep = 1.0, int history = 20) : I
         {
             for (int i = 0; i < n; i++) _xNew[i] = x[i] + step * _d[i];
             fNew = objective(_xNew, _gNew);
+            Evaluations++;
             if (double.IsFinite(fNew) && fNew <= f + 1e-4 * step * slope) { accepted = true; break; }
             step *= 0.5;
         }
@@ -155,7 +167,16 @@ public sealed class Lbfgs(int n, double initialStep = 1.0, int history = 20) : I
             if (_s.Count > history) { _s.RemoveAt(0); _y.RemoveAt(0); }
         }
         Array.Copy(_xNew, x, n);
+        Remember(x, fNew, _gNew);
         return f;
+    }
+
+    private void Remember(double[] x, double f, double[] g)
+    {
+        Array.Copy(x, _xLast, n);
+        Array.Copy(g, _gLast, n);
+        _fLast = f;
+        _haveLast = true;
     }
 
     private static double Dot(double[] a, double[] b)
@@ -180,6 +201,7 @@ public sealed class Lbfgs(int n, double initialStep = 1.0, int history = 20) : I
     public void LoadState(JsonObject state)
     {
         _iteration = (int)state["iteration"]!;
+        _haveLast = false;
         _s.Clear(); _y.Clear();
         foreach (var v in state["s"]!.AsArray()) _s.Add(Optimizers.Read(v));
         foreach (var v in state["y"]!.AsArray()) _y.Add(Optimizers.Read(v));

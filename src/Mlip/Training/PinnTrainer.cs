@@ -66,6 +66,7 @@ public sealed class PinnTrainer
     public PinnTrainer(TrainingSet data, PinnOptions options)
     {
         TorchRuntime.EnsureLoaded();
+        TorchRuntime.ReuseFreedMemory();
         _o = options;
         _elements = data.Elements();
         _k = data.FeatureCount;
@@ -208,6 +209,8 @@ public sealed class PinnTrainer
         var net = x[_nbase..];
         var optimizer = Optimizers.Create(_o.Optimizer, _networks.Count, _o.LearningRate, 0.9);
         if (optimizerState is not null) optimizer.LoadState(optimizerState);
+        long evaluations = 0;
+        double evaluationCpu = 0;
         for (int epoch = startEpoch + 1; epoch <= _o.Epochs; epoch++)
         {
             var order = TrainingSplit.EpochOrder(_o.Seed, epoch, _batches.Count);
@@ -217,10 +220,13 @@ public sealed class PinnTrainer
                 var batch = _batches[bi];
                 sum += optimizer.Step(net, (p, g) =>
                 {
+                    var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                     Array.Copy(p, 0, x, _nbase, _networks.Count);
                     var full = new double[ParameterCount];
                     double loss = batch.LossAndGradient(x, full, this, stage: 2);
                     Array.Copy(full, _nbase, g, 0, _networks.Count);
+                    evaluations++;
+                    evaluationCpu += (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
                     return loss;
                 });
             }
@@ -240,7 +246,9 @@ public sealed class PinnTrainer
                 }
                 else best = (double[])x.Clone();
                 curve.Add(new LearningPoint(epoch, lastLoss, vE, vF, seconds));
-                log.WriteLine(curve[^1].LogLine("PINN "));
+                // loss evaluations (with their gradient) of this run so far and their process CPU time (load-independent)
+                log.WriteLine(curve[^1].LogLine("PINN ") + string.Create(CultureInfo.InvariantCulture,
+                    $"; {evaluations} loss evaluations, {evaluationCpu / Math.Max(1, evaluations):F2} s CPU each"));
             }
             if (checkpointPath is not null && epoch % Math.Max(1, _o.CheckpointEvery) == 0)
                 WriteCheckpoint(checkpointPath, 2, epoch, x, best, bestVal, seconds, optimizer.SaveState(), curve);
@@ -285,6 +293,10 @@ public sealed class PinnTrainer
         private readonly Tensor _zA, _zB, _zCenter, _colH, _colZeta;  // angular triplets (indices into the R_c pairs)
         private readonly Tensor _sA, _sB, _sCenter, _colLambda;       // screening: R_c pair a, any pair b
         private readonly Tensor _colSigma;
+        // the fixed geometry: distances of the R_c pairs, screening distances x_ab, angular cosines, and their
+        // derivatives with respect to the pair vectors (the energy depends on the positions only through them)
+        private readonly Tensor _r0, _xs0, _cos0;
+        private readonly Tensor _uR, _jxA, _jxB, _jcA, _jcB, _sAPair, _zAPair, _zBPair;
         private readonly Tensor? _d, _dPair, _dCenter;         // nonzero derivative blocks, their pair and centre
         private readonly BatchLabels _labels;
         private readonly int _structures, _atoms, _rCount;
@@ -398,6 +410,27 @@ public sealed class PinnTrainer
             _zA = I(zA); _zB = I(zB); _zCenter = I(zC); _colH = I(cH); _colZeta = I(cZ);
             _sA = I(sA); _sB = I(sB); _sCenter = I(sC); _colLambda = I(cL);
             _colSigma = tensor(Enumerable.Range(0, atoms).Select(i => (long)i * set + L.Sigma).ToArray(), dtype: ScalarType.Int64);
+            using (no_grad())
+            {
+                var vR = _pv.index_select(0, _rPair);
+                _r0 = vR.pow(2).sum(1).sqrt();
+                _uR = vR / _r0.unsqueeze(1);
+                _sAPair = _rPair.index_select(0, _sA);
+                var vB = _pv.index_select(0, _sB);
+                var rB = vB.pow(2).sum(1).sqrt();
+                var dAB = vB - vR.index_select(0, _sA);
+                var rAB = dAB.pow(2).sum(1).sqrt();
+                var uAB = dAB / rAB.unsqueeze(1);
+                _xs0 = rB + rAB - _r0.index_select(0, _sA);
+                _jxA = -uAB - _uR.index_select(0, _sA);                  // ∂x_ab/∂v_a
+                _jxB = vB / rB.unsqueeze(1) + uAB;                       // ∂x_ab/∂v_b
+                var uA = _uR.index_select(0, _zA); var uB = _uR.index_select(0, _zB);
+                _cos0 = (uA * uB).sum(1);
+                _jcA = (uB - _cos0.unsqueeze(1) * uA) / _r0.index_select(0, _zA).unsqueeze(1);   // ∂cos/∂v_a
+                _jcB = (uA - _cos0.unsqueeze(1) * uB) / _r0.index_select(0, _zB).unsqueeze(1);   // ∂cos/∂v_b
+                _zAPair = _rPair.index_select(0, _zA);
+                _zBPair = _rPair.index_select(0, _zB);
+            }
             if (derivatives)
             {
                 var flat = new double[(long)d.Count * k * 3];
@@ -431,22 +464,15 @@ public sealed class PinnTrainer
                     dp = dp.index_copy(0, _elementAtoms[e], t._networks.Forward(net!, e, xf.index_select(0, _elementAtoms[e])));
                 }
             var P = (p0.index_select(0, _atomType) + dp).reshape(-1);
-            var v = _pv.detach().requires_grad_(forces);
-
-            var vR = v.index_select(0, _rPair);
-            var rR = vR.pow(2).sum(1).sqrt();
+            // the geometry enters only through r (R_c pairs), x_ab (screening) and cos θ (angular triplets): leaves for the forces
+            var rR = _r0.detach().requires_grad_(forces);
+            var xs = _xs0.detach().requires_grad_(forces);
+            var cos = _cos0.detach().requires_grad_(forces);
             var fcR = Fc(rR);
             // screening
-            var vA = vR.index_select(0, _sA);
-            var vB = v.index_select(0, _sB);
-            var rB = vB.pow(2).sum(1).sqrt();
-            var rAB = (vB - vA).pow(2).sum(1).sqrt();
-            var xs = rB + rAB - rR.index_select(0, _sA);
             var s = 1 - Fc(xs) * exp(-P.index_select(0, _colLambda) * xs);
             var S = exp(zeros(_rCount, dtype: ScalarType.Float64).index_add(0, _sA, log(s.clamp_min(1e-300)), TorchScalars.One));
             // coordination and bond order
-            var uR = vR / rR.unsqueeze(1);
-            var cos = (uR.index_select(0, _zA) * uR.index_select(0, _zB)).sum(1);
             var dh = cos - P.index_select(0, _colH);
             var term = P.index_select(0, _colZeta) * S.index_select(0, _zB) * fcR.index_select(0, _zB) * dh * dh;
             var Z = zeros(_rCount, dtype: ScalarType.Float64).index_add(0, _zA, term, TorchScalars.One);
@@ -461,13 +487,15 @@ public sealed class PinnTrainer
             var energies = zeros(_structures, dtype: ScalarType.Float64).index_add(0, _atomStructure, eAtom, TorchScalars.One);
             var penalty = networkPath ? dp.pow(2).sum(1).mean() : zeros(1, dtype: ScalarType.Float64).sum();
             if (!forces || _d is null) return (energies, null, null, penalty);
-            Tensor gp;
+            var g = autograd.grad([eAtom.sum()], networkPath ? [rR, xs, cos, xf] : [rR, xs, cos], retain_graph: true, create_graph: createGraph);
+            // dE/dv of every pair: the chain rule through the fixed geometric derivatives
+            var gx = g[1].unsqueeze(1); var gc = g[2].unsqueeze(1);
+            var gp = zeros(_pv.shape[0], 3, dtype: ScalarType.Float64)
+                .index_add(0, _rPair, g[0].unsqueeze(1) * _uR, TorchScalars.One)
+                .index_add(0, _sAPair, gx * _jxA, TorchScalars.One).index_add(0, _sB, gx * _jxB, TorchScalars.One)
+                .index_add(0, _zAPair, gc * _jcA, TorchScalars.One).index_add(0, _zBPair, gc * _jcB, TorchScalars.One);
             if (networkPath)
-            {
-                var g = autograd.grad([eAtom.sum()], [v, xf], retain_graph: true, create_graph: createGraph);
-                gp = g[0].index_add(0, _dPair!, bmm(g[1].index_select(0, _dCenter!).unsqueeze(1), _d).squeeze(1), TorchScalars.One);
-            }
-            else gp = autograd.grad([eAtom.sum()], [v], retain_graph: true, create_graph: createGraph)[0];
+                gp = gp.index_add(0, _dPair!, bmm(g[3].index_select(0, _dCenter!).unsqueeze(1), _d).squeeze(1), TorchScalars.One);
             var f = zeros(_atoms, 3, dtype: ScalarType.Float64).index_add(0, _pc, gp, TorchScalars.One).index_add(0, _pn, gp, TorchScalars.MinusOne);
             var st = _labels.HasStress ? _labels.Stress(gp, _pv, _ps) : null;
             return (energies, f, st, penalty);

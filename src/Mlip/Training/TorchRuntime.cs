@@ -135,6 +135,31 @@ public static class TorchRuntime
         }
     }
 
+    /// <summary>
+    /// Makes glibc's malloc keep freed memory for reuse (no mmap for large blocks, no trimming of the heap), for trainers
+    /// that allocate and free the same large tensors at every loss evaluation. By default glibc serves blocks above its
+    /// mmap threshold (at most 32 MB) with fresh mmap'd pages that are returned at free, so every evaluation faults its
+    /// pages in again: in the PINN's full-batch training on mlearn Si about 40 % of the process CPU time was system time
+    /// (page faults). The process keeps its peak memory instead. No effect off glibc; applies to the whole process.
+    /// </summary>
+    public static void ReuseFreedMemory()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        try
+        {
+            const int TrimThreshold = -1, MmapMax = -4;
+            mallopt(MmapMax, 0);
+            mallopt(TrimThreshold, int.MaxValue);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            // not glibc: its allocator keeps its own policy
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "mallopt")]
+    private static extern int mallopt(int parameter, int value);
+
     [DllImport("libc", EntryPoint = "setenv")]
     private static extern int setenv(string name, string value, int overwrite);
 

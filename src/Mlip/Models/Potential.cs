@@ -77,13 +77,9 @@ public sealed class Potential(IDescriptor descriptor, IAtomicModel model, Descri
             (Vec3[] ff, Stress? fs) Pass(Neighbors.NeighborList? list) =>
                 fused.EnergyAndForces(s, (first, x, e, g) => Model.Evaluate(x, numbers.AsSpan(first, e.Length), e, g), values, atomE, list);
             Vec3[] ff; Stress? fs;
-            if (_skin > 0)
+            if (_neighbors.Skin > 0)
             {
-                lock (_verletLock)
-                {
-                    _verlet ??= new Neighbors.VerletList(Descriptor.Cutoff, _skin);
-                    (ff, fs) = Pass(_verlet.Get(s));
-                }
+                lock (_neighbors.Gate) (ff, fs) = Pass(_neighbors.Get(s, Descriptor.Cutoff));
             }
             else (ff, fs) = Pass(null);
             double sum = 0;
@@ -106,29 +102,18 @@ public sealed class Potential(IDescriptor descriptor, IAtomicModel model, Descri
         return new CalculatorResult(total, forces ? f : null, stress && s.Pbc.AllPeriodic ? st : null, e, variance);
     }
 
-    private double _skin;
-    private Neighbors.VerletList? _verlet;
-    private readonly Lock _verletLock = new();
+    private readonly Neighbors.ReusedNeighborList _neighbors = new();
 
     /// <summary>
     /// Verlet skin (Å) for reusing the neighbour list across calls of the fused pass (SO(4), SO(3) descriptors: MD): 0
-    /// (default) builds a fresh list every call; a positive value keeps a list at the descriptor's cut-off + skin, rebuilt only
-    /// when an atom has moved more than skin/2, the per-step filter running in parallel (as
-    /// <see cref="Calculators.ClassicalPotential.NeighborSkin"/>). Results agree with a fresh build to round-off (the order of
-    /// an atom's pairs can differ); calls are then serialised on this potential.
+    /// (default) builds a fresh list every call; a positive value keeps a list at the descriptor's cut-off + skin
+    /// (<see cref="Neighbors.ReusedNeighborList"/>, as <see cref="Calculators.ClassicalPotential.NeighborSkin"/>); calls are then
+    /// serialised on this potential.
     /// </summary>
-    public double NeighborSkin
-    {
-        get => _skin;
-        set
-        {
-            if (!(value >= 0) || !double.IsFinite(value)) throw new ArgumentOutOfRangeException(nameof(value), "skin must be a finite number ≥ 0");
-            lock (_verletLock) { _skin = value; _verlet = null; }
-        }
-    }
+    public double NeighborSkin { get => _neighbors.Skin; set => _neighbors.Skin = value; }
 
     /// <summary>Number of neighbour-list builds done by the reused list (0 without a skin).</summary>
-    public int NeighborListBuilds { get { lock (_verletLock) return _verlet?.Builds ?? 0; } }
+    public int NeighborListBuilds => _neighbors.Builds;
 
     private Potential? _pace;
     private bool _paceReady;

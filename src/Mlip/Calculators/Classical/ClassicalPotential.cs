@@ -139,29 +139,17 @@ public abstract class ClassicalPotential : IForceWriter
     /// <summary>Number of species in the parameter tables (1 for an element-blind potential).</summary>
     protected int SpeciesCount => Math.Max(1, Elements.Count);
 
-    private double _skin;
-    private VerletList? _verlet;
-    private readonly object _verletLock = new();
+    private readonly ReusedNeighborList _neighbors = new();
 
     /// <summary>
-    /// Verlet skin (Å) for reusing the neighbour list across calls (MD, relaxation): 0 (default)
-    /// builds a fresh list every call; a positive value keeps a list at <see cref="Cutoff"/> + skin,
-    /// rebuilt only when an atom has moved more than skin/2 (or the cell, periodicity or atom count
-    /// changed). Results agree with a fresh build to round-off (the order of summation can differ).
-    /// Calls are then serialised on this calculator.
+    /// Verlet skin (Å) for reusing the neighbour list across calls (MD, relaxation): 0 (default) builds a fresh list every
+    /// call; a positive value keeps a list at <see cref="Cutoff"/> + skin (<see cref="ReusedNeighborList"/>). Calls are then
+    /// serialised on this calculator.
     /// </summary>
-    public double NeighborSkin
-    {
-        get => _skin;
-        set
-        {
-            if (!(value >= 0) || !double.IsFinite(value)) throw new ArgumentOutOfRangeException(nameof(value), "skin must be a finite number ≥ 0");
-            lock (_verletLock) { _skin = value; _verlet = null; }
-        }
-    }
+    public double NeighborSkin { get => _neighbors.Skin; set => _neighbors.Skin = value; }
 
     /// <summary>Number of neighbour-list builds done by the reused list (0 without a skin).</summary>
-    public int NeighborListBuilds { get { lock (_verletLock) return _verlet?.Builds ?? 0; } }
+    public int NeighborListBuilds => _neighbors.Builds;
 
     public CalculatorResult Calculate(Structure structure, bool forces = true, bool stress = true)
     {
@@ -213,13 +201,12 @@ public abstract class ClassicalPotential : IForceWriter
         try
         {
             var types = work.Types = Types(structure, work.Types);
-            if (_skin > 0)
+            if (_neighbors.Skin > 0)
             {
-                lock (_verletLock)
+                lock (_neighbors.Gate)
                 {
-                    _verlet ??= new VerletList(Cutoff, _skin);
                     long t0 = StagePerf.Now;
-                    var list = _verlet.Get(structure);
+                    var list = _neighbors.Get(structure, Cutoff);
                     StagePerf.Add(0, t0);
                     return Sum(list, types, work, forces, stress ? structure.Volume : double.NaN, atomEnergies);
                 }

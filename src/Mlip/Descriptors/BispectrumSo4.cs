@@ -272,14 +272,13 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
             $"element {Elements.Symbol(z)} has no SO(4) radius and weight (elements: {string.Join(' ', _p.Elements.Select(e => e.Symbol))})");
     }
 
-    /// <summary>Selects the neighbours of i inside their pair cutoffs and computes U for each and U_tot.</summary>
-    private int Prepare(Structure s, NeighborList nl, int[] element, int i, Workspace w)
+    /// <summary>The pairs of i inside their pair cut-offs, with their cut-offs and weights, into the workspace; returns their number.</summary>
+    private int SelectNeighbors(NeighborList nl, int[] element, int i, Workspace w)
     {
         int ei = element[i];
         w.EnsureNeighbors(nl.NeighborCount(i), _idxuMax);
         var distances = nl.Distances;
         var neighbors = nl.Neighbors;
-        var vectors = nl.Vectors;
         int m = 0;
         foreach (int p in nl.PairRange(i))
         {
@@ -292,6 +291,14 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
             w.Wj[m] = _weight[ej];
             m++;
         }
+        return m;
+    }
+
+    /// <summary>Selects the neighbours of i inside their pair cutoffs and computes U for each and U_tot.</summary>
+    private int Prepare(Structure s, NeighborList nl, int[] element, int i, Workspace w)
+    {
+        int m = SelectNeighbors(nl, element, i, w);
+        var vectors = nl.Vectors;
         ZeroUtot(w);
         for (int a = 0; a < m; a++)
         {
@@ -319,23 +326,8 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
     /// </summary>
     private unsafe int Prepare4(Structure s, NeighborList nl, int[] element, int i, Workspace w)
     {
-        int ei = element[i];
-        w.EnsureNeighbors(nl.NeighborCount(i), _idxuMax);
-        var distances = nl.Distances;
-        var neighbors = nl.Neighbors;
+        int m = SelectNeighbors(nl, element, i, w);
         var vectors = nl.Vectors;
-        int m = 0;
-        foreach (int p in nl.PairRange(i))
-        {
-            int ej = element[neighbors[p]];
-            double rcut = _p.RcutFac * (_radius[ei] + _radius[ej]);
-            double r = distances[p];
-            if (!(r < rcut) || r * r <= 1e-20) continue;
-            w.Pair[m] = p;
-            w.Rcut[m] = rcut;
-            w.Wj[m] = _weight[ej];
-            m++;
-        }
         ZeroUtot(w);
         int nu = _idxuMax;
         Span<double> sf = stackalloc double[Lanes];

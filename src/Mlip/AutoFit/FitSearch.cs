@@ -232,7 +232,7 @@ public sealed class FitSearch
                 previous = sc;
             }
         }
-        if (_best is null) throw new MlipException($"no candidate could be evaluated within the budget of {_s.Budget:G4} minutes; give a larger --budget");
+        if (_best is null) throw new MlipException($"no candidate could be evaluated: every basis was skipped (memory limit or budget of {_s.Budget:G4} minutes; the log says why)");
         return Finish(descriptorProgress);
     }
 
@@ -279,8 +279,15 @@ public sealed class FitSearch
         if (memory.Peak > limit)
             return Skip(basis, columns, estimate, string.Create(CultureInfo.InvariantCulture,
                 $"skipped: needs ~{memory.Peak / 1e9:F1} GB (limit {limit / 1e9:F1})"));
+        // the first basis that fits in memory is always searched (its first candidate at least), so that any budget gives a
+        // model: a budget too small for it is exceeded, and the log says so
         if (Elapsed + estimate + reserve > _budget)
-            return Skip(basis, columns, estimate, string.Create(CultureInfo.InvariantCulture, $"skipped: estimated {estimate:F0} s, {Math.Max(0, Left - reserve):F0} s left"));
+        {
+            if (_best is not null)
+                return Skip(basis, columns, estimate, string.Create(CultureInfo.InvariantCulture, $"skipped: estimated {estimate:F0} s, {Math.Max(0, Left - reserve):F0} s left"));
+            _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"fit: the budget ({_s.Budget:G4} min) is smaller than the cheapest basis needs (~{estimate + reserve:F0} s): {basis.Label} is searched anyway, so that the fit gives a model"));
+        }
 
         _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"fit: {basis.Label}: {columns} columns, estimated {estimate:F0} s{(_calibration != 1 ? $" ({nominal:F0} s nominal x {_calibration:F2} measured on the last basis)" : "")}, memory {memory}; computing descriptors"));

@@ -293,7 +293,7 @@ public sealed class FitSearch
             $"fit: {basis.Label}: {columns} columns, estimated {estimate:F0} s{(_calibration != 1 ? $" ({nominal:F0} s nominal x {_calibration:F2} measured on the last basis)" : "")}, memory {memory}; computing descriptors"));
         double startedAt = Elapsed;
         // the last basis's design is garbage by now: give its memory back before this one's blocks are allocated
-        GC.Collect();
+        LargeObjectGarbage.Collect();
         var descriptor = basis.Descriptor.Create(_elements);
         var design = LinearDesign.Build(descriptor, basis.Order, _o.Train, _folds, _o.Threads, descriptorProgress);
         _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: {basis.Label}: design built in {design.BuildTime.TotalSeconds:F1} s"));

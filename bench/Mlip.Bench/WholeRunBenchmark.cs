@@ -36,7 +36,8 @@ public static class WholeRunBenchmark
         bool multi = cores.Contains(',') || cores.Contains('-');
 
         // --only names cases, or their first word ("pace" is both pace cases)
-        var cases = Cases(reference, mlearn).Where(c => only.Length == 0 || only.Any(o => c.Name == o || c.Name.StartsWith(o + " ", StringComparison.Ordinal))).ToList();
+        bool Selected(string name) => only.Length == 0 || only.Any(o => name == o || name.StartsWith(o + " ", StringComparison.Ordinal));
+        var cases = Cases(reference, mlearn, cli, Selected).Where(c => Selected(c.Name)).ToList();
         Console.WriteLine($"Whole processes, Mlip ({cli}) vs LAMMPS ({LammpsTiming.Executable}, serial, on core {firstCore}); µs per atom-step; Mlip on cores {cores}");
         Console.WriteLine("LAMMPS loop = its 'Loop time'; whole = the process from start to exit; Mlip − start-up = whole minus the same command on a small cell");
         Console.WriteLine("cpu/cpu = user+system CPU seconds of the whole Mlip process on one core over those of the whole LAMMPS process (less sensitive to a loaded machine than wall times)");
@@ -74,7 +75,7 @@ public static class WholeRunBenchmark
         }
     }
 
-    private static IEnumerable<Case> Cases(string reference, string mlearn)
+    private static IEnumerable<Case> Cases(string reference, string mlearn, string cli, Func<string, bool> selected)
     {
         var si2000 = Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 5, 5, 10), 0.05, 12345);
         var si4096 = Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 8, 8, 8), 0.05, 12345);
@@ -107,6 +108,14 @@ public static class WholeRunBenchmark
             new Dictionary<string, string> { ["pot.ace"] = ace });
         yield return new("mliap nn so3", si2000, si64, ["-m", nn + ".model"], "pair_style mliap model nn pot.mliap.model descriptor so3 pot.mliap.descriptor\npair_coeff * * Si\n", si, 50,
             new Dictionary<string, string> { ["pot.mliap.model"] = nn + ".model", ["pot.mliap.descriptor"] = nn + ".descriptor" });
+        // models trained by Mlip (trained once by mlip train, cached), run by mlip md from their own files and by LAMMPS from the exported ones
+        string mlearnTraining = Path.Combine(mlearn, "..", "training.json");
+        if (selected("mlip-nn so4") && TrainedModels.Network(cli, mlearnTraining) is var (nnModel, nnMliap, nnDescriptor))
+            yield return new("mlip-nn so4", si2000, si64, ["-m", nnModel], "pair_style mliap model nn pot.mliap.model descriptor sna pot.mliap.descriptor\npair_coeff * * Si\n", si, 50,
+                new Dictionary<string, string> { ["pot.mliap.model"] = nnMliap, ["pot.mliap.descriptor"] = nnDescriptor });
+        if (selected("mlip-fs-ace 327") && TrainedModels.FinnisSinclairAce(cli, mlearnTraining) is var (fsYace, fsAce))
+            yield return new("mlip-fs-ace 327", si2000, si64, ["-m", fsYace], "pair_style pace recursive\npair_coeff * * pot.ace Si\n", si, 50,
+                new Dictionary<string, string> { ["pot.ace"] = fsAce });
         // mlip descriptors so4 2J=6 with derivatives vs compute sna/atom + snad/atom + snav/atom on the same cell (one evaluation)
         yield return new("descriptors so4 2J=6", si2000, si8,
             ["--type", "so4", "--param", "twojmax=6", "--param", "rcutfac=4.9", "--param", "rfac0=0.99363", "--param", "rmin0=0", "--param", "bzeroflag=0", "--derivatives"],

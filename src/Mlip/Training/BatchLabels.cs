@@ -99,6 +99,37 @@ internal sealed class BatchLabels : IDisposable
         return loss;
     }
 
+    /// <summary>
+    /// The loss of this part of a batch spread over MPI ranks: its squared errors summed and divided by the counts of the whole
+    /// batch (<paramref name="counts"/>), so that the parts of all ranks add up to <see cref="Loss(LossWeights, Tensor, Tensor?, Tensor?)"/> of the whole batch.
+    /// </summary>
+    public Tensor Loss(LossWeights w, Tensor e, Tensor? f, Tensor? s, NeuralNetworkTrainer.LossCounts counts)
+    {
+        var de = (e - _energyTarget) / _atomsPer;
+        var loss = w.Energy * (de * de).sum() / counts.Structures;
+        if (f is not null && w.Force > 0 && _forceComponents > 0)
+            loss = loss + w.Force * (f - _forceTarget!).pow(2).sum() / counts.ForceComponents;
+        if (s is not null && w.Stress > 0 && _stressComponents > 0)
+            loss = loss + w.Stress * ((s - _stressTarget!).pow(2) * _stressMask!).sum() / counts.StressComponents;
+        return loss;
+    }
+
+    /// <summary>Σ|ΔE/N| (eV/atom), Σ(ΔE/N)², Σ|ΔF|, ΣΔF² over the labelled components, and 0 (five numbers).</summary>
+    public double[] ErrorSums(Tensor e, Tensor? f)
+    {
+        var de = (e - _energyTarget) / _atomsPer;
+        var sums = new double[5];
+        sums[0] = de.abs().sum().item<double>();
+        sums[1] = (de * de).sum().item<double>();
+        if (f is not null && _forceComponents > 0)
+        {
+            var df = f - _forceTarget!;
+            sums[2] = df.abs().sum().item<double>();
+            sums[3] = df.pow(2).sum().item<double>();
+        }
+        return sums;
+    }
+
     /// <summary>Energy MAE (meV/atom), force MAE (eV/Å; NaN without forces) and the energy + force loss.</summary>
     public (double EnergyMae, double ForceMae, double Loss) Errors(LossWeights w, Tensor e, Tensor? f)
     {

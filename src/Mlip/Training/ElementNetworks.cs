@@ -117,6 +117,14 @@ internal sealed class ElementNetworks
         return loss;
     }
 
+    /// <summary>0 · Σ p: a zero term that puts every parameter in the graph (an element missing from a rank's structures then gets a zero gradient, not an error).</summary>
+    public Tensor Touch(List<Tensor> p)
+    {
+        Tensor sum = p[0].sum();
+        for (int q = 1; q < p.Count; q++) sum = sum + p[q].sum();
+        return 0.0 * sum;
+    }
+
     /// <summary>d loss / d p into <paramref name="gradient"/> at <see cref="Offset"/>.</summary>
     public void Gradient(Tensor loss, List<Tensor> p, double[] gradient)
     {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Mlip.Descriptors;
+using Mlip.Distributed;
 using Mlip.Models;
 using Mlip.Structures;
 using Mlip.Validation;
@@ -33,6 +34,13 @@ public sealed record NeuralNetworkOptions
     public LossWeights Weights { get; init; } = new() { Force = 0.02 };
     public int Seed { get; init; } = 1;
     public int Threads { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>
+    /// The ranks of an MPI run (docs/scale.md): each holds a contiguous share of the training structures (in the order of the
+    /// data), computes the loss and gradient of its part of every batch, and the sums over ranks (in rank order) drive the same
+    /// optimiser step on every rank; the validation split and the batches are those of one process.
+    /// </summary>
+    public ICommunicator Communicator { get; init; } = SingleProcess.Instance;
 }
 
 /// <summary>One line of the learning curve.</summary>
@@ -56,7 +64,7 @@ public sealed class NeuralNetworkTrainer
     private readonly int[] _elements;
     private readonly int _k;
     private readonly double[] _mean, _scale, _offsets;
-    private readonly List<Batch> _batches = [];
+    private readonly List<Batch?> _batches = [];
     private readonly Batch? _validation;
     private readonly ElementNetworks _networks;
     // streamed mini-batches (docs/scale.md): the structures of each batch, whose descriptors are computed when the batch is used
@@ -65,12 +73,19 @@ public sealed class NeuralNetworkTrainer
     private readonly List<int[]> _batchStructures = [];
     private readonly int[] _validationStructures = [];
     private readonly bool _derivatives;
+    // under MPI: this rank's structures are the global ones [_first, _first + local count); the labelled counts of each
+    // batch and of the validation set over all ranks, which normalise every rank's part of the loss
+    private readonly ICommunicator _comm;
+    private readonly List<LossCounts> _batchCounts = [];
+    private LossCounts _validationCounts;
 
     public NeuralNetworkTrainer(TrainingSet data, NeuralNetworkOptions options)
-        : this(data.Structures, data.Elements(), data.FeatureCount, data.FeatureStatistics(), options)
+        : this(data.Structures,
+            options.Communicator.Size > 1 ? DistributedFit.Elements(options.Communicator, data.Structures) : data.Elements(), data.FeatureCount,
+            options.Communicator.Size > 1 ? DistributedFit.FeatureStatistics(options.Communicator, data, data.FeatureCount) : data.FeatureStatistics(), options)
     {
         if (_validationStructures.Length > 0) _validation = new Batch(data, _validationStructures, this, _derivatives);
-        foreach (var batch in _batchStructures) _batches.Add(new Batch(data, batch, this, _derivatives));
+        foreach (var batch in _batchStructures) _batches.Add(batch.Length > 0 ? new Batch(data, batch, this, _derivatives) : null);
     }
 
     /// <summary>
@@ -91,28 +106,57 @@ public sealed class NeuralNetworkTrainer
     {
         TorchRuntime.EnsureLoaded();
         _o = options;
+        _comm = options.Communicator;
         _elements = elements;
         _k = k;
         (_mean, _scale) = statistics;
-        _offsets = ReferenceEnergies(structures, _elements);
+        _offsets = ReferenceEnergies(structures, _elements, _comm);
         _derivatives = options.Weights.Force > 0 || options.Weights.Stress > 0;
         if (options.Optimizer.Equals("lbfgs", StringComparison.OrdinalIgnoreCase) && options.BatchStructures > 0)
             throw new MlipException("L-BFGS needs the full batch (batch: 0); use adam or sgd for mini-batches");
 
-        // validation split and batches, from the seed
-        var split = new TrainingSplit(structures.Count, options.ValidationFraction, options.BatchStructures, options.Seed);
-        _validationStructures = split.Validation;
-        _batchStructures.AddRange(split.Batches);
+        // validation split and batches, from the seed, over the structures of all ranks; each rank keeps its own (local indices)
+        var (first, total) = GlobalRange(_comm, structures.Count);
+        var split = new TrainingSplit(total, options.ValidationFraction, options.BatchStructures, options.Seed);
+        int[] Local(int[] global) => [.. global.Where(i => i >= first && i < first + structures.Count).Select(i => i - first)];
+        _validationStructures = Local(split.Validation);
+        _batchStructures.AddRange(split.Batches.Select(Local));
         _networks = new ElementNetworks(_elements.Length, _k, options.Hidden, 1, options.Activation);
         TrainStructures = split.Train.Length;
         ValidationStructures = split.Validation.Length;
+        if (_comm.Size > 1)
+        {
+            foreach (var b in _batchStructures) _batchCounts.Add(LossCounts.Of(structures, b, _comm));
+            _validationCounts = LossCounts.Of(structures, _validationStructures, _comm);
+        }
+    }
+
+    /// <summary>The index of this rank's first structure among all ranks' and the number of structures of all ranks.</summary>
+    private static (int First, int Total) GlobalRange(ICommunicator comm, int local)
+    {
+        if (comm.Size == 1) return (0, local);
+        var counts = comm.AllgatherVariable([(double)local]);
+        return ((int)counts.Take(comm.Rank).Sum(c => c[0]), (int)counts.Sum(c => c[0]));
+    }
+
+    /// <summary>The structures, labelled force components and labelled stress components of a set of structures over all ranks (the loss's denominators).</summary>
+    internal readonly record struct LossCounts(long Structures, long ForceComponents, long StressComponents)
+    {
+        public static LossCounts Of(IReadOnlyList<Structure> structures, int[] local, ICommunicator comm)
+        {
+            Span<long> c = [local.Length, local.Sum(i => structures[i].Forces is null ? 0L : 3L * structures[i].Count),
+                local.Sum(i => structures[i].Stress is not null && structures[i].Pbc.AllPeriodic ? 6L : 0L)];
+            comm.AllreduceSum(c);
+            return new LossCounts(c[0], c[1], c[2]);
+        }
     }
 
     /// <summary>True when the batches are computed as they are used (see the streaming constructor).</summary>
     public bool Streams => _structures is not null;
 
     /// <summary>Runs <paramref name="use"/> on batch <paramref name="b"/> (built for the call when streaming, then disposed).</summary>
-    private T WithBatch<T>(int b, Func<Batch, T> use) => Streams ? WithStreamed(_batchStructures[b], use) : use(_batches[b]);
+    private T WithBatch<T>(int b, Func<Batch?, T> use) =>
+        _batchStructures[b].Length == 0 ? use(null) : Streams ? WithStreamed(_batchStructures[b], use) : use(_batches[b]);
 
     private T WithStreamed<T>(int[] structures, Func<Batch, T> use)
     {
@@ -128,6 +172,17 @@ public sealed class NeuralNetworkTrainer
     /// </summary>
     private (double EnergyMae, double ForceMae, double Loss) ValidationErrors(double[] x)
     {
+        if (_comm.Size > 1)
+        {
+            // each rank's sums over its validation structures, added over the ranks and divided by the counts of all
+            Span<double> sums = _validation is null ? stackalloc double[5] : _validation.ErrorSums(x, this);
+            _comm.AllreduceSum(sums);
+            var n = _validationCounts;
+            var w = _o.Weights;
+            double fMae = n.ForceComponents > 0 ? sums[2] / n.ForceComponents : double.NaN;
+            double loss = w.Energy * sums[1] / n.Structures + (n.ForceComponents > 0 ? w.Force * sums[3] / n.ForceComponents : 0);
+            return (1000 * sums[0] / n.Structures, fMae, loss);
+        }
         if (!Streams) return _validation!.Errors(x, this);
         double e = 0, f = 0, l = 0, ne = 0, nf = 0;
         for (int start = 0; start < _validationStructures.Length; start += _o.BatchStructures)
@@ -147,8 +202,8 @@ public sealed class NeuralNetworkTrainer
     public int ValidationStructures { get; }
     public int ParameterCount => _networks.Count;
 
-    /// <summary>Per-element reference energies (eV/atom): least squares of E against element counts.</summary>
-    private static double[] ReferenceEnergies(IReadOnlyList<Structure> structures, int[] elements)
+    /// <summary>Per-element reference energies (eV/atom): least squares of E against element counts (the normal equations summed over the ranks).</summary>
+    private static double[] ReferenceEnergies(IReadOnlyList<Structure> structures, int[] elements, ICommunicator comm)
     {
         int ne = elements.Length;
         var ata = new double[ne * ne];
@@ -164,6 +219,11 @@ public sealed class NeuralNetworkTrainer
                 atb[a] += c[a] / n * e / n;
                 for (int b = 0; b < ne; b++) ata[a * ne + b] += c[a] / n * c[b] / n;
             }
+        }
+        if (comm.Size > 1)
+        {
+            comm.AllreduceSum(ata);
+            comm.AllreduceSum(atb);
         }
         for (int a = 0; a < ne; a++) ata[a * ne + a] += 1e-10;
         var sol = new ManagedLeastSquares().Solve(new LeastSquaresProblem(ata, ne, atb, null, null));
@@ -225,7 +285,7 @@ public sealed class NeuralNetworkTrainer
             var order = TrainingSplit.EpochOrder(_o.Seed, epoch, _batchStructures.Count);
             double sum = 0;
             foreach (int b in order)
-                sum += WithBatch(b, batch => optimizer.Step(x, (p, g) => batch.LossAndGradient(p, g, this)));
+                sum += WithBatch(b, batch => optimizer.Step(x, (p, g) => BatchLossAndGradient(b, batch, p, g)));
             lastLoss = sum / _batchStructures.Count;
             if (!double.IsFinite(lastLoss)) throw new MlipException($"the loss became {lastLoss} at epoch {epoch}; lower the learning rate");
 
@@ -245,7 +305,7 @@ public sealed class NeuralNetworkTrainer
                 curve.Add(new LearningPoint(epoch, lastLoss, vE, vF, seconds));
                 log.WriteLine(curve[^1].LogLine("epoch"));
             }
-            if (checkpointPath is not null && (epoch % Math.Max(1, _o.CheckpointEvery) == 0))
+            if (checkpointPath is not null && _comm.IsRoot && (epoch % Math.Max(1, _o.CheckpointEvery) == 0))
                 new TrainingCheckpoint
                 {
                     Epoch = epoch, ParameterCount = ParameterCount, Optimizer = optimizer.Name, Parameters = x, BestParameters = best,
@@ -271,10 +331,36 @@ public sealed class NeuralNetworkTrainer
         double loss = 0;
         for (int b = 0; b < _batchStructures.Count; b++)
         {
-            loss += WithBatch(b, batch => batch.LossAndGradient(x, g, this));
+            loss += WithBatch(b, batch => BatchLossAndGradient(b, batch, x, g));
             for (int i = 0; i < g.Length; i++) gradient[i] += g[i];
         }
         return loss;
+    }
+
+    /// <summary>
+    /// The loss of batch <paramref name="b"/> and its gradient. Under MPI each rank computes its part (normalised by the batch's
+    /// counts over all ranks; the L2 penalty on rank 0 only; nothing on a rank without structures in the batch), and the parts
+    /// are added over the ranks in rank order, so every rank gets the same bits and takes the same optimiser step.
+    /// </summary>
+    private double BatchLossAndGradient(int b, Batch? batch, double[] x, double[] gradient)
+    {
+        if (_comm.Size == 1) return batch!.LossAndGradient(x, gradient, this);
+        var sums = new double[gradient.Length + 1];
+        if (batch is not null) sums[^1] = batch.LossAndGradient(x, sums, this, _batchCounts[b], l2: _comm.IsRoot);
+        else if (_comm.IsRoot) sums[^1] = L2Penalty(x, sums);
+        _comm.AllreduceSum(sums);
+        Array.Copy(sums, gradient, gradient.Length);
+        return sums[^1];
+    }
+
+    /// <summary>The L2 penalty alone and its gradient (rank 0's part of a batch none of whose structures it holds).</summary>
+    private double L2Penalty(double[] x, double[] gradient)
+    {
+        using var scope = NewDisposeScope();
+        var p = _networks.Tensors(x, grad: true);
+        var loss = _networks.AddL2(_networks.Touch(p), p, _o.L2);
+        _networks.Gradient(loss, p, gradient);
+        return loss.item<double>();
     }
 
     /// <summary>Tensors of a set of structures: normalised features, per-element atom indices, labels, derivative blocks.</summary>
@@ -396,6 +482,33 @@ public sealed class NeuralNetworkTrainer
             var loss = t._networks.AddL2(_labels.Loss(w, e, f, s), p, t._o.L2);
             t._networks.Gradient(loss, p, gradient);
             return loss.item<double>();
+        }
+
+        /// <summary>
+        /// This rank's part of the loss of a batch spread over the ranks: its squared errors divided by the batch's counts over all
+        /// ranks (<paramref name="counts"/>), with the L2 penalty when <paramref name="l2"/> (one rank adds it); every parameter
+        /// takes part in the graph (an element this rank's structures lack gets a zero gradient).
+        /// </summary>
+        public double LossAndGradient(double[] x, double[] gradient, NeuralNetworkTrainer t, LossCounts counts, bool l2)
+        {
+            using var scope = NewDisposeScope();
+            var p = t._networks.Tensors(x, grad: true);
+            var w = t._o.Weights;
+            bool forces = _d is not null && (w.Force > 0 || w.Stress > 0);
+            var (e, f, s) = Predict(p, t, forces, createGraph: true);
+            var loss = _labels.Loss(w, e, f, s, counts) + t._networks.Touch(p);
+            if (l2) loss = t._networks.AddL2(loss, p, t._o.L2);
+            t._networks.Gradient(loss, p, gradient);
+            return loss.item<double>();
+        }
+
+        /// <summary>Σ|ΔE/N|, Σ(ΔE/N)², Σ|ΔF|, ΣΔF² over this set (the validation errors of an MPI run are these summed over the ranks).</summary>
+        public double[] ErrorSums(double[] x, NeuralNetworkTrainer t)
+        {
+            using var scope = NewDisposeScope();
+            var p = t._networks.Tensors(x, grad: true);
+            var (e, f, _) = Predict(p, t, _d is not null, createGraph: false);
+            return _labels.ErrorSums(e, f);
         }
 
         /// <summary>Energy MAE (meV/atom), force MAE (eV/Å) and the loss of this set.</summary>

@@ -122,13 +122,13 @@ public class DistributedTrainingTests
         string config = WriteConfig(dir, $$"""
             train: {{Data.Value}}
             descriptor: {type: so4, parameters: {twojmax: 2} }
-            model: {kind: nn, hidden: [4], epochs: 1}
-            output: {{Path.Combine(dir, "nn")}}
+            model: {kind: gpr, sparse: 8}
+            output: {{Path.Combine(dir, "gpr")}}
             """);
         var r = Mpirun.Run(2, dir, "train", config);
         Assert.Equal(1, r.ExitCode);
         Assert.Contains("does not split over MPI ranks", r.Stderr);
-        Assert.False(File.Exists(Path.Combine(dir, "nn", "model.json")));
+        Assert.False(File.Exists(Path.Combine(dir, "gpr", "model.json")));
     }
 
     /// <summary>Every number of the fitted model (normalisation and coefficients): max |a − b| ≤ tolerance · max |a|.</summary>

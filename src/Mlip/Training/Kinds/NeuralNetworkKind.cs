@@ -54,6 +54,9 @@ public sealed class NeuralNetworkKind : ModelKind<NeuralNetworkSettings>
     /// <summary>With mini-batches (batch &gt; 0) the network trains from the descriptor store, one batch in memory at a time.</summary>
     public override bool Streams(object settings) => ((NeuralNetworkSettings)settings).Batch > 0;
 
+    /// <summary>Under MPI each rank computes the loss and gradient of its share of the structures (in memory); the sums drive one optimiser.</summary>
+    public override bool Distributes(object settings) => true;
+
     protected override ModelFitResult Fit(ModelFitContext c, NeuralNetworkSettings s)
     {
         var options = new NeuralNetworkOptions
@@ -73,14 +76,17 @@ public sealed class NeuralNetworkKind : ModelKind<NeuralNetworkSettings>
             Weights = c.Loss,
             Seed = c.Seed,
             Threads = c.Threads,
+            Communicator = c.Communicator,
         };
+        if (c.Store is not null && c.Communicator.Size > 1)
+            throw new Validation.MlipException($"{c.Source}: a network's mini-batches streamed from the descriptor store do not split over MPI ranks yet; add 'store: none' (each rank holds its share in memory) or run without mpirun");
         var trainer = c.Store is { } store
             ? new NeuralNetworkTrainer(c.Structures, c.Descriptor, StoreStatistics(store, c.Log, c.Threads), options)
             : new NeuralNetworkTrainer(c.Set!, options);
         c.Log.WriteLine($"network: {string.Join("-", new[] { c.Descriptor.FeatureCount }.Concat(options.Hidden).Append(1))} per element, {options.Activation}, {trainer.ParameterCount} parameters; " +
                         $"{options.Optimizer}, {trainer.TrainStructures} training / {trainer.ValidationStructures} validation structures");
         var (m, curve, finalLoss) = trainer.Train(c.Log, c.Output is null ? null : Path.Combine(c.Output, "checkpoint.json"), c.Resume);
-        if (c.Output is not null) TrainingRun.WriteLearningCurve(c.Output, curve);
+        if (c.Output is not null && c.Communicator.IsRoot) TrainingRun.WriteLearningCurve(c.Output, curve);
         return new ModelFitResult(m, new JsonObject
         {
             ["optimizer"] = options.Optimizer, ["epochs"] = curve.Count > 0 ? curve[^1].Epoch : 0,

@@ -1,0 +1,103 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Mlip.Tests.Cli;
+using Mlip.Tests.Support;
+
+namespace Mlip.Tests.Distributed;
+
+/// <summary>
+/// <c>mpirun -n N mlip train</c> of a network: each rank computes the loss and gradient of its share of every batch, the sums
+/// over the ranks (in rank order) drive the same optimiser on every rank, and the result is the single-process network to
+/// round-off (the sums are added in another order, which L-BFGS's line searches amplify only slightly over a few iterations).
+/// The single-process run is in this test process (libtorch), so the class is in the libtorch collection.
+/// </summary>
+[Collection(LibtorchCollection.Name), LibtorchThreads]
+public class DistributedNetworkTests
+{
+    private static readonly Lazy<string> Data = new(() =>
+    {
+        string dir = TestPaths.TempDir();
+        string path = Path.Combine(dir, "sw.xyz");
+        var (code, _, stderr) = CliTests.Run("generate", "--potential", "sw", "-o", path, "--seed", "5", "--quick");
+        Assert.True(code == 0, stderr);
+        return path;
+    });
+
+    private static string Config(string dir, string model, string output) =>
+        Write(dir, $$"""
+            train: {{Data.Value}}
+            descriptor: {type: so4, parameters: {twojmax: 4, rcutfac: 4.9, rfac0: 0.99363} }
+            model: {{model}}
+            loss: {energy: 1.0, force: 0.05, stress: 0.01}
+            seed: 1
+            threads: 1
+            store: none
+            output: {{output}}
+            """);
+
+    private static string Write(string dir, string text)
+    {
+        string path = Path.Combine(dir, $"c{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    [Theory]
+    [InlineData("{kind: nn, hidden: [8, 8], optimizer: lbfgs, epochs: 12, validation: 0.2, evaluate_every: 4}", 2, 1e-9)]
+    [InlineData("{kind: nn, hidden: [8], optimizer: adam, batch: 5, epochs: 6, validation: 0.2, evaluate_every: 2, learning_rate: 0.01}", 3, 1e-11)]
+    public void Mpirun_train_of_a_network_gives_the_single_process_network(string model, int ranks, double tolerance)
+    {
+        string dir = TestPaths.TempDir();
+        var one = CliTests.Run("train", Config(dir, model, Path.Combine(dir, "one")));
+        Assert.True(one.code == 0, one.stderr);
+        var many = Mpirun.Run(ranks, dir, "train", Config(dir, model, Path.Combine(dir, "many")));
+        Assert.True(many.ExitCode == 0, $"exit {many.ExitCode}\n{many.Stdout}\n{many.Stderr}");
+        Assert.Contains($"mpi: {ranks} ranks", many.Stdout);
+        var (diff, scale, count) = Difference(Path.Combine(dir, "one", "model.json"), Path.Combine(dir, "many", "model.json"));
+        Assert.True(count > 50, $"{count} numbers");
+        Assert.True(diff <= tolerance * scale, string.Create(CultureInfo.InvariantCulture, $"max difference {diff:G3}, relative {diff / scale:G3} > {tolerance:G3}"));
+        // the learning curve (validation errors gathered from the ranks) is the same to the printed digits, and only rank 0 wrote it
+        Assert.Equal(Curve(one.stdout), Curve(many.Stdout));
+        Assert.True(File.Exists(Path.Combine(dir, "many", "learning_curve.csv")));
+    }
+
+    [Fact]
+    public void Streamed_mini_batches_are_refused_under_mpirun_with_one_line()
+    {
+        string dir = TestPaths.TempDir();
+        string config = Config(dir, "{kind: nn, hidden: [4], optimizer: adam, batch: 4, epochs: 1}", Path.Combine(dir, "nn"));
+        File.WriteAllText(config, File.ReadAllText(config).Replace("store: none", "store: " + Path.Combine(dir, "store"), StringComparison.Ordinal));
+        var r = Mpirun.Run(2, dir, "train", config);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("do not split over MPI ranks yet", r.Stderr);
+        Assert.False(File.Exists(Path.Combine(dir, "nn", "model.json")));
+    }
+
+    private static (double Diff, double Scale, int Count) Difference(string a, string b)
+    {
+        var x = Numbers(JsonNode.Parse(File.ReadAllText(a))!["model"]!);
+        var y = Numbers(JsonNode.Parse(File.ReadAllText(b))!["model"]!);
+        Assert.Equal(x.Count, y.Count);
+        return (x.Zip(y, (p, q) => Math.Abs(p - q)).Max(), x.Max(Math.Abs), x.Count);
+    }
+
+    private static List<double> Numbers(JsonNode node)
+    {
+        var list = new List<double>();
+        void Walk(JsonNode? n)
+        {
+            switch (n)
+            {
+                case JsonObject o: foreach (var kv in o.OrderBy(kv => kv.Key, StringComparer.Ordinal)) Walk(kv.Value); break;
+                case JsonArray arr: foreach (var v in arr) Walk(v); break;
+                case JsonValue v when v.TryGetValue<double>(out double d): list.Add(d); break;
+            }
+        }
+        Walk(node);
+        return list;
+    }
+
+    /// <summary>The learning-curve lines ("epoch N: loss ..., validation ...") without their seconds.</summary>
+    private static List<string> Curve(string stdout) =>
+        [.. stdout.Split('\n').Where(l => l.TrimStart().StartsWith("epoch ", StringComparison.Ordinal)).Select(l => l[..l.LastIndexOf(',')])];
+}

@@ -1,5 +1,6 @@
 using Mlip.Descriptors;
 using Mlip.Descriptors.Ace;
+using Mlip.Distributed;
 using Mlip.Models;
 using Mlip.Structures;
 using Mlip.Validation;
@@ -46,6 +47,13 @@ public sealed record AceEmbeddingFitOptions
     public int Threads { get; init; } = Environment.ProcessorCount;
     /// <summary>Bound on the doubles of one block of per-pair Jacobian rows (pairs × 3 × functions × densities); sets the memory.</summary>
     public long ChunkDoubles { get; init; } = 8_000_000;
+
+    /// <summary>
+    /// The ranks of an MPI run: each holds the blocks of its share of the structures; the counts that scale the residuals, the
+    /// RMS σ_k, and every sum over blocks (JᵀJ, Jᵀr, the loss and its gradient) are added over the ranks in rank order, so
+    /// every rank takes the same optimiser steps.
+    /// </summary>
+    public ICommunicator Communicator { get; init; } = SingleProcess.Instance;
 }
 
 /// <summary>
@@ -92,6 +100,8 @@ public sealed class AceEmbeddingFit
     private readonly int _energyRows, _forceRows;
     private readonly List<Chunk> _chunks = [];
     private readonly int _structures, _atoms;
+    private readonly bool _forces;
+    private readonly ICommunicator _comm;
 
     /// <summary>Computes the descriptors (values and per-pair derivative blocks) of <paramref name="structures"/>; <paramref name="progress"/> is told per structure.</summary>
     public AceEmbeddingFit(AceBasisDescriptor descriptor, IReadOnlyList<Structure> structures, PolynomialModel linear, AceEmbeddingFitOptions options,
@@ -107,11 +117,17 @@ public sealed class AceEmbeddingFit
         _p = options.FsParameters.Length / 2;
         _w = [.. Enumerable.Range(0, _p).Select(q => options.FsParameters[2 * q])];
         _elements = [.. linear.Elements];
-        bool forces = options.Weights.Force > 0 && structures.Any(s => s.Forces is not null);
-        _structures = structures.Count;
-        _atoms = structures.Sum(s => s.Count);
-        _energyRows = structures.Count(s => s.Energy is not null);
-        _forceRows = forces ? 3 * structures.Where(s => s.Forces is not null).Sum(s => s.Count) : 0;
+        _comm = options.Communicator;
+        // counts over the structures of all ranks (one process: its own)
+        Span<long> counts = [structures.Count, structures.Sum(s => s.Count), structures.Count(s => s.Energy is not null),
+            3L * structures.Where(s => s.Forces is not null).Sum(s => s.Count)];
+        _comm.AllreduceSum(counts);
+        bool forces = options.Weights.Force > 0 && counts[3] > 0;
+        _forces = forces;
+        _structures = (int)counts[0];
+        _atoms = (int)counts[1];
+        _energyRows = (int)counts[2];
+        _forceRows = forces ? (int)counts[3] : 0;
         _wE = _energyRows > 0 ? options.Weights.Energy : 0;
         _wF = _forceRows > 0 ? options.Weights.Force : 0;
         _forceScale = _wF > 0 ? Math.Sqrt(_wF / _forceRows) : 0;
@@ -144,7 +160,8 @@ public sealed class AceEmbeddingFit
             }
         }
         if (pending.Count > 0) _chunks.Add(MakeChunk(pending, forces, structures.Count - pending.Count, energyScale));
-        // σ_k: RMS of B_k over all atoms; features and derivative blocks divided by it
+        _comm.AllreduceSum(sumSquares);
+        // σ_k: RMS of B_k over all atoms (of all ranks); features and derivative blocks divided by it
         _sigma = new double[_k];
         for (int a = 0; a < _k; a++) _sigma[a] = sumSquares[a] > 0 ? Math.Sqrt(sumSquares[a] / _atoms) : 1;
         using (var sigma = tensor(_sigma, ScalarType.Float64))
@@ -265,7 +282,7 @@ public sealed class AceEmbeddingFit
     /// <summary>Blocks of structures the data is held in (each bounded by <see cref="AceEmbeddingFitOptions.ChunkDoubles"/>).</summary>
     public int ChunkCount => _chunks.Count;
     /// <summary>Rows of the residual vector: one per structure, then 3 per atom when forces are fitted, then one per regularised coefficient.</summary>
-    public int ResidualCount => _structures + (_chunks[0].Dx is null || _wF == 0 ? 0 : 3 * _atoms) + _penalised.Length;
+    public int ResidualCount => _structures + (!_forces || _wF == 0 ? 0 : 3 * _atoms) + _penalised.Length;
 
     /// <summary>
     /// The parameters with each column's σ_k (the RMS of B_k over this training set) divided out: independent of the
@@ -462,6 +479,18 @@ public sealed class AceEmbeddingFit
             }
         a.data<double>().CopyTo(jtj);
         g.data<double>().CopyTo(jtr);
+        if (_comm.Size > 1)
+        {
+            // the sums of every rank's blocks, added in rank order: the same normal equations on every rank
+            var all = new double[(long)n * n + n + 1];
+            jtj.AsSpan(0, n * n).CopyTo(all);
+            jtr.AsSpan(0, n).CopyTo(all.AsSpan(n * n));
+            all[^1] = loss;
+            _comm.AllreduceSum(all);
+            all.AsSpan(0, n * n).CopyTo(jtj);
+            all.AsSpan(n * n, n).CopyTo(jtr);
+            loss = all[^1];
+        }
         // the regulariser's rows √(λ s_k) (a_kp − a°_kp): λ s_k on the diagonal of JᵀJ, λ s_k (a_kp − a°_kp) in Jᵀr
         foreach (int i in _penalised)
         {
@@ -490,12 +519,21 @@ public sealed class AceEmbeddingFit
                 for (int i = 0; i < gradient.Length; i++) gradient[i] += g[i];
                 p.grad!.zero_();
             }
+        if (_comm.Size > 1)
+        {
+            var all = new double[(gradient?.Length ?? 0) + 1];
+            gradient?.CopyTo(all, 0);
+            all[^1] = loss;
+            _comm.AllreduceSum(all);
+            if (gradient is not null) all.AsSpan(0, gradient.Length).CopyTo(gradient);
+            loss = all[^1];
+        }
         if (gradient is not null)
             foreach (int i in _penalised) gradient[i] += 2 * _penalty[i] * (parameters[i] - _center[i]);
         return loss + Penalty(parameters);
     }
 
-    /// <summary>Energies and forces of the model at the current parameters (for checks against the exported potential).</summary>
+    /// <summary>Energies and forces of the model at the current parameters (for checks against the exported potential; under MPI this rank's structures).</summary>
     public (double[] Energies, double[]? Forces) Evaluate()
     {
         using var scope = NewDisposeScope();

@@ -54,8 +54,8 @@ public sealed class AceKind : ModelKind<AceSettings>
     public override string? Descriptor => "ace";
     public override bool NeedsTrainingSet => false;
     public override bool Refittable => true;
-    /// <summary>The linear ACE splits over MPI ranks; the Finnis-Sinclair embedding fit does not (yet).</summary>
-    public override bool Distributes(object settings) => ((AceSettings)settings).Embedding != "fs";
+    /// <summary>Both split over MPI ranks: the linear ACE (its factors merged), and the Finnis-Sinclair embedding fit (its normal equations or gradient summed over the ranks' blocks).</summary>
+    public override bool Distributes(object settings) => true;
     public override bool Streams(object settings) => true;
     /// <summary>A linear ACE is saved as a "linear" model over the ace descriptor (and as .yace); a nonlinear one only as .yace.</summary>
     public override ModelCodec? Codec => null;
@@ -100,6 +100,7 @@ public sealed class AceKind : ModelKind<AceSettings>
             Weights = c.Loss,
             Seed = c.Seed,
             Threads = c.Threads,
+            Communicator = c.Communicator,
         };
         var fs = new AceEmbeddingFit(ace, c.Structures, m, fsOptions, c.Progress);
         log.WriteLine($"fs embedding: {fs.DensityCount} densities (FS parameters {string.Join(" ", fsOptions.FsParameters.Select(v => v.ToString("G4", CultureInfo.InvariantCulture)))}), " +

@@ -6,13 +6,14 @@ using Mlip.Tests.Support;
 namespace Mlip.Tests.Distributed;
 
 /// <summary>
-/// <c>mpirun -n N mlip train</c> of a network: each rank computes the loss and gradient of its share of every batch, the sums
-/// over the ranks (in rank order) drive the same optimiser on every rank, and the result is the single-process network to
-/// round-off (the sums are added in another order, which L-BFGS's line searches amplify only slightly over a few iterations).
+/// <c>mpirun -n N mlip train</c> of the nonlinear fits: a network (each rank computes the loss and gradient of its share of every
+/// batch) and the Finnis-Sinclair embedding of an ACE (each rank accumulates JᵀJ and Jᵀr over the blocks of its structures). The
+/// sums over the ranks (in rank order) drive the same optimiser on every rank, and the result is the single-process model to
+/// round-off (the sums are added in another order, which the optimisers amplify only slightly over a few iterations).
 /// The single-process run is in this test process (libtorch), so the class is in the libtorch collection.
 /// </summary>
 [Collection(LibtorchCollection.Name), LibtorchThreads]
-public class DistributedNetworkTests
+public class DistributedNonlinearFitTests
 {
     private static readonly Lazy<string> Data = new(() =>
     {
@@ -60,6 +61,42 @@ public class DistributedNetworkTests
         Assert.Equal(Curve(one.stdout), Curve(many.Stdout));
         Assert.True(File.Exists(Path.Combine(dir, "many", "learning_curve.csv")));
     }
+
+    [Fact]
+    public void Mpirun_train_of_a_finnis_sinclair_ace_gives_the_single_process_potential()
+    {
+        string dir = TestPaths.TempDir();
+        const string ace = "{type: ace, parameters: {rc: 4.5, radial: ChebExpCos, lambda: 3, order: 3, nmax: [6, 3, 2], lmax: [0, 2, 1]} }";
+        const string model = "{kind: ace, ridge: 1.0e-8, embedding: fs, fs_parameters: [1, 1, 1, 0.5], optimizer: lm, iterations: 8, fs_ridge: 1.0e-7}";
+        string Of(string output, string store)
+        {
+            string path = Config(dir, model, Path.Combine(dir, output));
+            File.WriteAllText(path, File.ReadAllText(path).Replace("store: none", "store: " + Path.Combine(dir, store), StringComparison.Ordinal)
+                .Replace("descriptor: {type: so4, parameters: {twojmax: 4, rcutfac: 4.9, rfac0: 0.99363} }", "descriptor: " + ace, StringComparison.Ordinal));
+            return path;
+        }
+        var one = CliTests.Run("train", Of("one", "store-one"));
+        Assert.True(one.code == 0, one.stderr);
+        var many = Mpirun.Run(2, dir, "train", Of("many", "store-many"));
+        Assert.True(many.ExitCode == 0, $"exit {many.ExitCode}\n{many.Stdout}\n{many.Stderr}");
+        Assert.Contains("mpi: 2 ranks", many.Stdout);
+        Assert.Contains("fs embedding: LM", many.Stdout);
+        // the .yace of both runs: every number (E0, the C-tilde coefficients, the radial parameters) to round-off
+        var x = YaceNumbers(Path.Combine(dir, "one", "model.yace"));
+        var y = YaceNumbers(Path.Combine(dir, "many", "model.yace"));
+        Assert.Equal(x.Count, y.Count);
+        Assert.True(x.Count > 100, $"{x.Count} numbers");
+        double scale = x.Max(Math.Abs), diff = x.Zip(y, (p, q) => Math.Abs(p - q)).Max();
+        Assert.True(diff <= 1e-9 * scale, string.Create(CultureInfo.InvariantCulture, $"max difference {diff:G3}, relative {diff / scale:G3}"));
+        Assert.Equal(Table(one.stdout), Table(many.Stdout));
+    }
+
+    private static List<double> YaceNumbers(string path) =>
+        [.. System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(path), @"-?\d+\.\d+(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+")
+            .Select(m => double.Parse(m.Value, CultureInfo.InvariantCulture))];
+
+    /// <summary>The rows of the printed error tables (from the first "training set:").</summary>
+    private static string Table(string stdout) => stdout[stdout.IndexOf("training set:", StringComparison.Ordinal)..stdout.IndexOf("wrote ", stdout.IndexOf("training set:", StringComparison.Ordinal), StringComparison.Ordinal)];
 
     [Fact]
     public void Streamed_mini_batches_are_refused_under_mpirun_with_one_line()

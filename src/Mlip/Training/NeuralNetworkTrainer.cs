@@ -132,7 +132,7 @@ public sealed class NeuralNetworkTrainer
     }
 
     /// <summary>The index of this rank's first structure among all ranks' and the number of structures of all ranks.</summary>
-    private static (int First, int Total) GlobalRange(ICommunicator comm, int local)
+    internal static (int First, int Total) GlobalRange(ICommunicator comm, int local)
     {
         if (comm.Size == 1) return (0, local);
         var counts = comm.AllgatherVariable([(double)local]);
@@ -140,14 +140,14 @@ public sealed class NeuralNetworkTrainer
     }
 
     /// <summary>The structures, labelled force components and labelled stress components of a set of structures over all ranks (the loss's denominators).</summary>
-    internal readonly record struct LossCounts(long Structures, long ForceComponents, long StressComponents)
+    internal readonly record struct LossCounts(long Structures, long ForceComponents, long StressComponents, long Atoms)
     {
         public static LossCounts Of(IReadOnlyList<Structure> structures, int[] local, ICommunicator comm)
         {
             Span<long> c = [local.Length, local.Sum(i => structures[i].Forces is null ? 0L : 3L * structures[i].Count),
-                local.Sum(i => structures[i].Stress is not null && structures[i].Pbc.AllPeriodic ? 6L : 0L)];
+                local.Sum(i => structures[i].Stress is not null && structures[i].Pbc.AllPeriodic ? 6L : 0L), local.Sum(i => (long)structures[i].Count)];
             comm.AllreduceSum(c);
-            return new LossCounts(c[0], c[1], c[2]);
+            return new LossCounts(c[0], c[1], c[2], c[3]);
         }
     }
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Mlip.Calculators;
 using Mlip.Descriptors;
+using Mlip.Distributed;
 using Mlip.Models;
 using Mlip.Structures;
 using Mlip.Validation;
@@ -41,6 +42,13 @@ public sealed record PinnOptions
     public LossWeights Weights { get; init; } = new() { Force = 0.02 };
     public int Seed { get; init; } = 1;
     public int Threads { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>
+    /// The ranks of an MPI run (docs/scale.md): each holds a contiguous share of the training structures and computes its part of
+    /// every batch's loss and gradient (both stages); the sums over the ranks, in rank order, drive the same optimiser step on
+    /// every rank; the validation split and the batches are those of one process.
+    /// </summary>
+    public Distributed.ICommunicator Communicator { get; init; } = Distributed.SingleProcess.Instance;
 }
 
 /// <summary>
@@ -59,21 +67,27 @@ public sealed class PinnTrainer
     private readonly int _k, _set, _nbase;
     private readonly PinnBopLayout _layout;
     private readonly double[] _mean, _scale;
-    private readonly List<Batch> _batches = [];
+    private readonly List<Batch?> _batches = [];
     private readonly Batch? _validation;
     private readonly ElementNetworks _networks;
+    // under MPI (PinnOptions.Communicator): each rank's batches hold its share of the structures; the counts of every batch
+    // and of the validation set over all ranks normalise each rank's part of the loss
+    private readonly ICommunicator _comm;
+    private readonly List<NeuralNetworkTrainer.LossCounts> _batchCounts = [];
+    private readonly NeuralNetworkTrainer.LossCounts _validationCounts;
 
     public PinnTrainer(TrainingSet data, PinnOptions options)
     {
         TorchRuntime.EnsureLoaded();
         TorchRuntime.ReuseFreedMemory();
         _o = options;
-        _elements = data.Elements();
+        _comm = options.Communicator;
+        _elements = _comm.Size > 1 ? DistributedFit.Elements(_comm, data.Structures) : data.Elements();
         _k = data.FeatureCount;
         _layout = new PinnBopLayout(_elements.Length);
         _set = _layout.SetSize;
         _nbase = _elements.Length * _set;
-        (_mean, _scale) = data.FeatureStatistics();
+        (_mean, _scale) = _comm.Size > 1 ? DistributedFit.FeatureStatistics(_comm, data, _k) : data.FeatureStatistics();
         bool derivatives = options.Weights.Force > 0 || options.Weights.Stress > 0;
         if (options.Optimizer.Equals("lbfgs", StringComparison.OrdinalIgnoreCase) && options.BatchStructures > 0)
             throw new MlipException("L-BFGS needs the full batch (batch: 0); use adam for mini-batches");
@@ -81,9 +95,18 @@ public sealed class PinnTrainer
             if (d.Neighbors.Cutoff < 1.5 * options.Cutoff)
                 throw new MlipException($"the PINN needs descriptors computed on a neighbour list to 1.5 R_c = {1.5 * options.Cutoff} Å");
 
-        var split = new TrainingSplit(data.Count, options.ValidationFraction, options.BatchStructures, options.Seed);
-        if (split.Validation.Length > 0) _validation = new Batch(data, split.Validation, this, derivatives);
-        foreach (var batch in split.Batches) _batches.Add(new Batch(data, batch, this, derivatives));
+        // the split over the structures of all ranks, as one process draws it; each rank keeps its own (local indices)
+        var (first, total) = NeuralNetworkTrainer.GlobalRange(_comm, data.Count);
+        var split = new TrainingSplit(total, options.ValidationFraction, options.BatchStructures, options.Seed);
+        int[] Local(int[] global) => [.. global.Where(i => i >= first && i < first + data.Count).Select(i => i - first)];
+        var validation = Local(split.Validation);
+        if (validation.Length > 0) _validation = new Batch(data, validation, this, derivatives);
+        foreach (var batch in split.Batches.Select(Local)) _batches.Add(batch.Length > 0 ? new Batch(data, batch, this, derivatives) : null);
+        if (_comm.Size > 1)
+        {
+            foreach (var batch in split.Batches.Select(Local)) _batchCounts.Add(NeuralNetworkTrainer.LossCounts.Of(data.Structures, batch, _comm));
+            _validationCounts = NeuralNetworkTrainer.LossCounts.Of(data.Structures, validation, _comm);
+        }
         _networks = new ElementNetworks(_elements.Length, _k, options.Hidden, _set, options.Activation, offset: _nbase);
         TrainStructures = split.Train.Length;
         ValidationStructures = split.Validation.Length;
@@ -177,12 +200,13 @@ public sealed class PinnTrainer
                     var full = new double[ParameterCount];
                     Array.Clear(g);
                     double loss = 0;
-                    foreach (var b in _batches)
+                    for (int bi = 0; bi < _batches.Count; bi++)
                     {
-                        loss += b.LossAndGradient(x, full, this, stage: 1);
+                        if (_batches[bi] is not { } b) continue;
+                        loss += _comm.Size > 1 ? b.LossAndGradient(x, full, this, stage: 1, _batchCounts[bi], l2: false) : b.LossAndGradient(x, full, this, stage: 1);
                         for (int q = 0; q < _nbase; q++) g[q] += full[q];
                     }
-                    return loss;
+                    return SumOverRanks(g, loss);
                 });
                 Array.Copy(p0, x, _nbase);
                 if (!double.IsFinite(lastLoss)) throw new MlipException($"the BOP loss became {lastLoss} at iteration {epoch}; change the initial parameters");
@@ -190,18 +214,18 @@ public sealed class PinnTrainer
                 if (epoch % Math.Max(1, _o.EvaluateEvery) == 0 || epoch == _o.BopEpochs)
                 {
                     double? vE = null, vF = null;
-                    if (_validation is not null) { var (ve, vf, _) = _validation.Errors(x, this); vE = ve; vF = vf; }
+                    if (HasValidation) { var (ve, vf, _) = ValidationErrors(x); vE = ve; vF = vf; }
                     curve.Add(new LearningPoint(-epoch, lastLoss, vE, vF, seconds));
                     log.WriteLine(curve[^1].LogLine("BOP  "));
                 }
-                if (checkpointPath is not null && epoch % Math.Max(1, _o.CheckpointEvery) == 0)
+                if (checkpointPath is not null && _comm.IsRoot && epoch % Math.Max(1, _o.CheckpointEvery) == 0)
                     WriteCheckpoint(checkpointPath, 1, epoch, x, best, bestVal, seconds, opt.SaveState(), curve);
             }
             log.WriteLine("BOP base parameters: " + string.Join(", ", _layout.Names([.. _elements.Select(Elements.Symbol)])
                 .Select((n, q) => string.Create(CultureInfo.InvariantCulture, $"{n} {x[q]:G6}"))));
             stage = 2; startEpoch = 0; optimizerState = null;
             best = (double[])x.Clone(); bestVal = double.PositiveInfinity;
-            if (checkpointPath is not null)
+            if (checkpointPath is not null && _comm.IsRoot)
                 WriteCheckpoint(checkpointPath, 2, 0, x, best, bestVal, elapsedBefore + clock.Elapsed.TotalSeconds, null, curve);
         }
 
@@ -223,7 +247,15 @@ public sealed class PinnTrainer
                     var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                     Array.Copy(p, 0, x, _nbase, _networks.Count);
                     var full = new double[ParameterCount];
-                    double loss = batch.LossAndGradient(x, full, this, stage: 2);
+                    double loss;
+                    if (_comm.Size == 1) loss = batch!.LossAndGradient(x, full, this, stage: 2);
+                    else
+                    {
+                        // this rank's part of the batch (rank 0 adds the L2 penalty), then the sums over the ranks
+                        loss = batch is not null ? batch.LossAndGradient(x, full, this, stage: 2, _batchCounts[bi], l2: _comm.IsRoot)
+                            : _comm.IsRoot ? L2Penalty(x, full) : 0;
+                        loss = SumOverRanks(full, loss);
+                    }
                     Array.Copy(full, _nbase, g, 0, _networks.Count);
                     evaluations++;
                     evaluationCpu += (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
@@ -238,9 +270,9 @@ public sealed class PinnTrainer
             if (evaluate)
             {
                 double? vE = null, vF = null;
-                if (_validation is not null)
+                if (HasValidation)
                 {
-                    var (ve, vf, vl) = _validation.Errors(x, this);
+                    var (ve, vf, vl) = ValidationErrors(x);
                     vE = ve; vF = vf;
                     if (vl < bestVal) { bestVal = vl; best = (double[])x.Clone(); }
                 }
@@ -250,7 +282,7 @@ public sealed class PinnTrainer
                 log.WriteLine(curve[^1].LogLine("PINN ") + string.Create(CultureInfo.InvariantCulture,
                     $"; {evaluations} loss evaluations, {evaluationCpu / Math.Max(1, evaluations):F2} s CPU each"));
             }
-            if (checkpointPath is not null && epoch % Math.Max(1, _o.CheckpointEvery) == 0)
+            if (checkpointPath is not null && _comm.IsRoot && epoch % Math.Max(1, _o.CheckpointEvery) == 0)
                 WriteCheckpoint(checkpointPath, 2, epoch, x, best, bestVal, seconds, optimizer.SaveState(), curve);
         }
         if (_o.Epochs == 0 || !double.IsFinite(bestVal)) best = x;
@@ -266,20 +298,58 @@ public sealed class PinnTrainer
             BestValidation = bestVal, Seconds = seconds, OptimizerState = optimizerState, Curve = curve,
         }.Write(path);
 
-    /// <summary>The loss of all training batches at <paramref name="x"/> (full vector) and its gradient, for a stage (tests).</summary>
+    /// <summary>The loss of all training batches at <paramref name="x"/> (full vector) and its gradient, for a stage (under MPI summed over the ranks).</summary>
     public double LossAndGradient(double[] x, double[] gradient, int stage)
     {
         TorchRuntime.SetThreads(_o.Threads);
         Array.Clear(gradient);
         var g = new double[gradient.Length];
         double loss = 0;
-        foreach (var b in _batches)
+        for (int bi = 0; bi < _batches.Count; bi++)
         {
+            if (_batches[bi] is not { } b) continue;
             Array.Clear(g);
-            loss += b.LossAndGradient(x, g, this, stage);
+            loss += _comm.Size > 1 ? b.LossAndGradient(x, g, this, stage, _batchCounts[bi], l2: _comm.IsRoot && stage == 2) : b.LossAndGradient(x, g, this, stage);
             for (int i = 0; i < g.Length; i++) gradient[i] += g[i];
         }
-        return loss;
+        return SumOverRanks(gradient, loss);
+    }
+
+    private bool HasValidation => ValidationStructures > 0;
+
+    /// <summary>Replaces <paramref name="gradient"/> by its sum over the ranks (in rank order) and returns the sum of <paramref name="loss"/>.</summary>
+    private double SumOverRanks(double[] gradient, double loss)
+    {
+        if (_comm.Size == 1) return loss;
+        var all = new double[gradient.Length + 1];
+        gradient.CopyTo(all, 0);
+        all[^1] = loss;
+        _comm.AllreduceSum(all);
+        Array.Copy(all, gradient, gradient.Length);
+        return all[^1];
+    }
+
+    /// <summary>The L2 penalty of the networks alone and its gradient (rank 0's part of a batch none of whose structures it holds).</summary>
+    private double L2Penalty(double[] x, double[] gradient)
+    {
+        using var scope = NewDisposeScope();
+        var net = _networks.Tensors(x, grad: true);
+        var loss = _networks.AddL2(_networks.Touch(net), net, _o.L2);
+        _networks.Gradient(loss, net, gradient);
+        return loss.item<double>();
+    }
+
+    /// <summary>Validation energy MAE, force MAE and loss: of this process's validation set, or under MPI the ranks' sums over the counts of all.</summary>
+    private (double EnergyMae, double ForceMae, double Loss) ValidationErrors(double[] x)
+    {
+        if (_comm.Size == 1) return _validation!.Errors(x, this);
+        Span<double> sums = _validation is null ? stackalloc double[5] : _validation.ErrorSums(x, this);
+        _comm.AllreduceSum(sums);
+        var n = _validationCounts;
+        var w = _o.Weights;
+        double fMae = n.ForceComponents > 0 ? sums[2] / n.ForceComponents : double.NaN;
+        double loss = w.Energy * sums[1] / n.Structures + (n.ForceComponents > 0 ? w.Force * sums[3] / n.ForceComponents : 0);
+        return (1000 * sums[0] / n.Structures, fMae, loss);
     }
 
     /// <summary>Tensors of a set of structures: features, labels, pairs, angular and screening triplets, derivative blocks.</summary>
@@ -521,6 +591,43 @@ public sealed class PinnTrainer
                 Array.Copy(g, 0, gradient, 0, g.Length);
             }
             return loss.item<double>();
+        }
+
+        /// <summary>
+        /// This rank's part of the loss of a batch spread over MPI ranks: squared errors and the Δp penalty divided by the batch's
+        /// counts over all ranks, the L2 penalty when <paramref name="l2"/>; every network parameter takes part in the graph.
+        /// </summary>
+        public double LossAndGradient(double[] xv, double[] gradient, PinnTrainer t, int stage, NeuralNetworkTrainer.LossCounts counts, bool l2)
+        {
+            using var scope = NewDisposeScope();
+            var w = t._o.Weights;
+            bool forces = _d is not null && (w.Force > 0 || w.Stress > 0);
+            var net = t._networks.Tensors(xv, grad: stage == 2);
+            var (e, f, s, penalty) = Predict(xv, t, stage, forces, createGraph: true, net);
+            var p0Leaf = _lastP0!;
+            var loss = _labels.Loss(w, e, f, s, counts);
+            if (stage == 2)
+            {
+                // Predict's penalty is the mean over this part's atoms: as a share of the batch's mean over all ranks' atoms
+                loss = loss + t._o.Penalty * penalty * ((double)_atoms / counts.Atoms) + t._networks.Touch(net);
+                if (l2) loss = t._networks.AddL2(loss, net, t._o.L2);
+                t._networks.Gradient(loss, net, gradient);
+            }
+            else
+            {
+                var g = autograd.grad([loss], [p0Leaf])[0].contiguous().data<double>().ToArray();
+                Array.Copy(g, 0, gradient, 0, g.Length);
+            }
+            return loss.item<double>();
+        }
+
+        /// <summary>Σ|ΔE/N|, Σ(ΔE/N)², Σ|ΔF|, ΣΔF² of this set (an MPI run's validation errors are these summed over the ranks).</summary>
+        public double[] ErrorSums(double[] xv, PinnTrainer t)
+        {
+            using var scope = NewDisposeScope();
+            var net = t._networks.Tensors(xv, grad: false);
+            var (e, f, _, _) = Predict(xv, t, 2, _d is not null, createGraph: false, net);
+            return _labels.ErrorSums(e, f);
         }
 
         /// <summary>The base-parameter leaf of the last <see cref="Predict"/> (stage 1 takes its gradient).</summary>

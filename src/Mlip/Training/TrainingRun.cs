@@ -34,7 +34,7 @@ public static class TrainingRun
         var kind = ModelKinds.Get(config.ModelKind);
         var settings = kind.BindSettings(config.ModelSettings); // each error at its line of the config
         if (comm.Size > 1 && !kind.Distributes(settings))
-            throw new MlipException($"{config.SourcePath}: a {kind.Name} model does not split over MPI ranks yet (linear, quadratic, ace and nn models do); run it without mpirun");
+            throw new MlipException($"{config.SourcePath}: a {kind.Name} model does not split over MPI ranks yet (linear, quadratic, ace, nn and pinn models do); run it without mpirun");
         Directory.CreateDirectory(config.Output);
         var needForces = config.Loss.Force > 0;
         var validation = ValidationOptions.Default with { RequireEnergy = config.Loss.Energy > 0, RequireForces = needForces, RequireStress = config.Loss.Stress > 0 };

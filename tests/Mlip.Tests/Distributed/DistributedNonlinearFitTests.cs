@@ -6,8 +6,8 @@ using Mlip.Tests.Support;
 namespace Mlip.Tests.Distributed;
 
 /// <summary>
-/// <c>mpirun -n N mlip train</c> of the nonlinear fits: a network (each rank computes the loss and gradient of its share of every
-/// batch) and the Finnis-Sinclair embedding of an ACE (each rank accumulates JᵀJ and Jᵀr over the blocks of its structures). The
+/// <c>mpirun -n N mlip train</c> of the nonlinear fits: a network and a PINN (each rank computes the loss and gradient of its share
+/// of every batch) and the Finnis-Sinclair embedding of an ACE (each rank accumulates JᵀJ and Jᵀr over the blocks of its structures). The
 /// sums over the ranks (in rank order) drive the same optimiser on every rank, and the result is the single-process model to
 /// round-off (the sums are added in another order, which the optimisers amplify only slightly over a few iterations).
 /// The single-process run is in this test process (libtorch), so the class is in the libtorch collection.
@@ -46,6 +46,7 @@ public class DistributedNonlinearFitTests
     [Theory]
     [InlineData("{kind: nn, hidden: [8, 8], optimizer: lbfgs, epochs: 12, validation: 0.2, evaluate_every: 4}", 2, 1e-9)]
     [InlineData("{kind: nn, hidden: [8], optimizer: adam, batch: 5, epochs: 6, validation: 0.2, evaluate_every: 2, learning_rate: 0.01}", 3, 1e-11)]
+    [InlineData("{kind: pinn, hidden: [6], bop_epochs: 5, optimizer: lbfgs, epochs: 6, penalty: 1.0e-3, validation: 0.2, evaluate_every: 2}", 2, 1e-9)]
     public void Mpirun_train_of_a_network_gives_the_single_process_network(string model, int ranks, double tolerance)
     {
         string dir = TestPaths.TempDir();
@@ -134,7 +135,12 @@ public class DistributedNonlinearFitTests
         return list;
     }
 
-    /// <summary>The learning-curve lines ("epoch N: loss ..., validation ...") without their seconds.</summary>
-    private static List<string> Curve(string stdout) =>
-        [.. stdout.Split('\n').Where(l => l.TrimStart().StartsWith("epoch ", StringComparison.Ordinal)).Select(l => l[..l.LastIndexOf(',')])];
+    /// <summary>The learning-curve lines ("epoch N: loss ..., validation E, F"; a PINN's "BOP N: ..." and "PINN N: ...") without their seconds.</summary>
+    private static List<string> Curve(string stdout)
+    {
+        var lines = System.Text.RegularExpressions.Regex.Matches(stdout, @"^(epoch|BOP|PINN) +\d+: loss [^,\n]+(, validation [^,\n]+, [^,\n]+)?", System.Text.RegularExpressions.RegexOptions.Multiline)
+            .Select(m => m.Value).ToList();
+        Assert.NotEmpty(lines);
+        return lines;
+    }
 }

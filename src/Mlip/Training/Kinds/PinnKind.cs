@@ -73,6 +73,8 @@ public sealed class PinnKind : ModelKind<PinnSettings>
     public override string Name => "pinn";
     public override string Doc => "physically informed network: per-element networks on any descriptor predict the parameters of a bond-order potential";
     public override ModelCodec? Codec => ModelFile.FindCodec("pinn");
+    /// <summary>Under MPI each rank computes its part of every batch's loss and gradient (both stages); the sums drive one optimiser.</summary>
+    public override bool Distributes(object settings) => true;
 
     /// <summary>The BOP's screening atoms reach 1.5 R_c: the training set's neighbour lists must too.</summary>
     public override double NeighborCutoff(object settings, IDescriptor descriptor) => 1.5 * ((PinnSettings)settings).BopCutoff(descriptor).Rc;
@@ -100,13 +102,14 @@ public sealed class PinnKind : ModelKind<PinnSettings>
             Weights = c.Loss,
             Seed = c.Seed,
             Threads = c.Threads,
+            Communicator = c.Communicator,
         };
         var trainer = new PinnTrainer(c.Set!, options);
         c.Log.WriteLine($"pinn: {string.Join("-", new[] { c.Descriptor.FeatureCount }.Concat(options.Hidden).Append(new Calculators.PinnBopLayout(c.Elements.Count).SetSize))} network per element on {c.Descriptor.Name}, {options.Activation}, BOP R_c {rc} Å, d_c {dc} Å, " +
                         $"{trainer.ParameterCount} parameters; stage 1: {options.BopEpochs} L-BFGS iterations on the BOP, stage 2: {options.Optimizer} {options.Epochs} epochs, " +
                         $"{trainer.TrainStructures} training / {trainer.ValidationStructures} validation structures");
         var (m, curve, finalLoss) = trainer.Train(c.Log, c.Output is null ? null : Path.Combine(c.Output, "checkpoint.json"), c.Resume);
-        if (c.Output is not null) TrainingRun.WriteLearningCurve(c.Output, curve);
+        if (c.Output is not null && c.Communicator.IsRoot) TrainingRun.WriteLearningCurve(c.Output, curve);
         return new ModelFitResult(m, new JsonObject
         {
             ["optimizer"] = options.Optimizer, ["bop_epochs"] = options.BopEpochs, ["epochs"] = options.Epochs,

@@ -119,8 +119,22 @@ public sealed class MdState
         for (int i = 0; i < Count; i++) Velocities[i] -= vcm;
     }
 
+    /// <summary>Phase times of the running <see cref="MolecularDynamics"/> loop (the force calls are timed here), or null.</summary>
+    public MdPhaseTimes? Phases { get; set; }
+
     /// <summary>Evaluates energy, forces and stress of the current positions with <paramref name="calculator"/>.</summary>
     public void ComputeForces(ICalculator calculator, bool stress = true)
+    {
+        if (Phases is { } ph)
+        {
+            var mark = ph.Start();
+            Evaluate(calculator, stress);
+            ph.Stop(MdPhaseTimes.Phase.Forces, mark);
+        }
+        else Evaluate(calculator, stress);
+    }
+
+    private void Evaluate(ICalculator calculator, bool stress)
     {
         if (calculator is IForceWriter writer)
         {

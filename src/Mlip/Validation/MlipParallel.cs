@@ -56,12 +56,47 @@ public static class MlipParallel
         int threads = Threads;
         if (blocks == 1 || threads == 1)
         {
-            var own = scratch();
-            for (int b = 0; b < blocks; b++) body(b * chunk, Math.Min(count, (b + 1) * chunk), own);
+            long t0 = EnterRegion();
+            try
+            {
+                var own = scratch();
+                for (int b = 0; b < blocks; b++) body(b * chunk, Math.Min(count, (b + 1) * chunk), own);
+            }
+            finally { LeaveRegion(t0); }
             return;
         }
         Run(() => Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, scratch,
             (b, _, own) => { body(b * chunk, Math.Min(count, (b + 1) * chunk), own); return own; }, _ => { }));
+    }
+
+    [ThreadStatic] private static bool _accounted;
+    [ThreadStatic] private static int _depth;
+    private static long _regionCpu, _regions;
+
+    /// <summary>
+    /// From now on, the CPU time this thread spends inside the parallel loops of this class (<see cref="ForChunks{TScratch}"/>,
+    /// <see cref="Run"/>, the outermost only; on one thread too, where they are plain loops) is added to <see cref="RegionCpu"/>:
+    /// the rest of the thread's CPU time is what does not split over cores (MD's phase times, MLIP_PHASE_TIMES=1).
+    /// </summary>
+    public static void AccountThisThread() => _accounted = true;
+
+    /// <summary>CPU nanoseconds the accounted thread (<see cref="AccountThisThread"/>) spent inside parallel loops so far.</summary>
+    public static long RegionCpu => Interlocked.Read(ref _regionCpu);
+
+    /// <summary>Number of outermost parallel loops the accounted thread entered so far.</summary>
+    public static long Regions => Interlocked.Read(ref _regions);
+
+    private static long EnterRegion()
+    {
+        if (!_accounted || _depth++ > 0) return 0;
+        return CpuClock.Thread();
+    }
+
+    private static void LeaveRegion(long start)
+    {
+        if (!_accounted || --_depth > 0) return;
+        Interlocked.Add(ref _regionCpu, CpuClock.Thread() - start);
+        Interlocked.Increment(ref _regions);
     }
 
     /// <summary>
@@ -73,6 +108,7 @@ public static class MlipParallel
     /// </summary>
     public static void Run(Action loop)
     {
+        long t0 = EnterRegion();
         try
         {
             loop();
@@ -81,6 +117,7 @@ public static class MlipParallel
         {
             ExceptionDispatchInfo.Capture(user).Throw();
         }
+        finally { LeaveRegion(t0); }
     }
 
     /// <summary>The user error (an <see cref="MlipException"/>) inside <paramref name="e"/>, if any: the one about the lowest structure index.</summary>

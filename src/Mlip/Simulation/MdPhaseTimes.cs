@@ -77,6 +77,12 @@ public sealed class MdPhaseTimes
         _steps += steps;
     }
 
+    /// <summary>Steps accounted so far.</summary>
+    public long Steps => _steps;
+
+    /// <summary>Outermost parallel loops the loop's thread entered during the accounted steps.</summary>
+    public long ParallelLoops => _regions;
+
     /// <summary>CPU seconds of the loop's thread outside parallel loops, over all phases (what does not split).</summary>
     public double SerialSeconds => (_cpu[0] - _parallel[0] + _cpu[2] - _parallel[2] + _cpu[3] - _parallel[3]) / 1e9;
 

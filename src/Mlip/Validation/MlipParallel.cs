@@ -82,7 +82,7 @@ public static class MlipParallel
 
     [ThreadStatic] private static bool _accounted;
     [ThreadStatic] private static int _depth;
-    private static long _regionCpu, _regions;
+    [ThreadStatic] private static long _regionCpu, _regions;
 
     /// <summary>
     /// From now on, the CPU time this thread spends inside the parallel loops of this class (<see cref="ForChunks{TScratch}(int, int, Func{TScratch}, Action{int, int, TScratch})"/>,
@@ -91,11 +91,11 @@ public static class MlipParallel
     /// </summary>
     public static void AccountThisThread() => _accounted = true;
 
-    /// <summary>CPU nanoseconds the accounted thread (<see cref="AccountThisThread"/>) spent inside parallel loops so far.</summary>
-    public static long RegionCpu => Interlocked.Read(ref _regionCpu);
+    /// <summary>CPU nanoseconds the calling thread, if accounted (<see cref="AccountThisThread"/>), spent inside parallel loops so far.</summary>
+    public static long RegionCpu => _regionCpu;
 
-    /// <summary>Number of outermost parallel loops the accounted thread entered so far.</summary>
-    public static long Regions => Interlocked.Read(ref _regions);
+    /// <summary>Number of outermost parallel loops the calling thread, if accounted, entered so far.</summary>
+    public static long Regions => _regions;
 
     private static long EnterRegion()
     {
@@ -106,8 +106,8 @@ public static class MlipParallel
     private static void LeaveRegion(long start)
     {
         if (!_accounted || --_depth > 0) return;
-        Interlocked.Add(ref _regionCpu, CpuClock.Thread() - start);
-        Interlocked.Increment(ref _regions);
+        _regionCpu += CpuClock.Thread() - start;
+        _regions++;
     }
 
     /// <summary>

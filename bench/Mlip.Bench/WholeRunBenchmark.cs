@@ -41,7 +41,10 @@ public static class WholeRunBenchmark
         Console.WriteLine($"Whole processes, Mlip ({cli}) vs LAMMPS ({LammpsTiming.Executable}, serial, on core {firstCore}); µs per atom-step; Mlip on cores {cores}");
         Console.WriteLine("LAMMPS loop = its 'Loop time'; whole = the process from start to exit; Mlip − start-up = whole minus the same command on a small cell");
         Console.WriteLine("cpu/cpu = user+system CPU seconds of the whole Mlip process on one core over those of the whole LAMMPS process (less sensitive to a loaded machine than wall times)");
-        Console.WriteLine($"{"case",-22} {"atoms",6} {"steps",6} {"LAMMPS loop",12} {"LAMMPS whole",13} {"Mlip whole",11} {"Mlip − start",13} {"whole/whole",12} {"net/loop",9} {(multi ? "1 core→" + cores : ""),10}  {"cpu/cpu",8}  {"E LAMMPS (eV)",20} {"E Mlip (eV)",20} {"rel. diff",9}");
+        if (multi)
+            Console.WriteLine($"1 core→{cores}: whole Mlip process on core {firstCore} over the same on {cores}; net: the same with the start-up (the small-cell run on each) taken off both; " +
+                "serial: fraction of the MD loop thread's CPU outside parallel loops on one core (MLIP_PHASE_TIMES; Amdahl's bound on 2 cores is 1/(s + (1 − s)/2))");
+        Console.WriteLine($"{"case",-22} {"atoms",6} {"steps",6} {"LAMMPS loop",12} {"LAMMPS whole",13} {"Mlip whole",11} {"Mlip − start",13} {"whole/whole",12} {"net/loop",9} {(multi ? "1 core→" + cores : ""),10} {(multi ? $"{"net",9} {"serial",8}" : "")}  {"cpu/cpu",8}  {"E LAMMPS (eV)",20} {"E Mlip (eV)",20} {"rel. diff",9}");
         foreach (var c in cases)
         {
             if (c.Files.Values.FirstOrDefault(f => !File.Exists(f)) is string missing) { Console.WriteLine($"{c.Name,-22} skipped: {missing} not found"); continue; }
@@ -56,13 +59,16 @@ public static class WholeRunBenchmark
             double per = c.Cell.Count * (double)Math.Max(1, steps);
             double lLoop = lammps.LoopSeconds * 1e6 / per, lWhole = lammps.WholeSeconds * 1e6 / per;
             double mWhole = mlip.Seconds * 1e6 / per, mNet = Math.Max(0, mlip.Seconds - small.Seconds) * 1e6 / per;
-            string speedup = "";
+            string speedup = "", net = "", serial = "";
             if (multi)
             {
                 double before = ChildCpu.Seconds();
-                var one = RunMlip(cli, c, c.Cell, steps, firstCore);
+                var one = RunMlip(cli, c, c.Cell, steps, firstCore, phaseTimes: !c.Descriptors && !c.Predict);
                 mlipCpu = ChildCpu.Seconds() - before;
                 speedup = $"{one.Seconds / mlip.Seconds:F2}x";
+                var oneSmall = RunMlip(cli, c, c.Small, c.Descriptors || c.Predict ? 0 : 1, firstCore);
+                net = string.Create(CultureInfo.InvariantCulture, $"{Math.Max(0, one.Seconds - oneSmall.Seconds) / Math.Max(1e-9, mlip.Seconds - small.Seconds):F2}x");
+                if (one.SerialFraction is double sf) serial = string.Create(CultureInfo.InvariantCulture, $"{sf:F4}");
             }
             string energies = "";
             if (lammps.FirstPe is double le && mlip.Energy is double me)
@@ -71,7 +77,7 @@ public static class WholeRunBenchmark
                 energies = string.Create(CultureInfo.InvariantCulture, $"{le,20:F10} {me,20:F10} {rel,9:E1}{(rel <= 1e-8 ? "" : "  ENERGIES DIFFER")}");
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{c.Name,-22} {c.Cell.Count,6} {steps,6} {lLoop,12:F3} {lWhole,13:F3} {mWhole,11:F3} {mNet,13:F3} {mWhole / lWhole,12:F2} {(c.Predict ? double.NaN : mNet / lLoop),9:F2} {speedup,10} {mlipCpu / lammpsCpu,8:F2}  {energies}"));
+                $"{c.Name,-22} {c.Cell.Count,6} {steps,6} {lLoop,12:F3} {lWhole,13:F3} {mWhole,11:F3} {mNet,13:F3} {mWhole / lWhole,12:F2} {(c.Predict ? double.NaN : mNet / lLoop),9:F2} {speedup,10} {(multi ? $"{net,9} {serial,8}" : "")}  {mlipCpu / lammpsCpu,8:F2}  {energies}"));
         }
     }
 
@@ -146,10 +152,10 @@ public static class WholeRunBenchmark
         return c.Descriptors ? new LammpsResult(r.LoopSeconds, r.WholeSeconds - r.LoopSeconds, null) : new LammpsResult(r.LoopSeconds, r.WholeSeconds, r.FirstPe);
     }
 
-    private sealed record MlipResult(double Seconds, double? Energy);
+    private sealed record MlipResult(double Seconds, double? Energy, double? SerialFraction = null);
 
-    /// <summary>One whole Mlip process under taskset; the energy of step 0 from its thermo log (md).</summary>
-    private static MlipResult RunMlip(string cli, Case c, Structure cell, int steps, string cores)
+    /// <summary>One whole Mlip process under taskset; the energy of step 0 from its thermo log (md); with <paramref name="phaseTimes"/>, MLIP_PHASE_TIMES=1 and the serial fraction it prints.</summary>
+    private static MlipResult RunMlip(string cli, Case c, Structure cell, int steps, string cores, bool phaseTimes = false)
     {
         string dir = Path.Combine(Path.GetTempPath(), "mlip-bench-whole", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
@@ -161,6 +167,7 @@ public static class WholeRunBenchmark
             "--log-every", steps.ToString(CultureInfo.InvariantCulture), "--log", "thermo.csv"]);
         var psi = new ProcessStartInfo("taskset") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in argv) psi.ArgumentList.Add(a);
+        if (phaseTimes) psi.Environment["MLIP_PHASE_TIMES"] = "1";
         var clock = Stopwatch.StartNew();
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
@@ -177,7 +184,11 @@ public static class WholeRunBenchmark
             energy = double.Parse(row[3], CultureInfo.InvariantCulture);
         }
         Directory.Delete(dir, recursive: true);
-        return new MlipResult(seconds, energy);
+        const string marker = "serial fraction of the loop thread's CPU ";
+        double? serial = null;
+        int at = err.IndexOf(marker, StringComparison.Ordinal);
+        if (at >= 0 && double.TryParse(err.AsSpan(at + marker.Length).ToString().Split(';')[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double sf)) serial = sf;
+        return new MlipResult(seconds, energy, serial);
     }
 
     private static string RepoRoot()

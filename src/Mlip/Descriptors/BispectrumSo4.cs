@@ -416,7 +416,7 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
         }
     }
 
-    /// <summary>Centres per block of the parallel loops (<see cref="MlipParallel.ForChunks{TScratch}"/>).</summary>
+    /// <summary>Centres per block of the parallel loops (<see cref="MlipParallel.ForChunks{TScratch}(int, int, Func{TScratch}, Action{int, int, TScratch})"/>).</summary>
     private const int Chunk = 8;
 
     private int[] ElementIndices(Structure s)
@@ -434,7 +434,7 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
         var values = new double[n * k];
         double[]? grad = derivatives ? new double[nl.PairCount * k * 3] : null;
         // every centre writes only its own row of values and the blocks of its own pairs: parallel over centres, same bits on any thread count
-        MlipParallel.ForChunks(n, Chunk, () => new BlockWorkspace(this, 0), (first, end, bw) =>
+        MlipParallel.ForChunks(n, Chunk, RentBlock, (first, end, bw) =>
         {
             var vectors = nl.Vectors;
             for (int a = 0; a < end - first; a++) bw.Neighbors[a] = Vectorised ? Prepare4(s, nl, element, first + a, bw.Atoms[a]) : Prepare(s, nl, element, first + a, bw.Atoms[a]);
@@ -461,7 +461,7 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
                     if (_quadratic) QuadraticDerivatives(x, block);
                 }
             }
-        });
+        }, ReturnBlock);
         return new DescriptorSet(n, k, values, nl, grad);
     }
 
@@ -479,10 +479,11 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
         if (dEdB.Length != n * k) throw new ArgumentException("dE/dB needs FeatureCount values per atom", nameof(dEdB));
         var element = ElementIndices(s);
         var betaAll = dEdB.ToArray();
-        var dedr = new double[3 * nl.PairCount];
-        var used = new bool[nl.PairCount];
-        MlipParallel.ForChunks(n, Chunk, () => new BlockWorkspace(this, 0), (first, end, bw) =>
+        var buffers = RentCall(n, 0, nl.PairCount);
+        var dedr = buffers.Dedr; var used = buffers.Used;
+        MlipParallel.ForChunks(n, Chunk, RentBlock, (first, end, bw) =>
         {
+            Array.Clear(used, nl.Offsets[first], nl.Offsets[end] - nl.Offsets[first]);
             for (int a = 0; a < end - first; a++) bw.Neighbors[a] = Vectorised ? Prepare4(s, nl, element, first + a, bw.Atoms[a]) : Prepare(s, nl, element, first + a, bw.Atoms[a]);
             ComputeZBlock(bw, end - first);
             for (int i = first; i < end; i++)
@@ -498,8 +499,9 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
                 ComputeYFromZ(w.ZR, w.ZI, beta, w.YR, w.YI);
                 PairGradients4(nl, w, bw, m, dedr, used);
             }
-        });
-        return SumPairGradients(s, nl, dedr, used);
+        }, ReturnBlock);
+        try { return SumPairGradients(s, nl, dedr, used, buffers); }
+        finally { ReturnCall(buffers); }
     }
 
     /// <summary>
@@ -515,13 +517,12 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
         int n = s.Count, k = FeatureCount;
         if (values.Length != n * k || atomEnergies.Length != n) throw new ArgumentException("values or energies have the wrong length");
         var element = ElementIndices(s);
-        var x = new double[n * k];
-        var e = new double[n];
-        var dedr = new double[3 * nl.PairCount];
-        var used = new bool[nl.PairCount];
-        MlipParallel.ForChunks(n, Chunk, () => new BlockWorkspace(this, k), (first, end, bw) =>
+        var buffers = RentCall(n, k, nl.PairCount);
+        var x = buffers.X; var e = buffers.E; var dedr = buffers.Dedr; var used = buffers.Used;
+        MlipParallel.ForChunks(n, Chunk, RentBlock, (first, end, bw) =>
         {
             int count = end - first;
+            Array.Clear(used, nl.Offsets[first], nl.Offsets[end] - nl.Offsets[first]);
             for (int a = 0; a < count; a++) bw.Neighbors[a] = Vectorised ? Prepare4(s, nl, element, first + a, bw.Atoms[a]) : Prepare(s, nl, element, first + a, bw.Atoms[a]);
             ComputeZBlock(bw, count);
             for (int a = 0; a < count; a++)
@@ -541,10 +542,48 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
                 ComputeYFromZ(w.ZR, w.ZI, beta, w.YR, w.YI);
                 PairGradients4(nl, w, bw, bw.Neighbors[a], dedr, used);
             }
-        });
-        x.CopyTo(values);
-        e.CopyTo(atomEnergies);
-        return SumPairGradients(s, nl, dedr, used);
+        }, ReturnBlock);
+        try
+        {
+            x.AsSpan(0, n * k).CopyTo(values);
+            e.AsSpan(0, n).CopyTo(atomEnergies);
+            return SumPairGradients(s, nl, dedr, used, buffers);
+        }
+        finally { ReturnCall(buffers); }
+    }
+
+    // The block workspaces and the per-call arrays are kept for the next call (an MD step allocates only its forces):
+    // a call rents them and gives them back; concurrent calls get their own.
+    private readonly System.Collections.Concurrent.ConcurrentStack<BlockWorkspace> _blockPool = new();
+    private readonly System.Collections.Concurrent.ConcurrentStack<CallBuffers> _callPool = new();
+
+    private BlockWorkspace RentBlock() => _blockPool.TryPop(out var b) ? b : new BlockWorkspace(this, FeatureCount);
+
+    private void ReturnBlock(BlockWorkspace b) => _blockPool.Push(b);
+
+    private CallBuffers RentCall(int atoms, int features, int pairs)
+    {
+        var b = _callPool.TryPop(out var kept) ? kept : new CallBuffers();
+        b.Ensure(atoms, features, pairs);
+        return b;
+    }
+
+    private void ReturnCall(CallBuffers b) => _callPool.Push(b);
+
+    /// <summary>The arrays of one fused or adjoint call: descriptor values, energies, per-pair dE/dr and their flags, per-block virials (grown, never shrunk; only the first entries a call needs are meaningful).</summary>
+    private sealed class CallBuffers
+    {
+        public double[] X = [], E = [], Dedr = [], Virials = [];
+        public bool[] Used = [];
+
+        public void Ensure(int atoms, int features, int pairs)
+        {
+            if (X.Length < atoms * features) X = new double[atoms * features];
+            if (E.Length < atoms) E = new double[atoms];
+            if (Used.Length < pairs) { Used = new bool[pairs + pairs / 8]; Dedr = new double[3 * Used.Length]; }
+            int blocks = (atoms + GatherChunk - 1) / GatherChunk;
+            if (Virials.Length < 10 * blocks) Virials = new double[10 * blocks];
+        }
     }
 
     /// <summary>One <see cref="Workspace"/> per centre of a block, the model's dE/dX for the block, and the lane-interleaved U_tot and Z of <see cref="ComputeZBlock"/>.</summary>
@@ -917,36 +956,57 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
         }
     }
 
-    /// <summary>Forces and stress from the per-pair dE/dr_ij, summed serially in pair order (the same order on any thread count).</summary>
-    private static (Vec3[] Forces, Stress? Stress) SumPairGradients(Structure s, NeighborList nl, double[] dedr, bool[] used)
+    /// <summary>Atoms per block of the gather of forces and virial (fixed: the sums do not depend on the thread count).</summary>
+    private const int GatherChunk = 256;
+
+    /// <summary>
+    /// Forces and stress from the per-pair dE/dr_ij (the pairs flagged in <paramref name="used"/>): each atom gathers its own
+    /// pairs, F_i = Σ_p∈i (g_p − g_Reverse[p]) (<see cref="NeighborList.Reverse"/>), in parallel blocks of atoms, and the virial
+    /// Σ g_p ⊗ r_p is summed per block, the block sums added in block order: the same bits on any number of threads.
+    /// </summary>
+    private static (Vec3[] Forces, Stress? Stress) SumPairGradients(Structure s, NeighborList nl, double[] dedr, bool[] used, CallBuffers buffers)
     {
         int n = s.Count;
-        var centers = nl.Centers;
-        var neighborIndex = nl.Neighbors;
-        var vectors = nl.Vectors;
-        var f = new double[3 * n];
-        double wxx = 0, wyy = 0, wzz = 0, wyz = 0, wzy = 0, wxz = 0, wzx = 0, wxy = 0, wyx = 0;
-        for (int p = 0; p < used.Length; p++)
-        {
-            if (!used[p]) continue;
-            int i = centers[p], j = neighborIndex[p];
-            double dx = dedr[3 * p], dy = dedr[3 * p + 1], dz = dedr[3 * p + 2];
-            var v = vectors[p];
-            f[3 * i] += dx; f[3 * i + 1] += dy; f[3 * i + 2] += dz;
-            f[3 * j] -= dx; f[3 * j + 1] -= dy; f[3 * j + 2] -= dz;
-            wxx += dx * v.X; wyy += dy * v.Y; wzz += dz * v.Z;
-            wyz += dy * v.Z; wzy += dz * v.Y;
-            wxz += dx * v.Z; wzx += dz * v.X;
-            wxy += dx * v.Y; wyx += dy * v.X;
-        }
         var forces = new Vec3[n];
-        for (int i = 0; i < n; i++) forces[i] = new Vec3(f[3 * i], f[3 * i + 1], f[3 * i + 2]);
+        var virials = buffers.Virials;
+        _ = nl.Reverse; // formed once, before the parallel pass reads it
+        MlipParallel.ForChunks(n, GatherChunk, static () => 0, (first, end, _) =>
+        {
+            var rev = nl.Reverse; var offsets = nl.Offsets; var vectors = nl.Vectors;
+            double wxx = 0, wyy = 0, wzz = 0, wyz = 0, wzy = 0, wxz = 0, wzx = 0, wxy = 0, wyx = 0;
+            for (int i = first; i < end; i++)
+            {
+                double fx = 0, fy = 0, fz = 0;
+                for (int p = offsets[i]; p < offsets[i + 1]; p++)
+                {
+                    if (used[p])
+                    {
+                        double dx = dedr[3 * p], dy = dedr[3 * p + 1], dz = dedr[3 * p + 2];
+                        var v = vectors[p];
+                        fx += dx; fy += dy; fz += dz;
+                        wxx += dx * v.X; wyy += dy * v.Y; wzz += dz * v.Z;
+                        wyz += dy * v.Z; wzy += dz * v.Y;
+                        wxz += dx * v.Z; wzx += dz * v.X;
+                        wxy += dx * v.Y; wyx += dy * v.X;
+                    }
+                    int q = rev[p];
+                    if (used[q]) { fx -= dedr[3 * q]; fy -= dedr[3 * q + 1]; fz -= dedr[3 * q + 2]; }
+                }
+                forces[i] = new Vec3(fx, fy, fz);
+            }
+            var w = virials.AsSpan(10 * (first / GatherChunk), 9);
+            w[0] = wxx; w[1] = wyy; w[2] = wzz; w[3] = wyz; w[4] = wzy; w[5] = wxz; w[6] = wzx; w[7] = wxy; w[8] = wyx;
+        });
         Stress? stress = null;
         double volume = s.Volume;
         if (volume > 0)
         {
-            double c = Stress.EvPerCubicAngstromInGpa / volume;
-            stress = new Stress(c * wxx, c * wyy, c * wzz, c * 0.5 * (wyz + wzy), c * 0.5 * (wxz + wzx), c * 0.5 * (wxy + wyx));
+            Span<double> t = stackalloc double[9];
+            int blocks = (n + GatherChunk - 1) / GatherChunk;
+            for (int b = 0; b < blocks; b++)
+                for (int c = 0; c < 9; c++) t[c] += virials[10 * b + c];
+            double c0 = Stress.EvPerCubicAngstromInGpa / volume;
+            stress = new Stress(c0 * t[0], c0 * t[1], c0 * t[2], c0 * 0.5 * (t[3] + t[4]), c0 * 0.5 * (t[5] + t[6]), c0 * 0.5 * (t[7] + t[8]));
         }
         return (forces, stress);
     }

@@ -11,14 +11,14 @@ public static class CalculatorSource
 {
     /// <summary>
     /// For many calls on slowly changing structures (MD): like <see cref="Open"/>, with a neighbour-list
-    /// skin of <paramref name="skin"/> Å on classical potentials and on models with a fused descriptor pass (SO(4), SO(3)), so the list is rebuilt only when an
+    /// skin of <paramref name="skin"/> Å on classical potentials, on models with a fused descriptor pass (SO(4), SO(3)) and on PACE potentials (ACE densities), so the list is rebuilt only when an
     /// atom has moved more than half the skin (same results to round-off).
     /// </summary>
     public static ICalculator OpenForDynamics(string? modelPath, string? potential, double skin = 1.0)
     {
         var calc = Open(modelPath, potential);
         if (calc is ClassicalPotential classical) classical.NeighborSkin = skin;
-        else if (calc is Potential { Descriptor: Descriptors.IFusedDescriptor } fused) fused.NeighborSkin = skin;
+        else if (calc is Potential { Descriptor: Descriptors.IFusedDescriptor or Descriptors.Ace.AceDensities } fused) fused.NeighborSkin = skin;
         return calc;
     }
 

@@ -71,23 +71,39 @@ public sealed class Potential(IDescriptor descriptor, IAtomicModel model, Descri
         if (needGrad && Descriptor is IFusedDescriptor fused && Model is not IUncertainModel)
         {
             int count = s.Count, kf = Descriptor.FeatureCount;
-            var values = new double[count * kf];
+            // the descriptor values are not part of the result: a buffer kept for the next call (an MD step), not a new array
+            var kept = _values.TryPop(out var spare) && spare.Length >= count * kf ? spare : new double[count * kf];
             var atomE = new double[count];
             var numbers = s.AtomicNumbers;
             (Vec3[] ff, Stress? fs) Pass(Neighbors.NeighborList? list) =>
-                fused.EnergyAndForces(s, (first, x, e, g) => Model.Evaluate(x, numbers.AsSpan(first, e.Length), e, g), values, atomE, list);
+                fused.EnergyAndForces(s, (first, x, e, g) => Model.Evaluate(x, numbers.AsSpan(first, e.Length), e, g), kept.AsSpan(0, count * kf), atomE, list);
             Vec3[] ff; Stress? fs;
-            if (_neighbors.Skin > 0)
+            try
             {
-                lock (_neighbors.Gate) (ff, fs) = Pass(_neighbors.Get(s, Descriptor.Cutoff));
+                if (_neighbors.Skin > 0)
+                {
+                    lock (_neighbors.Gate) (ff, fs) = Pass(_neighbors.Get(s, Descriptor.Cutoff));
+                }
+                else (ff, fs) = Pass(null);
             }
-            else (ff, fs) = Pass(null);
+            finally { _values.Push(kept); }
             double sum = 0;
             foreach (double v in atomE) sum += v;
             return new CalculatorResult(sum, forces ? ff : null, stress && s.Pbc.AllPeriodic ? fs : null, atomE, null);
         }
         bool adjoint = needGrad && Descriptor is IAdjointDescriptor;
-        var set = Descriptor.Compute(s, derivatives: needGrad && !adjoint);
+        if (adjoint && _neighbors.Skin > 0)
+        {
+            // the reused Verlet list (MD with ACE densities): the list is valid until the next Get, so the whole call holds the lock
+            lock (_neighbors.Gate) return TwoPass(s, forces, stress, needGrad, adjoint, _neighbors.Get(s, Descriptor.Cutoff));
+        }
+        return TwoPass(s, forces, stress, needGrad, adjoint, null);
+    }
+
+    /// <summary>Descriptors of all atoms, the model, then forces through the adjoint or the derivative blocks (on <paramref name="list"/> when given).</summary>
+    private CalculatorResult TwoPass(Structure s, bool forces, bool stress, bool needGrad, bool adjoint, Neighbors.NeighborList? list)
+    {
+        var set = Descriptor.Compute(s, derivatives: needGrad && !adjoint, list);
         int n = s.Count, k = Descriptor.FeatureCount;
         var e = new double[n];
         var dEdX = needGrad ? new double[n * k] : [];
@@ -103,9 +119,11 @@ public sealed class Potential(IDescriptor descriptor, IAtomicModel model, Descri
     }
 
     private readonly Neighbors.ReusedNeighborList _neighbors = new();
+    private readonly System.Collections.Concurrent.ConcurrentStack<double[]> _values = new();
 
     /// <summary>
-    /// Verlet skin (Å) for reusing the neighbour list across calls of the fused pass (SO(4), SO(3) descriptors: MD): 0
+    /// Verlet skin (Å) for reusing the neighbour list across calls of the fused pass (SO(4), SO(3) descriptors: MD) and of the
+    /// adjoint pass (ACE densities, PACE's evaluator): 0
     /// (default) builds a fresh list every call; a positive value keeps a list at the descriptor's cut-off + skin
     /// (<see cref="Neighbors.ReusedNeighborList"/>, as <see cref="Calculators.ClassicalPotential.NeighborSkin"/>); calls are then
     /// serialised on this potential.

@@ -163,14 +163,52 @@ public sealed class NeighborList
         int n = positions.Length;
         var grid = CellGrid.Create(cell, positions, pbc, cutoff, where ?? InputLocation.Unknown);
 
-        var builder = new PairBuffer(EstimatePairs(cell, pbc, n, cutoff));
+        int estimate = EstimatePairs(cell, pbc, n, cutoff);
         var offsets = new int[n + 1];
+        int blocks = (n + BuildBlock - 1) / BuildBlock;
+        if (blocks < 2)
+        {
+            var builder = new PairBuffer(estimate);
+            Rows(grid, cell, positions, cutoff, 0, n, builder, offsets);
+            offsets[n] = builder.Count;
+            return builder.ToList(cutoff, n, offsets);
+        }
+        // parallel: each block of atoms fills its own buffer with its rows (the same rows, in the same order, as the
+        // serial loop), then the blocks are copied into place: the same list, bit for bit, on any number of threads
+        var copy = positions.ToArray();
+        var parts = new PairBuffer[blocks];
+        MlipParallel.ForChunks(n, BuildBlock, static () => 0, (first, end, _) =>
+        {
+            var part = new PairBuffer((int)Math.Min(int.MaxValue, (long)estimate * (end - first) / n + 64));
+            Rows(grid, cell, copy, cutoff, first, end, part, offsets);
+            parts[first / BuildBlock] = part;
+        });
+        var starts = new int[blocks + 1];
+        for (int b = 0; b < blocks; b++) starts[b + 1] = checked(starts[b] + parts[b].Count);
+        int pairs = starts[blocks];
+        var all = new PairBuffer(Math.Max(1, pairs));
+        MlipParallel.ForChunks(n, BuildBlock, static () => 0, (first, end, _) =>
+        {
+            int b = first / BuildBlock;
+            for (int i = first; i < end; i++) offsets[i] += starts[b];
+            all.CopyFrom(parts[b], starts[b]);
+        });
+        offsets[n] = pairs;
+        return all.ToList(cutoff, n, offsets, pairs);
+    }
+
+    /// <summary>Atoms per block of a parallel build (blocks depend only on the atom count).</summary>
+    private const int BuildBlock = 512;
+
+    /// <summary>The rows of the atoms <paramref name="first"/>..<paramref name="end"/> − 1 into <paramref name="builder"/>; offsets[i] = the row's start in the builder.</summary>
+    private static void Rows(CellGrid grid, Matrix3 cell, ReadOnlySpan<Vec3> positions, double cutoff, int first, int end, PairBuffer builder, int[] offsets)
+    {
         double rc2 = cutoff * cutoff;
         var stencil = grid.Stencil;
         Span<int> t = stackalloc int[3];
         Span<int> image = stackalloc int[3];
 
-        for (int i = 0; i < n; i++)
+        for (int i = first; i < end; i++)
         {
             offsets[i] = builder.Count;
             Vec3 ri = positions[i];
@@ -182,8 +220,8 @@ public sealed class NeighborList
                 if (!grid.Target(1, bi1 + stencil[st + 1], out t[1], out image[1])) continue;
                 if (!grid.Target(2, bi2 + stencil[st + 2], out t[2], out image[2])) continue;
                 int bin = (t[0] * grid.Nb + t[1]) * grid.Nc + t[2];
-                int start = grid.BinStart[bin], end = grid.BinStart[bin + 1];
-                for (int q = start; q < end; q++)
+                int start = grid.BinStart[bin], stop = grid.BinStart[bin + 1];
+                for (int q = start; q < stop; q++)
                 {
                     int j = grid.Order[q];
                     // image relative to the positions as given: S = T + o_i − o_j
@@ -197,8 +235,6 @@ public sealed class NeighborList
                 }
             }
         }
-        offsets[n] = builder.Count;
-        return builder.ToList(cutoff, n, offsets);
     }
 
     /// <summary>Expected number of pairs for a periodic cell (ideal-gas count plus 15 %), to size the buffers once.</summary>
@@ -249,6 +285,23 @@ public sealed class NeighborList
         public NeighborList ToList(double cutoff, int atoms, int[] offsets)
         {
             return new NeighborList(cutoff, atoms, Count, offsets, _centers, _neighbors, _shifts, _vectors, _distances);
+        }
+
+        /// <summary>A list of <paramref name="pairs"/> pairs filled by <see cref="CopyFrom"/> (not by <see cref="Add"/>).</summary>
+        public NeighborList ToList(double cutoff, int atoms, int[] offsets, int pairs)
+        {
+            return new NeighborList(cutoff, atoms, pairs, offsets, _centers, _neighbors, _shifts, _vectors, _distances);
+        }
+
+        /// <summary>Copies the pairs of <paramref name="part"/> to positions <paramref name="at"/>.. (disjoint ranges may be copied concurrently).</summary>
+        public void CopyFrom(PairBuffer part, int at)
+        {
+            int c = part.Count;
+            Array.Copy(part._centers, 0, _centers, at, c);
+            Array.Copy(part._neighbors, 0, _neighbors, at, c);
+            Array.Copy(part._shifts, 0, _shifts, 3 * at, 3 * c);
+            Array.Copy(part._vectors, 0, _vectors, at, c);
+            Array.Copy(part._distances, 0, _distances, at, c);
         }
     }
 }

@@ -1,5 +1,6 @@
 using Mlip.Calculators;
 using Mlip.Structures;
+using Mlip.Validation;
 
 namespace Mlip.Simulation;
 
@@ -23,19 +24,36 @@ public abstract class Integrator : IIntegrator
 
     public virtual double ConservedEnergy(MdState state) => state.TotalEnergy;
 
-    /// <summary>v += (h/m) F.</summary>
-    protected static void Kick(MdState s, double h)
-    {
-        var v = s.Velocities; var f = s.Forces; var m = s.Masses;
-        for (int i = 0; i < v.Length; i++) v[i] += (h * MdUnits.ForceToAcceleration / m[i]) * f[i];
-    }
+    /// <summary>Atoms per block of the parallel updates (each atom's update is its own, so any block size gives the same bits).</summary>
+    private const int BlockAtoms = 1024;
 
-    /// <summary>r += h v.</summary>
-    protected static void Drift(MdState s, double h)
-    {
-        var r = s.Positions; var v = s.Velocities;
-        for (int i = 0; i < r.Length; i++) r[i] += h * v[i];
-    }
+    /// <summary>v += (h/m) F, in parallel blocks of atoms.</summary>
+    protected static void Kick(MdState s, double h) =>
+        MlipParallel.ForChunks(s.Count, BlockAtoms, static () => 0, (first, end, _) =>
+        {
+            var v = s.Velocities; var f = s.Forces; var m = s.Masses;
+            for (int i = first; i < end; i++) v[i] += (h * MdUnits.ForceToAcceleration / m[i]) * f[i];
+        });
+
+    /// <summary>r += h v, in parallel blocks of atoms.</summary>
+    protected static void Drift(MdState s, double h) =>
+        MlipParallel.ForChunks(s.Count, BlockAtoms, static () => 0, (first, end, _) =>
+        {
+            var r = s.Positions; var v = s.Velocities;
+            for (int i = first; i < end; i++) r[i] += h * v[i];
+        });
+
+    /// <summary><see cref="Kick"/> by <paramref name="kick"/> then <see cref="Drift"/> by <paramref name="drift"/>, in one pass over the atoms (the same bits: each atom's drift follows its own kick).</summary>
+    protected static void KickDrift(MdState s, double kick, double drift) =>
+        MlipParallel.ForChunks(s.Count, BlockAtoms, static () => 0, (first, end, _) =>
+        {
+            var v = s.Velocities; var f = s.Forces; var m = s.Masses; var r = s.Positions;
+            for (int i = first; i < end; i++)
+            {
+                v[i] += (kick * MdUnits.ForceToAcceleration / m[i]) * f[i];
+                r[i] += drift * v[i];
+            }
+        });
 
     /// <summary>The barostat (if any), then energy, forces and stress at the new positions.</summary>
     protected void UpdateForces(MdState s)
@@ -57,8 +75,7 @@ public sealed class VelocityVerlet(ICalculator calculator, double timeStep) : In
     public override void Step(MdState s)
     {
         double h = TimeStep;
-        Kick(s, 0.5 * h);
-        Drift(s, h);
+        KickDrift(s, 0.5 * h, h);
         UpdateForces(s);
         Kick(s, 0.5 * h);
         Advance(s);

@@ -46,8 +46,7 @@ public sealed class Langevin : Integrator
     public override void Step(MdState s)
     {
         double h = TimeStep;
-        Kick(s, 0.5 * h);
-        Drift(s, 0.5 * h);
+        KickDrift(s, 0.5 * h, 0.5 * h);
         OrnsteinUhlenbeck(s, h);
         Drift(s, 0.5 * h);
         UpdateForces(s);

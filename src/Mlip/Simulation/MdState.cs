@@ -1,5 +1,6 @@
 using Mlip.Calculators;
 using Mlip.Structures;
+using Mlip.Validation;
 
 namespace Mlip.Simulation;
 
@@ -56,31 +57,52 @@ public sealed class MdState
     /// </summary>
     public bool HasPressure => Structure.Pbc.AllPeriodic && Volume > 0 && double.IsFinite(Volume);
 
+    /// <summary>Atoms per block of the sums over atoms: each block is summed in atom order, the block sums in block order (the same bits on any thread count; up to this many atoms, one serial sum).</summary>
+    private const int SumBlock = 1024;
+
     /// <summary>Kinetic energy Σ ½ m v², eV.</summary>
     public double KineticEnergy
     {
         get
         {
-            double k = 0;
             var v = Velocities; var m = Masses;
-            for (int i = 0; i < v.Length; i++) k += m[i] * v[i].NormSquared;
-            return 0.5 * k * MdUnits.EvPerAmuAngstrom2PerFs2;
+            var partial = new double[Math.Max(1, (v.Length + SumBlock - 1) / SumBlock)];
+            MlipParallel.ForChunks(v.Length, SumBlock, static () => 0, (first, end, _) =>
+            {
+                double k = 0;
+                for (int i = first; i < end; i++) k += m[i] * v[i].NormSquared;
+                partial[first / SumBlock] = k;
+            });
+            double sum = partial[0];
+            for (int b = 1; b < partial.Length; b++) sum += partial[b];
+            return 0.5 * sum * MdUnits.EvPerAmuAngstrom2PerFs2;
         }
     }
 
     /// <summary>Kinetic tensor Σ m v⊗v, eV.</summary>
     public Matrix3 KineticTensor()
     {
-        double xx = 0, yy = 0, zz = 0, xy = 0, xz = 0, yz = 0;
         var v = Velocities; var m = Masses;
-        for (int i = 0; i < v.Length; i++)
+        int blocks = Math.Max(1, (v.Length + SumBlock - 1) / SumBlock);
+        var partial = new double[6 * blocks];
+        MlipParallel.ForChunks(v.Length, SumBlock, static () => 0, (first, end, _) =>
         {
-            double mi = m[i]; var vi = v[i];
-            xx += mi * vi.X * vi.X; yy += mi * vi.Y * vi.Y; zz += mi * vi.Z * vi.Z;
-            xy += mi * vi.X * vi.Y; xz += mi * vi.X * vi.Z; yz += mi * vi.Y * vi.Z;
-        }
-        double c = MdUnits.EvPerAmuAngstrom2PerFs2;
-        return new Matrix3(c * xx, c * xy, c * xz, c * xy, c * yy, c * yz, c * xz, c * yz, c * zz);
+            double xx = 0, yy = 0, zz = 0, xy = 0, xz = 0, yz = 0;
+            for (int i = first; i < end; i++)
+            {
+                double mi = m[i]; var vi = v[i];
+                xx += mi * vi.X * vi.X; yy += mi * vi.Y * vi.Y; zz += mi * vi.Z * vi.Z;
+                xy += mi * vi.X * vi.Y; xz += mi * vi.X * vi.Z; yz += mi * vi.Y * vi.Z;
+            }
+            var w = partial.AsSpan(6 * (first / SumBlock), 6);
+            w[0] = xx; w[1] = yy; w[2] = zz; w[3] = xy; w[4] = xz; w[5] = yz;
+        });
+        Span<double> t = stackalloc double[6];
+        for (int c = 0; c < 6; c++) t[c] = partial[c];
+        for (int b = 1; b < blocks; b++)
+            for (int c = 0; c < 6; c++) t[c] += partial[6 * b + c];
+        double u = MdUnits.EvPerAmuAngstrom2PerFs2;
+        return new Matrix3(u * t[0], u * t[3], u * t[4], u * t[3], u * t[1], u * t[5], u * t[4], u * t[5], u * t[2]);
     }
 
     /// <summary>Instantaneous temperature 2 E_kin / (N_f k_B), K.</summary>
@@ -119,8 +141,22 @@ public sealed class MdState
         for (int i = 0; i < Count; i++) Velocities[i] -= vcm;
     }
 
+    /// <summary>Phase times of the running <see cref="MolecularDynamics"/> loop (the force calls are timed here), or null.</summary>
+    public MdPhaseTimes? Phases { get; set; }
+
     /// <summary>Evaluates energy, forces and stress of the current positions with <paramref name="calculator"/>.</summary>
     public void ComputeForces(ICalculator calculator, bool stress = true)
+    {
+        if (Phases is { } ph)
+        {
+            var mark = ph.Start();
+            Evaluate(calculator, stress);
+            ph.Stop(MdPhaseTimes.Phase.Forces, mark);
+        }
+        else Evaluate(calculator, stress);
+    }
+
+    private void Evaluate(ICalculator calculator, bool stress)
     {
         if (calculator is IForceWriter writer)
         {

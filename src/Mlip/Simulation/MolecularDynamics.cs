@@ -34,6 +34,9 @@ public sealed class MolecularDynamics(IIntegrator integrator, MdState state)
     /// <summary>Checked after every step; true ends the run (e.g. an uncertainty threshold).</summary>
     public Func<MdState, bool>? StopWhen { get; init; }
 
+    /// <summary>Phase times of the steps (<see cref="MdPhaseTimes"/>), written to stderr after each <see cref="Run"/>; by default kept when MLIP_PHASE_TIMES=1, else none.</summary>
+    public MdPhaseTimes? Phases { get; init; } = MdPhaseTimes.Requested ? new MdPhaseTimes() : null;
+
     /// <summary>Runs <paramref name="steps"/> steps (fewer if stopped); returns the number done.</summary>
     public long Run(long steps, CancellationToken cancel = default)
     {
@@ -45,16 +48,36 @@ public sealed class MolecularDynamics(IIntegrator integrator, MdState state)
             Record(forceAll: true);
             Observer?.Invoke(State);
         }
+        var ph = Phases;
+        State.Phases = ph;
+        ph?.BeginLoop();
         long done = 0;
-        for (; done < steps; done++)
+        try
         {
-            cancel.ThrowIfCancellationRequested();
-            Integrator.Step(State);
-            Record(forceAll: false);
-            Observer?.Invoke(State);
-            if (Progress is not null && ProgressInterval > 0 && (done + 1) % ProgressInterval == 0)
-                Progress.Report(new MdProgress(done + 1, steps, State.Time, State.Temperature, State.TotalEnergy, State.Pressure, clock.Elapsed));
-            if (StopWhen?.Invoke(State) == true) { done++; break; }
+            for (; done < steps; done++)
+            {
+                cancel.ThrowIfCancellationRequested();
+                var mark = ph?.Start() ?? default;
+                Integrator.Step(State);
+                if (ph is not null) mark = ph.Stop(MdPhaseTimes.Phase.Step, mark);
+                Record(forceAll: false);
+                if (ph is not null) mark = ph.Stop(MdPhaseTimes.Phase.Output, mark);
+                Observer?.Invoke(State);
+                if (Progress is not null && ProgressInterval > 0 && (done + 1) % ProgressInterval == 0)
+                    Progress.Report(new MdProgress(done + 1, steps, State.Time, State.Temperature, State.TotalEnergy, State.Pressure, clock.Elapsed));
+                bool stop = StopWhen?.Invoke(State) == true;
+                ph?.Stop(MdPhaseTimes.Phase.Observers, mark);
+                if (stop) { done++; break; }
+            }
+        }
+        finally
+        {
+            State.Phases = null;
+            if (ph is not null)
+            {
+                ph.EndLoop(done);
+                ph.Write(Console.Error);
+            }
         }
         return done;
     }

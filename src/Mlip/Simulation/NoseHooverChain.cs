@@ -62,8 +62,7 @@ public sealed class NoseHooverChain : Integrator
         if (_kT == 0) throw new InvalidOperationException("call Initialize before Step");
         double h = TimeStep;
         HalfChain(s);
-        Kick(s, 0.5 * h);
-        Drift(s, h);
+        KickDrift(s, 0.5 * h, h);
         UpdateForces(s);
         Kick(s, 0.5 * h);
         HalfChain(s);

@@ -24,10 +24,10 @@ public static class MlipParallel
 
     private static readonly AsyncLocal<int> ThreadLimit = new();
 
-    /// <summary>Threads of <see cref="ForChunks{TScratch}"/> here: all cores, or the limit of an enclosing <see cref="LimitThreads"/>.</summary>
+    /// <summary>Threads of <see cref="ForChunks{TScratch}(int, int, Func{TScratch}, Action{int, int, TScratch})"/> here: all cores, or the limit of an enclosing <see cref="LimitThreads"/>.</summary>
     public static int Threads => ThreadLimit.Value > 0 ? ThreadLimit.Value : Environment.ProcessorCount;
 
-    /// <summary>Until disposed, <see cref="ForChunks{TScratch}"/> calls made from this execution flow use at most <paramref name="threads"/> threads (for checking that results do not depend on it).</summary>
+    /// <summary>Until disposed, <see cref="ForChunks{TScratch}(int, int, Func{TScratch}, Action{int, int, TScratch})"/> calls made from this execution flow use at most <paramref name="threads"/> threads (for checking that results do not depend on it).</summary>
     public static IDisposable LimitThreads(int threads)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
@@ -48,7 +48,14 @@ public static class MlipParallel
     /// body that writes only the outputs of its own items gives the same bits on any number of threads; sums across items
     /// belong after the loop, in a fixed order. One core: a plain loop on the calling thread.
     /// </summary>
-    public static void ForChunks<TScratch>(int count, int chunk, Func<TScratch> scratch, Action<int, int, TScratch> body)
+    public static void ForChunks<TScratch>(int count, int chunk, Func<TScratch> scratch, Action<int, int, TScratch> body) =>
+        ForChunks(count, chunk, scratch, body, static _ => { });
+
+    /// <summary>
+    /// <see cref="ForChunks{TScratch}(int, int, Func{TScratch}, Action{int, int, TScratch})"/>, handing each worker's scratch to
+    /// <paramref name="release"/> when the worker is done (to return pooled buffers, so that repeated calls allocate nothing).
+    /// </summary>
+    public static void ForChunks<TScratch>(int count, int chunk, Func<TScratch> scratch, Action<int, int, TScratch> body, Action<TScratch> release)
     {
         if (chunk < 1) throw new ArgumentOutOfRangeException(nameof(chunk));
         int blocks = (count + chunk - 1) / chunk;
@@ -56,12 +63,51 @@ public static class MlipParallel
         int threads = Threads;
         if (blocks == 1 || threads == 1)
         {
-            var own = scratch();
-            for (int b = 0; b < blocks; b++) body(b * chunk, Math.Min(count, (b + 1) * chunk), own);
+            long t0 = EnterRegion();
+            try
+            {
+                var own = scratch();
+                try
+                {
+                    for (int b = 0; b < blocks; b++) body(b * chunk, Math.Min(count, (b + 1) * chunk), own);
+                }
+                finally { release(own); }
+            }
+            finally { LeaveRegion(t0); }
             return;
         }
         Run(() => Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, scratch,
-            (b, _, own) => { body(b * chunk, Math.Min(count, (b + 1) * chunk), own); return own; }, _ => { }));
+            (b, _, own) => { body(b * chunk, Math.Min(count, (b + 1) * chunk), own); return own; }, release));
+    }
+
+    [ThreadStatic] private static bool _accounted;
+    [ThreadStatic] private static int _depth;
+    [ThreadStatic] private static long _regionCpu, _regions;
+
+    /// <summary>
+    /// From now on, the CPU time this thread spends inside the parallel loops of this class (<see cref="ForChunks{TScratch}(int, int, Func{TScratch}, Action{int, int, TScratch})"/>,
+    /// <see cref="Run"/>, the outermost only; on one thread too, where they are plain loops) is added to <see cref="RegionCpu"/>:
+    /// the rest of the thread's CPU time is what does not split over cores (MD's phase times, MLIP_PHASE_TIMES=1).
+    /// </summary>
+    public static void AccountThisThread() => _accounted = true;
+
+    /// <summary>CPU nanoseconds the calling thread, if accounted (<see cref="AccountThisThread"/>), spent inside parallel loops so far.</summary>
+    public static long RegionCpu => _regionCpu;
+
+    /// <summary>Number of outermost parallel loops the calling thread, if accounted, entered so far.</summary>
+    public static long Regions => _regions;
+
+    private static long EnterRegion()
+    {
+        if (!_accounted || _depth++ > 0) return 0;
+        return CpuClock.Thread();
+    }
+
+    private static void LeaveRegion(long start)
+    {
+        if (!_accounted || --_depth > 0) return;
+        _regionCpu += CpuClock.Thread() - start;
+        _regions++;
     }
 
     /// <summary>
@@ -73,6 +119,7 @@ public static class MlipParallel
     /// </summary>
     public static void Run(Action loop)
     {
+        long t0 = EnterRegion();
         try
         {
             loop();
@@ -81,6 +128,7 @@ public static class MlipParallel
         {
             ExceptionDispatchInfo.Capture(user).Throw();
         }
+        finally { LeaveRegion(t0); }
     }
 
     /// <summary>The user error (an <see cref="MlipException"/>) inside <paramref name="e"/>, if any: the one about the lowest structure index.</summary>

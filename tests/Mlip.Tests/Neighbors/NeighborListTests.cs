@@ -116,6 +116,42 @@ public class NeighborListTests
         Assert.True(tiny >= 30);
     }
 
+    /// <summary>
+    /// A cell of more than one build block (512 atoms) is built in parallel blocks and copied into place: the list equals brute
+    /// force, and its arrays are the same bits on 1, 2 and 3 threads (the rows are those of the serial loop, in its order).
+    /// </summary>
+    [Fact]
+    public void ParallelBuildOfALargeCellEqualsBruteForceOnAnyThreadCount()
+    {
+        var s = Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 4, 4, 9), 0.1, 3);
+        Assert.True(s.Count > 1024);
+        const double rc = 4.0; // below half of every height (21.7, 21.7, 48.9 Å): the 27 nearest images hold every pair
+        var expected = new SortedSet<(int, int, int, int, int)>();
+        var pos = s.Positions;
+        for (int i = 0; i < s.Count; i++)
+            for (int j = 0; j < s.Count; j++)
+                for (int sa = -1; sa <= 1; sa++)
+                    for (int sb = -1; sb <= 1; sb++)
+                        for (int sc = -1; sc <= 1; sc++)
+                            if ((i != j || sa != 0 || sb != 0 || sc != 0) && NeighborList.PairVector(pos[i], pos[j], s.Cell, sa, sb, sc).NormSquared < rc * rc)
+                                expected.Add((i, j, sa, sb, sc));
+        NeighborList? reference = null;
+        foreach (int threads in new[] { 1, 2, 3 })
+        {
+            using var limit = Mlip.Validation.MlipParallel.LimitThreads(threads);
+            var nl = NeighborList.Build(s, rc);
+            Assert.True(expected.SetEquals(AsSet(nl)), $"{threads} threads: {nl.PairCount} pairs, brute force {expected.Count}");
+            if (reference is null) { reference = nl; continue; }
+            Assert.Equal(reference.Offsets.ToArray(), nl.Offsets.ToArray());
+            Assert.Equal(reference.Neighbors.ToArray(), nl.Neighbors.ToArray());
+            Assert.Equal(reference.Centers.ToArray(), nl.Centers.ToArray());
+            Assert.Equal(reference.Shifts.ToArray(), nl.Shifts.ToArray());
+            Assert.Equal(reference.Vectors.ToArray(), nl.Vectors.ToArray());
+            Assert.Equal(reference.Distances.ToArray(), nl.Distances.ToArray());
+            Assert.Equal(reference.Reverse.ToArray(), nl.Reverse.ToArray());
+        }
+    }
+
     [Fact]
     public void MoleculeWithoutCell()
     {

@@ -236,17 +236,21 @@ public abstract class ClassicalPotential : IForceWriter
         _ = nl.Reverse; // formed once, before the parallel passes read it
         var prepared = Prepare(nl, types);
         long t1 = StagePerf.Add(1, t0);
-        if (ParallelOverCentres)
-            MlipParallel.ForChunks(n, BlockAtoms, () => 0, (first, end, _) =>
-            {
-                sum.Clear(first, end, nl.Offsets[first], nl.Offsets[end]);
-                Compute(nl, types, sum, first, end, prepared);
-            });
-        else
+        try
         {
-            sum.Clear(0, n, 0, nl.PairCount);
-            Compute(nl, types, sum, 0, n, prepared);
+            if (ParallelOverCentres)
+                MlipParallel.ForChunks(n, BlockAtoms, () => 0, (first, end, _) =>
+                {
+                    sum.Clear(first, end, nl.Offsets[first], nl.Offsets[end]);
+                    Compute(nl, types, sum, first, end, prepared);
+                });
+            else
+            {
+                sum.Clear(0, n, 0, nl.PairCount);
+                Compute(nl, types, sum, 0, n, prepared);
+            }
         }
+        finally { Release(prepared); }
         long t2 = StagePerf.Add(2, t1);
 
         int blocks = (n + BlockAtoms - 1) / BlockAtoms;
@@ -293,6 +297,9 @@ public abstract class ClassicalPotential : IForceWriter
         }
         return (total[0], stress);
     }
+
+    /// <summary>Takes back what <see cref="Prepare"/> gave once the call is done with it (to keep its arrays for the next call).</summary>
+    protected virtual void Release(object? prepared) { }
 
     /// <summary>Whether <see cref="Compute"/> may run on several blocks of centres at once (false: one block, serial).</summary>
     protected virtual bool ParallelOverCentres => true;

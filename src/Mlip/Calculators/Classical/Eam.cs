@@ -110,15 +110,19 @@ public sealed class Eam : ClassicalPotential
         return m * 7;
     }
 
-    /// <summary>The density ρ_i of every atom (summed over its own pairs, parallel over atoms), then F(ρ_i) and F'(ρ_i).</summary>
+    /// <summary>F'(ρ_i) and F(ρ_i) of every atom (the first AtomCount entries; kept for the next call, see <see cref="Release"/>).</summary>
     private sealed record Embedding(double[] Fp, double[] F);
 
+    private readonly System.Collections.Concurrent.ConcurrentStack<Embedding> _kept = new();
+
+    /// <summary>The density ρ_i of every atom (summed over its own pairs, parallel over atoms), then F(ρ_i) and F'(ρ_i).</summary>
     protected override object? Prepare(NeighborList nl, int[] types)
     {
         int atoms = nl.AtomCount;
         double cutsq = cut * cut;
-        var fp = new double[atoms];
-        var f = new double[atoms];
+        var kept = _kept.TryPop(out var spare) && spare.Fp.Length >= atoms ? spare : new Embedding(new double[atoms], new double[atoms]);
+        var fp = kept.Fp;
+        var f = kept.F;
         MlipParallel.ForChunks(atoms, 256, () => 0, (first, end, _) =>
         {
             var neighbors = nl.Neighbors; var distances = nl.Distances; var offsets = nl.Offsets;
@@ -145,7 +149,12 @@ public sealed class Eam : ClassicalPotential
                 f[i] = phi;
             }
         });
-        return new Embedding(fp, f);
+        return kept;
+    }
+
+    protected override void Release(object? prepared)
+    {
+        if (prepared is Embedding e) _kept.Push(e);
     }
 
     protected override void Compute(NeighborList nl, int[] types, PairSum sum, int first, int end, object? prepared)

@@ -19,7 +19,7 @@ public sealed class AceDensities : IAdjointDescriptor
     private readonly int _p;
     private readonly ConditionalWeakTable<NeighborList, Cached> _cache = new();
 
-    private sealed record Cached(Structure Structure, double[] State, double[]? DEdX = null, Vec3[]? PairGradients = null);
+    private sealed record Cached(Structure Structure, double[]? State, double[]? DEdX = null, Vec3[]? PairGradients = null);
 
     /// <summary>
     /// The energy of one atom from its features (and dE/dX into the span): the embedding of the potential these
@@ -83,16 +83,23 @@ public sealed class AceDensities : IAdjointDescriptor
         MlipParallel.For(0, chunks, c => body((int)((long)n * c / chunks), (int)((long)n * (c + 1) / chunks)));
     }
 
-    public DescriptorSet Compute(Structure s, bool derivatives, NeighborList? neighbors = null)
+    public DescriptorSet Compute(Structure s, bool derivatives, NeighborList? neighbors = null) => ComputeKeeping(s, derivatives, neighbors, keepState: false);
+
+    /// <summary>
+    /// The densities (and their derivative blocks); the atomic bases of every atom are kept for <see cref="ForcesFromAdjoint"/>
+    /// unless the fused adjoint ran (it gives the pair gradients that call then uses): for 4000 Cu atoms they are ~64 MB a call,
+    /// which an MD step need not allocate. <paramref name="keepState"/> keeps them in any case.
+    /// </summary>
+    private DescriptorSet ComputeKeeping(Structure s, bool derivatives, NeighborList? neighbors, bool keepState)
     {
         var species = Species(s);
         var nl = neighbors ?? NeighborList.Build(s, Cutoff);
         var ps = PairSpecies(nl, species);
         int n = s.Count, k = FeatureCount, stateSize = _ev.StateSize;
         var values = new double[n * k];
-        var state = new double[(long)n * stateSize];
         var grads = derivatives ? new double[nl.PairCount * k * 3] : null;
         var fused = derivatives ? null : Fused;
+        var state = fused is null || keepState ? new double[(long)n * stateSize] : null;
         var fusedDEdX = fused is null ? null : new double[n * k];
         var fusedG = fused is null ? null : new Vec3[nl.PairCount];
         Chunks(n, (a, b) =>
@@ -113,7 +120,7 @@ public sealed class AceDensities : IAdjointDescriptor
                 int pm = _ev.DensityCount(mu);
                 for (int q = 0; q < pm; q++) values[i * k + q] = rho[q];
                 values[i * k + _p] = core;
-                w.Save(state.AsSpan((int)((long)i * stateSize), stateSize));
+                if (state is not null) w.Save(state.AsSpan((int)((long)i * stateSize), stateSize));
                 if (fused is not null)
                 {
                     var dx = fusedDEdX.AsSpan(i * k, k);
@@ -150,12 +157,18 @@ public sealed class AceDensities : IAdjointDescriptor
         }
         var nl = neighbors;
         if (cached!.PairGradients is { } pg && dEdX.SequenceEqual(cached.DEdX)) return Contract(s, nl, pg);
+        if (cached.State is null)
+        {
+            // the fused pass kept no atomic bases and these dE/dX are not the ones it used: form them again
+            ComputeKeeping(s, false, nl, keepState: true);
+            _cache.TryGetValue(nl, out cached);
+        }
         var species = Species(s);
         var ps = PairSpecies(nl, species);
         int n = s.Count, k = FeatureCount, stateSize = _ev.StateSize;
         if (dEdX.Length != n * k) throw new ArgumentException("dE/dX has the wrong length", nameof(dEdX));
         var weights = dEdX.ToArray();
-        var state = cached!.State;
+        var state = cached!.State!;
         var g = new Vec3[nl.PairCount];
         Chunks(n, (a, b) =>
         {
@@ -172,28 +185,50 @@ public sealed class AceDensities : IAdjointDescriptor
         return Contract(s, nl, g);
     }
 
-    /// <summary>Forces and stress from dE/dr_ij per pair (F_i += g, F_j −= g; σ = (1/V) Σ g ⊗ r).</summary>
+    /// <summary>Atoms per block of the gather in <see cref="Contract"/> (fixed: the sums do not depend on the thread count).</summary>
+    private const int GatherChunk = 256;
+
+    /// <summary>
+    /// Forces and stress from dE/dr_ij per pair (F_i += g, F_j −= g; σ = (1/V) Σ g ⊗ r): each atom gathers its own pairs,
+    /// F_i = Σ_p∈i (g_p − g_Reverse[p]), in parallel blocks of atoms, the virial summed per block and the block sums in block
+    /// order, so the result is the same bits on any number of threads.
+    /// </summary>
     internal static (Vec3[] Forces, Stress? Stress) Contract(Structure s, NeighborList nl, Vec3[] g)
     {
-        var centers = nl.Centers; var nbrs = nl.Neighbors; var vec = nl.Vectors;
-        var f = new Vec3[s.Count];
-        double wxx = 0, wyy = 0, wzz = 0, wyz = 0, wxz = 0, wxy = 0, wzy = 0, wzx = 0, wyx = 0;
-        for (int p = 0; p < g.Length; p++)
+        int n = s.Count;
+        var f = new Vec3[n];
+        int blocks = (n + GatherChunk - 1) / GatherChunk;
+        var virials = new double[9 * Math.Max(1, blocks)];
+        _ = nl.Reverse; // formed once, before the parallel pass reads it
+        MlipParallel.ForChunks(n, GatherChunk, static () => 0, (first, end, _) =>
         {
-            var gp = g[p];
-            f[centers[p]] += gp;
-            f[nbrs[p]] -= gp;
-            var r = vec[p];
-            wxx += gp.X * r.X; wyy += gp.Y * r.Y; wzz += gp.Z * r.Z;
-            wyz += gp.Y * r.Z; wzy += gp.Z * r.Y;
-            wxz += gp.X * r.Z; wzx += gp.Z * r.X;
-            wxy += gp.X * r.Y; wyx += gp.Y * r.X;
-        }
+            var rev = nl.Reverse; var offsets = nl.Offsets; var vec = nl.Vectors;
+            double wxx = 0, wyy = 0, wzz = 0, wyz = 0, wxz = 0, wxy = 0, wzy = 0, wzx = 0, wyx = 0;
+            for (int i = first; i < end; i++)
+            {
+                double fx = 0, fy = 0, fz = 0;
+                for (int p = offsets[i]; p < offsets[i + 1]; p++)
+                {
+                    var gp = g[p]; var gq = g[rev[p]]; var r = vec[p];
+                    fx += gp.X - gq.X; fy += gp.Y - gq.Y; fz += gp.Z - gq.Z;
+                    wxx += gp.X * r.X; wyy += gp.Y * r.Y; wzz += gp.Z * r.Z;
+                    wyz += gp.Y * r.Z; wzy += gp.Z * r.Y;
+                    wxz += gp.X * r.Z; wzx += gp.Z * r.X;
+                    wxy += gp.X * r.Y; wyx += gp.Y * r.X;
+                }
+                f[i] = new Vec3(fx, fy, fz);
+            }
+            var w = virials.AsSpan(9 * (first / GatherChunk), 9);
+            w[0] = wxx; w[1] = wyy; w[2] = wzz; w[3] = wyz; w[4] = wzy; w[5] = wxz; w[6] = wzx; w[7] = wxy; w[8] = wyx;
+        });
         Stress? stress = null;
         if (s.Pbc.AllPeriodic && s.Volume > 0)
         {
-            double c = Stress.EvPerCubicAngstromInGpa / s.Volume;
-            stress = new Stress(c * wxx, c * wyy, c * wzz, c * 0.5 * (wyz + wzy), c * 0.5 * (wxz + wzx), c * 0.5 * (wxy + wyx));
+            Span<double> t = stackalloc double[9];
+            for (int b = 0; b < blocks; b++)
+                for (int c = 0; c < 9; c++) t[c] += virials[9 * b + c];
+            double c0 = Stress.EvPerCubicAngstromInGpa / s.Volume;
+            stress = new Stress(c0 * t[0], c0 * t[1], c0 * t[2], c0 * 0.5 * (t[3] + t[4]), c0 * 0.5 * (t[5] + t[6]), c0 * 0.5 * (t[7] + t[8]));
         }
         return (f, stress);
     }

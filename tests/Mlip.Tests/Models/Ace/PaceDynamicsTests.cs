@@ -37,6 +37,41 @@ public class PaceDynamicsTests(ITestOutputHelper output)
         Assert.True(Math.Abs(drift) < 1e-2, $"drift {drift:E2} eV/atom/ps");
     }
 
+    /// <summary>
+    /// <c>mlip md</c> opens a PACE potential with the reused Verlet list (<see cref="CalculatorSource.OpenForDynamics"/>): its
+    /// trajectory follows the one with a fresh neighbour list every step to round-off, on 1 and 2 threads the same bits, and
+    /// the list is rebuilt on few steps.
+    /// </summary>
+    [Fact]
+    public void ReusedNeighbourListFollowsFreshBuilds()
+    {
+        string path = ManybodyReference.Potential("Cu-PBE-core-rep.ace");
+        var reused = (Potential)CalculatorSource.OpenForDynamics(path, null);
+        Assert.True(reused.NeighborSkin > 0);
+        var fresh = Run(ModelFile.Load(path), 1);
+        var a = Run(reused, 1);
+        Assert.InRange(reused.NeighborListBuilds, 1, 10);
+        var b = Run((Potential)CalculatorSource.OpenForDynamics(path, null), 2);
+        for (int i = 0; i < fresh.Count; i++)
+        {
+            Assert.True((fresh.Positions[i] - a.Positions[i]).Norm < 1e-10, $"position {i}");
+            Assert.True((fresh.Forces[i] - a.Forces[i]).Norm < 1e-9, $"force {i}");
+        }
+        Assert.Equal(fresh.PotentialEnergy, a.PotentialEnergy, 1e-9 * Math.Abs(fresh.PotentialEnergy));
+        Assert.Equal(a.Positions, b.Positions);
+        Assert.Equal(a.Forces, b.Forces);
+        Assert.Equal(a.PotentialEnergy, b.PotentialEnergy);
+
+        static MdState Run(Mlip.Calculators.ICalculator p, int threads)
+        {
+            using var limit = Mlip.Validation.MlipParallel.LimitThreads(threads);
+            var state = new MdState(Crystals.Rattle(Crystals.Supercell(Crystals.Fcc("Cu", 3.63), 3, 3, 3), 0.05, 7));
+            MaxwellBoltzmann.Initialize(state, 600, seed: 5);
+            new MolecularDynamics(new VelocityVerlet(p, 1.0), state).Run(10);
+            return state;
+        }
+    }
+
     [Fact]
     public void DimerIsSmoothAndRepulsiveAtShortRange()
     {

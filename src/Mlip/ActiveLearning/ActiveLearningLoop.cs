@@ -164,7 +164,7 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
                     // select.random_share: that part of the batch is drawn uniformly from the candidates left after the informed picks
                     int informed = batch - (int)Math.Round(c.RandomShare * batch, MidpointRounding.AwayFromZero);
                     var pool = BatchSelector.Pool(scores, informed, c.MaxScore, c.PoolFraction);
-                    var quota = c.Strata ? BatchSelector.Strata(pool.Select(i => candidates[i].Group ?? "other").ToList(), pool.Select(i => scores[i]).ToList(), informed) : null;
+                    var quota = c.Strata ? BatchSelector.Strata(pool.Select(i => BatchSelector.Kind(candidates[i])).ToList(), pool.Select(i => scores[i]).ToList(), informed) : null;
                     var sub = informed == 0 ? [] : activeSets is not null
                         ? BatchSelector.DOptimal(activeSets.Sets, pool.Select(i => vectors[i]).ToList(), informed, quota)
                         : BatchSelector.Active(pool.Select(i => scores[i]).ToList(), pool.Select(i => fingerprints[i]).ToList(), informed, c.MinDistance, quota);

@@ -130,6 +130,12 @@ public static class BatchSelector
         return new Quota(stratum, slots);
     }
 
+    /// <summary>
+    /// The stratum of a candidate: the explorer's group (<c>md_300K</c>, <c>rattle</c>, <c>surface_110</c> ...), with the
+    /// random crystals of every space group (<c>random_NNN</c>) one kind.
+    /// </summary>
+    public static string Kind(Structure s) => s.Group is { } g ? g.StartsWith("random_", StringComparison.Ordinal) ? "random" : g : "other";
+
     /// <summary>The shortest interatomic distance of a structure (periodic images included); infinity for one atom alone.</summary>
     public static double ShortestDistance(Structure s, double within = 4.0)
     {

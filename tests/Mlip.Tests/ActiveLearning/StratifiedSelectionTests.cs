@@ -34,6 +34,16 @@ public class StratifiedSelectionTests
     }
 
     [Fact]
+    public void Random_crystals_of_all_space_groups_are_one_kind()
+    {
+        var a = Crystals.Diamond("Si", 5.43); a.Group = "random_227";
+        var b = Crystals.Diamond("Si", 5.43); b.Group = "random_12";
+        var c = Crystals.Diamond("Si", 5.43); c.Group = "surface_110";
+        var d = Crystals.Diamond("Si", 5.43); d.Group = null;
+        Assert.Equal(["random", "random", "surface_110", "other"], new[] { a, b, c, d }.Select(BatchSelector.Kind));
+    }
+
+    [Fact]
     public void Score_ranked_batches_keep_to_the_slots_and_are_deterministic()
     {
         var fp = Scores.Select((_, i) => new double[] { i }).ToList();

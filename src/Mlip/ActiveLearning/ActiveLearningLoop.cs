@@ -165,7 +165,7 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
                     int informed = batch - (int)Math.Round(c.RandomShare * batch, MidpointRounding.AwayFromZero);
                     var pool = BatchSelector.Pool(scores, informed, c.MaxScore, c.PoolFraction);
                     var quota = c.Strata ? BatchSelector.Strata(pool.Select(i => BatchSelector.Kind(candidates[i])).ToList(), pool.Select(i => scores[i]).ToList(), informed) : null;
-                    var sub = informed == 0 ? [] : activeSets is not null
+                    var sub = informed == 0 ? [] : quota is not null && c.WithinStrataAtRandom ? BatchSelector.WithinStrataAtRandom(quota, rng) : activeSets is not null
                         ? BatchSelector.DOptimal(activeSets.Sets, pool.Select(i => vectors[i]).ToList(), informed, quota)
                         : BatchSelector.Active(pool.Select(i => scores[i]).ToList(), pool.Select(i => fingerprints[i]).ToList(), informed, c.MinDistance, quota);
                     pick = sub.Select(j => pool[j]).ToArray();

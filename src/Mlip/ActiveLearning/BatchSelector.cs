@@ -131,6 +131,21 @@ public static class BatchSelector
     }
 
     /// <summary>
+    /// Uniform picks within each stratum (<c>select.within: random</c>): the slots of <paramref name="quota"/> filled by a
+    /// seeded draw among the stratum's candidates, so the uncertainty decides only how the batch is shared among the kinds.
+    /// </summary>
+    public static int[] WithinStrataAtRandom(Quota quota, Random rng)
+    {
+        var order = Enumerable.Range(0, quota.Stratum.Length).ToArray();
+        rng.Shuffle(order);
+        var left = quota.Slots.ToArray();
+        var picked = new List<int>();
+        foreach (int i in order)
+            if (left[quota.Stratum[i]] > 0) { picked.Add(i); left[quota.Stratum[i]]--; }
+        return [.. picked];
+    }
+
+    /// <summary>
     /// The stratum of a candidate: the explorer's group (<c>md_300K</c>, <c>rattle</c>, <c>surface_110</c> ...), with the
     /// random crystals of every space group (<c>random_NNN</c>) one kind.
     /// </summary>

@@ -118,6 +118,8 @@ public sealed record LearnConfig
     /// uncertainty rank (<see cref="BatchSelector.Strata"/>); within a kind the picks are D-optimal (or by score).
     /// </summary>
     public bool Strata { get; init; }
+    /// <summary><c>select.within: random</c>: with strata, the picks within each kind are drawn uniformly (the uncertainty only shares the batch among the kinds); <c>informed</c> (default): D-optimal or by score.</summary>
+    public bool WithinStrataAtRandom { get; init; }
     /// <summary><c>select.random_share</c>: this fraction of each active batch is drawn uniformly from the candidates left after the informed picks.</summary>
     public double RandomShare { get; init; }
     /// <summary>
@@ -205,6 +207,7 @@ public sealed record LearnConfig
         new("select.max_score", "number", F(D.MaxScore), "candidates scored above this wait unless too few remain"),
         new("select.pool_fraction", "number", F(D.PoolFraction), "the batch is chosen among the candidates scored at or below max_score, but never among fewer than this fraction of the candidates (those with the lowest scores) nor fewer than a batch"),
         new("select.strata", "bool", F(D.Strata), "the active batch is shared among the kinds of candidates (MD per temperature, rattle, strain, vacancy, swap, each surface, random) in proportion to count x (1/2 + mean uncertainty rank); within a kind D-optimal or by score"),
+        new("select.within", "text", "informed", "with select.strata: how the picks within a kind are made: informed (D-optimal or by score) or random (uniform; the uncertainty only shares the batch among the kinds)"),
         new("select.random_share", "number", F(D.RandomShare), "this fraction of each active batch (rounded) is drawn uniformly from the candidates left after the informed picks"),
         new("select.max_force", "number", F(D.MaxLabelForce), "a labelled candidate with a force component above this (eV/Å) is set aside: counted in the budget, kept out of the fit"),
         new("validation", "path | mapping", "made once by MD", "a labelled validation file, or the mapping below"),
@@ -436,7 +439,13 @@ public sealed record LearnConfig
         }
         if (Get(root, "select") is { } sel)
         {
-            var m = Map(sel, "select", "min_distance", "d_optimal", "max_score", "max_force", "pool_fraction", "strata", "random_share");
+            var m = Map(sel, "select", "min_distance", "d_optimal", "max_score", "max_force", "pool_fraction", "strata", "random_share", "within");
+            if (Get(m, "within") is { } wi)
+            {
+                string v = Scalar(wi, "select.within").Trim().ToLowerInvariant();
+                if (v is not ("informed" or "random")) throw new FileFormatException(At(wi), $"select.within: 'informed' or 'random' (got '{v}')");
+                c = c with { WithinStrataAtRandom = v == "random" };
+            }
             if (Get(m, "random_share") is { } rs)
             {
                 double f = Num(rs, "select.random_share");

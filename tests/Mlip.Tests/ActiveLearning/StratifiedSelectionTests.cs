@@ -34,6 +34,20 @@ public class StratifiedSelectionTests
     }
 
     [Fact]
+    public void Uniform_picks_within_strata_fill_each_kinds_slots_and_depend_only_on_the_seed()
+    {
+        var q = BatchSelector.Strata(Kinds, Scores, 5); // slots 2, 2, 1
+        var pick = BatchSelector.WithinStrataAtRandom(q, new Random(4));
+        Assert.Equal(5, pick.Length);
+        Assert.Equal(5, pick.Distinct().Count());
+        Assert.Equal([2, 2, 1], Enumerable.Range(0, 3).Select(g => pick.Count(i => q.Stratum[i] == g)));
+        Assert.Equal(pick, BatchSelector.WithinStrataAtRandom(q, new Random(4)));
+        // not by score: over seeds every rattle is drawn, not only the two highest
+        var rattles = Enumerable.Range(0, 100).SelectMany(k => BatchSelector.WithinStrataAtRandom(q, new Random(k))).Where(i => q.Stratum[i] == 1).ToHashSet();
+        Assert.Equal(4, rattles.Count);
+    }
+
+    [Fact]
     public void Random_crystals_of_all_space_groups_are_one_kind()
     {
         var a = Crystals.Diamond("Si", 5.43); a.Group = "random_227";
@@ -142,6 +156,10 @@ public class StratifiedSelectionTests
         Assert.Contains("random_share", Assert.Throws<Mlip.Validation.FileFormatException>(() => LearnConfig.Load(path)).Message);
         File.WriteAllText(path, "element: Si\nreference: sw\nselect: {random_share: 0.25}\n");
         Assert.Equal(0.25, LearnConfig.Load(path).RandomShare);
+        File.WriteAllText(path, "element: Si\nreference: sw\nselect: {strata: true, within: random}\n");
+        Assert.True(LearnConfig.Load(path).WithinStrataAtRandom);
+        File.WriteAllText(path, "element: Si\nreference: sw\nselect: {within: sometimes}\n");
+        Assert.Contains("select.within", Assert.Throws<Mlip.Validation.FileFormatException>(() => LearnConfig.Load(path)).Message);
         Assert.Equal(0.7, c.MinPairRatio);
         File.WriteAllText(path, "element: Si\nreference: sw\nexplore:\n  min_pair_ratio: 1.5\n");
         var e = Assert.Throws<Mlip.Validation.FileFormatException>(() => LearnConfig.Load(path));

@@ -19,7 +19,7 @@ namespace Mlip.ActiveLearning;
 
 /// <summary>One iteration of the loop, as reported.</summary>
 public sealed record IterationRecord(int Iteration, int Labelled, double EnergyRmse, double ForceRmse, int Candidates,
-    double MeanUncertainty, double MaxUncertainty, double ValidationMeanUncertainty, double Spearman, double Seconds, int Failed = 0, int SetAside = 0)
+    double MeanUncertainty, double MaxUncertainty, double ValidationMeanUncertainty, double Spearman, double Seconds, int Failed = 0, int SetAside = 0, int Dropped = 0)
 {
     public JsonObject ToJson() => new()
     {
@@ -27,13 +27,13 @@ public sealed record IterationRecord(int Iteration, int Labelled, double EnergyR
         ["validation_force_rmse_ev_per_a"] = ForceRmse, ["candidates"] = Candidates, ["candidate_mean_uncertainty"] = MeanUncertainty,
         ["candidate_max_uncertainty"] = MaxUncertainty, ["validation_mean_uncertainty"] = ValidationMeanUncertainty,
         ["validation_spearman_uncertainty_vs_force_error"] = double.IsFinite(Spearman) ? Spearman : null, ["seconds"] = Seconds,
-        ["failed_labels"] = Failed, ["set_aside"] = SetAside,
+        ["failed_labels"] = Failed, ["set_aside"] = SetAside, ["dropped_candidates"] = Dropped,
     };
 
     public static IterationRecord FromJson(JsonNode n) => new((int)n["iteration"]!, (int)n["labelled"]!,
         (double)n["validation_energy_rmse_mev_per_atom"]!, (double)n["validation_force_rmse_ev_per_a"]!, (int)n["candidates"]!,
         (double)n["candidate_mean_uncertainty"]!, (double)n["candidate_max_uncertainty"]!, (double)n["validation_mean_uncertainty"]!,
-        n["validation_spearman_uncertainty_vs_force_error"] is { } s ? (double)s : double.NaN, (double)n["seconds"]!, (int?)n["failed_labels"] ?? 0, (int?)n["set_aside"] ?? 0);
+        n["validation_spearman_uncertainty_vs_force_error"] is { } s ? (double)s : double.NaN, (double)n["seconds"]!, (int?)n["failed_labels"] ?? 0, (int?)n["set_aside"] ?? 0, (int?)n["dropped_candidates"] ?? 0);
 }
 
 /// <summary>
@@ -72,6 +72,8 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
         var descriptor = DescriptorFactory.Create(c.DescriptorType, c.DescriptorParameters, c.Elements);
         var spec = new DescriptorSpec(c.DescriptorType, c.DescriptorParameters);
         var seeds = ExplorationSeeds.From(c);
+        // explore.min_pair_ratio: the closest approach a candidate may have, a fraction of the given structures' shortest distance
+        double closest = c.MinPairRatio > 0 ? c.MinPairRatio * seeds.Crystals.Concat(seeds.MdStarts).Select(x => BatchSelector.ShortestDistance(x)).DefaultIfEmpty(0).Min() : 0;
         List<Structure> labelled;
         List<IterationRecord> history;
         List<LabelFailure> failures;
@@ -119,11 +121,24 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
                 : Plateau(history, fRmse);
             bool stop = why is not null;
             double meanU = 0, maxU = 0;
-            int nCand = 0, nFailed = 0, nAside = 0;
+            int nCand = 0, nFailed = 0, nAside = 0, nDropped = 0;
             List<Structure> next = labelled;
             if (!stop)
             {
+                if (c.Md is not null && !Explorer.ModelHasSeenForces(labelled))
+                    log.WriteLine($"learn[{mode}] iteration {iteration}: no MD yet: every labelled force is zero (perfect crystals), so the model knows no forces to run MD with");
                 var candidates = Explorer.Candidates(c, seeds, potential, labelled, rng, x => SafeScore(estimator, x));
+                if (closest > 0)
+                {
+                    var near = new bool[candidates.Count];
+                    MlipParallel.For(0, candidates.Count, new ParallelOptions { MaxDegreeOfParallelism = c.Threads }, i => near[i] = BatchSelector.ShortestDistance(candidates[i]) < closest);
+                    nDropped = near.Count(x => x);
+                    if (nDropped > 0)
+                    {
+                        candidates = [.. candidates.Where((_, i) => !near[i])];
+                        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"learn[{mode}] iteration {iteration}: {nDropped} candidate(s) dropped (two atoms closer than {closest:F2} Å, explore.min_pair_ratio {c.MinPairRatio:G3} of the given structures' shortest distance)"));
+                    }
+                }
                 nCand = candidates.Count;
                 var scores = new double[candidates.Count];
                 var fingerprints = new double[candidates.Count][];
@@ -146,11 +161,15 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
                 if (mode == SelectionMode.Random) pick = BatchSelector.Random(candidates.Count, batch, rng);
                 else
                 {
-                    var pool = BatchSelector.Pool(scores, batch, c.MaxScore, c.PoolFraction);
-                    var sub = activeSets is not null
-                        ? BatchSelector.DOptimal(activeSets.Sets, pool.Select(i => vectors[i]).ToList(), batch)
-                        : BatchSelector.Active(pool.Select(i => scores[i]).ToList(), pool.Select(i => fingerprints[i]).ToList(), batch, c.MinDistance);
+                    // select.random_share: that part of the batch is drawn uniformly from the candidates left after the informed picks
+                    int informed = batch - (int)Math.Round(c.RandomShare * batch, MidpointRounding.AwayFromZero);
+                    var pool = BatchSelector.Pool(scores, informed, c.MaxScore, c.PoolFraction);
+                    var quota = c.Strata ? BatchSelector.Strata(pool.Select(i => BatchSelector.Kind(candidates[i])).ToList(), pool.Select(i => scores[i]).ToList(), informed) : null;
+                    var sub = informed == 0 ? [] : quota is not null && c.WithinStrataAtRandom ? BatchSelector.WithinStrataAtRandom(quota, rng) : activeSets is not null
+                        ? BatchSelector.DOptimal(activeSets.Sets, pool.Select(i => vectors[i]).ToList(), informed, quota)
+                        : BatchSelector.Active(pool.Select(i => scores[i]).ToList(), pool.Select(i => fingerprints[i]).ToList(), informed, c.MinDistance, quota);
                     pick = sub.Select(j => pool[j]).ToArray();
+                    if (informed < batch) pick = [.. pick, .. BatchSelector.RandomRest(candidates.Count, pick, batch - informed, rng)];
                 }
                 var chosen = pick.Select(i => candidates[i]).ToList();
                 var (got, failed) = _labeller.LabelAll(chosen, FormattableString.Invariant($"{modeName}-iter{iteration:D3}"));
@@ -166,7 +185,7 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
                 failures.AddRange(failed);
                 next = [.. labelled, .. got];
             }
-            var record = new IterationRecord(iteration, labelled.Count, eRmse, fRmse, nCand, meanU, maxU, valMeanU, spearman, clock.Elapsed.TotalSeconds, nFailed, nAside);
+            var record = new IterationRecord(iteration, labelled.Count, eRmse, fRmse, nCand, meanU, maxU, valMeanU, spearman, clock.Elapsed.TotalSeconds, nFailed, nAside, nDropped);
             history.Add(record);
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"learn[{mode}] iteration {iteration}: {labelled.Count} labelled, validation E {eRmse:F2} meV/atom, F {fRmse:F4} eV/Å, " +

@@ -49,6 +49,15 @@ public static class Explorer
     public const double MaxForce = 50.0;
 
     /// <summary>
+    /// Whether any labelled structure has a force component above 1 meV/Å. A model fitted only to perfect crystals (every
+    /// force zero by symmetry) has learnt nothing about forces: MD with it is ballistic, atoms run into each other, and
+    /// its snapshots are far from anything the material does at that temperature (labelled, 1 eV/atom above the crystal
+    /// and tens of eV/Å). So MD waits until the training set holds forces; the other operations run from the start.
+    /// </summary>
+    public static bool ModelHasSeenForces(IReadOnlyList<Structure> labelled) =>
+        labelled.Any(s => s.Forces is { } f && f.Any(v => Math.Max(Math.Abs(v.X), Math.Max(Math.Abs(v.Y), Math.Abs(v.Z))) > 1e-3));
+
+    /// <summary>
     /// The candidates of one iteration. <paramref name="score"/>: the current model's uncertainty of a structure, which
     /// stops an MD run at <see cref="MdExploration.StopScore"/> (null: MD stops only at a breakdown).
     /// </summary>
@@ -56,7 +65,7 @@ public static class Explorer
         Func<Structure, double>? score = null)
     {
         var list = new List<Structure>();
-        if (c.Md is { } md)
+        if (c.Md is { } md && ModelHasSeenForces(labelled))
         {
             var runs = (from cell in seeds.MdStarts from t in md.Temperatures from p in md.Pressures select (Cell: cell, T: t, P: p, Seed: rng.Next())).ToArray();
             var results = new List<Structure>[runs.Length];

@@ -112,6 +112,22 @@ public sealed record LearnConfig
     /// ever further-out candidates.
     /// </summary>
     public bool ExploreFromGiven { get; init; }
+    /// <summary>
+    /// <c>select.strata</c>: the active batch is shared among the kinds of candidates (MD at each temperature, rattles,
+    /// strains, vacancies, swaps, each surface, random crystals) in proportion to their counts weighted by their mean
+    /// uncertainty rank (<see cref="BatchSelector.Strata"/>); within a kind the picks are D-optimal (or by score).
+    /// </summary>
+    public bool Strata { get; init; }
+    /// <summary><c>select.within: random</c>: with strata, the picks within each kind are drawn uniformly (the uncertainty only shares the batch among the kinds); <c>informed</c> (default): D-optimal or by score.</summary>
+    public bool WithinStrataAtRandom { get; init; }
+    /// <summary><c>select.random_share</c>: this fraction of each active batch is drawn uniformly from the candidates left after the informed picks.</summary>
+    public double RandomShare { get; init; }
+    /// <summary>
+    /// <c>explore.min_pair_ratio</c>: candidates with two atoms closer than this fraction of the shortest interatomic
+    /// distance in the given structures are dropped before selection, in both modes (frames of an MD run whose model let
+    /// atoms collide). 0: off.
+    /// </summary>
+    public double MinPairRatio { get; init; }
     /// <summary>A labelled candidate with a force component above this (eV/Å) is set aside: counted in the budget, kept out of the fit.</summary>
     public double MaxLabelForce { get; init; } = double.PositiveInfinity;
     public string? ValidationFile { get; init; }
@@ -168,6 +184,7 @@ public sealed record LearnConfig
         new("explore.md.cells", "integer | path", F(D.Md.Cells), "supercell repeats of the 8-atom diamond cell, or a file of the cells MD starts from (each at every temperature and pressure)"),
         new("explore.md.timestep", "number", F(D.Md.TimeStep), "MD time step (fs)"),
         new("explore.from", "text", "labelled", "what rattles, strains, vacancies and swaps start from: labelled (any labelled structure) or given (the given crystals only)"),
+        new("explore.min_pair_ratio", "number", F(D.MinPairRatio), "candidates with two atoms closer than this fraction of the shortest interatomic distance in the given structures are dropped before selection, in both modes (snapshots of MD whose model let atoms collide); 0: off"),
         new("explore.md.stop_score", "number", "infinity", "MD with the current model stops at the first snapshot whose uncertainty exceeds this (kept as a candidate): candidates at the edge of the trained region, not past a breakdown"),
         new("explore.random.count", "integer", F(D.RandomCrystals), "random crystals (space-group generator) per iteration"),
         new("explore.random.composition", "text | text list", "the given structures' formulas", "compositions of the random crystals (cycled), e.g. [Si4C4, Si2C2]"),
@@ -189,6 +206,9 @@ public sealed record LearnConfig
         new("select.d_optimal", "bool", F(D.DOptimalBatch), "greedy D-optimal batches (active sets updated after each pick)"),
         new("select.max_score", "number", F(D.MaxScore), "candidates scored above this wait unless too few remain"),
         new("select.pool_fraction", "number", F(D.PoolFraction), "the batch is chosen among the candidates scored at or below max_score, but never among fewer than this fraction of the candidates (those with the lowest scores) nor fewer than a batch"),
+        new("select.strata", "bool", F(D.Strata), "the active batch is shared among the kinds of candidates (MD per temperature, rattle, strain, vacancy, swap, each surface, random) in proportion to count x (1/2 + mean uncertainty rank); within a kind D-optimal or by score"),
+        new("select.within", "text", "informed", "with select.strata: how the picks within a kind are made: informed (D-optimal or by score) or random (uniform; the uncertainty only shares the batch among the kinds)"),
+        new("select.random_share", "number", F(D.RandomShare), "this fraction of each active batch (rounded) is drawn uniformly from the candidates left after the informed picks"),
         new("select.max_force", "number", F(D.MaxLabelForce), "a labelled candidate with a force component above this (eV/Å) is set aside: counted in the budget, kept out of the fit"),
         new("validation", "path | mapping", "made once by MD", "a labelled validation file, or the mapping below"),
         new("validation.file", "path", "none", "a labelled validation file"),
@@ -326,7 +346,13 @@ public sealed record LearnConfig
         if (Get(root, "batch") is { } bt) c = c with { Batch = Int(bt, "batch") };
         if (Get(root, "explore") is { } ex)
         {
-            var m = Map(ex, "explore", "md", "random", "rattle", "strain", "vacancy", "swap", "surface", "from");
+            var m = Map(ex, "explore", "md", "random", "rattle", "strain", "vacancy", "swap", "surface", "from", "min_pair_ratio");
+            if (Get(m, "min_pair_ratio") is { } mpr)
+            {
+                double r = Num(mpr, "explore.min_pair_ratio");
+                if (!(r >= 0 && r < 1)) throw new FileFormatException(At(mpr), $"explore.min_pair_ratio must lie in [0, 1) (got {r})");
+                c = c with { MinPairRatio = r };
+            }
             if (Get(m, "from") is { } from)
             {
                 string v = Scalar(from, "explore.from").Trim().ToLowerInvariant();
@@ -413,7 +439,20 @@ public sealed record LearnConfig
         }
         if (Get(root, "select") is { } sel)
         {
-            var m = Map(sel, "select", "min_distance", "d_optimal", "max_score", "max_force", "pool_fraction");
+            var m = Map(sel, "select", "min_distance", "d_optimal", "max_score", "max_force", "pool_fraction", "strata", "random_share", "within");
+            if (Get(m, "within") is { } wi)
+            {
+                string v = Scalar(wi, "select.within").Trim().ToLowerInvariant();
+                if (v is not ("informed" or "random")) throw new FileFormatException(At(wi), $"select.within: 'informed' or 'random' (got '{v}')");
+                c = c with { WithinStrataAtRandom = v == "random" };
+            }
+            if (Get(m, "random_share") is { } rs)
+            {
+                double f = Num(rs, "select.random_share");
+                if (!(f >= 0 && f <= 1)) throw new FileFormatException(At(rs), $"select.random_share must lie in [0, 1] (got {f})");
+                c = c with { RandomShare = f };
+            }
+            if (Get(m, "strata") is { } st) c = c with { Strata = Bool(st, "select.strata") };
             if (Get(m, "max_force") is { } mf) c = c with { MaxLabelForce = Num(mf, "select.max_force") };
             if (Get(m, "max_score") is { } ms) c = c with { MaxScore = Num(ms, "select.max_score") };
             if (Get(m, "pool_fraction") is { } pf)

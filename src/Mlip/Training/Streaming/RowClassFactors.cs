@@ -157,6 +157,7 @@ public sealed class RowClassFactors
         int p = Columns;
         var used = Classes.Where(c => WeightOf(c, loss) > 0).ToList();
         if (used.Count == 0) throw new Mlip.Validation.MlipException("the training data has no labels to fit (energy, forces or stress with non-zero weight)");
+        if (solver is TorchLeastSquares { Method: LeastSquaresMethod.Qr } torchQr) return SolveMerged(used, loss, ridge, torchQr.Threads);
         var a = new double[(long)used.Count * p * p];
         var b = new double[used.Count * p];
         double rss = 0;
@@ -173,6 +174,72 @@ public sealed class RowClassFactors
         var solution = solver.Solve(new LeastSquaresProblem(a, used.Count * p, b, null, ridge));
         return new FactoredSolution(solution.Coefficients, solution.WeightedResidualSumOfSquares + rss, solution.PenaltySumOfSquares, solution.ConditionNumber,
             string.Create(CultureInfo.InvariantCulture, $"streamed TSQR ({Backend}) + {solution.Method} of the {used.Count * p} x {p} factors"));
+    }
+
+    /// <summary>
+    /// The QR solve of [√w_E T_E; √w_F T_F; √w_S T_S; √λ I] (T_c: the augmented (p + 1)-triangles) by structured merges of the
+    /// triangles (<see cref="TriangleMerge"/>, about 2(p + 1)³/3 flops each) instead of a dense QR of the stacked (C + 1)p × p
+    /// matrix; then R x = Qᵀb by back substitution. The rank test and the condition number are the dense solver's (singular values
+    /// of the column-scaled R; the column norms of the stacked matrix are those of the R_c); the weighted residual is
+    /// Σ_c w_c (||R_c x − Qᵀb_c||² + rss_c), as the dense path computes it.
+    /// </summary>
+    private FactoredSolution SolveMerged(List<RowClass> used, LossWeights loss, double[] ridge, int threads)
+    {
+        int p = Columns, w = p + 1;
+        var merged = new double[w * w];
+        var scaled = new double[w * w];
+        var norms = new double[p];
+        var penalty = new double[w * w];
+        int penalised = 0;
+        for (int j = 0; j < p; j++)
+        {
+            if (ridge[j] > 0) { penalty[j * w + j] = Math.Sqrt(ridge[j]); penalised++; }
+            norms[j] = ridge[j];
+        }
+        var parts = new List<(double W, double[] T)>();
+        foreach (var c in used)
+        {
+            var f = _factors[(int)c]!;
+            var t = f.Triangle;
+            double weight = WeightOf(c, loss);
+            parts.Add((weight, t));
+            for (int i = 0; i < p; i++)
+                for (int j = i; j < p; j++) norms[j] += weight * t[i * w + j] * t[i * w + j];
+        }
+        for (int j = 0; j < p; j++) norms[j] = Math.Sqrt(norms[j]);
+        LeastSquaresCore.CheckZeroColumns(norms);
+        bool first = true;
+        foreach (var (weight, t) in parts)
+        {
+            System.Numerics.Tensors.TensorPrimitives.Multiply(t, Math.Sqrt(weight), first ? merged : scaled);
+            if (!first) TriangleMerge.Merge(merged, scaled, w, useTorch: true, threads);
+            first = false;
+        }
+        if (penalised > 0) TriangleMerge.Merge(merged, penalty, w, useTorch: true, threads);
+        var r = new double[p * p];
+        var qtb = new double[p];
+        for (int i = 0; i < p; i++)
+        {
+            merged.AsSpan(i * w + i, p - i).CopyTo(r.AsSpan(i * p + i, p - i));
+            qtb[i] = merged[i * w + p];
+        }
+        var (x, condition) = TorchLeastSquares.SolveTriangular(r, qtb, norms, used.Count * p + penalised, threads);
+        double wrss = 0;
+        foreach (var (weight, t) in parts)
+        {
+            double sum = 0;
+            for (int i = 0; i < p; i++)
+            {
+                double v = System.Numerics.Tensors.TensorPrimitives.Dot<double>(t.AsSpan(i * w + i, p - i), x.AsSpan(i, p - i)) - t[i * w + p];
+                sum += v * v;
+            }
+            double rss = t[p * w + p];
+            wrss += weight * (sum + rss * rss);
+        }
+        double pen = 0;
+        for (int j = 0; j < p; j++) pen += ridge[j] * x[j] * x[j];
+        return new FactoredSolution(x, wrss, pen, condition,
+            string.Create(CultureInfo.InvariantCulture, $"streamed TSQR ({Backend}) + structured QR merge of the {used.Count} class triangles and the ridge ({p} columns), torch back substitution"));
     }
 
     private string Backend => Classes.Count > 0 ? _factors[(int)Classes[0]]!.Backend.ToString().ToLowerInvariant() : "";

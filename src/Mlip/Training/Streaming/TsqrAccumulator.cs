@@ -34,7 +34,8 @@ public enum TsqrBackend
 /// </para>
 /// <para>
 /// <see cref="Merge(TsqrAccumulator)"/> stacks another accumulator's triangle under this one's: the factor of the
-/// union of both sets of rows (ranks of an MPI job allgather <see cref="ToFlat"/> and merge in rank order).
+/// union of both sets of rows (ranks of an MPI job merge their <see cref="ToFlat"/> forms along a tree), by the structured
+/// QR of two triangles (<see cref="TriangleMerge"/>).
 /// Householder QR is backward stable, so the merged factor is as accurate as a QR of all rows at once (κ·ε), which
 /// normal equations (κ²·ε) are not.
 /// </para>
@@ -128,14 +129,8 @@ public sealed class TsqrAccumulator
     private void MergeTriangle(ReadOnlySpan<double> t, long rows)
     {
         Flush();
-        for (int i = 0; i < Width; i++)
-        {
-            var row = t.Slice(i * Width, Width);
-            if (!row.ContainsAnyExcept(0.0)) continue;
-            row.CopyTo(_buffer.AsSpan(_buffered * Width, Width));
-            if (++_buffered == BufferRows) Fold();
-        }
-        Flush();
+        // a structured QR of the two stacked triangles (about 2(p + 1)³/3 flops, TriangleMerge), not a dense fold of 2(p + 1) rows
+        TriangleMerge.Merge(_t, t, Width, Backend == TsqrBackend.Torch, Threads);
         Rows += rows;
     }
 
@@ -155,6 +150,16 @@ public sealed class TsqrAccumulator
             var r = new double[p * p];
             for (int i = 0; i < p; i++) _t.AsSpan(i * Width + i, p - i).CopyTo(r.AsSpan(i * p + i, p - i));
             return r;
+        }
+    }
+
+    /// <summary>T: the (p + 1) × (p + 1) upper triangle of [A | b], row-major (a copy).</summary>
+    public double[] Triangle
+    {
+        get
+        {
+            Flush();
+            return (double[])_t.Clone();
         }
     }
 

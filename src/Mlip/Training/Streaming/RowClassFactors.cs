@@ -155,9 +155,8 @@ public sealed class RowClassFactors
         ArgumentNullException.ThrowIfNull(solver);
         if (ridge.Length != Columns) throw new ArgumentException($"{ridge.Length} ridge terms for {Columns} columns", nameof(ridge));
         int p = Columns;
-        var used = Classes.Where(c => WeightOf(c, loss) > 0).ToList();
-        if (used.Count == 0) throw new Mlip.Validation.MlipException("the training data has no labels to fit (energy, forces or stress with non-zero weight)");
-        if (solver is TorchLeastSquares { Method: LeastSquaresMethod.Qr } torchQr) return SolveMerged(used, loss, ridge, torchQr.Threads);
+        if (solver is TorchLeastSquares { Method: LeastSquaresMethod.Qr } torchQr) return SolveMerged(Merged(loss, ridge, torchQr.Threads), ridge, torchQr.Threads);
+        var used = UsedClasses(loss);
         var a = new double[(long)used.Count * p * p];
         var b = new double[used.Count * p];
         double rss = 0;
@@ -176,15 +175,28 @@ public sealed class RowClassFactors
             string.Create(CultureInfo.InvariantCulture, $"streamed TSQR ({Backend}) + {solution.Method} of the {used.Count * p} x {p} factors"));
     }
 
-    /// <summary>
-    /// The QR solve of [√w_E T_E; √w_F T_F; √w_S T_S; √λ I] (T_c: the augmented (p + 1)-triangles) by structured merges of the
-    /// triangles (<see cref="TriangleMerge"/>, about 2(p + 1)³/3 flops each) instead of a dense QR of the stacked (C + 1)p × p
-    /// matrix; then R x = Qᵀb by back substitution. The rank test and the condition number are the dense solver's (singular values
-    /// of the column-scaled R; the column norms of the stacked matrix are those of the R_c); the weighted residual is
-    /// Σ_c w_c (||R_c x − Qᵀb_c||² + rss_c), as the dense path computes it.
-    /// </summary>
-    private FactoredSolution SolveMerged(List<RowClass> used, LossWeights loss, double[] ridge, int threads)
+    /// <summary>The classes of positive weight under <paramref name="loss"/> (those a solve uses).</summary>
+    private List<RowClass> UsedClasses(LossWeights loss)
     {
+        var used = Classes.Where(c => WeightOf(c, loss) > 0).ToList();
+        if (used.Count == 0) throw new Mlip.Validation.MlipException("the training data has no labels to fit (energy, forces or stress with non-zero weight)");
+        return used;
+    }
+
+    /// <summary>Whether <see cref="Solve"/> with <paramref name="solver"/> merges the triangles (<see cref="Merged"/>) instead of a dense stacked QR.</summary>
+    internal static bool SolvesByMerging(ILeastSquaresSolver solver) => solver is TorchLeastSquares { Method: LeastSquaresMethod.Qr };
+
+    /// <summary>
+    /// The merged problem of <see cref="Solve"/>: [√w_E T_E; √w_F T_F; √w_S T_S; √λ I] (T_c: the augmented (p + 1)-triangles)
+    /// reduced to one (p + 1)-triangle by structured merges (<see cref="TriangleMerge"/>, about 2(p + 1)³/3 flops each) instead of
+    /// a dense QR of the stacked (C + 1)p × p matrix, with the column lengths of the stacked matrix (those of the R_c and √λ).
+    /// </summary>
+    internal MergedProblem Merged(LossWeights loss, double[] ridge, int threads)
+    {
+        ArgumentNullException.ThrowIfNull(loss);
+        ArgumentNullException.ThrowIfNull(ridge);
+        if (ridge.Length != Columns) throw new ArgumentException($"{ridge.Length} ridge terms for {Columns} columns", nameof(ridge));
+        var used = UsedClasses(loss);
         int p = Columns, w = p + 1;
         var merged = new double[w * w];
         var scaled = new double[w * w];
@@ -199,12 +211,14 @@ public sealed class RowClassFactors
         var parts = new List<(double W, double[] T)>();
         foreach (var c in used)
         {
-            var f = _factors[(int)c]!;
-            var t = f.Triangle;
+            var t = _factors[(int)c]!.Triangle;
             double weight = WeightOf(c, loss);
             parts.Add((weight, t));
             for (int i = 0; i < p; i++)
-                for (int j = i; j < p; j++) norms[j] += weight * t[i * w + j] * t[i * w + j];
+            {
+                var row = t.AsSpan(i * w + i, p - i);
+                for (int j = 0; j < row.Length; j++) norms[i + j] += weight * row[j] * row[j];
+            }
         }
         for (int j = 0; j < p; j++) norms[j] = Math.Sqrt(norms[j]);
         LeastSquaresCore.CheckZeroColumns(norms);
@@ -223,9 +237,22 @@ public sealed class RowClassFactors
             merged.AsSpan(i * w + i, p - i).CopyTo(r.AsSpan(i * p + i, p - i));
             qtb[i] = merged[i * w + p];
         }
-        var (x, condition) = TorchLeastSquares.SolveTriangular(r, qtb, norms, used.Count * p + penalised, threads);
+        return new MergedProblem(r, qtb, norms, used.Count * p + penalised, parts);
+    }
+
+    /// <summary>
+    /// The solution of a <see cref="Merged"/> problem: the rank test on <paramref name="condition"/> (the column-scaled condition
+    /// number, <see cref="MergedProblem.Condition"/>, computed here when null), R x = Qᵀb by back substitution, the weighted residual
+    /// Σ_c w_c (||R_c x − Qᵀb_c||² + rss_c) as the dense path computes it, and the penalty.
+    /// </summary>
+    internal FactoredSolution SolveMerged(MergedProblem m, double[] ridge, int threads, double? condition = null)
+    {
+        int p = Columns, w = p + 1;
+        double kappa = condition ?? m.Condition(threads);
+        LeastSquaresCore.CheckRank(kappa, m.AugmentedRows, p, j => Math.Abs(m.R[(long)j * p + j]) / m.Norms[j]);
+        var x = TorchLeastSquares.BackSubstitute(m.R, m.QtB, threads);
         double wrss = 0;
-        foreach (var (weight, t) in parts)
+        foreach (var (weight, t) in m.Parts)
         {
             double sum = 0;
             for (int i = 0; i < p; i++)
@@ -238,9 +265,19 @@ public sealed class RowClassFactors
         }
         double pen = 0;
         for (int j = 0; j < p; j++) pen += ridge[j] * x[j] * x[j];
-        return new FactoredSolution(x, wrss, pen, condition,
-            string.Create(CultureInfo.InvariantCulture, $"streamed TSQR ({Backend}) + structured QR merge of the {used.Count} class triangles and the ridge ({p} columns), torch back substitution"));
+        return new FactoredSolution(x, wrss, pen, kappa,
+            string.Create(CultureInfo.InvariantCulture, $"streamed TSQR ({Backend}) + structured QR merge of the {m.Parts.Count} class triangles and the ridge ({p} columns), back substitution"));
     }
 
     private string Backend => Classes.Count > 0 ? _factors[(int)Classes[0]]!.Backend.ToString().ToLowerInvariant() : "";
+}
+
+/// <summary>
+/// The row-class factors and the ridge merged into one triangle (<see cref="RowClassFactors"/>, internal): R and Qᵀb of the whole
+/// weighted, ridge-augmented problem, the column lengths of its stacked matrix, its row count, and the weighted class triangles.
+/// </summary>
+internal sealed record MergedProblem(double[] R, double[] QtB, double[] Norms, int AugmentedRows, List<(double W, double[] T)> Parts)
+{
+    /// <summary>The column-scaled condition number (singular values of R D⁻¹, as the dense solver computes it).</summary>
+    public double Condition(int threads) => TorchLeastSquares.ScaledCondition(R, Norms, threads);
 }

@@ -253,7 +253,10 @@ public sealed class TsqrAccumulator
 
     private void Fold()
     {
-        if (Backend == TsqrBackend.Torch) FoldTorch();
+        // up to p + 1 rows (the last, partial fold of a share; a class of few rows such as the energies): the structured fold,
+        // 2m(p + 1)² flops, not geqrf of the stacked matrix, which pays ~4(p + 1)³/3 for the triangle whatever m
+        if (Backend == TsqrBackend.Torch && _buffered <= Width) TriangleMerge.FoldRows(_t, _buffer.AsSpan(0, _buffered * Width), _buffered, Width, useTorch: true, Threads);
+        else if (Backend == TsqrBackend.Torch) FoldTorch();
         else FoldManaged();
         _buffered = 0;
     }

@@ -67,6 +67,12 @@ public sealed class RowClassFactors
         (_factors[(int)c] ?? throw new InvalidOperationException($"no factor for {c} rows")).AddRows(a, b, count);
     }
 
+    /// <summary>Folds every factor's buffered rows into its triangle now.</summary>
+    public void Flush()
+    {
+        foreach (var f in _factors) f?.Flush();
+    }
+
     /// <summary>Adds another set of factors' rows (same classes), class by class.</summary>
     public void Merge(RowClassFactors other)
     {

@@ -221,7 +221,10 @@ public static class StreamingLinearFit
             // a killed run after this point keeps this rank's whole share (when it took long enough to be worth a checkpoint:
             // writing one costs about as much as the fold of a chunk); then the ranks' triangles are merged along a tree
             if (shareClock.Elapsed.TotalSeconds >= options.CheckpointSeconds) WriteCheckpoint(checkpoint, pieces.Length, factors);
+            factors.Flush();
+            timing.Mark("last fold of the rank's rows");
             comm.Barrier(); // the ranks that finish their share first wait asleep, not spinning in MPI_Recv/MPI_Send
+            timing.Mark("wait for the other ranks' rows");
             var merged = comm.TreeReduce(factors.ToFlat(), (a, b) =>
             {
                 var f = RowClassFactors.FromFlat(a, options.Backend, options.Threads);

@@ -47,7 +47,8 @@ public enum TsqrBackend
 public sealed class TsqrAccumulator
 {
     private readonly double[] _t;        // (p+1) x (p+1) row-major upper triangle of [A | b]
-    private readonly double[] _buffer;   // BufferRows x (p+1) row-major rows waiting to be folded
+    private double[]? _buffer;           // BufferRows x (p+1) row-major rows waiting to be folded (allocated on the first row:
+                                         // a factor that is only merged, such as the ranks' flat forms in a tree merge, never needs it)
     private int _buffered;
 
     /// <summary>An empty factor (no rows) of a problem with <paramref name="columns"/> unknowns.</summary>
@@ -61,7 +62,6 @@ public sealed class TsqrAccumulator
         Threads = Math.Max(1, threads);
         BufferRows = bufferRows > 0 ? bufferRows : DefaultBufferRows(columns);
         _t = new double[(long)Width * Width <= Array.MaxLength ? Width * Width : throw new ArgumentOutOfRangeException(nameof(columns), columns, "too many columns for one triangle")];
-        _buffer = new double[(long)BufferRows * Width];
     }
 
     /// <summary>Rows buffered before a fold: 4 (p + 1), at least 1024 (a fold costs about 2 (p + m) p² flops for m rows).</summary>
@@ -69,6 +69,8 @@ public sealed class TsqrAccumulator
 
     /// <summary>Bytes an accumulator of <paramref name="columns"/> unknowns holds (triangle and buffer), for memory estimates.</summary>
     public static long BytesFor(int columns) => 8L * (columns + 1) * ((columns + 1) + DefaultBufferRows(columns));
+
+    private double[] Buffer => _buffer ??= new double[(long)BufferRows * Width];
 
     /// <summary>Unknowns p.</summary>
     public int Columns { get; }
@@ -101,7 +103,7 @@ public sealed class TsqrAccumulator
             throw new Mlip.Validation.NonFiniteValueException(Mlip.Validation.InputLocation.Unknown, "a row of the least-squares problem");
         for (int i = 0; i < count; i++)
         {
-            var row = _buffer.AsSpan(_buffered * Width, Width);
+            var row = Buffer.AsSpan(_buffered * Width, Width);
             a.Slice(i * Columns, Columns).CopyTo(row);
             row[Columns] = b[i];
             if (++_buffered == BufferRows) Fold();
@@ -208,7 +210,7 @@ public sealed class TsqrAccumulator
         state[1] = Rows;
         state[2] = _buffered;
         _t.CopyTo(state, 3);
-        _buffer.AsSpan(0, _buffered * Width).CopyTo(state.AsSpan(3 + _t.Length));
+        if (_buffered > 0) _buffer!.AsSpan(0, _buffered * Width).CopyTo(state.AsSpan(3 + _t.Length));
         return state;
     }
 
@@ -223,7 +225,7 @@ public sealed class TsqrAccumulator
             throw new ArgumentException("a TSQR state of the wrong length (or from another buffer size)", nameof(state));
         acc.Rows = (long)state[1];
         state.Slice(3, acc._t.Length).CopyTo(acc._t);
-        state[(3 + acc._t.Length)..].CopyTo(acc._buffer);
+        if (buffered > 0) state[(3 + acc._t.Length)..].CopyTo(acc.Buffer);
         acc._buffered = buffered;
         return acc;
     }
@@ -255,7 +257,7 @@ public sealed class TsqrAccumulator
     {
         // up to p + 1 rows (the last, partial fold of a share; a class of few rows such as the energies): the structured fold,
         // 2m(p + 1)² flops, not geqrf of the stacked matrix, which pays ~4(p + 1)³/3 for the triangle whatever m
-        if (Backend == TsqrBackend.Torch && _buffered <= Width) TriangleMerge.FoldRows(_t, _buffer.AsSpan(0, _buffered * Width), _buffered, Width, useTorch: true, Threads);
+        if (Backend == TsqrBackend.Torch && _buffered <= Width) TriangleMerge.FoldRows(_t, _buffer!.AsSpan(0, _buffered * Width), _buffered, Width, useTorch: true, Threads);
         else if (Backend == TsqrBackend.Torch) FoldTorch();
         else FoldManaged();
         _buffered = 0;
@@ -270,7 +272,7 @@ public sealed class TsqrAccumulator
         var stacked = empty(new long[] { w + m, w }, ScalarType.Float64);
         double* p = TorchLeastSquares.DataPointer(stacked);
         _t.AsSpan().CopyTo(new Span<double>(p, w * w));
-        _buffer.AsSpan(0, m * w).CopyTo(new Span<double>(p + (long)w * w, m * w));
+        _buffer!.AsSpan(0, m * w).CopyTo(new Span<double>(p + (long)w * w, m * w));
         var (qr, _) = geqrf(stacked);
         var top = qr.narrow(0, 0, w).triu().contiguous();
         new ReadOnlySpan<double>(TorchLeastSquares.DataPointer(top), w * w).CopyTo(_t);
@@ -286,7 +288,7 @@ public sealed class TsqrAccumulator
         // the buffered rows column-major, so that a column is contiguous
         var c = new double[(long)w * m];
         for (int i = 0; i < m; i++)
-            for (int j = 0; j < w; j++) c[j * m + i] = _buffer[i * w + j];
+            for (int j = 0; j < w; j++) c[j * m + i] = _buffer![i * w + j];
         var v = new double[m];
         var options = new ParallelOptions { MaxDegreeOfParallelism = Threads };
         for (int j = 0; j < w; j++)

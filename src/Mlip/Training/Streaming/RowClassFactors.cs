@@ -90,13 +90,16 @@ public sealed class RowClassFactors
     /// </summary>
     public double[] ToFlat()
     {
-        var parts = new List<double> { Classes.Count };
-        foreach (var c in Classes)
+        var classes = Classes;
+        var flat = new double[1 + classes.Sum(c => 1 + TsqrAccumulator.FlatLength(Columns))];
+        flat[0] = classes.Count;
+        int offset = 1;
+        foreach (var c in classes)
         {
-            parts.Add((int)c);
-            parts.AddRange(_factors[(int)c]!.ToFlat());
+            flat[offset++] = (int)c;
+            offset += _factors[(int)c]!.WriteFlat(flat.AsSpan(offset));
         }
-        return [.. parts];
+        return flat;
     }
 
     /// <summary>The factors of a flat form (<see cref="ToFlat"/>).</summary>

@@ -234,8 +234,11 @@ public static class StreamingLinearFit
             comm.Barrier(); // the ranks done merging wait asleep for rank 0's last merge
             timing.Mark("tree merge of the ranks' factors");
             // every rank gets the merged factors ((p + 1)² values per class): each can solve or save them
-            var bytes = comm.BroadcastBytes(merged is null ? null : MemoryMarshal.AsBytes(merged.AsSpan()).ToArray());
+            byte[]? bytes = comm.BroadcastBytes(merged is null ? null : MemoryMarshal.AsBytes(merged.AsSpan()).ToArray());
             factors = RowClassFactors.FromFlat(MemoryMarshal.Cast<byte, double>(bytes), options.Backend, options.Threads);
+            merged = null;
+            bytes = null;
+            LargeObjectGarbage.Collect(); // the flat forms of the merge and the broadcast (large objects: docs/scale.md, "Memory")
             timing.Mark("broadcast of the merged factors");
         }
         var result = new LinearFactorization(order, normalize, elements, k, mean, scale, factors) { Communicator = comm };

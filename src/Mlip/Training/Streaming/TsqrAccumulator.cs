@@ -191,12 +191,19 @@ public sealed class TsqrAccumulator
     /// <summary>[columns, rows, T row-major] (see the remarks).</summary>
     public double[] ToFlat()
     {
-        Flush();
         var flat = new double[2 + _t.Length];
-        flat[0] = Columns;
-        flat[1] = Rows;
-        _t.CopyTo(flat, 2);
+        WriteFlat(flat);
         return flat;
+    }
+
+    /// <summary>Writes the flat form (<see cref="ToFlat"/>) to the start of <paramref name="destination"/>; returns its length.</summary>
+    public int WriteFlat(Span<double> destination)
+    {
+        Flush();
+        destination[0] = Columns;
+        destination[1] = Rows;
+        _t.CopyTo(destination[2..]);
+        return 2 + _t.Length;
     }
 
     /// <summary>

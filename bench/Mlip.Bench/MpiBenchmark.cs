@@ -6,9 +6,9 @@ using System.Text.Json.Nodes;
 namespace Mlip.Bench;
 
 /// <summary>
-/// <c>mpi [--ranks N] [--config PATH] [--in-memory]</c>: the speed-up of <c>mpirun -n N mlip train</c> (N ranks × 1 thread) over one
+/// <c>mpi [--ranks N] [--config PATH] [--in-memory] [--replicas K]</c>: the speed-up of <c>mpirun -n N mlip train</c> (N ranks × 1 thread) over one
 /// process × 1 thread on the same config (default: the quadratic SO(4) 2J=8 fit of examples/si-quadratic-qsnap.yaml on
-/// the mlearn Si training set; its test set left out; each run with a fresh descriptor store, or with --in-memory none), the wall time of each, the largest resident memory of a
+/// the mlearn Si training set, or with --replicas K that set repeated K times; its test set left out; each run with a fresh descriptor store, or with --in-memory none), the wall time of each, the largest resident memory of a
 /// process (getrusage of the children; the N-rank run goes first, since that figure only grows), and the largest difference between the two models' numbers.
 /// Both runs use the CLI built in src/Mlip.Cli/bin/Release (./mlip builds it); run on a quiet machine.
 /// </summary>
@@ -16,19 +16,29 @@ public static class MpiBenchmark
 {
     public static void Run(string[] args)
     {
-        int ranks = 2;
+        int ranks = 2, replicas = 1;
         string root = FitBenchmark.RepoRoot();
         string config = Path.Combine(root, "examples", "si-quadratic-qsnap.yaml");
         for (int i = 0; i + 1 < args.Length; i++)
         {
             if (args[i] == "--ranks") ranks = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
             if (args[i] == "--config") config = Path.GetFullPath(args[i + 1]);
+            if (args[i] == "--replicas") replicas = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
         }
         string cli = Path.Combine(root, "src", "Mlip.Cli", "bin", "Release", "net10.0", "Mlip.Cli");
         if (!File.Exists(cli)) { Console.WriteLine($"build the CLI first (./mlip --help): {cli} is missing"); return; }
         bool inMemory = args.Contains("--in-memory");
         string dir = Directory.CreateTempSubdirectory("mlip-mpi-bench").FullName;
-        string one = Single(config, dir, "one", inMemory), many = Single(config, dir, "many", inMemory);
+        string? data = null;
+        if (replicas > 1)
+        {
+            // the training set repeated (as bench scale does): MPI is for large data, the larger set shows the asymptotic ratio
+            string train = TrainPath(config);
+            var structures = Mlip.IO.StructureIO.Read(train);
+            data = Path.Combine(dir, $"train-x{replicas}.xyz");
+            Mlip.IO.StructureIO.Write(data, [.. Enumerable.Range(0, replicas).SelectMany(_ => structures)]);
+        }
+        string one = Single(config, dir, "one", inMemory, data), many = Single(config, dir, "many", inMemory, data);
 
         // the ranks first: RUSAGE_CHILDREN keeps the largest so far, and one process needs more than one of N ranks
         var (tn, rssn, cn) = Time("mpirun", ["--oversubscribe", "-n", ranks.ToString(CultureInfo.InvariantCulture), cli, "train", many], ranks);
@@ -36,7 +46,7 @@ public static class MpiBenchmark
         double diff = MaxRelativeDifference(Path.Combine(dir, "one", "model.json"), Path.Combine(dir, "many", "model.json"));
         var m1 = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "one", "metrics.json")))!;
         var mn = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "many", "metrics.json")))!;
-        Console.WriteLine($"config: {config} (threads: 1, no test set, {(inMemory ? "store: none (each rank its rows in memory)" : "a fresh descriptor store for each run (each rank its share of the chunks, factors merged along a tree)")})");
+        Console.WriteLine($"config: {config}{(replicas > 1 ? $", training set x{replicas}" : "")} (threads: 1, no test set, {(inMemory ? "store: none (each rank its rows in memory)" : "a fresh descriptor store for each run (each rank its share of the chunks, factors merged along a tree)")})");
         Console.WriteLine("run                     wall s   CPU s (all ranks)   descriptors s   fit s   peak RSS of a process (MB)");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"1 process x 1 thread  {t1,8:F1}   {c1,17:F1}   {(double)m1["descriptor_seconds"]!,13:F1}   {(double)m1["fit_seconds"]!,5:F1}   {rss1 / 1e6,8:F0}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{ranks} ranks x 1 thread    {tn,8:F1}   {cn,17:F1}   {(double)mn["descriptor_seconds"]!,13:F1}   {(double)mn["fit_seconds"]!,5:F1}   {rssn / 1e6,8:F0}"));
@@ -46,7 +56,13 @@ public static class MpiBenchmark
     }
 
     /// <summary>A copy of the config with threads 1, a fresh descriptor store of its own (or none), absolute data paths, no test set and its own output.</summary>
-    private static string Single(string config, string dir, string name, bool inMemory)
+    private static string TrainPath(string config)
+    {
+        string line = File.ReadAllLines(config).Select(l => l.TrimStart()).First(l => l.StartsWith("train:", StringComparison.Ordinal));
+        return Path.GetFullPath(Path.Combine(Path.GetDirectoryName(config)!, line["train:".Length..].Trim()));
+    }
+
+    private static string Single(string config, string dir, string name, bool inMemory, string? data)
     {
         string baseDir = Path.GetDirectoryName(config)!;
         var lines = new List<string>();
@@ -55,7 +71,7 @@ public static class MpiBenchmark
             var t = line.TrimStart();
             if (t.StartsWith("threads:", StringComparison.Ordinal) || t.StartsWith("output:", StringComparison.Ordinal) || t.StartsWith("test:", StringComparison.Ordinal)
                 || t.StartsWith("store:", StringComparison.Ordinal)) continue;
-            lines.Add(t.StartsWith("train:", StringComparison.Ordinal) ? "train: " + Path.GetFullPath(Path.Combine(baseDir, t["train:".Length..].Trim())) : line);
+            lines.Add(t.StartsWith("train:", StringComparison.Ordinal) ? "train: " + (data ?? Path.GetFullPath(Path.Combine(baseDir, t["train:".Length..].Trim()))) : line);
         }
         lines.Add("threads: 1");
         lines.Add("store: " + (inMemory ? "none" : Path.Combine(dir, name + "-store")));

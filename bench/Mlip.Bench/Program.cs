@@ -57,6 +57,9 @@ switch (which)
     case "mpi":
         MpiBenchmark.Run(args.Skip(1).ToArray());
         break;
+    case "merge":
+        MergeBenchmark.Run(args.Skip(1).ToArray());
+        break;
     case "scale":
         ScaleBenchmark.Run(args.Skip(1).ToArray());
         break;
@@ -77,7 +80,8 @@ switch (which)
         Console.WriteLine("  neighbors [--quick]   neighbour-list build time, 1k/10k/100k-atom diamond Si, rc 5 Å, vs brute force");
         Console.WriteLine("  descriptors [--no-dataset]  every descriptor on 64-atom Si vs PyXtal_FF; mlearn Si training set, 1 and 2 threads, memory");
         Console.WriteLine("  fits [--mathnet-quadratic]  linear and quadratic fits of the mlearn Si set: build, torch solve vs MathNet, test errors");
-        Console.WriteLine("  mpi [--ranks 2] [--config examples/si-quadratic-qsnap.yaml] [--in-memory]  mpirun -n N mlip train (N ranks x 1 thread) vs 1 process x 1 thread, each with a fresh descriptor store (or none): speed-up, CPU of all ranks, memory, model difference");
+        Console.WriteLine("  mpi [--ranks 2] [--config examples/si-quadratic-qsnap.yaml] [--in-memory] [--replicas K]  mpirun -n N mlip train (N ranks x 1 thread) vs 1 process x 1 thread, each with a fresh descriptor store (or none): speed-up, CPU of all ranks, memory, model difference");
+        Console.WriteLine("  merge [--factors FILE.tsqr] [--columns 1596] [--threads 1] [--repeats 3]  merge of two TSQR triangles and the factored solve: dense QR vs the structured triangle merge, wall and CPU, ratios, differences");
         Console.WriteLine("  fit-memory [--level 2] [--rc 5.5] [--structures 40] [--threads 2]  one basis of mlip fit on a subset of mlearn Si: the search's memory estimate vs the peak resident memory of the build and the solves");
         Console.WriteLine("  lstsq [--rows 20000] [--cols 500] [--threads N] [--no-mathnet]  dense least squares: libtorch QR vs MathNet.Numerics managed QR");
         Console.WriteLine("  so4 [--quick]         SO(4) bispectrum values, derivatives and adjoint forces, 2000 atoms, 2J=6 and 8, vs LAMMPS");

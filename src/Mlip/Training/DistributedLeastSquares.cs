@@ -36,20 +36,43 @@ public static class DistributedLeastSquares
         {
             int stacked = all.Sum(x => x.Length) / (p + 1);
             if (stacked == 0) throw new MlipException("no rows to fit on any rank");
-            var sa = new double[(long)stacked * p];
-            var sb = new double[stacked];
-            int row = 0;
-            foreach (var part in all)
-                for (int i = 0; i < part.Length / (p + 1); i++, row++)
+            if (Streaming.RowClassFactors.SolvesByMerging(solver))
+            {
+                // the ranks' triangles merged by the structured QR of two triangles (Streaming.TriangleMerge), then the ridge:
+                // one factor of weight 1 per row (its "row count" is the number of ranks, and so is its loss weight)
+                var factors = new Streaming.RowClassFactors(p, [Streaming.RowClass.Energy], Streaming.TsqrBackend.Torch, threads);
+                var flat = new double[Streaming.TsqrAccumulator.FlatLength(p)];
+                flat[0] = p;
+                flat[1] = 1;
+                foreach (var part in all)
                 {
-                    part.AsSpan(i * (p + 1), p).CopyTo(sa.AsSpan(row * p, p));
-                    sb[row] = part[i * (p + 1) + p];
+                    Array.Clear(flat, 2, flat.Length - 2);
+                    part.CopyTo(flat, 2); // min(rows, p + 1) rows of the (p + 1)-triangle, row-major: the rest stays zero
+                    factors.Of(Streaming.RowClass.Energy)!.Merge(flat);
                 }
-            var result = solver.Solve(new LeastSquaresProblem(sa, stacked, sb, null, ridge));
-            result.Coefficients.CopyTo(coefficients, 0);
-            info[0] = result.WeightedResidualSumOfSquares;
-            info[1] = result.ConditionNumber;
-            method = string.Create(CultureInfo.InvariantCulture, $"{result.Method} of the {comm.Size} ranks' QR factors (TSQR)");
+                var merged = factors.Solve(new LossWeights { Energy = all.Length, Force = 0, Stress = 0 }, ridge, solver);
+                merged.Coefficients.CopyTo(coefficients, 0);
+                info[0] = merged.WeightedResidualSumOfSquares;
+                info[1] = merged.ConditionNumber;
+                method = string.Create(CultureInfo.InvariantCulture, $"structured QR merge of the {comm.Size} ranks' QR factors (TSQR) and the ridge, back substitution");
+            }
+            else
+            {
+                var sa = new double[(long)stacked * p];
+                var sb = new double[stacked];
+                int row = 0;
+                foreach (var part in all)
+                    for (int i = 0; i < part.Length / (p + 1); i++, row++)
+                    {
+                        part.AsSpan(i * (p + 1), p).CopyTo(sa.AsSpan(row * p, p));
+                        sb[row] = part[i * (p + 1) + p];
+                    }
+                var result = solver.Solve(new LeastSquaresProblem(sa, stacked, sb, null, ridge));
+                result.Coefficients.CopyTo(coefficients, 0);
+                info[0] = result.WeightedResidualSumOfSquares;
+                info[1] = result.ConditionNumber;
+                method = string.Create(CultureInfo.InvariantCulture, $"{result.Method} of the {comm.Size} ranks' QR factors (TSQR)");
+            }
         }
         comm.Barrier(); // the other ranks wait for rank 0's solve asleep (a broadcast would spin)
         comm.Broadcast(coefficients);

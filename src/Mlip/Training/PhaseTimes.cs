@@ -37,7 +37,17 @@ public sealed class PhaseTimes
         _cpu = cpu;
     }
 
-    private static TimeSpan Cpu()
+    /// <summary>Writes a detail of the current phase (when phase times are on).</summary>
+    public void Note(string detail)
+    {
+        if (!_on) return;
+        string line = $"phase (rank {_comm.Rank} of {_comm.Size}): {detail}";
+        if (_comm.Size > 1) Console.Error.WriteLine(line);
+        else _log.WriteLine(line);
+    }
+
+    /// <summary>The process's CPU time (user + system, all threads).</summary>
+    public static TimeSpan Cpu()
     {
         using var self = Process.GetCurrentProcess();
         return self.TotalProcessorTime;

@@ -96,6 +96,25 @@ public sealed class TorchLeastSquares : ILeastSquaresSolver
         return (x.data<double>().ToArray(), condition);
     }
 
+    /// <summary>The condition number of R D⁻¹ (R: row-major n × n upper triangle; D: the column lengths <paramref name="columnNorms"/>), from its singular values.</summary>
+    internal static double ScaledCondition(double[] r, double[] columnNorms, int threads)
+    {
+        int n = columnNorms.Length;
+        TorchRuntime.SetThreads(Math.Max(1, threads));
+        using var scope = NewDisposeScope();
+        return Condition(tensor(r, new long[] { n, n }, ScalarType.Float64) / tensor(columnNorms, ScalarType.Float64));
+    }
+
+    /// <summary>x = R⁻¹ c for an upper-triangular <paramref name="r"/> (row-major n × n).</summary>
+    internal static double[] BackSubstitute(double[] r, double[] c, int threads)
+    {
+        int n = c.Length;
+        TorchRuntime.SetThreads(Math.Max(1, threads));
+        using var scope = NewDisposeScope();
+        var x = linalg.solve_triangular(tensor(r, new long[] { n, n }, ScalarType.Float64), tensor(c, new long[] { n, 1 }, ScalarType.Float64), upper: true);
+        return x.data<double>().ToArray();
+    }
+
     private static bool TryNormalEquations(LeastSquaresProblem p, Tensor a, Tensor b, int keptRows, int[] penalised,
         Tensor scale, out double[] x, out double condition)
     {

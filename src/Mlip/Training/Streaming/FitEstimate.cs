@@ -86,7 +86,7 @@ public sealed record FitEstimate(long PeakBytes, double Seconds, string Detail)
     /// <summary>
     /// A streamed fit (<see cref="StreamingLinearFit"/>): per row class a (p + 1)² triangle and a buffer of
     /// <see cref="TsqrAccumulator.DefaultBufferRows"/> rows, a fold's workspace, one chunk's rows, one structure's derivative
-    /// blocks per thread, the final (classes + 1) p × p solve.
+    /// blocks per thread, the final solve (the class triangles merged with the ridge).
     /// </summary>
     public static FitEstimate Streamed(int columns, int classes, long rows, long chunkRows, long derivativeBytesPerStructure, int threads, long structureBytes)
     {
@@ -95,7 +95,7 @@ public sealed record FitEstimate(long PeakBytes, double Seconds, string Detail)
         long fold = 2 * 8 * (p1 + buffer) * p1;
         long chunk = 8 * chunkRows * columns;
         long derivatives = Math.Max(1, threads) * derivativeBytesPerStructure;
-        long solve = 2 * 8L * (classes + 1) * columns * columns;
+        long solve = 8L * (classes + 6) * columns * columns; // the class triangles, the merged one and its copies (RowClassFactors.Merged)
         long peak = BaseBytes + structureBytes + factors + Math.Max(fold + chunk + derivatives, solve);
         double flops = 2.0 * rows * p1 * p1 * (1 + (double)p1 / buffer) + classes * 4.0 * p1 * p1 * p1;
         return new FitEstimate(peak, flops / (FlopsPerThread * Math.Max(1, threads)), string.Create(CultureInfo.InvariantCulture,

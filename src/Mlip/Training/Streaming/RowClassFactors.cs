@@ -67,6 +67,12 @@ public sealed class RowClassFactors
         (_factors[(int)c] ?? throw new InvalidOperationException($"no factor for {c} rows")).AddRows(a, b, count);
     }
 
+    /// <summary>Folds every factor's buffered rows into its triangle now.</summary>
+    public void Flush()
+    {
+        foreach (var f in _factors) f?.Flush();
+    }
+
     /// <summary>Adds another set of factors' rows (same classes), class by class.</summary>
     public void Merge(RowClassFactors other)
     {
@@ -84,13 +90,16 @@ public sealed class RowClassFactors
     /// </summary>
     public double[] ToFlat()
     {
-        var parts = new List<double> { Classes.Count };
-        foreach (var c in Classes)
+        var classes = Classes;
+        var flat = new double[1 + classes.Sum(c => 1 + TsqrAccumulator.FlatLength(Columns))];
+        flat[0] = classes.Count;
+        int offset = 1;
+        foreach (var c in classes)
         {
-            parts.Add((int)c);
-            parts.AddRange(_factors[(int)c]!.ToFlat());
+            flat[offset++] = (int)c;
+            offset += _factors[(int)c]!.WriteFlat(flat.AsSpan(offset));
         }
-        return [.. parts];
+        return flat;
     }
 
     /// <summary>The factors of a flat form (<see cref="ToFlat"/>).</summary>
@@ -155,8 +164,8 @@ public sealed class RowClassFactors
         ArgumentNullException.ThrowIfNull(solver);
         if (ridge.Length != Columns) throw new ArgumentException($"{ridge.Length} ridge terms for {Columns} columns", nameof(ridge));
         int p = Columns;
-        var used = Classes.Where(c => WeightOf(c, loss) > 0).ToList();
-        if (used.Count == 0) throw new Mlip.Validation.MlipException("the training data has no labels to fit (energy, forces or stress with non-zero weight)");
+        if (solver is TorchLeastSquares { Method: LeastSquaresMethod.Qr } torchQr) return SolveMerged(Merged(loss, ridge, torchQr.Threads), ridge, torchQr.Threads);
+        var used = UsedClasses(loss);
         var a = new double[(long)used.Count * p * p];
         var b = new double[used.Count * p];
         double rss = 0;
@@ -175,5 +184,109 @@ public sealed class RowClassFactors
             string.Create(CultureInfo.InvariantCulture, $"streamed TSQR ({Backend}) + {solution.Method} of the {used.Count * p} x {p} factors"));
     }
 
+    /// <summary>The classes of positive weight under <paramref name="loss"/> (those a solve uses).</summary>
+    private List<RowClass> UsedClasses(LossWeights loss)
+    {
+        var used = Classes.Where(c => WeightOf(c, loss) > 0).ToList();
+        if (used.Count == 0) throw new Mlip.Validation.MlipException("the training data has no labels to fit (energy, forces or stress with non-zero weight)");
+        return used;
+    }
+
+    /// <summary>Whether <see cref="Solve"/> with <paramref name="solver"/> merges the triangles (<see cref="Merged"/>) instead of a dense stacked QR.</summary>
+    internal static bool SolvesByMerging(ILeastSquaresSolver solver) => solver is TorchLeastSquares { Method: LeastSquaresMethod.Qr };
+
+    /// <summary>
+    /// The merged problem of <see cref="Solve"/>: [√w_E T_E; √w_F T_F; √w_S T_S; √λ I] (T_c: the augmented (p + 1)-triangles)
+    /// reduced to one (p + 1)-triangle by structured merges (<see cref="TriangleMerge"/>, about 2(p + 1)³/3 flops each) instead of
+    /// a dense QR of the stacked (C + 1)p × p matrix, with the column lengths of the stacked matrix (those of the R_c and √λ).
+    /// </summary>
+    internal MergedProblem Merged(LossWeights loss, double[] ridge, int threads)
+    {
+        ArgumentNullException.ThrowIfNull(loss);
+        ArgumentNullException.ThrowIfNull(ridge);
+        if (ridge.Length != Columns) throw new ArgumentException($"{ridge.Length} ridge terms for {Columns} columns", nameof(ridge));
+        var used = UsedClasses(loss);
+        int p = Columns, w = p + 1;
+        var merged = new double[w * w];
+        var scaled = new double[w * w];
+        var norms = new double[p];
+        var penalty = new double[w * w];
+        int penalised = 0;
+        for (int j = 0; j < p; j++)
+        {
+            if (ridge[j] > 0) { penalty[j * w + j] = Math.Sqrt(ridge[j]); penalised++; }
+            norms[j] = ridge[j];
+        }
+        var parts = new List<(double W, double[] T)>();
+        foreach (var c in used)
+        {
+            var t = _factors[(int)c]!.Triangle;
+            double weight = WeightOf(c, loss);
+            parts.Add((weight, t));
+            for (int i = 0; i < p; i++)
+            {
+                var row = t.AsSpan(i * w + i, p - i);
+                for (int j = 0; j < row.Length; j++) norms[i + j] += weight * row[j] * row[j];
+            }
+        }
+        for (int j = 0; j < p; j++) norms[j] = Math.Sqrt(norms[j]);
+        LeastSquaresCore.CheckZeroColumns(norms);
+        bool first = true;
+        foreach (var (weight, t) in parts)
+        {
+            System.Numerics.Tensors.TensorPrimitives.Multiply(t, Math.Sqrt(weight), first ? merged : scaled);
+            if (!first) TriangleMerge.Merge(merged, scaled, w, useTorch: true, threads);
+            first = false;
+        }
+        if (penalised > 0) TriangleMerge.Merge(merged, penalty, w, useTorch: true, threads);
+        var r = new double[p * p];
+        var qtb = new double[p];
+        for (int i = 0; i < p; i++)
+        {
+            merged.AsSpan(i * w + i, p - i).CopyTo(r.AsSpan(i * p + i, p - i));
+            qtb[i] = merged[i * w + p];
+        }
+        return new MergedProblem(r, qtb, norms, used.Count * p + penalised, parts);
+    }
+
+    /// <summary>
+    /// The solution of a <see cref="Merged"/> problem: the rank test on <paramref name="condition"/> (the column-scaled condition
+    /// number, <see cref="MergedProblem.Condition"/>, computed here when null), R x = Qᵀb by back substitution, the weighted residual
+    /// Σ_c w_c (||R_c x − Qᵀb_c||² + rss_c) as the dense path computes it, and the penalty.
+    /// </summary>
+    internal FactoredSolution SolveMerged(MergedProblem m, double[] ridge, int threads, double? condition = null)
+    {
+        int p = Columns, w = p + 1;
+        double kappa = condition ?? m.Condition(threads);
+        LeastSquaresCore.CheckRank(kappa, m.AugmentedRows, p, j => Math.Abs(m.R[(long)j * p + j]) / m.Norms[j]);
+        var x = TorchLeastSquares.BackSubstitute(m.R, m.QtB, threads);
+        double wrss = 0;
+        foreach (var (weight, t) in m.Parts)
+        {
+            double sum = 0;
+            for (int i = 0; i < p; i++)
+            {
+                double v = System.Numerics.Tensors.TensorPrimitives.Dot<double>(t.AsSpan(i * w + i, p - i), x.AsSpan(i, p - i)) - t[i * w + p];
+                sum += v * v;
+            }
+            double rss = t[p * w + p];
+            wrss += weight * (sum + rss * rss);
+        }
+        double pen = 0;
+        for (int j = 0; j < p; j++) pen += ridge[j] * x[j] * x[j];
+        return new FactoredSolution(x, wrss, pen, kappa,
+            string.Create(CultureInfo.InvariantCulture, $"streamed TSQR ({Backend}) + structured QR merge of the {m.Parts.Count} class triangles and the ridge ({p} columns), back substitution"));
+    }
+
     private string Backend => Classes.Count > 0 ? _factors[(int)Classes[0]]!.Backend.ToString().ToLowerInvariant() : "";
+}
+
+/// <summary>
+/// The row-class factors and the ridge merged into one triangle (<see cref="RowClassFactors"/>, internal): R and Qᵀb of the whole
+/// weighted, ridge-augmented problem, the column lengths of its stacked matrix, its row count, and the weighted class triangles.
+/// </summary>
+internal sealed record MergedProblem(double[] R, double[] QtB, double[] Norms, int AugmentedRows, List<(double W, double[] T)> Parts)
+{
+    /// <summary>The column-scaled condition number (singular values of R D⁻¹, as the dense solver computes it).</summary>
+    public double Condition(int threads) => TorchLeastSquares.ScaledCondition(R, Norms, threads);
 }

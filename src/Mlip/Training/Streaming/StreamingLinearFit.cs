@@ -74,9 +74,32 @@ public sealed record LinearFactorization(int Order, bool Normalize, int[] Elemen
         if (comm.Size == 1) return Factors.Solve(loss, ridge, solver);
         FactoredSolution? mine = null;
         Exception? failure = null;
-        if (comm.IsRoot)
-            try { mine = Factors.Solve(loss, ridge, solver); }
+        // with the merging solver (the default) ranks 0 and 1 both merge the triangles; rank 1 computes the condition number
+        // (singular values, the longest step) while rank 0 back-substitutes, then sends it to rank 0 for the rank test
+        bool split = RowClassFactors.SolvesByMerging(solver);
+        int threads = solver is TorchLeastSquares t ? t.Threads : 1;
+        double condition = double.NaN;
+        MergedProblem? problem = null;
+        if (comm.IsRoot || (split && comm.Rank == 1))
+            try
+            {
+                if (!split) mine = Factors.Solve(loss, ridge, solver);
+                else
+                {
+                    problem = Factors.Merged(loss, ridge, threads);
+                    if (comm.Rank == 1) condition = problem.Condition(threads);
+                }
+            }
             catch (Mlip.Validation.MlipException e) { failure = e; }
+        if (split)
+        {
+            comm.Barrier(); // rank 0 waits for rank 1's condition number asleep
+            Span<double> kappa = [condition];
+            comm.Broadcast(kappa, root: 1);
+            if (comm.IsRoot && problem is not null)
+                try { mine = Factors.SolveMerged(problem, ridge, threads, kappa[0]); }
+                catch (Mlip.Validation.MlipException e) { failure = e; }
+        }
         comm.Barrier(); // the other ranks wait for rank 0's solve asleep (a broadcast would spin)
         // a failure on rank 0 reaches every rank as the same error, so none waits for coefficients that never come
         var message = Encoding.UTF8.GetString(comm.BroadcastBytes(comm.IsRoot ? Encoding.UTF8.GetBytes(failure?.Message ?? "") : null));
@@ -190,13 +213,18 @@ public static class StreamingLinearFit
                 lastCheckpoint.Restart();
             }
         }
+        timing.Note(string.Create(CultureInfo.InvariantCulture,
+            $"of which descriptors and rows {rowsOfChunk.RowSeconds:F2} s CPU, TSQR folds {rowsOfChunk.FoldSeconds:F2} s CPU ({rowsOfChunk.Pairs} pairs, {rowsOfChunk.RowCount} rows)"));
         timing.Mark("rows and QR of the rank's structures");
         if (comm.Size > 1)
         {
             // a killed run after this point keeps this rank's whole share (when it took long enough to be worth a checkpoint:
             // writing one costs about as much as the fold of a chunk); then the ranks' triangles are merged along a tree
             if (shareClock.Elapsed.TotalSeconds >= options.CheckpointSeconds) WriteCheckpoint(checkpoint, pieces.Length, factors);
+            factors.Flush();
+            timing.Mark("last fold of the rank's rows");
             comm.Barrier(); // the ranks that finish their share first wait asleep, not spinning in MPI_Recv/MPI_Send
+            timing.Mark("wait for the other ranks' rows");
             var merged = comm.TreeReduce(factors.ToFlat(), (a, b) =>
             {
                 var f = RowClassFactors.FromFlat(a, options.Backend, options.Threads);
@@ -206,8 +234,11 @@ public static class StreamingLinearFit
             comm.Barrier(); // the ranks done merging wait asleep for rank 0's last merge
             timing.Mark("tree merge of the ranks' factors");
             // every rank gets the merged factors ((p + 1)² values per class): each can solve or save them
-            var bytes = comm.BroadcastBytes(merged is null ? null : MemoryMarshal.AsBytes(merged.AsSpan()).ToArray());
+            byte[]? bytes = comm.BroadcastBytes(merged is null ? null : MemoryMarshal.AsBytes(merged.AsSpan()).ToArray());
             factors = RowClassFactors.FromFlat(MemoryMarshal.Cast<byte, double>(bytes), options.Backend, options.Threads);
+            merged = null;
+            bytes = null;
+            LargeObjectGarbage.Collect(); // the flat forms of the merge and the broadcast (large objects: docs/scale.md, "Memory")
             timing.Mark("broadcast of the merged factors");
         }
         var result = new LinearFactorization(order, normalize, elements, k, mean, scale, factors) { Communicator = comm };
@@ -327,6 +358,18 @@ public static class StreamingLinearFit
         private static readonly LossWeights Unit = new() { Energy = 1, Force = 1, Stress = 1 };
         private double[] _a = [], _b = [];
 
+        /// <summary>Process CPU seconds spent building rows (descriptors, derivative blocks, rows) and folding them, so far.</summary>
+        public double RowSeconds { get; private set; }
+
+        /// <summary>See <see cref="RowSeconds"/>.</summary>
+        public double FoldSeconds { get; private set; }
+
+        /// <summary>Pairs within the cut-off of the structures whose rows were built, and the rows, so far.</summary>
+        public long Pairs { get; private set; }
+
+        /// <summary>See <see cref="Pairs"/>.</summary>
+        public long RowCount { get; private set; }
+
         /// <summary>Adds the rows of the structures [start, end) (at most one chunk: the row buffer is sized by the largest so far).</summary>
         public void AddTo(RowClassFactors factors, int start, int end)
         {
@@ -349,6 +392,8 @@ public static class StreamingLinearFit
             if (_a.Length < rows * cols) { _a = new double[rows * cols]; _b = new double[rows]; }
             else { _a.AsSpan(0, rows * cols).Clear(); _b.AsSpan(0, rows).Clear(); }
             var a = _a; var b = _b;
+            var cpu0 = PhaseTimes.Cpu();
+            long pairs = 0;
             var po = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads), CancellationToken = cancel };
             MlipParallel.Run(() => Parallel.For(0, n, po, () => new PolynomialFit.RowScratch(k, per), (s, _, scratch) =>
             {
@@ -357,12 +402,18 @@ public static class StreamingLinearFit
                 if (eRow < 0 && fRow < 0 && sRow < 0) return scratch;
                 var d = store.Descriptor.Compute(st, fRow >= 0 || sRow >= 0);
                 PolynomialFit.FillStructure(st, d, elements, order, k, per, cols, mean, scale, Unit, eRow, fRow, sRow, a, b, scratch);
+                Interlocked.Add(ref pairs, d.Neighbors.PairCount);
                 return scratch;
             }, _ => { }));
+            var cpu1 = PhaseTimes.Cpu();
             factors.AddRows(RowClass.Energy, a.AsSpan(0, nE * cols), b.AsSpan(0, nE), nE);
             factors.AddRows(RowClass.Force, a.AsSpan(nE * cols, nF * cols), b.AsSpan(nE, nF), nF);
             factors.AddRows(RowClass.Stress, a.AsSpan((nE + nF) * cols, nS * cols), b.AsSpan(nE + nF, nS), nS);
             LargeObjectGarbage.Collect(); // the chunk's dead descriptor sets, large objects (docs/scale.md, "Memory")
+            RowSeconds += (cpu1 - cpu0).TotalSeconds;
+            FoldSeconds += (PhaseTimes.Cpu() - cpu1).TotalSeconds;
+            Pairs += pairs;
+            RowCount += rows;
         }
     }
 

@@ -34,7 +34,8 @@ public enum TsqrBackend
 /// </para>
 /// <para>
 /// <see cref="Merge(TsqrAccumulator)"/> stacks another accumulator's triangle under this one's: the factor of the
-/// union of both sets of rows (ranks of an MPI job allgather <see cref="ToFlat"/> and merge in rank order).
+/// union of both sets of rows (ranks of an MPI job merge their <see cref="ToFlat"/> forms along a tree), by the structured
+/// QR of two triangles (<see cref="TriangleMerge"/>).
 /// Householder QR is backward stable, so the merged factor is as accurate as a QR of all rows at once (κ·ε), which
 /// normal equations (κ²·ε) are not.
 /// </para>
@@ -46,7 +47,8 @@ public enum TsqrBackend
 public sealed class TsqrAccumulator
 {
     private readonly double[] _t;        // (p+1) x (p+1) row-major upper triangle of [A | b]
-    private readonly double[] _buffer;   // BufferRows x (p+1) row-major rows waiting to be folded
+    private double[]? _buffer;           // BufferRows x (p+1) row-major rows waiting to be folded (allocated on the first row:
+                                         // a factor that is only merged, such as the ranks' flat forms in a tree merge, never needs it)
     private int _buffered;
 
     /// <summary>An empty factor (no rows) of a problem with <paramref name="columns"/> unknowns.</summary>
@@ -60,7 +62,6 @@ public sealed class TsqrAccumulator
         Threads = Math.Max(1, threads);
         BufferRows = bufferRows > 0 ? bufferRows : DefaultBufferRows(columns);
         _t = new double[(long)Width * Width <= Array.MaxLength ? Width * Width : throw new ArgumentOutOfRangeException(nameof(columns), columns, "too many columns for one triangle")];
-        _buffer = new double[(long)BufferRows * Width];
     }
 
     /// <summary>Rows buffered before a fold: 4 (p + 1), at least 1024 (a fold costs about 2 (p + m) p² flops for m rows).</summary>
@@ -68,6 +69,8 @@ public sealed class TsqrAccumulator
 
     /// <summary>Bytes an accumulator of <paramref name="columns"/> unknowns holds (triangle and buffer), for memory estimates.</summary>
     public static long BytesFor(int columns) => 8L * (columns + 1) * ((columns + 1) + DefaultBufferRows(columns));
+
+    private double[] Buffer => _buffer ??= new double[(long)BufferRows * Width];
 
     /// <summary>Unknowns p.</summary>
     public int Columns { get; }
@@ -100,7 +103,7 @@ public sealed class TsqrAccumulator
             throw new Mlip.Validation.NonFiniteValueException(Mlip.Validation.InputLocation.Unknown, "a row of the least-squares problem");
         for (int i = 0; i < count; i++)
         {
-            var row = _buffer.AsSpan(_buffered * Width, Width);
+            var row = Buffer.AsSpan(_buffered * Width, Width);
             a.Slice(i * Columns, Columns).CopyTo(row);
             row[Columns] = b[i];
             if (++_buffered == BufferRows) Fold();
@@ -128,14 +131,8 @@ public sealed class TsqrAccumulator
     private void MergeTriangle(ReadOnlySpan<double> t, long rows)
     {
         Flush();
-        for (int i = 0; i < Width; i++)
-        {
-            var row = t.Slice(i * Width, Width);
-            if (!row.ContainsAnyExcept(0.0)) continue;
-            row.CopyTo(_buffer.AsSpan(_buffered * Width, Width));
-            if (++_buffered == BufferRows) Fold();
-        }
-        Flush();
+        // a structured QR of the two stacked triangles (about 2(p + 1)³/3 flops, TriangleMerge), not a dense fold of 2(p + 1) rows
+        TriangleMerge.Merge(_t, t, Width, Backend == TsqrBackend.Torch, Threads);
         Rows += rows;
     }
 
@@ -155,6 +152,16 @@ public sealed class TsqrAccumulator
             var r = new double[p * p];
             for (int i = 0; i < p; i++) _t.AsSpan(i * Width + i, p - i).CopyTo(r.AsSpan(i * p + i, p - i));
             return r;
+        }
+    }
+
+    /// <summary>T: the (p + 1) × (p + 1) upper triangle of [A | b], row-major (a copy).</summary>
+    public double[] Triangle
+    {
+        get
+        {
+            Flush();
+            return (double[])_t.Clone();
         }
     }
 
@@ -184,12 +191,19 @@ public sealed class TsqrAccumulator
     /// <summary>[columns, rows, T row-major] (see the remarks).</summary>
     public double[] ToFlat()
     {
-        Flush();
         var flat = new double[2 + _t.Length];
-        flat[0] = Columns;
-        flat[1] = Rows;
-        _t.CopyTo(flat, 2);
+        WriteFlat(flat);
         return flat;
+    }
+
+    /// <summary>Writes the flat form (<see cref="ToFlat"/>) to the start of <paramref name="destination"/>; returns its length.</summary>
+    public int WriteFlat(Span<double> destination)
+    {
+        Flush();
+        destination[0] = Columns;
+        destination[1] = Rows;
+        _t.CopyTo(destination[2..]);
+        return 2 + _t.Length;
     }
 
     /// <summary>
@@ -203,7 +217,7 @@ public sealed class TsqrAccumulator
         state[1] = Rows;
         state[2] = _buffered;
         _t.CopyTo(state, 3);
-        _buffer.AsSpan(0, _buffered * Width).CopyTo(state.AsSpan(3 + _t.Length));
+        if (_buffered > 0) _buffer!.AsSpan(0, _buffered * Width).CopyTo(state.AsSpan(3 + _t.Length));
         return state;
     }
 
@@ -218,7 +232,7 @@ public sealed class TsqrAccumulator
             throw new ArgumentException("a TSQR state of the wrong length (or from another buffer size)", nameof(state));
         acc.Rows = (long)state[1];
         state.Slice(3, acc._t.Length).CopyTo(acc._t);
-        state[(3 + acc._t.Length)..].CopyTo(acc._buffer);
+        if (buffered > 0) state[(3 + acc._t.Length)..].CopyTo(acc.Buffer);
         acc._buffered = buffered;
         return acc;
     }
@@ -248,7 +262,10 @@ public sealed class TsqrAccumulator
 
     private void Fold()
     {
-        if (Backend == TsqrBackend.Torch) FoldTorch();
+        // up to p + 1 rows (the last, partial fold of a share; a class of few rows such as the energies): the structured fold,
+        // 2m(p + 1)² flops, not geqrf of the stacked matrix, which pays ~4(p + 1)³/3 for the triangle whatever m
+        if (Backend == TsqrBackend.Torch && _buffered <= Width) TriangleMerge.FoldRows(_t, _buffer!.AsSpan(0, _buffered * Width), _buffered, Width, useTorch: true, Threads);
+        else if (Backend == TsqrBackend.Torch) FoldTorch();
         else FoldManaged();
         _buffered = 0;
     }
@@ -262,7 +279,7 @@ public sealed class TsqrAccumulator
         var stacked = empty(new long[] { w + m, w }, ScalarType.Float64);
         double* p = TorchLeastSquares.DataPointer(stacked);
         _t.AsSpan().CopyTo(new Span<double>(p, w * w));
-        _buffer.AsSpan(0, m * w).CopyTo(new Span<double>(p + (long)w * w, m * w));
+        _buffer!.AsSpan(0, m * w).CopyTo(new Span<double>(p + (long)w * w, m * w));
         var (qr, _) = geqrf(stacked);
         var top = qr.narrow(0, 0, w).triu().contiguous();
         new ReadOnlySpan<double>(TorchLeastSquares.DataPointer(top), w * w).CopyTo(_t);
@@ -278,7 +295,7 @@ public sealed class TsqrAccumulator
         // the buffered rows column-major, so that a column is contiguous
         var c = new double[(long)w * m];
         for (int i = 0; i < m; i++)
-            for (int j = 0; j < w; j++) c[j * m + i] = _buffer[i * w + j];
+            for (int j = 0; j < w; j++) c[j * m + i] = _buffer![i * w + j];
         var v = new double[m];
         var options = new ParallelOptions { MaxDegreeOfParallelism = Threads };
         for (int j = 0; j < w; j++)

@@ -185,50 +185,33 @@ public sealed class AceDensities : IAdjointDescriptor
         return Contract(s, nl, g);
     }
 
-    /// <summary>Atoms per block of the gather in <see cref="Contract"/> (fixed: the sums do not depend on the thread count).</summary>
-    private const int GatherChunk = 256;
-
     /// <summary>
-    /// Forces and stress from dE/dr_ij per pair (F_i += g, F_j −= g; σ = (1/V) Σ g ⊗ r): each atom gathers its own pairs,
-    /// F_i = Σ_p∈i (g_p − g_Reverse[p]), in parallel blocks of atoms, the virial summed per block and the block sums in block
-    /// order, so the result is the same bits on any number of threads.
+    /// Forces and stress from dE/dr_ij per pair (F_i += g, F_j −= g; σ = (1/V) Σ g ⊗ r), in pair order. (A parallel gather per atom
+    /// through the reverse pairs was tried on 2026-12-07 and reverted: it broke the L-BFGS part of
+    /// AceEmbeddingFitTests.FsEmbeddingFitReachesTheTruthWithLevenbergMarquardtAndExportsToYace, whose labels come from this
+    /// contraction; the cause was not found in the time left.)
     /// </summary>
     internal static (Vec3[] Forces, Stress? Stress) Contract(Structure s, NeighborList nl, Vec3[] g)
     {
-        int n = s.Count;
-        var f = new Vec3[n];
-        int blocks = (n + GatherChunk - 1) / GatherChunk;
-        var virials = new double[9 * Math.Max(1, blocks)];
-        _ = nl.Reverse; // formed once, before the parallel pass reads it
-        MlipParallel.ForChunks(n, GatherChunk, static () => 0, (first, end, _) =>
+        var centers = nl.Centers; var nbrs = nl.Neighbors; var vec = nl.Vectors;
+        var f = new Vec3[s.Count];
+        double wxx = 0, wyy = 0, wzz = 0, wyz = 0, wxz = 0, wxy = 0, wzy = 0, wzx = 0, wyx = 0;
+        for (int p = 0; p < g.Length; p++)
         {
-            var rev = nl.Reverse; var offsets = nl.Offsets; var vec = nl.Vectors;
-            double wxx = 0, wyy = 0, wzz = 0, wyz = 0, wxz = 0, wxy = 0, wzy = 0, wzx = 0, wyx = 0;
-            for (int i = first; i < end; i++)
-            {
-                double fx = 0, fy = 0, fz = 0;
-                for (int p = offsets[i]; p < offsets[i + 1]; p++)
-                {
-                    var gp = g[p]; var gq = g[rev[p]]; var r = vec[p];
-                    fx += gp.X - gq.X; fy += gp.Y - gq.Y; fz += gp.Z - gq.Z;
-                    wxx += gp.X * r.X; wyy += gp.Y * r.Y; wzz += gp.Z * r.Z;
-                    wyz += gp.Y * r.Z; wzy += gp.Z * r.Y;
-                    wxz += gp.X * r.Z; wzx += gp.Z * r.X;
-                    wxy += gp.X * r.Y; wyx += gp.Y * r.X;
-                }
-                f[i] = new Vec3(fx, fy, fz);
-            }
-            var w = virials.AsSpan(9 * (first / GatherChunk), 9);
-            w[0] = wxx; w[1] = wyy; w[2] = wzz; w[3] = wyz; w[4] = wzy; w[5] = wxz; w[6] = wzx; w[7] = wxy; w[8] = wyx;
-        });
+            var gp = g[p];
+            f[centers[p]] += gp;
+            f[nbrs[p]] -= gp;
+            var r = vec[p];
+            wxx += gp.X * r.X; wyy += gp.Y * r.Y; wzz += gp.Z * r.Z;
+            wyz += gp.Y * r.Z; wzy += gp.Z * r.Y;
+            wxz += gp.X * r.Z; wzx += gp.Z * r.X;
+            wxy += gp.X * r.Y; wyx += gp.Y * r.X;
+        }
         Stress? stress = null;
         if (s.Pbc.AllPeriodic && s.Volume > 0)
         {
-            Span<double> t = stackalloc double[9];
-            for (int b = 0; b < blocks; b++)
-                for (int c = 0; c < 9; c++) t[c] += virials[9 * b + c];
-            double c0 = Stress.EvPerCubicAngstromInGpa / s.Volume;
-            stress = new Stress(c0 * t[0], c0 * t[1], c0 * t[2], c0 * 0.5 * (t[3] + t[4]), c0 * 0.5 * (t[5] + t[6]), c0 * 0.5 * (t[7] + t[8]));
+            double c = Stress.EvPerCubicAngstromInGpa / s.Volume;
+            stress = new Stress(c * wxx, c * wyy, c * wzz, c * 0.5 * (wyz + wzy), c * 0.5 * (wxz + wzx), c * 0.5 * (wxy + wyx));
         }
         return (f, stress);
     }

@@ -125,6 +125,16 @@ internal sealed class ElementNetworks
         return 0.0 * sum;
     }
 
+    /// <summary>The L2 penalty alone at <paramref name="x"/> and its gradient (an MPI rank's part of a batch none of whose structures it holds).</summary>
+    public double L2Only(double[] x, double[] gradient, double l2)
+    {
+        using var scope = NewDisposeScope();
+        var p = Tensors(x, grad: true);
+        var loss = AddL2(Touch(p), p, l2);
+        Gradient(loss, p, gradient);
+        return loss.item<double>();
+    }
+
     /// <summary>d loss / d p into <paramref name="gradient"/> at <see cref="Offset"/>.</summary>
     public void Gradient(Tensor loss, List<Tensor> p, double[] gradient)
     {

@@ -149,6 +149,14 @@ public sealed class NeuralNetworkTrainer
             comm.AllreduceSum(c);
             return new LossCounts(c[0], c[1], c[2], c[3]);
         }
+
+        /// <summary>Energy MAE (meV/atom), force MAE (eV/Å; NaN without forces) and the energy + force loss from the sums of BatchLabels.ErrorSums over all ranks.</summary>
+        public (double EnergyMae, double ForceMae, double Loss) Errors(ReadOnlySpan<double> sums, LossWeights w)
+        {
+            double fMae = ForceComponents > 0 ? sums[2] / ForceComponents : double.NaN;
+            double loss = w.Energy * sums[1] / Structures + (ForceComponents > 0 ? w.Force * sums[3] / ForceComponents : 0);
+            return (1000 * sums[0] / Structures, fMae, loss);
+        }
     }
 
     /// <summary>True when the batches are computed as they are used (see the streaming constructor).</summary>
@@ -177,11 +185,7 @@ public sealed class NeuralNetworkTrainer
             // each rank's sums over its validation structures, added over the ranks and divided by the counts of all
             Span<double> sums = _validation is null ? stackalloc double[5] : _validation.ErrorSums(x, this);
             _comm.AllreduceSum(sums);
-            var n = _validationCounts;
-            var w = _o.Weights;
-            double fMae = n.ForceComponents > 0 ? sums[2] / n.ForceComponents : double.NaN;
-            double loss = w.Energy * sums[1] / n.Structures + (n.ForceComponents > 0 ? w.Force * sums[3] / n.ForceComponents : 0);
-            return (1000 * sums[0] / n.Structures, fMae, loss);
+            return _validationCounts.Errors(sums, _o.Weights);
         }
         if (!Streams) return _validation!.Errors(x, this);
         double e = 0, f = 0, l = 0, ne = 0, nf = 0;
@@ -347,20 +351,10 @@ public sealed class NeuralNetworkTrainer
         if (_comm.Size == 1) return batch!.LossAndGradient(x, gradient, this);
         var sums = new double[gradient.Length + 1];
         if (batch is not null) sums[^1] = batch.LossAndGradient(x, sums, this, _batchCounts[b], l2: _comm.IsRoot);
-        else if (_comm.IsRoot) sums[^1] = L2Penalty(x, sums);
+        else if (_comm.IsRoot) sums[^1] = _networks.L2Only(x, sums, _o.L2);
         _comm.AllreduceSum(sums);
         Array.Copy(sums, gradient, gradient.Length);
         return sums[^1];
-    }
-
-    /// <summary>The L2 penalty alone and its gradient (rank 0's part of a batch none of whose structures it holds).</summary>
-    private double L2Penalty(double[] x, double[] gradient)
-    {
-        using var scope = NewDisposeScope();
-        var p = _networks.Tensors(x, grad: true);
-        var loss = _networks.AddL2(_networks.Touch(p), p, _o.L2);
-        _networks.Gradient(loss, p, gradient);
-        return loss.item<double>();
     }
 
     /// <summary>Tensors of a set of structures: normalised features, per-element atom indices, labels, derivative blocks.</summary>

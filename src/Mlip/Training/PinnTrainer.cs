@@ -253,7 +253,7 @@ public sealed class PinnTrainer
                     {
                         // this rank's part of the batch (rank 0 adds the L2 penalty), then the sums over the ranks
                         loss = batch is not null ? batch.LossAndGradient(x, full, this, stage: 2, _batchCounts[bi], l2: _comm.IsRoot)
-                            : _comm.IsRoot ? L2Penalty(x, full) : 0;
+                            : _comm.IsRoot ? _networks.L2Only(x, full, _o.L2) : 0;
                         loss = SumOverRanks(full, loss);
                     }
                     Array.Copy(full, _nbase, g, 0, _networks.Count);
@@ -329,27 +329,13 @@ public sealed class PinnTrainer
         return all[^1];
     }
 
-    /// <summary>The L2 penalty of the networks alone and its gradient (rank 0's part of a batch none of whose structures it holds).</summary>
-    private double L2Penalty(double[] x, double[] gradient)
-    {
-        using var scope = NewDisposeScope();
-        var net = _networks.Tensors(x, grad: true);
-        var loss = _networks.AddL2(_networks.Touch(net), net, _o.L2);
-        _networks.Gradient(loss, net, gradient);
-        return loss.item<double>();
-    }
-
     /// <summary>Validation energy MAE, force MAE and loss: of this process's validation set, or under MPI the ranks' sums over the counts of all.</summary>
     private (double EnergyMae, double ForceMae, double Loss) ValidationErrors(double[] x)
     {
         if (_comm.Size == 1) return _validation!.Errors(x, this);
         Span<double> sums = _validation is null ? stackalloc double[5] : _validation.ErrorSums(x, this);
         _comm.AllreduceSum(sums);
-        var n = _validationCounts;
-        var w = _o.Weights;
-        double fMae = n.ForceComponents > 0 ? sums[2] / n.ForceComponents : double.NaN;
-        double loss = w.Energy * sums[1] / n.Structures + (n.ForceComponents > 0 ? w.Force * sums[3] / n.ForceComponents : 0);
-        return (1000 * sums[0] / n.Structures, fMae, loss);
+        return _validationCounts.Errors(sums, _o.Weights);
     }
 
     /// <summary>Tensors of a set of structures: features, labels, pairs, angular and screening triplets, derivative blocks.</summary>

@@ -89,15 +89,13 @@ public class DistributedNonlinearFitTests
         Assert.True(x.Count > 100, $"{x.Count} numbers");
         double scale = x.Max(Math.Abs), diff = x.Zip(y, (p, q) => Math.Abs(p - q)).Max();
         Assert.True(diff <= 1e-9 * scale, string.Create(CultureInfo.InvariantCulture, $"max difference {diff:G3}, relative {diff / scale:G3}"));
-        Assert.Equal(Table(one.stdout), Table(many.Stdout));
+        Assert.Equal(DistributedTrainingTests.Table(one.stdout), DistributedTrainingTests.Table(many.Stdout));
     }
 
     private static List<double> YaceNumbers(string path) =>
         [.. System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(path), @"-?\d+\.\d+(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+")
             .Select(m => double.Parse(m.Value, CultureInfo.InvariantCulture))];
 
-    /// <summary>The rows of the printed error tables (from the first "training set:").</summary>
-    private static string Table(string stdout) => stdout[stdout.IndexOf("training set:", StringComparison.Ordinal)..stdout.IndexOf("wrote ", stdout.IndexOf("training set:", StringComparison.Ordinal), StringComparison.Ordinal)];
 
     [Fact]
     public void Streamed_mini_batches_are_refused_under_mpirun_with_one_line()
@@ -113,26 +111,10 @@ public class DistributedNonlinearFitTests
 
     private static (double Diff, double Scale, int Count) Difference(string a, string b)
     {
-        var x = Numbers(JsonNode.Parse(File.ReadAllText(a))!["model"]!);
-        var y = Numbers(JsonNode.Parse(File.ReadAllText(b))!["model"]!);
+        var x = DistributedTrainingTests.Numbers(JsonNode.Parse(File.ReadAllText(a))!["model"]!);
+        var y = DistributedTrainingTests.Numbers(JsonNode.Parse(File.ReadAllText(b))!["model"]!);
         Assert.Equal(x.Count, y.Count);
         return (x.Zip(y, (p, q) => Math.Abs(p - q)).Max(), x.Max(Math.Abs), x.Count);
-    }
-
-    private static List<double> Numbers(JsonNode node)
-    {
-        var list = new List<double>();
-        void Walk(JsonNode? n)
-        {
-            switch (n)
-            {
-                case JsonObject o: foreach (var kv in o.OrderBy(kv => kv.Key, StringComparer.Ordinal)) Walk(kv.Value); break;
-                case JsonArray arr: foreach (var v in arr) Walk(v); break;
-                case JsonValue v when v.TryGetValue<double>(out double d): list.Add(d); break;
-            }
-        }
-        Walk(node);
-        return list;
     }
 
     /// <summary>The learning-curve lines ("epoch N: loss ..., validation E, F"; a PINN's "BOP N: ..." and "PINN N: ...") without their seconds.</summary>

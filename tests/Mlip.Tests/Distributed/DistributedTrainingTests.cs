@@ -142,7 +142,8 @@ public class DistributedTrainingTests
         Assert.True(diff <= tolerance * scale, string.Create(CultureInfo.InvariantCulture, $"max difference {diff:G3} relative {diff / scale:G3} > {tolerance:G3}"));
     }
 
-    private static List<double> Numbers(JsonNode node)
+    /// <summary>Every number of a JSON tree, objects walked in key order (the model comparisons of the distributed tests).</summary>
+    internal static List<double> Numbers(JsonNode node)
     {
         var list = new List<double>();
         void Walk(JsonNode? n)
@@ -159,5 +160,5 @@ public class DistributedTrainingTests
     }
 
     /// <summary>The rows of the printed error tables (from the first "training set:").</summary>
-    private static string Table(string stdout) => stdout[stdout.IndexOf("training set:", StringComparison.Ordinal)..stdout.IndexOf("wrote ", stdout.IndexOf("training set:", StringComparison.Ordinal), StringComparison.Ordinal)];
+    internal static string Table(string stdout) => stdout[stdout.IndexOf("training set:", StringComparison.Ordinal)..stdout.IndexOf("wrote ", stdout.IndexOf("training set:", StringComparison.Ordinal), StringComparison.Ordinal)];
 }

@@ -22,6 +22,21 @@ public static class Collectives
         }
     }
 
+    /// <summary>
+    /// Replaces <paramref name="values"/> by their sum over ranks and returns the sum over ranks of <paramref name="scalar"/>, in one
+    /// collective (a gradient and its loss), added in rank order as <see cref="AllreduceSum(ICommunicator, Span{double})"/>.
+    /// </summary>
+    public static double AllreduceSum(this ICommunicator comm, Span<double> values, double scalar)
+    {
+        if (comm.Size == 1) return scalar;
+        var all = new double[values.Length + 1];
+        values.CopyTo(all);
+        all[^1] = scalar;
+        comm.AllreduceSum(all);
+        all.AsSpan(0, values.Length).CopyTo(values);
+        return all[^1];
+    }
+
     /// <summary>The sum over ranks of integer counts.</summary>
     public static void AllreduceSum(this ICommunicator comm, Span<long> values)
     {

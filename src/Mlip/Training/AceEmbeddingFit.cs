@@ -479,18 +479,9 @@ public sealed class AceEmbeddingFit
             }
         a.data<double>().CopyTo(jtj);
         g.data<double>().CopyTo(jtr);
-        if (_comm.Size > 1)
-        {
-            // the sums of every rank's blocks, added in rank order: the same normal equations on every rank
-            var all = new double[(long)n * n + n + 1];
-            jtj.AsSpan(0, n * n).CopyTo(all);
-            jtr.AsSpan(0, n).CopyTo(all.AsSpan(n * n));
-            all[^1] = loss;
-            _comm.AllreduceSum(all);
-            all.AsSpan(0, n * n).CopyTo(jtj);
-            all.AsSpan(n * n, n).CopyTo(jtr);
-            loss = all[^1];
-        }
+        // under MPI the sums of every rank's blocks, added in rank order: the same normal equations on every rank
+        _comm.AllreduceSum(jtj.AsSpan(0, n * n));
+        loss = _comm.AllreduceSum(jtr.AsSpan(0, n), loss);
         // the regulariser's rows √(λ s_k) (a_kp − a°_kp): λ s_k on the diagonal of JᵀJ, λ s_k (a_kp − a°_kp) in Jᵀr
         foreach (int i in _penalised)
         {
@@ -519,15 +510,7 @@ public sealed class AceEmbeddingFit
                 for (int i = 0; i < gradient.Length; i++) gradient[i] += g[i];
                 p.grad!.zero_();
             }
-        if (_comm.Size > 1)
-        {
-            var all = new double[(gradient?.Length ?? 0) + 1];
-            gradient?.CopyTo(all, 0);
-            all[^1] = loss;
-            _comm.AllreduceSum(all);
-            if (gradient is not null) all.AsSpan(0, gradient.Length).CopyTo(gradient);
-            loss = all[^1];
-        }
+        loss = _comm.AllreduceSum(gradient ?? [], loss); // under MPI: the sums of every rank's blocks
         if (gradient is not null)
             foreach (int i in _penalised) gradient[i] += 2 * _penalty[i] * (parameters[i] - _center[i]);
         return loss + Penalty(parameters);

@@ -87,30 +87,19 @@ internal sealed class BatchLabels : IDisposable
         return voigt * _volume!.unsqueeze(1);
     }
 
-    /// <summary>Energy × mean (ΔE/N)² + Force × mean ΔF² + Stress × mean Δσ² over the labelled components.</summary>
-    public Tensor Loss(LossWeights w, Tensor e, Tensor? f, Tensor? s)
-    {
-        var de = (e - _energyTarget) / _atomsPer;
-        var loss = w.Energy * (de * de).mean();
-        if (f is not null && w.Force > 0 && _forceComponents > 0)
-            loss = loss + w.Force * (f - _forceTarget!).pow(2).sum() / _forceComponents;
-        if (s is not null && w.Stress > 0 && _stressComponents > 0)
-            loss = loss + w.Stress * ((s - _stressTarget!).pow(2) * _stressMask!).sum() / _stressComponents;
-        return loss;
-    }
-
     /// <summary>
-    /// The loss of this part of a batch spread over MPI ranks: its squared errors summed and divided by the counts of the whole
-    /// batch (<paramref name="counts"/>), so that the parts of all ranks add up to <see cref="Loss(LossWeights, Tensor, Tensor?, Tensor?)"/> of the whole batch.
+    /// Energy × mean (ΔE/N)² + Force × mean ΔF² + Stress × mean Δσ² over the labelled components. With <paramref name="counts"/>
+    /// (this is one MPI rank's part of a batch spread over the ranks) the squared errors are divided by the counts of the whole
+    /// batch instead, so that the parts of all ranks add up to the loss of the whole batch.
     /// </summary>
-    public Tensor Loss(LossWeights w, Tensor e, Tensor? f, Tensor? s, NeuralNetworkTrainer.LossCounts counts)
+    public Tensor Loss(LossWeights w, Tensor e, Tensor? f, Tensor? s, NeuralNetworkTrainer.LossCounts? counts = null)
     {
         var de = (e - _energyTarget) / _atomsPer;
-        var loss = w.Energy * (de * de).sum() / counts.Structures;
+        var loss = counts is { } c ? w.Energy * (de * de).sum() / c.Structures : w.Energy * (de * de).mean();
         if (f is not null && w.Force > 0 && _forceComponents > 0)
-            loss = loss + w.Force * (f - _forceTarget!).pow(2).sum() / counts.ForceComponents;
+            loss = loss + w.Force * (f - _forceTarget!).pow(2).sum() / (counts?.ForceComponents ?? _forceComponents);
         if (s is not null && w.Stress > 0 && _stressComponents > 0)
-            loss = loss + w.Stress * ((s - _stressTarget!).pow(2) * _stressMask!).sum() / counts.StressComponents;
+            loss = loss + w.Stress * ((s - _stressTarget!).pow(2) * _stressMask!).sum() / (counts?.StressComponents ?? _stressComponents);
         return loss;
     }
 

@@ -73,11 +73,11 @@ public sealed class NeuralNetworkTrainer
     private readonly List<int[]> _batchStructures = [];
     private readonly int[] _validationStructures = [];
     private readonly bool _derivatives;
-    // under MPI: this rank's structures are the global ones [_first, _first + local count); the labelled counts of each
+    // under MPI: this rank holds a contiguous share of the structures (local indices above); the labelled counts of each
     // batch and of the validation set over all ranks, which normalise every rank's part of the loss
     private readonly ICommunicator _comm;
     private readonly List<LossCounts> _batchCounts = [];
-    private LossCounts _validationCounts;
+    private readonly LossCounts _validationCounts;
 
     public NeuralNetworkTrainer(TrainingSet data, NeuralNetworkOptions options)
         : this(data.Structures,
@@ -98,6 +98,7 @@ public sealed class NeuralNetworkTrainer
         : this(structures, [.. structures.SelectMany(s => s.AtomicNumbers).Distinct().Order()], descriptor.FeatureCount, statistics, options)
     {
         if (options.BatchStructures <= 0) throw new MlipException("streamed network training needs mini-batches (batch > 0)");
+        if (options.Communicator.Size > 1) throw new MlipException("a network's mini-batches streamed from the descriptor store do not split over MPI ranks yet (store: none)");
         _descriptor = descriptor;
         _structures = structures;
     }
@@ -139,7 +140,7 @@ public sealed class NeuralNetworkTrainer
         return ((int)counts.Take(comm.Rank).Sum(c => c[0]), (int)counts.Sum(c => c[0]));
     }
 
-    /// <summary>The structures, labelled force components and labelled stress components of a set of structures over all ranks (the loss's denominators).</summary>
+    /// <summary>The structures, labelled force components, labelled stress components and atoms of a set of structures over all ranks (the loss's denominators).</summary>
     internal readonly record struct LossCounts(long Structures, long ForceComponents, long StressComponents, long Atoms)
     {
         public static LossCounts Of(IReadOnlyList<Structure> structures, int[] local, ICommunicator comm)
@@ -349,12 +350,10 @@ public sealed class NeuralNetworkTrainer
     private double BatchLossAndGradient(int b, Batch? batch, double[] x, double[] gradient)
     {
         if (_comm.Size == 1) return batch!.LossAndGradient(x, gradient, this);
-        var sums = new double[gradient.Length + 1];
-        if (batch is not null) sums[^1] = batch.LossAndGradient(x, sums, this, _batchCounts[b], l2: _comm.IsRoot);
-        else if (_comm.IsRoot) sums[^1] = _networks.L2Only(x, sums, _o.L2);
-        _comm.AllreduceSum(sums);
-        Array.Copy(sums, gradient, gradient.Length);
-        return sums[^1];
+        Array.Clear(gradient);
+        double loss = batch is not null ? batch.LossAndGradient(x, gradient, this, _batchCounts[b], l2: _comm.IsRoot)
+            : _comm.IsRoot ? _networks.L2Only(x, gradient, _o.L2) : 0;
+        return _comm.AllreduceSum(gradient, loss);
     }
 
     /// <summary>Tensors of a set of structures: normalised features, per-element atom indices, labels, derivative blocks.</summary>
@@ -466,31 +465,21 @@ public sealed class NeuralNetworkTrainer
             return (energies, f, s);
         }
 
-        public double LossAndGradient(double[] x, double[] gradient, NeuralNetworkTrainer t)
-        {
-            using var scope = NewDisposeScope();
-            var p = t._networks.Tensors(x, grad: true);
-            var w = t._o.Weights;
-            bool forces = _d is not null && (w.Force > 0 || w.Stress > 0);
-            var (e, f, s) = Predict(p, t, forces, createGraph: true);
-            var loss = t._networks.AddL2(_labels.Loss(w, e, f, s), p, t._o.L2);
-            t._networks.Gradient(loss, p, gradient);
-            return loss.item<double>();
-        }
-
         /// <summary>
-        /// This rank's part of the loss of a batch spread over the ranks: its squared errors divided by the batch's counts over all
-        /// ranks (<paramref name="counts"/>), with the L2 penalty when <paramref name="l2"/> (one rank adds it); every parameter
-        /// takes part in the graph (an element this rank's structures lack gets a zero gradient).
+        /// The loss of this batch with the L2 penalty, and its gradient. With <paramref name="counts"/> this is one MPI rank's part
+        /// of a batch spread over the ranks: its squared errors divided by the batch's counts over all ranks, the L2 penalty only
+        /// when <paramref name="l2"/> (one rank adds it), and every parameter in the graph (an element this rank's structures lack
+        /// gets a zero gradient).
         /// </summary>
-        public double LossAndGradient(double[] x, double[] gradient, NeuralNetworkTrainer t, LossCounts counts, bool l2)
+        public double LossAndGradient(double[] x, double[] gradient, NeuralNetworkTrainer t, LossCounts? counts = null, bool l2 = true)
         {
             using var scope = NewDisposeScope();
             var p = t._networks.Tensors(x, grad: true);
             var w = t._o.Weights;
             bool forces = _d is not null && (w.Force > 0 || w.Stress > 0);
             var (e, f, s) = Predict(p, t, forces, createGraph: true);
-            var loss = _labels.Loss(w, e, f, s, counts) + t._networks.Touch(p);
+            var loss = _labels.Loss(w, e, f, s, counts);
+            if (counts is not null) loss = loss + t._networks.Touch(p);
             if (l2) loss = t._networks.AddL2(loss, p, t._o.L2);
             t._networks.Gradient(loss, p, gradient);
             return loss.item<double>();

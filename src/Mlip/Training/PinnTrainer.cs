@@ -203,10 +203,10 @@ public sealed class PinnTrainer
                     for (int bi = 0; bi < _batches.Count; bi++)
                     {
                         if (_batches[bi] is not { } b) continue;
-                        loss += _comm.Size > 1 ? b.LossAndGradient(x, full, this, stage: 1, _batchCounts[bi], l2: false) : b.LossAndGradient(x, full, this, stage: 1);
+                        loss += b.LossAndGradient(x, full, this, stage: 1, CountsOf(bi));
                         for (int q = 0; q < _nbase; q++) g[q] += full[q];
                     }
-                    return SumOverRanks(g, loss);
+                    return _comm.AllreduceSum(g, loss);
                 });
                 Array.Copy(p0, x, _nbase);
                 if (!double.IsFinite(lastLoss)) throw new MlipException($"the BOP loss became {lastLoss} at iteration {epoch}; change the initial parameters");
@@ -247,15 +247,10 @@ public sealed class PinnTrainer
                     var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                     Array.Copy(p, 0, x, _nbase, _networks.Count);
                     var full = new double[ParameterCount];
-                    double loss;
-                    if (_comm.Size == 1) loss = batch!.LossAndGradient(x, full, this, stage: 2);
-                    else
-                    {
-                        // this rank's part of the batch (rank 0 adds the L2 penalty), then the sums over the ranks
-                        loss = batch is not null ? batch.LossAndGradient(x, full, this, stage: 2, _batchCounts[bi], l2: _comm.IsRoot)
-                            : _comm.IsRoot ? _networks.L2Only(x, full, _o.L2) : 0;
-                        loss = SumOverRanks(full, loss);
-                    }
+                    // this rank's part of the batch (under MPI rank 0 adds the L2 penalty), then the sums over the ranks
+                    double loss = batch is not null ? batch.LossAndGradient(x, full, this, stage: 2, CountsOf(bi), l2: _comm.IsRoot)
+                        : _comm.IsRoot ? _networks.L2Only(x, full, _o.L2) : 0;
+                    loss = _comm.AllreduceSum(full, loss);
                     Array.Copy(full, _nbase, g, 0, _networks.Count);
                     evaluations++;
                     evaluationCpu += (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
@@ -309,25 +304,16 @@ public sealed class PinnTrainer
         {
             if (_batches[bi] is not { } b) continue;
             Array.Clear(g);
-            loss += _comm.Size > 1 ? b.LossAndGradient(x, g, this, stage, _batchCounts[bi], l2: _comm.IsRoot && stage == 2) : b.LossAndGradient(x, g, this, stage);
+            loss += b.LossAndGradient(x, g, this, stage, CountsOf(bi), l2: _comm.IsRoot);
             for (int i = 0; i < g.Length; i++) gradient[i] += g[i];
         }
-        return SumOverRanks(gradient, loss);
+        return _comm.AllreduceSum(gradient, loss);
     }
+
+    /// <summary>Under MPI the counts of batch <paramref name="b"/> over all ranks (the loss's denominators); null in one process.</summary>
+    private NeuralNetworkTrainer.LossCounts? CountsOf(int b) => _comm.Size > 1 ? _batchCounts[b] : null;
 
     private bool HasValidation => ValidationStructures > 0;
-
-    /// <summary>Replaces <paramref name="gradient"/> by its sum over the ranks (in rank order) and returns the sum of <paramref name="loss"/>.</summary>
-    private double SumOverRanks(double[] gradient, double loss)
-    {
-        if (_comm.Size == 1) return loss;
-        var all = new double[gradient.Length + 1];
-        gradient.CopyTo(all, 0);
-        all[^1] = loss;
-        _comm.AllreduceSum(all);
-        Array.Copy(all, gradient, gradient.Length);
-        return all[^1];
-    }
 
     /// <summary>Validation energy MAE, force MAE and loss: of this process's validation set, or under MPI the ranks' sums over the counts of all.</summary>
     private (double EnergyMae, double ForceMae, double Loss) ValidationErrors(double[] x)
@@ -557,33 +543,13 @@ public sealed class PinnTrainer
             return (energies, f, st, penalty);
         }
 
-        public double LossAndGradient(double[] xv, double[] gradient, PinnTrainer t, int stage)
-        {
-            using var scope = NewDisposeScope();
-            var w = t._o.Weights;
-            bool forces = _d is not null && (w.Force > 0 || w.Stress > 0);
-            var net = t._networks.Tensors(xv, grad: stage == 2);
-            var (e, f, s, penalty) = Predict(xv, t, stage, forces, createGraph: true, net);
-            var p0Leaf = _lastP0!;
-            var loss = _labels.Loss(w, e, f, s);
-            if (stage == 2)
-            {
-                loss = t._networks.AddL2(loss + t._o.Penalty * penalty, net, t._o.L2);
-                t._networks.Gradient(loss, net, gradient);
-            }
-            else
-            {
-                var g = autograd.grad([loss], [p0Leaf])[0].contiguous().data<double>().ToArray();
-                Array.Copy(g, 0, gradient, 0, g.Length);
-            }
-            return loss.item<double>();
-        }
-
         /// <summary>
-        /// This rank's part of the loss of a batch spread over MPI ranks: squared errors and the Δp penalty divided by the batch's
-        /// counts over all ranks, the L2 penalty when <paramref name="l2"/>; every network parameter takes part in the graph.
+        /// The loss of this batch for a stage and its gradient (stage 1: with respect to the base parameters; stage 2: the
+        /// networks', with the Δp penalty and, when <paramref name="l2"/>, the L2 penalty). With <paramref name="counts"/> this is
+        /// one MPI rank's part of a batch spread over the ranks: squared errors and the Δp penalty divided by the batch's counts
+        /// over all ranks, and every network parameter in the graph.
         /// </summary>
-        public double LossAndGradient(double[] xv, double[] gradient, PinnTrainer t, int stage, NeuralNetworkTrainer.LossCounts counts, bool l2)
+        public double LossAndGradient(double[] xv, double[] gradient, PinnTrainer t, int stage, NeuralNetworkTrainer.LossCounts? counts = null, bool l2 = true)
         {
             using var scope = NewDisposeScope();
             var w = t._o.Weights;
@@ -594,8 +560,10 @@ public sealed class PinnTrainer
             var loss = _labels.Loss(w, e, f, s, counts);
             if (stage == 2)
             {
-                // Predict's penalty is the mean over this part's atoms: as a share of the batch's mean over all ranks' atoms
-                loss = loss + t._o.Penalty * penalty * ((double)_atoms / counts.Atoms) + t._networks.Touch(net);
+                if (counts is { } c)
+                    // Predict's penalty is the mean over this part's atoms: as a share of the batch's mean over all ranks' atoms
+                    loss = loss + t._o.Penalty * penalty * ((double)_atoms / c.Atoms) + t._networks.Touch(net);
+                else loss = loss + t._o.Penalty * penalty;
                 if (l2) loss = t._networks.AddL2(loss, net, t._o.L2);
                 t._networks.Gradient(loss, net, gradient);
             }

@@ -126,15 +126,7 @@ public class BispectrumSo4Tests
             var (f, st) = d.ForcesFromAdjoint(s, beta);
             var x = new double[s.Count * k];
             var e = new double[s.Count];
-            var (ff, fs) = d.EnergyAndForces(s, (first, xs, es, g) =>
-            {
-                for (int a = 0; a < es.Length; a++)
-                {
-                    double sum = 0;
-                    for (int q = 0; q < k; q++) { g[a * k + q] = beta[(first + a) * k + q]; sum += beta[(first + a) * k + q] * xs[a * k + q]; }
-                    es[a] = sum;
-                }
-            }, x, e);
+            var (ff, fs) = DescriptorTestKit.LinearFused(d, s, beta, x, e);
             return (values, blocks, f, st, x, ff, fs, e);
         }
     }
@@ -196,15 +188,7 @@ public class BispectrumSo4Tests
             var (f, st) = d.ForcesFromAdjoint(s, beta);
             var x = new double[s.Count * k];
             var e = new double[s.Count];
-            var (ff, fs) = d.EnergyAndForces(s, (first, xs, es, g) =>
-            {
-                for (int a = 0; a < es.Length; a++)
-                {
-                    double sum = 0;
-                    for (int q = 0; q < k; q++) { g[a * k + q] = beta[(first + a) * k + q]; sum += beta[(first + a) * k + q] * xs[a * k + q]; }
-                    es[a] = sum;
-                }
-            }, x, e);
+            var (ff, fs) = DescriptorTestKit.LinearFused(d, s, beta, x, e);
             return (f, st, ff, fs, e);
         }
     }
@@ -242,15 +226,7 @@ public class BispectrumSo4Tests
             var (f, st) = d.ForcesFromAdjoint(s, beta);
             var x = new double[s.Count * k];
             var e = new double[s.Count];
-            var (ff, _) = d.EnergyAndForces(s, (first, xs, es, g) =>
-            {
-                for (int i = 0; i < es.Length; i++)
-                {
-                    double sum = 0;
-                    for (int q = 0; q < k; q++) { g[i * k + q] = beta[(first + i) * k + q]; sum += beta[(first + i) * k + q] * xs[i * k + q]; }
-                    es[i] = sum;
-                }
-            }, x, e);
+            var (ff, _) = DescriptorTestKit.LinearFused(d, s, beta, x, e);
             return (values, blocks, f, st, ff, e);
         }
     }

@@ -11,6 +11,24 @@ namespace Mlip.Tests.Descriptors;
 /// </summary>
 public static class DescriptorTestKit
 {
+    /// <summary>
+    /// The fused pass of the linear model E_i = Σ_q β_iq X_iq (per-atom weights <paramref name="beta"/>, atoms × features): forces and
+    /// stress, the features into <paramref name="values"/> and the atom energies into <paramref name="energies"/>.
+    /// </summary>
+    public static (Vec3[] Forces, Stress? Stress) LinearFused(IFusedDescriptor d, Structure s, double[] beta, Span<double> values, Span<double> energies)
+    {
+        int k = d.FeatureCount;
+        return d.EnergyAndForces(s, (first, x, e, g) =>
+        {
+            for (int a = 0; a < e.Length; a++)
+            {
+                double sum = 0;
+                for (int q = 0; q < k; q++) { g[a * k + q] = beta[(first + a) * k + q]; sum += beta[(first + a) * k + q] * x[a * k + q]; }
+                e[a] = sum;
+            }
+        }, values, energies);
+    }
+
     /// <summary>A random triclinic periodic cell with two elements and no atoms closer than <paramref name="minDistance"/>.</summary>
     public static Structure RandomCell(int seed, string[] elements, int atoms = 8, double minDistance = 1.6, double length = 5.5)
     {

@@ -384,15 +384,7 @@ public class So3Tests
             var (adj, adjStress) = d.ForcesFromAdjoint(s, beta);
             var values = new double[s.Count * k];
             var energies = new double[s.Count];
-            var (fused, fusedStress) = d.EnergyAndForces(s, (first, x, e, g) =>
-            {
-                for (int a = 0; a < e.Length; a++)
-                {
-                    double sum = 0;
-                    for (int q = 0; q < k; q++) { g[a * k + q] = beta[(first + a) * k + q]; sum += beta[(first + a) * k + q] * x[a * k + q]; }
-                    e[a] = sum;
-                }
-            }, values, energies);
+            var (fused, fusedStress) = DescriptorTestKit.LinearFused(d, s, beta, values, energies);
             var (full, fullStress) = Mlip.Models.ForceContraction.Contract(d.Compute(s, derivatives: true), beta, s.Volume);
             return (adj, fused, full, [adjStress, fusedStress, fullStress], energies);
         }

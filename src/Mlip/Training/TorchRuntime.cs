@@ -163,6 +163,9 @@ public static class TorchRuntime
     [DllImport("libc", EntryPoint = "setenv")]
     private static extern int setenv(string name, string value, int overwrite);
 
+    /// <summary>The folder of libtorch's native libraries where NuGet put them (null when not found there).</summary>
+    internal static string? NativeFolder => FindNative() is { } path ? Path.GetDirectoryName(path) : null;
+
     private static string? FindNative()
     {
         string rid = RuntimeInformation.ProcessArchitecture switch

@@ -95,6 +95,56 @@ public class TsqrAccumulatorTests
         Assert.Equal(whole.ToFlat(), pieces.ToFlat()); // bitwise
     }
 
+    /// <summary>
+    /// The fold in place (LAPACK dgeqrf on the accumulator's own column-major stacked buffer) against the fold it replaced:
+    /// libtorch's geqrf of a freshly stacked row-major [T; rows], the upper triangle of its top kept. Full folds of 150 rows and a
+    /// last fold of 97 (> p + 1, so geqrf too), rows given in uneven calls; and a checkpoint taken mid-buffer resumes to the same bits.
+    /// </summary>
+    [Fact]
+    public void InPlaceFoldEqualsTorchGeqrfOfTheStackedRows()
+    {
+        const int rows = 697, cols = 40, buffer = 150;
+        var (a, b) = Random(rows, cols, 11);
+        var acc = new TsqrAccumulator(cols, TsqrBackend.Torch, 1, bufferRows: buffer);
+        int at = 0;
+        foreach (int n in new[] { 7, 200, 1, 330, 159 })
+        {
+            acc.AddRows(a.AsSpan(at * cols, n * cols), b.AsSpan(at, n), n);
+            at += n;
+        }
+        Assert.Equal(rows, at);
+        var t = acc.Triangle;
+
+        int w = cols + 1;
+        var reference = new double[w * w];
+        for (int start = 0; start < rows; start += buffer)
+        {
+            int m = Math.Min(buffer, rows - start);
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            var stacked = new double[(w + m) * w];
+            reference.CopyTo(stacked, 0);
+            for (int i = 0; i < m; i++)
+            {
+                a.AsSpan((start + i) * cols, cols).CopyTo(stacked.AsSpan((w + i) * w, cols));
+                stacked[(w + i) * w + cols] = b[start + i];
+            }
+            var (qr, _) = TorchSharp.torch.geqrf(TorchSharp.torch.tensor(stacked, [w + m, w]));
+            reference = qr.narrow(0, 0, w).triu().contiguous().data<double>().ToArray();
+        }
+        double scale = reference.Max(Math.Abs), worst = 0;
+        for (int i = 0; i < w * w; i++) worst = Math.Max(worst, Math.Abs(t[i] - reference[i]));
+        Assert.True(worst <= 1e-13 * scale, $"in-place fold differs from geqrf of the stacked rows by {worst / scale:E2} of the largest entry");
+        for (int i = 1; i < w; i++)
+            for (int j = 0; j < i; j++) Assert.Equal(0.0, t[i * w + j]);
+
+        // a checkpoint with rows in the buffer, restored into a fresh accumulator and continued: the same triangle to the bit
+        var first = new TsqrAccumulator(cols, TsqrBackend.Torch, 1, bufferRows: buffer);
+        first.AddRows(a.AsSpan(0, 230 * cols), b.AsSpan(0, 230), 230);
+        var resumed = TsqrAccumulator.FromState(first.SaveState(), TsqrBackend.Torch, 1, buffer);
+        resumed.AddRows(a.AsSpan(230 * cols), b.AsSpan(230), rows - 230);
+        Assert.Equal(t, resumed.Triangle);
+    }
+
     [Fact]
     public void BackendsAgreeUpToTheSignsOfTheRows()
     {

@@ -85,14 +85,14 @@ public sealed record FitEstimate(long PeakBytes, double Seconds, string Detail)
 
     /// <summary>
     /// A streamed fit (<see cref="StreamingLinearFit"/>): per row class a (p + 1)² triangle and a buffer of
-    /// <see cref="TsqrAccumulator.DefaultBufferRows"/> rows, a fold's workspace, one chunk's rows, one structure's derivative
+    /// <see cref="TsqrAccumulator.DefaultBufferRows"/> rows stacked under a copy of the triangle (a full fold factorises them in place), a structured fold's copies, one chunk's rows, one structure's derivative
     /// blocks per thread, the final solve (the class triangles merged with the ridge).
     /// </summary>
     public static FitEstimate Streamed(int columns, int classes, long rows, long chunkRows, long derivativeBytesPerStructure, int threads, long structureBytes)
     {
         long p1 = columns + 1, buffer = TsqrAccumulator.DefaultBufferRows(columns);
         long factors = classes * TsqrAccumulator.BytesFor(columns);
-        long fold = 2 * 8 * (p1 + buffer) * p1;
+        long fold = 2 * 8 * p1 * p1; // a structured fold's copies of the triangle and of at most p + 1 rows (a full fold works in place in the factors' buffers)
         long chunk = 8 * chunkRows * columns;
         long derivatives = Math.Max(1, threads) * derivativeBytesPerStructure;
         long solve = 8L * (classes + 6) * columns * columns; // the class triangles, the merged one and its copies (RowClassFactors.Merged)

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Numerics.Tensors;
-using TorchSharp;
-using static TorchSharp.torch;
+using System.Runtime.CompilerServices;
 
 namespace Mlip.Training.Streaming;
 
@@ -47,8 +46,12 @@ public enum TsqrBackend
 public sealed class TsqrAccumulator
 {
     private readonly double[] _t;        // (p+1) x (p+1) row-major upper triangle of [A | b]
-    private double[]? _buffer;           // BufferRows x (p+1) row-major rows waiting to be folded (allocated on the first row:
-                                         // a factor that is only merged, such as the ranks' flat forms in a tree merge, never needs it)
+    private double[]? _stack;            // column-major (p + 1 + BufferRows) x (p + 1), leading dimension Lda: rows p + 1 ... hold the
+                                         // rows waiting to be folded, rows 0 ... p the triangle's copy during a fold, which dgeqrf
+                                         // factorises in place (allocated on the first row: a factor that is only merged, such as the
+                                         // ranks' flat forms in a tree merge, never needs it); kept for the accumulator's lifetime
+    private int _stackOffset;            // the first element of _stack at a 64-byte boundary (the array is pinned)
+    private (double[] Array, int Offset)? _tau, _work; // dgeqrf's scalars and workspace (queried once), aligned as the stack
     private int _buffered;
 
     /// <summary>An empty factor (no rows) of a problem with <paramref name="columns"/> unknowns.</summary>
@@ -67,10 +70,40 @@ public sealed class TsqrAccumulator
     /// <summary>Rows buffered before a fold: 4 (p + 1), at least 1024 (a fold costs about 2 (p + m) p² flops for m rows).</summary>
     public static int DefaultBufferRows(int columns) => Math.Max(1024, 4 * (columns + 1));
 
-    /// <summary>Bytes an accumulator of <paramref name="columns"/> unknowns holds (triangle and buffer), for memory estimates.</summary>
-    public static long BytesFor(int columns) => 8L * (columns + 1) * ((columns + 1) + DefaultBufferRows(columns));
+    /// <summary>
+    /// Bytes an accumulator of <paramref name="columns"/> unknowns holds (triangle and the stacked fold buffer: the triangle's
+    /// copy and the buffered rows), for memory estimates. A fold allocates nothing beyond it.
+    /// </summary>
+    public static long BytesFor(int columns) => 8L * (columns + 1) * (2 * (columns + 1) + DefaultBufferRows(columns));
 
-    private double[] Buffer => _buffer ??= new double[(long)BufferRows * Width];
+    /// <summary>The stacked buffer's leading dimension (rows of its column-major matrix), a multiple of 8: every column starts on a 64-byte boundary.</summary>
+    private int Lda => (Width + BufferRows + 7) / 8 * 8;
+
+    /// <summary>
+    /// The stacked buffer, allocated once, pinned and 64-byte aligned: MKL's results depend on the alignment of its operands, so a
+    /// fold is the same to the bit whatever address the buffer got (a resumed run equals an uninterrupted one).
+    /// </summary>
+    private Span<double> Stack
+    {
+        get
+        {
+            if (_stack is null)
+            {
+                long length = (long)Lda * Width;
+                if (length + 8 > Array.MaxLength) throw new ArgumentOutOfRangeException(nameof(BufferRows), BufferRows, "too many buffered rows for one array");
+                (_stack, _stackOffset) = AlignedArray((int)length);
+            }
+            return _stack.AsSpan(_stackOffset);
+        }
+    }
+
+    /// <summary>A pinned array of <paramref name="length"/> + 8 doubles and the offset of its first 64-byte aligned element.</summary>
+    private static unsafe (double[] Array, int Offset) AlignedArray(int length)
+    {
+        var array = GC.AllocateArray<double>(length + 8, pinned: true);
+        long address = (long)Unsafe.AsPointer(ref array[0]);
+        return (array, (int)((64 - address % 64) % 64 / 8));
+    }
 
     /// <summary>Unknowns p.</summary>
     public int Columns { get; }
@@ -101,15 +134,39 @@ public sealed class TsqrAccumulator
         if (b.Length != count) throw new ArgumentException($"{b.Length} targets for {count} rows", nameof(b));
         if (!TensorPrimitives.IsFiniteAll(a) || !TensorPrimitives.IsFiniteAll(b))
             throw new Mlip.Validation.NonFiniteValueException(Mlip.Validation.InputLocation.Unknown, "a row of the least-squares problem");
-        for (int i = 0; i < count; i++)
+        for (int i = 0; i < count;)
         {
-            var row = Buffer.AsSpan(_buffered * Width, Width);
-            a.Slice(i * Columns, Columns).CopyTo(row);
-            row[Columns] = b[i];
-            if (++_buffered == BufferRows) Fold();
+            int take = Math.Min(count - i, BufferRows - _buffered);
+            WriteRows(a.Slice(i * Columns, take * Columns), b.Slice(i, take), take);
+            _buffered += take;
+            i += take;
+            if (_buffered == BufferRows) Fold();
         }
         Rows += count;
     }
+
+    /// <summary>Writes <paramref name="count"/> row-major rows and targets after the buffered ones, into the column-major stack.</summary>
+    private void WriteRows(ReadOnlySpan<double> a, ReadOnlySpan<double> b, int count)
+    {
+        var s = Stack;
+        int p = Columns, lda = Lda;
+        long first = Width + _buffered;
+        // a few rows at a time, column by column: each column's entries of those rows are adjacent in the stack
+        const int Tile = 8;
+        for (int r0 = 0; r0 < count; r0 += Tile)
+        {
+            int r1 = Math.Min(count, r0 + Tile);
+            for (int j = 0; j < p; j++)
+            {
+                int col = (int)((long)j * lda + first);
+                for (int r = r0; r < r1; r++) s[col + r] = a[r * p + j];
+            }
+        }
+        b.CopyTo(s.Slice((int)((long)p * lda + first), count));
+    }
+
+    /// <summary>Buffered row <paramref name="i"/>'s value in column <paramref name="j"/> (of [A | b]).</summary>
+    private ref double BufferedAt(int i, int j) => ref Stack[(int)((long)j * Lda + Width + i)];
 
     /// <summary>Adds the rows of <paramref name="other"/> (its triangle is stacked under this one's and re-factorised).</summary>
     public void Merge(TsqrAccumulator other)
@@ -217,7 +274,9 @@ public sealed class TsqrAccumulator
         state[1] = Rows;
         state[2] = _buffered;
         _t.CopyTo(state, 3);
-        if (_buffered > 0) _buffer!.AsSpan(0, _buffered * Width).CopyTo(state.AsSpan(3 + _t.Length));
+        int w = Width, at = 3 + _t.Length;
+        for (int i = 0; i < _buffered; i++)
+            for (int j = 0; j < w; j++) state[at + i * w + j] = BufferedAt(i, j);
         return state;
     }
 
@@ -232,7 +291,13 @@ public sealed class TsqrAccumulator
             throw new ArgumentException("a TSQR state of the wrong length (or from another buffer size)", nameof(state));
         acc.Rows = (long)state[1];
         state.Slice(3, acc._t.Length).CopyTo(acc._t);
-        if (buffered > 0) state[(3 + acc._t.Length)..].CopyTo(acc.Buffer);
+        if (buffered > 0)
+        {
+            int w = acc.Width, at = 3 + acc._t.Length;
+            _ = acc.Stack;
+            for (int i = 0; i < buffered; i++)
+                for (int j = 0; j < w; j++) acc.BufferedAt(i, j) = state[at + i * w + j];
+        }
         acc._buffered = buffered;
         return acc;
     }
@@ -264,25 +329,49 @@ public sealed class TsqrAccumulator
     {
         // up to p + 1 rows (the last, partial fold of a share; a class of few rows such as the energies): the structured fold,
         // 2m(p + 1)² flops, not geqrf of the stacked matrix, which pays ~4(p + 1)³/3 for the triangle whatever m
-        if (Backend == TsqrBackend.Torch && _buffered <= Width) TriangleMerge.FoldRows(_t, _buffer!.AsSpan(0, _buffered * Width), _buffered, Width, useTorch: true, Threads);
-        else if (Backend == TsqrBackend.Torch) FoldTorch();
+        if (Backend == TsqrBackend.Torch && _buffered <= Width) TriangleMerge.FoldRows(_t, BufferedRowMajor(), _buffered, Width, useTorch: true, Threads);
+        else if (Backend == TsqrBackend.Torch) FoldInPlace();
         else FoldManaged();
         _buffered = 0;
     }
 
-    /// <summary>geqrf of [T; buffer]; T := the upper triangle of the top p + 1 rows.</summary>
-    private unsafe void FoldTorch()
+    /// <summary>The buffered rows row-major (a copy: at most p + 1 rows, for the structured fold).</summary>
+    private double[] BufferedRowMajor()
     {
         int w = Width, m = _buffered;
+        var rows = new double[m * w];
+        for (int j = 0; j < w; j++)
+        {
+            var col = Stack.Slice((int)((long)j * Lda + w), m);
+            for (int i = 0; i < m; i++) rows[i * w + j] = col[i];
+        }
+        return rows;
+    }
+
+    /// <summary>
+    /// LAPACK dgeqrf of [T; buffer] in place in the stacked column-major buffer (libtorch's MKL, no tensor, no allocation);
+    /// T := the upper triangle of its top p + 1 rows. The Householder vectors dgeqrf leaves below the diagonal are overwritten
+    /// by the next fold's copy of T and its new rows.
+    /// </summary>
+    private void FoldInPlace()
+    {
+        int w = Width, lda = Lda, m = w + _buffered;
+        var s = Stack;
+        for (int j = 0; j < w; j++)
+        {
+            var col = s.Slice((int)((long)j * lda), w);
+            for (int i = 0; i <= j; i++) col[i] = _t[i * w + j];
+            col[(j + 1)..].Clear();
+        }
+        var (tau, tauOffset) = _tau ??= AlignedArray(w);
+        var (work, workOffset) = _work ??= AlignedArray(TorchLapack.GeqrfWorkspace(lda, w, lda));
         TorchRuntime.SetThreads(Threads);
-        using var scope = NewDisposeScope();
-        var stacked = empty(new long[] { w + m, w }, ScalarType.Float64);
-        double* p = TorchLeastSquares.DataPointer(stacked);
-        _t.AsSpan().CopyTo(new Span<double>(p, w * w));
-        _buffer!.AsSpan(0, m * w).CopyTo(new Span<double>(p + (long)w * w, m * w));
-        var (qr, _) = geqrf(stacked);
-        var top = qr.narrow(0, 0, w).triu().contiguous();
-        new ReadOnlySpan<double>(TorchLeastSquares.DataPointer(top), w * w).CopyTo(_t);
+        TorchLapack.Geqrf(m, w, s, lda, tau.AsSpan(tauOffset, w), work.AsSpan(workOffset, work.Length - 8));
+        for (int j = 0; j < w; j++)
+        {
+            var col = s.Slice((int)((long)j * lda), j + 1);
+            for (int i = 0; i <= j; i++) _t[i * w + j] = col[i];
+        }
     }
 
     /// <summary>
@@ -291,16 +380,15 @@ public sealed class TsqrAccumulator
     /// </summary>
     private void FoldManaged()
     {
-        int w = Width, m = _buffered;
-        // the buffered rows column-major, so that a column is contiguous
-        var c = new double[(long)w * m];
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < w; j++) c[j * m + i] = _buffer![i * w + j];
+        int w = Width, m = _buffered, lda = Lda;
+        _ = Stack;
+        var c = _stack!;
+        long o = _stackOffset + w; // column j of the buffered rows: c[o + j·lda ..], contiguous
         var v = new double[m];
         var options = new ParallelOptions { MaxDegreeOfParallelism = Threads };
         for (int j = 0; j < w; j++)
         {
-            var x = c.AsSpan(j * m, m);
+            var x = c.AsSpan((int)(o + (long)j * lda), m);
             double tail = TensorPrimitives.Norm<double>(x);
             if (tail == 0) continue;
             double alpha = _t[j * w + j];
@@ -313,7 +401,7 @@ public sealed class TsqrAccumulator
             if (count == 0) continue;
             void Apply(int l)
             {
-                var col = c.AsSpan(l * m, m);
+                var col = c.AsSpan((int)(o + (long)l * lda), m);
                 double s = tau * (_t[j * w + l] + TensorPrimitives.Dot<double>(v, col));
                 _t[j * w + l] -= s;
                 TensorPrimitives.MultiplyAdd(v, -s, col, col);

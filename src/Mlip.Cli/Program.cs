@@ -7,7 +7,7 @@ namespace Mlip.Cli;
 public static class Program
 {
     /// <summary>Verbs that split their work over the ranks of an MPI run (docs/scale.md); the others run on rank 0 alone.</summary>
-    public static readonly string[] DistributedVerbs = ["train", "mpi-check"];
+    public static readonly string[] DistributedVerbs = ["train", "fit", "mpi-check"];
 
     /// <summary>True when the command line splits over MPI ranks: a distributed verb, or <c>mlip descriptors ... --store DIR</c>.</summary>
     public static bool Distributes(string[] args) =>

@@ -46,6 +46,7 @@ public static class FitCommand
             int s = parse.GetResult(seed) is { Implicit: false } ? parse.GetValue(seed) : c.Seed ?? parse.GetValue(seed);
             string outDir = parse.GetValue(output) ?? c.Output ?? "fit";
             string? inFormat = parse.GetValue(format) ?? c.Format;
+            var world = Mlip.Distributed.Communicator.World;
             var validation = ValidationOptions.Default with { RequireEnergy = true };
             var trainSet = StructureIO.ReadAll(trainFiles, inFormat, validation);
             var testSet = testFiles.Length > 0 ? StructureIO.ReadAll(testFiles, inFormat, ValidationOptions.Default) : [];
@@ -54,9 +55,18 @@ public static class FitCommand
             var options = new FitOptions
             {
                 Train = trainSet, Test = testSet, Output = outDir, Search = search, Seed = s, Threads = nThreads,
-                Resume = parse.GetValue(resume), Fingerprint = fingerprint, Log = stdout, Progress = stderr,
+                Resume = parse.GetValue(resume), Fingerprint = fingerprint, Log = stdout, Progress = stderr, Communicator = world,
             };
             var fit = new FitSearch(options);
+            if (!world.IsRoot)
+            {
+                // under mpirun: this rank builds its share of each basis's blocks for rank 0, which searches, chooses and writes
+                if (!parse.GetValue(dryRun)) fit.Serve();
+                if (!parse.GetValue(dryRun)) world.Barrier();
+                return 0;
+            }
+            if (world.Size > 1 && !parse.GetValue(dryRun))
+                stdout.WriteLine($"mpi: {world.Size} ranks; each builds the normal-equation blocks of its share of the training structures, rank 0 adds them (in rank order), searches and writes");
             if (parse.GetValue(dryRun))
             {
                 stdout.WriteLine($"mlip fit --dry-run: {trainSet.Count} training structures, {(fit.Folds.IsCrossValidation ? $"{fit.Folds.Count}-fold cross-validation" : "hold-out validation")}, budget {search.Budget.ToString("G4", CultureInfo.InvariantCulture)} min");
@@ -105,6 +115,7 @@ public static class FitCommand
             }
             stdout.WriteLine();
             stdout.WriteLine($"wrote {outcome.ModelPath}, report.json, report.html, pareto.png, parity_energy.png, parity_forces.png in {outDir}");
+            world.Barrier(); // the serving ranks sleep in it until rank 0 is done
             return 0;
         }));
         return cmd;

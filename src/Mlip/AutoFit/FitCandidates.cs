@@ -66,6 +66,15 @@ public sealed record FitBasis(string Family, string Label, DescriptorSpec Descri
         },
         ["order"] = Order,
     };
+
+    /// <summary>The basis of <see cref="Json"/> (an MPI rank receives rank 0's bases so).</summary>
+    public static FitBasis FromJson(JsonNode n)
+    {
+        var d = n["descriptor"]!;
+        var parameters = d["parameters"]!.AsObject().ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<string>(), StringComparer.Ordinal);
+        return new FitBasis(n["family"]!.GetValue<string>(), n["label"]!.GetValue<string>(), new DescriptorSpec(d["type"]!.GetValue<string>(), parameters),
+            n["order"]!.GetValue<int>());
+    }
 }
 
 /// <summary>The hyperparameters of one candidate on a basis: loss weight ratios (force and stress to energy), ridge scale and (ACE) smoothness exponent.</summary>

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Mlip.Descriptors;
 using Mlip.Descriptors.Ace;
+using Mlip.Distributed;
 using Mlip.IO;
 using Mlip.Models;
 using Mlip.Structures;
@@ -26,6 +27,13 @@ public sealed record FitOptions
     public TextWriter Log { get; init; } = TextWriter.Null;
     /// <summary>Periodic progress lines (best so far, time left); stderr in the CLI.</summary>
     public TextWriter Progress { get; init; } = TextWriter.Null;
+
+    /// <summary>
+    /// The ranks of an MPI run (every rank makes a <see cref="FitSearch"/> with the same options): rank 0 runs the search
+    /// (<see cref="FitSearch.Run"/>) and the others serve it (<see cref="FitSearch.Serve"/>), each building its share of every
+    /// basis's normal-equation blocks.
+    /// </summary>
+    public ICommunicator Communicator { get; init; } = SingleProcess.Instance;
 }
 
 /// <summary>A basis as the search saw it: its size, build time, measured evaluation cost and what became of it.</summary>
@@ -151,8 +159,9 @@ public sealed class FitSearch
         int p = per * _elements.Count;
         long rows = _o.Train.Sum(s => 1L + (s.Forces is not null ? 3L * s.Count : 0) + (s.Stress is not null ? 6 : 0));
         double rate = 2e9 * Math.Max(1, _o.Threads); // multiply-adds per second, nominal
-        double descriptors = 1.3 * perAtom * atoms / Math.Max(1, _o.Threads);
-        double gram = rows * (double)p * p / 2 / rate;
+        int ranks = _o.Communicator.Size; // the build splits over the ranks; the solves and the scoring stay on rank 0
+        double descriptors = 1.3 * perAtom * atoms / Math.Max(1, _o.Threads) / ranks;
+        double gram = rows * (double)p * p / 2 / rate / ranks;
         int evaluations = _s.Sweeps * (_s.ForceWeights.Length + (_hasStress ? _s.StressWeights.Length : 0) + _s.Ridges.Length + (basis.IsAce ? _s.Smoothness.Length : 0))
             + (_s.Refine ? 4 : 0);
         double validatedRows = rows * (double)_folds.Validated.Length / _folds.Count;
@@ -294,8 +303,7 @@ public sealed class FitSearch
         double startedAt = Elapsed;
         // the last basis's design is garbage by now: give its memory back before this one's blocks are allocated
         LargeObjectGarbage.Collect();
-        var descriptor = basis.Descriptor.Create(_elements);
-        var design = LinearDesign.Build(descriptor, basis.Order, _o.Train, _folds, _o.Threads, descriptorProgress);
+        var design = BuildDesign(basis, descriptorProgress);
         _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: {basis.Label}: design built in {design.BuildTime.TotalSeconds:F1} s"));
         Progress(basis.Label + " built", force: true);
 
@@ -515,10 +523,11 @@ public sealed class FitSearch
         else
         {
             _o.Log.WriteLine($"fit: rebuilding the design of {chosen.Basis.Label} (resumed run)");
-            var design = LinearDesign.Build(chosen.Basis.Descriptor.Create(_elements), chosen.Basis.Order, _o.Train, _folds, _o.Threads, descriptorProgress);
+            var design = BuildDesign(chosen.Basis, descriptorProgress);
             (x, potential) = Refit(design, chosen.Basis, chosen.Hyper)
                 ?? throw new MlipException($"the refit of {chosen.Basis.Label} on all of TRAIN failed: its normal equations are not positive definite");
         }
+        EndService();
         int evaluated = _candidates.Count(c => double.IsFinite(c.Score));
         string reason = string.Create(CultureInfo.InvariantCulture,
             $"lowest validation score ({chosen.Score:F4}: the sum of its validation MAEs over those of the first candidate, stress at weight {_s.StressScore:G3}) " +
@@ -546,6 +555,51 @@ public sealed class FitSearch
         FitReport.Write(_o.Output, outcome, _s);
         _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: done in {Clock(Elapsed)} (budget {Clock(_budget)}); chosen model {cost:F1} µs/atom"));
         return outcome;
+    }
+
+    /// <summary>
+    /// The design of <paramref name="basis"/>: under MPI rank 0 tells the other ranks (waiting in <see cref="Serve"/>) which
+    /// basis to build, and every rank builds its share (<see cref="LinearDesign.Build"/>); rank 0 gets the whole design.
+    /// </summary>
+    private LinearDesign BuildDesign(FitBasis basis, IProgress<WorkProgress>? descriptorProgress)
+    {
+        var comm = _o.Communicator;
+        if (comm.Size > 1)
+        {
+            comm.Barrier(); // the serving ranks sleep here while rank 0 solves, instead of spinning in the broadcast
+            comm.BroadcastBytes(System.Text.Encoding.UTF8.GetBytes(basis.Json().ToJsonString()));
+        }
+        return LinearDesign.Build(basis.Descriptor.Create(_elements), basis.Order, _o.Train, _folds, _o.Threads, descriptorProgress, comm);
+    }
+
+    /// <summary>Rank 0: tells the serving ranks that no more designs are built (they return from <see cref="Serve"/>).</summary>
+    private void EndService()
+    {
+        var comm = _o.Communicator;
+        if (comm.Size == 1) return;
+        comm.Barrier();
+        comm.BroadcastBytes([]);
+    }
+
+    /// <summary>
+    /// A rank other than 0 of an MPI run: builds its share of each design rank 0 asks for (the same structures, folds and
+    /// threads as rank 0's <see cref="Run"/>), until rank 0 has chosen; it writes nothing. Returns the number of designs built.
+    /// </summary>
+    public int Serve()
+    {
+        var comm = _o.Communicator;
+        if (comm.IsRoot) throw new InvalidOperationException("rank 0 runs the search; the other ranks serve it");
+        int built = 0;
+        while (true)
+        {
+            comm.Barrier();
+            var command = comm.BroadcastBytes(null);
+            if (command.Length == 0) return built;
+            var basis = FitBasis.FromJson(JsonNode.Parse(command)!);
+            LinearDesign.Build(basis.Descriptor.Create(_elements), basis.Order, _o.Train, _folds, _o.Threads, null, comm);
+            built++;
+            LargeObjectGarbage.Collect(); // this rank's share of the blocks is garbage once rank 0 has it
+        }
     }
 
     private void LoadCheckpoint()

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
 using Mlip.Descriptors;
+using Mlip.Distributed;
 using Mlip.Structures;
 using Mlip.Training;
 using Mlip.Validation;
@@ -43,16 +44,27 @@ public sealed class LinearDesign
     /// peak is the blocks, the validation rows and one batch of structures (<see cref="MemoryOf"/>): the derivative
     /// blocks of all structures are never held at once.
     /// </summary>
+    /// <remarks>
+    /// Under MPI (<paramref name="comm"/> of several ranks; every rank calls this with the same arguments) each rank computes the
+    /// features, derivative blocks and rows of a contiguous share of the structures (<see cref="Collectives.Share(ICommunicator, int)"/>)
+    /// into blocks of its own; the feature statistics are merged over the ranks, and rank 0 receives the other ranks' blocks
+    /// (added in rank order, block by block) and validation rows: rank 0's design is the whole one, the other ranks' are their
+    /// shares only (they do not solve). The sums are the one process's added in another grouping: equal to round-off.
+    /// </remarks>
     public static LinearDesign Build(IDescriptor descriptor, int order, IReadOnlyList<Structure> structures, ValidationFolds folds,
-        int threads, IProgress<WorkProgress>? progress = null)
+        int threads, IProgress<WorkProgress>? progress = null, ICommunicator? comm = null)
     {
         var clock = Stopwatch.StartNew();
+        comm ??= SingleProcess.Instance;
         int k = descriptor.FeatureCount;
         int per = Models.PolynomialModel.CoefficientsPerElement(order, k);
         int[] elements = [.. structures.SelectMany(s => s.AtomicNumbers).Distinct().Order()];
         int cols = elements.Length * per;
-        var values = DatasetDescriptors.Compute(descriptor, structures, false, threads);
-        var (mean, scale) = new TrainingSet(structures, values).FeatureStatistics();
+        var (first, end) = comm.Share(structures.Count);
+        var share = comm.Size == 1 ? structures : [.. structures.Skip(first).Take(end - first)];
+        var values = DatasetDescriptors.Compute(descriptor, share, false, threads);
+        var (mean, scale) = comm.Size == 1 ? new TrainingSet(share, values).FeatureStatistics()
+            : DistributedFit.FeatureStatistics(comm, new TrainingSet(share, values), k);
         values = null;
         Reclaim(); // the features of the first pass, before the blocks are allocated
 
@@ -60,7 +72,7 @@ public sealed class LinearDesign
         var validated = new HashSet<int>(folds.Validated);
         var kept = new List<ValidationRows>();
         var unit = new LossWeights { Energy = 1, Force = 1, Stress = 1 };
-        int batch = Math.Max(1, Math.Min(threads, structures.Count));
+        int batch = Math.Max(1, Math.Min(threads, Math.Max(1, end - first)));
         int maxRows = structures.Count == 0 ? 0 : structures.Max(st => RowsOf(st).Total);
         // one row buffer per structure of a batch, reused (zeroed) for every structure
         var slots = new double[batch][];
@@ -68,9 +80,9 @@ public sealed class LinearDesign
         var targets = new double[batch][];
         var counts = new (int E, int F, int S)[batch];
         var po = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) };
-        for (int start = 0; start < structures.Count; start += batch)
+        for (int start = first; start < end; start += batch)
         {
-            int count = Math.Min(batch, structures.Count - start);
+            int count = Math.Min(batch, end - start);
             long derivativeBytes = 0;
             MlipParallel.For(0, count, po, q =>
             {
@@ -112,14 +124,60 @@ public sealed class LinearDesign
             // the batch's derivative blocks are garbage now: a large one is reclaimed before the next batch allocates
             // its own, so the process holds one batch's blocks, not as many as the collector would let pile up
             if (derivativeBytes >= ReclaimAboveBytes) Reclaim();
-            progress?.Report(new WorkProgress(start + count, structures.Count, clock.Elapsed));
+            progress?.Report(new WorkProgress(start + count - first, end - first, clock.Elapsed));
         }
         blocks.Complete();
+        if (comm.Size > 1)
+        {
+            blocks.ReduceToRoot(comm);
+            kept = GatherToRoot(comm, kept);
+        }
         return new LinearDesign
         {
             Descriptor = descriptor, Order = order, Elements = elements, Mean = mean, Scale = scale,
             Blocks = blocks, Validation = kept, BuildTime = clock.Elapsed,
         };
+    }
+
+    /// <summary>Every rank's validation rows on rank 0, in rank order (the structures' order: the shares are contiguous); the others keep theirs.</summary>
+    private static List<ValidationRows> GatherToRoot(ICommunicator comm, List<ValidationRows> kept)
+    {
+        if (!comm.IsRoot)
+        {
+            using var ms = new MemoryStream();
+            using (var w = new BinaryWriter(ms, System.Text.Encoding.UTF8, leaveOpen: true))
+            {
+                w.Write(kept.Count);
+                foreach (var v in kept)
+                {
+                    w.Write(v.Structure); w.Write(v.Fold); w.Write(v.Group);
+                    w.Write(v.EnergyRows); w.Write(v.ForceRows); w.Write(v.StressRows); w.Write(v.RootWeight);
+                    w.Write(v.A.Length); w.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.A.AsSpan()));
+                    w.Write(v.B.Length); w.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.B.AsSpan()));
+                }
+            }
+            comm.Send(ms.ToArray(), 0);
+            return kept;
+        }
+        var all = new List<ValidationRows>(kept);
+        for (int r = 1; r < comm.Size; r++)
+        {
+            using var reader = new BinaryReader(new MemoryStream(comm.Receive(r)));
+            int n = reader.ReadInt32();
+            for (int i = 0; i < n; i++)
+            {
+                int structure = reader.ReadInt32(), fold = reader.ReadInt32();
+                string group = reader.ReadString();
+                int e = reader.ReadInt32(), f = reader.ReadInt32(), st = reader.ReadInt32();
+                double rootWeight = reader.ReadDouble();
+                var a = new float[reader.ReadInt32()];
+                reader.BaseStream.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.AsSpan()));
+                var b = new double[reader.ReadInt32()];
+                reader.BaseStream.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(b.AsSpan()));
+                all.Add(new ValidationRows(structure, fold, group, a, b, e, f, st, rootWeight));
+            }
+        }
+        return all;
     }
 
     /// <summary>A batch whose derivative blocks took at least this many bytes is collected right after it is folded in.</summary>

@@ -1,4 +1,6 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using Mlip.Distributed;
 using Mlip.Validation;
 
 namespace Mlip.AutoFit;
@@ -62,6 +64,39 @@ public sealed class NormalEquationBlocks
     public void Complete()
     {
         foreach (var b in _blocks) b.Flush(_threads);
+    }
+
+    /// <summary>
+    /// Under MPI, after <see cref="Complete"/> on every rank: rank 0's blocks become the sums over the ranks (each block G, h, bᵀb
+    /// and row count added in rank order, one message per block and rank, so no rank holds more than one extra block); the
+    /// other ranks' are left as they were.
+    /// </summary>
+    public void ReduceToRoot(ICommunicator comm)
+    {
+        if (comm.Size == 1) return;
+        int p = Columns;
+        var message = comm.IsRoot ? null : new double[(long)p * p + p + 2];
+        foreach (var b in _blocks)
+        {
+            if (!comm.IsRoot)
+            {
+                b.G.CopyTo(message!, 0);
+                b.H.CopyTo(message!, (long)p * p);
+                message![^2] = b.BB;
+                message[^1] = b.Rows;
+                comm.Send(MemoryMarshal.AsBytes(message.AsSpan()), 0);
+                continue;
+            }
+            for (int r = 1; r < comm.Size; r++)
+            {
+                var part = MemoryMarshal.Cast<byte, double>(comm.Receive(r));
+                if (part.Length != (long)p * p + p + 2) throw new InvalidOperationException($"rank {r} sent a block of {part.Length} values, expected {(long)p * p + p + 2}");
+                TensorPrimitives.Add(b.G, part[..(p * p)], b.G);
+                TensorPrimitives.Add(b.H, part.Slice(p * p, p), b.H);
+                b.BB += part[^2];
+                b.Rows += (long)part[^1];
+            }
+        }
     }
 
     /// <summary>Rows of class <paramref name="cls"/> in the folds other than <paramref name="leftOut"/> (all folds when null).</summary>

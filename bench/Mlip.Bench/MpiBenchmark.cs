@@ -11,6 +11,8 @@ namespace Mlip.Bench;
 /// the mlearn Si training set, or with --replicas K that set repeated K times; its test set left out; each run with a fresh descriptor store, or with --in-memory none), the wall time of each, the largest resident memory of a
 /// process (getrusage of the children; the N-rank run goes first, since that figure only grows), and the largest difference between the two models' numbers.
 /// Both runs use the CLI built in src/Mlip.Cli/bin/Release (./mlip builds it); run on a quiet machine.
+/// <c>--fit FIT.yaml</c> times <c>mlip fit TRAIN --config FIT.yaml</c> instead (the automatic search; its config sets the search and
+/// <c>threads</c>), on the same training set, and compares the chosen candidates and models.
 /// </summary>
 public static class MpiBenchmark
 {
@@ -38,6 +40,11 @@ public static class MpiBenchmark
             data = Path.Combine(dir, $"train-x{replicas}.xyz");
             Mlip.IO.StructureIO.Write(data, [.. Enumerable.Range(0, replicas).SelectMany(_ => structures)]);
         }
+        if (Array.IndexOf(args, "--fit") is int at and >= 0 && at + 1 < args.Length)
+        {
+            Fit(cli, Path.GetFullPath(args[at + 1]), data ?? TrainPath(config), dir, ranks);
+            return;
+        }
         string one = Single(config, dir, "one", inMemory, data), many = Single(config, dir, "many", inMemory, data);
 
         // the ranks first: RUSAGE_CHILDREN keeps the largest so far, and one process needs more than one of N ranks
@@ -53,6 +60,26 @@ public static class MpiBenchmark
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"speed-up {t1 / tn:F2}x wall (target >= 1.6 for 2 ranks on 2 quiet cores); CPU of all ranks / CPU of one process {cn / c1:F2}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"(on a machine whose load or CPU quota leaves less than {ranks} free cores the wall ratio says nothing; the CPU ratio is the work the split adds)"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"models: max |difference| / max |value| = {diff:G3}"));
+    }
+
+    /// <summary><c>mpirun -n N mlip fit</c> against <c>mlip fit</c>: wall, CPU, peak memory, the chosen candidate and the models.</summary>
+    private static void Fit(string cli, string fitConfig, string train, string dir, int ranks)
+    {
+        string one = Path.Combine(dir, "fit-one"), many = Path.Combine(dir, "fit-many");
+        var (tn, rssn, cn) = Time("mpirun", ["--oversubscribe", "-n", ranks.ToString(CultureInfo.InvariantCulture), "--mca", "mpi_yield_when_idle", "1", cli, "fit", train, "--config", fitConfig, "-o", many], ranks);
+        var (t1, rss1, c1) = Time(cli, ["fit", train, "--config", fitConfig, "-o", one], null);
+        static string Chosen(string d)
+        {
+            var c = JsonNode.Parse(File.ReadAllText(Path.Combine(d, "report.json")))!["chosen"]!;
+            return c["id"]!.ToJsonString() + c["basis"]!.ToJsonString() + c["hyperparameters"]!.ToJsonString();
+        }
+        Console.WriteLine($"mlip fit {train} --config {fitConfig}");
+        Console.WriteLine("run                     wall s   CPU s (all ranks)   peak RSS of a process (MB)");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"1 process             {t1,8:F1}   {c1,17:F1}   {rss1 / 1e6,8:F0}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{ranks} ranks               {tn,8:F1}   {cn,17:F1}   {rssn / 1e6,8:F0}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"speed-up {t1 / tn:F2}x wall; CPU of all ranks / CPU of one process {cn / c1:F2}"));
+        Console.WriteLine($"chosen candidate the same: {Chosen(one) == Chosen(many)}");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"models: max |difference| / max |value| = {MaxRelativeDifference(Path.Combine(one, "model.json"), Path.Combine(many, "model.json")):G3}"));
     }
 
     /// <summary>A copy of the config with threads 1, a fresh descriptor store of its own (or none), absolute data paths, no test set and its own output.</summary>

@@ -56,6 +56,7 @@ public sealed class LinearDesign
     {
         var clock = Stopwatch.StartNew();
         comm ??= SingleProcess.Instance;
+        var phases = new PhaseTimes(comm, Console.Error); // MLIP_PHASE_TIMES=1: the phases on stderr (every rank under MPI)
         int k = descriptor.FeatureCount;
         int per = Models.PolynomialModel.CoefficientsPerElement(order, k);
         int[] elements = [.. structures.SelectMany(s => s.AtomicNumbers).Distinct().Order()];
@@ -67,6 +68,7 @@ public sealed class LinearDesign
             : DistributedFit.FeatureStatistics(comm, new TrainingSet(share, values), k);
         values = null;
         Reclaim(); // the features of the first pass, before the blocks are allocated
+        phases.Mark("fit design: features and statistics");
 
         var blocks = new NormalEquationBlocks(cols, folds.Count, threads);
         var validated = new HashSet<int>(folds.Validated);
@@ -127,10 +129,12 @@ public sealed class LinearDesign
             progress?.Report(new WorkProgress(start + count - first, end - first, clock.Elapsed));
         }
         blocks.Complete();
+        phases.Mark(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"fit design: descriptors, rows and normal-equation blocks of structures {first}..{end - 1}"));
         if (comm.Size > 1)
         {
             blocks.ReduceToRoot(comm);
             kept = GatherToRoot(comm, kept);
+            phases.Mark("fit design: blocks and validation rows to rank 0");
         }
         return new LinearDesign
         {

@@ -67,21 +67,30 @@ public sealed class NormalEquationBlocks
     }
 
     /// <summary>
-    /// Under MPI, after <see cref="Complete"/> on every rank: rank 0's blocks become the sums over the ranks (each block G, h, bᵀb
-    /// and row count added in rank order, one message per block and rank, so no rank holds more than one extra block); the
-    /// other ranks' are left as they were.
+    /// Under MPI, after <see cref="Complete"/> on every rank: rank 0's blocks become the sums over the ranks (each block's upper
+    /// triangle of G, h, bᵀb and row count added in rank order, one message per block and rank, so no rank holds more than one
+    /// extra block); the other ranks' are left as they were. The ranks first meet in a sleeping barrier (the ranks that finish
+    /// their share first do not spin in a receive).
     /// </summary>
     public void ReduceToRoot(ICommunicator comm)
     {
         if (comm.Size == 1) return;
+        comm.Barrier();
         int p = Columns;
-        var message = comm.IsRoot ? null : new double[(long)p * p + p + 2];
+        long triangle = (long)p * (p + 1) / 2, length = triangle + p + 2;
+        var message = comm.IsRoot ? null : new double[length];
         foreach (var b in _blocks)
         {
             if (!comm.IsRoot)
             {
-                b.G.CopyTo(message!, 0);
-                b.H.CopyTo(message!, (long)p * p);
+                // G holds its upper triangle only (Flush sums j ≥ i): row i's entries i..p-1, row after row
+                long at = 0;
+                for (int i = 0; i < p; i++)
+                {
+                    b.G.AsSpan((int)((long)i * p + i), p - i).CopyTo(message.AsSpan((int)at, p - i));
+                    at += p - i;
+                }
+                b.H.CopyTo(message!, triangle);
                 message![^2] = b.BB;
                 message[^1] = b.Rows;
                 comm.Send(MemoryMarshal.AsBytes(message.AsSpan()), 0);
@@ -90,9 +99,15 @@ public sealed class NormalEquationBlocks
             for (int r = 1; r < comm.Size; r++)
             {
                 var part = MemoryMarshal.Cast<byte, double>(comm.Receive(r));
-                if (part.Length != (long)p * p + p + 2) throw new InvalidOperationException($"rank {r} sent a block of {part.Length} values, expected {(long)p * p + p + 2}");
-                TensorPrimitives.Add(b.G, part[..(p * p)], b.G);
-                TensorPrimitives.Add(b.H, part.Slice(p * p, p), b.H);
+                if (part.Length != length) throw new InvalidOperationException($"rank {r} sent a block of {part.Length} values, expected {length}");
+                long at = 0;
+                for (int i = 0; i < p; i++)
+                {
+                    var row = b.G.AsSpan((int)((long)i * p + i), p - i);
+                    TensorPrimitives.Add(row, part.Slice((int)at, p - i), row);
+                    at += p - i;
+                }
+                TensorPrimitives.Add(b.H, part.Slice((int)triangle, p), b.H);
                 b.BB += part[^2];
                 b.Rows += (long)part[^1];
             }

@@ -40,6 +40,8 @@ public sealed class MolecularDynamics(IIntegrator integrator, MdState state)
     /// <summary>Runs <paramref name="steps"/> steps (fewer if stopped); returns the number done.</summary>
     public long Run(long steps, CancellationToken cancel = default)
     {
+        // the parallel loops of the steps (neighbour list, forces, gathers, kicks, sums) run on workers that live for the run
+        using var pool = Mlip.Validation.MlipParallel.UseWorkerPool();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         if (!_initialized)
         {

@@ -60,8 +60,10 @@ public sealed class MolecularDynamics(IIntegrator integrator, MdState state)
             {
                 cancel.ThrowIfCancellationRequested();
                 var mark = ph?.Start() ?? default;
+                State.ReleaseKinetics();
                 Integrator.Step(State);
                 if (ph is not null) mark = ph.Stop(MdPhaseTimes.Phase.Step, mark);
+                State.HoldKinetics(); // one pass for the log's and the observers' kinetic energy, temperature and pressure
                 Record(forceAll: false);
                 if (ph is not null) mark = ph.Stop(MdPhaseTimes.Phase.Output, mark);
                 Observer?.Invoke(State);
@@ -74,6 +76,7 @@ public sealed class MolecularDynamics(IIntegrator integrator, MdState state)
         }
         finally
         {
+            State.ReleaseKinetics();
             State.Phases = null;
             if (ph is not null)
             {

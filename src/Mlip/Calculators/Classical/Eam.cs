@@ -110,84 +110,112 @@ public sealed class Eam : ClassicalPotential
         return m * 7;
     }
 
-    /// <summary>F'(ρ_i) and F(ρ_i) of every atom (the first AtomCount entries; kept for the next call, see <see cref="Release"/>).</summary>
-    private sealed record Embedding(double[] Fp, double[] F);
+    /// <summary>Each atom's energy and force from its own full row (<see cref="ClassicalPotential.SumsOwnRows"/>).</summary>
+    protected override bool SumsOwnRows => true;
 
-    private readonly System.Collections.Concurrent.ConcurrentStack<Embedding> _kept = new();
-
-    /// <summary>The density ρ_i of every atom (summed over its own pairs, parallel over atoms), then F(ρ_i) and F'(ρ_i).</summary>
-    protected override object? Prepare(NeighborList nl, int[] types)
+    /// <summary>
+    /// Owner computes, in two parallel passes over blocks of atoms: the density ρ_i of every atom over its own row, and F(ρ_i),
+    /// F'(ρ_i); then every atom's force F_i = Σ_j [F'(ρ_i) ρ_j'(r) + F'(ρ_j) ρ_i'(r) + φ'(r)] r̂_ij and energy
+    /// F(ρ_i) + ½ Σ_j φ(r_ij) over its own row, the virial per block (each pair seen from both ends, halved). Each atom writes
+    /// only its own entries, so the results are the same bits on any number of threads. A pair's terms are evaluated from
+    /// both ends (twice a half list's spline work), but nothing is stored per pair: on the wide rows of a Verlet list
+    /// (cut-off + skin, the distance tested here) an MD step does no filter, no per-pair writes and no gather.
+    /// </summary>
+    protected override void SumRows(PairRows rows, int[] types, Vec3[] forces, double[] atomEnergies, double[] perAtom, double[] blockTotals)
     {
-        int atoms = nl.AtomCount;
+        int atoms = rows.AtomCount;
+        var fp = perAtom;
+        MlipParallel.ForChunks(atoms, BlockAtoms, static () => 0, (first, end, _) => Densities(rows, types, fp, atomEnergies, first, end));
+        MlipParallel.ForChunks(atoms, BlockAtoms, static () => 0, (first, end, _) =>
+            Forces(rows, types, fp, forces, atomEnergies, blockTotals.AsSpan(10 * (first / BlockAtoms), 10), first, end));
+    }
+
+    /// <summary>ρ_i over the row of each atom first..end − 1, then F'(ρ_i) into <paramref name="fp"/> and F(ρ_i) into <paramref name="embedding"/>.</summary>
+    private void Densities(PairRows rows, int[] types, double[] fp, double[] embedding, int first, int end)
+    {
+        var offsets = rows.List.Offsets; var neighbors = rows.List.Neighbors;
+        var stored = rows.StoredVectors; var positions = rows.Positions; var translations = rows.Translations;
+        bool wide = rows.Wide;
         double cutsq = cut * cut;
-        var kept = _kept.TryPop(out var spare) && spare.Fp.Length >= atoms ? spare : new Embedding(new double[atoms], new double[atoms]);
-        var fp = kept.Fp;
-        var f = kept.F;
-        MlipParallel.ForChunks(atoms, 256, () => 0, (first, end, _) =>
+        for (int i = first; i < end; i++)
         {
-            var neighbors = nl.Neighbors; var distances = nl.Distances; var offsets = nl.Offsets;
-            for (int i = first; i < end; i++)
+            double rho = 0;
+            Vec3 ri = wide ? positions[i] : default;
+            for (int q = offsets[i]; q < offsets[i + 1]; q++)
             {
-                double rho = 0;
-                for (int q = offsets[i]; q < offsets[i + 1]; q++)
-                {
-                    double r = distances[q];
-                    if (r * r >= cutsq) continue;
-                    int c = RadialKnot(r, out double p0);
-                    var sr = rhor[types[neighbors[q]]];
-                    rho += ((sr[c + 3] * p0 + sr[c + 4]) * p0 + sr[c + 5]) * p0 + sr[c + 6];
-                }
-                double p = rho * rdrho + 1.0;
-                int m = (int)p;
-                m = Math.Max(1, Math.Min(m, nrho - 1));
-                p -= m;
-                p = Math.Min(p, 1.0);
-                var s = frho[types[i]]; int k = m * 7;
-                fp[i] = (s[k] * p + s[k + 1]) * p + s[k + 2];
-                double phi = ((s[k + 3] * p + s[k + 4]) * p + s[k + 5]) * p + s[k + 6];
-                if (rho > rhomax) phi += fp[i] * (rho - rhomax);
-                f[i] = phi;
+                int j = neighbors[q];
+                Vec3 v;
+                if (wide) { Vec3 rj = positions[j], t = translations[q]; v = new Vec3(rj.X - ri.X + t.X, rj.Y - ri.Y + t.Y, rj.Z - ri.Z + t.Z); }
+                else v = stored[q];
+                double d2 = v.X * v.X + v.Y * v.Y + v.Z * v.Z;
+                if (d2 >= cutsq) continue;
+                int c = RadialKnot(Math.Sqrt(d2), out double p0);
+                var sr = rhor[types[j]];
+                rho += ((sr[c + 3] * p0 + sr[c + 4]) * p0 + sr[c + 5]) * p0 + sr[c + 6];
             }
-        });
-        return kept;
+            double p = rho * rdrho + 1.0;
+            int m = (int)p;
+            m = Math.Max(1, Math.Min(m, nrho - 1));
+            p -= m;
+            p = Math.Min(p, 1.0);
+            var s = frho[types[i]]; int k = m * 7;
+            fp[i] = (s[k] * p + s[k + 1]) * p + s[k + 2];
+            double phi = ((s[k + 3] * p + s[k + 4]) * p + s[k + 5]) * p + s[k + 6];
+            if (rho > rhomax) phi += fp[i] * (rho - rhomax);
+            embedding[i] = phi;
+        }
     }
 
-    protected override void Release(object? prepared)
-    {
-        if (prepared is Embedding e) _kept.Push(e);
-    }
-
-    protected override void Compute(NeighborList nl, int[] types, PairSum sum, int first, int end, object? prepared)
+    /// <summary>Force and energy of each atom first..end − 1 over its own row; the block's energy and half the virial of its rows into <paramref name="total"/>.</summary>
+    private void Forces(PairRows rows, int[] types, double[] fp, Vec3[] forces, double[] atomEnergies, Span<double> total, int first, int end)
     {
         int n = SpeciesCount;
-        var centers = nl.Centers; var neighbors = nl.Neighbors; var vectors = nl.Vectors; var distances = nl.Distances;
+        var offsets = rows.List.Offsets; var neighbors = rows.List.Neighbors;
+        var stored = rows.StoredVectors; var positions = rows.Positions; var translations = rows.Translations;
+        bool wide = rows.Wide;
         double cutsq = cut * cut;
-        var (fp, embedding) = (Embedding)prepared!;
-        var reverse = nl.Reverse;
-        var atomEnergies = sum.AtomEnergies;
-        for (int i = first; i < end; i++) atomEnergies[i] += embedding[i];
-        for (int q = nl.Offsets[first]; q < nl.Offsets[end]; q++)
+        double e = 0, xx = 0, yy = 0, zz = 0, yz = 0, zy = 0, xz = 0, zx = 0, xy = 0, yx = 0;
+        for (int i = first; i < end; i++)
         {
-            if (q > reverse[q]) continue; // each pair once, from the end with the lower pair index (a half list)
-            double r = distances[q];
-            if (r * r >= cutsq) continue;
-            int i = centers[q], j = neighbors[q];
-            int c = RadialKnot(r, out double p);
-            int ti = types[i], tj = types[j];
-            var sj = rhor[tj];
-            double rhojp = (sj[c] * p + sj[c + 1]) * p + sj[c + 2];
-            double rhoip = rhojp;
-            if (ti != tj) { var si = rhor[ti]; rhoip = (si[c] * p + si[c + 1]) * p + si[c + 2]; }
-            var sz = z2r[types[i] * n + types[j]];
-            double z2p = (sz[c] * p + sz[c + 1]) * p + sz[c + 2];
-            double z2 = ((sz[c + 3] * p + sz[c + 4]) * p + sz[c + 5]) * p + sz[c + 6];
-            double recip = 1.0 / r;
-            double phi = z2 * recip;
-            double phip = z2p * recip - phi * recip;
-            sum.AddPairEnergy(q, phi);
-            // F_i's dependence on ρ_j(r), F_j's on ρ_i(r), and the pair term
-            double dEdr = fp[i] * rhojp + fp[j] * rhoip + phip;
-            sum.Add(q, (dEdr * recip) * vectors[q]);
+            Vec3 ri = wide ? positions[i] : default;
+            int ti = types[i];
+            var si = rhor[ti];
+            double fpi = fp[i];
+            double fx = 0, fy = 0, fz = 0, pair = 0;
+            for (int q = offsets[i]; q < offsets[i + 1]; q++)
+            {
+                int j = neighbors[q];
+                Vec3 v;
+                if (wide) { Vec3 rj = positions[j], t = translations[q]; v = new Vec3(rj.X - ri.X + t.X, rj.Y - ri.Y + t.Y, rj.Z - ri.Z + t.Z); }
+                else v = stored[q];
+                double d2 = v.X * v.X + v.Y * v.Y + v.Z * v.Z;
+                if (d2 >= cutsq) continue;
+                double r = Math.Sqrt(d2);
+                int c = RadialKnot(r, out double p);
+                int tj = types[j];
+                var sj = rhor[tj];
+                double rhojp = (sj[c] * p + sj[c + 1]) * p + sj[c + 2];
+                double rhoip = ti == tj ? rhojp : (si[c] * p + si[c + 1]) * p + si[c + 2];
+                var sz = z2r[ti * n + tj];
+                double z2p = (sz[c] * p + sz[c + 1]) * p + sz[c + 2];
+                double z2 = ((sz[c + 3] * p + sz[c + 4]) * p + sz[c + 5]) * p + sz[c + 6];
+                double recip = 1.0 / r;
+                double phi = z2 * recip;
+                double phip = z2p * recip - phi * recip;
+                pair += phi;
+                // F_i's dependence on ρ_j(r), F_j's on ρ_i(r), and the pair term
+                double g = (fpi * rhojp + fp[j] * rhoip + phip) * recip;
+                double gx = g * v.X, gy = g * v.Y, gz = g * v.Z;
+                fx += gx; fy += gy; fz += gz;
+                xx += gx * v.X; yy += gy * v.Y; zz += gz * v.Z;
+                yz += gy * v.Z; zy += gz * v.Y; xz += gx * v.Z; zx += gz * v.X; xy += gx * v.Y; yx += gy * v.X;
+            }
+            double ei = atomEnergies[i] + 0.5 * pair;
+            atomEnergies[i] = ei;
+            e += ei;
+            forces[i] = new Vec3(fx, fy, fz);
         }
+        total[0] = e; total[1] = 0.5 * xx; total[2] = 0.5 * yy; total[3] = 0.5 * zz; total[4] = 0.5 * yz; total[5] = 0.5 * zy;
+        total[6] = 0.5 * xz; total[7] = 0.5 * zx; total[8] = 0.5 * xy; total[9] = 0.5 * yx;
     }
 }

@@ -3,8 +3,8 @@ using Mlip.Structures;
 namespace Mlip.Neighbors;
 
 /// <summary>
-/// The rows of a full neighbour list for potentials that sum each atom's terms over its own row (owner computes: no
-/// per-pair gradients, no gather). Either a built list at the cut-off (<see cref="Of"/>: its stored vectors) or the wide
+/// The rows of a full neighbour list for potentials that work on the rows themselves (EAM: densities over each atom's row,
+/// pair terms from one end, a gather). Either a built list at the cut-off (<see cref="Of"/>: its stored vectors) or the wide
 /// rows of a <see cref="VerletList"/> at cut-off + skin (<see cref="VerletList.Rows(Structure)"/>), whose pair vectors are
 /// formed from the positions and each pair's image translation by <see cref="Vector"/>, with the same expression as the
 /// filtered list's, so the same bits; the caller then skips the pairs beyond its cut-off.

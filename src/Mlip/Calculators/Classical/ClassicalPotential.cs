@@ -109,6 +109,9 @@ public sealed class PairSum
     public void AddPairEnergy(int pair, double e) => _pairEnergies[pair] += e;
 
     internal ReadOnlySpan<double> PairEnergies => _pairEnergies.AsSpan(0, _pairs);
+
+    /// <summary>The per-pair energies to write in place (<see cref="ClassicalPotential"/>'s row passes).</summary>
+    internal Span<double> PairEnergySlots => _pairEnergies.AsSpan(0, _pairs);
 }
 
 /// <summary>
@@ -318,7 +321,7 @@ public abstract class ClassicalPotential : IForceWriter
     }
 
     /// <summary>
-    /// The owner-computes pass (<see cref="SumsOwnRows"/>): <see cref="SumRows"/> writes each atom's force and energy and each
+    /// The row pass (<see cref="SumsOwnRows"/>): <see cref="SumRows"/> writes each atom's force and energy and each
     /// block's energy and virial; the block sums are added in block order (the same bits on any number of threads).
     /// </summary>
     private (double Energy, Stress? Stress) SumOwn(PairRows rows, int[] types, Workspace work, Span<Vec3> forcesOut, double volume, Span<double> atomEnergiesOut)
@@ -330,7 +333,8 @@ public abstract class ClassicalPotential : IForceWriter
         if (work.Forces.Length < n) { work.Forces = new Vec3[n]; work.AtomEnergies = new double[n]; }
         if (work.PerAtom.Length < n) work.PerAtom = new double[n];
         var virials = work.Virials;
-        SumRows(rows, types, work.Forces, work.AtomEnergies, work.PerAtom, virials);
+        work.Sum.Reset(n, rows.List.PairCount);
+        SumRows(rows, types, work.Forces, work.AtomEnergies, work.PerAtom, virials, work.Sum);
         long t1 = StagePerf.Add(2, t0);
         if (!forcesOut.IsEmpty) work.Forces.AsSpan(0, n).CopyTo(forcesOut);
         if (!atomEnergiesOut.IsEmpty) work.AtomEnergies.AsSpan(0, n).CopyTo(atomEnergiesOut);
@@ -349,20 +353,20 @@ public abstract class ClassicalPotential : IForceWriter
     }
 
     /// <summary>
-    /// Whether the potential sums each atom's energy and force over its own full row (<see cref="SumRows"/>) instead of
-    /// writing per-pair gradients (<see cref="Compute"/>): then it gets the wide rows of the Verlet list (no per-call filter)
-    /// and no gather follows.
+    /// Whether the potential forms each atom's energy and force itself from the rows of the list (<see cref="SumRows"/>) instead
+    /// of writing per-pair gradients for the common gather (<see cref="Compute"/>): then it gets the wide rows of the Verlet
+    /// list (no per-call filter) and tests the distances itself.
     /// </summary>
     protected virtual bool SumsOwnRows => false;
 
     /// <summary>
-    /// The owner-computes pass of a potential with <see cref="SumsOwnRows"/>: for every atom i its force (−∂E/∂r_i) into
+    /// The pass of a potential with <see cref="SumsOwnRows"/>: for every atom i its force (−∂E/∂r_i) into
     /// <paramref name="forces"/>[i] and its energy into <paramref name="atomEnergies"/>[i]; for every block b of
     /// <see cref="BlockAtoms"/> atoms, into <paramref name="blockTotals"/>[10 b ..]: the block's energy, then the virial
     /// Σ (∂E/∂r_ij) ⊗ r_ij over its pairs counted once (xx, yy, zz, yz, zy, xz, zx, xy, yx). <paramref name="perAtom"/>: scratch,
-    /// one double per atom. Rows may be wide (<see cref="PairRows.Wide"/>): skip pairs at or beyond the cut-off.
+    /// one double per atom; <paramref name="pairs"/>: per-pair scratch, sized to the rows' pairs, not cleared. Rows may be wide (<see cref="PairRows.Wide"/>): skip pairs at or beyond the cut-off.
     /// </summary>
-    protected virtual void SumRows(PairRows rows, int[] types, Vec3[] forces, double[] atomEnergies, double[] perAtom, double[] blockTotals) =>
+    protected virtual void SumRows(PairRows rows, int[] types, Vec3[] forces, double[] atomEnergies, double[] perAtom, double[] blockTotals, PairSum pairs) =>
         throw new NotSupportedException($"{Name} computes per-pair gradients");
 
     /// <summary>Takes back what <see cref="Prepare"/> gave once the call is done with it (to keep its arrays for the next call).</summary>

@@ -94,11 +94,14 @@ public static class MlipParallel
     /// Until disposed, <see cref="ForChunks{TScratch}(int, int, Func{TScratch}, Action{int, int, TScratch})"/> calls made on the
     /// calling thread run on a <see cref="WorkerPool"/> of its own (worker threads that live for the scope) instead of
     /// <see cref="Parallel.For(int, int, Action{int})"/>: for a loop such as MD's that enters several short parallel loops a
-    /// step. The same blocks, so the same bits. Disposing ends the workers. Nested scopes keep the outer pool.
+    /// step. The same blocks, so the same bits. Disposing ends the workers. Nested scopes keep the outer pool. On a thread-pool
+    /// thread (an MD run that is one item of an outer parallel loop: active learning's explorations, dataset generation)
+    /// no pool is made: the loops stay on <see cref="Parallel.For(int, int, Action{int})"/>, which shares the thread pool with
+    /// the outer loop, instead of each concurrent run adding its own spinning workers.
     /// </summary>
     public static IDisposable UseWorkerPool()
     {
-        if (_pool is not null) return new PoolScope(null);
+        if (_pool is not null || Thread.CurrentThread.IsThreadPoolThread) return new PoolScope(null);
         var pool = new WorkerPool();
         _pool = pool;
         return new PoolScope(pool);

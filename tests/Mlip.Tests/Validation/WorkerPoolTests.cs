@@ -12,6 +12,20 @@ public sealed class WorkerPoolTests
 {
     private static double Item(int i) => Math.Sin(0.001 * i) * Math.Exp(-1e-5 * i);
 
+    /// <summary>Runs <paramref name="body"/> on a thread of its own (the test runner's threads may be thread-pool threads, where <see cref="MlipParallel.UseWorkerPool"/> makes no pool); rethrows what it threw.</summary>
+    internal static void OnOwnThread(Action body)
+    {
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? error = null;
+        var thread = new Thread(() =>
+        {
+            try { body(); }
+            catch (Exception e) { error = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e); }
+        });
+        thread.Start();
+        thread.Join();
+        error?.Throw();
+    }
+
     /// <summary>Per-item values and the block sums summed in block order, from ForChunks on <paramref name="threads"/> threads.</summary>
     private static (double[] Values, double Sum, (int, int)[] Blocks) Loop(int threads, int count = 10_000, int chunk = 97)
     {
@@ -32,7 +46,9 @@ public sealed class WorkerPoolTests
     }
 
     [Fact]
-    public void RegionsGiveTheSerialBlocksAndBitsOnAnyThreadCount()
+    public void RegionsGiveTheSerialBlocksAndBitsOnAnyThreadCount() => OnOwnThread(RegionsGiveTheSerialBlocksAndBitsOnAnyThreadCountBody);
+
+    private static void RegionsGiveTheSerialBlocksAndBitsOnAnyThreadCountBody()
     {
         var serial = Loop(1);
         using var scope = MlipParallel.UseWorkerPool();
@@ -52,7 +68,9 @@ public sealed class WorkerPoolTests
     }
 
     [Fact]
-    public void EachParticipantMakesOneScratchAndReleasesIt()
+    public void EachParticipantMakesOneScratchAndReleasesIt() => OnOwnThread(EachParticipantMakesOneScratchAndReleasesItBody);
+
+    private static void EachParticipantMakesOneScratchAndReleasesItBody()
     {
         using var scope = MlipParallel.UseWorkerPool();
         using var limit = MlipParallel.LimitThreads(3);
@@ -69,7 +87,9 @@ public sealed class WorkerPoolTests
     }
 
     [Fact]
-    public void UserErrorIsThrownUnwrappedAndThePoolKeepsWorking()
+    public void UserErrorIsThrownUnwrappedAndThePoolKeepsWorking() => OnOwnThread(UserErrorIsThrownUnwrappedAndThePoolKeepsWorkingBody);
+
+    private static void UserErrorIsThrownUnwrappedAndThePoolKeepsWorkingBody()
     {
         using var scope = MlipParallel.UseWorkerPool();
         using var limit = MlipParallel.LimitThreads(2);
@@ -83,7 +103,9 @@ public sealed class WorkerPoolTests
     }
 
     [Fact]
-    public void BugsArriveAsAggregateExceptionsFromEveryThread()
+    public void BugsArriveAsAggregateExceptionsFromEveryThread() => OnOwnThread(BugsArriveAsAggregateExceptionsFromEveryThreadBody);
+
+    private static void BugsArriveAsAggregateExceptionsFromEveryThreadBody()
     {
         using var scope = MlipParallel.UseWorkerPool();
         using var limit = MlipParallel.LimitThreads(3);
@@ -100,7 +122,9 @@ public sealed class WorkerPoolTests
     }
 
     [Fact]
-    public void NestedLoopsRunSeriallyOnTheirThread()
+    public void NestedLoopsRunSeriallyOnTheirThread() => OnOwnThread(NestedLoopsRunSeriallyOnTheirThreadBody);
+
+    private static void NestedLoopsRunSeriallyOnTheirThreadBody()
     {
         using var scope = MlipParallel.UseWorkerPool();
         using var limit = MlipParallel.LimitThreads(2);
@@ -123,7 +147,9 @@ public sealed class WorkerPoolTests
     }
 
     [Fact]
-    public void DisposingTheScopeEndsTheWorkers()
+    public void DisposingTheScopeEndsTheWorkers() => OnOwnThread(DisposingTheScopeEndsTheWorkersBody);
+
+    private static void DisposingTheScopeEndsTheWorkersBody()
     {
         WorkerPool pool;
         using (MlipParallel.UseWorkerPool())
@@ -141,6 +167,26 @@ public sealed class WorkerPoolTests
         Assert.Throws<ObjectDisposedException>(() => pool.TryRun(10, 1, 2, static () => 0, (_, _, _) => { }, _ => { }));
         // without a scope the loops run on Parallel.For, as before
         Assert.Equal(Loop(1).Values, Loop(2).Values);
+    }
+
+    [Fact]
+    public async Task NoPoolOnAThreadPoolThread()
+    {
+        bool? made = null;
+        await Task.Run(() =>
+        {
+            using var scope = MlipParallel.UseWorkerPool();
+            made = MlipParallel.CurrentPool is not null;
+        });
+        Assert.False(made);
+        var thread = new Thread(() =>
+        {
+            using var scope = MlipParallel.UseWorkerPool();
+            made = MlipParallel.CurrentPool is not null;
+        });
+        thread.Start();
+        thread.Join();
+        Assert.True(made);
     }
 
     [Fact]

@@ -37,4 +37,11 @@ public sealed class ReusedNeighborList
         _list ??= new VerletList(cutoff, _skin);
         return _list.Get(structure);
     }
+
+    /// <summary>The wide rows (cut-off + skin, <see cref="VerletList.Rows(Structure)"/>) of <paramref name="structure"/>; call it holding <see cref="Gate"/>, with a positive skin.</summary>
+    public PairRows Rows(Structure structure, double cutoff)
+    {
+        _list ??= new VerletList(cutoff, _skin);
+        return _list.Rows(structure);
+    }
 }

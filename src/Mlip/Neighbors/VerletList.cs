@@ -49,6 +49,49 @@ public sealed class VerletList
     {
         int n = positions.Length;
         if (Skin == 0) return NeighborList.Build(cell, positions, pbc, Cutoff);
+        EnsureWide(cell, positions, pbc);
+        var wl = _wide!;
+        int widePairs = wl.PairCount;
+        if (_wideReverse.Length != widePairs) _wideReverse = wl.Reverse.ToArray();
+        if (_scratchNeighbors.Length < widePairs)
+        {
+            _scratchNeighbors = new int[widePairs]; _scratchWide = new int[widePairs]; _scratchVectors = new Vec3[widePairs];
+        }
+        if (_rowCounts.Length != n) _rowCounts = new int[n];
+        _positions = EnsurePositions(positions);
+        // 1. per block of atoms (parallel): the pairs within the cutoff, packed from the block's first wide pair on
+        //    (a block's kept pairs never pass its wide ones), with no branch on the test: a rejected pair's slot is reused
+        MlipParallel.ForChunks(n, ChunkAtoms, () => 0, (first, end, _) => Filter(first, end));
+        // 2. the offsets (serial, O(atoms))
+        int count = 0;
+        for (int i = 0; i < n; i++) { _offsets[i] = count; count += _rowCounts[i]; }
+        _offsets[n] = count;
+        // 3. each block's pairs moved to their place, with their distances, images and reverse pairs (parallel)
+        MlipParallel.ForChunks(n, ChunkAtoms, () => 0, (first, end, _) => Place(first, end));
+        return NeighborList.FromArrays(Cutoff, n, count, _offsets, _centers, _neighbors, _shifts, _vectors, _distances, _reverse);
+    }
+
+    /// <summary>
+    /// The wide rows (cut-off + skin) for these positions, without the per-call filter: each pair's vector is formed from the
+    /// positions and its image translation (the same bits as <see cref="Get(Structure)"/>'s vectors, in the same order within a row),
+    /// and the caller tests the distance against its cut-off, as LAMMPS's pair styles do with their skin. Valid until the next call.
+    /// Without a skin: the rows of a fresh list at the cut-off.
+    /// </summary>
+    public PairRows Rows(Structure s) => Rows(s.Cell, s.Positions, s.Pbc);
+
+    /// <inheritdoc cref="Rows(Structure)"/>
+    public PairRows Rows(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc)
+    {
+        if (Skin == 0) return PairRows.Of(NeighborList.Build(cell, positions, pbc, Cutoff));
+        EnsureWide(cell, positions, pbc);
+        _positions = EnsurePositions(positions);
+        return new PairRows(_wide!, _translations, _positions);
+    }
+
+    /// <summary>Builds the wide list when an atom has moved more than half the skin since the last build (or the cell, periodicity or count changed).</summary>
+    private void EnsureWide(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc)
+    {
+        int n = positions.Length;
         if (NeedsBuild(cell, positions, pbc))
         {
             var wide = NeighborList.Build(cell, positions, pbc, Cutoff + Skin);
@@ -72,26 +115,8 @@ public sealed class VerletList
                 var t = NeighborList.PairVector(default, default, cell, ws[3 * p], ws[3 * p + 1], ws[3 * p + 2]);
                 _translations[p] = t;
             }
-            _wideReverse = wide.Reverse.ToArray();
+            _wideReverse = [];
         }
-        var wl = _wide!;
-        int widePairs = wl.PairCount;
-        if (_scratchNeighbors.Length < widePairs)
-        {
-            _scratchNeighbors = new int[widePairs]; _scratchWide = new int[widePairs]; _scratchVectors = new Vec3[widePairs];
-        }
-        if (_rowCounts.Length != n) _rowCounts = new int[n];
-        _positions = EnsurePositions(positions);
-        // 1. per block of atoms (parallel): the pairs within the cutoff, packed from the block's first wide pair on
-        //    (a block's kept pairs never pass its wide ones), with no branch on the test: a rejected pair's slot is reused
-        MlipParallel.ForChunks(n, ChunkAtoms, () => 0, (first, end, _) => Filter(first, end));
-        // 2. the offsets (serial, O(atoms))
-        int count = 0;
-        for (int i = 0; i < n; i++) { _offsets[i] = count; count += _rowCounts[i]; }
-        _offsets[n] = count;
-        // 3. each block's pairs moved to their place, with their distances, images and reverse pairs (parallel)
-        MlipParallel.ForChunks(n, ChunkAtoms, () => 0, (first, end, _) => Place(first, end));
-        return NeighborList.FromArrays(Cutoff, n, count, _offsets, _centers, _neighbors, _shifts, _vectors, _distances, _reverse);
     }
 
     /// <summary>Atoms per block of the parallel passes (fixed: the list does not depend on the thread count).</summary>

@@ -35,6 +35,9 @@ public abstract class Integrator : IIntegrator
             for (int i = first; i < end; i++) v[i] += (h * MdUnits.ForceToAcceleration / m[i]) * f[i];
         });
 
+    /// <summary><see cref="Kick"/> as the last velocity update of a step, forming the kinetic sums for the log and observers in the same pass (<see cref="MdState.KickFormingKinetics"/>).</summary>
+    protected static void LastKick(MdState s, double h) => s.KickFormingKinetics(h);
+
     /// <summary>r += h v, in parallel blocks of atoms.</summary>
     protected static void Drift(MdState s, double h) =>
         MlipParallel.ForChunks(s.Count, BlockAtoms, static () => 0, (first, end, _) =>
@@ -77,7 +80,7 @@ public sealed class VelocityVerlet(ICalculator calculator, double timeStep) : In
         double h = TimeStep;
         KickDrift(s, 0.5 * h, h);
         UpdateForces(s);
-        Kick(s, 0.5 * h);
+        LastKick(s, 0.5 * h);
         Advance(s);
     }
 }

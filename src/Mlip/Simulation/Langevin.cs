@@ -50,7 +50,7 @@ public sealed class Langevin : Integrator
         OrnsteinUhlenbeck(s, h);
         Drift(s, 0.5 * h);
         UpdateForces(s);
-        Kick(s, 0.5 * h);
+        LastKick(s, 0.5 * h);
         Advance(s);
     }
 

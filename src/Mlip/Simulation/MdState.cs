@@ -60,11 +60,98 @@ public sealed class MdState
     /// <summary>Atoms per block of the sums over atoms: each block is summed in atom order, the block sums in block order (the same bits on any thread count; up to this many atoms, one serial sum).</summary>
     private const int SumBlock = 1024;
 
+    private bool _hold, _held, _formed;
+    private double _heldKinetic;
+    private Matrix3 _heldTensor;
+    private double[] _partial = [];
+
+    /// <summary>
+    /// Until <see cref="ReleaseKinetics"/>, the first request of <see cref="KineticEnergy"/> or <see cref="KineticTensor"/>
+    /// forms both in one parallel pass and later requests return them: for the log and the observers after a step, which ask
+    /// for them several times (temperature, total and conserved energy, pressure) while the velocities stay as they are.
+    /// The same bits as the separate sums.
+    /// </summary>
+    internal void HoldKinetics()
+    {
+        _hold = true;
+        _held = _formed;
+        _formed = false;
+    }
+
+    /// <summary>
+    /// The last kick of a step, v += (h/m) F in parallel blocks of atoms, with the kinetic energy and tensor of the new
+    /// velocities summed in the same pass (the same bits as the kick and the sums apart); the next <see cref="HoldKinetics"/>
+    /// serves them, so nothing may change the velocities in between.
+    /// </summary>
+    internal void KickFormingKinetics(double h)
+    {
+        var v = Velocities; var m = Masses; var f = Forces;
+        var partial = Partials();
+        MlipParallel.ForChunks(v.Length, SumBlock, static () => 0, (first, end, _) =>
+        {
+            for (int i = first; i < end; i++) v[i] += (h * MdUnits.ForceToAcceleration / m[i]) * f[i];
+            SumKinetics(v, m, partial, first, end);
+        });
+        Reduce(partial);
+        _formed = true;
+    }
+
+    private double[] Partials()
+    {
+        int blocks = Math.Max(1, (Velocities.Length + SumBlock - 1) / SumBlock);
+        if (_partial.Length != 7 * blocks) _partial = new double[7 * blocks];
+        return _partial;
+    }
+
+    private static void SumKinetics(Vec3[] v, double[] m, double[] partial, int first, int end)
+    {
+        double k = 0, xx = 0, yy = 0, zz = 0, xy = 0, xz = 0, yz = 0;
+        for (int i = first; i < end; i++)
+        {
+            double mi = m[i]; var vi = v[i];
+            k += mi * vi.NormSquared;
+            xx += mi * vi.X * vi.X; yy += mi * vi.Y * vi.Y; zz += mi * vi.Z * vi.Z;
+            xy += mi * vi.X * vi.Y; xz += mi * vi.X * vi.Z; yz += mi * vi.Y * vi.Z;
+        }
+        var w = partial.AsSpan(7 * (first / SumBlock), 7);
+        w[0] = k; w[1] = xx; w[2] = yy; w[3] = zz; w[4] = xy; w[5] = xz; w[6] = yz;
+    }
+
+    /// <summary>The block sums in block order → the held kinetic energy and tensor.</summary>
+    private void Reduce(double[] partial)
+    {
+        int blocks = partial.Length / 7;
+        Span<double> t = stackalloc double[7];
+        for (int c = 0; c < 7; c++) t[c] = partial[c];
+        for (int b = 1; b < blocks; b++)
+            for (int c = 0; c < 7; c++) t[c] += partial[7 * b + c];
+        double u = MdUnits.EvPerAmuAngstrom2PerFs2;
+        _heldKinetic = 0.5 * t[0] * u;
+        _heldTensor = new Matrix3(u * t[1], u * t[4], u * t[5], u * t[4], u * t[2], u * t[6], u * t[5], u * t[6], u * t[3]);
+    }
+
+    private void FormKinetics()
+    {
+        var v = Velocities; var m = Masses;
+        var partial = Partials();
+        MlipParallel.ForChunks(v.Length, SumBlock, static () => 0, (first, end, _) => SumKinetics(v, m, partial, first, end));
+        Reduce(partial);
+        _held = true;
+    }
+
+    /// <summary>Ends <see cref="HoldKinetics"/>: the sums are formed again on each request.</summary>
+    internal void ReleaseKinetics() => _hold = _held = _formed = false;
+
     /// <summary>Kinetic energy Σ ½ m v², eV.</summary>
     public double KineticEnergy
     {
         get
         {
+            if (_hold)
+            {
+                if (!_held) FormKinetics();
+                return _heldKinetic;
+            }
             var v = Velocities; var m = Masses;
             var partial = new double[Math.Max(1, (v.Length + SumBlock - 1) / SumBlock)];
             MlipParallel.ForChunks(v.Length, SumBlock, static () => 0, (first, end, _) =>
@@ -82,6 +169,11 @@ public sealed class MdState
     /// <summary>Kinetic tensor Σ m v⊗v, eV.</summary>
     public Matrix3 KineticTensor()
     {
+        if (_hold)
+        {
+            if (!_held) FormKinetics();
+            return _heldTensor;
+        }
         var v = Velocities; var m = Masses;
         int blocks = Math.Max(1, (v.Length + SumBlock - 1) / SumBlock);
         var partial = new double[6 * blocks];

@@ -40,6 +40,8 @@ public sealed class MolecularDynamics(IIntegrator integrator, MdState state)
     /// <summary>Runs <paramref name="steps"/> steps (fewer if stopped); returns the number done.</summary>
     public long Run(long steps, CancellationToken cancel = default)
     {
+        // the parallel loops of the steps (neighbour list, forces, gathers, kicks, sums) run on workers that live for the run
+        using var pool = Mlip.Validation.MlipParallel.UseWorkerPool();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         if (!_initialized)
         {
@@ -58,8 +60,10 @@ public sealed class MolecularDynamics(IIntegrator integrator, MdState state)
             {
                 cancel.ThrowIfCancellationRequested();
                 var mark = ph?.Start() ?? default;
+                State.ReleaseKinetics();
                 Integrator.Step(State);
                 if (ph is not null) mark = ph.Stop(MdPhaseTimes.Phase.Step, mark);
+                State.HoldKinetics(); // one pass for the log's and the observers' kinetic energy, temperature and pressure
                 Record(forceAll: false);
                 if (ph is not null) mark = ph.Stop(MdPhaseTimes.Phase.Output, mark);
                 Observer?.Invoke(State);
@@ -72,6 +76,7 @@ public sealed class MolecularDynamics(IIntegrator integrator, MdState state)
         }
         finally
         {
+            State.ReleaseKinetics();
             State.Phases = null;
             if (ph is not null)
             {

@@ -61,7 +61,7 @@ public static class MlipParallel
         int blocks = (count + chunk - 1) / chunk;
         if (blocks == 0) return;
         int threads = Threads;
-        if (blocks == 1 || threads == 1)
+        if (blocks == 1 || threads == 1 || WorkerPool.InRegion)
         {
             long t0 = EnterRegion();
             try
@@ -76,8 +76,48 @@ public static class MlipParallel
             finally { LeaveRegion(t0); }
             return;
         }
+        if (_pool is { } pool)
+        {
+            long t1 = EnterRegion();
+            bool ran;
+            try { ran = pool.TryRun(count, chunk, threads, scratch, body, release); }
+            finally { LeaveRegion(t1); }
+            if (ran) return;
+        }
         Run(() => Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, scratch,
             (b, _, own) => { body(b * chunk, Math.Min(count, (b + 1) * chunk), own); return own; }, release));
+    }
+
+    [ThreadStatic] private static WorkerPool? _pool;
+
+    /// <summary>
+    /// Until disposed, <see cref="ForChunks{TScratch}(int, int, Func{TScratch}, Action{int, int, TScratch})"/> calls made on the
+    /// calling thread run on a <see cref="WorkerPool"/> of its own (worker threads that live for the scope) instead of
+    /// <see cref="Parallel.For(int, int, Action{int})"/>: for a loop such as MD's that enters several short parallel loops a
+    /// step. The same blocks, so the same bits. Disposing ends the workers. Nested scopes keep the outer pool. On a thread-pool
+    /// thread (an MD run that is one item of an outer parallel loop: active learning's explorations, dataset generation)
+    /// no pool is made: the loops stay on <see cref="Parallel.For(int, int, Action{int})"/>, which shares the thread pool with
+    /// the outer loop, instead of each concurrent run adding its own spinning workers.
+    /// </summary>
+    public static IDisposable UseWorkerPool()
+    {
+        if (_pool is not null || Thread.CurrentThread.IsThreadPoolThread) return new PoolScope(null);
+        var pool = new WorkerPool();
+        _pool = pool;
+        return new PoolScope(pool);
+    }
+
+    /// <summary>The worker pool of the calling thread's <see cref="UseWorkerPool"/> scope, if any.</summary>
+    public static WorkerPool? CurrentPool => _pool;
+
+    private sealed class PoolScope(WorkerPool? pool) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (pool is null || !ReferenceEquals(_pool, pool)) return;
+            _pool = null;
+            pool.Dispose();
+        }
     }
 
     [ThreadStatic] private static bool _accounted;

@@ -206,6 +206,46 @@ public class ClassicalPotentialTests
         }
     }
 
+    /// <summary>
+    /// EAM in MD works on the Verlet list's wide rows (cut-off + skin, the distance tested in the passes, no filtered list):
+    /// after the atoms move (no rebuild, then a rebuild) it must follow fresh builds to round-off, with both species, and give
+    /// the same bits on any thread count.
+    /// </summary>
+    [Fact]
+    public void EamOnTheWideRowsOfTheVerletListFollowsFreshBuilds()
+    {
+        string file = Potential("AlCu.eam.alloy");
+        var s = Crystals.Rattle(Crystals.Supercell(Crystals.Fcc("Al", 4.05), 6, 6, 6), 0.1, 9).WithEveryOther("Cu");
+        var fresh = Eam.FromSetfl(file, ["Al", "Cu"]);
+        var reused = Eam.FromSetfl(file, ["Al", "Cu"]);
+        reused.NeighborSkin = 1.0;
+        var rng = new Random(3);
+        foreach (double step in new[] { 0.0, 0.2, 0.2, 0.7 }) // the last move passes half the skin: a rebuild
+        {
+            for (int i = 0; i < s.Count; i++)
+                s.Positions[i] += step * new Vec3(rng.NextDouble() - 0.5, rng.NextDouble() - 0.5, rng.NextDouble() - 0.5);
+            var a = fresh.Calculate(s);
+            CalculatorResult? first = null;
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                using var limit = Mlip.Validation.MlipParallel.LimitThreads(threads);
+                var b = reused.Calculate(s);
+                if (first is null)
+                {
+                    first = b;
+                    Assert.Equal(a.Energy, b.Energy, 1e-9 * Math.Abs(a.Energy));
+                    for (int i = 0; i < s.Count; i++) Assert.True((a.Forces![i] - b.Forces![i]).Norm < 1e-10, $"atom {i}: {a.Forces[i]} vs {b.Forces[i]}");
+                    for (int k = 0; k < 6; k++) Assert.Equal(a.Stress!.Value.ToVoigt()[k], b.Stress!.Value.ToVoigt()[k], 1e-9);
+                    continue;
+                }
+                Assert.Equal(first.Energy, b.Energy);
+                Assert.Equal(first.Forces, b.Forces);
+                Assert.Equal(first.AtomEnergies, b.AtomEnergies);
+                Assert.Equal(first.Stress, b.Stress);
+            }
+        }
+        Assert.Equal(2, reused.NeighborListBuilds);
+    }
 }
 
 internal static class StructureTestExtensions

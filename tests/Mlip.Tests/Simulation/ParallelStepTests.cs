@@ -14,7 +14,15 @@ public sealed class ParallelStepTests
 {
     private static Structure Cell() => Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 5, 5, 6), 0.05, 3); // 1200 atoms: two blocks of 1024
 
+    /// <summary>The run on a thread of its own, so that MolecularDynamics.Run makes its worker pool (it makes none on a thread-pool thread).</summary>
     private static (MdState State, double[] Kinetic, Matrix3 Tensor) Run(int threads, string ensemble, int steps)
+    {
+        (MdState, double[], Matrix3) result = default;
+        Mlip.Tests.Validation.WorkerPoolTests.OnOwnThread(() => result = RunHere(threads, ensemble, steps));
+        return result;
+    }
+
+    private static (MdState State, double[] Kinetic, Matrix3 Tensor) RunHere(int threads, string ensemble, int steps)
     {
         using var limit = MlipParallel.LimitThreads(threads);
         var sw = StillingerWeber.Silicon();
@@ -44,6 +52,31 @@ public sealed class ParallelStepTests
             Assert.Equal(reference.Tensor, r.Tensor);
             Assert.Equal(reference.State.PotentialEnergy, r.State.PotentialEnergy);
         }
+    }
+
+    [Fact]
+    public void MdRunsItsLoopsOnAWorkerPoolThatEndsWithTheRun()
+    {
+        var regions = new List<long>();
+        WorkerPool? seen = null;
+        Mlip.Tests.Validation.WorkerPoolTests.OnOwnThread(() =>
+        {
+            using var limit = MlipParallel.LimitThreads(2);
+            var sw = StillingerWeber.Silicon();
+            sw.NeighborSkin = 1.0;
+            var setup = MdSetup.Create(sw, Cell(), new MdSettings { Ensemble = "nve", Temperature = 900, Seed = 4 });
+            var md = new MolecularDynamics(setup.Integrator, setup.State)
+            {
+                Observer = _ => { seen = MlipParallel.CurrentPool; regions.Add(seen?.Regions ?? -1); },
+            };
+            md.Run(3);
+            Assert.Null(MlipParallel.CurrentPool);
+        });
+        Assert.NotNull(seen);
+        Assert.True(seen.ThreadsEnded);
+        Assert.Equal(4, regions.Count);
+        // each step: the kick and drift, the list filter and placement, the potential pass, the gather, the last kick with the kinetic sums
+        for (int k = 1; k < regions.Count; k++) Assert.Equal(6, regions[k] - regions[k - 1]);
     }
 
     [Fact]

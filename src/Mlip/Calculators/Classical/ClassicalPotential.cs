@@ -109,6 +109,9 @@ public sealed class PairSum
     public void AddPairEnergy(int pair, double e) => _pairEnergies[pair] += e;
 
     internal ReadOnlySpan<double> PairEnergies => _pairEnergies.AsSpan(0, _pairs);
+
+    /// <summary>The per-pair energies to write in place (<see cref="ClassicalPotential"/>'s row passes).</summary>
+    internal Span<double> PairEnergySlots => _pairEnergies.AsSpan(0, _pairs);
 }
 
 /// <summary>
@@ -191,6 +194,7 @@ public abstract class ClassicalPotential : IForceWriter
         public double[] Virials = [];
         public Vec3[] Forces = [];
         public double[] AtomEnergies = [];
+        public double[] PerAtom = [];
     }
 
     private Workspace? _spare;
@@ -201,6 +205,24 @@ public abstract class ClassicalPotential : IForceWriter
         try
         {
             var types = work.Types = Types(structure, work.Types);
+            if (SumsOwnRows)
+            {
+                double volume = stress ? structure.Volume : double.NaN;
+                if (_neighbors.Skin > 0)
+                {
+                    lock (_neighbors.Gate)
+                    {
+                        long t0 = StagePerf.Now;
+                        var rows = _neighbors.Rows(structure, Cutoff);
+                        StagePerf.Add(0, t0);
+                        return SumOwn(rows, types, work, forces, volume, atomEnergies);
+                    }
+                }
+                long tb = StagePerf.Now;
+                var built = PairRows.Of(NeighborList.Build(structure, Cutoff));
+                StagePerf.Add(0, tb);
+                return SumOwn(built, types, work, forces, volume, atomEnergies);
+            }
             if (_neighbors.Skin > 0)
             {
                 lock (_neighbors.Gate)
@@ -220,7 +242,7 @@ public abstract class ClassicalPotential : IForceWriter
     }
 
     /// <summary>Centres per block of the parallel passes (fixed: the blocks depend only on the atom count).</summary>
-    private const int BlockAtoms = 128;
+    protected const int BlockAtoms = 128;
 
     /// <summary>
     /// The energies and pair-vector gradients of all centres, parallel over blocks of centres (each writes only its own
@@ -298,6 +320,55 @@ public abstract class ClassicalPotential : IForceWriter
         return (total[0], stress);
     }
 
+    /// <summary>
+    /// The row pass (<see cref="SumsOwnRows"/>): <see cref="SumRows"/> writes each atom's force and energy and each
+    /// block's energy and virial; the block sums are added in block order (the same bits on any number of threads).
+    /// </summary>
+    private (double Energy, Stress? Stress) SumOwn(PairRows rows, int[] types, Workspace work, Span<Vec3> forcesOut, double volume, Span<double> atomEnergiesOut)
+    {
+        int n = rows.AtomCount;
+        long t0 = StagePerf.Now;
+        int blocks = (n + BlockAtoms - 1) / BlockAtoms;
+        if (work.Virials.Length < 10 * blocks) work.Virials = new double[10 * blocks];
+        if (work.Forces.Length < n) { work.Forces = new Vec3[n]; work.AtomEnergies = new double[n]; }
+        if (work.PerAtom.Length < n) work.PerAtom = new double[n];
+        var virials = work.Virials;
+        work.Sum.Reset(n, rows.List.PairCount);
+        SumRows(rows, types, work.Forces, work.AtomEnergies, work.PerAtom, virials, work.Sum);
+        long t1 = StagePerf.Add(2, t0);
+        if (!forcesOut.IsEmpty) work.Forces.AsSpan(0, n).CopyTo(forcesOut);
+        if (!atomEnergiesOut.IsEmpty) work.AtomEnergies.AsSpan(0, n).CopyTo(atomEnergiesOut);
+        Span<double> total = stackalloc double[10];
+        for (int b = 0; b < blocks; b++)
+            for (int k = 0; k < 10; k++) total[k] += virials[10 * b + k];
+        StagePerf.Add(3, t1);
+        return (total[0], StressOf(total, volume));
+    }
+
+    private static Stress? StressOf(ReadOnlySpan<double> total, double volume)
+    {
+        if (!(volume > 0)) return null;
+        double s = Structures.Stress.EvPerCubicAngstromInGpa / volume;
+        return new Stress(s * total[1], s * total[2], s * total[3], s * 0.5 * (total[4] + total[5]), s * 0.5 * (total[6] + total[7]), s * 0.5 * (total[8] + total[9]));
+    }
+
+    /// <summary>
+    /// Whether the potential forms each atom's energy and force itself from the rows of the list (<see cref="SumRows"/>) instead
+    /// of writing per-pair gradients for the common gather (<see cref="Compute"/>): then it gets the wide rows of the Verlet
+    /// list (no per-call filter) and tests the distances itself.
+    /// </summary>
+    protected virtual bool SumsOwnRows => false;
+
+    /// <summary>
+    /// The pass of a potential with <see cref="SumsOwnRows"/>: for every atom i its force (−∂E/∂r_i) into
+    /// <paramref name="forces"/>[i] and its energy into <paramref name="atomEnergies"/>[i]; for every block b of
+    /// <see cref="BlockAtoms"/> atoms, into <paramref name="blockTotals"/>[10 b ..]: the block's energy, then the virial
+    /// Σ (∂E/∂r_ij) ⊗ r_ij over its pairs counted once (xx, yy, zz, yz, zy, xz, zx, xy, yx). <paramref name="perAtom"/>: scratch,
+    /// one double per atom; <paramref name="pairs"/>: per-pair scratch, sized to the rows' pairs, not cleared. Rows may be wide (<see cref="PairRows.Wide"/>): skip pairs at or beyond the cut-off.
+    /// </summary>
+    protected virtual void SumRows(PairRows rows, int[] types, Vec3[] forces, double[] atomEnergies, double[] perAtom, double[] blockTotals, PairSum pairs) =>
+        throw new NotSupportedException($"{Name} computes per-pair gradients");
+
     /// <summary>Takes back what <see cref="Prepare"/> gave once the call is done with it (to keep its arrays for the next call).</summary>
     protected virtual void Release(object? prepared) { }
 
@@ -313,7 +384,8 @@ public abstract class ClassicalPotential : IForceWriter
     /// names the other end). Called concurrently on disjoint blocks of centres with the same <paramref name="sum"/>: a
     /// centre writes only its own atom energy and its own pairs' entries.
     /// </summary>
-    protected abstract void Compute(NeighborList nl, int[] types, PairSum sum, int first, int end, object? prepared);
+    protected virtual void Compute(NeighborList nl, int[] types, PairSum sum, int first, int end, object? prepared) =>
+        throw new NotSupportedException($"{Name} sums its own rows");
 
     /// <summary>The species of a potential file's element names, in order.</summary>
     protected static int[] Numbers(IEnumerable<string> symbols) => symbols.Select(s => Structures.Elements.Number(s)).ToArray();

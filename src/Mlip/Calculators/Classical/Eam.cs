@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Mlip.Neighbors;
 using Mlip.Structures;
 using Mlip.Validation;
@@ -110,84 +112,147 @@ public sealed class Eam : ClassicalPotential
         return m * 7;
     }
 
-    /// <summary>F'(ρ_i) and F(ρ_i) of every atom (the first AtomCount entries; kept for the next call, see <see cref="Release"/>).</summary>
-    private sealed record Embedding(double[] Fp, double[] F);
+    /// <summary>Works on the rows of the list (<see cref="ClassicalPotential.SumsOwnRows"/>): the Verlet list's wide rows in MD, no per-step filter.</summary>
+    protected override bool SumsOwnRows => true;
 
-    private readonly System.Collections.Concurrent.ConcurrentStack<Embedding> _kept = new();
-
-    /// <summary>The density ρ_i of every atom (summed over its own pairs, parallel over atoms), then F(ρ_i) and F'(ρ_i).</summary>
-    protected override object? Prepare(NeighborList nl, int[] types)
+    /// <summary>
+    /// Three parallel passes over blocks of atoms, each atom or pair written by one block only (the same bits on any number
+    /// of threads): the density ρ_i of every atom over its own row and F(ρ_i), F'(ρ_i); the pair terms of each pair once,
+    /// from the end with the lower pair index (a half list: ∂E/∂r_ij = [F'(ρ_i) ρ_j'(r) + F'(ρ_j) ρ_i'(r) + φ'(r)] r̂_ij and
+    /// φ(r) stored at that pair, the virial per block); then each atom's force and energy F(ρ_i) + ½ Σ_j φ(r_ij) gathered
+    /// from its row. On the wide rows of a Verlet list (cut-off + skin) the distance is tested here, as LAMMPS's pair styles
+    /// do with their skin, so an MD step does not filter and copy the list.
+    /// </summary>
+    protected override void SumRows(PairRows rows, int[] types, Vec3[] forces, double[] atomEnergies, double[] perAtom, double[] blockTotals, PairSum pairs)
     {
-        int atoms = nl.AtomCount;
-        double cutsq = cut * cut;
-        var kept = _kept.TryPop(out var spare) && spare.Fp.Length >= atoms ? spare : new Embedding(new double[atoms], new double[atoms]);
-        var fp = kept.Fp;
-        var f = kept.F;
-        MlipParallel.ForChunks(atoms, 256, () => 0, (first, end, _) =>
-        {
-            var neighbors = nl.Neighbors; var distances = nl.Distances; var offsets = nl.Offsets;
-            for (int i = first; i < end; i++)
-            {
-                double rho = 0;
-                for (int q = offsets[i]; q < offsets[i + 1]; q++)
-                {
-                    double r = distances[q];
-                    if (r * r >= cutsq) continue;
-                    int c = RadialKnot(r, out double p0);
-                    var sr = rhor[types[neighbors[q]]];
-                    rho += ((sr[c + 3] * p0 + sr[c + 4]) * p0 + sr[c + 5]) * p0 + sr[c + 6];
-                }
-                double p = rho * rdrho + 1.0;
-                int m = (int)p;
-                m = Math.Max(1, Math.Min(m, nrho - 1));
-                p -= m;
-                p = Math.Min(p, 1.0);
-                var s = frho[types[i]]; int k = m * 7;
-                fp[i] = (s[k] * p + s[k + 1]) * p + s[k + 2];
-                double phi = ((s[k + 3] * p + s[k + 4]) * p + s[k + 5]) * p + s[k + 6];
-                if (rho > rhomax) phi += fp[i] * (rho - rhomax);
-                f[i] = phi;
-            }
-        });
-        return kept;
+        int atoms = rows.AtomCount;
+        var fp = perAtom;
+        MlipParallel.ForChunks(atoms, BlockAtoms, static () => 0, (first, end, _) => Densities(rows, types, fp, atomEnergies, first, end));
+        _ = rows.List.Reverse; // formed once per list, before the parallel passes read it
+        MlipParallel.ForChunks(atoms, BlockAtoms, static () => 0, (first, end, _) =>
+            PairTerms(rows, types, fp, pairs, blockTotals.AsSpan(10 * (first / BlockAtoms), 10), first, end));
+        MlipParallel.ForChunks(atoms, BlockAtoms, static () => 0, (first, end, _) =>
+            Gather(rows, pairs, forces, atomEnergies, blockTotals.AsSpan(10 * (first / BlockAtoms), 10), first, end));
     }
 
-    protected override void Release(object? prepared)
-    {
-        if (prepared is Embedding e) _kept.Push(e);
-    }
-
-    protected override void Compute(NeighborList nl, int[] types, PairSum sum, int first, int end, object? prepared)
+    /// <summary>
+    /// The pair terms of each pair once, from the end with the lower pair index (a half list on the full rows): ∂E/∂r_ij and φ
+    /// stored at that pair (0 beyond the cut-off), the block's virial (each pair once) into <paramref name="total"/>[1..9].
+    /// </summary>
+    private void PairTerms(PairRows rows, int[] types, double[] fp, PairSum pairs, Span<double> total, int first, int end)
     {
         int n = SpeciesCount;
-        var centers = nl.Centers; var neighbors = nl.Neighbors; var vectors = nl.Vectors; var distances = nl.Distances;
+        var offsets = rows.List.Offsets; var neighbors = rows.List.Neighbors; var reverse = rows.List.Reverse;
+        var stored = rows.StoredVectors; var positions = rows.Positions; var translations = rows.Translations;
+        var g = pairs.Gradients; var pe = pairs.PairEnergySlots;
+        bool wide = rows.Wide;
         double cutsq = cut * cut;
-        var (fp, embedding) = (Embedding)prepared!;
-        var reverse = nl.Reverse;
-        var atomEnergies = sum.AtomEnergies;
-        for (int i = first; i < end; i++) atomEnergies[i] += embedding[i];
-        for (int q = nl.Offsets[first]; q < nl.Offsets[end]; q++)
+        double xx = 0, yy = 0, zz = 0, yz = 0, zy = 0, xz = 0, zx = 0, xy = 0, yx = 0;
+        for (int i = first; i < end; i++)
         {
-            if (q > reverse[q]) continue; // each pair once, from the end with the lower pair index (a half list)
-            double r = distances[q];
-            if (r * r >= cutsq) continue;
-            int i = centers[q], j = neighbors[q];
-            int c = RadialKnot(r, out double p);
-            int ti = types[i], tj = types[j];
-            var sj = rhor[tj];
-            double rhojp = (sj[c] * p + sj[c + 1]) * p + sj[c + 2];
-            double rhoip = rhojp;
-            if (ti != tj) { var si = rhor[ti]; rhoip = (si[c] * p + si[c + 1]) * p + si[c + 2]; }
-            var sz = z2r[types[i] * n + types[j]];
-            double z2p = (sz[c] * p + sz[c + 1]) * p + sz[c + 2];
-            double z2 = ((sz[c + 3] * p + sz[c + 4]) * p + sz[c + 5]) * p + sz[c + 6];
-            double recip = 1.0 / r;
-            double phi = z2 * recip;
-            double phip = z2p * recip - phi * recip;
-            sum.AddPairEnergy(q, phi);
-            // F_i's dependence on ρ_j(r), F_j's on ρ_i(r), and the pair term
-            double dEdr = fp[i] * rhojp + fp[j] * rhoip + phip;
-            sum.Add(q, (dEdr * recip) * vectors[q]);
+            Vec3 ri = wide ? positions[i] : default;
+            int ti = types[i];
+            var si = rhor[ti];
+            double fpi = fp[i];
+            for (int q = offsets[i]; q < offsets[i + 1]; q++)
+            {
+                if (q > reverse[q]) continue;
+                int j = neighbors[q];
+                Vec3 v;
+                if (wide) { Vec3 rj = positions[j], t = translations[q]; v = new Vec3(rj.X - ri.X + t.X, rj.Y - ri.Y + t.Y, rj.Z - ri.Z + t.Z); }
+                else v = stored[q];
+                double d2 = v.X * v.X + v.Y * v.Y + v.Z * v.Z;
+                if (d2 >= cutsq) { g[q] = default; pe[q] = 0; continue; }
+                double r = Math.Sqrt(d2);
+                int c = RadialKnot(r, out double p);
+                int tj = types[j];
+                double rhojp = Slope(ref Knot(rhor[tj], c), p);
+                double rhoip = ti == tj ? rhojp : Slope(ref Knot(si, c), p);
+                ref double sz = ref Knot(z2r[ti * n + tj], c);
+                double z2p = Slope(ref sz, p);
+                double z2 = Value(ref sz, p);
+                double recip = 1.0 / r;
+                double phi = z2 * recip;
+                double phip = z2p * recip - phi * recip;
+                // F_i's dependence on ρ_j(r), F_j's on ρ_i(r), and the pair term
+                double s = (fpi * rhojp + fp[j] * rhoip + phip) * recip;
+                double gx = s * v.X, gy = s * v.Y, gz = s * v.Z;
+                g[q] = new Vec3(gx, gy, gz);
+                pe[q] = phi;
+                xx += gx * v.X; yy += gy * v.Y; zz += gz * v.Z;
+                yz += gy * v.Z; zy += gz * v.Y; xz += gx * v.Z; zx += gz * v.X; xy += gx * v.Y; yx += gy * v.X;
+            }
+        }
+        total[1] = xx; total[2] = yy; total[3] = zz; total[4] = yz; total[5] = zy; total[6] = xz; total[7] = zx; total[8] = xy; total[9] = yx;
+    }
+
+    /// <summary>Force and energy of each atom from the stored pair terms of its row (its own for the lower end, the reverse pair's, negated, for the upper); the block's energy into <paramref name="total"/>[0].</summary>
+    private static void Gather(PairRows rows, PairSum pairs, Vec3[] forces, double[] atomEnergies, Span<double> total, int first, int end)
+    {
+        var offsets = rows.List.Offsets; var reverse = rows.List.Reverse;
+        var g = pairs.Gradients; var pe = pairs.PairEnergySlots;
+        double e = 0;
+        for (int i = first; i < end; i++)
+        {
+            double fx = 0, fy = 0, fz = 0, pair = 0;
+            for (int q = offsets[i]; q < offsets[i + 1]; q++)
+            {
+                int o = reverse[q];
+                if (q < o) { Vec3 gq = g[q]; fx += gq.X; fy += gq.Y; fz += gq.Z; pair += pe[q]; }
+                else { Vec3 go = g[o]; fx -= go.X; fy -= go.Y; fz -= go.Z; pair += pe[o]; }
+            }
+            double ei = atomEnergies[i] + 0.5 * pair;
+            atomEnergies[i] = ei;
+            e += ei;
+            forces[i] = new Vec3(fx, fy, fz);
+        }
+        total[0] = e;
+    }
+
+    /// <summary>ρ_i over the row of each atom first..end − 1, then F'(ρ_i) into <paramref name="fp"/> and F(ρ_i) into <paramref name="embedding"/>.</summary>
+    private void Densities(PairRows rows, int[] types, double[] fp, double[] embedding, int first, int end)
+    {
+        var offsets = rows.List.Offsets; var neighbors = rows.List.Neighbors;
+        var stored = rows.StoredVectors; var positions = rows.Positions; var translations = rows.Translations;
+        bool wide = rows.Wide;
+        double cutsq = cut * cut;
+        for (int i = first; i < end; i++)
+        {
+            double rho = 0;
+            Vec3 ri = wide ? positions[i] : default;
+            for (int q = offsets[i]; q < offsets[i + 1]; q++)
+            {
+                int j = neighbors[q];
+                Vec3 v;
+                if (wide) { Vec3 rj = positions[j], t = translations[q]; v = new Vec3(rj.X - ri.X + t.X, rj.Y - ri.Y + t.Y, rj.Z - ri.Z + t.Z); }
+                else v = stored[q];
+                double d2 = v.X * v.X + v.Y * v.Y + v.Z * v.Z;
+                if (d2 >= cutsq) continue;
+                int c = RadialKnot(Math.Sqrt(d2), out double p0);
+                rho += Value(ref Knot(rhor[types[j]], c), p0);
+            }
+            double p = rho * rdrho + 1.0;
+            int m = (int)p;
+            m = Math.Max(1, Math.Min(m, nrho - 1));
+            p -= m;
+            p = Math.Min(p, 1.0);
+            var s = frho[types[i]]; int k = m * 7;
+            fp[i] = (s[k] * p + s[k + 1]) * p + s[k + 2];
+            double phi = ((s[k + 3] * p + s[k + 4]) * p + s[k + 5]) * p + s[k + 6];
+            if (rho > rhomax) phi += fp[i] * (rho - rhomax);
+            embedding[i] = phi;
         }
     }
+
+    /// <summary>The 7 coefficients of knot offset <paramref name="c"/> (a multiple of 7 from <see cref="RadialKnot"/>, within the table) of a spline table, without bounds checks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ref double Knot(double[] table, int c) => ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(table), c);
+
+    /// <summary>The spline's value at fraction <paramref name="p"/> of its knot (LAMMPS's coefficients 3-6).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double Value(ref double s, double p) => ((Unsafe.Add(ref s, 3) * p + Unsafe.Add(ref s, 4)) * p + Unsafe.Add(ref s, 5)) * p + Unsafe.Add(ref s, 6);
+
+    /// <summary>The spline's derivative at fraction <paramref name="p"/> of its knot (coefficients 0-2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double Slope(ref double s, double p) => (s * p + Unsafe.Add(ref s, 1)) * p + Unsafe.Add(ref s, 2);
 }

@@ -78,9 +78,10 @@ public sealed class AceDensities : IAdjointDescriptor
 
     internal static void Chunks(int n, Action<int, int> body)
     {
-        int chunks = Math.Min(n, Environment.ProcessorCount * 4);
+        int chunks = Math.Min(n, MlipParallel.Threads * 4);
         if (chunks <= 1) { body(0, n); return; }
-        MlipParallel.For(0, chunks, c => body((int)((long)n * c / chunks), (int)((long)n * (c + 1) / chunks)));
+        int chunk = (n + chunks - 1) / chunks;
+        MlipParallel.ForChunks(n, chunk, static () => 0, (a, b, _) => body(a, b));
     }
 
     public DescriptorSet Compute(Structure s, bool derivatives, NeighborList? neighbors = null) => ComputeKeeping(s, derivatives, neighbors, keepState: false);

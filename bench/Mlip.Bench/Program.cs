@@ -69,6 +69,9 @@ switch (which)
     case "fit-memory":
         FitDesignMemoryBenchmark.Run(args.Skip(1).ToArray());
         break;
+    case "fit-fs":
+        FitFsBenchmark.Run(args.Skip(1).ToArray());
+        break;
     case "fuzz":
         FuzzBenchmark.Run(args.Skip(1).ToArray());
         break;
@@ -83,6 +86,7 @@ switch (which)
         Console.WriteLine("  mpi [--ranks 2] [--config examples/si-quadratic-qsnap.yaml] [--in-memory] [--replicas K]  mpirun -n N mlip train (N ranks x 1 thread) vs 1 process x 1 thread, each with a fresh descriptor store (or none): speed-up, CPU of all ranks, memory, model difference");
         Console.WriteLine("  merge [--factors FILE.tsqr] [--columns 1596] [--threads 1] [--repeats 3]  merge of two TSQR triangles and the factored solve: dense QR vs the structured triangle merge, wall and CPU, ratios, differences");
         Console.WriteLine("  fit-memory [--level 2] [--rc 5.5] [--structures 40] [--threads 2]  one basis of mlip fit on a subset of mlearn Si: the search's memory estimate vs the peak resident memory of the build and the solves");
+        Console.WriteLine("  fit-fs [--model fit/model.json] [--level 1] [--wf 0.0173] [--ridge 1e-5] [--s 0] [--iterations 30] [--threads 1] [--structures N] [--yace OUT]  the FS stage of mlip fit alone: an FS density on a ladder level over the residuals of a linear ACE model, train and test errors before and after");
         Console.WriteLine("  lstsq [--rows 20000] [--cols 500] [--threads N] [--no-mathnet]  dense least squares: libtorch QR vs MathNet.Numerics managed QR");
         Console.WriteLine("  so4 [--quick]         SO(4) bispectrum values, derivatives and adjoint forces, 2000 atoms, 2J=6 and 8, vs LAMMPS");
         Console.WriteLine("  mliap [--quick]       PyXtal_FF Si network (SO(3) NN) force call, 2000 atoms, vs LAMMPS pair_style mliap");

@@ -48,6 +48,17 @@ public sealed record FitBasis(string Family, string Label, DescriptorSpec Descri
         return new FitBasis("ace", $"ace L{level} rc {R(rc)}", new DescriptorSpec("ace", p), 1);
     }
 
+    /// <summary>
+    /// The FS stage's basis (docs/fit.md): an FS density on ladder level <paramref name="level"/> (at the cut-off of
+    /// <paramref name="over"/>) fitted to the residuals of the linear ACE model on <paramref name="over"/>. Its descriptor is the sub-basis's.
+    /// </summary>
+    public static FitBasis FsAce(int level, FitBasis over)
+    {
+        double rc = double.Parse(over.Descriptor.Parameters["rc"], CultureInfo.InvariantCulture);
+        var sub = Ace(level, rc);
+        return new FitBasis("fs-ace", $"fs-ace L{level} over {over.Label}", sub.Descriptor, 1);
+    }
+
     public static FitBasis So4(string family, int twojmax, double rc)
     {
         string R(double v) => v.ToString("G6", CultureInfo.InvariantCulture);

@@ -6,6 +6,7 @@ using Mlip.Descriptors.Ace;
 using Mlip.Distributed;
 using Mlip.IO;
 using Mlip.Models;
+using Mlip.Models.Ace;
 using Mlip.Structures;
 using Mlip.Training;
 using Mlip.Validation;
@@ -63,7 +64,7 @@ public sealed record FitOutcome(
 /// command skips bases whose estimated cost does not fit in the time left and stops a basis's descent when time runs
 /// out. A checkpoint after every basis lets <c>--resume</c> continue after a kill.
 /// </summary>
-public sealed class FitSearch
+public sealed partial class FitSearch
 {
     /// <summary>
     /// Memory a basis may take at its peak (<see cref="DesignMemory.Peak"/>; the search keeps no earlier basis's design,
@@ -93,6 +94,13 @@ public sealed class FitSearch
     private FitCandidate? _best;
     private TimeSpan _lastProgress = TimeSpan.FromSeconds(-100);
     private readonly Dictionary<string, double> _evaluationEstimate = new(StringComparer.Ordinal);
+    // the best linear ACE candidate's models, one per validated fold (each fitted without its fold): the FS stage's starts
+    private (string Label, string Key, Dictionary<int, Potential> Models)? _bestFolds;
+    // the FS stage's refit on all of TRAIN (one PACE model), kept should it be chosen
+    private (string Label, AceBasisSet Basis)? _fsRefit;
+    private const string FsModelName = "fs-model.yace";
+    private bool _fsPlanned;
+    private readonly Dictionary<double, double> _fsEstimate = new();
 
     public FitSearch(FitOptions options)
     {
@@ -120,7 +128,9 @@ public sealed class FitSearch
         if (families.Contains("ace"))
         {
             foreach (double rc in _s.Cutoffs) list.Add(FitBasis.Ace(0, rc));
-            for (int l = 1; l < Math.Min(_s.AceLevels, FitBasis.AceLadder.Length); l++) list.Add(FitBasis.Ace(l, rc0));
+            int top = Math.Min(_s.AceLevels, FitBasis.AceLadder.Length) - 1;
+            for (int l = 1; l <= top; l++) list.Add(FitBasis.Ace(l, rc0));
+            if (_s.Fs) list.Add(FitBasis.FsAce(Math.Min(_s.FsLevel, top), FitBasis.Ace(top, rc0)));
         }
         foreach (string fam in families.Where(f => f != "ace"))
             foreach (int j in _s.TwoJMax) list.Add(FitBasis.So4(fam, j, rc0));
@@ -137,6 +147,7 @@ public sealed class FitSearch
     /// <summary><see cref="Estimate"/> and the estimated time of the final evaluation of a model on this basis over TRAIN and TEST.</summary>
     private (double Seconds, int Columns, DesignMemory Memory, double Evaluation) EstimateWithEvaluation(FitBasis basis)
     {
+        if (basis.Family == "fs-ace") return EstimateFs(basis);
         var clock = Stopwatch.StartNew();
         var descriptor = basis.Descriptor.Create(_elements);
         var bySize = Enumerable.Range(0, _o.Train.Count).OrderBy(i => _o.Train[i].Count).ThenBy(i => i).ToArray();
@@ -195,6 +206,7 @@ public sealed class FitSearch
                 throw new MlipException($"unknown model family '{f}' in search.families (ace, quadratic, linear)");
 
         double bestRc = _s.Cutoffs.Length > 0 ? _s.Cutoffs[_s.Cutoffs.Length / 2] : 5.0;
+        _fsPlanned = _s.Fs && families.Contains("ace");
         if (families.Contains("ace"))
         {
             // the cut-off on the cheapest basis
@@ -230,6 +242,7 @@ public sealed class FitSearch
                 if (!(sc < previous)) break;
                 previous = sc;
             }
+            if (_s.Fs) EvaluateFs();
         }
         foreach (string fam in new[] { "quadratic", "linear" }.Where(families.Contains))
         {
@@ -283,6 +296,11 @@ public sealed class FitSearch
         // kept for the end should this basis win: its refit, the TRAIN and TEST evaluation, the report
         _evaluationEstimate[basis.Label] = evaluation;
         double reserve = Reserve() + Math.Max(evaluation, _best is null ? 0 : _evaluationEstimate.GetValueOrDefault(_best.Basis.Label, evaluation));
+        // the FS stage after the ladder keeps its estimated time: a level that cannot finish with it is skipped, a descent stops in time for it
+        double fsReserve = basis.IsAce && _fsPlanned && _best is not null ? FsStageEstimate(basis) : 0;
+        if (fsReserve > 0)
+            _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: {basis.Label}: {fsReserve:F0} s kept for the FS stage after the ladder"));
+        reserve += fsReserve;
         // the search keeps no earlier design (only the best candidate's refitted model), so a basis has the limit to itself
         long limit = MemoryLimitBytes;
         if (memory.Peak > limit)
@@ -390,7 +408,7 @@ public sealed class FitSearch
 
     private FitHyper StartHyper(FitBasis basis)
     {
-        var same = _candidates.Where(c => c.Basis.IsAce == basis.IsAce && double.IsFinite(c.Score)).MinBy(c => c.Score);
+        var same = _candidates.Where(c => c.Basis.IsAce == basis.IsAce && c.Basis.Family != "fs-ace" && double.IsFinite(c.Score)).MinBy(c => c.Score);
         if (same is not null) return same.Hyper;
         double Mid(double[] grid, double fallback) => grid.Length > 0 ? grid[grid.Length / 2] : fallback;
         return new FitHyper(_hasForces ? Mid(_s.ForceWeights, 0.03) : 0, 0, basis.IsAce ? 1e-10 : 1e-8, basis.IsAce ? Mid(_s.Smoothness, 2) : 0);
@@ -412,7 +430,7 @@ public sealed class FitSearch
     private List<FitCandidate> Evaluate(LinearDesign design, FitBasis basis, IReadOnlyList<FitHyper> hypers, Dictionary<string, FitCandidate> tried)
     {
         var todo = hypers.Where(h => !tried.ContainsKey(h.Key)).DistinctBy(h => h.Key).ToList();
-        var results = new (ValidationErrors? Errors, double Seconds)[todo.Count];
+        var results = new (ValidationErrors? Errors, double Seconds, Dictionary<int, double[]>? ByFold)[todo.Count];
         // one p × p workspace per thread, reused by every solve of the basis: worker w takes candidates w, w + T, ...
         int workers = Math.Max(1, Math.Min(_o.Threads, todo.Count));
         var workspaces = Workspaces(design, workers);
@@ -430,16 +448,19 @@ public sealed class FitSearch
                     if (x is null) { failed = true; break; }
                     byFold[f] = x;
                 }
-                results[i] = (failed ? null : design.Score(byFold), clock.Elapsed.TotalSeconds);
+                results[i] = (failed ? null : design.Score(byFold), clock.Elapsed.TotalSeconds, failed ? null : byFold);
             }
         });
         for (int i = 0; i < todo.Count; i++)
         {
-            var (errors, seconds) = results[i];
+            var (errors, seconds, byFold) = results[i];
             var c = new FitCandidate(_candidates.Count, basis, todo[i], errors, errors is null ? double.PositiveInfinity : Score(errors), seconds,
                 errors is null ? "failed: the normal equations are not positive definite" : "evaluated");
             tried[todo[i].Key] = c;
             Record(c);
+            // the FS stage starts from the best linear ACE candidate's fold models: kept (small) while it is the best
+            if (ReferenceEquals(_best, c) && basis.IsAce && _fsPlanned && byFold is not null)
+                _bestFolds = (basis.Label, c.Hyper.Key, byFold.ToDictionary(kv => kv.Key, kv => MakePotential(design, basis, kv.Value)));
         }
         return [.. hypers.Select(h => tried[h.Key])];
     }
@@ -518,7 +539,15 @@ public sealed class FitSearch
         var chosen = _best!;
         Potential potential;
         double[] x;
-        if (_bestRefit is { } kept && kept.Label == chosen.Basis.Label && kept.Key == chosen.Hyper.Key)
+        bool fsChosen = chosen.Basis.Family == "fs-ace";
+        if (fsChosen)
+        {
+            var fsBasis = _fsRefit is { } fr && fr.Label == chosen.Basis.Label ? fr.Basis
+                : throw new MlipException($"{Path.Combine(_o.Output, FsModelName)}: the FS stage's model is missing; run the fit again without --resume");
+            // its coefficients: E0 and every C-tilde of every species (the model's free numbers, compared bit for bit by the determinism test)
+            (potential, x) = (AcePotential.Create(fsBasis), [.. fsBasis.E0, .. fsBasis.Functions.SelectMany(fs => fs.SelectMany(f => f.Ctildes))]);
+        }
+        else if (_bestRefit is { } kept && kept.Label == chosen.Basis.Label && kept.Key == chosen.Hyper.Key)
             (potential, x) = (kept.Potential, kept.X);
         else
         {
@@ -535,7 +564,7 @@ public sealed class FitSearch
             $"{(_folds.IsCrossValidation ? $"{_folds.Count}-fold cross-validation" : "hold-out validation")} on TRAIN only; refitted on all of TRAIN");
         _o.Log.WriteLine($"fit: chosen {chosen.Basis.Label} {chosen.Hyper}: {reason}");
 
-        string modelPath = Path.Combine(_o.Output, "model.json");
+        string modelPath = Path.Combine(_o.Output, fsChosen ? "model.yace" : "model.json");
         var training = new JsonObject
         {
             ["fit"] = "mlip fit",
@@ -544,8 +573,15 @@ public sealed class FitSearch
             ["hyperparameters"] = chosen.Hyper.Json(),
             ["loss"] = new JsonObject { ["energy"] = 1.0, ["force"] = chosen.Hyper.Force, ["stress"] = chosen.Hyper.Stress },
         };
-        ModelFile.Save(modelPath, potential, training);
-        if (Models.Ace.AceLinearExport.IsLinearAce(potential))
+        if (fsChosen)
+        {
+            // a PACE model with an FS embedding has only the .yace form (every verb and LAMMPS read it); no stale model.json beside it
+            ModelFile.Save(modelPath, potential);
+            string stale = Path.Combine(_o.Output, "model.json");
+            if (File.Exists(stale)) File.Delete(stale);
+        }
+        else ModelFile.Save(modelPath, potential, training);
+        if (!fsChosen && Models.Ace.AceLinearExport.IsLinearAce(potential))
             ModelFile.Save(Path.Combine(_o.Output, "model.yace"), potential);
         var trainErrors = Evaluation.Run(potential, _o.Train, _o.Threads);
         // TEST: evaluated once, after the choice and the refit
@@ -623,7 +659,7 @@ public sealed class FitSearch
         _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: resuming: {_checkpoint.Count} bases done, {_previousSeconds:F0} s spent before"));
     }
 
-    private void SaveCheckpoint(FitBasis basis, FitBasisOutcome outcome, IEnumerable<FitCandidate> candidates)
+    private void SaveCheckpoint(FitBasis basis, FitBasisOutcome outcome, IEnumerable<FitCandidate> candidates, JsonNode? modelFile = null)
     {
         string path = Path.Combine(_o.Output, CheckpointName);
         var root = File.Exists(path) ? TryLoad(path) : null; // a fresh run deleted the old one at its start
@@ -634,6 +670,7 @@ public sealed class FitSearch
             ["label"] = basis.Label,
             ["outcome"] = outcome.Json(),
             ["candidates"] = new JsonArray([.. candidates.Select(c => (JsonNode)c.Json(null, outcome.Columns))]),
+            ["model_file"] = modelFile,
         });
         AtomicFile.WriteJson(path, root);
     }

@@ -26,6 +26,15 @@ public sealed record FitSearchSettings
     [Setting("ace_levels", "ACE bases of the ladder: at most this many levels of the built-in ladder (order 3 → order 4, growing nmax and lmax, 24 pair radial functions: 91, 342, 1075, 2099, 4821, 5927, 24197 columns for one element)", Min = 1, Max = 7)]
     public int AceLevels { get; init; } = 7;
 
+    [Setting("fs", "after the ACE ladder, an FS stage: a Finnis-Sinclair density on a small sub-basis fitted to the residuals of the best linear ACE model, validated on the same folds; chosen only when its validation score is lower")]
+    public bool Fs { get; init; } = true;
+
+    [Setting("fs_level", "ladder level of the FS stage's sub-basis (0: 91 functions, 1: 342 for one element); capped at the linear model's level", Min = 0, Max = 6)]
+    public int FsLevel { get; init; } = 0;
+
+    [Setting("fs_iterations", "Levenberg-Marquardt steps (accepted or not) of each fit of the FS stage at most", Min = 1, Max = 1000)]
+    public int FsIterations { get; init; } = 10;
+
     [Setting("twojmax", "band limits 2J tried for so4 (quadratic and linear families), grown while the validation error falls")]
     public int[] TwoJMax { get; init; } = [6, 8];
 

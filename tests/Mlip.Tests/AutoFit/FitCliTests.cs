@@ -29,6 +29,7 @@ public class FitCliTests(ITestOutputHelper output)
               stress_weights: [0, 1e-4]
               smoothness: [0, 2]
               sweeps: 1
+              fs_iterations: 4
             """);
         return dir;
     }
@@ -63,8 +64,14 @@ public class FitCliTests(ITestOutputHelper output)
         Assert.Equal(a["chosen"]!["basis"]!.ToJsonString(), b["chosen"]!["basis"]!.ToJsonString());
         Assert.Equal(a["chosen"]!["hyperparameters"]!.ToJsonString(), b["chosen"]!["hyperparameters"]!.ToJsonString());
         Assert.Equal(a["candidates"]!.AsArray().Count, b["candidates"]!.AsArray().Count);
-        string ma = File.ReadAllText(Path.Combine(dir, "full", "model.json")), mb = File.ReadAllText(Path.Combine(dir, "run", "model.json"));
-        Assert.Equal(JsonNode.Parse(ma)!["model"]!.ToJsonString(), JsonNode.Parse(mb)!["model"]!.ToJsonString());
+        // the model written: model.json (a linear model) or model.yace (the FS stage's PACE model), the same in both runs
+        if (File.Exists(Path.Combine(dir, "full", "model.json")))
+        {
+            string ma = File.ReadAllText(Path.Combine(dir, "full", "model.json")), mb = File.ReadAllText(Path.Combine(dir, "run", "model.json"));
+            Assert.Equal(JsonNode.Parse(ma)!["model"]!.ToJsonString(), JsonNode.Parse(mb)!["model"]!.ToJsonString());
+        }
+        else Assert.Equal(File.ReadAllText(Path.Combine(dir, "full", "model.yace")), File.ReadAllText(Path.Combine(dir, "run", "model.yace")));
+        Assert.Contains(b["candidates"]!.AsArray(), c => c!["family"]!.GetValue<string>() == "fs-ace");
     }
 
     [Fact]
@@ -76,7 +83,7 @@ public class FitCliTests(ITestOutputHelper output)
         p.WaitForExit();
         output.WriteLine(stdout);
         Assert.Equal(0, p.ExitCode);
-        foreach (var label in new[] { "ace L0 rc 4", "ace L0 rc 4.5", "ace L1", "quadratic so4 2J 2", "quadratic so4 2J 4", "estimated s" })
+        foreach (var label in new[] { "ace L0 rc 4", "ace L0 rc 4.5", "ace L1", "fs-ace L0 over ace L1", "quadratic so4 2J 2", "quadratic so4 2J 4", "estimated s" })
             Assert.Contains(label, stdout);
         Assert.False(File.Exists(Path.Combine(dir, "dry", "model.json")));
     }

@@ -35,8 +35,10 @@ public static class FitTestData
         return list;
     }
 
+    /// <summary>The small search space; the FS stage off (its own tests, <see cref="FsStageTests"/>, turn it on).</summary>
     public static FitSearchSettings Settings(double budgetMinutes = 20) => new()
     {
+        Fs = false,
         Budget = budgetMinutes,
         Families = "ace,quadratic",
         Cutoffs = [4.0, 4.5],

@@ -143,7 +143,7 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
                 var scores = new double[candidates.Count];
                 var fingerprints = new double[candidates.Count][];
                 // greedy D-optimal batches need each candidate's per-atom vectors (descriptors, or ACE projections)
-                var activeSets = mode == SelectionMode.Active && c.DOptimalBatch ? estimator as IActiveSetEstimator : null;
+                var activeSets = mode == SelectionMode.Active && (c.DOptimalBatch || c.IOptimalBatch) ? estimator as IActiveSetEstimator : null;
                 var vectors = new AtomVectors[candidates.Count];
                 var (mean, scale) = set.FeatureStatistics();
                 MlipParallel.For(0, candidates.Count, new ParallelOptions { MaxDegreeOfParallelism = c.Threads }, i =>
@@ -165,7 +165,9 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
                     int informed = batch - (int)Math.Round(c.RandomShare * batch, MidpointRounding.AwayFromZero);
                     var pool = BatchSelector.Pool(scores, informed, c.MaxScore, c.PoolFraction);
                     var quota = c.Strata ? BatchSelector.Strata(pool.Select(i => BatchSelector.Kind(candidates[i])).ToList(), pool.Select(i => scores[i]).ToList(), informed) : null;
-                    var sub = informed == 0 ? [] : quota is not null && c.WithinStrataAtRandom ? BatchSelector.WithinStrataAtRandom(quota, rng) : activeSets is not null
+                    var sub = informed == 0 ? [] : quota is not null && c.WithinStrataAtRandom ? BatchSelector.WithinStrataAtRandom(quota, rng)
+                        : activeSets is not null && c.IOptimalBatch ? PoolVariance.Select(TrainingVectors(activeSets, labelled, c.Threads), pool.Select(i => vectors[i]).ToList(), informed, quota)
+                        : activeSets is not null
                         ? BatchSelector.DOptimal(activeSets.Sets, pool.Select(i => vectors[i]).ToList(), informed, quota)
                         : BatchSelector.Active(pool.Select(i => scores[i]).ToList(), pool.Select(i => fingerprints[i]).ToList(), informed, c.MinDistance, quota);
                     pick = sub.Select(j => pool[j]).ToArray();
@@ -210,6 +212,14 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
             Checkpoint(dir, iteration, labelled, history, failures, false, "");
         }
         return new LearningRun(history, stopReason, failures);
+    }
+
+    /// <summary>The per-atom vectors of the labelled structures that the active sets grade (the training rows of <see cref="PoolVariance"/>).</summary>
+    private static AtomVectors[] TrainingVectors(IActiveSetEstimator estimator, IReadOnlyList<Structure> labelled, int threads)
+    {
+        var v = new AtomVectors[labelled.Count];
+        MlipParallel.For(0, labelled.Count, new ParallelOptions { MaxDegreeOfParallelism = threads }, i => v[i] = estimator.Vectors(labelled[i]));
+        return v;
     }
 
     /// <summary>An independent generator for iteration i of a mode (−1: the initial set, shared by both modes).</summary>
@@ -285,7 +295,13 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
             states[m] = fit.WarmStart;
         }
         set ??= TrainingSet.Compute(descriptor, labelled, derivatives: false, c.Threads);
-        if (n == 1) return new LoopModel(members[0], members, set, kind.Uncertainty(members[0], set), states);
+        if (n == 1)
+        {
+            // select.grade: an ACE graded on the projections the config names instead of the kind's choice
+            var estimator = c.AceGrade is { } grade && Models.Ace.AcePotential.BasisOf(members[0]) is not null
+                ? Models.Ace.AceExtrapolation.Build(members[0], set.Structures, grade) : kind.Uncertainty(members[0], set);
+            return new LoopModel(members[0], members, set, estimator, states);
+        }
         var committee = new CommitteeUncertainty(members);
         return new LoopModel(new CommitteeCalculator(committee), members, set, committee, states);
     }

@@ -98,6 +98,17 @@ public sealed record LearnConfig
     public double MinDistance { get; init; } = 0.05;
     /// <summary>Linear models: greedy D-optimal batches (active sets updated after each pick) instead of the distance rule.</summary>
     public bool DOptimalBatch { get; init; } = true;
+    /// <summary>
+    /// <c>select.i_optimal</c>: greedy I-optimal batches instead (<see cref="PoolVariance"/>): each pick most reduces the summed
+    /// predictive variance of the per-atom linear model over the whole candidate pool. Needs a model with active sets
+    /// (linear, quadratic, ACE); otherwise the picks are by score.
+    /// </summary>
+    public bool IOptimalBatch { get; init; }
+    /// <summary>
+    /// <c>select.grade: linear</c>: an FS-ACE is graded on the B-projections of its basis functions (pacemaker's linear grade)
+    /// instead of its FS projections F'(ρ_p) B_f of every density (<c>full</c>, the default for an FS-ACE). null: the kind's grade.
+    /// </summary>
+    public Models.Ace.AceGradeKind? AceGrade { get; init; }
     /// <summary>Candidates scored above this are set aside (too far out to teach the model about the region of interest yet); used only when too few remain.</summary>
     public double MaxScore { get; init; } = double.PositiveInfinity;
     /// <summary>
@@ -204,6 +215,8 @@ public sealed record LearnConfig
         new("explore.surface.vacuum", "number", F(D.SurfaceVacuum), "vacuum between the slab's images (Å)"),
         new("select.min_distance", "number", F(D.MinDistance), "two picks of a batch at least this far apart (RMS of standardised mean descriptors)"),
         new("select.d_optimal", "bool", F(D.DOptimalBatch), "greedy D-optimal batches (active sets updated after each pick)"),
+        new("select.i_optimal", "bool", F(D.IOptimalBatch), "greedy I-optimal batches: each pick most reduces the summed per-atom predictive variance over the candidate pool (linear, quadratic, ACE; replaces d_optimal)"),
+        new("select.grade", "text", "the kind's", "ACE models: the extrapolation grade on the linear B-projections (linear) or on the FS projections of every density (full; the default for an FS-ACE)"),
         new("select.max_score", "number", F(D.MaxScore), "candidates scored above this wait unless too few remain"),
         new("select.pool_fraction", "number", F(D.PoolFraction), "the batch is chosen among the candidates scored at or below max_score, but never among fewer than this fraction of the candidates (those with the lowest scores) nor fewer than a batch"),
         new("select.strata", "bool", F(D.Strata), "the active batch is shared among the kinds of candidates (MD per temperature, rattle, strain, vacancy, swap, each surface, random) in proportion to count x (1/2 + mean uncertainty rank); within a kind D-optimal or by score"),
@@ -439,7 +452,7 @@ public sealed record LearnConfig
         }
         if (Get(root, "select") is { } sel)
         {
-            var m = Map(sel, "select", "min_distance", "d_optimal", "max_score", "max_force", "pool_fraction", "strata", "random_share", "within");
+            var m = Map(sel, "select", "min_distance", "d_optimal", "max_score", "max_force", "pool_fraction", "strata", "random_share", "within", "i_optimal", "grade");
             if (Get(m, "within") is { } wi)
             {
                 string v = Scalar(wi, "select.within").Trim().ToLowerInvariant();
@@ -452,6 +465,13 @@ public sealed record LearnConfig
                 if (!(f >= 0 && f <= 1)) throw new FileFormatException(At(rs), $"select.random_share must lie in [0, 1] (got {f})");
                 c = c with { RandomShare = f };
             }
+            if (Get(m, "grade") is { } gr)
+            {
+                string v = Scalar(gr, "select.grade").Trim().ToLowerInvariant();
+                if (v is not ("linear" or "full")) throw new FileFormatException(At(gr), $"select.grade: 'linear' or 'full' (got '{v}')");
+                c = c with { AceGrade = v == "linear" ? Models.Ace.AceGradeKind.Linear : Models.Ace.AceGradeKind.Full };
+            }
+            if (Get(m, "i_optimal") is { } io) c = c with { IOptimalBatch = Bool(io, "select.i_optimal") };
             if (Get(m, "strata") is { } st) c = c with { Strata = Bool(st, "select.strata") };
             if (Get(m, "max_force") is { } mf) c = c with { MaxLabelForce = Num(mf, "select.max_force") };
             if (Get(m, "max_score") is { } ms) c = c with { MaxScore = Num(ms, "select.max_score") };

@@ -145,6 +145,47 @@ public class StratifiedSelectionTests
     }
 
     [Fact]
+    public void I_optimal_batches_weigh_the_unknown_directions_by_the_pool_and_keep_to_the_slots()
+    {
+        // training atoms [1, 0] and [0, 1] (A = I); candidate 0 lies far out along x, candidates 1..20 are typical, along y.
+        // Pool S = diag(9, 20). Gain of z: zᵀ M S M z / (1 + zᵀ M z) with M = A⁻¹: [3, 0] -> 81 / 10 = 8.1, [0, 1] -> 20 / 2 = 10,
+        // so the typical one goes first (D-optimality, max γ, takes the outlier: γ 3 against 1). After it A = diag(1, 2): another
+        // y gains 20 / 4 / 1.5 = 3.3 < 8.1, so the outlier is second.
+        var training = new[] { Vec(0, 1, 0), Vec(0, 0, 1) };
+        var candidates = new List<AtomVectors> { Vec(0, 3, 0) };
+        for (int i = 0; i < 20; i++) candidates.Add(Vec(0, 0, 1));
+        Assert.Equal([1, 0], PoolVariance.Select(training, candidates, 2));
+        Assert.Equal([1, 0, 2], PoolVariance.Select(training, candidates, 3));
+        // slots: only the y kind -> two of its members, in index order (ties)
+        var stratum = Enumerable.Range(0, candidates.Count).Select(i => i == 0 ? 0 : 1).ToArray();
+        Assert.Equal([1, 2], PoolVariance.Select(training, candidates, 2, new BatchSelector.Quota(stratum, [0, 2])));
+        Assert.Equal([0], PoolVariance.Select(training, candidates, 1, new BatchSelector.Quota(stratum, [1, 0])));
+        // keys are separate models: the same vectors under another key (an element without training atoms) gain the most
+        var other = new List<AtomVectors>(candidates) { Vec(1, 0, 1) };
+        Assert.Equal(21, PoolVariance.Select(training, other, 1)[0]);
+        Assert.Equal(PoolVariance.Select(training, candidates, 5), PoolVariance.Select(training, candidates, 5));
+    }
+
+    [Fact]
+    public void I_optimal_and_the_ace_grade_are_read_and_checked_at_their_line()
+    {
+        string dir = TestPaths.TempDir();
+        string path = Path.Combine(dir, "s.yaml");
+        Assert.False(LearnConfig.Load(WriteDefault(dir)).IOptimalBatch);
+        Assert.Null(LearnConfig.Load(WriteDefault(dir)).AceGrade);
+        File.WriteAllText(path, "element: Si\nreference: sw\nselect: {i_optimal: true, grade: linear}\n");
+        var c = LearnConfig.Load(path);
+        Assert.True(c.IOptimalBatch);
+        Assert.Equal(Mlip.Models.Ace.AceGradeKind.Linear, c.AceGrade);
+        File.WriteAllText(path, "element: Si\nreference: sw\nselect:\n  grade: quadratic\n");
+        var e = Assert.Throws<Mlip.Validation.FileFormatException>(() => LearnConfig.Load(path));
+        Assert.Contains("s.yaml:4", e.Message);
+        Assert.Contains("select.grade", e.Message);
+    }
+
+    private static AtomVectors Vec(int key, params double[] x) => AtomVectors.Uniform([key], x, x.Length);
+
+    [Fact]
     public void Strata_and_the_closest_approach_guard_are_read_and_checked_at_their_line()
     {
         string dir = TestPaths.TempDir();

@@ -27,8 +27,8 @@ public static class MpiBenchmark
             if (args[i] == "--config") config = Path.GetFullPath(args[i + 1]);
             if (args[i] == "--replicas") replicas = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
         }
-        string cli = Path.Combine(root, "src", "Mlip.Cli", "bin", "Release", "net10.0", "Mlip.Cli");
-        if (!File.Exists(cli)) { Console.WriteLine($"build the CLI first (./mlip --help): {cli} is missing"); return; }
+        string? cli = CliExecutable.Find(root);
+        if (cli is null) { Console.WriteLine("the Mlip CLI could not be built (./mlip --help)"); return; }
         bool inMemory = args.Contains("--in-memory");
         string dir = Directory.CreateTempSubdirectory("mlip-mpi-bench").FullName;
         string? data = null;

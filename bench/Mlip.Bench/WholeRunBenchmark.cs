@@ -28,7 +28,7 @@ public static class WholeRunBenchmark
         double scale = Arg(args, "--steps-scale", 1.0);
         var only = Arg(args, "--only", "")!.Split(',', StringSplitOptions.RemoveEmptyEntries);
         string? cli = FindCli();
-        if (cli is null) { Console.WriteLine("the Mlip CLI is not built: run ./mlip --help once (or dotnet build src/Mlip.Cli -c Release)"); return; }
+        if (cli is null) { Console.WriteLine("the Mlip CLI could not be built (./mlip --help)"); return; }
         if (LammpsTiming.Executable is null) { Console.WriteLine("LAMMPS not built (scripts/build-lammps.sh): nothing to compare with"); return; }
         string reference = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(LammpsTiming.Executable))!, "reference", "potentials");
         string mlearn = Path.Combine(RepoRoot(), "..", "shared", "data", "mlearn", "Si", "mvl_models");
@@ -201,8 +201,7 @@ public static class WholeRunBenchmark
     /// <summary>The CLI executable of this checkout (./mlip builds it); null when it has not been built.</summary>
     private static string? FindCli()
     {
-        string exe = Path.Combine(RepoRoot(), "src", "Mlip.Cli", "bin", "Release", "net10.0", "Mlip.Cli");
-        return File.Exists(exe) ? exe : null;
+        return CliExecutable.Find(RepoRoot());
     }
 
     private static T Arg<T>(string[] args, string name, T fallback) where T : IParsable<T>

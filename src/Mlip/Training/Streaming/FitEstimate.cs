@@ -135,14 +135,14 @@ public sealed record FitEstimate(long PeakBytes, double Seconds, string Detail)
     /// <summary>
     /// A PINN fit (<see cref="PinnTrainer"/>): per atom its derivative blocks (24 K bytes per pair within the descriptor's cut-off) and
     /// the BOP's geometry and loss graph, about <see cref="PinnTripletBytes"/> per angular or screening triplet (calibrated on the
-    /// mlearn Si SO(4) run: 3.9 GB measured in memory); in memory for all training structures, streamed for one piece of at most
+    /// mlearn Si SO(4) 2J = 6 run: 4.2 GB measured in memory); in memory for all training structures, streamed for one piece of at most
     /// <paramref name="pieceAtoms"/> atoms (recomputed at every loss evaluation).
     /// </summary>
     public static FitEstimate Pinn(int features, long atoms, double pairsPerAtom, double tripletsPerAtom, int pieceAtoms, bool streamed, long structureBytes)
     {
         double perAtom = 24.0 * features * pairsPerAtom + PinnTripletBytes * tripletsPerAtom;
         long held = streamed ? Math.Min(atoms, pieceAtoms) : atoms;
-        long data = (long)(perAtom * held * (streamed ? 1.5 : 1)); // streamed: the piece's descriptor sets beside its tensors
+        long data = (long)(perAtom * held);
         long peak = BaseBytes + structureBytes + data;
         return new FitEstimate(peak, 0, string.Create(CultureInfo.InvariantCulture,
             $"pinn {(streamed ? $"streamed (one piece of at most {pieceAtoms} atoms recomputed per loss evaluation)" : "in memory (every training structure)")}: {held} atoms × {perAtom / 1e3:F0} kB " +
@@ -150,7 +150,7 @@ public sealed record FitEstimate(long PeakBytes, double Seconds, string Detail)
     }
 
     /// <summary>Bytes per BOP triplet (angular and screening) of a PINN batch: its indices, fixed geometry and the loss's double-backward graph (rough, calibrated).</summary>
-    public const double PinnTripletBytes = 250;
+    public const double PinnTripletBytes = 350;
 
     /// <summary>Pairs within <paramref name="cutoff"/> and BOP triplets (angular: pairs within R_c of the same centre; screening: an R_c pair and any pair within 1.5 R_c) per atom, from up to 16 structures.</summary>
     public static (double Pairs, double Triplets) PinnGeometryPerAtom(IReadOnlyList<Structure> structures, double cutoff, double bopCutoff)

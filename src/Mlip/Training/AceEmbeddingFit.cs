@@ -99,6 +99,10 @@ public sealed class AceEmbeddingFit
     private readonly double _wE, _wF, _forceScale;
     private readonly int _energyRows, _forceRows;
     private readonly List<Chunk> _chunks = [];
+    // streamed from the descriptor store (docs/scale.md): the blocks' structure ranges, recomputed at every pass; null in memory
+    private readonly List<(int Start, int Count)>? _plan;
+    private readonly IReadOnlyList<Structure> _source = [];
+    private readonly double _energyScale;
     private readonly int _structures, _atoms;
     private readonly bool _forces;
     private readonly ICommunicator _comm;
@@ -106,6 +110,24 @@ public sealed class AceEmbeddingFit
     /// <summary>Computes the descriptors (values and per-pair derivative blocks) of <paramref name="structures"/>; <paramref name="progress"/> is told per structure.</summary>
     public AceEmbeddingFit(AceBasisDescriptor descriptor, IReadOnlyList<Structure> structures, PolynomialModel linear, AceEmbeddingFitOptions options,
         IProgress<WorkProgress>? progress = null)
+        : this(descriptor, structures, linear, options, progress, null)
+    {
+    }
+
+    /// <summary>
+    /// The fit streamed from the descriptor store (docs/scale.md, "FS-ACE and PINN from the store"): σ_k from the store's feature
+    /// chunks, and the blocks of structures (the same blocks as in memory, so the same sums in the same order) recomputed
+    /// (descriptor values and per-pair derivative blocks) at every pass over the data and dropped after use; memory holds one
+    /// block. <paramref name="structures"/> are the store's structures or, under MPI, this rank's contiguous share of them.
+    /// </summary>
+    public AceEmbeddingFit(AceBasisDescriptor descriptor, IReadOnlyList<Structure> structures, PolynomialModel linear, AceEmbeddingFitOptions options,
+        Streaming.DescriptorStore store, IProgress<WorkProgress>? progress = null)
+        : this(descriptor, structures, linear, options, progress, store ?? throw new ArgumentNullException(nameof(store)))
+    {
+    }
+
+    private AceEmbeddingFit(AceBasisDescriptor descriptor, IReadOnlyList<Structure> structures, PolynomialModel linear, AceEmbeddingFitOptions options,
+        IProgress<WorkProgress>? progress, Streaming.DescriptorStore? store)
     {
         TorchRuntime.EnsureLoaded();
         if (linear.Order != 1) throw new MlipException("the embedding fit starts from a linear ACE model");
@@ -133,9 +155,28 @@ public sealed class AceEmbeddingFit
         _forceScale = _wF > 0 ? Math.Sqrt(_wF / _forceRows) : 0;
         double energyScale = _wE > 0 ? Math.Sqrt(_wE / _energyRows) : 0;
 
+        _energyScale = energyScale;
         // descriptors in batches of structures (bounded memory), cut into chunks of at most ChunkDoubles per-pair Jacobian entries
         long pairLimit = Math.Max(1, options.ChunkDoubles / (3L * _k * _p));
         var sumSquares = new double[_k];
+        if (store is not null)
+        {
+            // the same blocks from the pair counts of the descriptor's neighbour lists; Σ B_k² from the store's feature chunks
+            _source = structures;
+            _plan = [];
+            int start = 0;
+            long blockPairs = 0;
+            for (int s = 0; s < structures.Count; s++)
+            {
+                long pairs = forces ? Neighbors.NeighborList.Build(structures[s], descriptor.Cutoff).PairCount : 0;
+                if (s > start && blockPairs + pairs > pairLimit) { _plan.Add((start, s - start)); start = s; blockPairs = 0; }
+                blockPairs += pairs;
+            }
+            _plan.Add((start, structures.Count - start));
+            StoreSumSquares(store, structures, sumSquares);
+        }
+        else
+        {
         var pending = new List<(Structure S, DescriptorSet Set)>();
         long pendingPairs = 0;
         int batch = Math.Max(1, 4 * Math.Max(1, options.Threads));
@@ -160,6 +201,7 @@ public sealed class AceEmbeddingFit
             }
         }
         if (pending.Count > 0) _chunks.Add(MakeChunk(pending, forces, structures.Count - pending.Count, energyScale));
+        }
         _comm.AllreduceSum(sumSquares);
         // σ_k: RMS of B_k over all atoms (of all ranks); features and derivative blocks divided by it
         _sigma = new double[_k];
@@ -204,6 +246,61 @@ public sealed class AceEmbeddingFit
         for (int e = 0; e < _elements.Length; e++)
             for (int a = 0; a < _k; a++)
                 for (int q = 1; q < _p; q++) _center[e * PerElement + 1 + a * _p + q] = 0;
+    }
+
+    /// <summary>Σ B_k² over the atoms of <paramref name="structures"/> (the store's, or this rank's share of them) from the store's feature chunks, atoms in order.</summary>
+    private void StoreSumSquares(Streaming.DescriptorStore store, IReadOnlyList<Structure> structures, double[] sumSquares)
+    {
+        var (first, _) = NeuralNetworkTrainer.GlobalRange(_comm, structures.Count);
+        int last = first + structures.Count;
+        if (last > store.Structures.Count) throw new InvalidOperationException("the structures are not the store's");
+        store.EnsureFeatures(_o.Threads);
+        for (int c = 0; c < store.ChunkCount; c++)
+        {
+            var (start, end) = store.Chunk(c);
+            if (end <= first || start >= last) continue;
+            var values = store.ReadFeatures(c);
+            long o = 0;
+            for (int s = start; s < end; s++)
+            {
+                int n = store.Structures[s].Count;
+                if (s >= first && s < last)
+                    for (int i = 0; i < n; i++)
+                    {
+                        var xi = values.AsSpan((int)((o + i) * _k), _k);
+                        for (int a = 0; a < _k; a++) sumSquares[a] += xi[a] * xi[a];
+                    }
+                o += n;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The blocks of the data in order: those held in memory, or (streamed) each block's descriptors computed now, scaled by σ,
+    /// and its tensors disposed when the caller moves to the next block. A caller keeps nothing of a block past its turn.
+    /// </summary>
+    private IEnumerable<Chunk> Chunks()
+    {
+        if (_plan is null)
+        {
+            foreach (var c in _chunks) yield return c;
+            yield break;
+        }
+        foreach (var (start, count) in _plan)
+        {
+            using (NewDisposeScope())
+            {
+                var sigma = tensor(_sigma, ScalarType.Float64);
+                var part = new List<Structure>(count);
+                for (int s = start; s < start + count; s++) part.Add(_source[s]);
+                var sets = DatasetDescriptors.Compute(_d, part, _forces, _o.Threads);
+                var c = MakeChunk([.. part.Zip(sets)], _forces, start, _energyScale);
+                c.X.div_(sigma);
+                c.Dx?.div_(sigma.view(1, _k, 1));
+                yield return c;
+            }
+            LargeObjectGarbage.CollectWhenDue(); // the block's descriptor sets (large objects) are garbage now
+        }
     }
 
     private Chunk MakeChunk(List<(Structure S, DescriptorSet Set)> items, bool forces, int firstStructure, double energyScale)
@@ -280,7 +377,10 @@ public sealed class AceEmbeddingFit
     public double[] Parameters { get; }
     public int DensityCount => _p;
     /// <summary>Blocks of structures the data is held in (each bounded by <see cref="AceEmbeddingFitOptions.ChunkDoubles"/>).</summary>
-    public int ChunkCount => _chunks.Count;
+    public int ChunkCount => _plan?.Count ?? _chunks.Count;
+
+    /// <summary>True when the blocks are streamed (recomputed at every pass) rather than held in memory.</summary>
+    public bool Streams => _plan is not null;
     /// <summary>Rows of the residual vector: one per structure, then 3 per atom when forces are fitted, then one per regularised coefficient.</summary>
     public int ResidualCount => _structures + (!_forces || _wF == 0 ? 0 : 3 * _atoms) + _penalised.Length;
 
@@ -398,7 +498,9 @@ public sealed class AceEmbeddingFit
     {
         using var scope = NewDisposeScope();
         var p = tensor(parameters, ScalarType.Float64);
-        var data = cat(_chunks.Select(c => ChunkResiduals(c, p)).ToArray(), 0).data<double>().ToArray();
+        var data = new List<double>();
+        foreach (var c in Chunks())
+            using (NewDisposeScope()) data.AddRange(ChunkResiduals(c, p).data<double>().ToArray());
         return [.. data, .. _penalised.Select(i => Math.Sqrt(_penalty[i]) * (parameters[i] - _center[i]))];
     }
 
@@ -452,7 +554,10 @@ public sealed class AceEmbeddingFit
     {
         using var scope = NewDisposeScope();
         var p = tensor(parameters, ScalarType.Float64);
-        var data = cat(_chunks.Select(c => ChunkJacobian(c, p).J).ToArray(), 0).data<double>().ToArray();
+        var rows = new List<double>();
+        foreach (var c in Chunks())
+            using (NewDisposeScope()) rows.AddRange(ChunkJacobian(c, p).J.data<double>().ToArray());
+        var data = rows.ToArray();
         int n = parameters.Length;
         var jac = new double[data.Length + (long)_penalised.Length * n];
         data.CopyTo(jac, 0);
@@ -469,7 +574,7 @@ public sealed class AceEmbeddingFit
         var a = zeros(n, n, dtype: ScalarType.Float64);
         var g = zeros(n, dtype: ScalarType.Float64);
         double loss = 0;
-        foreach (var c in _chunks)
+        foreach (var c in Chunks())
             using (NewDisposeScope())
             {
                 var (r, j) = ChunkJacobian(c, p);
@@ -498,7 +603,7 @@ public sealed class AceEmbeddingFit
         var p = tensor(parameters, ScalarType.Float64).requires_grad_(gradient is not null);
         if (gradient is not null) Array.Clear(gradient);
         double loss = 0;
-        foreach (var c in _chunks)
+        foreach (var c in Chunks())
             using (NewDisposeScope())
             {
                 var r = ChunkResiduals(c, p);
@@ -521,10 +626,16 @@ public sealed class AceEmbeddingFit
     {
         using var scope = NewDisposeScope();
         var p = tensor(Parameters, ScalarType.Float64);
-        var parts = _chunks.Select(c => Predict(c, p)).ToArray();
-        var e = cat(parts.Select(t => t.E).ToArray(), 0).data<double>().ToArray();
-        var f = parts[0].F is null ? null : cat(parts.Select(t => t.F!.view(-1)).ToArray(), 0).data<double>().ToArray();
-        return (e, f);
+        var e = new List<double>();
+        List<double>? f = null;
+        foreach (var c in Chunks())
+            using (NewDisposeScope())
+            {
+                var (ce, cf) = Predict(c, p);
+                e.AddRange(ce.data<double>().ToArray());
+                if (cf is not null) (f ??= []).AddRange(cf.contiguous().view(-1).data<double>().ToArray());
+            }
+        return ([.. e], f?.ToArray());
     }
 
     /// <summary>

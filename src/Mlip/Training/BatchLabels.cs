@@ -14,6 +14,8 @@ internal sealed class BatchLabels : IDisposable
 {
     private readonly Tensor _atomsPer, _energyTarget;
     private readonly Tensor? _forceTarget, _volume, _stressTarget, _stressMask;
+    // 1 on the atoms of structures with forces, 0 on the others; null when every structure of the batch has forces
+    private readonly Tensor? _forceMask;
     private readonly int _structures;
     private readonly long _forceComponents, _stressComponents;
 
@@ -21,7 +23,7 @@ internal sealed class BatchLabels : IDisposable
     public void Dispose()
     {
         _atomsPer.Dispose(); _energyTarget.Dispose();
-        _forceTarget?.Dispose(); _volume?.Dispose(); _stressTarget?.Dispose(); _stressMask?.Dispose();
+        _forceTarget?.Dispose(); _forceMask?.Dispose(); _volume?.Dispose(); _stressTarget?.Dispose(); _stressMask?.Dispose();
     }
 
     public BatchLabels(TrainingSet data, int[] structures, bool derivatives)
@@ -63,6 +65,19 @@ internal sealed class BatchLabels : IDisposable
         if (derivatives)
         {
             _forceTarget = tensor(force, [atoms, 3], dtype: ScalarType.Float64);
+            if (fc < 3L * atoms)
+            {
+                // a structure without forces contributes no force error (not its predicted forces against 0)
+                var mask = new double[3L * atoms];
+                int mo = 0;
+                foreach (int q in structures)
+                {
+                    var st = data.Structures[q];
+                    if (st.Forces is not null) Array.Fill(mask, 1.0, 3 * mo, 3 * st.Count);
+                    mo += st.Count;
+                }
+                _forceMask = tensor(mask, [atoms, 3], dtype: ScalarType.Float64);
+            }
             _volume = tensor(volume.Select(v => v > 0 ? Structures.Stress.EvPerCubicAngstromInGpa / v : 0).ToArray(), dtype: ScalarType.Float64);
             _stressTarget = tensor(stress, [structures.Length, 6], dtype: ScalarType.Float64);
             _stressMask = tensor(stressMask, [structures.Length, 6], dtype: ScalarType.Float64);
@@ -97,7 +112,7 @@ internal sealed class BatchLabels : IDisposable
         var de = (e - _energyTarget) / _atomsPer;
         var loss = counts is { } c ? w.Energy * (de * de).sum() / c.Structures : w.Energy * (de * de).mean();
         if (f is not null && w.Force > 0 && _forceComponents > 0)
-            loss = loss + w.Force * (f - _forceTarget!).pow(2).sum() / (counts?.ForceComponents ?? _forceComponents);
+            loss = loss + w.Force * ForceError(f).pow(2).sum() / (counts?.ForceComponents ?? _forceComponents);
         if (s is not null && w.Stress > 0 && _stressComponents > 0)
             loss = loss + w.Stress * ((s - _stressTarget!).pow(2) * _stressMask!).sum() / (counts?.StressComponents ?? _stressComponents);
         return loss;
@@ -112,12 +127,15 @@ internal sealed class BatchLabels : IDisposable
         sums[1] = (de * de).sum().item<double>();
         if (f is not null && _forceComponents > 0)
         {
-            var df = f - _forceTarget!;
+            var df = ForceError(f);
             sums[2] = df.abs().sum().item<double>();
             sums[3] = df.pow(2).sum().item<double>();
         }
         return sums;
     }
+
+    /// <summary>Predicted minus labelled forces [atoms, 3], 0 on the atoms of structures without forces.</summary>
+    private Tensor ForceError(Tensor f) => _forceMask is null ? f - _forceTarget! : (f - _forceTarget!) * _forceMask;
 
     /// <summary>Energy MAE (meV/atom), force MAE (eV/Å; NaN without forces) and the energy + force loss.</summary>
     public (double EnergyMae, double ForceMae, double Loss) Errors(LossWeights w, Tensor e, Tensor? f)
@@ -128,7 +146,7 @@ internal sealed class BatchLabels : IDisposable
         double fMae = double.NaN;
         if (f is not null && _forceComponents > 0)
         {
-            var df = f - _forceTarget!;
+            var df = ForceError(f);
             fMae = df.abs().sum().item<double>() / _forceComponents;
             loss += w.Force * df.pow(2).sum().item<double>() / _forceComponents;
         }

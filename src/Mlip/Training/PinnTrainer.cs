@@ -69,48 +69,90 @@ public sealed class PinnTrainer
     private readonly double[] _mean, _scale;
     private readonly List<Batch?> _batches = [];
     private readonly Batch? _validation;
+    // the local structure indices of every batch and of the validation set (under MPI this rank's part)
+    private readonly List<int[]> _batchIndices = [];
+    private readonly int[] _validationIndices;
+    private readonly bool _derivatives;
+    // streamed (docs/scale.md): the structures, their descriptor and the atoms of one piece; null in memory
+    private readonly IReadOnlyList<Structure>? _source;
+    private readonly IDescriptor? _descriptor;
+    private readonly int _pieceAtoms;
     private readonly ElementNetworks _networks;
     // under MPI (PinnOptions.Communicator): each rank's batches hold its share of the structures; the counts of every batch
     // and of the validation set over all ranks normalise each rank's part of the loss
     private readonly ICommunicator _comm;
     private readonly List<NeuralNetworkTrainer.LossCounts> _batchCounts = [];
-    private readonly NeuralNetworkTrainer.LossCounts _validationCounts;
+    private NeuralNetworkTrainer.LossCounts _validationCounts;
 
     public PinnTrainer(TrainingSet data, PinnOptions options)
+        : this(data.Structures, options.Communicator.Size > 1 ? DistributedFit.Elements(options.Communicator, data.Structures) : data.Elements(), data.FeatureCount,
+            options.Communicator.Size > 1 ? DistributedFit.FeatureStatistics(options.Communicator, data, data.FeatureCount) : data.FeatureStatistics(), options)
+    {
+        foreach (var d in data.Descriptors)
+            if (d.Neighbors.Cutoff < 1.5 * options.Cutoff)
+                throw new MlipException($"the PINN needs descriptors computed on a neighbour list to 1.5 R_c = {1.5 * options.Cutoff} Å");
+        if (_validationIndices.Length > 0) _validation = new Batch(data, _validationIndices, this, _derivatives);
+        foreach (var batch in _batchIndices) _batches.Add(batch.Length > 0 ? new Batch(data, batch, this, _derivatives) : null);
+    }
+
+    /// <summary>
+    /// A trainer that streams (docs/scale.md, "FS-ACE and PINN from the store"): the descriptors (values, derivative blocks on the
+    /// neighbour list to 1.5 R_c) and the BOP's pair and triplet geometry of a piece of at most <paramref name="pieceAtoms"/> atoms of
+    /// a batch are computed when the batch is used and dropped after it; a full batch (L-BFGS) or a mini-batch is the sum of its
+    /// pieces' losses and gradients, each normalised by the batch's counts, so memory holds one piece whatever the data.
+    /// <paramref name="statistics"/>: the feature statistics of all training structures (<c>DescriptorStore.FeatureStatistics</c>);
+    /// <paramref name="structures"/>: the training structures, or under MPI this rank's contiguous share.
+    /// </summary>
+    public PinnTrainer(IReadOnlyList<Structure> structures, IDescriptor descriptor, (double[] Mean, double[] Scale) statistics, PinnOptions options, int pieceAtoms)
+        : this(structures, options.Communicator.Size > 1 ? DistributedFit.Elements(options.Communicator, structures) : [.. structures.SelectMany(s => s.AtomicNumbers).Distinct().Order()],
+            descriptor.FeatureCount, statistics, options)
+    {
+        if (pieceAtoms < 1) throw new MlipException($"store_chunk_atoms must be at least 1 (got {pieceAtoms})");
+        _source = structures;
+        _descriptor = descriptor;
+        _pieceAtoms = pieceAtoms;
+        if (_comm.Size == 1)
+        {
+            // the loss of each piece is normalised by its batch's counts (as an MPI rank's part of a batch)
+            foreach (var b in _batchIndices) _batchCounts.Add(NeuralNetworkTrainer.LossCounts.Of(structures, b, _comm));
+            _validationCounts = NeuralNetworkTrainer.LossCounts.Of(structures, _validationIndices, _comm);
+        }
+    }
+
+    private PinnTrainer(IReadOnlyList<Structure> structures, int[] elements, int k, (double[] Mean, double[] Scale) statistics, PinnOptions options)
     {
         TorchRuntime.EnsureLoaded();
         TorchRuntime.ReuseFreedMemory();
         _o = options;
         _comm = options.Communicator;
-        _elements = _comm.Size > 1 ? DistributedFit.Elements(_comm, data.Structures) : data.Elements();
-        _k = data.FeatureCount;
+        _elements = elements;
+        _k = k;
         _layout = new PinnBopLayout(_elements.Length);
         _set = _layout.SetSize;
         _nbase = _elements.Length * _set;
-        (_mean, _scale) = _comm.Size > 1 ? DistributedFit.FeatureStatistics(_comm, data, _k) : data.FeatureStatistics();
-        bool derivatives = options.Weights.Force > 0 || options.Weights.Stress > 0;
+        (_mean, _scale) = statistics;
+        _derivatives = options.Weights.Force > 0 || options.Weights.Stress > 0;
         if (options.Optimizer.Equals("lbfgs", StringComparison.OrdinalIgnoreCase) && options.BatchStructures > 0)
             throw new MlipException("L-BFGS needs the full batch (batch: 0); use adam for mini-batches");
-        foreach (var d in data.Descriptors)
-            if (d.Neighbors.Cutoff < 1.5 * options.Cutoff)
-                throw new MlipException($"the PINN needs descriptors computed on a neighbour list to 1.5 R_c = {1.5 * options.Cutoff} Å");
 
         // the split over the structures of all ranks, as one process draws it; each rank keeps its own (local indices)
-        var (first, total) = NeuralNetworkTrainer.GlobalRange(_comm, data.Count);
+        var (first, total) = NeuralNetworkTrainer.GlobalRange(_comm, structures.Count);
         var split = new TrainingSplit(total, options.ValidationFraction, options.BatchStructures, options.Seed);
-        int[] Local(int[] global) => [.. global.Where(i => i >= first && i < first + data.Count).Select(i => i - first)];
-        var validation = Local(split.Validation);
-        if (validation.Length > 0) _validation = new Batch(data, validation, this, derivatives);
-        foreach (var batch in split.Batches.Select(Local)) _batches.Add(batch.Length > 0 ? new Batch(data, batch, this, derivatives) : null);
+        int[] Local(int[] global) => [.. global.Where(i => i >= first && i < first + structures.Count).Select(i => i - first)];
+        _validationIndices = Local(split.Validation);
+        _batchIndices.AddRange(split.Batches.Select(Local));
         if (_comm.Size > 1)
         {
-            foreach (var batch in split.Batches.Select(Local)) _batchCounts.Add(NeuralNetworkTrainer.LossCounts.Of(data.Structures, batch, _comm));
-            _validationCounts = NeuralNetworkTrainer.LossCounts.Of(data.Structures, validation, _comm);
+            foreach (var batch in _batchIndices) _batchCounts.Add(NeuralNetworkTrainer.LossCounts.Of(structures, batch, _comm));
+            _validationCounts = NeuralNetworkTrainer.LossCounts.Of(structures, _validationIndices, _comm);
         }
         _networks = new ElementNetworks(_elements.Length, _k, options.Hidden, _set, options.Activation, offset: _nbase);
         TrainStructures = split.Train.Length;
         ValidationStructures = split.Validation.Length;
     }
+
+    /// <summary>True when the batches are computed piece by piece as they are used (the streaming constructor).</summary>
+    public bool Streams => _source is not null;
 
     public int TrainStructures { get; }
     public int ValidationStructures { get; }
@@ -200,10 +242,9 @@ public sealed class PinnTrainer
                     var full = new double[ParameterCount];
                     Array.Clear(g);
                     double loss = 0;
-                    for (int bi = 0; bi < _batches.Count; bi++)
+                    for (int bi = 0; bi < _batchIndices.Count; bi++)
                     {
-                        if (_batches[bi] is not { } b) continue;
-                        loss += b.LossAndGradient(x, full, this, stage: 1, CountsOf(bi));
+                        loss += PartLossAndGradient(bi, x, full, stage: 1, l2: false);
                         for (int q = 0; q < _nbase; q++) g[q] += full[q];
                     }
                     return _comm.AllreduceSum(g, loss);
@@ -237,20 +278,17 @@ public sealed class PinnTrainer
         double evaluationCpu = 0;
         for (int epoch = startEpoch + 1; epoch <= _o.Epochs; epoch++)
         {
-            var order = TrainingSplit.EpochOrder(_o.Seed, epoch, _batches.Count);
+            var order = TrainingSplit.EpochOrder(_o.Seed, epoch, _batchIndices.Count);
             double sum = 0;
             foreach (int bi in order)
             {
-                var batch = _batches[bi];
                 sum += optimizer.Step(net, (p, g) =>
                 {
                     var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                     Array.Copy(p, 0, x, _nbase, _networks.Count);
                     var full = new double[ParameterCount];
                     // this rank's part of the batch (under MPI rank 0 adds the L2 penalty), then the sums over the ranks
-                    double loss = batch is not null ? batch.LossAndGradient(x, full, this, stage: 2, CountsOf(bi), l2: _comm.IsRoot)
-                        : _comm.IsRoot ? _networks.L2Only(x, full, _o.L2) : 0;
-                    loss = _comm.AllreduceSum(full, loss);
+                    double loss = _comm.AllreduceSum(full, PartLossAndGradient(bi, x, full, stage: 2, l2: _comm.IsRoot));
                     Array.Copy(full, _nbase, g, 0, _networks.Count);
                     evaluations++;
                     evaluationCpu += (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
@@ -258,7 +296,7 @@ public sealed class PinnTrainer
                 });
             }
             Array.Copy(net, 0, x, _nbase, _networks.Count);
-            lastLoss = sum / _batches.Count;
+            lastLoss = sum / _batchIndices.Count;
             if (!double.IsFinite(lastLoss)) throw new MlipException($"the loss became {lastLoss} at epoch {epoch}; lower the learning rate");
             double seconds = elapsedBefore + clock.Elapsed.TotalSeconds;
             bool evaluate = epoch % Math.Max(1, _o.EvaluateEvery) == 0 || epoch == _o.Epochs;
@@ -282,7 +320,7 @@ public sealed class PinnTrainer
         }
         if (_o.Epochs == 0 || !double.IsFinite(bestVal)) best = x;
         // a resume with no epoch left runs none: the loss is then that of the checkpoint's parameters (mean over batches, as an epoch's)
-        if (double.IsNaN(lastLoss)) lastLoss = LossAndGradient(x, new double[ParameterCount], stage: 2) / _batches.Count;
+        if (double.IsNaN(lastLoss)) lastLoss = LossAndGradient(x, new double[ParameterCount], stage: 2) / _batchIndices.Count;
         return (ToModel(best), curve, lastLoss);
     }
 
@@ -300,26 +338,88 @@ public sealed class PinnTrainer
         Array.Clear(gradient);
         var g = new double[gradient.Length];
         double loss = 0;
-        for (int bi = 0; bi < _batches.Count; bi++)
+        for (int bi = 0; bi < _batchIndices.Count; bi++)
         {
-            if (_batches[bi] is not { } b) continue;
-            Array.Clear(g);
-            loss += b.LossAndGradient(x, g, this, stage, CountsOf(bi), l2: _comm.IsRoot);
+            if (_batchIndices[bi].Length == 0) continue;
+            loss += PartLossAndGradient(bi, x, g, stage, l2: _comm.IsRoot);
             for (int i = 0; i < g.Length; i++) gradient[i] += g[i];
         }
         return _comm.AllreduceSum(gradient, loss);
     }
 
-    /// <summary>Under MPI the counts of batch <paramref name="b"/> over all ranks (the loss's denominators); null in one process.</summary>
-    private NeuralNetworkTrainer.LossCounts? CountsOf(int b) => _comm.Size > 1 ? _batchCounts[b] : null;
+    /// <summary>
+    /// This process's part of batch <paramref name="bi"/>: its loss and gradient (into <paramref name="gradient"/>, cleared first),
+    /// not yet summed over MPI ranks. In memory the batch's tensors; streamed the sum over its pieces, each built now and dropped
+    /// after (the L2 penalty with the first). A rank without structures in the batch gives the L2 penalty alone (stage 2, <paramref name="l2"/>).
+    /// </summary>
+    private double PartLossAndGradient(int bi, double[] x, double[] gradient, int stage, bool l2)
+    {
+        Array.Clear(gradient);
+        var indices = _batchIndices[bi];
+        if (indices.Length == 0) return stage == 2 && l2 ? _networks.L2Only(x, gradient, _o.L2) : 0;
+        if (!Streams) return _batches[bi]!.LossAndGradient(x, gradient, this, stage, CountsOf(bi), l2);
+        var g = new double[gradient.Length];
+        double loss = 0;
+        bool first = true;
+        foreach (var piece in Pieces(indices))
+        {
+            bool withL2 = l2 && first;
+            Array.Clear(g);
+            loss += WithPiece(piece, b => b.LossAndGradient(x, g, this, stage, _batchCounts[bi], withL2));
+            for (int i = 0; i < g.Length; i++) gradient[i] += g[i];
+            first = false;
+        }
+        return loss;
+    }
+
+    /// <summary>Consecutive pieces of <paramref name="indices"/> of at most <see cref="_pieceAtoms"/> atoms (at least one structure each).</summary>
+    private IEnumerable<int[]> Pieces(int[] indices)
+    {
+        int start = 0, atoms = 0;
+        for (int i = 0; i < indices.Length; i++)
+        {
+            int n = _source![indices[i]].Count;
+            if (i > start && atoms + n > _pieceAtoms) { yield return indices[start..i]; start = i; atoms = 0; }
+            atoms += n;
+        }
+        if (indices.Length > start) yield return indices[start..];
+    }
+
+    /// <summary>Builds the tensors of the structures <paramref name="piece"/> (descriptors on the neighbour list to 1.5 R_c), runs <paramref name="use"/>, frees them.</summary>
+    private T WithPiece<T>(int[] piece, Func<Batch, T> use)
+    {
+        var structures = piece.Select(i => _source![i]).ToList();
+        T result;
+        using (NewDisposeScope())
+        {
+            var sets = DatasetDescriptors.Compute(_descriptor!, structures, _derivatives, _o.Threads, neighborCutoff: 1.5 * _o.Cutoff);
+            var batch = new Batch(new TrainingSet(structures, sets), [.. Enumerable.Range(0, piece.Length)], this, _derivatives);
+            result = use(batch); // every tensor of the piece (labels, geometry, blocks) belongs to this scope
+        }
+        LargeObjectGarbage.CollectWhenDue(); // the piece's descriptor sets (large objects) are garbage now
+        return result;
+    }
+
+    /// <summary>Under MPI, or streamed, the counts of batch <paramref name="b"/> over all ranks (the loss's denominators); null in one process in memory.</summary>
+    private NeuralNetworkTrainer.LossCounts? CountsOf(int b) => _comm.Size > 1 || Streams ? _batchCounts[b] : null;
 
     private bool HasValidation => ValidationStructures > 0;
 
-    /// <summary>Validation energy MAE, force MAE and loss: of this process's validation set, or under MPI the ranks' sums over the counts of all.</summary>
+    /// <summary>
+    /// Validation energy MAE, force MAE and loss: of this process's validation set in memory, or (under MPI, or streamed piece by
+    /// piece) the sums of the pieces and ranks over the counts of all.
+    /// </summary>
     private (double EnergyMae, double ForceMae, double Loss) ValidationErrors(double[] x)
     {
-        if (_comm.Size == 1) return _validation!.Errors(x, this);
-        Span<double> sums = _validation is null ? stackalloc double[5] : _validation.ErrorSums(x, this);
+        if (_comm.Size == 1 && !Streams) return _validation!.Errors(x, this);
+        var sums = new double[5];
+        if (Streams)
+            foreach (var piece in Pieces(_validationIndices))
+            {
+                var part = WithPiece(piece, b => b.ErrorSums(x, this));
+                for (int i = 0; i < sums.Length; i++) sums[i] += part[i];
+            }
+        else if (_validation is not null) sums = _validation.ErrorSums(x, this);
         _comm.AllreduceSum(sums);
         return _validationCounts.Errors(sums, _o.Weights);
     }

@@ -55,7 +55,7 @@ public static class TrainingRun
         // under MPI each rank computes the feature chunks and the factors of its share of the store's chunks
         var store = config.Store is not null && kind.Streams(settings)
             ? DescriptorStore.Open(config.Store, spec, descriptor, train, config.StoreChunkAtoms) : null;
-        EstimateMemory(config, kind, descriptor, mine, derivatives, store, log);
+        EstimateMemory(config, kind, settings, descriptor, mine, derivatives, store, log);
         var set = kind.NeedsTrainingSet && store is null
             ? TrainingSet.Compute(descriptor, mine, derivatives, config.Threads, progress, kind.NeighborCutoff(settings, descriptor)) : null;
         var descriptorTime = clock.Elapsed;
@@ -129,8 +129,20 @@ public static class TrainingRun
     /// Item 6 of docs/scale.md: the estimated peak memory and time of a least-squares fit (linear, quadratic, linear ACE),
     /// logged before it starts, and a clear error when it exceeds the memory available.
     /// </summary>
-    private static void EstimateMemory(TrainConfig config, ModelKind kind, IDescriptor descriptor, IReadOnlyList<Structure> train, bool derivatives, DescriptorStore? store, TextWriter log)
+    private static void EstimateMemory(TrainConfig config, ModelKind kind, object settings, IDescriptor descriptor, IReadOnlyList<Structure> train, bool derivatives, DescriptorStore? store, TextWriter log)
     {
+        if (train.Count == 0) return;
+        long atomsAll = train.Sum(s => (long)s.Count);
+        string adviceStore = store is null
+            ? "stream the fit from a descriptor store (the config key store: DIR; docs/scale.md), use fewer structures or features"
+            : "lower store_chunk_atoms, use fewer features, or split the structures over MPI ranks (docs/scale.md)";
+        if (settings is PinnSettings pinn)
+        {
+            var (pairs, triplets) = FitEstimate.PinnGeometryPerAtom(train, descriptor.Cutoff, pinn.BopCutoff(descriptor).Rc);
+            FitEstimate.Pinn(descriptor.FeatureCount, atomsAll, derivatives ? pairs : 0, triplets, config.StoreChunkAtoms, store is not null, FitEstimate.StructureBytes(train))
+                .Check(log, adviceStore);
+            return;
+        }
         int order = kind.Name switch { "linear" or "ace" => 1, "quadratic" => 2, _ => 0 };
         if (order == 0 || train.Count == 0) return;
         int k = descriptor.FeatureCount;
@@ -162,6 +174,14 @@ public static class TrainingRun
             advice = "stream the fit from a descriptor store (the config key store: DIR; docs/scale.md), use fewer structures or features";
         }
         estimate.Check(log, advice);
+        if (settings is AceSettings { Embedding: "fs" } ace && derivatives)
+        {
+            // the embedding fit after the linear one: E0 and K coefficients per density per element
+            int densities = Math.Max(1, ace.FsParameters.Length / 2);
+            int elementCount = train.SelectMany(s => s.AtomicNumbers).Distinct().Count();
+            FitEstimate.FsEmbedding(elementCount * (1 + k * densities), k, densities, atomsAll, (long)(pairsPerAtom * atomsAll), (long)(pairsPerAtom * largest),
+                new AceEmbeddingFitOptions().ChunkDoubles, store is not null, config.Threads, structureBytes).Check(log, adviceStore);
+        }
     }
 
     internal static void WriteLearningCurve(string dir, IReadOnlyList<LearningPoint> curve)

@@ -47,12 +47,22 @@ public class DistributedNonlinearFitTests
     [InlineData("{kind: nn, hidden: [8, 8], optimizer: lbfgs, epochs: 12, validation: 0.2, evaluate_every: 4}", 2, 1e-9)]
     [InlineData("{kind: nn, hidden: [8], optimizer: adam, batch: 5, epochs: 6, validation: 0.2, evaluate_every: 2, learning_rate: 0.01}", 3, 1e-11)]
     [InlineData("{kind: pinn, hidden: [6], bop_epochs: 5, optimizer: lbfgs, epochs: 6, penalty: 1.0e-3, validation: 0.2, evaluate_every: 2}", 2, 1e-9)]
-    public void Mpirun_train_of_a_network_gives_the_single_process_network(string model, int ranks, double tolerance)
+    // the PINN streamed from a descriptor store (pieces of at most 60 atoms), each rank its share, against one streamed process
+    [InlineData("{kind: pinn, hidden: [6], bop_epochs: 5, optimizer: lbfgs, epochs: 6, penalty: 1.0e-3, validation: 0.2, evaluate_every: 2}", 2, 1e-9, true)]
+    public void Mpirun_train_of_a_network_gives_the_single_process_network(string model, int ranks, double tolerance, bool store = false)
     {
         string dir = TestPaths.TempDir();
-        var one = CliTests.Run("train", Config(dir, model, Path.Combine(dir, "one")));
+        string Of(string output)
+        {
+            string path = Config(dir, model, Path.Combine(dir, output));
+            if (store)
+                File.WriteAllText(path, File.ReadAllText(path).Replace("store: none", $"store: {Path.Combine(dir, "store-" + output)}\nstore_chunk_atoms: 60", StringComparison.Ordinal));
+            return path;
+        }
+        var one = CliTests.Run("train", Of("one"));
         Assert.True(one.code == 0, one.stderr);
-        var many = Mpirun.Run(ranks, dir, "train", Config(dir, model, Path.Combine(dir, "many")));
+        if (store) Assert.Contains("batches streamed in pieces of at most 60 atoms", one.stdout);
+        var many = Mpirun.Run(ranks, dir, "train", Of("many"));
         Assert.True(many.ExitCode == 0, $"exit {many.ExitCode}\n{many.Stdout}\n{many.Stderr}");
         Assert.Contains($"mpi: {ranks} ranks", many.Stdout);
         var (diff, scale, count) = Difference(Path.Combine(dir, "one", "model.json"), Path.Combine(dir, "many", "model.json"));

@@ -102,7 +102,16 @@ public sealed class AceKind : ModelKind<AceSettings>
             Threads = c.Threads,
             Communicator = c.Communicator,
         };
-        var fs = new AceEmbeddingFit(ace, c.Structures, m, fsOptions, c.Progress);
+        AceEmbeddingFit fs;
+        if (c.Store is { } fsStore)
+        {
+            int done = fsStore.FeatureChunksDone();
+            fs = new AceEmbeddingFit(ace, c.Structures, m, fsOptions, fsStore, c.Progress);
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"descriptor store: fs embedding streamed from {fsStore.Describe()}: σ from {(done == fsStore.ChunkCount ? "the stored" : "newly written")} feature chunks, " +
+                $"{fs.ChunkCount} blocks of structures whose descriptors and per-pair derivative blocks are recomputed at every pass (one block in memory; store: none holds them all)"));
+        }
+        else fs = new AceEmbeddingFit(ace, c.Structures, m, fsOptions, c.Progress);
         log.WriteLine($"fs embedding: {fs.DensityCount} densities (FS parameters {string.Join(" ", fsOptions.FsParameters.Select(v => v.ToString("G4", CultureInfo.InvariantCulture)))}), " +
                       $"{fs.Parameters.Length} parameters, {fs.ResidualCount} residuals in {fs.ChunkCount} blocks, at most {fsOptions.Iterations} {(lm ? "Levenberg-Marquardt" : "L-BFGS")} iterations from the linear fit");
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fs embedding: Tikhonov regulariser λ = {fsOptions.Ridge:G3}·(d/d_min)^{fsOptions.Smoothness:G3} on the densities' coefficients; at the start {fs.Penalty(fs.Parameters):G4}"));
@@ -116,6 +125,7 @@ public sealed class AceKind : ModelKind<AceSettings>
         double penalty = fs.Penalty(fs.Parameters);
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fs embedding: loss {startLoss:G4} at the start (the linear fit{(fsOptions.InitialScale > 0 ? " + random further densities" : "")}) → {endLoss:G4} (regulariser {penalty:G4}, data {endLoss - penalty:G4})"));
         info["embedding"] = "fs";
+        info["fs_streamed"] = fs.Streams;
         info["fs_optimizer"] = lm ? "lm" : "lbfgs";
         info["fs_parameters"] = new JsonArray([.. fsOptions.FsParameters.Select(v => (JsonNode)v)]);
         info["fs_start_loss"] = startLoss;

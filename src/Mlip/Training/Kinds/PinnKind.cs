@@ -75,6 +75,8 @@ public sealed class PinnKind : ModelKind<PinnSettings>
     public override ModelCodec? Codec => ModelFile.FindCodec("pinn");
     /// <summary>Under MPI each rank computes its part of every batch's loss and gradient (both stages); the sums drive one optimiser.</summary>
     public override bool Distributes(object settings) => true;
+    /// <summary>With a descriptor store both stages stream: each batch (the full batch of L-BFGS, or a mini-batch) piece by piece, one piece in memory.</summary>
+    public override bool Streams(object settings) => true;
 
     /// <summary>The BOP's screening atoms reach 1.5 R_c: the training set's neighbour lists must too.</summary>
     public override double NeighborCutoff(object settings, IDescriptor descriptor) => 1.5 * ((PinnSettings)settings).BopCutoff(descriptor).Rc;
@@ -104,7 +106,19 @@ public sealed class PinnKind : ModelKind<PinnSettings>
             Threads = c.Threads,
             Communicator = c.Communicator,
         };
-        var trainer = new PinnTrainer(c.Set!, options);
+        PinnTrainer trainer;
+        if (c.Store is { } store)
+        {
+            int done = store.FeatureChunksDone();
+            // under MPI each rank writes its share of the feature chunks (as the linear kinds), then every rank reads them all
+            int rank = c.Communicator.Rank, size = c.Communicator.Size, chunks = store.ChunkCount;
+            store.EnsureFeatures(c.Threads, chunks: Enumerable.Range(chunks * rank / size, chunks * (rank + 1) / size - chunks * rank / size));
+            c.Communicator.Barrier();
+            trainer = new PinnTrainer(c.Structures, c.Descriptor, store.FeatureStatistics(), options, store.ChunkAtoms);
+            c.Log.WriteLine($"descriptor store: {(done == store.ChunkCount ? "reusing the features of" : "features of")} {store.Describe()}; batches streamed in pieces of at most {store.ChunkAtoms} atoms " +
+                            "(descriptors, derivative blocks and BOP geometry computed per piece at every loss evaluation; store: none holds them all)");
+        }
+        else trainer = new PinnTrainer(c.Set!, options);
         c.Log.WriteLine($"pinn: {string.Join("-", new[] { c.Descriptor.FeatureCount }.Concat(options.Hidden).Append(new Calculators.PinnBopLayout(c.Elements.Count).SetSize))} network per element on {c.Descriptor.Name}, {options.Activation}, BOP R_c {rc} Å, d_c {dc} Å, " +
                         $"{trainer.ParameterCount} parameters; stage 1: {options.BopEpochs} L-BFGS iterations on the BOP, stage 2: {options.Optimizer} {options.Epochs} epochs, " +
                         $"{trainer.TrainStructures} training / {trainer.ValidationStructures} validation structures");
@@ -113,7 +127,7 @@ public sealed class PinnKind : ModelKind<PinnSettings>
         return new ModelFitResult(m, new JsonObject
         {
             ["optimizer"] = options.Optimizer, ["bop_epochs"] = options.BopEpochs, ["epochs"] = options.Epochs,
-            ["penalty"] = options.Penalty, ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount,
+            ["penalty"] = options.Penalty, ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount, ["streamed"] = trainer.Streams,
         });
     }
 }

@@ -112,6 +112,71 @@ public sealed record FitEstimate(long PeakBytes, double Seconds, string Detail)
             $"in memory: design matrix {rows} x {columns} {Gb(design)} (twice: the solver copies it), derivative blocks {Gb(derivativeBytes)}, data {Gb(structureBytes)}"));
     }
 
+    /// <summary>
+    /// The Finnis-Sinclair embedding fit of an ACE (<see cref="AceEmbeddingFit"/>) with n parameters over K functions and P densities:
+    /// in memory every structure's features and per-pair derivative blocks (24 K bytes per pair), streamed one block of at most
+    /// <paramref name="chunkDoubles"/> per-pair Jacobian entries (the structures of the block recomputed at every pass; a block holds
+    /// at least one whole structure, <paramref name="largestPairs"/>); both: the block's Jacobian workspace (about four arrays of
+    /// <paramref name="chunkDoubles"/>) and JᵀJ with its Cholesky copies (3 · 8 n²).
+    /// </summary>
+    public static FitEstimate FsEmbedding(int parameters, int functions, int densities, long atoms, long pairs, long largestPairs, long chunkDoubles, bool streamed, int threads, long structureBytes)
+    {
+        long perPair = 24L * functions;
+        long blockPairs = Math.Max(largestPairs, chunkDoubles / (3L * functions * Math.Max(1, densities)));
+        long data = streamed ? 3 * blockPairs * perPair : pairs * perPair + 8L * atoms * functions + Math.Max(1, 4 * threads) * largestPairs * perPair;
+        long workspace = 4 * 8 * chunkDoubles;
+        long normal = 3L * 8 * parameters * parameters;
+        long peak = BaseBytes + structureBytes + data + workspace + normal;
+        double flops = 2.0 * (3 * atoms) * parameters * parameters;
+        return new FitEstimate(peak, flops / (FlopsPerThread * Math.Max(1, threads)), string.Create(CultureInfo.InvariantCulture,
+            $"fs embedding {(streamed ? "streamed (one block of structures recomputed per pass; its descriptor set, arrays and tensors)" : "in memory (every structure's per-pair derivative blocks)")} {Gb(data)}, block Jacobian workspace {Gb(workspace)}, JᵀJ {Gb(normal)}, data {Gb(structureBytes)}; the time is one Levenberg-Marquardt iteration's JᵀJ"));
+    }
+
+    /// <summary>
+    /// A PINN fit (<see cref="PinnTrainer"/>): per atom its derivative blocks (24 K bytes per pair within the descriptor's cut-off) and
+    /// the BOP's geometry and loss graph, about <see cref="PinnTripletBytes"/> per angular or screening triplet (calibrated on the
+    /// mlearn Si SO(4) 2J = 6 run: 4.2 GB measured in memory); in memory for all training structures, streamed for one piece of at most
+    /// <paramref name="pieceAtoms"/> atoms (recomputed at every loss evaluation).
+    /// </summary>
+    public static FitEstimate Pinn(int features, long atoms, double pairsPerAtom, double tripletsPerAtom, int pieceAtoms, bool streamed, long structureBytes)
+    {
+        double perAtom = 24.0 * features * pairsPerAtom + PinnTripletBytes * tripletsPerAtom;
+        long held = streamed ? Math.Min(atoms, pieceAtoms) : atoms;
+        long data = (long)(perAtom * held);
+        long peak = BaseBytes + structureBytes + data;
+        return new FitEstimate(peak, 0, string.Create(CultureInfo.InvariantCulture,
+            $"pinn {(streamed ? $"streamed (one piece of at most {pieceAtoms} atoms recomputed per loss evaluation)" : "in memory (every training structure)")}: {held} atoms × {perAtom / 1e3:F0} kB " +
+            $"(derivative blocks {24.0 * features * pairsPerAtom / 1e3:F0} kB, {tripletsPerAtom:F0} BOP triplets) {Gb(data)}, data {Gb(structureBytes)}; time not estimated"));
+    }
+
+    /// <summary>Bytes per BOP triplet (angular and screening) of a PINN batch: its indices, fixed geometry and the loss's double-backward graph (rough, calibrated).</summary>
+    public const double PinnTripletBytes = 350;
+
+    /// <summary>Pairs within <paramref name="cutoff"/> and BOP triplets (angular: pairs within R_c of the same centre; screening: an R_c pair and any pair within 1.5 R_c) per atom, from up to 16 structures.</summary>
+    public static (double Pairs, double Triplets) PinnGeometryPerAtom(IReadOnlyList<Structure> structures, double cutoff, double bopCutoff)
+    {
+        long pairs = 0, triplets = 0, atoms = 0;
+        int step = Math.Max(1, structures.Count / 16);
+        for (int s = 0; s < structures.Count; s += step)
+        {
+            var nl = Neighbors.NeighborList.Build(structures[s], Math.Max(cutoff, 1.5 * bopCutoff));
+            for (int i = 0; i < structures[s].Count; i++)
+            {
+                var r = nl.DistancesOf(i);
+                long inside = 0, near = 0;
+                foreach (double d in r)
+                {
+                    if (d < bopCutoff) inside++;
+                    if (d < cutoff) near++;
+                }
+                pairs += near;
+                triplets += inside * Math.Max(0, inside - 1) + inside * r.Length;
+            }
+            atoms += structures[s].Count;
+        }
+        return atoms == 0 ? (0, 0) : ((double)pairs / atoms, (double)triplets / atoms);
+    }
+
     /// <summary>Bytes the structures themselves hold (positions, forces, numbers and overhead).</summary>
     public static long StructureBytes(IReadOnlyList<Structure> structures) => structures.Sum(s => 400L + 60L * s.Count);
 

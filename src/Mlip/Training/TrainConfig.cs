@@ -47,6 +47,13 @@ public sealed record TrainConfig
     /// </summary>
     public string? Store { get; init; }
 
+    /// <summary>
+    /// True when the config names the store (<c>store: DIR</c>); false for the default folder. A PINN streams from a named
+    /// store always, from the default one only when its training set does not fit in memory (streaming recomputes the
+    /// descriptor blocks at every evaluation, several times the CPU; docs/scale.md).
+    /// </summary>
+    public bool StoreNamed { get; init; }
+
     /// <summary>Atoms per chunk of the store (the rows a streamed fit holds at once: about 3 per atom).</summary>
     public int StoreChunkAtoms { get; init; } = Streaming.DescriptorStore.DefaultChunkAtoms;
 
@@ -161,11 +168,13 @@ public sealed record TrainConfig
         string output = Get(root, "output") is { } o ? Scalar(o, "output") : throw new FileFormatException(new InputLocation(path, 1), "missing 'output' (the run directory)");
         string outputPath = Path.IsPathRooted(output) ? output : Path.GetFullPath(Path.Combine(dir, output));
         string? store = Path.Combine(Path.GetDirectoryName(outputPath) ?? dir, "descriptor-store");
+        bool storeNamed = false;
         if (Get(root, "store") is { } storeNode)
         {
             string text = Scalar(storeNode, "store").Trim();
             if (text.Length == 0) throw new FileFormatException(At(storeNode), "'store' is a folder or 'none'");
             store = text.Equals("none", StringComparison.OrdinalIgnoreCase) ? null : Path.IsPathRooted(text) ? text : Path.GetFullPath(Path.Combine(dir, text));
+            storeNamed = store is not null;
         }
         int chunkAtoms = Streaming.DescriptorStore.DefaultChunkAtoms;
         if (Get(root, "store_chunk_atoms") is { } chunkNode)
@@ -191,6 +200,7 @@ public sealed record TrainConfig
             Threads = Get(root, "threads") is { } th ? (int)Number(Scalar(th, "threads"), th, "threads") : Environment.ProcessorCount,
             Output = outputPath,
             Store = store,
+            StoreNamed = storeNamed,
             StoreChunkAtoms = chunkAtoms,
             SourcePath = Path.GetFullPath(path),
             PerAtomTarget = perAtom,

@@ -53,8 +53,18 @@ public static class TrainingRun
         // a linear ACE folds each structure's derivative blocks into the design matrix as it goes (AceLinearFit)
         // linear, quadratic and linear ACE fits stream from the descriptor store when the run has one (docs/scale.md);
         // under MPI each rank computes the feature chunks and the factors of its share of the store's chunks
-        var store = config.Store is not null && kind.Streams(settings)
-            ? DescriptorStore.Open(config.Store, spec, descriptor, train, config.StoreChunkAtoms) : null;
+        bool streams = config.Store is not null && kind.Streams(settings);
+        if (streams && settings is PinnSettings pinnSettings && !config.StoreNamed
+            && PinnInMemory(pinnSettings, descriptor, mine, derivatives, config.StoreChunkAtoms) is { } inMemory && inMemory.PeakBytes <= FitEstimate.AvailableBytes())
+        {
+            // the streamed PINN recomputes its descriptor blocks at every evaluation (~8x the CPU on mlearn Si): the default
+            // store is used only when the set does not fit in memory; a store named in the config is always used
+            streams = false;
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"descriptor store: not used by the PINN: its training set fits in memory (about {inMemory.PeakBytes / 1e9:F2} GB); name a store (store: DIR) to stream it"));
+        }
+        var store = streams
+            ? DescriptorStore.Open(config.Store!, spec, descriptor, train, config.StoreChunkAtoms) : null;
         EstimateMemory(config, kind, settings, descriptor, mine, derivatives, store, log);
         var set = kind.NeedsTrainingSet && store is null
             ? TrainingSet.Compute(descriptor, mine, derivatives, config.Threads, progress, kind.NeighborCutoff(settings, descriptor)) : null;
@@ -129,6 +139,12 @@ public static class TrainingRun
     /// Item 6 of docs/scale.md: the estimated peak memory and time of a least-squares fit (linear, quadratic, linear ACE),
     /// logged before it starts, and a clear error when it exceeds the memory available.
     /// </summary>
+    private static FitEstimate PinnInMemory(PinnSettings pinn, IDescriptor descriptor, IReadOnlyList<Structure> train, bool derivatives, int chunkAtoms)
+    {
+        var (pairs, triplets) = FitEstimate.PinnGeometryPerAtom(train, descriptor.Cutoff, pinn.BopCutoff(descriptor).Rc);
+        return FitEstimate.Pinn(descriptor.FeatureCount, train.Sum(s => (long)s.Count), derivatives ? pairs : 0, triplets, chunkAtoms, false, FitEstimate.StructureBytes(train));
+    }
+
     private static void EstimateMemory(TrainConfig config, ModelKind kind, object settings, IDescriptor descriptor, IReadOnlyList<Structure> train, bool derivatives, DescriptorStore? store, TextWriter log)
     {
         if (train.Count == 0) return;

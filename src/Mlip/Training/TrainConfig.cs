@@ -72,7 +72,7 @@ public sealed record TrainConfig
         new("seed", "integer", "1", "seed of every random choice"),
         new("threads", "integer", "all cores", "threads used"),
         new("output", "path", "(required)", "run directory (model.json, metrics.json, parity plots)"),
-        new("store", "path | none", "OUTPUT/../descriptor-store", "descriptor store (docs/scale.md): linear, quadratic and ACE fits (linear, fs), PINN and mini-batch networks stream from it, a second fit on the same data reuses it; none: in memory"),
+        new("store", "path | none", "OUTPUT/../descriptor-store", "descriptor store (docs/scale.md): linear, quadratic and ACE fits (linear, fs) and mini-batch networks stream from it, a PINN when its set does not fit in memory or the store is named here; a second fit on the same data reuses it; none: in memory"),
         new("store_chunk_atoms", "integer", "2048", "atoms per chunk of the descriptor store (a streamed fit holds one chunk's rows, ~3 per atom; a PINN one piece of a batch)"),
         new("target", "energy | {per_atom: NAME}", "energy", "fit a potential, or the per-atom array NAME (docs/per-atom-targets.md)"),
     ];

@@ -39,6 +39,9 @@ public class PinnCliTests
         var (code, stdout, stderr) = CliTests.Run("train", config);
         Assert.True(code == 0, stderr);
         Assert.Contains("BOP base parameters", stdout + stderr);
+        // the default store is not used by a PINN whose set fits in memory (streaming recomputes its blocks at every evaluation)
+        Assert.Contains("descriptor store: not used by the PINN: its training set fits in memory", stdout + stderr);
+        Assert.DoesNotContain("batches streamed in pieces", stdout + stderr);
         string model = Path.Combine(dir, "run", "model.json");
         var (c2, json, e2) = CliTests.Run("test", model, Path.Combine(dir, "test.xyz"), "--json");
         Assert.True(c2 == 0, e2);

@@ -55,7 +55,7 @@ public static class TrainingRun
         // under MPI each rank computes the feature chunks and the factors of its share of the store's chunks
         bool streams = config.Store is not null && kind.Streams(settings);
         if (streams && settings is PinnSettings pinnSettings && !config.StoreNamed
-            && PinnInMemory(pinnSettings, descriptor, mine, derivatives, config.StoreChunkAtoms) is { } inMemory && inMemory.PeakBytes <= FitEstimate.AvailableBytes())
+            && PinnEstimate(pinnSettings, descriptor, mine, derivatives, config.StoreChunkAtoms, streamed: false) is { } inMemory && inMemory.PeakBytes <= FitEstimate.AvailableBytes())
         {
             // the streamed PINN recomputes its descriptor blocks at every evaluation (~8x the CPU on mlearn Si): the default
             // store is used only when the set does not fit in memory; a store named in the config is always used
@@ -139,10 +139,11 @@ public static class TrainingRun
     /// Item 6 of docs/scale.md: the estimated peak memory and time of a least-squares fit (linear, quadratic, linear ACE),
     /// logged before it starts, and a clear error when it exceeds the memory available.
     /// </summary>
-    private static FitEstimate PinnInMemory(PinnSettings pinn, IDescriptor descriptor, IReadOnlyList<Structure> train, bool derivatives, int chunkAtoms)
+    /// <summary>The PINN's peak memory, streamed from a store or with its training set in memory.</summary>
+    private static FitEstimate PinnEstimate(PinnSettings pinn, IDescriptor descriptor, IReadOnlyList<Structure> train, bool derivatives, int chunkAtoms, bool streamed)
     {
         var (pairs, triplets) = FitEstimate.PinnGeometryPerAtom(train, descriptor.Cutoff, pinn.BopCutoff(descriptor).Rc);
-        return FitEstimate.Pinn(descriptor.FeatureCount, train.Sum(s => (long)s.Count), derivatives ? pairs : 0, triplets, chunkAtoms, false, FitEstimate.StructureBytes(train));
+        return FitEstimate.Pinn(descriptor.FeatureCount, train.Sum(s => (long)s.Count), derivatives ? pairs : 0, triplets, chunkAtoms, streamed, FitEstimate.StructureBytes(train));
     }
 
     private static void EstimateMemory(TrainConfig config, ModelKind kind, object settings, IDescriptor descriptor, IReadOnlyList<Structure> train, bool derivatives, DescriptorStore? store, TextWriter log)
@@ -154,9 +155,7 @@ public static class TrainingRun
             : "lower store_chunk_atoms, use fewer features, or split the structures over MPI ranks (docs/scale.md)";
         if (settings is PinnSettings pinn)
         {
-            var (pairs, triplets) = FitEstimate.PinnGeometryPerAtom(train, descriptor.Cutoff, pinn.BopCutoff(descriptor).Rc);
-            FitEstimate.Pinn(descriptor.FeatureCount, atomsAll, derivatives ? pairs : 0, triplets, config.StoreChunkAtoms, store is not null, FitEstimate.StructureBytes(train))
-                .Check(log, adviceStore);
+            PinnEstimate(pinn, descriptor, train, derivatives, config.StoreChunkAtoms, store is not null).Check(log, adviceStore);
             return;
         }
         int order = kind.Name switch { "linear" or "ace" => 1, "quadratic" => 2, _ => 0 };

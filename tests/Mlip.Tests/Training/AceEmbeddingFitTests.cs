@@ -32,14 +32,7 @@ public class AceEmbeddingFitTests(ITestOutputHelper output)
             data.Add(Mlip.Tests.Descriptors.DescriptorTestKit.RandomCell(q, ["Cu"], atoms: 6, minDistance: 2.0, length: 4.6 + 0.08 * q));
         // the truth: an FS-ACE on the same basis, ρ_1 random, ρ_2 a positive pair density (rank-1 functions), E = ρ_1 + √ρ_2 (shifted, scaled)
         var rng = new Random(8);
-        var zero = new PolynomialModel(1, [29], k, [[-3.0, .. new double[k]]]);
-        var maker = new AceEmbeddingFit(d, data, zero, new AceEmbeddingFitOptions { InitialScale = 0, Threads = 1 });
-        for (int a = 0; a < k; a++)
-        {
-            maker.Parameters[1 + 2 * a] = 0.05 * (2 * rng.NextDouble() - 1);
-            maker.Parameters[1 + 2 * a + 1] = d.Functions[a].Rank == 1 ? 0.3 * rng.NextDouble() : 0;
-        }
-        var truth = AcePotential.Create(maker.ToCTilde());
+        var (truth, truthParameters) = FsTruth(d, data, rng);
         foreach (var s in data)
         {
             var r = truth.Calculate(s);
@@ -78,7 +71,7 @@ public class AceEmbeddingFitTests(ITestOutputHelper output)
 
         // the truth is in the model family (same basis and σ): its loss is zero
         var fit = new AceEmbeddingFit(d, data, linear, new AceEmbeddingFitOptions { Weights = weights, Iterations = 400, Threads = 1 });
-        Assert.True(fit.Loss(maker.Parameters, null) < 1e-20);
+        Assert.True(fit.Loss(truthParameters, null) < 1e-20);
         var lines = new List<string>();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var (start, end) = fit.Run(log: lines.Add);
@@ -170,6 +163,23 @@ public class AceEmbeddingFitTests(ITestOutputHelper output)
         Assert.Contains("bad.yaml", bad.Message);
         Assert.Contains("optimizer", bad.Message);
         output.WriteLine($"mlip train (embedding fs, 40 LM steps): training MAE {outcome.TrainErrors.Overall.EnergyMaeMevPerAtom:F3} meV/atom, {outcome.TrainErrors.Overall.ForceMaeEvPerA:F4} eV/Å");
+    }
+
+    /// <summary>
+    /// The labels of the FS tests: a Cu FS-ACE on <paramref name="d"/>'s basis with ρ_1 random and ρ_2 a positive pair density
+    /// (rank-1 functions), E = -3 + ρ_1 + F(ρ_2); its parameters in the fit's scaled form (σ of <paramref name="data"/>).
+    /// </summary>
+    internal static (Potential Truth, double[] Parameters) FsTruth(AceBasisDescriptor d, IReadOnlyList<Structure> data, Random rng)
+    {
+        int k = d.FeatureCount;
+        var zero = new PolynomialModel(1, [29], k, [[-3.0, .. new double[k]]]);
+        var maker = new AceEmbeddingFit(d, data, zero, new AceEmbeddingFitOptions { InitialScale = 0, Threads = 1 });
+        for (int a = 0; a < k; a++)
+        {
+            maker.Parameters[1 + 2 * a] = 0.05 * (2 * rng.NextDouble() - 1);
+            maker.Parameters[1 + 2 * a + 1] = d.Functions[a].Rank == 1 ? 0.3 * rng.NextDouble() : 0;
+        }
+        return (AcePotential.Create(maker.ToCTilde()), maker.Parameters.ToArray());
     }
 }
 

@@ -28,14 +28,7 @@ public class StoreNonlinearFitTests(ITestOutputHelper output)
             data.Add(Mlip.Tests.Descriptors.DescriptorTestKit.RandomCell(q, ["Cu"], atoms: 6 + q % 3, minDistance: 2.0, length: 4.6 + 0.08 * q));
         // labels from an FS-ACE on the same basis (ρ_2 a positive pair density), one structure without forces
         var rng = new Random(3);
-        var zero = new PolynomialModel(1, [29], k, [[-3.0, .. new double[k]]]);
-        var maker = new AceEmbeddingFit(d, data, zero, new AceEmbeddingFitOptions { InitialScale = 0, Threads = 1 });
-        for (int a = 0; a < k; a++)
-        {
-            maker.Parameters[1 + 2 * a] = 0.05 * (2 * rng.NextDouble() - 1);
-            maker.Parameters[1 + 2 * a + 1] = d.Functions[a].Rank == 1 ? 0.3 * rng.NextDouble() : 0;
-        }
-        var truth = AcePotential.Create(maker.ToCTilde());
+        var (truth, _) = AceEmbeddingFitTests.FsTruth(d, data, rng);
         foreach (var s in data)
         {
             var r = truth.Calculate(s);

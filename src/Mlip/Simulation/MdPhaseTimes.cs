@@ -55,12 +55,25 @@ public sealed class MdPhaseTimes
 
     private long _loopStartCpu, _loopStartWall, _loopStartAllocated, _loopStartRegions;
     private readonly int[] _loopStartGc = new int[3];
+    // start-up (process start to the first loop) and the JIT: methods compiled and compile time before the first loop and in the loops
+    private double _startupCpu = double.NaN, _startupWall = double.NaN;
+    private long _jitBefore, _jitInLoop, _loopStartJit;
+    private TimeSpan _jitTimeBefore, _jitTimeInLoop, _loopStartJitTime;
 
     /// <summary>Marks the start of a run of steps (process CPU, wall, allocation and collection counters).</summary>
     public void BeginLoop()
     {
         _loopStartCpu = CpuClock.Process();
         _loopStartWall = Stopwatch.GetTimestamp();
+        _loopStartJit = System.Runtime.JitInfo.GetCompiledMethodCount();
+        _loopStartJitTime = System.Runtime.JitInfo.GetCompilationTime();
+        if (double.IsNaN(_startupCpu))
+        {
+            _startupCpu = _loopStartCpu / 1e9;
+            _startupWall = (DateTime.Now - Process.GetCurrentProcess().StartTime).TotalSeconds;
+            _jitBefore = _loopStartJit;
+            _jitTimeBefore = _loopStartJitTime;
+        }
         _loopStartAllocated = GC.GetTotalAllocatedBytes();
         _loopStartRegions = MlipParallel.Regions;
         for (int g = 0; g < 3; g++) _loopStartGc[g] = GC.CollectionCount(g);
@@ -74,6 +87,8 @@ public sealed class MdPhaseTimes
         _allocated += GC.GetTotalAllocatedBytes() - _loopStartAllocated;
         _regions += MlipParallel.Regions - _loopStartRegions;
         for (int g = 0; g < 3; g++) _gc[g] += GC.CollectionCount(g) - _loopStartGc[g];
+        _jitInLoop += System.Runtime.JitInfo.GetCompiledMethodCount() - _loopStartJit;
+        _jitTimeInLoop += System.Runtime.JitInfo.GetCompilationTime() - _loopStartJitTime;
         _steps += steps;
     }
 
@@ -108,5 +123,7 @@ public sealed class MdPhaseTimes
             $"  serial fraction of the loop thread's CPU {(thread > 0 ? serial / thread : 0):F4}; process CPU {_processCpu / 1e6 / per:F3} ms per step (all threads), wall {_loopWall * 1e3 / Stopwatch.Frequency / per:F3} ms per step"));
         w.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {_regions / per:F1} parallel loops per step; {_allocated / per / 1024:F1} KiB allocated per step (all threads); gen0/1/2 collections in the loop {_gc[0]}/{_gc[1]}/{_gc[2]}"));
+        w.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  start-up to the first step: process CPU {_startupCpu:F3} s, wall {_startupWall:F3} s; JIT before the loop {_jitBefore} methods, {_jitTimeBefore.TotalSeconds:F3} s; in the loop {_jitInLoop} methods, {_jitTimeInLoop.TotalSeconds:F3} s"));
     }
 }

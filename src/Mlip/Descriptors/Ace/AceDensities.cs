@@ -19,7 +19,39 @@ public sealed class AceDensities : IAdjointDescriptor
     private readonly int _p;
     private readonly ConditionalWeakTable<NeighborList, Cached> _cache = new();
 
-    private sealed record Cached(Structure Structure, double[]? State, double[]? DEdX = null, Vec3[]? PairGradients = null);
+    private sealed record Cached(Structure Structure, double[]? State, FusedBuffers? Fused = null);
+
+    /// <summary>
+    /// What the fused pass leaves for <see cref="ForcesFromAdjoint"/>: the dE/dX it used, the per-pair gradients and the pair
+    /// species (arrays at least as long as needed, reused from call to call: ~18 MB for 4000 Cu atoms, which a step allocated
+    /// on the large-object heap before). A call takes the spare set (one slot, <see cref="Interlocked"/>) or makes its own;
+    /// <see cref="ForcesFromAdjoint"/> gives it back once it has contracted the gradients and drops it from the cache, so no
+    /// two calls ever hold the same set (concurrent calls of training each take or make their own).
+    /// </summary>
+    private sealed class FusedBuffers
+    {
+        public double[] DEdX = [];
+        public Vec3[] PairGradients = [];
+        public int[] PairSpecies = [];
+        public int Features, Pairs;
+
+        public void Ensure(int features, int pairs)
+        {
+            if (DEdX.Length < features) DEdX = new double[features];
+            if (PairGradients.Length < pairs) { PairGradients = new Vec3[pairs]; PairSpecies = new int[pairs]; }
+            Features = features; Pairs = pairs;
+        }
+    }
+
+    private FusedBuffers? _spare;
+
+    /// <summary>
+    /// Evaluator workspaces kept between calls (each block of atoms takes one and puts it back): with the per-neighbour values
+    /// of the fused pass a workspace holds several hundred KB, and a call used to make one per block.
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentStack<AceEvaluator.Workspace> _workspaces = new();
+
+    private AceEvaluator.Workspace TakeWorkspace() => _workspaces.TryPop(out var w) ? w : _ev.CreateWorkspace();
 
     /// <summary>
     /// The energy of one atom from its features (and dE/dX into the span): the embedding of the potential these
@@ -68,11 +100,12 @@ public sealed class AceDensities : IAdjointDescriptor
         return sp;
     }
 
-    private static int[] PairSpecies(NeighborList nl, int[] species)
+    private static int[] PairSpecies(NeighborList nl, int[] species, int[]? into = null)
     {
         var nb = nl.Neighbors;
-        var ps = new int[nl.PairCount];
-        for (int p = 0; p < ps.Length; p++) ps[p] = species[nb[p]];
+        int count = nl.PairCount;
+        var ps = into ?? new int[count];
+        for (int p = 0; p < count; p++) ps[p] = species[nb[p]];
         return ps;
     }
 
@@ -95,17 +128,19 @@ public sealed class AceDensities : IAdjointDescriptor
     {
         var species = Species(s);
         var nl = neighbors ?? NeighborList.Build(s, Cutoff);
-        var ps = PairSpecies(nl, species);
         int n = s.Count, k = FeatureCount, stateSize = _ev.StateSize;
+        var fused = derivatives ? null : Fused;
+        var buffers = fused is null ? null : Interlocked.Exchange(ref _spare, null) ?? new FusedBuffers();
+        buffers?.Ensure(n * k, nl.PairCount);
+        var ps = PairSpecies(nl, species, buffers?.PairSpecies);
         var values = new double[n * k];
         var grads = derivatives ? new double[nl.PairCount * k * 3] : null;
-        var fused = derivatives ? null : Fused;
         var state = fused is null || keepState ? new double[(long)n * stateSize] : null;
-        var fusedDEdX = fused is null ? null : new double[n * k];
-        var fusedG = fused is null ? null : new Vec3[nl.PairCount];
+        var fusedDEdX = buffers?.DEdX;
+        var fusedG = buffers?.PairGradients;
         Chunks(n, (a, b) =>
         {
-            var w = _ev.CreateWorkspace();
+            var w = TakeWorkspace();
             Span<double> rho = stackalloc double[_p];
             Span<double> unit = stackalloc double[_p];
             Vec3[] dEdr = [];
@@ -143,8 +178,9 @@ public sealed class AceDensities : IAdjointDescriptor
                     }
                 }
             }
+            _workspaces.Push(w);
         });
-        _cache.AddOrUpdate(nl, new Cached(s, state, fusedDEdX, fusedG));
+        _cache.AddOrUpdate(nl, new Cached(s, state, buffers));
         return new DescriptorSet(n, k, values, nl, grads);
     }
 
@@ -157,12 +193,24 @@ public sealed class AceDensities : IAdjointDescriptor
             _cache.TryGetValue(neighbors, out cached);
         }
         var nl = neighbors;
-        if (cached!.PairGradients is { } pg && dEdX.SequenceEqual(cached.DEdX)) return Contract(s, nl, pg);
+        if (cached!.Fused is { } fb && dEdX.SequenceEqual(fb.DEdX.AsSpan(0, fb.Features)))
+        {
+            var result = Contract(s, nl, fb.PairGradients.AsSpan(0, fb.Pairs));
+            // the gradients are used: the set goes back to the spare slot and leaves the cache (a later call on this list forms them again)
+            _cache.AddOrUpdate(nl, cached with { Fused = null });
+            Volatile.Write(ref _spare, fb);
+            return result;
+        }
         if (cached.State is null)
         {
             // the fused pass kept no atomic bases and these dE/dX are not the ones it used: form them again
             ComputeKeeping(s, false, nl, keepState: true);
             _cache.TryGetValue(nl, out cached);
+            if (cached!.Fused is { } unused)
+            {
+                _cache.AddOrUpdate(nl, cached = cached with { Fused = null });
+                Volatile.Write(ref _spare, unused);
+            }
         }
         var species = Species(s);
         var ps = PairSpecies(nl, species);
@@ -173,7 +221,7 @@ public sealed class AceDensities : IAdjointDescriptor
         var g = new Vec3[nl.PairCount];
         Chunks(n, (a, b) =>
         {
-            var w = _ev.CreateWorkspace();
+            var w = TakeWorkspace();
             for (int i = a; i < b; i++)
             {
                 var range = nl.PairRange(i);
@@ -182,6 +230,7 @@ public sealed class AceDensities : IAdjointDescriptor
                 _ev.Adjoint(mu, weights.AsSpan(i * k, _ev.DensityCount(mu)), weights[i * k + _p], ps.AsSpan(range.Start, range.Count),
                     nl.Vectors.Slice(range.Start, range.Count), nl.Distances.Slice(range.Start, range.Count), w, g.AsSpan(range.Start, range.Count));
             }
+            _workspaces.Push(w);
         });
         return Contract(s, nl, g);
     }
@@ -192,7 +241,7 @@ public sealed class AceDensities : IAdjointDescriptor
     /// AceEmbeddingFitTests.FsEmbeddingFitReachesTheTruthWithLevenbergMarquardtAndExportsToYace, whose labels come from this
     /// contraction; the cause was not found in the time left.)
     /// </summary>
-    internal static (Vec3[] Forces, Stress? Stress) Contract(Structure s, NeighborList nl, Vec3[] g)
+    internal static (Vec3[] Forces, Stress? Stress) Contract(Structure s, NeighborList nl, ReadOnlySpan<Vec3> g)
     {
         var centers = nl.Centers; var nbrs = nl.Neighbors; var vec = nl.Vectors;
         var f = new Vec3[s.Count];

@@ -72,6 +72,36 @@ public class PaceDynamicsTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// A PACE MD step keeps its per-pair arrays (the fused pass's pair gradients and pair species, the evaluator workspaces)
+    /// from one force call to the next: after the first steps a step allocates less than one per-pair gradient array
+    /// (before, every step allocated those arrays anew: ~19 MB a step for 4000 Cu atoms), and the run gives the same bits as
+    /// a run whose potential is opened afresh.
+    /// </summary>
+    [Fact]
+    public void StepsReuseTheirPairArrays()
+    {
+        string path = ManybodyReference.Potential("Cu-PBE-core-rep.ace");
+        using var limit = Mlip.Validation.MlipParallel.LimitThreads(1);
+        var p = (Potential)CalculatorSource.OpenForDynamics(path, null);
+        var state = new MdState(Crystals.Rattle(Crystals.Supercell(Crystals.Fcc("Cu", 3.63), 3, 3, 3), 0.05, 7));
+        MaxwellBoltzmann.Initialize(state, 600, seed: 5);
+        var md = new MolecularDynamics(new VelocityVerlet(p, 1.0), state);
+        md.Run(2);
+        int pairs = Mlip.Neighbors.NeighborList.Build(state.Snapshot(), p.Descriptor.Cutoff).PairCount;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        md.Run(5);
+        double perStep = (GC.GetAllocatedBytesForCurrentThread() - before) / 5.0;
+        output.WriteLine($"{state.Count} atoms, {pairs} pairs: {perStep / 1024:F1} KiB allocated per step (one pair-gradient array: {pairs * 24 / 1024.0:F1} KiB)");
+        Assert.True(perStep < pairs * 24, $"{perStep:F0} bytes allocated per step");
+
+        var again = new MdState(Crystals.Rattle(Crystals.Supercell(Crystals.Fcc("Cu", 3.63), 3, 3, 3), 0.05, 7));
+        MaxwellBoltzmann.Initialize(again, 600, seed: 5);
+        new MolecularDynamics(new VelocityVerlet((Potential)CalculatorSource.OpenForDynamics(path, null), 1.0), again).Run(7);
+        Assert.Equal(again.Positions, state.Positions);
+        Assert.Equal(again.Forces, state.Forces);
+    }
+
     [Fact]
     public void DimerIsSmoothAndRepulsiveAtShortRange()
     {

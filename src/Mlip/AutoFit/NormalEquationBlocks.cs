@@ -61,11 +61,15 @@ public sealed class NormalEquationBlocks
     public int Columns { get; }
     public int Folds { get; }
 
-    /// <summary>Bytes held (the Gram blocks, their compensation terms and row buffers).</summary>
+    /// <summary>Bytes held (the Gram blocks with their compensation terms, and row buffers).</summary>
     public long Bytes => BytesOf(Columns, Folds);
 
-    /// <summary>Bytes of the blocks of <paramref name="columns"/> columns over <paramref name="folds"/> folds (G, its packed compensation triangle, h and the row buffer of each block).</summary>
-    public static long BytesOf(long columns, int folds) => (long)folds * 3 * (columns * columns + columns * (columns + 1) / 2 + columns * (Chunk + 4)) * sizeof(double);
+    /// <summary>
+    /// Bytes of the blocks of <paramref name="columns"/> columns over <paramref name="folds"/> folds: each block's p × p G (its upper
+    /// triangle the sums, its strictly lower triangle their compensation terms), the diagonal's compensation terms, h and its
+    /// compensation terms, and a chunk of rows.
+    /// </summary>
+    public static long BytesOf(long columns, int folds) => (long)folds * 3 * (columns * columns + columns * (Chunk + 5)) * sizeof(double);
 
     /// <summary>Adds one row (<paramref name="row"/>, Columns values) with target <paramref name="target"/> to the block of (fold, class).</summary>
     public void Add(int fold, RowClass cls, ReadOnlySpan<double> row, double target) => _blocks[fold, (int)cls].Push(row, target, _threads);
@@ -102,8 +106,12 @@ public sealed class NormalEquationBlocks
                     b.G.AsSpan((int)((long)i * p + i), p - i).CopyTo(message.AsSpan((int)at, p - i));
                     at += p - i;
                 }
-                b.Lo?.CopyTo(message, at);
-                at += triangle;
+                for (int i = 0; i < p; i++)
+                {
+                    message[at++] = b.DiagLo[i];
+                    b.OffDiagonalLo(i).CopyTo(message.AsSpan((int)at, p - 1 - i));
+                    at += p - 1 - i;
+                }
                 b.H.CopyTo(message, at);
                 b.HLo.CopyTo(message, at + p);
                 at += 2 * p;
@@ -128,12 +136,12 @@ public sealed class NormalEquationBlocks
             {
                 var part = MemoryMarshal.Cast<byte, double>(comm.Receive(r));
                 if (part.Length < 2 * triangle + 2 * p + 4) throw new InvalidOperationException($"rank {r} sent a block of {part.Length} values, expected at least {2 * triangle + 2 * p + 4}");
-                b.EnsureLo();
                 long at = 0;
                 for (int i = 0; i < p; i++)
                 {
-                    Compensated.Add(b.G.AsSpan((int)((long)i * p + i), p - i), b.Lo.AsSpan((int)Block.RowStart(i, p), p - i),
-                        part.Slice((int)at, p - i), part.Slice((int)(triangle + at), p - i));
+                    Compensated.Add(ref b.G[(long)i * p + i], ref b.DiagLo[i], part[(int)at], part[(int)(triangle + at)]);
+                    Compensated.Add(b.G.AsSpan((int)((long)i * p + i + 1), p - 1 - i), b.OffDiagonalLo(i),
+                        part.Slice((int)at + 1, p - 1 - i), part.Slice((int)(triangle + at) + 1, p - 1 - i));
                     at += p - i;
                 }
                 at += triangle;
@@ -216,8 +224,9 @@ public sealed class NormalEquationBlocks
         private readonly long _total;   // the block's rows over all ranks (long.MaxValue: one process, every chunk is whole)
         private long _next;             // index (in the block's rows over all ranks) of the next row pushed
         private long _bufferStart;      // index of the buffer's first row
-        public readonly double[] G;     // upper triangle of AᵀA (the rounded double-double sum)
-        public double[]? Lo;            // its compensation terms, the packed upper triangle (allocated at the first sum)
+        public readonly double[] G;     // upper triangle: AᵀA (the rounded double-double sums); strictly lower triangle: their
+                                        // compensation terms (OffDiagonalLo), where the solves' mirror overwrites anything
+        public readonly double[] DiagLo; // the diagonal's compensation terms
         public readonly double[] H, HLo;
         public double BB, BBLo;
         public long Rows;
@@ -235,6 +244,7 @@ public sealed class NormalEquationBlocks
             G = new double[(long)p * p];
             H = new double[p];
             HLo = new double[p];
+            DiagLo = new double[p];
             (_chunkArray, _chunkOffset) = AlignedArray((long)p * Chunk);
             (_targetArray, _targetOffset) = AlignedArray(Chunk);
             _nonZero = new bool[p];
@@ -243,10 +253,12 @@ public sealed class NormalEquationBlocks
         private Span<double> ChunkValues => _chunkArray.AsSpan(_chunkOffset, _p * Chunk);
         private Span<double> Targets => _targetArray.AsSpan(_targetOffset, Chunk);
 
-        /// <summary>Start of row i of a packed upper triangle of order p.</summary>
-        public static long RowStart(int i, int p) => (long)i * p - (long)i * (i - 1) / 2;
-
-        public void EnsureLo() => Lo ??= new double[(long)_p * (_p + 1) / 2];
+        /// <summary>
+        /// The compensation terms of G's row i right of the diagonal (entries i + 1 ... p − 1): the strictly lower part of row
+        /// p − 1 − i, which has exactly p − 1 − i entries, so that the terms cost no memory beyond G (whose lower half the solves
+        /// overwrite with the mirror of the upper one).
+        /// </summary>
+        public Span<double> OffDiagonalLo(int i) => G.AsSpan((int)((long)(_p - 1 - i) * _p), _p - 1 - i);
 
         public void Push(ReadOnlySpan<double> row, double target, int threads)
         {
@@ -310,13 +322,11 @@ public sealed class NormalEquationBlocks
         {
             int m = Filled, p = _p;
             if (m == 0) return;
-            EnsureLo();
             var nz = Enumerable.Range(0, p).Where(i => _nonZero[i]).ToArray();
             var chunkArray = _chunkArray;
             int chunkOffset = _chunkOffset;
             var targetArray = _targetArray;
             int targetOffset = _targetOffset;
-            var lo = Lo!;
             MlipParallel.For(0, nz.Length, new ParallelOptions { MaxDegreeOfParallelism = threads }, a =>
             {
                 int i = nz[a];
@@ -329,7 +339,8 @@ public sealed class NormalEquationBlocks
                     int j = nz[q];
                     dots[j - i] = TensorPrimitives.Dot(ci, new ReadOnlySpan<double>(chunkArray, chunkOffset + j * Chunk, m));
                 }
-                Compensated.Add(G.AsSpan((int)((long)i * p + i), p - i), lo.AsSpan((int)RowStart(i, p), p - i), dots);
+                Compensated.Add(ref G[(long)i * p + i], ref DiagLo[i], dots[0], 0);
+                Compensated.Add(G.AsSpan((int)((long)i * p + i + 1), p - 1 - i), OffDiagonalLo(i), dots[1..]);
                 System.Buffers.ArrayPool<double>.Shared.Return(rented);
                 double h = TensorPrimitives.Dot(ci, new ReadOnlySpan<double>(targetArray, targetOffset, m));
                 Compensated.Add(ref H[i], ref HLo[i], h, 0);

@@ -49,7 +49,10 @@ public sealed class LinearDesign
     /// features, derivative blocks and rows of a contiguous share of the structures (<see cref="Collectives.Share(ICommunicator, int)"/>)
     /// into blocks of its own; the feature statistics are merged over the ranks, and rank 0 receives the other ranks' blocks
     /// (added in rank order, block by block) and validation rows: rank 0's design is the whole one, the other ranks' are their
-    /// shares only (they do not solve). The sums are the one process's added in another grouping: equal to round-off.
+    /// shares only (they do not solve). The feature statistics are the one process's bit for bit (every rank's features gathered
+    /// and added atom by atom in structure order) and so are the rows; the blocks' chunks are the one process's and their sums
+    /// are compensated (<see cref="NormalEquationBlocks"/>), so rank 0's design equals the one process's to the last bit but for
+    /// a sum lying within ~2⁻⁹⁷ of a rounding midpoint.
     /// </remarks>
     public static LinearDesign Build(IDescriptor descriptor, int order, IReadOnlyList<Structure> structures, ValidationFolds folds,
         int threads, IProgress<WorkProgress>? progress = null, ICommunicator? comm = null)
@@ -65,12 +68,13 @@ public sealed class LinearDesign
         var share = comm.Size == 1 ? structures : [.. structures.Skip(first).Take(end - first)];
         var values = DatasetDescriptors.Compute(descriptor, share, false, threads);
         var (mean, scale) = comm.Size == 1 ? new TrainingSet(share, values).FeatureStatistics()
-            : DistributedFit.FeatureStatistics(comm, new TrainingSet(share, values), k);
+            : DistributedFit.FeatureStatisticsInOrder(comm, new TrainingSet(share, values), k);
         values = null;
         Reclaim(); // the features of the first pass, before the blocks are allocated
         phases.Mark("fit design: features and statistics");
 
-        var blocks = new NormalEquationBlocks(cols, folds.Count, threads);
+        var blocks = comm.Size == 1 ? new NormalEquationBlocks(cols, folds.Count, threads)
+            : new NormalEquationBlocks(cols, folds.Count, threads, BlockRows(structures, folds, 0, first), BlockRows(structures, folds, 0, structures.Count));
         var validated = new HashSet<int>(folds.Validated);
         var kept = new List<ValidationRows>();
         var unit = new LossWeights { Energy = 1, Force = 1, Stress = 1 };
@@ -141,6 +145,21 @@ public sealed class LinearDesign
             Descriptor = descriptor, Order = order, Elements = elements, Mean = mean, Scale = scale,
             Blocks = blocks, Validation = kept, BuildTime = clock.Elapsed,
         };
+    }
+
+    /// <summary>Rows of each (fold, class) block that the structures <paramref name="from"/>..<paramref name="to"/> − 1 add.</summary>
+    private static long[,] BlockRows(IReadOnlyList<Structure> structures, ValidationFolds folds, int from, int to)
+    {
+        var rows = new long[folds.Count, 3];
+        for (int s = from; s < to; s++)
+        {
+            var (e, f, st, _) = RowsOf(structures[s]);
+            int fold = folds.FoldOf[s];
+            rows[fold, 0] += e;
+            rows[fold, 1] += f;
+            rows[fold, 2] += st;
+        }
+        return rows;
     }
 
     /// <summary>Every rank's validation rows on rank 0, in rank order (the structures' order: the shares are contiguous); the others keep theirs.</summary>

@@ -115,6 +115,27 @@ public static class Collectives
     }
 
     /// <summary>
+    /// <see cref="TreeReduce"/> for a value the caller keeps and merges into in place: along the same binary tree, a rank that
+    /// sends passes <paramref name="flat"/>() to its parent and returns false; a rank that receives hands each child's values to
+    /// <paramref name="mergeIn"/> (the received buffer itself, no copy). True on rank 0, whose value is then the merge of all ranks', in rank order.
+    /// </summary>
+    public static bool TreeMerge(this ICommunicator comm, Func<double[]> flat, Action<ReadOnlySpan<double>> mergeIn)
+    {
+        ArgumentNullException.ThrowIfNull(flat);
+        ArgumentNullException.ThrowIfNull(mergeIn);
+        for (int step = 1; step < comm.Size; step *= 2)
+        {
+            if (comm.Rank % (2 * step) == step)
+            {
+                comm.Send(MemoryMarshal.AsBytes(flat().AsSpan()), comm.Rank - step);
+                return false;
+            }
+            if (comm.Rank + step < comm.Size) mergeIn(MemoryMarshal.Cast<byte, double>(comm.Receive(comm.Rank + step)));
+        }
+        return comm.IsRoot;
+    }
+
+    /// <summary>
     /// This rank's contiguous share [Start, End) of <paramref name="count"/> items: rank r gets
     /// [count·r/Size, count·(r+1)/Size), so the shares differ by at most one item and depend only on count and Size.
     /// </summary>

@@ -26,4 +26,23 @@ public static class DistributedFit
         foreach (var p in parts) all.Merge(ColumnStatistics.FromArray(p));
         return (all.Mean(), all.Scale());
     }
+
+    /// <summary>
+    /// The mean and standard deviation of <see cref="TrainingSet.FeatureStatistics"/> of all ranks' structures, bit for bit as
+    /// one process computes them: every rank's features (<paramref name="features"/> per atom) are gathered on every rank in rank
+    /// order and added atom by atom (8 bytes per atom and feature travel, against a few per feature for
+    /// <see cref="FeatureStatistics"/>, whose merge of the ranks' running statistics rounds otherwise).
+    /// </summary>
+    public static (double[] Mean, double[] Scale) FeatureStatisticsInOrder(ICommunicator comm, TrainingSet local, int features)
+    {
+        int k = features;
+        var mine = new double[local.Descriptors.Sum(d => (long)d.Atoms) * k];
+        long at = 0;
+        foreach (var d in local.Descriptors)
+            for (int i = 0; i < d.Atoms; i++, at += k) d.Of(i)[..k].CopyTo(mine.AsSpan((int)at, k));
+        var all = new ColumnStatistics(k);
+        foreach (var part in comm.AllgatherVariable(mine))
+            for (int a = 0; k > 0 && a + k <= part.Length; a += k) all.Add(part.AsSpan(a, k));
+        return (all.Mean(), all.Scale());
+    }
 }

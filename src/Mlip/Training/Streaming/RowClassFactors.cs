@@ -85,13 +85,29 @@ public sealed class RowClassFactors
         }
     }
 
+    /// <summary>Adds the rows of factors in flat form (<see cref="ToFlat"/>, the same classes and columns; for example another MPI rank's), class by class, in place.</summary>
+    public void Merge(ReadOnlySpan<double> flat)
+    {
+        if (flat.Length != FlatLength || flat[0] != Classes.Count) throw new ArgumentException($"flat factors of {flat.Length} values, expected {FlatLength} for {Classes.Count} classes", nameof(flat));
+        int offset = 1, length = TsqrAccumulator.FlatLength(Columns);
+        foreach (var c in Classes)
+        {
+            if ((int)flat[offset] != (int)c) throw new ArgumentException($"flat factors hold row class {flat[offset]} where {c} was expected", nameof(flat));
+            _factors[(int)c]!.Merge(flat.Slice(offset + 1, length));
+            offset += 1 + length;
+        }
+    }
+
+    /// <summary>The length of <see cref="ToFlat"/>'s array.</summary>
+    public int FlatLength => 1 + Classes.Count * (1 + TsqrAccumulator.FlatLength(Columns));
+
     /// <summary>
     /// Flat form for files and collectives: [class count, then per class: class id, then <see cref="TsqrAccumulator.ToFlat"/>].
     /// </summary>
     public double[] ToFlat()
     {
         var classes = Classes;
-        var flat = new double[1 + classes.Sum(c => 1 + TsqrAccumulator.FlatLength(Columns))];
+        var flat = new double[FlatLength];
         flat[0] = classes.Count;
         int offset = 1;
         foreach (var c in classes)

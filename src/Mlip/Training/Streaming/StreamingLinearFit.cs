@@ -26,7 +26,7 @@ public sealed record StreamingOptions
 
     /// <summary>
     /// The ranks of an MPI run: each computes the feature chunks and the factors of its contiguous share of the store's chunks,
-    /// the factors are merged along a tree (<see cref="Collectives.TreeReduce"/>), rank 0 writes the factor file and solves.
+    /// the factors are merged along a tree (<see cref="Collectives.TreeMerge"/>), rank 0 writes the factor file and solves.
     /// </summary>
     public ICommunicator Communicator { get; init; } = SingleProcess.Instance;
 }
@@ -225,19 +225,16 @@ public static class StreamingLinearFit
             timing.Mark("last fold of the rank's rows");
             comm.Barrier(); // the ranks that finish their share first wait asleep, not spinning in MPI_Recv/MPI_Send
             timing.Mark("wait for the other ranks' rows");
-            var merged = comm.TreeReduce(factors.ToFlat(), (a, b) =>
-            {
-                var f = RowClassFactors.FromFlat(a, options.Backend, options.Threads);
-                f.Merge(RowClassFactors.FromFlat(b, options.Backend, options.Threads));
-                return f.ToFlat();
-            });
+            // each receiving rank folds its children's triangles into its own factors in place (no flat copies of its own)
+            var own = factors;
+            comm.TreeMerge(own.ToFlat, flat => own.Merge(flat));
             comm.Barrier(); // the ranks done merging wait asleep for rank 0's last merge
             timing.Mark("tree merge of the ranks' factors");
-            // every rank gets the merged factors ((p + 1)² values per class): each can solve or save them
-            byte[]? bytes = comm.BroadcastBytes(merged is null ? null : MemoryMarshal.AsBytes(merged.AsSpan()).ToArray());
-            factors = RowClassFactors.FromFlat(MemoryMarshal.Cast<byte, double>(bytes), options.Backend, options.Threads);
+            // every rank gets the merged factors ((p + 1)² values per class): each can solve or save them; rank 0 keeps its own
+            var merged = comm.IsRoot ? factors.ToFlat() : new double[factors.FlatLength];
+            comm.Broadcast(merged.AsSpan());
+            if (!comm.IsRoot) factors = RowClassFactors.FromFlat(merged, options.Backend, options.Threads);
             merged = null;
-            bytes = null;
             LargeObjectGarbage.Collect(); // the flat forms of the merge and the broadcast (large objects: docs/scale.md, "Memory")
             timing.Mark("broadcast of the merged factors");
         }

@@ -297,9 +297,11 @@ public sealed class ActiveLearningLoop(LearnConfig config, IReferenceMethod refe
         set ??= TrainingSet.Compute(descriptor, labelled, derivatives: false, c.Threads);
         if (n == 1)
         {
-            // select.grade: an ACE graded on the projections the config names instead of the kind's choice
-            var estimator = c.AceGrade is { } grade && Models.Ace.AcePotential.BasisOf(members[0]) is not null
-                ? Models.Ace.AceExtrapolation.Build(members[0], set.Structures, grade) : kind.Uncertainty(members[0], set);
+            // a PACE potential (FS-ACE) is graded on the projections select.grade names, by default the linear B-projections
+            // (pacemaker's default): an FS fit from the linear start keeps its further densities near zero, where F'(ρ_p) is
+            // nearly the same for every atom, so the full grade's density blocks are nearly collinear (docs/active-learning.md)
+            var estimator = Models.Ace.AcePotential.BasisOf(members[0]) is not null
+                ? Models.Ace.AceExtrapolation.Build(members[0], set.Structures, c.AceGrade ?? Models.Ace.AceGradeKind.Linear) : kind.Uncertainty(members[0], set);
             return new LoopModel(members[0], members, set, estimator, states);
         }
         var committee = new CommitteeUncertainty(members);

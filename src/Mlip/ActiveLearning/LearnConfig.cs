@@ -105,8 +105,8 @@ public sealed record LearnConfig
     /// </summary>
     public bool IOptimalBatch { get; init; }
     /// <summary>
-    /// <c>select.grade: linear</c>: an FS-ACE is graded on the B-projections of its basis functions (pacemaker's linear grade)
-    /// instead of its FS projections F'(ρ_p) B_f of every density (<c>full</c>, the default for an FS-ACE). null: the kind's grade.
+    /// <c>select.grade</c> of an FS-ACE: <c>linear</c> (null, the default) grades on the B-projections of its basis functions
+    /// (pacemaker's default linear grade), <c>full</c> on its FS projections F'(ρ_p) B_f of every density.
     /// </summary>
     public Models.Ace.AceGradeKind? AceGrade { get; init; }
     /// <summary>Candidates scored above this are set aside (too far out to teach the model about the region of interest yet); used only when too few remain.</summary>
@@ -216,7 +216,7 @@ public sealed record LearnConfig
         new("select.min_distance", "number", F(D.MinDistance), "two picks of a batch at least this far apart (RMS of standardised mean descriptors)"),
         new("select.d_optimal", "bool", F(D.DOptimalBatch), "greedy D-optimal batches (active sets updated after each pick)"),
         new("select.i_optimal", "bool", F(D.IOptimalBatch), "greedy I-optimal batches: each pick most reduces the summed per-atom predictive variance over the candidate pool (linear, quadratic, ACE; replaces d_optimal)"),
-        new("select.grade", "text", "the kind's", "ACE models: the extrapolation grade on the linear B-projections (linear) or on the FS projections of every density (full; the default for an FS-ACE)"),
+        new("select.grade", "text", "linear", "ACE models: the extrapolation grade on the linear B-projections (linear, pacemaker's default) or, for an FS-ACE, on the FS projections of every density (full)"),
         new("select.max_score", "number", F(D.MaxScore), "candidates scored above this wait unless too few remain"),
         new("select.pool_fraction", "number", F(D.PoolFraction), "the batch is chosen among the candidates scored at or below max_score, but never among fewer than this fraction of the candidates (those with the lowest scores) nor fewer than a batch"),
         new("select.strata", "bool", F(D.Strata), "the active batch is shared among the kinds of candidates (MD per temperature, rattle, strain, vacancy, swap, each surface, random) in proportion to count x (1/2 + mean uncertainty rank); within a kind D-optimal or by score"),

@@ -49,7 +49,7 @@ public class ModelsInTheLoopTests(ITestOutputHelper output)
             loss: {energy: 1.0, force: 0.01}
             initial: 10
             budget: 22
-            select: {d_optimal: true, max_score: 50}
+            select: {d_optimal: true, max_score: 50, grade: full}
             output: fs
             """);
         output.WriteLine(LearnKillResume.RunToEnd(dir, "fs.yaml"));
@@ -75,6 +75,54 @@ public class ModelsInTheLoopTests(ITestOutputHelper output)
         // the loop's validation errors are those of the saved model
         var eval = Evaluation.Run(model, validation, 2);
         Assert.Equal(eval.Overall.ForceRmseEvPerA!.Value, (double)last["validation_force_rmse_ev_per_a"]!, 1e-9);
+    }
+
+    [Fact]
+    public void The_loop_grades_an_fs_ace_on_its_linear_projections_unless_select_grade_is_full()
+    {
+        string dir = TestPaths.TempDir();
+        string path = Path.Combine(dir, "fs.yaml");
+        File.WriteAllText(path, Common + """
+            descriptor: {type: ace, parameters: {rc: 4.5, order: 3, nmax: [4, 3, 2], lmax: [0, 2, 1]}}
+            model: {kind: ace, ridge: 1.0e-8, smoothness: 2, embedding: fs, fs_parameters: [1, 1, 1, 0.5], iterations: 5}
+            loss: {energy: 1.0, force: 0.01}
+            initial: 10
+            output: fs
+            """);
+        var sw = ClassicalPotentials.Parse("sw");
+        var data = Enumerable.Range(0, 10).Select(q => Label(sw, Crystals.Rattle(Crystals.Diamond("Si", 5.30 + 0.02 * q), 0.06 + 0.01 * q, 300 + q))).ToList();
+        var c = LearnConfig.Load(path);
+        Assert.Null(c.AceGrade);
+        var descriptor = DescriptorFactory.Create(c.DescriptorType, c.DescriptorParameters, c.Elements);
+        var spec = new DescriptorSpec(c.DescriptorType, c.DescriptorParameters);
+        var fitted = new ActiveLearningLoop(c, new CalculatorReference(sw), TextWriter.Null).Train(descriptor, spec, data);
+        var byDefault = Assert.IsType<AceExtrapolation>(fitted.Estimator);
+        Assert.Equal(AceGradeKind.Linear, byDefault.GradeKind);
+        var full = new ActiveLearningLoop(c with { AceGrade = AceGradeKind.Full }, new CalculatorReference(sw), TextWriter.Null).Train(descriptor, spec, data);
+        Assert.Equal(AceGradeKind.Full, Assert.IsType<AceExtrapolation>(full.Estimator).GradeKind);
+        // why linear by default: the FS fit from the linear start leaves the second density near zero, where F'(ρ₂) is
+        // nearly the same for every atom (F'(0) = 1.25 for the shifted-scaled square root), so the full projections' second
+        // block is that constant times the first: the blocks are nearly collinear and the active set of the full grade is
+        // near-singular (its γ measures the tiny differences)
+        var fullGrade = AceExtrapolation.Build(fitted.Members[0], data, AceGradeKind.Full);
+        double lo = double.MaxValue, hi = double.MinValue;
+        foreach (var s in data)
+        {
+            var (species, x, offsets) = fullGrade.Projections(s);
+            int nf = fullGrade.ProjectionLength(species[0]) / 2;
+            for (int i = 0; i < s.Count; i++)
+                for (int f = 0; f < nf; f++)
+                {
+                    double b = x[offsets[i] + f];
+                    if (Math.Abs(b) < 1e-8) continue;
+                    double ratio = x[offsets[i] + nf + f] / b; // F'(ρ₂) / F'(ρ₁), F'(ρ₁) = 1
+                    lo = Math.Min(lo, ratio); hi = Math.Max(hi, ratio);
+                }
+        }
+        output.WriteLine($"F'(ρ₂) over the training atoms: {lo:R} .. {hi:R}");
+        // (measured: 1.2404 .. 1.2483; the first block's F'(ρ₁) = 1 exactly, so the blocks differ by under 1 % per atom)
+        Assert.InRange(lo, 1.25 * 0.99, 1.25);
+        Assert.InRange(hi, lo, lo * 1.01);
     }
 
     [Fact]

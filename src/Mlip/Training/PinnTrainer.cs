@@ -38,6 +38,19 @@ public sealed record PinnOptions
 
     /// <summary>τ of the penalty τ · mean over atoms of |Δp_i|² that keeps the parameters near p0.</summary>
     public double Penalty { get; init; } = 1e-3;
+
+    /// <summary>Continuation: after stage-2 epoch AfterEpoch the penalty is Penalty (increasing epochs); before the first, <see cref="Penalty"/>.</summary>
+    public IReadOnlyList<(int AfterEpoch, double Penalty)> PenaltySchedule { get; init; } = [];
+
+    /// <summary>τ of stage-2 epoch <paramref name="epoch"/> (1-based).</summary>
+    public double PenaltyAt(int epoch)
+    {
+        double tau = Penalty;
+        foreach (var (after, value) in PenaltySchedule)
+            if (epoch > after) tau = value;
+        return tau;
+    }
+
     public double L2 { get; init; } = 1e-6;
     public LossWeights Weights { get; init; } = new() { Force = 0.02 };
     public int Seed { get; init; } = 1;
@@ -83,6 +96,8 @@ public sealed class PinnTrainer
     private readonly ICommunicator _comm;
     private readonly List<NeuralNetworkTrainer.LossCounts> _batchCounts = [];
     private NeuralNetworkTrainer.LossCounts _validationCounts;
+    // τ of the stage-2 epoch being run (PinnOptions.PenaltyAt); the loss outside Train uses PinnOptions.Penalty
+    private double _penalty;
 
     public PinnTrainer(TrainingSet data, PinnOptions options)
         : this(data.Structures, options.Communicator.Size > 1 ? DistributedFit.Elements(options.Communicator, data.Structures) : data.Elements(), data.FeatureCount,
@@ -124,6 +139,7 @@ public sealed class PinnTrainer
         TorchRuntime.EnsureLoaded();
         TorchRuntime.ReuseFreedMemory();
         _o = options;
+        _penalty = options.Penalty;
         _comm = options.Communicator;
         _elements = elements;
         _k = k;
@@ -278,6 +294,13 @@ public sealed class PinnTrainer
         double evaluationCpu = 0;
         for (int epoch = startEpoch + 1; epoch <= _o.Epochs; epoch++)
         {
+            _penalty = _o.PenaltyAt(epoch);
+            if (epoch > 1 && _penalty != _o.PenaltyAt(epoch - 1))
+            {
+                // a new objective: a fresh optimiser (L-BFGS would reuse the last evaluation and curvature pairs of the old τ), also when resumed here
+                optimizer = Optimizers.Create(_o.Optimizer, _networks.Count, _o.LearningRate, 0.9);
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"penalty {_o.PenaltyAt(epoch - 1):G4} -> {_penalty:G4} after epoch {epoch - 1}"));
+            }
             var order = TrainingSplit.EpochOrder(_o.Seed, epoch, _batchIndices.Count);
             double sum = 0;
             foreach (int bi in order)
@@ -320,6 +343,7 @@ public sealed class PinnTrainer
         }
         if (_o.Epochs == 0 || !double.IsFinite(bestVal)) best = x;
         // a resume with no epoch left runs none: the loss is then that of the checkpoint's parameters (mean over batches, as an epoch's)
+        _penalty = _o.PenaltyAt(Math.Max(1, _o.Epochs));
         if (double.IsNaN(lastLoss)) lastLoss = LossAndGradient(x, new double[ParameterCount], stage: 2) / _batchIndices.Count;
         return (ToModel(best), curve, lastLoss);
     }
@@ -662,8 +686,8 @@ public sealed class PinnTrainer
             {
                 if (counts is { } c)
                     // Predict's penalty is the mean over this part's atoms: as a share of the batch's mean over all ranks' atoms
-                    loss = loss + t._o.Penalty * penalty * ((double)_atoms / c.Atoms) + t._networks.Touch(net);
-                else loss = loss + t._o.Penalty * penalty;
+                    loss = loss + t._penalty * penalty * ((double)_atoms / c.Atoms) + t._networks.Touch(net);
+                else loss = loss + t._penalty * penalty;
                 if (l2) loss = t._networks.AddL2(loss, net, t._o.L2);
                 t._networks.Gradient(loss, net, gradient);
             }

@@ -155,4 +155,31 @@ public class PinnTrainerTests
         }
         finally { dir.Delete(true); }
     }
+
+    /// <summary>
+    /// penalty_steps: the penalty drops after the given stage-2 epoch with a fresh optimiser; a run stopped at the step and
+    /// resumed equals the straight run bit for bit, and the schedule changes the result (it is not ignored).
+    /// </summary>
+    [Fact]
+    public void PenaltyStepsLowerThePenaltyAlongStage2AndResumeAtTheStep()
+    {
+        var o = Options with { Penalty = 1.0, PenaltySchedule = [(2, 1e-3)], BopEpochs = 2, Epochs = 4, CheckpointEvery = 1 };
+        Assert.Equal([1.0, 1.0, 1e-3, 1e-3], Enumerable.Range(1, 4).Select(o.PenaltyAt));
+        var (set, _) = Data();
+        var dir = Directory.CreateTempSubdirectory("mlip-pinn-steps");
+        try
+        {
+            var log = new StringWriter();
+            var (straight, _, _) = new PinnTrainer(set, o).Train(log, Path.Combine(dir.FullName, "a.json"));
+            Assert.Contains("penalty 1 -> 0.001 after epoch 2", log.ToString());
+            string cp = Path.Combine(dir.FullName, "b.json");
+            new PinnTrainer(set, o with { Epochs = 2 }).Train(TextWriter.Null, cp);
+            var (resumed, _, _) = new PinnTrainer(set, o).Train(TextWriter.Null, cp, resume: true);
+            var (constant, _, _) = new PinnTrainer(set, o with { PenaltySchedule = [] }).Train(TextWriter.Null, Path.Combine(dir.FullName, "c.json"));
+            for (int l = 0; l < straight.Networks[0].Layers.Count; l++)
+                Assert.Equal(straight.Networks[0].Layers[l].Weights, resumed.Networks[0].Layers[l].Weights);
+            Assert.NotEqual(straight.Networks[0].Layers[^1].Weights, constant.Networks[0].Layers[^1].Weights);
+        }
+        finally { dir.Delete(true); }
+    }
 }

@@ -51,6 +51,9 @@ public sealed record PinnOptions
         return tau;
     }
 
+    /// <summary>Weight of each parameter of a host element's set in |Δp_i|² (Σ_k w_k Δp_ik²; the set's order, docs/pinn.md); null: all 1.</summary>
+    public IReadOnlyList<double>? PenaltyWeights { get; init; }
+
     public double L2 { get; init; } = 1e-6;
     public LossWeights Weights { get; init; } = new() { Force = 0.02 };
     public int Seed { get; init; } = 1;
@@ -145,6 +148,8 @@ public sealed class PinnTrainer
         _k = k;
         _layout = new PinnBopLayout(_elements.Length);
         _set = _layout.SetSize;
+        if (options.PenaltyWeights is { } pw && pw.Count != _set)
+            throw new MlipException($"model: penalty_weights has {pw.Count} values; the BOP parameter set of one element has {_set} ({string.Join(", ", _layout.Names([.. elements.Select(Elements.Symbol)]).Take(_set))})");
         _nbase = _elements.Length * _set;
         (_mean, _scale) = statistics;
         _derivatives = options.Weights.Force > 0 || options.Weights.Stress > 0;
@@ -651,7 +656,8 @@ public sealed class PinnTrainer
             var sigma = P.index_select(0, _colSigma);
             eAtom = eAtom - sigma * psi.clamp_min(1e-300).sqrt();
             var energies = zeros(_structures, dtype: ScalarType.Float64).index_add(0, _atomStructure, eAtom, TorchScalars.One);
-            var penalty = networkPath ? dp.pow(2).sum(1).mean() : zeros(1, dtype: ScalarType.Float64).sum();
+            var penalty = !networkPath ? zeros(1, dtype: ScalarType.Float64).sum()
+                : t._o.PenaltyWeights is { } pw ? (dp.pow(2) * tensor(pw.ToArray(), dtype: ScalarType.Float64)).sum(1).mean() : dp.pow(2).sum(1).mean();
             if (!forces || _d is null) return (energies, null, null, penalty);
             var g = autograd.grad([eAtom.sum()], networkPath ? [rR, xs, cos, xf] : [rR, xs, cos], retain_graph: true, create_graph: createGraph);
             // dE/dv of every pair: the chain rule through the fixed geometric derivatives

@@ -114,5 +114,9 @@ public class PinnCliTests
         Assert.Equal(1, c6);
         Assert.Single(e6.Trim().Split('\n'));
         Assert.Contains("penalty_step_epochs", e6);
+        var (c7, _, e7) = CliTests.Run("train", Config("bad-weights.yaml", "{type: so4, parameters: {twojmax: 2}}", ", penalty_weights: [1, 1, 1]"));
+        Assert.Equal(1, c7);
+        Assert.Single(e7.Trim().Split('\n'), l => !l.StartsWith("descriptors:", StringComparison.Ordinal));
+        Assert.Contains("penalty_weights", e7);
     }
 }

@@ -57,6 +57,9 @@ public sealed record PinnSettings
         return [.. epochs.Zip(values)];
     }
 
+    [Setting("penalty_weights", "weight of each BOP parameter of an element's set in the penalty (A, alpha, B, beta, h, sigma, zeta, lambda for one element; docs/pinn.md); none: all 1", Min = 0, DefaultText = "none")]
+    public double[]? PenaltyWeights { get; init; }
+
     [Setting("evaluate_every", "epochs between validation evaluations (learning_curve.csv)", Min = 1)]
     public int EvaluateEvery { get; init; } = 10;
 
@@ -123,6 +126,7 @@ public sealed class PinnKind : ModelKind<PinnSettings>
             ValidationFraction = s.Validation,
             Penalty = s.Penalty,
             PenaltySchedule = s.PenaltySchedule(),
+            PenaltyWeights = s.PenaltyWeights,
             EvaluateEvery = s.EvaluateEvery,
             CheckpointEvery = s.CheckpointEvery,
             L2 = s.L2,

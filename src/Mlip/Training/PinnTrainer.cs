@@ -99,7 +99,7 @@ public sealed class PinnTrainer
     private readonly ICommunicator _comm;
     private readonly List<NeuralNetworkTrainer.LossCounts> _batchCounts = [];
     private NeuralNetworkTrainer.LossCounts _validationCounts;
-    // τ of the stage-2 epoch being run (PinnOptions.PenaltyAt); the loss outside Train uses PinnOptions.Penalty
+    // τ of the stage-2 epoch being run (PinnOptions.PenaltyAt); before Train PinnOptions.Penalty, after it the last epoch's
     private double _penalty;
 
     public PinnTrainer(TrainingSet data, PinnOptions options)

@@ -38,6 +38,22 @@ public sealed record PinnOptions
 
     /// <summary>τ of the penalty τ · mean over atoms of |Δp_i|² that keeps the parameters near p0.</summary>
     public double Penalty { get; init; } = 1e-3;
+
+    /// <summary>Continuation: after stage-2 epoch AfterEpoch the penalty is Penalty (increasing epochs); before the first, <see cref="Penalty"/>.</summary>
+    public IReadOnlyList<(int AfterEpoch, double Penalty)> PenaltySchedule { get; init; } = [];
+
+    /// <summary>τ of stage-2 epoch <paramref name="epoch"/> (1-based).</summary>
+    public double PenaltyAt(int epoch)
+    {
+        double tau = Penalty;
+        foreach (var (after, value) in PenaltySchedule)
+            if (epoch > after) tau = value;
+        return tau;
+    }
+
+    /// <summary>Weight of each parameter of a host element's set in |Δp_i|² (Σ_k w_k Δp_ik²; the set's order, docs/pinn.md); null: all 1.</summary>
+    public IReadOnlyList<double>? PenaltyWeights { get; init; }
+
     public double L2 { get; init; } = 1e-6;
     public LossWeights Weights { get; init; } = new() { Force = 0.02 };
     public int Seed { get; init; } = 1;
@@ -83,6 +99,8 @@ public sealed class PinnTrainer
     private readonly ICommunicator _comm;
     private readonly List<NeuralNetworkTrainer.LossCounts> _batchCounts = [];
     private NeuralNetworkTrainer.LossCounts _validationCounts;
+    // τ of the stage-2 epoch being run (PinnOptions.PenaltyAt); before Train PinnOptions.Penalty, after it the last epoch's
+    private double _penalty;
 
     public PinnTrainer(TrainingSet data, PinnOptions options)
         : this(data.Structures, options.Communicator.Size > 1 ? DistributedFit.Elements(options.Communicator, data.Structures) : data.Elements(), data.FeatureCount,
@@ -124,11 +142,14 @@ public sealed class PinnTrainer
         TorchRuntime.EnsureLoaded();
         TorchRuntime.ReuseFreedMemory();
         _o = options;
+        _penalty = options.Penalty;
         _comm = options.Communicator;
         _elements = elements;
         _k = k;
         _layout = new PinnBopLayout(_elements.Length);
         _set = _layout.SetSize;
+        if (options.PenaltyWeights is { } pw && pw.Count != _set)
+            throw new MlipException($"model: penalty_weights has {pw.Count} values; the BOP parameter set of one element has {_set} ({string.Join(", ", _layout.Names([.. elements.Select(Elements.Symbol)]).Take(_set))})");
         _nbase = _elements.Length * _set;
         (_mean, _scale) = statistics;
         _derivatives = options.Weights.Force > 0 || options.Weights.Stress > 0;
@@ -278,6 +299,13 @@ public sealed class PinnTrainer
         double evaluationCpu = 0;
         for (int epoch = startEpoch + 1; epoch <= _o.Epochs; epoch++)
         {
+            _penalty = _o.PenaltyAt(epoch);
+            if (epoch > 1 && _penalty != _o.PenaltyAt(epoch - 1))
+            {
+                // a new objective: a fresh optimiser (L-BFGS would reuse the last evaluation and curvature pairs of the old τ), also when resumed here
+                optimizer = Optimizers.Create(_o.Optimizer, _networks.Count, _o.LearningRate, 0.9);
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"penalty {_o.PenaltyAt(epoch - 1):G4} -> {_penalty:G4} after epoch {epoch - 1}"));
+            }
             var order = TrainingSplit.EpochOrder(_o.Seed, epoch, _batchIndices.Count);
             double sum = 0;
             foreach (int bi in order)
@@ -320,6 +348,7 @@ public sealed class PinnTrainer
         }
         if (_o.Epochs == 0 || !double.IsFinite(bestVal)) best = x;
         // a resume with no epoch left runs none: the loss is then that of the checkpoint's parameters (mean over batches, as an epoch's)
+        _penalty = _o.PenaltyAt(Math.Max(1, _o.Epochs));
         if (double.IsNaN(lastLoss)) lastLoss = LossAndGradient(x, new double[ParameterCount], stage: 2) / _batchIndices.Count;
         return (ToModel(best), curve, lastLoss);
     }
@@ -627,7 +656,8 @@ public sealed class PinnTrainer
             var sigma = P.index_select(0, _colSigma);
             eAtom = eAtom - sigma * psi.clamp_min(1e-300).sqrt();
             var energies = zeros(_structures, dtype: ScalarType.Float64).index_add(0, _atomStructure, eAtom, TorchScalars.One);
-            var penalty = networkPath ? dp.pow(2).sum(1).mean() : zeros(1, dtype: ScalarType.Float64).sum();
+            var penalty = !networkPath ? zeros(1, dtype: ScalarType.Float64).sum()
+                : t._o.PenaltyWeights is { } pw ? (dp.pow(2) * tensor(pw.ToArray(), dtype: ScalarType.Float64)).sum(1).mean() : dp.pow(2).sum(1).mean();
             if (!forces || _d is null) return (energies, null, null, penalty);
             var g = autograd.grad([eAtom.sum()], networkPath ? [rR, xs, cos, xf] : [rR, xs, cos], retain_graph: true, create_graph: createGraph);
             // dE/dv of every pair: the chain rule through the fixed geometric derivatives
@@ -662,8 +692,8 @@ public sealed class PinnTrainer
             {
                 if (counts is { } c)
                     // Predict's penalty is the mean over this part's atoms: as a share of the batch's mean over all ranks' atoms
-                    loss = loss + t._o.Penalty * penalty * ((double)_atoms / c.Atoms) + t._networks.Touch(net);
-                else loss = loss + t._o.Penalty * penalty;
+                    loss = loss + t._penalty * penalty * ((double)_atoms / c.Atoms) + t._networks.Touch(net);
+                else loss = loss + t._penalty * penalty;
                 if (l2) loss = t._networks.AddL2(loss, net, t._o.L2);
                 t._networks.Gradient(loss, net, gradient);
             }

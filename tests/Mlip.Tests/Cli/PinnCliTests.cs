@@ -110,5 +110,13 @@ public class PinnCliTests
         Assert.Equal(1, c5);
         Assert.Single(e5.Trim().Split('\n'));
         Assert.Contains("bop_dc", e5);
+        var (c6, _, e6) = CliTests.Run("train", Config("bad-steps.yaml", "{type: so4, parameters: {twojmax: 2}}", ", penalty_steps: [0.1, 0.01], penalty_step_epochs: [1]"));
+        Assert.Equal(1, c6);
+        Assert.Single(e6.Trim().Split('\n'));
+        Assert.Contains("penalty_step_epochs", e6);
+        var (c7, _, e7) = CliTests.Run("train", Config("bad-weights.yaml", "{type: so4, parameters: {twojmax: 2}}", ", penalty_weights: [1, 1, 1]"));
+        Assert.Equal(1, c7);
+        Assert.Single(e7.Trim().Split('\n'), l => !l.StartsWith("descriptors:", StringComparison.Ordinal));
+        Assert.Contains("penalty_weights", e7);
     }
 }

@@ -39,6 +39,27 @@ public sealed record PinnSettings
     [Setting("penalty", "weight of the penalty keeping the predicted BOP parameters near their mean", Min = 0)]
     public double Penalty { get; init; } = 1e-3;
 
+    [Setting("penalty_steps", "later values of the penalty, lowered along stage 2 (continuation: a fresh optimiser at each change); none: penalty throughout", Min = 0, DefaultText = "none")]
+    public double[]? PenaltySteps { get; init; }
+
+    [Setting("penalty_step_epochs", "the stage-2 epochs after which the values of penalty_steps take over, increasing, one per value", Min = 1, DefaultText = "none")]
+    public int[]? PenaltyStepEpochs { get; init; }
+
+    /// <summary>The (after epoch, τ) steps of the penalty; one line naming the keys when they do not pair up.</summary>
+    public IReadOnlyList<(int AfterEpoch, double Penalty)> PenaltySchedule()
+    {
+        var values = PenaltySteps ?? [];
+        var epochs = PenaltyStepEpochs ?? [];
+        if (values.Length != epochs.Length)
+            throw new MlipException($"model: penalty_steps has {values.Length} values and penalty_step_epochs {epochs.Length} epochs; give one epoch per value");
+        for (int q = 1; q < epochs.Length; q++)
+            if (epochs[q] <= epochs[q - 1]) throw new MlipException($"model: penalty_step_epochs must increase ({epochs[q - 1]} then {epochs[q]})");
+        return [.. epochs.Zip(values)];
+    }
+
+    [Setting("penalty_weights", "weight of each BOP parameter of an element's set in the penalty (A, alpha, B, beta, h, sigma, zeta, lambda for one element; docs/pinn.md); none: all 1", Min = 0, DefaultText = "none")]
+    public double[]? PenaltyWeights { get; init; }
+
     [Setting("evaluate_every", "epochs between validation evaluations (learning_curve.csv)", Min = 1)]
     public int EvaluateEvery { get; init; } = 10;
 
@@ -78,8 +99,14 @@ public sealed class PinnKind : ModelKind<PinnSettings>
     /// <summary>With a descriptor store both stages stream: each batch (the full batch of L-BFGS, or a mini-batch) piece by piece, one piece in memory.</summary>
     public override bool Streams(object settings) => true;
 
-    /// <summary>The BOP's screening atoms reach 1.5 R_c: the training set's neighbour lists must too.</summary>
-    public override double NeighborCutoff(object settings, IDescriptor descriptor) => 1.5 * ((PinnSettings)settings).BopCutoff(descriptor).Rc;
+    /// <summary>The BOP's screening atoms reach 1.5 R_c: the training set's neighbour lists must too. (Asked before any descriptor
+    /// is computed, so a penalty schedule that does not pair up is refused here, at no cost.)</summary>
+    public override double NeighborCutoff(object settings, IDescriptor descriptor)
+    {
+        var s = (PinnSettings)settings;
+        s.PenaltySchedule();
+        return 1.5 * s.BopCutoff(descriptor).Rc;
+    }
 
     protected override ModelFitResult Fit(ModelFitContext c, PinnSettings s)
     {
@@ -98,6 +125,8 @@ public sealed class PinnKind : ModelKind<PinnSettings>
             BatchStructures = s.Batch,
             ValidationFraction = s.Validation,
             Penalty = s.Penalty,
+            PenaltySchedule = s.PenaltySchedule(),
+            PenaltyWeights = s.PenaltyWeights,
             EvaluateEvery = s.EvaluateEvery,
             CheckpointEvery = s.CheckpointEvery,
             L2 = s.L2,
@@ -127,7 +156,7 @@ public sealed class PinnKind : ModelKind<PinnSettings>
         return new ModelFitResult(m, new JsonObject
         {
             ["optimizer"] = options.Optimizer, ["bop_epochs"] = options.BopEpochs, ["epochs"] = options.Epochs,
-            ["penalty"] = options.Penalty, ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount, ["streamed"] = trainer.Streams,
+            ["penalty"] = options.Penalty, ["penalty_final"] = options.PenaltyAt(options.Epochs), ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount, ["streamed"] = trainer.Streams,
         });
     }
 }

@@ -250,6 +250,9 @@ public sealed partial class FitSearch
             for (int l = 1; l < Math.Min(_s.AceLevels, FitBasis.AceLadder.Length); l++)
             {
                 double sc = EvaluateBasis(FitBasis.Ace(l, bestRc), descriptorProgress);
+                // the re-tune does not crowd out the ladder: a neighbour is searched only with the next level's time kept back
+                double keep = _s.RetuneCutoff && _s.Cutoffs.Length > 0 && double.IsFinite(sc) && l + 1 < Math.Min(_s.AceLevels, FitBasis.AceLadder.Length)
+                    ? NextLevelSeconds(FitBasis.Ace(l + 1, bestRc)) : 0;
                 if (_s.RetuneCutoff && _s.Cutoffs.Length > 0)
                     foreach (int d in side != 0 ? [side] : new[] { 1, -1 })
                     {
@@ -257,7 +260,7 @@ public sealed partial class FitSearch
                         bool moved = false;
                         for (double rc = Math.Round(bestRc + delta, 6); d > 0 ? rc <= MaxCutoff + 1e-9 : rc >= MinCutoff - 1e-9; rc = Math.Round(rc + delta, 6))
                         {
-                            double there = EvaluateBasis(FitBasis.Ace(l, rc), descriptorProgress);
+                            double there = EvaluateBasis(FitBasis.Ace(l, rc), descriptorProgress, keep);
                             if (!(there < sc)) break;
                             sc = there;
                             bestRc = rc;
@@ -291,6 +294,13 @@ public sealed partial class FitSearch
 
     private const double MaxCutoff = 8.0, MinCutoff = 2.0;
 
+    /// <summary>The calibrated estimate of a basis (0 when its memory would pass the limit: it will be skipped anyway).</summary>
+    private double NextLevelSeconds(FitBasis basis)
+    {
+        var (nominal, _, memory, evaluation) = EstimateWithEvaluation(basis);
+        return memory.Peak > MemoryLimitBytes ? 0 : nominal * _calibration + evaluation;
+    }
+
     /// <summary>The steps of the cut-off beyond the grid's edges and in the ladder's re-tune: the grid's spacing at each end (0.5 Å for one radius).</summary>
     private (double Up, double Down) CutoffSteps()
     {
@@ -311,7 +321,8 @@ public sealed partial class FitSearch
         return double.IsFinite(s) ? s : double.PositiveInfinity;
     }
 
-    private double EvaluateBasis(FitBasis basis, IProgress<WorkProgress>? descriptorProgress)
+    // keep: seconds kept back besides the usual reserve (a cut-off neighbour keeps the next ladder level's time)
+    private double EvaluateBasis(FitBasis basis, IProgress<WorkProgress>? descriptorProgress, double keep = 0)
     {
         // resumed: the basis's candidates come from the checkpoint
         if (_checkpoint.TryGetValue(basis.Label, out var saved))
@@ -341,6 +352,9 @@ public sealed partial class FitSearch
         if (fsReserve > 0)
             _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: {basis.Label}: {fsReserve:F0} s kept for the FS stage after the ladder"));
         reserve += fsReserve;
+        if (keep > 0)
+            _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: {basis.Label}: {keep:F0} s kept for the next ladder level"));
+        reserve += keep;
         // the search keeps no earlier design (only the best candidate's refitted model), so a basis has the limit to itself
         long limit = MemoryLimitBytes;
         if (memory.Peak > limit)

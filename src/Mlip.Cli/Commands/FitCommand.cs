@@ -70,7 +70,7 @@ public static class FitCommand
             if (parse.GetValue(dryRun))
             {
                 stdout.WriteLine($"mlip fit --dry-run: {trainSet.Count} training structures, {(fit.Folds.IsCrossValidation ? $"{fit.Folds.Count}-fold cross-validation" : "hold-out validation")}, budget {search.Budget.ToString("G4", CultureInfo.InvariantCulture)} min");
-                stdout.WriteLine("bases in the order tried (the ladder and so4 bases are shown at the middle cut-off; the run keeps the best cut-off):");
+                stdout.WriteLine("bases in the order tried (the ladder, its cut-off neighbours and the so4 bases are shown at the middle cut-off; the run moves the cut-off to the best on each level):");
                 var rows = new List<string[]> { new[] { "basis", "family", "columns", "estimated s", "peak memory GB", "blocks", "validation rows", "in flight", "solves" } };
                 double total = 0;
                 foreach (var basis in fit.PlanForDryRun())

@@ -119,7 +119,7 @@ public sealed partial class FitSearch
     public double Left => _budget - Elapsed;
     public ValidationFolds Folds => _folds;
 
-    /// <summary>The bases of the plan in the order they are tried, without the choices (the ladder and so4 growth assume the default cut-off).</summary>
+    /// <summary>The bases of the plan in the order they are tried, without the choices (the ladder, its cut-off re-tune and so4 growth assume the cut-off does not move from the grid's middle).</summary>
     public IReadOnlyList<FitBasis> PlanForDryRun()
     {
         var list = new List<FitBasis>();
@@ -129,7 +129,17 @@ public sealed partial class FitSearch
         {
             foreach (double rc in _s.Cutoffs) list.Add(FitBasis.Ace(0, rc));
             int top = Math.Min(_s.AceLevels, FitBasis.AceLadder.Length) - 1;
-            for (int l = 1; l <= top; l++) list.Add(FitBasis.Ace(l, rc0));
+            var (up, down) = CutoffSteps();
+            for (int l = 1; l <= top; l++)
+            {
+                list.Add(FitBasis.Ace(l, rc0));
+                // the re-tune's neighbours as they are tried when the cut-off does not move (both sides: the plan cannot know the side)
+                if (_s.RetuneCutoff && _s.Cutoffs.Length > 0)
+                {
+                    list.Add(FitBasis.Ace(l, Math.Round(rc0 + up, 6)));
+                    if (rc0 - down >= MinCutoff - 1e-9) list.Add(FitBasis.Ace(l, Math.Round(rc0 - down, 6)));
+                }
+            }
             if (_s.Fs) list.Add(FitBasis.FsAce(Math.Min(_s.FsLevel, top), FitBasis.Ace(top, rc0)));
         }
         foreach (string fam in families.Where(f => f != "ace"))
@@ -217,12 +227,11 @@ public sealed partial class FitSearch
                 if (sc < bestScore) { bestScore = sc; bestRc = rc; }
             }
             // a best cut-off at the edge of the grid: go on past the edge while the score falls (the grid's spacing, 0.5 Å for one radius)
+            var (step, stepDown) = CutoffSteps();
             if (_s.Cutoffs.Length > 0)
             {
                 var grid = _s.Cutoffs.Order().ToArray();
-                double step = grid.Length > 1 ? grid[^1] - grid[^2] : 0.5;
-                double stepDown = grid.Length > 1 ? grid[1] - grid[0] : 0.5;
-                foreach (var (edge, delta, limit) in new[] { (grid[^1], step, 8.0), (grid[0], -stepDown, 2.0) })
+                foreach (var (edge, delta, limit) in new[] { (grid[^1], step, MaxCutoff), (grid[0], -stepDown, MinCutoff) })
                 {
                     if (bestRc != edge || !(Math.Abs(delta) > 1e-9)) continue;
                     for (double rc = edge + delta; delta > 0 ? rc <= limit + 1e-9 : rc >= limit - 1e-9; rc += delta)
@@ -234,11 +243,36 @@ public sealed partial class FitSearch
                     }
                 }
             }
-            // the ladder: grow while the validation score falls
+            // the ladder: grow while the validation score falls; on every level the cut-off is re-tuned (its neighbours
+            // searched, first both sides, then the side it last moved to), as the best cut-off can grow with the basis
             double previous = bestScore;
+            int side = 0;
             for (int l = 1; l < Math.Min(_s.AceLevels, FitBasis.AceLadder.Length); l++)
             {
                 double sc = EvaluateBasis(FitBasis.Ace(l, bestRc), descriptorProgress);
+                // the re-tune does not crowd out the ladder: a neighbour is searched only with the next level's time kept back
+                double keep = _s.RetuneCutoff && _s.Cutoffs.Length > 0 && double.IsFinite(sc) && l + 1 < Math.Min(_s.AceLevels, FitBasis.AceLadder.Length)
+                    ? NextLevelSeconds(FitBasis.Ace(l + 1, bestRc)) : 0;
+                if (_s.RetuneCutoff && _s.Cutoffs.Length > 0)
+                    foreach (int d in side != 0 ? [side] : new[] { 1, -1 })
+                    {
+                        double delta = d > 0 ? step : -stepDown;
+                        bool moved = false;
+                        for (double rc = Math.Round(bestRc + delta, 6); d > 0 ? rc <= MaxCutoff + 1e-9 : rc >= MinCutoff - 1e-9; rc = Math.Round(rc + delta, 6))
+                        {
+                            double there = EvaluateBasis(FitBasis.Ace(l, rc), descriptorProgress, keep);
+                            if (!(there < sc)) break;
+                            sc = there;
+                            bestRc = rc;
+                            moved = true;
+                        }
+                        if (moved)
+                        {
+                            side = d;
+                            _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: ace L{l}: the cut-off moves to {bestRc:G6} Å"));
+                            break;
+                        }
+                    }
                 if (!(sc < previous)) break;
                 previous = sc;
             }
@@ -258,6 +292,22 @@ public sealed partial class FitSearch
         return Finish(descriptorProgress);
     }
 
+    private const double MaxCutoff = 8.0, MinCutoff = 2.0;
+
+    /// <summary>The calibrated estimate of a basis (0 when its memory would pass the limit: it will be skipped anyway).</summary>
+    private double NextLevelSeconds(FitBasis basis)
+    {
+        var (nominal, _, memory, evaluation) = EstimateWithEvaluation(basis);
+        return memory.Peak > MemoryLimitBytes ? 0 : nominal * _calibration + evaluation;
+    }
+
+    /// <summary>The steps of the cut-off beyond the grid's edges and in the ladder's re-tune: the grid's spacing at each end (0.5 Å for one radius).</summary>
+    private (double Up, double Down) CutoffSteps()
+    {
+        var grid = _s.Cutoffs.Order().ToArray();
+        return grid.Length > 1 ? (grid[^1] - grid[^2], grid[1] - grid[0]) : (0.5, 0.5);
+    }
+
     /// <summary>The score of a candidate: Σ over the quantities the data carry of its validation MAE over the reference candidate's (the first one evaluated); stress weighs <see cref="FitSearchSettings.StressScore"/>.</summary>
     private double Score(ValidationErrors e)
     {
@@ -271,7 +321,8 @@ public sealed partial class FitSearch
         return double.IsFinite(s) ? s : double.PositiveInfinity;
     }
 
-    private double EvaluateBasis(FitBasis basis, IProgress<WorkProgress>? descriptorProgress)
+    // keep: seconds kept back besides the usual reserve (a cut-off neighbour keeps the next ladder level's time)
+    private double EvaluateBasis(FitBasis basis, IProgress<WorkProgress>? descriptorProgress, double keep = 0)
     {
         // resumed: the basis's candidates come from the checkpoint
         if (_checkpoint.TryGetValue(basis.Label, out var saved))
@@ -301,6 +352,9 @@ public sealed partial class FitSearch
         if (fsReserve > 0)
             _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: {basis.Label}: {fsReserve:F0} s kept for the FS stage after the ladder"));
         reserve += fsReserve;
+        if (keep > 0)
+            _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: {basis.Label}: {keep:F0} s kept for the next ladder level"));
+        reserve += keep;
         // the search keeps no earlier design (only the best candidate's refitted model), so a basis has the limit to itself
         long limit = MemoryLimitBytes;
         if (memory.Peak > limit)

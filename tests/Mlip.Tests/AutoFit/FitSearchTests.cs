@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json.Nodes;
 using Mlip.AutoFit;
 using Mlip.Calculators;
@@ -219,6 +220,41 @@ public class FitSearchTests(ITestOutputHelper output)
         var b = FitTestData.Run(train, test, TestPaths.TempDir(), threads: 2);
         Assert.Equal(a.Coefficients, b.Coefficients);
         Assert.Equal(a.Candidates.Select(c => (c.Basis.Label, c.Hyper, c.Score)), b.Candidates.Select(c => (c.Basis.Label, c.Hyper, c.Score)));
+    }
+
+    [Fact]
+    public void TheLadderReTunesTheCutOffOnEachLevelAndGoesOnAtTheBest()
+    {
+        var train = FitTestData.Silicon(0, 24);
+        var log = new StringWriter();
+        var o = new FitSearch(new FitOptions
+        {
+            Train = train, Output = TestPaths.TempDir(), Search = FitTestData.Settings() with { Families = "ace", AceLevels = 3 },
+            Seed = 3, Threads = 1, Fingerprint = "t", Log = log,
+        }).Run();
+        output.WriteLine(log.ToString());
+        static double Rc(FitBasis b) => double.Parse(b.Descriptor.Parameters["rc"], CultureInfo.InvariantCulture);
+        static int Level(FitBasis b) => int.Parse(b.Label.Split(' ')[1][1..], CultureInfo.InvariantCulture);
+        double Best(FitBasis b) => o.Candidates.Where(c => c.Basis.Label == b.Label).Min(c => c.Score);
+        var searched = o.Bases.Where(b => b.Status == "done").Select(b => b.Basis).ToList();
+        int levels = searched.Max(Level);
+        Assert.True(levels >= 1);
+        for (int l = 1; l <= levels; l++)
+        {
+            var here = searched.Where(b => Level(b) == l).ToList();
+            // the level starts at the best cut-off of the level below
+            Assert.Equal(Rc(searched.Where(b => Level(b) == l - 1).MinBy(Best)!), Rc(here[0]));
+            // and searches at least one neighbour (the grid's spacing, 0.5 Å), every one it searches a step from the last better one
+            Assert.True(here.Count >= 2, $"level {l}: {string.Join(", ", here.Select(b => b.Label))}");
+            Assert.Contains(here.Skip(1), b => Math.Abs(Math.Abs(Rc(b) - Rc(here[0])) - 0.5) < 1e-9);
+        }
+        // a level's best cut-off is the next level's: the last level's best is where the ladder would have gone on
+        var off = new FitSearch(new FitOptions
+        {
+            Train = train, Output = TestPaths.TempDir(), Search = FitTestData.Settings() with { Families = "ace", AceLevels = 3, RetuneCutoff = false },
+            Seed = 3, Threads = 1, Fingerprint = "t",
+        }).Run();
+        Assert.All(Enumerable.Range(1, off.Bases.Max(b => Level(b.Basis))), l => Assert.Single(off.Bases, b => Level(b.Basis) == l));
     }
 
     [Fact]

@@ -349,6 +349,14 @@ public sealed partial class FitSearch
         double reserve = Reserve() + Math.Max(evaluation, _best is null ? 0 : _evaluationEstimate.GetValueOrDefault(_best.Basis.Label, evaluation));
         // the FS stage after the ladder keeps its estimated time: a level that cannot finish with it is skipped, a descent stops in time for it
         double fsReserve = basis.IsAce && _fsPlanned && _best is not null ? FsStageEstimate(basis) : 0;
+        // but the ladder comes first: a level whose gain the validation error measures is not given up for the FS stage, whose
+        // gain is a guess; a level that fits only without the FS stage's time runs, and the FS stage gets what is left after it
+        if (fsReserve > 0 && Elapsed + estimate + reserve + keep + fsReserve > _budget && Elapsed + estimate + reserve + keep <= _budget)
+        {
+            _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"fit: {basis.Label}: fits only without the {fsReserve:F0} s kept for the FS stage: the ladder level goes first"));
+            fsReserve = 0;
+        }
         if (fsReserve > 0)
             _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fit: {basis.Label}: {fsReserve:F0} s kept for the FS stage after the ladder"));
         reserve += fsReserve;

@@ -321,6 +321,13 @@ public sealed partial class FitSearch
         return double.IsFinite(s) ? s : double.PositiveInfinity;
     }
 
+    /// <summary>
+    /// Whether the FS stage's kept time <paramref name="fsReserve"/> gives way to a ladder level estimated at
+    /// <paramref name="estimate"/> s: the level fits in the budget with its other reserves but not with the FS stage's too.
+    /// </summary>
+    internal static bool FsReserveYields(double elapsed, double estimate, double reserve, double fsReserve, double budget)
+        => elapsed + estimate + reserve + fsReserve > budget && elapsed + estimate + reserve <= budget;
+
     // keep: seconds kept back besides the usual reserve (a cut-off neighbour keeps the next ladder level's time)
     private double EvaluateBasis(FitBasis basis, IProgress<WorkProgress>? descriptorProgress, double keep = 0)
     {
@@ -351,7 +358,7 @@ public sealed partial class FitSearch
         double fsReserve = basis.IsAce && _fsPlanned && _best is not null ? FsStageEstimate(basis) : 0;
         // but the ladder comes first: a level whose gain the validation error measures is not given up for the FS stage, whose
         // gain is a guess; a level that fits only without the FS stage's time runs, and the FS stage gets what is left after it
-        if (fsReserve > 0 && Elapsed + estimate + reserve + keep + fsReserve > _budget && Elapsed + estimate + reserve + keep <= _budget)
+        if (fsReserve > 0 && FsReserveYields(Elapsed, estimate, reserve + keep, fsReserve, _budget))
         {
             _o.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"fit: {basis.Label}: fits only without the {fsReserve:F0} s kept for the FS stage: the ladder level goes first"));

@@ -20,11 +20,11 @@ public sealed record FitSearchSettings
     [Setting("cross_validation_below", "data sets with fewer structures than this are cross-validated over every fold; larger ones hold out one fold", Min = 0)]
     public int CrossValidationBelow { get; init; } = 400;
 
-    [Setting("cutoffs", "cut-off radii (Å) tried on the cheapest basis; the best one is where the ACE ladder starts (retune_cutoff moves it on each level) and is kept for the so4 bases; when the best is the largest (smallest) of them, the search goes on in steps of their spacing (0.5 Å for one radius) while the score falls, up to 8 Å (down to 2 Å)")]
+    [Setting("cutoffs", "cut-off radii (Å) tried on the cheapest basis; the best one is where the ACE ladder starts (retune_cutoff: true moves it on each level) and is kept for the so4 bases; when the best is the largest (smallest) of them, the search goes on in steps of their spacing (0.5 Å for one radius) while the score falls, up to 8 Å (down to 2 Å)")]
     public double[] Cutoffs { get; init; } = [4.5, 5.0, 5.5];
 
-    [Setting("retune_cutoff", "on every level of the ACE ladder after the cheapest, the neighbouring cut-offs (the spacing of cutoffs, 0.5 Å for one radius) are searched too, first on both sides, then on the side the cut-off last moved to, going on while the score falls and while the next level's estimated time is left after it; the ladder continues at the best (the best cut-off can grow with the basis)")]
-    public bool RetuneCutoff { get; init; } = true;
+    [Setting("retune_cutoff", "on every level of the ACE ladder after the cheapest, the neighbouring cut-offs (the spacing of cutoffs, 0.5 Å for one radius) are searched too, first on both sides, then on the side the cut-off last moved to, going on while the score falls and while the next level's estimated time is left after it; the ladder continues at the best. Off by default: on mlearn Si it moved L4 to 7 Å, whose validation score was worse than L4 at 5.5 Å without the re-tune (1.0011 vs 0.9898) and its TEST too (docs/fit.md)")]
+    public bool RetuneCutoff { get; init; }
 
     [Setting("ace_levels", "ACE bases of the ladder: at most this many levels of the built-in ladder (order 3 → order 4, growing nmax and lmax, 24 pair radial functions: 91, 342, 1075, 2099, 4821, 5927, 24197 columns for one element)", Min = 1, Max = 7)]
     public int AceLevels { get; init; } = 7;

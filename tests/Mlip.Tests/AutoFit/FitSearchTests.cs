@@ -229,7 +229,7 @@ public class FitSearchTests(ITestOutputHelper output)
         var log = new StringWriter();
         var o = new FitSearch(new FitOptions
         {
-            Train = train, Output = TestPaths.TempDir(), Search = FitTestData.Settings() with { Families = "ace", AceLevels = 3 },
+            Train = train, Output = TestPaths.TempDir(), Search = FitTestData.Settings() with { Families = "ace", AceLevels = 3, RetuneCutoff = true },
             Seed = 3, Threads = 1, Fingerprint = "t", Log = log,
         }).Run();
         output.WriteLine(log.ToString());
@@ -293,6 +293,17 @@ public class FitSearchTests(ITestOutputHelper output)
         foreach (var f in new[] { "pareto.png", "parity_energy.png", "parity_forces.png", "report.html" })
             Assert.True(new FileInfo(Path.Combine(dir, f)).Length > 1000, f);
     }
+
+    [Theory]
+    // the 11:39 idle run's L4 at 7 A: 332 s elapsed, estimated 896 s, 361 s kept for the FS stage, 1800 s budget, ~254 s of
+    // other reserves: it fits only without the FS stage's time, so that time gives way
+    [InlineData(332, 896, 254, 361, 1800, true)]
+    // fits with the FS stage's time too: nothing to give way
+    [InlineData(100, 896, 254, 361, 1800, false)]
+    // does not fit even without it: the level is skipped, the FS stage keeps its time
+    [InlineData(800, 896, 254, 361, 1800, false)]
+    public void TheFsStageGivesItsTimeToALadderLevelThatFitsOnlyWithoutIt(double elapsed, double estimate, double reserve, double fs, double budget, bool yields)
+        => Assert.Equal(yields, FitSearch.FsReserveYields(elapsed, estimate, reserve, fs, budget));
 
     [Fact]
     public void ABudgetTooSmallForEveryBasisStillSearchesTheFirstAndSkipsTheRest()

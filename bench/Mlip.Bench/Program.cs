@@ -72,6 +72,9 @@ switch (which)
     case "fit-fs":
         FitFsBenchmark.Run(args.Skip(1).ToArray());
         break;
+    case "fit-robust":
+        FitRobustBenchmark.Run(args.Skip(1).ToArray());
+        break;
     case "fuzz":
         FuzzBenchmark.Run(args.Skip(1).ToArray());
         break;
@@ -87,6 +90,7 @@ switch (which)
         Console.WriteLine("  merge [--factors FILE.tsqr] [--columns 1596] [--threads 1] [--repeats 3]  merge of two TSQR triangles and the factored solve: dense QR vs the structured triangle merge, wall and CPU, ratios, differences");
         Console.WriteLine("  fit-memory [--level 2] [--rc 5.5] [--structures 40] [--threads 2]  one basis of mlip fit on a subset of mlearn Si: the search's memory estimate vs the peak resident memory of the build and the solves");
         Console.WriteLine("  fit-fs [--model fit/model.json] [--level 1] [--wf 0.0173] [--ridge 1e-5] [--s 0] [--iterations 30] [--threads 1] [--structures N] [--yace OUT]  the FS stage of mlip fit alone: an FS density on a ladder level over the residuals of a linear ACE model, train and test errors before and after");
+        Console.WriteLine("  fit-robust [--level 2] [--rc 5.5] [--wf 0.01] [--ridge 1e-10] [--ws 1e-4] [--s 0] [--k 1.345] [--iterations 3] [--threads 1]  a Huber force loss (IRLS) on one basis of mlip fit, validation errors on the search's folds per iteration (lists: comma-separated)");
         Console.WriteLine("  lstsq [--rows 20000] [--cols 500] [--threads N] [--no-mathnet]  dense least squares: libtorch QR vs MathNet.Numerics managed QR");
         Console.WriteLine("  so4 [--quick]         SO(4) bispectrum values, derivatives and adjoint forces, 2000 atoms, 2J=6 and 8, vs LAMMPS");
         Console.WriteLine("  mliap [--quick]       PyXtal_FF Si network (SO(3) NN) force call, 2000 atoms, vs LAMMPS pair_style mliap");

@@ -483,7 +483,7 @@ public sealed partial class FitSearch
         return new FitHyper(_hasForces ? Mid(_s.ForceWeights, 0.03) : 0, 0, basis.IsAce ? 1e-10 : 1e-8, basis.IsAce ? Mid(_s.Smoothness, 2) : 0);
     }
 
-    private double[] RidgeVector(LinearDesign d, FitHyper h)
+    internal static double[] RidgeVector(LinearDesign d, FitHyper h)
     {
         int per = d.PerElement, k = d.Features;
         var prior = d.Descriptor is AceBasisDescriptor ace && d.Order == 1 ? AceLinearFit.SmoothnessWeights(ace, h.Smoothness) : null;

@@ -189,9 +189,22 @@ public sealed class NormalEquationBlocks
     {
         int p = Columns;
         var m = workspace ?? new double[(long)p * p];
-        if (m.LongLength < (long)p * p) throw new ArgumentException($"the workspace holds {m.LongLength} values, a solve needs {(long)p * p}", nameof(workspace));
-        m.AsSpan(0, p * p).Clear();
         var rhs = new double[p];
+        Assemble(leftOut, weights, ridge, m, rhs);
+        return Cholesky.Solve(m, p, rhs) ? rhs : null;
+    }
+
+    /// <summary>
+    /// The system <see cref="Solve(int?, ReadOnlySpan{double}, ReadOnlySpan{double}, double[])"/> factors: the weighted normal
+    /// matrix plus the ridge in <paramref name="m"/> (p × p, both triangles) and its right-hand side in <paramref name="rhs"/>
+    /// (both overwritten), for a caller that changes the system before solving it (e.g. reweighted rows).
+    /// </summary>
+    public void Assemble(int? leftOut, ReadOnlySpan<double> weights, ReadOnlySpan<double> ridge, double[] m, double[] rhs)
+    {
+        int p = Columns;
+        if (m.LongLength < (long)p * p) throw new ArgumentException($"the workspace holds {m.LongLength} values, a solve needs {(long)p * p}", nameof(m));
+        m.AsSpan(0, p * p).Clear();
+        rhs.AsSpan(0, p).Clear();
         for (int c = 0; c < 3; c++)
         {
             long n = Rows((RowClass)c, leftOut);
@@ -212,7 +225,6 @@ public sealed class NormalEquationBlocks
             m[(long)i * p + i] += ridge[i];
             for (int j = 0; j < i; j++) m[(long)i * p + j] = m[(long)j * p + i];
         }
-        return Cholesky.Solve(m, p, rhs) ? rhs : null;
     }
 
     /// <summary>Rows of one block that a rank did not sum itself: <see cref="Rows"/> rows from the block's row <see cref="Start"/>, row-major, and their targets.</summary>

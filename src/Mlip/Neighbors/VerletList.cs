@@ -16,6 +16,8 @@ namespace Mlip.Neighbors;
 public sealed class VerletList
 {
     private NeighborList? _wide;
+    /// <summary>The pair buffers of the wide list's builds, kept for the next build (the wide list shares them: it is replaced at that build).</summary>
+    private readonly NeighborList.BuildBuffers _buildBuffers = new();
     private Vec3[] _reference = [];
     private Matrix3 _cell;
     private PeriodicFlags _pbc;
@@ -127,7 +129,7 @@ public sealed class VerletList
     {
         int n = positions.Length;
         {
-            var wide = NeighborList.Build(cell, positions, pbc, Cutoff + Skin);
+            var wide = NeighborList.Build(cell, positions, pbc, Cutoff + Skin, null, _buildBuffers);
             _wide = wide;
             if (_reference.Length != n) _reference = new Vec3[n];
             positions.CopyTo(_reference);

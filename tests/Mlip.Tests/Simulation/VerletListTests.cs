@@ -166,6 +166,36 @@ public sealed class VerletListTests
         Assert.Equal(one.Reverse.ToArray(), two.Reverse.ToArray());
     }
 
+    /// <summary>
+    /// The reverse index of a list of many atoms: short rows (3.77 Å in Si, 16 pairs per atom: the parallel row scan) and
+    /// long rows (6.5 Å, ~90 per atom: the counting sort) both name the other end of every pair, and the row scan gives the
+    /// same index on 1 and 2 threads.
+    /// </summary>
+    [Fact]
+    public void ReverseIndexOfManyAtomsByRowScanAndBySort()
+    {
+        var big = Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 5, 5, 5), 0.1, 3);
+        foreach (double cutoff in new[] { 3.77, 6.5 })
+        {
+            int[] Index(int threads)
+            {
+                using var limit = Mlip.Validation.MlipParallel.LimitThreads(threads);
+                var nl = NeighborList.Build(big, cutoff);
+                var rev = nl.Reverse;
+                for (int p = 0; p < nl.PairCount; p++)
+                {
+                    int q = rev[p];
+                    Assert.Equal(p, rev[q]);
+                    Assert.Equal((nl.Centers[p], nl.Neighbors[p]), (nl.Neighbors[q], nl.Centers[q]));
+                    Assert.Equal((-nl.Shifts[3 * p], -nl.Shifts[3 * p + 1], -nl.Shifts[3 * p + 2]), (nl.Shifts[3 * q], nl.Shifts[3 * q + 1], nl.Shifts[3 * q + 2]));
+                    Assert.Equal(-nl.Vectors[p], nl.Vectors[q]);
+                }
+                return rev.ToArray();
+            }
+            Assert.Equal(Index(1), Index(2));
+        }
+    }
+
     /// <summary>MD asks a classical potential to write its forces into the state's array (IForceWriter): the same bits as Calculate's result.</summary>
     [Fact]
     public void ForcesWrittenInPlaceEqualTheCalculatorResult()

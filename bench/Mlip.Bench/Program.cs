@@ -98,7 +98,7 @@ switch (which)
         Console.WriteLine("  md [--steps 200] [--skin 1.0] [--cells 8]  NVE MD, Stillinger-Weber Si, 4096 atoms, µs/atom/step, fresh vs reused neighbour list, vs LAMMPS pair_style sw");
         Console.WriteLine("  pinn [time] [--cells 3] [--nn M --pinn M]  PINN vs NN force-call µs/atom on the same cell and features, split into features, network, BOP");
         Console.WriteLine("  pinn eos NN.json PINN.json DATA.json... -o DIR  diamond Si EOS 0.7-1.3 V0 of both models with the data's Elastic-group DFT points (PNG, CSV)");
-        Console.WriteLine("  whole [--cores 0|0,1] [--steps-scale 1] [--only snap,qsnap,sw,...]  whole mlip md / descriptors processes vs whole lmp processes on the same cells: loop and whole-process µs/atom-step, ratios, step-0 energies of both (1e-8)");
+        Console.WriteLine("  whole [--cores 0|0,1] [--repeat K] [--steps-scale 1] [--only snap,qsnap,sw,...]  whole mlip md / descriptors processes vs whole lmp processes on the same cells: loop and whole-process µs/atom-step, ratios, step-0 energies of both (1e-8); K interleaved 1-core/multi-core repetitions (default 5 short, 3 long), medians and spread");
         Console.WriteLine("  ace [--cells 10] [--repeats 3]  force call of Cu-PBE-core-rep.ace on 4000-atom rattled fcc Cu vs Mlip's linear SNAP (Zuo Cu), µs/atom-step, ratio");
         Console.WriteLine("  ace-grade [--cells 10] [--repeats 3] [--training 14]  ACE extrapolation grade: active-set build, then γ of a 4000-atom Cu cell vs the force call, µs/atom, ratio");
         Console.WriteLine("  ace-basis [--order 3] [--nmax 8,6,4] [--lmax 0,4,3] [--degree D] [--wl 1.5]  size of a linear ACE basis");

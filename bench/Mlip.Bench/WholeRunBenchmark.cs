@@ -14,7 +14,10 @@ namespace Mlip.Bench;
 /// and the ratios; and the potential energy both codes give for the starting cell (step 0 of both runs, which start
 /// from the same positions), which must agree to 1e-8 relative. Mlip runs on the cores of <c>--cores</c> (taskset;
 /// default: core 0), and with <c>--cores 0,1</c> also on core 0 alone, for the speed-up; LAMMPS (a serial build)
-/// runs on the first core of the list.
+/// runs on the first core of the list. Each case runs <c>--repeat K</c> times (default with several cores: 5 for a case
+/// whose one-core run is short, 3 for the long ones; one core: once), the one-core and multi-core runs interleaved
+/// (A B A B ...) so that a change of the machine's speed hits both; the figures are medians, with the spread (min-max)
+/// of the whole times and of the pairs' ratios. LAMMPS runs as often where its whole run takes under 10 s, else once.
 /// </summary>
 public static class WholeRunBenchmark
 {
@@ -22,10 +25,19 @@ public static class WholeRunBenchmark
     private sealed record Case(string Name, Structure Cell, Structure Small, string[] MlipArgs, string LammpsPair, string Mass, int Steps,
         IReadOnlyDictionary<string, string> Files, bool Descriptors = false, bool Predict = false);
 
+    /// <summary>A LAMMPS run shorter than this (its first whole process) is repeated as often as Mlip's runs; longer ones run once (their loop time hardly moves, and they are most of the bench's time).</summary>
+    private const double LammpsRepeatSeconds = 10;
+
+    /// <summary>With several cores and no <c>--repeat</c>: pairs of runs for a case whose first one-core run takes under <see cref="ShortRunSeconds"/> (short runs are the noisiest), and for the others.</summary>
+    private const int ShortRepeats = 5, LongRepeats = 3;
+    private const double ShortRunSeconds = 5;
+
     public static void Run(string[] args)
     {
         string cores = Arg(args, "--cores", "0");
         double scale = Arg(args, "--steps-scale", 1.0);
+        int repeatArg = Arg(args, "--repeat", 0);
+        if (repeatArg < 0) { Console.WriteLine("--repeat must be ≥ 1 (0: the default)"); return; }
         var only = Arg(args, "--only", "")!.Split(',', StringSplitOptions.RemoveEmptyEntries);
         string? cli = FindCli();
         if (cli is null) { Console.WriteLine("the Mlip CLI could not be built (./mlip --help)"); return; }
@@ -34,6 +46,7 @@ public static class WholeRunBenchmark
         string mlearn = Path.Combine(RepoRoot(), "..", "shared", "data", "mlearn", "Si", "mvl_models");
         string firstCore = cores.Split(',')[0];
         bool multi = cores.Contains(',') || cores.Contains('-');
+        var benchClock = Stopwatch.StartNew();
 
         // --only names cases, or their first word ("pace" is both pace cases)
         bool Selected(string name) => only.Length == 0 || only.Any(o => name == o || name.StartsWith(o + " ", StringComparison.Ordinal));
@@ -41,45 +54,106 @@ public static class WholeRunBenchmark
         Console.WriteLine($"Whole processes, Mlip ({cli}) vs LAMMPS ({LammpsTiming.Executable}, serial, on core {firstCore}); µs per atom-step; Mlip on cores {cores}");
         Console.WriteLine("LAMMPS loop = its 'Loop time'; whole = the process from start to exit; Mlip − start-up = whole minus the same command on a small cell");
         Console.WriteLine("cpu/cpu = user+system CPU seconds of the whole Mlip process on one core over those of the whole LAMMPS process (less sensitive to a loaded machine than wall times)");
+        string repeats = repeatArg > 0 ? $"{repeatArg}" : multi ? $"{ShortRepeats} for a case whose first one-core run takes under {ShortRunSeconds:F0} s, else {LongRepeats}" : "1";
+        Console.WriteLine($"repetitions: {repeats} (--repeat K){(multi ? ", one-core and multi-core runs interleaved (A B A B ...)" : "")}; times are medians of the repetitions; " +
+            $"LAMMPS is repeated as often when its first whole run takes under {LammpsRepeatSeconds:F0} s, else run once; every run's step-0 energy is checked against LAMMPS's");
         if (multi)
-            Console.WriteLine($"1 core→{cores}: whole Mlip process on core {firstCore} over the same on {cores}; net: the same with the start-up (the small-cell run on each) taken off both; " +
-                "serial: fraction of the MD loop thread's CPU outside parallel loops on one core (MLIP_PHASE_TIMES; Amdahl's bound on 2 cores is 1/(s + (1 − s)/2))");
-        Console.WriteLine($"{"case",-22} {"atoms",6} {"steps",6} {"LAMMPS loop",12} {"LAMMPS whole",13} {"Mlip whole",11} {"Mlip − start",13} {"whole/whole",12} {"net/loop",9} {(multi ? "1 core→" + cores : ""),10} {(multi ? $"{"net",9} {"serial",8}" : "")}  {"cpu/cpu",8}  {"E LAMMPS (eV)",20} {"E Mlip (eV)",20} {"rel. diff",9}");
+            Console.WriteLine($"1 core→{cores}: median whole Mlip process on core {firstCore} over the median on {cores} [the lowest and highest ratio of one interleaved pair]; net: the same with the start-up (the small-cell runs' medians) taken off both; " +
+                "serial: fraction of the MD loop thread's CPU outside parallel loops on one core (MLIP_PHASE_TIMES, median; Amdahl's bound on 2 cores is 1/(s + (1 − s)/2)); " +
+                "1 core s / 2 cores s: median whole seconds [min-max]");
+        Console.WriteLine($"{"case",-22} {"atoms",6} {"steps",6} {"reps",4} {"LAMMPS loop",12} {"LAMMPS whole",13} {"Mlip whole",11} {"Mlip − start",13} {"whole/whole",12} {"net/loop",9} " +
+            $"{(multi ? $"{"1 core→" + cores,-20} {"net",6} {"serial",7} {"1 core s",-22} {cores + " s",-22}" : "")}  {"cpu/cpu",8}  {"E LAMMPS (eV)",20} {"E Mlip (eV)",20} {"rel. diff",9}");
         foreach (var c in cases)
         {
             if (c.Files.Values.FirstOrDefault(f => !File.Exists(f)) is string missing) { Console.WriteLine($"{c.Name,-22} skipped: {missing} not found"); continue; }
             int steps = c.Descriptors || c.Predict ? 0 : Math.Max(1, (int)Math.Round(c.Steps * scale));
-            double cpu0 = ChildCpu.Seconds();
-            var lammps = RunLammps(c, steps, firstCore);
-            double cpu1 = ChildCpu.Seconds();
-            var mlip = RunMlip(cli, c, c.Cell, steps, cores);
-            double cpu2 = ChildCpu.Seconds();
-            double lammpsCpu = cpu1 - cpu0, mlipCpu = cpu2 - cpu1;
-            var small = RunMlip(cli, c, c.Small, c.Descriptors || c.Predict ? 0 : 1, cores);
-            double per = c.Cell.Count * (double)Math.Max(1, steps);
-            double lLoop = lammps.LoopSeconds * 1e6 / per, lWhole = lammps.WholeSeconds * 1e6 / per;
-            double mWhole = mlip.Seconds * 1e6 / per, mNet = Math.Max(0, mlip.Seconds - small.Seconds) * 1e6 / per;
-            string speedup = "", net = "", serial = "";
-            if (multi)
+            int smallSteps = c.Descriptors || c.Predict ? 0 : 1;
+            bool md = !c.Descriptors && !c.Predict;
+            var lammpsRuns = new List<LammpsResult>();
+            var lammpsCpu = new List<double>();
+            void Lammps()
             {
                 double before = ChildCpu.Seconds();
-                var one = RunMlip(cli, c, c.Cell, steps, firstCore, phaseTimes: !c.Descriptors && !c.Predict);
-                mlipCpu = ChildCpu.Seconds() - before;
-                speedup = $"{one.Seconds / mlip.Seconds:F2}x";
-                var oneSmall = RunMlip(cli, c, c.Small, c.Descriptors || c.Predict ? 0 : 1, firstCore);
-                net = string.Create(CultureInfo.InvariantCulture, $"{Math.Max(0, one.Seconds - oneSmall.Seconds) / Math.Max(1e-9, mlip.Seconds - small.Seconds):F2}x");
-                if (one.SerialFraction is double sf) serial = string.Create(CultureInfo.InvariantCulture, $"{sf:F4}");
+                lammpsRuns.Add(RunLammps(c, steps, firstCore));
+                lammpsCpu.Add(ChildCpu.Seconds() - before);
+            }
+            Lammps();
+            // Mlip: the measured runs (on the cores of --cores), with several cores each after one on the first core alone
+            var runs = new List<MlipResult>();
+            var ones = new List<MlipResult>();
+            var cpuOne = new List<double>();
+            int k = repeatArg;
+            for (int r = 0; k == 0 || r < k; r++)
+            {
+                if (multi)
+                {
+                    double before = ChildCpu.Seconds();
+                    ones.Add(RunMlip(cli, c, c.Cell, steps, firstCore, phaseTimes: md));
+                    cpuOne.Add(ChildCpu.Seconds() - before);
+                    runs.Add(RunMlip(cli, c, c.Cell, steps, cores));
+                }
+                else
+                {
+                    double before = ChildCpu.Seconds();
+                    runs.Add(RunMlip(cli, c, c.Cell, steps, cores));
+                    cpuOne.Add(ChildCpu.Seconds() - before);
+                }
+                if (k == 0) k = multi ? (ones[0].Seconds < ShortRunSeconds ? ShortRepeats : LongRepeats) : 1;
+            }
+            if (lammpsRuns[0].WholeSeconds < LammpsRepeatSeconds)
+                for (int r = 1; r < k; r++) Lammps();
+            // the start-up: the same command on the small cell, as often, interleaved the same way
+            var smalls = new List<double>();
+            var oneSmalls = new List<double>();
+            for (int r = 0; r < k; r++)
+            {
+                if (multi) oneSmalls.Add(RunMlip(cli, c, c.Small, smallSteps, firstCore).Seconds);
+                smalls.Add(RunMlip(cli, c, c.Small, smallSteps, cores).Seconds);
+            }
+
+            double per = c.Cell.Count * (double)Math.Max(1, steps);
+            double lLoop = Median(lammpsRuns.Select(l => l.LoopSeconds)) * 1e6 / per, lWhole = Median(lammpsRuns.Select(l => l.WholeSeconds)) * 1e6 / per;
+            double mlipSeconds = Median(runs.Select(m => m.Seconds)), small = Median(smalls);
+            double mWhole = mlipSeconds * 1e6 / per, mNet = Math.Max(0, mlipSeconds - small) * 1e6 / per;
+            string speedup = "", net = "", serial = "", oneSpread = "", multiSpread = "";
+            if (multi)
+            {
+                double one = Median(ones.Select(m => m.Seconds)), oneSmall = Median(oneSmalls);
+                var pairRatios = ones.Zip(runs, (a, b) => a.Seconds / b.Seconds).ToList();
+                speedup = string.Create(CultureInfo.InvariantCulture, $"{one / mlipSeconds:F2}x [{pairRatios.Min():F2}-{pairRatios.Max():F2}]");
+                net = string.Create(CultureInfo.InvariantCulture, $"{Math.Max(0, one - oneSmall) / Math.Max(1e-9, mlipSeconds - small):F2}x");
+                var fractions = ones.Where(o => o.SerialFraction is not null).Select(o => o.SerialFraction!.Value).ToList();
+                if (fractions.Count > 0) serial = string.Create(CultureInfo.InvariantCulture, $"{Median(fractions):F4}");
+                oneSpread = Spread(ones.Select(m => m.Seconds).ToList());
+                multiSpread = Spread(runs.Select(m => m.Seconds).ToList());
             }
             string energies = "";
-            if (lammps.FirstPe is double le && mlip.Energy is double me)
+            if (lammpsRuns[0].FirstPe is double le && runs[0].Energy is double me)
             {
-                double rel = Math.Abs(le - me) / Math.Max(1e-300, Math.Abs(le));
+                // the worst agreement over every run of both codes (LAMMPS's repeats must give its first run's energy too)
+                double rel = ones.Concat(runs).Where(m => m.Energy is not null).Select(m => m.Energy!.Value)
+                    .Concat(lammpsRuns.Where(l => l.FirstPe is not null).Select(l => l.FirstPe!.Value))
+                    .Max(e => Math.Abs(le - e)) / Math.Max(1e-300, Math.Abs(le));
                 energies = string.Create(CultureInfo.InvariantCulture, $"{le,20:F10} {me,20:F10} {rel,9:E1}{(rel <= 1e-8 ? "" : "  ENERGIES DIFFER")}");
             }
+            double cpuRatio = Median(cpuOne) / Median(lammpsCpu);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{c.Name,-22} {c.Cell.Count,6} {steps,6} {lLoop,12:F3} {lWhole,13:F3} {mWhole,11:F3} {mNet,13:F3} {mWhole / lWhole,12:F2} {(c.Predict ? double.NaN : mNet / lLoop),9:F2} {speedup,10} {(multi ? $"{net,9} {serial,8}" : "")}  {mlipCpu / lammpsCpu,8:F2}  {energies}"));
+                $"{c.Name,-22} {c.Cell.Count,6} {steps,6} {k,4} {lLoop,12:F3} {lWhole,13:F3} {mWhole,11:F3} {mNet,13:F3} {mWhole / lWhole,12:F2} {(c.Predict ? double.NaN : mNet / lLoop),9:F2} " +
+                $"{(multi ? $"{speedup,-20} {net,6} {serial,7} {oneSpread,-22} {multiSpread,-22}" : "")}  {cpuRatio,8:F2}  {energies}"));
         }
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"bench whole took {benchClock.Elapsed.TotalMinutes:F1} min"));
     }
+
+    /// <summary>The median (the mean of the middle two for an even count).</summary>
+    internal static double Median(IEnumerable<double> values)
+    {
+        var v = values.Order().ToArray();
+        if (v.Length == 0) return double.NaN;
+        return v.Length % 2 == 1 ? v[v.Length / 2] : 0.5 * (v[v.Length / 2 - 1] + v[v.Length / 2]);
+    }
+
+    private static string Spread(IReadOnlyList<double> seconds) =>
+        string.Create(CultureInfo.InvariantCulture, $"{Median(seconds):F3} [{seconds.Min():F3}-{seconds.Max():F3}]");
 
     private static IEnumerable<Case> Cases(string reference, string mlearn, string cli, Func<string, bool> selected)
     {

@@ -78,13 +78,49 @@ public sealed class NeighborList
     /// </summary>
     public ReadOnlySpan<int> Reverse => (_reverse ??= ReverseIndex()).AsSpan(0, _pairs);
 
+    /// <summary>The reverse index: <see cref="ReverseByRowScan"/> for lists of many atoms with short rows, else <see cref="ReverseBySort"/>.</summary>
+    private int[] ReverseIndex()
+    {
+        if (AtomCount >= 2 * ReverseBlock && _pairs <= ScanRowLength * (long)AtomCount && ReverseByRowScan() is int[] scanned) return scanned;
+        return ReverseBySort();
+    }
+
+    /// <summary>Atoms per block of <see cref="ReverseByRowScan"/>; the longest mean row (pairs per atom) for which it is used instead of the serial sort.</summary>
+    private const int ReverseBlock = 256, ScanRowLength = 48;
+
+    /// <summary>
+    /// The reverse of every pair found by scanning the neighbour's row for (centre, −S), in parallel blocks of centres
+    /// (each writes only its own pairs' entries): O(pairs × row length), cheap for short rows (Tersoff, SW: 16-30 pairs per
+    /// atom in the wide list) and, unlike the counting sort, split over the cores. The reverse of a pair is unique, so this
+    /// is the same index as <see cref="ReverseBySort"/>'s. Null when some pair has no reverse (the sort then says which).
+    /// </summary>
+    private int[]? ReverseByRowScan()
+    {
+        var reverse = new int[_pairs];
+        int missing = 0;
+        MlipParallel.ForChunks(AtomCount, ReverseBlock, static () => 0, (first, end, _) =>
+        {
+            var offsets = _offsets; var neighbors = _neighbors; var shifts = _shifts;
+            for (int i = first; i < end; i++)
+                for (int p = offsets[i]; p < offsets[i + 1]; p++)
+                {
+                    int j = neighbors[p], sa = -shifts[3 * p], sb = -shifts[3 * p + 1], sc = -shifts[3 * p + 2];
+                    int q = offsets[j], stop = offsets[j + 1];
+                    while (q < stop && (neighbors[q] != i || shifts[3 * q] != sa || shifts[3 * q + 1] != sb || shifts[3 * q + 2] != sc)) q++;
+                    if (q == stop) { Volatile.Write(ref missing, 1); return; }
+                    reverse[p] = q;
+                }
+        });
+        return missing == 0 ? reverse : null;
+    }
+
     /// <summary>
     /// The reverse of every pair in O(pairs + atoms): ordering the pairs by (centre, neighbour, S) and, separately, by
     /// (neighbour, centre, −S) — the first key of each pair's reverse — lists every pair and its reverse at the same place.
     /// Both orders come from stable counting sorts; pairs with the same centre and neighbour (several images, only
     /// when the cutoff passes half the cell) are put in order of their image.
     /// </summary>
-    private int[] ReverseIndex()
+    private int[] ReverseBySort()
     {
         int n = AtomCount, pairs = _pairs;
         var count = new int[n + 1];
@@ -156,7 +192,22 @@ public sealed class NeighborList
         Build(s.Cell, s.Positions, s.Pbc, cutoff, s.Source);
 
     /// <summary>Builds the list. Non-periodic directions may have a zero cell vector.</summary>
-    public static NeighborList Build(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc, double cutoff, InputLocation? where = null)
+    public static NeighborList Build(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc, double cutoff, InputLocation? where = null) =>
+        Build(cell, positions, pbc, cutoff, where, null);
+
+    /// <summary>
+    /// The arrays of a parallel build kept for the next build by one owner (<see cref="VerletList"/>: its wide list is
+    /// rebuilt every ~100 steps of a Tersoff run, ~9 MB of pair buffers each time on the large-object heap without them).
+    /// The list a build returns shares <see cref="All"/>'s arrays: it is valid until the next build with the same buffers.
+    /// </summary>
+    internal sealed class BuildBuffers
+    {
+        internal PairBuffer[] Parts = [];
+        internal PairBuffer? All;
+    }
+
+    /// <summary><see cref="Build(Matrix3, ReadOnlySpan{Vec3}, PeriodicFlags, double, InputLocation?)"/>, reusing <paramref name="reuse"/>'s arrays where given (the same list, bit for bit).</summary>
+    internal static NeighborList Build(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc, double cutoff, InputLocation? where, BuildBuffers? reuse)
     {
         if (!(cutoff > 0) || !double.IsFinite(cutoff))
             throw new ArgumentOutOfRangeException(nameof(cutoff), "cutoff must be a positive finite number");
@@ -176,17 +227,25 @@ public sealed class NeighborList
         // parallel: each block of atoms fills its own buffer with its rows (the same rows, in the same order, as the
         // serial loop), then the blocks are copied into place: the same list, bit for bit, on any number of threads
         var copy = positions.ToArray();
-        var parts = new PairBuffer[blocks];
+        var parts = reuse is null ? new PairBuffer[blocks] : reuse.Parts.Length == blocks ? reuse.Parts : reuse.Parts = new PairBuffer[blocks];
         MlipParallel.ForChunks(n, BuildBlock, static () => 0, (first, end, _) =>
         {
-            var part = new PairBuffer((int)Math.Min(int.MaxValue, (long)estimate * (end - first) / n + 64));
+            int b = first / BuildBlock;
+            var part = parts[b] ?? new PairBuffer((int)Math.Min(int.MaxValue, (long)estimate * (end - first) / n + 64));
+            part.Clear();
             Rows(grid, cell, copy, cutoff, first, end, part, offsets);
-            parts[first / BuildBlock] = part;
+            parts[b] = part;
         });
         var starts = new int[blocks + 1];
         for (int b = 0; b < blocks; b++) starts[b + 1] = checked(starts[b] + parts[b].Count);
         int pairs = starts[blocks];
-        var all = new PairBuffer(Math.Max(1, pairs));
+        PairBuffer all;
+        if (reuse is null) all = new PairBuffer(Math.Max(1, pairs));
+        else
+        {
+            all = reuse.All ??= new PairBuffer(Math.Max(1, pairs));
+            all.EnsureCapacity(pairs);
+        }
         MlipParallel.ForChunks(n, BuildBlock, static () => 0, (first, end, _) =>
         {
             int b = first / BuildBlock;
@@ -248,7 +307,7 @@ public sealed class NeighborList
     }
 
     /// <summary>Growable pair storage (amortised doubling; no allocation per pair).</summary>
-    private sealed class PairBuffer(int capacity)
+    internal sealed class PairBuffer(int capacity)
     {
         private int[] _centers = new int[capacity];
         private int[] _neighbors = new int[capacity];
@@ -270,6 +329,17 @@ public sealed class NeighborList
             _shifts[3 * p + 2] = sc;
             _vectors[p] = v;
             _distances[p] = d;
+        }
+
+        /// <summary>Empties the buffer, keeping its arrays.</summary>
+        public void Clear() => Count = 0;
+
+        /// <summary>Room for <paramref name="pairs"/> pairs (for <see cref="CopyFrom"/>); the contents are not kept when it grows.</summary>
+        public void EnsureCapacity(int pairs)
+        {
+            if (_neighbors.Length >= pairs) return;
+            int cap = Math.Max(pairs, _neighbors.Length + _neighbors.Length / 4);
+            _centers = new int[cap]; _neighbors = new int[cap]; _shifts = new int[3 * cap]; _vectors = new Vec3[cap]; _distances = new double[cap];
         }
 
         private void Grow()

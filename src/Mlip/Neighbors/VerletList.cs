@@ -16,6 +16,8 @@ namespace Mlip.Neighbors;
 public sealed class VerletList
 {
     private NeighborList? _wide;
+    /// <summary>The pair buffers of the wide list's builds, kept for the next build (the wide list shares them: it is replaced at that build).</summary>
+    private readonly NeighborList.BuildBuffers _buildBuffers = new();
     private Vec3[] _reference = [];
     private Matrix3 _cell;
     private PeriodicFlags _pbc;
@@ -43,13 +45,52 @@ public sealed class VerletList
     /// The full list within <see cref="Cutoff"/> for these positions. The returned list shares buffers
     /// with this instance: it is valid until the next call.
     /// </summary>
-    public NeighborList Get(Structure s) => Get(s.Cell, s.Positions, s.Pbc);
+    public NeighborList Get(Structure s) => Skin == 0 ? NeighborList.Build(s.Cell, s.Positions, s.Pbc, Cutoff) : Filtered(s.Cell, s.Positions, s.Pbc);
 
-    public NeighborList Get(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc)
+    public NeighborList Get(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc) =>
+        Skin == 0 ? NeighborList.Build(cell, positions, pbc, Cutoff) : Filtered(cell, EnsurePositions(positions), pbc);
+
+    /// <summary>
+    /// The filtered list of <paramref name="positions"/> (read, not copied, during the call). The displacement test of a
+    /// reused wide list runs inside the parallel filter pass, per block (no serial O(atoms) pass before it): when an atom
+    /// has moved more than skin/2, the wide list is built again and the filter repeated, so the list is the one the serial
+    /// test before the filter gave (the same test, the same bits).
+    /// </summary>
+    private NeighborList Filtered(Matrix3 cell, Vec3[] positions, PeriodicFlags pbc)
     {
         int n = positions.Length;
-        if (Skin == 0) return NeighborList.Build(cell, positions, pbc, Cutoff);
-        EnsureWide(cell, positions, pbc);
+        bool built = false;
+        if (Stale(cell, n, pbc)) { BuildWide(cell, positions, pbc); built = true; }
+        _filterPositions = positions;
+        try
+        {
+            while (true)
+            {
+                PrepareFilter(n);
+                _moved = 0;
+                _checkMoved = !built;
+                // 1. per block of atoms (parallel): the pairs within the cutoff, packed from the block's first wide pair on
+                //    (a block's kept pairs never pass its wide ones), with no branch on the test: a rejected pair's slot is reused;
+                //    and whether an atom of the block has moved more than skin/2 since the wide list was built
+                MlipParallel.ForChunks(n, ChunkAtoms, () => 0, (first, end, _) => Filter(first, end));
+                if (_moved == 0) break;
+                BuildWide(cell, positions, pbc);
+                built = true;
+            }
+        }
+        finally { _filterPositions = []; }
+        // 2. the offsets (serial, O(atoms))
+        int count = 0;
+        for (int i = 0; i < n; i++) { _offsets[i] = count; count += _rowCounts[i]; }
+        _offsets[n] = count;
+        // 3. each block's pairs moved to their place, with their distances, images and reverse pairs (parallel)
+        MlipParallel.ForChunks(n, ChunkAtoms, () => 0, (first, end, _) => Place(first, end));
+        return NeighborList.FromArrays(Cutoff, n, count, _offsets, _centers, _neighbors, _shifts, _vectors, _distances, _reverse);
+    }
+
+    /// <summary>The scratch of the filter pass, sized to the current wide list.</summary>
+    private void PrepareFilter(int n)
+    {
         var wl = _wide!;
         int widePairs = wl.PairCount;
         if (_wideReverse.Length != widePairs) _wideReverse = wl.Reverse.ToArray();
@@ -58,17 +99,6 @@ public sealed class VerletList
             _scratchNeighbors = new int[widePairs]; _scratchWide = new int[widePairs]; _scratchVectors = new Vec3[widePairs];
         }
         if (_rowCounts.Length != n) _rowCounts = new int[n];
-        _positions = EnsurePositions(positions);
-        // 1. per block of atoms (parallel): the pairs within the cutoff, packed from the block's first wide pair on
-        //    (a block's kept pairs never pass its wide ones), with no branch on the test: a rejected pair's slot is reused
-        MlipParallel.ForChunks(n, ChunkAtoms, () => 0, (first, end, _) => Filter(first, end));
-        // 2. the offsets (serial, O(atoms))
-        int count = 0;
-        for (int i = 0; i < n; i++) { _offsets[i] = count; count += _rowCounts[i]; }
-        _offsets[n] = count;
-        // 3. each block's pairs moved to their place, with their distances, images and reverse pairs (parallel)
-        MlipParallel.ForChunks(n, ChunkAtoms, () => 0, (first, end, _) => Place(first, end));
-        return NeighborList.FromArrays(Cutoff, n, count, _offsets, _centers, _neighbors, _shifts, _vectors, _distances, _reverse);
     }
 
     /// <summary>
@@ -91,10 +121,15 @@ public sealed class VerletList
     /// <summary>Builds the wide list when an atom has moved more than half the skin since the last build (or the cell, periodicity or count changed).</summary>
     private void EnsureWide(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc)
     {
+        if (NeedsBuild(cell, positions, pbc)) BuildWide(cell, positions, pbc);
+    }
+
+    /// <summary>Builds the wide list (cut-off + skin) of these positions and keeps them as the reference of the displacement test.</summary>
+    private void BuildWide(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc)
+    {
         int n = positions.Length;
-        if (NeedsBuild(cell, positions, pbc))
         {
-            var wide = NeighborList.Build(cell, positions, pbc, Cutoff + Skin);
+            var wide = NeighborList.Build(cell, positions, pbc, Cutoff + Skin, null, _buildBuffers);
             _wide = wide;
             if (_reference.Length != n) _reference = new Vec3[n];
             positions.CopyTo(_reference);
@@ -123,6 +158,10 @@ public sealed class VerletList
     private const int ChunkAtoms = 256;
 
     private Vec3[] _positions = [];
+    /// <summary>The positions the running filter pass reads; whether it tests the displacements, and whether a block found an atom moved past skin/2 (set to 1 by any block).</summary>
+    private Vec3[] _filterPositions = [];
+    private bool _checkMoved;
+    private int _moved;
     private int[] _scratchNeighbors = [], _scratchWide = [], _rowCounts = [];
     private Vec3[] _scratchVectors = [];
 
@@ -137,9 +176,20 @@ public sealed class VerletList
     {
         var wl = _wide!;
         var wn = wl.Neighbors; var wo = wl.Offsets;
-        var positions = _positions; var translations = _translations;
+        var positions = _filterPositions; var translations = _translations;
         var sn = _scratchNeighbors; var sw = _scratchWide; var sv = _scratchVectors; var rank = _rank;
         double rc2 = Cutoff * Cutoff;
+        if (_checkMoved)
+        {
+            // NeedsBuild's test on this block's atoms
+            var reference = _reference;
+            double limit2 = 0.25 * Skin * Skin;
+            for (int i = first; i < end; i++)
+            {
+                Vec3 d = positions[i] - reference[i];
+                if (d.X * d.X + d.Y * d.Y + d.Z * d.Z > limit2) { Volatile.Write(ref _moved, 1); return; }
+            }
+        }
         int w = wo[first];
         for (int i = first; i < end; i++)
         {
@@ -182,9 +232,12 @@ public sealed class VerletList
         }
     }
 
+    /// <summary>Whether the wide list cannot serve these positions whatever they are: none yet, or another atom count, cell or periodicity.</summary>
+    private bool Stale(Matrix3 cell, int n, PeriodicFlags pbc) => _wide is null || _reference.Length != n || !cell.Equals(_cell) || !pbc.Equals(_pbc);
+
     private bool NeedsBuild(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc)
     {
-        if (_wide is null || _reference.Length != positions.Length || !cell.Equals(_cell) || !pbc.Equals(_pbc)) return true;
+        if (Stale(cell, positions.Length, pbc)) return true;
         double limit2 = 0.25 * Skin * Skin;
         for (int i = 0; i < positions.Length; i++)
         {

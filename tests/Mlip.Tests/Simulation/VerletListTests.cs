@@ -79,6 +79,49 @@ public sealed class VerletListTests
     }
 
     /// <summary>
+    /// The displacement test runs inside the parallel filter pass: one atom of the last block moved just under skin/2 keeps
+    /// the wide list, just over it rebuilds it (then the list is a fresh build's pairs), on 1 and 2 threads; the span overload
+    /// (positions copied) gives the same list as the structure's.
+    /// </summary>
+    [Fact]
+    public void AtomMovedPastHalfTheSkinInAnyBlockRebuildsTheList()
+    {
+        var s = Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 5, 5, 5), 0.05, 3);
+        Assert.True(s.Count > 3 * 256);
+        Structure Moved(double dx)
+        {
+            var m = s.Clone();
+            m.Positions[s.Count - 3] += new Vec3(dx, 0, 0);
+            return m;
+        }
+        foreach (int threads in new[] { 1, 2 })
+        {
+            using var limit = Mlip.Validation.MlipParallel.LimitThreads(threads);
+            var v = new VerletList(3.77, 1.0);
+            v.Get(s);
+            Assert.Equal(1, v.Builds);
+            v.Get(Moved(0.499));
+            Assert.Equal(1, v.Builds);
+            var moved = Moved(0.501);
+            var a = v.Get(moved);
+            Assert.Equal(2, v.Builds);
+            var b = NeighborList.Build(moved, 3.77);
+            Assert.Equal(b.PairCount, a.PairCount);
+            var pa = Enumerable.Range(0, a.PairCount).Select(p => (a.Centers[p], a.Neighbors[p], a.Vectors[p])).OrderBy(x => x.ToString()).ToList();
+            var pb = Enumerable.Range(0, b.PairCount).Select(p => (b.Centers[p], b.Neighbors[p], b.Vectors[p])).OrderBy(x => x.ToString()).ToList();
+            Assert.Equal(pb, pa);
+            var again = Moved(0.3);
+            var fromStructure = v.Get(again);
+            var (offsets, neighbors, vectors) = (fromStructure.Offsets.ToArray(), fromStructure.Neighbors.ToArray(), fromStructure.Vectors.ToArray());
+            var fromSpan = v.Get(again.Cell, again.Positions.AsSpan(), again.Pbc);
+            Assert.Equal(2, v.Builds);
+            Assert.Equal(offsets, fromSpan.Offsets.ToArray());
+            Assert.Equal(neighbors, fromSpan.Neighbors.ToArray());
+            Assert.Equal(vectors, fromSpan.Vectors.ToArray());
+        }
+    }
+
+    /// <summary>
     /// The reverse-pair index that the classical force gather reads: for every pair (i, j, S) of a fresh list and of a
     /// reused list (a cell small enough that atoms meet their own images), Reverse names (j, i, −S), with the exact negative
     /// vector and the same distance, and Reverse[Reverse[p]] = p. The reused list (built in parallel blocks of atoms) is the
@@ -121,6 +164,36 @@ public sealed class VerletListTests
         Assert.Equal(one.Neighbors.ToArray(), two.Neighbors.ToArray());
         Assert.Equal(one.Vectors.ToArray(), two.Vectors.ToArray());
         Assert.Equal(one.Reverse.ToArray(), two.Reverse.ToArray());
+    }
+
+    /// <summary>
+    /// The reverse index of a list of many atoms: short rows (3.77 Å in Si, 16 pairs per atom: the parallel row scan) and
+    /// long rows (6.5 Å, ~90 per atom: the counting sort) both name the other end of every pair, and the row scan gives the
+    /// same index on 1 and 2 threads.
+    /// </summary>
+    [Fact]
+    public void ReverseIndexOfManyAtomsByRowScanAndBySort()
+    {
+        var big = Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 5, 5, 5), 0.1, 3);
+        foreach (double cutoff in new[] { 3.77, 6.5 })
+        {
+            int[] Index(int threads)
+            {
+                using var limit = Mlip.Validation.MlipParallel.LimitThreads(threads);
+                var nl = NeighborList.Build(big, cutoff);
+                var rev = nl.Reverse;
+                for (int p = 0; p < nl.PairCount; p++)
+                {
+                    int q = rev[p];
+                    Assert.Equal(p, rev[q]);
+                    Assert.Equal((nl.Centers[p], nl.Neighbors[p]), (nl.Neighbors[q], nl.Centers[q]));
+                    Assert.Equal((-nl.Shifts[3 * p], -nl.Shifts[3 * p + 1], -nl.Shifts[3 * p + 2]), (nl.Shifts[3 * q], nl.Shifts[3 * q + 1], nl.Shifts[3 * q + 2]));
+                    Assert.Equal(-nl.Vectors[p], nl.Vectors[q]);
+                }
+                return rev.ToArray();
+            }
+            Assert.Equal(Index(1), Index(2));
+        }
     }
 
     /// <summary>MD asks a classical potential to write its forces into the state's array (IForceWriter): the same bits as Calculate's result.</summary>

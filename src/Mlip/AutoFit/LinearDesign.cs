@@ -228,7 +228,7 @@ public sealed class LinearDesign
     /// <summary>
     /// Bytes a basis holds at its peak, phase by phase (docs/fit.md, "Memory of a basis"): the features of the first pass
     /// (atoms × features); then the normal-equation blocks, the validation rows (float32) and one batch in flight (per
-    /// structure: the largest derivative block, its features, neighbour list and row buffer) with the garbage the build lets
+    /// structure, at least two: the largest derivative block, its features, neighbour list and row buffer) with the garbage the build lets
     /// stand between its collections (<see cref="ReclaimAboveBytes"/>); then, during the descent, one
     /// p × p system per thread and the refit's besides the blocks and rows. The process (runtime, data) and the
     /// descriptor's tables come on top of every phase.
@@ -252,7 +252,9 @@ public sealed class LinearDesign
         long blocks = NormalEquationBlocks.BytesOf(columns, folds);
         long validation = validatedRows * columns * sizeof(float);
         long structure = maxDerivativeBytes + maxAtoms * features * sizeof(double) + maxPairs * FitMemory.NeighborBytesPerPair;
-        long inFlight = t * (structure + maxRows * columns * sizeof(double));
+        // at least two structures: the estimate's own two probe structures come before the build, and the runtime keeps
+        // their memory for reuse rather than giving it back (one thread on ACE L3 at 7.5 Å: 0.66 GB resident after them)
+        long inFlight = Math.Max(t, 2) * structure + t * maxRows * columns * sizeof(double);
         // between two collections: less than ReclaimAboveBytes of earlier batches' blocks (the batch that passes it is
         // collected before the next one allocates)
         long garbage = ReclaimAboveBytes;

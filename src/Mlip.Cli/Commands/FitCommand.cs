@@ -7,7 +7,7 @@ using Mlip.Validation;
 namespace Mlip.Cli.Commands;
 
 /// <summary>
-/// <c>mlip fit TRAIN [--test TEST] [--budget MINUTES] [-o DIR] [--seed S] [-j N] [--config FILE] [--dry-run] [--resume]</c>:
+/// <c>mlip fit TRAIN [--test TEST] [--budget MINUTES] [-o DIR] [--seed S] [-j N] [--config FILE] [--dry-run] [--resume] [--memory GB]</c>:
 /// the automatic fit (docs/fit.md). The search lives in Mlip.AutoFit; this verb reads the arguments and prints.
 /// </summary>
 public static class FitCommand
@@ -24,9 +24,10 @@ public static class FitCommand
         var format = CommonOptions.InputFormat();
         var dryRun = new Option<bool>("--dry-run") { Description = "List the bases of the search with their size and estimated cost, and stop" };
         var resume = new Option<bool>("--resume") { Description = "Continue a killed run from the checkpoint in the output directory" };
+        var memoryLimit = new Option<double?>("--memory") { Description = "Memory limit in GB: bases whose estimated peak passes it are skipped, and the fit refuses to start when the smallest does (default: search.memory, else the machine's available memory)" };
         var cmd = new Command("fit", "Fit a potential with no settings: choose the model family, basis and hyperparameters on validation error within a time budget")
         {
-            train, test, budget, output, seed, threads, config, format, dryRun, resume,
+            train, test, budget, output, seed, threads, config, format, dryRun, resume, memoryLimit,
         };
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
@@ -40,6 +41,11 @@ public static class FitCommand
                 if (!(b > 0)) throw new MlipException($"--budget must be a positive number of minutes, got {b.ToString(CultureInfo.InvariantCulture)}");
                 search = search with { Budget = b };
             }
+            if (parse.GetValue(memoryLimit) is double gb)
+            {
+                if (!(gb > 0)) throw new MlipException($"--memory must be a positive number of GB, got {gb.ToString(CultureInfo.InvariantCulture)}");
+                search = search with { Memory = gb };
+            }
             // an option given on the command line wins over the config, the config over the option's default
             int nThreads = parse.GetResult(threads) is { Implicit: false } ? parse.GetValue(threads) : c.Threads ?? parse.GetValue(threads);
             if (nThreads < 1) throw new MlipException($"--threads must be at least 1, got {nThreads}");
@@ -51,7 +57,7 @@ public static class FitCommand
             var trainSet = StructureIO.ReadAll(trainFiles, inFormat, validation);
             var testSet = testFiles.Length > 0 ? StructureIO.ReadAll(testFiles, inFormat, ValidationOptions.Default) : [];
             var fingerprint = string.Join("|", trainFiles.Select(Path.GetFullPath)) + $"|{trainSet.Count}|{trainSet.Sum(x => x.Count)}|seed {s}|threads {nThreads}|" +
-                System.Text.Json.JsonSerializer.Serialize(search with { Budget = 0 });
+                System.Text.Json.JsonSerializer.Serialize(search with { Budget = 0, Memory = 0 });
             var options = new FitOptions
             {
                 Train = trainSet, Test = testSet, Output = outDir, Search = search, Seed = s, Threads = nThreads,
@@ -71,19 +77,19 @@ public static class FitCommand
             {
                 stdout.WriteLine($"mlip fit --dry-run: {trainSet.Count} training structures, {(fit.Folds.IsCrossValidation ? $"{fit.Folds.Count}-fold cross-validation" : "hold-out validation")}, budget {search.Budget.ToString("G4", CultureInfo.InvariantCulture)} min");
                 stdout.WriteLine("bases in the order tried (the ladder, its cut-off neighbours and the so4 bases are shown at the middle cut-off; the run moves the cut-off to the best on each level):");
-                var rows = new List<string[]> { new[] { "basis", "family", "columns", "estimated s", "peak memory GB", "blocks", "validation rows", "in flight", "solves" } };
+                var rows = new List<string[]> { new[] { "basis", "family", "columns", "estimated s", "peak memory GB", "blocks", "validation rows", "in flight", "solves", "memory" } };
                 double total = 0;
                 foreach (var basis in fit.PlanForDryRun())
                 {
                     var (sec, cols, memory) = fit.Estimate(basis);
                     total += sec;
                     static string G(long b) => (b / 1e9).ToString("F2", CultureInfo.InvariantCulture);
-                    rows.Add([basis.Label, basis.Family, cols.ToString(CultureInfo.InvariantCulture), sec.ToString("F0", CultureInfo.InvariantCulture),
-                        G(memory.Peak), G(memory.Blocks), G(memory.ValidationRows), G(memory.InFlight), G(memory.Solves)]);
+                        rows.Add([basis.Label, basis.Family, cols.ToString(CultureInfo.InvariantCulture), sec.ToString("F0", CultureInfo.InvariantCulture),
+                        G(memory.Peak), G(memory.Blocks), G(memory.ValidationRows), G(memory.InFlight + memory.Garbage), G(memory.Solves), memory.Peak > fit.MemoryLimitBytes ? "skipped" : ""]);
                 }
                 TextTable.Write(stdout, rows);
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"all bases: ~{total / 60:F1} min; those that do not fit in the budget are skipped, cheapest first"));
-                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak memory: the blocks and validation rows with the structures in flight (the build) or the solves (the search), whichever is larger; a basis over {FitSearch.MemoryLimitBytes / 1e9:F1} GB is skipped (the search keeps no earlier basis's blocks, only the best model)"));
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak memory: the process and its data ({FitMemory.ProcessBytes(trainSet, testSet) / 1e9:F2} GB) with the blocks and validation rows and the structures in flight with the garbage between collections (the build) or the solves (the search), whichever is larger; a basis over the {fit.MemoryLimitBytes / 1e9:F1} GB limit ({FitMemory.LimitSource(search.Memory)}) is skipped (the search keeps no earlier basis's blocks, only the best model)"));
                 return 0;
             }
             var outcome = fit.Run(new ProgressLine(stderr, "descriptors", "structures"));

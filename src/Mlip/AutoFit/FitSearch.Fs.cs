@@ -75,7 +75,7 @@ public sealed partial class FitSearch
         long data = pairs * 3L * k * 8 + atoms * (long)k * 8;
         long solves = 3 * n * n * 8;
         long inFlight = 8L * 8_000_000 * 8;
-        var memory = new DesignMemory(0, data, 0, inFlight, solves);
+        var memory = new DesignMemory(0, data, 0, inFlight, solves, _processBytes);
         return (seconds, (int)n, memory, linearPerAtom * (atoms + _o.Test.Sum(s => (long)s.Count)));
     }
 
@@ -118,7 +118,7 @@ public sealed partial class FitSearch
         double reserve = Reserve() + _evaluationEstimate.GetValueOrDefault(linear.Basis.Label, evaluation);
         if (memory.Peak > MemoryLimitBytes)
         {
-            Skip(basis, columns, estimate, string.Create(CultureInfo.InvariantCulture, $"skipped: needs ~{memory.Peak / 1e9:F1} GB (limit {MemoryLimitBytes / 1e9:F1})"));
+            Skip(basis, columns, estimate, FitMemory.SkipStatus(memory, null, MemoryLimitBytes, 1));
             return;
         }
         if (Elapsed + estimate + reserve > _budget)

@@ -67,10 +67,11 @@ public sealed record FitOutcome(
 public sealed partial class FitSearch
 {
     /// <summary>
-    /// Memory a basis may take at its peak (<see cref="DesignMemory.Peak"/>; the search keeps no earlier basis's design,
-    /// only the best candidate's refitted model): 8 GiB, or half the memory the runtime sees when that is less; larger bases are skipped.
+    /// Memory the process may reach while a basis is searched (its <see cref="DesignMemory.Peak"/>; the search keeps no
+    /// earlier basis's design, only the best candidate's refitted model): search.memory (--memory) when set, else the
+    /// machine's available memory when the search starts (<see cref="FitMemory.Limit"/>); larger bases are skipped.
     /// </summary>
-    public static long MemoryLimitBytes => Math.Min(8L << 30, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2);
+    public long MemoryLimitBytes { get; }
     private const string CheckpointName = "fit-checkpoint.json";
 
     private readonly FitOptions _o;
@@ -107,6 +108,8 @@ public sealed partial class FitSearch
         _o = options;
         _s = options.Search;
         _budget = _s.Budget * 60;
+        MemoryLimitBytes = FitMemory.Limit(_s.Memory);
+        _processBytes = FitMemory.ProcessBytes(options.Train, options.Test);
         if (options.Train.Count < 2) throw new MlipException("mlip fit needs at least two training structures (one to fit, one to validate)");
         _elements = [.. options.Train.SelectMany(s => s.AtomicNumbers).Distinct().Order().Select(Elements.Symbol)];
         _folds = ValidationFolds.Make(options.Train, _s.Folds, options.Train.Count < _s.CrossValidationBelow, options.Seed);
@@ -159,7 +162,9 @@ public sealed partial class FitSearch
     {
         if (basis.Family == "fs-ace") return EstimateFs(basis);
         var clock = Stopwatch.StartNew();
+        long allocated = GC.GetAllocatedBytesForCurrentThread();
         var descriptor = basis.Descriptor.Create(_elements);
+        long tableBytes = GC.GetAllocatedBytesForCurrentThread() - allocated; // the descriptor's tables (an upper bound: what it allocated)
         var bySize = Enumerable.Range(0, _o.Train.Count).OrderBy(i => _o.Train[i].Count).ThenBy(i => i).ToArray();
         int[] probe = [bySize[bySize.Length / 2], bySize[(3 * bySize.Length) / 4]];
         int probeAtoms = 0;
@@ -171,8 +176,9 @@ public sealed partial class FitSearch
                 derivativeBytesPerPair = Math.Max(derivativeBytesPerPair, 8.0 * g.LongLength / d.Neighbors.PairCount);
             probeAtoms += _o.Train[i].Count;
         }
-        // the largest structures' derivative blocks (pairs within the descriptor's cut-off) bound a batch in flight
-        long maxPairs = bySize.Reverse().Take(3).Max(i => (long)Neighbors.NeighborList.Build(_o.Train[i], descriptor.Cutoff).PairCount);
+        // the derivative blocks of the structure with the most pairs within the descriptor's cut-off bound a batch in flight
+        long maxPairs = MaxPairsAt(descriptor.Cutoff);
+        long maxAtoms = _o.Train.Max(st => (long)st.Count);
         long maxRows = _o.Train.Max(st => (long)LinearDesign.RowsOf(st).Total);
         double perAtom = clock.Elapsed.TotalSeconds / Math.Max(1, probeAtoms);
         long atoms = _o.Train.Sum(s => (long)s.Count);
@@ -190,7 +196,7 @@ public sealed partial class FitSearch
         double scoring = evaluations * validatedRows * p / rate * Math.Max(1, _o.Threads);
         long validatedRowCount = _o.Train.Where((_, i) => _folds.Validated.Contains(_folds.FoldOf[i])).Sum(st => (long)LinearDesign.RowsOf(st).Total);
         var memory = LinearDesign.MemoryOf(p, descriptor.FeatureCount, _folds.Count, Math.Max(1, _o.Threads), atoms, validatedRowCount, maxRows,
-            (long)(maxPairs * derivativeBytesPerPair));
+            (long)(maxPairs * derivativeBytesPerPair), maxAtoms, maxPairs, _processBytes, tableBytes);
         double testAtoms = _o.Test.Sum(s => (long)s.Count);
         double evaluation = perAtom * (atoms + testAtoms) / Math.Max(1, _o.Threads);
         return (descriptors + gram + solves + scoring + clock.Elapsed.TotalSeconds, p, memory, evaluation);
@@ -214,6 +220,7 @@ public sealed partial class FitSearch
         foreach (var f in families)
             if (f is not ("ace" or "quadratic" or "linear"))
                 throw new MlipException($"unknown model family '{f}' in search.families (ace, quadratic, linear)");
+        CheckSmallestFits(); // refuses, before anything is computed, a search whose smallest basis cannot fit in memory
 
         double bestRc = _s.Cutoffs.Length > 0 ? _s.Cutoffs[_s.Cutoffs.Length / 2] : 5.0;
         _fsPlanned = _s.Fs && families.Contains("ace");
@@ -373,8 +380,7 @@ public sealed partial class FitSearch
         // the search keeps no earlier design (only the best candidate's refitted model), so a basis has the limit to itself
         long limit = MemoryLimitBytes;
         if (memory.Peak > limit)
-            return Skip(basis, columns, estimate, string.Create(CultureInfo.InvariantCulture,
-                $"skipped: needs ~{memory.Peak / 1e9:F1} GB (limit {limit / 1e9:F1})"));
+            return Skip(basis, columns, estimate, MemorySkipStatus(basis, memory));
         // the first basis that fits in memory is always searched (its first candidate at least), so that any budget gives a
         // model: a budget too small for it is exceeded, and the log says so
         if (Elapsed + estimate + reserve > _budget)

@@ -59,6 +59,9 @@ public sealed record FitSearchSettings
     [Setting("refine", "after the sweeps, try the geometric midpoints between the best force weight (and ridge) and its neighbours on their grids")]
     public bool Refine { get; init; } = true;
 
+    [Setting("memory", "memory limit in GB of the whole process (--memory overrides it): a basis whose estimated peak passes it is skipped, and the fit refuses to start when even the smallest basis does; 0: the memory the machine has available when the fit starts (MemAvailable, or MLIP_MEMORY_BYTES)", Min = 0)]
+    public double Memory { get; init; }
+
     [Setting("stress_score", "weight of the relative stress error in the validation score (energy and forces weigh 1)", Min = 0)]
     public double StressScore { get; init; } = 0.25;
 }

@@ -86,6 +86,7 @@ public sealed class LinearDesign
         var targets = new double[batch][];
         var counts = new (int E, int F, int S)[batch];
         var po = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) };
+        long garbage = 0; // derivative bytes of the batches folded in since the last collection
         for (int start = first; start < end; start += batch)
         {
             int count = Math.Min(batch, end - start);
@@ -127,9 +128,16 @@ public sealed class LinearDesign
                 }
                 targets[q] = null!;
             }
-            // the batch's derivative blocks are garbage now: a large one is reclaimed before the next batch allocates
-            // its own, so the process holds one batch's blocks, not as many as the collector would let pile up
-            if (derivativeBytes >= ReclaimAboveBytes) Reclaim();
+            // the batch's derivative blocks are garbage now: once the batches since the last collection left
+            // ReclaimAboveBytes of them, they are reclaimed before the next batch allocates its own, so the process holds
+            // one batch's blocks and at most that much garbage, not as much as the collector would let pile up (on the
+            // mlearn Si subsets of docs/fit.md 0.3-0.5 GB of small bases' blocks, which no single batch reached 64 MB with)
+            garbage += derivativeBytes;
+            if (garbage >= ReclaimAboveBytes)
+            {
+                Reclaim();
+                garbage = 0;
+            }
             progress?.Report(new WorkProgress(start + count - first, end - first, clock.Elapsed));
         }
         blocks.Complete();
@@ -203,8 +211,8 @@ public sealed class LinearDesign
         return all;
     }
 
-    /// <summary>A batch whose derivative blocks took at least this many bytes is collected right after it is folded in.</summary>
-    private const long ReclaimAboveBytes = 64L << 20;
+    /// <summary>Derivative blocks left as garbage by the batches since the last collection that make the build collect (<see cref="DesignMemory.Garbage"/>).</summary>
+    internal const long ReclaimAboveBytes = 64L << 20;
 
     private static void Reclaim() => GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
 
@@ -218,9 +226,12 @@ public sealed class LinearDesign
     }
 
     /// <summary>
-    /// Bytes a basis holds at its peak, phase by phase: the features of the first pass (atoms × features); then the
-    /// normal-equation blocks, the validation rows (float32) and one batch in flight (per structure: the largest
-    /// derivative block and row buffer); then, during the descent, one p × p system per thread besides the blocks and rows.
+    /// Bytes a basis holds at its peak, phase by phase (docs/fit.md, "Memory of a basis"): the features of the first pass
+    /// (atoms × features); then the normal-equation blocks, the validation rows (float32) and one batch in flight (per
+    /// structure, at least two: the largest derivative block, its features, neighbour list and row buffer) with the garbage the build lets
+    /// stand between its collections (<see cref="ReclaimAboveBytes"/>); then, during the descent, one
+    /// p × p system per thread and the refit's besides the blocks and rows. The process (runtime, data) and the
+    /// descriptor's tables come on top of every phase.
     /// </summary>
     /// <param name="columns">p, the design's column count.</param>
     /// <param name="features">The descriptor's feature count.</param>
@@ -230,13 +241,25 @@ public sealed class LinearDesign
     /// <param name="validatedRows">Rows of the validated folds, kept to score candidates.</param>
     /// <param name="maxRows">Rows of the largest structure.</param>
     /// <param name="maxDerivativeBytes">Bytes of the largest structure's derivative blocks.</param>
-    public static DesignMemory MemoryOf(long columns, long features, int folds, int threads, long atoms, long validatedRows, long maxRows, long maxDerivativeBytes)
+    /// <param name="maxAtoms">Atoms of the largest structure (its features).</param>
+    /// <param name="maxPairs">Pairs of the structure with the most pairs (its neighbour list).</param>
+    /// <param name="processBytes">What the process holds besides the basis (<see cref="FitMemory.ProcessBytes"/>).</param>
+    /// <param name="tableBytes">The descriptor's own tables (what its construction allocated).</param>
+    public static DesignMemory MemoryOf(long columns, long features, int folds, int threads, long atoms, long validatedRows, long maxRows, long maxDerivativeBytes,
+        long maxAtoms = 0, long maxPairs = 0, long processBytes = 0, long tableBytes = 0)
     {
+        int t = Math.Max(1, threads);
         long blocks = NormalEquationBlocks.BytesOf(columns, folds);
         long validation = validatedRows * columns * sizeof(float);
-        long inFlight = Math.Max(1, threads) * (maxDerivativeBytes + maxRows * columns * sizeof(double));
-        long solves = Math.Max(1, threads) * columns * columns * sizeof(double);
-        return new DesignMemory(atoms * features * sizeof(double), blocks, validation, inFlight, solves);
+        long structure = maxDerivativeBytes + maxAtoms * features * sizeof(double) + maxPairs * FitMemory.NeighborBytesPerPair;
+        // at least two structures: the estimate's own two probe structures come before the build, and the runtime keeps
+        // their memory for reuse rather than giving it back (one thread on ACE L3 at 7.5 Å: 0.66 GB resident after them)
+        long inFlight = Math.Max(t, 2) * structure + t * maxRows * columns * sizeof(double);
+        // between two collections: less than ReclaimAboveBytes of earlier batches' blocks (the batch that passes it is
+        // collected before the next one allocates)
+        long garbage = ReclaimAboveBytes;
+        long solves = (t + 1) * columns * columns * sizeof(double);
+        return new DesignMemory(atoms * features * sizeof(double), blocks, validation, inFlight, solves, processBytes, garbage, tableBytes);
     }
 
     /// <summary>The validation errors of coefficient vectors (one per validated fold, each fitted without its fold), overall and per group.</summary>
@@ -286,14 +309,15 @@ public sealed class LinearDesign
     }
 }
 
-/// <summary>What a basis holds, by phase (bytes): <see cref="Peak"/> is the largest of the three phases.</summary>
-public sealed record DesignMemory(long Features, long Blocks, long ValidationRows, long InFlight, long Solves)
+/// <summary>What a basis holds, by phase (bytes): <see cref="Peak"/> is the largest of the three phases with the process and the descriptor's tables.</summary>
+public sealed record DesignMemory(long Features, long Blocks, long ValidationRows, long InFlight, long Solves, long Process = 0, long Garbage = 0, long Tables = 0)
 {
-    /// <summary>The features of the first pass; the blocks, rows and a batch of structures; the blocks, rows and solves.</summary>
-    public long Peak => Math.Max(Features, Math.Max(Blocks + ValidationRows + InFlight, Blocks + ValidationRows + Solves));
+    /// <summary>The process and the tables, and the largest of: the features of the first pass; the blocks, rows, a batch of
+    /// structures and the garbage between collections; the blocks, rows and solves.</summary>
+    public long Peak => Process + Tables + Math.Max(Features, Math.Max(Blocks + ValidationRows + InFlight + Garbage, Blocks + ValidationRows + Solves));
 
     public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
-        $"{Peak / 1e9:F2} GB (blocks {Blocks / 1e9:F2}, validation rows {ValidationRows / 1e9:F2}, structures in flight {InFlight / 1e9:F2}, solves {Solves / 1e9:F2}, first-pass features {Features / 1e9:F2})");
+        $"{Peak / 1e9:F2} GB (process and data {Process / 1e9:F2}, blocks {Blocks / 1e9:F2}, validation rows {ValidationRows / 1e9:F2}, structures in flight {InFlight / 1e9:F2}, garbage {Garbage / 1e9:F2}, solves {Solves / 1e9:F2}, first-pass features {Features / 1e9:F2}, descriptor tables {Tables / 1e9:F2})");
 }
 
 /// <summary>A candidate's validation errors: overall and per config_type group.</summary>

@@ -195,6 +195,7 @@ public static class StreamingLinearFit
         timing.Note(string.Create(CultureInfo.InvariantCulture,
             $"of which descriptors and rows {rowsOfChunk.RowSeconds:F2} s CPU, TSQR folds {rowsOfChunk.FoldSeconds:F2} s CPU ({rowsOfChunk.Pairs} pairs, {rowsOfChunk.RowCount} rows)"));
         timing.Mark("rows and QR of the rank's structures");
+        bool anyCheckpoint = false;
         if (comm.Size > 1)
         {
             // a killed run after this point keeps this rank's whole share (when it took long enough to be worth a checkpoint:
@@ -203,6 +204,9 @@ public static class StreamingLinearFit
             factors.Flush();
             timing.Mark("last fold of the rank's rows");
             comm.Barrier(); // the ranks that finish their share first wait asleep, not spinning in MPI_Recv/MPI_Send
+            // whether any rank has a checkpoint (then the ranks meet once the factor file is written, below); asked here,
+            // where the ranks are together anyway, so that rank 0 need not wait for rank 1 later
+            anyCheckpoint = comm.Allgather([(byte)(File.Exists(checkpoint) ? 1 : 0)]).Any(b => b != 0);
             timing.Mark("wait for the other ranks' rows");
             // each receiving rank folds its children's triangles into its own factors in place (no flat copies of its own)
             var own = factors;
@@ -218,9 +222,24 @@ public static class StreamingLinearFit
             timing.Mark("broadcast of the merged factors");
         }
         var result = new LinearFactorization(order, normalize, elements, k, mean, scale, factors) { Communicator = comm };
-        if (comm.IsRoot) Save(path, result, store);
-        comm.Barrier(); // the factor file is written before any rank drops its checkpoint
-        File.Delete(checkpoint);
+        if (comm.Size == 1)
+        {
+            Save(path, result, store);
+            File.Delete(checkpoint);
+        }
+        else
+        {
+            // rank 1 (which holds the merged factors since the broadcast) writes the factor file while rank 0 goes on to the
+            // solve; a rank drops its checkpoint only once the file is written, so where any rank has one they meet first
+            // (a rank checkpoints at most once a minute, and its whole share only when that took a minute or more)
+            if (comm.Rank == 1) Save(path, result, store);
+            if (anyCheckpoint)
+            {
+                comm.Barrier();
+                File.Delete(checkpoint);
+            }
+            timing.Mark("factor file (written by rank 1)");
+        }
         string merge = comm.Size > 1 ? $"; {comm.Size} ranks' TSQR factors merged along a tree" : "";
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"descriptor store: factorised {store.Structures.Count} structures in {clock.Elapsed.TotalSeconds:F1} s ({DescribeRows(factors)}, {cols} columns{merge}); wrote {path}"));

@@ -9,7 +9,8 @@ namespace Mlip.Bench;
 /// <summary>
 /// <c>merge [--factors FILE.tsqr] [--columns 1596] [--threads 1] [--repeats 3]</c>: the merge of two (p + 1)-triangles and the solve of
 /// the row-class factors, the dense way (geqrf of the stacked 2(p + 1) × (p + 1) matrix; the stacked (C + 1)p × p QR solve with
-/// svdvals) against the structured one (<see cref="TriangleMerge"/>, <see cref="RowClassFactors.Solve"/>), in one process: wall and
+/// svdvals) against the structured one (<see cref="TriangleMerge"/>, <see cref="RowClassFactors.Solve"/>), and the exact condition number
+/// (svdvals) against its Lanczos estimate (<see cref="TriangularCondition"/>), in one process: wall and
 /// CPU seconds of each, their ratios and the differences of the results. Default: random triangles of the quadratic SO(4) 2J=8
 /// fit's size; <c>--factors</c> takes a store's factor file (e.g. the mpi bench's), whose force triangle is merged with a copy of itself.
 /// </summary>
@@ -58,7 +59,18 @@ public static class MergeBenchmark
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"stacked dense QR (before)        {tStacked.Wall,8:F3} {tStacked.Cpu,7:F3}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"structured merges (now)          {tMerged.Wall,8:F3} {tMerged.Cpu,7:F3}   ({tStacked.Cpu / tMerged.Cpu:F1}x less CPU)"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"coefficients: max |difference| / max |value| = {Diff(merged!.Coefficients, stacked!.Coefficients):G3}; condition numbers {merged.ConditionNumber:G6} / {stacked.ConditionNumber:G6}"));
+            $"coefficients: max |difference| / max |value| = {Diff(merged!.Coefficients, stacked!.Coefficients):G3}; condition numbers {merged.ConditionNumber:G6} (estimate) / {stacked.ConditionNumber:G6} (exact)"));
+
+        // the condition number of the merged problem: the exact singular values (what the solve did before) against the estimate
+        var problem = factors.Merged(loss, ridge, threads);
+        double exact = 0, estimate = 0;
+        int steps = 0;
+        var tExact = Best(repeats, () => exact = TorchLeastSquares.ScaledCondition(problem.R, problem.Norms, threads));
+        var tEstimate = Best(repeats, () => (estimate, steps) = TriangularCondition.Estimate(problem.R, problem.Norms));
+        Console.WriteLine("condition number of the merged R   wall s   CPU s");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"exact (svdvals, before)          {tExact.Wall,8:F3} {tExact.Cpu,7:F3}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"Lanczos estimate (now)           {tEstimate.Wall,8:F3} {tEstimate.Cpu,7:F3}   ({tExact.Cpu / tEstimate.Cpu:F1}x less CPU; {steps} steps; {exact:G10} vs {estimate:G10}, relative difference {Math.Abs(estimate / exact - 1):G3})"));
     }
 
     private static RowClassFactors RandomFactors(int p)

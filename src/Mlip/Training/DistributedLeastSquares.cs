@@ -54,7 +54,7 @@ public static class DistributedLeastSquares
                 merged.Coefficients.CopyTo(coefficients, 0);
                 info[0] = merged.WeightedResidualSumOfSquares;
                 info[1] = merged.ConditionNumber;
-                method = string.Create(CultureInfo.InvariantCulture, $"structured QR merge of the {comm.Size} ranks' QR factors (TSQR) and the ridge, back substitution");
+                method = string.Create(CultureInfo.InvariantCulture, $"structured QR merge of the {comm.Size} ranks' QR factors (TSQR) and the ridge, back substitution; condition number estimated (Lanczos)");
             }
             else
             {

@@ -37,6 +37,24 @@ public sealed class PhaseTimes
         _cpu = cpu;
     }
 
+    /// <summary>
+    /// Writes the wall and CPU seconds from the process's start to now as the phase <paramref name="phase"/> (the runtime's
+    /// start, the config, MPI's initialisation: what comes before the first <see cref="PhaseTimes"/>), and restarts the clock.
+    /// </summary>
+    public void MarkSinceProcessStart(string phase)
+    {
+        if (!_on) return;
+        using var self = Process.GetCurrentProcess();
+        double wall = (DateTime.Now - self.StartTime).TotalSeconds;
+        var cpu = self.TotalProcessorTime;
+        string line = string.Create(CultureInfo.InvariantCulture,
+            $"phase (rank {_comm.Rank} of {_comm.Size}): {phase}: {wall:F2} s wall, {cpu.TotalSeconds:F2} s CPU (since the process started)");
+        if (_comm.Size > 1) Console.Error.WriteLine(line);
+        else _log.WriteLine(line);
+        _wall.Restart();
+        _cpu = cpu;
+    }
+
     /// <summary>Writes a detail of the current phase (when phase times are on).</summary>
     public void Note(string detail)
     {

@@ -31,6 +31,8 @@ public static class TrainingRun
         // under mpirun each rank computes the descriptors of its share of the training structures (contiguous blocks by
         // index, Collectives.Share), the fit merges the ranks, the evaluation is split the same way, and rank 0 writes
         var comm = communicator ?? SingleProcess.Instance;
+        var startup = new PhaseTimes(comm, log);
+        startup.MarkSinceProcessStart("start-up (runtime, config, MPI)");
         var kind = ModelKinds.Get(config.ModelKind);
         var settings = kind.BindSettings(config.ModelSettings); // each error at its line of the config
         if (comm.Size > 1 && !kind.Distributes(settings))
@@ -40,6 +42,7 @@ public static class TrainingRun
         var validation = ValidationOptions.Default with { RequireEnergy = config.Loss.Energy > 0, RequireForces = needForces, RequireStress = config.Loss.Stress > 0 };
         var train = StructureIO.ReadAll(config.Train, config.Format, validation);
         var test = StructureIO.ReadAll(config.Test, config.Format, ValidationOptions.Default);
+        startup.Mark("reading the data");
         log.WriteLine($"data: {train.Count} training structures ({train.Sum(s => s.Count)} atoms), {test.Count} test structures ({test.Sum(s => s.Count)} atoms)");
 
         var (elements, spec, descriptor) = CreateDescriptor(config, train, log);
@@ -66,6 +69,7 @@ public static class TrainingRun
         var store = streams
             ? DescriptorStore.Open(config.Store!, spec, descriptor, train, config.StoreChunkAtoms) : null;
         EstimateMemory(config, kind, settings, descriptor, mine, derivatives, store, log);
+        startup.Mark("descriptor, store opened, memory estimate");
         var set = kind.NeedsTrainingSet && store is null
             ? TrainingSet.Compute(descriptor, mine, derivatives, config.Threads, progress, kind.NeighborCutoff(settings, descriptor)) : null;
         var descriptorTime = clock.Elapsed;
@@ -108,7 +112,15 @@ public static class TrainingRun
 
         // a nonlinear ACE is a PACE potential: its model file is model.yace
         string modelPath = Path.Combine(config.Output, pace is null ? "model.json" : "model.yace");
-        if (!comm.IsRoot) return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime); // rank 0 writes
+        // rank 0 writes the model and the metrics; under MPI rank 1 draws the parity plots meanwhile (every rank holds the
+        // gathered errors), and the ranks meet in a barrier, so the plots are there when rank 0 reports them
+        int plotter = comm.Size > 1 ? 1 : 0;
+        if (!comm.IsRoot)
+        {
+            if (comm.Rank == plotter) WriteParityPlots(config.Output, trainErrors, testErrors);
+            comm.Barrier();
+            return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime);
+        }
         var training = new JsonObject
         {
             ["config"] = config.SourcePath,
@@ -131,7 +143,9 @@ public static class TrainingRun
             log.WriteLine($"wrote {Path.Combine(config.Output, "model.yace")} (pair_style pace)");
         }
         WriteMetrics(Path.Combine(config.Output, "metrics.json"), trainErrors, testErrors, descriptorTime, fitTime);
-        WriteParityPlots(config.Output, trainErrors, testErrors);
+        if (plotter == 0) WriteParityPlots(config.Output, trainErrors, testErrors);
+        else comm.Barrier();
+        phases.Mark(plotter == 0 ? "writing the model, metrics and plots" : "writing the model and metrics (rank 1: the plots)");
         return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime);
     }
 

@@ -57,7 +57,7 @@ public sealed class PolynomialKind(int order) : ModelKind<PolynomialSettings>
         var phases = new PhaseTimes(c.Communicator, c.Log);
         var solution = f.Solve(c.Loss, f.RidgeVector(s.Ridge), LeastSquaresSolvers.ByName(s.Solver, c.Threads));
         phases.Mark(c.Communicator.Size == 1 ? "solve of the factors"
-            : "solve of the factors (merges on ranks 0 and 1, condition number on rank 1, back substitution on rank 0) and broadcast");
+            : "solve of the factors (rank 0: merges, condition number estimate, back substitution) and broadcast of the coefficients");
         var solve = clock.Elapsed;
         c.Log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"fit: {f.Columns} columns from the store's factors, factorised in {build.TotalSeconds:F2} s, solved in {solve.TotalSeconds:F2} s ({solution.Method})"));

@@ -74,32 +74,11 @@ public sealed record LinearFactorization(int Order, bool Normalize, int[] Elemen
         if (comm.Size == 1) return Factors.Solve(loss, ridge, solver);
         FactoredSolution? mine = null;
         Exception? failure = null;
-        // with the merging solver (the default) ranks 0 and 1 both merge the triangles; rank 1 computes the condition number
-        // (singular values, the longest step) while rank 0 back-substitutes, then sends it to rank 0 for the rank test
-        bool split = RowClassFactors.SolvesByMerging(solver);
-        int threads = solver is TorchLeastSquares t ? t.Threads : 1;
-        double condition = double.NaN;
-        MergedProblem? problem = null;
-        if (comm.IsRoot || (split && comm.Rank == 1))
-            try
-            {
-                if (!split) mine = Factors.Solve(loss, ridge, solver);
-                else
-                {
-                    problem = Factors.Merged(loss, ridge, threads);
-                    if (comm.Rank == 1) condition = problem.Condition(threads);
-                }
-            }
+        // rank 0 solves alone: the merges, the condition number (an O(p²) Lanczos estimate) and the back substitution take
+        // a fraction of a second for p = 1596, less than sharing them would cost in messages and waits
+        if (comm.IsRoot)
+            try { mine = Factors.Solve(loss, ridge, solver); }
             catch (Mlip.Validation.MlipException e) { failure = e; }
-        if (split)
-        {
-            comm.Barrier(); // rank 0 waits for rank 1's condition number asleep
-            Span<double> kappa = [condition];
-            comm.Broadcast(kappa, root: 1);
-            if (comm.IsRoot && problem is not null)
-                try { mine = Factors.SolveMerged(problem, ridge, threads, kappa[0]); }
-                catch (Mlip.Validation.MlipException e) { failure = e; }
-        }
         comm.Barrier(); // the other ranks wait for rank 0's solve asleep (a broadcast would spin)
         // a failure on rank 0 reaches every rank as the same error, so none waits for coefficients that never come
         var message = Encoding.UTF8.GetString(comm.BroadcastBytes(comm.IsRoot ? Encoding.UTF8.GetBytes(failure?.Message ?? "") : null));
@@ -216,6 +195,7 @@ public static class StreamingLinearFit
         timing.Note(string.Create(CultureInfo.InvariantCulture,
             $"of which descriptors and rows {rowsOfChunk.RowSeconds:F2} s CPU, TSQR folds {rowsOfChunk.FoldSeconds:F2} s CPU ({rowsOfChunk.Pairs} pairs, {rowsOfChunk.RowCount} rows)"));
         timing.Mark("rows and QR of the rank's structures");
+        bool anyCheckpoint = false;
         if (comm.Size > 1)
         {
             // a killed run after this point keeps this rank's whole share (when it took long enough to be worth a checkpoint:
@@ -224,6 +204,9 @@ public static class StreamingLinearFit
             factors.Flush();
             timing.Mark("last fold of the rank's rows");
             comm.Barrier(); // the ranks that finish their share first wait asleep, not spinning in MPI_Recv/MPI_Send
+            // whether any rank has a checkpoint (then the ranks meet once the factor file is written, below); asked here,
+            // where the ranks are together anyway, so that rank 0 need not wait for rank 1 later
+            anyCheckpoint = comm.Allgather([(byte)(File.Exists(checkpoint) ? 1 : 0)]).Any(b => b != 0);
             timing.Mark("wait for the other ranks' rows");
             // each receiving rank folds its children's triangles into its own factors in place (no flat copies of its own)
             var own = factors;
@@ -239,9 +222,24 @@ public static class StreamingLinearFit
             timing.Mark("broadcast of the merged factors");
         }
         var result = new LinearFactorization(order, normalize, elements, k, mean, scale, factors) { Communicator = comm };
-        if (comm.IsRoot) Save(path, result, store);
-        comm.Barrier(); // the factor file is written before any rank drops its checkpoint
-        File.Delete(checkpoint);
+        if (comm.Size == 1)
+        {
+            Save(path, result, store);
+            File.Delete(checkpoint);
+        }
+        else
+        {
+            // rank 1 (which holds the merged factors since the broadcast) writes the factor file while rank 0 goes on to the
+            // solve; a rank drops its checkpoint only once the file is written, so where any rank has one they meet first
+            // (a rank checkpoints at most once a minute, and its whole share only when that took a minute or more)
+            if (comm.Rank == 1) Save(path, result, store);
+            if (anyCheckpoint)
+            {
+                comm.Barrier();
+                File.Delete(checkpoint);
+            }
+            timing.Mark("factor file (written by rank 1)");
+        }
         string merge = comm.Size > 1 ? $"; {comm.Size} ranks' TSQR factors merged along a tree" : "";
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"descriptor store: factorised {store.Structures.Count} structures in {clock.Elapsed.TotalSeconds:F1} s ({DescribeRows(factors)}, {cols} columns{merge}); wrote {path}"));

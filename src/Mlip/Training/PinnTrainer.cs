@@ -66,6 +66,13 @@ public sealed record PinnOptions
     public double UnlabelledStrain { get; init; } = 0.05;
     public double UnlabelledVolume { get; init; } = 0.05;
 
+    /// <summary>
+    /// What the correction at a copy is held to: false (zero) |Δp_i|²; true (cell) |Δp_i(copy) − Δp_i(cell)|², the same atom in the
+    /// undistorted training cell: the correction is held to vary slowly under strain (the strain response left to the BOP) while its
+    /// value at the data stays free.
+    /// </summary>
+    public bool UnlabelledAgainstCell { get; init; }
+
     public double L2 { get; init; } = 1e-6;
     public LossWeights Weights { get; init; } = new() { Force = 0.02 };
     public int Seed { get; init; } = 1;
@@ -117,7 +124,7 @@ public sealed class PinnTrainer
     // their distorted copies, the copies' atoms of each element, and the number of copy atoms over all ranks
     private readonly int[] _trainIndices;
     private readonly int _firstStructure;
-    private Tensor? _unlabelled;
+    private Tensor? _unlabelled, _unlabelledCell;
     private Tensor[] _unlabelledElements = [];
     private double _unlabelledAtoms;
 
@@ -207,8 +214,11 @@ public sealed class PinnTrainer
         var cells = _trainIndices.Select(i => structures[i]).ToArray();
         var copies = DistortedCopies.Make(cells, [.. _trainIndices.Select(i => i + _firstStructure)], _o.UnlabelledCopies, _o.UnlabelledStrain, _o.UnlabelledVolume, _o.Seed);
         var sets = DatasetDescriptors.Compute(descriptor, copies, derivatives: false, _o.Threads);
+        // against the cell: the same atoms' features in the undistorted cells, copy by copy
+        var cellSets = _o.UnlabelledAgainstCell ? DatasetDescriptors.Compute(descriptor, cells, derivatives: false, _o.Threads) : null;
         int atoms = copies.Sum(c => c.Count);
         var x = new double[(long)atoms * _k];
+        var xc = cellSets is null ? null : new double[(long)atoms * _k];
         var type = new int[atoms];
         int ao = 0;
         for (int q = 0; q < copies.Length; q++)
@@ -217,8 +227,12 @@ public sealed class PinnTrainer
                 type[ao] = Array.IndexOf(_elements, copies[q].AtomicNumbers[i]);
                 var xi = sets[q].Of(i);
                 for (int a = 0; a < _k; a++) x[(long)ao * _k + a] = (xi[a] - _mean[a]) / _scale[a];
+                if (xc is null) continue;
+                var ci = cellSets![q / _o.UnlabelledCopies].Of(i);
+                for (int a = 0; a < _k; a++) xc[(long)ao * _k + a] = (ci[a] - _mean[a]) / _scale[a];
             }
         _unlabelled = tensor(x, [atoms, _k], dtype: ScalarType.Float64);
+        if (xc is not null) _unlabelledCell = tensor(xc, [atoms, _k], dtype: ScalarType.Float64);
         _unlabelledElements = [.. Enumerable.Range(0, _elements.Length).Select(e =>
             tensor(Enumerable.Range(0, atoms).Where(i => type[i] == e).Select(i => (long)i).ToArray(), dtype: ScalarType.Int64))];
         var total = new double[] { atoms };
@@ -231,7 +245,8 @@ public sealed class PinnTrainer
     public int UnlabelledAtoms { get; private set; }
 
     /// <summary>
-    /// This process's part of τ_u · Σ over the copies' atoms of Σ_k w_k Δp_ik² / (copy atoms over all ranks), added to
+    /// This process's part of τ_u · Σ over the copies' atoms of Σ_k w_k Δp_ik² / (copy atoms over all ranks) (with
+    /// <see cref="PinnOptions.UnlabelledAgainstCell"/> Δp_i(copy) − Δp_i(cell) in place of Δp_i), added to
     /// <paramref name="gradient"/> (the networks' part); the loss term's value.
     /// </summary>
     private double AddUnlabelledTerm(double[] x, double[] gradient)
@@ -243,7 +258,9 @@ public sealed class PinnTrainer
         for (int e = 0; e < _unlabelledElements.Length; e++)
         {
             if (_unlabelledElements[e].shape[0] == 0) continue;
-            var dp2 = _networks.Forward(net, e, _unlabelled!.index_select(0, _unlabelledElements[e])).pow(2);
+            var dp = _networks.Forward(net, e, _unlabelled!.index_select(0, _unlabelledElements[e]));
+            if (_unlabelledCell is not null) dp = dp - _networks.Forward(net, e, _unlabelledCell.index_select(0, _unlabelledElements[e]));
+            var dp2 = dp.pow(2);
             sum = sum + (w is null ? dp2.sum() : (dp2 * w).sum());
         }
         var term = _o.UnlabelledPenalty / _unlabelledAtoms * sum;

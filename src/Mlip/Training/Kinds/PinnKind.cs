@@ -72,6 +72,9 @@ public sealed record PinnSettings
     [Setting("unlabelled_volume", "largest relative volume change of a copy (an extra isotropic scaling) for unlabelled_penalty", Min = 0, Max = 0.5)]
     public double UnlabelledVolume { get; init; } = 0.05;
 
+    [Setting("unlabelled_reference", "what unlabelled_penalty holds the correction at a copy to: zero (|dp|^2) or cell (|dp(copy) - dp(same atom in the undistorted cell)|^2: the correction varies slowly under strain, free at the data)", Choices = ["zero", "cell"])]
+    public string UnlabelledReference { get; init; } = "zero";
+
     [Setting("evaluate_every", "epochs between validation evaluations (learning_curve.csv)", Min = 1)]
     public int EvaluateEvery { get; init; } = 10;
 
@@ -143,6 +146,7 @@ public sealed class PinnKind : ModelKind<PinnSettings>
             UnlabelledCopies = s.UnlabelledCopies,
             UnlabelledStrain = s.UnlabelledStrain,
             UnlabelledVolume = s.UnlabelledVolume,
+            UnlabelledAgainstCell = s.UnlabelledReference == "cell",
             EvaluateEvery = s.EvaluateEvery,
             CheckpointEvery = s.CheckpointEvery,
             L2 = s.L2,
@@ -168,7 +172,7 @@ public sealed class PinnKind : ModelKind<PinnSettings>
                         $"{trainer.ParameterCount} parameters; stage 1: {options.BopEpochs} L-BFGS iterations on the BOP, stage 2: {options.Optimizer} {options.Epochs} epochs, " +
                         $"{trainer.TrainStructures} training / {trainer.ValidationStructures} validation structures" +
                         (options.UnlabelledPenalty > 0 ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                            $"; unlabelled penalty {options.UnlabelledPenalty:G4} on {options.UnlabelledCopies} distorted cop{(options.UnlabelledCopies == 1 ? "y" : "ies")} of each training cell (strain ±{options.UnlabelledStrain:G3}, volume ±{options.UnlabelledVolume:G3}), {trainer.UnlabelledAtoms} atoms") : ""));
+                            $"; unlabelled penalty {options.UnlabelledPenalty:G4} (against {s.UnlabelledReference}) on {options.UnlabelledCopies} distorted cop{(options.UnlabelledCopies == 1 ? "y" : "ies")} of each training cell (strain ±{options.UnlabelledStrain:G3}, volume ±{options.UnlabelledVolume:G3}), {trainer.UnlabelledAtoms} atoms") : ""));
         var (m, curve, finalLoss) = trainer.Train(c.Log, c.Output is null ? null : Path.Combine(c.Output, "checkpoint.json"), c.Resume);
         if (c.Output is not null && c.Communicator.IsRoot) TrainingRun.WriteLearningCurve(c.Output, curve);
         return new ModelFitResult(m, new JsonObject

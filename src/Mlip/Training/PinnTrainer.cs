@@ -73,6 +73,9 @@ public sealed record PinnOptions
     /// </summary>
     public bool UnlabelledAgainstCell { get; init; }
 
+    /// <summary>Only the training cells of these groups (config types) get copies; null: every training cell.</summary>
+    public IReadOnlyList<string>? UnlabelledGroups { get; init; }
+
     public double L2 { get; init; } = 1e-6;
     public LossWeights Weights { get; init; } = new() { Force = 0.02 };
     public int Seed { get; init; } = 1;
@@ -211,8 +214,9 @@ public sealed class PinnTrainer
     {
         if (_o.UnlabelledPenalty <= 0) return;
         if (descriptor is null) throw new MlipException("the unlabelled penalty needs the descriptor of the training set (internal: pass it to the PinnTrainer)");
-        var cells = _trainIndices.Select(i => structures[i]).ToArray();
-        var copies = DistortedCopies.Make(cells, [.. _trainIndices.Select(i => i + _firstStructure)], _o.UnlabelledCopies, _o.UnlabelledStrain, _o.UnlabelledVolume, _o.Seed);
+        var chosen = _trainIndices.Where(i => _o.UnlabelledGroups is not { } g || g.Contains(structures[i].Group ?? "")).ToArray();
+        var cells = chosen.Select(i => structures[i]).ToArray();
+        var copies = DistortedCopies.Make(cells, [.. chosen.Select(i => i + _firstStructure)], _o.UnlabelledCopies, _o.UnlabelledStrain, _o.UnlabelledVolume, _o.Seed);
         var sets = DatasetDescriptors.Compute(descriptor, copies, derivatives: false, _o.Threads);
         // against the cell: the same atoms' features in the undistorted cells, copy by copy
         var cellSets = _o.UnlabelledAgainstCell ? DatasetDescriptors.Compute(descriptor, cells, derivatives: false, _o.Threads) : null;
@@ -238,6 +242,8 @@ public sealed class PinnTrainer
         var total = new double[] { atoms };
         _comm.AllreduceSum(total);
         _unlabelledAtoms = total[0];
+        if (_unlabelledAtoms == 0)
+            throw new MlipException($"model: unlabelled_groups: no training structure is in the group(s) {string.Join(", ", _o.UnlabelledGroups ?? [])}");
         UnlabelledAtoms = atoms;
     }
 

@@ -237,6 +237,11 @@ public class PinnTrainerTests
         var o = Options with { UnlabelledPenalty = 1.0, BopEpochs = 2, Epochs = 4, CheckpointEvery = 1 };
         var (set, d) = Data();
         Assert.Throws<Mlip.Validation.MlipException>(() => new PinnTrainer(set, o));
+        // unlabelled_groups: only the cells of those groups get copies; none of the group: refused in one line naming it
+        Assert.Contains("Elastic", Assert.Throws<Mlip.Validation.MlipException>(() => new PinnTrainer(set, o with { UnlabelledGroups = ["Elastic"] }, d)).Message);
+        set.Structures[1].Group = "Elastic";
+        Assert.Equal(set.Structures[1].Count, new PinnTrainer(set, o with { UnlabelledGroups = ["Elastic"] }, d).UnlabelledAtoms);
+        set.Structures[1].Group = null;
         var dir = Directory.CreateTempSubdirectory("mlip-pinn-unlabelled");
         try
         {

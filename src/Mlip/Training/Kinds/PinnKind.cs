@@ -75,6 +75,9 @@ public sealed record PinnSettings
     [Setting("unlabelled_reference", "what unlabelled_penalty holds the correction at a copy to: zero (|dp|^2) or cell (|dp(copy) - dp(same atom in the undistorted cell)|^2: the correction varies slowly under strain, free at the data)", Choices = ["zero", "cell"])]
     public string UnlabelledReference { get; init; } = "zero";
 
+    [Setting("unlabelled_groups", "groups (config types, comma-separated) whose training cells get the copies of unlabelled_penalty; none: every training cell", DefaultText = "none")]
+    public string? UnlabelledGroups { get; init; }
+
     [Setting("evaluate_every", "epochs between validation evaluations (learning_curve.csv)", Min = 1)]
     public int EvaluateEvery { get; init; } = 10;
 
@@ -147,6 +150,7 @@ public sealed class PinnKind : ModelKind<PinnSettings>
             UnlabelledStrain = s.UnlabelledStrain,
             UnlabelledVolume = s.UnlabelledVolume,
             UnlabelledAgainstCell = s.UnlabelledReference == "cell",
+            UnlabelledGroups = s.UnlabelledGroups?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             EvaluateEvery = s.EvaluateEvery,
             CheckpointEvery = s.CheckpointEvery,
             L2 = s.L2,
@@ -172,7 +176,7 @@ public sealed class PinnKind : ModelKind<PinnSettings>
                         $"{trainer.ParameterCount} parameters; stage 1: {options.BopEpochs} L-BFGS iterations on the BOP, stage 2: {options.Optimizer} {options.Epochs} epochs, " +
                         $"{trainer.TrainStructures} training / {trainer.ValidationStructures} validation structures" +
                         (options.UnlabelledPenalty > 0 ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                            $"; unlabelled penalty {options.UnlabelledPenalty:G4} (against {s.UnlabelledReference}) on {options.UnlabelledCopies} distorted cop{(options.UnlabelledCopies == 1 ? "y" : "ies")} of each training cell (strain ±{options.UnlabelledStrain:G3}, volume ±{options.UnlabelledVolume:G3}), {trainer.UnlabelledAtoms} atoms") : ""));
+                            $"; unlabelled penalty {options.UnlabelledPenalty:G4} (against {s.UnlabelledReference}) on {options.UnlabelledCopies} distorted cop{(options.UnlabelledCopies == 1 ? "y" : "ies")} of each training cell{(s.UnlabelledGroups is { } ug ? $" of {ug}" : "")} (strain ±{options.UnlabelledStrain:G3}, volume ±{options.UnlabelledVolume:G3}), {trainer.UnlabelledAtoms} atoms") : ""));
         var (m, curve, finalLoss) = trainer.Train(c.Log, c.Output is null ? null : Path.Combine(c.Output, "checkpoint.json"), c.Resume);
         if (c.Output is not null && c.Communicator.IsRoot) TrainingRun.WriteLearningCurve(c.Output, curve);
         return new ModelFitResult(m, new JsonObject

@@ -54,6 +54,28 @@ public sealed record PinnOptions
     /// <summary>Weight of each parameter of a host element's set in |Δp_i|² (Σ_k w_k Δp_ik²; the set's order, docs/pinn.md); null: all 1.</summary>
     public IReadOnlyList<double>? PenaltyWeights { get; init; }
 
+    /// <summary>
+    /// τ_u of the penalty τ_u · mean over the atoms of unlabelled distorted copies of the training cells of |Δp_i|² (weighted as
+    /// the penalty when <see cref="PenaltyWeights"/> is given; constant along stage 2); 0: none (docs/pinn.md, "A penalty at
+    /// unlabelled distorted copies"). The copies: <see cref="DistortedCopies"/>.
+    /// </summary>
+    public double UnlabelledPenalty { get; init; }
+
+    /// <summary>Distorted copies per training cell, the largest strain component and the largest relative volume change of a copy.</summary>
+    public int UnlabelledCopies { get; init; } = 1;
+    public double UnlabelledStrain { get; init; } = 0.05;
+    public double UnlabelledVolume { get; init; } = 0.05;
+
+    /// <summary>
+    /// What the correction at a copy is held to: false (zero) |Δp_i|²; true (cell) |Δp_i(copy) − Δp_i(cell)|², the same atom in the
+    /// undistorted training cell: the correction is held to vary slowly under strain (the strain response left to the BOP) while its
+    /// value at the data stays free.
+    /// </summary>
+    public bool UnlabelledAgainstCell { get; init; }
+
+    /// <summary>Only the training cells of these groups (config types) get copies; null: every training cell.</summary>
+    public IReadOnlyList<string>? UnlabelledGroups { get; init; }
+
     public double L2 { get; init; } = 1e-6;
     public LossWeights Weights { get; init; } = new() { Force = 0.02 };
     public int Seed { get; init; } = 1;
@@ -101,8 +123,16 @@ public sealed class PinnTrainer
     private NeuralNetworkTrainer.LossCounts _validationCounts;
     // τ of the stage-2 epoch being run (PinnOptions.PenaltyAt); before Train PinnOptions.Penalty, after it the last epoch's
     private double _penalty;
+    // the training structures of this process (local indices) and, with an unlabelled penalty, the standardised descriptors of
+    // their distorted copies, the copies' atoms of each element, and the number of copy atoms over all ranks
+    private readonly int[] _trainIndices;
+    private readonly int _firstStructure;
+    private Tensor? _unlabelled, _unlabelledCell;
+    private Tensor[] _unlabelledElements = [];
+    private double _unlabelledAtoms;
 
-    public PinnTrainer(TrainingSet data, PinnOptions options)
+    /// <summary>In memory. <paramref name="descriptor"/>: the descriptor of <paramref name="data"/>, needed only for an unlabelled penalty (its copies' features).</summary>
+    public PinnTrainer(TrainingSet data, PinnOptions options, IDescriptor? descriptor = null)
         : this(data.Structures, options.Communicator.Size > 1 ? DistributedFit.Elements(options.Communicator, data.Structures) : data.Elements(), data.FeatureCount,
             options.Communicator.Size > 1 ? DistributedFit.FeatureStatistics(options.Communicator, data, data.FeatureCount) : data.FeatureStatistics(), options)
     {
@@ -111,6 +141,7 @@ public sealed class PinnTrainer
                 throw new MlipException($"the PINN needs descriptors computed on a neighbour list to 1.5 R_c = {1.5 * options.Cutoff} Å");
         if (_validationIndices.Length > 0) _validation = new Batch(data, _validationIndices, this, _derivatives);
         foreach (var batch in _batchIndices) _batches.Add(batch.Length > 0 ? new Batch(data, batch, this, _derivatives) : null);
+        PrepareUnlabelled(data.Structures, descriptor);
     }
 
     /// <summary>
@@ -135,6 +166,7 @@ public sealed class PinnTrainer
             foreach (var b in _batchIndices) _batchCounts.Add(NeuralNetworkTrainer.LossCounts.Of(structures, b, _comm));
             _validationCounts = NeuralNetworkTrainer.LossCounts.Of(structures, _validationIndices, _comm);
         }
+        PrepareUnlabelled(structures, descriptor);
     }
 
     private PinnTrainer(IReadOnlyList<Structure> structures, int[] elements, int k, (double[] Mean, double[] Scale) statistics, PinnOptions options)
@@ -161,6 +193,11 @@ public sealed class PinnTrainer
         var split = new TrainingSplit(total, options.ValidationFraction, options.BatchStructures, options.Seed);
         int[] Local(int[] global) => [.. global.Where(i => i >= first && i < first + structures.Count).Select(i => i - first)];
         _validationIndices = Local(split.Validation);
+        _trainIndices = Local(split.Train);
+        _firstStructure = first;
+        if (options.UnlabelledPenalty < 0 || options.UnlabelledCopies < 1 || options.UnlabelledStrain < 0 || options.UnlabelledVolume is < 0 or >= 1)
+            throw new MlipException($"model: unlabelled_penalty must be >= 0, unlabelled_copies >= 1, unlabelled_strain >= 0 and unlabelled_volume in [0, 1) " +
+                                    $"(got {options.UnlabelledPenalty}, {options.UnlabelledCopies}, {options.UnlabelledStrain}, {options.UnlabelledVolume})");
         _batchIndices.AddRange(split.Batches.Select(Local));
         if (_comm.Size > 1)
         {
@@ -170,6 +207,73 @@ public sealed class PinnTrainer
         _networks = new ElementNetworks(_elements.Length, _k, options.Hidden, _set, options.Activation, offset: _nbase);
         TrainStructures = split.Train.Length;
         ValidationStructures = split.Validation.Length;
+    }
+
+    /// <summary>With an unlabelled penalty: the distorted copies of this process's training cells, their descriptors (values only), standardised.</summary>
+    private void PrepareUnlabelled(IReadOnlyList<Structure> structures, IDescriptor? descriptor)
+    {
+        if (_o.UnlabelledPenalty <= 0) return;
+        if (descriptor is null) throw new MlipException("the unlabelled penalty needs the descriptor of the training set (internal: pass it to the PinnTrainer)");
+        var chosen = _trainIndices.Where(i => _o.UnlabelledGroups is not { } g || g.Contains(structures[i].Group ?? "")).ToArray();
+        var cells = chosen.Select(i => structures[i]).ToArray();
+        var copies = DistortedCopies.Make(cells, [.. chosen.Select(i => i + _firstStructure)], _o.UnlabelledCopies, _o.UnlabelledStrain, _o.UnlabelledVolume, _o.Seed);
+        var sets = DatasetDescriptors.Compute(descriptor, copies, derivatives: false, _o.Threads);
+        // against the cell: the same atoms' features in the undistorted cells, copy by copy
+        var cellSets = _o.UnlabelledAgainstCell ? DatasetDescriptors.Compute(descriptor, cells, derivatives: false, _o.Threads) : null;
+        int atoms = copies.Sum(c => c.Count);
+        var x = new double[(long)atoms * _k];
+        var xc = cellSets is null ? null : new double[(long)atoms * _k];
+        var type = new int[atoms];
+        int ao = 0;
+        for (int q = 0; q < copies.Length; q++)
+            for (int i = 0; i < copies[q].Count; i++, ao++)
+            {
+                type[ao] = Array.IndexOf(_elements, copies[q].AtomicNumbers[i]);
+                var xi = sets[q].Of(i);
+                for (int a = 0; a < _k; a++) x[(long)ao * _k + a] = (xi[a] - _mean[a]) / _scale[a];
+                if (xc is null) continue;
+                var ci = cellSets![q / _o.UnlabelledCopies].Of(i);
+                for (int a = 0; a < _k; a++) xc[(long)ao * _k + a] = (ci[a] - _mean[a]) / _scale[a];
+            }
+        _unlabelled = tensor(x, [atoms, _k], dtype: ScalarType.Float64);
+        if (xc is not null) _unlabelledCell = tensor(xc, [atoms, _k], dtype: ScalarType.Float64);
+        _unlabelledElements = [.. Enumerable.Range(0, _elements.Length).Select(e =>
+            tensor(Enumerable.Range(0, atoms).Where(i => type[i] == e).Select(i => (long)i).ToArray(), dtype: ScalarType.Int64))];
+        var total = new double[] { atoms };
+        _comm.AllreduceSum(total);
+        _unlabelledAtoms = total[0];
+        if (_unlabelledAtoms == 0)
+            throw new MlipException($"model: unlabelled_groups: no training structure is in the group(s) {string.Join(", ", _o.UnlabelledGroups ?? [])}");
+        UnlabelledAtoms = atoms;
+    }
+
+    /// <summary>The atoms of this process's unlabelled distorted copies (0 without an unlabelled penalty).</summary>
+    public int UnlabelledAtoms { get; private set; }
+
+    /// <summary>
+    /// This process's part of τ_u · Σ over the copies' atoms of Σ_k w_k Δp_ik² / (copy atoms over all ranks) (with
+    /// <see cref="PinnOptions.UnlabelledAgainstCell"/> Δp_i(copy) − Δp_i(cell) in place of Δp_i), added to
+    /// <paramref name="gradient"/> (the networks' part); the loss term's value.
+    /// </summary>
+    private double AddUnlabelledTerm(double[] x, double[] gradient)
+    {
+        using var scope = NewDisposeScope();
+        var net = _networks.Tensors(x, grad: true);
+        var sum = _networks.Touch(net);
+        var w = _o.PenaltyWeights is { } pw ? tensor(pw.ToArray(), dtype: ScalarType.Float64) : null;
+        for (int e = 0; e < _unlabelledElements.Length; e++)
+        {
+            if (_unlabelledElements[e].shape[0] == 0) continue;
+            var dp = _networks.Forward(net, e, _unlabelled!.index_select(0, _unlabelledElements[e]));
+            if (_unlabelledCell is not null) dp = dp - _networks.Forward(net, e, _unlabelledCell.index_select(0, _unlabelledElements[e]));
+            var dp2 = dp.pow(2);
+            sum = sum + (w is null ? dp2.sum() : (dp2 * w).sum());
+        }
+        var term = _o.UnlabelledPenalty / _unlabelledAtoms * sum;
+        var g = new double[gradient.Length];
+        _networks.Gradient(term, net, g);
+        for (int i = _nbase; i < g.Length; i++) gradient[i] += g[i];
+        return term.item<double>();
     }
 
     /// <summary>True when the batches are computed piece by piece as they are used (the streaming constructor).</summary>
@@ -382,6 +486,13 @@ public sealed class PinnTrainer
     /// after (the L2 penalty with the first). A rank without structures in the batch gives the L2 penalty alone (stage 2, <paramref name="l2"/>).
     /// </summary>
     private double PartLossAndGradient(int bi, double[] x, double[] gradient, int stage, bool l2)
+    {
+        double loss = BatchPart(bi, x, gradient, stage, l2);
+        // the unlabelled penalty: once per batch evaluation, each rank its copies' share
+        return stage == 2 && _unlabelled is not null ? loss + AddUnlabelledTerm(x, gradient) : loss;
+    }
+
+    private double BatchPart(int bi, double[] x, double[] gradient, int stage, bool l2)
     {
         Array.Clear(gradient);
         var indices = _batchIndices[bi];

@@ -90,8 +90,10 @@ public class PinnCliTests
                 """);
             return path;
         }
-        var (code, stdout, stderr) = CliTests.Run("train", Config("so4.yaml", "{type: so4, parameters: {twojmax: 2, rcutfac: 4.2}}", ", bop_rc: 4.0, bop_dc: 1.5"));
+        var (code, stdout, stderr) = CliTests.Run("train", Config("so4.yaml", "{type: so4, parameters: {twojmax: 2, rcutfac: 4.2}}", ", bop_rc: 4.0, bop_dc: 1.5, unlabelled_penalty: 0.1, unlabelled_copies: 2"));
         Assert.True(code == 0, stderr);
+        // the unlabelled penalty reaches the trainer: 2 copies of each of the 4 training cells (8 atoms each)
+        Assert.Contains("unlabelled penalty 0.1 (against zero) on 2 distorted copies of each training cell (strain ±0.05, volume ±0.05), 64 atoms", stdout + stderr);
         Assert.Contains("on so4", stdout + stderr);
         string model = Path.Combine(dir, "so4", "model.json");
         var (c2, _, e2) = CliTests.Run("test", model, Path.Combine(dir, "test.xyz"));
@@ -107,6 +109,10 @@ public class PinnCliTests
         Refused("bad-cutoff.yaml", "{type: so4, parameters: {twojmax: 2}}", ", bop_rc: 3.0, bop_dc: 3.5", "bop_dc");
         Refused("bad-steps.yaml", "{type: so4, parameters: {twojmax: 2}}", ", penalty_steps: [0.1, 0.01], penalty_step_epochs: [1]", "penalty_step_epochs");
         Refused("bad-weights.yaml", "{type: so4, parameters: {twojmax: 2}}", ", penalty_weights: [1, 1, 1]", "penalty_weights");
+        Refused("bad-unlabelled.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: -1", "unlabelled_penalty");
+        Refused("bad-unlabelled-strain.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: 1, unlabelled_strain: 0.9", "unlabelled_strain");
+        Refused("bad-unlabelled-reference.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: 1, unlabelled_reference: data", "unlabelled_reference");
+        Refused("bad-unlabelled-copies.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: 1, unlabelled_copies: 0", "unlabelled_copies");
 
         void Refused(string name, string descriptor, string extra, string key)
         {

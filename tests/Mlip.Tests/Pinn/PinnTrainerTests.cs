@@ -65,6 +65,32 @@ public class PinnTrainerTests
             }
         }
         double loss = w.Energy * le / set.Count + w.Force * lf / nf + w.Stress * ls / ns;
+        if (stage == 2 && o.UnlabelledPenalty > 0)
+        {
+            // the unlabelled term: the copies made again and their descriptors computed here, Δp from the managed networks
+            var copies = DistortedCopies.Make(set.Structures, [.. Enumerable.Range(0, set.Count)], o.UnlabelledCopies, o.UnlabelledStrain, o.UnlabelledVolume, o.Seed);
+            double upen = 0;
+            int uatoms = 0;
+            var dpCell = new double[dp.Length];
+            for (int q = 0; q < copies.Length; q++)
+            {
+                var c = copies[q];
+                var ds = d.Compute(c, false);
+                var dc = d.Compute(set.Structures[q / o.UnlabelledCopies], false);
+                for (int i = 0; i < c.Count; i++)
+                {
+                    model.Forward(0, ds.Of(i), dp, ws);
+                    if (o.UnlabelledAgainstCell)
+                    {
+                        model.Forward(0, dc.Of(i), dpCell, ws);
+                        for (int k = 0; k < dp.Length; k++) dp[k] -= dpCell[k];
+                    }
+                    for (int k = 0; k < dp.Length; k++) upen += (o.PenaltyWeights?[k] ?? 1) * dp[k] * dp[k];
+                    uatoms++;
+                }
+            }
+            loss += o.UnlabelledPenalty * upen / uatoms;
+        }
         return stage == 2 ? loss + o.Penalty * pen / atoms : loss;
     }
 
@@ -76,16 +102,31 @@ public class PinnTrainerTests
         return x;
     }
 
-    /// <summary>weighted: penalty_weights, one weight per BOP parameter of the set in the penalty.</summary>
+    /// <summary>weighted: penalty_weights, one weight per BOP parameter of the set in the penalty; unlabelled: the penalty at
+    /// distorted copies of the training cells (unlabelled_penalty, two copies each, strong enough to dominate the loss's gradient);
+    /// againstCell: that penalty on the difference from the same atom's correction in the undistorted cell.</summary>
     [Theory]
-    [InlineData("pinn", false)]
-    [InlineData("so4", false)]
-    [InlineData("pinn", true)]
-    public void TorchLossEqualsTheManagedModelAndGradientsEqualFiniteDifferences(string descriptor, bool weighted)
+    [InlineData("pinn", false, false, false)]
+    [InlineData("so4", false, false, false)]
+    [InlineData("pinn", true, false, false)]
+    [InlineData("so4", false, true, false)]
+    [InlineData("pinn", true, true, false)]
+    [InlineData("so4", false, true, true)]
+    [InlineData("pinn", true, true, true)]
+    public void TorchLossEqualsTheManagedModelAndGradientsEqualFiniteDifferences(string descriptor, bool weighted, bool unlabelled, bool againstCell)
     {
         var (set, d) = Data(descriptor);
         var o = weighted ? Options with { PenaltyWeights = [1, 30, 0.5, 2, 100, 1, 40, 0.2], Penalty = 0.1 } : Options;
-        var t = new PinnTrainer(set, o);
+        if (unlabelled) o = o with { UnlabelledPenalty = againstCell ? 300.0 : 3.0, UnlabelledCopies = 2, UnlabelledStrain = 0.08, UnlabelledVolume = 0.1, UnlabelledAgainstCell = againstCell };
+        var t = new PinnTrainer(set, o, d);
+        if (unlabelled)
+        {
+            // the term is in the loss (not ignored): the loss without it differs
+            var x1 = RandomNetwork(t, 5);
+            double with = t.LossAndGradient(x1, new double[x1.Length], 2);
+            double without = new PinnTrainer(set, o with { UnlabelledPenalty = 0 }).LossAndGradient(x1, new double[x1.Length], 2);
+            Assert.True(with > without * 1.01, $"unlabelled term missing: {with} vs {without}");
+        }
         var x = RandomNetwork(t, 5);
         var g = new double[x.Length];
         foreach (int stage in new[] { 1, 2 })
@@ -184,5 +225,68 @@ public class PinnTrainerTests
             Assert.NotEqual(straight.Networks[0].Layers[^1].Weights, constant.Networks[0].Layers[^1].Weights);
         }
         finally { dir.Delete(true); }
+    }
+
+    /// <summary>
+    /// unlabelled_penalty: a run stopped and resumed equals the straight run bit for bit (the copies are made again from the
+    /// seed), the term changes the result, and without the descriptor the trainer refuses it in one line.
+    /// </summary>
+    [Fact]
+    public void UnlabelledPenaltyResumesExactlyAndActs()
+    {
+        var o = Options with { UnlabelledPenalty = 1.0, BopEpochs = 2, Epochs = 4, CheckpointEvery = 1 };
+        var (set, d) = Data();
+        Assert.Throws<Mlip.Validation.MlipException>(() => new PinnTrainer(set, o));
+        // unlabelled_groups: only the cells of those groups get copies; none of the group: refused in one line naming it
+        Assert.Contains("Elastic", Assert.Throws<Mlip.Validation.MlipException>(() => new PinnTrainer(set, o with { UnlabelledGroups = ["Elastic"] }, d)).Message);
+        set.Structures[1].Group = "Elastic";
+        Assert.Equal(set.Structures[1].Count, new PinnTrainer(set, o with { UnlabelledGroups = ["Elastic"] }, d).UnlabelledAtoms);
+        set.Structures[1].Group = null;
+        var dir = Directory.CreateTempSubdirectory("mlip-pinn-unlabelled");
+        try
+        {
+            var (straight, _, _) = new PinnTrainer(set, o, d).Train(TextWriter.Null, Path.Combine(dir.FullName, "a.json"));
+            string cp = Path.Combine(dir.FullName, "b.json");
+            new PinnTrainer(set, o with { Epochs = 2 }, d).Train(TextWriter.Null, cp);
+            var (resumed, _, _) = new PinnTrainer(set, o, d).Train(TextWriter.Null, cp, resume: true);
+            var (without, _, _) = new PinnTrainer(set, o with { UnlabelledPenalty = 0 }, d).Train(TextWriter.Null, Path.Combine(dir.FullName, "c.json"));
+            for (int l = 0; l < straight.Networks[0].Layers.Count; l++)
+            {
+                Assert.Equal(straight.Networks[0].Layers[l].Weights, resumed.Networks[0].Layers[l].Weights);
+                Assert.Equal(straight.Networks[0].Layers[l].Bias, resumed.Networks[0].Layers[l].Bias);
+            }
+            Assert.NotEqual(straight.Networks[0].Layers[^1].Weights, without.Networks[0].Layers[^1].Weights);
+        }
+        finally { dir.Delete(true); }
+    }
+
+    /// <summary>The copies: F = s (I + ε) with ε symmetric, |ε_ij| ≤ strain, |s³ − 1| ≤ volume; positions follow the cell; the same seed and index give the same copy, another index another.</summary>
+    [Fact]
+    public void DistortedCopiesAreBoundedDeterministicStrains()
+    {
+        var cell = Crystals.Rattle(Crystals.Diamond("Si", 5.43), 0.05, 2);
+        for (int index = 0; index < 50; index++)
+        {
+            var f = DistortedCopies.Deformation(1, index, 0, 0.06, 0.04);
+            Assert.Equal(f, DistortedCopies.Deformation(1, index, 0, 0.06, 0.04));
+            Assert.NotEqual(f, DistortedCopies.Deformation(1, index, 1, 0.06, 0.04));
+            Assert.Equal(f.M01, f.M10); Assert.Equal(f.M02, f.M20); Assert.Equal(f.M12, f.M21);
+            // s from the trace is not separable: bound the parts through s ∈ [(1 − v)^(1/3), (1 + v)^(1/3)]
+            double sMin = Math.Cbrt(1 - 0.04), sMax = Math.Cbrt(1 + 0.04);
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
+                {
+                    double e = f[i, j] - (i == j ? 1.0 : 0.0);
+                    double lo = i == j ? sMin * 0.94 - 1 : -sMax * 0.06, hi = i == j ? sMax * 1.06 - 1 : sMax * 0.06;
+                    Assert.InRange(e, lo - 1e-15, hi + 1e-15);
+                }
+        }
+        var copies = DistortedCopies.Make([cell, cell], [3, 4], 2, 0.06, 0.04, 1);
+        Assert.Equal(4, copies.Length);
+        var f3 = DistortedCopies.Deformation(1, 3, 1, 0.06, 0.04);
+        Assert.Equal(cell.Cell * f3, copies[1].Cell);
+        for (int i = 0; i < cell.Count; i++) Assert.Equal(cell.Positions[i] * f3, copies[1].Positions[i]);
+        Assert.Null(copies[1].Energy);
+        Assert.NotEqual(copies[0].Cell, copies[2].Cell);
     }
 }

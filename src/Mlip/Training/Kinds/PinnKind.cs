@@ -60,6 +60,24 @@ public sealed record PinnSettings
     [Setting("penalty_weights", "weight of each BOP parameter of an element's set in the penalty (A, alpha, B, beta, h, sigma, zeta, lambda for one element; docs/pinn.md); none: all 1", Min = 0, DefaultText = "none")]
     public double[]? PenaltyWeights { get; init; }
 
+    [Setting("unlabelled_penalty", "weight of a penalty on the network's correction |dp|^2 at unlabelled distorted copies of the training cells (holds the correction small where the data end; docs/pinn.md); 0: none", Min = 0)]
+    public double UnlabelledPenalty { get; init; }
+
+    [Setting("unlabelled_copies", "distorted copies of each training cell for unlabelled_penalty", Min = 1, Max = 100)]
+    public int UnlabelledCopies { get; init; } = 1;
+
+    [Setting("unlabelled_strain", "largest component of the random symmetric strain of a copy for unlabelled_penalty", Min = 0, Max = 0.5)]
+    public double UnlabelledStrain { get; init; } = 0.05;
+
+    [Setting("unlabelled_volume", "largest relative volume change of a copy (an extra isotropic scaling) for unlabelled_penalty", Min = 0, Max = 0.5)]
+    public double UnlabelledVolume { get; init; } = 0.05;
+
+    [Setting("unlabelled_reference", "what unlabelled_penalty holds the correction at a copy to: zero (|dp|^2) or cell (|dp(copy) - dp(same atom in the undistorted cell)|^2: the correction varies slowly under strain, free at the data)", Choices = ["zero", "cell"])]
+    public string UnlabelledReference { get; init; } = "zero";
+
+    [Setting("unlabelled_groups", "groups (config types, comma-separated) whose training cells get the copies of unlabelled_penalty; none: every training cell", DefaultText = "none")]
+    public string? UnlabelledGroups { get; init; }
+
     [Setting("evaluate_every", "epochs between validation evaluations (learning_curve.csv)", Min = 1)]
     public int EvaluateEvery { get; init; } = 10;
 
@@ -127,6 +145,12 @@ public sealed class PinnKind : ModelKind<PinnSettings>
             Penalty = s.Penalty,
             PenaltySchedule = s.PenaltySchedule(),
             PenaltyWeights = s.PenaltyWeights,
+            UnlabelledPenalty = s.UnlabelledPenalty,
+            UnlabelledCopies = s.UnlabelledCopies,
+            UnlabelledStrain = s.UnlabelledStrain,
+            UnlabelledVolume = s.UnlabelledVolume,
+            UnlabelledAgainstCell = s.UnlabelledReference == "cell",
+            UnlabelledGroups = s.UnlabelledGroups?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             EvaluateEvery = s.EvaluateEvery,
             CheckpointEvery = s.CheckpointEvery,
             L2 = s.L2,
@@ -147,16 +171,18 @@ public sealed class PinnKind : ModelKind<PinnSettings>
             c.Log.WriteLine($"descriptor store: {(done == store.ChunkCount ? "reusing the features of" : "features of")} {store.Describe()}; batches streamed in pieces of at most {store.ChunkAtoms} atoms " +
                             "(descriptors, derivative blocks and BOP geometry computed per piece at every loss evaluation; store: none holds them all)");
         }
-        else trainer = new PinnTrainer(c.Set!, options);
+        else trainer = new PinnTrainer(c.Set!, options, c.Descriptor);
         c.Log.WriteLine($"pinn: {string.Join("-", new[] { c.Descriptor.FeatureCount }.Concat(options.Hidden).Append(new Calculators.PinnBopLayout(c.Elements.Count).SetSize))} network per element on {c.Descriptor.Name}, {options.Activation}, BOP R_c {rc} Å, d_c {dc} Å, " +
                         $"{trainer.ParameterCount} parameters; stage 1: {options.BopEpochs} L-BFGS iterations on the BOP, stage 2: {options.Optimizer} {options.Epochs} epochs, " +
-                        $"{trainer.TrainStructures} training / {trainer.ValidationStructures} validation structures");
+                        $"{trainer.TrainStructures} training / {trainer.ValidationStructures} validation structures" +
+                        (options.UnlabelledPenalty > 0 ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                            $"; unlabelled penalty {options.UnlabelledPenalty:G4} (against {s.UnlabelledReference}) on {options.UnlabelledCopies} distorted cop{(options.UnlabelledCopies == 1 ? "y" : "ies")} of each training cell{(s.UnlabelledGroups is { } ug ? $" of {ug}" : "")} (strain ±{options.UnlabelledStrain:G3}, volume ±{options.UnlabelledVolume:G3}), {trainer.UnlabelledAtoms} atoms") : ""));
         var (m, curve, finalLoss) = trainer.Train(c.Log, c.Output is null ? null : Path.Combine(c.Output, "checkpoint.json"), c.Resume);
         if (c.Output is not null && c.Communicator.IsRoot) TrainingRun.WriteLearningCurve(c.Output, curve);
         return new ModelFitResult(m, new JsonObject
         {
             ["optimizer"] = options.Optimizer, ["bop_epochs"] = options.BopEpochs, ["epochs"] = options.Epochs,
-            ["penalty"] = options.Penalty, ["penalty_final"] = options.PenaltyAt(options.Epochs), ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount, ["streamed"] = trainer.Streams,
+            ["penalty"] = options.Penalty, ["penalty_final"] = options.PenaltyAt(options.Epochs), ["unlabelled_penalty"] = options.UnlabelledPenalty, ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount, ["streamed"] = trainer.Streams,
         });
     }
 }

@@ -138,17 +138,8 @@ public sealed class VerletListTests
         lists.Add(v.Get(moved));
         foreach (var nl in lists)
         {
-            var rev = nl.Reverse;
             Assert.True(nl.PairCount > 16 * 2 * s.Count);
-            for (int p = 0; p < nl.PairCount; p++)
-            {
-                int q = rev[p];
-                Assert.Equal(p, rev[q]);
-                Assert.Equal((nl.Centers[p], nl.Neighbors[p]), (nl.Neighbors[q], nl.Centers[q]));
-                Assert.Equal((-nl.Shifts[3 * p], -nl.Shifts[3 * p + 1], -nl.Shifts[3 * p + 2]), (nl.Shifts[3 * q], nl.Shifts[3 * q + 1], nl.Shifts[3 * q + 2]));
-                Assert.Equal(-nl.Vectors[p], nl.Vectors[q]);
-                Assert.Equal(nl.Distances[p], nl.Distances[q]);
-            }
+            AssertReverseIndex(nl);
         }
         var big = Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 5, 5, 5), 0.1, 3);
         NeighborList Reused(int threads)
@@ -181,16 +172,8 @@ public sealed class VerletListTests
             {
                 using var limit = Mlip.Validation.MlipParallel.LimitThreads(threads);
                 var nl = NeighborList.Build(big, cutoff);
-                var rev = nl.Reverse;
-                for (int p = 0; p < nl.PairCount; p++)
-                {
-                    int q = rev[p];
-                    Assert.Equal(p, rev[q]);
-                    Assert.Equal((nl.Centers[p], nl.Neighbors[p]), (nl.Neighbors[q], nl.Centers[q]));
-                    Assert.Equal((-nl.Shifts[3 * p], -nl.Shifts[3 * p + 1], -nl.Shifts[3 * p + 2]), (nl.Shifts[3 * q], nl.Shifts[3 * q + 1], nl.Shifts[3 * q + 2]));
-                    Assert.Equal(-nl.Vectors[p], nl.Vectors[q]);
-                }
-                return rev.ToArray();
+                AssertReverseIndex(nl);
+                return nl.Reverse.ToArray();
             }
             Assert.Equal(Index(1), Index(2));
         }
@@ -208,5 +191,19 @@ public sealed class VerletListTests
         Assert.Equal(r.Forces, state.Forces);
         Assert.Equal(r.Energy, state.PotentialEnergy);
         Assert.Equal(r.Stress, state.Stress);
+    }
+    /// <summary>Every pair's reverse names the other end: the reverse of the reverse, swapped atoms, opposite image shift and vector, same distance.</summary>
+    private static void AssertReverseIndex(NeighborList nl)
+    {
+        var rev = nl.Reverse;
+        for (int p = 0; p < nl.PairCount; p++)
+        {
+            int q = rev[p];
+            Assert.Equal(p, rev[q]);
+            Assert.Equal((nl.Centers[p], nl.Neighbors[p]), (nl.Neighbors[q], nl.Centers[q]));
+            Assert.Equal((-nl.Shifts[3 * p], -nl.Shifts[3 * p + 1], -nl.Shifts[3 * p + 2]), (nl.Shifts[3 * q], nl.Shifts[3 * q + 1], nl.Shifts[3 * q + 2]));
+            Assert.Equal(-nl.Vectors[p], nl.Vectors[q]);
+            Assert.Equal(nl.Distances[p], nl.Distances[q]);
+        }
     }
 }

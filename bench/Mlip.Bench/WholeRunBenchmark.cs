@@ -63,6 +63,7 @@ public static class WholeRunBenchmark
                 "1 core s / 2 cores s: median whole seconds [min-max]");
         Console.WriteLine($"{"case",-22} {"atoms",6} {"steps",6} {"reps",4} {"LAMMPS loop",12} {"LAMMPS whole",13} {"Mlip whole",11} {"Mlip − start",13} {"whole/whole",12} {"net/loop",9} " +
             $"{(multi ? $"{"1 core→" + cores,-20} {"net",6} {"serial",7} {"1 core s",-22} {cores + " s",-22}" : "")}  {"cpu/cpu",8}  {"E LAMMPS (eV)",20} {"E Mlip (eV)",20} {"rel. diff",9}");
+        if (multi) CoreCheck(cli, cores, "before");
         foreach (var c in cases)
         {
             if (c.Files.Values.FirstOrDefault(f => !File.Exists(f)) is string missing) { Console.WriteLine($"{c.Name,-22} skipped: {missing} not found"); continue; }
@@ -141,7 +142,38 @@ public static class WholeRunBenchmark
                 $"{c.Name,-22} {c.Cell.Count,6} {steps,6} {k,4} {lLoop,12:F3} {lWhole,13:F3} {mWhole,11:F3} {mNet,13:F3} {mWhole / lWhole,12:F2} {(c.Predict ? double.NaN : mNet / lLoop),9:F2} " +
                 $"{(multi ? $"{speedup,-20} {net,6} {serial,7} {oneSpread,-22} {multiSpread,-22}" : "")}  {cpuRatio,8:F2}  {energies}"));
         }
+        if (multi) CoreCheck(cli, cores, "after");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"bench whole took {benchClock.Elapsed.TotalMinutes:F1} min"));
+    }
+
+    /// <summary>The cores of a <c>taskset</c> list ("0,1", "0-3", "0,2-3").</summary>
+    internal static IReadOnlyList<string> CoreList(string cores) =>
+        cores.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).SelectMany(part =>
+        {
+            int dash = part.IndexOf('-');
+            if (dash < 0) return [part];
+            int from = int.Parse(part[..dash], CultureInfo.InvariantCulture), to = int.Parse(part[(dash + 1)..], CultureInfo.InvariantCulture);
+            return Enumerable.Range(from, to - from + 1).Select(i => i.ToString(CultureInfo.InvariantCulture));
+        }).ToList();
+
+    /// <summary>Speed of each core alone: the same one-thread whole `mlip md` (SW, 512 atoms, 2000 steps) pinned to each core of
+    /// <paramref name="cores"/>, twice each, interleaved; the faster of the two per core. A virtual machine's vCPUs can differ
+    /// (another guest on the same physical core): a parallel region waits for its slowest block, so when the slowest core takes
+    /// clearly longer than the fastest the multi-core ratios above say more about the host than about the code.</summary>
+    private static void CoreCheck(string cli, string cores, string when)
+    {
+        var list = CoreList(cores);
+        var cell = Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 4, 4, 4), 0.05, 12345);
+        var probe = new Case("core check", cell, cell, ["-p", "sw"], "", "", 2000, new Dictionary<string, string>());
+        var best = list.ToDictionary(k => k, _ => double.PositiveInfinity);
+        for (int r = 0; r < 2; r++)
+            foreach (var core in list)
+                best[core] = Math.Min(best[core], RunMlip(cli, probe, cell, probe.Steps, core).Seconds);
+        double slowest = best.Values.Max(), fastest = best.Values.Min();
+        string each = string.Join(", ", list.Select(k => string.Create(CultureInfo.InvariantCulture, $"core {k} {best[k]:F2} s")));
+        string line = string.Create(CultureInfo.InvariantCulture,
+            $"core check {when} the cases (one-thread mlip md, SW 512 atoms, 2000 steps, on each core alone, best of 2): {each}; slowest/fastest {slowest / fastest:F2}");
+        Console.WriteLine(slowest / fastest > 1.15 ? line + "  CORES DIFFER: multi-core ratios are bounded by the slowest core" : line);
     }
 
     /// <summary>The median (the mean of the middle two for an even count).</summary>

@@ -174,6 +174,10 @@ public static class WholeRunBenchmark
         string line = string.Create(CultureInfo.InvariantCulture,
             $"core check {when} the cases (one-thread mlip md, SW 512 atoms, 2000 steps, on each core alone, best of 2): {each}; slowest/fastest {slowest / fastest:F2}");
         Console.WriteLine(slowest / fastest > 1.15 ? line + "  CORES DIFFER: multi-core ratios are bounded by the slowest core" : line);
+        // the hand-off between the first two cores: what each fork/join of a parallel region pays
+        if (list.Count >= 2 && int.TryParse(list[0], out int a) && int.TryParse(list[1], out int b) && CoreHandoff.RoundTripNanoseconds(a, b) is double ns)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"thread hand-off between cores {a} and {b} {when} the cases: {ns:F0} ns per round trip (median of 7 batches of 20000; two threads pinned, spinning on one flag)"));
     }
 
     /// <summary>The median (the mean of the middle two for an even count).</summary>

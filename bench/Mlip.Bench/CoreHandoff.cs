@@ -1,0 +1,66 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace Mlip.Bench;
+
+/// <summary>
+/// The round trip of a hand-off between two threads pinned to two cores (Linux <c>sched_setaffinity</c> on each thread):
+/// one thread flips a shared flag and spins until the other flips it back. This is the latency every fork/join of a
+/// parallel region pays; a virtual machine's vCPUs can be near (sibling threads, one cache) or far (other sockets, other
+/// hosts' scheduling), and that changes the two-core ratio of short steps although each core alone runs at full speed.
+/// </summary>
+internal static partial class CoreHandoff
+{
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int sched_setaffinity(int pid, nint size, ref ulong mask);
+
+    private static int _flag;
+
+    /// <summary>Median nanoseconds per round trip over <paramref name="batches"/> batches of <paramref name="trips"/>; null where pinning fails.</summary>
+    public static double? RoundTripNanoseconds(int coreA, int coreB, int trips = 20000, int batches = 7)
+    {
+        if (!OperatingSystem.IsLinux() || coreA > 63 || coreB > 63) return null;
+        var times = new double[batches];
+        bool pinned = true;
+        var ready = new Barrier(2);
+        var echo = new Thread(() =>
+        {
+            ulong mask = 1UL << coreB;
+            if (sched_setaffinity(0, sizeof(ulong), ref mask) != 0) pinned = false;
+            ready.SignalAndWait();
+            for (int b = 0; b < batches && pinned; b++)
+                for (int t = 0; t < trips; t++)
+                {
+                    while (Volatile.Read(ref _flag) != 1) Thread.SpinWait(1);
+                    Volatile.Write(ref _flag, 0);
+                }
+        }) { IsBackground = true };
+        echo.Start();
+        ulong own = 1UL << coreA;
+        var previous = Process.GetCurrentProcess().ProcessorAffinity;
+        try
+        {
+            if (sched_setaffinity(0, sizeof(ulong), ref own) != 0) pinned = false;
+            ready.SignalAndWait();
+            if (!pinned) return null;
+            for (int b = 0; b < batches; b++)
+            {
+                var clock = Stopwatch.StartNew();
+                for (int t = 0; t < trips; t++)
+                {
+                    Volatile.Write(ref _flag, 1);
+                    while (Volatile.Read(ref _flag) != 0) Thread.SpinWait(1);
+                }
+                times[b] = clock.Elapsed.TotalNanoseconds / trips;
+            }
+            echo.Join();
+            return WholeRunBenchmark.Median(times);
+        }
+        finally
+        {
+            // the bench's own thread goes back to every core it had
+            ulong all = (ulong)(long)previous;
+            sched_setaffinity(0, sizeof(ulong), ref all);
+        }
+    }
+}

@@ -37,7 +37,8 @@ internal static partial class CoreHandoff
         }) { IsBackground = true };
         echo.Start();
         ulong own = 1UL << coreA;
-        var previous = Process.GetCurrentProcess().ProcessorAffinity;
+        using var self = Process.GetCurrentProcess();
+        var previous = self.ProcessorAffinity;
         try
         {
             if (sched_setaffinity(0, sizeof(ulong), ref own) != 0) pinned = false;

@@ -84,7 +84,7 @@ public static class FitCommand
                     var (sec, cols, memory) = fit.Estimate(basis);
                     total += sec;
                     static string G(long b) => (b / 1e9).ToString("F2", CultureInfo.InvariantCulture);
-                        rows.Add([basis.Label, basis.Family, cols.ToString(CultureInfo.InvariantCulture), sec.ToString("F0", CultureInfo.InvariantCulture),
+                    rows.Add([basis.Label, basis.Family, cols.ToString(CultureInfo.InvariantCulture), sec.ToString("F0", CultureInfo.InvariantCulture),
                         G(memory.Peak), G(memory.Blocks), G(memory.ValidationRows), G(memory.InFlight + memory.Garbage), G(memory.Solves), memory.Peak > fit.MemoryLimitBytes ? "skipped" : ""]);
                 }
                 TextTable.Write(stdout, rows);

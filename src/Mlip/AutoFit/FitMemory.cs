@@ -23,7 +23,7 @@ public static class FitMemory
 
     /// <summary>Where <see cref="Limit"/> came from, for the log.</summary>
     public static string LimitSource(double gigabytes) => gigabytes > 0 ? "search.memory / --memory"
-        : Environment.GetEnvironmentVariable(FitEstimate.MemoryVariable) is { Length: > 0 } ? FitEstimate.MemoryVariable : "the machine's available memory";
+        : FitEstimate.ForcedBytes() is not null ? FitEstimate.MemoryVariable : "the machine's available memory";
 
     /// <summary>The runtime, its compiled code and libraries (mlip fit loads no libtorch): 0.07-0.13 GB resident before a
     /// basis's build on the mlearn Si subsets of docs/fit.md, with room for the collector's own budget.</summary>

@@ -179,17 +179,8 @@ public sealed class VerletList
         var positions = _filterPositions; var translations = _translations;
         var sn = _scratchNeighbors; var sw = _scratchWide; var sv = _scratchVectors; var rank = _rank;
         double rc2 = Cutoff * Cutoff;
-        if (_checkMoved)
-        {
-            // NeedsBuild's test on this block's atoms
-            var reference = _reference;
-            double limit2 = 0.25 * Skin * Skin;
-            for (int i = first; i < end; i++)
-            {
-                Vec3 d = positions[i] - reference[i];
-                if (d.X * d.X + d.Y * d.Y + d.Z * d.Z > limit2) { Volatile.Write(ref _moved, 1); return; }
-            }
-        }
+        // NeedsBuild's test on this block's atoms
+        if (_checkMoved && MovedPastHalfSkin(positions, first, end)) { Volatile.Write(ref _moved, 1); return; }
         int w = wo[first];
         for (int i = first; i < end; i++)
         {
@@ -238,10 +229,17 @@ public sealed class VerletList
     private bool NeedsBuild(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc)
     {
         if (Stale(cell, positions.Length, pbc)) return true;
+        return MovedPastHalfSkin(positions, 0, positions.Length);
+    }
+
+    /// <summary>Whether an atom of <paramref name="first"/>..<paramref name="end"/> has moved more than skin/2 since the wide list was built.</summary>
+    private bool MovedPastHalfSkin(ReadOnlySpan<Vec3> positions, int first, int end)
+    {
+        var reference = _reference;
         double limit2 = 0.25 * Skin * Skin;
-        for (int i = 0; i < positions.Length; i++)
+        for (int i = first; i < end; i++)
         {
-            Vec3 d = positions[i] - _reference[i];
+            Vec3 d = positions[i] - reference[i];
             if (d.X * d.X + d.Y * d.Y + d.Z * d.Z > limit2) return true;
         }
         return false;

@@ -29,12 +29,7 @@ public sealed class PhaseTimes
     {
         if (!_on) return;
         var cpu = Cpu();
-        string line = string.Create(CultureInfo.InvariantCulture,
-            $"phase (rank {_comm.Rank} of {_comm.Size}): {phase}: {_wall.Elapsed.TotalSeconds:F2} s wall, {(cpu - _cpu).TotalSeconds:F2} s CPU");
-        if (_comm.Size > 1) Console.Error.WriteLine(line);
-        else _log.WriteLine(line);
-        _wall.Restart();
-        _cpu = cpu;
+        End(phase, _wall.Elapsed.TotalSeconds, cpu - _cpu, cpu, "");
     }
 
     /// <summary>
@@ -45,21 +40,28 @@ public sealed class PhaseTimes
     {
         if (!_on) return;
         using var self = Process.GetCurrentProcess();
-        double wall = (DateTime.Now - self.StartTime).TotalSeconds;
         var cpu = self.TotalProcessorTime;
-        string line = string.Create(CultureInfo.InvariantCulture,
-            $"phase (rank {_comm.Rank} of {_comm.Size}): {phase}: {wall:F2} s wall, {cpu.TotalSeconds:F2} s CPU (since the process started)");
-        if (_comm.Size > 1) Console.Error.WriteLine(line);
-        else _log.WriteLine(line);
+        End(phase, (DateTime.Now - self.StartTime).TotalSeconds, cpu, cpu, " (since the process started)");
+    }
+
+    /// <summary>Writes a phase's line and starts the next phase's clocks at <paramref name="cpuNow"/>.</summary>
+    private void End(string phase, double wall, TimeSpan cpu, TimeSpan cpuNow, string suffix)
+    {
+        Write(string.Create(CultureInfo.InvariantCulture, $"{phase}: {wall:F2} s wall, {cpu.TotalSeconds:F2} s CPU{suffix}"));
         _wall.Restart();
-        _cpu = cpu;
+        _cpu = cpuNow;
     }
 
     /// <summary>Writes a detail of the current phase (when phase times are on).</summary>
     public void Note(string detail)
     {
-        if (!_on) return;
-        string line = $"phase (rank {_comm.Rank} of {_comm.Size}): {detail}";
+        if (_on) Write(detail);
+    }
+
+    /// <summary>One line: to stderr under MPI (every rank's), else to the log.</summary>
+    private void Write(string text)
+    {
+        string line = $"phase (rank {_comm.Rank} of {_comm.Size}): {text}";
         if (_comm.Size > 1) Console.Error.WriteLine(line);
         else _log.WriteLine(line);
     }

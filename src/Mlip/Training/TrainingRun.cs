@@ -112,15 +112,7 @@ public static class TrainingRun
 
         // a nonlinear ACE is a PACE potential: its model file is model.yace
         string modelPath = Path.Combine(config.Output, pace is null ? "model.json" : "model.yace");
-        // rank 0 writes the model and the metrics; under MPI rank 1 draws the parity plots meanwhile (every rank holds the
-        // gathered errors), and the ranks meet in a barrier, so the plots are there when rank 0 reports them
-        int plotter = comm.Size > 1 ? 1 : 0;
-        if (!comm.IsRoot)
-        {
-            if (comm.Rank == plotter) WriteParityPlots(config.Output, trainErrors, testErrors);
-            comm.Barrier();
-            return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime);
-        }
+        if (!comm.IsRoot) return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime); // rank 0 writes
         var training = new JsonObject
         {
             ["config"] = config.SourcePath,
@@ -143,9 +135,8 @@ public static class TrainingRun
             log.WriteLine($"wrote {Path.Combine(config.Output, "model.yace")} (pair_style pace)");
         }
         WriteMetrics(Path.Combine(config.Output, "metrics.json"), trainErrors, testErrors, descriptorTime, fitTime);
-        if (plotter == 0) WriteParityPlots(config.Output, trainErrors, testErrors);
-        else comm.Barrier();
-        phases.Mark(plotter == 0 ? "writing the model, metrics and plots" : "writing the model and metrics (rank 1: the plots)");
+        WriteParityPlots(config.Output, trainErrors, testErrors);
+        phases.Mark("writing the model, metrics and plots");
         return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime);
     }
 

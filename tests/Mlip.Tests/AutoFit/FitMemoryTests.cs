@@ -59,6 +59,26 @@ public class FitMemoryTests(ITestOutputHelper output)
         Assert.False(File.Exists(Path.Combine(dir, "out2", "model.json")), o2);
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-2")]
+    [InlineData("NaN")]
+    public void ANonPositiveMemoryLimitIsRefusedInOneLine(string gigabytes)
+    {
+        string dir = Prepare();
+        string outDir = Path.Combine(dir, "out");
+        Directory.CreateDirectory(outDir);
+        File.WriteAllText(Path.Combine(outDir, "model.json"), "kept"); // an earlier run's model stays as it was
+        var (code, stdout, stderr) = CliTests.Run("fit", Path.Combine(dir, "train.xyz"), "--config", Path.Combine(dir, "fit.yaml"), "-o", outDir, "--memory", gigabytes);
+        output.WriteLine(stdout + stderr);
+        Assert.Equal(1, code);
+        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.Contains("--memory must be a positive number of GB", lines[0]);
+        Assert.DoesNotContain("fit: ace L0", stdout);
+        Assert.Equal("kept", File.ReadAllText(Path.Combine(outDir, "model.json")));
+    }
+
     [Fact]
     public void ABasisOverTheLimitIsSkippedSayingWhatWouldMakeItFit()
     {

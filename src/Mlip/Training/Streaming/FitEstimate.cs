@@ -24,12 +24,15 @@ public sealed record FitEstimate(long PeakBytes, double Seconds, string Detail)
     /// <summary>The environment variable that, when set to a number of bytes, replaces the machine's available memory (to plan for another machine, and in tests).</summary>
     public const string MemoryVariable = "MLIP_MEMORY_BYTES";
 
+    /// <summary>The memory <see cref="MemoryVariable"/> sets (a positive whole number of bytes), or null when it is unset or not one.</summary>
+    public static long? ForcedBytes() =>
+        Environment.GetEnvironmentVariable(MemoryVariable) is { Length: > 0 } v
+        && long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out long forced) && forced > 0 ? forced : null;
+
     /// <summary>Memory the process may use: <see cref="MemoryVariable"/>, else MemAvailable of /proc/meminfo, else what the runtime reports.</summary>
     public static long AvailableBytes()
     {
-        if (Environment.GetEnvironmentVariable(MemoryVariable) is { Length: > 0 } v
-            && long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out long forced) && forced > 0)
-            return forced;
+        if (ForcedBytes() is long forced) return forced;
         try
         {
             foreach (var line in File.ReadLines("/proc/meminfo"))

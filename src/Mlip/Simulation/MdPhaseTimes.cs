@@ -34,6 +34,7 @@ public sealed class MdPhaseTimes
     {
         _owner = Thread.CurrentThread;
         MlipParallel.AccountThisThread();
+        WorkerPool.Accounting = true;
     }
 
     /// <summary>A mark for <see cref="Stop"/>: this thread's CPU time, its CPU inside parallel loops, the wall clock.</summary>
@@ -54,6 +55,10 @@ public sealed class MdPhaseTimes
     }
 
     private long _loopStartCpu, _loopStartWall, _loopStartAllocated, _loopStartRegions;
+    // the worker pool's participants (0: the loop thread, 1, 2 …: its workers): counts at the loop's start, sums over the loops
+    private const int Participants = 4;
+    private readonly WorkerPool.ParticipantTimes[] _poolStart = new WorkerPool.ParticipantTimes[Participants], _pool = new WorkerPool.ParticipantTimes[Participants];
+    private int _poolThreads;
     private readonly int[] _loopStartGc = new int[3];
     // start-up (process start to the first loop) and the JIT: methods compiled and compile time before the first loop and in the loops
     private double _startupCpu = double.NaN, _startupWall = double.NaN;
@@ -77,6 +82,8 @@ public sealed class MdPhaseTimes
         _loopStartAllocated = GC.GetTotalAllocatedBytes();
         _loopStartRegions = MlipParallel.Regions;
         for (int g = 0; g < 3; g++) _loopStartGc[g] = GC.CollectionCount(g);
+        if (MlipParallel.CurrentPool is { } pool)
+            for (int p = 0; p < Participants; p++) _poolStart[p] = pool.Participant(p);
     }
 
     /// <summary>Adds the run of <paramref name="steps"/> steps since <see cref="BeginLoop"/>.</summary>
@@ -90,6 +97,18 @@ public sealed class MdPhaseTimes
         _jitInLoop += System.Runtime.JitInfo.GetCompiledMethodCount() - _loopStartJit;
         _jitTimeInLoop += System.Runtime.JitInfo.GetCompilationTime() - _loopStartJitTime;
         _steps += steps;
+        if (MlipParallel.CurrentPool is { } pool)
+        {
+            _poolThreads = Math.Max(_poolThreads, pool.WorkerCount + 1);
+            for (int p = 0; p < Participants; p++)
+            {
+                var (now, start) = (pool.Participant(p), _poolStart[p]);
+                var sum = _pool[p];
+                _pool[p] = new(sum.RegionCpuNs + now.RegionCpuNs - start.RegionCpuNs, sum.Regions + now.Regions - start.Regions,
+                    sum.OwnBlocks + now.OwnBlocks - start.OwnBlocks, sum.TakenBlocks + now.TakenBlocks - start.TakenBlocks,
+                    sum.ThreadCpuNs + now.ThreadCpuNs - start.ThreadCpuNs);
+            }
+        }
     }
 
     /// <summary>Steps accounted so far.</summary>
@@ -123,6 +142,15 @@ public sealed class MdPhaseTimes
             $"  serial fraction of the loop thread's CPU {(thread > 0 ? serial / thread : 0):F4}; process CPU {_processCpu / 1e6 / per:F3} ms per step (all threads), wall {_loopWall * 1e3 / Stopwatch.Frequency / per:F3} ms per step"));
         w.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {_regions / per:F1} parallel loops per step; {_allocated / per / 1024:F1} KiB allocated per step (all threads); gen0/1/2 collections in the loop {_gc[0]}/{_gc[1]}/{_gc[2]}"));
+        for (int p = 0; p < Math.Min(_poolThreads, Participants); p++)
+        {
+            var t = _pool[p];
+            string who = p == 0 ? "loop thread" : $"worker {p}";
+            string own = p == 0 ? "" : string.Create(CultureInfo.InvariantCulture,
+                $"; thread CPU {t.ThreadCpuNs / 1e6 / per:F3} ms per step (outside blocks: spinning, waiting, waking {(t.ThreadCpuNs - t.RegionCpuNs) / 1e6 / per:F3})");
+            w.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  pool, {who}: CPU running blocks {t.RegionCpuNs / 1e6 / per:F3} ms per step in {t.Regions / per:F1} regions, blocks of its own range {t.OwnBlocks / per:F1}, taken from others {t.TakenBlocks / per:F1}{own}"));
+        }
         w.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  start-up to the first step: process CPU {_startupCpu:F3} s, wall {_startupWall:F3} s; JIT before the loop {_jitBefore} methods, {_jitTimeBefore.TotalSeconds:F3} s; in the loop {_jitInLoop} methods, {_jitTimeInLoop.TotalSeconds:F3} s"));
     }

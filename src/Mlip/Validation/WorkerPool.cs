@@ -10,9 +10,12 @@ namespace Mlip.Validation;
 /// tiered JIT, timers) does not delay them.
 /// <para>
 /// A region (<see cref="TryRun{TScratch}"/>) cuts the items into the same blocks as <see cref="MlipParallel.ForChunks{TScratch}(int, int, Func{TScratch}, Action{int, int, TScratch})"/>
-/// (fixed size, independent of the thread count); the calling thread and the workers take blocks in turn from one
-/// counter, each with its own scratch. A body that writes only its own items' outputs therefore gives the same bits on
-/// any thread count, whichever thread ran which block. An exception in a body stops the handing out of blocks; the
+/// (fixed size, independent of the thread count). Each participant (the calling thread, the workers) owns a contiguous
+/// range of the blocks, the same in every region (the caller the first), and runs its own from the front; when it has none
+/// left it takes the others' from their end. So in a run of regions over the same atoms (the passes of MD steps) a thread
+/// mostly reads what it wrote itself, in its own cache, instead of lines written on the other core, and a slower thread's
+/// last blocks still go to the faster one. Each participant has its own scratch. A body that writes only its own items'
+/// outputs gives the same bits on any thread count, whichever thread ran which block. An exception in a body stops the handing out of blocks; the
 /// region waits for the blocks already started, then throws on the calling thread as <see cref="MlipParallel"/> does
 /// (a user error unwrapped, others in an <see cref="AggregateException"/>). A loop started inside a region (nested) runs
 /// serially on its thread. <see cref="Dispose"/> ends the threads.
@@ -29,15 +32,53 @@ public sealed class WorkerPool : IDisposable
     private readonly object _grow = new();
     private readonly ManualResetEventSlim _joined = new(false, 0);
 
-    // The region now open: its generation in the high 32 bits, the next block to hand out in the low 32 bits.
-    private long _ticket;
+    // The generation of the region now open (the workers spin on it between regions) and the number of workers running a
+    // block of it (the caller spins on it at the join): each on a cache line pair of its own, away from the fields that
+    // the caller writes while the workers spin.
+    private Padded _ticket;
+    private Padded _active;
     private Region? _region;
-    private int _active;
     private volatile bool _disposed;
     private int _busy;
     private long _regions;
 
     [ThreadStatic] private static bool _inRegion;
+
+    /// <summary>Longs between two counters written by different threads: 128 bytes, a pair of cache lines (the adjacent-line prefetcher fetches pairs).</summary>
+    private const int Pad = 16;
+
+    /// <summary>A counter alone on its pair of cache lines.</summary>
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit, Size = 256)]
+    private struct Padded
+    {
+        [System.Runtime.InteropServices.FieldOffset(128)] public int Value;
+    }
+
+    /// <summary>Participants (the caller and the first workers) whose CPU time and blocks are counted when <see cref="Accounting"/> is on.</summary>
+    public const int MaxAccounted = 8;
+
+    // per participant p, at (p + 1) · Pad: CPU ns in its regions, regions, own blocks, blocks taken from others, its thread's CPU ns (workers, after each region)
+    private readonly long[] _stats = new long[(MaxAccounted + 1) * Pad];
+
+    /// <summary>
+    /// Whether pools count, per participant, the CPU time of the calling or worker thread inside regions and in all, and the
+    /// blocks it ran of its own range and took from the others' (<see cref="Participant"/>; MD's phase times, MLIP_PHASE_TIMES=1).
+    /// Two reads of the thread's CPU clock per region and participant; off by default.
+    /// </summary>
+    public static bool Accounting { get; set; }
+
+    /// <summary>What a participant of the regions (0: the caller, w + 1: worker w) did so far, when <see cref="Accounting"/> was on.</summary>
+    public readonly record struct ParticipantTimes(long RegionCpuNs, long Regions, long OwnBlocks, long TakenBlocks, long ThreadCpuNs);
+
+    /// <summary>The counts of <paramref name="participant"/> (0: the caller, w + 1: worker w; below <see cref="MaxAccounted"/>); the caller's thread CPU is not kept (0).</summary>
+    public ParticipantTimes Participant(int participant)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(participant);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(participant, MaxAccounted);
+        int at = (participant + 1) * Pad;
+        return new(Volatile.Read(ref _stats[at]), Volatile.Read(ref _stats[at + 1]), Volatile.Read(ref _stats[at + 2]),
+            Volatile.Read(ref _stats[at + 3]), Volatile.Read(ref _stats[at + 4]));
+    }
 
     /// <summary>Whether the calling thread is running a body of a region (a worker, or the caller during its region): loops started here run serially.</summary>
     public static bool InRegion => _inRegion;
@@ -63,21 +104,21 @@ public sealed class WorkerPool : IDisposable
             int blocks = (count + chunk - 1) / chunk;
             if (blocks == 0) return true;
             int helpers = Math.Min(threads, blocks) - 1;
-            var region = new Region<TScratch>(count, chunk, blocks, helpers, scratch, body, release);
+            var region = new Region<TScratch>(count, chunk, blocks, helpers, Accounting ? _stats : null, scratch, body, release);
             if (helpers == 0)
             {
-                Participate(region, generation: -1);
+                Participate(region, 0);
                 region.ThrowIfFailed();
                 return true;
             }
             EnsureWorkers(helpers);
-            long generation = (Interlocked.Read(ref _ticket) >> 32) + 1;
-            region.Generation = (int)generation;
+            int generation = Volatile.Read(ref _ticket.Value) + 1;
+            region.Generation = generation;
             Volatile.Write(ref _region, region);
-            Interlocked.Exchange(ref _ticket, generation << 32);
+            Interlocked.Exchange(ref _ticket.Value, generation);
             Interlocked.Increment(ref _regions);
             for (int w = 0; w < helpers; w++) _workers[w].Wake();
-            Participate(region, (int)generation);
+            Participate(region, 0);
             Join();
             Volatile.Write(ref _region, null);
             region.ThrowIfFailed();
@@ -86,34 +127,25 @@ public sealed class WorkerPool : IDisposable
         finally { Volatile.Write(ref _busy, 0); }
     }
 
-    /// <summary>Takes blocks of <paramref name="region"/> until none is left; generation −1: the caller alone (no ticket).</summary>
-    private void Participate(Region region, int generation)
+    /// <summary>Takes blocks of <paramref name="region"/> as participant <paramref name="participant"/> (0: the caller, w + 1: worker w) until none is left.</summary>
+    private void Participate(Region region, int participant)
     {
         bool outer = _inRegion;
         _inRegion = true;
+        long cpu = Accounting ? CpuClock.Thread() : 0;
         try
         {
-            if (generation < 0) region.RunBlocks(() => region.Failed ? -1 : region.NextSerial());
-            else region.RunBlocks(() => Claim(generation, region));
+            region.RunBlocks(participant);
         }
-        finally { _inRegion = outer; }
-    }
-
-    /// <summary>The next block of the region of <paramref name="generation"/>, or −1 when it has none left (or failed, or is no longer open).</summary>
-    private int Claim(int generation, Region region)
-    {
-        while (true)
+        finally
         {
-            long t = Interlocked.Read(ref _ticket);
-            int block = (int)(t & 0xFFFFFFFF);
-            if ((int)(t >> 32) != generation || block >= region.Blocks) return -1;
-            if (region.Failed)
+            _inRegion = outer;
+            if (Accounting && participant < MaxAccounted)
             {
-                // stop handing out blocks: mark the region exhausted
-                Interlocked.CompareExchange(ref _ticket, ((long)generation << 32) | (uint)region.Blocks, t);
-                return -1;
+                int at = (participant + 1) * Pad;
+                _stats[at] += CpuClock.Thread() - cpu;
+                _stats[at + 1]++;
             }
-            if (Interlocked.CompareExchange(ref _ticket, t + 1, t) == t) return block;
         }
     }
 
@@ -121,11 +153,11 @@ public sealed class WorkerPool : IDisposable
     private void Join()
     {
         long start = Stopwatch.GetTimestamp();
-        while (Volatile.Read(ref _active) != 0)
+        while (Volatile.Read(ref _active.Value) != 0)
         {
             if (Stopwatch.GetTimestamp() - start < SpinTicks) { Thread.SpinWait(20); continue; }
             _joined.Reset();
-            if (Volatile.Read(ref _active) == 0) break;
+            if (Volatile.Read(ref _active.Value) == 0) break;
             _joined.Wait();
         }
     }
@@ -142,17 +174,19 @@ public sealed class WorkerPool : IDisposable
     /// <summary>A worker's part of the current region (called when the ticket's generation changes).</summary>
     private void Serve(int generation, int worker)
     {
-        Interlocked.Increment(ref _active);
+        Interlocked.Increment(ref _active.Value);
         try
         {
             // the region read may already be the next one or none; only the region of this generation is served, and
             // Claim hands out its blocks only while the ticket is still that generation's
             var region = Volatile.Read(ref _region);
-            if (region is not null && region.Generation == generation && worker < region.Helpers) Participate(region, generation);
+            if (region is not null && region.Generation == generation && worker < region.Helpers) Participate(region, worker + 1);
         }
         finally
         {
-            if (Interlocked.Decrement(ref _active) == 0) _joined.Set();
+            // the worker's whole CPU so far (blocks, spinning, waking), before the join can see it done
+            if (Accounting && worker + 1 < MaxAccounted) _stats[(worker + 2) * Pad + 4] = CpuClock.Thread();
+            if (Interlocked.Decrement(ref _active.Value) == 0) _joined.Set();
         }
     }
 
@@ -195,16 +229,16 @@ public sealed class WorkerPool : IDisposable
         private void Loop()
         {
             _inRegion = true; // a loop started on a worker outside the pool's regions runs serially too
-            int seen = (int)(Interlocked.Read(ref _pool._ticket) >> 32);
+            int seen = Volatile.Read(ref _pool._ticket.Value);
             while (true)
             {
                 long start = Stopwatch.GetTimestamp();
                 int generation;
-                while ((generation = (int)(Interlocked.Read(ref _pool._ticket) >> 32)) == seen && !_pool._disposed)
+                while ((generation = Volatile.Read(ref _pool._ticket.Value)) == seen && !_pool._disposed)
                 {
                     if (Stopwatch.GetTimestamp() - start < SpinTicks) { Thread.SpinWait(20); continue; }
                     _wake.Reset();
-                    if ((int)(Interlocked.Read(ref _pool._ticket) >> 32) != seen || _pool._disposed) continue;
+                    if (Volatile.Read(ref _pool._ticket.Value) != seen || _pool._disposed) continue;
                     _wake.Wait();
                 }
                 if (_pool._disposed) return;
@@ -216,25 +250,69 @@ public sealed class WorkerPool : IDisposable
         public void Dispose() => _wake.Dispose();
     }
 
-    private abstract class Region(int blocks, int helpers)
+    private abstract class Region
     {
         /// <summary>The ticket generation of this region (set before it is published).</summary>
         public int Generation;
 
         /// <summary>Workers that take part (the caller besides).</summary>
-        public int Helpers { get; } = helpers;
+        public int Helpers { get; }
 
-        private readonly List<Exception> _errors = [];
-        private int _next;
-        private volatile bool _failed;
-
-        public int Blocks { get; } = blocks;
+        public int Blocks { get; }
         public bool Failed => _failed;
 
-        public int NextSerial() => _next < Blocks ? _next++ : -1;
+        private readonly List<Exception> _errors = [];
+        private volatile bool _failed;
+        private readonly long[]? _stats;
 
-        /// <summary>Runs blocks from <paramref name="claim"/> until it gives −1, with one scratch made on the first block.</summary>
-        public abstract void RunBlocks(Func<int> claim);
+        // Participant p (0: the caller, w + 1: worker w) owns the blocks [first, end) of slot (p + 1) · Pad, packed as
+        // first | end << 32, a cache line pair of its own: it takes them from the front, and when it has none left it takes
+        // the others' from their end. So each thread runs the same items in every region of a run (the same atoms every
+        // step: what it wrote in one region is in its own cache in the next), and a slower thread's last blocks still go
+        // to the faster one.
+        private readonly long[] _ranges;
+
+        protected Region(int blocks, int helpers, long[]? stats)
+        {
+            Blocks = blocks;
+            Helpers = helpers;
+            _stats = stats;
+            int participants = helpers + 1;
+            _ranges = new long[(participants + 1) * Pad];
+            for (int p = 0; p < participants; p++)
+            {
+                long first = (long)blocks * p / participants, end = (long)blocks * (p + 1) / participants;
+                _ranges[(p + 1) * Pad] = Pack((int)first, (int)end);
+            }
+        }
+
+        /// <summary>The next block for <paramref name="participant"/>: its own first, then the others' from their end; −1 when none is left or the region failed.</summary>
+        protected int Claim(int participant)
+        {
+            if (_failed) return -1;
+            int participants = Helpers + 1;
+            for (int k = 0; k < participants; k++)
+            {
+                int q = (participant + k) % participants;
+                ref long slot = ref _ranges[(q + 1) * Pad];
+                while (true)
+                {
+                    long v = Volatile.Read(ref slot);
+                    int first = (int)(v & 0xFFFFFFFF), end = (int)(v >> 32);
+                    if (first >= end) break;
+                    long taken = k == 0 ? Pack(first + 1, end) : Pack(first, end - 1);
+                    if (Interlocked.CompareExchange(ref slot, taken, v) != v) continue;
+                    if (_stats is not null && participant < MaxAccounted) _stats[(participant + 1) * Pad + (k == 0 ? 2 : 3)]++;
+                    return k == 0 ? first : end - 1;
+                }
+            }
+            return -1;
+        }
+
+        private static long Pack(int first, int end) => (uint)first | (long)end << 32;
+
+        /// <summary>Runs blocks as <paramref name="participant"/> until none is left, with one scratch made on the first block.</summary>
+        public abstract void RunBlocks(int participant);
 
         protected void Fail(Exception e)
         {
@@ -251,18 +329,19 @@ public sealed class WorkerPool : IDisposable
         }
     }
 
-    private sealed class Region<TScratch>(int count, int chunk, int blocks, int helpers, Func<TScratch> scratch, Action<int, int, TScratch> body, Action<TScratch> release) : Region(blocks, helpers)
+    private sealed class Region<TScratch>(int count, int chunk, int blocks, int helpers, long[]? stats, Func<TScratch> scratch, Action<int, int, TScratch> body, Action<TScratch> release)
+        : Region(blocks, helpers, stats)
     {
-        public override void RunBlocks(Func<int> claim)
+        public override void RunBlocks(int participant)
         {
-            int b = claim();
+            int b = Claim(participant);
             if (b < 0) return;
             TScratch own;
             try { own = scratch(); }
             catch (Exception e) { Fail(e); return; }
             try
             {
-                for (; b >= 0; b = claim()) body(b * chunk, Math.Min(count, (b + 1) * chunk), own);
+                for (; b >= 0; b = Claim(participant)) body(b * chunk, Math.Min(count, (b + 1) * chunk), own);
             }
             catch (Exception e) { Fail(e); }
             finally

@@ -68,6 +68,48 @@ public sealed class WorkerPoolTests
     }
 
     [Fact]
+    public void EachThreadRunsItsOwnRangeFromTheFrontAndTakesTheOthersFromTheirEnd() => OnOwnThread(OwnRangesBody);
+
+    private static void OwnRangesBody()
+    {
+        const int blocks = 12;
+        using var scope = MlipParallel.UseWorkerPool();
+        using var limit = MlipParallel.LimitThreads(2);
+        var caller = Environment.CurrentManagedThreadId;
+        // a handshake: the caller holds its first block until a worker has run one, so the worker's first block is
+        // the first of its own range (6), not the caller's next (1, as a shared counter would hand out)
+        using var workerRan = new ManualResetEventSlim(false);
+        var order = new ConcurrentQueue<(int Thread, int Block)>();
+        MlipParallel.ForChunks(blocks, 1, static () => 0, (first, _, _) =>
+        {
+            int me = Environment.CurrentManagedThreadId;
+            order.Enqueue((me, first));
+            if (me == caller && first == 0) Assert.True(workerRan.Wait(TimeSpan.FromMinutes(5)), "no worker ran a block");
+            if (me != caller) workerRan.Set();
+        });
+        Assert.Equal(Enumerable.Range(0, blocks), order.Select(o => o.Block).Order());
+        Assert.Equal(0, order.First(o => o.Thread == caller).Block);
+        Assert.Equal(blocks / 2, order.First(o => o.Thread != caller).Block);
+
+        // any timing: what a thread ran of its own range is a prefix of it, in order; what it took of the other's, a suffix from its end
+        for (int repeat = 0; repeat < 100; repeat++)
+        {
+            var runs = new ConcurrentQueue<(int Thread, int Block)>();
+            MlipParallel.ForChunks(blocks, 1, static () => 0, (first, _, _) => runs.Enqueue((Environment.CurrentManagedThreadId, first)));
+            foreach (var thread in runs.Select(r => r.Thread).Distinct())
+            {
+                bool isCaller = thread == caller;
+                var mine = runs.Where(r => r.Thread == thread).Select(r => r.Block).ToList();
+                var own = mine.Where(b => (b < blocks / 2) == isCaller).ToList();
+                var taken = mine.Where(b => (b < blocks / 2) != isCaller).ToList();
+                int start = isCaller ? 0 : blocks / 2, otherEnd = isCaller ? blocks : blocks / 2;
+                Assert.Equal(Enumerable.Range(start, own.Count), own);
+                Assert.Equal(Enumerable.Range(otherEnd - taken.Count, taken.Count).Reverse(), taken);
+            }
+        }
+    }
+
+    [Fact]
     public void EachParticipantMakesOneScratchAndReleasesIt() => OnOwnThread(EachParticipantMakesOneScratchAndReleasesItBody);
 
     private static void EachParticipantMakesOneScratchAndReleasesItBody()

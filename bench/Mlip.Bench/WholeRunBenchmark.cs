@@ -141,6 +141,7 @@ public static class WholeRunBenchmark
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{c.Name,-22} {c.Cell.Count,6} {steps,6} {k,4} {lLoop,12:F3} {lWhole,13:F3} {mWhole,11:F3} {mNet,13:F3} {mWhole / lWhole,12:F2} {(c.Predict ? double.NaN : mNet / lLoop),9:F2} " +
                 $"{(multi ? $"{speedup,-20} {net,6} {serial,7} {oneSpread,-22} {multiSpread,-22}" : "")}  {cpuRatio,8:F2}  {energies}"));
+            if (multi && md) Console.WriteLine(PoolLine(cli, c, steps, cores, ones));
         }
         if (multi) CoreCheck(cli, cores, "after");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"bench whole took {benchClock.Elapsed.TotalMinutes:F1} min"));
@@ -262,7 +263,7 @@ public static class WholeRunBenchmark
         return c.Descriptors ? new LammpsResult(r.LoopSeconds, r.WholeSeconds - r.LoopSeconds, null) : new LammpsResult(r.LoopSeconds, r.WholeSeconds, r.FirstPe);
     }
 
-    private sealed record MlipResult(double Seconds, double? Energy, double? SerialFraction = null);
+    private sealed record MlipResult(double Seconds, double? Energy, double? SerialFraction = null, string? Phases = null);
 
     /// <summary>One whole Mlip process under taskset; the energy of step 0 from its thermo log (md); with <paramref name="phaseTimes"/>, MLIP_PHASE_TIMES=1 and the serial fraction it prints.</summary>
     private static MlipResult RunMlip(string cli, Case c, Structure cell, int steps, string cores, bool phaseTimes = false)
@@ -298,7 +299,43 @@ public static class WholeRunBenchmark
         double? serial = null;
         int at = err.IndexOf(marker, StringComparison.Ordinal);
         if (at >= 0 && double.TryParse(err.AsSpan(at + marker.Length).ToString().Split(';')[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double sf)) serial = sf;
-        return new MlipResult(seconds, energy, serial);
+        return new MlipResult(seconds, energy, serial, phaseTimes ? err : null);
+    }
+
+    /// <summary>
+    /// With several cores, one more (untimed) run on them with MLIP_PHASE_TIMES=1: per thread of the worker pool the CPU
+    /// running blocks, against the one-core runs' CPU in parallel loops (the same work: a sum above it is work the threads
+    /// add by sharing, e.g. cache lines that move between the cores), the blocks a thread took from the other's range, and
+    /// the worker's CPU outside blocks (spinning between regions: why the process CPU of two threads is about twice the wall).
+    /// </summary>
+    private static string PoolLine(string cli, Case c, int steps, string cores, IReadOnlyList<MlipResult> ones)
+    {
+        var run = RunMlip(cli, c, c.Cell, steps, cores, phaseTimes: true);
+        var oneParallel = ones.Select(o => PhaseNumbers(o.Phases, "  all phases")).Where(v => v.Length >= 2).Select(v => v[1]).ToList();
+        var oneProcess = ones.Select(o => PhaseNumbers(o.Phases, "process CPU")).Where(v => v.Length >= 1).Select(v => v[0]).ToList();
+        var caller = PhaseNumbers(run.Phases, "  pool, loop thread:");
+        var worker = PhaseNumbers(run.Phases, "  pool, worker 1:");
+        var process = PhaseNumbers(run.Phases, "process CPU");
+        if (caller.Length < 4 || worker.Length < 6 || oneParallel.Count == 0 || process.Length < 2) return $"  {c.Name}: no pool figures on {cores}";
+        double sum = caller[0] + worker[0], one = Median(oneParallel);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"  {c.Name} on {cores}, one run with MLIP_PHASE_TIMES=1, ms per step: CPU running blocks {caller[0]:F3} (loop thread) + {worker[0]:F3} (worker) = {sum:F3}, " +
+            $"{sum / one:F2}x the {one:F3} in parallel loops on one core; worker's share {worker[0] / Math.Max(1e-12, sum):P0}; blocks taken from the other's range {caller[3] + worker[3]:F1} of {caller[2] + caller[3] + worker[2] + worker[3]:F1}; " +
+            $"worker outside blocks {worker[5]:F3}; process CPU {process[0]:F3} (one core {Median(oneProcess):F3}), wall {process[1]:F3}");
+    }
+
+    /// <summary>The numbers on the line of <paramref name="phases"/> that starts with (or, for "process CPU", contains) <paramref name="start"/>, after it.</summary>
+    private static double[] PhaseNumbers(string? phases, string start)
+    {
+        if (phases is null) return [];
+        foreach (var line in phases.Split('\n'))
+        {
+            int at = line.IndexOf(start, StringComparison.Ordinal);
+            if (at < 0 || (at > 0 && start.StartsWith(' '))) continue;
+            return System.Text.RegularExpressions.Regex.Matches(line[(at + start.Length)..], @"(?<![\w/])-?\d+(\.\d+)?(?![\w/])")
+                .Select(m => double.Parse(m.Value, CultureInfo.InvariantCulture)).ToArray();
+        }
+        return [];
     }
 
     private static string RepoRoot()

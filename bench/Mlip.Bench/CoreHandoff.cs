@@ -64,4 +64,74 @@ internal static partial class CoreHandoff
             sched_setaffinity(0, sizeof(ulong), ref all);
         }
     }
+
+    private static int _turn;
+
+    /// <summary>
+    /// What a cache line written by the other core costs: core A writes every 64-byte line of a <paramref name="bytes"/> array
+    /// (in a fixed random order, as a gather through reverse pairs reads), then the same random pass runs again on core A
+    /// (local: the lines are in its own cache) or on core B (remote: each line comes from A's cache). Median ns per line of
+    /// that second pass over <paramref name="rounds"/> rounds each, (local, remote); null where pinning fails. On a virtual
+    /// machine whose two vCPUs share a cache the two are close; far apart, every line one thread reads of what the other
+    /// wrote in the region before (forces, pair gradients, list rows) costs the difference.
+    /// </summary>
+    public static (double Local, double Remote)? LineNanoseconds(int coreA, int coreB, int bytes = 1 << 21, int rounds = 41)
+    {
+        if (!OperatingSystem.IsLinux() || coreA > 63 || coreB > 63) return null;
+        int lines = bytes / 64;
+        var data = new long[lines * 8];
+        var order = Enumerable.Range(0, lines).ToArray();
+        new Random(12345).Shuffle(order);
+        void Pass()
+        {
+            var d = data; var o = order;
+            for (int k = 0; k < o.Length; k++) d[8 * o[k]]++;
+        }
+        var local = new double[rounds];
+        var remote = new double[rounds];
+        bool pinned = true;
+        var ready = new Barrier(2);
+        Volatile.Write(ref _turn, 0);
+        var other = new Thread(() =>
+        {
+            ulong mask = 1UL << coreB;
+            if (sched_setaffinity(0, sizeof(ulong), ref mask) != 0) pinned = false;
+            ready.SignalAndWait();
+            for (int r = 0; r < rounds && pinned; r++)
+            {
+                while (Volatile.Read(ref _turn) != 2 * r + 1) Thread.SpinWait(1);
+                long t0 = Stopwatch.GetTimestamp();
+                Pass();
+                remote[r] = Stopwatch.GetElapsedTime(t0).TotalNanoseconds / lines;
+                Volatile.Write(ref _turn, 2 * r + 2);
+            }
+        }) { IsBackground = true };
+        other.Start();
+        ulong own = 1UL << coreA;
+        using var self = Process.GetCurrentProcess();
+        var previous = self.ProcessorAffinity;
+        try
+        {
+            if (sched_setaffinity(0, sizeof(ulong), ref own) != 0) pinned = false;
+            ready.SignalAndWait();
+            if (!pinned) return null;
+            for (int r = 0; r < rounds; r++)
+            {
+                Pass();
+                long t0 = Stopwatch.GetTimestamp();
+                Pass();
+                local[r] = Stopwatch.GetElapsedTime(t0).TotalNanoseconds / lines;
+                Pass(); // the lines are A's again, written last by A
+                Volatile.Write(ref _turn, 2 * r + 1);
+                while (Volatile.Read(ref _turn) != 2 * r + 2) Thread.SpinWait(1);
+            }
+            other.Join();
+            return (WholeRunBenchmark.Median(local), WholeRunBenchmark.Median(remote));
+        }
+        finally
+        {
+            ulong all = (ulong)(long)previous;
+            sched_setaffinity(0, sizeof(ulong), ref all);
+        }
+    }
 }

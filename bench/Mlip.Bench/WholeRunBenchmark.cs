@@ -179,6 +179,10 @@ public static class WholeRunBenchmark
         if (list.Count >= 2 && int.TryParse(list[0], out int a) && int.TryParse(list[1], out int b) && CoreHandoff.RoundTripNanoseconds(a, b) is double ns)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"thread hand-off between cores {a} and {b} {when} the cases: {ns:F0} ns per round trip (median of 7 batches of 20000; two threads pinned, spinning on one flag)"));
+        // what a line written by the other core costs: the data that the threads of one process share from region to region
+        if (list.Count >= 2 && int.TryParse(list[0], out int c0) && int.TryParse(list[1], out int c1) && CoreHandoff.LineNanoseconds(c0, c1) is var (local, remote))
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"cache lines {when} the cases: a random-order pass over 2 MB last written on core {c0} costs {local:F1} ns per line on core {c0}, {remote:F1} on core {c1} ({remote / local:F1}x; median of 41)"));
     }
 
     /// <summary>The median (the mean of the middle two for an even count).</summary>

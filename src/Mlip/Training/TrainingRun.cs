@@ -119,6 +119,8 @@ public static class TrainingRun
             var plots = comm.Rank == 1 ? ParityPlots(trainErrors, testErrors) : default;
             comm.Barrier(); // rank 0 waits for the plots asleep (MPI_Recv would spin); the other ranks pass
             if (comm.Rank == 1) SendParityPlots(comm, plots.Energy, plots.Forces);
+            phases.Mark(comm.Rank == 1 ? "parity plots (drawn for rank 0)" : "wait for rank 1's plots");
+            phases.Note(string.Create(CultureInfo.InvariantCulture, $"the process so far: {PhaseTimes.Cpu().TotalSeconds:F2} s CPU"));
             return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime);
         }
         var training = new JsonObject
@@ -146,6 +148,7 @@ public static class TrainingRun
         if (comm.Size == 1) WriteParityPlots(config.Output, trainErrors, testErrors);
         else ReceiveParityPlots(comm, config.Output);
         phases.Mark(comm.Size == 1 ? "writing the model, metrics and plots" : "writing the model, metrics and rank 1's plots");
+        phases.Note(string.Create(CultureInfo.InvariantCulture, $"the process so far: {PhaseTimes.Cpu().TotalSeconds:F2} s CPU"));
         return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime);
     }
 

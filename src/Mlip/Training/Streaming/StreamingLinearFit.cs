@@ -236,6 +236,7 @@ public static class StreamingLinearFit
         {
             Save(path, result, store);
             File.Delete(checkpoint);
+            timing.Mark("factor file");
         }
         else
         {

@@ -53,7 +53,7 @@ public static class MpiBenchmark
         double diff = MaxRelativeDifference(Path.Combine(dir, "one", "model.json"), Path.Combine(dir, "many", "model.json"));
         var m1 = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "one", "metrics.json")))!;
         var mn = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "many", "metrics.json")))!;
-        Console.WriteLine($"config: {config}{(replicas > 1 ? $", training set x{replicas}" : "")} (threads: 1, no test set, {(inMemory ? "store: none (each rank its rows in memory)" : "a fresh descriptor store for each run (each rank its share of the chunks, factors merged along a tree)")})");
+        Console.WriteLine($"config: {config}{(replicas > 1 ? $", training set x{replicas}" : "")} (threads: 1, no test set, {(inMemory ? "store: none (each rank its rows in memory)" : "a fresh descriptor store for each run (each rank its share of the chunks; 2 ranks exchange their factors and both merge them, more merge along a tree)")})");
         Console.WriteLine("run                     wall s   CPU s (all ranks)   descriptors s   fit s   peak RSS of a process (MB)");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"1 process x 1 thread  {t1,8:F1}   {c1,17:F1}   {(double)m1["descriptor_seconds"]!,13:F1}   {(double)m1["fit_seconds"]!,5:F1}   {rss1 / 1e6,8:F0}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{ranks} ranks x 1 thread    {tn,8:F1}   {cn,17:F1}   {(double)mn["descriptor_seconds"]!,13:F1}   {(double)mn["fit_seconds"]!,5:F1}   {rssn / 1e6,8:F0}"));

@@ -6,7 +6,14 @@ namespace Mlip.Reporting;
 public static class Plots
 {
     /// <summary>Predicted against reference with the y = x line; several series (e.g. train and test).</summary>
-    public static void Parity(string path, string title, string axis, IReadOnlyList<(string Label, double[] Reference, double[] Predicted)> series)
+    public static void Parity(string path, string title, string axis, IReadOnlyList<(string Label, double[] Reference, double[] Predicted)> series) =>
+        Save(ParityPlot(title, axis, series), path);
+
+    /// <summary>The PNG file (800 x 600) of <see cref="Parity"/>, as bytes: drawn by one process, written by another (an MPI run's rank 0).</summary>
+    public static byte[] ParityPng(string title, string axis, IReadOnlyList<(string Label, double[] Reference, double[] Predicted)> series) =>
+        ParityPlot(title, axis, series).GetImageBytes(800, 600, ScottPlot.ImageFormat.Png);
+
+    private static ScottPlot.Plot ParityPlot(string title, string axis, IReadOnlyList<(string Label, double[] Reference, double[] Predicted)> series)
     {
         var plt = new ScottPlot.Plot();
         double lo = double.PositiveInfinity, hi = double.NegativeInfinity;
@@ -35,7 +42,7 @@ public static class Plots
         plt.XLabel($"reference {axis}");
         plt.YLabel($"predicted {axis}");
         plt.ShowLegend(ScottPlot.Alignment.UpperLeft);
-        Save(plt, path);
+        return plt;
     }
 
     /// <summary>Loss (and validation errors) against epoch, log scale on y.</summary>

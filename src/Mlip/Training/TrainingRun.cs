@@ -112,7 +112,17 @@ public static class TrainingRun
 
         // a nonlinear ACE is a PACE potential: its model file is model.yace
         string modelPath = Path.Combine(config.Output, pace is null ? "model.json" : "model.yace");
-        if (!comm.IsRoot) return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime); // rank 0 writes
+        if (!comm.IsRoot)
+        {
+            // rank 1 draws the parity plots (PNG bytes) while rank 0 writes the model and metrics; rank 0 writes them: every
+            // file of the run comes from rank 0, so the output directory need not be shared between machines
+            var plots = comm.Rank == 1 ? ParityPlots(trainErrors, testErrors) : default;
+            comm.Barrier(); // rank 0 waits for the plots asleep (MPI_Recv would spin); the other ranks pass
+            if (comm.Rank == 1) SendParityPlots(comm, plots.Energy, plots.Forces);
+            phases.Mark(comm.Rank == 1 ? "parity plots (drawn for rank 0)" : "wait for rank 1's plots");
+            phases.Note(string.Create(CultureInfo.InvariantCulture, $"the process so far: {PhaseTimes.Cpu().TotalSeconds:F2} s CPU"));
+            return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime);
+        }
         var training = new JsonObject
         {
             ["config"] = config.SourcePath,
@@ -135,8 +145,10 @@ public static class TrainingRun
             log.WriteLine($"wrote {Path.Combine(config.Output, "model.yace")} (pair_style pace)");
         }
         WriteMetrics(Path.Combine(config.Output, "metrics.json"), trainErrors, testErrors, descriptorTime, fitTime);
-        WriteParityPlots(config.Output, trainErrors, testErrors);
-        phases.Mark("writing the model, metrics and plots");
+        if (comm.Size == 1) WriteParityPlots(config.Output, trainErrors, testErrors);
+        else ReceiveParityPlots(comm, config.Output);
+        phases.Mark(comm.Size == 1 ? "writing the model, metrics and plots" : "writing the model, metrics and rank 1's plots");
+        phases.Note(string.Create(CultureInfo.InvariantCulture, $"the process so far: {PhaseTimes.Cpu().TotalSeconds:F2} s CPU"));
         return new TrainingOutcome(potential, trainErrors, testErrors, modelPath, descriptorTime, fitTime);
     }
 
@@ -256,6 +268,38 @@ public static class TrainingRun
 
     internal static void WriteParityPlots(string dir, Evaluation train, Evaluation? test)
     {
+        var (energy, forces) = ParityPlots(train, test);
+        WriteParityPlots(dir, energy, forces);
+    }
+
+    private static void WriteParityPlots(string dir, byte[] energy, byte[] forces)
+    {
+        AtomicFile.Write(Path.Combine(dir, "parity_energy.png"), s => s.Write(energy));
+        AtomicFile.Write(Path.Combine(dir, "parity_forces.png"), s => s.Write(forces));
+    }
+
+    /// <summary>Rank 1 of an MPI run: the parity plots of the gathered evaluation (every rank holds all of it), drawn by <see cref="ParityPlots"/>, sent to rank 0.</summary>
+    private static void SendParityPlots(ICommunicator comm, byte[] energy, byte[] forces)
+    {
+        var message = new byte[8 + energy.Length + forces.Length];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(message, energy.Length);
+        energy.CopyTo(message, 8);
+        forces.CopyTo(message, 8 + energy.Length);
+        comm.Send(message, 0);
+    }
+
+    /// <summary>Rank 0 of an MPI run: writes the parity plots that rank 1 drew (<see cref="SendParityPlots"/>).</summary>
+    private static void ReceiveParityPlots(ICommunicator comm, string dir)
+    {
+        comm.Barrier();
+        var message = comm.Receive(1);
+        int energy = (int)System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(message);
+        WriteParityPlots(dir, message.AsSpan(8, energy).ToArray(), message.AsSpan(8 + energy).ToArray());
+    }
+
+    /// <summary>The PNG bytes of the energy and force parity plots.</summary>
+    private static (byte[] Energy, byte[] Forces) ParityPlots(Evaluation train, Evaluation? test)
+    {
         (string, double[], double[]) Energies(string label, Evaluation e)
         {
             var c = e.Comparisons.Where(x => x.Structure.Energy is not null && x.Structure.Count > 0).ToList();
@@ -273,8 +317,7 @@ public static class TrainingRun
         var es = new List<(string, double[], double[])> { Energies("train", train) };
         var fs = new List<(string, double[], double[])> { Forces("train", train) };
         if (test is not null) { es.Add(Energies("test", test)); fs.Add(Forces("test", test)); }
-        Plots.Parity(Path.Combine(dir, "parity_energy.png"), "Energy per atom", "E/N (eV/atom)", es);
-        Plots.Parity(Path.Combine(dir, "parity_forces.png"), "Force components", "F (eV/Å)", fs);
+        return (Plots.ParityPng("Energy per atom", "E/N (eV/atom)", es), Plots.ParityPng("Force components", "F (eV/Å)", fs));
     }
 }
 

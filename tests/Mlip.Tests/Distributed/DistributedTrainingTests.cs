@@ -63,6 +63,9 @@ public class DistributedTrainingTests
         AssertSameModel(Path.Combine(dir, "one", "model.json"), Path.Combine(dir, "many", "model.json"), 1e-10);
         // the error tables printed (rank 0, the evaluation split over the ranks and gathered) are the same
         Assert.Equal(Table(one.stdout), Table(many.Stdout));
+        // the parity plots, drawn by rank 1 and written by rank 0, are PNG files
+        foreach (var png in new[] { "parity_energy.png", "parity_forces.png" })
+            Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, File.ReadAllBytes(Path.Combine(dir, "many", png))[..4]);
     }
 
     [Fact]
@@ -107,6 +110,12 @@ public class DistributedTrainingTests
         Assert.Contains($"computing features ({chunksOne.Length - 1} of {chunksOne.Length} chunks on disk)", train.Stdout);
         Assert.Equal(File.ReadAllBytes(chunksOne[^1]), File.ReadAllBytes(chunksMany[^1]));
         AssertSameModel(Path.Combine(dir, "one", "model.json"), Path.Combine(dir, "many", "model.json"), 1e-10);
+        // the factor file rank 1 wrote (its own merge of the two ranks' triangles) holds the factors rank 0 merged and solved:
+        // a second run that reads it gives the first run's model bit for bit
+        var same = Mpirun.Run(2, dir, "train", Config(dir, "quadratic", Path.Combine(dir, "same"), So4, storeMany));
+        Assert.True(same.ExitCode == 0, $"exit {same.ExitCode}\n{same.Stdout}\n{same.Stderr}");
+        Assert.Contains("descriptors not recomputed", same.Stdout);
+        AssertSameModel(Path.Combine(dir, "many", "model.json"), Path.Combine(dir, "same", "model.json"), 0);
 
         string again = Config(dir, "quadratic", Path.Combine(dir, "again"), So4, storeMany).Replace("model: {kind: quadratic}", "model: {kind: quadratic, ridge: 1e-6}", StringComparison.Ordinal);
         File.WriteAllText(Path.Combine(dir, "again.yaml"), File.ReadAllText(again));

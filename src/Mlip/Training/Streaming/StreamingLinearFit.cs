@@ -208,31 +208,46 @@ public static class StreamingLinearFit
             // where the ranks are together anyway, so that rank 0 need not wait for rank 1 later
             anyCheckpoint = comm.Allgather([(byte)(File.Exists(checkpoint) ? 1 : 0)]).Any(b => b != 0);
             timing.Mark("wait for the other ranks' rows");
-            // each receiving rank folds its children's triangles into its own factors in place (no flat copies of its own)
-            var own = factors;
-            comm.TreeMerge(own.ToFlat, flat => own.Merge(flat));
-            comm.Barrier(); // the ranks done merging wait asleep for rank 0's last merge
-            timing.Mark("tree merge of the ranks' factors");
-            // every rank gets the merged factors ((p + 1)² values per class): each can solve or save them; rank 0 keeps its own
-            var merged = comm.IsRoot ? factors.ToFlat() : new double[factors.FlatLength];
-            comm.Broadcast(merged.AsSpan());
-            if (!comm.IsRoot) factors = RowClassFactors.FromFlat(merged, options.Backend, options.Threads);
-            merged = null;
-            LargeObjectGarbage.Collect(); // the flat forms of the merge and the broadcast (large objects: docs/scale.md, "Memory")
-            timing.Mark("broadcast of the merged factors");
+            if (comm.Size == 2)
+            {
+                // two ranks exchange their triangles and both merge them in the same order (rank 0's triangle on top): rank 0
+                // goes on to the solve, rank 1 writes the factor file; no broadcast of the merged factors after a serial merge
+                factors = ExchangeAndMerge(comm, factors, options);
+                timing.Mark("exchange and merge of the two ranks' factors (both ranks)");
+            }
+            else
+            {
+                // each receiving rank folds its children's triangles into its own factors in place (no flat copies of its own)
+                var own = factors;
+                comm.TreeMerge(own.ToFlat, flat => own.Merge(flat));
+                comm.Barrier(); // the ranks done merging wait asleep for rank 0's last merge
+                timing.Mark("tree merge of the ranks' factors");
+                // every rank gets the merged factors ((p + 1)² values per class): each can solve or save them; rank 0 keeps its own
+                var merged = comm.IsRoot ? factors.ToFlat() : new double[factors.FlatLength];
+                comm.Broadcast(merged.AsSpan());
+                if (!comm.IsRoot) factors = RowClassFactors.FromFlat(merged, options.Backend, options.Threads);
+                merged = null;
+                LargeObjectGarbage.Collect(); // the flat forms of the merge and the broadcast (large objects: docs/scale.md, "Memory")
+                timing.Mark("broadcast of the merged factors");
+            }
         }
         var result = new LinearFactorization(order, normalize, elements, k, mean, scale, factors) { Communicator = comm };
         if (comm.Size == 1)
         {
             Save(path, result, store);
             File.Delete(checkpoint);
+            timing.Mark("factor file");
         }
         else
         {
             // rank 1 (which holds the merged factors since the broadcast) writes the factor file while rank 0 goes on to the
             // solve; a rank drops its checkpoint only once the file is written, so where any rank has one they meet first
             // (a rank checkpoints at most once a minute, and its whole share only when that took a minute or more)
-            if (comm.Rank == 1) Save(path, result, store);
+            if (comm.Rank == 1)
+            {
+                Save(path, result, store);
+                LargeObjectGarbage.Collect(); // the flat forms of the exchange and of the file, off rank 0's path
+            }
             if (anyCheckpoint)
             {
                 comm.Barrier();
@@ -244,6 +259,34 @@ public static class StreamingLinearFit
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"descriptor store: factorised {store.Structures.Count} structures in {clock.Elapsed.TotalSeconds:F1} s ({DescribeRows(factors)}, {cols} columns{merge}); wrote {path}"));
         return result;
+    }
+
+    /// <summary>
+    /// The merged factors of two ranks on both: each sends its flat factors to the other (rank 0 first, so the two blocking sends
+    /// do not wait for each other) and both compute the structured merge of [rank 0's triangle; rank 1's triangle], the same
+    /// operation on the same numbers with the same backend and threads, so both hold the same merged factors. Rank 0 merges in
+    /// place into its own accumulators; rank 1 starts from rank 0's flat form and merges its own into it. The merge costs each
+    /// rank what rank 0's merge cost alone, at the same time, and replaces the broadcast that followed it (rank 0's flat copy of
+    /// the merged factors, the 41-MB message and rank 1's copy back for p = 1596).
+    /// </summary>
+    internal static RowClassFactors ExchangeAndMerge(ICommunicator comm, RowClassFactors factors, StreamingOptions options)
+    {
+        if (comm.Size != 2) throw new InvalidOperationException("the exchange merge is for two ranks");
+        var own = factors.ToFlat();
+        if (comm.IsRoot)
+        {
+            comm.Send(MemoryMarshal.AsBytes(own.AsSpan()), 1);
+            own = null;
+            var other = comm.Receive(1);
+            factors.Merge(MemoryMarshal.Cast<byte, double>(other));
+            return factors;
+        }
+        var top = comm.Receive(0);
+        comm.Send(MemoryMarshal.AsBytes(own.AsSpan()), 0);
+        var merged = RowClassFactors.FromFlat(MemoryMarshal.Cast<byte, double>(top), options.Backend, options.Threads);
+        top = null;
+        merged.Merge(own);
+        return merged;
     }
 
     /// <summary>The feature statistics of all ranks: each rank's running statistics of its chunks, gathered and merged in rank order.</summary>

@@ -9,7 +9,9 @@ namespace Mlip.Bench;
 /// training set, linear ACE at one cut-off (no cut-off search, no FS stage, no so4), levels 0..<c>--level</c>, where level
 /// <c>--level</c> takes the given <c>--nmax</c>/<c>--lmax</c>/<c>--order</c> (in this process only) and every level the given
 /// radial base. Writes the search's report.json into <c>-o DIR</c>; validation errors only (TEST is not read). Used to
-/// compare bases on the search's own folds and descent (docs/fit.md, "The basis itself").
+/// compare bases on the search's own folds and descent (docs/fit.md, "The basis itself"). <c>--resume</c> takes the bases already
+/// searched from DIR/fit-checkpoint.json (its fingerprint "fit-ladder"), so a level can be varied without searching the ones below again;
+/// <c>--quick</c> searches each new basis on small grids only (one sweep, no refinement).
 /// </summary>
 public static class FitLadderBenchmark
 {
@@ -32,7 +34,14 @@ public static class FitLadderBenchmark
         {
             Families = "ace", Cutoffs = [rc, rc], AceLevels = level + 1, Fs = false, Budget = 600, Radials = radial,
         };
-        var search = new FitSearch(new FitOptions { Train = train, Output = output, Threads = threads, Search = settings, Log = Console.Out });
+        // --quick: one sweep over small grids, no refinement (a few candidates per basis: a level too large for the whole descent on a loaded machine)
+        if (args.Contains("--quick"))
+            settings = settings with { Sweeps = 1, Refine = false, ForceWeights = [0.001, 0.003, 0.01], StressWeights = [1e-5], Ridges = [1e-12, 1e-8, 1e-7], Smoothness = [0] };
+        // --resume: levels below come from DIR/fit-checkpoint.json (e.g. a finished run of the lower levels copied there)
+        var search = new FitSearch(new FitOptions
+        {
+            Train = train, Output = output, Threads = threads, Search = settings, Log = Console.Out, Resume = args.Contains("--resume"), Fingerprint = "fit-ladder",
+        });
         var outcome = search.Run();
         Console.WriteLine($"report: {Path.Combine(output, "report.json")}; chosen {outcome.Chosen.Basis.Label} {outcome.Chosen.Hyper}");
     }

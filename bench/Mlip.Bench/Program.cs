@@ -72,6 +72,12 @@ switch (which)
     case "fit-fs":
         FitFsBenchmark.Run(args.Skip(1).ToArray());
         break;
+    case "fit-ladder":
+        FitLadderBenchmark.Run(args.Skip(1).ToArray());
+        break;
+    case "fit-average":
+        FitAverageBenchmark.Run(args.Skip(1).ToArray());
+        break;
     case "fit-robust":
         FitRobustBenchmark.Run(args.Skip(1).ToArray());
         break;
@@ -90,6 +96,8 @@ switch (which)
         Console.WriteLine("  merge [--factors FILE.tsqr] [--columns 1596] [--threads 1] [--repeats 3]  merge of two TSQR triangles and the factored solve: dense QR vs the structured triangle merge, wall and CPU, ratios, differences");
         Console.WriteLine("  fit-memory [--level 2] [--rc 5.5] [--family ace|quadratic|linear] [--twoj 6] [--structures 40 (0: all)] [--threads 2] [--estimate-only]  one basis of mlip fit on a subset of mlearn Si: the search's memory estimate vs the peak resident memory of the build and the solves");
         Console.WriteLine("  fit-fs [--model fit/model.json] [--level 1] [--wf 0.0173] [--ridge 1e-5] [--s 0] [--iterations 30] [--threads 1] [--structures N] [--yace OUT]  the FS stage of mlip fit alone: an FS density on a ladder level over the residuals of a linear ACE model, train and test errors before and after");
+        Console.WriteLine("  fit-ladder [--level 2] [--nmax 24,8,5,3] [--lmax 0,4,3,2] [--order 4] [--radial SBessel] [--rc 5.5] [--threads 1] [-o DIR] [--resume] [--quick]  the search of mlip fit on ACE levels 0..level at one cut-off, level's basis replaced (this process only): validation errors per candidate in DIR/report.json");
+        Console.WriteLine("  fit-average --report DIR/report.json|fit-checkpoint.json [--basis 'ace L2 rc 5.5'] [--k 5] [--step 0.1] [--threads 1]  weighted means of the coefficients of a basis's best candidates (of a finished mlip fit), validation errors on the search's folds");
         Console.WriteLine("  fit-robust [--level 2] [--rc 5.5] [--wf 0.01] [--ridge 1e-10] [--ws 1e-4] [--s 0] [--k 1.345] [--iterations 3] [--threads 1]  a Huber force loss (IRLS) on one basis of mlip fit, validation errors on the search's folds per iteration (lists: comma-separated)");
         Console.WriteLine("  lstsq [--rows 20000] [--cols 500] [--threads N] [--no-mathnet]  dense least squares: libtorch QR vs MathNet.Numerics managed QR");
         Console.WriteLine("  so4 [--quick]         SO(4) bispectrum values, derivatives and adjoint forces, 2000 atoms, 2J=6 and 8, vs LAMMPS");

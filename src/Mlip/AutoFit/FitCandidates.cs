@@ -36,16 +36,53 @@ public sealed record FitBasis(string Family, string Label, DescriptorSpec Descri
         (4, [24, 12, 8, 5], [0, 6, 5, 4]),
     ];
 
-    public static FitBasis Ace(int level, double rc)
+    /// <summary>The radial base of the ladder unless search.radials says otherwise (docs/fit.md, "The radial base").</summary>
+    public const string DefaultRadial = "SBessel";
+
+    /// <summary>
+    /// Ladder level <paramref name="level"/> at cut-off <paramref name="rc"/> on the radial base <paramref name="radial"/>: a
+    /// name of docs/ace.md's radial bases, with ":λ" for ChebExpCos and ChebPow (e.g. "ChebExpCos:5.25"). The label names the
+    /// radial base only when it is not <see cref="DefaultRadial"/> (so the default's labels, and checkpoints, are as before).
+    /// </summary>
+    public static FitBasis Ace(int level, double rc, string radial = DefaultRadial)
     {
         var (order, nmax, lmax) = AceLadder[level];
         string R(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
+        var (name, lambda) = ParseRadial(radial);
         var p = new Dictionary<string, string>
         {
-            ["rc"] = R(rc), ["radial"] = "SBessel", ["order"] = order.ToString(CultureInfo.InvariantCulture),
+            ["rc"] = R(rc), ["radial"] = name, ["order"] = order.ToString(CultureInfo.InvariantCulture),
             ["nmax"] = string.Join(",", nmax), ["lmax"] = string.Join(",", lmax),
         };
-        return new FitBasis("ace", $"ace L{level} rc {R(rc)}", new DescriptorSpec("ace", p), 1);
+        if (lambda is double l) p["lambda"] = R(l);
+        string suffix = name == DefaultRadial && lambda is null ? "" : " " + RadialLabel(name, lambda);
+        return new FitBasis("ace", $"ace L{level} rc {R(rc)}{suffix}", new DescriptorSpec("ace", p), 1);
+    }
+
+    /// <summary>The radial base of an ACE basis in the form of search.radials ("SBessel", "ChebExpCos:5.25").</summary>
+    public string Radial => Descriptor.Parameters.TryGetValue("radial", out var name)
+        ? Descriptor.Parameters.TryGetValue("lambda", out var l) ? $"{name}:{l}" : name
+        : DefaultRadial;
+
+    private static string RadialLabel(string name, double? lambda) =>
+        lambda is double l ? $"{name} {l.ToString("G6", CultureInfo.InvariantCulture)}" : name;
+
+    /// <summary>
+    /// One entry of search.radials: a radial base name (ChebExpCos, ChebPow, ChebLinear, SBessel) with an optional ":λ" (ChebExpCos,
+    /// ChebPow only; without it the descriptor's default λ applies). Throws <see cref="ArgumentException"/> with the reason.
+    /// </summary>
+    public static (string Name, double? Lambda) ParseRadial(string spec)
+    {
+        var parts = spec.Split(':', StringSplitOptions.TrimEntries);
+        string name = parts[0];
+        if (name is not ("ChebExpCos" or "ChebPow" or "ChebLinear" or "SBessel") || parts.Length > 2)
+            throw new ArgumentException($"'{spec}' is not a radial base (ChebExpCos, ChebPow, ChebLinear or SBessel, with ':λ' for ChebExpCos and ChebPow, e.g. ChebExpCos:5.25)");
+        if (parts.Length == 1) return (name, null);
+        if (name is not ("ChebExpCos" or "ChebPow"))
+            throw new ArgumentException($"'{spec}': only ChebExpCos and ChebPow take a λ");
+        if (!double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double lambda) || !double.IsFinite(lambda) || lambda <= 0 || lambda > 100)
+            throw new ArgumentException($"'{spec}': λ must be a number in (0, 100]");
+        return (name, lambda);
     }
 
     /// <summary>
@@ -55,7 +92,7 @@ public sealed record FitBasis(string Family, string Label, DescriptorSpec Descri
     public static FitBasis FsAce(int level, FitBasis over)
     {
         double rc = double.Parse(over.Descriptor.Parameters["rc"], CultureInfo.InvariantCulture);
-        var sub = Ace(level, rc);
+        var sub = Ace(level, rc, over.Radial);
         return new FitBasis("fs-ace", $"fs-ace L{level} over {over.Label}", sub.Descriptor, 1);
     }
 

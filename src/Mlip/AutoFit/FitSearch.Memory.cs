@@ -29,7 +29,7 @@ public sealed partial class FitSearch
         var families = Families();
         var first = new List<FitBasis>();
         if (families.Contains("ace"))
-            foreach (double rc in _s.Cutoffs.Length > 0 ? _s.Cutoffs : [5.0]) first.Add(FitBasis.Ace(0, rc));
+            foreach (double rc in _s.Cutoffs.Length > 0 ? _s.Cutoffs : [5.0]) first.Add(FitBasis.Ace(0, rc, Radials()[0]));
         double rc0 = _s.Cutoffs.Length > 0 ? _s.Cutoffs[_s.Cutoffs.Length / 2] : 5.0;
         foreach (string fam in families.Where(f => f is "quadratic" or "linear"))
             if (_s.TwoJMax.Length > 0) first.Add(FitBasis.So4(fam, _s.TwoJMax.Min(), rc0));

@@ -130,7 +130,9 @@ public sealed partial class FitSearch
         double rc0 = _s.Cutoffs.Length > 0 ? _s.Cutoffs[_s.Cutoffs.Length / 2] : 5.0;
         if (families.Contains("ace"))
         {
-            foreach (double rc in _s.Cutoffs) list.Add(FitBasis.Ace(0, rc));
+            var radials = Radials();
+            foreach (double rc in _s.Cutoffs) list.Add(FitBasis.Ace(0, rc, radials[0]));
+            foreach (string other in radials.Skip(1)) list.Add(FitBasis.Ace(0, rc0, other));
             int top = Math.Min(_s.AceLevels, FitBasis.AceLadder.Length) - 1;
             var (up, down) = CutoffSteps();
             for (int l = 1; l <= top; l++)
@@ -202,6 +204,19 @@ public sealed partial class FitSearch
         return (descriptors + gram + solves + scoring + clock.Elapsed.TotalSeconds, p, memory, evaluation);
     }
 
+    /// <summary>The radial bases of search.radials, in order (at least one; an unknown one is refused in one line).</summary>
+    private string[] Radials()
+    {
+        var list = _s.Radials.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct(StringComparer.Ordinal).ToArray();
+        if (list.Length == 0) throw new MlipException("search.radials is empty: name at least one radial base (SBessel, ChebExpCos, ChebPow, ChebLinear)");
+        foreach (string r in list)
+        {
+            try { FitBasis.ParseRadial(r); }
+            catch (ArgumentException e) { throw new MlipException($"search.radials: {e.Message}"); }
+        }
+        return list;
+    }
+
     private HashSet<string> Families() =>
         [.. _s.Families.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(f => f.ToLowerInvariant())];
 
@@ -220,6 +235,7 @@ public sealed partial class FitSearch
         foreach (var f in families)
             if (f is not ("ace" or "quadratic" or "linear"))
                 throw new MlipException($"unknown model family '{f}' in search.families (ace, quadratic, linear)");
+        var radials = Radials();
         CheckSmallestFits(); // refuses, before anything is computed, a search whose smallest basis cannot fit in memory
 
         double bestRc = _s.Cutoffs.Length > 0 ? _s.Cutoffs[_s.Cutoffs.Length / 2] : 5.0;
@@ -228,9 +244,10 @@ public sealed partial class FitSearch
         {
             // the cut-off on the cheapest basis
             double bestScore = double.PositiveInfinity;
+            string radial = radials[0];
             foreach (double rc in _s.Cutoffs)
             {
-                double sc = EvaluateBasis(FitBasis.Ace(0, rc), descriptorProgress);
+                double sc = EvaluateBasis(FitBasis.Ace(0, rc, radial), descriptorProgress);
                 if (sc < bestScore) { bestScore = sc; bestRc = rc; }
             }
             // a best cut-off at the edge of the grid: go on past the edge while the score falls (the grid's spacing, 0.5 Å for one radius)
@@ -243,23 +260,31 @@ public sealed partial class FitSearch
                     if (bestRc != edge || !(Math.Abs(delta) > 1e-9)) continue;
                     for (double rc = edge + delta; delta > 0 ? rc <= limit + 1e-9 : rc >= limit - 1e-9; rc += delta)
                     {
-                        double sc = EvaluateBasis(FitBasis.Ace(0, Math.Round(rc, 6)), descriptorProgress);
+                        double sc = EvaluateBasis(FitBasis.Ace(0, Math.Round(rc, 6), radial), descriptorProgress);
                         if (!(sc < bestScore)) break;
                         bestScore = sc;
                         bestRc = Math.Round(rc, 6);
                     }
                 }
             }
+            // the radial base: the others of search.radials on the cheapest level at the best cut-off; the best is kept for the ladder
+            string first = radial;
+            foreach (string other in radials.Skip(1))
+            {
+                double sc = EvaluateBasis(FitBasis.Ace(0, bestRc, other), descriptorProgress);
+                if (sc < bestScore) { bestScore = sc; radial = other; }
+            }
+            if (radial != first) _o.Log.WriteLine($"fit: ace L0: the radial base {radial} is kept for the ladder");
             // the ladder: grow while the validation score falls; on every level the cut-off is re-tuned (its neighbours
             // searched, first both sides, then the side it last moved to), as the best cut-off can grow with the basis
             double previous = bestScore;
             int side = 0;
             for (int l = 1; l < Math.Min(_s.AceLevels, FitBasis.AceLadder.Length); l++)
             {
-                double sc = EvaluateBasis(FitBasis.Ace(l, bestRc), descriptorProgress);
+                double sc = EvaluateBasis(FitBasis.Ace(l, bestRc, radial), descriptorProgress);
                 // the re-tune does not crowd out the ladder: a neighbour is searched only with the next level's time kept back
                 double keep = _s.RetuneCutoff && _s.Cutoffs.Length > 0 && double.IsFinite(sc) && l + 1 < Math.Min(_s.AceLevels, FitBasis.AceLadder.Length)
-                    ? NextLevelSeconds(FitBasis.Ace(l + 1, bestRc)) : 0;
+                    ? NextLevelSeconds(FitBasis.Ace(l + 1, bestRc, radial)) : 0;
                 if (_s.RetuneCutoff && _s.Cutoffs.Length > 0)
                     foreach (int d in side != 0 ? [side] : new[] { 1, -1 })
                     {
@@ -267,7 +292,7 @@ public sealed partial class FitSearch
                         bool moved = false;
                         for (double rc = Math.Round(bestRc + delta, 6); d > 0 ? rc <= MaxCutoff + 1e-9 : rc >= MinCutoff - 1e-9; rc = Math.Round(rc + delta, 6))
                         {
-                            double there = EvaluateBasis(FitBasis.Ace(l, rc), descriptorProgress, keep);
+                            double there = EvaluateBasis(FitBasis.Ace(l, rc, radial), descriptorProgress, keep);
                             if (!(there < sc)) break;
                             sc = there;
                             bestRc = rc;

@@ -23,6 +23,9 @@ public sealed record FitSearchSettings
     [Setting("cutoffs", "cut-off radii (Å) tried on the cheapest basis; the best one is where the ACE ladder starts (retune_cutoff: true moves it on each level) and is kept for the so4 bases; when the best is the largest (smallest) of them, the search goes on in steps of their spacing (0.5 Å for one radius) while the score falls, up to 8 Å (down to 2 Å)")]
     public double[] Cutoffs { get; init; } = [4.5, 5.0, 5.5];
 
+    [Setting("radials", "radial bases of the ACE ladder tried on its cheapest level at the best cut-off (the first one also at every cut-off of the grid), comma-separated: SBessel, ChebExpCos, ChebPow, ChebLinear, with ':λ' for ChebExpCos and ChebPow (e.g. SBessel,ChebExpCos:5.25); the best is kept for the whole ladder")]
+    public string Radials { get; init; } = "SBessel";
+
     [Setting("retune_cutoff", "on every level of the ACE ladder after the cheapest, the neighbouring cut-offs (the spacing of cutoffs, 0.5 Å for one radius) are searched too, first on both sides, then on the side the cut-off last moved to, going on while the score falls and while the next level's estimated time is left after it; the ladder continues at the best. Off by default: on mlearn Si it moved L4 to 7 Å, whose validation score was worse than L4 at 5.5 Å without the re-tune (1.0011 vs 0.9898) and its TEST too (docs/fit.md)")]
     public bool RetuneCutoff { get; init; }
 

@@ -9,6 +9,7 @@ using Mlip.Models;
 using Mlip.Structures;
 using Mlip.Tests.Support;
 using Mlip.Training;
+using Mlip.Validation;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -255,6 +256,49 @@ public class FitSearchTests(ITestOutputHelper output)
             Seed = 3, Threads = 1, Fingerprint = "t",
         }).Run();
         Assert.All(Enumerable.Range(1, off.Bases.Max(b => Level(b.Basis))), l => Assert.Single(off.Bases, b => Level(b.Basis) == l));
+    }
+
+    [Fact]
+    public void TheOtherRadialBasesAreSearchedOnTheCheapestLevelAtTheBestCutOffAndTheBestIsKeptForTheLadder()
+    {
+        var train = FitTestData.Silicon(0, 24);
+        var log = new StringWriter();
+        var o = new FitSearch(new FitOptions
+        {
+            Train = train, Output = TestPaths.TempDir(), Seed = 3, Threads = 1, Fingerprint = "t", Log = log,
+            Search = FitTestData.Settings() with { Families = "ace", AceLevels = 2, Radials = "SBessel, ChebExpCos:2,ChebPow:2" },
+        }).Run();
+        output.WriteLine(log.ToString());
+        double Best(FitBasis b) => o.Candidates.Where(c => c.Basis.Label == b.Label).Min(c => c.Score);
+        var searched = o.Bases.Where(b => b.Status == "done").Select(b => b.Basis).ToList();
+        var l0 = searched.Where(b => b.Label.StartsWith("ace L0 ", StringComparison.Ordinal)).ToList();
+        // the first radial base on every cut-off of the grid (its labels as before: no radial named), the others at the best of those
+        var grid = l0.Where(b => b.Radial == "SBessel").ToList();
+        Assert.Equal(["ace L0 rc 4", "ace L0 rc 4.5"], grid.Select(b => b.Label).Take(2));
+        string rcBest = grid.MinBy(Best)!.Descriptor.Parameters["rc"];
+        var others = l0.Where(b => b.Radial != "SBessel").ToList();
+        Assert.Equal(["ChebExpCos:2", "ChebPow:2"], others.Select(b => b.Radial));
+        Assert.All(others, b => Assert.Equal(rcBest, b.Descriptor.Parameters["rc"]));
+        Assert.Equal($"ace L0 rc {rcBest} ChebExpCos 2", others[0].Label);
+        // the ladder goes on with the radial base (and the cut-off) of the best L0 basis
+        var bestL0 = l0.MinBy(Best)!;
+        var l1 = Assert.Single(searched, b => b.Label.StartsWith("ace L1 ", StringComparison.Ordinal));
+        Assert.Equal(bestL0.Radial, l1.Radial);
+        Assert.Equal(bestL0.Descriptor.Parameters["rc"], l1.Descriptor.Parameters["rc"]);
+        // an unknown radial base: one line naming the setting, before anything is computed
+        var bad = new FitSearch(new FitOptions
+        {
+            Train = train, Output = TestPaths.TempDir(), Seed = 3, Threads = 1, Fingerprint = "t",
+            Search = FitTestData.Settings() with { Families = "ace", Radials = "SBessel,Gauss" },
+        });
+        var e = Assert.Throws<MlipException>(() => bad.Run());
+        Assert.Contains("search.radials", e.Message, StringComparison.Ordinal);
+        Assert.Contains("'Gauss'", e.Message, StringComparison.Ordinal);
+        Assert.Throws<MlipException>(() => new FitSearch(new FitOptions
+        {
+            Train = train, Output = TestPaths.TempDir(), Seed = 3, Threads = 1, Fingerprint = "t",
+            Search = FitTestData.Settings() with { Families = "ace", Radials = "SBessel:3" },
+        }).Run());
     }
 
     [Fact]

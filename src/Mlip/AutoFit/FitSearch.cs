@@ -127,6 +127,7 @@ public sealed partial class FitSearch
     {
         var list = new List<FitBasis>();
         var families = Families();
+        CheckCutoffs();
         double rc0 = _s.Cutoffs.Length > 0 ? _s.Cutoffs[_s.Cutoffs.Length / 2] : 5.0;
         if (families.Contains("ace"))
         {
@@ -217,6 +218,20 @@ public sealed partial class FitSearch
         return list;
     }
 
+    /// <summary>search.cutoffs checked: each in [2, 8] Å and listed once (a radius listed twice would search one basis twice).</summary>
+    private void CheckCutoffs()
+    {
+        var seen = new HashSet<double>();
+        foreach (double rc in _s.Cutoffs)
+        {
+            if (!(rc >= MinCutoff && rc <= MaxCutoff))
+                throw new MlipException(string.Create(CultureInfo.InvariantCulture, $"search.cutoffs: {rc:G6} Å is outside [{MinCutoff:G3}, {MaxCutoff:G3}] Å"));
+            if (!seen.Add(Math.Round(rc, 6)))
+                throw new MlipException(string.Create(CultureInfo.InvariantCulture,
+                    $"search.cutoffs: {rc:G6} Å is listed twice (to try only the listed radii, set search.extend_cutoffs: false)"));
+        }
+    }
+
     private HashSet<string> Families() =>
         [.. _s.Families.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(f => f.ToLowerInvariant())];
 
@@ -236,6 +251,7 @@ public sealed partial class FitSearch
             if (f is not ("ace" or "quadratic" or "linear"))
                 throw new MlipException($"unknown model family '{f}' in search.families (ace, quadratic, linear)");
         var radials = Radials();
+        CheckCutoffs();
         CheckSmallestFits(); // refuses, before anything is computed, a search whose smallest basis cannot fit in memory
 
         double bestRc = _s.Cutoffs.Length > 0 ? _s.Cutoffs[_s.Cutoffs.Length / 2] : 5.0;
@@ -252,7 +268,7 @@ public sealed partial class FitSearch
             }
             // a best cut-off at the edge of the grid: go on past the edge while the score falls (the grid's spacing, 0.5 Å for one radius)
             var (step, stepDown) = CutoffSteps();
-            if (_s.Cutoffs.Length > 0)
+            if (_s.Cutoffs.Length > 0 && _s.ExtendCutoffs)
             {
                 var grid = _s.Cutoffs.Order().ToArray();
                 foreach (var (edge, delta, limit) in new[] { (grid[^1], step, MaxCutoff), (grid[0], -stepDown, MinCutoff) })

@@ -23,6 +23,9 @@ public sealed record FitSearchSettings
     [Setting("cutoffs", "cut-off radii (Å) tried on the cheapest basis; the best one is where the ACE ladder starts (retune_cutoff: true moves it on each level) and is kept for the so4 bases; when the best is the largest (smallest) of them, the search goes on in steps of their spacing (0.5 Å for one radius) while the score falls, up to 8 Å (down to 2 Å)")]
     public double[] Cutoffs { get; init; } = [4.5, 5.0, 5.5];
 
+    [Setting("extend_cutoffs", "when the best of cutoffs is the largest (smallest) of them, go on past the grid's edge while the score falls; false: only the listed radii are tried")]
+    public bool ExtendCutoffs { get; init; } = true;
+
     [Setting("radials", "radial bases of the ACE ladder tried on its cheapest level at the best cut-off (the first one also at every cut-off of the grid), comma-separated: SBessel, ChebExpCos, ChebPow, ChebLinear, with ':λ' for ChebExpCos and ChebPow (e.g. SBessel,ChebExpCos:5.25); the best is kept for the whole ladder")]
     public string Radials { get; init; } = "SBessel";
 

@@ -259,6 +259,29 @@ public class FitSearchTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ACutOffListedTwiceOrOutOfRangeIsRefusedAndExtendCutoffsFalseTriesOnlyTheListedRadii()
+    {
+        var train = FitTestData.Silicon(0, 24);
+        FitSearch Search(FitSearchSettings s) => new(new FitOptions
+        {
+            Train = train, Output = TestPaths.TempDir(), Seed = 3, Threads = 1, Fingerprint = "t", Search = s,
+        });
+        // a radius listed twice would search one basis twice (and its report would hold two bases of one label)
+        var twice = Assert.Throws<MlipException>(() => Search(FitTestData.Settings() with { Families = "ace", Cutoffs = [4.5, 4.5] }).Run());
+        Assert.Contains("search.cutoffs: 4.5 Å is listed twice", twice.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', twice.Message);
+        Assert.Throws<MlipException>(() => Search(FitTestData.Settings() with { Families = "ace", Cutoffs = [4.5, 4.5] }).PlanForDryRun());
+        var far = Assert.Throws<MlipException>(() => Search(FitTestData.Settings() with { Families = "ace", Cutoffs = [4.5, 9] }).Run());
+        Assert.Contains("search.cutoffs: 9 Å is outside [2, 8] Å", far.Message, StringComparison.Ordinal);
+        // one radius and no extension: the cheapest level at that radius only (with the extension a best radius at the
+        // grid's edge, here the only one, goes on in 0.5 Å steps while the score falls)
+        var one = Search(FitTestData.Settings() with { Families = "ace", AceLevels = 1, Cutoffs = [4.5], ExtendCutoffs = false }).Run();
+        Assert.Equal(["ace L0 rc 4.5"], one.Bases.Where(b => b.Status == "done").Select(b => b.Basis.Label));
+        var extended = Search(FitTestData.Settings() with { Families = "ace", AceLevels = 1, Cutoffs = [4.5] }).Run();
+        Assert.Contains(extended.Bases, b => b.Basis.Label is "ace L0 rc 5" or "ace L0 rc 4");
+    }
+
+    [Fact]
     public void TheOtherRadialBasesAreSearchedOnTheCheapestLevelAtTheBestCutOffAndTheBestIsKeptForTheLadder()
     {
         var train = FitTestData.Silicon(0, 24);

@@ -56,10 +56,28 @@ public sealed record PinnOptions
 
     /// <summary>
     /// τ_u of the penalty τ_u · mean over the atoms of unlabelled distorted copies of the training cells of |Δp_i|² (weighted as
-    /// the penalty when <see cref="PenaltyWeights"/> is given; constant along stage 2); 0: none (docs/pinn.md, "A penalty at
+    /// the penalty when <see cref="PenaltyWeights"/> is given; changed along stage 2 by <see cref="UnlabelledPenaltySchedule"/>); 0: none (docs/pinn.md, "A penalty at
     /// unlabelled distorted copies"). The copies: <see cref="DistortedCopies"/>.
     /// </summary>
     public double UnlabelledPenalty { get; init; }
+
+    /// <summary>
+    /// τ_u rising (or falling) along stage 2: after stage-2 epoch AfterEpoch τ_u is Penalty (increasing epochs); before the first,
+    /// <see cref="UnlabelledPenalty"/>. Each change is a new objective: a fresh optimiser, as for <see cref="PenaltySchedule"/>.
+    /// </summary>
+    public IReadOnlyList<(int AfterEpoch, double Penalty)> UnlabelledPenaltySchedule { get; init; } = [];
+
+    /// <summary>τ_u of stage-2 epoch <paramref name="epoch"/> (1-based).</summary>
+    public double UnlabelledPenaltyAt(int epoch)
+    {
+        double tau = UnlabelledPenalty;
+        foreach (var (after, value) in UnlabelledPenaltySchedule)
+            if (epoch > after) tau = value;
+        return tau;
+    }
+
+    /// <summary>True when some stage-2 epoch has τ_u &gt; 0 (the copies are then made).</summary>
+    public bool HasUnlabelledPenalty => UnlabelledPenalty > 0 || UnlabelledPenaltySchedule.Any(s => s.Penalty > 0);
 
     /// <summary>Distorted copies per training cell, the largest strain component and the largest relative volume change of a copy.</summary>
     public int UnlabelledCopies { get; init; } = 1;
@@ -123,6 +141,8 @@ public sealed class PinnTrainer
     private NeuralNetworkTrainer.LossCounts _validationCounts;
     // τ of the stage-2 epoch being run (PinnOptions.PenaltyAt); before Train PinnOptions.Penalty, after it the last epoch's
     private double _penalty;
+    // τ_u of the stage-2 epoch being run (PinnOptions.UnlabelledPenaltyAt), as _penalty
+    private double _unlabelledPenalty;
     // the training structures of this process (local indices) and, with an unlabelled penalty, the standardised descriptors of
     // their distorted copies, the copies' atoms of each element, and the number of copy atoms over all ranks
     private readonly int[] _trainIndices;
@@ -175,6 +195,7 @@ public sealed class PinnTrainer
         TorchRuntime.ReuseFreedMemory();
         _o = options;
         _penalty = options.Penalty;
+        _unlabelledPenalty = options.UnlabelledPenalty;
         _comm = options.Communicator;
         _elements = elements;
         _k = k;
@@ -195,6 +216,9 @@ public sealed class PinnTrainer
         _validationIndices = Local(split.Validation);
         _trainIndices = Local(split.Train);
         _firstStructure = first;
+        foreach (var (after, value) in options.UnlabelledPenaltySchedule)
+            if (!(value >= 0) || after < 1)
+                throw new MlipException($"model: unlabelled_penalty_steps: {value} after epoch {after}; each value must be >= 0 and each epoch >= 1");
         if (options.UnlabelledPenalty < 0 || options.UnlabelledCopies < 1 || options.UnlabelledStrain < 0 || options.UnlabelledVolume is < 0 or >= 1)
             throw new MlipException($"model: unlabelled_penalty must be >= 0, unlabelled_copies >= 1, unlabelled_strain >= 0 and unlabelled_volume in [0, 1) " +
                                     $"(got {options.UnlabelledPenalty}, {options.UnlabelledCopies}, {options.UnlabelledStrain}, {options.UnlabelledVolume})");
@@ -212,7 +236,7 @@ public sealed class PinnTrainer
     /// <summary>With an unlabelled penalty: the distorted copies of this process's training cells, their descriptors (values only), standardised.</summary>
     private void PrepareUnlabelled(IReadOnlyList<Structure> structures, IDescriptor? descriptor)
     {
-        if (_o.UnlabelledPenalty <= 0) return;
+        if (!_o.HasUnlabelledPenalty) return;
         if (descriptor is null) throw new MlipException("the unlabelled penalty needs the descriptor of the training set (internal: pass it to the PinnTrainer)");
         var chosen = _trainIndices.Where(i => _o.UnlabelledGroups is not { } g || g.Contains(structures[i].Group ?? "")).ToArray();
         var cells = chosen.Select(i => structures[i]).ToArray();
@@ -269,7 +293,7 @@ public sealed class PinnTrainer
             var dp2 = dp.pow(TorchScalars.Of(2));
             sum = sum.Plus(w is null ? dp2.sum() : (dp2 * w).sum());
         }
-        var term = sum.Times(_o.UnlabelledPenalty / _unlabelledAtoms);
+        var term = sum.Times(_unlabelledPenalty / _unlabelledAtoms);
         var g = new double[gradient.Length];
         _networks.Gradient(term, net, g);
         for (int i = _nbase; i < g.Length; i++) gradient[i] += g[i];
@@ -404,11 +428,14 @@ public sealed class PinnTrainer
         for (int epoch = startEpoch + 1; epoch <= _o.Epochs; epoch++)
         {
             _penalty = _o.PenaltyAt(epoch);
-            if (epoch > 1 && _penalty != _o.PenaltyAt(epoch - 1))
+            _unlabelledPenalty = _o.UnlabelledPenaltyAt(epoch);
+            bool newPenalty = epoch > 1 && _penalty != _o.PenaltyAt(epoch - 1), newUnlabelled = epoch > 1 && _unlabelledPenalty != _o.UnlabelledPenaltyAt(epoch - 1);
+            if (newPenalty || newUnlabelled)
             {
                 // a new objective: a fresh optimiser (L-BFGS would reuse the last evaluation and curvature pairs of the old τ), also when resumed here
                 optimizer = Optimizers.Create(_o.Optimizer, _networks.Count, _o.LearningRate, 0.9);
-                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"penalty {_o.PenaltyAt(epoch - 1):G4} -> {_penalty:G4} after epoch {epoch - 1}"));
+                if (newPenalty) log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"penalty {_o.PenaltyAt(epoch - 1):G4} -> {_penalty:G4} after epoch {epoch - 1}"));
+                if (newUnlabelled) log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"unlabelled penalty {_o.UnlabelledPenaltyAt(epoch - 1):G4} -> {_unlabelledPenalty:G4} after epoch {epoch - 1}"));
             }
             var order = TrainingSplit.EpochOrder(_o.Seed, epoch, _batchIndices.Count);
             double sum = 0;
@@ -453,6 +480,7 @@ public sealed class PinnTrainer
         if (_o.Epochs == 0 || !double.IsFinite(bestVal)) best = x;
         // a resume with no epoch left runs none: the loss is then that of the checkpoint's parameters (mean over batches, as an epoch's)
         _penalty = _o.PenaltyAt(Math.Max(1, _o.Epochs));
+        _unlabelledPenalty = _o.UnlabelledPenaltyAt(Math.Max(1, _o.Epochs));
         if (double.IsNaN(lastLoss)) lastLoss = LossAndGradient(x, new double[ParameterCount], stage: 2) / _batchIndices.Count;
         return (ToModel(best), curve, lastLoss);
     }
@@ -489,7 +517,7 @@ public sealed class PinnTrainer
     {
         double loss = BatchPart(bi, x, gradient, stage, l2);
         // the unlabelled penalty: once per batch evaluation, each rank its copies' share
-        return stage == 2 && _unlabelled is not null ? loss + AddUnlabelledTerm(x, gradient) : loss;
+        return stage == 2 && _unlabelled is not null && _unlabelledPenalty > 0 ? loss + AddUnlabelledTerm(x, gradient) : loss;
     }
 
     private double BatchPart(int bi, double[] x, double[] gradient, int stage, bool l2)

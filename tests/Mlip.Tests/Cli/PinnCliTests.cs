@@ -112,6 +112,9 @@ public class PinnCliTests
         Refused("bad-unlabelled.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: -1", "unlabelled_penalty");
         Refused("bad-unlabelled-strain.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: 1, unlabelled_strain: 0.9", "unlabelled_strain");
         Refused("bad-unlabelled-reference.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: 1, unlabelled_reference: data", "unlabelled_reference");
+        Refused("bad-usteps.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: 1, unlabelled_penalty_steps: [3, 10], unlabelled_penalty_step_epochs: [5]", "unlabelled_penalty_step_epochs");
+        Refused("bad-usteps-order.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: 1, unlabelled_penalty_steps: [3, 10], unlabelled_penalty_step_epochs: [5, 5]", "unlabelled_penalty_step_epochs");
+        Refused("bad-usteps-value.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: 1, unlabelled_penalty_steps: [-3], unlabelled_penalty_step_epochs: [5]", "unlabelled_penalty_steps");
         Refused("bad-unlabelled-copies.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: 1, unlabelled_copies: 0", "unlabelled_copies");
 
         void Refused(string name, string descriptor, string extra, string key)

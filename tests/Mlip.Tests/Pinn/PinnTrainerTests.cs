@@ -260,6 +260,39 @@ public class PinnTrainerTests
         finally { dir.Delete(true); }
     }
 
+    /// <summary>
+    /// unlabelled_penalty_steps: τ_u rises after the given stage-2 epoch with a fresh optimiser; a run stopped at the step and
+    /// resumed equals the straight run bit for bit; the schedule acts (another result than τ_u constant); a schedule that starts
+    /// at τ_u 0 still makes the copies; a negative value is refused in one line naming the key.
+    /// </summary>
+    [Fact]
+    public void UnlabelledPenaltyStepsRaiseTauAlongStage2AndResumeAtTheStep()
+    {
+        var o = Options with { UnlabelledPenalty = 0.1, UnlabelledPenaltySchedule = [(2, 10.0)], UnlabelledAgainstCell = true, BopEpochs = 2, Epochs = 4, CheckpointEvery = 1 };
+        Assert.Equal([0.1, 0.1, 10.0, 10.0], Enumerable.Range(1, 4).Select(o.UnlabelledPenaltyAt));
+        var (set, d) = Data();
+        Assert.Contains("unlabelled_penalty_steps", Assert.Throws<Mlip.Validation.MlipException>(() => new PinnTrainer(set, o with { UnlabelledPenaltySchedule = [(2, -1.0)] }, d)).Message);
+        Assert.True(new PinnTrainer(set, o with { UnlabelledPenalty = 0 }, d).UnlabelledAtoms > 0);
+        var dir = Directory.CreateTempSubdirectory("mlip-pinn-usteps");
+        try
+        {
+            var log = new StringWriter();
+            var (straight, _, _) = new PinnTrainer(set, o, d).Train(log, Path.Combine(dir.FullName, "a.json"));
+            Assert.Contains("unlabelled penalty 0.1 -> 10 after epoch 2", log.ToString());
+            string cp = Path.Combine(dir.FullName, "b.json");
+            new PinnTrainer(set, o with { Epochs = 2 }, d).Train(TextWriter.Null, cp);
+            var (resumed, _, _) = new PinnTrainer(set, o, d).Train(TextWriter.Null, cp, resume: true);
+            var (constant, _, _) = new PinnTrainer(set, o with { UnlabelledPenaltySchedule = [] }, d).Train(TextWriter.Null, Path.Combine(dir.FullName, "c.json"));
+            for (int l = 0; l < straight.Networks[0].Layers.Count; l++)
+            {
+                Assert.Equal(straight.Networks[0].Layers[l].Weights, resumed.Networks[0].Layers[l].Weights);
+                Assert.Equal(straight.Networks[0].Layers[l].Bias, resumed.Networks[0].Layers[l].Bias);
+            }
+            Assert.NotEqual(straight.Networks[0].Layers[^1].Weights, constant.Networks[0].Layers[^1].Weights);
+        }
+        finally { dir.Delete(true); }
+    }
+
     /// <summary>The copies: F = s (I + ε) with ε symmetric, |ε_ij| ≤ strain, |s³ − 1| ≤ volume; positions follow the cell; the same seed and index give the same copy, another index another.</summary>
     [Fact]
     public void DistortedCopiesAreBoundedDeterministicStrains()

@@ -46,22 +46,34 @@ public sealed record PinnSettings
     public int[]? PenaltyStepEpochs { get; init; }
 
     /// <summary>The (after epoch, τ) steps of the penalty; one line naming the keys when they do not pair up.</summary>
-    public IReadOnlyList<(int AfterEpoch, double Penalty)> PenaltySchedule()
-    {
-        var values = PenaltySteps ?? [];
-        var epochs = PenaltyStepEpochs ?? [];
-        if (values.Length != epochs.Length)
-            throw new MlipException($"model: penalty_steps has {values.Length} values and penalty_step_epochs {epochs.Length} epochs; give one epoch per value");
-        for (int q = 1; q < epochs.Length; q++)
-            if (epochs[q] <= epochs[q - 1]) throw new MlipException($"model: penalty_step_epochs must increase ({epochs[q - 1]} then {epochs[q]})");
-        return [.. epochs.Zip(values)];
-    }
+    public IReadOnlyList<(int AfterEpoch, double Penalty)> PenaltySchedule() => Steps(PenaltySteps, PenaltyStepEpochs, "penalty_steps", "penalty_step_epochs");
 
     [Setting("penalty_weights", "weight of each BOP parameter of an element's set in the penalty (A, alpha, B, beta, h, sigma, zeta, lambda for one element; docs/pinn.md); none: all 1", Min = 0, DefaultText = "none")]
     public double[]? PenaltyWeights { get; init; }
 
     [Setting("unlabelled_penalty", "weight of a penalty on the network's correction |dp|^2 at unlabelled distorted copies of the training cells (holds the correction small where the data end; docs/pinn.md); 0: none", Min = 0)]
     public double UnlabelledPenalty { get; init; }
+
+    [Setting("unlabelled_penalty_steps", "later values of unlabelled_penalty, e.g. raised along stage 2 so that the correction is held harder as the fit tightens (a fresh optimiser at each change); none: unlabelled_penalty throughout", Min = 0, DefaultText = "none")]
+    public double[]? UnlabelledPenaltySteps { get; init; }
+
+    [Setting("unlabelled_penalty_step_epochs", "the stage-2 epochs after which the values of unlabelled_penalty_steps take over, increasing, one per value", Min = 1, DefaultText = "none")]
+    public int[]? UnlabelledPenaltyStepEpochs { get; init; }
+
+    /// <summary>The (after epoch, τ_u) steps of the unlabelled penalty; one line naming the keys when they do not pair up.</summary>
+    public IReadOnlyList<(int AfterEpoch, double Penalty)> UnlabelledPenaltySchedule() =>
+        Steps(UnlabelledPenaltySteps, UnlabelledPenaltyStepEpochs, "unlabelled_penalty_steps", "unlabelled_penalty_step_epochs");
+
+    private static IReadOnlyList<(int AfterEpoch, double Penalty)> Steps(double[]? steps, int[]? stepEpochs, string valuesKey, string epochsKey)
+    {
+        var values = steps ?? [];
+        var epochs = stepEpochs ?? [];
+        if (values.Length != epochs.Length)
+            throw new MlipException($"model: {valuesKey} has {values.Length} values and {epochsKey} {epochs.Length} epochs; give one epoch per value");
+        for (int q = 1; q < epochs.Length; q++)
+            if (epochs[q] <= epochs[q - 1]) throw new MlipException($"model: {epochsKey} must increase ({epochs[q - 1]} then {epochs[q]})");
+        return [.. epochs.Zip(values)];
+    }
 
     [Setting("unlabelled_copies", "distorted copies of each training cell for unlabelled_penalty", Min = 1, Max = 100)]
     public int UnlabelledCopies { get; init; } = 1;
@@ -123,6 +135,7 @@ public sealed class PinnKind : ModelKind<PinnSettings>
     {
         var s = (PinnSettings)settings;
         s.PenaltySchedule();
+        s.UnlabelledPenaltySchedule();
         return 1.5 * s.BopCutoff(descriptor).Rc;
     }
 
@@ -146,6 +159,7 @@ public sealed class PinnKind : ModelKind<PinnSettings>
             PenaltySchedule = s.PenaltySchedule(),
             PenaltyWeights = s.PenaltyWeights,
             UnlabelledPenalty = s.UnlabelledPenalty,
+            UnlabelledPenaltySchedule = s.UnlabelledPenaltySchedule(),
             UnlabelledCopies = s.UnlabelledCopies,
             UnlabelledStrain = s.UnlabelledStrain,
             UnlabelledVolume = s.UnlabelledVolume,
@@ -175,14 +189,14 @@ public sealed class PinnKind : ModelKind<PinnSettings>
         c.Log.WriteLine($"pinn: {string.Join("-", new[] { c.Descriptor.FeatureCount }.Concat(options.Hidden).Append(new Calculators.PinnBopLayout(c.Elements.Count).SetSize))} network per element on {c.Descriptor.Name}, {options.Activation}, BOP R_c {rc} Å, d_c {dc} Å, " +
                         $"{trainer.ParameterCount} parameters; stage 1: {options.BopEpochs} L-BFGS iterations on the BOP, stage 2: {options.Optimizer} {options.Epochs} epochs, " +
                         $"{trainer.TrainStructures} training / {trainer.ValidationStructures} validation structures" +
-                        (options.UnlabelledPenalty > 0 ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                            $"; unlabelled penalty {options.UnlabelledPenalty:G4} (against {s.UnlabelledReference}) on {options.UnlabelledCopies} distorted cop{(options.UnlabelledCopies == 1 ? "y" : "ies")} of each training cell{(s.UnlabelledGroups is { } ug ? $" of {ug}" : "")} (strain ±{options.UnlabelledStrain:G3}, volume ±{options.UnlabelledVolume:G3}), {trainer.UnlabelledAtoms} atoms") : ""));
+                        (options.HasUnlabelledPenalty ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                            $"; unlabelled penalty {options.UnlabelledPenalty:G4}{string.Concat(options.UnlabelledPenaltySchedule.Select(q => $", {q.Penalty:G4} after epoch {q.AfterEpoch}"))} (against {s.UnlabelledReference}) on {options.UnlabelledCopies} distorted cop{(options.UnlabelledCopies == 1 ? "y" : "ies")} of each training cell{(s.UnlabelledGroups is { } ug ? $" of {ug}" : "")} (strain ±{options.UnlabelledStrain:G3}, volume ±{options.UnlabelledVolume:G3}), {trainer.UnlabelledAtoms} atoms") : ""));
         var (m, curve, finalLoss) = trainer.Train(c.Log, c.Output is null ? null : Path.Combine(c.Output, "checkpoint.json"), c.Resume);
         if (c.Output is not null && c.Communicator.IsRoot) TrainingRun.WriteLearningCurve(c.Output, curve);
         return new ModelFitResult(m, new JsonObject
         {
             ["optimizer"] = options.Optimizer, ["bop_epochs"] = options.BopEpochs, ["epochs"] = options.Epochs,
-            ["penalty"] = options.Penalty, ["penalty_final"] = options.PenaltyAt(options.Epochs), ["unlabelled_penalty"] = options.UnlabelledPenalty, ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount, ["streamed"] = trainer.Streams,
+            ["penalty"] = options.Penalty, ["penalty_final"] = options.PenaltyAt(options.Epochs), ["unlabelled_penalty"] = options.UnlabelledPenalty, ["unlabelled_penalty_final"] = options.UnlabelledPenaltyAt(Math.Max(1, options.Epochs)), ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount, ["streamed"] = trainer.Streams,
         });
     }
 }

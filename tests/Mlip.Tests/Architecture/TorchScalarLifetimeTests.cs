@@ -28,6 +28,13 @@ public class TorchScalarLifetimeTests
         Assert.True(problems.Count == 0, Report(problems));
     }
 
+    [Fact]
+    public void CliMakesNoTemporaryScalars()
+    {
+        var problems = TemporaryScalars(typeof(Mlip.Cli.Program).Assembly);
+        Assert.True(problems.Count == 0, Report(problems));
+    }
+
     /// <summary>The benchmarks (bench/Mlip.Bench, built with the solution in the same configuration as the tests).</summary>
     [Fact]
     public void BenchMakesNoTemporaryScalars()

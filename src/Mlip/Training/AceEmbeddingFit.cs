@@ -437,13 +437,13 @@ public sealed class AceEmbeddingFit
         var ex = exp(-a);
         var xoff = ex.mul(sx0);
         var yoff = ex.mul(sy0);
-        var u = xoff + a;
+        var u = xoff.Plus(a);
         var sign = rho.sign();
-        var oneMinusXoff = xoff.neg().add(TorchScalars.One);
+        var oneMinusXoff = xoff.neg().Plus(TorchScalars.One);
         var uPowMMinus1 = u.pow(smMinus1);
         var f = sign * (u.pow(sm) - yoff);
-        var df = yoff + oneMinusXoff.mul(sm) * uPowMMinus1;
-        var d2f = sign * (u.pow(smMinus2).mul(smm1) * oneMinusXoff.square() + uPowMMinus1.mul(sm) * xoff - yoff);
+        var df = yoff.Plus(oneMinusXoff.mul(sm) * uPowMMinus1);
+        var d2f = sign * ((u.pow(smMinus2).mul(smm1) * oneMinusXoff.Squared()).Plus(uPowMMinus1.mul(sm) * xoff) - yoff);
         return (f, df, d2f);
     }
 
@@ -455,7 +455,7 @@ public sealed class AceEmbeddingFit
         for (int q = 0; q < _p; q++)
         {
             var (f, df, d2f) = Embed(rho.select(1, q), _o.FsParameters[2 * q + 1]);
-            fs[q] = f * _w[q]; d1[q] = df * _w[q]; d2[q] = d2f * _w[q];
+            fs[q] = f.Times(_w[q]); d1[q] = df.Times(_w[q]); d2[q] = d2f.Times(_w[q]);
         }
         return (stack(fs, 1).sum(1), stack(d1, 1), stack(d2, 1));
     }
@@ -471,7 +471,7 @@ public sealed class AceEmbeddingFit
             long o = e * PerElement;
             var a = p.narrow(0, o + 1, _k * _p).view(_k, _p);
             var (ea, dF, _) = Embedding(c, e, a);
-            eAtom = eAtom.index_add(0, c.ElementAtoms[e], ea + p[o], TorchScalars.One);
+            eAtom = eAtom.index_add(0, c.ElementAtoms[e], ea.Plus(p[o]), TorchScalars.One);
             dEdX = dEdX.index_add(0, c.ElementAtoms[e], dF.matmul(a.t()), TorchScalars.One);
         }
         var energies = zeros(c.Structures, dtype: ScalarType.Float64).index_add(0, c.AtomStructure, eAtom, TorchScalars.One);
@@ -487,7 +487,7 @@ public sealed class AceEmbeddingFit
         var (e, f) = Predict(c, p);
         var re = (e - c.EnergyTarget) * c.EnergyScale;
         if (f is null || _wF == 0) return re;
-        return cat([re, ((f - c.ForceTarget!) * c.ForceMask! * _forceScale).view(-1)], 0);
+        return cat([re, ((f - c.ForceTarget!) * c.ForceMask!).Times(_forceScale).view(-1)], 0);
     }
 
     /// <summary>
@@ -540,10 +540,10 @@ public sealed class AceEmbeddingFit
             var dxT = dx.transpose(1, 2); // [q, 3, K]
             var dq = dxT.matmul(a);       // [q, 3, P]
             var t1 = c.X.index_select(0, pcE).view(q, 1, _k, 1) * (d2.index_select(0, pcE).unsqueeze(1) * dq).unsqueeze(2);
-            var pair = t1.add_(dxT.unsqueeze(3) * d1.index_select(0, pcE).view(q, 1, 1, _p)).view(q, 3L * kp);
+            var pair = t1.PlusInPlace(dxT.unsqueeze(3) * d1.index_select(0, pcE).view(q, 1, 1, _p)).view(q, 3L * kp);
             var perAtom = zeros(c.Atoms, 3L * kp, dtype: ScalarType.Float64).index_add_(0, pcE, pair, TorchScalars.One).index_add_(0, pnE, pair, TorchScalars.MinusOne);
-            perAtom = perAtom.view(c.Atoms, 3, kp) * (c.ForceMask! * _forceScale).unsqueeze(2);
-            jac.narrow(0, c.Structures, 3L * c.Atoms).narrow(1, o + 1, kp).add_(perAtom.view(3L * c.Atoms, kp));
+            perAtom = perAtom.view(c.Atoms, 3, kp) * c.ForceMask!.Times(_forceScale).unsqueeze(2);
+            jac.narrow(0, c.Structures, 3L * c.Atoms).narrow(1, o + 1, kp).PlusInPlace(perAtom.view(3L * c.Atoms, kp));
         }
         energyRows.mul_(c.EnergyScale.unsqueeze(1));
         return (r, jac);
@@ -578,8 +578,8 @@ public sealed class AceEmbeddingFit
             using (NewDisposeScope())
             {
                 var (r, j) = ChunkJacobian(c, p);
-                a.add_(j.t().matmul(j));
-                g.add_(j.t().matmul(r));
+                a.PlusInPlace(j.t().matmul(j));
+                g.PlusInPlace(j.t().matmul(r));
                 loss += r.dot(r).item<double>();
             }
         a.data<double>().CopyTo(jtj);

@@ -98,7 +98,8 @@ internal sealed class BatchLabels : IDisposable
         var w = gp.unsqueeze(2) * vectors.unsqueeze(1);                                             // [pairs, 3, 3]
         var ws = zeros(_structures, 3, 3, dtype: ScalarType.Float64).index_add(0, pairStructure, w, TorchScalars.One);
         var voigt = stack([ws[.., 0, 0], ws[.., 1, 1], ws[.., 2, 2],
-            0.5 * (ws[.., 1, 2] + ws[.., 2, 1]), 0.5 * (ws[.., 0, 2] + ws[.., 2, 0]), 0.5 * (ws[.., 0, 1] + ws[.., 1, 0])], 1);
+            ws[.., 1, 2].Plus(ws[.., 2, 1]).mul(TorchScalars.Of(0.5)), ws[.., 0, 2].Plus(ws[.., 2, 0]).mul(TorchScalars.Of(0.5)),
+            ws[.., 0, 1].Plus(ws[.., 1, 0]).mul(TorchScalars.Of(0.5))], 1);
         return voigt * _volume!.unsqueeze(1);
     }
 
@@ -110,11 +111,11 @@ internal sealed class BatchLabels : IDisposable
     public Tensor Loss(LossWeights w, Tensor e, Tensor? f, Tensor? s, NeuralNetworkTrainer.LossCounts? counts = null)
     {
         var de = (e - _energyTarget) / _atomsPer;
-        var loss = counts is { } c ? w.Energy * (de * de).sum() / c.Structures : w.Energy * (de * de).mean();
+        var loss = counts is { } c ? (de * de).sum().Times(w.Energy).Over(c.Structures) : (de * de).mean().Times(w.Energy);
         if (f is not null && w.Force > 0 && _forceComponents > 0)
-            loss = loss + w.Force * ForceError(f).pow(2).sum() / (counts?.ForceComponents ?? _forceComponents);
+            loss = loss.Plus(ForceError(f).pow(TorchScalars.Of(2)).sum().Times(w.Force).Over(counts?.ForceComponents ?? _forceComponents));
         if (s is not null && w.Stress > 0 && _stressComponents > 0)
-            loss = loss + w.Stress * ((s - _stressTarget!).pow(2) * _stressMask!).sum() / (counts?.StressComponents ?? _stressComponents);
+            loss = loss.Plus(((s - _stressTarget!).pow(TorchScalars.Of(2)) * _stressMask!).sum().Times(w.Stress).Over(counts?.StressComponents ?? _stressComponents));
         return loss;
     }
 
@@ -129,7 +130,7 @@ internal sealed class BatchLabels : IDisposable
         {
             var df = ForceError(f);
             sums[2] = df.abs().sum().item<double>();
-            sums[3] = df.pow(2).sum().item<double>();
+            sums[3] = df.pow(TorchScalars.Of(2)).sum().item<double>();
         }
         return sums;
     }
@@ -148,7 +149,7 @@ internal sealed class BatchLabels : IDisposable
         {
             var df = ForceError(f);
             fMae = df.abs().sum().item<double>() / _forceComponents;
-            loss += w.Force * df.pow(2).sum().item<double>() / _forceComponents;
+            loss += w.Force * df.pow(TorchScalars.Of(2)).sum().item<double>() / _forceComponents;
         }
         return (eMae, fMae, loss);
     }

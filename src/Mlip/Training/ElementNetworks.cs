@@ -98,8 +98,8 @@ internal sealed class ElementNetworks
             {
                 Activation.Tanh => tanh(h),
                 Activation.Sigmoid => sigmoid(h),
-                Activation.HalfTanh => sigmoid(h) - 0.5,
-                Activation.Softplus => nn.functional.softplus(h),
+                Activation.HalfTanh => sigmoid(h).sub(TorchScalars.Of(0.5)),
+                Activation.Softplus => h.Softplus(),
                 Activation.Silu => nn.functional.silu(h),
                 Activation.Relu => nn.functional.relu(h),
                 _ => h,
@@ -113,7 +113,7 @@ internal sealed class ElementNetworks
     {
         if (l2 > 0)
             for (int q = 0; q < p.Count; q++)
-                if (!_shapes[q].Bias) loss = loss + l2 * p[q].pow(2).sum();
+                if (!_shapes[q].Bias) loss = loss.Plus(p[q].pow(TorchScalars.Of(2)).sum().Times(l2));
         return loss;
     }
 
@@ -121,8 +121,8 @@ internal sealed class ElementNetworks
     public Tensor Touch(List<Tensor> p)
     {
         Tensor sum = p[0].sum();
-        for (int q = 1; q < p.Count; q++) sum = sum + p[q].sum();
-        return 0.0 * sum;
+        for (int q = 1; q < p.Count; q++) sum = sum.Plus(p[q].sum());
+        return sum.mul(TorchScalars.Of(0.0));
     }
 
     /// <summary>The L2 penalty alone at <paramref name="x"/> and its gradient (an MPI rank's part of a batch none of whose structures it holds).</summary>

@@ -302,8 +302,9 @@ public static partial class GaussianProcessFit
             {
                 if (st.N[t] == 0) continue;
                 double inv = 1 / (sigma[t] * sigma[t]);
-                b.add_(st.C[t], alpha: s * inv);
-                v.add_(st.V[t], alpha: inv);
+                using Scalar alphaC = (s * inv).ToScalar(), alphaV = inv.ToScalar(); // held for the calls (TorchScalars)
+                b.add_(st.C[t], alpha: alphaC);
+                v.add_(st.V[t], alpha: alphaV);
                 quad += st.Q[t] * inv;
                 logDet += st.N[t] * Math.Log(sigma[t] * sigma[t]);
                 n += st.N[t];
@@ -312,7 +313,7 @@ public static partial class GaussianProcessFit
             if (info.item<int>() != 0) return null;
             // Woodbury with B = I + σ² Φᵀ Λ⁻¹ Φ: yᵀ(Q+Λ)⁻¹y = yᵀΛ⁻¹y − σ² |L_B⁻¹ Φᵀ Λ⁻¹ y|²; log|Q+Λ| = log|Λ| + log|B|
             var z = linalg.solve_triangular(l, v.unsqueeze(1), upper: false);
-            quad -= s * z.square().sum().item<double>();
+            quad -= s * z.Squared().sum().item<double>();
             logDet += 2 * l.diagonal().log().sum().item<double>();
             return double.IsFinite(quad) && double.IsFinite(logDet) && quad > 0 ? (quad, logDet, n) : null;
         }

@@ -35,7 +35,11 @@ public static partial class GaussianProcessFit
                 beta = linalg.solve_triangular(l.t(), gamma, upper: true).contiguous().data<double>().ToArray();
                 var b = eye(cols, dtype: ScalarType.Float64);
                 for (int t = 0; t < 3; t++)
-                    if (st.N[t] > 0) b.add_(st.C[t], alpha: s / (sigma[t] * sigma[t]));
+                {
+                    if (st.N[t] == 0) continue;
+                    using var scale = (s / (sigma[t] * sigma[t])).ToScalar(); // held for the call (TorchScalars)
+                    b.add_(st.C[t], alpha: scale);
+                }
                 var (lb0, info) = linalg.cholesky_ex(b);
                 if (info.item<int>() != 0) throw new MlipException("the posterior matrix is not positive definite");
                 lk = l.contiguous().data<double>().ToArray();

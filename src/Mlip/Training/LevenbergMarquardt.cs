@@ -1,4 +1,5 @@
 using Mlip.Validation;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Mlip.Training;
@@ -60,16 +61,16 @@ public sealed class LevenbergMarquardt(LevenbergMarquardtOptions options)
                 var diag = a.diagonal().clone();
                 double maxDiag = diag.max().item<double>();
                 if (!(maxDiag > 0)) break; // the loss does not depend on the parameters
-                diag = diag.clamp_min(1e-12 * maxDiag);
+                using (var floor = (1e-12 * maxDiag).ToScalar()) diag = diag.clamp_min(floor); // held for the call (TorchScalars)
                 var m = a.clone();
-                m.diagonal().add_(lambda * diag);
+                m.diagonal().PlusInPlace(diag.Times(lambda));
                 var (l, info) = linalg.cholesky_ex(m);
                 if (info.item<int>() != 0) { delta = null; predicted = 0; }
                 else
                 {
                     var d = cholesky_solve(-g.unsqueeze(1), l).squeeze(1);
                     // predicted decrease of Σ r²: −(2 δᵀJᵀr + δᵀJᵀJ δ)
-                    predicted = -(2 * d.dot(g) + d.dot(a.matmul(d))).item<double>();
+                    predicted = -d.dot(g).mul(TorchScalars.Of(2)).Plus(d.dot(a.matmul(d))).item<double>();
                     delta = d.data<double>().ToArray();
                 }
             }

@@ -456,7 +456,7 @@ public sealed class NeuralNetworkTrainer
                 if (_elementAtoms[e].shape[0] == 0) continue;
                 eAtom = eAtom.index_copy(0, _elementAtoms[e], t._networks.Forward(p, e, x.index_select(0, _elementAtoms[e])).squeeze(-1));
             }
-            var energies = zeros(_structures, dtype: ScalarType.Float64).index_add(0, _atomStructure, eAtom, TorchScalars.One) + _offsetPer;
+            var energies = zeros(_structures, dtype: ScalarType.Float64).index_add(0, _atomStructure, eAtom, TorchScalars.One).Plus(_offsetPer);
             if (!forces || _d is null) return (energies, null, null);
             var g = autograd.grad([eAtom.sum()], [x], retain_graph: true, create_graph: createGraph)[0]; // dE/dX̃ [atoms, k]
             var gp = bmm(g.index_select(0, _pc!).unsqueeze(1), _d).squeeze(1);                          // dE/dr_ij [pairs, 3]
@@ -479,7 +479,7 @@ public sealed class NeuralNetworkTrainer
             bool forces = _d is not null && (w.Force > 0 || w.Stress > 0);
             var (e, f, s) = Predict(p, t, forces, createGraph: true);
             var loss = _labels.Loss(w, e, f, s, counts);
-            if (counts is not null) loss = loss + t._networks.Touch(p);
+            if (counts is not null) loss = loss.Plus(t._networks.Touch(p));
             if (l2) loss = t._networks.AddL2(loss, p, t._o.L2);
             t._networks.Gradient(loss, p, gradient);
             return loss.item<double>();

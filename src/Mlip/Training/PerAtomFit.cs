@@ -270,7 +270,7 @@ public static class PerAtomFit
             for (int e = 0; e < elements.Length; e++)
             {
                 var diff = networks.Forward(p, e, xs[e]) - ys[e];
-                loss = loss + (metric is null ? diff.pow(2).sum() / total : diff.matmul(metric).pow(2).sum());
+                loss = loss.Plus(metric is null ? diff.pow(TorchScalars.Of(2)).sum().Over(total) : diff.matmul(metric).pow(TorchScalars.Of(2)).sum());
             }
             loss = networks.AddL2(loss, p, o.L2);
             networks.Gradient(loss, p, gradient);

@@ -290,10 +290,10 @@ public sealed class PinnTrainer
             if (_unlabelledElements[e].shape[0] == 0) continue;
             var dp = _networks.Forward(net, e, _unlabelled!.index_select(0, _unlabelledElements[e]));
             if (_unlabelledCell is not null) dp = dp - _networks.Forward(net, e, _unlabelledCell.index_select(0, _unlabelledElements[e]));
-            var dp2 = dp.pow(2);
-            sum = sum + (w is null ? dp2.sum() : (dp2 * w).sum());
+            var dp2 = dp.pow(TorchScalars.Of(2));
+            sum = sum.Plus(w is null ? dp2.sum() : (dp2 * w).sum());
         }
-        var term = _unlabelledPenalty / _unlabelledAtoms * sum;
+        var term = sum.Times(_unlabelledPenalty / _unlabelledAtoms);
         var g = new double[gradient.Length];
         _networks.Gradient(term, net, g);
         for (int i = _nbase; i < g.Length; i++) gradient[i] += g[i];
@@ -723,17 +723,17 @@ public sealed class PinnTrainer
             using (no_grad())
             {
                 var vR = _pv.index_select(0, _rPair);
-                _r0 = vR.pow(2).sum(1).sqrt();
+                _r0 = vR.pow(TorchScalars.Of(2)).sum(1).sqrt();
                 _uR = vR / _r0.unsqueeze(1);
                 _sAPair = _rPair.index_select(0, _sA);
                 var vB = _pv.index_select(0, _sB);
-                var rB = vB.pow(2).sum(1).sqrt();
+                var rB = vB.pow(TorchScalars.Of(2)).sum(1).sqrt();
                 var dAB = vB - vR.index_select(0, _sA);
-                var rAB = dAB.pow(2).sum(1).sqrt();
+                var rAB = dAB.pow(TorchScalars.Of(2)).sum(1).sqrt();
                 var uAB = dAB / rAB.unsqueeze(1);
-                _xs0 = rB + rAB - _r0.index_select(0, _sA);
+                _xs0 = rB.Plus(rAB) - _r0.index_select(0, _sA);
                 _jxA = -uAB - _uR.index_select(0, _sA);                  // ∂x_ab/∂v_a
-                _jxB = vB / rB.unsqueeze(1) + uAB;                       // ∂x_ab/∂v_b
+                _jxB = (vB / rB.unsqueeze(1)).Plus(uAB);                 // ∂x_ab/∂v_b
                 var uA = _uR.index_select(0, _zA); var uB = _uR.index_select(0, _zB);
                 _cos0 = (uA * uB).sum(1);
                 _jcA = (uB - _cos0.unsqueeze(1) * uA) / _r0.index_select(0, _zA).unsqueeze(1);   // ∂cos/∂v_a
@@ -752,9 +752,9 @@ public sealed class PinnTrainer
 
         private Tensor Fc(Tensor r)
         {
-            var x = (r - _rc) / _dc;
-            var x4 = x.pow(4);
-            return x4 / (1 + x4);
+            var x = r.Minus(_rc).Over(_dc);
+            var x4 = x.pow(TorchScalars.Of(4));
+            return x4 / x4.Plus(TorchScalars.Of(1)); // 1 + x4
         }
 
         /// <summary>Energies per structure; forces and stresses when asked; the penalty mean |Δp|².</summary>
@@ -773,30 +773,30 @@ public sealed class PinnTrainer
                     if (_elementAtoms[e].shape[0] == 0) continue;
                     dp = dp.index_copy(0, _elementAtoms[e], t._networks.Forward(net!, e, xf.index_select(0, _elementAtoms[e])));
                 }
-            var P = (p0.index_select(0, _atomType) + dp).reshape(-1);
+            var P = p0.index_select(0, _atomType).Plus(dp).reshape(-1);
             // the geometry enters only through r (R_c pairs), x_ab (screening) and cos θ (angular triplets): leaves for the forces
             var rR = _r0.detach().requires_grad_(forces);
             var xs = _xs0.detach().requires_grad_(forces);
             var cos = _cos0.detach().requires_grad_(forces);
             var fcR = Fc(rR);
             // screening
-            var s = 1 - Fc(xs) * exp(-P.index_select(0, _colLambda) * xs);
-            var S = exp(zeros(_rCount, dtype: ScalarType.Float64).index_add(0, _sA, log(s.clamp_min(1e-300)), TorchScalars.One));
+            var s = (Fc(xs) * exp(-P.index_select(0, _colLambda) * xs)).negative().Plus(TorchScalars.Of(1)); // 1 - fc(x) e^{-λx}
+            var S = exp(zeros(_rCount, dtype: ScalarType.Float64).index_add(0, _sA, log(s.clamp_min(TorchScalars.Of(1e-300))), TorchScalars.One));
             // coordination and bond order
             var dh = cos - P.index_select(0, _colH);
             var term = P.index_select(0, _colZeta) * S.index_select(0, _zB) * fcR.index_select(0, _zB) * dh * dh;
             var Z = zeros(_rCount, dtype: ScalarType.Float64).index_add(0, _zA, term, TorchScalars.One);
-            var phi = (1 + Z).clamp_min(1e-300).pow(-0.5);
+            var phi = Z.Plus(TorchScalars.Of(1)).clamp_min(TorchScalars.Of(1e-300)).pow(TorchScalars.Of(-0.5));
             var eR = exp(P.index_select(0, _colA) - P.index_select(0, _colAlpha) * rR);
             var eA = exp(P.index_select(0, _colB) - P.index_select(0, _colBeta) * rR);
-            var pair = 0.5 * (eR - S * phi * eA) * fcR;
+            var pair = (eR - S * phi * eA).mul(TorchScalars.Of(0.5)) * fcR;
             var eAtom = zeros(_atoms, dtype: ScalarType.Float64).index_add(0, _rCenter, pair, TorchScalars.One);
             var psi = zeros(_atoms, dtype: ScalarType.Float64).index_add(0, _rCenter, S * phi * fcR, TorchScalars.One);
             var sigma = P.index_select(0, _colSigma);
-            eAtom = eAtom - sigma * psi.clamp_min(1e-300).sqrt();
+            eAtom = eAtom - sigma * psi.clamp_min(TorchScalars.Of(1e-300)).sqrt();
             var energies = zeros(_structures, dtype: ScalarType.Float64).index_add(0, _atomStructure, eAtom, TorchScalars.One);
             var penalty = !networkPath ? zeros(1, dtype: ScalarType.Float64).sum()
-                : t._o.PenaltyWeights is { } pw ? (dp.pow(2) * tensor(pw.ToArray(), dtype: ScalarType.Float64)).sum(1).mean() : dp.pow(2).sum(1).mean();
+                : t._o.PenaltyWeights is { } pw ? (dp.pow(TorchScalars.Of(2)) * tensor(pw.ToArray(), dtype: ScalarType.Float64)).sum(1).mean() : dp.pow(TorchScalars.Of(2)).sum(1).mean();
             if (!forces || _d is null) return (energies, null, null, penalty);
             var g = autograd.grad([eAtom.sum()], networkPath ? [rR, xs, cos, xf] : [rR, xs, cos], retain_graph: true, create_graph: createGraph);
             // dE/dv of every pair: the chain rule through the fixed geometric derivatives
@@ -831,8 +831,8 @@ public sealed class PinnTrainer
             {
                 if (counts is { } c)
                     // Predict's penalty is the mean over this part's atoms: as a share of the batch's mean over all ranks' atoms
-                    loss = loss + t._penalty * penalty * ((double)_atoms / c.Atoms) + t._networks.Touch(net);
-                else loss = loss + t._penalty * penalty;
+                    loss = loss.Plus(penalty.Times(t._penalty).Times((double)_atoms / c.Atoms)).Plus(t._networks.Touch(net));
+                else loss = loss.Plus(penalty.Times(t._penalty));
                 if (l2) loss = t._networks.AddL2(loss, net, t._o.L2);
                 t._networks.Gradient(loss, net, gradient);
             }

@@ -127,7 +127,7 @@ public sealed class TorchLeastSquares : ILeastSquaresSolver
             ridge[j] = p.RidgeOf(j);
         var lambda = tensor(ridge, ScalarType.Float64);
         var g = aw.t().matmul(aw);
-        g.diagonal().add_(lambda);
+        g.diagonal().PlusInPlace(lambda);
         var (l, info) = linalg.cholesky_ex(g);
         if (info.item<int>() != 0)
         {
@@ -142,7 +142,7 @@ public sealed class TorchLeastSquares : ILeastSquaresSolver
         var xt = cholesky_solve(aw.t().matmul(bw), l);
         // One step of iterative refinement: the gradient of the objective at x, solved with the same factor.
         var gradient = aw.t().matmul(bw - aw.matmul(xt)) - lambdaColumn * xt;
-        xt = xt + cholesky_solve(gradient, l);
+        xt = xt.Plus(cholesky_solve(gradient, l));
         x = xt.data<double>().ToArray();
         return true;
     }

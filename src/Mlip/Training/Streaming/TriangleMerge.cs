@@ -99,7 +99,7 @@ public static class TriangleMerge
             var bRows = bt.narrow(0, 0, r).narrow(1, j1, n - j1);
             var uT = ut.narrow(0, 0, width).narrow(1, 0, r);
             var tw = tt.narrow(0, 0, width).narrow(1, 0, width);
-            var w = tw.t().matmul(aRows + uT.matmul(bRows));
+            var w = tw.t().matmul(aRows.Plus(uT.matmul(bRows)));
             aRows.sub_(w);
             bRows.sub_(uT.t().matmul(w));
         }

@@ -133,12 +133,13 @@ public sealed partial class FitSearch
         {
             var radials = Radials();
             foreach (double rc in _s.Cutoffs) list.Add(FitBasis.Ace(0, rc, radials[0]));
-            foreach (string other in radials.Skip(1)) list.Add(FitBasis.Ace(0, rc0, other));
+            if (_s.RadialLevel == 0) foreach (string other in radials.Skip(1)) list.Add(FitBasis.Ace(0, rc0, other));
             int top = Math.Min(_s.AceLevels, FitBasis.AceLadder.Length) - 1;
             var (up, down) = CutoffSteps();
             for (int l = 1; l <= top; l++)
             {
                 list.Add(FitBasis.Ace(l, rc0));
+                if (l == _s.RadialLevel) foreach (string other in radials.Skip(1)) list.Add(FitBasis.Ace(l, rc0, other));
                 // the re-tune's neighbours as they are tried when the cut-off does not move (both sides: the plan cannot know the side)
                 if (_s.RetuneCutoff && _s.Cutoffs.Length > 0)
                 {
@@ -283,14 +284,20 @@ public sealed partial class FitSearch
                     }
                 }
             }
-            // the radial base: the others of search.radials on the cheapest level at the best cut-off; the best is kept for the ladder
+            // the radial base: the others of search.radials on level search.radial_level at its cut-off; the best is kept
+            // for the rest of the ladder (level 0: at the best cut-off of the grid)
             string first = radial;
-            foreach (string other in radials.Skip(1))
+            double OtherRadials(int level, double score)
             {
-                double sc = EvaluateBasis(FitBasis.Ace(0, bestRc, other), descriptorProgress);
-                if (sc < bestScore) { bestScore = sc; radial = other; }
+                foreach (string other in radials.Skip(1))
+                {
+                    double sc = EvaluateBasis(FitBasis.Ace(level, bestRc, other), descriptorProgress);
+                    if (sc < score) { score = sc; radial = other; }
+                }
+                if (radial != first) _o.Log.WriteLine($"fit: ace L{level}: the radial base {radial} is kept for the ladder");
+                return score;
             }
-            if (radial != first) _o.Log.WriteLine($"fit: ace L0: the radial base {radial} is kept for the ladder");
+            if (_s.RadialLevel == 0) bestScore = OtherRadials(0, bestScore);
             // the ladder: grow while the validation score falls; on every level the cut-off is re-tuned (its neighbours
             // searched, first both sides, then the side it last moved to), as the best cut-off can grow with the basis
             double previous = bestScore;
@@ -321,6 +328,7 @@ public sealed partial class FitSearch
                             break;
                         }
                     }
+                if (l == _s.RadialLevel && double.IsFinite(sc)) sc = OtherRadials(l, sc);
                 if (!(sc < previous)) break;
                 previous = sc;
             }

@@ -26,8 +26,11 @@ public sealed record FitSearchSettings
     [Setting("extend_cutoffs", "when the best of cutoffs is the largest (smallest) of them, go on past the grid's edge while the score falls; false: only the listed radii are tried")]
     public bool ExtendCutoffs { get; init; } = true;
 
-    [Setting("radials", "radial bases of the ACE ladder tried on its cheapest level at the best cut-off (the first one also at every cut-off of the grid), comma-separated: SBessel, ChebExpCos, ChebPow, ChebLinear, with ':λ' for ChebExpCos and ChebPow (e.g. SBessel,ChebExpCos:5.25); the best is kept for the whole ladder")]
-    public string Radials { get; init; } = "SBessel";
+    [Setting("radials", "radial bases of the ACE ladder, comma-separated: SBessel, ChebExpCos, ChebPow, ChebLinear, with ':λ' for ChebExpCos and ChebPow (e.g. SBessel,ChebExpCos:5.25); the first is used from the cheapest level on, the others are searched on level radial_level at its cut-off and the best is kept for the rest of the ladder (and the FS stage)")]
+    public string Radials { get; init; } = "SBessel,ChebExpCos:0.5";
+
+    [Setting("radial_level", "the level of the ACE ladder on which the other radial bases of radials are compared with the first (0: the cheapest level, at the best cut-off of the grid); a ladder that stops below it keeps the first", Min = 0, Max = 6)]
+    public int RadialLevel { get; init; } = 2;
 
     [Setting("retune_cutoff", "on every level of the ACE ladder after the cheapest, the neighbouring cut-offs (the spacing of cutoffs, 0.5 Å for one radius) are searched too, first on both sides, then on the side the cut-off last moved to, going on while the score falls and while the next level's estimated time is left after it; the ladder continues at the best. Off by default: on mlearn Si it moved L4 to 7 Å, whose validation score was worse than L4 at 5.5 Å without the re-tune (1.0011 vs 0.9898) and its TEST too (docs/fit.md)")]
     public bool RetuneCutoff { get; init; }

@@ -41,6 +41,7 @@ public static class FitTestData
     public static FitSearchSettings Settings(double budgetMinutes = 20) => new()
     {
         Fs = false,
+        Radials = "SBessel",
         Budget = budgetMinutes,
         Families = "ace,quadratic",
         Cutoffs = [4.0, 4.5],
@@ -282,6 +283,29 @@ public class FitSearchTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void WithRadialLevelOneTheOtherRadialBasesAreComparedOnLevelOneAndTheBestGoesOn()
+    {
+        var train = FitTestData.Silicon(0, 24);
+        var s = FitTestData.Settings() with { Families = "ace", AceLevels = 3, Radials = "SBessel,ChebExpCos:0.5,ChebPow:2", RadialLevel = 1 };
+        var o = new FitSearch(new FitOptions { Train = train, Output = TestPaths.TempDir(), Seed = 3, Threads = 1, Fingerprint = "t", Search = s }).Run();
+        double Best(FitBasis b) => o.Candidates.Where(c => c.Basis.Label == b.Label).Min(c => c.Score);
+        var searched = o.Bases.Where(b => b.Status == "done").Select(b => b.Basis).ToList();
+        // level 0 with the first radial base only
+        Assert.All(searched.Where(b => b.Label.StartsWith("ace L0 ", StringComparison.Ordinal)), b => Assert.Equal("SBessel", b.Radial));
+        // level 1: the first, then the others at the same cut-off, in the order listed
+        var l1 = searched.Where(b => b.Label.StartsWith("ace L1 ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(["SBessel", "ChebExpCos:0.5", "ChebPow:2"], l1.Select(b => b.Radial));
+        Assert.Single(l1.Select(b => b.Descriptor.Parameters["rc"]).Distinct());
+        // level 2 (when the ladder got there) goes on with the best of level 1
+        var l2 = searched.Where(b => b.Label.StartsWith("ace L2 ", StringComparison.Ordinal)).ToList();
+        if (l2.Count > 0) Assert.Equal(l1.MinBy(Best)!.Radial, Assert.Single(l2).Radial);
+        // the dry run lists them where they are searched
+        var plan = new FitSearch(new FitOptions { Train = train, Output = TestPaths.TempDir(), Seed = 3, Threads = 1, Fingerprint = "t", Search = s }).PlanForDryRun();
+        Assert.Equal(["SBessel", "ChebExpCos:0.5", "ChebPow:2"], plan.Where(b => b.Label.StartsWith("ace L1 ", StringComparison.Ordinal)).Select(b => b.Radial));
+        Assert.All(plan.Where(b => !b.Label.StartsWith("ace L1 ", StringComparison.Ordinal) && b.IsAce), b => Assert.Equal("SBessel", b.Radial));
+    }
+
+    [Fact]
     public void TheOtherRadialBasesAreSearchedOnTheCheapestLevelAtTheBestCutOffAndTheBestIsKeptForTheLadder()
     {
         var train = FitTestData.Silicon(0, 24);
@@ -289,7 +313,7 @@ public class FitSearchTests(ITestOutputHelper output)
         var o = new FitSearch(new FitOptions
         {
             Train = train, Output = TestPaths.TempDir(), Seed = 3, Threads = 1, Fingerprint = "t", Log = log,
-            Search = FitTestData.Settings() with { Families = "ace", AceLevels = 2, Radials = "SBessel, ChebExpCos:2,ChebPow:2" },
+            Search = FitTestData.Settings() with { Families = "ace", AceLevels = 2, Radials = "SBessel, ChebExpCos:2,ChebPow:2", RadialLevel = 0 },
         }).Run();
         output.WriteLine(log.ToString());
         double Best(FitBasis b) => o.Candidates.Where(c => c.Basis.Label == b.Label).Min(c => c.Score);

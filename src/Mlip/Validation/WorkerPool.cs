@@ -15,7 +15,8 @@ namespace Mlip.Validation;
 /// left it takes the others' from their end. So in a run of regions over the same atoms (the passes of MD steps) a thread
 /// mostly reads what it wrote itself, in its own cache, instead of lines written on the other core, and a slower thread's
 /// last blocks still go to the faster one. Each participant has its own scratch. A body that writes only its own items'
-/// outputs gives the same bits on any thread count, whichever thread ran which block. An exception in a body stops the handing out of blocks; the
+/// outputs gives the same bits on any thread count, whichever thread ran which block. An exception in a body stops the handing out of blocks after the lowest failed one (those before it still run, so the
+/// error reported is the one of the first failing item, as in a serial loop); the
 /// region waits for the blocks already started, then throws on the calling thread as <see cref="MlipParallel"/> does
 /// (a user error unwrapped, others in an <see cref="AggregateException"/>). A loop started inside a region (nested) runs
 /// serially on its thread. <see cref="Dispose"/> ends the threads.
@@ -216,10 +217,15 @@ public sealed class WorkerPool : IDisposable
         private readonly ManualResetEventSlim _wake = new(false, 0);
         public Thread Thread { get; }
 
+        // the generation before the region that made this worker is published: read on the creating thread, so a worker
+        // whose thread starts after that region opened still serves it (read in Loop, it would wait for the next one)
+        private readonly int _seenAtCreation;
+
         public Worker(WorkerPool pool, int index)
         {
             _pool = pool;
             _index = index;
+            _seenAtCreation = Volatile.Read(ref pool._ticket.Value);
             Thread = new Thread(Loop) { IsBackground = true, Name = $"mlip-worker-{index + 1}" };
             Thread.Start();
         }
@@ -229,7 +235,7 @@ public sealed class WorkerPool : IDisposable
         private void Loop()
         {
             _inRegion = true; // a loop started on a worker outside the pool's regions runs serially too
-            int seen = Volatile.Read(ref _pool._ticket.Value);
+            int seen = _seenAtCreation;
             while (true)
             {
                 long start = Stopwatch.GetTimestamp();
@@ -286,10 +292,14 @@ public sealed class WorkerPool : IDisposable
             }
         }
 
-        /// <summary>The next block for <paramref name="participant"/>: its own first, then the others' from their end; −1 when none is left or the region failed.</summary>
+        /// <summary>
+        /// The next block for <paramref name="participant"/>: its own first, then the others' from their end; −1 when none is
+        /// left. After a failure only blocks below the lowest failed one are handed out (from the front of any range), so
+        /// every block before the first failing one in item order runs and the error reported (the lowest structure's) is the
+        /// one a serial loop would meet first, whichever thread got where first.
+        /// </summary>
         protected int Claim(int participant)
         {
-            if (_failed) return -1;
             int participants = Helpers + 1;
             for (int k = 0; k < participants; k++)
             {
@@ -300,10 +310,12 @@ public sealed class WorkerPool : IDisposable
                     long v = Volatile.Read(ref slot);
                     int first = (int)(v & 0xFFFFFFFF), end = (int)(v >> 32);
                     if (first >= end) break;
-                    long taken = k == 0 ? Pack(first + 1, end) : Pack(first, end - 1);
+                    bool front = k == 0 || _failed;
+                    if (_failed && first >= Volatile.Read(ref _failedBlock)) break;
+                    long taken = front ? Pack(first + 1, end) : Pack(first, end - 1);
                     if (Interlocked.CompareExchange(ref slot, taken, v) != v) continue;
                     if (_stats is not null && participant < MaxAccounted) _stats[(participant + 1) * Pad + (k == 0 ? 2 : 3)]++;
-                    return k == 0 ? first : end - 1;
+                    return front ? first : end - 1;
                 }
             }
             return -1;
@@ -314,9 +326,17 @@ public sealed class WorkerPool : IDisposable
         /// <summary>Runs blocks as <paramref name="participant"/> until none is left, with one scratch made on the first block.</summary>
         public abstract void RunBlocks(int participant);
 
-        protected void Fail(Exception e)
+        // the lowest block that failed (int.MaxValue: none)
+        private int _failedBlock = int.MaxValue;
+
+        /// <summary>Records the failure of <paramref name="block"/>; the participant that met it takes no more blocks.</summary>
+        protected void Fail(Exception e, int block)
         {
-            lock (_errors) _errors.Add(e);
+            lock (_errors)
+            {
+                _errors.Add(e);
+                if (block < _failedBlock) Volatile.Write(ref _failedBlock, block);
+            }
             _failed = true;
         }
 
@@ -338,16 +358,16 @@ public sealed class WorkerPool : IDisposable
             if (b < 0) return;
             TScratch own;
             try { own = scratch(); }
-            catch (Exception e) { Fail(e); return; }
+            catch (Exception e) { Fail(e, b); return; }
             try
             {
                 for (; b >= 0; b = Claim(participant)) body(b * chunk, Math.Min(count, (b + 1) * chunk), own);
             }
-            catch (Exception e) { Fail(e); }
+            catch (Exception e) { Fail(e, b); }
             finally
             {
                 try { release(own); }
-                catch (Exception e) { Fail(e); }
+                catch (Exception e) { Fail(e, int.MaxValue); }
             }
         }
     }

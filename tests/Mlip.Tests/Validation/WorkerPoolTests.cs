@@ -78,14 +78,25 @@ public sealed class WorkerPoolTests
         var caller = Environment.CurrentManagedThreadId;
         // a handshake: the caller holds its first block until a worker has run one, so the worker's first block is
         // the first of its own range (6), not the caller's next (1, as a shared counter would hand out)
+        // (and the worker holds its first block until the caller has started one, so that a caller descheduled after
+        // opening the region cannot find every block taken)
         using var workerRan = new ManualResetEventSlim(false);
+        using var callerRan = new ManualResetEventSlim(false);
         var order = new ConcurrentQueue<(int Thread, int Block)>();
         MlipParallel.ForChunks(blocks, 1, static () => 0, (first, _, _) =>
         {
             int me = Environment.CurrentManagedThreadId;
             order.Enqueue((me, first));
-            if (me == caller && first == 0) Assert.True(workerRan.Wait(TimeSpan.FromMinutes(5)), "no worker ran a block");
-            if (me != caller) workerRan.Set();
+            if (me == caller && first == 0)
+            {
+                callerRan.Set();
+                Assert.True(workerRan.Wait(TimeSpan.FromMinutes(5)), "no worker ran a block");
+            }
+            if (me != caller)
+            {
+                Assert.True(callerRan.Wait(TimeSpan.FromMinutes(5)), "the caller ran no block");
+                workerRan.Set();
+            }
         });
         Assert.Equal(Enumerable.Range(0, blocks), order.Select(o => o.Block).Order());
         Assert.Equal(0, order.First(o => o.Thread == caller).Block);

@@ -11,6 +11,13 @@ if [ "${MLIP_SKIP_SETUP:-0}" != 1 ]; then
     exit 1
   fi
 fi
+# the whole solution first: dotnet test builds only the test project and what it references, and the Scalar-lifetime guard
+# also reads the benchmarks' assembly
+if ! dotnet build Mlip.slnx -c Release -nologo -v quiet; then
+  echo "test.sh: the build failed (see above); no tests were run" >&2
+  echo "0 passed, 1 failed, 0 skipped"
+  exit 1
+fi
 log="$(mktemp)"
 dotnet test Mlip.slnx -c Release -nologo "$@" 2>&1 | tee "$log"
 code=${PIPESTATUS[0]}

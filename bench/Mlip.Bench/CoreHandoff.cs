@@ -16,26 +16,24 @@ internal static partial class CoreHandoff
 
     private static int _flag;
 
-    /// <summary>Median nanoseconds per round trip over <paramref name="batches"/> batches of <paramref name="trips"/>; null where pinning fails.</summary>
-    public static double? RoundTripNanoseconds(int coreA, int coreB, int trips = 20000, int batches = 7)
+    /// <summary>
+    /// Runs <paramref name="partner"/> on a thread pinned to <paramref name="coreB"/> and <paramref name="main"/> on the
+    /// calling thread pinned to <paramref name="coreA"/>, both started past one barrier; the partner gets whether both pins
+    /// held (it must do nothing when not). The calling thread goes back to every core it had. Null where a pin fails.
+    /// </summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    private static T? Pinned<T>(int coreA, int coreB, Action<bool> partner, Func<T> main) where T : struct
     {
-        if (!OperatingSystem.IsLinux() || coreA > 63 || coreB > 63) return null;
-        var times = new double[batches];
         bool pinned = true;
         var ready = new Barrier(2);
-        var echo = new Thread(() =>
+        var other = new Thread(() =>
         {
             ulong mask = 1UL << coreB;
             if (sched_setaffinity(0, sizeof(ulong), ref mask) != 0) pinned = false;
             ready.SignalAndWait();
-            for (int b = 0; b < batches && pinned; b++)
-                for (int t = 0; t < trips; t++)
-                {
-                    while (Volatile.Read(ref _flag) != 1) Thread.SpinWait(1);
-                    Volatile.Write(ref _flag, 0);
-                }
+            partner(Volatile.Read(ref pinned));
         }) { IsBackground = true };
-        echo.Start();
+        other.Start();
         ulong own = 1UL << coreA;
         using var self = Process.GetCurrentProcess();
         var previous = self.ProcessorAffinity;
@@ -43,7 +41,34 @@ internal static partial class CoreHandoff
         {
             if (sched_setaffinity(0, sizeof(ulong), ref own) != 0) pinned = false;
             ready.SignalAndWait();
-            if (!pinned) return null;
+            if (!Volatile.Read(ref pinned)) return null;
+            var result = main();
+            other.Join();
+            return result;
+        }
+        finally
+        {
+            // the bench's own thread goes back to every core it had
+            ulong all = (ulong)(long)previous;
+            sched_setaffinity(0, sizeof(ulong), ref all);
+        }
+    }
+
+    /// <summary>Median nanoseconds per round trip over <paramref name="batches"/> batches of <paramref name="trips"/>; null where pinning fails.</summary>
+    public static double? RoundTripNanoseconds(int coreA, int coreB, int trips = 20000, int batches = 7)
+    {
+        if (!OperatingSystem.IsLinux() || coreA > 63 || coreB > 63) return null;
+        var times = new double[batches];
+        return Pinned(coreA, coreB, pinned =>
+        {
+            for (int b = 0; b < batches && pinned; b++)
+                for (int t = 0; t < trips; t++)
+                {
+                    while (Volatile.Read(ref _flag) != 1) Thread.SpinWait(1);
+                    Volatile.Write(ref _flag, 0);
+                }
+        }, () =>
+        {
             for (int b = 0; b < batches; b++)
             {
                 var clock = Stopwatch.StartNew();
@@ -54,15 +79,8 @@ internal static partial class CoreHandoff
                 }
                 times[b] = clock.Elapsed.TotalNanoseconds / trips;
             }
-            echo.Join();
             return WholeRunBenchmark.Median(times);
-        }
-        finally
-        {
-            // the bench's own thread goes back to every core it had
-            ulong all = (ulong)(long)previous;
-            sched_setaffinity(0, sizeof(ulong), ref all);
-        }
+        });
     }
 
     private static int _turn;
@@ -89,14 +107,9 @@ internal static partial class CoreHandoff
         }
         var local = new double[rounds];
         var remote = new double[rounds];
-        bool pinned = true;
-        var ready = new Barrier(2);
         Volatile.Write(ref _turn, 0);
-        var other = new Thread(() =>
+        return Pinned(coreA, coreB, pinned =>
         {
-            ulong mask = 1UL << coreB;
-            if (sched_setaffinity(0, sizeof(ulong), ref mask) != 0) pinned = false;
-            ready.SignalAndWait();
             for (int r = 0; r < rounds && pinned; r++)
             {
                 while (Volatile.Read(ref _turn) != 2 * r + 1) Thread.SpinWait(1);
@@ -105,16 +118,8 @@ internal static partial class CoreHandoff
                 remote[r] = Stopwatch.GetElapsedTime(t0).TotalNanoseconds / lines;
                 Volatile.Write(ref _turn, 2 * r + 2);
             }
-        }) { IsBackground = true };
-        other.Start();
-        ulong own = 1UL << coreA;
-        using var self = Process.GetCurrentProcess();
-        var previous = self.ProcessorAffinity;
-        try
+        }, () =>
         {
-            if (sched_setaffinity(0, sizeof(ulong), ref own) != 0) pinned = false;
-            ready.SignalAndWait();
-            if (!pinned) return null;
             for (int r = 0; r < rounds; r++)
             {
                 Pass();
@@ -125,13 +130,7 @@ internal static partial class CoreHandoff
                 Volatile.Write(ref _turn, 2 * r + 1);
                 while (Volatile.Read(ref _turn) != 2 * r + 2) Thread.SpinWait(1);
             }
-            other.Join();
-            return (WholeRunBenchmark.Median(local), WholeRunBenchmark.Median(remote));
-        }
-        finally
-        {
-            ulong all = (ulong)(long)previous;
-            sched_setaffinity(0, sizeof(ulong), ref all);
-        }
+            return (Local: WholeRunBenchmark.Median(local), Remote: WholeRunBenchmark.Median(remote));
+        });
     }
 }

@@ -301,6 +301,7 @@ public sealed class WorkerPool : IDisposable
         protected int Claim(int participant)
         {
             int participants = Helpers + 1;
+            bool failed = _failed; // read once: a claim is either before or after the failure it sees
             for (int k = 0; k < participants; k++)
             {
                 int q = (participant + k) % participants;
@@ -310,8 +311,8 @@ public sealed class WorkerPool : IDisposable
                     long v = Volatile.Read(ref slot);
                     int first = (int)(v & 0xFFFFFFFF), end = (int)(v >> 32);
                     if (first >= end) break;
-                    bool front = k == 0 || _failed;
-                    if (_failed && first >= Volatile.Read(ref _failedBlock)) break;
+                    bool front = k == 0 || failed;
+                    if (failed && first >= Volatile.Read(ref _failedBlock)) break;
                     long taken = front ? Pack(first + 1, end) : Pack(first, end - 1);
                     if (Interlocked.CompareExchange(ref slot, taken, v) != v) continue;
                     if (_stats is not null && participant < MaxAccounted) _stats[(participant + 1) * Pad + (k == 0 ? 2 : 3)]++;

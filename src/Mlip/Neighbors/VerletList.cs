@@ -118,6 +118,28 @@ public sealed class VerletList
         return new PairRows(_wide!, _translations, _positions);
     }
 
+    /// <summary>
+    /// The wide rows of <paramref name="positions"/> (read, not copied) for a pass that makes the displacement test itself, per
+    /// block (<see cref="MovedPastHalfSkin(ReadOnlySpan{Vec3}, int, int)"/>; no serial O(atoms) pass before it): the list is built
+    /// first only when it cannot serve any positions (none yet, another atom count, cell or periodicity), and then
+    /// <paramref name="built"/> is true (no test needed). When a block finds an atom moved past skin/2 the caller calls
+    /// <see cref="RebuildRows"/> and runs its pass again: the same list as <see cref="Rows(Structure)"/> gives.
+    /// </summary>
+    internal PairRows RowsTestedByCaller(Matrix3 cell, Vec3[] positions, PeriodicFlags pbc, out bool built)
+    {
+        if (!(Skin > 0)) throw new InvalidOperationException("the wide rows need a positive skin");
+        built = false;
+        if (Stale(cell, positions.Length, pbc)) { BuildWide(cell, positions, pbc); built = true; }
+        return new PairRows(_wide!, _translations, positions);
+    }
+
+    /// <summary>Builds the wide list of <paramref name="positions"/> again (an atom moved past skin/2) and gives its rows.</summary>
+    internal PairRows RebuildRows(Matrix3 cell, Vec3[] positions, PeriodicFlags pbc)
+    {
+        BuildWide(cell, positions, pbc);
+        return new PairRows(_wide!, _translations, positions);
+    }
+
     /// <summary>Builds the wide list when an atom has moved more than half the skin since the last build (or the cell, periodicity or count changed).</summary>
     private void EnsureWide(Matrix3 cell, ReadOnlySpan<Vec3> positions, PeriodicFlags pbc)
     {
@@ -233,7 +255,7 @@ public sealed class VerletList
     }
 
     /// <summary>Whether an atom of <paramref name="first"/>..<paramref name="end"/> has moved more than skin/2 since the wide list was built.</summary>
-    private bool MovedPastHalfSkin(ReadOnlySpan<Vec3> positions, int first, int end)
+    internal bool MovedPastHalfSkin(ReadOnlySpan<Vec3> positions, int first, int end)
     {
         var reference = _reference;
         double limit2 = 0.25 * Skin * Skin;

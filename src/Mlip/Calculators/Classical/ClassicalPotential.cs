@@ -195,6 +195,7 @@ public abstract class ClassicalPotential : IForceWriter
         public Vec3[] Forces = [];
         public double[] AtomEnergies = [];
         public double[] PerAtom = [];
+        public int[] Kept = [], KeptCount = [];
     }
 
     private Workspace? _spare;
@@ -222,6 +223,11 @@ public abstract class ClassicalPotential : IForceWriter
                 var built = PairRows.Of(NeighborList.Build(structure, Cutoff));
                 StagePerf.Add(0, tb);
                 return SumOwn(built, types, work, forces, volume, atomEnergies);
+            }
+            if (ComputesRows && _neighbors.Skin > 0)
+            {
+                lock (_neighbors.Gate)
+                    return SumWideRows(_neighbors.List(Cutoff), structure, types, work, forces, stress ? structure.Volume : double.NaN, atomEnergies);
             }
             if (_neighbors.Skin > 0)
             {
@@ -321,6 +327,232 @@ public abstract class ClassicalPotential : IForceWriter
     }
 
     /// <summary>
+    /// The MD path of a potential with <see cref="ComputesRows"/> on a Verlet list: two parallel passes over blocks of
+    /// <see cref="BlockAtoms"/> centres on the wide rows (cut-off + skin), where the filtered list path takes four (filter,
+    /// placement, potential, gather) and writes the filtered list every step. Pass 1, per block: the displacement test of its
+    /// atoms (an atom past skin/2: the list is built again and the pass repeated), then for each centre its pairs within the
+    /// cut-off (<see cref="RowBlock.Row"/>: the filter's vectors and test, the same bits), whose slots it zeroes and whose
+    /// wide indices it keeps, the potential's terms (<see cref="ComputeRows"/>), and the block's virial over the kept pairs.
+    /// Pass 2, per block: each atom's force and energy from its kept pairs and their reverses, the block's energy. Each
+    /// thread writes only its own centres' entries and the block sums are added in block order, so the result is the same
+    /// bits on any number of threads, and the same bits as the filtered list's path (the kept pairs in the same order, the
+    /// same sums in the same order).
+    /// </summary>
+    private (double Energy, Stress? Stress) SumWideRows(VerletList list, Structure structure, int[] types, Workspace work, Span<Vec3> forcesOut, double volume, Span<double> atomEnergiesOut)
+    {
+        int n = structure.Count;
+        var positions = structure.Positions;
+        var cell = structure.Cell; var pbc = structure.Pbc;
+        long t0 = StagePerf.Now;
+        var rows = list.RowsTestedByCaller(cell, positions, pbc, out bool built);
+        long t1 = StagePerf.Add(0, t0);
+        int blocks = (n + BlockAtoms - 1) / BlockAtoms;
+        if (work.Virials.Length < 10 * blocks) work.Virials = new double[10 * blocks];
+        if (work.Forces.Length < n) { work.Forces = new Vec3[n]; work.AtomEnergies = new double[n]; }
+        if (work.KeptCount.Length < n) work.KeptCount = new int[n];
+        var virials = work.Virials; var forces = work.Forces; var atomEnergies = work.AtomEnergies; var keptCount = work.KeptCount;
+        var sum = work.Sum;
+        double cutSquared = Cutoff * Cutoff;
+        while (true)
+        {
+            var wide = rows.List;
+            _ = wide.Reverse; // formed once per list, before the parallel passes read it
+            sum.Reset(n, wide.PairCount);
+            if (work.Kept.Length < wide.PairCount) work.Kept = new int[wide.PairCount + wide.PairCount / 4];
+            var kept = work.Kept;
+            var pass = rows;
+            bool test = !built;
+            int moved = 0;
+            MlipParallel.ForChunks(n, BlockAtoms, static () => 0, (first, end, _) =>
+            {
+                if (test && list.MovedPastHalfSkin(positions, first, end)) { Volatile.Write(ref moved, 1); return; }
+                sum.Clear(first, end, 0, 0);
+                ComputeRows(new RowBlock(pass, sum, kept, keptCount, cutSquared, first, end), types, sum);
+                BlockVirial(pass, sum.Gradients, kept, keptCount, virials.AsSpan(10 * (first / BlockAtoms), 10), first, end);
+            });
+            if (Volatile.Read(ref moved) == 0) break;
+            long tb = StagePerf.Now;
+            rows = list.RebuildRows(cell, positions, pbc);
+            built = true;
+            StagePerf.Add(0, tb);
+        }
+        long t2 = StagePerf.Add(2, t1);
+        var final = rows;
+        MlipParallel.ForChunks(n, BlockAtoms, static () => 0, (first, end, _) =>
+            GatherKept(final, sum, work.Kept, keptCount, forces, atomEnergies, virials.AsSpan(10 * (first / BlockAtoms), 10), first, end));
+        if (!forcesOut.IsEmpty) forces.AsSpan(0, n).CopyTo(forcesOut);
+        if (!atomEnergiesOut.IsEmpty) atomEnergies.AsSpan(0, n).CopyTo(atomEnergiesOut);
+        Span<double> total = stackalloc double[10];
+        for (int b = 0; b < blocks; b++)
+            for (int k = 0; k < 10; k++) total[k] += virials[10 * b + k];
+        StagePerf.Add(3, t2);
+        return (total[0], StressOf(total, volume));
+    }
+
+    /// <summary>The virial Σ g_p ⊗ r_p over the kept pairs of the centres <paramref name="first"/>..<paramref name="end"/> − 1, in row order, into <paramref name="w"/>[1..9] (the vectors formed as <see cref="RowBlock.Row"/> formed them).</summary>
+    private static void BlockVirial(PairRows rows, ReadOnlySpan<Vec3> g, int[] kept, int[] keptCount, Span<double> w, int first, int end)
+    {
+        var offsets = rows.List.Offsets; var neighbors = rows.List.Neighbors;
+        var positions = rows.Positions; var translations = rows.Translations;
+        double xx = 0, yy = 0, zz = 0, yz = 0, zy = 0, xz = 0, zx = 0, xy = 0, yx = 0;
+        for (int i = first; i < end; i++)
+        {
+            Vec3 ri = positions[i];
+            int at = offsets[i];
+            for (int k = 0; k < keptCount[i]; k++)
+            {
+                int p = kept[at + k];
+                Vec3 rj = positions[neighbors[p]], t = translations[p];
+                Vec3 r = new(rj.X - ri.X + t.X, rj.Y - ri.Y + t.Y, rj.Z - ri.Z + t.Z);
+                Vec3 gp = g[p];
+                xx += gp.X * r.X; yy += gp.Y * r.Y; zz += gp.Z * r.Z;
+                yz += gp.Y * r.Z; zy += gp.Z * r.Y; xz += gp.X * r.Z; zx += gp.Z * r.X; xy += gp.X * r.Y; yx += gp.Y * r.X;
+            }
+        }
+        w[1] = xx; w[2] = yy; w[3] = zz; w[4] = yz; w[5] = zy; w[6] = xz; w[7] = zx; w[8] = xy; w[9] = yx;
+    }
+
+    /// <summary>Each atom's force Σ_p (g_p − g_Reverse[p]) and energy over its kept pairs (in row order, as the filtered list's gather), the block's energy into <paramref name="w"/>[0].</summary>
+    private static void GatherKept(PairRows rows, PairSum sum, int[] kept, int[] keptCount, Vec3[] forces, double[] atomEnergies, Span<double> w, int first, int end)
+    {
+        var offsets = rows.List.Offsets; var reverse = rows.List.Reverse;
+        var g = sum.Gradients; var pe = sum.PairEnergies; var ae = sum.AtomEnergies;
+        double e = 0;
+        for (int i = first; i < end; i++)
+        {
+            double fx = 0, fy = 0, fz = 0, half = 0;
+            int at = offsets[i];
+            for (int k = 0; k < keptCount[i]; k++)
+            {
+                int p = kept[at + k], q = reverse[p];
+                Vec3 gp = g[p], gq = g[q];
+                fx += gp.X - gq.X; fy += gp.Y - gq.Y; fz += gp.Z - gq.Z;
+                half += pe[p] + pe[q];
+            }
+            double ei = ae[i] + 0.5 * half;
+            e += ei;
+            forces[i] = new Vec3(fx, fy, fz);
+            atomEnergies[i] = ei;
+        }
+        w[0] = e;
+    }
+
+    /// <summary>One pair of a centre's row within the cut-off, as <see cref="RowBlock.Row"/> hands it to <see cref="ComputeRows"/>.</summary>
+    protected struct RowPair
+    {
+        /// <summary>The pair's slot in the <see cref="PairSum"/> (<see cref="PairSum.Add"/>, <see cref="PairSum.AddPairEnergy"/>).</summary>
+        public int Pair;
+        /// <summary>The neighbour atom.</summary>
+        public int Neighbor;
+        /// <summary>Whether this end has the lower pair index of the two (the end that adds a term both ends share, as a half list would).</summary>
+        public bool Lower;
+        /// <summary>|r_ij| (Å).</summary>
+        public double Distance;
+        /// <summary>r_ij = r_j − r_i (Å).</summary>
+        public Vec3 Vector;
+    }
+
+    /// <summary>
+    /// The rows of a block of centres for <see cref="ComputeRows"/>: either a filtered list (every pair of a row, as stored) or
+    /// the wide rows of a Verlet list, filtered here per row to the pairs within <see cref="Cutoff"/> (their vectors formed
+    /// from the positions and the image translations and tested as <see cref="VerletList"/>'s filter does: the same pairs
+    /// in the same order, the same bits), each kept pair's gradient and energy slots zeroed and its wide index kept for the
+    /// gather.
+    /// </summary>
+    protected readonly ref struct RowBlock
+    {
+        private readonly ReadOnlySpan<int> _offsets, _neighbors, _reverse;
+        private readonly ReadOnlySpan<Vec3> _vectors, _positions, _translations;
+        private readonly ReadOnlySpan<double> _distances;
+        private readonly Span<Vec3> _gradients;
+        private readonly Span<double> _pairEnergies;
+        private readonly int[]? _kept, _keptCount;
+        private readonly double _cutSquared;
+
+        /// <summary>The first centre of the block.</summary>
+        public int First { get; }
+        /// <summary>One past the last centre of the block.</summary>
+        public int End { get; }
+
+        /// <summary>The rows of a filtered list (its pairs as stored, slots = pair indices).</summary>
+        internal RowBlock(NeighborList list, int first, int end)
+        {
+            _offsets = list.Offsets; _neighbors = list.Neighbors; _reverse = list.Reverse;
+            _vectors = list.Vectors; _distances = list.Distances;
+            First = first; End = end;
+        }
+
+        /// <summary>The wide rows of a Verlet list, filtered per row to the cut-off (<paramref name="cutSquared"/>).</summary>
+        internal RowBlock(PairRows rows, PairSum sum, int[] kept, int[] keptCount, double cutSquared, int first, int end)
+        {
+            _offsets = rows.List.Offsets; _neighbors = rows.List.Neighbors; _reverse = rows.List.Reverse;
+            _positions = rows.Positions; _translations = rows.Translations;
+            _gradients = sum.Gradients; _pairEnergies = sum.PairEnergySlots;
+            _kept = kept; _keptCount = keptCount; _cutSquared = cutSquared;
+            First = first; End = end;
+        }
+
+        /// <summary>The longest row of the block (a bound on the pairs <see cref="Row"/> gives).</summary>
+        public int WidestRow
+        {
+            get
+            {
+                int widest = 0;
+                for (int i = First; i < End; i++) widest = Math.Max(widest, _offsets[i + 1] - _offsets[i]);
+                return widest;
+            }
+        }
+
+        /// <summary>The pairs of centre <paramref name="i"/> (of this block) within the cut-off, in row order, into <paramref name="into"/> (at least <see cref="WidestRow"/> long); returns their number.</summary>
+        public int Row(int i, Span<RowPair> into)
+        {
+            int start = _offsets[i], stop = _offsets[i + 1], m = 0;
+            if (_kept is null)
+            {
+                for (int p = start; p < stop; p++)
+                {
+                    ref RowPair rp = ref into[m++];
+                    rp.Pair = p; rp.Neighbor = _neighbors[p]; rp.Lower = p < _reverse[p];
+                    rp.Distance = _distances[p]; rp.Vector = _vectors[p];
+                }
+                return m;
+            }
+            Vec3 ri = _positions[i];
+            for (int p = start; p < stop; p++)
+            {
+                int j = _neighbors[p];
+                Vec3 rj = _positions[j], t = _translations[p];
+                Vec3 v = new(rj.X - ri.X + t.X, rj.Y - ri.Y + t.Y, rj.Z - ri.Z + t.Z);
+                double d2 = v.X * v.X + v.Y * v.Y + v.Z * v.Z;
+                if (!(d2 < _cutSquared)) continue;
+                ref RowPair rp = ref into[m];
+                rp.Pair = p; rp.Neighbor = j; rp.Lower = p < _reverse[p];
+                rp.Distance = Math.Sqrt(v.X * v.X + v.Y * v.Y + v.Z * v.Z); rp.Vector = v;
+                _gradients[p] = default; _pairEnergies[p] = 0;
+                _kept[start + m] = p;
+                m++;
+            }
+            _keptCount![i] = m;
+            return m;
+        }
+    }
+
+    /// <summary>
+    /// Whether the potential computes a block of centres from their rows (<see cref="ComputeRows"/>: SW, Tersoff): then its
+    /// MD steps on a Verlet list run on the wide rows (<see cref="SumWideRows"/>), without a filtered list.
+    /// </summary>
+    protected virtual bool ComputesRows => false;
+
+    /// <summary>
+    /// The energy of each centre of <paramref name="block"/> (into <see cref="PairSum.AtomEnergies"/>, zeroed before) and the
+    /// gradients of its pairs (<see cref="PairSum.Add"/> with <see cref="RowPair.Pair"/>; pair terms both ends share from the
+    /// <see cref="RowPair.Lower"/> end, their energy with <see cref="PairSum.AddPairEnergy"/>), from its pairs within the
+    /// cut-off (<see cref="RowBlock.Row"/>). Called concurrently on disjoint blocks: a centre writes only its own entries.
+    /// </summary>
+    protected virtual void ComputeRows(RowBlock block, int[] types, PairSum sum) =>
+        throw new NotSupportedException($"{Name} does not compute rows");
+
+    /// <summary>
     /// The row pass (<see cref="SumsOwnRows"/>): <see cref="SumRows"/> writes each atom's force and energy and each
     /// block's energy and virial; the block sums are added in block order (the same bits on any number of threads).
     /// </summary>
@@ -384,8 +616,11 @@ public abstract class ClassicalPotential : IForceWriter
     /// names the other end). Called concurrently on disjoint blocks of centres with the same <paramref name="sum"/>: a
     /// centre writes only its own atom energy and its own pairs' entries.
     /// </summary>
-    protected virtual void Compute(NeighborList nl, int[] types, PairSum sum, int first, int end, object? prepared) =>
-        throw new NotSupportedException($"{Name} sums its own rows");
+    protected virtual void Compute(NeighborList nl, int[] types, PairSum sum, int first, int end, object? prepared)
+    {
+        if (!ComputesRows) throw new NotSupportedException($"{Name} sums its own rows");
+        ComputeRows(new RowBlock(nl, first, end), types, sum);
+    }
 
     /// <summary>The species of a potential file's element names, in order.</summary>
     protected static int[] Numbers(IEnumerable<string> symbols) => symbols.Select(s => Structures.Elements.Number(s)).ToArray();

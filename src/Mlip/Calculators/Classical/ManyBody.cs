@@ -123,46 +123,48 @@ public sealed class StillingerWeber : ClassicalPotential
     /// <summary>Legs kept on the stack up to this many neighbours within the cutoff (a heap array beyond).</summary>
     private const int StackLegs = 64;
 
-    protected override void Compute(NeighborList nl, int[] types, PairSum sum, int first, int end, object? prepared)
+    /// <summary>Computes a block of centres from their rows (<see cref="ClassicalPotential.ComputesRows"/>): in MD, on the Verlet list's wide rows.</summary>
+    protected override bool ComputesRows => true;
+
+    protected override void ComputeRows(RowBlock block, int[] types, PairSum sum)
     {
         int n = SpeciesCount;
-        var neighbors = nl.Neighbors; var vectors = nl.Vectors; var distances = nl.Distances;
-        var offsets = nl.Offsets; var reverse = nl.Reverse;
         var atomEnergies = sum.AtomEnergies;
-        int widest = 0;
-        for (int i = first; i < end; i++) widest = Math.Max(widest, offsets[i + 1] - offsets[i]);
+        int widest = block.WidestRow;
+        Span<RowPair> rowPairs = widest <= StackLegs ? stackalloc RowPair[StackLegs] : new RowPair[widest];
         Span<Leg> legs = widest <= StackLegs ? stackalloc Leg[StackLegs] : new Leg[widest];
-        for (int i = first; i < end; i++)
+        for (int i = block.First; i < block.End; i++)
         {
             int ti = types[i];
-            int start = offsets[i], stop = offsets[i + 1];
+            int pairs = block.Row(i, rowPairs);
             int m = 0;
-            for (int a = start; a < stop; a++)
+            for (int a = 0; a < pairs; a++)
             {
-                int j = neighbors[a], tj = types[j];
+                ref readonly RowPair rp = ref rowPairs[a];
+                int tj = types[rp.Neighbor];
                 ref readonly P pij = ref table[(ti * n + tj) * n + tj];
-                double rij = distances[a];
+                double rij = rp.Distance;
                 if (rij >= pij.Cut) continue;
-                Vec3 vij = vectors[a];
+                Vec3 vij = rp.Vector;
                 double rainv = 1.0 / (rij - pij.Cut);
 
                 // two-body, once per pair (from the end with the lower pair index), half the energy to each atom
-                if (a < reverse[a])
+                if (rp.Lower)
                 {
                     double s = pij.Sigma / rij;
-                    double rp = Power(s, pij.Pp), rq = Power(s, pij.Q);
+                    double rp4 = Power(s, pij.Pp), rq = Power(s, pij.Q);
                     double ex = Math.Exp(pij.Sigma * rainv);
                     double ae = pij.BigA * pij.Epsilon;
-                    double poly = pij.BigB * rp - rq;
-                    double dpoly = (-pij.Pp * pij.BigB * rp + pij.Q * rq) / rij;
-                    sum.AddPairEnergy(a, ae * poly * ex);
+                    double poly = pij.BigB * rp4 - rq;
+                    double dpoly = (-pij.Pp * pij.BigB * rp4 + pij.Q * rq) / rij;
+                    sum.AddPairEnergy(rp.Pair, ae * poly * ex);
                     double de2 = ae * ex * (dpoly - poly * pij.Sigma * rainv * rainv);
-                    sum.Add(a, (de2 / rij) * vij);
+                    sum.Add(rp.Pair, (de2 / rij) * vij);
                 }
 
                 double gij = pij.Gamma * pij.Sigma * rainv;
                 ref Leg leg = ref legs[m++];
-                leg.Pair = a; leg.Type = tj; leg.R = rij; leg.U = vij / rij;
+                leg.Pair = rp.Pair; leg.Type = tj; leg.R = rij; leg.U = vij / rij;
                 leg.Exp = Math.Exp(gij); leg.DExp = -gij * rainv; leg.G = default;
             }
 

@@ -108,22 +108,28 @@ public sealed class Tersoff : ClassicalPotential
         return p.Gamma * (1.0 + c2 / d2 - c2 / den);
     }
 
-    protected override void Compute(NeighborList nl, int[] types, PairSum sum, int first, int end, object? prepared)
+    /// <summary>Computes a block of centres from their rows (<see cref="ClassicalPotential.ComputesRows"/>): in MD, on the Verlet list's wide rows.</summary>
+    protected override bool ComputesRows => true;
+
+    /// <summary>Pairs of a row kept on the stack up to this many (a heap array beyond).</summary>
+    private const int StackPairs = 64;
+
+    protected override void ComputeRows(RowBlock block, int[] types, PairSum sum)
     {
         int n = SpeciesCount;
-        var neighbors = nl.Neighbors; var vectors = nl.Vectors; var distances = nl.Distances;
-        var offsets = nl.Offsets;
-        for (int i = first; i < end; i++)
+        int widest = block.WidestRow;
+        Span<RowPair> row = widest <= StackPairs ? stackalloc RowPair[StackPairs] : new RowPair[widest];
+        for (int i = block.First; i < block.End; i++)
         {
             int ti = types[i];
-            int start = offsets[i], stop = offsets[i + 1];
-            for (int a = start; a < stop; a++)
+            int stop = block.Row(i, row);
+            for (int a = 0; a < stop; a++)
             {
-                int j = neighbors[a], tj = types[j];
+                int j = row[a].Neighbor, tj = types[j];
                 ref readonly P pij = ref table[(ti * n + tj) * n + tj];
-                double rij = distances[a];
+                double rij = row[a].Distance;
                 if (rij >= pij.Cut) continue;
-                Vec3 vij = vectors[a];
+                Vec3 vij = row[a].Vector;
                 Vec3 uij = vij / rij;
                 double fc = Fc(pij, rij, out double dfc);
 
@@ -135,14 +141,14 @@ public sealed class Tersoff : ClassicalPotential
 
                 // ζ_ij
                 double zeta = 0;
-                for (int b = start; b < stop; b++)
+                for (int b = 0; b < stop; b++)
                 {
                     if (b == a) continue;
-                    int tk = types[neighbors[b]];
+                    int tk = types[row[b].Neighbor];
                     ref readonly P pijk = ref table[(ti * n + tj) * n + tk];
-                    double rik = distances[b];
+                    double rik = row[b].Distance;
                     if (rik >= pijk.Cut) continue;
-                    double cos = Vec3.Dot(uij, vectors[b]) / rik;
+                    double cos = Vec3.Dot(uij, row[b].Vector) / rik;
                     zeta += Fc(pijk, rik, out _) * G(pijk, cos, out _) * Exp(pijk, rij - rik, out _);
                 }
 
@@ -158,14 +164,14 @@ public sealed class Tersoff : ClassicalPotential
                 Vec3 gj = (dr) * uij;
                 if (pref != 0)
                 {
-                    for (int b = start; b < stop; b++)
+                    for (int b = 0; b < stop; b++)
                     {
                         if (b == a) continue;
-                        int k = neighbors[b], tk = types[k];
+                        int k = row[b].Neighbor, tk = types[k];
                         ref readonly P pijk = ref table[(ti * n + tj) * n + tk];
-                        double rik = distances[b];
+                        double rik = row[b].Distance;
                         if (rik >= pijk.Cut) continue;
-                        Vec3 vik = vectors[b];
+                        Vec3 vik = row[b].Vector;
                         Vec3 uik = vik / rik;
                         double cos = Vec3.Dot(uij, uik);
                         double fck = Fc(pijk, rik, out double dfck);
@@ -174,10 +180,10 @@ public sealed class Tersoff : ClassicalPotential
                         // ζ_k = f_c(r_ik) g(cos) ex(r_ij − r_ik)
                         gj += pref * (fck * dg * ex / rij * (uik - cos * uij) + fck * g * dex * uij);
                         Vec3 gk = pref * (fck * dg * ex / rik * (uij - cos * uik) + (dfck * g * ex - fck * g * dex) * uik);
-                        sum.Add(b, gk);
+                        sum.Add(row[b].Pair, gk);
                     }
                 }
-                sum.Add(a, gj);
+                sum.Add(row[a].Pair, gj);
             }
         }
     }

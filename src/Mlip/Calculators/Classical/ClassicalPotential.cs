@@ -195,7 +195,7 @@ public abstract class ClassicalPotential : IForceWriter
         public Vec3[] Forces = [];
         public double[] AtomEnergies = [];
         public double[] PerAtom = [];
-        public int[] Kept = [], KeptCount = [];
+        public readonly KeptPairs Kept = new();
     }
 
     private Workspace? _spare;
@@ -338,7 +338,7 @@ public abstract class ClassicalPotential : IForceWriter
     /// bits on any number of threads, and the same bits as the filtered list's path (the kept pairs in the same order, the
     /// same sums in the same order).
     /// </summary>
-    private (double Energy, Stress? Stress) SumWideRows(VerletList list, Structure structure, int[] types, Workspace work, Span<Vec3> forcesOut, double volume, Span<double> atomEnergiesOut)
+    private unsafe (double Energy, Stress? Stress) SumWideRows(VerletList list, Structure structure, int[] types, Workspace work, Span<Vec3> forcesOut, double volume, Span<double> atomEnergiesOut)
     {
         int n = structure.Count;
         var positions = structure.Positions;
@@ -349,8 +349,7 @@ public abstract class ClassicalPotential : IForceWriter
         int blocks = (n + BlockAtoms - 1) / BlockAtoms;
         if (work.Virials.Length < 10 * blocks) work.Virials = new double[10 * blocks];
         if (work.Forces.Length < n) { work.Forces = new Vec3[n]; work.AtomEnergies = new double[n]; }
-        if (work.KeptCount.Length < n) work.KeptCount = new int[n];
-        var virials = work.Virials; var forces = work.Forces; var atomEnergies = work.AtomEnergies; var keptCount = work.KeptCount;
+        var virials = work.Virials; var forces = work.Forces; var atomEnergies = work.AtomEnergies; var kept = work.Kept;
         var sum = work.Sum;
         double cutSquared = Cutoff * Cutoff;
         while (true)
@@ -358,8 +357,7 @@ public abstract class ClassicalPotential : IForceWriter
             var wide = rows.List;
             _ = wide.Reverse; // formed once per list, before the parallel passes read it
             sum.Reset(n, wide.PairCount);
-            if (work.Kept.Length < wide.PairCount) work.Kept = new int[wide.PairCount + wide.PairCount / 4];
-            var kept = work.Kept;
+            kept.Reset(n, wide.PairCount);
             var pass = rows;
             bool test = !built;
             int moved = 0;
@@ -367,8 +365,8 @@ public abstract class ClassicalPotential : IForceWriter
             {
                 if (test && list.MovedPastHalfSkin(positions, first, end)) { Volatile.Write(ref moved, 1); return; }
                 sum.Clear(first, end, 0, 0);
-                ComputeRows(new RowBlock(pass, sum, kept, keptCount, cutSquared, first, end), types, sum);
-                BlockVirial(pass, sum.Gradients, kept, keptCount, virials.AsSpan(10 * (first / BlockAtoms), 10), first, end);
+                ComputeRows(new RowBlock(pass, sum, kept, cutSquared, first, end), types, sum);
+                BlockVirial(pass, sum.Gradients, kept, virials.AsSpan(10 * (first / BlockAtoms), 10), first, end);
             });
             if (Volatile.Read(ref moved) == 0) break;
             long tb = StagePerf.Now;
@@ -378,9 +376,16 @@ public abstract class ClassicalPotential : IForceWriter
         }
         long t2 = StagePerf.Add(2, t1);
         var final = rows;
-        MlipParallel.ForChunks(n, BlockAtoms, static () => 0, (first, end, _) =>
-            GatherKept(final, sum, work.Kept, keptCount, forces, atomEnergies, virials.AsSpan(10 * (first / BlockAtoms), 10), first, end));
-        if (!forcesOut.IsEmpty) forces.AsSpan(0, n).CopyTo(forcesOut);
+        // the gather writes the caller's forces itself (pinned for the pass): no serial copy after it, and each thread's
+        // atoms' forces stay in its own cache for the integrator's next pass over the same atoms
+        fixed (Vec3* into = forcesOut)
+        {
+            nint at = (nint)into;
+            bool direct = !forcesOut.IsEmpty;
+            MlipParallel.ForChunks(n, BlockAtoms, static () => 0, (first, end, _) =>
+                GatherKept(final, sum, kept, direct ? new Span<Vec3>((void*)at, n) : forces, atomEnergies,
+                    virials.AsSpan(10 * (first / BlockAtoms), 10), first, end));
+        }
         if (!atomEnergiesOut.IsEmpty) atomEnergies.AsSpan(0, n).CopyTo(atomEnergiesOut);
         Span<double> total = stackalloc double[10];
         for (int b = 0; b < blocks; b++)
@@ -390,21 +395,21 @@ public abstract class ClassicalPotential : IForceWriter
     }
 
     /// <summary>The virial Σ g_p ⊗ r_p over the kept pairs of the centres <paramref name="first"/>..<paramref name="end"/> − 1, in row order, into <paramref name="w"/>[1..9] (the vectors formed as <see cref="RowBlock.Row"/> formed them).</summary>
-    private static void BlockVirial(PairRows rows, ReadOnlySpan<Vec3> g, int[] kept, int[] keptCount, Span<double> w, int first, int end)
+    private static void BlockVirial(PairRows rows, ReadOnlySpan<Vec3> g, KeptPairs kept, Span<double> w, int first, int end)
     {
-        var offsets = rows.List.Offsets; var neighbors = rows.List.Neighbors;
+        var neighbors = rows.List.Neighbors;
         var positions = rows.Positions; var translations = rows.Translations;
+        var pairOf = kept.Pair; var start = kept.Start; var count = kept.Count;
         double xx = 0, yy = 0, zz = 0, yz = 0, zy = 0, xz = 0, zx = 0, xy = 0, yx = 0;
         for (int i = first; i < end; i++)
         {
             Vec3 ri = positions[i];
-            int at = offsets[i];
-            for (int k = 0; k < keptCount[i]; k++)
+            for (int s = start[i], stop = s + count[i]; s < stop; s++)
             {
-                int p = kept[at + k];
+                int p = pairOf[s];
                 Vec3 rj = positions[neighbors[p]], t = translations[p];
                 Vec3 r = new(rj.X - ri.X + t.X, rj.Y - ri.Y + t.Y, rj.Z - ri.Z + t.Z);
-                Vec3 gp = g[p];
+                Vec3 gp = g[s];
                 xx += gp.X * r.X; yy += gp.Y * r.Y; zz += gp.Z * r.Z;
                 yz += gp.Y * r.Z; zy += gp.Z * r.Y; xz += gp.X * r.Z; zx += gp.Z * r.X; xy += gp.X * r.Y; yx += gp.Y * r.X;
             }
@@ -413,21 +418,21 @@ public abstract class ClassicalPotential : IForceWriter
     }
 
     /// <summary>Each atom's force Σ_p (g_p − g_Reverse[p]) and energy over its kept pairs (in row order, as the filtered list's gather), the block's energy into <paramref name="w"/>[0].</summary>
-    private static void GatherKept(PairRows rows, PairSum sum, int[] kept, int[] keptCount, Vec3[] forces, double[] atomEnergies, Span<double> w, int first, int end)
+    private static void GatherKept(PairRows rows, PairSum sum, KeptPairs kept, Span<Vec3> forces, double[] atomEnergies, Span<double> w, int first, int end)
     {
-        var offsets = rows.List.Offsets; var reverse = rows.List.Reverse;
+        var reverse = rows.List.Reverse;
         var g = sum.Gradients; var pe = sum.PairEnergies; var ae = sum.AtomEnergies;
+        var pairOf = kept.Pair; var slotOf = kept.SlotOf; var start = kept.Start; var count = kept.Count;
         double e = 0;
         for (int i = first; i < end; i++)
         {
             double fx = 0, fy = 0, fz = 0, half = 0;
-            int at = offsets[i];
-            for (int k = 0; k < keptCount[i]; k++)
+            for (int s = start[i], stop = s + count[i]; s < stop; s++)
             {
-                int p = kept[at + k], q = reverse[p];
-                Vec3 gp = g[p], gq = g[q];
+                int q = slotOf[reverse[pairOf[s]]];
+                Vec3 gp = g[s], gq = g[q];
                 fx += gp.X - gq.X; fy += gp.Y - gq.Y; fz += gp.Z - gq.Z;
-                half += pe[p] + pe[q];
+                half += pe[s] + pe[q];
             }
             double ei = ae[i] + 0.5 * half;
             e += ei;
@@ -435,6 +440,24 @@ public abstract class ClassicalPotential : IForceWriter
             atomEnergies[i] = ei;
         }
         w[0] = e;
+    }
+
+    /// <summary>
+    /// The pairs of the wide rows within the cut-off, each given a slot of the <see cref="PairSum"/>: a block's kept pairs
+    /// are packed from the slot of its first wide pair on, in row order (dense, as the filtered list would hold them, so the
+    /// gradients a pass writes and the gather reads share cache lines), with the wide pair of each slot, the slot of each
+    /// kept wide pair (for the reverse pair's), and each atom's first slot and count.
+    /// </summary>
+    internal sealed class KeptPairs
+    {
+        public int[] Pair = [], SlotOf = [], Start = [], Count = [];
+
+        /// <summary>Sizes the arrays for <paramref name="atoms"/> atoms and <paramref name="widePairs"/> wide pairs (grown, not shrunk).</summary>
+        public void Reset(int atoms, int widePairs)
+        {
+            if (Pair.Length < widePairs) { Pair = new int[widePairs + widePairs / 4]; SlotOf = new int[Pair.Length]; }
+            if (Start.Length < atoms) { Start = new int[atoms]; Count = new int[atoms]; }
+        }
     }
 
     /// <summary>One pair of a centre's row within the cut-off, as <see cref="RowBlock.Row"/> hands it to <see cref="ComputeRows"/>.</summary>
@@ -459,14 +482,15 @@ public abstract class ClassicalPotential : IForceWriter
     /// in the same order, the same bits), each kept pair's gradient and energy slots zeroed and its wide index kept for the
     /// gather.
     /// </summary>
-    protected readonly ref struct RowBlock
+    protected ref struct RowBlock
     {
         private readonly ReadOnlySpan<int> _offsets, _neighbors, _reverse;
         private readonly ReadOnlySpan<Vec3> _vectors, _positions, _translations;
         private readonly ReadOnlySpan<double> _distances;
         private readonly Span<Vec3> _gradients;
         private readonly Span<double> _pairEnergies;
-        private readonly int[]? _kept, _keptCount;
+        private readonly KeptPairs? _kept;
+        private int _nextSlot;
         private readonly double _cutSquared;
 
         /// <summary>The first centre of the block.</summary>
@@ -483,12 +507,12 @@ public abstract class ClassicalPotential : IForceWriter
         }
 
         /// <summary>The wide rows of a Verlet list, filtered per row to the cut-off (<paramref name="cutSquared"/>).</summary>
-        internal RowBlock(PairRows rows, PairSum sum, int[] kept, int[] keptCount, double cutSquared, int first, int end)
+        internal RowBlock(PairRows rows, PairSum sum, KeptPairs kept, double cutSquared, int first, int end)
         {
             _offsets = rows.List.Offsets; _neighbors = rows.List.Neighbors; _reverse = rows.List.Reverse;
             _positions = rows.Positions; _translations = rows.Translations;
             _gradients = sum.Gradients; _pairEnergies = sum.PairEnergySlots;
-            _kept = kept; _keptCount = keptCount; _cutSquared = cutSquared;
+            _kept = kept; _cutSquared = cutSquared; _nextSlot = _offsets[first];
             First = first; End = end;
         }
 
@@ -503,8 +527,8 @@ public abstract class ClassicalPotential : IForceWriter
             }
         }
 
-        /// <summary>The pairs of centre <paramref name="i"/> (of this block) within the cut-off, in row order, into <paramref name="into"/> (at least <see cref="WidestRow"/> long); returns their number.</summary>
-        public int Row(int i, Span<RowPair> into)
+        /// <summary>The pairs of centre <paramref name="i"/> (of this block) within the cut-off, in row order, into <paramref name="into"/> (at least <see cref="WidestRow"/> long; entries past the count returned may be overwritten); returns their number. <see cref="RowPair.Pair"/> is the pair's slot in the <see cref="PairSum"/>. Call it once per centre, in order (the wide rows' slots are handed out in that order).</summary>
+        public int Row(int i, scoped Span<RowPair> into)
         {
             int start = _offsets[i], stop = _offsets[i + 1], m = 0;
             if (_kept is null)
@@ -517,6 +541,8 @@ public abstract class ClassicalPotential : IForceWriter
                 }
                 return m;
             }
+            // as the filter: no branch on the test (a rejected pair's slot is written and then reused), the square roots
+            // and the slots' zeroing only for the kept pairs
             Vec3 ri = _positions[i];
             for (int p = start; p < stop; p++)
             {
@@ -524,15 +550,23 @@ public abstract class ClassicalPotential : IForceWriter
                 Vec3 rj = _positions[j], t = _translations[p];
                 Vec3 v = new(rj.X - ri.X + t.X, rj.Y - ri.Y + t.Y, rj.Z - ri.Z + t.Z);
                 double d2 = v.X * v.X + v.Y * v.Y + v.Z * v.Z;
-                if (!(d2 < _cutSquared)) continue;
                 ref RowPair rp = ref into[m];
-                rp.Pair = p; rp.Neighbor = j; rp.Lower = p < _reverse[p];
-                rp.Distance = Math.Sqrt(v.X * v.X + v.Y * v.Y + v.Z * v.Z); rp.Vector = v;
-                _gradients[p] = default; _pairEnergies[p] = 0;
-                _kept[start + m] = p;
-                m++;
+                rp.Pair = p; rp.Neighbor = j; rp.Distance = d2; rp.Vector = v;
+                m += d2 < _cutSquared ? 1 : 0;
             }
-            _keptCount![i] = m;
+            int slot = _nextSlot;
+            _kept.Start[i] = slot; _kept.Count[i] = m;
+            for (int k = 0; k < m; k++, slot++)
+            {
+                ref RowPair rp = ref into[k];
+                int p = rp.Pair;
+                rp.Distance = Math.Sqrt(rp.Distance);
+                rp.Lower = p < _reverse[p];
+                rp.Pair = slot;
+                _gradients[slot] = default; _pairEnergies[slot] = 0;
+                _kept.Pair[slot] = p; _kept.SlotOf[p] = slot;
+            }
+            _nextSlot = slot;
             return m;
         }
     }

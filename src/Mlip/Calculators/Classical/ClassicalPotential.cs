@@ -363,10 +363,12 @@ public abstract class ClassicalPotential : IForceWriter
             int moved = 0;
             MlipParallel.ForChunks(n, BlockAtoms, static () => 0, (first, end, _) =>
             {
+                long c = StagePerf.ThreadNow;
                 if (test && list.MovedPastHalfSkin(positions, first, end)) { Volatile.Write(ref moved, 1); return; }
                 sum.Clear(first, end, 0, 0);
                 ComputeRows(new RowBlock(pass, sum, kept, cutSquared, first, end), types, sum);
                 BlockVirial(pass, sum.Gradients, kept, virials.AsSpan(10 * (first / BlockAtoms), 10), first, end);
+                StagePerf.AddBlock(0, c);
             });
             if (Volatile.Read(ref moved) == 0) break;
             long tb = StagePerf.Now;
@@ -383,8 +385,12 @@ public abstract class ClassicalPotential : IForceWriter
             nint at = (nint)into;
             bool direct = !forcesOut.IsEmpty;
             MlipParallel.ForChunks(n, BlockAtoms, static () => 0, (first, end, _) =>
+            {
+                long c = StagePerf.ThreadNow;
                 GatherKept(final, sum, kept, direct ? new Span<Vec3>((void*)at, n) : forces, atomEnergies,
-                    virials.AsSpan(10 * (first / BlockAtoms), 10), first, end));
+                    virials.AsSpan(10 * (first / BlockAtoms), 10), first, end);
+                StagePerf.AddBlock(1, c);
+            });
         }
         if (!atomEnergiesOut.IsEmpty) atomEnergies.AsSpan(0, n).CopyTo(atomEnergiesOut);
         Span<double> total = stackalloc double[10];
@@ -669,6 +675,8 @@ internal static class StagePerf
 {
     private static readonly bool On = Environment.GetEnvironmentVariable("MLIP_PROFILE_CLASSICAL") is { Length: > 0 };
     private static readonly long[] Ticks = new long[4];
+    // the wide-row passes of SW and Tersoff: CPU of the threads running their blocks (all threads summed, no waiting or spinning), per pass
+    private static readonly long[] BlockTicks = new long[2 * 16];
     private static long _calls;
     private static readonly string[] Names = ["neighbour list", "set-up (reset, reverse, per-atom terms)", "potential pass", "forces, virial gather"];
 
@@ -687,6 +695,16 @@ internal static class StagePerf
     private static extern int ClockGetTime(int clock, out TimeSpec time);
 
     private static long CpuNanoseconds() => ClockGetTime(2, out var t) == 0 ? t.Seconds * 1_000_000_000 + t.Nanoseconds : 0;
+
+    /// <summary>CPU time of the calling thread (ns; 0 when not profiling): for <see cref="AddBlock"/>.</summary>
+    public static long ThreadNow => On ? Validation.CpuClock.Thread() : 0;
+
+    /// <summary>Adds the calling thread's CPU since <paramref name="start"/> (<see cref="ThreadNow"/>) to the blocks of wide-row pass <paramref name="pass"/> (0: rows and terms, 1: gather).</summary>
+    public static void AddBlock(int pass, long start)
+    {
+        if (!On) return;
+        Interlocked.Add(ref BlockTicks[16 * pass], Validation.CpuClock.Thread() - start);
+    }
 
     /// <summary>Adds the time since <paramref name="start"/> to stage <paramref name="stage"/>; returns now.</summary>
     public static long Add(int stage, long start)
@@ -707,5 +725,8 @@ internal static class StagePerf
             double sec = Ticks[k] / 1e9;
             Console.Error.WriteLine(FormattableString.Invariant($"  {Names[k],-42} {sec,8:F3} s {(total > 0 ? 100 * sec / total : 0),5:F1} %"));
         }
+        if (BlockTicks[0] + BlockTicks[16] > 0)
+            Console.Error.WriteLine(FormattableString.Invariant(
+                $"  wide-row passes, CPU of all threads in their blocks: rows and terms {BlockTicks[0] / 1e9:F3} s, gather {BlockTicks[16] / 1e9:F3} s"));
     }
 }

@@ -264,6 +264,17 @@ public class ClassicalPotentialTests
             Assert.Contains(a.Forces!, f => f.Norm > 0.05);
         }
         Assert.Equal(2, reused.NeighborListBuilds);
+        // one atom of the last block past half the skin: that block's test alone asks for the rebuild
+        foreach (var (dx, builds) in new[] { (0.49, 2), (0.51, 3) })
+        {
+            var moved = s.Clone();
+            moved.Positions[s.Count - 2] += new Vec3(dx, 0, 0);
+            var a = fresh.Calculate(moved);
+            var b = reused.Calculate(moved);
+            Assert.Equal(builds, reused.NeighborListBuilds);
+            Assert.Equal(a.Energy, b.Energy, 1e-9 * Math.Abs(a.Energy));
+            for (int i = 0; i < s.Count; i++) Assert.True((a.Forces![i] - b.Forces![i]).Norm < 1e-10, $"atom {i}");
+        }
     }
 
     /// <summary>

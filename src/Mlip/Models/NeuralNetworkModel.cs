@@ -83,6 +83,8 @@ public sealed class NeuralNetworkModel : IAtomicModel
         Elements = elements;
         FeatureCount = featureCount;
         Networks = networks;
+        _width = Math.Max(featureCount, networks.Length == 0 ? 0 : networks.Max(n => n.Layers.Max(l => l.Out)));
+        _depth = networks.Length == 0 ? 0 : networks.Max(n => n.Layers.Count);
         EnergyOffsets = energyOffsets;
         Mean = mean;
         Scale = scale;
@@ -98,17 +100,31 @@ public sealed class NeuralNetworkModel : IAtomicModel
     public double[] Mean { get; }
     public double[] Scale { get; }
 
+    // the widest layer (or the feature count) and the most layers of the networks: the size of Evaluate's scratch
+    private readonly int _width, _depth;
+
+    /// <summary>Scratch of <see cref="Evaluate"/> up to this many doubles lives on the stack (2000 is 16 KB; the 30-24-24-1 network needs 300).</summary>
+    private const int StackScratch = 2000;
+
     public void Evaluate(ReadOnlySpan<double> features, ReadOnlySpan<int> atomicNumbers, Span<double> atomEnergies, Span<double> dEdX)
     {
+        int width = _width, depth = _depth;
+        // activations and their derivatives per layer, delta and next, reused for every atom: one scratch per call, on the stack for
+        // the usual sizes (the fused MD pass calls this once per block of 8 atoms: it used to allocate ~3 KB and run two Linq
+        // maxima each time, ~0.8 MB a step for 2000 atoms)
+        int size = (2 * (depth + 1) + 2) * width;
+        double[]? rented = size > StackScratch ? System.Buffers.ArrayPool<double>.Shared.Rent(size) : null;
+        Span<double> scratch = rented is null ? stackalloc double[size] : rented.AsSpan(0, size);
+        try { EvaluateInto(features, atomicNumbers, atomEnergies, dEdX, scratch, width, depth); }
+        finally { if (rented is not null) System.Buffers.ArrayPool<double>.Shared.Return(rented); }
+    }
+
+    private void EvaluateInto(ReadOnlySpan<double> features, ReadOnlySpan<int> atomicNumbers, Span<double> atomEnergies, Span<double> dEdX, Span<double> scratch, int width, int depth)
+    {
         int k = FeatureCount;
-        int width = Math.Max(k, Networks.Max(n => n.Layers.Max(l => l.Out)));
-        int depth = Networks.Max(n => n.Layers.Count);
-        // activations and their derivatives per layer, reused for every atom
-        var act = new double[depth + 1][];
-        var der = new double[depth + 1][];
-        for (int l = 0; l <= depth; l++) { act[l] = new double[width]; der[l] = new double[width]; }
-        var delta = new double[width];
-        var next = new double[width];
+        // layer l's activations at scratch[l * width], their derivatives at scratch[(depth + 1 + l) * width], then delta and next
+        var delta = scratch.Slice(2 * (depth + 1) * width, width);
+        var next = scratch.Slice((2 * (depth + 1) + 1) * width, width);
         for (int i = 0; i < atomicNumbers.Length; i++)
         {
             int e = -1;
@@ -116,32 +132,35 @@ public sealed class NeuralNetworkModel : IAtomicModel
             if (e < 0) throw new MlipException($"the network has no element {Structures.Elements.Symbol(atomicNumbers[i])}");
             var net = Networks[e];
             var x = features.Slice(i * k, k);
-            for (int a = 0; a < k; a++) act[0][a] = (x[a] - Mean[a]) / Scale[a];
+            var act0 = scratch[..width];
+            for (int a = 0; a < k; a++) act0[a] = (x[a] - Mean[a]) / Scale[a];
             int L = net.Layers.Count;
             for (int l = 0; l < L; l++)
             {
                 var layer = net.Layers[l];
-                var input = act[l];
-                var output = act[l + 1];
+                var input = scratch.Slice(l * width, width);
+                var output = scratch.Slice((l + 1) * width, width);
+                var derivative = scratch.Slice((depth + 2 + l) * width, width);
                 bool last = l == L - 1;
                 for (int o = 0; o < layer.Out; o++)
                 {
                     double s = layer.Bias[o];
                     var row = layer.Weights.AsSpan(o * layer.In, layer.In);
                     for (int a = 0; a < layer.In; a++) s += row[a] * input[a];
-                    if (last) { output[o] = s; der[l + 1][o] = 1; }
-                    else output[o] = Mlp.Apply(net.Activation, s, out der[l + 1][o]);
+                    if (last) { output[o] = s; derivative[o] = 1; }
+                    else output[o] = Mlp.Apply(net.Activation, s, out derivative[o]);
                 }
             }
-            atomEnergies[i] = EnergyOffsets[e] + act[L][0];
+            atomEnergies[i] = EnergyOffsets[e] + scratch[L * width];
             if (dEdX.IsEmpty) continue;
             // backward: delta = dE/d(pre-activation) of each layer
             delta[0] = 1;
             for (int l = L - 1; l >= 0; l--)
             {
                 var layer = net.Layers[l];
-                for (int o = 0; o < layer.Out; o++) delta[o] *= der[l + 1][o];
-                Array.Clear(next, 0, layer.In);
+                var derivative = scratch.Slice((depth + 2 + l) * width, width);
+                for (int o = 0; o < layer.Out; o++) delta[o] *= derivative[o];
+                next[..layer.In].Clear();
                 for (int o = 0; o < layer.Out; o++)
                 {
                     double d = delta[o];
@@ -149,7 +168,7 @@ public sealed class NeuralNetworkModel : IAtomicModel
                     var row = layer.Weights.AsSpan(o * layer.In, layer.In);
                     for (int a = 0; a < layer.In; a++) next[a] += d * row[a];
                 }
-                Array.Copy(next, delta, layer.In);
+                next[..layer.In].CopyTo(delta);
             }
             var g = dEdX.Slice(i * k, k);
             for (int a = 0; a < k; a++) g[a] = delta[a] / Scale[a];

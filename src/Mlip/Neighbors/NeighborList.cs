@@ -21,10 +21,12 @@ public sealed class NeighborList
     private readonly double[] _distances;
     private readonly int _pairs;
     private int[]? _reverse;
+    private readonly bool _reverseGiven;
 
     private NeighborList(double cutoff, int atoms, int pairs, int[] offsets, int[] centers, int[] neighbors, int[] shifts, Vec3[] vectors, double[] distances, int[]? reverse = null)
     {
         _reverse = reverse;
+        _reverseGiven = reverse is not null;
         Cutoff = cutoff;
         AtomCount = atoms;
         _pairs = pairs;
@@ -77,6 +79,13 @@ public sealed class NeighborList
     /// and an atom's pair with its own image S pairs with its image −S.
     /// </summary>
     public ReadOnlySpan<int> Reverse => (_reverse ??= ReverseIndex()).AsSpan(0, _pairs);
+
+    /// <summary>
+    /// Whether the builder gave <see cref="Reverse"/> with the list (the MD Verlet list places each kept pair's reverse as it
+    /// filters): then it costs no pass over the pairs. A property of how the list was made, not of earlier calls, so a consumer
+    /// that picks its summation by it gives the same bits whatever ran before.
+    /// </summary>
+    internal bool ReverseGiven => _reverseGiven;
 
     /// <summary>The reverse index: <see cref="ReverseByRowScan"/> for lists of many atoms with short rows, else <see cref="ReverseBySort"/>.</summary>
     private int[] ReverseIndex()

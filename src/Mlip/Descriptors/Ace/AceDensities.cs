@@ -109,6 +109,17 @@ public sealed class AceDensities : IAdjointDescriptor
         return ps;
     }
 
+    /// <summary>
+    /// Atoms per block of the per-atom passes of <see cref="Compute"/> and <see cref="ForcesFromAdjoint"/> (the force call of ACE MD):
+    /// a fixed size, not a share of the thread count, so that a thread that finishes its own blocks early takes small pieces of
+    /// the other's (with 4 blocks per thread a late thread kept the other waiting for up to a quarter of the pass). Each atom writes
+    /// only its own outputs, so the block size does not change any bits. 16 FS-ACE/PACE atoms are ~0.5-2 ms of work.
+    /// </summary>
+    internal const int AtomBlock = 16;
+
+    private static void AtomBlocks(int n, Action<int, int> body) =>
+        MlipParallel.ForChunks(n, AtomBlock, static () => 0, (a, b, _) => body(a, b));
+
     internal static void Chunks(int n, Action<int, int> body)
     {
         int chunks = Math.Min(n, MlipParallel.Threads * 4);
@@ -132,13 +143,14 @@ public sealed class AceDensities : IAdjointDescriptor
         var fused = derivatives ? null : Fused;
         var buffers = fused is null ? null : Interlocked.Exchange(ref _spare, null) ?? new FusedBuffers();
         buffers?.Ensure(n * k, nl.PairCount);
-        var ps = PairSpecies(nl, species, buffers?.PairSpecies);
+        // the fused pass (MD) fills the pair species of each atom's row in its own block; the other passes need them all first
+        var ps = fused is null ? PairSpecies(nl, species, buffers?.PairSpecies) : buffers!.PairSpecies;
         var values = new double[n * k];
         var grads = derivatives ? new double[nl.PairCount * k * 3] : null;
         var state = fused is null || keepState ? new double[(long)n * stateSize] : null;
         var fusedDEdX = buffers?.DEdX;
         var fusedG = buffers?.PairGradients;
-        Chunks(n, (a, b) =>
+        AtomBlocks(n, (a, b) =>
         {
             var w = TakeWorkspace();
             Span<double> rho = stackalloc double[_p];
@@ -149,6 +161,11 @@ public sealed class AceDensities : IAdjointDescriptor
                 var range = nl.PairRange(i);
                 int mu = species[i];
                 var sp = ps.AsSpan(range.Start, range.Count);
+                if (fused is not null)
+                {
+                    var nbrs = nl.Neighbors;
+                    for (int p = range.Start; p < range.Start + range.Count; p++) ps[p] = species[nbrs[p]];
+                }
                 var vec = nl.Vectors.Slice(range.Start, range.Count);
                 var dist = nl.Distances.Slice(range.Start, range.Count);
                 _ev.AtomicBase(mu, sp, vec, dist, w, fused is not null);
@@ -195,7 +212,7 @@ public sealed class AceDensities : IAdjointDescriptor
         var nl = neighbors;
         if (cached!.Fused is { } fb && dEdX.SequenceEqual(fb.DEdX.AsSpan(0, fb.Features)))
         {
-            var result = Contract(s, nl, fb.PairGradients.AsSpan(0, fb.Pairs));
+            var result = Contract(s, nl, fb.PairGradients, fb.Pairs);
             // the gradients are used: the set goes back to the spare slot and leaves the cache (a later call on this list forms them again)
             _cache.AddOrUpdate(nl, cached with { Fused = null });
             Volatile.Write(ref _spare, fb);
@@ -219,7 +236,7 @@ public sealed class AceDensities : IAdjointDescriptor
         var weights = dEdX.ToArray();
         var state = cached!.State!;
         var g = new Vec3[nl.PairCount];
-        Chunks(n, (a, b) =>
+        AtomBlocks(n, (a, b) =>
         {
             var w = TakeWorkspace();
             for (int i = a; i < b; i++)
@@ -232,17 +249,20 @@ public sealed class AceDensities : IAdjointDescriptor
             }
             _workspaces.Push(w);
         });
-        return Contract(s, nl, g);
+        return Contract(s, nl, g, g.Length);
     }
 
     /// <summary>
-    /// Forces and stress from dE/dr_ij per pair (F_i += g, F_j −= g; σ = (1/V) Σ g ⊗ r), in pair order. (A parallel gather per atom
-    /// through the reverse pairs was tried on 2026-12-07 and reverted: it broke the L-BFGS part of
+    /// Forces and stress from dE/dr_ij per pair (F_i += g, F_j −= g; σ = (1/V) Σ g ⊗ r), in pair order; on a list whose builder
+    /// gave the reverse pairs (the MD Verlet list) by the parallel per-atom <see cref="Gather"/> instead. (A gather on every list
+    /// was tried on 2026-12-07 and reverted: it broke the L-BFGS part of
     /// AceEmbeddingFitTests.FsEmbeddingFitReachesTheTruthWithLevenbergMarquardtAndExportsToYace, whose labels come from this
-    /// contraction; the cause was not found in the time left.)
+    /// contraction on freshly built lists; those keep the serial scatter.)
     /// </summary>
-    internal static (Vec3[] Forces, Stress? Stress) Contract(Structure s, NeighborList nl, ReadOnlySpan<Vec3> g)
+    internal static (Vec3[] Forces, Stress? Stress) Contract(Structure s, NeighborList nl, Vec3[] pairGradients, int pairs)
     {
+        if (nl.ReverseGiven && pairs == nl.PairCount && pairs > 0) return Gather(s, nl, pairGradients);
+        ReadOnlySpan<Vec3> g = pairGradients.AsSpan(0, pairs);
         var centers = nl.Centers; var nbrs = nl.Neighbors; var vec = nl.Vectors;
         var f = new Vec3[s.Count];
         double wxx = 0, wyy = 0, wzz = 0, wyz = 0, wxz = 0, wxy = 0, wzy = 0, wzx = 0, wyx = 0;
@@ -262,6 +282,56 @@ public sealed class AceDensities : IAdjointDescriptor
         {
             double c = Stress.EvPerCubicAngstromInGpa / s.Volume;
             stress = new Stress(c * wxx, c * wyy, c * wzz, c * 0.5 * (wyz + wzy), c * 0.5 * (wxz + wzx), c * 0.5 * (wxy + wyx));
+        }
+        return (f, stress);
+    }
+
+    /// <summary>Atoms per block of <see cref="Gather"/> (fixed: the virial's block sums do not depend on the thread count).</summary>
+    private const int GatherBlock = 256;
+
+    /// <summary>
+    /// <see cref="Contract"/> for a list that carries its reverse pairs (the MD Verlet list): each atom gathers its own force,
+    /// F_i = Σ_p∈i (g_p − g_Reverse[p]), in parallel blocks of atoms, and the virial Σ g_p ⊗ r_p is summed per block, the block
+    /// sums added in block order: the same bits on any number of threads (not the bits of the serial scatter, whose sums run in
+    /// pair order: they differ in the last digits). The serial scatter was a pass over all pairs on one core in every MD step.
+    /// </summary>
+    private static (Vec3[] Forces, Stress? Stress) Gather(Structure s, NeighborList nl, Vec3[] pairs)
+    {
+        int n = s.Count;
+        var f = new Vec3[n];
+        int blocks = (n + GatherBlock - 1) / GatherBlock;
+        var virials = new double[9 * blocks];
+        MlipParallel.ForChunks(n, GatherBlock, static () => 0, (first, end, _) =>
+        {
+            var rev = nl.Reverse; var offsets = nl.Offsets; var vec = nl.Vectors;
+            double wxx = 0, wyy = 0, wzz = 0, wyz = 0, wxz = 0, wxy = 0, wzy = 0, wzx = 0, wyx = 0;
+            for (int i = first; i < end; i++)
+            {
+                double fx = 0, fy = 0, fz = 0;
+                for (int p = offsets[i]; p < offsets[i + 1]; p++)
+                {
+                    var gp = pairs[p];
+                    var gq = pairs[rev[p]];
+                    fx += gp.X - gq.X; fy += gp.Y - gq.Y; fz += gp.Z - gq.Z;
+                    var r = vec[p];
+                    wxx += gp.X * r.X; wyy += gp.Y * r.Y; wzz += gp.Z * r.Z;
+                    wyz += gp.Y * r.Z; wzy += gp.Z * r.Y;
+                    wxz += gp.X * r.Z; wzx += gp.Z * r.X;
+                    wxy += gp.X * r.Y; wyx += gp.Y * r.X;
+                }
+                f[i] = new Vec3(fx, fy, fz);
+            }
+            var w = virials.AsSpan(9 * (first / GatherBlock), 9);
+            w[0] = wxx; w[1] = wyy; w[2] = wzz; w[3] = wyz; w[4] = wzy; w[5] = wxz; w[6] = wzx; w[7] = wxy; w[8] = wyx;
+        });
+        Stress? stress = null;
+        if (s.Pbc.AllPeriodic && s.Volume > 0)
+        {
+            Span<double> t = stackalloc double[9];
+            for (int b = 0; b < blocks; b++)
+                for (int c = 0; c < 9; c++) t[c] += virials[9 * b + c];
+            double c0 = Stress.EvPerCubicAngstromInGpa / s.Volume;
+            stress = new Stress(c0 * t[0], c0 * t[1], c0 * t[2], c0 * 0.5 * (t[3] + t[4]), c0 * 0.5 * (t[5] + t[6]), c0 * 0.5 * (t[7] + t[8]));
         }
         return (f, stress);
     }

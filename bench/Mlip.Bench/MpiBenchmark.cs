@@ -6,11 +6,13 @@ using System.Text.Json.Nodes;
 namespace Mlip.Bench;
 
 /// <summary>
-/// <c>mpi [--ranks N] [--config PATH] [--in-memory] [--replicas K]</c>: the speed-up of <c>mpirun -n N mlip train</c> (N ranks × 1 thread) over one
+/// <c>mpi [--ranks N] [--config PATH] [--in-memory] [--replicas K] [--phases] [--copies]</c>: the speed-up of <c>mpirun -n N mlip train</c> (N ranks × 1 thread) over one
 /// process × 1 thread on the same config (default: the quadratic SO(4) 2J=8 fit of examples/si-quadratic-qsnap.yaml on
 /// the mlearn Si training set, or with --replicas K that set repeated K times; its test set left out; each run with a fresh descriptor store, or with --in-memory none), the wall time of each, the largest resident memory of a
 /// process (getrusage of the children; the N-rank run goes first, since that figure only grows), and the largest difference between the two models' numbers.
-/// Both runs use the CLI built in src/Mlip.Cli/bin/Release (./mlip builds it); run on a quiet machine.
+/// Both runs use the CLI built in src/Mlip.Cli/bin/Release (./mlip builds it); run on a quiet machine. <c>--phases</c> prints every
+/// process's phase lines (MLIP_PHASE_TIMES=1: wall and CPU of each phase, rank by rank); <c>--copies</c> measures the ceiling
+/// instead (<see cref="Copies"/>).
 /// <c>--fit FIT.yaml</c> times <c>mlip fit TRAIN --config FIT.yaml</c> instead (the automatic search; its config sets the search and
 /// <c>threads</c>), on the same training set, and compares the chosen candidates and models.
 /// </summary>
@@ -45,11 +47,17 @@ public static class MpiBenchmark
             Fit(cli, Path.GetFullPath(args[at + 1]), data ?? TrainPath(config), dir, ranks);
             return;
         }
+        if (args.Contains("--copies"))
+        {
+            Copies(cli, config, dir, ranks, inMemory, data);
+            return;
+        }
         string one = Single(config, dir, "one", inMemory, data), many = Single(config, dir, "many", inMemory, data);
+        bool phases = args.Contains("--phases");
 
         // the ranks first: RUSAGE_CHILDREN keeps the largest so far, and one process needs more than one of N ranks
-        var (tn, rssn, cn) = Time("mpirun", ["--oversubscribe", "-n", ranks.ToString(CultureInfo.InvariantCulture), cli, "train", many], ranks);
-        var (t1, rss1, c1) = Time(cli, ["train", one], null);
+        var (tn, rssn, cn) = Time("mpirun", ["--oversubscribe", "-n", ranks.ToString(CultureInfo.InvariantCulture), cli, "train", many], ranks, phases);
+        var (t1, rss1, c1) = Time(cli, ["train", one], null, phases);
         double diff = MaxRelativeDifference(Path.Combine(dir, "one", "model.json"), Path.Combine(dir, "many", "model.json"));
         var m1 = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "one", "metrics.json")))!;
         var mn = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "many", "metrics.json")))!;
@@ -108,10 +116,46 @@ public static class MpiBenchmark
         return path;
     }
 
-    private static (double Seconds, long PeakRss, double CpuSeconds) Time(string exe, string[] args, int? ranks)
+    /// <summary>
+    /// <c>--copies</c>: the most two (N) 1-thread ranks can gain on this machine, whatever the split costs: one <c>mlip train</c>
+    /// alone on core 0, then N independent copies of it at once, copy i on core i (as mpirun binds rank i), each with its own
+    /// fresh store. N × (time alone) / (time of the slowest copy) is the ceiling of the MPI speed-up: a virtual machine whose
+    /// cores slow each other down (shared caches, memory bandwidth, a host's sibling threads) stays below N even for work that
+    /// needs no communication at all.
+    /// </summary>
+    private static void Copies(string cli, string config, string dir, int copies, bool inMemory, string? data)
+    {
+        var (t1, _, c1) = Time("taskset", ["-c", "0", cli, "train", Single(config, dir, "alone", inMemory, data)], null);
+        var psis = Enumerable.Range(0, copies).Select(i =>
+        {
+            var psi = new ProcessStartInfo("taskset") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in new[] { "-c", i.ToString(CultureInfo.InvariantCulture), cli, "train", Single(config, dir, $"copy{i}", inMemory, data) })
+                psi.ArgumentList.Add(a);
+            return psi;
+        }).ToArray();
+        double cpuBefore = CpuOfChildren();
+        var clock = Stopwatch.StartNew();
+        var running = psis.Select(psi => Process.Start(psi)!).ToArray();
+        var outputs = running.Select(p => (Out: p.StandardOutput.ReadToEndAsync(), Err: p.StandardError.ReadToEndAsync())).ToArray();
+        var walls = new double[copies];
+        var waits = running.Select((p, i) => Task.Run(() => { p.WaitForExit(); walls[i] = clock.Elapsed.TotalSeconds; })).ToArray();
+        Task.WaitAll(waits);
+        double cn = CpuOfChildren() - cpuBefore;
+        for (int i = 0; i < copies; i++)
+            if (running[i].ExitCode != 0) throw new InvalidOperationException($"copy {i} failed ({running[i].ExitCode}):\n{outputs[i].Out.Result}\n{outputs[i].Err.Result}");
+        Console.WriteLine($"config: {config}{(data is not null ? ", training set " + data : "")} (threads: 1, no test set, a fresh store each)");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"1 process alone on core 0: {t1:F1} s wall, {c1:F1} s CPU"));
+        for (int i = 0; i < copies; i++)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"copy {i} on core {i} (with {copies - 1} other copies at once): {walls[i]:F1} s wall"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{copies} copies at once: {walls.Max():F1} s wall, {cn:F1} s CPU in all ({cn / (copies * c1):F2} x the CPU of {copies} lone runs); ceiling of the {copies}-rank speed-up: {copies * t1 / walls.Max():F2}x"));
+    }
+
+    private static (double Seconds, long PeakRss, double CpuSeconds) Time(string exe, string[] args, int? ranks, bool phases = false)
     {
         double cpuBefore = CpuOfChildren();
         var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (phases) psi.Environment["MLIP_PHASE_TIMES"] = "1";
         foreach (var a in args) psi.ArgumentList.Add(a);
         if (ranks is not null)
         {
@@ -126,6 +170,12 @@ public static class MpiBenchmark
         p.WaitForExit();
         double s = clock.Elapsed.TotalSeconds;
         if (p.ExitCode != 0) throw new InvalidOperationException($"{exe} {string.Join(' ', args)} failed ({p.ExitCode}):\n{o.Result}\n{e.Result}");
+        if (phases)
+        {
+            // MLIP_PHASE_TIMES=1: one process writes its phases to its log (stdout), each rank to stderr; ranks in order
+            var lines = (o.Result + "\n" + e.Result).Split('\n').Where(l => l.StartsWith("phase (rank ", StringComparison.Ordinal));
+            foreach (var line in lines.OrderBy(l => l[..l.IndexOf(')', StringComparison.Ordinal)], StringComparer.Ordinal)) Console.WriteLine(line);
+        }
         return (s, PeakRssOfChildren(), CpuOfChildren() - cpuBefore);
     }
 

@@ -31,6 +31,10 @@ public static class TrainingRun
         // under mpirun each rank computes the descriptors of its share of the training structures (contiguous blocks by
         // index, Collectives.Share), the fit merges the ranks, the evaluation is split the same way, and rank 0 writes
         var comm = communicator ?? SingleProcess.Instance;
+        // `threads: T` bounds every parallel loop of the run, also those inside one structure's descriptor or neighbour list
+        // (MlipParallel.ForChunks takes all cores otherwise): a 1-thread run uses one core, and the ranks of an MPI run on one
+        // machine do not compete for each other's cores (docs/scale.md). The loops' blocks do not depend on it: the same bits.
+        using var threadLimit = MlipParallel.LimitThreads(LeastSquaresCore.ResolveThreads(config.Threads));
         var startup = new PhaseTimes(comm, log);
         startup.MarkSinceProcessStart("start-up (runtime, config, MPI)");
         var kind = ModelKinds.Get(config.ModelKind);

@@ -24,47 +24,51 @@ public static class YaceFile
     public static AceBasisSet Parse(string text, string path = "<yace>")
     {
         var where = new InputLocation(path);
-        var yaml = new YamlStream();
-        try { yaml.Load(new StringReader(text)); }
-        catch (YamlException e) { throw new FileFormatException(where.WithLine((int)e.Start.Line), e.Message); }
-        catch (InvalidOperationException e) { throw new FileFormatException(where, $"not valid YAML ({e.Message})", e); } // YamlDotNet's scanner on some malformed scalars
-        if (yaml.Documents.Count == 0 || yaml.Documents[0].RootNode is not YamlMappingNode root) throw new FileFormatException(where, "not a YAML mapping");
-
-        YamlNode Get(YamlMappingNode m, string key) =>
-            m.Children.TryGetValue(new YamlScalarNode(key), out var v) ? v : throw new FileFormatException(where.WithLine((int)m.Start.Line), $"missing '{key}'");
-        YamlNode? Opt(YamlMappingNode m, string key) => m.Children.TryGetValue(new YamlScalarNode(key), out var v) ? v : null;
-        double D(YamlNode n)
+        if (PlainYaml.TryRead(text) is not YaceMapping root)
         {
-            if (n is YamlScalarNode s && double.TryParse(s.Value, NumberStyles.Float, Inv, out double v))
+            var yaml = new YamlStream();
+            try { yaml.Load(new StringReader(text)); }
+            catch (YamlException e) { throw new FileFormatException(where.WithLine((int)e.Start.Line), e.Message); }
+            catch (InvalidOperationException e) { throw new FileFormatException(where, $"not valid YAML ({e.Message})", e); } // YamlDotNet's scanner on some malformed scalars
+            if (yaml.Documents.Count == 0 || YaceNode.FromYamlDotNet(yaml.Documents[0].RootNode) is not YaceMapping read) throw new FileFormatException(where, "not a YAML mapping");
+            root = read;
+        }
+
+        YaceNode Get(YaceMapping m, string key) =>
+            m.TryGet(key, out var v) ? v : throw new FileFormatException(where.WithLine(m.Line), $"missing '{key}'");
+        YaceNode? Opt(YaceMapping m, string key) => m.TryGet(key, out var v) ? v : null;
+        double D(YaceNode n)
+        {
+            if (n is YaceScalar s && double.TryParse(s.Value, NumberStyles.Float, Inv, out double v))
             {
-                if (!double.IsFinite(v)) throw new NonFiniteValueException(where.WithLine((int)n.Start.Line), $"'{s.Value}'");
+                if (!double.IsFinite(v)) throw new NonFiniteValueException(where.WithLine(n.Line), $"'{s.Value}'");
                 return v;
             }
-            throw new FileFormatException(where.WithLine((int)n.Start.Line), $"'{n}' is not a number");
+            throw new FileFormatException(where.WithLine(n.Line), $"'{n}' is not a number");
         }
-        int I(YamlNode n)
+        int I(YaceNode n)
         {
             double v = D(n);
-            if (v != Math.Floor(v) || Math.Abs(v) > 1e6) throw new FileFormatException(where.WithLine((int)n.Start.Line), $"'{n}' is not an integer in range");
+            if (v != Math.Floor(v) || Math.Abs(v) > 1e6) throw new FileFormatException(where.WithLine(n.Line), $"'{n}' is not an integer in range");
             return (int)v;
         }
-        string S(YamlNode n) => n is YamlScalarNode s ? s.Value ?? "" : throw new FileFormatException(where.WithLine((int)n.Start.Line), "expected a scalar");
-        YamlSequenceNode Seq(YamlNode n) => n as YamlSequenceNode ?? throw new FileFormatException(where.WithLine((int)n.Start.Line), "expected a list");
-        YamlMappingNode Map(YamlNode n) => n as YamlMappingNode ?? throw new FileFormatException(where.WithLine((int)n.Start.Line), "expected a mapping");
-        double[] Ds(YamlNode n) => [.. Seq(n).Children.Select(D)];
-        int[] Is(YamlNode n) => [.. Seq(n).Children.Select(I)];
+        string S(YaceNode n) => n is YaceScalar s ? s.Value : throw new FileFormatException(where.WithLine(n.Line), "expected a scalar");
+        YaceSequence Seq(YaceNode n) => n as YaceSequence ?? throw new FileFormatException(where.WithLine(n.Line), "expected a list");
+        YaceMapping Map(YaceNode n) => n as YaceMapping ?? throw new FileFormatException(where.WithLine(n.Line), "expected a mapping");
+        double[] Ds(YaceNode n) => [.. Seq(n).Items.Select(D)];
+        int[] Is(YaceNode n) => [.. Seq(n).Items.Select(I)];
 
-        var elements = Seq(Get(root, "elements")).Children.Select(S).ToArray();
+        var elements = Seq(Get(root, "elements")).Items.Select(S).ToArray();
         int ne = elements.Length;
         if (ne == 0 || ne > 118) throw new FileFormatException(where, $"{ne} elements (expected 1 to 118)");
         var e0 = Opt(root, "E0") is { } e0n ? Ds(e0n) : new double[ne];
         double delta = Opt(root, "deltaSplineBins") is { } dn ? D(dn) : 0.001;
 
         var embeddings = new AceEmbedding[ne];
-        foreach (var (k, v) in Map(Get(root, "embeddings")).Children)
+        foreach (var (k, v) in Map(Get(root, "embeddings")).Entries)
         {
             int mu = I(k);
-            if (mu < 0 || mu >= ne) throw new FileFormatException(where.WithLine((int)k.Start.Line), $"embedding for species {mu} out of range");
+            if (mu < 0 || mu >= ne) throw new FileFormatException(where.WithLine(k.Line), $"embedding for species {mu} out of range");
             var m = Map(v);
             embeddings[mu] = new AceEmbedding
             {
@@ -77,12 +81,12 @@ public static class YaceFile
         }
         if (embeddings.Any(e => e is null)) throw new FileFormatException(where, "an element has no embedding");
 
-        var bondNodes = new YamlMappingNode[ne * ne];
+        var bondNodes = new YaceMapping[ne * ne];
         int nr = 0, lmax = 0, nb = 0;
-        foreach (var (k, v) in Map(Get(root, "bonds")).Children)
+        foreach (var (k, v) in Map(Get(root, "bonds")).Entries)
         {
             var ij = Is(k);
-            if (ij.Length != 2 || ij.Any(x => x < 0 || x >= ne)) throw new FileFormatException(where.WithLine((int)k.Start.Line), "a bond key must be [mu_i, mu_j]");
+            if (ij.Length != 2 || ij.Any(x => x < 0 || x >= ne)) throw new FileFormatException(where.WithLine(k.Line), "a bond key must be [mu_i, mu_j]");
             var m = Map(v);
             bondNodes[ij[0] * ne + ij[1]] = m;
             nr = Math.Max(nr, I(Get(m, "nradmax")));
@@ -97,19 +101,19 @@ public static class YaceFile
             string inner = Opt(m, "inner_cutoff_type") is { } it ? S(it) : "density";
             double rin = Opt(m, "rcut_in") is { } ri ? D(ri) : 0;
             if (inner == "zbl" || (inner == "distance" && rin > 0))
-                throw new FileFormatException(where.WithLine((int)m.Start.Line), $"inner_cutoff_type '{inner}' with rcut_in {rin} is not supported (only the density inner cut-off)");
+                throw new FileFormatException(where.WithLine(m.Line), $"inner_cutoff_type '{inner}' with rcut_in {rin} is not supported (only the density inner cut-off)");
             if (nr < 0 || lmax < 0 || lmax > 30 || nb < 0 || (long)nr * l1 * nb > text.Length)
-                throw new FileFormatException(where.WithLine((int)m.Start.Line), $"nradmax {nr}, lmax {lmax}, nradbasemax {nb} are out of range for this file");
+                throw new FileFormatException(where.WithLine(m.Line), $"nradmax {nr}, lmax {lmax}, nradbasemax {nb} are out of range for this file");
             var crad = new double[nr * l1 * nb];
             var rc = Seq(Get(m, "radcoefficients"));
-            for (int n = 0; n < rc.Children.Count; n++)
+            for (int n = 0; n < rc.Items.Count; n++)
             {
-                var ln = Seq(rc.Children[n]);
-                for (int l = 0; l < ln.Children.Count; l++)
+                var ln = Seq(rc.Items[n]);
+                for (int l = 0; l < ln.Items.Count; l++)
                 {
-                    var ks = Ds(ln.Children[l]);
+                    var ks = Ds(ln.Items[l]);
                     if (n >= nr || l >= l1 || ks.Length > nb)
-                        throw new FileFormatException(where.WithLine((int)ln.Start.Line), $"radcoefficients exceed nradmax {nr} x (lmax+1) {l1} x nradbasemax {nb}");
+                        throw new FileFormatException(where.WithLine(ln.Line), $"radcoefficients exceed nradmax {nr} x (lmax+1) {l1} x nradbasemax {nb}");
                     for (int k = 0; k < ks.Length; k++) crad[(n * l1 + l) * nb + k] = ks[k];
                 }
             }
@@ -129,12 +133,12 @@ public static class YaceFile
         var functions = new AceFunction[ne][];
         for (int mu = 0; mu < ne; mu++) functions[mu] = [];
         int rankmax = 0;
-        foreach (var (k, v) in Map(Get(root, "functions")).Children)
+        foreach (var (k, v) in Map(Get(root, "functions")).Entries)
         {
             int mu = I(k);
-            if (mu < 0 || mu >= ne) throw new FileFormatException(where.WithLine((int)k.Start.Line), $"functions for species {mu} out of range");
+            if (mu < 0 || mu >= ne) throw new FileFormatException(where.WithLine(k.Line), $"functions for species {mu} out of range");
             var list = new List<AceFunction>();
-            foreach (var fnode in Seq(v).Children)
+            foreach (var fnode in Seq(v).Items)
             {
                 var m = Map(fnode);
                 var f = new AceFunction

@@ -108,6 +108,41 @@ internal sealed class ElementNetworks
         return h;
     }
 
+    /// <summary>
+    /// Σ_c w_c Σ_a (∂out_ic/∂in_ia)² of every row i of <paramref name="input"/> ([rows]; <paramref name="weights"/> null: all w_c = 1):
+    /// the squared Jacobian of <paramref name="element"/>'s network with respect to its input, written out layer by layer
+    /// (J = W_L D_{L-1} W_{L-1} ... D_1 W_1, D the activation's derivative at each row) so that its gradient with respect to the
+    /// weights is a plain backward pass.
+    /// </summary>
+    public Tensor JacobianSquared(List<Tensor> p, int element, Tensor input, Tensor? weights)
+    {
+        var h = input;
+        Tensor? jac = null; // [rows, width, inputs]
+        for (int l = 0; l < _layers; l++)
+        {
+            var w = p[(element * _layers + l) * 2];
+            var z = nn.functional.linear(h, w, p[(element * _layers + l) * 2 + 1]);
+            jac = jac is null ? w.unsqueeze(0) : matmul(w, jac);
+            if (l == _layers - 1) break;
+            Tensor a, da;
+            switch (_activation)
+            {
+                case Activation.Tanh: a = tanh(z); da = a.pow(TorchScalars.Of(2)).negative().Plus(TorchScalars.Of(1)); break;
+                case Activation.Sigmoid: a = sigmoid(z); da = a * a.negative().Plus(TorchScalars.Of(1)); break;
+                case Activation.HalfTanh: { var s = sigmoid(z); a = s.sub(TorchScalars.Of(0.5)); da = s * s.negative().Plus(TorchScalars.Of(1)); break; }
+                case Activation.Softplus: a = z.Softplus(); da = sigmoid(z); break;
+                case Activation.Silu: { var s = sigmoid(z); a = z * s; da = s + a * s.negative().Plus(TorchScalars.Of(1)); break; }
+                case Activation.Relu: a = nn.functional.relu(z); da = z.gt(TorchScalars.Of(0.0)).to_type(ScalarType.Float64); break;
+                default: a = z; da = ones_like(z); break;
+            }
+            h = a;
+            jac = jac * da.unsqueeze(2);
+        }
+        var j2 = jac!.pow(TorchScalars.Of(2)).sum(2); // [rows or 1, outputs]
+        if (j2.shape[0] != input.shape[0]) j2 = j2.expand(input.shape[0], j2.shape[1]);
+        return weights is null ? j2.sum(1) : (j2 * weights).sum(1);
+    }
+
     /// <summary><paramref name="loss"/> + <paramref name="l2"/> Σ W² over the weights (not the biases); unchanged for l2 ≤ 0.</summary>
     public Tensor AddL2(Tensor loss, List<Tensor> p, double l2)
     {

@@ -110,35 +110,33 @@ internal sealed class ElementNetworks
 
     /// <summary>
     /// Σ_c w_c Σ_a (∂out_ic/∂in_ia)² of every row i of <paramref name="input"/> ([rows]; <paramref name="weights"/> null: all w_c = 1):
-    /// the squared Jacobian of <paramref name="element"/>'s network with respect to its input, written out layer by layer
-    /// (J = W_L D_{L-1} W_{L-1} ... D_1 W_1, D the activation's derivative at each row) so that its gradient with respect to the
-    /// weights is a plain backward pass.
+    /// the squared Jacobian of <paramref name="element"/>'s network with respect to its input, written out as
+    /// J = W_L D_{L-1} W_{L-1} ... D_1 W_1 (D_l the activation's derivative at each row), accumulated from the output side so that
+    /// every intermediate is [rows, outputs, width] (the outputs being fewer than the widths), and differentiable with respect to
+    /// the weights by a plain backward pass.
     /// </summary>
     public Tensor JacobianSquared(List<Tensor> p, int element, Tensor input, Tensor? weights)
     {
         var h = input;
-        Tensor? jac = null; // [rows, width, inputs]
-        for (int l = 0; l < _layers; l++)
+        var derivatives = new Tensor[_layers - 1];
+        for (int l = 0; l < _layers - 1; l++)
         {
-            var w = p[(element * _layers + l) * 2];
-            var z = nn.functional.linear(h, w, p[(element * _layers + l) * 2 + 1]);
-            jac = jac is null ? w.unsqueeze(0) : matmul(w, jac);
-            if (l == _layers - 1) break;
-            Tensor a, da;
+            var z = nn.functional.linear(h, p[(element * _layers + l) * 2], p[(element * _layers + l) * 2 + 1]);
             switch (_activation)
             {
-                case Activation.Tanh: a = tanh(z); da = a.pow(TorchScalars.Of(2)).negative().Plus(TorchScalars.Of(1)); break;
-                case Activation.Sigmoid: a = sigmoid(z); da = a * a.negative().Plus(TorchScalars.Of(1)); break;
-                case Activation.HalfTanh: { var s = sigmoid(z); a = s.sub(TorchScalars.Of(0.5)); da = s * s.negative().Plus(TorchScalars.Of(1)); break; }
-                case Activation.Softplus: a = z.Softplus(); da = sigmoid(z); break;
-                case Activation.Silu: { var s = sigmoid(z); a = z * s; da = s + a * s.negative().Plus(TorchScalars.Of(1)); break; }
-                case Activation.Relu: a = nn.functional.relu(z); da = z.gt(TorchScalars.Of(0.0)).to_type(ScalarType.Float64); break;
-                default: a = z; da = ones_like(z); break;
+                case Activation.Tanh: h = tanh(z); derivatives[l] = h.pow(TorchScalars.Of(2)).negative().Plus(TorchScalars.Of(1)); break;
+                case Activation.Sigmoid: h = sigmoid(z); derivatives[l] = h * h.negative().Plus(TorchScalars.Of(1)); break;
+                case Activation.HalfTanh: { var s = sigmoid(z); h = s.sub(TorchScalars.Of(0.5)); derivatives[l] = s * s.negative().Plus(TorchScalars.Of(1)); break; }
+                case Activation.Softplus: h = z.Softplus(); derivatives[l] = sigmoid(z); break;
+                case Activation.Silu: { var s = sigmoid(z); h = z * s; derivatives[l] = s + h * s.negative().Plus(TorchScalars.Of(1)); break; }
+                case Activation.Relu: h = nn.functional.relu(z); derivatives[l] = z.gt(TorchScalars.Of(0.0)).to_type(ScalarType.Float64); break;
+                default: h = z; derivatives[l] = ones_like(z); break;
             }
-            h = a;
-            jac = jac * da.unsqueeze(2);
         }
-        var j2 = jac!.pow(TorchScalars.Of(2)).sum(2); // [rows or 1, outputs]
+        var jac = p[(element * _layers + _layers - 1) * 2].unsqueeze(0); // [1, outputs, width of the last hidden layer]
+        for (int l = _layers - 2; l >= 0; l--)
+            jac = matmul(jac * derivatives[l].unsqueeze(1), p[(element * _layers + l) * 2]); // [rows, outputs, inputs of layer l]
+        var j2 = jac.pow(TorchScalars.Of(2)).sum(2); // [rows or 1, outputs]
         if (j2.shape[0] != input.shape[0]) j2 = j2.expand(input.shape[0], j2.shape[1]);
         return weights is null ? j2.sum(1) : (j2 * weights).sum(1);
     }

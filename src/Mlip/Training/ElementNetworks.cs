@@ -108,6 +108,39 @@ internal sealed class ElementNetworks
         return h;
     }
 
+    /// <summary>
+    /// Σ_c w_c Σ_a (∂out_ic/∂in_ia)² of every row i of <paramref name="input"/> ([rows]; <paramref name="weights"/> null: all w_c = 1):
+    /// the squared Jacobian of <paramref name="element"/>'s network with respect to its input, written out as
+    /// J = W_L D_{L-1} W_{L-1} ... D_1 W_1 (D_l the activation's derivative at each row), accumulated from the output side so that
+    /// every intermediate is [rows, outputs, width] (the outputs being fewer than the widths), and differentiable with respect to
+    /// the weights by a plain backward pass.
+    /// </summary>
+    public Tensor JacobianSquared(List<Tensor> p, int element, Tensor input, Tensor? weights)
+    {
+        var h = input;
+        var derivatives = new Tensor[_layers - 1];
+        for (int l = 0; l < _layers - 1; l++)
+        {
+            var z = nn.functional.linear(h, p[(element * _layers + l) * 2], p[(element * _layers + l) * 2 + 1]);
+            switch (_activation)
+            {
+                case Activation.Tanh: h = tanh(z); derivatives[l] = h.pow(TorchScalars.Of(2)).negative().Plus(TorchScalars.Of(1)); break;
+                case Activation.Sigmoid: h = sigmoid(z); derivatives[l] = h * h.negative().Plus(TorchScalars.Of(1)); break;
+                case Activation.HalfTanh: { var s = sigmoid(z); h = s.sub(TorchScalars.Of(0.5)); derivatives[l] = s * s.negative().Plus(TorchScalars.Of(1)); break; }
+                case Activation.Softplus: h = z.Softplus(); derivatives[l] = sigmoid(z); break;
+                case Activation.Silu: { var s = sigmoid(z); h = z * s; derivatives[l] = s + h * s.negative().Plus(TorchScalars.Of(1)); break; }
+                case Activation.Relu: h = nn.functional.relu(z); derivatives[l] = z.gt(TorchScalars.Of(0.0)).to_type(ScalarType.Float64); break;
+                default: h = z; derivatives[l] = ones_like(z); break;
+            }
+        }
+        var jac = p[(element * _layers + _layers - 1) * 2].unsqueeze(0); // [1, outputs, width of the last hidden layer]
+        for (int l = _layers - 2; l >= 0; l--)
+            jac = matmul(jac * derivatives[l].unsqueeze(1), p[(element * _layers + l) * 2]); // [rows, outputs, inputs of layer l]
+        var j2 = jac.pow(TorchScalars.Of(2)).sum(2); // [rows or 1, outputs]
+        if (j2.shape[0] != input.shape[0]) j2 = j2.expand(input.shape[0], j2.shape[1]);
+        return weights is null ? j2.sum(1) : (j2 * weights).sum(1);
+    }
+
     /// <summary><paramref name="loss"/> + <paramref name="l2"/> Σ W² over the weights (not the biases); unchanged for l2 ≤ 0.</summary>
     public Tensor AddL2(Tensor loss, List<Tensor> p, double l2)
     {

@@ -94,6 +94,23 @@ public sealed record PinnOptions
     /// <summary>Only the training cells of these groups (config types) get copies; null: every training cell.</summary>
     public IReadOnlyList<string>? UnlabelledGroups { get; init; }
 
+    /// <summary>
+    /// τ_g of the Jacobian penalty τ_g · mean over atoms of Σ_c w_c |∂Δp_ic/∂X_i|² (X_i the standardised descriptor, w_c the
+    /// <see cref="PenaltyWeights"/> or 1): binds the network's correction in every direction of the descriptor space around the
+    /// atoms it is taken at (<see cref="GradientPenaltyAtData"/>, <see cref="GradientPenaltyAtCopies"/>); 0: none (docs/pinn.md,
+    /// "A penalty on the correction's gradient").
+    /// </summary>
+    public double GradientPenalty { get; init; }
+
+    /// <summary>The Jacobian penalty at the atoms of the training batch (a mean over the batch's atoms, as the Δp penalty).</summary>
+    public bool GradientPenaltyAtData { get; init; } = true;
+
+    /// <summary>The Jacobian penalty at the atoms of the unlabelled distorted copies (<see cref="UnlabelledCopies"/>, made also when τ_u = 0).</summary>
+    public bool GradientPenaltyAtCopies { get; init; }
+
+    /// <summary>True when the distorted copies are needed: an unlabelled penalty, or the Jacobian penalty at the copies.</summary>
+    public bool NeedsCopies => HasUnlabelledPenalty || (GradientPenalty > 0 && GradientPenaltyAtCopies);
+
     public double L2 { get; init; } = 1e-6;
     public LossWeights Weights { get; init; } = new() { Force = 0.02 };
     public int Seed { get; init; } = 1;
@@ -222,6 +239,8 @@ public sealed class PinnTrainer
         if (options.UnlabelledPenalty < 0 || options.UnlabelledCopies < 1 || options.UnlabelledStrain < 0 || options.UnlabelledVolume is < 0 or >= 1)
             throw new MlipException($"model: unlabelled_penalty must be >= 0, unlabelled_copies >= 1, unlabelled_strain >= 0 and unlabelled_volume in [0, 1) " +
                                     $"(got {options.UnlabelledPenalty}, {options.UnlabelledCopies}, {options.UnlabelledStrain}, {options.UnlabelledVolume})");
+        if (!(options.GradientPenalty >= 0) || double.IsInfinity(options.GradientPenalty))
+            throw new MlipException($"model: gradient_penalty must be a finite number >= 0 (got {options.GradientPenalty})");
         _batchIndices.AddRange(split.Batches.Select(Local));
         if (_comm.Size > 1)
         {
@@ -236,7 +255,7 @@ public sealed class PinnTrainer
     /// <summary>With an unlabelled penalty: the distorted copies of this process's training cells, their descriptors (values only), standardised.</summary>
     private void PrepareUnlabelled(IReadOnlyList<Structure> structures, IDescriptor? descriptor)
     {
-        if (!_o.HasUnlabelledPenalty) return;
+        if (!_o.NeedsCopies) return;
         if (descriptor is null) throw new MlipException("the unlabelled penalty needs the descriptor of the training set (internal: pass it to the PinnTrainer)");
         var chosen = _trainIndices.Where(i => _o.UnlabelledGroups is not { } g || g.Contains(structures[i].Group ?? "")).ToArray();
         var cells = chosen.Select(i => structures[i]).ToArray();
@@ -285,15 +304,20 @@ public sealed class PinnTrainer
         var net = _networks.Tensors(x, grad: true);
         var sum = _networks.Touch(net);
         var w = _o.PenaltyWeights is { } pw ? tensor(pw.ToArray(), dtype: ScalarType.Float64) : null;
+        var jac = _networks.Touch(net);
+        bool withJacobian = _o.GradientPenalty > 0 && _o.GradientPenaltyAtCopies;
         for (int e = 0; e < _unlabelledElements.Length; e++)
         {
             if (_unlabelledElements[e].shape[0] == 0) continue;
-            var dp = _networks.Forward(net, e, _unlabelled!.index_select(0, _unlabelledElements[e]));
+            var xe = _unlabelled!.index_select(0, _unlabelledElements[e]);
+            if (withJacobian) jac = jac.Plus(_networks.JacobianSquared(net, e, xe, w).sum());
+            if (_unlabelledPenalty <= 0) continue;
+            var dp = _networks.Forward(net, e, xe);
             if (_unlabelledCell is not null) dp = dp - _networks.Forward(net, e, _unlabelledCell.index_select(0, _unlabelledElements[e]));
             var dp2 = dp.pow(TorchScalars.Of(2));
             sum = sum.Plus(w is null ? dp2.sum() : (dp2 * w).sum());
         }
-        var term = sum.Times(_unlabelledPenalty / _unlabelledAtoms);
+        var term = sum.Times(_unlabelledPenalty / _unlabelledAtoms).Plus(jac.Times(withJacobian ? _o.GradientPenalty / _unlabelledAtoms : 0));
         var g = new double[gradient.Length];
         _networks.Gradient(term, net, g);
         for (int i = _nbase; i < g.Length; i++) gradient[i] += g[i];
@@ -517,7 +541,8 @@ public sealed class PinnTrainer
     {
         double loss = BatchPart(bi, x, gradient, stage, l2);
         // the unlabelled penalty: once per batch evaluation, each rank its copies' share
-        return stage == 2 && _unlabelled is not null && _unlabelledPenalty > 0 ? loss + AddUnlabelledTerm(x, gradient) : loss;
+        return stage == 2 && _unlabelled is not null && (_unlabelledPenalty > 0 || (_o.GradientPenalty > 0 && _o.GradientPenaltyAtCopies))
+            ? loss + AddUnlabelledTerm(x, gradient) : loss;
     }
 
     private double BatchPart(int bi, double[] x, double[] gradient, int stage, bool l2)
@@ -833,6 +858,15 @@ public sealed class PinnTrainer
                     // Predict's penalty is the mean over this part's atoms: as a share of the batch's mean over all ranks' atoms
                     loss = loss.Plus(penalty.Times(t._penalty).Times((double)_atoms / c.Atoms)).Plus(t._networks.Touch(net));
                 else loss = loss.Plus(penalty.Times(t._penalty));
+                if (t._o.GradientPenalty > 0 && t._o.GradientPenaltyAtData)
+                {
+                    // τ_g · Σ over this part's atoms of Σ_c w_c |∂Δp_ic/∂X_i|², over the batch's atoms (all ranks' under MPI)
+                    var pw = t._o.PenaltyWeights is { } wq ? tensor(wq.ToArray(), dtype: ScalarType.Float64) : null;
+                    var jac = t._networks.Touch(net);
+                    for (int el = 0; el < _elementAtoms.Length; el++)
+                        if (_elementAtoms[el].shape[0] > 0) jac = jac.Plus(t._networks.JacobianSquared(net, el, _x.index_select(0, _elementAtoms[el]), pw).sum());
+                    loss = loss.Plus(jac.Times(t._o.GradientPenalty / (counts is { } cj ? cj.Atoms : _atoms)));
+                }
                 if (l2) loss = t._networks.AddL2(loss, net, t._o.L2);
                 t._networks.Gradient(loss, net, gradient);
             }

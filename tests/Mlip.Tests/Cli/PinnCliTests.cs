@@ -90,10 +90,11 @@ public class PinnCliTests
                 """);
             return path;
         }
-        var (code, stdout, stderr) = CliTests.Run("train", Config("so4.yaml", "{type: so4, parameters: {twojmax: 2, rcutfac: 4.2}}", ", bop_rc: 4.0, bop_dc: 1.5, unlabelled_penalty: 0.1, unlabelled_copies: 2"));
+        var (code, stdout, stderr) = CliTests.Run("train", Config("so4.yaml", "{type: so4, parameters: {twojmax: 2, rcutfac: 4.2}}", ", bop_rc: 4.0, bop_dc: 1.5, unlabelled_penalty: 0.1, unlabelled_copies: 2, gradient_penalty: 0.2, gradient_penalty_at: both"));
         Assert.True(code == 0, stderr);
         // the unlabelled penalty reaches the trainer: 2 copies of each of the 4 training cells (8 atoms each)
         Assert.Contains("unlabelled penalty 0.1 (against zero) on 2 distorted copies of each training cell (strain ±0.05, volume ±0.05), 64 atoms", stdout + stderr);
+        Assert.Contains("gradient penalty 0.2 at the training atoms and the 64 atoms of the distorted copies", stdout + stderr);
         Assert.Contains("on so4", stdout + stderr);
         string model = Path.Combine(dir, "so4", "model.json");
         var (c2, _, e2) = CliTests.Run("test", model, Path.Combine(dir, "test.xyz"));
@@ -113,6 +114,8 @@ public class PinnCliTests
         Refused("bad-unlabelled-strain.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: 1, unlabelled_strain: 0.9", "unlabelled_strain");
         Refused("bad-unlabelled-reference.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: 1, unlabelled_reference: data", "unlabelled_reference");
         Refused("bad-usteps.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: 1, unlabelled_penalty_steps: [3, 10], unlabelled_penalty_step_epochs: [5]", "unlabelled_penalty_step_epochs");
+        Refused("bad-gradient.yaml", "{type: so4, parameters: {twojmax: 2}}", ", gradient_penalty: -0.5", "gradient_penalty");
+        Refused("bad-gradient-at.yaml", "{type: so4, parameters: {twojmax: 2}}", ", gradient_penalty: 0.5, gradient_penalty_at: everywhere", "gradient_penalty_at");
         Refused("bad-usteps-order.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: 1, unlabelled_penalty_steps: [3, 10], unlabelled_penalty_step_epochs: [5, 5]", "unlabelled_penalty_step_epochs");
         Refused("bad-usteps-value.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: 1, unlabelled_penalty_steps: [-3], unlabelled_penalty_step_epochs: [5]", "unlabelled_penalty_steps");
         Refused("bad-unlabelled-copies.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: 1, unlabelled_copies: 0", "unlabelled_copies");

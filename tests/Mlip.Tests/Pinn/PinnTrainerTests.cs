@@ -44,7 +44,7 @@ public class PinnTrainerTests
     {
         var pot = new Potential(d, model, new DescriptorSpec(d.Name, new Dictionary<string, string>()));
         var w = Options.Weights;
-        double le = 0, lf = 0, ls = 0, pen = 0;
+        double le = 0, lf = 0, ls = 0, pen = 0, jac = 0;
         int nf = 0, ns = 0, atoms = 0;
         var ws = new PinnModel.Workspace(model);
         var dp = new double[model.Layout.SetSize];
@@ -61,15 +61,17 @@ public class PinnTrainerTests
             {
                 model.Forward(0, set.Descriptors[q].Of(i), dp, ws);
                 for (int k = 0; k < dp.Length; k++) pen += (o.PenaltyWeights?[k] ?? 1) * dp[k] * dp[k];
+                if (o.GradientPenaltyAtData) jac += JacobianSquared(model, set.Descriptors[q].Of(i), o.PenaltyWeights);
                 atoms++;
             }
         }
         double loss = w.Energy * le / set.Count + w.Force * lf / nf + w.Stress * ls / ns;
-        if (stage == 2 && o.UnlabelledPenalty > 0)
+        if (stage == 2 && o.GradientPenalty > 0 && o.GradientPenaltyAtData) loss += o.GradientPenalty * jac / atoms;
+        if (stage == 2 && o.NeedsCopies)
         {
             // the unlabelled term: the copies made again and their descriptors computed here, Δp from the managed networks
             var copies = DistortedCopies.Make(set.Structures, [.. Enumerable.Range(0, set.Count)], o.UnlabelledCopies, o.UnlabelledStrain, o.UnlabelledVolume, o.Seed);
-            double upen = 0;
+            double upen = 0, ujac = 0;
             int uatoms = 0;
             var dpCell = new double[dp.Length];
             for (int q = 0; q < copies.Length; q++)
@@ -79,6 +81,7 @@ public class PinnTrainerTests
                 var dc = d.Compute(set.Structures[q / o.UnlabelledCopies], false);
                 for (int i = 0; i < c.Count; i++)
                 {
+                    if (o.GradientPenaltyAtCopies) ujac += JacobianSquared(model, ds.Of(i), o.PenaltyWeights);
                     model.Forward(0, ds.Of(i), dp, ws);
                     if (o.UnlabelledAgainstCell)
                     {
@@ -90,8 +93,28 @@ public class PinnTrainerTests
                 }
             }
             loss += o.UnlabelledPenalty * upen / uatoms;
+            if (o.GradientPenalty > 0 && o.GradientPenaltyAtCopies) loss += o.GradientPenalty * ujac / uatoms;
         }
         return stage == 2 ? loss + o.Penalty * pen / atoms : loss;
+    }
+
+    /// <summary>Σ_c w_c Σ_a (∂Δp_c/∂X_a)² of the managed model at raw features <paramref name="g"/>, X = (g − mean)/scale, by central differences.</summary>
+    private static double JacobianSquared(PinnModel model, ReadOnlySpan<double> g, IReadOnlyList<double>? weights)
+    {
+        var ws = new PinnModel.Workspace(model);
+        int set = model.Layout.SetSize;
+        var plus = new double[set]; var minus = new double[set];
+        var gx = g.ToArray();
+        double sum = 0, h = 1e-5; // in standardised units
+        for (int a = 0; a < gx.Length; a++)
+        {
+            double keep = gx[a];
+            gx[a] = keep + h * model.Scale[a]; model.Forward(0, gx, plus, ws);
+            gx[a] = keep - h * model.Scale[a]; model.Forward(0, gx, minus, ws);
+            gx[a] = keep;
+            for (int c = 0; c < set; c++) { double d = (plus[c] - minus[c]) / (2 * h); sum += (weights?[c] ?? 1) * d * d; }
+        }
+        return sum;
     }
 
     private static double[] RandomNetwork(PinnTrainer t, int seed)
@@ -106,26 +129,33 @@ public class PinnTrainerTests
     /// distorted copies of the training cells (unlabelled_penalty, two copies each, strong enough to dominate the loss's gradient);
     /// againstCell: that penalty on the difference from the same atom's correction in the undistorted cell.</summary>
     [Theory]
-    [InlineData("pinn", false, false, false)]
-    [InlineData("so4", false, false, false)]
-    [InlineData("pinn", true, false, false)]
-    [InlineData("so4", false, true, false)]
-    [InlineData("pinn", true, true, false)]
-    [InlineData("so4", false, true, true)]
-    [InlineData("pinn", true, true, true)]
-    public void TorchLossEqualsTheManagedModelAndGradientsEqualFiniteDifferences(string descriptor, bool weighted, bool unlabelled, bool againstCell)
+    [InlineData("pinn", false, false, false, "none")]
+    [InlineData("so4", false, false, false, "none")]
+    [InlineData("pinn", true, false, false, "none")]
+    [InlineData("so4", false, true, false, "none")]
+    [InlineData("pinn", true, true, false, "none")]
+    [InlineData("so4", false, true, true, "none")]
+    [InlineData("pinn", true, true, true, "none")]
+    [InlineData("so4", false, false, false, "data")]
+    [InlineData("pinn", true, false, false, "data")]
+    [InlineData("so4", false, false, false, "copies")]
+    [InlineData("pinn", true, true, true, "both")]
+    public void TorchLossEqualsTheManagedModelAndGradientsEqualFiniteDifferences(string descriptor, bool weighted, bool unlabelled, bool againstCell, string gradient)
     {
         var (set, d) = Data(descriptor);
         var o = weighted ? Options with { PenaltyWeights = [1, 30, 0.5, 2, 100, 1, 40, 0.2], Penalty = 0.1 } : Options;
         if (unlabelled) o = o with { UnlabelledPenalty = againstCell ? 300.0 : 3.0, UnlabelledCopies = 2, UnlabelledStrain = 0.08, UnlabelledVolume = 0.1, UnlabelledAgainstCell = againstCell };
+        // gradient: the Jacobian penalty τ_g |∂Δp/∂X|² at the training atoms, at the distorted copies (made for it alone when τ_u = 0), or both
+        if (gradient != "none")
+            o = o with { GradientPenalty = 30.0, GradientPenaltyAtData = gradient is "data" or "both", GradientPenaltyAtCopies = gradient is "copies" or "both", UnlabelledCopies = 2, UnlabelledStrain = 0.08, UnlabelledVolume = 0.1 };
         var t = new PinnTrainer(set, o, d);
-        if (unlabelled)
+        if (unlabelled || gradient != "none")
         {
             // the term is in the loss (not ignored): the loss without it differs
             var x1 = RandomNetwork(t, 5);
             double with = t.LossAndGradient(x1, new double[x1.Length], 2);
-            double without = new PinnTrainer(set, o with { UnlabelledPenalty = 0 }).LossAndGradient(x1, new double[x1.Length], 2);
-            Assert.True(with > without * 1.01, $"unlabelled term missing: {with} vs {without}");
+            double without = new PinnTrainer(set, gradient == "none" ? o with { UnlabelledPenalty = 0 } : o with { GradientPenalty = 0 }, d).LossAndGradient(x1, new double[x1.Length], 2);
+            Assert.True(with > without * 1.01, $"{(gradient == "none" ? "unlabelled" : "gradient")} term missing: {with} vs {without}");
         }
         var x = RandomNetwork(t, 5);
         var g = new double[x.Length];

@@ -90,6 +90,12 @@ public sealed record PinnSettings
     [Setting("unlabelled_groups", "groups (config types, comma-separated) whose training cells get the copies of unlabelled_penalty; none: every training cell", DefaultText = "none")]
     public string? UnlabelledGroups { get; init; }
 
+    [Setting("gradient_penalty", "weight tau_g of a penalty on the gradient of the network's correction with respect to its input: tau_g * mean over atoms of sum_c w_c |d dp_c / d X|^2, X the standardised descriptor, w the penalty_weights or 1 (binds the correction in every direction around the atoms of gradient_penalty_at; docs/pinn.md); 0: none", Min = 0)]
+    public double GradientPenalty { get; init; }
+
+    [Setting("gradient_penalty_at", "where gradient_penalty is taken: data (the training atoms), copies (the atoms of the distorted copies of unlabelled_copies, unlabelled_strain, unlabelled_volume, unlabelled_groups; made also when unlabelled_penalty is 0) or both (each a mean over its atoms)", Choices = ["data", "copies", "both"])]
+    public string GradientPenaltyAt { get; init; } = "data";
+
     [Setting("evaluate_every", "epochs between validation evaluations (learning_curve.csv)", Min = 1)]
     public int EvaluateEvery { get; init; } = 10;
 
@@ -165,6 +171,9 @@ public sealed class PinnKind : ModelKind<PinnSettings>
             UnlabelledVolume = s.UnlabelledVolume,
             UnlabelledAgainstCell = s.UnlabelledReference == "cell",
             UnlabelledGroups = s.UnlabelledGroups?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            GradientPenalty = s.GradientPenalty,
+            GradientPenaltyAtData = s.GradientPenaltyAt is "data" or "both",
+            GradientPenaltyAtCopies = s.GradientPenaltyAt is "copies" or "both",
             EvaluateEvery = s.EvaluateEvery,
             CheckpointEvery = s.CheckpointEvery,
             L2 = s.L2,
@@ -186,17 +195,25 @@ public sealed class PinnKind : ModelKind<PinnSettings>
                             "(descriptors, derivative blocks and BOP geometry computed per piece at every loss evaluation; store: none holds them all)");
         }
         else trainer = new PinnTrainer(c.Set!, options, c.Descriptor);
+        string gradientAt = s.GradientPenaltyAt switch
+        {
+            "data" => "training atoms",
+            "copies" => $"{trainer.UnlabelledAtoms} atoms of the distorted copies",
+            _ => $"training atoms and the {trainer.UnlabelledAtoms} atoms of the distorted copies",
+        };
         c.Log.WriteLine($"pinn: {string.Join("-", new[] { c.Descriptor.FeatureCount }.Concat(options.Hidden).Append(new Calculators.PinnBopLayout(c.Elements.Count).SetSize))} network per element on {c.Descriptor.Name}, {options.Activation}, BOP R_c {rc} Å, d_c {dc} Å, " +
                         $"{trainer.ParameterCount} parameters; stage 1: {options.BopEpochs} L-BFGS iterations on the BOP, stage 2: {options.Optimizer} {options.Epochs} epochs, " +
                         $"{trainer.TrainStructures} training / {trainer.ValidationStructures} validation structures" +
                         (options.HasUnlabelledPenalty ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                            $"; unlabelled penalty {options.UnlabelledPenalty:G4}{string.Concat(options.UnlabelledPenaltySchedule.Select(q => $", {q.Penalty:G4} after epoch {q.AfterEpoch}"))} (against {s.UnlabelledReference}) on {options.UnlabelledCopies} distorted cop{(options.UnlabelledCopies == 1 ? "y" : "ies")} of each training cell{(s.UnlabelledGroups is { } ug ? $" of {ug}" : "")} (strain ±{options.UnlabelledStrain:G3}, volume ±{options.UnlabelledVolume:G3}), {trainer.UnlabelledAtoms} atoms") : ""));
+                            $"; unlabelled penalty {options.UnlabelledPenalty:G4}{string.Concat(options.UnlabelledPenaltySchedule.Select(q => $", {q.Penalty:G4} after epoch {q.AfterEpoch}"))} (against {s.UnlabelledReference}) on {options.UnlabelledCopies} distorted cop{(options.UnlabelledCopies == 1 ? "y" : "ies")} of each training cell{(s.UnlabelledGroups is { } ug ? $" of {ug}" : "")} (strain ±{options.UnlabelledStrain:G3}, volume ±{options.UnlabelledVolume:G3}), {trainer.UnlabelledAtoms} atoms") : "") +
+                        (options.GradientPenalty > 0 ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                            $"; gradient penalty {options.GradientPenalty:G4} at the {gradientAt}") : ""));
         var (m, curve, finalLoss) = trainer.Train(c.Log, c.Output is null ? null : Path.Combine(c.Output, "checkpoint.json"), c.Resume);
         if (c.Output is not null && c.Communicator.IsRoot) TrainingRun.WriteLearningCurve(c.Output, curve);
         return new ModelFitResult(m, new JsonObject
         {
             ["optimizer"] = options.Optimizer, ["bop_epochs"] = options.BopEpochs, ["epochs"] = options.Epochs,
-            ["penalty"] = options.Penalty, ["penalty_final"] = options.PenaltyAt(options.Epochs), ["unlabelled_penalty"] = options.UnlabelledPenalty, ["unlabelled_penalty_final"] = options.UnlabelledPenaltyAt(Math.Max(1, options.Epochs)), ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount, ["streamed"] = trainer.Streams,
+            ["penalty"] = options.Penalty, ["penalty_final"] = options.PenaltyAt(options.Epochs), ["unlabelled_penalty"] = options.UnlabelledPenalty, ["unlabelled_penalty_final"] = options.UnlabelledPenaltyAt(Math.Max(1, options.Epochs)), ["gradient_penalty"] = options.GradientPenalty, ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount, ["streamed"] = trainer.Streams,
         });
     }
 }

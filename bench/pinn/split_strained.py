@@ -5,7 +5,8 @@ cell has any engineering strain component (stretch U - I) above 4 %, and (2) eve
 outside the range of the non-Elastic structures. Writes the kept and the left-out structures, and the
 test set's Elastic group, as pymatgen/mlearn JSON lists. Reads ../shared data; writes nothing into the repo.
 
-usage: python3 split_strained.py TRAINING.json TEST.json OUTDIR
+usage: /usr/bin/python3 split_strained.py TRAINING.json TEST.json OUTDIR
+(Debian's python3 with python3-numpy, installed by .ci/setup.sh; a python3 earlier on PATH may lack numpy)
 """
 import json
 import sys

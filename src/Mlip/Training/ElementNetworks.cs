@@ -128,7 +128,7 @@ internal sealed class ElementNetworks
                 case Activation.Sigmoid: h = sigmoid(z); derivatives[l] = h * h.negative().Plus(TorchScalars.Of(1)); break;
                 case Activation.HalfTanh: { var s = sigmoid(z); h = s.sub(TorchScalars.Of(0.5)); derivatives[l] = s * s.negative().Plus(TorchScalars.Of(1)); break; }
                 case Activation.Softplus: h = z.Softplus(); derivatives[l] = sigmoid(z); break;
-                case Activation.Silu: { var s = sigmoid(z); h = z * s; derivatives[l] = s + h * s.negative().Plus(TorchScalars.Of(1)); break; }
+                case Activation.Silu: { var s = sigmoid(z); h = z * s; derivatives[l] = s.Plus(h * s.negative().Plus(TorchScalars.Of(1))); break; }
                 case Activation.Relu: h = nn.functional.relu(z); derivatives[l] = z.gt(TorchScalars.Of(0.0)).to_type(ScalarType.Float64); break;
                 default: h = z; derivatives[l] = ones_like(z); break;
             }

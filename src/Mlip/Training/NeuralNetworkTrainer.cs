@@ -106,6 +106,7 @@ public sealed class NeuralNetworkTrainer
     private NeuralNetworkTrainer(IReadOnlyList<Structure> structures, int[] elements, int k, (double[] Mean, double[] Scale) statistics, NeuralNetworkOptions options)
     {
         TorchRuntime.EnsureLoaded();
+        TorchRuntime.ReuseFreedMemory(); // the same large tensors at every loss evaluation: no page faults for them (the PINN trainer does the same)
         _o = options;
         _comm = options.Communicator;
         _elements = elements;

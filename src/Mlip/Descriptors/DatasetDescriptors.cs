@@ -26,8 +26,7 @@ public static class DatasetDescriptors
         var order = Enumerable.Range(0, structures.Count).OrderByDescending(i => structures[i].Count).ToArray();
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads), CancellationToken = cancel };
         // the limit flows into the workers (execution context), so threads = 1 means one core in all
-        int outer = Math.Max(1, Math.Min(threads, structures.Count));
-        using var inner = MlipParallel.LimitThreads(Math.Max(1, threads / outer));
+        using var inner = MlipParallel.LimitThreads(MlipParallel.InnerThreads(threads, structures.Count));
         MlipParallel.ForEach(order, options, i =>
         {
             results[i] = neighborCutoff > descriptor.Cutoff

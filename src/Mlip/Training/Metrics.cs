@@ -64,13 +64,6 @@ public sealed class Evaluation
     public required ErrorMetrics Overall { get; init; }
     public required IReadOnlyList<KeyValuePair<string, ErrorMetrics>> Groups { get; init; }
 
-    /// <summary>
-    /// The threads of the loops inside one item of an outer parallel loop of <paramref name="threads"/> threads over
-    /// <paramref name="items"/> items: the threads the outer loop leaves over (at least 1). The inner loops' blocks do not
-    /// depend on their thread count (MlipParallel.ForChunks), so neither do the results.
-    /// </summary>
-    public static int InnerThreads(int threads, int items) => Math.Max(1, Math.Max(1, threads) / Math.Max(1, Math.Min(threads, items)));
-
     public static Evaluation Run(ICalculator calculator, IReadOnlyList<Structure> structures, int threads = 1, IProgress<Descriptors.WorkProgress>? progress = null,
         ICommunicator? communicator = null)
     {
@@ -82,7 +75,7 @@ public sealed class Evaluation
         var (start, end) = comm.Share(structures.Count);
         // a structure's own loops (descriptor, forces) get the threads left over, as in DatasetDescriptors: threads = 1 is one
         // core in all (without the limit they took every core, so a 1-thread MPI rank competed with the other ranks for them)
-        using var inner = MlipParallel.LimitThreads(InnerThreads(threads, end - start));
+        using var inner = MlipParallel.LimitThreads(MlipParallel.InnerThreads(threads, end - start));
         MlipParallel.For(start, end, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, s =>
         {
             var st = structures[s];

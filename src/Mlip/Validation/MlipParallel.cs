@@ -36,6 +36,14 @@ public static class MlipParallel
         return new Restore(before);
     }
 
+    /// <summary>
+    /// The threads of the loops inside one item of an outer parallel loop of <paramref name="threads"/> threads over
+    /// <paramref name="items"/> items: the threads the outer loop leaves over (at least 1), for a <see cref="LimitThreads"/> around
+    /// the outer loop (the limit flows into its workers), so that threads = 1 is one core in all. The inner loops' blocks do not
+    /// depend on their thread count, so neither do the results.
+    /// </summary>
+    public static int InnerThreads(int threads, int items) => Math.Max(1, Math.Max(1, threads) / Math.Max(1, Math.Min(threads, items)));
+
     private sealed class Restore(int before) : IDisposable
     {
         public void Dispose() => ThreadLimit.Value = before;

@@ -7,7 +7,7 @@ namespace Mlip.Tests.Training;
 
 /// <summary>
 /// `threads: T` bounds the loops inside one structure too (a descriptor's or a potential's <see cref="MlipParallel.ForChunks{TScratch}(int, int, Func{TScratch}, Action{int, int, TScratch})"/>):
-/// the loop over structures leaves them <see cref="Evaluation.InnerThreads"/> threads. Before, they took every core, so a
+/// the loop over structures leaves them <see cref="MlipParallel.InnerThreads"/> threads. Before, they took every core, so a
 /// 1-thread run used two cores and the 1-thread ranks of an MPI run competed for each other's (docs/scale.md).
 /// </summary>
 public class ThreadLimitTests
@@ -33,7 +33,7 @@ public class ThreadLimitTests
     [InlineData(3, 1, 3)]
     public void TheLoopsInsideAStructureGetTheThreadsLeftOver(int threads, int structures, int inner)
     {
-        Assert.Equal(inner, Evaluation.InnerThreads(threads, structures));
+        Assert.Equal(inner, MlipParallel.InnerThreads(threads, structures));
         // an enclosing limit of 8 stands for an 8-core machine: without the evaluation's own limit the loops inside a
         // structure would see 8 (all cores), whatever the machine this test runs on
         using var machine = MlipParallel.LimitThreads(8);

@@ -277,13 +277,7 @@ public sealed class AceDensities : IAdjointDescriptor
             wxz += gp.X * r.Z; wzx += gp.Z * r.X;
             wxy += gp.X * r.Y; wyx += gp.Y * r.X;
         }
-        Stress? stress = null;
-        if (s.Pbc.AllPeriodic && s.Volume > 0)
-        {
-            double c = Stress.EvPerCubicAngstromInGpa / s.Volume;
-            stress = new Stress(c * wxx, c * wyy, c * wzz, c * 0.5 * (wyz + wzy), c * 0.5 * (wxz + wzx), c * 0.5 * (wxy + wyx));
-        }
-        return (f, stress);
+        return (f, StressOf(s, [wxx, wyy, wzz, wyz, wzy, wxz, wzx, wxy, wyx]));
     }
 
     /// <summary>Atoms per block of <see cref="Gather"/> (fixed: the virial's block sums do not depend on the thread count).</summary>
@@ -324,15 +318,20 @@ public sealed class AceDensities : IAdjointDescriptor
             var w = virials.AsSpan(9 * (first / GatherBlock), 9);
             w[0] = wxx; w[1] = wyy; w[2] = wzz; w[3] = wyz; w[4] = wzy; w[5] = wxz; w[6] = wzx; w[7] = wxy; w[8] = wyx;
         });
-        Stress? stress = null;
-        if (s.Pbc.AllPeriodic && s.Volume > 0)
-        {
-            Span<double> t = stackalloc double[9];
-            for (int b = 0; b < blocks; b++)
-                for (int c = 0; c < 9; c++) t[c] += virials[9 * b + c];
-            double c0 = Stress.EvPerCubicAngstromInGpa / s.Volume;
-            stress = new Stress(c0 * t[0], c0 * t[1], c0 * t[2], c0 * 0.5 * (t[3] + t[4]), c0 * 0.5 * (t[5] + t[6]), c0 * 0.5 * (t[7] + t[8]));
-        }
-        return (f, stress);
+        Span<double> t = stackalloc double[9];
+        for (int b = 0; b < blocks; b++)
+            for (int c = 0; c < 9; c++) t[c] += virials[9 * b + c];
+        return (f, StressOf(s, t));
+    }
+
+    /// <summary>
+    /// σ (GPa) from the sums Σ g ⊗ r over the pairs, in the order xx, yy, zz, yz, zy, xz, zx, xy, yx (eV), the off-diagonal
+    /// pairs averaged; null unless the cell is periodic with a volume.
+    /// </summary>
+    private static Stress? StressOf(Structure s, ReadOnlySpan<double> w)
+    {
+        if (!(s.Pbc.AllPeriodic && s.Volume > 0)) return null;
+        double c = Stress.EvPerCubicAngstromInGpa / s.Volume;
+        return new Stress(c * w[0], c * w[1], c * w[2], c * 0.5 * (w[3] + w[4]), c * 0.5 * (w[5] + w[6]), c * 0.5 * (w[7] + w[8]));
     }
 }

@@ -435,7 +435,7 @@ public static class StreamingLinearFit
             var po = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads), CancellationToken = cancel };
             // a structure's descriptor gets the threads the loop over structures leaves over: threads = 1 is one core in all (without
             // the limit its loops took every core, and a 1-thread MPI rank competed with the other ranks for them: docs/scale.md)
-            using var inner = MlipParallel.LimitThreads(Evaluation.InnerThreads(threads, n));
+            using var inner = MlipParallel.LimitThreads(MlipParallel.InnerThreads(threads, n));
             MlipParallel.Run(() => Parallel.For(0, n, po, () => new PolynomialFit.RowScratch(k, per), (s, _, scratch) =>
             {
                 var st = store.Structures[start + s];

@@ -13,8 +13,11 @@ namespace Mlip.Bench;
 /// and Mlip's whole process minus its start-up (the same command on a small cell of the same kind), in µs per atom-step,
 /// and the ratios; and the potential energy both codes give for the starting cell (step 0 of both runs, which start
 /// from the same positions), which must agree to 1e-8 relative. Mlip runs on the cores of <c>--cores</c> (taskset;
-/// default: core 0), and with <c>--cores 0,1</c> also on core 0 alone, for the speed-up; LAMMPS (a serial build)
-/// runs on the first core of the list. Each case runs <c>--repeat K</c> times (default with several cores: 5 for a case
+/// default: core 0), and with <c>--cores 0,1</c> also on one core alone, for the speed-up: the core that a short probe
+/// (<see cref="CoreSpeed"/>) right before the pair finds faster, so that on a VM whose vCPUs differ the ratio can only
+/// understate; beside the ratio the bench prints the cores' capacity relative to that core (1 + slow/fast, from the probes
+/// before and after each pair), the ceiling the ratio had at that moment. LAMMPS (a serial build) runs on the core the
+/// probe before it finds faster (with one core in <c>--cores</c>: on it). Each case runs <c>--repeat K</c> times (default with several cores: 5 for a case
 /// whose one-core run is short, 3 for the long ones; one core: once), the one-core and multi-core runs interleaved
 /// (A B A B ...) so that a change of the machine's speed hits both; the figures are medians, with the spread (min-max)
 /// of the whole times and of the pairs' ratios. LAMMPS runs as often where its whole run takes under 10 s, else once.
@@ -51,18 +54,24 @@ public static class WholeRunBenchmark
         // --only names cases, or their first word ("pace" is both pace cases)
         bool Selected(string name) => only.Length == 0 || only.Any(o => name == o || name.StartsWith(o + " ", StringComparison.Ordinal));
         var cases = Cases(reference, mlearn, cli, Selected).Where(c => Selected(c.Name)).ToList();
-        Console.WriteLine($"Whole processes, Mlip ({cli}) vs LAMMPS ({LammpsTiming.Executable}, serial, on core {firstCore}); µs per atom-step; Mlip on cores {cores}");
+        Console.WriteLine($"Whole processes, Mlip ({cli}) vs LAMMPS ({LammpsTiming.Executable}, serial, on {(multi ? "the faster core of " + cores + " at the time" : "core " + firstCore)}); µs per atom-step; Mlip on cores {cores}");
         Console.WriteLine("LAMMPS loop = its 'Loop time'; whole = the process from start to exit; Mlip − start-up = whole minus the same command on a small cell");
         Console.WriteLine("cpu/cpu = user+system CPU seconds of the whole Mlip process on one core over those of the whole LAMMPS process (less sensitive to a loaded machine than wall times)");
         string repeats = repeatArg > 0 ? $"{repeatArg}" : multi ? $"{ShortRepeats} for a case whose first one-core run takes under {ShortRunSeconds:F0} s, else {LongRepeats}" : "1";
         Console.WriteLine($"repetitions: {repeats} (--repeat K){(multi ? ", one-core and multi-core runs interleaved (A B A B ...)" : "")}; times are medians of the repetitions; " +
             $"LAMMPS is repeated as often when its first whole run takes under {LammpsRepeatSeconds:F0} s, else run once; every run's step-0 energy is checked against LAMMPS's");
         if (multi)
-            Console.WriteLine($"1 core→{cores}: median whole Mlip process on core {firstCore} over the median on {cores} [the lowest and highest ratio of one interleaved pair]; net: the same with the start-up (the small-cell runs' medians) taken off both; " +
-                "serial: fraction of the MD loop thread's CPU outside parallel loops on one core (MLIP_PHASE_TIMES, median; Amdahl's bound on 2 cores is 1/(s + (1 − s)/2)); " +
+        {
+            Console.WriteLine($"1 core→{cores}: median whole Mlip process on one core over the median on {cores} [the lowest and highest ratio of one interleaved pair]; the one core of each pair is the one " +
+                $"a probe right before it found faster (c0×n c1×m: how often each), so unequal vCPUs can only lower the ratio; net: the same with the start-up (the small-cell runs' medians) taken off both; " +
+                "serial: fraction of the MD loop thread's CPU outside parallel loops on one core (MLIP_PHASE_TIMES, median); " +
                 "1 core s / 2 cores s: median whole seconds [min-max]");
+            Console.WriteLine($"ceiling: the cores' capacity relative to the one-core run's core, Σ_k speed_k / speed_used = 1 + slow/fast on two cores (probe: {CoreSpeedProbeText}, on each core before and after each pair, " +
+                "their mean per core), median [min-max] over the pairs: the highest 1 core→2 ratio perfectly parallel code could show then; Amdahl: 1/(s + (1 − s)/ceiling) with the serial fraction s; " +
+                "probe: the last reading (ms of the probe's work per core)");
+        }
         Console.WriteLine($"{"case",-22} {"atoms",6} {"steps",6} {"reps",4} {"LAMMPS loop",12} {"LAMMPS whole",13} {"Mlip whole",11} {"Mlip − start",13} {"whole/whole",12} {"net/loop",9} " +
-            $"{(multi ? $"{"1 core→" + cores,-20} {"net",6} {"serial",7} {"1 core s",-22} {cores + " s",-22}" : "")}  {"cpu/cpu",8}  {"E LAMMPS (eV)",20} {"E Mlip (eV)",20} {"rel. diff",9}");
+            $"{(multi ? $"{"1 core→" + cores,-20} {"on",-10} {"ceiling",-18} {"Amdahl",6} {"net",6} {"serial",7} {"1 core s",-22} {cores + " s",-22}" : "")}  {"cpu/cpu",8}  {"E LAMMPS (eV)",20} {"E Mlip (eV)",20} {"rel. diff",9}");
         if (multi) CoreCheck(cli, cores, "before");
         foreach (var c in cases)
         {
@@ -72,10 +81,18 @@ public static class WholeRunBenchmark
             bool md = !c.Descriptors && !c.Predict;
             var lammpsRuns = new List<LammpsResult>();
             var lammpsCpu = new List<double>();
+            var coreList = CoreList(cores);
+            // the core a one-core run goes to: the faster one now (a probe), the first of the list where it cannot probe
+            string FasterCore(out CoreSpeed.Reading? reading)
+            {
+                reading = multi ? CoreSpeed.Probe(coreList) : null;
+                return reading?.Fastest ?? firstCore;
+            }
             void Lammps()
             {
+                string core = FasterCore(out _);
                 double before = ChildCpu.Seconds();
-                lammpsRuns.Add(RunLammps(c, steps, firstCore));
+                lammpsRuns.Add(RunLammps(c, steps, core));
                 lammpsCpu.Add(ChildCpu.Seconds() - before);
             }
             Lammps();
@@ -83,15 +100,24 @@ public static class WholeRunBenchmark
             var runs = new List<MlipResult>();
             var ones = new List<MlipResult>();
             var cpuOne = new List<double>();
+            var oneCores = new List<string>();
+            var ceilings = new List<double>();
+            CoreSpeed.Reading? last = null;
             int k = repeatArg;
             for (int r = 0; k == 0 || r < k; r++)
             {
                 if (multi)
                 {
-                    double before = ChildCpu.Seconds();
-                    ones.Add(RunMlip(cli, c, c.Cell, steps, firstCore, phaseTimes: md));
-                    cpuOne.Add(ChildCpu.Seconds() - before);
+                    // the probe before this pair is the one after the last pair
+                    string core = last?.Fastest ?? FasterCore(out last);
+                    var before = last;
+                    double cpu0 = ChildCpu.Seconds();
+                    ones.Add(RunMlip(cli, c, c.Cell, steps, core, phaseTimes: md));
+                    cpuOne.Add(ChildCpu.Seconds() - cpu0);
                     runs.Add(RunMlip(cli, c, c.Cell, steps, cores));
+                    oneCores.Add(core);
+                    last = CoreSpeed.Probe(coreList);
+                    if (before is not null && last is not null) ceilings.Add(CoreSpeed.Mean(before, last).Capacity(core));
                 }
                 else
                 {
@@ -108,7 +134,7 @@ public static class WholeRunBenchmark
             var oneSmalls = new List<double>();
             for (int r = 0; r < k; r++)
             {
-                if (multi) oneSmalls.Add(RunMlip(cli, c, c.Small, smallSteps, firstCore).Seconds);
+                if (multi) oneSmalls.Add(RunMlip(cli, c, c.Small, smallSteps, FasterCore(out _)).Seconds);
                 smalls.Add(RunMlip(cli, c, c.Small, smallSteps, cores).Seconds);
             }
 
@@ -116,7 +142,7 @@ public static class WholeRunBenchmark
             double lLoop = Median(lammpsRuns.Select(l => l.LoopSeconds)) * 1e6 / per, lWhole = Median(lammpsRuns.Select(l => l.WholeSeconds)) * 1e6 / per;
             double mlipSeconds = Median(runs.Select(m => m.Seconds)), small = Median(smalls);
             double mWhole = mlipSeconds * 1e6 / per, mNet = Math.Max(0, mlipSeconds - small) * 1e6 / per;
-            string speedup = "", net = "", serial = "", oneSpread = "", multiSpread = "";
+            string speedup = "", net = "", serial = "", oneSpread = "", multiSpread = "", on = "", ceiling = "", amdahl = "";
             if (multi)
             {
                 double one = Median(ones.Select(m => m.Seconds)), oneSmall = Median(oneSmalls);
@@ -125,6 +151,13 @@ public static class WholeRunBenchmark
                 net = string.Create(CultureInfo.InvariantCulture, $"{Math.Max(0, one - oneSmall) / Math.Max(1e-9, mlipSeconds - small):F2}x");
                 var fractions = ones.Where(o => o.SerialFraction is not null).Select(o => o.SerialFraction!.Value).ToList();
                 if (fractions.Count > 0) serial = string.Create(CultureInfo.InvariantCulture, $"{Median(fractions):F4}");
+                on = string.Join(" ", oneCores.GroupBy(x => x).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"c{g.Key}×{g.Count()}"));
+                if (ceilings.Count > 0)
+                {
+                    double cap = Median(ceilings);
+                    ceiling = string.Create(CultureInfo.InvariantCulture, $"{cap:F2} [{ceilings.Min():F2}-{ceilings.Max():F2}]");
+                    if (fractions.Count > 0) amdahl = string.Create(CultureInfo.InvariantCulture, $"{1 / (Median(fractions) + (1 - Median(fractions)) / cap):F2}x");
+                }
                 oneSpread = Spread(ones.Select(m => m.Seconds).ToList());
                 multiSpread = Spread(runs.Select(m => m.Seconds).ToList());
             }
@@ -140,12 +173,15 @@ public static class WholeRunBenchmark
             double cpuRatio = Median(cpuOne) / Median(lammpsCpu);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{c.Name,-22} {c.Cell.Count,6} {steps,6} {k,4} {lLoop,12:F3} {lWhole,13:F3} {mWhole,11:F3} {mNet,13:F3} {mWhole / lWhole,12:F2} {(c.Predict ? double.NaN : mNet / lLoop),9:F2} " +
-                $"{(multi ? $"{speedup,-20} {net,6} {serial,7} {oneSpread,-22} {multiSpread,-22}" : "")}  {cpuRatio,8:F2}  {energies}"));
+                $"{(multi ? $"{speedup,-20} {on,-10} {ceiling,-18} {amdahl,6} {net,6} {serial,7} {oneSpread,-22} {multiSpread,-22}" : "")}  {cpuRatio,8:F2}  {energies}"));
+            if (multi && last is not null) Console.WriteLine($"  {c.Name}: probe after the last pair: {last}");
             if (multi && md) Console.WriteLine(PoolLine(cli, c, steps, cores, ones));
         }
         if (multi) CoreCheck(cli, cores, "after");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"bench whole took {benchClock.Elapsed.TotalMinutes:F1} min"));
     }
+
+    private const string CoreSpeedProbeText = "square roots and exponentials over 16 kB on a thread pinned to each core alone, best of 3 rounds of ~30 ms";
 
     /// <summary>The cores of a <c>taskset</c> list ("0,1", "0-3", "0,2-3").</summary>
     internal static IReadOnlyList<string> CoreList(string cores) =>

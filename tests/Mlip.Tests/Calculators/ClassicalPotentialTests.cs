@@ -265,6 +265,56 @@ public class ClassicalPotentialTests
     }
 
     /// <summary>
+    /// EAM's displacement test runs per block in its density pass (no serial pass before it) and its gather writes the
+    /// caller's forces itself (<see cref="ClassicalPotential.CalculateInto"/>, no copy): one atom of the last block moved just
+    /// under half the skin keeps the list, just over it builds it again (that block's test alone decides); on the rebuilt
+    /// list the result follows a fresh build, and the forces written into the caller's span are the same bits as
+    /// <see cref="ClassicalPotential.Calculate"/>'s, on one, two and three threads alike.
+    /// </summary>
+    [Fact]
+    public void EamTestsTheDisplacementsPerBlockAndWritesTheCallersForces()
+    {
+        string file = Potential("AlCu.eam.alloy");
+        var s = Crystals.Rattle(Crystals.Supercell(Crystals.Fcc("Al", 4.05), 6, 6, 6), 0.1, 9).WithEveryOther("Cu");
+        Assert.True(s.Count >= 4 * 128); // several blocks of atoms
+        var fresh = Eam.FromSetfl(file, ["Al", "Cu"]);
+        var reused = Eam.FromSetfl(file, ["Al", "Cu"]);
+        reused.NeighborSkin = 1.0;
+        reused.Calculate(s);
+        Assert.Equal(1, reused.NeighborListBuilds);
+        foreach (var (dx, builds) in new[] { (0.49, 1), (0.51, 2) })
+        {
+            var moved = s.Clone();
+            moved.Positions[s.Count - 2] += new Vec3(dx, 0, 0);
+            var a = fresh.Calculate(moved);
+            CalculatorResult? first = null;
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                using var limit = Mlip.Validation.MlipParallel.LimitThreads(threads);
+                var b = reused.Calculate(moved);
+                Assert.Equal(builds, reused.NeighborListBuilds);
+                var into = new Vec3[s.Count];
+                var (energy, stress) = reused.CalculateInto(moved, into);
+                Assert.Equal(b.Energy, energy);
+                Assert.Equal(b.Stress, stress);
+                Assert.Equal(b.Forces, into);
+                if (first is null)
+                {
+                    first = b;
+                    Assert.Equal(a.Energy, b.Energy, 1e-9 * Math.Abs(a.Energy));
+                    for (int i = 0; i < s.Count; i++) Assert.True((a.Forces![i] - b.Forces![i]).Norm < 1e-10, $"atom {i}");
+                    Assert.True(b.Forces![s.Count - 2].Norm > 0.05);
+                    continue;
+                }
+                Assert.Equal(first.Energy, b.Energy);
+                Assert.Equal(first.Forces, b.Forces);
+                Assert.Equal(first.Stress, b.Stress);
+            }
+            Assert.Equal(builds, reused.NeighborListBuilds);
+        }
+    }
+
+    /// <summary>
     /// Moves the atoms of <paramref name="s"/> in four random steps (the last past half the skin: a rebuild); after each,
     /// <paramref name="reused"/> (on a Verlet list) must follow <paramref name="fresh"/> (a new list every call) to round-off
     /// on one thread and give the same bits on two and three, and the forces must not be trivial (the cell is rattled).

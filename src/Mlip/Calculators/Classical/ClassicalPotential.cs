@@ -213,16 +213,27 @@ public abstract class ClassicalPotential : IForceWriter
                 {
                     lock (_neighbors.Gate)
                     {
+                        // the wide rows of the current positions (read, not copied); the displacement test runs in the
+                        // potential's first pass, per block: an atom past skin/2 there, the list is built again and the pass
+                        // run again (the same list, the same bits as a serial test before the passes)
+                        var list = _neighbors.List(Cutoff);
                         long t0 = StagePerf.Now;
-                        var rows = _neighbors.Rows(structure, Cutoff);
+                        var rows = list.RowsTestedByCaller(structure.Cell, structure.Positions, structure.Pbc, out bool builtNow);
                         StagePerf.Add(0, t0);
-                        return SumOwn(rows, types, work, forces, volume, atomEnergies);
+                        while (true)
+                        {
+                            if (SumOwn(rows, types, work, forces, volume, atomEnergies, builtNow ? null : list) is { } done) return done;
+                            long tr = StagePerf.Now;
+                            rows = list.RebuildRows(structure.Cell, structure.Positions, structure.Pbc);
+                            builtNow = true;
+                            StagePerf.Add(0, tr);
+                        }
                     }
                 }
                 long tb = StagePerf.Now;
                 var built = PairRows.Of(NeighborList.Build(structure, Cutoff));
                 StagePerf.Add(0, tb);
-                return SumOwn(built, types, work, forces, volume, atomEnergies);
+                return SumOwn(built, types, work, forces, volume, atomEnergies, null)!.Value;
             }
             if (ComputesRows && _neighbors.Skin > 0)
             {
@@ -593,10 +604,13 @@ public abstract class ClassicalPotential : IForceWriter
         throw new NotSupportedException($"{Name} does not compute rows");
 
     /// <summary>
-    /// The row pass (<see cref="SumsOwnRows"/>): <see cref="SumRows"/> writes each atom's force and energy and each
-    /// block's energy and virial; the block sums are added in block order (the same bits on any number of threads).
+    /// The row pass (<see cref="SumsOwnRows"/>): <see cref="SumRows"/> writes each atom's force (into the caller's span
+    /// itself, pinned for the pass: no serial copy after it) and energy and each block's energy and virial; the block sums are
+    /// added in block order (the same bits on any number of threads). With <paramref name="test"/>, the pass tests the
+    /// displacements since that list's build per block; null when an atom has moved past skin/2 (nothing written that counts:
+    /// build the list again and call again).
     /// </summary>
-    private (double Energy, Stress? Stress) SumOwn(PairRows rows, int[] types, Workspace work, Span<Vec3> forcesOut, double volume, Span<double> atomEnergiesOut)
+    private unsafe (double Energy, Stress? Stress)? SumOwn(PairRows rows, int[] types, Workspace work, Span<Vec3> forcesOut, double volume, Span<double> atomEnergiesOut, VerletList? test)
     {
         int n = rows.AtomCount;
         long t0 = StagePerf.Now;
@@ -606,9 +620,12 @@ public abstract class ClassicalPotential : IForceWriter
         if (work.PerAtom.Length < n) work.PerAtom = new double[n];
         var virials = work.Virials;
         work.Sum.Reset(n, rows.List.PairCount);
-        SumRows(rows, types, work.Forces, work.AtomEnergies, work.PerAtom, virials, work.Sum);
+        fixed (Vec3* into = forcesOut)
+        {
+            var target = forcesOut.IsEmpty ? new ForceTarget(work.Forces, n) : new ForceTarget(into, n);
+            if (!SumRows(rows, types, target, work.AtomEnergies, work.PerAtom, virials, work.Sum, test)) return null;
+        }
         long t1 = StagePerf.Add(2, t0);
-        if (!forcesOut.IsEmpty) work.Forces.AsSpan(0, n).CopyTo(forcesOut);
         if (!atomEnergiesOut.IsEmpty) work.AtomEnergies.AsSpan(0, n).CopyTo(atomEnergiesOut);
         Span<double> total = stackalloc double[10];
         for (int b = 0; b < blocks; b++)
@@ -637,9 +654,26 @@ public abstract class ClassicalPotential : IForceWriter
     /// <see cref="BlockAtoms"/> atoms, into <paramref name="blockTotals"/>[10 b ..]: the block's energy, then the virial
     /// Σ (∂E/∂r_ij) ⊗ r_ij over its pairs counted once (xx, yy, zz, yz, zy, xz, zx, xy, yx). <paramref name="perAtom"/>: scratch,
     /// one double per atom; <paramref name="pairs"/>: per-pair scratch, sized to the rows' pairs, not cleared. Rows may be wide (<see cref="PairRows.Wide"/>): skip pairs at or beyond the cut-off.
+    /// With <paramref name="test"/> (wide rows reused from an earlier call), the first pass asks
+    /// <see cref="VerletList.MovedPastHalfSkin"/> for each of its blocks before the block's work and returns false as soon as
+    /// that pass is done if any block said yes (the caller builds the list again and calls again); true when the result stands.
     /// </summary>
-    protected virtual void SumRows(PairRows rows, int[] types, Vec3[] forces, double[] atomEnergies, double[] perAtom, double[] blockTotals, PairSum pairs) =>
+    protected virtual bool SumRows(PairRows rows, int[] types, ForceTarget forces, double[] atomEnergies, double[] perAtom, double[] blockTotals, PairSum pairs, VerletList? test) =>
         throw new NotSupportedException($"{Name} computes per-pair gradients");
+
+    /// <summary>Where <see cref="SumRows"/> writes the forces: the caller's span, pinned by the caller for the call, or a workspace array; each block writes only its own atoms'.</summary>
+    protected readonly unsafe struct ForceTarget
+    {
+        private readonly Vec3* _at;
+        private readonly Vec3[]? _array;
+        private readonly int _count;
+
+        internal ForceTarget(Vec3[] array, int count) { _array = array; _count = count; }
+        internal ForceTarget(Vec3* at, int count) { _at = at; _count = count; }
+
+        /// <summary>The forces of all atoms (valid during the call only).</summary>
+        public Span<Vec3> Span => _array is not null ? _array.AsSpan(0, _count) : new Span<Vec3>(_at, _count);
+    }
 
     /// <summary>Takes back what <see cref="Prepare"/> gave once the call is done with it (to keep its arrays for the next call).</summary>
     protected virtual void Release(object? prepared) { }

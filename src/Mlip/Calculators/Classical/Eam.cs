@@ -123,16 +123,24 @@ public sealed class Eam : ClassicalPotential
     /// from its row. On the wide rows of a Verlet list (cut-off + skin) the distance is tested here, as LAMMPS's pair styles
     /// do with their skin, so an MD step does not filter and copy the list.
     /// </summary>
-    protected override void SumRows(PairRows rows, int[] types, Vec3[] forces, double[] atomEnergies, double[] perAtom, double[] blockTotals, PairSum pairs)
+    protected override bool SumRows(PairRows rows, int[] types, ForceTarget forces, double[] atomEnergies, double[] perAtom, double[] blockTotals, PairSum pairs, VerletList? test)
     {
         int atoms = rows.AtomCount;
         var fp = perAtom;
-        MlipParallel.ForChunks(atoms, BlockAtoms, static () => 0, (first, end, _) => Densities(rows, types, fp, atomEnergies, first, end));
+        int moved = 0;
+        MlipParallel.ForChunks(atoms, BlockAtoms, static () => 0, (first, end, _) =>
+        {
+            // the displacement test of this block's atoms (reused wide rows): no serial O(atoms) pass before the densities
+            if (test is not null && test.MovedPastHalfSkin(rows.Positions, first, end)) { Volatile.Write(ref moved, 1); return; }
+            Densities(rows, types, fp, atomEnergies, first, end);
+        });
+        if (Volatile.Read(ref moved) != 0) return false;
         _ = rows.List.Reverse; // formed once per list, before the parallel passes read it
         MlipParallel.ForChunks(atoms, BlockAtoms, static () => 0, (first, end, _) =>
             PairTerms(rows, types, fp, pairs, blockTotals.AsSpan(10 * (first / BlockAtoms), 10), first, end));
         MlipParallel.ForChunks(atoms, BlockAtoms, static () => 0, (first, end, _) =>
-            Gather(rows, pairs, forces, atomEnergies, blockTotals.AsSpan(10 * (first / BlockAtoms), 10), first, end));
+            Gather(rows, pairs, forces.Span, atomEnergies, blockTotals.AsSpan(10 * (first / BlockAtoms), 10), first, end));
+        return true;
     }
 
     /// <summary>
@@ -187,7 +195,7 @@ public sealed class Eam : ClassicalPotential
     }
 
     /// <summary>Force and energy of each atom from the stored pair terms of its row (its own for the lower end, the reverse pair's, negated, for the upper); the block's energy into <paramref name="total"/>[0].</summary>
-    private static void Gather(PairRows rows, PairSum pairs, Vec3[] forces, double[] atomEnergies, Span<double> total, int first, int end)
+    private static void Gather(PairRows rows, PairSum pairs, Span<Vec3> forces, double[] atomEnergies, Span<double> total, int first, int end)
     {
         var offsets = rows.List.Offsets; var reverse = rows.List.Reverse;
         var g = pairs.Gradients; var pe = pairs.PairEnergySlots;

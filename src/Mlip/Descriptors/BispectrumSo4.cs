@@ -515,7 +515,8 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
     {
         var nl = neighbors is not null && neighbors.Cutoff >= Cutoff ? neighbors : NeighborList.Build(s, Cutoff);
         int n = s.Count, k = FeatureCount;
-        if (values.Length != n * k || atomEnergies.Length != n) throw new ArgumentException("values or energies have the wrong length");
+        if ((!values.IsEmpty && values.Length != n * k) || atomEnergies.Length != n)
+            throw new ArgumentException($"values ({values.Length}) or energies ({atomEnergies.Length}) have the wrong length for {n} atoms of {k} features");
         var element = ElementIndices(s);
         var buffers = RentCall(n, k, nl.PairCount);
         var x = buffers.X; var e = buffers.E; var dedr = buffers.Dedr; var used = buffers.Used;
@@ -545,7 +546,9 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
         }, ReturnBlock);
         try
         {
-            x.AsSpan(0, n * k).CopyTo(values);
+            // the values only where the caller wants them: an MD step does not (for quadratic SNAP 2J=8, 1595 per atom,
+            // a serial copy of 25 MB a step on 2000 atoms)
+            if (!values.IsEmpty) x.AsSpan(0, n * k).CopyTo(values);
             e.AsSpan(0, n).CopyTo(atomEnergies);
             return SumPairGradients(s, nl, dedr, used, buffers);
         }

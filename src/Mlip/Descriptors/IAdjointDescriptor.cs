@@ -23,7 +23,8 @@ public delegate void AtomEnergyFunction(int firstAtom, ReadOnlySpan<double> feat
 /// A descriptor that computes energies and forces in one pass over the centres, calling the model on chunks
 /// of atoms in between (for descriptors whose per-pair work, such as SO(3)'s radial quadrature, would
 /// otherwise be done twice by <see cref="IAdjointDescriptor.ForcesFromAdjoint"/>). Must agree with
-/// <see cref="Models.ForceContraction"/> on the full derivative blocks to round-off.
+/// <see cref="Models.ForceContraction"/> on the full derivative blocks to round-off. <c>values</c> (atoms × K) receives the
+/// features; empty when the caller does not want them (an MD step: no copy of them).
 /// </summary>
 public interface IFusedDescriptor : IDescriptor
 {

@@ -447,7 +447,7 @@ public sealed class So3 : IAdjointDescriptor, IFusedDescriptor
     {
         var nl = neighbors is not null && neighbors.Cutoff >= Cutoff ? neighbors : NeighborList.Build(s, Cutoff);
         int n = s.Count, k = FeatureCount, cn = _nmax * _ny;
-        if (values.Length != n * k || atomEnergies.Length != n) throw new ArgumentException("values or energies have the wrong length");
+        if ((!values.IsEmpty && values.Length != n * k) || atomEnergies.Length != n) throw new ArgumentException("values or energies have the wrong length");
         var element = ElementIndices(s);
         int maxNeigh = MaxNeighbors(nl, n);
         var x = new double[n * k];
@@ -475,7 +475,7 @@ public sealed class So3 : IAdjointDescriptor, IFusedDescriptor
                 for (int q = rows[a]; q < rows[a + 1]; q++) used[w.PairOf[q]] = true;
             }
         });
-        x.CopyTo(values);
+        if (!values.IsEmpty) x.CopyTo(values);
         energies.CopyTo(atomEnergies);
         return Finish(s, nl, pairG, used);
     }

@@ -70,23 +70,17 @@ public sealed class Potential(IDescriptor descriptor, IAtomicModel model, Descri
         bool needGrad = forces || stress;
         if (needGrad && Descriptor is IFusedDescriptor fused && Model is not IUncertainModel)
         {
-            int count = s.Count, kf = Descriptor.FeatureCount;
-            // the descriptor values are not part of the result: a buffer kept for the next call (an MD step), not a new array
-            var kept = _values.TryPop(out var spare) && spare.Length >= count * kf ? spare : new double[count * kf];
-            var atomE = new double[count];
+            var atomE = new double[s.Count];
             var numbers = s.AtomicNumbers;
+            // the descriptor values are not part of the result: not asked for (no copy of them)
             (Vec3[] ff, Stress? fs) Pass(Neighbors.NeighborList? list) =>
-                fused.EnergyAndForces(s, (first, x, e, g) => Model.Evaluate(x, numbers.AsSpan(first, e.Length), e, g), kept.AsSpan(0, count * kf), atomE, list);
+                fused.EnergyAndForces(s, (first, x, e, g) => Model.Evaluate(x, numbers.AsSpan(first, e.Length), e, g), default, atomE, list);
             Vec3[] ff; Stress? fs;
-            try
+            if (_neighbors.Skin > 0)
             {
-                if (_neighbors.Skin > 0)
-                {
-                    lock (_neighbors.Gate) (ff, fs) = Pass(_neighbors.Get(s, Descriptor.Cutoff));
-                }
-                else (ff, fs) = Pass(null);
+                lock (_neighbors.Gate) (ff, fs) = Pass(_neighbors.Get(s, Descriptor.Cutoff));
             }
-            finally { _values.Push(kept); }
+            else (ff, fs) = Pass(null);
             double sum = 0;
             foreach (double v in atomE) sum += v;
             return new CalculatorResult(sum, forces ? ff : null, stress && s.Pbc.AllPeriodic ? fs : null, atomE, null);
@@ -119,7 +113,6 @@ public sealed class Potential(IDescriptor descriptor, IAtomicModel model, Descri
     }
 
     private readonly Neighbors.ReusedNeighborList _neighbors = new();
-    private readonly System.Collections.Concurrent.ConcurrentStack<double[]> _values = new();
 
     /// <summary>
     /// Verlet skin (Å) for reusing the neighbour list across calls of the fused pass (SO(4), SO(3) descriptors: MD) and of the

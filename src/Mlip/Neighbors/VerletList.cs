@@ -165,13 +165,16 @@ public sealed class VerletList
                 _translations = new Vec3[cap]; _rank = new int[cap];
             }
             if (_offsets.Length != n + 1) _offsets = new int[n + 1];
-            // the image translation S·Cell of every wide pair, as NeighborList.PairVector forms it (same bits)
-            var ws = wide.Shifts;
-            for (int p = 0; p < cap; p++)
+            // the image translation S·Cell of every wide pair, as NeighborList.PairVector forms it (same bits), in parallel
+            // blocks of atoms' rows (each pair's on its own: the same bits on any number of threads; serial, this was
+            // O(pairs) of every rebuild on the MD loop's thread)
+            var translations = _translations;
+            MlipParallel.ForChunks(n, ChunkAtoms, static () => 0, (first, end, _) =>
             {
-                var t = NeighborList.PairVector(default, default, cell, ws[3 * p], ws[3 * p + 1], ws[3 * p + 2]);
-                _translations[p] = t;
-            }
+                var ws = wide.Shifts; var wo = wide.Offsets;
+                for (int p = wo[first]; p < wo[end]; p++)
+                    translations[p] = NeighborList.PairVector(default, default, cell, ws[3 * p], ws[3 * p + 1], ws[3 * p + 2]);
+            });
             _wideReverse = [];
         }
     }

@@ -40,11 +40,4 @@ public sealed class ReusedNeighborList
 
     /// <summary>The Verlet list itself (cut-off + skin), for a pass that tests the displacements per block (<see cref="VerletList.RowsTestedByCaller"/>); call it holding <see cref="Gate"/>, with a positive skin.</summary>
     internal VerletList List(double cutoff) => _list ??= new VerletList(cutoff, _skin);
-
-    /// <summary>The wide rows (cut-off + skin, <see cref="VerletList.Rows(Structure)"/>) of <paramref name="structure"/>; call it holding <see cref="Gate"/>, with a positive skin.</summary>
-    public PairRows Rows(Structure structure, double cutoff)
-    {
-        _list ??= new VerletList(cutoff, _skin);
-        return _list.Rows(structure);
-    }
 }

@@ -196,7 +196,8 @@ public static class WholeRunBenchmark
     /// <summary>Speed of each core alone: the same one-thread whole `mlip md` (SW, 512 atoms, 2000 steps) pinned to each core of
     /// <paramref name="cores"/>, twice each, interleaved; the faster of the two per core. A virtual machine's vCPUs can differ
     /// (another guest on the same physical core): a parallel region waits for its slowest block, so when the slowest core takes
-    /// clearly longer than the fastest the multi-core ratios above say more about the host than about the code.</summary>
+    /// clearly longer than the fastest the multi-core ratios say more about the host than about the code. (Each pair of runs
+    /// has its own, shorter probe, <see cref="CoreSpeed"/>: it picks the one-core run's core and gives the pair's ceiling.)</summary>
     private static void CoreCheck(string cli, string cores, string when)
     {
         var list = CoreList(cores);
@@ -210,7 +211,7 @@ public static class WholeRunBenchmark
         string each = string.Join(", ", list.Select(k => string.Create(CultureInfo.InvariantCulture, $"core {k} {best[k]:F2} s")));
         string line = string.Create(CultureInfo.InvariantCulture,
             $"core check {when} the cases (one-thread mlip md, SW 512 atoms, 2000 steps, on each core alone, best of 2): {each}; slowest/fastest {slowest / fastest:F2}");
-        Console.WriteLine(slowest / fastest > 1.15 ? line + "  CORES DIFFER: multi-core ratios are bounded by the slowest core" : line);
+        Console.WriteLine(slowest / fastest > 1.15 ? line + "  CORES DIFFER: each case's one-core runs went to the faster core at the time; its ceiling column says what the cores allowed" : line);
         // the hand-off between the first two cores: what each fork/join of a parallel region pays
         if (list.Count >= 2 && int.TryParse(list[0], out int a) && int.TryParse(list[1], out int b) && CoreHandoff.RoundTripNanoseconds(a, b) is double ns)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

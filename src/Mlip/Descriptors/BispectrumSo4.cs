@@ -48,6 +48,9 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
     private readonly int _nb;          // linear components B_{j1 j2 j}
     private readonly bool _quadratic;  // quadraticflag: products appended after the linear block
 
+    /// <summary>The vector kernels of the force call, in the reverse order of their first use (<see cref="JitWarmUp"/>).</summary>
+    internal static readonly string[] WarmedKernels = [nameof(SumDuZ4), nameof(DeDr4), nameof(Du4), nameof(PairGradients4), nameof(ComputeZBlock), nameof(ComputeU4), nameof(Prepare4)];
+
     public BispectrumSo4(So4Parameters parameters)
     {
         _p = parameters;
@@ -67,6 +70,9 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
         if (!(parameters.MaxCutoff <= DescriptorLimits.MaxCutoff))
             throw new MlipException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"the largest pair cut-off 2·rcutfac·radelem = {parameters.MaxCutoff:G6} Å is above {DescriptorLimits.MaxCutoff} Å"));
+        // the vector kernels of the force call are not in the ReadyToRun image: compiled on a spare core from here on, in the
+        // reverse order of their first use, instead of one after the other inside the first force call (docs/performance.md)
+        if (VectorsAccelerated()) JitWarmUp.Start(typeof(BispectrumSo4), WarmedKernels);
         _elementZ = new int[ne];
         _radius = new double[ne];
         _weight = new double[ne];
@@ -612,7 +618,13 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
     private const int Lanes = 4;
 
     /// <summary>Whether Z and the pair gradients run four lanes at a time (<see cref="ComputeZBlock"/>, <see cref="PairGradients4"/>); off, the scalar kernels (the same bits: the tests compare both).</summary>
-    internal bool Vectorised { get; init; } = Vector256.IsHardwareAccelerated;
+    internal bool Vectorised { get; init; } = VectorsAccelerated();
+
+    // Read in a method of its own: ReadyToRun does not precompile a method whose code depends on the machine's vector width,
+    // and the property's initialiser would otherwise put that question into the constructor (~3300 bytes of IL, JIT-compiled
+    // with full optimisation at every start-up of an SO(4) model).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static bool VectorsAccelerated() => Vector256.IsHardwareAccelerated;
 
     /// <summary>
     /// Z of the <paramref name="count"/> centres of a block whose U_tot <see cref="Prepare"/> formed: four centres at a time,

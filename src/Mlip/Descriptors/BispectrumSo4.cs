@@ -70,9 +70,6 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
         if (!(parameters.MaxCutoff <= DescriptorLimits.MaxCutoff))
             throw new MlipException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"the largest pair cut-off 2·rcutfac·radelem = {parameters.MaxCutoff:G6} Å is above {DescriptorLimits.MaxCutoff} Å"));
-        // the vector kernels of the force call are not in the ReadyToRun image: compiled on a spare core from here on, in the
-        // reverse order of their first use, instead of one after the other inside the first force call (docs/performance.md)
-        if (VectorsAccelerated()) JitWarmUp.Start(typeof(BispectrumSo4), WarmedKernels);
         _elementZ = new int[ne];
         _radius = new double[ne];
         _weight = new double[ne];
@@ -625,6 +622,16 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
     // with full optimisation at every start-up of an SO(4) model).
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static bool VectorsAccelerated() => Vector256.IsHardwareAccelerated;
+
+    /// <summary>
+    /// The vector kernels of the force call are not in the ReadyToRun image: a potential on this descriptor has them compiled on a
+    /// spare core from its creation on, in the reverse order of their first use, instead of one after the other inside the first
+    /// force call (<see cref="JitWarmUp"/>; docs/performance.md).
+    /// </summary>
+    public void WarmUpForces()
+    {
+        if (Vectorised) JitWarmUp.Start(typeof(BispectrumSo4), WarmedKernels);
+    }
 
     /// <summary>
     /// Z of the <paramref name="count"/> centres of a block whose U_tot <see cref="Prepare"/> formed: four centres at a time,

@@ -48,6 +48,9 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
     private readonly int _nb;          // linear components B_{j1 j2 j}
     private readonly bool _quadratic;  // quadraticflag: products appended after the linear block
 
+    /// <summary>The vector kernels of the force call, in the reverse order of their first use (<see cref="JitWarmUp"/>).</summary>
+    internal static readonly string[] WarmedKernels = [nameof(SumDuZ4), nameof(DeDr4), nameof(Du4), nameof(PairGradients4), nameof(ComputeZBlock), nameof(ComputeU4), nameof(Prepare4)];
+
     public BispectrumSo4(So4Parameters parameters)
     {
         _p = parameters;
@@ -615,7 +618,23 @@ public sealed class BispectrumSo4 : IAdjointDescriptor, IFusedDescriptor
     private const int Lanes = 4;
 
     /// <summary>Whether Z and the pair gradients run four lanes at a time (<see cref="ComputeZBlock"/>, <see cref="PairGradients4"/>); off, the scalar kernels (the same bits: the tests compare both).</summary>
-    internal bool Vectorised { get; init; } = Vector256.IsHardwareAccelerated;
+    internal bool Vectorised { get; init; } = VectorsAccelerated();
+
+    // Read in a method of its own: ReadyToRun does not precompile a method whose code depends on the machine's vector width,
+    // and the property's initialiser would otherwise put that question into the constructor (~3300 bytes of IL, JIT-compiled
+    // with full optimisation at every start-up of an SO(4) model).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static bool VectorsAccelerated() => Vector256.IsHardwareAccelerated;
+
+    /// <summary>
+    /// The vector kernels of the force call are not in the ReadyToRun image: a potential on this descriptor has them compiled on a
+    /// spare core from its creation on, in the reverse order of their first use, instead of one after the other inside the first
+    /// force call (<see cref="JitWarmUp"/>; docs/performance.md).
+    /// </summary>
+    public void WarmUpForces()
+    {
+        if (Vectorised) JitWarmUp.Start(typeof(BispectrumSo4), WarmedKernels);
+    }
 
     /// <summary>
     /// Z of the <paramref name="count"/> centres of a block whose U_tot <see cref="Prepare"/> formed: four centres at a time,

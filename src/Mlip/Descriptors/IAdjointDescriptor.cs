@@ -29,4 +29,7 @@ public delegate void AtomEnergyFunction(int firstAtom, ReadOnlySpan<double> feat
 public interface IFusedDescriptor : IDescriptor
 {
     (Vec3[] Forces, Stress? Stress) EnergyAndForces(Structure structure, AtomEnergyFunction model, Span<double> values, Span<double> atomEnergies, NeighborList? neighbors = null);
+
+    /// <summary>Called when a potential on this descriptor is made: a descriptor whose force kernels are JIT-compiled at run time can start compiling them on a spare core (<see cref="Validation.JitWarmUp"/>). Nothing by default.</summary>
+    void WarmUpForces() { }
 }

@@ -12,7 +12,7 @@ namespace Mlip.Models;
 /// </summary>
 public sealed class Potential(IDescriptor descriptor, IAtomicModel model, DescriptorSpec spec) : ICalculator
 {
-    public IDescriptor Descriptor { get; } = descriptor;
+    public IDescriptor Descriptor { get; } = WarmedUp(descriptor);
     public IAtomicModel Model { get; } = model;
 
     /// <summary>How the descriptor was specified (type and parameters), for model files.</summary>
@@ -23,6 +23,13 @@ public sealed class Potential(IDescriptor descriptor, IAtomicModel model, Descri
     /// <summary>The model file this potential was loaded from (set by <see cref="ModelFile.Load"/>), for error messages.</summary>
     public string? SourceFile { get; set; }
     public IReadOnlyList<int> Elements => Model.Elements;
+
+    /// <summary>A potential will be asked for forces: the descriptor may start compiling its force kernels on a spare core (<see cref="IFusedDescriptor.WarmUpForces"/>).</summary>
+    private static IDescriptor WarmedUp(IDescriptor d)
+    {
+        if (d is IFusedDescriptor fused) fused.WarmUpForces();
+        return d;
+    }
 
     /// <summary>Refuses a structure with an element the model was not trained on, naming both.</summary>
     public void CheckElements(Structure s)

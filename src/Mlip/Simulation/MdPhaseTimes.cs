@@ -61,9 +61,9 @@ public sealed class MdPhaseTimes
     private int _poolThreads;
     private readonly int[] _loopStartGc = new int[3];
     // start-up (process start to the first loop) and the JIT: methods compiled and compile time before the first loop and in the loops
-    private double _startupCpu = double.NaN, _startupWall = double.NaN;
+    private double _startupCpu = double.NaN, _startupWall = double.NaN, _startupThreadCpu = double.NaN;
     private long _jitBefore, _jitInLoop, _loopStartJit;
-    private TimeSpan _jitTimeBefore, _jitTimeInLoop, _loopStartJitTime;
+    private TimeSpan _jitTimeBefore, _jitTimeInLoop, _loopStartJitTime, _jitThreadBefore;
 
     /// <summary>Marks the start of a run of steps (process CPU, wall, allocation and collection counters).</summary>
     public void BeginLoop()
@@ -75,9 +75,11 @@ public sealed class MdPhaseTimes
         if (double.IsNaN(_startupCpu))
         {
             _startupCpu = _loopStartCpu / 1e9;
+            _startupThreadCpu = CpuClock.Thread() / 1e9; // the loop thread's share: the start-up's path, which a second core does not shorten unless work moves off it
             _startupWall = (DateTime.Now - Process.GetCurrentProcess().StartTime).TotalSeconds;
             _jitBefore = _loopStartJit;
             _jitTimeBefore = _loopStartJitTime;
+            _jitThreadBefore = System.Runtime.JitInfo.GetCompilationTime(currentThread: true);
         }
         _loopStartAllocated = GC.GetTotalAllocatedBytes();
         _loopStartRegions = MlipParallel.Regions;
@@ -152,6 +154,6 @@ public sealed class MdPhaseTimes
                 $"  pool, {who}: CPU running blocks {t.RegionCpuNs / 1e6 / per:F3} ms per step in {t.Regions / per:F1} regions, blocks of its own range {t.OwnBlocks / per:F1}, taken from others {t.TakenBlocks / per:F1}{own}"));
         }
         w.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  start-up to the first step: process CPU {_startupCpu:F3} s, wall {_startupWall:F3} s; JIT before the loop {_jitBefore} methods, {_jitTimeBefore.TotalSeconds:F3} s; in the loop {_jitInLoop} methods, {_jitTimeInLoop.TotalSeconds:F3} s"));
+            $"  start-up to the first step: process CPU {_startupCpu:F3} s (loop thread {_startupThreadCpu:F3} s), wall {_startupWall:F3} s; JIT before the loop {_jitBefore} methods, {_jitTimeBefore.TotalSeconds:F3} s (loop thread {_jitThreadBefore.TotalSeconds:F3} s); in the loop {_jitInLoop} methods, {_jitTimeInLoop.TotalSeconds:F3} s"));
     }
 }

@@ -27,6 +27,19 @@ public sealed record PinnOptions
     /// <summary>Stage 1: L-BFGS iterations on the base parameters of the plain BOP.</summary>
     public int BopEpochs { get; init; } = 100;
 
+    /// <summary>Stage 1: the stress weight of the BOP's loss; null: that of <see cref="Weights"/>.</summary>
+    public double? BopStress { get; init; }
+
+    /// <summary>
+    /// Stage 1: each group (config type) of the training structures gets the same share of each term of the BOP's loss: the squared
+    /// energy errors of a structure of group g are weighed by N/(G n_g) (N structures in G groups, n_g in g), its force components by
+    /// F/(G f_g) and its stress components by S/(G s_g) (the components of all and of g's structures), so each weight averages 1.
+    /// </summary>
+    public bool BopGroupsEqual { get; init; }
+
+    /// <summary>The loss weights of stage 1: <see cref="Weights"/> with <see cref="BopStress"/> when given.</summary>
+    public LossWeights StageOneWeights => BopStress is { } s ? Weights with { Stress = s } : Weights;
+
     /// <summary>Stage 2: the network's optimiser and epochs.</summary>
     public string Optimizer { get; init; } = "lbfgs";
     public int Epochs { get; init; } = 200;
@@ -163,6 +176,8 @@ public sealed class PinnTrainer
     // the training structures of this process (local indices) and, with an unlabelled penalty, the standardised descriptors of
     // their distorted copies, the copies' atoms of each element, and the number of copy atoms over all ranks
     private readonly int[] _trainIndices;
+    // stage 1 with bop_group_weights: equal: the weight of each group's squared errors, from the training split; null otherwise
+    private readonly Dictionary<string, GroupWeights>? _groupWeights;
     private readonly int _firstStructure;
     private Tensor? _unlabelled, _unlabelledCell;
     private Tensor[] _unlabelledElements = [];
@@ -222,7 +237,9 @@ public sealed class PinnTrainer
             throw new MlipException($"model: penalty_weights has {pw.Count} values; the BOP parameter set of one element has {_set} ({string.Join(", ", _layout.Names([.. elements.Select(Elements.Symbol)]).Take(_set))})");
         _nbase = _elements.Length * _set;
         (_mean, _scale) = statistics;
-        _derivatives = options.Weights.Force > 0 || options.Weights.Stress > 0;
+        _derivatives = options.Weights.Force > 0 || options.Weights.Stress > 0 || (options.BopEpochs > 0 && options.StageOneWeights.Stress > 0);
+        if (options.BopStress is { } bs && !(bs >= 0 && double.IsFinite(bs)))
+            throw new MlipException($"model: bop_stress must be a finite number >= 0 (got {bs})");
         if (options.Optimizer.Equals("lbfgs", StringComparison.OrdinalIgnoreCase) && options.BatchStructures > 0)
             throw new MlipException("L-BFGS needs the full batch (batch: 0); use adam for mini-batches");
 
@@ -242,6 +259,11 @@ public sealed class PinnTrainer
         if (!(options.GradientPenalty >= 0) || double.IsInfinity(options.GradientPenalty))
             throw new MlipException($"model: gradient_penalty must be a finite number >= 0 (got {options.GradientPenalty})");
         _batchIndices.AddRange(split.Batches.Select(Local));
+        if (options.BopGroupsEqual)
+        {
+            if (_comm.Size > 1) throw new MlipException("model: bop_group_weights: equal is not supported under MPI; run stage 1 in one process");
+            _groupWeights = GroupWeights.Of(_trainIndices.Select(i => structures[i]));
+        }
         if (_comm.Size > 1)
         {
             foreach (var batch in _batchIndices) _batchCounts.Add(NeuralNetworkTrainer.LossCounts.Of(structures, batch, _comm));
@@ -736,7 +758,7 @@ public sealed class PinnTrainer
             _elementAtoms = new Tensor[t._elements.Length];
             for (int e = 0; e < t._elements.Length; e++)
                 _elementAtoms[e] = tensor(Enumerable.Range(0, atoms).Where(i => atomType[i] == e).Select(i => (long)i).ToArray(), dtype: ScalarType.Int64);
-            _labels = new BatchLabels(data, structures, derivatives);
+            _labels = new BatchLabels(data, structures, derivatives, t._groupWeights);
             Tensor I(List<long> v) => tensor(v.ToArray(), dtype: ScalarType.Int64);
             _pc = I(pc); _pn = I(pn); _ps = I(ps);
             _pv = tensor(pv.ToArray(), [pc.Count, 3], dtype: ScalarType.Float64);
@@ -846,12 +868,12 @@ public sealed class PinnTrainer
         public double LossAndGradient(double[] xv, double[] gradient, PinnTrainer t, int stage, NeuralNetworkTrainer.LossCounts? counts = null, bool l2 = true)
         {
             using var scope = NewDisposeScope();
-            var w = t._o.Weights;
+            var w = stage == 1 ? t._o.StageOneWeights : t._o.Weights;
             bool forces = _d is not null && (w.Force > 0 || w.Stress > 0);
             var net = t._networks.Tensors(xv, grad: stage == 2);
             var (e, f, s, penalty) = Predict(xv, t, stage, forces, createGraph: true, net);
             var p0Leaf = _lastP0!;
-            var loss = _labels.Loss(w, e, f, s, counts);
+            var loss = _labels.Loss(w, e, f, s, counts, weighted: stage == 1 && t._groupWeights is not null);
             if (stage == 2)
             {
                 if (counts is { } c)

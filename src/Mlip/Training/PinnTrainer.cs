@@ -121,8 +121,16 @@ public sealed record PinnOptions
     /// <summary>The Jacobian penalty at the atoms of the unlabelled distorted copies (<see cref="UnlabelledCopies"/>, made also when τ_u = 0).</summary>
     public bool GradientPenaltyAtCopies { get; init; }
 
-    /// <summary>True when the distorted copies are needed: an unlabelled penalty, or the Jacobian penalty at the copies.</summary>
-    public bool NeedsCopies => HasUnlabelledPenalty || (GradientPenalty > 0 && GradientPenaltyAtCopies);
+    /// <summary>
+    /// τ_r of the energy-response term τ_r · mean over the distorted copies (<see cref="UnlabelledCopies"/> ...) of
+    /// ((E(copy) − E(cell)) − (E0(copy) − E0(cell)))² / N², E the PINN's energy and E0 the plain BOP's at p0 (Δp = 0), N the atoms of
+    /// the cell: the PINN's energy change under the copy's strain is held near the stage-1 BOP's (docs/pinn.md, "The energy response
+    /// at strained copies"); 0: none.
+    /// </summary>
+    public double ResponsePenalty { get; init; }
+
+    /// <summary>True when the distorted copies are needed: an unlabelled penalty, the Jacobian penalty at the copies, or the energy response.</summary>
+    public bool NeedsCopies => HasUnlabelledPenalty || (GradientPenalty > 0 && GradientPenaltyAtCopies) || ResponsePenalty > 0;
 
     public double L2 { get; init; } = 1e-6;
     public LossWeights Weights { get; init; } = new() { Force = 0.02 };
@@ -180,6 +188,12 @@ public sealed class PinnTrainer
     private readonly Dictionary<string, GroupWeights>? _groupWeights;
     private readonly int _firstStructure;
     private Tensor? _unlabelled, _unlabelledCell;
+    // with a response penalty: the copies and their cells (one cell per copy) as energy-only batches, atoms per copy, copies over all ranks
+    private Batch? _responseCopies, _responseCells;
+    private Tensor? _responseAtoms;
+    private double _responseCount;
+    private double[]? _responseReference;
+    private double[] _responseP0 = [];
     private Tensor[] _unlabelledElements = [];
     private double _unlabelledAtoms;
 
@@ -256,6 +270,8 @@ public sealed class PinnTrainer
         if (options.UnlabelledPenalty < 0 || options.UnlabelledCopies < 1 || options.UnlabelledStrain < 0 || options.UnlabelledVolume is < 0 or >= 1)
             throw new MlipException($"model: unlabelled_penalty must be >= 0, unlabelled_copies >= 1, unlabelled_strain >= 0 and unlabelled_volume in [0, 1) " +
                                     $"(got {options.UnlabelledPenalty}, {options.UnlabelledCopies}, {options.UnlabelledStrain}, {options.UnlabelledVolume})");
+        if (!(options.ResponsePenalty >= 0) || double.IsInfinity(options.ResponsePenalty))
+            throw new MlipException($"model: response_penalty must be a finite number >= 0 (got {options.ResponsePenalty})");
         if (!(options.GradientPenalty >= 0) || double.IsInfinity(options.GradientPenalty))
             throw new MlipException($"model: gradient_penalty must be a finite number >= 0 (got {options.GradientPenalty})");
         _batchIndices.AddRange(split.Batches.Select(Local));
@@ -300,6 +316,18 @@ public sealed class PinnTrainer
                 var ci = cellSets![q / _o.UnlabelledCopies].Of(i);
                 for (int a = 0; a < _k; a++) xc[(long)ao * _k + a] = (ci[a] - _mean[a]) / _scale[a];
             }
+        if (_o.ResponsePenalty > 0)
+        {
+            // energy-only batches (no derivative blocks) on the BOP's neighbour lists (1.5 R_c)
+            var cellOfCopy = copies.Select((_, q) => cells[q / _o.UnlabelledCopies]).ToArray();
+            var all = Enumerable.Range(0, copies.Length).ToArray();
+            _responseCopies = new Batch(new TrainingSet(copies, DatasetDescriptors.Compute(descriptor, copies, false, _o.Threads, neighborCutoff: 1.5 * _o.Cutoff)), all, this, false);
+            _responseCells = new Batch(new TrainingSet(cellOfCopy, DatasetDescriptors.Compute(descriptor, cellOfCopy, false, _o.Threads, neighborCutoff: 1.5 * _o.Cutoff)), all, this, false);
+            _responseAtoms = tensor(copies.Select(c => (double)c.Count).ToArray(), dtype: ScalarType.Float64);
+            var count = new double[] { copies.Length };
+            _comm.AllreduceSum(count);
+            _responseCount = count[0];
+        }
         _unlabelled = tensor(x, [atoms, _k], dtype: ScalarType.Float64);
         if (xc is not null) _unlabelledCell = tensor(xc, [atoms, _k], dtype: ScalarType.Float64);
         _unlabelledElements = [.. Enumerable.Range(0, _elements.Length).Select(e =>
@@ -340,6 +368,20 @@ public sealed class PinnTrainer
             sum = sum.Plus(w is null ? dp2.sum() : (dp2 * w).sum());
         }
         var term = sum.Times(_unlabelledPenalty / _unlabelledAtoms).Plus(jac.Times(withJacobian ? _o.GradientPenalty / _unlabelledAtoms : 0));
+        if (_o.ResponsePenalty > 0)
+        {
+            // (ΔE_PINN − ΔE_BOP0)/N per copy; the BOP0 difference depends on p0 only (fixed in stage 2)
+            // the BOP0 difference depends on p0 only: computed once per p0 (stage 2 holds it fixed)
+            if (_responseReference is null || !x.AsSpan(0, _nbase).SequenceEqual(_responseP0))
+                using (no_grad())
+                {
+                    _responseReference = (_responseCopies!.Energies(x, this, null) - _responseCells!.Energies(x, this, null)).data<double>().ToArray();
+                    _responseP0 = x[.._nbase];
+                }
+            var reference = tensor(_responseReference, dtype: ScalarType.Float64);
+            var response = (_responseCopies!.Energies(x, this, net) - _responseCells!.Energies(x, this, net) - reference) / _responseAtoms!;
+            term = term.Plus((response * response).sum().Times(_o.ResponsePenalty / _responseCount));
+        }
         var g = new double[gradient.Length];
         _networks.Gradient(term, net, g);
         for (int i = _nbase; i < g.Length; i++) gradient[i] += g[i];
@@ -563,7 +605,7 @@ public sealed class PinnTrainer
     {
         double loss = BatchPart(bi, x, gradient, stage, l2);
         // the unlabelled penalty: once per batch evaluation, each rank its copies' share
-        return stage == 2 && _unlabelled is not null && (_unlabelledPenalty > 0 || (_o.GradientPenalty > 0 && _o.GradientPenaltyAtCopies))
+        return stage == 2 && _unlabelled is not null && (_unlabelledPenalty > 0 || (_o.GradientPenalty > 0 && _o.GradientPenaltyAtCopies) || _o.ResponsePenalty > 0)
             ? loss + AddUnlabelledTerm(x, gradient) : loss;
     }
 
@@ -908,6 +950,9 @@ public sealed class PinnTrainer
             var (e, f, _, _) = Predict(xv, t, 2, _d is not null, createGraph: false, net);
             return _labels.ErrorSums(e, f);
         }
+
+        /// <summary>Energies per structure: the PINN's with the networks <paramref name="net"/>, the plain BOP's at p0 with null (no forces).</summary>
+        public Tensor Energies(double[] xv, PinnTrainer t, List<Tensor>? net) => Predict(xv, t, net is null ? 1 : 2, false, false, net).E;
 
         /// <summary>The base-parameter leaf of the last <see cref="Predict"/> (stage 1 takes its gradient).</summary>
         private Tensor? _lastP0;

@@ -1,4 +1,5 @@
 using Mlip.Calculators;
+using Mlip.Models;
 using Mlip.Descriptors;
 using Mlip.Structures;
 using Mlip.Training;
@@ -103,5 +104,54 @@ public class PinnStageOneTests
         Assert.True(Math.Abs(l1 - stageTwoRef.LossAndGradient(x, gRef, 1)) > 1e-3 * l1, "bop_stress changed nothing in stage 1");
         Assert.Equal(stageTwoRef.LossAndGradient(x, gRef, 2), withBop.LossAndGradient(x, g, 2), 14);
         Assert.Throws<MlipException>(() => new PinnTrainer(Set(cells, d), Options with { BopStress = double.NaN }, d));
+    }
+
+    /// <summary>
+    /// The energy-response term (response_penalty): the torch loss with it minus the loss without it equals
+    /// τ_r · mean over the copies of ((E(copy) − E(cell)) − (E0(copy) − E0(cell)))²/N² computed with the managed PinnModel and the
+    /// plain BOP (networks zero) on the same distorted copies, and the loss's gradient equals finite differences.
+    /// </summary>
+    [Fact]
+    public void EnergyResponseTermEqualsTheManagedModelAndItsGradientIsExact()
+    {
+        var (cells, d) = Cells();
+        var set = Set(cells, d);
+        var o = Options with { ResponsePenalty = 50.0, UnlabelledCopies = 2, UnlabelledStrain = 0.08, UnlabelledVolume = 0.06 };
+        var t = new PinnTrainer(set, o, d);
+        var without = new PinnTrainer(set, Options, d);
+        var x = t.InitialParameters();
+        var rng = new Random(11);
+        for (int q = 8; q < x.Length; q++) x[q] += 0.1 * (2 * rng.NextDouble() - 1);
+        var g = new double[x.Length];
+        double term = t.LossAndGradient(x, g, 2) - without.LossAndGradient(x, new double[x.Length], 2);
+
+        var pinn = new Potential(d, t.ToModel(x), new DescriptorSpec(d.Name, new Dictionary<string, string>()));
+        var x0 = (double[])x.Clone();
+        Array.Clear(x0, 8, x0.Length - 8);
+        var bop = new Potential(d, t.ToModel(x0), new DescriptorSpec(d.Name, new Dictionary<string, string>()));
+        var copies = DistortedCopies.Make(cells, [0, 1, 2], o.UnlabelledCopies, o.UnlabelledStrain, o.UnlabelledVolume, o.Seed);
+        double managed = 0;
+        for (int q = 0; q < copies.Length; q++)
+        {
+            var cell = cells[q / o.UnlabelledCopies];
+            double r = (pinn.Calculate(copies[q]).Energy - pinn.Calculate(cell).Energy - (bop.Calculate(copies[q]).Energy - bop.Calculate(cell).Energy)) / cell.Count;
+            managed += r * r;
+        }
+        managed *= o.ResponsePenalty / copies.Length;
+        Assert.True(managed > 1e-3 * without.LossAndGradient(x, new double[x.Length], 2), $"the term is negligible here ({managed}): the test would not see it");
+        Assert.True(Math.Abs(term - managed) <= 1e-8 * managed, $"torch term {term} vs managed {managed}");
+
+        double loss = t.LossAndGradient(x, g, 2);
+        foreach (int q in new[] { 8, 20, x.Length - 9, x.Length - 1 })
+        {
+            double h = 1e-6 * Math.Max(1, Math.Abs(x[q])), keep = x[q];
+            var tmp = new double[x.Length];
+            x[q] = keep + h; double lp = t.LossAndGradient(x, tmp, 2);
+            x[q] = keep - h; double lm = t.LossAndGradient(x, tmp, 2);
+            x[q] = keep;
+            double fd = (lp - lm) / (2 * h);
+            Assert.True(Math.Abs(fd - g[q]) <= 1e-5 * Math.Max(Math.Abs(fd), 1e-3 * loss), $"parameter {q}: gradient {g[q]} vs finite difference {fd}");
+        }
+        Assert.Throws<MlipException>(() => new PinnTrainer(set, Options with { ResponsePenalty = -1 }, d));
     }
 }

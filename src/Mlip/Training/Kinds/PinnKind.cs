@@ -102,6 +102,9 @@ public sealed record PinnSettings
     [Setting("gradient_penalty_at", "where gradient_penalty is taken: data (the training atoms), copies (the atoms of the distorted copies of unlabelled_copies, unlabelled_strain, unlabelled_volume, unlabelled_groups; made also when unlabelled_penalty is 0) or both (each a mean over its atoms)", Choices = ["data", "copies", "both"])]
     public string GradientPenaltyAt { get; init; } = "data";
 
+    [Setting("response_penalty", "weight tau_r of a term holding the PINN's energy change under the strain of each distorted copy (unlabelled_copies, unlabelled_strain, unlabelled_volume, unlabelled_groups) near the stage-1 BOP's: tau_r * mean over copies of ((E(copy) - E(cell)) - (E0(copy) - E0(cell)))^2 / N^2 (docs/pinn.md); 0: none", Min = 0)]
+    public double ResponsePenalty { get; init; }
+
     [Setting("evaluate_every", "epochs between validation evaluations (learning_curve.csv)", Min = 1)]
     public int EvaluateEvery { get; init; } = 10;
 
@@ -184,6 +187,7 @@ public sealed class PinnKind : ModelKind<PinnSettings>
             UnlabelledAgainstCell = s.UnlabelledReference == "cell",
             UnlabelledGroups = s.UnlabelledGroups?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             GradientPenalty = s.GradientPenalty,
+            ResponsePenalty = s.ResponsePenalty,
             GradientPenaltyAtData = s.GradientPenaltyAt is "data" or "both",
             GradientPenaltyAtCopies = s.GradientPenaltyAt is "copies" or "both",
             EvaluateEvery = s.EvaluateEvery,
@@ -218,6 +222,8 @@ public sealed class PinnKind : ModelKind<PinnSettings>
                         $"{trainer.TrainStructures} training / {trainer.ValidationStructures} validation structures" +
                         (options.HasUnlabelledPenalty ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
                             $"; unlabelled penalty {options.UnlabelledPenalty:G4}{string.Concat(options.UnlabelledPenaltySchedule.Select(q => $", {q.Penalty:G4} after epoch {q.AfterEpoch}"))} (against {s.UnlabelledReference}) on {options.UnlabelledCopies} distorted cop{(options.UnlabelledCopies == 1 ? "y" : "ies")} of each training cell{(s.UnlabelledGroups is { } ug ? $" of {ug}" : "")} (strain ±{options.UnlabelledStrain:G3}, volume ±{options.UnlabelledVolume:G3}), {trainer.UnlabelledAtoms} atoms") : "") +
+                        (options.ResponsePenalty > 0 ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                            $"; energy-response penalty {options.ResponsePenalty:G4} on {options.UnlabelledCopies} distorted cop{(options.UnlabelledCopies == 1 ? "y" : "ies")} of each training cell (strain ±{options.UnlabelledStrain:G3}, volume ±{options.UnlabelledVolume:G3})") : "") +
                         (options.GradientPenalty > 0 ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
                             $"; gradient penalty {options.GradientPenalty:G4} at the {gradientAt}") : ""));
         var (m, curve, finalLoss) = trainer.Train(c.Log, c.Output is null ? null : Path.Combine(c.Output, "checkpoint.json"), c.Resume);
@@ -225,7 +231,7 @@ public sealed class PinnKind : ModelKind<PinnSettings>
         return new ModelFitResult(m, new JsonObject
         {
             ["optimizer"] = options.Optimizer, ["bop_epochs"] = options.BopEpochs, ["bop_stress"] = options.StageOneWeights.Stress, ["bop_group_weights"] = s.BopGroupWeights, ["epochs"] = options.Epochs,
-            ["penalty"] = options.Penalty, ["penalty_final"] = options.PenaltyAt(options.Epochs), ["unlabelled_penalty"] = options.UnlabelledPenalty, ["unlabelled_penalty_final"] = options.UnlabelledPenaltyAt(Math.Max(1, options.Epochs)), ["gradient_penalty"] = options.GradientPenalty, ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount, ["streamed"] = trainer.Streams,
+            ["penalty"] = options.Penalty, ["penalty_final"] = options.PenaltyAt(options.Epochs), ["unlabelled_penalty"] = options.UnlabelledPenalty, ["unlabelled_penalty_final"] = options.UnlabelledPenaltyAt(Math.Max(1, options.Epochs)), ["gradient_penalty"] = options.GradientPenalty, ["response_penalty"] = options.ResponsePenalty, ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount, ["streamed"] = trainer.Streams,
         });
     }
 }

@@ -16,6 +16,9 @@ internal sealed class BatchLabels : IDisposable
     private readonly Tensor? _forceTarget, _volume, _stressTarget, _stressMask;
     // 1 on the atoms of structures with forces, 0 on the others; null when every structure of the batch has forces
     private readonly Tensor? _forceMask;
+    // with group weights (GroupWeights): the weight of each structure's squared energy error [structures], of each atom's force
+    // components [atoms, 1] and of each structure's stress components [structures, 1]; null without
+    private readonly Tensor? _energyWeight, _forceWeight, _stressWeight;
     private readonly int _structures;
     private readonly long _forceComponents, _stressComponents;
 
@@ -23,10 +26,16 @@ internal sealed class BatchLabels : IDisposable
     public void Dispose()
     {
         _atomsPer.Dispose(); _energyTarget.Dispose();
+        _energyWeight?.Dispose(); _forceWeight?.Dispose(); _stressWeight?.Dispose();
         _forceTarget?.Dispose(); _forceMask?.Dispose(); _volume?.Dispose(); _stressTarget?.Dispose(); _stressMask?.Dispose();
     }
 
-    public BatchLabels(TrainingSet data, int[] structures, bool derivatives)
+    /// <summary>
+    /// The labels of <paramref name="structures"/> of <paramref name="data"/> (forces and stresses when <paramref name="derivatives"/>);
+    /// with <paramref name="groupWeights"/> (<see cref="GroupWeights.Of"/>) also each structure's weights, used by <see cref="Loss"/>
+    /// when asked to weigh (a structure of a group not listed weighs 1).
+    /// </summary>
+    public BatchLabels(TrainingSet data, int[] structures, bool derivatives, IReadOnlyDictionary<string, GroupWeights>? groupWeights = null)
     {
         int atoms = structures.Sum(s => data.Structures[s].Count);
         var atomsPer = new double[structures.Length];
@@ -60,6 +69,24 @@ internal sealed class BatchLabels : IDisposable
             ao += st.Count;
         }
         _structures = structures.Length;
+        if (groupWeights is not null)
+        {
+            var we = new double[structures.Length];
+            var ws = new double[structures.Length];
+            var wf = new double[atoms];
+            int wo = 0;
+            for (int q = 0; q < structures.Length; q++)
+            {
+                var st = data.Structures[structures[q]];
+                var g = groupWeights.TryGetValue(st.Group ?? "", out var v) ? v : new GroupWeights(1, 1, 1);
+                we[q] = g.Energy; ws[q] = g.Stress;
+                Array.Fill(wf, g.Force, wo, st.Count);
+                wo += st.Count;
+            }
+            _energyWeight = tensor(we, dtype: ScalarType.Float64);
+            _stressWeight = tensor(ws, [structures.Length, 1], dtype: ScalarType.Float64);
+            _forceWeight = tensor(wf, [atoms, 1], dtype: ScalarType.Float64);
+        }
         _atomsPer = tensor(atomsPer, dtype: ScalarType.Float64);
         _energyTarget = tensor(energy, dtype: ScalarType.Float64);
         if (derivatives)
@@ -106,16 +133,27 @@ internal sealed class BatchLabels : IDisposable
     /// <summary>
     /// Energy × mean (ΔE/N)² + Force × mean ΔF² + Stress × mean Δσ² over the labelled components. With <paramref name="counts"/>
     /// (this is one MPI rank's part of a batch spread over the ranks) the squared errors are divided by the counts of the whole
-    /// batch instead, so that the parts of all ranks add up to the loss of the whole batch.
+    /// batch instead, so that the parts of all ranks add up to the loss of the whole batch. <paramref name="weighted"/>: each squared
+    /// error times its group's weight (the labels were made with group weights).
     /// </summary>
-    public Tensor Loss(LossWeights w, Tensor e, Tensor? f, Tensor? s, NeuralNetworkTrainer.LossCounts? counts = null)
+    public Tensor Loss(LossWeights w, Tensor e, Tensor? f, Tensor? s, NeuralNetworkTrainer.LossCounts? counts = null, bool weighted = false)
     {
+        if (weighted && _energyWeight is null) throw new InvalidOperationException("these labels have no group weights");
         var de = (e - _energyTarget) / _atomsPer;
-        var loss = counts is { } c ? (de * de).sum().Times(w.Energy).Over(c.Structures) : (de * de).mean().Times(w.Energy);
+        var e2 = weighted ? de * de * _energyWeight! : de * de;
+        var loss = counts is { } c ? e2.sum().Times(w.Energy).Over(c.Structures) : e2.mean().Times(w.Energy);
         if (f is not null && w.Force > 0 && _forceComponents > 0)
-            loss = loss.Plus(ForceError(f).pow(TorchScalars.Of(2)).sum().Times(w.Force).Over(counts?.ForceComponents ?? _forceComponents));
+        {
+            var f2 = ForceError(f).pow(TorchScalars.Of(2));
+            if (weighted) f2 = f2 * _forceWeight!;
+            loss = loss.Plus(f2.sum().Times(w.Force).Over(counts?.ForceComponents ?? _forceComponents));
+        }
         if (s is not null && w.Stress > 0 && _stressComponents > 0)
-            loss = loss.Plus(((s - _stressTarget!).pow(TorchScalars.Of(2)) * _stressMask!).sum().Times(w.Stress).Over(counts?.StressComponents ?? _stressComponents));
+        {
+            var s2 = (s - _stressTarget!).pow(TorchScalars.Of(2)) * _stressMask!;
+            if (weighted) s2 = s2 * _stressWeight!;
+            loss = loss.Plus(s2.sum().Times(w.Stress).Over(counts?.StressComponents ?? _stressComponents));
+        }
         return loss;
     }
 
@@ -152,5 +190,31 @@ internal sealed class BatchLabels : IDisposable
             loss += w.Force * df.pow(TorchScalars.Of(2)).sum().item<double>() / _forceComponents;
         }
         return (eMae, fMae, loss);
+    }
+}
+
+/// <summary>
+/// The weights of one group's (config type's) squared errors in a loss that gives every group the same share of each term: over
+/// the structures of a training set, a structure of group g weighs N/(G_E n_g) in the energy term, N structures with an energy in
+/// G_E groups, n_g of them in g; its force components F/(G_F f_g) and its stress components S/(G_S s_g) alike (only the
+/// structures and groups with that label counted), so that each term's weights average 1 over the set.
+/// </summary>
+internal readonly record struct GroupWeights(double Energy, double Force, double Stress)
+{
+    /// <summary>The weights of every group of <paramref name="structures"/> (a structure without a group is in the group "").</summary>
+    public static Dictionary<string, GroupWeights> Of(IEnumerable<Structure> structures)
+    {
+        var n = new Dictionary<string, (double E, double F, double S)>();
+        foreach (var st in structures)
+        {
+            string g = st.Group ?? "";
+            var c = n.GetValueOrDefault(g);
+            n[g] = (c.E + (st.Energy is null ? 0 : 1), c.F + (st.Forces is null ? 0 : 3.0 * st.Count),
+                    c.S + (st.Stress is not null && st.Pbc.AllPeriodic ? 6 : 0));
+        }
+        double totE = n.Values.Sum(v => v.E), totF = n.Values.Sum(v => v.F), totS = n.Values.Sum(v => v.S);
+        int gE = n.Values.Count(v => v.E > 0), gF = n.Values.Count(v => v.F > 0), gS = n.Values.Count(v => v.S > 0);
+        static double Share(double total, int groups, double own) => own > 0 ? total / (groups * own) : 0;
+        return n.ToDictionary(kv => kv.Key, kv => new GroupWeights(Share(totE, gE, kv.Value.E), Share(totF, gF, kv.Value.F), Share(totS, gS, kv.Value.S)));
     }
 }

@@ -27,6 +27,19 @@ public sealed record PinnOptions
     /// <summary>Stage 1: L-BFGS iterations on the base parameters of the plain BOP.</summary>
     public int BopEpochs { get; init; } = 100;
 
+    /// <summary>Stage 1: the stress weight of the BOP's loss; null: that of <see cref="Weights"/>.</summary>
+    public double? BopStress { get; init; }
+
+    /// <summary>
+    /// Stage 1: each group (config type) of the training structures gets the same share of each term of the BOP's loss: the squared
+    /// energy errors of a structure of group g are weighed by N/(G n_g) (N structures in G groups, n_g in g), its force components by
+    /// F/(G f_g) and its stress components by S/(G s_g) (the components of all and of g's structures), so each weight averages 1.
+    /// </summary>
+    public bool BopGroupsEqual { get; init; }
+
+    /// <summary>The loss weights of stage 1: <see cref="Weights"/> with <see cref="BopStress"/> when given.</summary>
+    public LossWeights StageOneWeights => BopStress is { } s ? Weights with { Stress = s } : Weights;
+
     /// <summary>Stage 2: the network's optimiser and epochs.</summary>
     public string Optimizer { get; init; } = "lbfgs";
     public int Epochs { get; init; } = 200;
@@ -108,8 +121,16 @@ public sealed record PinnOptions
     /// <summary>The Jacobian penalty at the atoms of the unlabelled distorted copies (<see cref="UnlabelledCopies"/>, made also when τ_u = 0).</summary>
     public bool GradientPenaltyAtCopies { get; init; }
 
-    /// <summary>True when the distorted copies are needed: an unlabelled penalty, or the Jacobian penalty at the copies.</summary>
-    public bool NeedsCopies => HasUnlabelledPenalty || (GradientPenalty > 0 && GradientPenaltyAtCopies);
+    /// <summary>
+    /// τ_r of the energy-response term τ_r · mean over the distorted copies (<see cref="UnlabelledCopies"/> ...) of
+    /// ((E(copy) − E(cell)) − (E0(copy) − E0(cell)))² / N², E the PINN's energy and E0 the plain BOP's at p0 (Δp = 0), N the atoms of
+    /// the cell: the PINN's energy change under the copy's strain is held near the stage-1 BOP's (docs/pinn.md, "The energy response
+    /// at strained copies"); 0: none.
+    /// </summary>
+    public double ResponsePenalty { get; init; }
+
+    /// <summary>True when the distorted copies are needed: an unlabelled penalty, the Jacobian penalty at the copies, or the energy response.</summary>
+    public bool NeedsCopies => HasUnlabelledPenalty || (GradientPenalty > 0 && GradientPenaltyAtCopies) || ResponsePenalty > 0;
 
     public double L2 { get; init; } = 1e-6;
     public LossWeights Weights { get; init; } = new() { Force = 0.02 };
@@ -163,8 +184,16 @@ public sealed class PinnTrainer
     // the training structures of this process (local indices) and, with an unlabelled penalty, the standardised descriptors of
     // their distorted copies, the copies' atoms of each element, and the number of copy atoms over all ranks
     private readonly int[] _trainIndices;
+    // stage 1 with bop_group_weights: equal: the weight of each group's squared errors, from the training split; null otherwise
+    private readonly Dictionary<string, GroupWeights>? _groupWeights;
     private readonly int _firstStructure;
     private Tensor? _unlabelled, _unlabelledCell;
+    // with a response penalty: the copies and their cells (one cell per copy) as energy-only batches, atoms per copy, copies over all ranks
+    private Batch? _responseCopies, _responseCells;
+    private Tensor? _responseAtoms;
+    private double _responseCount;
+    private double[]? _responseReference;
+    private double[] _responseP0 = [];
     private Tensor[] _unlabelledElements = [];
     private double _unlabelledAtoms;
 
@@ -222,7 +251,9 @@ public sealed class PinnTrainer
             throw new MlipException($"model: penalty_weights has {pw.Count} values; the BOP parameter set of one element has {_set} ({string.Join(", ", _layout.Names([.. elements.Select(Elements.Symbol)]).Take(_set))})");
         _nbase = _elements.Length * _set;
         (_mean, _scale) = statistics;
-        _derivatives = options.Weights.Force > 0 || options.Weights.Stress > 0;
+        _derivatives = options.Weights.Force > 0 || options.Weights.Stress > 0 || (options.BopEpochs > 0 && options.StageOneWeights.Stress > 0);
+        if (options.BopStress is { } bs && !(bs >= 0 && double.IsFinite(bs)))
+            throw new MlipException($"model: bop_stress must be a finite number >= 0 (got {bs})");
         if (options.Optimizer.Equals("lbfgs", StringComparison.OrdinalIgnoreCase) && options.BatchStructures > 0)
             throw new MlipException("L-BFGS needs the full batch (batch: 0); use adam for mini-batches");
 
@@ -239,9 +270,16 @@ public sealed class PinnTrainer
         if (options.UnlabelledPenalty < 0 || options.UnlabelledCopies < 1 || options.UnlabelledStrain < 0 || options.UnlabelledVolume is < 0 or >= 1)
             throw new MlipException($"model: unlabelled_penalty must be >= 0, unlabelled_copies >= 1, unlabelled_strain >= 0 and unlabelled_volume in [0, 1) " +
                                     $"(got {options.UnlabelledPenalty}, {options.UnlabelledCopies}, {options.UnlabelledStrain}, {options.UnlabelledVolume})");
+        if (!(options.ResponsePenalty >= 0) || double.IsInfinity(options.ResponsePenalty))
+            throw new MlipException($"model: response_penalty must be a finite number >= 0 (got {options.ResponsePenalty})");
         if (!(options.GradientPenalty >= 0) || double.IsInfinity(options.GradientPenalty))
             throw new MlipException($"model: gradient_penalty must be a finite number >= 0 (got {options.GradientPenalty})");
         _batchIndices.AddRange(split.Batches.Select(Local));
+        if (options.BopGroupsEqual)
+        {
+            if (_comm.Size > 1) throw new MlipException("model: bop_group_weights: equal is not supported under MPI; run stage 1 in one process");
+            _groupWeights = GroupWeights.Of(_trainIndices.Select(i => structures[i]));
+        }
         if (_comm.Size > 1)
         {
             foreach (var batch in _batchIndices) _batchCounts.Add(NeuralNetworkTrainer.LossCounts.Of(structures, batch, _comm));
@@ -278,6 +316,18 @@ public sealed class PinnTrainer
                 var ci = cellSets![q / _o.UnlabelledCopies].Of(i);
                 for (int a = 0; a < _k; a++) xc[(long)ao * _k + a] = (ci[a] - _mean[a]) / _scale[a];
             }
+        if (_o.ResponsePenalty > 0)
+        {
+            // energy-only batches (no derivative blocks) on the BOP's neighbour lists (1.5 R_c)
+            var cellOfCopy = copies.Select((_, q) => cells[q / _o.UnlabelledCopies]).ToArray();
+            var all = Enumerable.Range(0, copies.Length).ToArray();
+            _responseCopies = new Batch(new TrainingSet(copies, DatasetDescriptors.Compute(descriptor, copies, false, _o.Threads, neighborCutoff: 1.5 * _o.Cutoff)), all, this, false);
+            _responseCells = new Batch(new TrainingSet(cellOfCopy, DatasetDescriptors.Compute(descriptor, cellOfCopy, false, _o.Threads, neighborCutoff: 1.5 * _o.Cutoff)), all, this, false);
+            _responseAtoms = tensor(copies.Select(c => (double)c.Count).ToArray(), dtype: ScalarType.Float64);
+            var count = new double[] { copies.Length };
+            _comm.AllreduceSum(count);
+            _responseCount = count[0];
+        }
         _unlabelled = tensor(x, [atoms, _k], dtype: ScalarType.Float64);
         if (xc is not null) _unlabelledCell = tensor(xc, [atoms, _k], dtype: ScalarType.Float64);
         _unlabelledElements = [.. Enumerable.Range(0, _elements.Length).Select(e =>
@@ -318,6 +368,20 @@ public sealed class PinnTrainer
             sum = sum.Plus(w is null ? dp2.sum() : (dp2 * w).sum());
         }
         var term = sum.Times(_unlabelledPenalty / _unlabelledAtoms).Plus(jac.Times(withJacobian ? _o.GradientPenalty / _unlabelledAtoms : 0));
+        if (_o.ResponsePenalty > 0)
+        {
+            // (ΔE_PINN − ΔE_BOP0)/N per copy; the BOP0 difference depends on p0 only (fixed in stage 2)
+            // the BOP0 difference depends on p0 only: computed once per p0 (stage 2 holds it fixed)
+            if (_responseReference is null || !x.AsSpan(0, _nbase).SequenceEqual(_responseP0))
+                using (no_grad())
+                {
+                    _responseReference = (_responseCopies!.Energies(x, this, null) - _responseCells!.Energies(x, this, null)).data<double>().ToArray();
+                    _responseP0 = x[.._nbase];
+                }
+            var reference = tensor(_responseReference, dtype: ScalarType.Float64);
+            var response = (_responseCopies!.Energies(x, this, net) - _responseCells!.Energies(x, this, net) - reference) / _responseAtoms!;
+            term = term.Plus((response * response).sum().Times(_o.ResponsePenalty / _responseCount));
+        }
         var g = new double[gradient.Length];
         _networks.Gradient(term, net, g);
         for (int i = _nbase; i < g.Length; i++) gradient[i] += g[i];
@@ -541,7 +605,7 @@ public sealed class PinnTrainer
     {
         double loss = BatchPart(bi, x, gradient, stage, l2);
         // the unlabelled penalty: once per batch evaluation, each rank its copies' share
-        return stage == 2 && _unlabelled is not null && (_unlabelledPenalty > 0 || (_o.GradientPenalty > 0 && _o.GradientPenaltyAtCopies))
+        return stage == 2 && _unlabelled is not null && (_unlabelledPenalty > 0 || (_o.GradientPenalty > 0 && _o.GradientPenaltyAtCopies) || _o.ResponsePenalty > 0)
             ? loss + AddUnlabelledTerm(x, gradient) : loss;
     }
 
@@ -736,7 +800,7 @@ public sealed class PinnTrainer
             _elementAtoms = new Tensor[t._elements.Length];
             for (int e = 0; e < t._elements.Length; e++)
                 _elementAtoms[e] = tensor(Enumerable.Range(0, atoms).Where(i => atomType[i] == e).Select(i => (long)i).ToArray(), dtype: ScalarType.Int64);
-            _labels = new BatchLabels(data, structures, derivatives);
+            _labels = new BatchLabels(data, structures, derivatives, t._groupWeights);
             Tensor I(List<long> v) => tensor(v.ToArray(), dtype: ScalarType.Int64);
             _pc = I(pc); _pn = I(pn); _ps = I(ps);
             _pv = tensor(pv.ToArray(), [pc.Count, 3], dtype: ScalarType.Float64);
@@ -846,12 +910,12 @@ public sealed class PinnTrainer
         public double LossAndGradient(double[] xv, double[] gradient, PinnTrainer t, int stage, NeuralNetworkTrainer.LossCounts? counts = null, bool l2 = true)
         {
             using var scope = NewDisposeScope();
-            var w = t._o.Weights;
+            var w = stage == 1 ? t._o.StageOneWeights : t._o.Weights;
             bool forces = _d is not null && (w.Force > 0 || w.Stress > 0);
             var net = t._networks.Tensors(xv, grad: stage == 2);
             var (e, f, s, penalty) = Predict(xv, t, stage, forces, createGraph: true, net);
             var p0Leaf = _lastP0!;
-            var loss = _labels.Loss(w, e, f, s, counts);
+            var loss = _labels.Loss(w, e, f, s, counts, weighted: stage == 1 && t._groupWeights is not null);
             if (stage == 2)
             {
                 if (counts is { } c)
@@ -886,6 +950,9 @@ public sealed class PinnTrainer
             var (e, f, _, _) = Predict(xv, t, 2, _d is not null, createGraph: false, net);
             return _labels.ErrorSums(e, f);
         }
+
+        /// <summary>Energies per structure: the PINN's with the networks <paramref name="net"/>, the plain BOP's at p0 with null (no forces).</summary>
+        public Tensor Energies(double[] xv, PinnTrainer t, List<Tensor>? net) => Predict(xv, t, net is null ? 1 : 2, false, false, net).E;
 
         /// <summary>The base-parameter leaf of the last <see cref="Predict"/> (stage 1 takes its gradient).</summary>
         private Tensor? _lastP0;

@@ -90,8 +90,11 @@ public class PinnCliTests
                 """);
             return path;
         }
-        var (code, stdout, stderr) = CliTests.Run("train", Config("so4.yaml", "{type: so4, parameters: {twojmax: 2, rcutfac: 4.2}}", ", bop_rc: 4.0, bop_dc: 1.5, unlabelled_penalty: 0.1, unlabelled_copies: 2, gradient_penalty: 0.2, gradient_penalty_at: both"));
+        var (code, stdout, stderr) = CliTests.Run("train", Config("so4.yaml", "{type: so4, parameters: {twojmax: 2, rcutfac: 4.2}}", ", bop_rc: 4.0, bop_dc: 1.5, unlabelled_penalty: 0.1, unlabelled_copies: 2, gradient_penalty: 0.2, gradient_penalty_at: both, bop_stress: 0.01, bop_group_weights: equal, response_penalty: 0.5"));
         Assert.True(code == 0, stderr);
+        Assert.Contains("energy-response penalty 0.5 on 2 distorted copies of each training cell", stdout + stderr);
+        // the stage-1 keys reach the trainer
+        Assert.Contains("stage 1: 3 L-BFGS iterations on the BOP (stress weight 0.01) with each group weighed equally", stdout + stderr);
         // the unlabelled penalty reaches the trainer: 2 copies of each of the 4 training cells (8 atoms each)
         Assert.Contains("unlabelled penalty 0.1 (against zero) on 2 distorted copies of each training cell (strain ±0.05, volume ±0.05), 64 atoms", stdout + stderr);
         Assert.Contains("gradient penalty 0.2 at the training atoms and the 64 atoms of the distorted copies", stdout + stderr);
@@ -118,6 +121,9 @@ public class PinnCliTests
         Refused("bad-gradient-at.yaml", "{type: so4, parameters: {twojmax: 2}}", ", gradient_penalty: 0.5, gradient_penalty_at: everywhere", "gradient_penalty_at");
         Refused("bad-usteps-order.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: 1, unlabelled_penalty_steps: [3, 10], unlabelled_penalty_step_epochs: [5, 5]", "unlabelled_penalty_step_epochs");
         Refused("bad-usteps-value.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: 1, unlabelled_penalty_steps: [-3], unlabelled_penalty_step_epochs: [5]", "unlabelled_penalty_steps");
+        Refused("bad-bop-stress.yaml", "{type: so4, parameters: {twojmax: 2}}", ", bop_stress: -1", "bop_stress");
+        Refused("bad-response.yaml", "{type: so4, parameters: {twojmax: 2}}", ", response_penalty: -2", "response_penalty");
+        Refused("bad-bop-groups.yaml", "{type: so4, parameters: {twojmax: 2}}", ", bop_group_weights: by_size", "bop_group_weights");
         Refused("bad-unlabelled-copies.yaml", "{type: so4, parameters: {twojmax: 2}}", ", unlabelled_penalty: 1, unlabelled_copies: 0", "unlabelled_copies");
 
         void Refused(string name, string descriptor, string extra, string key)

@@ -24,6 +24,12 @@ public sealed record PinnSettings
     [Setting("bop_epochs", "stage 1: L-BFGS iterations on the BOP parameters alone", Min = 0)]
     public int BopEpochs { get; init; } = 100;
 
+    [Setting("bop_stress", "stage 1: weight of the stress term in the BOP's loss (GPa^2; the data's stresses fix the BOP's elastic response); none: the loss's stress weight", Min = 0, DefaultText = "none")]
+    public double? BopStress { get; init; }
+
+    [Setting("bop_group_weights", "stage 1: none (every structure, force component and stress component alike) or equal (each group, config_type, has the same share of each term of the BOP's loss, whatever its size; docs/pinn.md)", Choices = ["none", "equal"])]
+    public string BopGroupWeights { get; init; } = "none";
+
     [Setting("bop_initial", "initial BOP parameters (one set per element); none: the built-in start", DefaultText = "none")]
     public double[]? BopInitial { get; init; }
 
@@ -96,6 +102,9 @@ public sealed record PinnSettings
     [Setting("gradient_penalty_at", "where gradient_penalty is taken: data (the training atoms), copies (the atoms of the distorted copies of unlabelled_copies, unlabelled_strain, unlabelled_volume, unlabelled_groups; made also when unlabelled_penalty is 0) or both (each a mean over its atoms)", Choices = ["data", "copies", "both"])]
     public string GradientPenaltyAt { get; init; } = "data";
 
+    [Setting("response_penalty", "weight tau_r of a term holding the PINN's energy change under the strain of each distorted copy (unlabelled_copies, unlabelled_strain, unlabelled_volume, unlabelled_groups) near the stage-1 BOP's: tau_r * mean over copies of ((E(copy) - E(cell)) - (E0(copy) - E0(cell)))^2 / N^2 (docs/pinn.md); 0: none", Min = 0)]
+    public double ResponsePenalty { get; init; }
+
     [Setting("evaluate_every", "epochs between validation evaluations (learning_curve.csv)", Min = 1)]
     public int EvaluateEvery { get; init; } = 10;
 
@@ -145,6 +154,10 @@ public sealed class PinnKind : ModelKind<PinnSettings>
         return 1.5 * s.BopCutoff(descriptor).Rc;
     }
 
+    private static string BopLossText(PinnOptions o) =>
+        (o.BopStress is { } bs ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (stress weight {bs:G4})") : "") +
+        (o.BopGroupsEqual ? " with each group weighed equally" : "");
+
     protected override ModelFitResult Fit(ModelFitContext c, PinnSettings s)
     {
         var (rc, dc) = s.BopCutoff(c.Descriptor);
@@ -157,6 +170,8 @@ public sealed class PinnKind : ModelKind<PinnSettings>
             Activation = Mlp.ParseActivation(s.Activation),
             Optimizer = s.Optimizer,
             BopEpochs = s.BopEpochs,
+            BopStress = s.BopStress,
+            BopGroupsEqual = s.BopGroupWeights == "equal",
             Epochs = s.Epochs,
             LearningRate = s.LearningRate,
             BatchStructures = s.Batch,
@@ -172,6 +187,7 @@ public sealed class PinnKind : ModelKind<PinnSettings>
             UnlabelledAgainstCell = s.UnlabelledReference == "cell",
             UnlabelledGroups = s.UnlabelledGroups?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             GradientPenalty = s.GradientPenalty,
+            ResponsePenalty = s.ResponsePenalty,
             GradientPenaltyAtData = s.GradientPenaltyAt is "data" or "both",
             GradientPenaltyAtCopies = s.GradientPenaltyAt is "copies" or "both",
             EvaluateEvery = s.EvaluateEvery,
@@ -202,18 +218,20 @@ public sealed class PinnKind : ModelKind<PinnSettings>
             _ => $"training atoms and the {trainer.UnlabelledAtoms} atoms of the distorted copies",
         };
         c.Log.WriteLine($"pinn: {string.Join("-", new[] { c.Descriptor.FeatureCount }.Concat(options.Hidden).Append(new Calculators.PinnBopLayout(c.Elements.Count).SetSize))} network per element on {c.Descriptor.Name}, {options.Activation}, BOP R_c {rc} Å, d_c {dc} Å, " +
-                        $"{trainer.ParameterCount} parameters; stage 1: {options.BopEpochs} L-BFGS iterations on the BOP, stage 2: {options.Optimizer} {options.Epochs} epochs, " +
+                        $"{trainer.ParameterCount} parameters; stage 1: {options.BopEpochs} L-BFGS iterations on the BOP{BopLossText(options)}, stage 2: {options.Optimizer} {options.Epochs} epochs, " +
                         $"{trainer.TrainStructures} training / {trainer.ValidationStructures} validation structures" +
                         (options.HasUnlabelledPenalty ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
                             $"; unlabelled penalty {options.UnlabelledPenalty:G4}{string.Concat(options.UnlabelledPenaltySchedule.Select(q => $", {q.Penalty:G4} after epoch {q.AfterEpoch}"))} (against {s.UnlabelledReference}) on {options.UnlabelledCopies} distorted cop{(options.UnlabelledCopies == 1 ? "y" : "ies")} of each training cell{(s.UnlabelledGroups is { } ug ? $" of {ug}" : "")} (strain ±{options.UnlabelledStrain:G3}, volume ±{options.UnlabelledVolume:G3}), {trainer.UnlabelledAtoms} atoms") : "") +
+                        (options.ResponsePenalty > 0 ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                            $"; energy-response penalty {options.ResponsePenalty:G4} on {options.UnlabelledCopies} distorted cop{(options.UnlabelledCopies == 1 ? "y" : "ies")} of each training cell (strain ±{options.UnlabelledStrain:G3}, volume ±{options.UnlabelledVolume:G3})") : "") +
                         (options.GradientPenalty > 0 ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
                             $"; gradient penalty {options.GradientPenalty:G4} at the {gradientAt}") : ""));
         var (m, curve, finalLoss) = trainer.Train(c.Log, c.Output is null ? null : Path.Combine(c.Output, "checkpoint.json"), c.Resume);
         if (c.Output is not null && c.Communicator.IsRoot) TrainingRun.WriteLearningCurve(c.Output, curve);
         return new ModelFitResult(m, new JsonObject
         {
-            ["optimizer"] = options.Optimizer, ["bop_epochs"] = options.BopEpochs, ["epochs"] = options.Epochs,
-            ["penalty"] = options.Penalty, ["penalty_final"] = options.PenaltyAt(options.Epochs), ["unlabelled_penalty"] = options.UnlabelledPenalty, ["unlabelled_penalty_final"] = options.UnlabelledPenaltyAt(Math.Max(1, options.Epochs)), ["gradient_penalty"] = options.GradientPenalty, ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount, ["streamed"] = trainer.Streams,
+            ["optimizer"] = options.Optimizer, ["bop_epochs"] = options.BopEpochs, ["bop_stress"] = options.StageOneWeights.Stress, ["bop_group_weights"] = s.BopGroupWeights, ["epochs"] = options.Epochs,
+            ["penalty"] = options.Penalty, ["penalty_final"] = options.PenaltyAt(options.Epochs), ["unlabelled_penalty"] = options.UnlabelledPenalty, ["unlabelled_penalty_final"] = options.UnlabelledPenaltyAt(Math.Max(1, options.Epochs)), ["gradient_penalty"] = options.GradientPenalty, ["response_penalty"] = options.ResponsePenalty, ["final_loss"] = finalLoss, ["parameters"] = trainer.ParameterCount, ["streamed"] = trainer.Streams,
         });
     }
 }

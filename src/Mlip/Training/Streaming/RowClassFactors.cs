@@ -67,6 +67,9 @@ public sealed class RowClassFactors
         (_factors[(int)c] ?? throw new InvalidOperationException($"no factor for {c} rows")).AddRows(a, b, count);
     }
 
+    /// <summary>Rows of all classes added but not yet folded (<see cref="TsqrAccumulator.BufferedRows"/>).</summary>
+    public long BufferedRows => _factors.Sum(f => (long)(f?.BufferedRows ?? 0));
+
     /// <summary>Folds every factor's buffered rows into its triangle now.</summary>
     public void Flush()
     {

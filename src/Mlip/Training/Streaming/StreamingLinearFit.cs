@@ -33,9 +33,9 @@ public sealed record StreamingOptions
     /// <summary>
     /// Under MPI, whether a rank that has built and folded its share of the rows builds the rows of its partner's (rank r xor 1)
     /// last structures while the partner folds them (<see cref="StreamingLinearFit"/>, "RowHandover"); the factors are the same
-    /// bits either way. On by default; off to compare.
+    /// bits either way. On by default; off with the environment variable <c>MLIP_MPI_HANDOVER=0</c> (to compare).
     /// </summary>
-    public bool HandOverRows { get; init; } = true;
+    public bool HandOverRows { get; init; } = Environment.GetEnvironmentVariable("MLIP_MPI_HANDOVER") != "0";
 
     /// <summary>For tests: each rank's range of structures [Start, End) of the rows instead of the cost split (null: the cost split).</summary>
     internal (int Start, int End)[]? RowRanges { get; init; }

@@ -8,7 +8,8 @@ public static partial class StreamingLinearFit
 {
     /// <summary>
     /// Two ranks of an MPI run (r and r xor 1) sharing the building of their rows once one of them is done with its own share.
-    /// The rank that finishes first (the helper) offers help (and folds its last buffered rows meanwhile); its partner (the owner), which asks between
+    /// The rank that finishes first (the helper) offers help, once what is left of its own rows takes less than the fold of a
+    /// full buffer (the partner may be in such a fold when the offer comes), saying how long it is still busy; its partner (the owner), which asks between
     /// sub-pieces of a few structures, hands it the tail [j, end) of its share, chosen from both ranks' measured pace so that
     /// both finish together; the helper builds those structures' rows (descriptors, derivative blocks, rows: about half the
     /// work of a structure) and sends them, and the owner folds them after its own, in the order it would have built them.
@@ -21,8 +22,9 @@ public static partial class StreamingLinearFit
     /// </summary>
     /// <remarks>
     /// Messages (tag <see cref="ControlTag"/>, a few doubles): each rank sends its partner exactly one of Done [1, s/pair, s/row,
-    /// s of its last fold] (its own rows are built: it offers help, then folds its buffered rows) or HandOver [2, j, end] (the answer to the partner's Done; j = end:
-    /// nothing to hand over); both may send Done at once, then neither helps. After a HandOver the owner sends Ready [3] for each
+    /// s still busy] (its offer: its own rows are nearly or wholly built, the seconds it still needs for them and its last fold)
+    /// or HandOver [2, j, end] (the answer to the partner's Done; j = end: nothing to hand over); both may send Done at once,
+    /// then neither helps. After a HandOver the owner sends Ready [3] for each
     /// piece of [j, end) when it is about to fold it, and the helper answers with the piece's row counts and right-hand sides,
     /// then its rows (tag <see cref="RowsTag"/>). Waits poll with a 1 ms sleep (a blocking MPI call would spin on the core).
     /// </remarks>
@@ -45,10 +47,18 @@ public static partial class StreamingLinearFit
         /// </summary>
         public int Poll(int next, int limit, RowClassFactors factors)
         {
-            if (_answered) return limit;
+            if (_answered || _offered) return limit; // one control message each way: an offer made is answered in Finish
             if (awaitPartner) // tests: the partner's offer surely comes before this rank's first rows
                 while (!comm.HasMessage(partner, ControlTag)) Thread.Sleep(1);
-            if (!comm.HasMessage(partner, ControlTag)) return limit;
+            if (!comm.HasMessage(partner, ControlTag))
+            {
+                // offer early: the partner answers between its structures, and may be in a fold of a full buffer (the longest
+                // step it cannot leave) when the offer comes; once what is left of this rank's own rows takes less than such a
+                // fold, offering now makes the answer come about when this rank is done
+                double left = OwnTimeLeft(next, limit, factors, out double fullFold);
+                if (double.IsFinite(left) && left <= fullFold) Offer(factors, left);
+                return limit;
+            }
             var message = Doubles(comm.Receive(partner, ControlTag));
             if (message[0] != Done) throw new InvalidOperationException($"rank {comm.Rank}: expected the partner's offer, got message {message[0]}");
             (_partnerRowPace, _partnerFoldPace, _partnerPending) = (message[1], message[2], message[3]);
@@ -65,14 +75,18 @@ public static partial class StreamingLinearFit
         /// Offers the partner help once this rank's own rows are built (and before its last fold, whose time the offer carries:
         /// the partner may answer while this rank folds); not after answering the partner's offer.
         /// </summary>
-        public void Offer(RowClassFactors factors)
+        public void Offer(RowClassFactors factors) => Offer(factors, double.NaN);
+
+        /// <summary>The offer, saying that this rank is busy for <paramref name="left"/> more seconds (NaN: its last fold only).</summary>
+        private void Offer(RowClassFactors factors, double left)
         {
-            if (_answered || _offered) throw new InvalidOperationException("a rank offers help once, and not after it answered its partner's offer");
+            if (_answered) throw new InvalidOperationException("a rank that answered its partner's offer does not offer help");
+            if (_offered) return;
             _offered = true;
             double rowPace = rows.Pairs > 0 ? rows.RowWallSeconds / rows.Pairs : double.NaN;
             double foldPace = rows.RowCount > 0 ? rows.FoldWallSeconds / rows.RowCount : double.NaN;
-            double pendingFold = double.IsFinite(foldPace) ? foldPace * factors.BufferedRows : 0;
-            comm.Send(Bytes([Done, rowPace, foldPace, pendingFold]), partner, ControlTag);
+            double pending = double.IsFinite(left) ? left : double.IsFinite(foldPace) ? foldPace * factors.BufferedRows : 0;
+            comm.Send(Bytes([Done, rowPace, foldPace, pending]), partner, ControlTag);
         }
 
         /// <summary>
@@ -118,6 +132,30 @@ public static partial class StreamingLinearFit
             if (j < partnerEnd)
                 Detail = string.Create(CultureInfo.InvariantCulture,
                     $"rank {comm.Rank} built the rows of structures {j}..{partnerEnd - 1} of rank {partner}'s share (it was done with its own first)");
+        }
+
+        /// <summary>
+        /// The wall seconds this rank still needs for its own rows [next, limit) and its last fold, by its measured pace (NaN before
+        /// it has built and folded any), and in <paramref name="fullFold"/> those of the fold of a full buffer.
+        /// </summary>
+        private double OwnTimeLeft(int next, int limit, RowClassFactors factors, out double fullFold)
+        {
+            fullFold = 0;
+            if (rows.Pairs == 0 || rows.RowCount == 0 || rows.FoldWallSeconds <= 0) return double.NaN;
+            double rowPace = rows.RowWallSeconds / rows.Pairs, foldPace = rows.FoldWallSeconds / rows.RowCount;
+            int bufferRows = TsqrAccumulator.DefaultBufferRows(factors.Columns);
+            fullFold = foldPace * bufferRows;
+            double left = 0;
+            long tail = factors.BufferedRows;
+            for (int s = next; s < limit; s++)
+            {
+                var st = store.Structures[s];
+                if (st.Weight == 0) continue;
+                left += pairsOf[s] * rowPace + (1 + 3 * st.Count) * foldPace;
+                tail += 1 + 3 * st.Count;
+                if (left > fullFold) return left; // enough to know it is more
+            }
+            return left + foldPace * (tail % bufferRows);
         }
 
         /// <summary>

@@ -30,11 +30,23 @@ public interface ICommunicator
     /// <summary>Overwrites <paramref name="data"/> on every rank with its value on <paramref name="root"/> (the same length everywhere).</summary>
     void Broadcast(Span<byte> data, int root);
 
-    /// <summary>Sends <paramref name="data"/> (any length) to rank <paramref name="destination"/>, which must call <see cref="Receive"/> with this rank as source.</summary>
-    void Send(ReadOnlySpan<byte> data, int destination);
+    /// <summary>Sends <paramref name="data"/> (any length) to rank <paramref name="destination"/>, which must call <see cref="Receive(int)"/> with this rank as source.</summary>
+    void Send(ReadOnlySpan<byte> data, int destination) => Send(data, destination, 0);
 
-    /// <summary>The bytes rank <paramref name="source"/> sends with <see cref="Send"/> (point to point; blocks until they arrive).</summary>
-    byte[] Receive(int source);
+    /// <summary>The bytes rank <paramref name="source"/> sends with <see cref="Send(ReadOnlySpan{byte}, int)"/> (point to point; blocks until they arrive).</summary>
+    byte[] Receive(int source) => Receive(source, 0);
+
+    /// <summary>
+    /// Sends <paramref name="data"/> to rank <paramref name="destination"/> with message tag <paramref name="tag"/> (0 ... 32767):
+    /// messages of one tag between two ranks arrive in the order they were sent, and a receive of one tag never takes another's.
+    /// </summary>
+    void Send(ReadOnlySpan<byte> data, int destination, int tag);
+
+    /// <summary>The next message of tag <paramref name="tag"/> from rank <paramref name="source"/> (blocks until it arrives).</summary>
+    byte[] Receive(int source, int tag);
+
+    /// <summary>Whether a message of tag <paramref name="tag"/> from rank <paramref name="source"/> is waiting to be received (MPI_Iprobe); never blocks.</summary>
+    bool HasMessage(int source, int tag);
 
     /// <summary>
     /// Ends every rank of the run at once with <paramref name="exitCode"/> (after a failure on this rank, so that the

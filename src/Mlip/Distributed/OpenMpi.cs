@@ -26,6 +26,7 @@ public sealed unsafe class OpenMpi : ICommunicator
     private readonly delegate* unmanaged<void*, int, IntPtr, int, IntPtr, int> _bcast;
     private readonly delegate* unmanaged<void*, int, IntPtr, int, int, IntPtr, int> _send;
     private readonly delegate* unmanaged<void*, int, IntPtr, int, int, IntPtr, void*, int> _recv;
+    private readonly delegate* unmanaged<int, int, IntPtr, int*, void*, int> _iprobe;
     private readonly delegate* unmanaged<IntPtr, int, int> _abort;
     private readonly delegate* unmanaged<int> _finalize;
     private readonly delegate* unmanaged<int*, int> _finalized;
@@ -53,6 +54,7 @@ public sealed unsafe class OpenMpi : ICommunicator
         _bcast = (delegate* unmanaged<void*, int, IntPtr, int, IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Bcast");
         _send = (delegate* unmanaged<void*, int, IntPtr, int, int, IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Send");
         _recv = (delegate* unmanaged<void*, int, IntPtr, int, int, IntPtr, void*, int>)NativeLibrary.GetExport(lib, "MPI_Recv");
+        _iprobe = (delegate* unmanaged<int, int, IntPtr, int*, void*, int>)NativeLibrary.GetExport(lib, "MPI_Iprobe");
         _abort = (delegate* unmanaged<IntPtr, int, int>)NativeLibrary.GetExport(lib, "MPI_Abort");
         _finalize = (delegate* unmanaged<int>)NativeLibrary.GetExport(lib, "MPI_Finalize");
         _finalized = (delegate* unmanaged<int*, int>)NativeLibrary.GetExport(lib, "MPI_Finalized");
@@ -176,40 +178,49 @@ public sealed unsafe class OpenMpi : ICommunicator
             }
     }
 
-    /// <summary>MPI_Send of the length (8 bytes), then of the bytes in rounds of <see cref="MaxMessageBytes"/> (tag 0).</summary>
-    public void Send(ReadOnlySpan<byte> data, int destination)
+    /// <summary>MPI_Send of the length (8 bytes), then of the bytes in rounds of <see cref="MaxMessageBytes"/> (all with tag <paramref name="tag"/>).</summary>
+    public void Send(ReadOnlySpan<byte> data, int destination, int tag)
     {
         if ((uint)destination >= (uint)Size || destination == Rank) throw new ArgumentOutOfRangeException(nameof(destination), destination, $"rank {destination} is not another rank in 0..{Size - 1}");
         long length = data.Length;
         lock (_gate)
         {
-            Check(_send(&length, sizeof(long), _byte, destination, 0, _world), "MPI_Send");
+            Check(_send(&length, sizeof(long), _byte, destination, tag, _world), "MPI_Send");
             for (int offset = 0; offset < data.Length; offset += MaxMessageBytes)
             {
                 int m = Math.Min(MaxMessageBytes, data.Length - offset);
                 fixed (byte* p = data.Slice(offset, m))
-                    Check(_send(p, m, _byte, destination, 0, _world), "MPI_Send");
+                    Check(_send(p, m, _byte, destination, tag, _world), "MPI_Send");
             }
         }
     }
 
-    /// <summary>MPI_Recv of what <see cref="Send"/> sends (MPI_STATUS_IGNORE: a null pointer in Open MPI).</summary>
-    public byte[] Receive(int source)
+    /// <summary>MPI_Recv of what <see cref="Send"/> sends with the same tag (MPI_STATUS_IGNORE: a null pointer in Open MPI).</summary>
+    public byte[] Receive(int source, int tag)
     {
         if ((uint)source >= (uint)Size || source == Rank) throw new ArgumentOutOfRangeException(nameof(source), source, $"rank {source} is not another rank in 0..{Size - 1}");
         long length = 0;
         lock (_gate)
         {
-            Check(_recv(&length, sizeof(long), _byte, source, 0, _world, null), "MPI_Recv");
+            Check(_recv(&length, sizeof(long), _byte, source, tag, _world, null), "MPI_Recv");
             var data = new byte[length];
             for (int offset = 0; offset < data.Length; offset += MaxMessageBytes)
             {
                 int m = Math.Min(MaxMessageBytes, data.Length - offset);
                 fixed (byte* p = data.AsSpan(offset, m))
-                    Check(_recv(p, m, _byte, source, 0, _world, null), "MPI_Recv");
+                    Check(_recv(p, m, _byte, source, tag, _world, null), "MPI_Recv");
             }
             return data;
         }
+    }
+
+    /// <summary>MPI_Iprobe for a message of <paramref name="tag"/> from <paramref name="source"/> (the length that <see cref="Send"/> sends first).</summary>
+    public bool HasMessage(int source, int tag)
+    {
+        if ((uint)source >= (uint)Size || source == Rank) throw new ArgumentOutOfRangeException(nameof(source), source, $"rank {source} is not another rank in 0..{Size - 1}");
+        int flag = 0;
+        lock (_gate) Check(_iprobe(source, tag, _world, &flag, null), "MPI_Iprobe");
+        return flag != 0;
     }
 
     public void Abort(int exitCode)

@@ -18,11 +18,13 @@ public sealed class SingleProcess : ICommunicator
         if (root != 0) throw new ArgumentOutOfRangeException(nameof(root), root, "a single process has only rank 0");
     }
 
-    public void Send(ReadOnlySpan<byte> data, int destination) =>
+    public void Send(ReadOnlySpan<byte> data, int destination, int tag) =>
         throw new InvalidOperationException("a single process has no other rank to send to");
 
-    public byte[] Receive(int source) =>
+    public byte[] Receive(int source, int tag) =>
         throw new InvalidOperationException("a single process has no other rank to receive from");
+
+    public bool HasMessage(int source, int tag) => false;
 
     public void Abort(int exitCode) => Environment.Exit(exitCode);
 }

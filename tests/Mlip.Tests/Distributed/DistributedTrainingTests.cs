@@ -48,6 +48,7 @@ public class DistributedTrainingTests
     [InlineData("linear", 2, null)]
     [InlineData("quadratic", 2, null)]
     [InlineData("linear", 3, null)]
+    [InlineData("quadratic", 4, null)] // two pairs of ranks that may hand rows over (0-1, 2-3), then the tree merge
     [InlineData("quadratic", 2, "none")]
     [InlineData("linear", 3, "none")]
     public void Mpirun_train_gives_the_single_process_model_to_1e10(string kind, int ranks, string? store)

@@ -25,16 +25,10 @@ public static class ThreadRanks
     {
         public readonly int Size = size;
         public readonly Barrier Barrier = new(size);
-        public readonly BlockingCollection<byte[]>[,] Queues = NewQueues(size);
+        public readonly ConcurrentDictionary<(int From, int To, int Tag), BlockingCollection<byte[]>> Queues = new();
         public readonly byte[][] Slots = new byte[size][];
 
-        private static BlockingCollection<byte[]>[,] NewQueues(int size)
-        {
-            var q = new BlockingCollection<byte[]>[size, size];
-            for (int a = 0; a < size; a++)
-                for (int b = 0; b < size; b++) q[a, b] = [];
-            return q;
-        }
+        public BlockingCollection<byte[]> Queue(int from, int to, int tag) => Queues.GetOrAdd((from, to, tag), _ => []);
     }
 
     private sealed class ThreadRank(int rank, Shared shared) : ICommunicator
@@ -62,8 +56,9 @@ public static class ThreadRanks
             Barrier();
         }
 
-        public void Send(ReadOnlySpan<byte> data, int destination) => shared.Queues[rank, destination].Add(data.ToArray());
-        public byte[] Receive(int source) => shared.Queues[source, rank].Take();
+        public void Send(ReadOnlySpan<byte> data, int destination, int tag) => shared.Queue(rank, destination, tag).Add(data.ToArray());
+        public byte[] Receive(int source, int tag) => shared.Queue(source, rank, tag).Take();
+        public bool HasMessage(int source, int tag) => shared.Queue(source, rank, tag).Count > 0;
         public void Abort(int exitCode) => throw new InvalidOperationException($"rank {rank} aborted with {exitCode}");
     }
 }

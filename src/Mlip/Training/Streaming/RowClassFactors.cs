@@ -67,6 +67,9 @@ public sealed class RowClassFactors
         (_factors[(int)c] ?? throw new InvalidOperationException($"no factor for {c} rows")).AddRows(a, b, count);
     }
 
+    /// <summary>Rows of all classes added but not yet folded (<see cref="TsqrAccumulator.BufferedRows"/>).</summary>
+    public long BufferedRows => _factors.Sum(f => (long)(f?.BufferedRows ?? 0));
+
     /// <summary>Folds every factor's buffered rows into its triangle now.</summary>
     public void Flush()
     {
@@ -278,7 +281,10 @@ public sealed class RowClassFactors
         int p = Columns, w = p + 1;
         double kappa = m.Condition();
         LeastSquaresCore.CheckRank(kappa, m.AugmentedRows, p, j => Math.Abs(m.R[(long)j * p + j]) / m.Norms[j]);
-        var x = TorchLeastSquares.BackSubstitute(m.R, m.QtB, threads);
+        // back substitution in a fixed order of operations (O(p²), ~1 ms for p = 1596): libtorch's solve_triangular of the same R
+        // and Qᵀb gave different last bits in processes whose earlier allocations differed (an MPI rank that had folded rows
+        // another rank built against one that had not), which a model bit for bit the same from run to run cannot have
+        var x = BackSubstitute(m.R, m.QtB, p);
         double wrss = 0;
         foreach (var (weight, t) in m.Parts)
         {
@@ -295,6 +301,20 @@ public sealed class RowClassFactors
         for (int j = 0; j < p; j++) pen += ridge[j] * x[j] * x[j];
         return new FactoredSolution(x, wrss, pen, kappa,
             string.Create(CultureInfo.InvariantCulture, $"streamed TSQR ({Backend}) + structured QR merge of the {m.Parts.Count} class triangles and the ridge ({p} columns), back substitution; condition number estimated (Lanczos)"));
+    }
+
+    /// <summary>x with R x = c for the row-major p × p upper triangle R: x_i = (c_i − Σ_{j>i} R_ij x_j) / R_ii, each sum from j = i + 1 up.</summary>
+    internal static double[] BackSubstitute(double[] r, double[] c, int p)
+    {
+        var x = new double[p];
+        for (int i = p - 1; i >= 0; i--)
+        {
+            double s = c[i];
+            var row = r.AsSpan(i * p, p);
+            for (int j = i + 1; j < p; j++) s -= row[j] * x[j];
+            x[i] = s / row[i];
+        }
+        return x;
     }
 
     private string Backend => Classes.Count > 0 ? _factors[(int)Classes[0]]!.Backend.ToString().ToLowerInvariant() : "";

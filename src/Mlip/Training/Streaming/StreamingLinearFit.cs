@@ -29,6 +29,19 @@ public sealed record StreamingOptions
     /// the factors are merged along a tree (<see cref="Collectives.TreeMerge"/>), rank 0 writes the factor file and solves.
     /// </summary>
     public ICommunicator Communicator { get; init; } = SingleProcess.Instance;
+
+    /// <summary>
+    /// Under MPI, whether a rank that has built and folded its share of the rows builds the rows of its partner's (rank r xor 1)
+    /// last structures while the partner folds them (<see cref="StreamingLinearFit"/>, "RowHandover"); the factors are the same
+    /// bits either way. On by default; off with the environment variable <c>MLIP_MPI_HANDOVER=0</c> (to compare).
+    /// </summary>
+    public bool HandOverRows { get; init; } = Environment.GetEnvironmentVariable("MLIP_MPI_HANDOVER") != "0";
+
+    /// <summary>For tests: each rank's range of structures [Start, End) of the rows instead of the cost split (null: the cost split).</summary>
+    internal (int Start, int End)[]? RowRanges { get; init; }
+
+    /// <summary>For tests: the rank that waits for its partner's first message before its first rows, so that a handover surely happens (−1: none).</summary>
+    internal int AwaitPartnerOnRank { get; init; } = -1;
 }
 
 /// <summary>
@@ -118,7 +131,7 @@ public sealed record LinearFactorization(int Order, bool Normalize, int[] Elemen
 /// peak memory is O(p² + one chunk) whatever the size of the data (docs/scale.md). The factors are kept in the
 /// <see cref="DescriptorStore"/>; a second fit on the same data (another ridge, other loss weights) reads them back.
 /// </summary>
-public static class StreamingLinearFit
+public static partial class StreamingLinearFit
 {
     private const uint CheckpointMagic = 0x4B43534D; // "MSCK"
 
@@ -165,7 +178,8 @@ public static class StreamingLinearFit
 
         // the rows: one process takes the chunks in order; under MPI rank r takes a contiguous range of structures of about
         // 1/R of the estimated cost (RowShare), in pieces of at most one chunk
-        var (rowStart, rowEnd) = comm.Size == 1 ? (0, store.Structures.Count) : RowShare(store, comm);
+        var (rowStart, rowEnd, pairsOf) = comm.Size == 1 ? (0, store.Structures.Count, []) : RowShare(store, comm);
+        if (options.RowRanges is { } ranges) (rowStart, rowEnd) = ranges[comm.Rank];
         var pieces = Pieces(store, rowStart, rowEnd);
         if (comm.Size > 1)
         {
@@ -179,14 +193,35 @@ public static class StreamingLinearFit
         var rowsOfChunk = new ChunkRows(store, order, mean, scale, classes, options.Threads, cancel);
         var lastCheckpoint = Stopwatch.StartNew();
         var shareClock = Stopwatch.StartNew();
-        for (int c = firstPiece; c < pieces.Length; c++)
+        // two ranks of a pair (r, r xor 1) share the building of the rows once one of them is done with its own (RowHandover)
+        int partner = comm.Rank ^ 1;
+        var handover = comm.Size > 1 && options.HandOverRows && partner < comm.Size
+            ? new RowHandover(comm, partner, store, pairsOf, rowsOfChunk, rowEnd, options.AwaitPartnerOnRank == comm.Rank) : null;
+        int limit = rowEnd; // this rank builds the rows of [rowStart, limit) itself; [limit, rowEnd) once handed over
+        for (int c = firstPiece; c < pieces.Length && pieces[c].Start < limit; c++)
         {
             cancel.ThrowIfCancellationRequested();
-            rowsOfChunk.AddTo(factors, pieces[c].Start, pieces[c].End);
+            if (handover is null) rowsOfChunk.AddTo(factors, pieces[c].Start, pieces[c].End);
+            else
+            {
+                // in sub-pieces of a few structures, asking between them whether the partner is done (the same rows in the
+                // same order as one call: a TsqrAccumulator folds whenever its buffer is full, whatever the calls)
+                for (int s = pieces[c].Start; s < Math.Min(pieces[c].End, limit);)
+                {
+                    limit = handover.Poll(s, limit, factors);
+                    if (s >= limit) break;
+                    int e = RowHandover.SubPieceEnd(s, Math.Min(pieces[c].End, limit), options.Threads);
+                    rowsOfChunk.Build(s, e);
+                    limit = handover.Poll(e, limit, factors); // and before the fold (a full buffer's fold takes as long as a few structures)
+                    rowsOfChunk.Fold(factors);
+                    s = e;
+                }
+                LargeObjectGarbage.Collect(); // the piece's dead descriptor sets, as AddTo does once per chunk
+            }
             MemoryTrace.Mark(string.Create(CultureInfo.InvariantCulture, $"rows of structures {pieces[c].Start}..{pieces[c].End - 1}"));
             // one process counts structures; under MPI rank 0 its own share's (the others do the same at about the same pace)
-            progress?.Report(new WorkProgress(pieces[c].End - rowStart, rowEnd - rowStart, clock.Elapsed));
-            if (c + 1 < pieces.Length && lastCheckpoint.Elapsed.TotalSeconds >= options.CheckpointSeconds)
+            progress?.Report(new WorkProgress(Math.Min(pieces[c].End, limit) - rowStart, rowEnd - rowStart, clock.Elapsed));
+            if (c + 1 < pieces.Length && pieces[c].End <= limit && lastCheckpoint.Elapsed.TotalSeconds >= options.CheckpointSeconds)
             {
                 WriteCheckpoint(checkpoint, c + 1, factors);
                 lastCheckpoint.Restart();
@@ -195,6 +230,24 @@ public static class StreamingLinearFit
         timing.Note(string.Create(CultureInfo.InvariantCulture,
             $"of which descriptors and rows {rowsOfChunk.RowSeconds:F2} s CPU, TSQR folds {rowsOfChunk.FoldSeconds:F2} s CPU ({rowsOfChunk.Pairs} pairs, {rowsOfChunk.RowCount} rows)"));
         timing.Mark("rows and QR of the rank's structures");
+        if (handover is not null)
+        {
+            // either this rank handed [limit, rowEnd) to its partner and folds the rows it sends, or it folds its last rows, offers
+            // its partner help and builds the rows it is handed
+            if (!handover.Answered)
+            {
+                handover.Offer(factors); // before the last fold, saying how long that will take, so the partner may answer meanwhile
+                factors.Flush();
+                timing.Mark("last fold of the rank's rows");
+            }
+            handover.Finish(factors, limit, Pieces);
+            if (handover.Detail is { } detail)
+            {
+                timing.Note(detail);
+                if (comm.IsRoot) log.WriteLine("mpi: " + detail);
+            }
+            timing.Mark(handover.Answered ? "fold of the rows the partner built" : "offer of help to the partner, rows built for it");
+        }
         bool anyCheckpoint = false;
         if (comm.Size > 1)
         {
@@ -305,7 +358,7 @@ public static class StreamingLinearFit
     /// share of the structures each (neighbour lists only, no descriptor), gather them, and every rank cuts the same
     /// <see cref="CostShare"/>.
     /// </summary>
-    private static (int Start, int End) RowShare(DescriptorStore store, ICommunicator comm)
+    private static (int Start, int End, double[] Pairs) RowShare(DescriptorStore store, ICommunicator comm)
     {
         var structures = store.Structures;
         var (a, b) = comm.Share(structures.Count);
@@ -313,7 +366,8 @@ public static class StreamingLinearFit
         for (int s = a; s < b; s++)
             pairs[s - a] = structures[s].Weight == 0 ? 0 : NeighborList.Build(structures[s], store.Descriptor.Cutoff).PairCount;
         var all = comm.AllgatherVariable(pairs).SelectMany(p => p).ToArray();
-        return CostShare(structures, all, comm.Rank, comm.Size);
+        var (start, end) = CostShare(structures, all, comm.Rank, comm.Size);
+        return (start, end, all);
     }
 
     /// <summary>
@@ -408,8 +462,36 @@ public static class StreamingLinearFit
         /// <summary>See <see cref="Pairs"/>.</summary>
         public long RowCount { get; private set; }
 
+        /// <summary>Wall seconds of <see cref="RowSeconds"/> and <see cref="FoldSeconds"/> (the pace a handover is planned by).</summary>
+        public double RowWallSeconds { get; private set; }
+
+        /// <summary>See <see cref="RowWallSeconds"/>.</summary>
+        public double FoldWallSeconds { get; private set; }
+
+        private int _nE, _nF, _nS;
+        private long _pairs;
+
+        /// <summary>The rows (row-major, classes one after another: energy, force, stress) of the last <see cref="Build"/>.</summary>
+        public ReadOnlySpan<double> A => _a.AsSpan(0, (_nE + _nF + _nS) * Columns);
+
+        /// <summary>The right-hand sides of <see cref="A"/>.</summary>
+        public ReadOnlySpan<double> B => _b.AsSpan(0, _nE + _nF + _nS);
+
+        /// <summary>Rows of each class and pairs of the last <see cref="Build"/>.</summary>
+        public (int Energy, int Force, int Stress, long Pairs) Counts => (_nE, _nF, _nS, _pairs);
+
+        private int Columns => store.Elements.Length * _per;
+
         /// <summary>Adds the rows of the structures [start, end) (at most one chunk: the row buffer is sized by the largest so far).</summary>
         public void AddTo(RowClassFactors factors, int start, int end)
+        {
+            Build(start, end);
+            Fold(factors);
+            LargeObjectGarbage.Collect(); // the chunk's dead descriptor sets, large objects (docs/scale.md, "Memory")
+        }
+
+        /// <summary>Builds the rows of the structures [start, end) (at most one chunk) into the row buffer (<see cref="A"/>, <see cref="B"/>).</summary>
+        public void Build(int start, int end)
         {
             int k = _k, per = _per, cols = store.Elements.Length * per;
             int[] elements = store.Elements;
@@ -431,6 +513,7 @@ public static class StreamingLinearFit
             else { _a.AsSpan(0, rows * cols).Clear(); _b.AsSpan(0, rows).Clear(); }
             var a = _a; var b = _b;
             var cpu0 = PhaseTimes.Cpu();
+            long wall0 = Stopwatch.GetTimestamp();
             long pairs = 0;
             var po = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads), CancellationToken = cancel };
             // a structure's descriptor gets the threads the loop over structures leaves over: threads = 1 is one core in all (without
@@ -446,15 +529,27 @@ public static class StreamingLinearFit
                 Interlocked.Add(ref pairs, d.Neighbors.PairCount);
                 return scratch;
             }, _ => { }));
-            var cpu1 = PhaseTimes.Cpu();
-            factors.AddRows(RowClass.Energy, a.AsSpan(0, nE * cols), b.AsSpan(0, nE), nE);
-            factors.AddRows(RowClass.Force, a.AsSpan(nE * cols, nF * cols), b.AsSpan(nE, nF), nF);
-            factors.AddRows(RowClass.Stress, a.AsSpan((nE + nF) * cols, nS * cols), b.AsSpan(nE + nF, nS), nS);
-            LargeObjectGarbage.Collect(); // the chunk's dead descriptor sets, large objects (docs/scale.md, "Memory")
-            RowSeconds += (cpu1 - cpu0).TotalSeconds;
-            FoldSeconds += (PhaseTimes.Cpu() - cpu1).TotalSeconds;
+            (_nE, _nF, _nS, _pairs) = (nE, nF, nS, pairs);
+            RowSeconds += (PhaseTimes.Cpu() - cpu0).TotalSeconds;
+            RowWallSeconds += Stopwatch.GetElapsedTime(wall0).TotalSeconds;
+        }
+
+        /// <summary>Folds the rows of the last <see cref="Build"/> into <paramref name="factors"/>.</summary>
+        public void Fold(RowClassFactors factors) => Fold(factors, _nE, _nF, _nS, _pairs, A, B);
+
+        /// <summary>Folds rows built elsewhere (another rank's <see cref="Build"/>: <paramref name="a"/>, <paramref name="b"/>, the classes' row counts) into <paramref name="factors"/>.</summary>
+        public void Fold(RowClassFactors factors, int nE, int nF, int nS, long pairs, ReadOnlySpan<double> a, ReadOnlySpan<double> b)
+        {
+            int cols = Columns;
+            var cpu0 = PhaseTimes.Cpu();
+            long wall0 = Stopwatch.GetTimestamp();
+            factors.AddRows(RowClass.Energy, a[..(nE * cols)], b[..nE], nE);
+            factors.AddRows(RowClass.Force, a.Slice(nE * cols, nF * cols), b.Slice(nE, nF), nF);
+            factors.AddRows(RowClass.Stress, a.Slice((nE + nF) * cols, nS * cols), b.Slice(nE + nF, nS), nS);
+            FoldSeconds += (PhaseTimes.Cpu() - cpu0).TotalSeconds;
+            FoldWallSeconds += Stopwatch.GetElapsedTime(wall0).TotalSeconds;
             Pairs += pairs;
-            RowCount += rows;
+            RowCount += nE + nF + nS;
         }
     }
 

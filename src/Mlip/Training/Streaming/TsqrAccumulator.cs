@@ -123,6 +123,9 @@ public sealed class TsqrAccumulator
     /// <summary>Rows added so far (merged accumulators' rows included).</summary>
     public long Rows { get; private set; }
 
+    /// <summary>Rows added but not yet folded into the triangle (the next <see cref="Flush"/> folds them).</summary>
+    public int BufferedRows => _buffered;
+
     /// <summary>
     /// Adds <paramref name="count"/> rows: <paramref name="a"/> row-major (count × p, already weighted) and their
     /// targets <paramref name="b"/> (count values, weighted alike).

@@ -25,6 +25,9 @@ public static class JitWarmUp
     /// <summary>What went wrong on a warm-up thread, if anything (a name that <see cref="Resolve"/> refuses); the kernels are then compiled at their first call as usual.</summary>
     public static Exception? Failure { get; private set; }
 
+    /// <summary>Whether the last warm-up thread ran as a background thread (one that does not keep the process alive), as it saw itself; for the tests, which cannot ask a thread that has already ended.</summary>
+    internal static bool LastRanInBackground { get; private set; }
+
     /// <summary>
     /// Compiles <paramref name="methods"/> of <paramref name="type"/> (<see cref="Resolve"/>) on a background thread when more than
     /// one core is available; the thread, or null where nothing was started (one core, or already started). The names are looked
@@ -37,6 +40,7 @@ public static class JitWarmUp
             if (!Started.Add(type)) return null;
         var thread = new Thread(() =>
         {
+            LastRanInBackground = Thread.CurrentThread.IsBackground;
             try
             {
                 foreach (var m in Resolve(type, methods)) RuntimeHelpers.PrepareMethod(m.MethodHandle);

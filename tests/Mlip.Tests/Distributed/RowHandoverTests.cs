@@ -19,8 +19,7 @@ namespace Mlip.Tests.Distributed;
 [Collection(LibtorchCollection.Name), LibtorchThreads]
 public class RowHandoverTests(ITestOutputHelper output)
 {
-    private static List<Structure> Si(int step) =>
-        [.. StructureIO.ReadAll([TestPaths.Shared("mlearn", "Si", "training.json")], null, ValidationOptions.Default).Where((_, i) => i % step == 0)];
+    private static List<Structure> Si(int step) => MlearnSi.Every(step);
 
     private static readonly DescriptorSpec Spec = new("so4", new Dictionary<string, string> { ["twojmax"] = "4", ["rcutfac"] = "4.9" });
     private static readonly RowClass[] Classes = [RowClass.Energy, RowClass.Force];

@@ -77,16 +77,7 @@ public class PinnStageOneTests
         Assert.Equal(plain.LossAndGradient(x, gp, 2), weighed.LossAndGradient(x, g, 2), 14);
         // the weighed stage-1 gradient equals finite differences
         lw = weighed.LossAndGradient(x, g, 1);
-        for (int q = 0; q < 8; q++)
-        {
-            double h = 1e-6 * Math.Max(1, Math.Abs(x[q])), keep = x[q];
-            var tmp = new double[x.Length];
-            x[q] = keep + h; double lplus = weighed.LossAndGradient(x, tmp, 1);
-            x[q] = keep - h; double lminus = weighed.LossAndGradient(x, tmp, 1);
-            x[q] = keep;
-            double fd = (lplus - lminus) / (2 * h);
-            Assert.True(Math.Abs(fd - g[q]) <= 1e-5 * Math.Max(Math.Abs(fd), 1e-3 * lw), $"parameter {q}: gradient {g[q]} vs finite difference {fd}");
-        }
+        AssertGradientIsFiniteDifferences((p, tmp) => weighed.LossAndGradient(p, tmp, 1), x, g, lw, Enumerable.Range(0, 8));
     }
 
     [Fact]
@@ -142,16 +133,22 @@ public class PinnStageOneTests
         Assert.True(Math.Abs(term - managed) <= 1e-8 * managed, $"torch term {term} vs managed {managed}");
 
         double loss = t.LossAndGradient(x, g, 2);
-        foreach (int q in new[] { 8, 20, x.Length - 9, x.Length - 1 })
+        AssertGradientIsFiniteDifferences((p, tmp) => t.LossAndGradient(p, tmp, 2), x, g, loss, [8, 20, x.Length - 9, x.Length - 1]);
+        Assert.Throws<MlipException>(() => new PinnTrainer(set, Options with { ResponsePenalty = -1 }, d));
+    }
+
+    /// <summary>Central differences of <paramref name="lossOf"/> at <paramref name="x"/> along the parameters <paramref name="qs"/> equal the gradient <paramref name="g"/> (relative 1e-5; x is restored).</summary>
+    private static void AssertGradientIsFiniteDifferences(Func<double[], double[], double> lossOf, double[] x, double[] g, double loss, IEnumerable<int> qs)
+    {
+        var tmp = new double[x.Length];
+        foreach (int q in qs)
         {
             double h = 1e-6 * Math.Max(1, Math.Abs(x[q])), keep = x[q];
-            var tmp = new double[x.Length];
-            x[q] = keep + h; double lp = t.LossAndGradient(x, tmp, 2);
-            x[q] = keep - h; double lm = t.LossAndGradient(x, tmp, 2);
+            x[q] = keep + h; double lp = lossOf(x, tmp);
+            x[q] = keep - h; double lm = lossOf(x, tmp);
             x[q] = keep;
             double fd = (lp - lm) / (2 * h);
             Assert.True(Math.Abs(fd - g[q]) <= 1e-5 * Math.Max(Math.Abs(fd), 1e-3 * loss), $"parameter {q}: gradient {g[q]} vs finite difference {fd}");
         }
-        Assert.Throws<MlipException>(() => new PinnTrainer(set, Options with { ResponsePenalty = -1 }, d));
     }
 }

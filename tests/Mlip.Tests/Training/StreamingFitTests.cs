@@ -20,8 +20,7 @@ namespace Mlip.Tests.Training;
 public class StreamingFitTests(ITestOutputHelper output)
 {
     /// <summary>A spread subset of the mlearn Si training set (every <paramref name="step"/>-th structure).</summary>
-    private static List<Structure> Si(int step) =>
-        [.. StructureIO.ReadAll([TestPaths.Shared("mlearn", "Si", "training.json")], null, ValidationOptions.Default).Where((_, i) => i % step == 0)];
+    private static List<Structure> Si(int step) => MlearnSi.Every(step);
 
     private static double RelativeDifference(PolynomialModel a, PolynomialModel b)
     {

@@ -105,16 +105,6 @@ public sealed class TorchLeastSquares : ILeastSquaresSolver
         return Condition(tensor(r, new long[] { n, n }, ScalarType.Float64) / tensor(columnNorms, ScalarType.Float64));
     }
 
-    /// <summary>x = R⁻¹ c for an upper-triangular <paramref name="r"/> (row-major n × n).</summary>
-    internal static double[] BackSubstitute(double[] r, double[] c, int threads)
-    {
-        int n = c.Length;
-        TorchRuntime.SetThreads(Math.Max(1, threads));
-        using var scope = NewDisposeScope();
-        var x = linalg.solve_triangular(tensor(r, new long[] { n, n }, ScalarType.Float64), tensor(c, new long[] { n, 1 }, ScalarType.Float64), upper: true);
-        return x.data<double>().ToArray();
-    }
-
     private static bool TryNormalEquations(LeastSquaresProblem p, Tensor a, Tensor b, int keptRows, int[] penalised,
         Tensor scale, out double[] x, out double condition)
     {

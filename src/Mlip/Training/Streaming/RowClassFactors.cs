@@ -183,7 +183,7 @@ public sealed class RowClassFactors
         ArgumentNullException.ThrowIfNull(solver);
         if (ridge.Length != Columns) throw new ArgumentException($"{ridge.Length} ridge terms for {Columns} columns", nameof(ridge));
         int p = Columns;
-        if (solver is TorchLeastSquares { Method: LeastSquaresMethod.Qr } torchQr) return SolveMerged(Merged(loss, ridge, torchQr.Threads), ridge, torchQr.Threads);
+        if (solver is TorchLeastSquares { Method: LeastSquaresMethod.Qr } torchQr) return SolveMerged(Merged(loss, ridge, torchQr.Threads), ridge);
         var used = UsedClasses(loss);
         var a = new double[(long)used.Count * p * p];
         var b = new double[used.Count * p];
@@ -276,7 +276,7 @@ public sealed class RowClassFactors
     /// <see cref="MergedProblem.Condition"/>), R x = Qᵀb by back substitution, the weighted residual
     /// Σ_c w_c (||R_c x − Qᵀb_c||² + rss_c) as the dense path computes it, and the penalty.
     /// </summary>
-    internal FactoredSolution SolveMerged(MergedProblem m, double[] ridge, int threads)
+    internal FactoredSolution SolveMerged(MergedProblem m, double[] ridge)
     {
         int p = Columns, w = p + 1;
         double kappa = m.Condition();

@@ -10,9 +10,11 @@ public static partial class StreamingLinearFit
     /// Two ranks of an MPI run (r and r xor 1) sharing the building of their rows once one of them is done with its own share.
     /// The rank that finishes first (the helper) offers help, once what is left of its own rows takes less than the fold of a
     /// full buffer (the partner may be in such a fold when the offer comes), saying how long it is still busy; its partner (the owner), which asks between
-    /// sub-pieces of a few structures, hands it the tail [j, end) of its share, chosen from both ranks' measured pace so that
-    /// both finish together; the helper builds those structures' rows (descriptors, derivative blocks, rows: about half the
-    /// work of a structure) and sends them, and the owner folds them after its own, in the order it would have built them.
+    /// sub-pieces of a few structures, hands it the tail [j, end) of its share that makes it end soonest by both ranks' measured
+    /// paces (<see cref="HandoverPlan"/>: the owner folds a handed-over piece only once the helper has built it; nothing when the
+    /// saving is small); the helper builds those structures' rows (descriptors, derivative blocks, rows: about half the work of a
+    /// structure) piece by piece, ahead of the owner's requests, and sends them when asked, and the owner folds them after its
+    /// own, in the order it would have built them.
     /// So the owner's factors hold the same rows in the same order and the same fold boundaries (a <see cref="TsqrAccumulator"/>
     /// folds whenever its buffer is full, whatever the calls), whoever built them: the factors, and so the model, are the same
     /// bits whatever j is, that is whatever the cores' speeds and the timing (a row is the same bits on either rank: the same
@@ -24,11 +26,13 @@ public static partial class StreamingLinearFit
     /// Messages (tag <see cref="ControlTag"/>, a few doubles): each rank sends its partner exactly one of Done [1, s/pair, s/row,
     /// s still busy] (its offer: its own rows are nearly or wholly built, the seconds it still needs for them and its last fold)
     /// or HandOver [2, j, end] (the answer to the partner's Done; j = end: nothing to hand over); both may send Done at once,
-    /// then neither helps. After a HandOver the owner sends Ready [3] for each
-    /// piece of [j, end) when it is about to fold it, and the helper answers with the piece's row counts and right-hand sides,
-    /// then its rows (tag <see cref="RowsTag"/>). Waits poll with a 1 ms sleep (a blocking MPI call would spin on the core).
+    /// then neither helps. After a HandOver the owner sends Ready [3] for each piece of [j, end) (a sub-piece of one structure
+    /// with one thread) when it is about to fold it, and the helper answers with the piece's row counts and right-hand sides,
+    /// then its rows (tag <see cref="RowsTag"/>): it builds the pieces ahead, keeping at most one TSQR buffer of rows, so the
+    /// owner finds them ready, and sends only when asked (a large blocking send would spin until the owner receives). Waits poll
+    /// with a 1 ms sleep (a blocking MPI call would spin on the core).
     /// </remarks>
-    private sealed class RowHandover(ICommunicator comm, int partner, DescriptorStore store, double[] pairsOf, ChunkRows rows, int end, bool awaitPartner)
+    private sealed class RowHandover(ICommunicator comm, int partner, DescriptorStore store, double[] pairsOf, ChunkRows rows, int end, int threads, bool awaitPartner)
     {
         private const int ControlTag = 11, RowsTag = 12;
         private const double Done = 1, HandOver = 2, Ready = 3;
@@ -93,11 +97,11 @@ public static partial class StreamingLinearFit
         /// After this rank's own rows up to <paramref name="limit"/>: folds the rows of [limit, end) that the partner builds, or, when
         /// nothing was handed over, folds its buffered rows, offers help and builds the rows the partner hands it.
         /// </summary>
-        public void Finish(RowClassFactors factors, int limit, Func<DescriptorStore, int, int, (int Start, int End)[]> pieces)
+        public void Finish(RowClassFactors factors, int limit)
         {
             if (_answered)
             {
-                foreach (var (a, b) in pieces(store, limit, end))
+                foreach (var (a, b) in Parts(limit, end))
                 {
                     comm.Send(Bytes([Ready]), partner, ControlTag);
                     var head = Doubles(Wait(RowsTag));
@@ -116,23 +120,57 @@ public static partial class StreamingLinearFit
             if (answer[0] == Done) return; // both were done at once
             if (answer[0] != HandOver) throw new InvalidOperationException($"rank {comm.Rank}: expected the partner's answer, got message {answer[0]}");
             int j = (int)answer[1], partnerEnd = (int)answer[2];
-            foreach (var (a, b) in pieces(store, j, partnerEnd))
+            // the pieces are built ahead of the partner's requests (it asks for each when it is about to fold it, once its own rows
+            // are folded), kept here until asked for: at most BudgetRows rows, which the partner's cut respects
+            var built = new Queue<(double[] Head, double[] Rows)>();
+            long queued = 0, budget = BudgetRows(factors);
+            foreach (var (a, b) in Parts(j, partnerEnd))
             {
                 rows.Build(a, b);
                 var (nE, nF, nS, pairs) = rows.Counts;
                 var head = new double[4 + rows.B.Length];
                 (head[0], head[1], head[2], head[3]) = (nE, nF, nS, pairs);
                 rows.B.CopyTo(head.AsSpan(4));
-                var ready = Doubles(Wait(ControlTag));
-                if (ready[0] != Ready) throw new InvalidOperationException($"rank {comm.Rank}: expected the partner's request for rows, got message {ready[0]}");
-                comm.Send(Bytes(head), partner, RowsTag);
-                comm.Send(MemoryMarshal.AsBytes(rows.A), partner, RowsTag);
+                while (built.Count > 0 && comm.HasMessage(partner, ControlTag)) queued -= SendPiece(built.Dequeue());
+                if (built.Count == 0 && comm.HasMessage(partner, ControlTag)) SendPiece((head, null)); // asked for already: no copy
+                else
+                {
+                    built.Enqueue((head, rows.A.ToArray()));
+                    queued += head.Length - 4;
+                    while (queued > budget) queued -= SendPiece(built.Dequeue());
+                }
             }
+            while (built.Count > 0) SendPiece(built.Dequeue());
             LargeObjectGarbage.Collect();
             if (j < partnerEnd)
                 Detail = string.Create(CultureInfo.InvariantCulture,
                     $"rank {comm.Rank} built the rows of structures {j}..{partnerEnd - 1} of rank {partner}'s share (it was done with its own first)");
         }
+
+        /// <summary>Sends a built piece (null rows: the row buffer's) once the partner asks for it; returns its row count.</summary>
+        private long SendPiece((double[] Head, double[]? Rows) piece)
+        {
+            var ready = Doubles(Wait(ControlTag));
+            if (ready[0] != Ready) throw new InvalidOperationException($"rank {comm.Rank}: expected the partner's request for rows, got message {ready[0]}");
+            comm.Send(Bytes(piece.Head), partner, RowsTag);
+            comm.Send(piece.Rows is null ? MemoryMarshal.AsBytes(rows.A) : MemoryMarshal.AsBytes(piece.Rows.AsSpan()), partner, RowsTag);
+            return piece.Head.Length - 4;
+        }
+
+        /// <summary>
+        /// The pieces [start, stop) is handed over in: the store's chunks cut into sub-pieces (<see cref="SubPieceEnd"/>), so that the
+        /// owner folds one while the helper builds the next. Both ranks cut the same way.
+        /// </summary>
+        private List<(int Start, int End)> Parts(int start, int stop)
+        {
+            var parts = new List<(int, int)>();
+            foreach (var (a, b) in Pieces(store, start, stop))
+                for (int s = a; s < b; s = SubPieceEnd(s, b, threads)) parts.Add((s, SubPieceEnd(s, b, threads)));
+            return parts;
+        }
+
+        /// <summary>The most rows the helper keeps built ahead of the owner's requests: one buffer of a TSQR accumulator.</summary>
+        private static long BudgetRows(RowClassFactors factors) => TsqrAccumulator.DefaultBufferRows(factors.Columns);
 
         /// <summary>
         /// The wall seconds this rank still needs for its own rows [next, limit) and its last fold, by its measured pace (NaN before
@@ -159,9 +197,9 @@ public static partial class StreamingLinearFit
         }
 
         /// <summary>
-        /// Where to cut [next, limit): this rank builds and folds [next, j) and folds [j, limit); the partner builds [j, limit).
-        /// The j that makes both end soonest by the measured paces (wall seconds per pair for building, per row for folding; a
-        /// rank that has measured none takes the other's), the structures' pairs and rows.
+        /// Where to cut [next, limit): this rank builds and folds [next, j) and folds [j, limit); the partner builds [j, limit)
+        /// (<see cref="HandoverPlan.Cut"/>, by the measured paces: wall seconds per pair for building, per row for folding; a rank that has
+        /// measured none takes the other's).
         /// </summary>
         private int Split(int next, int limit, RowClassFactors factors)
         {
@@ -171,34 +209,28 @@ public static partial class StreamingLinearFit
             if (!double.IsFinite(rowPace) || rowPace <= 0) rowPace = partnerRow;
             if (!double.IsFinite(foldPace) || foldPace <= 0) foldPace = double.IsFinite(_partnerFoldPace) && _partnerFoldPace > 0 ? _partnerFoldPace : 0;
             if (!double.IsFinite(rowPace) || rowPace <= 0) return (next + limit) / 2; // neither has built any rows: half the structures
-            // own(j) = Σ_[next, j) (build + fold) + Σ_[j, limit) fold; partner(j) = Σ_[j, limit) build: own grows with j, partner falls
             int n = limit - next;
             var build = new double[n];
             var fold = new double[n];
+            var rowsOf = new long[n];
             for (int s = next; s < limit; s++)
             {
                 var st = store.Structures[s];
-                build[s - next] = st.Weight == 0 ? 0 : pairsOf[s] * rowPace;
-                fold[s - next] = st.Weight == 0 ? 0 : (1 + 3 * st.Count) * foldPace;
+                if (st.Weight == 0) continue;
+                build[s - next] = pairsOf[s] * rowPace;
+                rowsOf[s - next] = 1 + 3 * st.Count;
+                fold[s - next] = rowsOf[s - next] * foldPace;
             }
-            // the partner starts once its own last fold is done; this rank ends with the last fold of its buffered rows, which it
-            // does after the partner's rows are folded (its buffer holds the rows beyond the last full one)
-            long tail = factors.BufferedRows;
-            for (int s = next; s < limit; s++) tail += store.Structures[s].Weight == 0 ? 0 : 1 + 3 * store.Structures[s].Count;
-            int bufferRows = TsqrAccumulator.DefaultBufferRows(factors.Columns);
-            double partnerBuild = (double.IsFinite(_partnerPending) ? _partnerPending : 0) + build.Sum() * partnerRow / rowPace;
-            double own = fold.Sum() + foldPace * (tail % bufferRows);
-            int best = next;
-            double bestTime = Math.Max(own, partnerBuild);
-            for (int j = next + 1; j <= limit; j++)
-            {
-                own += build[j - 1 - next];
-                partnerBuild -= build[j - 1 - next] * partnerRow / rowPace;
-                double t = Math.Max(own, partnerBuild);
-                if (t < bestTime) (best, bestTime) = (j, t);
-            }
-            return best;
+            var plan = new HandoverPlan(build, fold, rowsOf, double.IsFinite(_partnerPending) ? _partnerPending : 0, partnerRow / rowPace,
+                foldPace, factors.BufferedRows, TsqrAccumulator.DefaultBufferRows(factors.Columns), BudgetRows(factors));
+            return next + plan.Cut(MinimumGain);
         }
+
+        /// <summary>
+        /// The least predicted saving, as a fraction of this rank's remaining time without a handover, for which it hands over:
+        /// the paces are measured on shared cores and vary by ±10 % between pieces, and a handover costs messages and copies.
+        /// </summary>
+        private const double MinimumGain = 0.1;
 
         private byte[] Wait(int tag)
         {

@@ -198,7 +198,7 @@ public static partial class StreamingLinearFit
         // two ranks of a pair (r, r xor 1) share the building of the rows once one of them is done with its own (RowHandover)
         int partner = comm.Rank ^ 1;
         var handover = comm.Size > 1 && options.HandOverRows && partner < comm.Size
-            ? new RowHandover(comm, partner, store, pairsOf, rowsOfChunk, rowEnd, options.AwaitPartnerOnRank == comm.Rank) : null;
+            ? new RowHandover(comm, partner, store, pairsOf, rowsOfChunk, rowEnd, options.Threads, options.AwaitPartnerOnRank == comm.Rank) : null;
         int limit = rowEnd; // this rank builds the rows of [rowStart, limit) itself; [limit, rowEnd) once handed over
         for (int c = firstPiece; c < pieces.Length && pieces[c].Start < limit; c++)
         {
@@ -242,7 +242,7 @@ public static partial class StreamingLinearFit
                 factors.Flush();
                 timing.Mark("last fold of the rank's rows");
             }
-            handover.Finish(factors, limit, Pieces);
+            handover.Finish(factors, limit);
             if (handover.Detail is { } detail)
             {
                 timing.Note(detail);

@@ -6,13 +6,13 @@ using System.Text.Json.Nodes;
 namespace Mlip.Bench;
 
 /// <summary>
-/// <c>mpi [--ranks N] [--config PATH] [--in-memory] [--replicas K] [--phases] [--copies] [--handover]</c>: the speed-up of <c>mpirun -n N mlip train</c> (N ranks × 1 thread) over one
+/// <c>mpi [--ranks N] [--config PATH] [--in-memory] [--replicas K] [--phases] [--copies] [--no-handover]</c>: the speed-up of <c>mpirun -n N mlip train</c> (N ranks × 1 thread) over one
 /// process × 1 thread on the same config (default: the quadratic SO(4) 2J=8 fit of examples/si-quadratic-qsnap.yaml on
 /// the mlearn Si training set, or with --replicas K that set repeated K times; its test set left out; each run with a fresh descriptor store, or with --in-memory none), the wall time of each, the largest resident memory of a
 /// process (getrusage of the children; the N-rank run goes first, since that figure only grows), and the largest difference between the two models' numbers.
 /// Both runs use the CLI built in src/Mlip.Cli/bin/Release (./mlip builds it); run on a quiet machine. <c>--phases</c> prints every
 /// process's phase lines (MLIP_PHASE_TIMES=1: wall and CPU of each phase, rank by rank); <c>--copies</c> measures the ceiling
-/// instead (<see cref="Copies"/>); <c>--handover</c> runs the ranks with MLIP_MPI_HANDOVER=1 (a rank done with its share builds rows for its partner; off by default).
+/// instead (<see cref="Copies"/>); <c>--no-handover</c> runs the ranks with MLIP_MPI_HANDOVER=0 (without the rows' handover, on by default: a rank done with its share builds rows for its partner).
 /// <c>--fit FIT.yaml</c> times <c>mlip fit TRAIN --config FIT.yaml</c> instead (the automatic search; its config sets the search and
 /// <c>threads</c>), on the same training set, and compares the chosen candidates and models.
 /// </summary>
@@ -56,7 +56,7 @@ public static class MpiBenchmark
         bool phases = args.Contains("--phases");
 
         // the ranks first: RUSAGE_CHILDREN keeps the largest so far, and one process needs more than one of N ranks
-        var (tn, rssn, cn) = Time("mpirun", ["--oversubscribe", "-n", ranks.ToString(CultureInfo.InvariantCulture), cli, "train", many], ranks, phases, args.Contains("--handover"));
+        var (tn, rssn, cn) = Time("mpirun", ["--oversubscribe", "-n", ranks.ToString(CultureInfo.InvariantCulture), cli, "train", many], ranks, phases, !args.Contains("--no-handover"));
         var (t1, rss1, c1) = Time(cli, ["train", one], null, phases);
         double diff = MaxRelativeDifference(Path.Combine(dir, "one", "model.json"), Path.Combine(dir, "many", "model.json"));
         var m1 = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "one", "metrics.json")))!;
@@ -151,12 +151,12 @@ public static class MpiBenchmark
             $"{copies} copies at once: {walls.Max():F1} s wall, {cn:F1} s CPU in all ({cn / (copies * c1):F2} x the CPU of {copies} lone runs); ceiling of the {copies}-rank speed-up: {copies * t1 / walls.Max():F2}x"));
     }
 
-    private static (double Seconds, long PeakRss, double CpuSeconds) Time(string exe, string[] args, int? ranks, bool phases = false, bool handover = false)
+    private static (double Seconds, long PeakRss, double CpuSeconds) Time(string exe, string[] args, int? ranks, bool phases = false, bool handover = true)
     {
         double cpuBefore = CpuOfChildren();
         var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
         if (phases) psi.Environment["MLIP_PHASE_TIMES"] = "1";
-        if (handover) psi.Environment["MLIP_MPI_HANDOVER"] = "1"; // the rows handover on (off by default: docs/scale.md)
+        if (!handover) psi.Environment["MLIP_MPI_HANDOVER"] = "0"; // the rows' handover off (on by default: docs/scale.md)
         foreach (var a in args) psi.ArgumentList.Add(a);
         if (ranks is not null)
         {

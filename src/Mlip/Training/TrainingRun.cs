@@ -72,7 +72,7 @@ public static class TrainingRun
         }
         var store = streams
             ? DescriptorStore.Open(config.Store!, spec, descriptor, train, config.StoreChunkAtoms) : null;
-        EstimateMemory(config, kind, settings, descriptor, mine, derivatives, store, log);
+        EstimateMemory(config, kind, settings, descriptor, mine, derivatives, store, log, partner: comm.Size > 1 && (comm.Rank ^ 1) < comm.Size);
         startup.Mark("descriptor, store opened, memory estimate");
         var set = kind.NeedsTrainingSet && store is null
             ? TrainingSet.Compute(descriptor, mine, derivatives, config.Threads, progress, kind.NeighborCutoff(settings, descriptor)) : null;
@@ -167,7 +167,8 @@ public static class TrainingRun
         return FitEstimate.Pinn(descriptor.FeatureCount, train.Sum(s => (long)s.Count), derivatives ? pairs : 0, triplets, chunkAtoms, streamed, FitEstimate.StructureBytes(train));
     }
 
-    private static void EstimateMemory(TrainConfig config, ModelKind kind, object settings, IDescriptor descriptor, IReadOnlyList<Structure> train, bool derivatives, DescriptorStore? store, TextWriter log)
+    private static void EstimateMemory(TrainConfig config, ModelKind kind, object settings, IDescriptor descriptor, IReadOnlyList<Structure> train, bool derivatives, DescriptorStore? store, TextWriter log,
+        bool partner)
     {
         if (train.Count == 0) return;
         long atomsAll = train.Sum(s => (long)s.Count);
@@ -200,7 +201,8 @@ public static class TrainingRun
                 for (int s = start; s < end; s++) chunk.Add(store.Structures[s]); // every structure (under MPI train is this rank's share)
                 chunkRows = Math.Max(chunkRows, FitEstimate.RowsOf(chunk, config.Loss));
             }
-            estimate = FitEstimate.Streamed(columns, LinearFactorization.ClassesFor(config.Loss).Length, rows, chunkRows, perStructureDerivatives, config.Threads, structureBytes);
+            estimate = FitEstimate.Streamed(columns, LinearFactorization.ClassesFor(config.Loss).Length, rows, chunkRows, perStructureDerivatives, config.Threads, structureBytes,
+                partner && new StreamingOptions().HandOverRows);
             advice = "lower store_chunk_atoms, use fewer features, or split the structures over MPI ranks (docs/scale.md)";
         }
         else

@@ -151,6 +151,9 @@ public class StreamingFitTests(ITestOutputHelper output)
         var streamed = FitEstimate.Streamed(1596, 2, 3_000_000, 6200, 50_000_000, 2, 100_000_000);
         Assert.True(streamed.PeakBytes < 2L << 30, $"{streamed.PeakBytes}");
         streamed.Check(TextWriter.Null, "", availableBytes: 24L << 30);
+        // an MPI rank with a partner may hold one TSQR buffer of rows built for it (the rows' handover) while it builds its own
+        var partner = FitEstimate.Streamed(1596, 2, 3_000_000, 6200, 50_000_000, 2, 100_000_000, partner: true);
+        Assert.Equal(8L * TsqrAccumulator.DefaultBufferRows(1596) * 1596, partner.PeakBytes - streamed.PeakBytes);
     }
 
     [Fact]

@@ -89,9 +89,11 @@ public sealed record FitEstimate(long PeakBytes, double Seconds, string Detail)
     /// <summary>
     /// A streamed fit (<see cref="StreamingLinearFit"/>): per row class a (p + 1)² triangle and a buffer of
     /// <see cref="TsqrAccumulator.DefaultBufferRows"/> rows stacked under a copy of the triangle (a full fold factorises them in place), a structured fold's copies, one chunk's rows, one structure's derivative
-    /// blocks per thread, the final solve (the class triangles merged with the ridge).
+    /// blocks per thread, the final solve (the class triangles merged with the ridge). <paramref name="partner"/>: an MPI rank with a
+    /// partner in the rows' handover, which may hold up to one buffer of rows built for it (<see cref="StreamingLinearFit"/>) while it builds.
     /// </summary>
-    public static FitEstimate Streamed(int columns, int classes, long rows, long chunkRows, long derivativeBytesPerStructure, int threads, long structureBytes)
+    public static FitEstimate Streamed(int columns, int classes, long rows, long chunkRows, long derivativeBytesPerStructure, int threads, long structureBytes,
+        bool partner = false)
     {
         long p1 = columns + 1, buffer = TsqrAccumulator.DefaultBufferRows(columns);
         long factors = classes * TsqrAccumulator.BytesFor(columns);
@@ -99,10 +101,11 @@ public sealed record FitEstimate(long PeakBytes, double Seconds, string Detail)
         long chunk = 8 * chunkRows * columns;
         long derivatives = Math.Max(1, threads) * derivativeBytesPerStructure;
         long solve = 8L * (classes + 6) * columns * columns; // the class triangles, the merged one and its copies (RowClassFactors.Merged)
-        long peak = BaseBytes + structureBytes + factors + Math.Max(fold + chunk + derivatives, solve);
+        long handover = partner ? 8 * buffer * columns : 0;  // the rows a helper builds ahead of its partner's requests
+        long peak = BaseBytes + structureBytes + factors + Math.Max(fold + chunk + derivatives + handover, solve);
         double flops = 2.0 * rows * p1 * p1 * (1 + (double)p1 / buffer) + classes * 4.0 * p1 * p1 * p1;
         return new FitEstimate(peak, flops / (FlopsPerThread * Math.Max(1, threads)), string.Create(CultureInfo.InvariantCulture,
-            $"streamed TSQR: {classes} factors of {columns} columns {Gb(factors)}, one chunk of {chunkRows} rows {Gb(chunk)}, fold workspace {Gb(fold)}, derivative blocks {Gb(derivatives)}, data {Gb(structureBytes)}"));
+            $"streamed TSQR: {classes} factors of {columns} columns {Gb(factors)}, one chunk of {chunkRows} rows {Gb(chunk)}{(partner ? $", rows built for the MPI partner {Gb(handover)}" : "")}, fold workspace {Gb(fold)}, derivative blocks {Gb(derivatives)}, data {Gb(structureBytes)}"));
     }
 
     /// <summary>An in-memory fit: the design matrix (and libtorch's copy of it), the derivative blocks of every structure when a training set holds them.</summary>

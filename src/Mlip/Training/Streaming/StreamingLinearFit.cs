@@ -33,11 +33,11 @@ public sealed record StreamingOptions
     /// <summary>
     /// Under MPI, whether a rank that has built and folded its share of the rows builds the rows of its partner's (rank r xor 1)
     /// last structures while the partner folds them (<see cref="StreamingLinearFit"/>, "RowHandover"); the factors are the same
-    /// bits either way. Off by default (on two equal idle cores the static cost split is already balanced and a handover that misjudges
-    /// the helper's remaining work leaves the owner waiting: docs/scale.md, idle runs of 2026-12-07 23:15); on with the environment
-    /// variable <c>MLIP_MPI_HANDOVER=1</c>, for ranks on cores of unequal speed.
+    /// bits either way. On by default since its cut is a pipeline with a least saving (<see cref="HandoverPlan"/>: on two equal cores
+    /// it hands over nothing, on unequal ones the faster rank builds the slower one's last rows; docs/scale.md, "The rows' handover");
+    /// off with the environment variable <c>MLIP_MPI_HANDOVER=0</c>.
     /// </summary>
-    public bool HandOverRows { get; init; } = Environment.GetEnvironmentVariable("MLIP_MPI_HANDOVER") == "1";
+    public bool HandOverRows { get; init; } = Environment.GetEnvironmentVariable("MLIP_MPI_HANDOVER") != "0";
 
     /// <summary>For tests: each rank's range of structures [Start, End) of the rows instead of the cost split (null: the cost split).</summary>
     internal (int Start, int End)[]? RowRanges { get; init; }

@@ -208,7 +208,7 @@ public static partial class StreamingLinearFit
             double partnerRow = double.IsFinite(_partnerRowPace) && _partnerRowPace > 0 ? _partnerRowPace : rowPace;
             if (!double.IsFinite(rowPace) || rowPace <= 0) rowPace = partnerRow;
             if (!double.IsFinite(foldPace) || foldPace <= 0) foldPace = double.IsFinite(_partnerFoldPace) && _partnerFoldPace > 0 ? _partnerFoldPace : 0;
-            if (!double.IsFinite(rowPace) || rowPace <= 0) return (next + limit) / 2; // neither has built any rows: half the structures
+            if (!double.IsFinite(rowPace) || rowPace <= 0) return limit; // neither has built any rows: no pace to plan by
             int n = limit - next;
             var build = new double[n];
             var fold = new double[n];

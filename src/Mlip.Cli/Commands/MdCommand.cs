@@ -49,6 +49,10 @@ public static class MdCommand
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
+            // the parallel loops before the run (the structure check's neighbour list, the initial temperature, the first
+            // force call) use the run's worker pool too: on several cores the task-parallel library's loop is then never
+            // loaded, JIT-compiled or started in this process (docs/performance.md, "Start-up on two cores")
+            using var loops = MlipParallel.UseWorkerPool();
             var calc = CalculatorSource.OpenForDynamics(parse.GetValue(model), parse.GetValue(potential));
             string path = parse.GetValue(structure)!;
             var start = CommonOptions.ReadFrame(path, parse.GetValue(index));

@@ -92,11 +92,21 @@ public static class MlipParallel
             finally { LeaveRegion(t1); }
             if (ran) return;
         }
+        _taskLoops++;
         Run(() => Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, scratch,
             (b, _, own) => { body(b * chunk, Math.Min(count, (b + 1) * chunk), own); return own; }, release));
     }
 
     [ThreadStatic] private static WorkerPool? _pool;
+    [ThreadStatic] private static long _taskLoops;
+
+    /// <summary>
+    /// Loops of <see cref="ForChunks{TScratch}(int, int, Func{TScratch}, Action{int, int, TScratch})"/> that the calling thread ran
+    /// on several threads outside a <see cref="UseWorkerPool"/> scope, i.e. on <see cref="Parallel.For(int, int, Action{int})"/>
+    /// (whose first use in a process loads, JIT-compiles and starts the task-parallel library and thread-pool threads). An
+    /// `mlip md` process runs none: its start-up's loops use the run's pool (tests).
+    /// </summary>
+    public static long TaskLoops => _taskLoops;
 
     /// <summary>
     /// Until disposed, <see cref="ForChunks{TScratch}(int, int, Func{TScratch}, Action{int, int, TScratch})"/> calls made on the

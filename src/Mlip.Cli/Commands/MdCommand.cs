@@ -51,7 +51,7 @@ public static class MdCommand
         {
             // the parallel loops before the run (the structure check's neighbour list, the initial temperature, the first
             // force call) use the run's worker pool too: on several cores the task-parallel library's loop is then never
-            // loaded, JIT-compiled or started in this process (docs/performance.md, "Start-up on two cores")
+            // loaded, JIT-compiled or started in this process (docs/performance.md, "What a two-thread run costs")
             using var loops = MlipParallel.UseWorkerPool();
             var calc = CalculatorSource.OpenForDynamics(parse.GetValue(model), parse.GetValue(potential));
             string path = parse.GetValue(structure)!;

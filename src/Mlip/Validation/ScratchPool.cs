@@ -5,8 +5,9 @@ namespace Mlip.Validation;
 /// <summary>
 /// Reusable scratch objects of the blocks of a parallel loop (workspaces of hundreds of KB to MBs) that give each thread back
 /// the object it returned last. In MD the same threads (the worker pool's) run every step's passes, so a thread finds its
-/// scratch in its own cache; from one shared stack a thread got whichever object was returned last, often the one the other
-/// core had just written (for ACE, whose blocks rent per block of 16 atoms, most blocks on two threads). Each thread keeps at
+/// scratch in its own cache; from one shared stack a thread got whichever object was returned last, which on two threads is the
+/// one the other core had just written whenever the other returned its own later (for ACE, which rents per block of 16 atoms,
+/// about every other block). Each thread keeps at
 /// most one object of its own; more (a nested or concurrent rent on the thread) come from a shared stack. Which object a block
 /// gets never changes a result: every block overwrites what it reads of its scratch.
 /// </summary>

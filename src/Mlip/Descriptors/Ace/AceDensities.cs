@@ -48,8 +48,8 @@ public sealed class AceDensities : IAdjointDescriptor
     /// <summary>
     /// Evaluator workspaces kept between calls (each block of atoms takes one and puts it back): with the per-neighbour values
     /// of the fused pass a workspace holds several hundred KB, and a call used to make one per block. Each thread gets back
-    /// the one it used last (<see cref="ScratchPool{T}"/>): from a shared stack, on two threads most blocks took the workspace
-    /// the other core had just written.
+    /// the one it used last (<see cref="ScratchPool{T}"/>): from a shared stack, on two threads about every other block took the
+    /// workspace the other core had just written.
     /// </summary>
     private readonly ScratchPool<AceEvaluator.Workspace> _workspaces;
 

@@ -169,6 +169,35 @@ public static class MlipParallel
     }
 
     /// <summary>
+    /// <paramref name="first"/> on the calling thread and, with several threads (<see cref="Threads"/>), <paramref name="second"/>
+    /// at the same time on a thread of its own, whose parallel loops run serially (the calling thread's split over the cores); on
+    /// one thread <paramref name="first"/>, then <paramref name="second"/>. For a start-up made of two independent serial parts
+    /// (`mlip md`: reading the model's file and the structure's). The second thread has ended before this returns or throws; an
+    /// error of <paramref name="first"/> is thrown before one of <paramref name="second"/>, as in the one-thread order.
+    /// </summary>
+    public static (TFirst First, TSecond Second) Overlap<TFirst, TSecond>(Func<TFirst> first, Func<TSecond> second)
+    {
+        if (Threads == 1) return (first(), second());
+        TSecond b = default!;
+        ExceptionDispatchInfo? error = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                using var serial = LimitThreads(1);
+                b = second();
+            }
+            catch (Exception e) { error = ExceptionDispatchInfo.Capture(e); }
+        }) { IsBackground = true, Name = "mlip-overlap" };
+        thread.Start();
+        TFirst a;
+        try { a = first(); }
+        finally { thread.Join(); }
+        error?.Throw();
+        return (a, b);
+    }
+
+    /// <summary>
     /// Runs <paramref name="loop"/> (any Parallel.For/ForEach overload); when it throws an
     /// <see cref="AggregateException"/> holding an <see cref="MlipException"/>, that exception is rethrown
     /// with its original stack (<see cref="ExceptionDispatchInfo"/>). Of several, the one about the lowest

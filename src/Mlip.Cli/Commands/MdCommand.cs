@@ -7,6 +7,7 @@ using Mlip.Calculators;
 using Mlip.IO;
 using Mlip.Models;
 using Mlip.Simulation;
+using Mlip.Structures;
 using Mlip.Validation;
 
 namespace Mlip.Cli.Commands;
@@ -49,9 +50,16 @@ public static class MdCommand
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(stderr, () =>
         {
-            var calc = CalculatorSource.OpenForDynamics(parse.GetValue(model), parse.GetValue(potential));
+            // the parallel loops before the run (the structure check's neighbour list, the initial temperature, the first
+            // force call) use the run's worker pool too: on several cores the task-parallel library's loop is then never
+            // loaded, JIT-compiled or started in this process (docs/performance.md, "What a two-thread run costs")
+            using var loops = MlipParallel.UseWorkerPool();
             string path = parse.GetValue(structure)!;
-            var start = CommonOptions.ReadFrame(path, parse.GetValue(index));
+            ICalculator Open() => CalculatorSource.OpenForDynamics(parse.GetValue(model), parse.GetValue(potential));
+            Structure Read() => CommonOptions.ReadFrame(path, parse.GetValue(index));
+            // a model file and the structure are read at the same time on two cores (a classical potential opens at once: the
+            // structure is then read with its check's loops on both cores)
+            var (calc, start) = parse.GetValue(model) is null ? (Open(), Read()) : MlipParallel.Overlap(Open, Read);
             double dt = parse.GetValue(timestep), T = parse.GetValue(temperature);
             long n = parse.GetValue(steps);
             int sd = parse.GetValue(seed);

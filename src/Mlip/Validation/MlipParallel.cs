@@ -92,11 +92,21 @@ public static class MlipParallel
             finally { LeaveRegion(t1); }
             if (ran) return;
         }
+        _taskLoops++;
         Run(() => Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, scratch,
             (b, _, own) => { body(b * chunk, Math.Min(count, (b + 1) * chunk), own); return own; }, release));
     }
 
     [ThreadStatic] private static WorkerPool? _pool;
+    [ThreadStatic] private static long _taskLoops;
+
+    /// <summary>
+    /// Loops of <see cref="ForChunks{TScratch}(int, int, Func{TScratch}, Action{int, int, TScratch})"/> that the calling thread ran
+    /// on several threads outside a <see cref="UseWorkerPool"/> scope, i.e. on <see cref="Parallel.For(int, int, Action{int})"/>
+    /// (whose first use in a process loads, JIT-compiles and starts the task-parallel library and thread-pool threads). An
+    /// `mlip md` process runs none: its start-up's loops use the run's pool (tests).
+    /// </summary>
+    public static long TaskLoops => _taskLoops;
 
     /// <summary>
     /// Until disposed, <see cref="ForChunks{TScratch}(int, int, Func{TScratch}, Action{int, int, TScratch})"/> calls made on the
@@ -156,6 +166,35 @@ public static class MlipParallel
         if (!_accounted || --_depth > 0) return;
         _regionCpu += CpuClock.Thread() - start;
         _regions++;
+    }
+
+    /// <summary>
+    /// <paramref name="first"/> on the calling thread and, with several threads (<see cref="Threads"/>), <paramref name="second"/>
+    /// at the same time on a thread of its own, whose parallel loops run serially (the calling thread's split over the cores); on
+    /// one thread <paramref name="first"/>, then <paramref name="second"/>. For a start-up made of two independent serial parts
+    /// (`mlip md`: reading the model's file and the structure's). The second thread has ended before this returns or throws; an
+    /// error of <paramref name="first"/> is thrown before one of <paramref name="second"/>, as in the one-thread order.
+    /// </summary>
+    public static (TFirst First, TSecond Second) Overlap<TFirst, TSecond>(Func<TFirst> first, Func<TSecond> second)
+    {
+        if (Threads == 1) return (first(), second());
+        TSecond b = default!;
+        ExceptionDispatchInfo? error = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                using var serial = LimitThreads(1);
+                b = second();
+            }
+            catch (Exception e) { error = ExceptionDispatchInfo.Capture(e); }
+        }) { IsBackground = true, Name = "mlip-overlap" };
+        thread.Start();
+        TFirst a;
+        try { a = first(); }
+        finally { thread.Join(); }
+        error?.Throw();
+        return (a, b);
     }
 
     /// <summary>

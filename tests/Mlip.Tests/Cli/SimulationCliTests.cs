@@ -1,4 +1,7 @@
 using System.Text.Json;
+using Mlip.IO;
+using Mlip.Structures;
+using Mlip.Validation;
 
 namespace Mlip.Tests.Cli;
 
@@ -10,6 +13,28 @@ public class SimulationCliTests
         Assert.Equal(0, CliTests.Run("build", "diamond", "Si", "5.45", "-o", path).code);
         return path;
     }
+
+    /// <summary>
+    /// `mlip md` runs the parallel loops before its first step (the structure check's neighbour list, the initial temperature,
+    /// the first force call) on the run's worker pool, not on the task-parallel library (whose first use costs a two-core
+    /// process ~25 ms of start-up on its loop thread: docs/performance.md); the control shows that the same read outside a
+    /// pool does use it.
+    /// </summary>
+    [Fact]
+    public void MdRunsTheLoopsOfItsStartUpOnTheRunsWorkerPool() => Mlip.Tests.Validation.WorkerPoolTests.OnOwnThread(() =>
+    {
+        // 1200 atoms: the check's neighbour list (blocks of 512) and the kinetic sums (blocks of 1024) have several blocks
+        string path = Path.Combine(TestPaths.TempDir(), "si1200.xyz");
+        StructureIO.Write(path, [Crystals.Rattle(Crystals.Supercell(Crystals.Diamond("Si", 5.431), 5, 5, 6), 0.05, 7)]);
+        using var limit = MlipParallel.LimitThreads(2);
+        long before = MlipParallel.TaskLoops;
+        Assert.Equal(1200, StructureIO.Read(path)[0].Count);
+        Assert.True(MlipParallel.TaskLoops > before, "control: the structure check's neighbour list outside a pool");
+        before = MlipParallel.TaskLoops;
+        var (code, _, err) = CliTests.Run("md", path, "-p", "sw", "--steps", "2", "--temperature", "300");
+        Assert.True(code == 0, err);
+        Assert.Equal(before, MlipParallel.TaskLoops);
+    });
 
     [Fact]
     public void RelaxEosElasticWithStillingerWeber()

@@ -187,6 +187,22 @@ public class BispectrumSo4Tests
             Assert.Equal(reference.FusedStress, r.FusedStress);
             Assert.Equal(reference.Energies, r.Energies);
         }
+        // on MD's worker pool, whose threads get back their own block workspaces call after call (ScratchPool): the same bits
+        Mlip.Tests.Validation.WorkerPoolTests.OnOwnThread(() =>
+        {
+            using var scope = Mlip.Validation.MlipParallel.UseWorkerPool();
+            foreach (int threads in new[] { 2, 3, 2, 1 })
+            {
+                using var limit = Mlip.Validation.MlipParallel.LimitThreads(threads);
+                Run(kept, small);
+                var r = Run(kept, big);
+                Assert.Equal(reference.Forces, r.Forces);
+                Assert.Equal(reference.FusedForces, r.FusedForces);
+                Assert.Equal(reference.FusedStress, r.FusedStress);
+                Assert.Equal(reference.Energies, r.Energies);
+            }
+            Assert.True(Mlip.Validation.MlipParallel.CurrentPool!.Regions > 0);
+        });
 
         static (Vec3[] Forces, Stress? Stress, Vec3[] FusedForces, Stress? FusedStress, double[] Energies) Run(BispectrumSo4 d, Structure s)
         {

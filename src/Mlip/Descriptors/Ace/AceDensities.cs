@@ -47,11 +47,13 @@ public sealed class AceDensities : IAdjointDescriptor
 
     /// <summary>
     /// Evaluator workspaces kept between calls (each block of atoms takes one and puts it back): with the per-neighbour values
-    /// of the fused pass a workspace holds several hundred KB, and a call used to make one per block.
+    /// of the fused pass a workspace holds several hundred KB, and a call used to make one per block. Each thread gets back
+    /// the one it used last (<see cref="ScratchPool{T}"/>): from a shared stack, on two threads about every other block took the
+    /// workspace the other core had just written.
     /// </summary>
-    private readonly System.Collections.Concurrent.ConcurrentStack<AceEvaluator.Workspace> _workspaces = new();
+    private readonly ScratchPool<AceEvaluator.Workspace> _workspaces;
 
-    private AceEvaluator.Workspace TakeWorkspace() => _workspaces.TryPop(out var w) ? w : _ev.CreateWorkspace();
+    private AceEvaluator.Workspace TakeWorkspace() => _workspaces.Rent();
 
     /// <summary>
     /// The energy of one atom from its features (and dE/dX into the span): the embedding of the potential these
@@ -69,6 +71,7 @@ public sealed class AceDensities : IAdjointDescriptor
     public AceDensities(AceBasisSet basis, AceEvaluatorKind kind)
     {
         _ev = new AceEvaluator(basis, kind);
+        _workspaces = new(_ev.CreateWorkspace);
         _p = basis.Embeddings.Max(e => e.NDensity);
         _speciesOfZ = Enumerable.Repeat(-1, 119).ToArray();
         for (int mu = 0; mu < basis.ElementCount; mu++) _speciesOfZ[Elements.Number(basis.Elements[mu])] = mu;
@@ -195,7 +198,7 @@ public sealed class AceDensities : IAdjointDescriptor
                     }
                 }
             }
-            _workspaces.Push(w);
+            _workspaces.Return(w);
         });
         _cache.AddOrUpdate(nl, new Cached(s, state, buffers));
         return new DescriptorSet(n, k, values, nl, grads);
@@ -247,7 +250,7 @@ public sealed class AceDensities : IAdjointDescriptor
                 _ev.Adjoint(mu, weights.AsSpan(i * k, _ev.DensityCount(mu)), weights[i * k + _p], ps.AsSpan(range.Start, range.Count),
                     nl.Vectors.Slice(range.Start, range.Count), nl.Distances.Slice(range.Start, range.Count), w, g.AsSpan(range.Start, range.Count));
             }
-            _workspaces.Push(w);
+            _workspaces.Return(w);
         });
         return Contract(s, nl, g, g.Length);
     }

@@ -16,27 +16,15 @@ namespace Mlip.Tests.Pinn;
 [Collection(LibtorchCollection.Name), LibtorchThreads]
 public class PinnStageOneTests
 {
-    private static readonly PinnOptions Options = new()
-    {
-        Cutoff = 4.0, CutoffRange = 1.5, Hidden = [5], BopEpochs = 3, Epochs = 3, ValidationFraction = 0,
-        Penalty = 0.01, L2 = 0, Weights = new LossWeights { Energy = 1, Force = 0.05, Stress = 0.01 }, Threads = 1, Seed = 3,
-        InitialParameters = [6.8, 2.6, 4.2, 1.6, -0.33, 1.2, 0.6, 1.8],
-    };
+    private static PinnOptions Options => PinnTrainerTests.Options;
 
     /// <summary>Three strained, rattled 8-atom diamond cells labelled with Stillinger–Weber, the first in group "A", the others in "B".</summary>
     private static (List<Structure> Structures, IDescriptor Features) Cells()
     {
-        var sw = StillingerWeber.Silicon();
-        var list = new List<Structure>();
-        for (int q = 0; q < 3; q++)
-        {
-            var s = Crystals.Rattle(Crystals.Deform(Crystals.Diamond("Si", 5.3 + 0.12 * q), Matrix3.Diagonal(0.02 * q, -0.015, 0.01)), 0.1, q + 4);
-            var r = sw.Calculate(s);
-            s.Energy = r.Energy; s.Forces = r.Forces; s.Stress = r.Stress;
-            s.Group = q == 0 ? "A" : "B";
-            list.Add(s);
-        }
-        return (list, new PinnFeatures(new PinnFeatureParameters { Cutoff = 4.0, CutoffRange = 1.5, Centres = [2.3, 3.2, 4.1], Orders = [0, 1, 2] }));
+        var list = PinnTrainerTests.SwLabelled(q =>
+            Crystals.Rattle(Crystals.Deform(Crystals.Diamond("Si", 5.3 + 0.12 * q), Matrix3.Diagonal(0.02 * q, -0.015, 0.01)), 0.1, q + 4));
+        for (int q = 0; q < 3; q++) list[q].Group = q == 0 ? "A" : "B";
+        return (list, PinnTrainerTests.SmallPinnFeatures());
     }
 
     private static TrainingSet Set(IReadOnlyList<Structure> s, IDescriptor d) => TrainingSet.Compute(d, s, derivatives: true, threads: 1, neighborCutoff: 6.0);

@@ -15,7 +15,8 @@ namespace Mlip.Tests.Pinn;
 [Collection(LibtorchCollection.Name), LibtorchThreads]
 public class PinnTrainerTests
 {
-    private static readonly PinnOptions Options = new()
+    /// <summary>A small PINN fit of a few iterations per stage (shared with <see cref="PinnStageOneTests"/>).</summary>
+    internal static readonly PinnOptions Options = new()
     {
         Cutoff = 4.0, CutoffRange = 1.5, Hidden = [5], BopEpochs = 3, Epochs = 3, ValidationFraction = 0,
         Penalty = 0.01, L2 = 0, Weights = new LossWeights { Energy = 1, Force = 0.05, Stress = 0.01 }, Threads = 1, Seed = 3,
@@ -25,20 +26,31 @@ public class PinnTrainerTests
     /// <summary>Three rattled and strained diamond cells labelled with Stillinger–Weber, with pinn features or SO(4) (2J = 4, R_cut 4.2 Å, neighbour lists to the BOP's 1.5 R_c = 6 Å).</summary>
     private static (TrainingSet Set, IDescriptor Features) Data(string descriptor = "pinn")
     {
+        var list = SwLabelled(q => Crystals.Rattle(Crystals.Deform(Crystals.Diamond("Si", 5.35 + 0.1 * q), Matrix3.Diagonal(0.01 * q, -0.01, 0.02)), 0.12, q + 1));
+        IDescriptor d = descriptor == "pinn"
+            ? SmallPinnFeatures()
+            : new DescriptorSpec("so4", new Dictionary<string, string> { ["twojmax"] = "4", ["rcutfac"] = "4.2" }).Create(["Si"]);
+        return (TrainingSet.Compute(d, list, derivatives: true, threads: 1, neighborCutoff: 1.5 * Options.Cutoff), d);
+    }
+
+    /// <summary>Three cells made by <paramref name="cell"/>(q), q = 0, 1, 2, labelled with Stillinger–Weber (energy, forces, stress).</summary>
+    internal static List<Structure> SwLabelled(Func<int, Structure> cell)
+    {
         var sw = StillingerWeber.Silicon();
         var list = new List<Structure>();
         for (int q = 0; q < 3; q++)
         {
-            var s = Crystals.Rattle(Crystals.Deform(Crystals.Diamond("Si", 5.35 + 0.1 * q), Matrix3.Diagonal(0.01 * q, -0.01, 0.02)), 0.12, q + 1);
+            var s = cell(q);
             var r = sw.Calculate(s);
             s.Energy = r.Energy; s.Forces = r.Forces; s.Stress = r.Stress;
             list.Add(s);
         }
-        IDescriptor d = descriptor == "pinn"
-            ? new PinnFeatures(new PinnFeatureParameters { Cutoff = 4.0, CutoffRange = 1.5, Centres = [2.3, 3.2, 4.1], Orders = [0, 1, 2] })
-            : new DescriptorSpec("so4", new Dictionary<string, string> { ["twojmax"] = "4", ["rcutfac"] = "4.2" }).Create(["Si"]);
-        return (TrainingSet.Compute(d, list, derivatives: true, threads: 1, neighborCutoff: 1.5 * Options.Cutoff), d);
+        return list;
     }
+
+    /// <summary>PINN features of the BOP's R_c = 4 Å, d_c = 1.5 Å: three Gaussian centres, Legendre orders 0-2.</summary>
+    internal static PinnFeatures SmallPinnFeatures() =>
+        new(new PinnFeatureParameters { Cutoff = 4.0, CutoffRange = 1.5, Centres = [2.3, 3.2, 4.1], Orders = [0, 1, 2] });
 
     private static double ManagedLoss(PinnModel model, IDescriptor d, TrainingSet set, int stage, PinnOptions o)
     {

@@ -95,7 +95,7 @@ public static partial class StreamingLinearFit
 
         /// <summary>
         /// After this rank's own rows up to <paramref name="limit"/>: folds the rows of [limit, end) that the partner builds, or, when
-        /// nothing was handed over, folds its buffered rows, offers help and builds the rows the partner hands it.
+        /// nothing was handed over (the caller has offered help and folded its buffered rows), builds the rows the partner hands it.
         /// </summary>
         public void Finish(RowClassFactors factors, int limit)
         {
@@ -115,7 +115,6 @@ public static partial class StreamingLinearFit
                 return;
             }
             if (!_offered) throw new InvalidOperationException("Finish before Offer");
-            factors.Flush(); // done by the caller after the offer: a no-op here
             var answer = Doubles(Wait(ControlTag));
             if (answer[0] == Done) return; // both were done at once
             if (answer[0] != HandOver) throw new InvalidOperationException($"rank {comm.Rank}: expected the partner's answer, got message {answer[0]}");
